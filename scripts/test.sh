@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `npm test`: bring up everything the test suite talks to, then run vitest.
+#   Redis (REDIS_URL), PostgreSQL 15 (TEST_DATABASE_URL), a Docker engine, the local image
+#   jarvis-test/busybox:latest, and a plain-HTTP registry (JARVIS_TEST_REGISTRY) holding
+#   jarvis-test/remote-busybox:latest. Installs missing Debian packages when run as root.
+# Extra arguments go to vitest: `npm test -- test/api.test.ts -t "cancels"`.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+JARVIS_LOG_PREFIX=jarvis-test
+
+jarvis_lock
+ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl
+ensure_node_modules
+ensure_redis
+ensure_postgres
+ensure_docker
+ensure_test_images
+ensure_registry
+jarvis_unlock
+
+export REDIS_URL TEST_DATABASE_URL JARVIS_TEST_REGISTRY
+jarvis_log "REDIS_URL=$REDIS_URL TEST_DATABASE_URL=$TEST_DATABASE_URL JARVIS_TEST_REGISTRY=$JARVIS_TEST_REGISTRY"
+cd "$JARVIS_ROOT"
+exec npx vitest run "$@"

@@ -1,0 +1,51 @@
+// Builds the HTTP application: FastAPI-compatible errors and docs, a request id on every
+// request and log line, request metrics by route template, the routes, and the queue board.
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { requestId } from 'hono/request-id';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { HonoAdapter } from '@bull-board/hono';
+import { serveStatic } from '@hono/node-server/serve-static';
+import type { ApiDeps } from './deps.ts';
+import { installDocs } from './docs.ts';
+import { onError } from './errors.ts';
+import { installFastApiRouting } from './validation.ts';
+import { validationHook } from './validation.ts';
+import { nodeRoutes } from './routes/nodes.ts';
+import { operationsRoutes } from './routes/operations.ts';
+import { taskRoutes } from './routes/tasks.ts';
+
+export const BOARD_PATH = '/admin/queues';
+
+export function createApp(deps: ApiDeps) {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  const { logger, metrics } = deps;
+
+  app.use('*', requestId());
+  app.use('*', async (c, next) => {
+    const start = process.hrtime.bigint();
+    await next();
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const route = c.req.routePath && c.req.routePath !== '*' && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched';
+    metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
+    if (!c.req.path.startsWith(BOARD_PATH) && c.req.path !== '/metrics' && c.req.path !== '/health') {
+      logger.info(
+        { request_id: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1e4) / 10 },
+        'request',
+      );
+    }
+  });
+
+  const routes = [taskRoutes(deps), nodeRoutes(deps), operationsRoutes(deps)];
+  for (const r of routes) app.route('/', r);
+
+  const board = new HonoAdapter(serveStatic);
+  createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q)), serverAdapter: board });
+  board.setBasePath(BOARD_PATH);
+  app.route(BOARD_PATH, board.registerPlugin());
+
+  installDocs(app, { title: 'Jarvis', version: '0.1.0' });
+  installFastApiRouting(app);
+  app.onError(onError(logger));
+  return app;
+}

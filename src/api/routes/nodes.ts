@@ -1,0 +1,92 @@
+// /nodes: worker registration and heartbeats, and reading node state. When a registration
+// token is configured, registering needs it (Authorization: Bearer TOKEN).
+import { timingSafeEqual } from 'node:crypto';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { ApiDeps } from '../deps.ts';
+import { NotFoundError, UnauthorizedError } from '../errors.ts';
+import { presentNode } from '../present.ts';
+import { ErrorDetail, Node, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+});
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function nodeRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono();
+  const { nodes } = deps;
+
+  const register = createRoute({
+    method: 'post',
+    path: '/nodes/register',
+    tags: ['nodes'],
+    summary: 'Register a worker node (needs the registration token when one is configured)',
+    request: { body: { content: { 'application/json': { schema: NodeRegister } }, required: true } },
+    responses: { 201: json(NodeRegistered, 'The node, with the token it uses afterwards'), 401: json(ErrorDetail, 'Missing or wrong registration token') },
+  });
+  app.openapi(register, async (c) => {
+    const required = deps.config.nodes.registration_token;
+    if (required) {
+      const given = (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
+      if (!given || !sameSecret(given, required)) {
+        throw new UnauthorizedError('A valid registration token is required: pass it as "Authorization: Bearer TOKEN" (JARVIS_REGISTRATION_TOKEN on the worker)');
+      }
+    }
+    const body = c.req.valid('json');
+    const n = await nodes.register({ name: body.name, hostname: body.hostname, capacity: body.capacity, labels: body.labels ?? {} });
+    deps.logger.info({ node_id: n.id, node: n.name }, 'node registered');
+    return c.json({ ...presentNode(n), token: n.token }, 201);
+  });
+
+  const heartbeat = createRoute({
+    method: 'post',
+    path: '/nodes/{id}/heartbeat',
+    tags: ['nodes'],
+    summary: "A node's heartbeat: its load and the tasks it runs",
+    request: { params: NodeIdParam, body: { content: { 'application/json': { schema: NodeHeartbeat } }, required: true } },
+    responses: { 200: json(Node, 'The node'), 404: json(ErrorDetail, 'Unknown node: register again') },
+  });
+  app.openapi(heartbeat, async (c) => {
+    const { id } = c.req.valid('param');
+    const hb = c.req.valid('json');
+    const n = await nodes.heartbeat(id, {
+      cpuPercent: hb.cpu_percent ?? null,
+      memoryUsedMb: hb.memory_used_mb ?? null,
+      runningTaskIds: hb.running_task_ids ?? [],
+      engine: hb.engine ?? 'ok',
+    });
+    if (!n) throw new NotFoundError('Node not found: it may have been deleted; register again');
+    return c.json(presentNode(n), 200);
+  });
+
+  const list = createRoute({
+    method: 'get',
+    path: '/nodes',
+    tags: ['nodes'],
+    summary: 'List nodes',
+    responses: { 200: json(z.object({ items: z.array(Node) }), 'Every registered node') },
+  });
+  app.openapi(list, async (c) => c.json({ items: (await nodes.list()).map(presentNode) }, 200));
+
+  const get = createRoute({
+    method: 'get',
+    path: '/nodes/{id}',
+    tags: ['nodes'],
+    summary: 'Get a node',
+    request: { params: NodeIdParam },
+    responses: { 200: json(Node, 'The node'), 404: json(ErrorDetail, 'No node with this id') },
+  });
+  app.openapi(get, async (c) => {
+    const n = await nodes.get(c.req.valid('param').id);
+    if (!n) throw new NotFoundError('Node not found');
+    return c.json(presentNode(n), 200);
+  });
+
+  return app;
+}

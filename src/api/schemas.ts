@@ -1,0 +1,245 @@
+// Request and response schemas of the HTTP API (api.md). They are the one place input is
+// parsed: handlers receive normalised values (resources in cores and MiB) and trust them.
+import { z } from '@hono/zod-openapi';
+
+export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+export const TASK_STATUSES = [
+  'pending',
+  'queued',
+  'scheduled',
+  'running',
+  'succeeded',
+  'failed',
+  'timed_out',
+  'cancelled',
+  'skipped',
+] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const FINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
+export const NETWORKS = ['none', 'bridge', 'host'] as const;
+
+const StringMap = z.record(z.string(), z.string());
+
+/** "500m" → 0.5, "2" → 2, 1.5 → 1.5 (Kubernetes CPU quantities). */
+export function parseCpuQuantity(value: string): number | null {
+  const m = /^(\d+(?:\.\d+)?|\.\d+)(m?)$/.exec(value.trim());
+  if (!m) return null;
+  const n = Number(m[1]) / (m[2] ? 1000 : 1);
+  return n > 0 ? n : null;
+}
+
+const MEMORY_UNITS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+  Ti: 1024 ** 4,
+};
+
+/** "512Mi" → 512, "1Gi" → 1024, "1G" → 954 (MiB, rounded up). */
+export function parseMemoryQuantity(value: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$/.exec(value.trim());
+  if (!m) return null;
+  const bytes = Number(m[1]) * MEMORY_UNITS[m[2] ?? ''];
+  const mib = Math.ceil(bytes / 1024 ** 2);
+  return mib > 0 ? mib : null;
+}
+
+export const ResourcesInput = z
+  .strictObject({
+    cpu: z
+      .union([
+        z.number().gt(0),
+        z.string().refine((s) => parseCpuQuantity(s) !== null, {
+          message: 'cpu must be a number of cores > 0 or a quantity such as "500m" or "2"',
+        }),
+      ])
+      .optional(),
+    memory_mb: z.number().int().gt(0).optional(),
+    memory: z
+      .string()
+      .refine((s) => parseMemoryQuantity(s) !== null, {
+        message: 'memory must be a quantity such as "512Mi", "1Gi" or "1G"',
+      })
+      .optional(),
+    gpu: z.number().int().gte(0).optional(),
+  })
+  .refine((r) => !(r.memory !== undefined && r.memory_mb !== undefined), {
+    message: 'give either memory_mb or memory, not both',
+  })
+  .openapi('ResourcesInput');
+
+export const Resources = z
+  .object({ cpu: z.number(), memory_mb: z.number().int(), gpu: z.number().int() })
+  .openapi('Resources');
+export type Resources = z.infer<typeof Resources>;
+
+export const TaskCreate = z
+  .strictObject({
+    image: z.string().min(1).openapi({ example: 'jarvis/busybox:latest', description: 'A Docker image reference' }),
+    command: z
+      .union([z.array(z.string()), z.string()])
+      .nullable()
+      .optional()
+      .openapi({ example: ['echo', 'hello'], description: 'A string runs under `sh -c`' }),
+    name: z.string().max(128).nullable().optional(),
+    env: StringMap.optional(),
+    priority: z.enum(PRIORITIES).optional(),
+    resources: ResourcesInput.optional(),
+    timeout_seconds: z.number().int().gte(1).nullable().optional(),
+    max_retries: z.number().int().gte(0).lte(20).optional(),
+    retry_backoff_seconds: z.number().gte(0).optional(),
+    node_selector: StringMap.optional(),
+    labels: StringMap.optional(),
+    idempotency_key: z.string().min(1).max(256).nullable().optional(),
+    network: z.enum(NETWORKS).optional(),
+  })
+  .openapi('TaskCreate');
+export type TaskCreate = z.infer<typeof TaskCreate>;
+
+export function normaliseResources(r: z.infer<typeof ResourcesInput> | undefined): Resources {
+  const cpu = r?.cpu === undefined ? 1 : typeof r.cpu === 'number' ? r.cpu : (parseCpuQuantity(r.cpu) as number);
+  const memory_mb =
+    r?.memory_mb !== undefined ? r.memory_mb : r?.memory !== undefined ? (parseMemoryQuantity(r.memory) as number) : 256;
+  return { cpu, memory_mb, gpu: r?.gpu ?? 0 };
+}
+
+const Timestamp = z.string().nullable().openapi({ example: '2026-11-22T17:00:00.000Z' });
+
+export const Task = z
+  .object({
+    id: z.string().uuid(),
+    name: z.string().nullable(),
+    image: z.string(),
+    command: z.union([z.array(z.string()), z.string()]).nullable(),
+    env: StringMap,
+    priority: z.enum(PRIORITIES),
+    resources: Resources,
+    timeout_seconds: z.number().int().nullable(),
+    max_retries: z.number().int(),
+    retry_backoff_seconds: z.number(),
+    node_selector: StringMap,
+    labels: StringMap,
+    idempotency_key: z.string().nullable(),
+    network: z.enum(NETWORKS),
+    status: z.enum(TASK_STATUSES),
+    node_id: z.string().uuid().nullable(),
+    attempts: z.number().int(),
+    exit_code: z.number().int().nullable(),
+    error: z.string().nullable(),
+    status_reason: z.string().nullable(),
+    workflow_id: z.string().uuid().nullable(),
+    workflow_key: z.string().nullable(),
+    depends_on: z.array(z.string()),
+    created_at: z.string(),
+    scheduled_at: Timestamp,
+    started_at: Timestamp,
+    finished_at: Timestamp,
+  })
+  .openapi('Task');
+export type Task = z.infer<typeof Task>;
+
+export const TaskPage = z
+  .object({ items: z.array(Task), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
+  .openapi('TaskPage');
+
+export const TaskListQuery = z.object({
+  status: z.enum(TASK_STATUSES).optional(),
+  workflow_id: z.string().uuid().optional(),
+  node_id: z.string().uuid().optional(),
+  label: z
+    .string()
+    .regex(/^[^:]+:.*$/, 'label filters look like key:value')
+    .optional()
+    .openapi({ description: 'key:value; only tasks with that label' }),
+  limit: z.coerce.number().int().gte(1).lte(500).default(50),
+  offset: z.coerce.number().int().gte(0).default(0),
+});
+
+export const TaskIdParam = z.object({
+  id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }),
+});
+
+export const TaskLogs = z
+  .object({ task_id: z.string().uuid(), logs: z.string(), truncated: z.boolean() })
+  .openapi('TaskLogs');
+
+export const LogsQuery = z.object({
+  follow: z
+    .enum(['true', 'false', '1', '0'])
+    .optional()
+    .transform((v) => v === 'true' || v === '1'),
+});
+
+export const TaskEvent = z
+  .object({
+    at: z.string(),
+    status: z.enum(TASK_STATUSES),
+    node_id: z.string().uuid().nullable(),
+    attempt: z.number().int(),
+    reason: z.string().nullable(),
+  })
+  .openapi('TaskEvent');
+
+export const ErrorDetail = z.object({ detail: z.string() }).openapi('ErrorDetail');
+
+export const NodeCapacity = z
+  .strictObject({
+    cpu: z.number().gt(0),
+    memory_mb: z.number().int().gt(0),
+    gpu: z.number().int().gte(0).default(0),
+    max_tasks: z.number().int().gte(1),
+  })
+  .openapi('NodeCapacity');
+
+export const NodeRegister = z
+  .strictObject({
+    name: z.string().min(1).max(128),
+    hostname: z.string().min(1).max(255),
+    capacity: NodeCapacity,
+    labels: StringMap.optional(),
+  })
+  .openapi('NodeRegister');
+
+export const NodeHeartbeat = z
+  .strictObject({
+    cpu_percent: z.number().gte(0).nullable().optional(),
+    memory_used_mb: z.number().gte(0).nullable().optional(),
+    running_task_ids: z.array(z.string()).optional(),
+    engine: z.enum(['ok', 'unreachable']).optional(),
+  })
+  .openapi('NodeHeartbeat');
+
+export const Node = z
+  .object({
+    id: z.string().uuid(),
+    name: z.string(),
+    hostname: z.string(),
+    status: z.enum(['available', 'draining', 'unhealthy', 'offline']),
+    labels: StringMap,
+    capacity: z.object({ cpu: z.number(), memory_mb: z.number().int(), gpu: z.number().int(), max_tasks: z.number().int() }),
+    allocated: z.object({ cpu: z.number(), memory_mb: z.number().int(), gpu: z.number().int(), tasks: z.number().int() }),
+    cpu_percent: z.number().nullable(),
+    memory_used_mb: z.number().nullable(),
+    running_tasks: z.array(z.string()),
+    last_heartbeat_at: z.string().nullable(),
+    registered_at: z.string(),
+  })
+  .openapi('Node');
+export type Node = z.infer<typeof Node>;
+
+export const NodeRegistered = Node.extend({ token: z.string() }).openapi('NodeRegistered');
+
+export const NodeIdParam = z.object({
+  id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }),
+});
+
+export const Health = z
+  .object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()) })
+  .openapi('Health');

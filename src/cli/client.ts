@@ -1,0 +1,62 @@
+// The CLI's HTTP client: talks to the API like any other client and turns its errors into
+// messages a person can act on.
+export class ApiClient {
+  constructor(readonly baseUrl: string) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new CliError(
+        `cannot reach Jarvis at ${this.baseUrl} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}). ` +
+          'Is it running? Start it with `npx jarvis up`, or point --api-url / JARVIS_API_URL at it.',
+      );
+    }
+    const text = await res.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!res.ok) throw new CliError(`${method} ${path} answered ${res.status}: ${formatDetail(data?.detail ?? text)}`);
+    return data as T;
+  }
+
+  /** Yields each Server-Sent Event (event name and data) until the stream ends. */
+  async *events(path: string): AsyncGenerator<{ event: string; data: string }> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), { headers: { accept: 'text/event-stream' } });
+    } catch (err) {
+      throw new CliError(`cannot reach Jarvis at ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    if (!res.ok || !res.body) throw new CliError(`GET ${path} answered ${res.status}: ${formatDetail(((await res.json().catch(() => null)) as { detail?: unknown } | null)?.detail)}`);
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body) {
+      buf += decoder.decode(chunk as Uint8Array, { stream: true });
+      let cut: number;
+      while ((cut = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, cut);
+        buf = buf.slice(cut + 2);
+        let event = 'message';
+        const data: string[] = [];
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event:')) event = line.slice(6).trim();
+          else if (line.startsWith('data:')) data.push(line.slice(5).startsWith(' ') ? line.slice(6) : line.slice(5));
+        }
+        yield { event, data: data.join('\n') };
+      }
+    }
+  }
+}
+
+export class CliError extends Error {}
+
+function formatDetail(detail: unknown): string {
+  if (Array.isArray(detail)) {
+    return detail.map((d: { loc?: unknown[]; msg?: string }) => `${(d.loc ?? []).join('.')}: ${d.msg}`).join('; ');
+  }
+  return typeof detail === 'string' ? detail : JSON.stringify(detail);
+}

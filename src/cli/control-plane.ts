@@ -1,0 +1,145 @@
+// Wires the control plane together: database, Redis connections, the scheduler's dispatcher
+// and reconciler, the result recorder, node health, metrics and the HTTP server. This is the
+// one place that knows every piece; everything else receives what it needs.
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import { createApp } from '../api/app.ts';
+import type { ApiDeps } from '../api/deps.ts';
+import type { Config } from '../config/index.ts';
+import { ControlPlaneMetrics } from '../monitor/metrics.ts';
+import { NodeHealthMonitor } from '../monitor/node-health.ts';
+import { ResultRecorder } from '../monitor/results.ts';
+import { Dispatcher } from '../scheduler/dispatcher.ts';
+import { consumerConnection, producerConnection, redisNames } from '../scheduler/queues.ts';
+import { Reconciler } from '../scheduler/reconciler.ts';
+import { openDatabase, redact } from '../state/db.ts';
+import { NodeStore } from '../state/node-store.ts';
+import { TaskStore } from '../state/task-store.ts';
+
+export interface ControlPlane {
+  url: string;
+  port: number;
+  deps: ApiDeps;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
+  const database = await openDatabase({ url: config.database.url, dataDir: config.database.data_dir });
+  logger.info(
+    { database: database.kind === 'pglite' ? `embedded PGlite in ${config.database.data_dir}` : redact(config.database.url as string) },
+    'database ready',
+  );
+  const tasks = new TaskStore(database.db);
+  const nodes = new NodeStore(database.db);
+  const names = redisNames(config.redis.prefix);
+  const redis = producerConnection(config.redis.url);
+  const consumer = consumerConnection(config.redis.url);
+  let redisDown = false;
+  const onRedisError = (err: Error) => {
+    if (!redisDown) logger.error({ err: { message: err.message } }, `Redis at ${config.redis.url} is unavailable; retrying`);
+    redisDown = true;
+  };
+  redis.on('error', onRedisError);
+  consumer.on('error', onRedisError);
+  const pendingQueue = new Queue(names.pendingQueue, { connection: redis, prefix: names.bullPrefix });
+  const eventsQueue = new Queue(names.eventsQueue, { connection: redis, prefix: names.bullPrefix });
+  pendingQueue.on('error', (err) => logger.debug({ err }, 'pending queue error'));
+  eventsQueue.on('error', (err) => logger.debug({ err }, 'events queue error'));
+
+  const metrics = new ControlPlaneMetrics({
+    countByStatus: () => tasks.countByStatus().catch(() => ({})),
+    queueDepth: () =>
+      pendingQueue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed').catch(() => ({}) as Record<string, number>),
+  });
+
+  const dispatcher = new Dispatcher({
+    tasks,
+    nodes,
+    connection: consumer,
+    names,
+    logger,
+    logCapBytes: config.tasks.log_cap_bytes,
+    onPlaced: (t) => metrics.queueWait.observe({ priority: t.priority }, ((t.scheduledAt?.getTime() ?? Date.now()) - t.createdAt.getTime()) / 1000),
+    onFailed: (t) => metrics.finished.inc({ status: t.status, priority: t.priority }),
+  });
+  const results = new ResultRecorder({
+    tasks,
+    connection: consumer,
+    redis,
+    names,
+    logger,
+    onFinished: (t) => {
+      metrics.finished.inc({ status: t.status, priority: t.priority });
+      if (t.startedAt && t.finishedAt) metrics.runDuration.observe({ status: t.status }, (t.finishedAt.getTime() - t.startedAt.getTime()) / 1000);
+    },
+  });
+  const reconciler = new Reconciler({ tasks, connection: redis, names, logger, intervalMs: config.tasks.reconcile_seconds * 1000 });
+  const nodeHealth = new NodeHealthMonitor({
+    nodes,
+    logger,
+    heartbeatSeconds: config.worker.heartbeat_seconds,
+    unhealthyAfterMissed: config.nodes.unhealthy_after_missed,
+    offlineSeconds: config.nodes.offline_seconds,
+  });
+  redis.on('ready', () => {
+    if (redisDown) logger.info('Redis is back; re-enqueueing queued work it may have lost');
+    redisDown = false;
+    reconciler.reconcile().catch((err) => logger.warn({ err }, 'reconciler: pass after reconnect failed'));
+  });
+
+  const deps: ApiDeps = {
+    config,
+    logger,
+    database,
+    tasks,
+    nodes,
+    redis,
+    names,
+    pendingQueue,
+    metrics,
+    newBlockingConnection: () => {
+      const c = consumerConnection(config.redis.url, { lazyConnect: false });
+      c.on('error', () => undefined);
+      return c;
+    },
+    queues: [pendingQueue, eventsQueue],
+  };
+  const app = createApp(deps);
+
+  dispatcher.start();
+  results.start();
+  reconciler.start();
+  nodeHealth.start();
+
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.server.host, port: config.server.port }, () => resolve(s));
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(`port ${config.server.port} on ${config.server.host} is in use: stop what runs there or set PORT`)
+          : err,
+      );
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      const http = new Promise<void>((resolve) => server.close(() => resolve()));
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      nodeHealth.close();
+      const steps = [http, dispatcher.close(), results.close(), reconciler.close(), pendingQueue.close(), eventsQueue.close()];
+      for (const r of await Promise.allSettled(steps)) {
+        if (r.status === 'rejected') logger.warn({ err: r.reason }, 'control plane: error while closing');
+      }
+      redis.disconnect();
+      consumer.disconnect();
+      await database.close().catch((err) => logger.warn({ err }, 'control plane: error closing the database'));
+    })());
+
+  return { url, port, deps, close };
+}

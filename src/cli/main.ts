@@ -1,0 +1,257 @@
+// `jarvis` command line: runs the processes (up, server, worker) and talks to the API
+// (submit, tasks, logs). Signals are handled here only: SIGINT/SIGTERM close everything
+// cleanly within a grace period, a second signal exits at once.
+import { Command, Option } from 'commander';
+import { pino, type Logger } from 'pino';
+import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import { ApiClient, CliError } from './client.ts';
+
+const program = new Command();
+program
+  .name('jarvis')
+  .description('Jarvis: run container tasks and workflows on a cluster')
+  .option('-c, --config <file>', 'YAML config file laid over config/default.yaml (or JARVIS_CONFIG)')
+  .enablePositionalOptions()
+  .showHelpAfterError();
+
+function config(overrides: Record<string, unknown> = {}): Config {
+  return loadConfig({ file: program.opts().config ?? null, overrides });
+}
+
+function makeLogger(cfg: Config, role: string): Logger {
+  return pino({ level: cfg.log_level, base: { service: 'jarvis', role } });
+}
+
+const GRACE_MS = 15_000;
+function onSignals(logger: Logger, close: () => Promise<void>) {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, GRACE_MS);
+    deadline.unref();
+    close()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        logger.error({ err }, 'error during shutdown');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function serverOverrides(opts: { host?: string; port?: string }) {
+  const server: Record<string, unknown> = {};
+  if (opts.host) server.host = opts.host;
+  if (opts.port) server.port = Number(opts.port);
+  return Object.keys(server).length ? { server } : {};
+}
+
+function banner(url: string, withWorker: boolean, cfg: Config) {
+  const lines = [
+    '',
+    `Jarvis is up at ${url}${withWorker ? ' (control plane + one local worker)' : ''}`,
+    `  API docs      ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
+    `  Queue board   ${url}/admin/queues`,
+    `  Metrics       ${url}/metrics   (Grafana provisioning: grafana/)`,
+    `  Database      ${cfg.database.url ? 'PostgreSQL (DATABASE_URL)' : `embedded, kept in ${cfg.database.data_dir}`}`,
+    '',
+    'Try it:',
+    `  curl -s -X POST ${url}/tasks -H 'content-type: application/json' \\`,
+    `       -d '{"image": "jarvis/busybox:latest", "command": "echo hello from jarvis"}'`,
+    `  npx jarvis submit jarvis/busybox:latest --follow -- sh -c 'echo hello; sleep 1; echo bye'`,
+    '',
+  ];
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
+async function runControlPlane(opts: { host?: string; port?: string }, withWorker: boolean) {
+  const cfg = config(serverOverrides(opts));
+  const logger = makeLogger(cfg, withWorker ? 'all-in-one' : 'server');
+  const { startControlPlane } = await import('./control-plane.ts');
+  const cp = await startControlPlane(cfg, logger);
+  let closeWorker: () => Promise<void> = async () => undefined;
+  if (withWorker) {
+    const { startWorker } = await import('./worker.ts');
+    const local = { ...cfg, worker: { ...cfg.worker, api_url: cp.url.replace('0.0.0.0', '127.0.0.1') } };
+    const agent = await startWorker(local, logger.child({ role: 'worker' }));
+    closeWorker = () => agent.close();
+  }
+  onSignals(logger, async () => {
+    await closeWorker();
+    await cp.close();
+  });
+  banner(cp.url, withWorker, cfg);
+}
+
+program
+  .command('up')
+  .description('Start the control plane and one local worker (a laptop cluster)')
+  .option('--host <host>', 'address to listen on (HOST)')
+  .option('--port <port>', 'port to listen on (PORT)')
+  .action((opts) => runControlPlane(opts, true));
+
+program
+  .command('server')
+  .description('Start a control plane: the API, scheduler and monitor')
+  .option('--host <host>', 'address to listen on (HOST)')
+  .option('--port <port>', 'port to listen on (PORT)')
+  .action((opts) => runControlPlane(opts, false));
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+function keyValues(pairs: string[] | undefined, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs ?? []) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new CliError(`${what} must look like KEY=VALUE, got "${p}"`);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}
+
+program
+  .command('worker')
+  .description('Start a worker node: registers with the control plane and runs tasks in Docker')
+  .option('--name <name>', 'node name (default: the host name)')
+  .option('--api-url <url>', 'control plane URL (JARVIS_API_URL)')
+  .option('--cpu <cores>', 'CPU cores offered (default: all)')
+  .option('--memory-mb <mb>', 'memory offered in MiB (default: all)')
+  .option('--gpu <n>', 'GPUs offered')
+  .option('--max-tasks <n>', 'tasks run at once')
+  .option('--label <key=value>', 'node label (repeatable)', collect)
+  .action(async (opts) => {
+    const capacity: Record<string, number> = {};
+    if (opts.cpu) capacity.cpu = Number(opts.cpu);
+    if (opts.memoryMb) capacity.memory_mb = Number(opts.memoryMb);
+    if (opts.gpu) capacity.gpu = Number(opts.gpu);
+    if (opts.maxTasks) capacity.max_tasks = Number(opts.maxTasks);
+    const worker: Record<string, unknown> = { capacity };
+    if (opts.name) worker.name = opts.name;
+    if (opts.apiUrl) worker.api_url = opts.apiUrl;
+    if (opts.label) worker.labels = keyValues(opts.label, '--label');
+    const cfg = config({ worker });
+    const logger = makeLogger(cfg, 'worker');
+    const { startWorker } = await import('./worker.ts');
+    const agent = await startWorker(cfg, logger);
+    onSignals(logger, () => agent.close());
+  });
+
+function client(opts: { apiUrl?: string }) {
+  return new ApiClient(opts.apiUrl ?? process.env.JARVIS_API_URL ?? 'http://127.0.0.1:8000');
+}
+const apiUrlOption = () => new Option('--api-url <url>', 'Jarvis API URL (JARVIS_API_URL; default http://127.0.0.1:8000)');
+
+interface TaskView {
+  id: string;
+  status: string;
+  exit_code: number | null;
+  error: string | null;
+  name: string | null;
+  image: string;
+  created_at: string;
+  status_reason: string | null;
+}
+
+async function followLogs(api: ApiClient, id: string): Promise<void> {
+  for await (const ev of api.events(`/tasks/${id}/logs?follow=true`)) {
+    if (ev.event === 'end') return;
+    process.stdout.write(ev.data + '\n');
+  }
+}
+
+program
+  .command('submit')
+  .description('Submit a task: IMAGE [CMD...]. Put options before IMAGE, or use -- before CMD')
+  .argument('<image>', 'Docker image')
+  .argument('[command...]', 'command to run (default: the image\'s)')
+  .option('--name <name>', 'task name')
+  .option('--priority <p>', 'critical, high, normal or low')
+  .option('--cpu <cores>', 'CPU cores, e.g. 0.5 or 500m')
+  .option('--memory <qty>', 'memory, e.g. 256Mi or 1Gi')
+  .option('--gpu <n>', 'GPUs')
+  .option('--env <KEY=VALUE>', 'environment variable (repeatable)', collect)
+  .option('--label <KEY=VALUE>', 'label (repeatable)', collect)
+  .option('--timeout <seconds>', 'kill the container after this many seconds')
+  .option('--network <mode>', 'none, bridge or host')
+  .option('-f, --follow', 'stream the output and exit with the task\'s exit code')
+  .addOption(apiUrlOption())
+  .passThroughOptions()
+  .action(async (image: string, command: string[], opts) => {
+    const api = client(opts);
+    const resources: Record<string, unknown> = {};
+    if (opts.cpu) resources.cpu = /^[\d.]+$/.test(opts.cpu) ? Number(opts.cpu) : opts.cpu;
+    if (opts.memory) resources.memory = opts.memory;
+    if (opts.gpu) resources.gpu = Number(opts.gpu);
+    const body: Record<string, unknown> = { image };
+    if (command.length) body.command = command;
+    if (opts.name) body.name = opts.name;
+    if (opts.priority) body.priority = opts.priority;
+    if (Object.keys(resources).length) body.resources = resources;
+    if (opts.env) body.env = keyValues(opts.env, '--env');
+    if (opts.label) body.labels = keyValues(opts.label, '--label');
+    if (opts.timeout) body.timeout_seconds = Number(opts.timeout);
+    if (opts.network) body.network = opts.network;
+    const task = await api.request<TaskView>('POST', '/tasks', body);
+    if (!opts.follow) {
+      process.stdout.write(`${task.id}\n`);
+      return;
+    }
+    process.stderr.write(`task ${task.id} ${task.status}\n`);
+    await followLogs(api, task.id);
+    const end = await api.request<TaskView>('GET', `/tasks/${task.id}`);
+    process.stderr.write(`task ${end.id} ${end.status}${end.exit_code !== null ? ` (exit code ${end.exit_code})` : ''}${end.error && end.status !== 'succeeded' ? `: ${end.error}` : ''}\n`);
+    process.exitCode = end.exit_code ?? (end.status === 'succeeded' ? 0 : 1);
+  });
+
+program
+  .command('tasks')
+  .description('List tasks, newest first')
+  .option('--status <status>', 'only tasks in this status')
+  .option('--limit <n>', 'how many', '20')
+  .option('--json', 'print the API\'s JSON')
+  .addOption(apiUrlOption())
+  .action(async (opts) => {
+    const q = new URLSearchParams({ limit: opts.limit });
+    if (opts.status) q.set('status', opts.status);
+    const page = await client(opts).request<{ items: TaskView[]; total: number }>('GET', `/tasks?${q}`);
+    if (opts.json) {
+      process.stdout.write(JSON.stringify(page, null, 2) + '\n');
+      return;
+    }
+    const rows = page.items.map((t) => [t.id, t.status, t.exit_code ?? '', t.name ?? '', t.image, t.created_at]);
+    const header = ['ID', 'STATUS', 'EXIT', 'NAME', 'IMAGE', 'CREATED'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+    for (const r of [header, ...rows]) process.stdout.write(r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd() + '\n');
+    process.stdout.write(`${page.items.length} of ${page.total} tasks\n`);
+  });
+
+program
+  .command('logs')
+  .description("Print a task's output")
+  .argument('<id>', 'task id')
+  .option('-f, --follow', 'keep streaming until the task ends')
+  .addOption(apiUrlOption())
+  .action(async (id: string, opts) => {
+    const api = client(opts);
+    if (opts.follow) return followLogs(api, id);
+    const logs = await api.request<{ logs: string; truncated: boolean }>('GET', `/tasks/${id}/logs`);
+    process.stdout.write(logs.logs);
+    if (logs.truncated) process.stderr.write('(output truncated at the log cap)\n');
+  });
+
+program.parseAsync(process.argv).catch((err) => {
+  if (err instanceof CliError || err instanceof ConfigError) {
+    process.stderr.write(`jarvis: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`jarvis: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,169 @@
+// Loads Jarvis's one configuration object: config/default.yaml, then an optional user file,
+// then environment variables. Every key is checked; an unknown or malformed key fails at start
+// with its dotted path named, so a typo never silently falls back to a default.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const nullableInt = z.number().int().positive().nullable();
+
+export const ConfigSchema = z.strictObject({
+  server: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65535),
+  }),
+  redis: z.strictObject({
+    url: z.string().min(1),
+    prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'),
+  }),
+  database: z.strictObject({
+    url: z.string().min(1).nullable(),
+    data_dir: z.string().min(1),
+  }),
+  tasks: z.strictObject({
+    default_network: z.enum(['none', 'bridge', 'host']),
+    log_cap_bytes: z.number().int().positive(),
+    reconcile_seconds: z.number().positive(),
+  }),
+  worker: z.strictObject({
+    name: z.string().min(1).nullable(),
+    api_url: z.string().url(),
+    executor: z.enum(['docker']),
+    heartbeat_seconds: z.number().positive(),
+    capacity: z.strictObject({
+      cpu: z.number().positive().nullable(),
+      memory_mb: nullableInt,
+      gpu: z.number().int().min(0),
+      max_tasks: nullableInt,
+    }),
+    labels: z.record(z.string(), z.string()),
+  }),
+  nodes: z.strictObject({
+    unhealthy_after_missed: z.number().int().positive(),
+    offline_seconds: z.number().positive(),
+    registration_token: z.string().min(1).nullable(),
+  }),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_CONFIG_PATH = resolve(here, '../../config/default.yaml');
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function deepMerge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = isPlain(v) && isPlain(base[k]) ? deepMerge(base[k] as Plain, v) : v;
+  }
+  return out;
+}
+
+function readYaml(path: string): Plain {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc == null) return {};
+  if (!isPlain(doc)) throw new ConfigError(`config file ${path} must be a YAML mapping at the top level`);
+  return doc;
+}
+
+function set(target: Plain, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (!isPlain(node[key])) node[key] = {};
+    node = node[key] as Plain;
+  }
+  node[path[path.length - 1]] = value;
+}
+
+function envNumber(name: string, raw: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`environment variable ${name}="${raw}" must be a number`);
+  return n;
+}
+
+function envOverrides(env: NodeJS.ProcessEnv): Plain {
+  const out: Plain = {};
+  const str: Array<[string, string[]]> = [
+    ['HOST', ['server', 'host']],
+    ['REDIS_URL', ['redis', 'url']],
+    ['JARVIS_REDIS_PREFIX', ['redis', 'prefix']],
+    ['DATABASE_URL', ['database', 'url']],
+    ['JARVIS_DATA_DIR', ['database', 'data_dir']],
+    ['JARVIS_API_URL', ['worker', 'api_url']],
+    ['JARVIS_WORKER_NAME', ['worker', 'name']],
+    ['JARVIS_LOG_LEVEL', ['log_level']],
+    ['JARVIS_REGISTRATION_TOKEN', ['nodes', 'registration_token']],
+    ['JARVIS_DEFAULT_NETWORK', ['tasks', 'default_network']],
+  ];
+  for (const [name, path] of str) {
+    const v = env[name];
+    if (v !== undefined && v !== '') set(out, path, v);
+  }
+  const num: Array<[string, string[]]> = [
+    ['PORT', ['server', 'port']],
+    ['JARVIS_LOG_CAP_BYTES', ['tasks', 'log_cap_bytes']],
+    ['JARVIS_RECONCILE_SECONDS', ['tasks', 'reconcile_seconds']],
+    ['JARVIS_HEARTBEAT_SECONDS', ['worker', 'heartbeat_seconds']],
+    ['JARVIS_OFFLINE_SECONDS', ['nodes', 'offline_seconds']],
+  ];
+  for (const [name, path] of num) {
+    const v = env[name];
+    if (v !== undefined && v !== '') set(out, path, envNumber(name, v));
+  }
+  return out;
+}
+
+function describeIssues(error: z.ZodError, source: string): string {
+  const lines = error.issues.flatMap((issue) => {
+    const at = issue.path.join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((k) => `unknown key "${[...issue.path, k].join('.')}"`);
+    }
+    return [`"${at || '(root)'}": ${issue.message}`];
+  });
+  return `invalid configuration (${source}):\n  - ${lines.join('\n  - ')}`;
+}
+
+export interface LoadConfigOptions {
+  /** A YAML file laid over the defaults (the --config flag or JARVIS_CONFIG). */
+  file?: string | null;
+  env?: NodeJS.ProcessEnv;
+  /** Values laid over everything else (CLI flags). */
+  overrides?: Plain;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.JARVIS_CONFIG ?? null;
+  let merged = readYaml(DEFAULT_CONFIG_PATH);
+  const sources = [DEFAULT_CONFIG_PATH];
+  if (file) {
+    merged = deepMerge(merged, readYaml(file));
+    sources.push(file);
+  }
+  merged = deepMerge(merged, envOverrides(env));
+  if (options.overrides) merged = deepMerge(merged, options.overrides);
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, sources.join(' + ') + ' + environment'));
+  return parsed.data;
+}

@@ -1,0 +1,90 @@
+// Records what workers report: a container started, an attempt ended. Reports travel through a
+// BullMQ queue, so they survive a control-plane restart and are applied at least once; the
+// task store fences them by attempt, so applying one twice, or a stale one, changes nothing.
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { TaskRow } from '../state/schema.ts';
+import type { TaskStore } from '../state/task-store.ts';
+import { TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
+
+export interface ResultRecorderDeps {
+  tasks: TaskStore;
+  connection: Redis;
+  /** A non-blocking connection for reading log streams. */
+  redis: Redis;
+  names: RedisNames;
+  logger: Logger;
+  onFinished?(task: TaskRow): void;
+}
+
+/** How long a finished task's live log stream lingers for followers still reading it. */
+const LOG_STREAM_TTL_SECONDS = 120;
+
+export class ResultRecorder {
+  private worker: Worker | null = null;
+  constructor(private readonly deps: ResultRecorderDeps) {}
+
+  start(): void {
+    const { names, connection } = this.deps;
+    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), {
+      connection,
+      prefix: names.bullPrefix,
+      concurrency: 16,
+      removeOnComplete: { count: 0 },
+      removeOnFail: { count: 1000 },
+    });
+    this.worker.on('error', (err) => this.deps.logger.error({ err }, 'results: queue error'));
+    this.worker.on('failed', (job, err) =>
+      this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'results: could not record a worker report; BullMQ keeps it in the failed set'),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+  }
+
+  private async process(job: Job): Promise<void> {
+    const event = TaskEventJob.parse(job.data);
+    const { tasks, logger } = this.deps;
+    if (event.type === 'started') {
+      await tasks.markRunning(event.taskId, event.attempt, new Date(event.at));
+      return;
+    }
+    const logs = await this.readLogs(event.taskId, event.attempt);
+    const status = event.status === 'error' ? 'failed' : event.status;
+    const result = await tasks.finish({
+      taskId: event.taskId,
+      attempt: event.attempt,
+      status,
+      exitCode: event.exitCode,
+      error: event.error,
+      startedAt: event.startedAt ? new Date(event.startedAt) : null,
+      finishedAt: new Date(event.finishedAt),
+      logs,
+      truncated: event.truncated,
+    });
+    if (!result) {
+      logger.info({ task_id: event.taskId, attempt: event.attempt }, 'results: ignored a report for an attempt the task no longer has');
+      return;
+    }
+    await this.deps.redis.expire(this.deps.names.logStream(event.taskId), LOG_STREAM_TTL_SECONDS);
+    if (result.changed) this.deps.onFinished?.(result.task);
+  }
+
+  private async readLogs(taskId: string, attempt: number): Promise<string> {
+    const entries = await this.deps.redis.xrange(this.deps.names.logStream(taskId), '-', '+');
+    const parts: string[] = [];
+    for (const [, fields] of entries) {
+      const f = fieldsOf(fields);
+      if (f.a === String(attempt) && f.d !== undefined) parts.push(f.d);
+    }
+    return parts.join('');
+  }
+}
+
+export function fieldsOf(fields: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]] = fields[i + 1];
+  return out;
+}

@@ -1,0 +1,118 @@
+// Takes queued tasks from the pending queue in priority order (BullMQ priorities, FIFO within
+// one) and hands each to a node's own queue. The database decides: a job whose task is no
+// longer queued is dropped, and a task already placed (we crashed after placing it) is handed
+// over again under the same job id, which BullMQ deduplicates. A task that fits nowhere now
+// is delayed and tried again; one that can never fit fails at once with the reason.
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { NodeStore } from '../state/node-store.ts';
+import type { TaskRow } from '../state/schema.ts';
+import type { TaskStore } from '../state/task-store.ts';
+import { chooseNode } from './placement.ts';
+import { NodeJob, PendingJob, type RedisNames } from './queues.ts';
+
+export interface DispatcherDeps {
+  tasks: TaskStore;
+  nodes: NodeStore;
+  connection: Redis;
+  names: RedisNames;
+  logger: Logger;
+  logCapBytes: number;
+  /** Called when a task is placed, with the time it waited since it was accepted. */
+  onPlaced?(task: TaskRow): void;
+  onFailed?(task: TaskRow): void;
+}
+
+const WAIT_RETRY_MS = 500;
+
+export class Dispatcher {
+  private worker: Worker | null = null;
+  private readonly nodeQueues = new Map<string, Queue>();
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  start(): void {
+    const { names, connection } = this.deps;
+    this.worker = new Worker(names.pendingQueue, (job, token) => this.process(job, token), {
+      connection,
+      prefix: names.bullPrefix,
+      concurrency: 16,
+      removeOnComplete: { count: 0 },
+      removeOnFail: { count: 1000 },
+    });
+    this.worker.on('error', (err) => this.deps.logger.error({ err }, 'dispatcher: queue error'));
+    this.worker.on('failed', (job, err) =>
+      this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it'),
+    );
+  }
+
+  async close(): Promise<void> {
+    const closing = [this.worker?.close(), ...[...this.nodeQueues.values()].map((q) => q.close())];
+    for (const r of await Promise.allSettled(closing)) {
+      if (r.status === 'rejected') this.deps.logger.warn({ err: r.reason }, 'dispatcher: error while closing');
+    }
+  }
+
+  private nodeQueue(nodeId: string): Queue {
+    let q = this.nodeQueues.get(nodeId);
+    if (!q) {
+      q = new Queue(this.deps.names.nodeQueue(nodeId), { connection: this.deps.connection, prefix: this.deps.names.bullPrefix });
+      this.nodeQueues.set(nodeId, q);
+    }
+    return q;
+  }
+
+  private async process(job: Job, token: string | undefined): Promise<void> {
+    const { taskId } = PendingJob.parse(job.data);
+    const { tasks, nodes } = this.deps;
+    for (let tries = 0; tries < 3; tries++) {
+      const task = await tasks.get(taskId);
+      if (!task) return; // the create was rolled back after the enqueue
+      if (task.status === 'scheduled' && task.nodeId) return this.handOver(task);
+      if (task.status !== 'queued') return;
+      const choice = chooseNode(task, await nodes.list());
+      if (choice.kind === 'never') {
+        const failed = await tasks.failQueued(taskId, choice.reason);
+        if (failed) this.deps.onFailed?.(failed);
+        return;
+      }
+      if (choice.kind === 'wait') {
+        await tasks.setStatusReason(taskId, choice.reason);
+        await job.moveToDelayed(Date.now() + WAIT_RETRY_MS, token);
+        throw new DelayedError();
+      }
+      const placed = await tasks.place(taskId, choice.node.id);
+      if (placed) {
+        this.deps.onPlaced?.(placed);
+        return this.handOver(placed);
+      }
+      // Another placement took the room first; look again.
+    }
+    await job.moveToDelayed(Date.now() + WAIT_RETRY_MS, token);
+    throw new DelayedError();
+  }
+
+  private async handOver(task: TaskRow): Promise<void> {
+    const nodeId = task.nodeId as string;
+    const data: NodeJob = {
+      taskId: task.id,
+      attempt: task.attempts,
+      nodeId,
+      image: task.image,
+      command: task.command ?? null,
+      env: task.env,
+      cpu: task.cpu,
+      memoryMb: task.memoryMb,
+      gpu: task.gpu,
+      network: task.network,
+      timeoutSeconds: task.timeoutSeconds,
+      logCapBytes: this.deps.logCapBytes,
+    };
+    await this.nodeQueue(nodeId).add('run', data, {
+      jobId: `${task.id}-a${task.attempts}`,
+      removeOnComplete: true,
+      removeOnFail: { count: 1000 },
+    });
+  }
+}

@@ -1,0 +1,73 @@
+// Chooses the node a task runs on. Pure: given the task's request and the nodes as they are,
+// it answers "this node", "none now (and why, in words)" or "none ever (and why)". The caller
+// reserves atomically; a lost race simply asks again.
+import type { NodeRow, TaskRow } from '../state/schema.ts';
+
+export type PlacementChoice =
+  | { kind: 'node'; node: NodeRow }
+  | { kind: 'wait'; reason: string }
+  | { kind: 'never'; reason: string };
+
+type Request = Pick<TaskRow, 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
+
+const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`;
+const fmt = (n: number) => String(Math.round(n * 1000) / 1000);
+
+function selectorMatches(sel: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(sel).every(([k, v]) => labels[k] === v);
+}
+
+/** Why the node cannot take the request now, or null when it can. */
+function shortfall(r: Request, n: NodeRow): string | null {
+  if (n.status === 'draining') return 'draining';
+  if (n.status === 'unhealthy') return 'unhealthy';
+  if (n.status === 'offline') return 'offline';
+  if (!selectorMatches(r.nodeSelector, n.labels)) return 'do not match node_selector';
+  if (n.allocatedTasks + 1 > n.maxTasks) return 'have no free task slot';
+  if (n.allocatedCpu + r.cpu > n.cpu + 1e-9) return `lack ${fmt(r.cpu)} CPU free`;
+  if (n.allocatedMemoryMb + r.memoryMb > n.memoryMb) return `lack ${r.memoryMb} MiB memory free`;
+  if (n.allocatedGpu + r.gpu > n.gpu) return `lack ${r.gpu} GPU free`;
+  return null;
+}
+
+function everFits(r: Request, n: NodeRow): boolean {
+  return r.cpu <= n.cpu + 1e-9 && r.memoryMb <= n.memoryMb && r.gpu <= n.gpu;
+}
+
+/**
+ * Best fit: among nodes with room, the one left with the least free share after placing the
+ * task, which packs work onto few nodes and keeps big holes for big tasks.
+ */
+export function chooseNode(r: Request, all: NodeRow[]): PlacementChoice {
+  if (all.length === 0) {
+    return { kind: 'wait', reason: 'no worker node is registered yet: start one with `jarvis worker`' };
+  }
+  const live = all.filter((n) => n.status !== 'offline');
+  const selectable = all.filter((n) => selectorMatches(r.nodeSelector, n.labels));
+  if (live.length > 0 && selectable.length > 0 && !selectable.some((n) => everFits(r, n))) {
+    const biggest = selectable.reduce((a, b) => (b.cpu > a.cpu ? b : a));
+    return {
+      kind: 'never',
+      reason:
+        `no node can ever fit this task (cpu ${fmt(r.cpu)}, memory ${r.memoryMb} MiB, gpu ${r.gpu}); ` +
+        `the largest matching node has cpu ${fmt(biggest.cpu)}, memory ${biggest.memoryMb} MiB, gpu ${biggest.gpu}. ` +
+        'Ask for less or add a bigger node.',
+    };
+  }
+  let best: { node: NodeRow; score: number } | null = null;
+  const reasons = new Map<string, number>();
+  for (const n of all) {
+    const why = shortfall(r, n);
+    if (why) {
+      reasons.set(why, (reasons.get(why) ?? 0) + 1);
+      continue;
+    }
+    const freeCpu = (n.cpu - n.allocatedCpu - r.cpu) / n.cpu;
+    const freeMem = (n.memoryMb - n.allocatedMemoryMb - r.memoryMb) / n.memoryMb;
+    const score = freeCpu + freeMem;
+    if (!best || score < best.score) best = { node: n, score };
+  }
+  if (best) return { kind: 'node', node: best.node };
+  const parts = [...reasons].map(([why, k]) => `${k} ${why.replace(/^do not/, k === 1 ? 'does not' : 'do not').replace(/^have/, k === 1 ? 'has' : 'have').replace(/^lack/, k === 1 ? 'lacks' : 'lack')}`);
+  return { kind: 'wait', reason: `no node fits: ${plural(all.length, 'node')}, ${parts.join(', ')}` };
+}

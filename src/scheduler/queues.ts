@@ -1,0 +1,93 @@
+// Names of everything Jarvis keeps in Redis, and the messages that cross it. Every key starts
+// with the hash tag "{prefix}", so one Redis Cluster slot holds all of a deployment's queues
+// and BullMQ's multi-key scripts stay valid. Messages are parsed with zod when read.
+import { Redis, type RedisOptions } from 'ioredis';
+import { z } from 'zod';
+
+export interface RedisNames {
+  /** BullMQ's prefix option. */
+  bullPrefix: string;
+  pendingQueue: string;
+  eventsQueue: string;
+  nodeQueue(nodeId: string): string;
+  logStream(taskId: string): string;
+  cancelKey(taskId: string): string;
+  cancelChannel: string;
+  leaderKey: string;
+}
+
+export function redisNames(prefix: string): RedisNames {
+  const tag = `{${prefix}}`;
+  return {
+    bullPrefix: tag,
+    pendingQueue: 'pending',
+    eventsQueue: 'task-events',
+    nodeQueue: (nodeId) => `node-${nodeId}`,
+    logStream: (taskId) => `${tag}:logs:${taskId}`,
+    cancelKey: (taskId) => `${tag}:cancel:${taskId}`,
+    cancelChannel: `${tag}:cancel`,
+    leaderKey: `${tag}:leader`,
+  };
+}
+
+/** BullMQ priorities: a lower number is served first. */
+export const PRIORITY_RANK = { critical: 1, high: 2, normal: 3, low: 4 } as const;
+
+/**
+ * A connection for long-lived consumers (BullMQ workers, subscribers): it retries forever.
+ * BullMQ requires maxRetriesPerRequest null on blocking connections.
+ */
+export function consumerConnection(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, ...extra });
+}
+
+/**
+ * A connection for request paths (the API): with no offline queue, a command fails at once
+ * while Redis is down instead of hanging the HTTP request.
+ */
+export function producerConnection(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, ...extra });
+}
+
+export const PendingJob = z.object({ taskId: z.string().uuid() });
+export type PendingJob = z.infer<typeof PendingJob>;
+
+/** What a node needs to run one attempt; the worker has no database, so it travels whole. */
+export const NodeJob = z.object({
+  taskId: z.string().uuid(),
+  attempt: z.number().int().positive(),
+  nodeId: z.string().uuid(),
+  image: z.string(),
+  command: z.union([z.array(z.string()), z.string()]).nullable(),
+  env: z.record(z.string(), z.string()),
+  cpu: z.number(),
+  memoryMb: z.number().int(),
+  gpu: z.number().int(),
+  network: z.enum(['none', 'bridge', 'host']),
+  timeoutSeconds: z.number().int().nullable(),
+  logCapBytes: z.number().int().positive(),
+});
+export type NodeJob = z.infer<typeof NodeJob>;
+
+export const TaskEventJob = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('started'),
+    taskId: z.string().uuid(),
+    attempt: z.number().int(),
+    nodeId: z.string().uuid(),
+    at: z.string(),
+  }),
+  z.object({
+    type: z.literal('finished'),
+    taskId: z.string().uuid(),
+    attempt: z.number().int(),
+    nodeId: z.string().uuid(),
+    status: z.enum(['succeeded', 'failed', 'timed_out', 'cancelled', 'error']),
+    exitCode: z.number().int().nullable(),
+    error: z.string().nullable(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string(),
+    truncated: z.boolean(),
+  }),
+]);
+export type TaskEventJob = z.infer<typeof TaskEventJob>;

@@ -1,0 +1,91 @@
+// Registered nodes: capacity, what is reserved on them, and their last heartbeat. The
+// reservation columns are changed only by TaskStore.place/finish/cancel, inside the same
+// transaction as the task change, so they always add up to the tasks placed on the node.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { and, asc, eq, inArray, lt, or, isNull, sql } from 'drizzle-orm';
+import type { Db } from './db.ts';
+import { nodes, type NodeRow } from './schema.ts';
+
+export interface NodeRegistration {
+  name: string;
+  hostname: string;
+  capacity: { cpu: number; memory_mb: number; gpu: number; max_tasks: number };
+  labels: Record<string, string>;
+}
+
+export class NodeStore {
+  constructor(private readonly db: Db) {}
+
+  /** A node registering again under its name (a restarted worker) keeps its id and reservations. */
+  async register(reg: NodeRegistration): Promise<NodeRow> {
+    const now = new Date();
+    const values = {
+      hostname: reg.hostname,
+      cpu: reg.capacity.cpu,
+      memoryMb: reg.capacity.memory_mb,
+      gpu: reg.capacity.gpu,
+      maxTasks: reg.capacity.max_tasks,
+      labels: reg.labels,
+      lastHeartbeatAt: now,
+    };
+    const [existing] = await this.db.select().from(nodes).where(eq(nodes.name, reg.name));
+    if (existing) {
+      const status = existing.status === 'draining' ? 'draining' : 'available';
+      const [n] = await this.db.update(nodes).set({ ...values, status }).where(eq(nodes.id, existing.id)).returning();
+      return n;
+    }
+    const [n] = await this.db
+      .insert(nodes)
+      .values({ id: randomUUID(), name: reg.name, status: 'available', token: randomBytes(24).toString('hex'), registeredAt: now, ...values })
+      .returning();
+    return n;
+  }
+
+  async heartbeat(
+    id: string,
+    hb: { cpuPercent: number | null; memoryUsedMb: number | null; runningTaskIds: string[]; engine: 'ok' | 'unreachable' },
+  ): Promise<NodeRow | null> {
+    const [n] = await this.db
+      .update(nodes)
+      .set({
+        cpuPercent: hb.cpuPercent,
+        memoryUsedMb: hb.memoryUsedMb === null ? null : Math.round(hb.memoryUsedMb),
+        runningTaskIds: hb.runningTaskIds,
+        engineStatus: hb.engine,
+        lastHeartbeatAt: new Date(),
+        // A node whose engine is unreachable cannot run anything: it is unhealthy until it is back.
+        status: sql`case when ${nodes.status} = 'draining' then 'draining' when ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end`,
+      })
+      .where(eq(nodes.id, id))
+      .returning();
+    return n ?? null;
+  }
+
+  async get(id: string): Promise<NodeRow | null> {
+    const [n] = await this.db.select().from(nodes).where(eq(nodes.id, id));
+    return n ?? null;
+  }
+
+  async list(): Promise<NodeRow[]> {
+    return this.db.select().from(nodes).orderBy(asc(nodes.registeredAt));
+  }
+
+  async available(): Promise<NodeRow[]> {
+    return this.db.select().from(nodes).where(eq(nodes.status, 'available'));
+  }
+
+  /** Marks nodes whose heartbeats stopped; returns those that changed. */
+  async markSilent(unhealthyBefore: Date, offlineBefore: Date): Promise<NodeRow[]> {
+    const offline = await this.db
+      .update(nodes)
+      .set({ status: 'offline' })
+      .where(and(inArray(nodes.status, ['available', 'draining', 'unhealthy']), or(isNull(nodes.lastHeartbeatAt), lt(nodes.lastHeartbeatAt, offlineBefore))))
+      .returning();
+    const unhealthy = await this.db
+      .update(nodes)
+      .set({ status: 'unhealthy' })
+      .where(and(inArray(nodes.status, ['available']), lt(nodes.lastHeartbeatAt, unhealthyBefore)))
+      .returning();
+    return [...offline, ...unhealthy];
+  }
+}

@@ -1,0 +1,125 @@
+// Drizzle schema: PostgreSQL (or embedded PGlite) is the source of truth for tasks, their
+// attempts' history, stored logs and nodes. Migrations are generated from this file by
+// drizzle-kit into drizzle/ and applied at start.
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  customType,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * JSON kept as text. Used where the value may be a bare JSON string: drivers hand a jsonb string
+ * such as "true" back as the boolean true, so a command ["true"] vs "true" must not go through jsonb.
+ */
+const jsonText = <T>(name: string) =>
+  customType<{ data: T; driverData: string }>({
+    dataType: () => 'text',
+    toDriver: (v) => JSON.stringify(v),
+    fromDriver: (v) => JSON.parse(v) as T,
+  })(name);
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const tasks = pgTable(
+  'tasks',
+  {
+    id: uuid('id').primaryKey(),
+    // Insertion order, for a stable newest-first listing.
+    seq: bigserial('seq', { mode: 'number' }).notNull(),
+    name: text('name'),
+    image: text('image').notNull(),
+    command: jsonText<string[] | string | null>('command'),
+    env: jsonb('env').$type<Record<string, string>>().notNull(),
+    priority: text('priority').$type<'critical' | 'high' | 'normal' | 'low'>().notNull(),
+    cpu: doublePrecision('cpu').notNull(),
+    memoryMb: integer('memory_mb').notNull(),
+    gpu: integer('gpu').notNull(),
+    timeoutSeconds: integer('timeout_seconds'),
+    maxRetries: integer('max_retries').notNull(),
+    retryBackoffSeconds: doublePrecision('retry_backoff_seconds').notNull(),
+    nodeSelector: jsonb('node_selector').$type<Record<string, string>>().notNull(),
+    labels: jsonb('labels').$type<Record<string, string>>().notNull(),
+    idempotencyKey: text('idempotency_key').unique(),
+    network: text('network').$type<'none' | 'bridge' | 'host'>().notNull(),
+    status: text('status').notNull(),
+    statusReason: text('status_reason'),
+    nodeId: uuid('node_id'),
+    attempts: integer('attempts').notNull().default(0),
+    exitCode: integer('exit_code'),
+    error: text('error'),
+    workflowId: uuid('workflow_id'),
+    workflowKey: text('workflow_key'),
+    dependsOn: jsonb('depends_on').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+    createdAt: ts('created_at').notNull(),
+    scheduledAt: ts('scheduled_at'),
+    startedAt: ts('started_at'),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [
+    index('tasks_status_idx').on(t.status),
+    index('tasks_seq_idx').on(t.seq),
+    index('tasks_node_idx').on(t.nodeId),
+    index('tasks_workflow_idx').on(t.workflowId),
+  ],
+);
+
+export const taskLogs = pgTable('task_logs', {
+  taskId: uuid('task_id')
+    .primaryKey()
+    .references(() => tasks.id, { onDelete: 'cascade' }),
+  attempt: integer('attempt').notNull(),
+  logs: text('logs').notNull(),
+  truncated: boolean('truncated').notNull(),
+});
+
+export const taskEvents = pgTable(
+  'task_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    taskId: uuid('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    at: ts('at').notNull(),
+    status: text('status').notNull(),
+    nodeId: uuid('node_id'),
+    attempt: integer('attempt').notNull(),
+    reason: text('reason'),
+  },
+  (t) => [index('task_events_task_idx').on(t.taskId, t.id)],
+);
+
+export const nodes = pgTable('nodes', {
+  id: uuid('id').primaryKey(),
+  name: text('name').notNull(),
+  hostname: text('hostname').notNull(),
+  status: text('status').$type<'available' | 'draining' | 'unhealthy' | 'offline'>().notNull(),
+  labels: jsonb('labels').$type<Record<string, string>>().notNull(),
+  cpu: doublePrecision('cpu').notNull(),
+  memoryMb: integer('memory_mb').notNull(),
+  gpu: integer('gpu').notNull(),
+  maxTasks: integer('max_tasks').notNull(),
+  allocatedCpu: doublePrecision('allocated_cpu').notNull().default(0),
+  allocatedMemoryMb: integer('allocated_memory_mb').notNull().default(0),
+  allocatedGpu: integer('allocated_gpu').notNull().default(0),
+  allocatedTasks: integer('allocated_tasks').notNull().default(0),
+  cpuPercent: doublePrecision('cpu_percent'),
+  memoryUsedMb: integer('memory_used_mb'),
+  runningTaskIds: jsonb('running_task_ids').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+  engineStatus: text('engine_status'),
+  token: text('token').notNull(),
+  lastHeartbeatAt: ts('last_heartbeat_at'),
+  registeredAt: ts('registered_at').notNull(),
+});
+
+export type TaskRow = typeof tasks.$inferSelect;
+export type NewTaskRow = typeof tasks.$inferInsert;
+export type NodeRow = typeof nodes.$inferSelect;

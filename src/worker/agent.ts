@@ -1,0 +1,277 @@
+// The node agent (`jarvis worker`): registers with the control plane, heartbeats, and runs the
+// jobs of its own queue through an executor. It has no database: a job carries everything
+// needed to run, output goes to a Redis stream, and results go back as messages on the
+// events queue, tagged with the attempt so the control plane can ignore stale ones.
+// While the Docker engine is unreachable it takes no jobs and says so.
+import { hostname, cpus, totalmem } from 'node:os';
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import si from 'systeminformation';
+import { consumerConnection, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
+import type { Config } from '../config/index.ts';
+import type { Executor, RunOutcome } from './executor.ts';
+import { LogWriter } from './log-writer.ts';
+
+export type AgentState = 'starting' | 'running' | 'engine_unreachable' | 'stopping' | 'stopped';
+
+export interface NodeIdentity {
+  id: string;
+  name: string;
+  token: string;
+}
+
+export interface NodeAgentOptions {
+  config: Config;
+  executor: Executor;
+  logger: Logger;
+  /** How often the engine is checked while it is away, ms. */
+  engineCheckMs?: number;
+}
+
+export class NodeAgent {
+  state: AgentState = 'starting';
+  node: NodeIdentity | null = null;
+  private readonly names: RedisNames;
+  private readonly connection: Redis;
+  private readonly subscriber: Redis;
+  private worker: Worker | null = null;
+  private events: Queue | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private engineTimer: NodeJS.Timeout | null = null;
+  private readonly running = new Map<string, AbortController>();
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly opts: NodeAgentOptions) {
+    this.names = redisNames(opts.config.redis.prefix);
+    this.connection = consumerConnection(opts.config.redis.url);
+    this.subscriber = consumerConnection(opts.config.redis.url);
+    this.connection.on('error', (err) => opts.logger.debug({ err }, 'worker: redis connection error'));
+    this.subscriber.on('error', (err) => opts.logger.debug({ err }, 'worker: redis subscriber error'));
+  }
+
+  private get capacity() {
+    const c = this.opts.config.worker.capacity;
+    const cores = cpus().length;
+    return {
+      cpu: c.cpu ?? cores,
+      memory_mb: c.memory_mb ?? Math.floor(totalmem() / 1024 / 1024),
+      gpu: c.gpu,
+      max_tasks: c.max_tasks ?? cores * 4,
+    };
+  }
+
+  async start(): Promise<void> {
+    const { logger } = this.opts;
+    const engineOk = await this.engineAnswers();
+    if (!engineOk) this.state = 'engine_unreachable';
+    this.node = await this.register();
+    logger.info({ node_id: this.node.id, node: this.node.name, capacity: this.capacity }, 'worker: registered');
+    this.events = new Queue(this.names.eventsQueue, { connection: this.connection, prefix: this.names.bullPrefix });
+    await this.subscriber.subscribe(this.names.cancelChannel);
+    this.subscriber.on('message', (_channel, taskId: string) => this.running.get(taskId)?.abort());
+    this.worker = new Worker(this.names.nodeQueue(this.node.id), (job) => this.process(job), {
+      connection: this.connection,
+      prefix: this.names.bullPrefix,
+      concurrency: this.capacity.max_tasks,
+      autorun: false,
+    });
+    this.worker.on('error', (err) => logger.error({ err }, 'worker: queue error'));
+    if (engineOk) {
+      this.state = 'running';
+      void this.worker.run();
+    }
+    this.scheduleEngineCheck();
+    await this.heartbeat();
+    this.scheduleHeartbeat();
+  }
+
+  private async engineAnswers(): Promise<boolean> {
+    try {
+      await this.opts.executor.ping();
+      return true;
+    } catch (err) {
+      if (this.state !== 'engine_unreachable') {
+        this.opts.logger.error(
+          { err: { message: (err as Error).message } },
+          `worker: ${(err as Error).message} — taking no jobs until it answers again`,
+        );
+      }
+      return false;
+    }
+  }
+
+  private scheduleEngineCheck(): void {
+    const every = this.opts.engineCheckMs ?? 2_000;
+    const tick = async () => {
+      if (this.state === 'stopping' || this.state === 'stopped') return;
+      const ok = await this.engineAnswers();
+      if (!ok && this.state === 'running') {
+        this.state = 'engine_unreachable';
+        this.worker?.pause(true).catch(() => undefined);
+        void this.heartbeat();
+      } else if (ok && this.state === 'engine_unreachable') {
+        this.state = 'running';
+        this.opts.logger.info('worker: Docker engine answers again; taking jobs');
+        if (this.worker && !this.worker.isRunning()) void this.worker.run();
+        else this.worker?.resume();
+        void this.heartbeat();
+      }
+      this.engineTimer = setTimeout(tick, every);
+    };
+    this.engineTimer = setTimeout(tick, every);
+  }
+
+  private async api(path: string, body: unknown, token?: string): Promise<Response> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    return fetch(new URL(path, this.opts.config.worker.api_url), { method: 'POST', headers, body: JSON.stringify(body) });
+  }
+
+  private async register(): Promise<NodeIdentity> {
+    const { config, logger } = this.opts;
+    const name = config.worker.name ?? hostname();
+    const body = { name, hostname: hostname(), capacity: this.capacity, labels: config.worker.labels };
+    for (let attempt = 1; ; attempt++) {
+      if (this.state === 'stopping') throw new Error('worker stopped before it could register');
+      try {
+        const res = await this.api('/nodes/register', body, config.nodes.registration_token ?? undefined);
+        const json = (await res.json()) as { id: string; token: string; detail?: unknown };
+        if (res.status === 201) return { id: json.id, name, token: json.token };
+        if (res.status === 401) throw new FatalAgentError(`registration refused: ${JSON.stringify(json.detail)}`);
+        throw new Error(`registration answered ${res.status}: ${JSON.stringify(json.detail ?? json)}`);
+      } catch (err) {
+        if (err instanceof FatalAgentError) throw err;
+        if (attempt === 1 || attempt % 10 === 0) {
+          logger.warn({ err: { message: (err as Error).message } }, `worker: cannot register with the control plane at ${config.worker.api_url} yet; retrying`);
+        }
+        await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2_000)));
+      }
+    }
+  }
+
+  private scheduleHeartbeat(): void {
+    const every = this.opts.config.worker.heartbeat_seconds * 1000;
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), every);
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (!this.node) return;
+    try {
+      const [load, mem] = await Promise.all([si.currentLoad(), si.mem()]);
+      const res = await this.api(
+        `/nodes/${this.node.id}/heartbeat`,
+        {
+          cpu_percent: Math.round(load.currentLoad * 10) / 10,
+          memory_used_mb: Math.round(mem.active / 1024 / 1024),
+          running_task_ids: [...this.running.keys()],
+          engine: this.state === 'engine_unreachable' ? 'unreachable' : 'ok',
+        },
+        this.node.token,
+      );
+      if (!res.ok) this.opts.logger.warn({ status: res.status }, 'worker: heartbeat refused');
+      await res.body?.cancel();
+    } catch (err) {
+      this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: heartbeat failed; will retry');
+    }
+  }
+
+  private async report(event: TaskEventJob): Promise<void> {
+    const jobId = `${event.type}-${event.taskId}-a${event.attempt}`;
+    await this.events!.add(event.type, event, { jobId, removeOnComplete: true, removeOnFail: { count: 1000 } });
+  }
+
+  private async process(job: Job): Promise<void> {
+    const parsed = NodeJob.safeParse(job.data);
+    if (!parsed.success) {
+      // A job this worker cannot read (a newer control plane?): report it, so the task fails
+      // visibly instead of staying "scheduled" for ever.
+      const { taskId, attempt } = job.data ?? {};
+      const problem = `worker could not read its job: ${parsed.error.message}`;
+      this.opts.logger.error({ task_id: taskId, attempt }, problem);
+      if (typeof taskId === 'string' && Number.isInteger(attempt) && this.node) {
+        const now = new Date().toISOString();
+        await this.report({
+          type: 'finished', taskId, attempt, nodeId: this.node.id, status: 'error', exitCode: null,
+          error: problem, startedAt: null, finishedAt: now, truncated: false,
+        });
+      }
+      return;
+    }
+    const spec = parsed.data;
+    const { logger, config } = this.opts;
+    const node = this.node as NodeIdentity;
+    const log = logger.child({ task_id: spec.taskId, attempt: spec.attempt });
+    const abort = new AbortController();
+    this.running.set(spec.taskId, abort);
+    const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes);
+    let outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date };
+    try {
+      if (await this.connection.exists(this.names.cancelKey(spec.taskId))) {
+        outcome = { status: 'cancelled', exitCode: null, error: 'cancelled before it started', startedAt: null, finishedAt: new Date() };
+      } else {
+        outcome = await this.opts.executor.run(
+          {
+            taskId: spec.taskId,
+            attempt: spec.attempt,
+            image: spec.image,
+            command: spec.command,
+            env: spec.env,
+            cpu: spec.cpu,
+            memoryMb: spec.memoryMb,
+            gpu: spec.gpu,
+            network: spec.network,
+            timeoutSeconds: spec.timeoutSeconds,
+            labels: { 'jarvis.node_id': node.id },
+          },
+          {
+            signal: abort.signal,
+            onOutput: (chunk) => writer.write(chunk),
+            onStarted: async ({ startedAt }) => {
+              await this.report({ type: 'started', taskId: spec.taskId, attempt: spec.attempt, nodeId: node.id, at: startedAt.toISOString() });
+            },
+          },
+        );
+      }
+    } catch (err) {
+      // The engine went away mid-run (the executor rejects only for that): report it in words.
+      log.error({ err }, 'worker: the attempt could not run');
+      outcome = { status: 'error', exitCode: null, error: (err as Error).message, startedAt: null, finishedAt: new Date() };
+    } finally {
+      this.running.delete(spec.taskId);
+    }
+    await writer.close().catch((err) => log.error({ err }, 'worker: some output could not be written to Redis'));
+    await this.report({
+      type: 'finished',
+      taskId: spec.taskId,
+      attempt: spec.attempt,
+      nodeId: node.id,
+      status: outcome.status,
+      exitCode: outcome.exitCode,
+      error: outcome.error,
+      startedAt: outcome.startedAt ? outcome.startedAt.toISOString() : null,
+      finishedAt: outcome.finishedAt.toISOString(),
+      truncated: writer.truncated,
+    });
+    log.info({ status: outcome.status, exit_code: outcome.exitCode }, 'worker: attempt finished');
+  }
+
+  /** Stops taking jobs, waits for running attempts (up to BullMQ's close), closes connections. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.state = 'stopping';
+      if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      if (this.engineTimer) clearTimeout(this.engineTimer);
+      const steps = [this.worker?.close(), this.events?.close()];
+      for (const r of await Promise.allSettled(steps)) {
+        if (r.status === 'rejected') this.opts.logger.warn({ err: r.reason }, 'worker: error while closing');
+      }
+      this.subscriber.disconnect();
+      await this.connection.quit().catch(() => this.connection.disconnect());
+      this.state = 'stopped';
+    })();
+    return this.closing;
+  }
+}
+
+class FatalAgentError extends Error {}

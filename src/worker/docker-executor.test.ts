@@ -1,0 +1,472 @@
+// Real-Docker tests of DockerExecutor (no mocks). Needs a running engine, the local image
+// jarvis-test/busybox:latest (built here from the host's busybox when missing) and, for the pull
+// test, a registry at $JARVIS_TEST_REGISTRY (default 127.0.0.1:5000).
+
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as net from 'node:net';
+import Dockerode from 'dockerode';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RunHooks, RunSpec } from './executor.ts';
+import {
+  buildCreateOptions,
+  DockerEngineUnavailableError,
+  DockerExecutor,
+  findJarvisContainers,
+  type ExecutorLogger,
+} from './docker-executor.ts';
+
+const IMAGE = 'jarvis-test/busybox:latest';
+const REGISTRY = process.env.JARVIS_TEST_REGISTRY || '127.0.0.1:5000';
+
+const docker = new Dockerode();
+const executor = new DockerExecutor({ docker });
+
+function spec(overrides: Partial<RunSpec> = {}): RunSpec {
+  return {
+    taskId: randomUUID(),
+    attempt: 1,
+    image: IMAGE,
+    command: 'true',
+    env: {},
+    cpu: 0.5,
+    memoryMb: 64,
+    gpu: 0,
+    network: 'none',
+    timeoutSeconds: 30,
+    ...overrides,
+  };
+}
+
+function collector() {
+  const chunks: Array<{ stream: 'stdout' | 'stderr'; text: string }> = [];
+  return {
+    chunks,
+    onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => chunks.push({ stream, text: chunk.toString('utf8') }),
+    text: (stream: 'stdout' | 'stderr') =>
+      chunks
+        .filter((c) => c.stream === stream)
+        .map((c) => c.text)
+        .join(''),
+  };
+}
+
+async function leftovers(taskId: string) {
+  return (await findJarvisContainers(docker)).filter((c) => c.taskId === taskId);
+}
+
+async function imageExists(ref: string): Promise<boolean> {
+  try {
+    await docker.getImage(ref).inspect();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function buildBusyboxImage(): void {
+  // Same recipe as scripts/lib.sh ensure_test_images: static busybox + applet links, PATH=/bin.
+  execFileSync(
+    'bash',
+    [
+      '-euo',
+      'pipefail',
+      '-c',
+      `d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+       mkdir -p "$d/bin" "$d/tmp" "$d/etc" "$d/proc" "$d/sys" "$d/dev"
+       cp "$(command -v busybox)" "$d/bin/busybox"
+       for a in $("$d/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$d/bin/$a"; done
+       tar -C "$d" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["sh"]' - ${IMAGE} >/dev/null`,
+    ],
+    { stdio: 'inherit' },
+  );
+}
+
+async function registryUp(): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${REGISTRY}/v2/`, { signal: AbortSignal.timeout(2000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Push a local image to the test registry under `ref` (tagging it first). */
+async function pushTo(ref: string): Promise<void> {
+  const at = ref.lastIndexOf(':');
+  const [repo, tag] = [ref.slice(0, at), ref.slice(at + 1)];
+  await docker.getImage(IMAGE).tag({ repo, tag });
+  // The engine insists on an X-Registry-Auth header even for a registry without auth.
+  const stream = await docker.getImage(repo).push({ tag, authconfig: {} });
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: unknown, out: Array<{ error?: string }>) => {
+      const failed = out?.find((e) => e.error);
+      if (err || failed) reject(err ?? new Error(failed?.error));
+      else resolve();
+    }),
+  );
+}
+
+let haveRegistry = false;
+
+beforeAll(async () => {
+  await executor.ping();
+  if (!(await imageExists(IMAGE))) buildBusyboxImage();
+  haveRegistry = await registryUp();
+  if (!haveRegistry) {
+    if (process.env.CI) throw new Error(`test registry ${REGISTRY} is not reachable`);
+    console.warn(`registry ${REGISTRY} not reachable: the pull test is skipped`);
+  }
+});
+
+describe('buildCreateOptions', () => {
+  it('maps a spec to the create body (GPU requests included; no GPU on this machine to run them)', () => {
+    const s = spec({ taskId: 'a/b c', attempt: 2, command: 'echo hi', env: { A: '1' }, cpu: 1.5, memoryMb: 256, gpu: 2 });
+    const o = buildCreateOptions(s);
+    expect(o.name).toBe('jarvis-a_b_c-2');
+    expect(o.Cmd).toEqual(['sh', '-c', 'echo hi']);
+    expect(o.Env).toEqual(['A=1']);
+    expect(o.Labels).toEqual({ 'jarvis.task_id': 'a/b c', 'jarvis.attempt': '2' });
+    expect(o.HostConfig).toMatchObject({
+      NanoCpus: 1_500_000_000,
+      Memory: 256 * 1024 * 1024,
+      NetworkMode: 'none',
+      DeviceRequests: [{ Driver: 'nvidia', Count: 2, Capabilities: [['gpu']] }],
+    });
+    expect(buildCreateOptions(spec({ command: ['a', 'b c'] })).Cmd).toEqual(['a', 'b c']);
+    expect('Cmd' in buildCreateOptions(spec({ command: null }))).toBe(false);
+    expect(buildCreateOptions(spec({ gpu: 0 })).HostConfig?.DeviceRequests).toBeUndefined();
+  });
+});
+
+describe('DockerExecutor', () => {
+  it('ping() succeeds against the running engine', async () => {
+    await expect(executor.ping()).resolves.toBeUndefined();
+  });
+
+  it('ping() and run() explain an unreachable engine', async () => {
+    const socketPath = `/tmp/jarvis-no-such-docker-${randomUUID()}.sock`;
+    const dead = new DockerExecutor({ docker: new Dockerode({ socketPath }) });
+    const err = await dead.ping().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DockerEngineUnavailableError);
+    expect((err as Error).message).toContain(socketPath);
+    expect((err as Error).message).toMatch(/cannot be reached/);
+    expect((err as Error).message).toMatch(/DOCKER_HOST/);
+    expect((err as Error).message).toMatch(/ENOENT/);
+    await expect(dead.run(spec())).rejects.toBeInstanceOf(DockerEngineUnavailableError);
+  });
+
+  it('captures stdout and stderr of a successful run and removes the container', async () => {
+    const s = spec({ command: ['sh', '-c', 'echo out; echo err >&2'] });
+    const out = collector();
+    let started: { containerId: string; startedAt: Date } | null = null;
+    const before = Date.now();
+    const res = await executor.run(s, { onOutput: out.onOutput, onStarted: (i) => void (started = i) });
+    expect(res.status).toBe('succeeded');
+    expect(res.exitCode).toBe(0);
+    expect(res.error).toBeNull();
+    expect(out.text('stdout')).toBe('out\n');
+    expect(out.text('stderr')).toBe('err\n');
+    expect(started).not.toBeNull();
+    expect(started!.containerId).toMatch(/^[0-9a-f]{64}$/);
+    expect(res.startedAt).toBeInstanceOf(Date);
+    expect(res.startedAt!.getTime()).toBe(started!.startedAt.getTime());
+    expect(res.startedAt!.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    expect(res.finishedAt.getTime()).toBeGreaterThanOrEqual(res.startedAt!.getTime());
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('reports a non-zero exit code as failed', async () => {
+    const s = spec({ command: ['sh', '-c', 'echo bye; exit 7'] });
+    const out = collector();
+    const res = await executor.run(s, { onOutput: out.onOutput });
+    expect(res).toMatchObject({ status: 'failed', exitCode: 7, error: 'exited with code 7' });
+    expect(out.text('stdout')).toBe('bye\n');
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('runs a string command under sh -c with the env passed', async () => {
+    const s = spec({
+      command: 'echo "$GREETING, $WHO" && test "$(echo a b | wc -w)" -eq 2 && echo "$0"',
+      env: { GREETING: 'hello', WHO: 'jarvis world' },
+    });
+    const out = collector();
+    const res = await executor.run(s, { onOutput: out.onOutput });
+    expect(res.status).toBe('succeeded');
+    expect(out.text('stdout')).toBe('hello, jarvis world\nsh\n');
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('applies cpu, memory, network and labels to the container', async () => {
+    const s = spec({
+      attempt: 3,
+      command: 'sleep 0.3; echo done',
+      cpu: 0.5,
+      memoryMb: 96,
+      env: { FOO: 'bar' },
+      labels: { 'jarvis.workflow': 'wf-1', 'jarvis.task_id': 'spoofed' },
+    });
+    let inspected: Dockerode.ContainerInspectInfo | null = null;
+    let listed: Awaited<ReturnType<typeof findJarvisContainers>> = [];
+    const res = await executor.run(s, {
+      onStarted: async ({ containerId }) => {
+        inspected = await docker.getContainer(containerId).inspect();
+        listed = await leftovers(s.taskId);
+      },
+    });
+    expect(res.status).toBe('succeeded');
+    const info = inspected as Dockerode.ContainerInspectInfo | null;
+    expect(info).not.toBeNull();
+    expect(info!.Name).toBe(`/jarvis-${s.taskId}-3`);
+    expect(info!.HostConfig.NanoCpus).toBe(500_000_000);
+    expect(info!.HostConfig.Memory).toBe(96 * 1024 * 1024);
+    expect(info!.HostConfig.NetworkMode).toBe('none');
+    expect(info!.Config.Labels).toMatchObject({
+      'jarvis.task_id': s.taskId,
+      'jarvis.attempt': '3',
+      'jarvis.workflow': 'wf-1',
+    });
+    expect(info!.Config.Env).toContain('FOO=bar');
+    expect(info!.Config.Tty).toBe(false);
+    expect(info!.HostConfig.DeviceRequests ?? []).toEqual([]);
+    expect(listed).toEqual([{ id: info!.Id, taskId: s.taskId, attempt: 3, state: 'running' }]);
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('kills a run that exceeds its timeout', async () => {
+    const s = spec({ command: 'echo start; sleep 30', timeoutSeconds: 1 });
+    const out = collector();
+    const t0 = Date.now();
+    const res = await executor.run(s, { onOutput: out.onOutput });
+    const took = Date.now() - t0;
+    expect(res.status).toBe('timed_out');
+    expect(res.error).toBe('timed out after 1 s');
+    expect(res.exitCode).toBe(137);
+    expect(took).toBeGreaterThanOrEqual(1000);
+    expect(took).toBeLessThan(10_000);
+    expect(out.text('stdout')).toBe('start\n');
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('cancels a running container when the signal aborts', async () => {
+    const s = spec({ command: 'echo ready; sleep 30', timeoutSeconds: null });
+    const ac = new AbortController();
+    const hooks: RunHooks = {
+      signal: ac.signal,
+      onOutput: (chunk) => {
+        if (chunk.toString().includes('ready')) ac.abort();
+      },
+    };
+    const t0 = Date.now();
+    const res = await executor.run(s, hooks);
+    expect(res.status).toBe('cancelled');
+    expect(res.startedAt).toBeInstanceOf(Date);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('does not start anything when the signal is already aborted', async () => {
+    const s = spec({ command: 'echo never' });
+    const out = collector();
+    const res = await executor.run(s, { signal: AbortSignal.abort(), onOutput: out.onOutput });
+    expect(res).toMatchObject({ status: 'cancelled', exitCode: null, startedAt: null });
+    expect(out.chunks).toEqual([]);
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('reports a missing image as an error naming the image', async () => {
+    const image = `${REGISTRY}/jarvis-test/does-not-exist-${randomUUID()}:latest`;
+    const s = spec({ image });
+    const res = await executor.run(s);
+    expect(res.status).toBe('error');
+    expect(res.exitCode).toBeNull();
+    expect(res.startedAt).toBeNull();
+    expect(res.error).toContain(`image "${image}" not found`);
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('reports an unreachable registry as an error naming the image', async () => {
+    const image = '127.0.0.1:1/jarvis-test/nowhere:latest';
+    const res = await executor.run(spec({ image }));
+    expect(res.status).toBe('error');
+    expect(res.error).toContain(`image "${image}" not found`);
+    expect(res.error).toMatch(/connection refused/);
+  });
+
+  describe('with a registry that never answers', () => {
+    let server: net.Server;
+    const sockets = new Set<net.Socket>();
+    let port = 0;
+    beforeAll(async () => {
+      server = net.createServer((sock) => {
+        sockets.add(sock);
+        sock.on('error', () => undefined);
+        sock.on('close', () => sockets.delete(sock));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      port = (server.address() as net.AddressInfo).port;
+      return async () => {
+        for (const sock of sockets) sock.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      };
+    });
+
+    it('gives up on a pull that takes longer than pullTimeoutMs', async () => {
+      const image = `127.0.0.1:${port}/jarvis-test/slow:latest`;
+      const impatient = new DockerExecutor({ docker, pullTimeoutMs: 1000 });
+      const t0 = Date.now();
+      const res = await impatient.run(spec({ image }));
+      expect(res.status).toBe('error');
+      expect(res.error).toBe(`image "${image}" could not be pulled within 1 s`);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    });
+
+    it('cancels while pulling', async () => {
+      const image = `127.0.0.1:${port}/jarvis-test/slow:latest`;
+      const s = spec({ image });
+      const t0 = Date.now();
+      const res = await executor.run(s, { signal: AbortSignal.timeout(500) });
+      expect(res).toMatchObject({ status: 'cancelled', exitCode: null, startedAt: null });
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(await leftovers(s.taskId)).toEqual([]);
+    });
+  });
+
+  it('leaves the image default command alone when command is null', async () => {
+    const imageCmd = (await docker.getImage(IMAGE).inspect()).Config.Cmd ?? [];
+    let cmd: string[] | undefined;
+    const s = spec({ command: null });
+    const res = await executor.run(s, {
+      onStarted: async ({ containerId }) => {
+        cmd = (await docker.getContainer(containerId).inspect()).Config.Cmd ?? undefined;
+      },
+    });
+    if (imageCmd.length > 0) {
+      expect(res.status).toBe('succeeded'); // busybox `sh` with no stdin exits 0 at once
+      expect(cmd).toEqual(imageCmd);
+    } else {
+      expect(res.status).toBe('error');
+      expect(res.error).toMatch(/no command specified/i);
+    }
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('reports a name clash with a leftover container of the same attempt', async () => {
+    const s = spec({ attempt: 2 });
+    const leftover = await docker.createContainer({
+      name: `jarvis-${s.taskId}-2`,
+      Image: IMAGE,
+      Cmd: ['true'],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    try {
+      const res = await executor.run(s);
+      expect(res.status).toBe('error');
+      expect(res.error).toMatch(/already in use/);
+      await leftover.inspect(); // not touched
+    } finally {
+      await leftover.remove({ force: true });
+    }
+  });
+
+  it('reports a command that cannot be executed as an error', async () => {
+    const s = spec({ command: ['/no/such/binary', 'x'] });
+    const res = await executor.run(s);
+    expect(res.status).toBe('error');
+    expect(res.exitCode).toBeNull();
+    expect(res.error).toMatch(/cannot start container: .*\/no\/such\/binary/);
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('reports impossible limits as an error', async () => {
+    const s = spec({ cpu: 512 });
+    const res = await executor.run(s);
+    expect(res.status).toBe('error');
+    expect(res.error).toMatch(/cannot create container from image ".*": .*CPUs/);
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('says when a run was killed for using too much memory', async () => {
+    const s = spec({ memoryMb: 16, command: 'dd if=/dev/zero of=/dev/null bs=64M count=1' });
+    const res = await executor.run(s);
+    expect(res.status).toBe('failed');
+    expect(res.exitCode).toBe(137);
+    expect(res.error).toBe('exited with code 137; killed: out of memory (limit 16 MiB)');
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('delivers all output, even a lot of it, before resolving', async () => {
+    const s = spec({ command: 'seq 1 50000; seq 1 20000 >&2' });
+    let stdoutBytes = 0;
+    let stderrBytes = 0;
+    const out: Buffer[] = [];
+    const res = await executor.run(s, {
+      onOutput: (chunk, stream) => {
+        if (stream === 'stdout') {
+          stdoutBytes += chunk.length;
+          out.push(chunk);
+        } else stderrBytes += chunk.length;
+      },
+    });
+    expect(res.status).toBe('succeeded');
+    const expected = (n: number) => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join('');
+    expect(stdoutBytes).toBe(Buffer.byteLength(expected(50000)));
+    expect(stderrBytes).toBe(Buffer.byteLength(expected(20000)));
+    expect(Buffer.concat(out).toString()).toBe(expected(50000));
+  });
+
+  it('pulls an image that is not present locally from the registry', async (ctx) => {
+    if (!haveRegistry) ctx.skip();
+    // A tag of our own, so that parallel runs (and other suites using remote-busybox:latest)
+    // cannot pull it, or need it, between our rmi and our run.
+    const ref = `${REGISTRY}/jarvis-test/remote-busybox:executor-${randomUUID().slice(0, 8)}`;
+    const messages: string[] = [];
+    const logger: ExecutorLogger = {
+      info: (_o, m) => void messages.push(m ?? ''),
+      warn: (_o, m) => void messages.push(m ?? ''),
+      error: (_o, m) => void messages.push(m ?? ''),
+    };
+    const pulling = new DockerExecutor({ docker, logger });
+    const s = spec({ image: ref, command: 'echo pulled and ran' });
+    const out = collector();
+    try {
+      await pushTo(ref);
+      await docker.getImage(ref).remove(); // untags; the layers stay, shared with IMAGE
+      expect(await imageExists(ref)).toBe(false);
+      const res = await pulling.run(s, { onOutput: out.onOutput });
+      expect(res.status).toBe('succeeded');
+      expect(out.text('stdout')).toBe('pulled and ran\n');
+      expect(messages).toContain('pulling image');
+      expect(messages).toContain('image pulled');
+      expect(await imageExists(ref)).toBe(true);
+      expect(await leftovers(s.taskId)).toEqual([]);
+    } finally {
+      await docker
+        .getImage(ref)
+        .remove()
+        .catch(() => undefined);
+    }
+  });
+
+  it('findJarvisContainers lists only labelled containers', async () => {
+    const taskId = randomUUID();
+    const c = await docker.createContainer({
+      Image: IMAGE,
+      Cmd: ['true'],
+      Labels: { 'jarvis.task_id': taskId, 'jarvis.attempt': '4' },
+      HostConfig: { NetworkMode: 'none' },
+    });
+    const unlabelled = await docker.createContainer({ Image: IMAGE, Cmd: ['true'], HostConfig: { NetworkMode: 'none' } });
+    try {
+      const all = await findJarvisContainers(docker);
+      expect(all.find((x) => x.taskId === taskId)).toEqual({ id: c.id, taskId, attempt: 4, state: 'created' });
+      expect(all.find((x) => x.id === unlabelled.id)).toBeUndefined();
+    } finally {
+      await c.remove({ force: true });
+      await unlabelled.remove({ force: true });
+    }
+  });
+});

@@ -1,0 +1,42 @@
+// The contract between the node agent and whatever runs a task (Docker containers, or later a
+// simulated executor). The agent owns fencing and reporting; an executor only runs one attempt.
+
+export type NetworkMode = 'none' | 'bridge' | 'host';
+
+export interface RunSpec {
+  taskId: string;
+  attempt: number;
+  image: string;
+  /** null: the image's default command. A string is run under `sh -c`. */
+  command: string[] | string | null;
+  env: Record<string, string>;
+  cpu: number; // cores, e.g. 0.5
+  memoryMb: number;
+  gpu: number;
+  network: NetworkMode;
+  timeoutSeconds: number | null;
+  /** Extra labels put on the container (the executor adds task id and attempt itself). */
+  labels?: Record<string, string>;
+}
+
+export type RunOutcome =
+  | { status: 'succeeded' | 'failed'; exitCode: number; error: string | null }
+  | { status: 'timed_out'; exitCode: number | null; error: string }
+  | { status: 'cancelled'; exitCode: number | null; error: string | null }
+  /** The attempt could not start (image missing, bad command…); `error` says why in words. */
+  | { status: 'error'; exitCode: null; error: string };
+
+export interface RunHooks {
+  /** Called once the container has started. */
+  onStarted?(info: { containerId: string; startedAt: Date }): void | Promise<void>;
+  /** Output as it arrives, stdout and stderr interleaved in arrival order. */
+  onOutput?(chunk: Buffer, stream: 'stdout' | 'stderr'): void;
+  /** Aborting kills the container and resolves with status 'cancelled'. */
+  signal?: AbortSignal;
+}
+
+export interface Executor {
+  run(spec: RunSpec, hooks?: RunHooks): Promise<RunOutcome & { startedAt: Date | null; finishedAt: Date }>;
+  /** Throws a clear error when the engine cannot be reached. */
+  ping(): Promise<void>;
+}

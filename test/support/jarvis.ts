@@ -1,0 +1,161 @@
+// Starts real Jarvis processes (`jarvis up`, `server`, `worker`) for a test, each test with its
+// own Redis prefix and database, and stops them afterwards. Output is kept for failure reports.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { REDIS_URL } from './env.ts';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin/jarvis.js');
+
+export interface JarvisProcess {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+  /** Resolves with the exit code once the process ends. */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function uniquePrefix(): string {
+  return `jt-${randomBytes(5).toString('hex')}`;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'jarvis-test-'));
+}
+
+export interface StartOptions {
+  command?: 'up' | 'server';
+  env?: Record<string, string>;
+  args?: string[];
+  /** Database URL; null = embedded PGlite in a temp folder. */
+  databaseUrl: string | null;
+  prefix?: string;
+  dataDir?: string;
+}
+
+export async function startJarvis(opts: StartOptions): Promise<JarvisProcess & { prefix: string; dataDir: string }> {
+  const prefix = opts.prefix ?? uniquePrefix();
+  const dataDir = opts.dataDir ?? join(tempDir(), 'pglite');
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    REDIS_URL,
+    JARVIS_REDIS_PREFIX: prefix,
+    JARVIS_DATA_DIR: dataDir,
+    JARVIS_WORKER_NAME: `node-${prefix}`,
+    JARVIS_LOG_LEVEL: 'info',
+    PORT: '0',
+    JARVIS_RECONCILE_SECONDS: '1',
+    ...opts.env,
+  };
+  if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
+  else delete env.DATABASE_URL;
+  const p = spawnJarvis([opts.command ?? 'up', ...(opts.args ?? [])], env);
+  const url = await p.waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000);
+  if (opts.command !== 'server') await p.waitFor(/"msg":"worker: registered"/, 30_000);
+  return { ...p, url: url[1], prefix, dataDir };
+}
+
+export function spawnJarvis(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters: Array<() => void> = [];
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code, sig) => r(code ?? (sig ? 128 : null))));
+  let ended = false;
+  void exited.then(() => {
+    ended = true;
+    for (const w of waiters.splice(0)) w();
+  });
+  const waitFor = (re: RegExp, ms: number) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re} in jarvis output:\n${out.slice(-4000)}`)), ms);
+      const check = () => {
+        const m = out.match(re);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m);
+        } else if (ended) {
+          clearTimeout(timer);
+          reject(new Error(`jarvis exited before printing ${re}:\n${out.slice(-4000)}`));
+        } else waiters.push(check);
+      };
+      check();
+    });
+  return {
+    child,
+    url: '',
+    output: () => out,
+    exited,
+    waitFor,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs the CLI to completion. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } as Record<string, string> });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`jarvis ${args.join(' ')} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Small JSON client for tests. */
+export function api(base: string) {
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: any = null; // eslint-disable-line @typescript-eslint/no-explicit-any
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = text;
+    }
+    return { status: res.status, body: json, headers: res.headers };
+  };
+  return {
+    get: (p: string) => call('GET', p),
+    post: (p: string, b?: unknown, h?: Record<string, string>) => call('POST', p, b, h),
+    call,
+    /** Polls GET /tasks/{id} until the predicate holds. */
+    async waitForTask(id: string, pred: (t: any) => boolean, ms = 30_000) { // eslint-disable-line @typescript-eslint/no-explicit-any
+      const until = Date.now() + ms;
+      let last: unknown;
+      while (Date.now() < until) {
+        const r = await call('GET', `/tasks/${id}`);
+        last = r.body;
+        if (r.status === 200 && pred(r.body)) return r.body;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      throw new Error(`task ${id} never reached the expected state; last: ${JSON.stringify(last)}`);
+    },
+  };
+}
+
+export const FINAL = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
