@@ -1,6 +1,7 @@
 // Request and response schemas of the HTTP API (api.md). They are the one place input is
 // parsed: handlers receive normalised values (resources in cores and MiB) and trust them.
 import { z } from '@hono/zod-openapi';
+import { queryBool, queryInt } from './validation.ts';
 
 export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
@@ -158,8 +159,9 @@ export const TaskListQuery = z.object({
     .regex(/^[^:]+:.*$/, 'label filters look like key:value')
     .optional()
     .openapi({ description: 'key:value; only tasks with that label' }),
-  limit: z.coerce.number().int().gte(1).lte(500).default(50),
-  offset: z.coerce.number().int().gte(0).default(0),
+  // Parsed as pydantic parses an `int` query parameter: "", "1e3", "0x10" and "1.5" are int_parsing.
+  limit: queryInt(z.int().gte(1).lte(500)).default(50),
+  offset: queryInt(z.int().gte(0)).default(0),
 });
 
 export const TaskIdParam = z.object({
@@ -171,10 +173,8 @@ export const TaskLogs = z
   .openapi('TaskLogs');
 
 export const LogsQuery = z.object({
-  follow: z
-    .enum(['true', 'false', '1', '0'])
-    .optional()
-    .transform((v) => v === 'true' || v === '1'),
+  // What pydantic takes for a `bool` query parameter: true/false, 1/0, yes/no, on/off, t/f, y/n.
+  follow: queryBool().default(false),
 });
 
 export const TaskEvent = z

@@ -1,5 +1,6 @@
 // Table-driven HTTP tests: each row is one request and what a client must see (status, JSON body,
-// headers). The same rows run against a small demo app (src/api/fastapi.test.ts) or the real app.
+// headers). The same rows run against a small demo app in process (src/api/fastapi.test.ts) or
+// against a real server over HTTP (`overHttp(url)`, test/fastapi-parity.e2e.test.ts).
 import { expect, it } from 'vitest';
 
 export interface HttpTableRow {
@@ -26,6 +27,17 @@ export interface HttpTableRow {
 /** Anything with Hono's `request()`: an app, or a wrapper around a running server. */
 export interface RequestableApp {
   request(input: string, init?: RequestInit): Response | Promise<Response>;
+}
+
+/**
+ * A running server as a RequestableApp: each row goes out over real HTTP with `fetch` against
+ * `baseUrl` (e.g. `http://127.0.0.1:8000`). Redirects are not followed, so a 307 row sees the 307.
+ */
+export function overHttp(baseUrl: string): RequestableApp {
+  const base = baseUrl.replace(/\/+$/, '');
+  return {
+    request: (input, init) => fetch(base + input, { ...init, redirect: 'manual' }),
+  };
 }
 
 type AppSource = RequestableApp | (() => RequestableApp | Promise<RequestableApp>);

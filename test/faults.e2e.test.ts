@@ -1,0 +1,154 @@
+// What a user sees when a dependency fails: Redis, PostgreSQL or the Docker engine going away,
+// and a config file with a mistake. Each test breaks its own copy (a private redis-server, or a
+// forwarder in front of the shared service), so the other tests keep running.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestDatabase } from './support/database.ts';
+import { TEST_IMAGE } from './support/env.ts';
+import { api, runCli, spawnJarvis, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
+import { Forwarder, PrivateRedis } from './support/services.ts';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+const isFinal = (t: { status: string }) => ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(t.status);
+
+describe('Redis going away', () => {
+  it('answers 503 and stores nothing while Redis is down, then re-enqueues every accepted task when it is back', async () => {
+    const redis = await PrivateRedis.start();
+    cleanups.push(() => redis.stop());
+    const server = await startJarvis({ command: 'server', databaseUrl: null, env: { REDIS_URL: redis.url } });
+    cleanups.push(() => server.stop());
+    const http = api(server.url);
+
+    // No worker yet: accepted tasks wait, and say why.
+    const accepted: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await http.post('/tasks', { image: TEST_IMAGE, command: ['echo', `task ${i}`] });
+      expect(r.status).toBe(201);
+      accepted.push(r.body.id);
+    }
+    const waiting = await http.waitForTask(accepted[0], (t) => /no worker node/.test(t.status_reason ?? ''));
+    expect(waiting.status).toBe('queued');
+
+    await redis.stop(); // everything in it is gone
+    const refused = await http.post('/tasks', { image: TEST_IMAGE, command: ['echo', 'refused'] });
+    expect(refused.status).toBe(503);
+    expect(refused.body.detail).toMatch(/task queue \(Redis at 127\.0\.0\.1:\d+\) is unavailable.*nothing was stored/);
+    const health = await http.get('/health');
+    expect(health.status).toBe(503);
+    expect(health.body.status).toBe('unavailable');
+    expect(health.body.checks.database).toBe('ok');
+    expect(health.body.checks.redis).toMatch(/^unavailable: /);
+    expect(health.body.detail).toBe('redis is unavailable');
+    // The API keeps answering from the database, and the refused task is nowhere.
+    const list = await http.get('/tasks?limit=500');
+    expect(list.status).toBe(200);
+    expect(list.body.total).toBe(3);
+
+    await redis.start(); // back, empty
+    const worker = spawnJarvis(['worker'], {
+      ...(process.env as Record<string, string>),
+      REDIS_URL: redis.url,
+      JARVIS_REDIS_PREFIX: server.prefix,
+      JARVIS_API_URL: server.url,
+      JARVIS_WORKER_NAME: `w-${server.prefix}`,
+    });
+    cleanups.push(() => worker.stop());
+    for (const id of accepted) {
+      const done = await http.waitForTask(id, isFinal, 45_000);
+      expect(done.status).toBe('succeeded');
+    }
+    expect((await http.get(`/tasks/${accepted[2]}/logs`)).body.logs).toBe('task 2\n');
+    expect((await http.get('/health')).status).toBe(200);
+  });
+});
+
+describe('PostgreSQL going away', () => {
+  it('reports the database in /health with 503 and recovers when it is back', async () => {
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const pgUrl = new URL(db.url);
+    const fwd = await Forwarder.tcp(Number(pgUrl.port || 5432), pgUrl.hostname);
+    cleanups.push(() => fwd.cut());
+    pgUrl.port = String(fwd.port);
+    const server = await startJarvis({ command: 'server', databaseUrl: pgUrl.toString() });
+    cleanups.push(() => server.stop());
+    const http = api(server.url);
+    expect((await http.get('/health')).status).toBe(200);
+
+    await fwd.cut();
+    const health = await http.get('/health');
+    expect(health.status).toBe(503);
+    expect(health.body.checks.redis).toBe('ok');
+    expect(health.body.checks.database).toMatch(/^unavailable: /);
+    expect(health.body.detail).toBe('database is unavailable');
+    const post = await http.post('/tasks', { image: TEST_IMAGE });
+    expect(post.status).toBe(500);
+    expect(post.body).toEqual({ detail: 'Internal Server Error' });
+
+    await fwd.open();
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await http.get('/health')).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status, JSON.stringify((await http.get('/health')).body)).toBe(200);
+    expect((await http.post('/tasks', { image: TEST_IMAGE, command: ['true'] })).status).toBe(201);
+  });
+});
+
+describe('the Docker engine unreachable', () => {
+  it('makes the worker say so and take no jobs until the engine is back', async () => {
+    const socket = join(tempDir(), 'docker.sock');
+    const engine = new Forwarder({ path: socket }, { path: '/var/run/docker.sock' });
+    cleanups.push(() => engine.cut());
+    const jarvis = await startJarvis({
+      databaseUrl: null,
+      env: { DOCKER_HOST: `unix://${socket}`, JARVIS_HEARTBEAT_SECONDS: '1' },
+    });
+    cleanups.push(() => jarvis.stop());
+    const http = api(jarvis.url);
+    const complaint = jarvis.output().split('\n').find((l) => l.includes('taking no jobs until it answers again'));
+    expect(complaint).toContain(`Docker engine at unix://${socket}`);
+    expect(complaint).toContain('cannot be reached');
+
+    const node = (await http.get('/nodes')).body.items[0];
+    expect(node.status).toBe('unhealthy');
+    const r = await http.post('/tasks', { image: TEST_IMAGE, command: ['echo', 'engine is back'] });
+    const waiting = await http.waitForTask(r.body.id, (t) => /unhealthy/.test(t.status_reason ?? ''));
+    expect(waiting.status).toBe('queued');
+    expect(waiting.status_reason).toBe('no node fits: 1 node, 1 unhealthy');
+
+    await engine.open();
+    const done = await http.waitForTask(r.body.id, isFinal, 30_000);
+    expect(done.status).toBe('succeeded');
+    expect((await http.get(`/tasks/${r.body.id}/logs`)).body.logs).toBe('engine is back\n');
+    expect(jarvis.output()).toContain('Docker engine answers again; taking jobs');
+  });
+});
+
+describe('configuration', () => {
+  it('refuses to start with an unknown key, naming it', async () => {
+    const file = join(tempDir(), 'bad.yaml');
+    writeFileSync(file, 'server:\n  prot: 9000\nworker:\n  capacity:\n    cpus: 2\n');
+    const r = await runCli(['--config', file, 'server'], { JARVIS_REDIS_PREFIX: uniquePrefix() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown key "server.prot"');
+    expect(r.stderr).toContain('unknown key "worker.capacity.cpus"');
+  });
+
+  it('refuses a malformed value and a bad environment override, naming them', async () => {
+    const file = join(tempDir(), 'bad.yaml');
+    writeFileSync(file, 'tasks:\n  default_network: internet\n');
+    const r = await runCli(['--config', file, 'server']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/"tasks\.default_network": Invalid option: expected one of "none"\|"bridge"\|"host"/);
+    const env = await runCli(['server'], { PORT: 'eighty' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('environment variable PORT="eighty" must be a number');
+  });
+});
