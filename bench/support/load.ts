@@ -1,0 +1,85 @@
+// The load side: a lean keep-alive HTTP client (node:http, one socket per in-flight request, so
+// the client spends as little CPU as possible on this 2-core-class machine) and a closed-loop
+// driver that keeps exactly `concurrency` operations in flight until `count` are done.
+import http from 'node:http';
+
+export interface HttpResponse {
+  status: number;
+  body: string;
+}
+
+export class HttpClient {
+  readonly agent: http.Agent;
+  private readonly host: string;
+  private readonly port: number;
+
+  constructor(baseUrl: string, maxSockets: number) {
+    const u = new URL(baseUrl);
+    this.host = u.hostname;
+    this.port = Number(u.port || 80);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  }
+
+  request(method: string, path: string, body?: string, timeoutMs = 30_000): Promise<HttpResponse> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string | number> = {};
+      if (body !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = Buffer.byteLength(body);
+      }
+      const req = http.request({ host: this.host, port: this.port, method, path, agent: this.agent, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)));
+      req.end(body);
+    });
+  }
+
+  async json<T>(method: string, path: string, body?: unknown, expect?: number): Promise<T> {
+    const r = await this.request(method, path, body === undefined ? undefined : JSON.stringify(body));
+    if (expect !== undefined && r.status !== expect) throw new Error(`${method} ${path} answered ${r.status}: ${r.body.slice(0, 300)}`);
+    return JSON.parse(r.body) as T;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export interface LoopResult {
+  count: number;
+  concurrency: number;
+  elapsedMs: number;
+  latenciesMs: number[];
+  errors: number;
+  firstError: string | null;
+}
+
+/** Runs op(0..count-1) with `concurrency` in flight; latency of each op in ms. */
+export async function closedLoop(count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<LoopResult> {
+  let next = 0;
+  let errors = 0;
+  let firstError: string | null = null;
+  const latencies = new Array<number>(count).fill(NaN);
+  const t0 = performance.now();
+  const lane = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= count) return;
+      const s = performance.now();
+      try {
+        await op(i);
+        latencies[i] = performance.now() - s;
+      } catch (err) {
+        errors++;
+        firstError ??= (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  return { count, concurrency, elapsedMs: performance.now() - t0, latenciesMs: latencies, errors, firstError };
+}

@@ -1,0 +1,296 @@
+// The services the bench needs (Redis, PostgreSQL, Docker with the test image), checked up front
+// with a clear message each, plus the machine facts recorded with every result and a few
+// observers used while a phase runs (CPU per process, PostgreSQL and Redis counters).
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import Dockerode from 'dockerode';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const ADMIN_DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://jarvis:jarvis@127.0.0.1:5432/postgres';
+export const IMAGE = 'jarvis-test/busybox:latest';
+
+export class MissingServiceError extends Error {
+  override name = 'MissingServiceError';
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** A Redis connection that fails at once instead of retrying (for checks and the bench's own use). */
+export async function connectRedis(url = REDIS_URL): Promise<Redis> {
+  const r = new Redis(url, { lazyConnect: true, connectTimeout: 3_000, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  await r.connect();
+  return r;
+}
+
+export interface ServiceFacts {
+  redis_version: string;
+  postgres_version: string;
+  docker_engine_version: string;
+  docker_api_version: string;
+  docker_storage_driver: string;
+  docker_cgroup: string;
+  docker_cli_version: string;
+}
+
+/** Checks every service; throws MissingServiceError naming each one that is missing. */
+export async function checkServices(): Promise<ServiceFacts> {
+  const problems: string[] = [];
+  const facts: Partial<ServiceFacts> = {};
+
+  try {
+    const r = await connectRedis();
+    const info = await r.info('server');
+    facts.redis_version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+    r.disconnect();
+  } catch (err) {
+    problems.push(`Redis at ${REDIS_URL} does not answer (${(err as Error).message}). Start it, or run \`npm run bench\`, which starts it.`);
+  }
+
+  try {
+    const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL, connectionTimeoutMillis: 3_000 });
+    await c.connect();
+    const { rows } = await c.query<{ v: string; createdb: boolean }>(
+      'select current_setting(\'server_version\') as v, (select rolcreatedb or rolsuper from pg_roles where rolname = current_user) as createdb',
+    );
+    await c.end();
+    facts.postgres_version = rows[0].v;
+    if (!rows[0].createdb) problems.push(`PostgreSQL role in ${redactUrl(ADMIN_DATABASE_URL)} may not CREATE DATABASE; the bench needs a throwaway database.`);
+  } catch (err) {
+    problems.push(
+      `PostgreSQL at ${redactUrl(ADMIN_DATABASE_URL)} does not answer (${(err as Error).message}). Start it, set TEST_DATABASE_URL, or run \`npm run bench\`.`,
+    );
+  }
+
+  try {
+    const docker = new Dockerode();
+    await docker.ping();
+    const v = await docker.version();
+    const info = (await docker.info()) as { Driver?: string; CgroupVersion?: string; CgroupDriver?: string };
+    facts.docker_engine_version = v.Version;
+    facts.docker_api_version = v.ApiVersion;
+    facts.docker_storage_driver = info.Driver ?? 'unknown';
+    facts.docker_cgroup = `v${info.CgroupVersion ?? '?'} ${info.CgroupDriver ?? ''}`.trim();
+    try {
+      await docker.getImage(IMAGE).inspect();
+    } catch {
+      problems.push(`Docker image ${IMAGE} is missing. \`npm run bench\` (scripts/bench.sh) builds it from the host's busybox.`);
+    }
+  } catch (err) {
+    problems.push(`the Docker engine does not answer (${(err as Error).message}). Start dockerd, or run \`npm run bench\`.`);
+  }
+
+  try {
+    facts.docker_cli_version = execFileSync('docker', ['version', '--format', '{{.Client.Version}}'], { timeout: 20_000, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch (err) {
+    problems.push(`the docker CLI does not work (${(err as Error).message.split('\n')[0]}); it is needed for the \`docker run\` baseline.`);
+  }
+
+  if (problems.length) throw new MissingServiceError(problems.map((p) => `  - ${p}`).join('\n'));
+  return facts as ServiceFacts;
+}
+
+export function machineFacts() {
+  const cpus = os.cpus();
+  return {
+    hostname: os.hostname(),
+    cpu_cores: cpus.length,
+    cpu_model: cpus[0]?.model ?? 'unknown',
+    memory_total_mb: Math.round(os.totalmem() / 1024 / 1024),
+    memory_free_mb_at_start: Math.round(os.freemem() / 1024 / 1024),
+    loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node_version: process.version,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+export async function createDatabase(tag: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `jarvis_bench_${tag}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface PgCounters {
+  xact_commit: number;
+  tup_inserted: number;
+  tup_updated: number;
+  tup_fetched: number;
+  tup_returned: number;
+}
+
+/** Cumulative counters of one database (pg_stat_database; PostgreSQL flushes them about every second). */
+export async function pgCounters(dbName: string): Promise<PgCounters | null> {
+  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  try {
+    await c.connect();
+    const { rows } = await c.query(
+      'select xact_commit, tup_inserted, tup_updated, tup_fetched, tup_returned from pg_stat_database where datname = $1',
+      [dbName],
+    );
+    if (!rows[0]) return null;
+    return Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, Number(v)])) as unknown as PgCounters;
+  } catch {
+    return null;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis counters (the server is shared: these include any other client's commands)
+
+export async function redisCommandStats(r: Redis): Promise<Map<string, number>> {
+  const info = await r.info('commandstats');
+  const out = new Map<string, number>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1], Number(m[2]));
+  return out;
+}
+
+export function commandStatsDelta(a: Map<string, number>, b: Map<string, number>) {
+  const delta: Array<[string, number]> = [];
+  for (const [k, v] of b) {
+    const d = v - (a.get(k) ?? 0);
+    if (d > 0) delta.push([k, d]);
+  }
+  delta.sort((x, y) => y[1] - x[1]);
+  return delta;
+}
+
+/** Deletes every key whose name starts with one of the prefixes' hash tags. */
+export async function deleteKeysWithPrefix(r: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await r.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) n += await r.unlink(...keys);
+  } while (cursor !== '0');
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting from /proc (Linux)
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time (ms, user + system, all threads) of one process; null when it is gone. */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ": state is field 3, utime 14, stime 15 → indexes 11 and 12 here.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** Summed CPU time (ms) of every process whose command name is `comm` (e.g. postgres, redis-server). */
+export function cpuMsOfCommand(comm: string): number {
+  let total = 0;
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return NaN;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/comm`, 'utf8').trim() !== comm) continue;
+    } catch {
+      continue;
+    }
+    total += processCpuMs(Number(e)) ?? 0;
+  }
+  return total;
+}
+
+/** Whole-machine busy and total CPU time (ms summed over cores) from /proc/stat. */
+export function machineCpuMs(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: ((total - idle) * 1000) / CLK_TCK, total: (total * 1000) / CLK_TCK };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+export interface CpuSnapshot {
+  at: number;
+  machine: { busy: number; total: number };
+  server: number | null;
+  bench: number;
+  postgres: number;
+  redis: number;
+}
+
+export function cpuSnapshot(serverPid: number | null): CpuSnapshot {
+  const u = process.cpuUsage();
+  return {
+    at: performance.now(),
+    machine: machineCpuMs(),
+    server: serverPid ? processCpuMs(serverPid) : null,
+    bench: (u.user + u.system) / 1000,
+    postgres: cpuMsOfCommand('postgres'),
+    redis: cpuMsOfCommand('redis-server'),
+  };
+}
+
+/** CPU used between two snapshots, as % of one core (100 = one core busy all the time). */
+export function cpuDelta(a: CpuSnapshot, b: CpuSnapshot) {
+  const wall = b.at - a.at;
+  const pct = (ms: number | null) => (ms === null || !Number.isFinite(ms) ? null : Math.round((ms / wall) * 1000) / 10);
+  const cores = os.cpus().length;
+  const machineTotal = b.machine.total - a.machine.total;
+  return {
+    machine_busy_pct_of_all_cores: machineTotal > 0 ? Math.round(((b.machine.busy - a.machine.busy) / machineTotal) * 1000) / 10 : null,
+    machine_cores: cores,
+    jarvis_process_pct_of_one_core: a.server !== null && b.server !== null ? pct(b.server - a.server) : null,
+    bench_process_pct_of_one_core: pct(b.bench - a.bench),
+    postgres_all_backends_pct_of_one_core: pct(b.postgres - a.postgres),
+    redis_server_pct_of_one_core: pct(b.redis - a.redis),
+    jarvis_cpu_ms: a.server !== null && b.server !== null ? Math.round(b.server - a.server) : null,
+  };
+}
