@@ -43,7 +43,11 @@ export interface ProfileSummary {
   top_functions_self: Array<{ name: string; ms: number; pct_of_busy: number }>;
 }
 
-export function summarizeProfile(file: string, top = 25): ProfileSummary {
+/**
+ * `window`: only samples taken between these CLOCK_MONOTONIC times in µs (the clock both V8's
+ * profile timestamps and process.hrtime use), so start-up does not dilute the measured phase.
+ */
+export function summarizeProfile(file: string, window?: { fromUs: number; toUs: number }, top = 25): ProfileSummary {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -65,7 +69,10 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     }
     return v;
   };
+  let t = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i] ?? 0;
+    if (window && (t < window.fromUs || t > window.toUs)) continue;
     const dt = (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000;
     const id = p.samples[i];
     const n = byId.get(id);
@@ -95,7 +102,7 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
       .map(([name, ms]) => ({ name, ms: Math.round(ms), pct_of_busy: Math.round((ms / busy) * 1000) / 10 }));
   return {
     file,
-    wall_ms: Math.round((p.endTime - p.startTime) / 1000),
+    wall_ms: Math.round(((window ? Math.min(window.toUs, p.endTime) - Math.max(window.fromUs, p.startTime) : p.endTime - p.startTime)) / 1000),
     sampled_ms: Math.round(sampled),
     busy_ms: Math.round(busy),
     by_package_self: rows(self),
