@@ -78,7 +78,8 @@ describe('PostgreSQL going away', () => {
     const server = await startJarvis({ command: 'server', databaseUrl: pgUrl.toString() });
     cleanups.push(() => server.stop());
     const http = api(server.url);
-    expect((await http.get('/health')).status).toBe(200);
+    const first = await http.get('/health');
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
 
     await fwd.cut();
     const health = await http.get('/health');
@@ -86,9 +87,18 @@ describe('PostgreSQL going away', () => {
     expect(health.body.checks.redis).toBe('ok');
     expect(health.body.checks.database).toMatch(/^unavailable: /);
     expect(health.body.detail).toBe('database is unavailable');
-    const post = await http.post('/tasks', { image: TEST_IMAGE });
+    const requestId = `db-down-${Date.now()}`;
+    const post = await http.post('/tasks', { image: TEST_IMAGE }, { 'x-request-id': requestId });
     expect(post.status).toBe(500);
     expect(post.body).toEqual({ detail: 'Internal Server Error' });
+    // The stack goes to the log, with the request id; never to the client.
+    let line: string | undefined;
+    for (let i = 0; i < 50 && !line; i++) {
+      line = server.output().split('\n').find((l) => l.includes(requestId) && l.includes('"level":50'));
+      if (!line) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(line, 'an error log line naming the request id').toBeDefined();
+    expect(JSON.parse(line as string).err.stack).toMatch(/\n\s+at /);
 
     await fwd.open();
     let status = 0;

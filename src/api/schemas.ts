@@ -1,7 +1,7 @@
 // Request and response schemas of the HTTP API (api.md). They are the one place input is
 // parsed: handlers receive normalised values (resources in cores and MiB) and trust them.
 import { z } from '@hono/zod-openapi';
-import { queryBool, queryInt } from './validation.ts';
+import { queryBool, queryInt, uuidError } from './validation.ts';
 
 export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
@@ -20,7 +20,12 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const FINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
 export const NETWORKS = ['none', 'bridge', 'host'] as const;
 
-const StringMap = z.record(z.string(), z.string());
+/** PostgreSQL text cannot hold NUL; say so as a 422 rather than fail at the insert. */
+const Text = () => z.string().refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' });
+/** Integers are stored as PostgreSQL `integer`. */
+const INT32_MAX = 2_147_483_647;
+
+const StringMap = z.record(Text(), Text());
 
 /** "500m" → 0.5, "2" → 2, 1.5 → 1.5 (Kubernetes CPU quantities). */
 export function parseCpuQuantity(value: string): number | null {
@@ -62,16 +67,19 @@ export const ResourcesInput = z
         }),
       ])
       .optional(),
-    memory_mb: z.number().int().gt(0).optional(),
+    // Either may be null, as `int | None = None` / `str | None = None` take it: a client sends
+    // {"memory_mb": None, "memory": "1Gi"} when it has only one.
+    memory_mb: z.number().int().gt(0).lte(INT32_MAX).nullable().optional(),
     memory: z
       .string()
       .refine((s) => parseMemoryQuantity(s) !== null, {
         message: 'memory must be a quantity such as "512Mi", "1Gi" or "1G"',
       })
+      .nullable()
       .optional(),
-    gpu: z.number().int().gte(0).optional(),
+    gpu: z.number().int().gte(0).lte(INT32_MAX).optional(),
   })
-  .refine((r) => !(r.memory !== undefined && r.memory_mb !== undefined), {
+  .refine((r) => !(r.memory != null && r.memory_mb != null), {
     message: 'give either memory_mb or memory, not both',
   })
   .openapi('ResourcesInput');
@@ -83,22 +91,22 @@ export type Resources = z.infer<typeof Resources>;
 
 export const TaskCreate = z
   .strictObject({
-    image: z.string().min(1).openapi({ example: 'jarvis/busybox:latest', description: 'A Docker image reference' }),
+    image: Text().min(1).openapi({ example: 'jarvis/busybox:latest', description: 'A Docker image reference' }),
     command: z
-      .union([z.array(z.string()), z.string()])
+      .union([z.array(Text()), Text()])
       .nullable()
       .optional()
       .openapi({ example: ['echo', 'hello'], description: 'A string runs under `sh -c`' }),
-    name: z.string().max(128).nullable().optional(),
+    name: Text().max(128).nullable().optional(),
     env: StringMap.optional(),
     priority: z.enum(PRIORITIES).optional(),
     resources: ResourcesInput.optional(),
-    timeout_seconds: z.number().int().gte(1).nullable().optional(),
+    timeout_seconds: z.number().int().gte(1).lte(INT32_MAX).nullable().optional(),
     max_retries: z.number().int().gte(0).lte(20).optional(),
     retry_backoff_seconds: z.number().gte(0).optional(),
     node_selector: StringMap.optional(),
     labels: StringMap.optional(),
-    idempotency_key: z.string().min(1).max(256).nullable().optional(),
+    idempotency_key: Text().min(1).max(256).nullable().optional(),
     network: z.enum(NETWORKS).optional(),
   })
   .openapi('TaskCreate');
@@ -106,8 +114,7 @@ export type TaskCreate = z.infer<typeof TaskCreate>;
 
 export function normaliseResources(r: z.infer<typeof ResourcesInput> | undefined): Resources {
   const cpu = r?.cpu === undefined ? 1 : typeof r.cpu === 'number' ? r.cpu : (parseCpuQuantity(r.cpu) as number);
-  const memory_mb =
-    r?.memory_mb !== undefined ? r.memory_mb : r?.memory !== undefined ? (parseMemoryQuantity(r.memory) as number) : 256;
+  const memory_mb = r?.memory_mb != null ? r.memory_mb : r?.memory != null ? (parseMemoryQuantity(r.memory) as number) : 256;
   return { cpu, memory_mb, gpu: r?.gpu ?? 0 };
 }
 
@@ -150,10 +157,26 @@ export const TaskPage = z
   .object({ items: z.array(Task), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
   .openapi('TaskPage');
 
+/** `8-4-4-4-12` lowercase, from any form pydantic's UUID takes. */
+function canonicalUuid(value: string): string {
+  const hex = value.replace(/^urn:uuid:/, '').replace(/^\{(.*)\}$/, '$1').replaceAll('-', '').toLowerCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * A UUID path or query parameter read as pydantic reads `uuid.UUID`: any version, any case,
+ * hyphenated, 32 hex digits, `{braced}` or `urn:uuid:`; the handler gets the canonical form.
+ * (`z.string().uuid()` takes RFC 9562 versions only and the hyphenated form only, and its
+ * failures had no uuid crate message to report.)
+ */
+function uuidParam() {
+  return z.preprocess((v) => (typeof v === 'string' && uuidError(v) === undefined ? canonicalUuid(v) : v), z.guid());
+}
+
 export const TaskListQuery = z.object({
   status: z.enum(TASK_STATUSES).optional(),
-  workflow_id: z.string().uuid().optional(),
-  node_id: z.string().uuid().optional(),
+  workflow_id: uuidParam().optional(),
+  node_id: uuidParam().optional(),
   label: z
     .string()
     .regex(/^[^:]+:.*$/, 'label filters look like key:value')
@@ -165,7 +188,7 @@ export const TaskListQuery = z.object({
 });
 
 export const TaskIdParam = z.object({
-  id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }),
+  id: uuidParam().openapi({ param: { name: 'id', in: 'path' } }),
 });
 
 export const TaskLogs = z
@@ -192,16 +215,16 @@ export const ErrorDetail = z.object({ detail: z.string() }).openapi('ErrorDetail
 export const NodeCapacity = z
   .strictObject({
     cpu: z.number().gt(0),
-    memory_mb: z.number().int().gt(0),
-    gpu: z.number().int().gte(0).default(0),
-    max_tasks: z.number().int().gte(1),
+    memory_mb: z.number().int().gt(0).lte(INT32_MAX),
+    gpu: z.number().int().gte(0).lte(INT32_MAX).default(0),
+    max_tasks: z.number().int().gte(1).lte(INT32_MAX),
   })
   .openapi('NodeCapacity');
 
 export const NodeRegister = z
   .strictObject({
-    name: z.string().min(1).max(128),
-    hostname: z.string().min(1).max(255),
+    name: Text().min(1).max(128),
+    hostname: Text().min(1).max(255),
     capacity: NodeCapacity,
     labels: StringMap.optional(),
   })
@@ -237,7 +260,7 @@ export type Node = z.infer<typeof Node>;
 export const NodeRegistered = Node.extend({ token: z.string() }).openapi('NodeRegistered');
 
 export const NodeIdParam = z.object({
-  id: z.string().uuid().openapi({ param: { name: 'id', in: 'path' } }),
+  id: uuidParam().openapi({ param: { name: 'id', in: 'path' } }),
 });
 
 export const Health = z

@@ -108,6 +108,11 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   };
   const app = createApp(deps);
 
+  // Serve once Redis answers (or after a few seconds, if it is down: the API then says so).
+  await waitUntilReady(redis, 5_000).catch(() =>
+    logger.error(`Redis at ${config.redis.url} does not answer; starting anyway: submissions get 503 until it does`),
+  );
+
   dispatcher.start();
   results.start();
   reconciler.start();
@@ -142,4 +147,19 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     })());
 
   return { url, port, deps, close };
+}
+
+function waitUntilReady(redis: import('ioredis').Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error('timeout'));
+    }, ms);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
 }

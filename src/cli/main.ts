@@ -61,13 +61,14 @@ function banner(url: string, withWorker: boolean, cfg: Config) {
     `Jarvis is up at ${url}${withWorker ? ' (control plane + one local worker)' : ''}`,
     `  API docs      ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
     `  Queue board   ${url}/admin/queues`,
-    `  Metrics       ${url}/metrics   (Grafana provisioning: grafana/)`,
+    `  Metrics       ${url}/metrics`,
+    `  Health        ${url}/health`,
     `  Database      ${cfg.database.url ? 'PostgreSQL (DATABASE_URL)' : `embedded, kept in ${cfg.database.data_dir}`}`,
     '',
     'Try it:',
     `  curl -s -X POST ${url}/tasks -H 'content-type: application/json' \\`,
     `       -d '{"image": "jarvis/busybox:latest", "command": "echo hello from jarvis"}'`,
-    `  npx jarvis submit jarvis/busybox:latest --follow -- sh -c 'echo hello; sleep 1; echo bye'`,
+    `  npx jarvis submit --follow jarvis/busybox:latest sh -c 'echo hello; sleep 1; echo bye'`,
     '',
   ];
   process.stderr.write(lines.join('\n') + '\n');

