@@ -14,6 +14,7 @@ import { validationHook } from './validation.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { workflowRoutes } from './routes/workflows.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -36,7 +37,7 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
-  const routes = [taskRoutes(deps), nodeRoutes(deps), operationsRoutes(deps)];
+  const routes = [taskRoutes(deps), workflowRoutes(deps), nodeRoutes(deps), operationsRoutes(deps)];
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);

@@ -8,6 +8,8 @@ import type { RedisNames } from '../scheduler/queues.ts';
 import type { Database } from '../state/db.ts';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
+import type { WorkflowStore } from '../state/workflow-store.ts';
+import type { WorkflowReleaser } from '../dag/release.ts';
 
 export interface ApiDeps {
   config: Config;
@@ -15,6 +17,8 @@ export interface ApiDeps {
   database: Database;
   tasks: TaskStore;
   nodes: NodeStore;
+  workflows: WorkflowStore;
+  releaser: WorkflowReleaser;
   /** Fails fast while Redis is down (no offline queue). */
   redis: Redis;
   names: RedisNames;

@@ -1,6 +1,6 @@
 // Turns database rows into the wire shapes of api.md (snake_case, ISO times, null not missing).
-import type { NodeRow, TaskRow } from '../state/schema.ts';
-import type { Node, Task } from './schemas.ts';
+import type { NodeRow, TaskRow, WorkflowRow } from '../state/schema.ts';
+import type { Node, Task, Workflow } from './schemas.ts';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -50,5 +50,18 @@ export function presentNode(n: NodeRow): Node {
     running_tasks: n.runningTaskIds,
     last_heartbeat_at: iso(n.lastHeartbeatAt),
     registered_at: n.registeredAt.toISOString(),
+  };
+}
+
+export function presentWorkflow(w: WorkflowRow, tasks: TaskRow[]): Workflow {
+  return {
+    id: w.id,
+    name: w.name,
+    status: w.status,
+    on_failure: w.onFailure,
+    max_parallel: w.maxParallel,
+    tasks: tasks.map(presentTask),
+    created_at: w.createdAt.toISOString(),
+    finished_at: iso(w.finishedAt),
   };
 }

@@ -266,3 +266,59 @@ export const NodeIdParam = z.object({
 export const Health = z
   .object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()) })
   .openapi('Health');
+
+export const WORKFLOW_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
+
+export const WorkflowTaskCreate = TaskCreate.omit({ idempotency_key: true })
+  .extend({
+    key: z
+      .string()
+      .regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'a key is 1 to 64 letters, digits, "_", "." or "-"')
+      .openapi({ example: 'extract' }),
+    depends_on: z.array(z.string()).max(10_000).optional().openapi({ example: [] }),
+  })
+  .openapi('WorkflowTaskCreate');
+
+export const WorkflowCreate = z
+  .strictObject({
+    name: Text().max(128).nullable().optional(),
+    tasks: z.array(WorkflowTaskCreate).min(1).max(10_000),
+    on_failure: z.enum(['skip_downstream', 'continue']).optional(),
+    max_parallel: z.number().int().gte(1).lte(INT32_MAX).nullable().optional(),
+  })
+  .openapi('WorkflowCreate');
+export type WorkflowCreate = z.infer<typeof WorkflowCreate>;
+
+const WorkflowFields = {
+  id: z.string().uuid(),
+  name: z.string().nullable(),
+  status: z.enum(WORKFLOW_STATUSES),
+  on_failure: z.enum(['skip_downstream', 'continue']),
+  max_parallel: z.number().int().nullable(),
+  created_at: z.string(),
+  finished_at: z.string().nullable(),
+};
+
+export const Workflow = z.object({ ...WorkflowFields, tasks: z.array(Task) }).openapi('Workflow');
+export type Workflow = z.infer<typeof Workflow>;
+
+export const WorkflowSummary = z
+  .object({
+    ...WorkflowFields,
+    task_counts: z.record(z.string(), z.number().int()).openapi({ description: 'How many of its tasks are in each status' }),
+  })
+  .openapi('WorkflowSummary');
+
+export const WorkflowPage = z
+  .object({ items: z.array(WorkflowSummary), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
+  .openapi('WorkflowPage');
+
+export const WorkflowListQuery = z.object({
+  status: z.enum(WORKFLOW_STATUSES).optional(),
+  limit: queryInt(z.int().gte(1).lte(500)).default(50),
+  offset: queryInt(z.int().gte(0)).default(0),
+});
+
+export const WorkflowIdParam = z.object({
+  id: uuidParam().openapi({ param: { name: 'id', in: 'path' } }),
+});

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { createApp } from '../api/app.ts';
 import type { ApiDeps } from '../api/deps.ts';
 import type { Config } from '../config/index.ts';
-import { ControlPlaneMetrics } from '../monitor/metrics.ts';
+import { ControlPlaneMetrics, jobCountsByQueue, pendingByPriority } from '../monitor/metrics.ts';
 import { NodeHealthMonitor } from '../monitor/node-health.ts';
 import { ResultRecorder } from '../monitor/results.ts';
 import { Dispatcher } from '../scheduler/dispatcher.ts';
@@ -17,6 +17,8 @@ import { Reconciler } from '../scheduler/reconciler.ts';
 import { openDatabase, redact } from '../state/db.ts';
 import { NodeStore } from '../state/node-store.ts';
 import { TaskStore } from '../state/task-store.ts';
+import { WorkflowStore } from '../state/workflow-store.ts';
+import { WorkflowReleaser } from '../dag/release.ts';
 
 export interface ControlPlane {
   url: string;
@@ -33,6 +35,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   );
   const tasks = new TaskStore(database.db);
   const nodes = new NodeStore(database.db);
+  const workflows = new WorkflowStore(database.db, tasks);
+  const releaser = new WorkflowReleaser(workflows);
+  tasks.setOnFinal(releaser.onTaskFinal);
   const names = redisNames(config.redis.prefix);
   const redis = producerConnection(config.redis.url);
   const consumer = consumerConnection(config.redis.url);
@@ -49,28 +54,38 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   eventsQueue.on('error', (err) => logger.debug({ err }, 'events queue error'));
 
   const metrics = new ControlPlaneMetrics({
-    countByStatus: () => tasks.countByStatus().catch(() => ({})),
-    queueDepth: () =>
-      pendingQueue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed').catch(() => ({}) as Record<string, number>),
+    enabled: config.metrics.enabled,
+    logger,
+    countByStatus: () => tasks.countByStatus(),
+    queueJobs: () => jobCountsByQueue([pendingQueue, eventsQueue]),
+    queueDepthByPriority: () => pendingByPriority(pendingQueue),
+    nodes: () => nodes.list(),
   });
 
   const dispatcher = new Dispatcher({
     tasks,
     nodes,
+    pendingQueue,
     connection: consumer,
     names,
     logger,
     logCapBytes: config.tasks.log_cap_bytes,
-    onPlaced: (t) => metrics.queueWait.observe({ priority: t.priority }, ((t.scheduledAt?.getTime() ?? Date.now()) - t.createdAt.getTime()) / 1000),
+    onPlaced: (t) => {
+      // Placement latency of first attempts; a retry's wait would need the time it was queued again.
+      if (t.attempts === 1) metrics.queueWait.observe({ priority: t.priority }, ((t.scheduledAt?.getTime() ?? Date.now()) - t.createdAt.getTime()) / 1000);
+    },
     onFailed: (t) => metrics.finished.inc({ status: t.status, priority: t.priority }),
   });
   const results = new ResultRecorder({
     tasks,
+    pendingQueue,
     connection: consumer,
     redis,
     names,
     logger,
     onFinished: (t) => {
+      // An attempt that failed with retries left puts the task back in the queue.
+      if (t.status === 'queued') return metrics.retries.inc({ priority: t.priority });
       metrics.finished.inc({ status: t.status, priority: t.priority });
       if (t.startedAt && t.finishedAt) metrics.runDuration.observe({ status: t.status }, (t.finishedAt.getTime() - t.startedAt.getTime()) / 1000);
     },
@@ -95,6 +110,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     database,
     tasks,
     nodes,
+    workflows,
+    releaser,
     redis,
     names,
     pendingQueue,

@@ -45,6 +45,9 @@ export const ConfigSchema = z.strictObject({
     offline_seconds: z.number().positive(),
     registration_token: z.string().min(1).nullable(),
   }),
+  metrics: z.strictObject({
+    enabled: z.boolean(),
+  }),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -101,6 +104,13 @@ function envNumber(name: string, raw: string): number {
   return n;
 }
 
+function envBoolean(name: string, raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`environment variable ${name}="${raw}" must be true or false`);
+}
+
 function envOverrides(env: NodeJS.ProcessEnv): Plain {
   const out: Plain = {};
   const str: Array<[string, string[]]> = [
@@ -130,6 +140,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     const v = env[name];
     if (v !== undefined && v !== '') set(out, path, envNumber(name, v));
   }
+  const metricsEnabled = env.JARVIS_METRICS_ENABLED;
+  if (metricsEnabled !== undefined && metricsEnabled !== '') set(out, ['metrics', 'enabled'], envBoolean('JARVIS_METRICS_ENABLED', metricsEnabled));
   return out;
 }
 

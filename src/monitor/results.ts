@@ -1,21 +1,25 @@
 // Records what workers report: a container started, an attempt ended. Reports travel through a
 // BullMQ queue, so they survive a control-plane restart and are applied at least once; the
 // task store fences them by attempt, so applying one twice, or a stale one, changes nothing.
-import { Worker, type Job } from 'bullmq';
+import { Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
+import { enqueuePending } from '../scheduler/pending.ts';
 import { TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
 
 export interface ResultRecorderDeps {
   tasks: TaskStore;
+  /** Released workflow tasks and retries are enqueued here. */
+  pendingQueue: Queue;
   connection: Redis;
   /** A non-blocking connection for reading log streams. */
   redis: Redis;
   names: RedisNames;
   logger: Logger;
   onFinished?(task: TaskRow): void;
+  onRetry?(task: TaskRow): void;
 }
 
 /** How long a finished task's live log stream lingers for followers still reading it. */
@@ -68,8 +72,14 @@ export class ResultRecorder {
       logger.info({ task_id: event.taskId, attempt: event.attempt }, 'results: ignored a report for an attempt the task no longer has');
       return;
     }
+    // After the commit: a crash before these adds leaves queued rows the reconciler enqueues.
+    if (result.retryInMs !== null) {
+      await enqueuePending(this.deps.pendingQueue, [result.task], result.retryInMs);
+      this.deps.onRetry?.(result.task);
+    }
+    await enqueuePending(this.deps.pendingQueue, result.released);
     await this.deps.redis.expire(this.deps.names.logStream(event.taskId), LOG_STREAM_TTL_SECONDS);
-    if (result.changed) this.deps.onFinished?.(result.task);
+    if (result.changed && result.retryInMs === null) this.deps.onFinished?.(result.task);
   }
 
   private async readLogs(taskId: string, attempt: number): Promise<string> {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
+import { enqueuePending } from './pending.ts';
 import { chooseNode } from './placement.ts';
 import { NodeJob, PendingJob, type RedisNames } from './queues.ts';
 
@@ -16,6 +17,8 @@ export interface DispatcherDeps {
   tasks: TaskStore;
   nodes: NodeStore;
   connection: Redis;
+  /** Where released workflow tasks go (a task failed here may release or skip its children). */
+  pendingQueue: Queue;
   names: RedisNames;
   logger: Logger;
   logCapBytes: number;
@@ -74,7 +77,10 @@ export class Dispatcher {
       const choice = chooseNode(task, await nodes.list());
       if (choice.kind === 'never') {
         const failed = await tasks.failQueued(taskId, choice.reason);
-        if (failed) this.deps.onFailed?.(failed);
+        if (failed) {
+          this.deps.onFailed?.(failed.task);
+          await enqueuePending(this.deps.pendingQueue, failed.released);
+        }
         return;
       }
       if (choice.kind === 'wait') {

@@ -6,7 +6,8 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskStore } from '../state/task-store.ts';
-import { PRIORITY_RANK, type RedisNames } from './queues.ts';
+import { enqueuePending } from './pending.ts';
+import type { RedisNames } from './queues.ts';
 
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
@@ -48,13 +49,7 @@ export class Reconciler {
       const exists = (await pipe.exec()) ?? [];
       const missing = batch.filter((_, j) => exists[j]?.[1] !== 1);
       if (missing.length === 0) continue;
-      await this.pending.addBulk(
-        missing.map((t) => ({
-          name: 'place',
-          data: { taskId: t.id },
-          opts: { jobId: t.id, priority: PRIORITY_RANK[t.priority], removeOnComplete: true, removeOnFail: { count: 1000 } },
-        })),
-      );
+      await enqueuePending(this.pending, missing);
       restored += missing.length;
     }
     if (restored > 0) this.deps.logger.warn({ restored }, 'reconciler: re-enqueued queued tasks that Redis had lost');

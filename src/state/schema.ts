@@ -3,6 +3,7 @@
 // drizzle-kit into drizzle/ and applied at start.
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigserial,
   customType,
   boolean,
@@ -56,9 +57,11 @@ export const tasks = pgTable(
     attempts: integer('attempts').notNull().default(0),
     exitCode: integer('exit_code'),
     error: text('error'),
-    workflowId: uuid('workflow_id'),
+    workflowId: uuid('workflow_id').references((): AnyPgColumn => workflows.id, { onDelete: 'cascade' }),
     workflowKey: text('workflow_key'),
     dependsOn: jsonb('depends_on').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+    // A workflow task whose parents all succeeded but that waits for a max_parallel slot.
+    dagReady: boolean('dag_ready').notNull().default(false),
     createdAt: ts('created_at').notNull(),
     scheduledAt: ts('scheduled_at'),
     startedAt: ts('started_at'),
@@ -68,8 +71,24 @@ export const tasks = pgTable(
     index('tasks_status_idx').on(t.status),
     index('tasks_seq_idx').on(t.seq),
     index('tasks_node_idx').on(t.nodeId),
-    index('tasks_workflow_idx').on(t.workflowId),
+    index('tasks_workflow_idx').on(t.workflowId, t.status),
+    index('tasks_depends_on_idx').using('gin', t.dependsOn),
   ],
+);
+
+export const workflows = pgTable(
+  'workflows',
+  {
+    id: uuid('id').primaryKey(),
+    seq: bigserial('seq', { mode: 'number' }).notNull(),
+    name: text('name'),
+    status: text('status').$type<'running' | 'succeeded' | 'failed' | 'cancelled'>().notNull(),
+    onFailure: text('on_failure').$type<'skip_downstream' | 'continue'>().notNull(),
+    maxParallel: integer('max_parallel'),
+    createdAt: ts('created_at').notNull(),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [index('workflows_seq_idx').on(t.seq), index('workflows_status_idx').on(t.status)],
 );
 
 export const taskLogs = pgTable('task_logs', {
@@ -123,3 +142,4 @@ export const nodes = pgTable('nodes', {
 export type TaskRow = typeof tasks.$inferSelect;
 export type NewTaskRow = typeof tasks.$inferInsert;
 export type NodeRow = typeof nodes.$inferSelect;
+export type WorkflowRow = typeof workflows.$inferSelect;

@@ -19,6 +19,16 @@ export interface TaskFilter {
 
 export type FinishStatus = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
 
+export interface FinishResult {
+  task: TaskRow;
+  /** False when the task had already ended (e.g. cancelled while it ran). */
+  changed: boolean;
+  /** Tasks the DAG manager released; the caller enqueues them. */
+  released: TaskRow[];
+  /** Set when the attempt failed with retries left: enqueue the task again after this delay. */
+  retryInMs: number | null;
+}
+
 export interface FinishReport {
   taskId: string;
   attempt: number;
@@ -31,10 +41,48 @@ export interface FinishReport {
   truncated: boolean;
 }
 
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/**
+ * Called inside the transaction that moves a task to a final state (the DAG manager releases or
+ * skips the task's children there, so a crash can never finish a parent without its children's
+ * fate). Returns tasks it moved to `queued`, which the caller enqueues after the commit.
+ */
+export type OnTaskFinal = (tx: Tx, task: TaskRow) => Promise<TaskRow[]>;
 
 export class TaskStore {
+  private onFinal: OnTaskFinal = async () => [];
+
   constructor(private readonly db: Db) {}
+
+  /** Installs the hook run on every final transition (the composer wires the DAG manager). */
+  setOnFinal(hook: OnTaskFinal): void {
+    this.onFinal = hook;
+  }
+
+  /**
+   * Locks a task row for a final transition. A workflow task's workflow row is locked first:
+   * every transaction that touches a workflow's DAG state takes the workflow lock before any of
+   * its task locks, so they cannot deadlock.
+   */
+  private async lockTask(tx: Tx, id: string): Promise<TaskRow | null> {
+    const [peek] = await tx.select({ workflowId: tasks.workflowId }).from(tasks).where(eq(tasks.id, id));
+    if (!peek) return null;
+    if (peek.workflowId) await tx.execute(sql`select 1 from workflows where id = ${peek.workflowId} for update`);
+    const [t] = await tx.select().from(tasks).where(eq(tasks.id, id)).for('update');
+    return t ?? null;
+  }
+
+  /** Records a state change in the task's history (for stores that change tasks in bulk too). */
+  async recordEvents(tx: Tx, rows: TaskRow[], reason: string | null): Promise<void> {
+    if (rows.length === 0) return;
+    const at = new Date();
+    for (let i = 0; i < rows.length; i += 1000) {
+      await tx.insert(taskEvents).values(
+        rows.slice(i, i + 1000).map((t) => ({ taskId: t.id, at, status: t.status, nodeId: t.nodeId, attempt: t.attempts, reason: reason ?? t.statusReason })),
+      );
+    }
+  }
 
   /**
    * Inserts a task, then runs `enqueue`. If enqueueing fails the row is deleted again, so the
@@ -112,15 +160,17 @@ export class TaskStore {
   }
 
   /** Fails a queued task that can never run (bigger than any node, say). */
-  async failQueued(taskId: string, error: string): Promise<TaskRow | null> {
+  async failQueued(taskId: string, error: string): Promise<{ task: TaskRow; released: TaskRow[] } | null> {
     return this.db.transaction(async (tx) => {
+      const locked = await this.lockTask(tx, taskId);
+      if (!locked || locked.status !== 'queued') return null;
       const [t] = await tx
         .update(tasks)
         .set({ status: 'failed', error, statusReason: error, finishedAt: new Date() })
-        .where(and(eq(tasks.id, taskId), eq(tasks.status, 'queued')))
+        .where(eq(tasks.id, taskId))
         .returning();
-      if (t) await this.addEvent(tx, t, error);
-      return t ?? null;
+      await this.addEvent(tx, t, error);
+      return { task: t, released: await this.onFinal(tx, t) };
     });
   }
 
@@ -181,13 +231,14 @@ export class TaskStore {
   }
 
   /**
-   * Records the end of an attempt: the final state (unless the task already ended, e.g. it was
-   * cancelled), the stored logs, and the release of the node's reservation. Reports for an
-   * attempt the task no longer has are ignored (null).
+   * Records the end of an attempt: the stored logs, the release of the node's reservation, and
+   * either a retry (failed or timed out with retries left: back to `queued`, to be enqueued after
+   * `retryInMs`) or the final state (unless the task already ended, e.g. it was cancelled).
+   * Reports for an attempt the task no longer has are ignored (null).
    */
-  async finish(report: FinishReport): Promise<{ task: TaskRow; changed: boolean } | null> {
+  async finish(report: FinishReport): Promise<FinishResult | null> {
     return this.db.transaction(async (tx) => {
-      const [t] = await tx.select().from(tasks).where(eq(tasks.id, report.taskId)).for('update');
+      const t = await this.lockTask(tx, report.taskId);
       if (!t || t.attempts !== report.attempt) return null;
       await tx
         .insert(taskLogs)
@@ -196,7 +247,26 @@ export class TaskStore {
           target: taskLogs.taskId,
           set: { attempt: report.attempt, logs: report.logs, truncated: report.truncated },
         });
-      if (!ACTIVE_ON_NODE.includes(t.status)) return { task: t, changed: false };
+      if (!ACTIVE_ON_NODE.includes(t.status)) return { task: t, changed: false, released: [], retryInMs: null };
+      if (t.nodeId) await this.release(tx, t);
+      const retryable = report.status === 'failed' || report.status === 'timed_out';
+      if (retryable && t.attempts <= t.maxRetries) {
+        const retryInMs = Math.round(t.retryBackoffSeconds * 1000 * 2 ** (t.attempts - 1));
+        const why = report.error ?? report.status;
+        const [again] = await tx
+          .update(tasks)
+          .set({
+            status: 'queued',
+            nodeId: null,
+            exitCode: report.exitCode,
+            error: report.error,
+            statusReason: `attempt ${t.attempts} ${report.status === 'timed_out' ? 'timed out' : 'failed'} (${why}); retrying in ${retryInMs / 1000} s (attempt ${t.attempts + 1} of ${t.maxRetries + 1})`,
+          })
+          .where(eq(tasks.id, t.id))
+          .returning();
+        await this.addEvent(tx, again, again.statusReason);
+        return { task: again, changed: true, released: [], retryInMs };
+      }
       const [done] = await tx
         .update(tasks)
         .set({
@@ -209,27 +279,58 @@ export class TaskStore {
         })
         .where(eq(tasks.id, t.id))
         .returning();
-      if (t.nodeId) await this.release(tx, t);
       await this.addEvent(tx, done, report.error);
-      return { task: done, changed: true };
+      return { task: done, changed: true, released: await this.onFinal(tx, done), retryInMs: null };
     });
   }
 
-  /** Cancels a task that has not ended. Returns the task and whether it was on a node. */
-  async cancel(taskId: string): Promise<{ task: TaskRow; wasOnNode: boolean } | 'not_found' | { ended: TaskRow }> {
+  /** Cancels a task that has not ended. */
+  async cancel(
+    taskId: string,
+    reason = 'cancelled by request',
+  ): Promise<{ task: TaskRow; wasOnNode: boolean; released: TaskRow[] } | 'not_found' | { ended: TaskRow }> {
+    return this.db.transaction(async (tx) => {
+      const t = await this.lockTask(tx, taskId);
+      if (!t) return 'not_found';
+      if ((FINAL as readonly string[]).includes(t.status)) return { ended: t };
+      const r = await this.cancelLocked(tx, t, reason);
+      return { ...r, released: await this.onFinal(tx, r.task) };
+    });
+  }
+
+  /** Cancels a task whose row the caller has locked; runs no hook (the caller decides). */
+  async cancelLocked(tx: Tx, t: TaskRow, reason: string): Promise<{ task: TaskRow; wasOnNode: boolean }> {
+    const wasOnNode = ACTIVE_ON_NODE.includes(t.status);
+    const [done] = await tx
+      .update(tasks)
+      .set({ status: 'cancelled', statusReason: null, finishedAt: new Date(), error: reason, dagReady: false })
+      .where(eq(tasks.id, t.id))
+      .returning();
+    if (wasOnNode && t.nodeId) await this.release(tx, t);
+    await this.addEvent(tx, done, reason);
+    return { task: done, wasOnNode };
+  }
+
+  /** A new attempt of a task that ended unsuccessfully: back to `queued`. */
+  async retry(taskId: string): Promise<TaskRow | 'not_found' | { notRetryable: TaskRow }> {
     return this.db.transaction(async (tx) => {
       const [t] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for('update');
       if (!t) return 'not_found';
-      if ((FINAL as readonly string[]).includes(t.status)) return { ended: t };
-      const wasOnNode = ACTIVE_ON_NODE.includes(t.status);
-      const [done] = await tx
+      if (!['failed', 'timed_out', 'cancelled'].includes(t.status)) return { notRetryable: t };
+      const [again] = await tx
         .update(tasks)
-        .set({ status: 'cancelled', statusReason: null, finishedAt: new Date(), error: 'cancelled by request' })
+        .set({
+          status: 'queued',
+          nodeId: null,
+          exitCode: null,
+          error: null,
+          finishedAt: null,
+          statusReason: `retry requested after ${t.status}; waiting for the scheduler to place it on a node`,
+        })
         .where(eq(tasks.id, t.id))
         .returning();
-      if (wasOnNode && t.nodeId) await this.release(tx, t);
-      await this.addEvent(tx, done, 'cancelled by request');
-      return { task: done, wasOnNode };
+      await this.addEvent(tx, again, again.statusReason);
+      return again;
     });
   }
 

@@ -178,7 +178,14 @@ export class NodeAgent {
 
   private async report(event: TaskEventJob): Promise<void> {
     const jobId = `${event.type}-${event.taskId}-a${event.attempt}`;
-    await this.events!.add(event.type, event, { jobId, removeOnComplete: true, removeOnFail: { count: 1000 } });
+    // Retried by BullMQ if recording fails (database briefly away, a lock conflict).
+    await this.events!.add(event.type, event, {
+      jobId,
+      attempts: 20,
+      backoff: { type: 'exponential', delay: 250 },
+      removeOnComplete: true,
+      removeOnFail: { count: 1000 },
+    });
   }
 
   private async process(job: Job): Promise<void> {

@@ -5,8 +5,10 @@ import { randomUUID } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { fieldsOf } from '../../monitor/results.ts';
-import { PRIORITY_RANK } from '../../scheduler/queues.ts';
+import { enqueuePending } from '../../scheduler/pending.ts';
 import { FINAL } from '../../state/task-store.ts';
+import type { Config } from '../../config/index.ts';
+import type { NewTaskRow } from '../../state/schema.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../errors.ts';
 import { presentTask } from '../present.ts';
@@ -16,6 +18,7 @@ import {
   normaliseResources,
   Task,
   TaskCreate,
+  type TaskCreate as TaskCreateBody,
   TaskEvent,
   TaskIdParam,
   TaskListQuery,
@@ -59,46 +62,15 @@ export function taskRoutes(deps: ApiDeps) {
   });
   app.openapi(createTask, async (c) => {
     const body = c.req.valid('json');
-    const resources = normaliseResources(body.resources);
     const priority = body.priority ?? 'normal';
     const { task, created } = await tasks.create(
-      {
-        id: randomUUID(),
-        name: body.name ?? null,
-        image: body.image,
-        command: body.command ?? null,
-        env: body.env ?? {},
-        priority,
-        cpu: resources.cpu,
-        memoryMb: resources.memory_mb,
-        gpu: resources.gpu,
-        timeoutSeconds: body.timeout_seconds ?? null,
-        maxRetries: body.max_retries ?? 0,
-        retryBackoffSeconds: body.retry_backoff_seconds ?? 1,
-        nodeSelector: body.node_selector ?? {},
-        labels: body.labels ?? {},
-        idempotencyKey: body.idempotency_key ?? null,
-        network: body.network ?? config.tasks.default_network,
-        status: 'queued',
-        statusReason: 'waiting for the scheduler to place it on a node',
-        createdAt: new Date(),
-      },
+      taskRowFrom(body, config, { status: 'queued', statusReason: 'waiting for the scheduler to place it on a node' }),
       async (t) => {
         try {
-          await withTimeout(
-            deps.pendingQueue.add(
-              'place',
-              { taskId: t.id },
-              { jobId: t.id, priority: PRIORITY_RANK[t.priority], removeOnComplete: true, removeOnFail: { count: 1000 } },
-            ),
-            ENQUEUE_TIMEOUT_MS,
-            'Redis',
-          );
+          await withTimeout(enqueuePending(deps.pendingQueue, [t]), ENQUEUE_TIMEOUT_MS, 'Redis');
         } catch (err) {
           deps.logger.warn({ err, task_id: t.id }, 'POST /tasks: could not enqueue; the task was not stored');
-          throw new ServiceUnavailableError(
-            `The task queue (Redis at ${redactUrl(config.redis.url)}) is unavailable, so the task was not accepted and nothing was stored. Retry when Redis is back.`,
-          );
+          throw queueUnavailable(config, 'the task');
         }
       },
     );
@@ -225,18 +197,95 @@ export function taskRoutes(deps: ApiDeps) {
     const r = await tasks.cancel(id);
     if (r === 'not_found') throw new NotFoundError('Task not found');
     if ('ended' in r) throw new ConflictError(`Task already ended (status ${r.ended.status}); only queued, scheduled or running tasks can be cancelled`);
-    // Tell the node; the key covers a worker that picks the job up after this moment.
-    try {
-      await deps.redis.multi().set(deps.names.cancelKey(id), '1', 'EX', 86_400).publish(deps.names.cancelChannel, id).exec();
-    } catch (err) {
-      deps.logger.error({ err, task_id: id }, 'cancel: recorded, but could not tell the node (Redis unavailable); the node stops it when its result is fenced');
-    }
+    await tellNodesToCancel(deps, [id]);
     await deps.pendingQueue.remove(id).catch(() => undefined);
+    await enqueuePending(deps.pendingQueue, r.released).catch((err) =>
+      deps.logger.warn({ err, task_id: id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'),
+    );
     deps.metrics.finished.inc({ status: 'cancelled', priority: r.task.priority });
     return c.json(presentTask(r.task), 200);
   });
 
+  const retryTask = createRoute({
+    method: 'post',
+    path: '/tasks/{id}/retry',
+    tags: ['tasks'],
+    summary: 'Run a failed, timed-out or cancelled task again (a new attempt)',
+    request: { params: TaskIdParam },
+    responses: {
+      200: json(Task, 'The task, queued again'),
+      404: notFound,
+      409: json(ErrorDetail, 'The task has not ended unsuccessfully'),
+      503: json(ErrorDetail, 'The queue (Redis) is unavailable'),
+    },
+  });
+  app.openapi(retryTask, async (c) => {
+    const { id } = c.req.valid('param');
+    const r = await tasks.retry(id);
+    if (r === 'not_found') throw new NotFoundError('Task not found');
+    if ('notRetryable' in r) {
+      throw new ConflictError(`Task is ${r.notRetryable.status}; only failed, timed_out or cancelled tasks can be retried`);
+    }
+    try {
+      await withTimeout(enqueuePending(deps.pendingQueue, [r]), ENQUEUE_TIMEOUT_MS, 'Redis');
+    } catch (err) {
+      // The task is queued in the database; the reconciler enqueues it once Redis is back.
+      deps.logger.warn({ err, task_id: id }, 'retry: queued in the database, Redis unavailable; the reconciler will enqueue it');
+    }
+    return c.json(presentTask(r), 200);
+  });
+
   return app;
+}
+
+/** The fields every new task row gets from a TaskCreate body (POST /tasks and workflows). */
+export function taskRowFrom(
+  body: Omit<TaskCreateBody, 'idempotency_key'> & { idempotency_key?: string | null },
+  config: Config,
+  extra: Pick<NewTaskRow, 'status' | 'statusReason'> & Partial<NewTaskRow>,
+): NewTaskRow {
+  const resources = normaliseResources(body.resources);
+  return {
+    id: randomUUID(),
+    name: body.name ?? null,
+    image: body.image,
+    command: body.command ?? null,
+    env: body.env ?? {},
+    priority: body.priority ?? 'normal',
+    cpu: resources.cpu,
+    memoryMb: resources.memory_mb,
+    gpu: resources.gpu,
+    timeoutSeconds: body.timeout_seconds ?? null,
+    maxRetries: body.max_retries ?? 0,
+    retryBackoffSeconds: body.retry_backoff_seconds ?? 1,
+    nodeSelector: body.node_selector ?? {},
+    labels: body.labels ?? {},
+    idempotencyKey: body.idempotency_key ?? null,
+    network: body.network ?? config.tasks.default_network,
+    createdAt: new Date(),
+    ...extra,
+  };
+}
+
+export function queueUnavailable(config: Config, what: string): ServiceUnavailableError {
+  return new ServiceUnavailableError(
+    `The task queue (Redis at ${redactUrl(config.redis.url)}) is unavailable, so ${what} was not accepted and nothing was stored. Retry when Redis is back.`,
+  );
+}
+
+/**
+ * Tells the nodes to kill these tasks' containers. The key covers a worker that picks a job up
+ * after this moment; the message reaches one running it now.
+ */
+export async function tellNodesToCancel(deps: ApiDeps, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  try {
+    const m = deps.redis.multi();
+    for (const id of ids) m.set(deps.names.cancelKey(id), '1', 'EX', 86_400).publish(deps.names.cancelChannel, id);
+    await m.exec();
+  } catch (err) {
+    deps.logger.error({ err, task_ids: ids }, 'cancel: recorded, but could not tell the nodes (Redis unavailable); their results will be ignored');
+  }
 }
 
 function redactUrl(url: string): string {

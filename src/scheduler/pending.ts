@@ -1,0 +1,23 @@
+// Adds tasks to the pending queue. The job id is the task id, so adding a task that already has
+// a job is a no-op: callers (the API, the reconciler, the result recorder) may overlap safely.
+import type { Queue } from 'bullmq';
+import type { TaskRow } from '../state/schema.ts';
+import { PRIORITY_RANK } from './queues.ts';
+
+export async function enqueuePending(queue: Queue, rows: Array<Pick<TaskRow, 'id' | 'priority'>>, delayMs = 0): Promise<void> {
+  for (let i = 0; i < rows.length; i += 1000) {
+    await queue.addBulk(
+      rows.slice(i, i + 1000).map((t) => ({
+        name: 'place',
+        data: { taskId: t.id },
+        opts: {
+          jobId: t.id,
+          priority: PRIORITY_RANK[t.priority],
+          delay: delayMs > 0 ? delayMs : undefined,
+          removeOnComplete: true,
+          removeOnFail: { count: 1000 },
+        },
+      })),
+    );
+  }
+}

@@ -1,0 +1,200 @@
+// Workflows and the queries the DAG manager needs inside its transactions. The workflow row is
+// locked (FOR UPDATE) by every transaction that changes its tasks' DAG state, so two tasks of
+// one workflow finishing at once are applied one after the other and no child is released twice.
+import { and, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import type { Db } from './db.ts';
+import { tasks, workflows, type NewTaskRow, type TaskRow, type WorkflowRow } from './schema.ts';
+import type { TaskStore, Tx } from './task-store.ts';
+
+const ACTIVE = ['queued', 'scheduled', 'running'];
+const UNFINISHED = ['pending', ...ACTIVE];
+
+export class WorkflowStore {
+  constructor(
+    private readonly db: Db,
+    private readonly taskStore: TaskStore,
+  ) {}
+
+  /**
+   * Stores a workflow and all its tasks (all `pending`), then lets `start` decide, in the same
+   * transaction, which tasks are queued first. Returns the workflow and the queued tasks.
+   */
+  async create(
+    wf: Omit<WorkflowRow, 'seq' | 'finishedAt'>,
+    rows: NewTaskRow[],
+    start: (tx: Tx, wf: WorkflowRow) => Promise<TaskRow[]>,
+  ): Promise<{ workflow: WorkflowRow; queued: TaskRow[] }> {
+    return this.db.transaction(async (tx) => {
+      const [w] = await tx.insert(workflows).values(wf).returning();
+      for (let i = 0; i < rows.length; i += 500) await tx.insert(tasks).values(rows.slice(i, i + 500));
+      const queued = await start(tx, w);
+      return { workflow: w, queued };
+    });
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db.delete(workflows).where(eq(workflows.id, id));
+  }
+
+  async get(id: string): Promise<WorkflowRow | null> {
+    const [w] = await this.db.select().from(workflows).where(eq(workflows.id, id));
+    return w ?? null;
+  }
+
+  async tasksOf(id: string): Promise<TaskRow[]> {
+    return this.db.select().from(tasks).where(eq(tasks.workflowId, id)).orderBy(tasks.seq);
+  }
+
+  async list(filter: { status?: string; limit: number; offset: number }): Promise<{ items: WorkflowRow[]; total: number }> {
+    const where: SQL | undefined = filter.status ? eq(workflows.status, filter.status as WorkflowRow['status']) : undefined;
+    const [items, [{ n }]] = await Promise.all([
+      this.db.select().from(workflows).where(where).orderBy(desc(workflows.seq)).limit(filter.limit).offset(filter.offset),
+      this.db.select({ n: count() }).from(workflows).where(where),
+    ]);
+    return { items, total: Number(n) };
+  }
+
+  async lock(tx: Tx, id: string): Promise<WorkflowRow | null> {
+    const [w] = await tx.select().from(workflows).where(eq(workflows.id, id)).for('update');
+    return w ?? null;
+  }
+
+  /** Pending tasks of the workflow that list `key` among their parents. */
+  async pendingChildren(tx: Tx, workflowId: string, key: string): Promise<TaskRow[]> {
+    return tx
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.workflowId, workflowId), eq(tasks.status, 'pending'), sql`${tasks.dependsOn} @> ${JSON.stringify([key])}::jsonb`));
+  }
+
+  async statusesByKey(tx: Tx, workflowId: string, keys: string[]): Promise<Map<string, string>> {
+    if (keys.length === 0) return new Map();
+    const rows = await tx
+      .select({ key: tasks.workflowKey, status: tasks.status })
+      .from(tasks)
+      .where(and(eq(tasks.workflowId, workflowId), inArray(tasks.workflowKey, keys)));
+    return new Map(rows.map((r) => [r.key as string, r.status]));
+  }
+
+  /** Every pending task's key and parents, to walk descendants in memory. */
+  async pendingGraph(tx: Tx, workflowId: string): Promise<Array<{ id: string; key: string; dependsOn: string[] }>> {
+    const rows = await tx
+      .select({ id: tasks.id, key: tasks.workflowKey, dependsOn: tasks.dependsOn })
+      .from(tasks)
+      .where(and(eq(tasks.workflowId, workflowId), eq(tasks.status, 'pending')));
+    return rows.map((r) => ({ id: r.id, key: r.key as string, dependsOn: r.dependsOn }));
+  }
+
+  async setWaitingReason(tx: Tx, id: string, reason: string): Promise<void> {
+    await tx.update(tasks).set({ statusReason: reason }).where(and(eq(tasks.id, id), eq(tasks.status, 'pending')));
+  }
+
+  async markReady(tx: Tx, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await tx.update(tasks).set({ dagReady: true }).where(and(inArray(tasks.id, ids), eq(tasks.status, 'pending')));
+  }
+
+  async skip(tx: Tx, ids: string[], reason: string): Promise<void> {
+    for (let i = 0; i < ids.length; i += 1000) {
+      const skipped = await tx
+        .update(tasks)
+        .set({ status: 'skipped', statusReason: reason, finishedAt: new Date(), dagReady: false })
+        .where(and(inArray(tasks.id, ids.slice(i, i + 1000)), eq(tasks.status, 'pending')))
+        .returning();
+      await this.taskStore.recordEvents(tx, skipped, reason);
+    }
+  }
+
+  async activeCount(tx: Tx, workflowId: string): Promise<number> {
+    const [{ n }] = await tx.select({ n: count() }).from(tasks).where(and(eq(tasks.workflowId, workflowId), inArray(tasks.status, ACTIVE)));
+    return Number(n);
+  }
+
+  /** Moves up to `limit` ready tasks (oldest first) from pending to queued. */
+  async queueReady(tx: Tx, workflowId: string, limit: number, waitingReason: string): Promise<TaskRow[]> {
+    if (limit <= 0) return [];
+    const ids = tx
+      .select({ id: tasks.id })
+      .from(tasks)
+      .where(and(eq(tasks.workflowId, workflowId), eq(tasks.status, 'pending'), eq(tasks.dagReady, true)))
+      .orderBy(tasks.seq)
+      .limit(limit);
+    const queued = await tx
+      .update(tasks)
+      .set({ status: 'queued', dagReady: false, statusReason: 'waiting for the scheduler to place it on a node' })
+      .where(inArray(tasks.id, ids))
+      .returning();
+    await this.taskStore.recordEvents(tx, queued, 'parents succeeded; released');
+    // Those still ready but over max_parallel say so.
+    await tx
+      .update(tasks)
+      .set({ statusReason: waitingReason })
+      .where(and(eq(tasks.workflowId, workflowId), eq(tasks.status, 'pending'), eq(tasks.dagReady, true)));
+    return queued;
+  }
+
+  async unfinishedCount(tx: Tx, workflowId: string): Promise<number> {
+    const [{ n }] = await tx.select({ n: count() }).from(tasks).where(and(eq(tasks.workflowId, workflowId), inArray(tasks.status, UNFINISHED)));
+    return Number(n);
+  }
+
+  async allSucceeded(tx: Tx, workflowId: string): Promise<boolean> {
+    const [{ n }] = await tx
+      .select({ n: count() })
+      .from(tasks)
+      .where(and(eq(tasks.workflowId, workflowId), sql`${tasks.status} <> 'succeeded'`));
+    return Number(n) === 0;
+  }
+
+  async finish(tx: Tx, workflowId: string, status: WorkflowRow['status']): Promise<void> {
+    await tx.update(workflows).set({ status, finishedAt: new Date() }).where(and(eq(workflows.id, workflowId), eq(workflows.status, 'running')));
+  }
+
+  /** Locked unfinished tasks of a workflow, for cancelling it. */
+  async lockUnfinished(tx: Tx, workflowId: string): Promise<TaskRow[]> {
+    return tx.select().from(tasks).where(and(eq(tasks.workflowId, workflowId), inArray(tasks.status, UNFINISHED))).for('update');
+  }
+
+  /**
+   * Cancels a running workflow: pending tasks are skipped, queued/scheduled/running ones
+   * cancelled (their reservations freed). Returns the ids of tasks that were on a node, whose
+   * containers the caller must have killed.
+   */
+  async cancel(id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; onNode: string[] }> {
+    return this.db.transaction(async (tx) => {
+      const wf = await this.lock(tx, id);
+      if (!wf) return 'not_found';
+      if (wf.status !== 'running') return { ended: wf };
+      const unfinished = await this.lockUnfinished(tx, id);
+      await this.skip(
+        tx,
+        unfinished.filter((t) => t.status === 'pending').map((t) => t.id),
+        'skipped: workflow cancelled',
+      );
+      const onNode: string[] = [];
+      for (const t of unfinished.filter((t) => t.status !== 'pending')) {
+        const r = await this.taskStore.cancelLocked(tx, t, 'workflow cancelled');
+        if (r.wasOnNode) onNode.push(t.id);
+      }
+      await tx.update(workflows).set({ status: 'cancelled', finishedAt: new Date() }).where(eq(workflows.id, id));
+      const [updated] = await tx.select().from(workflows).where(eq(workflows.id, id));
+      return { workflow: updated, onNode };
+    });
+  }
+
+  async countsByStatus(ids: string[]): Promise<Map<string, Record<string, number>>> {
+    const out = new Map<string, Record<string, number>>();
+    if (ids.length === 0) return out;
+    const rows = await this.db
+      .select({ workflowId: tasks.workflowId, status: tasks.status, n: count() })
+      .from(tasks)
+      .where(inArray(tasks.workflowId, ids))
+      .groupBy(tasks.workflowId, tasks.status);
+    for (const r of rows) {
+      const m = out.get(r.workflowId as string) ?? {};
+      m[r.status] = Number(r.n);
+      out.set(r.workflowId as string, m);
+    }
+    return out;
+  }
+}
