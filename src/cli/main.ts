@@ -248,6 +248,79 @@ program
     if (logs.truncated) process.stderr.write('(output truncated at the log cap)\n');
   });
 
+interface WorkflowView {
+  id: string;
+  name: string | null;
+  status: string;
+  tasks: Array<TaskView & { workflow_key: string; depends_on: string[] }>;
+}
+
+function printWorkflow(wf: WorkflowView) {
+  process.stdout.write(`workflow ${wf.id}${wf.name ? ` (${wf.name})` : ''}: ${wf.status}\n`);
+  const width = Math.max(3, ...wf.tasks.map((t) => t.workflow_key.length));
+  for (const t of wf.tasks) {
+    const detail = t.status_reason ?? t.error ?? (t.exit_code !== null ? `exit code ${t.exit_code}` : '');
+    process.stdout.write(`  ${t.workflow_key.padEnd(width)}  ${t.status.padEnd(9)}  ${detail}\n`);
+  }
+}
+
+const workflow = program.command('workflow').description('Run and inspect workflows (DAGs of tasks)');
+
+workflow
+  .command('run')
+  .description('Submit a workflow from a YAML (or JSON) file with the body of POST /workflows')
+  .argument('<file>', 'the workflow file')
+  .option('-f, --follow', 'show progress as tasks finish; exit non-zero if the workflow does not succeed')
+  .addOption(apiUrlOption())
+  .action(async (file: string, opts) => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    let body: unknown;
+    try {
+      body = parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new CliError(`cannot read workflow file ${file}: ${(err as Error).message}`);
+    }
+    const api = client(opts);
+    let wf = await api.request<WorkflowView>('POST', '/workflows', body);
+    if (!opts.follow) {
+      process.stdout.write(`${wf.id}\n`);
+      return;
+    }
+    process.stderr.write(`workflow ${wf.id} submitted: ${wf.tasks.length} tasks\n`);
+    const seen = new Map<string, string>();
+    const final = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
+    for (;;) {
+      let done = 0;
+      for (const t of wf.tasks) if (final.includes(t.status)) done++;
+      for (const t of wf.tasks) {
+        if (seen.get(t.id) === t.status) continue;
+        seen.set(t.id, t.status);
+        if (t.status === 'running' || final.includes(t.status)) {
+          const extra = t.status === 'skipped' ? ` (${t.status_reason})` : t.status !== 'running' && t.status !== 'succeeded' && t.error ? ` (${t.error})` : '';
+          process.stdout.write(`[${done}/${wf.tasks.length}] ${t.workflow_key} ${t.status}${extra}\n`);
+        }
+      }
+      if (wf.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 500));
+      wf = await api.request<WorkflowView>('GET', `/workflows/${wf.id}`);
+    }
+    process.stdout.write(`workflow ${wf.id} ${wf.status}\n`);
+    process.exitCode = wf.status === 'succeeded' ? 0 : 1;
+  });
+
+workflow
+  .command('get')
+  .description('Show a workflow and the state of each of its tasks')
+  .argument('<id>', 'workflow id')
+  .option('--json', "print the API's JSON")
+  .addOption(apiUrlOption())
+  .action(async (id: string, opts) => {
+    const wf = await client(opts).request<WorkflowView>('GET', `/workflows/${id}`);
+    if (opts.json) process.stdout.write(JSON.stringify(wf, null, 2) + '\n');
+    else printWorkflow(wf);
+  });
+
 program.parseAsync(process.argv).catch((err) => {
   if (err instanceof CliError || err instanceof ConfigError) {
     process.stderr.write(`jarvis: ${err.message}\n`);

@@ -35,6 +35,9 @@ export class ResultRecorder {
       connection,
       prefix: names.bullPrefix,
       concurrency: 16,
+      // Short locks: a control plane killed mid-job has its jobs picked up again in seconds.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
       removeOnComplete: { count: 0 },
       removeOnFail: { count: 1000 },
     });
