@@ -128,6 +128,7 @@ program
   .option('--gpu <n>', 'GPUs offered')
   .option('--max-tasks <n>', 'tasks run at once')
   .option('--label <key=value>', 'node label (repeatable)', collect)
+  .addOption(new Option('--executor <kind>', 'docker, or simulated (waits instead of running; for benchmarks)').choices(['docker', 'simulated']))
   .action(async (opts) => {
     const capacity: Record<string, number> = {};
     if (opts.cpu) capacity.cpu = Number(opts.cpu);
@@ -138,6 +139,7 @@ program
     if (opts.name) worker.name = opts.name;
     if (opts.apiUrl) worker.api_url = opts.apiUrl;
     if (opts.label) worker.labels = keyValues(opts.label, '--label');
+    if (opts.executor) worker.executor = opts.executor;
     const cfg = config({ worker });
     const logger = makeLogger(cfg, 'worker');
     const { startWorker } = await import('./worker.ts');

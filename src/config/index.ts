@@ -30,7 +30,7 @@ export const ConfigSchema = z.strictObject({
   worker: z.strictObject({
     name: z.string().min(1).nullable(),
     api_url: z.string().url(),
-    executor: z.enum(['docker']),
+    executor: z.enum(['docker', 'simulated']),
     heartbeat_seconds: z.number().positive(),
     capacity: z.strictObject({
       cpu: z.number().positive().nullable(),

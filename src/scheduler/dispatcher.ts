@@ -117,6 +117,7 @@ export class Dispatcher {
       network: task.network,
       timeoutSeconds: task.timeoutSeconds,
       logCapBytes: this.deps.logCapBytes,
+      labels: task.labels,
     };
     await this.nodeQueue(nodeId).add('run', data, {
       jobId: `${task.id}-a${task.attempts}`,

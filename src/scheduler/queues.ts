@@ -66,6 +66,7 @@ export const NodeJob = z.object({
   network: z.enum(['none', 'bridge', 'host']),
   timeoutSeconds: z.number().int().nullable(),
   logCapBytes: z.number().int().positive(),
+  labels: z.record(z.string(), z.string()).default({}),
 });
 export type NodeJob = z.infer<typeof NodeJob>;
 

@@ -230,6 +230,7 @@ export class NodeAgent {
             network: spec.network,
             timeoutSeconds: spec.timeoutSeconds,
             labels: { 'jarvis.node_id': node.id },
+            taskLabels: spec.labels,
           },
           {
             signal: abort.signal,

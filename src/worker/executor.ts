@@ -17,6 +17,8 @@ export interface RunSpec {
   timeoutSeconds: number | null;
   /** Extra labels put on the container (the executor adds task id and attempt itself). */
   labels?: Record<string, string>;
+  /** The task's own labels (free metadata; the simulated executor reads its settings there). */
+  taskLabels?: Record<string, string>;
 }
 
 export type RunOutcome =
