@@ -153,6 +153,9 @@ export const Task = z
   .openapi('Task');
 export type Task = z.infer<typeof Task>;
 
+export const TaskBatchCreate = z.strictObject({ tasks: z.array(TaskCreate).min(1).max(1000) }).openapi('TaskBatchCreate');
+export const TaskBatch = z.object({ items: z.array(Task) }).openapi('TaskBatch');
+
 export const TaskPage = z
   .object({ items: z.array(Task), total: z.number().int(), limit: z.number().int(), offset: z.number().int() })
   .openapi('TaskPage');

@@ -56,12 +56,16 @@ function serverOverrides(opts: { host?: string; port?: string }) {
 }
 
 function banner(url: string, withWorker: boolean, cfg: Config) {
+  const here = (path: string) => decodeURIComponent(new URL(`../../${path}`, import.meta.url).pathname);
   const lines = [
     '',
     `Jarvis is up at ${url}${withWorker ? ' (control plane + one local worker)' : ''}`,
     `  API docs      ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
-    `  Queue board   ${url}/admin/queues`,
-    `  Metrics       ${url}/metrics`,
+    `  Queue board   ${url}/admin/queues   (BullMQ board: the pending and task-events queues)`,
+    cfg.metrics.enabled ? `  Metrics       ${url}/metrics   (Prometheus; alert rules: ${here('config/prometheus/jarvis.rules.yml')})` : '  Metrics       off (metrics.enabled is false)',
+    `  Grafana       mount ${here('grafana/provisioning')} at /etc/grafana/provisioning`,
+    `                and ${here('grafana/dashboards')} at /var/lib/grafana/dashboards/jarvis`,
+    `                (or: docker compose -f docker-compose.observability.yml up; see docs/observability.md)`,
     `  Health        ${url}/health`,
     `  Database      ${cfg.database.url ? 'PostgreSQL (DATABASE_URL)' : `embedded, kept in ${cfg.database.data_dir}`}`,
     '',

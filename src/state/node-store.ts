@@ -88,4 +88,24 @@ export class NodeStore {
       .returning();
     return [...offline, ...unhealthy];
   }
+
+  /** available <-> draining. A draining node keeps what it runs and receives nothing new. */
+  async setDraining(id: string, draining: boolean): Promise<NodeRow | null> {
+    const [n] = await this.db
+      .update(nodes)
+      .set({ status: draining ? 'draining' : sql`case when ${nodes.engineStatus} = 'unreachable' then 'unhealthy' else 'available' end` })
+      .where(and(eq(nodes.id, id), inArray(nodes.status, draining ? ['available', 'unhealthy', 'draining'] : ['draining', 'available'])))
+      .returning();
+    return n ?? (await this.get(id));
+  }
+
+  async delete(id: string): Promise<'deleted' | 'not_found' | { busy: NodeRow }> {
+    return this.db.transaction(async (tx) => {
+      const [n] = await tx.select().from(nodes).where(eq(nodes.id, id)).for('update');
+      if (!n) return 'not_found';
+      if (n.allocatedTasks > 0 && n.status !== 'offline') return { busy: n };
+      await tx.delete(nodes).where(eq(nodes.id, id));
+      return 'deleted';
+    });
+  }
 }

@@ -119,6 +119,26 @@ export class TaskStore {
     return { task, created: true };
   }
 
+  /**
+   * Inserts many tasks in one transaction, then enqueues them; all or nothing: if enqueueing
+   * fails every row is deleted again.
+   */
+  async createMany(rows: NewTaskRow[], enqueue: (tasks: TaskRow[]) => Promise<void>): Promise<TaskRow[]> {
+    const created = await this.db.transaction(async (tx) => {
+      const out: TaskRow[] = [];
+      for (let i = 0; i < rows.length; i += 500) out.push(...(await tx.insert(tasks).values(rows.slice(i, i + 500)).returning()));
+      await this.recordEvents(tx, out, null);
+      return out;
+    });
+    try {
+      await enqueue(created);
+    } catch (err) {
+      await this.db.delete(tasks).where(inArray(tasks.id, created.map((t) => t.id)));
+      throw err;
+    }
+    return created;
+  }
+
   async findByIdempotencyKey(key: string): Promise<TaskRow | null> {
     const [t] = await this.db.select().from(tasks).where(eq(tasks.idempotencyKey, key));
     return t ?? null;

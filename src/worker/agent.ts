@@ -169,7 +169,9 @@ export class NodeAgent {
         },
         this.node.token,
       );
-      if (!res.ok) this.opts.logger.warn({ status: res.status }, 'worker: heartbeat refused');
+      if (res.status === 404) {
+        this.opts.logger.error({ node_id: this.node.id }, 'worker: the control plane no longer knows this node (deleted?); restart the worker to register it again');
+      } else if (!res.ok) this.opts.logger.warn({ status: res.status }, 'worker: heartbeat refused');
       await res.body?.cancel();
     } catch (err) {
       this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: heartbeat failed; will retry');

@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { ApiDeps } from '../deps.ts';
-import { NotFoundError, UnauthorizedError } from '../errors.ts';
+import { ConflictError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import { presentNode } from '../present.ts';
 import { ErrorDetail, Node, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
 
@@ -86,6 +86,41 @@ export function nodeRoutes(deps: ApiDeps) {
     const n = await nodes.get(c.req.valid('param').id);
     if (!n) throw new NotFoundError('Node not found');
     return c.json(presentNode(n), 200);
+  });
+
+  for (const [action, draining] of [['drain', true], ['resume', false]] as const) {
+    const route = createRoute({
+      method: 'post',
+      path: `/nodes/{id}/${action}`,
+      tags: ['nodes'],
+      summary: draining ? 'Drain a node: it finishes what it runs and receives nothing new' : 'Resume a drained node',
+      request: { params: NodeIdParam },
+      responses: { 200: json(Node, 'The node'), 404: json(ErrorDetail, 'No node with this id'), 409: json(ErrorDetail, 'The node is offline') },
+    });
+    app.openapi(route, async (c) => {
+      const n = await nodes.setDraining(c.req.valid('param').id, draining);
+      if (!n) throw new NotFoundError('Node not found');
+      if (n.status === 'offline') throw new ConflictError(`Node ${n.name} is offline; it can be ${action === 'drain' ? 'drained' : 'resumed'} once it heartbeats again`);
+      deps.logger.info({ node_id: n.id, node: n.name, status: n.status }, `node ${action}`);
+      return c.json(presentNode(n), 200);
+    });
+  }
+
+  const remove = createRoute({
+    method: 'delete',
+    path: '/nodes/{id}',
+    tags: ['nodes'],
+    summary: 'Forget a node (one with tasks placed on it must be drained and empty, or offline)',
+    request: { params: NodeIdParam },
+    responses: { 204: { description: 'Deleted' }, 404: json(ErrorDetail, 'No node with this id'), 409: json(ErrorDetail, 'Tasks are placed on the node') },
+  });
+  app.openapi(remove, async (c) => {
+    const r = await nodes.delete(c.req.valid('param').id);
+    if (r === 'not_found') throw new NotFoundError('Node not found');
+    if (r !== 'deleted') {
+      throw new ConflictError(`Node ${r.busy.name} has ${r.busy.allocatedTasks} task(s) placed on it: drain it (POST /nodes/${r.busy.id}/drain) and wait for them to end`);
+    }
+    return c.body(null, 204);
   });
 
   return app;

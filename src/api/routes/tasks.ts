@@ -17,6 +17,8 @@ import {
   LogsQuery,
   normaliseResources,
   Task,
+  TaskBatch,
+  TaskBatchCreate,
   TaskCreate,
   type TaskCreate as TaskCreateBody,
   TaskEvent,
@@ -76,6 +78,38 @@ export function taskRoutes(deps: ApiDeps) {
     );
     if (created) deps.metrics.submitted.inc({ priority });
     return c.json(presentTask(task), created ? 201 : 200);
+  });
+
+  const createBatch = createRoute({
+    method: 'post',
+    path: '/tasks/batch',
+    tags: ['tasks'],
+    summary: 'Submit up to 1,000 tasks at once, all or nothing',
+    request: { body: { content: { 'application/json': { schema: TaskBatchCreate } }, required: true } },
+    responses: {
+      201: json(TaskBatch, 'The tasks, queued, in the order given'),
+      409: json(ErrorDetail, 'An idempotency_key is already used; nothing was stored'),
+      503: json(ErrorDetail, 'The queue (Redis) is unavailable; nothing was stored'),
+    },
+  });
+  app.openapi(createBatch, async (c) => {
+    const body = c.req.valid('json');
+    const keys = body.tasks.map((t) => t.idempotency_key).filter((k): k is string => !!k);
+    if (new Set(keys).size !== keys.length) throw new ConflictError('Two tasks in the batch share an idempotency_key; nothing was stored');
+    for (const k of keys) {
+      if (await tasks.findByIdempotencyKey(k)) throw new ConflictError(`idempotency_key "${k}" is already used by another task; nothing was stored`);
+    }
+    const rows = body.tasks.map((t) => taskRowFrom(t, config, { status: 'queued', statusReason: 'waiting for the scheduler to place it on a node' }));
+    const created = await tasks.createMany(rows, async (all) => {
+      try {
+        await withTimeout(enqueuePending(deps.pendingQueue, all), ENQUEUE_TIMEOUT_MS, 'Redis');
+      } catch (err) {
+        deps.logger.warn({ err }, 'POST /tasks/batch: could not enqueue; nothing was stored');
+        throw queueUnavailable(config, 'the batch');
+      }
+    });
+    for (const t of created) deps.metrics.submitted.inc({ priority: t.priority });
+    return c.json({ items: created.map(presentTask) }, 201);
   });
 
   const listTasks = createRoute({

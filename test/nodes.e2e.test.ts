@@ -1,0 +1,106 @@
+// Nodes through the API: registration with a token, drain/resume/delete, and batch submission,
+// with simulated workers (same queues and reports as real ones, no containers).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, spawnJarvis, startJarvis, type JarvisProcess } from './support/jarvis.ts';
+
+const TOKEN = 'let-me-in';
+let server: JarvisProcess & { prefix: string };
+let worker: ReturnType<typeof spawnJarvis>;
+let http: ReturnType<typeof api>;
+
+beforeAll(async () => {
+  server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_REGISTRATION_TOKEN: TOKEN } });
+  http = api(server.url);
+  worker = spawnJarvis(['worker', '--executor', 'simulated', '--name', 'sim-1', '--cpu', '4', '--memory-mb', '4096', '--max-tasks', '10'], {
+    ...(process.env as Record<string, string>),
+    JARVIS_REDIS_PREFIX: server.prefix,
+    JARVIS_API_URL: server.url,
+    JARVIS_REGISTRATION_TOKEN: TOKEN,
+    JARVIS_HEARTBEAT_SECONDS: '1',
+  });
+  await worker.waitFor(/worker: registered/, 30_000);
+});
+afterAll(async () => {
+  await worker?.stop();
+  await server?.stop();
+});
+
+const sim = (ms: number, extra: Record<string, unknown> = {}) => ({ image: 'sim', labels: { 'jarvis.sim/duration_ms': String(ms) }, ...extra });
+
+describe('nodes', () => {
+  it('refuses registration without the token, and accepts it with', async () => {
+    const body = { name: 'manual', hostname: 'h', capacity: { cpu: 1, memory_mb: 512, max_tasks: 1 } };
+    const no = await http.post('/nodes/register', body);
+    expect(no.status).toBe(401);
+    expect(no.body.detail).toMatch(/registration token is required/);
+    expect((await http.post('/nodes/register', body, { authorization: 'Bearer wrong' })).status).toBe(401);
+    const yes = await http.post('/nodes/register', body, { authorization: `Bearer ${TOKEN}` });
+    expect(yes.status).toBe(201);
+    expect(yes.body).toMatchObject({ name: 'manual', status: 'available', capacity: { cpu: 1, memory_mb: 512, gpu: 0, max_tasks: 1 } });
+    expect(yes.body.token).toMatch(/^[0-9a-f]{48}$/);
+    // Never heartbeats: after the configured silence it is no longer offered work. Remove it.
+    expect((await http.call('DELETE', `/nodes/${yes.body.id}`)).status).toBe(204);
+    expect((await http.get(`/nodes/${yes.body.id}`)).status).toBe(404);
+  });
+
+  it('places nothing on a draining node, says so, and places again once resumed', async () => {
+    const node = (await http.get('/nodes')).body.items.find((n: { name: string }) => n.name === 'sim-1');
+    const drained = await http.post(`/nodes/${node.id}/drain`);
+    expect(drained.status).toBe(200);
+    expect(drained.body.status).toBe('draining');
+    const t = await http.post('/tasks', sim(10));
+    const waiting = await http.waitForTask(t.body.id, (x) => /draining/.test(x.status_reason ?? ''));
+    expect(waiting.status).toBe('queued');
+    expect(waiting.status_reason).toBe('no node fits: 1 node, 1 draining');
+    // Heartbeats keep it draining.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await http.get(`/nodes/${node.id}`)).body.status).toBe('draining');
+    expect((await http.post(`/nodes/${node.id}/resume`)).body.status).toBe('available');
+    expect((await http.waitForTask(t.body.id, (x) => x.status === 'succeeded')).node_id).toBe(node.id);
+  });
+
+  it('refuses to delete a node that has tasks placed on it', async () => {
+    const node = (await http.get('/nodes')).body.items.find((n: { name: string }) => n.name === 'sim-1');
+    const t = await http.post('/tasks', sim(60_000));
+    await http.waitForTask(t.body.id, (x) => x.status === 'running');
+    const del = await http.call('DELETE', `/nodes/${node.id}`);
+    expect(del.status).toBe(409);
+    expect(del.body.detail).toMatch(/has 1 task\(s\) placed on it: drain it/);
+    expect((await http.get(`/nodes/${node.id}`)).body.allocated).toMatchObject({ tasks: 1, cpu: 1, memory_mb: 256 });
+    await http.post(`/tasks/${t.body.id}/cancel`);
+    expect((await http.get(`/nodes/${node.id}`)).body.allocated).toMatchObject({ tasks: 0, cpu: 0, memory_mb: 0 });
+  });
+});
+
+describe('POST /tasks/batch', () => {
+  it('accepts a batch in order', async () => {
+    const r = await http.post('/tasks/batch', { tasks: [sim(1, { name: 'one' }), sim(1, { name: 'two', priority: 'high' }), sim(1, { name: 'three' })] });
+    expect(r.status).toBe(201);
+    expect(r.body.items.map((t: { name: string }) => t.name)).toEqual(['one', 'two', 'three']);
+    for (const t of r.body.items) expect((await http.waitForTask(t.id, (x) => x.status === 'succeeded')).attempts).toBe(1);
+  });
+
+  it('stores nothing when one entry is invalid, pointing at it', async () => {
+    const before = (await http.get('/tasks?limit=1')).body.total;
+    const r = await http.post('/tasks/batch', { tasks: [sim(1), { labels: {} }, sim(1)] });
+    expect(r.status).toBe(422);
+    expect(r.body.detail).toEqual([{ type: 'missing', loc: ['body', 'tasks', 1, 'image'], msg: 'Field required', input: { labels: {} } }]);
+    expect((await http.get('/tasks?limit=1')).body.total).toBe(before);
+  });
+
+  it('retries a failed task on request (a new attempt), and refuses to retry a running one', async () => {
+    const t = await http.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/exit_code': '1' } });
+    await http.waitForTask(t.body.id, (x) => x.status === 'failed');
+    const again = await http.post(`/tasks/${t.body.id}/retry`);
+    expect(again.status).toBe(200);
+    expect(again.body.status).toBe('queued');
+    const done = await http.waitForTask(t.body.id, (x) => x.status === 'failed' && x.attempts === 2);
+    expect(done.exit_code).toBe(1);
+    const long = await http.post('/tasks', sim(60_000));
+    await http.waitForTask(long.body.id, (x) => x.status === 'running');
+    const refused = await http.post(`/tasks/${long.body.id}/retry`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toBe('Task is running; only failed, timed_out or cancelled tasks can be retried');
+    await http.post(`/tasks/${long.body.id}/cancel`);
+  });
+});
