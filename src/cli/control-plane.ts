@@ -13,6 +13,7 @@ import { NodeHealthMonitor } from '../monitor/node-health.ts';
 import { ResultRecorder } from '../monitor/results.ts';
 import { Dispatcher } from '../scheduler/dispatcher.ts';
 import { consumerConnection, producerConnection, redisNames } from '../scheduler/queues.ts';
+import { LeaderLock } from '../scheduler/leader.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
 import { openDatabase, redact } from '../state/db.ts';
 import { NodeStore } from '../state/node-store.ts';
@@ -22,6 +23,7 @@ import { WorkflowReleaser } from '../dag/release.ts';
 
 export interface ControlPlane {
   url: string;
+  isLeader(): boolean;
   port: number;
   deps: ApiDeps;
   close(): Promise<void>;
@@ -42,6 +44,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const redis = producerConnection(config.redis.url);
   const consumer = consumerConnection(config.redis.url);
   let redisDown = false;
+  let leader: LeaderLock | null = null;
   const onRedisError = (err: Error) => {
     if (!redisDown) logger.error({ err: { message: err.message } }, `Redis at ${config.redis.url} is unavailable; retrying`);
     redisDown = true;
@@ -84,8 +87,6 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     names,
     logger,
     onFinished: (t) => {
-      // An attempt that failed with retries left puts the task back in the queue.
-      if (t.status === 'queued') return metrics.retries.inc({ priority: t.priority });
       metrics.finished.inc({ status: t.status, priority: t.priority });
       if (t.startedAt && t.finishedAt) metrics.runDuration.observe({ status: t.status }, (t.finishedAt.getTime() - t.startedAt.getTime()) / 1000);
     },
@@ -101,7 +102,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   redis.on('ready', () => {
     if (redisDown) logger.info('Redis is back; re-enqueueing queued work it may have lost');
     redisDown = false;
-    reconciler.reconcile().catch((err) => logger.warn({ err }, 'reconciler: pass after reconnect failed'));
+    if (leader?.isLeader) reconciler.reconcile().catch((err) => logger.warn({ err }, 'reconciler: pass after reconnect failed'));
   });
 
   const deps: ApiDeps = {
@@ -130,10 +131,25 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     logger.error(`Redis at ${config.redis.url} does not answer; starting anyway: submissions get 503 until it does`),
   );
 
-  dispatcher.start();
+  // Every replica records results and serves the API; only the leader schedules and monitors.
   results.start();
-  reconciler.start();
-  nodeHealth.start();
+  leader = new LeaderLock({
+    redis: consumer,
+    key: names.leaderKey,
+    logger,
+    ttlMs: config.leader.ttl_seconds * 1000,
+    renewMs: config.leader.renew_seconds * 1000,
+    onElected: () => {
+      dispatcher.start();
+      reconciler.start();
+      nodeHealth.start();
+    },
+    onDeposed: async () => {
+      nodeHealth.close();
+      await Promise.allSettled([dispatcher.stop(), reconciler.stop()]);
+    },
+  });
+  leader.start();
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.server.host, port: config.server.port }, () => resolve(s));
@@ -153,6 +169,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     (closing ??= (async () => {
       const http = new Promise<void>((resolve) => server.close(() => resolve()));
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await leader?.close().catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
       nodeHealth.close();
       const steps = [http, dispatcher.close(), results.close(), reconciler.close(), pendingQueue.close(), eventsQueue.close()];
       for (const r of await Promise.allSettled(steps)) {
@@ -163,7 +180,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       await database.close().catch((err) => logger.warn({ err }, 'control plane: error closing the database'));
     })());
 
-  return { url, port, deps, close };
+  return { url, port, deps, close, isLeader: () => leader?.isLeader ?? false };
 }
 
 function waitUntilReady(redis: import('ioredis').Redis, ms: number): Promise<void> {

@@ -48,6 +48,10 @@ export const ConfigSchema = z.strictObject({
   metrics: z.strictObject({
     enabled: z.boolean(),
   }),
+  leader: z.strictObject({
+    ttl_seconds: z.number().positive(),
+    renew_seconds: z.number().positive(),
+  }),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -135,6 +139,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_RECONCILE_SECONDS', ['tasks', 'reconcile_seconds']],
     ['JARVIS_HEARTBEAT_SECONDS', ['worker', 'heartbeat_seconds']],
     ['JARVIS_OFFLINE_SECONDS', ['nodes', 'offline_seconds']],
+    ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],
+    ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],
   ];
   for (const [name, path] of num) {
     const v = env[name];

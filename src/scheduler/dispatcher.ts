@@ -36,6 +36,7 @@ export class Dispatcher {
   constructor(private readonly deps: DispatcherDeps) {}
 
   start(): void {
+    if (this.worker) return;
     const { names, connection } = this.deps;
     this.worker = new Worker(names.pendingQueue, (job, token) => this.process(job, token), {
       connection,
@@ -53,8 +54,15 @@ export class Dispatcher {
     );
   }
 
+  /** Stops taking jobs (when this replica stops leading); start() takes them again. */
+  async stop(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    await w?.close();
+  }
+
   async close(): Promise<void> {
-    const closing = [this.worker?.close(), ...[...this.nodeQueues.values()].map((q) => q.close())];
+    const closing = [this.stop(), ...[...this.nodeQueues.values()].map((q) => q.close())];
     for (const r of await Promise.allSettled(closing)) {
       if (r.status === 'rejected') this.deps.logger.warn({ err: r.reason }, 'dispatcher: error while closing');
     }

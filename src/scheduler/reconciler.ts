@@ -12,6 +12,7 @@ import type { RedisNames } from './queues.ts';
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
+  private generation = 0;
   private readonly pending: Queue;
 
   constructor(
@@ -21,14 +22,24 @@ export class Reconciler {
   }
 
   start(): void {
+    if (this.timer) return;
+    const generation = ++this.generation;
     const tick = () => {
       this.reconcile()
         .catch((err) => this.deps.logger.warn({ err }, 'reconciler: pass failed; will try again'))
         .finally(() => {
-          if (this.timer) this.timer = setTimeout(tick, this.deps.intervalMs);
+          if (this.timer && generation === this.generation) this.timer = setTimeout(tick, this.deps.intervalMs);
         });
     };
     this.timer = setTimeout(tick, 0);
+  }
+
+  /** Stops the periodic passes (when this replica stops leading). */
+  async stop(): Promise<void> {
+    this.generation++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => undefined);
   }
 
   /** One pass; returns how many jobs it had to put back. */
@@ -57,9 +68,7 @@ export class Reconciler {
   }
 
   async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running?.catch(() => undefined);
+    await this.stop();
     await this.pending.close();
   }
 }

@@ -17,6 +17,8 @@ export interface JarvisProcess {
   /** Resolves with the exit code once the process ends. */
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves when the output matches (rejects on timeout or exit). */
+  waitFor(re: RegExp, ms: number): Promise<RegExpMatchArray>;
 }
 
 export function uniquePrefix(): string {
@@ -49,6 +51,9 @@ export async function startJarvis(opts: StartOptions): Promise<JarvisProcess & {
     JARVIS_LOG_LEVEL: 'info',
     PORT: '0',
     JARVIS_RECONCILE_SECONDS: '1',
+    // A restarted control plane waits for a killed one's leader lock to expire: keep it short.
+    JARVIS_LEADER_TTL_SECONDS: '3',
+    JARVIS_LEADER_RENEW_SECONDS: '0.5',
     ...opts.env,
   };
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;

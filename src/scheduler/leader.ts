@@ -1,0 +1,80 @@
+// One leader among control-plane replicas, by a Redis key with expiry (SET NX PX, renewed by a
+// compare-and-extend script). The leader runs the dispatcher, the reconciler and the node
+// monitor; every replica serves the API and records results (those are safe to run anywhere).
+// A leader that dies stops renewing; another takes over once the key expires (ttlMs), so the
+// hand-over takes at most ttlMs + renewMs. A leader that cannot renew in time steps down first.
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export interface LeaderCallbacks {
+  onElected(): Promise<void> | void;
+  onDeposed(): Promise<void> | void;
+}
+
+export class LeaderLock {
+  readonly id = randomUUID();
+  private leader = false;
+  private timer: NodeJS.Timeout | null = null;
+  private lastRenewed = 0;
+  private stopped = false;
+  private transition: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly deps: { redis: Redis; key: string; logger: Logger; ttlMs: number; renewMs: number } & LeaderCallbacks,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  start(): void {
+    const tick = async () => {
+      await this.step().catch((err) => this.deps.logger.warn({ err: { message: (err as Error).message } }, 'leader: lock check failed'));
+      if (!this.stopped) this.timer = setTimeout(tick, this.deps.renewMs);
+    };
+    void tick();
+  }
+
+  private async step(): Promise<void> {
+    const { redis, key, ttlMs } = this.deps;
+    if (this.leader) {
+      // Unable to renew before the key could have expired: someone else may lead now.
+      if (Date.now() - this.lastRenewed > ttlMs * 0.8) return this.depose('could not renew the leader lock in time');
+      const ok = await redis.eval(EXTEND, 1, key, this.id, String(ttlMs));
+      if (ok === 1) this.lastRenewed = Date.now();
+      else await this.depose('the leader lock was taken by another replica');
+      return;
+    }
+    const got = await redis.set(key, this.id, 'PX', ttlMs, 'NX');
+    if (got === 'OK') {
+      this.leader = true;
+      this.lastRenewed = Date.now();
+      this.deps.logger.info({ replica: this.id }, 'leader: this control plane now schedules and monitors');
+      this.transition = this.transition.then(() => this.deps.onElected());
+      await this.transition;
+    }
+  }
+
+  private async depose(why: string): Promise<void> {
+    if (!this.leader) return;
+    this.leader = false;
+    this.deps.logger.warn({ replica: this.id }, `leader: stepping down: ${why}`);
+    this.transition = this.transition.then(() => this.deps.onDeposed());
+    await this.transition;
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.transition.catch(() => undefined);
+    if (this.leader) {
+      this.leader = false;
+      await this.deps.onDeposed();
+      await this.deps.redis.eval(RELEASE, 1, this.deps.key, this.id).catch(() => undefined);
+    }
+  }
+}
