@@ -135,8 +135,10 @@ Install them first:
   fi
   jarvis_log "installing ${missing[*]} (apt-get)…"
   # Debian's docker-registry package would start a registry on :5000 with htpasswd auth, which
-  # would squat the port ensure_registry wants; keep apt from starting it (only when the machine
-  # has no policy-rc.d of its own). The scripts start every service they need themselves.
+  # would squat the port ensure_registry wants, and its prometheus package a Prometheus on :9090
+  # (plus a node exporter on :9100) that nothing here uses; keep apt from starting them (only
+  # when the machine has no policy-rc.d of its own). The scripts start every service they need
+  # themselves; the observability tests run their own Prometheus on a free port.
   (
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       trap 'rm -f /usr/sbin/policy-rc.d' EXIT
@@ -144,7 +146,7 @@ Install them first:
 #!/bin/sh
 # Temporary, written by jarvis scripts/lib.sh during apt-get install; removed right after.
 for a in "$@"; do
-  case "$a" in --*) continue ;; docker-registry*) exit 101 ;; *) exit 0 ;; esac
+  case "$a" in --*) continue ;; docker-registry*|prometheus*) exit 101 ;; *) exit 0 ;; esac
 done
 exit 0
 EOF

@@ -2,7 +2,9 @@
 # `npm test`: bring up everything the test suite talks to, then run vitest.
 #   Redis (REDIS_URL), PostgreSQL 15 (TEST_DATABASE_URL), a Docker engine, the local image
 #   jarvis-test/busybox:latest, and a plain-HTTP registry (JARVIS_TEST_REGISTRY) holding
-#   jarvis-test/remote-busybox:latest. Installs missing Debian packages when run as root.
+#   jarvis-test/remote-busybox:latest. Installs missing Debian packages when run as root,
+#   among them prometheus (prometheus + promtool, for the dashboard and alert-rule tests) and
+#   chromium (the queue board's browser test); the tests start those themselves.
 # Extra arguments go to vitest: `npm test -- test/api.test.ts -t "cancels"`.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -10,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 JARVIS_LOG_PREFIX=jarvis-test
 
 jarvis_lock
-ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl
+ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl prometheus chromium
 ensure_node_modules
 ensure_redis
 ensure_postgres

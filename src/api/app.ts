@@ -41,7 +41,7 @@ export function createApp(deps: ApiDeps) {
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);
-  createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q)), serverAdapter: board });
+  createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q)), serverAdapter: board, options: { uiConfig: { boardTitle: 'Jarvis queues' } } });
   board.setBasePath(BOARD_PATH);
   app.route(BOARD_PATH, board.registerPlugin());
 

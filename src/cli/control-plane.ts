@@ -86,6 +86,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     redis,
     names,
     logger,
+    onRetry: (t) => metrics.retries.inc({ priority: t.priority }),
     onFinished: (t) => {
       metrics.finished.inc({ status: t.status, priority: t.priority });
       if (t.startedAt && t.finishedAt) metrics.runDuration.observe({ status: t.status }, (t.finishedAt.getTime() - t.startedAt.getTime()) / 1000);
@@ -94,6 +95,8 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const reconciler = new Reconciler({ tasks, connection: redis, names, logger, intervalMs: config.tasks.reconcile_seconds * 1000 });
   const nodeHealth = new NodeHealthMonitor({
     nodes,
+    tasks,
+    pendingQueue,
     logger,
     heartbeatSeconds: config.worker.heartbeat_seconds,
     unhealthyAfterMissed: config.nodes.unhealthy_after_missed,

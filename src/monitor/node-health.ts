@@ -1,7 +1,11 @@
 // Marks nodes whose heartbeats stopped: unhealthy after a few missed beats, offline after
-// offline_seconds. (Moving an offline node's tasks elsewhere belongs to the scheduler.)
+// offline_seconds, when its tasks are put back in the pending queue to be placed again
+// (attempt + 1). A crash between the two leaves queued tasks the reconciler enqueues.
+import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
+import { enqueuePending } from '../scheduler/pending.ts';
 import type { NodeStore } from '../state/node-store.ts';
+import type { TaskStore } from '../state/task-store.ts';
 
 export class NodeHealthMonitor {
   private timer: NodeJS.Timeout | null = null;
@@ -9,6 +13,8 @@ export class NodeHealthMonitor {
   constructor(
     private readonly deps: {
       nodes: NodeStore;
+      tasks: TaskStore;
+      pendingQueue: Queue;
       logger: Logger;
       heartbeatSeconds: number;
       unhealthyAfterMissed: number;
@@ -29,6 +35,14 @@ export class NodeHealthMonitor {
         new Date(now - offlineSeconds * 1000),
       );
       for (const n of changed) logger.warn({ node_id: n.id, node: n.name, status: n.status }, `node ${n.name} is ${n.status}: no heartbeat`);
+      // Every offline node still holding tasks, not only those that just went offline: a crash
+      // between marking a node offline and taking its tasks back must not strand them.
+      for (const n of await this.deps.nodes.offlineHoldingTasks()) {
+        const again = await this.deps.tasks.requeueFromNode(n.id, n.name);
+        if (again.length === 0) continue;
+        await enqueuePending(this.deps.pendingQueue, again);
+        logger.warn({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} is offline: its tasks are placed again`);
+      }
     } catch (err) {
       logger.warn({ err }, 'node health: check failed; will try again');
     }

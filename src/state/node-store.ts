@@ -89,6 +89,10 @@ export class NodeStore {
     return [...offline, ...unhealthy];
   }
 
+  async offlineHoldingTasks(): Promise<NodeRow[]> {
+    return this.db.select().from(nodes).where(and(eq(nodes.status, 'offline'), sql`${nodes.allocatedTasks} > 0`));
+  }
+
   /** available <-> draining. A draining node keeps what it runs and receives nothing new. */
   async setDraining(id: string, draining: boolean): Promise<NodeRow | null> {
     const [n] = await this.db

@@ -331,6 +331,37 @@ export class TaskStore {
     return { task: done, wasOnNode };
   }
 
+  /**
+   * Takes back every task placed on a node that went offline: reservations freed, tasks back
+   * to `queued` to be placed again (the next placement is attempt + 1, so reports of the lost
+   * attempt are ignored). A lost attempt does not count against max_retries.
+   */
+  async requeueFromNode(nodeId: string, nodeName: string): Promise<TaskRow[]> {
+    return this.db.transaction(async (tx) => {
+      const lost = await tx
+        .select()
+        .from(tasks)
+        .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.status, ACTIVE_ON_NODE)))
+        .for('update');
+      const out: TaskRow[] = [];
+      for (const t of lost) {
+        await this.release(tx, t);
+        const [again] = await tx
+          .update(tasks)
+          .set({
+            status: 'queued',
+            nodeId: null,
+            statusReason: `node ${nodeName} went offline during attempt ${t.attempts}; placing it again`,
+          })
+          .where(eq(tasks.id, t.id))
+          .returning();
+        out.push(again);
+      }
+      await this.recordEvents(tx, out, null);
+      return out;
+    });
+  }
+
   /** A new attempt of a task that ended unsuccessfully: back to `queued`. */
   async retry(taskId: string): Promise<TaskRow | 'not_found' | { notRetryable: TaskRow }> {
     return this.db.transaction(async (tx) => {

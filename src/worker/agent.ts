@@ -75,9 +75,15 @@ export class NodeAgent {
       prefix: this.names.bullPrefix,
       concurrency: this.capacity.max_tasks,
       autorun: false,
+      // A worker killed mid-task gets its jobs back soon after it restarts (and adopts their
+      // containers); a job may stall as often as its worker restarts.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+      maxStalledCount: 1_000,
     });
     this.worker.on('error', (err) => logger.error({ err }, 'worker: queue error'));
     if (engineOk) {
+      await this.sweepLeftovers();
       this.state = 'running';
       void this.worker.run();
     }
@@ -150,6 +156,44 @@ export class NodeAgent {
     }
   }
 
+  /**
+   * Does the control plane still give this attempt to this node? null when it cannot be asked
+   * (then the attempt goes ahead: a result for an attempt it lost is ignored there anyway).
+   */
+  private async owns(taskId: string, attempt: number): Promise<boolean | null> {
+    try {
+      const res = await fetch(new URL(`/tasks/${taskId}`, this.opts.config.worker.api_url), { signal: AbortSignal.timeout(5_000) });
+      if (res.status === 404) return false;
+      if (!res.ok) return null;
+      const t = (await res.json()) as { status: string; attempts: number; node_id: string | null };
+      return t.attempts === attempt && t.node_id === this.node?.id && (t.status === 'scheduled' || t.status === 'running');
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * After a restart: containers of attempts this node no longer owns are killed; those it still
+   * owns are left for their jobs, which BullMQ hands back, and which then adopt them.
+   */
+  private async sweepLeftovers(): Promise<void> {
+    const executor = this.opts.executor;
+    if (!executor.leftovers || !executor.discard || !this.node) return;
+    try {
+      for (const c of await executor.leftovers(this.node.id)) {
+        const owned = await this.owns(c.taskId, c.attempt);
+        if (owned === false) {
+          await executor.discard(c.taskId, c.attempt);
+          this.opts.logger.warn({ task_id: c.taskId, attempt: c.attempt }, 'worker: killed the container of an attempt this node no longer owns');
+        } else {
+          this.opts.logger.info({ task_id: c.taskId, attempt: c.attempt }, 'worker: found the container of an attempt it still owns; its job will adopt it');
+        }
+      }
+    } catch (err) {
+      this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: could not look for leftover containers');
+    }
+  }
+
   private scheduleHeartbeat(): void {
     const every = this.opts.config.worker.heartbeat_seconds * 1000;
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), every);
@@ -211,8 +255,17 @@ export class NodeAgent {
     const { logger, config } = this.opts;
     const node = this.node as NodeIdentity;
     const log = logger.child({ task_id: spec.taskId, attempt: spec.attempt });
+    if ((await this.owns(spec.taskId, spec.attempt)) === false) {
+      // Placed elsewhere since (this node was offline), or cancelled: nothing to run or report.
+      await this.opts.executor.discard?.(spec.taskId, spec.attempt).catch(() => false);
+      log.info('worker: skipping a job for an attempt this node no longer owns');
+      return;
+    }
     const abort = new AbortController();
     this.running.set(spec.taskId, abort);
+    // A fresh live log for this attempt: if this job is handed back after a restart, the
+    // adopted container's output is replayed from its start. (Earlier attempts' logs are stored.)
+    await this.connection.del(this.names.logStream(spec.taskId));
     const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes);
     let outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date };
     try {

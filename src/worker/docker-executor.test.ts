@@ -333,22 +333,37 @@ describe('DockerExecutor', () => {
     expect(await leftovers(s.taskId)).toEqual([]);
   });
 
-  it('reports a name clash with a leftover container of the same attempt', async () => {
-    const s = spec({ attempt: 2 });
-    const leftover = await docker.createContainer({
-      name: `jarvis-${s.taskId}-2`,
-      Image: IMAGE,
-      Cmd: ['true'],
-      HostConfig: { NetworkMode: 'none' },
-    });
-    try {
-      const res = await executor.run(s);
-      expect(res.status).toBe('error');
-      expect(res.error).toMatch(/already in use/);
-      await leftover.inspect(); // not touched
-    } finally {
-      await leftover.remove({ force: true });
-    }
+  it('adopts a container this attempt left running (a restarted worker), with its earlier output', async () => {
+    const s = spec({ attempt: 2, command: 'echo before; sleep 1; echo after; exit 4' });
+    const leftover = await docker.createContainer(buildCreateOptions(s));
+    await leftover.start();
+    await new Promise((r) => setTimeout(r, 300));
+    const out: Buffer[] = [];
+    const res = await executor.run(s, { onOutput: (c) => out.push(c) });
+    expect(res).toMatchObject({ status: 'failed', exitCode: 4 });
+    expect(Buffer.concat(out).toString()).toBe('before\nafter\n');
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('adopts a container that exited while no worker watched it, reporting its exit code', async () => {
+    const s = spec({ attempt: 3, command: 'echo done early; exit 7' });
+    const leftover = await docker.createContainer(buildCreateOptions(s));
+    await leftover.start();
+    await leftover.wait();
+    const out: Buffer[] = [];
+    const res = await executor.run(s, { onOutput: (c) => out.push(c) });
+    expect(res).toMatchObject({ status: 'failed', exitCode: 7 });
+    expect(Buffer.concat(out).toString()).toBe('done early\n');
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('discards the container of an attempt it no longer owns', async () => {
+    const s = spec({ attempt: 1, command: 'sleep 60' });
+    const leftover = await docker.createContainer(buildCreateOptions(s));
+    await leftover.start();
+    expect(await executor.discard(s.taskId, 1)).toBe(true);
+    expect(await leftovers(s.taskId)).toEqual([]);
+    expect(await executor.discard(s.taskId, 1)).toBe(false);
   });
 
   it('reports a command that cannot be executed as an error', async () => {

@@ -236,9 +236,16 @@ export class DockerExecutor implements Executor {
     if (early) return done(early.outcome);
     if (signal?.aborted) return cancelled();
 
-    // 2. Container.
+    // 2. Container. One already there for this attempt was left by this node before a restart
+    // (the name is per task and attempt): adopt it — its output so far, its wait, its exit code.
     let container: Dockerode.Container | null = null;
     try {
+      const leftover = await this.findAttempt(spec);
+      if (leftover) {
+        container = leftover.container;
+        this.log.info({ taskId: spec.taskId, attempt: spec.attempt, containerId: leftover.info.Id, state: leftover.info.State?.Status }, 'adopting the container of this attempt');
+        return await this.runContainer(container, spec, hooks, ctx, done, leftover.info);
+      }
       try {
         container = await this.docker.createContainer(buildCreateOptions(spec));
       } catch (err) {
@@ -257,6 +264,37 @@ export class DockerExecutor implements Executor {
       throw err;
     } finally {
       if (container) await this.removeContainer(container, spec);
+    }
+  }
+
+  private async findAttempt(spec: RunSpec): Promise<{ container: Dockerode.Container; info: Dockerode.ContainerInspectInfo } | null> {
+    const container = this.docker.getContainer(containerName(spec.taskId, spec.attempt));
+    try {
+      return { container, info: await container.inspect() };
+    } catch (err) {
+      if (isEngineUnreachable(err)) throw await this.unavailable(err);
+      return null; // 404: none
+    }
+  }
+
+  async leftovers(nodeId: string): Promise<Array<{ taskId: string; attempt: number }>> {
+    try {
+      const mine = await this.docker.listContainers({ all: true, filters: { label: [`jarvis.node_id=${nodeId}`] } });
+      return mine.map((c) => ({ taskId: c.Labels?.[LABEL_TASK_ID] ?? '', attempt: Number(c.Labels?.[LABEL_ATTEMPT]) })).filter((c) => c.taskId && c.attempt > 0);
+    } catch (err) {
+      if (isEngineUnreachable(err)) throw await this.unavailable(err);
+      throw err;
+    }
+  }
+
+  /** Kills and removes a container of an attempt this node no longer owns. */
+  async discard(taskId: string, attempt: number): Promise<boolean> {
+    try {
+      await this.docker.getContainer(containerName(taskId, attempt)).remove({ force: true });
+      return true;
+    } catch (err) {
+      if (isEngineUnreachable(err)) throw await this.unavailable(err);
+      return false;
     }
   }
 
@@ -341,8 +379,10 @@ export class DockerExecutor implements Executor {
     hooks: RunHooks,
     ctx: { startedAt: Date | null; finishedAt: Date | null },
     done: (o: RunOutcome) => RunResult,
+    adopted?: Dockerode.ContainerInspectInfo,
   ): Promise<RunResult> {
     const signal = hooks.signal;
+    const alreadyStarted = !!adopted && adopted.State?.Status !== 'created';
     const logCtx = { taskId: spec.taskId, attempt: spec.attempt, containerId: container.id };
 
     // 3. Output: attach before start so nothing printed early is lost.
@@ -367,7 +407,8 @@ export class DockerExecutor implements Executor {
 
     let attach: NodeJS.ReadableStream & { destroy?: () => void };
     try {
-      attach = await container.attach({ stream: true, stdout: true, stderr: true });
+      // An adopted container's earlier output is replayed (logs: true) before the live output.
+      attach = await container.attach({ stream: true, stdout: true, stderr: true, logs: alreadyStarted });
     } catch (err) {
       if (isEngineUnreachable(err)) throw err;
       return done({ status: 'error', exitCode: null, error: `cannot attach to the container output: ${engineMessage(err)}` });
@@ -393,14 +434,16 @@ export class DockerExecutor implements Executor {
       await outEnded;
     };
 
-    try {
-      await container.start();
-    } catch (err) {
-      await drainOutput(0);
-      if (isEngineUnreachable(err)) throw err;
-      return done({ status: 'error', exitCode: null, error: `cannot start container: ${engineMessage(err)}` });
+    if (!alreadyStarted) {
+      try {
+        await container.start();
+      } catch (err) {
+        await drainOutput(0);
+        if (isEngineUnreachable(err)) throw err;
+        return done({ status: 'error', exitCode: null, error: `cannot start container: ${engineMessage(err)}` });
+      }
     }
-    const startedLocal = new Date();
+    const startedLocal = (alreadyStarted && parseDockerDate(adopted?.State?.StartedAt)) || new Date();
 
     // 4. Timeout and cancellation both kill; whichever came first names the outcome.
     let killReason: 'timeout' | 'abort' | null = null;
@@ -422,7 +465,7 @@ export class DockerExecutor implements Executor {
     };
     const timer =
       spec.timeoutSeconds !== null && spec.timeoutSeconds > 0
-        ? longTimeout(() => kill('timeout'), spec.timeoutSeconds * 1000)
+        ? longTimeout(() => kill('timeout'), Math.max(0, spec.timeoutSeconds * 1000 - (Date.now() - startedLocal.getTime())))
         : null;
     const onAbort = () => kill('abort');
     signal?.addEventListener('abort', onAbort, { once: true });

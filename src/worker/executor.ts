@@ -41,4 +41,8 @@ export interface Executor {
   run(spec: RunSpec, hooks?: RunHooks): Promise<RunOutcome & { startedAt: Date | null; finishedAt: Date }>;
   /** Throws a clear error when the engine cannot be reached. */
   ping(): Promise<void>;
+  /** Containers this node left behind (after a restart), by task and attempt. */
+  leftovers?(nodeId: string): Promise<Array<{ taskId: string; attempt: number }>>;
+  /** Kills and removes the container of an attempt; false when there was none. */
+  discard?(taskId: string, attempt: number): Promise<boolean>;
 }

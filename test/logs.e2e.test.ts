@@ -1,0 +1,172 @@
+// A task's output as its user meets it: cut at the configured cap and marked truncated, kept
+// across a restart, streamed line by line (Server-Sent Events) while the container runs; and a
+// task printing far more than the cap does not make the control plane's memory grow with it.
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestDatabase } from './support/database.ts';
+import { TEST_IMAGE } from './support/env.ts';
+import { api, FINAL, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+const isFinal = (t: { status: string }) => FINAL.includes(t.status);
+const MIB = 1024 * 1024;
+
+interface SseEvent {
+  event: string;
+  data: string;
+  /** Milliseconds since the request was sent. */
+  at: number;
+}
+
+/** Reads a Server-Sent Events response to its end; `onEvent` sees each event as it arrives. */
+async function readSse(url: string, onEvent: (e: SseEvent) => Promise<void> | void = () => undefined): Promise<{ status: number; contentType: string | null; events: SseEvent[] }> {
+  const t0 = Date.now();
+  const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+  const events: SseEvent[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const e: SseEvent = { event: 'message', data: '', at: Date.now() - t0 };
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) e.event = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      e.data = data.join('\n');
+      events.push(e);
+      await onEvent(e);
+    }
+  }
+  return { status: res.status, contentType: res.headers.get('content-type'), events };
+}
+
+async function residentBytes(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+  if (!m) throw new Error('no process_resident_memory_bytes in /metrics');
+  return Number(m[1]);
+}
+
+describe('task logs', () => {
+  it('cuts output at the configured cap, marks it truncated, and keeps logs across a restart', async () => {
+    const cap = 65_536;
+    const prefix = uniquePrefix();
+    const dataDir = join(tempDir(), 'pglite');
+    const env = { JARVIS_LOG_CAP_BYTES: String(cap) };
+    const first = await startJarvis({ databaseUrl: null, prefix, dataDir, env });
+    cleanups.push(() => first.stop());
+    let http = api(first.url);
+
+    // 200 000 bytes of 11-byte lines: the first 65 536 bytes are kept, to the byte.
+    const big = await http.post('/tasks', { image: TEST_IMAGE, command: 'yes 0123456789 | head -c 200000' });
+    const small = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo one; echo two >&2; echo three' });
+    expect((await http.waitForTask(big.body.id, isFinal)).status).toBe('succeeded');
+    expect((await http.waitForTask(small.body.id, isFinal)).status).toBe('succeeded');
+
+    const expectedBig = '0123456789\n'.repeat(Math.ceil(cap / 11)).slice(0, cap);
+    const bigLogs = await http.get(`/tasks/${big.body.id}/logs`);
+    expect(bigLogs.status).toBe(200);
+    expect(bigLogs.body.truncated).toBe(true);
+    expect(Buffer.byteLength(bigLogs.body.logs)).toBe(cap);
+    expect(bigLogs.body.logs).toBe(expectedBig);
+    const smallLogs = (await http.get(`/tasks/${small.body.id}/logs`)).body;
+    expect(smallLogs.truncated).toBe(false);
+    expect(smallLogs.logs.split('\n').sort()).toEqual(['', 'one', 'three', 'two']);
+
+    await first.stop();
+    // The live Redis streams are gone after a restart in any case once they expire; the stored
+    // logs are what must survive. Same embedded database, same prefix.
+    const second = await startJarvis({ databaseUrl: null, prefix, dataDir, env });
+    cleanups.push(() => second.stop());
+    http = api(second.url);
+    expect((await http.get(`/tasks/${big.body.id}/logs`)).body).toEqual({ task_id: big.body.id, logs: expectedBig, truncated: true });
+    expect((await http.get(`/tasks/${small.body.id}/logs`)).body).toEqual({ task_id: small.body.id, ...smallLogs });
+    // Following a finished task after the restart replays its stored lines, then ends.
+    const followed = await readSse(`${second.url}/tasks/${small.body.id}/logs?follow=true`);
+    expect(followed.events.filter((e) => e.event === 'message').map((e) => e.data).sort()).toEqual(['one', 'three', 'two']);
+    expect(followed.events.at(-1)).toMatchObject({ event: 'end' });
+    expect(JSON.parse(followed.events.at(-1)!.data)).toEqual({ status: 'succeeded', exit_code: 0 });
+  });
+
+  it('streams lines as Server-Sent Events while the container runs, then ends with the result', async () => {
+    const jarvis = await startJarvis({ databaseUrl: null });
+    cleanups.push(() => jarvis.stop());
+    const http = api(jarvis.url);
+    const task = await http.post('/tasks', { image: TEST_IMAGE, command: 'for i in 1 2 3 4; do echo "line $i"; sleep 1; done; exit 3' });
+    expect(task.status).toBe(201);
+
+    // The status the API gives when the first line arrives: the task has not ended yet (it may
+    // still read `scheduled` for a moment: the worker's "started" report travels on its own).
+    let statusAtFirstLine: string | undefined;
+    const sse = await readSse(`${jarvis.url}/tasks/${task.body.id}/logs?follow=true`, async (e) => {
+      if (e.event === 'message' && statusAtFirstLine === undefined) statusAtFirstLine = (await http.get(`/tasks/${task.body.id}`)).body.status;
+    });
+    expect(sse.status).toBe(200);
+    expect(sse.contentType).toMatch(/^text\/event-stream/);
+    const lines = sse.events.filter((e) => e.event === 'message');
+    expect(lines.map((e) => e.data)).toEqual(['line 1', 'line 2', 'line 3', 'line 4']);
+    // Lines arrive as they are printed, a second apart, not all at the end.
+    expect(['scheduled', 'running']).toContain(statusAtFirstLine);
+    const end = sse.events.at(-1)!;
+    expect(end.event).toBe('end');
+    expect(end.at - lines[0].at).toBeGreaterThan(2_500);
+    expect(lines[3].at - lines[0].at).toBeGreaterThan(2_000);
+    expect(JSON.parse(end.data)).toEqual({ status: 'failed', exit_code: 3 });
+    expect(sse.events.filter((e) => e.event === 'end')).toHaveLength(1);
+  });
+
+  it.each([
+    ['PostgreSQL', true],
+    ['the embedded database', false],
+  ])('keeps the memory of jarvis up on %s bounded while a task prints 50 MiB (default cap 10 MiB)', async (database, postgres) => {
+    let databaseUrl: string | null = null;
+    if (postgres) {
+      const db = await createTestDatabase();
+      cleanups.push(() => db.drop());
+      databaseUrl = db.url;
+    }
+    const jarvis = await startJarvis({ databaseUrl });
+    cleanups.push(() => jarvis.stop());
+    const http = api(jarvis.url);
+    // Warm up (first container, first stored log), then take the baseline.
+    const warm = await http.post('/tasks', { image: TEST_IMAGE, command: 'yes warm | head -c 100000' });
+    await http.waitForTask(warm.body.id, isFinal);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const before = await residentBytes(jarvis.url);
+
+    const total = 50 * MIB;
+    const task = await http.post('/tasks', {
+      image: TEST_IMAGE,
+      command: `yes abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz012 | head -c ${total}`,
+    });
+    let peak = before;
+    let done: { status: string } | undefined;
+    const until = Date.now() + 120_000;
+    while (!done && Date.now() < until) {
+      peak = Math.max(peak, await residentBytes(jarvis.url));
+      const t = (await http.get(`/tasks/${task.body.id}`)).body;
+      if (isFinal(t)) done = t;
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(done?.status).toBe('succeeded');
+    const logs = await http.get(`/tasks/${task.body.id}/logs`);
+    expect(logs.body.truncated).toBe(true);
+    expect(Buffer.byteLength(logs.body.logs)).toBe(10 * MIB);
+    const after = await residentBytes(jarvis.url);
+    peak = Math.max(peak, after);
+
+    const mib = (n: number) => Math.round((n / MIB) * 10) / 10;
+    console.log(`jarvis up (${database}) RSS with a 50 MiB-printing task: before ${mib(before)} MiB, peak ${mib(peak)} MiB (+${mib(peak - before)}), after ${mib(after)} MiB (+${mib(after - before)})`);
+    expect(peak - before).toBeLessThan(150 * MIB);
+    expect(after - before).toBeLessThan(150 * MIB);
+  }, 180_000);
+});
