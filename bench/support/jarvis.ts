@@ -27,7 +27,8 @@ export interface StartOptions {
   databaseUrl: string | null;
   dataDir: string;
   env?: Record<string, string>;
-  nodeOptions?: string;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[];
 }
 
 const OUTPUT_CAP = 64 * 1024 * 1024;
@@ -42,12 +43,10 @@ export async function startJarvis(opts: StartOptions): Promise<JarvisProcess> {
     PORT: '0',
     ...opts.env,
   };
-  delete env.NODE_OPTIONS;
-  if (opts.nodeOptions) env.NODE_OPTIONS = opts.nodeOptions;
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   else delete env.DATABASE_URL;
 
-  const child = spawn(process.execPath, [BIN, opts.command], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, opts.command], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => {

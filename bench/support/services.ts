@@ -31,8 +31,13 @@ function redactUrl(url: string): string {
 /** A Redis connection that fails at once instead of retrying (for checks and the bench's own use). */
 export async function connectRedis(url = REDIS_URL): Promise<Redis> {
   const r = new Redis(url, { lazyConnect: true, connectTimeout: 3_000, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  await r.connect();
+  let last: Error | null = null;
+  r.on('error', (err: Error) => (last = err));
+  try {
+    await r.connect();
+  } catch (err) {
+    throw last ?? err;
+  }
   return r;
 }
 
@@ -244,22 +249,27 @@ export function cpuMsOfCommand(comm: string): number {
   return total;
 }
 
-/** Whole-machine busy and total CPU time (ms summed over cores) from /proc/stat. */
-export function machineCpuMs(): { busy: number; total: number } {
+/**
+ * Whole-machine CPU time (ms summed over cores) from /proc/stat: busy (all but idle and iowait),
+ * of which interrupt handling (irq + softirq: e.g. loopback TCP delivery, charged to no process),
+ * and steal (time the hypervisor gave this VM's CPUs to someone else), and the total.
+ */
+export function machineCpuMs(): { busy: number; irq: number; steal: number; total: number } {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
     const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const ms = (x: number) => (x * 1000) / CLK_TCK;
     const idle = (v[3] ?? 0) + (v[4] ?? 0);
     const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: ((total - idle) * 1000) / CLK_TCK, total: (total * 1000) / CLK_TCK };
+    return { busy: ms(total - idle), irq: ms((v[5] ?? 0) + (v[6] ?? 0)), steal: ms(v[7] ?? 0), total: ms(total) };
   } catch {
-    return { busy: NaN, total: NaN };
+    return { busy: NaN, irq: NaN, steal: NaN, total: NaN };
   }
 }
 
 export interface CpuSnapshot {
   at: number;
-  machine: { busy: number; total: number };
+  machine: ReturnType<typeof machineCpuMs>;
   server: number | null;
   bench: number;
   postgres: number;
@@ -284,11 +294,25 @@ export function cpuDelta(a: CpuSnapshot, b: CpuSnapshot) {
   const pct = (ms: number | null) => (ms === null || !Number.isFinite(ms) ? null : Math.round((ms / wall) * 1000) / 10);
   const cores = os.cpus().length;
   const machineTotal = b.machine.total - a.machine.total;
+  const share = (x: number) => (machineTotal > 0 ? (x / machineTotal) * 100 : NaN);
+  const machineBusy = share(b.machine.busy - a.machine.busy);
+  const irq = share(b.machine.irq - a.machine.irq);
+  const steal = share(b.machine.steal - a.machine.steal);
+  const known = (b.server ?? 0) - (a.server ?? 0) + (b.bench - a.bench) + (b.postgres - a.postgres) + (b.redis - a.redis);
+  const other = machineBusy - irq - steal - (known / wall / cores) * 100;
+  const r1 = (x: number) => (Number.isFinite(x) ? Math.round(x * 10) / 10 : null);
   return {
-    machine_busy_pct_of_all_cores: machineTotal > 0 ? Math.round(((b.machine.busy - a.machine.busy) / machineTotal) * 1000) / 10 : null,
+    machine_busy_pct_of_all_cores: r1(machineBusy),
+    /** Interrupt handling (irq + softirq), mostly loopback network delivery here. */
+    irq_softirq_pct_of_all_cores: r1(irq),
+    /** CPU the hypervisor took away from this VM: contention from outside the machine. */
+    steal_pct_of_all_cores: r1(steal),
+    /** Busy time of every other process (other users' work, dockerd, kernel threads): a noise indicator. */
+    other_processes_pct_of_all_cores: r1(other),
     machine_cores: cores,
     jarvis_process_pct_of_one_core: a.server !== null && b.server !== null ? pct(b.server - a.server) : null,
     bench_process_pct_of_one_core: pct(b.bench - a.bench),
+    /** Summed over every process named "postgres"; one that exits between the snapshots drops out (approximate). */
     postgres_all_backends_pct_of_one_core: pct(b.postgres - a.postgres),
     redis_server_pct_of_one_core: pct(b.redis - a.redis),
     jarvis_cpu_ms: a.server !== null && b.server !== null ? Math.round(b.server - a.server) : null,

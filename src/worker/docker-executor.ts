@@ -472,13 +472,9 @@ export class DockerExecutor implements Executor {
     if (signal?.aborted) onAbort();
 
     try {
-      try {
-        const info = await container.inspect();
-        ctx.startedAt = parseDockerDate(info.State?.StartedAt) ?? startedLocal;
-      } catch (err) {
-        if (isEngineUnreachable(err)) throw err;
-        ctx.startedAt = startedLocal;
-      }
+      // The time start() returned (or, adopted, the engine's StartedAt): an inspect here would
+      // cost an engine round trip (tens of ms on a busy engine) on every task's path.
+      ctx.startedAt = startedLocal;
       if (hooks.onStarted) {
         try {
           await hooks.onStarted({ containerId: container.id, startedAt: ctx.startedAt });
@@ -507,23 +503,27 @@ export class DockerExecutor implements Executor {
       await drainOutput(this.outputDrainMs);
 
       let oomKilled = false;
-      try {
-        let info = await container.inspect();
-        // The engine handles containerd's OOM event apart from the exit event, and it can land
-        // a moment after wait() answered: a SIGKILL exit under a memory limit that we did not
-        // cause gets a short second look before we call it a plain exit 137.
-        const mayBeOom = () =>
-          info.State?.OOMKilled !== true && killReason === null && spec.memoryMb > 0 && (exitCode ?? info.State?.ExitCode) === 137;
-        for (let i = 0; i < OOM_RECHECKS && mayBeOom(); i++) {
-          await sleep(OOM_RECHECK_MS);
-          info = await container.inspect();
+      // Only an exit by SIGKILL (137) can be the OOM killer, and only a lost exit code needs the
+      // engine's record: other exits skip the inspect round trip.
+      if (exitCode === null || exitCode === 137) {
+        try {
+          let info = await container.inspect();
+          // The engine handles containerd's OOM event apart from the exit event, and it can land
+          // a moment after wait() answered: a SIGKILL exit under a memory limit that we did not
+          // cause gets a short second look before we call it a plain exit 137.
+          const mayBeOom = () =>
+            info.State?.OOMKilled !== true && killReason === null && spec.memoryMb > 0 && (exitCode ?? info.State?.ExitCode) === 137;
+          for (let i = 0; i < OOM_RECHECKS && mayBeOom(); i++) {
+            await sleep(OOM_RECHECK_MS);
+            info = await container.inspect();
+          }
+          oomKilled = info.State?.OOMKilled === true;
+          ctx.finishedAt = parseDockerDate(info.State?.FinishedAt) ?? ctx.finishedAt;
+          if (exitCode === null && typeof info.State?.ExitCode === 'number') exitCode = info.State.ExitCode;
+        } catch (err) {
+          if (isEngineUnreachable(err)) throw err;
+          this.log.warn({ ...logCtx, err }, 'inspect after exit failed');
         }
-        oomKilled = info.State?.OOMKilled === true;
-        ctx.finishedAt = parseDockerDate(info.State?.FinishedAt) ?? ctx.finishedAt;
-        if (exitCode === null && typeof info.State?.ExitCode === 'number') exitCode = info.State.ExitCode;
-      } catch (err) {
-        if (isEngineUnreachable(err)) throw err;
-        this.log.warn({ ...logCtx, err }, 'inspect after exit failed');
       }
 
       let reason = killReason as 'timeout' | 'abort' | null;
