@@ -72,8 +72,8 @@ it('finishes a workflow exactly once across a control-plane SIGKILL', async () =
   for (const t of wf.tasks) {
     expect(t, t.workflow_key).toMatchObject({ status: 'succeeded', attempts: 1 });
     const events = (await http.get(`/tasks/${t.id}/events`)).body.items.map((e: { status: string }) => e.status);
-    // Released once, started once, finished once.
-    expect(events, t.workflow_key).toEqual(['queued', 'scheduled', 'running', 'succeeded']);
+    // Stored, released once, started once, finished once.
+    expect(events, t.workflow_key).toEqual(['pending', 'queued', 'scheduled', 'running', 'succeeded']);
     expect((await http.get(`/tasks/${t.id}/logs`)).body.logs).toBe(`${t.workflow_key}\n`);
   }
   const end = wf.tasks.find((t: { workflow_key: string }) => t.workflow_key === 'end');

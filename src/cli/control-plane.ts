@@ -12,6 +12,7 @@ import { ControlPlaneMetrics, jobCountsByQueue, pendingByPriority } from '../mon
 import { NodeHealthMonitor } from '../monitor/node-health.ts';
 import { ResultRecorder } from '../monitor/results.ts';
 import { Dispatcher } from '../scheduler/dispatcher.ts';
+import { wakeWaitingTasks } from '../scheduler/pending.ts';
 import { consumerConnection, producerConnection, redisNames } from '../scheduler/queues.ts';
 import { LeaderLock } from '../scheduler/leader.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
@@ -88,6 +89,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     logger,
     onRetry: (t) => metrics.retries.inc({ priority: t.priority }),
     onFinished: (t) => {
+      void wakeWaitingTasks(pendingQueue).catch(() => undefined);
       metrics.finished.inc({ status: t.status, priority: t.priority });
       if (t.startedAt && t.finishedAt) metrics.runDuration.observe({ status: t.status }, (t.finishedAt.getTime() - t.startedAt.getTime()) / 1000);
     },

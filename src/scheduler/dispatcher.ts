@@ -28,6 +28,17 @@ export interface DispatcherDeps {
 }
 
 const WAIT_RETRY_MS = 500;
+const MAX_WAIT_RETRY_MS = 5_000;
+
+/**
+ * A task that fits nowhere is looked at again after a delay that grows with how long it has
+ * waited (0.5 s up to 5 s), so a large backlog on a full cluster costs little; capacity freeing
+ * up wakes waiting tasks at once (wakeWaitingTasks).
+ */
+function waitBeforeRetry(createdAt: Date): number {
+  return Math.min(MAX_WAIT_RETRY_MS, Math.max(WAIT_RETRY_MS, (Date.now() - createdAt.getTime()) / 10));
+}
+
 
 export class Dispatcher {
   private worker: Worker | null = null;
@@ -95,8 +106,8 @@ export class Dispatcher {
         return;
       }
       if (choice.kind === 'wait') {
-        await tasks.setStatusReason(taskId, choice.reason);
-        await job.moveToDelayed(Date.now() + WAIT_RETRY_MS, token);
+        if (task.statusReason !== choice.reason) await tasks.setStatusReason(taskId, choice.reason);
+        await job.moveToDelayed(Date.now() + waitBeforeRetry(task.createdAt), token);
         throw new DelayedError();
       }
       const placed = await tasks.place(taskId, choice.node.id);

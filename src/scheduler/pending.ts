@@ -21,3 +21,14 @@ export async function enqueuePending(queue: Queue, rows: Array<Pick<TaskRow, 'id
     );
   }
 }
+
+/** How many waiting tasks one change of capacity wakes. */
+const WAKE_COUNT = 100;
+
+/**
+ * Capacity changed (a task ended or was cancelled, a node registered or resumed): tasks that
+ * were waiting for room are looked at now rather than at their next delay.
+ */
+export async function wakeWaitingTasks(queue: Queue): Promise<void> {
+  await queue.promoteJobs({ count: WAKE_COUNT });
+}

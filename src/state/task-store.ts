@@ -97,11 +97,8 @@ export class TaskStore {
     }
     let task: TaskRow;
     try {
-      task = await this.db.transaction(async (tx) => {
-        const [t] = await tx.insert(tasks).values(row).returning();
-        await this.addEvent(tx, t, t.statusReason);
-        return t;
-      });
+      // One statement: the history event comes from the insert trigger (drizzle/0002).
+      [task] = await this.db.insert(tasks).values(row).returning();
     } catch (err) {
       // Two requests with one idempotency key at once: the loser returns the winner's task.
       if (row.idempotencyKey && isUniqueViolation(err)) {
@@ -127,7 +124,6 @@ export class TaskStore {
     const created = await this.db.transaction(async (tx) => {
       const out: TaskRow[] = [];
       for (let i = 0; i < rows.length; i += 500) out.push(...(await tx.insert(tasks).values(rows.slice(i, i + 500)).returning()));
-      await this.recordEvents(tx, out, null);
       return out;
     });
     try {
@@ -137,6 +133,15 @@ export class TaskStore {
       throw err;
     }
     return created;
+  }
+
+  /** One multi-row INSERT (no transaction: a single statement is atomic). */
+  async insertMany(rows: NewTaskRow[]): Promise<TaskRow[]> {
+    return this.db.insert(tasks).values(rows).returning();
+  }
+
+  async deleteMany(ids: string[]): Promise<void> {
+    await this.db.delete(tasks).where(inArray(tasks.id, ids));
   }
 
   async findByIdempotencyKey(key: string): Promise<TaskRow | null> {

@@ -2,6 +2,7 @@
 // token is configured, registering needs it (Authorization: Bearer TOKEN).
 import { timingSafeEqual } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { wakeWaitingTasks } from '../../scheduler/pending.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ConflictError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import { presentNode } from '../present.ts';
@@ -41,6 +42,7 @@ export function nodeRoutes(deps: ApiDeps) {
     const body = c.req.valid('json');
     const n = await nodes.register({ name: body.name, hostname: body.hostname, capacity: body.capacity, labels: body.labels ?? {} });
     deps.logger.info({ node_id: n.id, node: n.name }, 'node registered');
+    await wakeWaitingTasks(deps.pendingQueue).catch(() => undefined);
     return c.json({ ...presentNode(n), token: n.token }, 201);
   });
 
@@ -102,6 +104,7 @@ export function nodeRoutes(deps: ApiDeps) {
       if (!n) throw new NotFoundError('Node not found');
       if (n.status === 'offline') throw new ConflictError(`Node ${n.name} is offline; it can be ${action === 'drain' ? 'drained' : 'resumed'} once it heartbeats again`);
       deps.logger.info({ node_id: n.id, node: n.name, status: n.status }, `node ${action}`);
+      if (!draining) await wakeWaitingTasks(deps.pendingQueue).catch(() => undefined);
       return c.json(presentNode(n), 200);
     });
   }

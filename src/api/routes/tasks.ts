@@ -5,10 +5,11 @@ import { randomUUID } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { fieldsOf } from '../../monitor/results.ts';
-import { enqueuePending } from '../../scheduler/pending.ts';
+import { enqueuePending, wakeWaitingTasks } from '../../scheduler/pending.ts';
 import { FINAL } from '../../state/task-store.ts';
 import type { Config } from '../../config/index.ts';
-import type { NewTaskRow } from '../../state/schema.ts';
+import { GroupCommit } from '../../state/group-commit.ts';
+import type { NewTaskRow, TaskRow } from '../../state/schema.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../errors.ts';
 import { presentTask } from '../present.ts';
@@ -62,22 +63,30 @@ export function taskRoutes(deps: ApiDeps) {
       503: json(ErrorDetail, 'The queue (Redis) is unavailable; nothing was stored'),
     },
   });
+  const enqueueOrRefuse = async (ts: TaskRow[]) => {
+    try {
+      await withTimeout(enqueuePending(deps.pendingQueue, ts), ENQUEUE_TIMEOUT_MS, 'Redis');
+    } catch (err) {
+      deps.logger.warn({ err, tasks: ts.length }, 'POST /tasks: could not enqueue; the tasks were not stored');
+      throw queueUnavailable(config, 'the task');
+    }
+  };
+  // Concurrent submissions share one INSERT and one enqueue (see group-commit.ts).
+  const group = new GroupCommit(tasks, enqueueOrRefuse);
+
   app.openapi(createTask, async (c) => {
     const body = c.req.valid('json');
     const priority = body.priority ?? 'normal';
-    const { task, created } = await tasks.create(
-      taskRowFrom(body, config, { status: 'queued', statusReason: 'waiting for the scheduler to place it on a node' }),
-      async (t) => {
-        try {
-          await withTimeout(enqueuePending(deps.pendingQueue, [t]), ENQUEUE_TIMEOUT_MS, 'Redis');
-        } catch (err) {
-          deps.logger.warn({ err, task_id: t.id }, 'POST /tasks: could not enqueue; the task was not stored');
-          throw queueUnavailable(config, 'the task');
-        }
-      },
-    );
-    if (created) deps.metrics.submitted.inc({ priority });
-    return c.json(presentTask(task), created ? 201 : 200);
+    const row = taskRowFrom(body, config, { status: 'queued', statusReason: 'waiting for the scheduler to place it on a node' });
+    if (row.idempotencyKey) {
+      // Rare, and needs a look-up first: the one-by-one path.
+      const { task, created } = await tasks.create(row, (t) => enqueueOrRefuse([t]));
+      if (created) deps.metrics.submitted.inc({ priority });
+      return c.json(presentTask(task), created ? 201 : 200);
+    }
+    const task = await group.submit(row);
+    deps.metrics.submitted.inc({ priority });
+    return c.json(presentTask(task), 201);
   });
 
   const createBatch = createRoute({
@@ -233,6 +242,7 @@ export function taskRoutes(deps: ApiDeps) {
     if ('ended' in r) throw new ConflictError(`Task already ended (status ${r.ended.status}); only queued, scheduled or running tasks can be cancelled`);
     await tellNodesToCancel(deps, [id]);
     await deps.pendingQueue.remove(id).catch(() => undefined);
+    if (r.wasOnNode) await wakeWaitingTasks(deps.pendingQueue).catch(() => undefined);
     await enqueuePending(deps.pendingQueue, r.released).catch((err) =>
       deps.logger.warn({ err, task_id: id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'),
     );
