@@ -155,6 +155,10 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     },
   });
   leader.start();
+  const watchdog = setInterval(() => {
+    void results.ensureRunning();
+    if (leader?.isLeader) void dispatcher.ensureRunning();
+  }, 2_000);
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.server.host, port: config.server.port }, () => resolve(s));
@@ -174,6 +178,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     (closing ??= (async () => {
       const http = new Promise<void>((resolve) => server.close(() => resolve()));
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      clearInterval(watchdog);
       await leader?.close().catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
       nodeHealth.close();
       const steps = [http, dispatcher.close(), results.close(), reconciler.close(), pendingQueue.close(), eventsQueue.close()];

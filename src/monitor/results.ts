@@ -47,6 +47,16 @@ export class ResultRecorder {
     );
   }
 
+  /** See Dispatcher.ensureRunning: a queue loop that ended is started again. */
+  async ensureRunning(): Promise<void> {
+    if (!this.worker || this.worker.isRunning()) return;
+    this.deps.logger.warn('results: its queue loop had stopped; starting a new one');
+    const old = this.worker;
+    this.worker = null;
+    await old.close().catch(() => undefined);
+    this.start();
+  }
+
   async close(): Promise<void> {
     await this.worker?.close();
   }

@@ -65,6 +65,17 @@ export class Dispatcher {
     );
   }
 
+  /**
+   * BullMQ's worker loop can end on errors it does not expect (its keys vanished when Redis was
+   * flushed, say): start a new one. Called periodically by the control plane.
+   */
+  async ensureRunning(): Promise<void> {
+    if (!this.worker || this.worker.isRunning()) return;
+    this.deps.logger.warn('dispatcher: its queue loop had stopped; starting a new one');
+    await this.stop().catch(() => undefined);
+    this.start();
+  }
+
   /** Stops taking jobs (when this replica stops leading); start() takes them again. */
   async stop(): Promise<void> {
     const w = this.worker;
@@ -140,7 +151,9 @@ export class Dispatcher {
     };
     await this.nodeQueue(nodeId).add('run', data, {
       jobId: `${task.id}-a${task.attempts}`,
-      removeOnComplete: true,
+      // Kept an hour after it ran: its id then still dedupes a repeated hand-over, and the
+      // reconciler can tell "ran" from "lost with Redis".
+      removeOnComplete: { age: 3600, count: 10_000 },
       removeOnFail: { count: 1000 },
     });
   }

@@ -45,8 +45,17 @@ export class LeaderLock {
       // Unable to renew before the key could have expired: someone else may lead now.
       if (Date.now() - this.lastRenewed > ttlMs * 0.8) return this.depose('could not renew the leader lock in time');
       const ok = await redis.eval(EXTEND, 1, key, this.id, String(ttlMs));
-      if (ok === 1) this.lastRenewed = Date.now();
-      else await this.depose('the leader lock was taken by another replica');
+      if (ok === 1) {
+        this.lastRenewed = Date.now();
+        return;
+      }
+      // The key is gone (Redis flushed or restarted) rather than taken: take it back and go on.
+      if ((await redis.set(key, this.id, 'PX', ttlMs, 'NX')) === 'OK') {
+        this.lastRenewed = Date.now();
+        this.deps.logger.warn({ replica: this.id }, 'leader: the leader lock had vanished from Redis; took it again');
+        return;
+      }
+      await this.depose('the leader lock was taken by another replica');
       return;
     }
     const got = await redis.set(key, this.id, 'PX', ttlMs, 'NX');
@@ -63,7 +72,7 @@ export class LeaderLock {
     if (!this.leader) return;
     this.leader = false;
     this.deps.logger.warn({ replica: this.id }, `leader: stepping down: ${why}`);
-    this.transition = this.transition.then(() => this.deps.onDeposed());
+    this.transition = this.transition.then(() => withDeadline(Promise.resolve(this.deps.onDeposed()), 15_000, this.deps.logger));
     await this.transition;
   }
 
@@ -77,4 +86,19 @@ export class LeaderLock {
       await this.deps.redis.eval(RELEASE, 1, this.deps.key, this.id).catch(() => undefined);
     }
   }
+}
+
+/** Stopping must not wedge the election loop: after the deadline it goes on regardless. */
+async function withDeadline(p: Promise<void>, ms: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch((err) => logger.warn({ err }, 'leader: error while stepping down')),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        logger.warn(`leader: stepping down took over ${ms} ms; going on`);
+        resolve();
+      }, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }

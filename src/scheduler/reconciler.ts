@@ -49,21 +49,29 @@ export class Reconciler {
   }
 
   private async pass(): Promise<number> {
-    const queued = await this.deps.tasks.idsInStatus(['queued']);
+    // Queued tasks need a pending job; placed tasks not yet started need their node job (or a
+    // pending job, which the dispatcher turns back into the node job: placing is idempotent).
+    const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled']);
     if (queued.length === 0) return 0;
     const { connection, names } = this.deps;
     let restored = 0;
     for (let i = 0; i < queued.length; i += 500) {
       const batch = queued.slice(i, i + 500);
       const pipe = connection.pipeline();
-      for (const t of batch) pipe.exists(`${names.bullPrefix}:${names.pendingQueue}:${t.id}`);
+      for (const t of batch) {
+        pipe.exists(
+          t.status === 'queued' || !t.nodeId
+            ? `${names.bullPrefix}:${names.pendingQueue}:${t.id}`
+            : `${names.bullPrefix}:${names.nodeQueue(t.nodeId)}:${t.id}-a${t.attempts}`,
+        );
+      }
       const exists = (await pipe.exec()) ?? [];
       const missing = batch.filter((_, j) => exists[j]?.[1] !== 1);
       if (missing.length === 0) continue;
       await enqueuePending(this.pending, missing);
       restored += missing.length;
     }
-    if (restored > 0) this.deps.logger.warn({ restored }, 'reconciler: re-enqueued queued tasks that Redis had lost');
+    if (restored > 0) this.deps.logger.warn({ restored }, 'reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
     return restored;
   }
 

@@ -274,6 +274,11 @@ export class TaskStore {
         });
       if (!ACTIVE_ON_NODE.includes(t.status)) return { task: t, changed: false, released: [], retryInMs: null };
       if (t.nodeId) await this.release(tx, t);
+      if (t.status === 'scheduled' && report.startedAt) {
+        // The "started" report is still on its way (reports are applied concurrently): keep the
+        // history whole; the late report will find the task ended and change nothing.
+        await tx.insert(taskEvents).values({ taskId: t.id, at: report.startedAt, status: 'running', nodeId: t.nodeId, attempt: t.attempts, reason: 'container started' });
+      }
       const retryable = report.status === 'failed' || report.status === 'timed_out';
       if (retryable && t.attempts <= t.maxRetries) {
         const retryInMs = Math.round(t.retryBackoffSeconds * 1000 * 2 ** (t.attempts - 1));

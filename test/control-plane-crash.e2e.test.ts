@@ -1,0 +1,80 @@
+// Accepted work is never lost nor done twice: the control plane killed with SIGKILL under load
+// and restarted, and Redis losing everything of this deployment (as a flush or a restart
+// without persistence would): every task ends exactly once, in a final state.
+import { Redis } from 'ioredis';
+import { afterEach, expect, it } from 'vitest';
+import { createTestDatabase } from './support/database.ts';
+import { REDIS_URL } from './support/env.ts';
+import { api, spawnJarvis, startJarvis, uniquePrefix } from './support/jarvis.ts';
+import { freePort } from './support/services.ts';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function setup() {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const prefix = uniquePrefix();
+  const env = { PORT: String(await freePort()) };
+  const server = await startJarvis({ command: 'server', databaseUrl: db.url, prefix, env });
+  cleanups.push(() => server.stop('SIGKILL'));
+  const worker = spawnJarvis(['worker', '--executor', 'simulated', '--cpu', '100', '--memory-mb', '100000', '--max-tasks', '20'], {
+    ...(process.env as Record<string, string>),
+    JARVIS_REDIS_PREFIX: prefix,
+    JARVIS_API_URL: server.url,
+    JARVIS_WORKER_NAME: `sim-${prefix}`,
+  });
+  cleanups.push(() => worker.stop());
+  await worker.waitFor(/worker: registered/, 30_000);
+  return { db, prefix, env, server, http: api(server.url) };
+}
+
+async function expectEachEndedOnce(http: ReturnType<typeof api>, ids: string[]) {
+  for (const id of ids) {
+    const t = await http.waitForTask(id, (x) => ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(x.status), 90_000);
+    expect(t.status).toBe('succeeded');
+    const events = (await http.get(`/tasks/${id}/events`)).body.items.map((e: { status: string }) => e.status);
+    expect(events.filter((s: string) => s === 'succeeded')).toHaveLength(1);
+    expect(events.filter((s: string) => s === 'running').length).toBe(t.attempts);
+  }
+}
+
+const batch = (n: number, from: number) => ({
+  tasks: Array.from({ length: n }, (_, i) => ({ image: 'sim', name: `t${from + i}`, resources: { cpu: 0.1, memory_mb: 16 }, labels: { 'jarvis.sim/duration_ms': '100' } })),
+});
+
+it('loses and doubles nothing when the control plane is killed under load', async () => {
+  const { db, prefix, env, server, http } = await setup();
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push(...(await http.post('/tasks/batch', batch(100, i * 100))).body.items.map((t: { id: string }) => t.id));
+  await new Promise((r) => setTimeout(r, 700));
+  await server.stop('SIGKILL');
+  const again = await startJarvis({ command: 'server', databaseUrl: db.url, prefix, env });
+  cleanups.push(() => again.stop());
+  ids.push(...(await http.post('/tasks/batch', batch(50, 300))).body.items.map((t: { id: string }) => t.id));
+  await expectEachEndedOnce(http, ids);
+  for (const id of ids.slice(0, 50)) expect((await http.get(`/tasks/${id}`)).body.attempts).toBe(1);
+}, 180_000);
+
+it('puts queued and placed work back when Redis loses everything', async () => {
+  const { prefix, http, server } = await setup();
+  const ids = (await http.post('/tasks/batch', batch(150, 0))).body.items.map((t: { id: string }) => t.id);
+  await new Promise((r) => setTimeout(r, 500));
+  // Everything of this deployment in Redis, gone: queues, jobs, locks, log streams.
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  try {
+    await expectEachEndedOnce(http, ids);
+  } catch (err) {
+    console.log(server.output().split('\n').filter((l) => !l.includes('"msg":"request"')).slice(-40).join('\n'));
+    throw err;
+  }
+}, 180_000);
