@@ -104,3 +104,35 @@ describe('POST /tasks/batch', () => {
     await http.post(`/tasks/${long.body.id}/cancel`);
   });
 });
+
+describe('placement strategies, with many simulated nodes in one process', () => {
+  for (const strategy of ['binpack', 'spread'] as const) {
+    it(`${strategy}: ${strategy === 'binpack' ? 'fills one node before the next' : 'puts each task on the emptiest node'}`, async () => {
+      const s = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_SCHEDULER_STRATEGY: strategy } });
+      const w = spawnJarvis(['worker', '--executor', 'simulated', '--nodes', '3', '--name', 'multi', '--cpu', '4', '--memory-mb', '4096', '--max-tasks', '8'], {
+        ...(process.env as Record<string, string>),
+        JARVIS_REDIS_PREFIX: s.prefix,
+        JARVIS_API_URL: s.url,
+      });
+      try {
+        await w.waitFor(/worker: simulated nodes registered/, 30_000);
+        const h = api(s.url);
+        const nodes = (await h.get('/nodes')).body.items;
+        expect(nodes.map((n: { name: string }) => n.name).sort()).toEqual(['multi-1', 'multi-2', 'multi-3']);
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const t = await h.post('/tasks', sim(30_000, { resources: { cpu: 1, memory_mb: 256 } }));
+          ids.push(t.body.id);
+          await h.waitForTask(t.body.id, (x) => x.status === 'running');
+        }
+        const placedOn = new Set<string>();
+        for (const id of ids) placedOn.add((await h.get(`/tasks/${id}`)).body.node_id);
+        expect(placedOn.size).toBe(strategy === 'binpack' ? 1 : 3);
+        for (const id of ids) await h.post(`/tasks/${id}/cancel`);
+      } finally {
+        await w.stop();
+        await s.stop();
+      }
+    });
+  }
+});

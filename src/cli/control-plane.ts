@@ -74,6 +74,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     names,
     logger,
     logCapBytes: config.tasks.log_cap_bytes,
+    strategy: config.scheduler.strategy,
     onPlaced: (t) => {
       // Placement latency of first attempts; a retry's wait would need the time it was queued again.
       if (t.attempts === 1) metrics.queueWait.observe({ priority: t.priority }, ((t.scheduledAt?.getTime() ?? Date.now()) - t.createdAt.getTime()) / 1000);

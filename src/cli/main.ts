@@ -87,8 +87,8 @@ async function runControlPlane(opts: { host?: string; port?: string }, withWorke
   if (withWorker) {
     const { startWorker } = await import('./worker.ts');
     const local = { ...cfg, worker: { ...cfg.worker, api_url: cp.url.replace('0.0.0.0', '127.0.0.1') } };
-    const agent = await startWorker(local, logger.child({ role: 'worker' }));
-    closeWorker = () => agent.close();
+    const workers = await startWorker(local, logger.child({ role: 'worker' }));
+    closeWorker = () => workers.close();
   }
   onSignals(logger, async () => {
     await closeWorker();
@@ -133,6 +133,7 @@ program
   .option('--max-tasks <n>', 'tasks run at once')
   .option('--label <key=value>', 'node label (repeatable)', collect)
   .addOption(new Option('--executor <kind>', 'docker, or simulated (waits instead of running; for benchmarks)').choices(['docker', 'simulated']))
+  .option('--nodes <n>', 'with --executor simulated: how many nodes this process hosts', '1')
   .action(async (opts) => {
     const capacity: Record<string, number> = {};
     if (opts.cpu) capacity.cpu = Number(opts.cpu);
@@ -147,8 +148,10 @@ program
     const cfg = config({ worker });
     const logger = makeLogger(cfg, 'worker');
     const { startWorker } = await import('./worker.ts');
-    const agent = await startWorker(cfg, logger);
-    onSignals(logger, () => agent.close());
+    const nodes = Number(opts.nodes);
+    if (!Number.isInteger(nodes) || nodes < 1) throw new CliError(`--nodes must be a whole number ≥ 1, got "${opts.nodes}"`);
+    const workers = await startWorker(cfg, logger, nodes);
+    onSignals(logger, () => workers.close());
   });
 
 function client(opts: { apiUrl?: string }) {

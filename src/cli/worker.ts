@@ -1,14 +1,45 @@
-// Starts a worker node with the executor the config names.
+// Starts a worker node with the executor the config names; with the simulated executor, one
+// process can host many nodes (named NAME-1 … NAME-N) sharing its Redis connections.
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
+import { consumerConnection } from '../scheduler/queues.ts';
 import { NodeAgent } from '../worker/agent.ts';
 import { DockerExecutor } from '../worker/docker-executor.ts';
 import { SimulatedExecutor } from '../worker/simulated-executor.ts';
 
-export async function startWorker(config: Config, logger: Logger): Promise<NodeAgent> {
-  const executor = config.worker.executor === 'simulated' ? new SimulatedExecutor() : new DockerExecutor({ logger });
-  if (config.worker.executor === 'simulated') logger.warn('worker: simulated executor: tasks are not run, only waited for (jarvis.sim/duration_ms)');
-  const agent = new NodeAgent({ config, executor, logger });
-  await agent.start();
-  return agent;
+export interface RunningWorkers {
+  agents: NodeAgent[];
+  close(): Promise<void>;
+}
+
+export async function startWorker(config: Config, logger: Logger, nodes = 1): Promise<RunningWorkers> {
+  const simulated = config.worker.executor === 'simulated';
+  if (simulated) logger.warn('worker: simulated executor: tasks are not run, only waited for (jarvis.sim/duration_ms)');
+  if (nodes > 1 && !simulated) throw new Error('--nodes > 1 needs --executor simulated: real nodes are one per process');
+  if (nodes === 1) {
+    const agent = new NodeAgent({ config, executor: simulated ? new SimulatedExecutor() : new DockerExecutor({ logger }), logger });
+    await agent.start();
+    return { agents: [agent], close: () => agent.close() };
+  }
+  const shared = { connection: consumerConnection(config.redis.url), subscriber: consumerConnection(config.redis.url) };
+  shared.connection.on('error', (err) => logger.debug({ err }, 'worker: redis connection error'));
+  shared.subscriber.on('error', (err) => logger.debug({ err }, 'worker: redis subscriber error'));
+  const base = config.worker.name ?? hostname();
+  const agents: NodeAgent[] = [];
+  for (let i = 1; i <= nodes; i++) {
+    const c = { ...config, worker: { ...config.worker, name: `${base}-${i}` } };
+    const agent = new NodeAgent({ config: c, executor: new SimulatedExecutor(), logger: logger.child({ node: c.worker.name }), shared });
+    await agent.start();
+    agents.push(agent);
+  }
+  logger.info({ nodes }, 'worker: simulated nodes registered');
+  return {
+    agents,
+    close: async () => {
+      await Promise.allSettled(agents.map((a) => a.close()));
+      shared.subscriber.disconnect();
+      await shared.connection.quit().catch(() => shared.connection.disconnect());
+    },
+  };
 }

@@ -48,6 +48,9 @@ export const ConfigSchema = z.strictObject({
   metrics: z.strictObject({
     enabled: z.boolean(),
   }),
+  scheduler: z.strictObject({
+    strategy: z.enum(['binpack', 'spread']),
+  }),
   leader: z.strictObject({
     ttl_seconds: z.number().positive(),
     renew_seconds: z.number().positive(),
@@ -128,6 +131,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_LOG_LEVEL', ['log_level']],
     ['JARVIS_REGISTRATION_TOKEN', ['nodes', 'registration_token']],
     ['JARVIS_DEFAULT_NETWORK', ['tasks', 'default_network']],
+    ['JARVIS_SCHEDULER_STRATEGY', ['scheduler', 'strategy']],
   ];
   for (const [name, path] of str) {
     const v = env[name];

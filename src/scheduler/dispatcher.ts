@@ -10,7 +10,7 @@ import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import { enqueuePending } from './pending.ts';
-import { chooseNode } from './placement.ts';
+import { chooseNode, type PlacementStrategy } from './placement.ts';
 import { NodeJob, PendingJob, type RedisNames } from './queues.ts';
 
 export interface DispatcherDeps {
@@ -22,6 +22,7 @@ export interface DispatcherDeps {
   names: RedisNames;
   logger: Logger;
   logCapBytes: number;
+  strategy: PlacementStrategy;
   /** Called when a task is placed, with the time it waited since it was accepted. */
   onPlaced?(task: TaskRow): void;
   onFailed?(task: TaskRow): void;
@@ -107,7 +108,7 @@ export class Dispatcher {
       if (!task) return; // the create was rolled back after the enqueue
       if (task.status === 'scheduled' && task.nodeId) return this.handOver(task);
       if (task.status !== 'queued') return;
-      const choice = chooseNode(task, await nodes.list());
+      const choice = chooseNode(task, await nodes.list(), this.deps.strategy);
       if (choice.kind === 'never') {
         const failed = await tasks.failQueued(taskId, choice.reason);
         if (failed) {

@@ -34,11 +34,14 @@ function everFits(r: Request, n: NodeRow): boolean {
   return r.cpu <= n.cpu + 1e-9 && r.memoryMb <= n.memoryMb && r.gpu <= n.gpu;
 }
 
+export type PlacementStrategy = 'binpack' | 'spread';
+
 /**
- * Best fit: among nodes with room, the one left with the least free share after placing the
- * task, which packs work onto few nodes and keeps big holes for big tasks.
+ * Among nodes with room: `binpack` (best fit) takes the one left with the least free share
+ * after placing the task, which packs work onto few nodes and keeps big holes for big tasks;
+ * `spread` takes the one left with the most, which evens the load out.
  */
-export function chooseNode(r: Request, all: NodeRow[]): PlacementChoice {
+export function chooseNode(r: Request, all: NodeRow[], strategy: PlacementStrategy = 'binpack'): PlacementChoice {
   if (all.length === 0) {
     return { kind: 'wait', reason: 'no worker node is registered yet: start one with `jarvis worker`' };
   }
@@ -64,7 +67,8 @@ export function chooseNode(r: Request, all: NodeRow[]): PlacementChoice {
     }
     const freeCpu = (n.cpu - n.allocatedCpu - r.cpu) / n.cpu;
     const freeMem = (n.memoryMb - n.allocatedMemoryMb - r.memoryMb) / n.memoryMb;
-    const score = freeCpu + freeMem;
+    const free = freeCpu + freeMem;
+    const score = strategy === 'binpack' ? free : -free;
     if (!best || score < best.score) best = { node: n, score };
   }
   if (best) return { kind: 'node', node: best.node };

@@ -27,6 +27,11 @@ export interface NodeAgentOptions {
   logger: Logger;
   /** How often the engine is checked while it is away, ms. */
   engineCheckMs?: number;
+  /**
+   * Connections shared by the agents of one process (many simulated nodes): the caller owns
+   * and closes them. Without, the agent opens its own.
+   */
+  shared?: { connection: Redis; subscriber: Redis };
 }
 
 export class NodeAgent {
@@ -41,13 +46,16 @@ export class NodeAgent {
   private engineTimer: NodeJS.Timeout | null = null;
   private readonly running = new Map<string, AbortController>();
   private closing: Promise<void> | null = null;
+  private readonly onCancelMessage = (_channel: string, taskId: string) => this.running.get(taskId)?.abort();
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.names = redisNames(opts.config.redis.prefix);
-    this.connection = consumerConnection(opts.config.redis.url);
-    this.subscriber = consumerConnection(opts.config.redis.url);
-    this.connection.on('error', (err) => opts.logger.debug({ err }, 'worker: redis connection error'));
-    this.subscriber.on('error', (err) => opts.logger.debug({ err }, 'worker: redis subscriber error'));
+    this.connection = opts.shared?.connection ?? consumerConnection(opts.config.redis.url);
+    this.subscriber = opts.shared?.subscriber ?? consumerConnection(opts.config.redis.url);
+    if (!opts.shared) {
+      this.connection.on('error', (err) => opts.logger.debug({ err }, 'worker: redis connection error'));
+      this.subscriber.on('error', (err) => opts.logger.debug({ err }, 'worker: redis subscriber error'));
+    }
   }
 
   private get capacity() {
@@ -69,7 +77,7 @@ export class NodeAgent {
     logger.info({ node_id: this.node.id, node: this.node.name, capacity: this.capacity }, 'worker: registered');
     this.events = new Queue(this.names.eventsQueue, { connection: this.connection, prefix: this.names.bullPrefix });
     await this.subscriber.subscribe(this.names.cancelChannel);
-    this.subscriber.on('message', (_channel, taskId: string) => this.running.get(taskId)?.abort());
+    this.subscriber.on('message', this.onCancelMessage);
     this.worker = new Worker(this.names.nodeQueue(this.node.id), (job) => this.process(job), {
       connection: this.connection,
       prefix: this.names.bullPrefix,
@@ -329,8 +337,11 @@ export class NodeAgent {
       for (const r of await Promise.allSettled(steps)) {
         if (r.status === 'rejected') this.opts.logger.warn({ err: r.reason }, 'worker: error while closing');
       }
-      this.subscriber.disconnect();
-      await this.connection.quit().catch(() => this.connection.disconnect());
+      this.subscriber.off('message', this.onCancelMessage);
+      if (!this.opts.shared) {
+        this.subscriber.disconnect();
+        await this.connection.quit().catch(() => this.connection.disconnect());
+      }
       this.state = 'stopped';
     })();
     return this.closing;
