@@ -75,6 +75,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     logger,
     logCapBytes: config.tasks.log_cap_bytes,
     strategy: config.scheduler.strategy,
+    agingSeconds: config.scheduler.aging_seconds,
     onPlaced: (t) => {
       // Placement latency of first attempts; a retry's wait would need the time it was queued again.
       if (t.attempts === 1) metrics.queueWait.observe({ priority: t.priority }, ((t.scheduledAt?.getTime() ?? Date.now()) - t.createdAt.getTime()) / 1000);
@@ -95,11 +96,21 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       if (t.startedAt && t.finishedAt) metrics.runDuration.observe({ status: t.status }, (t.finishedAt.getTime() - t.startedAt.getTime()) / 1000);
     },
   });
-  const reconciler = new Reconciler({ tasks, connection: redis, names, logger, intervalMs: config.tasks.reconcile_seconds * 1000 });
+  const reconciler = new Reconciler({
+    tasks,
+    connection: redis,
+    names,
+    logger,
+    intervalMs: config.tasks.reconcile_seconds * 1000,
+    agingSeconds: config.scheduler.aging_seconds,
+    restorePlaced: (ids) => dispatcher.restorePlaced(ids),
+  });
   const nodeHealth = new NodeHealthMonitor({
     nodes,
     tasks,
     pendingQueue,
+    redis,
+    names,
     logger,
     heartbeatSeconds: config.worker.heartbeat_seconds,
     unhealthyAfterMissed: config.nodes.unhealthy_after_missed,

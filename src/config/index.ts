@@ -50,6 +50,7 @@ export const ConfigSchema = z.strictObject({
   }),
   scheduler: z.strictObject({
     strategy: z.enum(['binpack', 'spread']),
+    aging_seconds: z.number().positive(),
   }),
   leader: z.strictObject({
     ttl_seconds: z.number().positive(),
@@ -143,6 +144,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_RECONCILE_SECONDS', ['tasks', 'reconcile_seconds']],
     ['JARVIS_HEARTBEAT_SECONDS', ['worker', 'heartbeat_seconds']],
     ['JARVIS_OFFLINE_SECONDS', ['nodes', 'offline_seconds']],
+    ['JARVIS_AGING_SECONDS', ['scheduler', 'aging_seconds']],
     ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],
   ];

@@ -2,6 +2,8 @@
 // offline_seconds, when its tasks are put back in the pending queue to be placed again
 // (attempt + 1). A crash between the two leaves queued tasks the reconciler enqueues.
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RedisNames } from '../scheduler/queues.ts';
 import type { Logger } from 'pino';
 import { enqueuePending } from '../scheduler/pending.ts';
 import type { NodeStore } from '../state/node-store.ts';
@@ -15,6 +17,8 @@ export class NodeHealthMonitor {
       nodes: NodeStore;
       tasks: TaskStore;
       pendingQueue: Queue;
+      redis: Redis;
+      names: RedisNames;
       logger: Logger;
       heartbeatSeconds: number;
       unhealthyAfterMissed: number;
@@ -43,8 +47,31 @@ export class NodeHealthMonitor {
         await enqueuePending(this.deps.pendingQueue, again);
         logger.warn({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} is offline: its tasks are placed again`);
       }
+      await this.requeueLostAttempts();
     } catch (err) {
       logger.warn({ err }, 'node health: check failed; will try again');
+    }
+  }
+
+  /**
+   * A task recorded as running on a live node that the node's heartbeats stopped listing, and
+   * whose "finished" report is not waiting in the events queue, lost its report (Redis lost
+   * it): it is placed again. Two heartbeats of grace cover a report on its way.
+   */
+  private async requeueLostAttempts(): Promise<void> {
+    const { nodes, tasks, redis, names, logger, heartbeatSeconds } = this.deps;
+    for (const n of await nodes.list()) {
+      if (n.status === 'offline' || !n.lastHeartbeatAt) continue;
+      const before = new Date(n.lastHeartbeatAt.getTime() - 2 * heartbeatSeconds * 1000);
+      const listed = new Set(n.runningTaskIds);
+      for (const t of await tasks.runningOn(n.id, before)) {
+        if (listed.has(t.id)) continue;
+        if (await redis.exists(`${names.bullPrefix}:${names.eventsQueue}:finished-${t.id}-a${t.attempts}`)) continue;
+        const again = await tasks.requeueLost(t.id, t.attempts, `node ${n.name} no longer runs attempt ${t.attempts} and its result was lost; placing it again`);
+        if (!again) continue;
+        await enqueuePending(this.deps.pendingQueue, [again]);
+        logger.warn({ task_id: t.id, attempt: t.attempts, node: n.name }, 'node health: an attempt lost its result; placing the task again');
+      }
     }
   }
 

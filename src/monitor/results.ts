@@ -103,7 +103,9 @@ export class ResultRecorder {
       if (f.a === String(attempt) && f.d !== undefined) parts.push(f.d);
     }
     // PostgreSQL text cannot hold NUL; a container printing binary output must not lose its log.
-    return parts.join('').replaceAll('\u0000', '\uFFFD');
+    const text = parts.join('');
+    parts.length = 0;
+    return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
   }
 }
 

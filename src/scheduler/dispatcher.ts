@@ -11,7 +11,7 @@ import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import { enqueuePending } from './pending.ts';
 import { chooseNode, type PlacementStrategy } from './placement.ts';
-import { NodeJob, PendingJob, type RedisNames } from './queues.ts';
+import { NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
 
 export interface DispatcherDeps {
   tasks: TaskStore;
@@ -23,22 +23,28 @@ export interface DispatcherDeps {
   logger: Logger;
   logCapBytes: number;
   strategy: PlacementStrategy;
+  /** A waiting task gains one priority class per this many seconds. */
+  agingSeconds: number;
   /** Called when a task is placed, with the time it waited since it was accepted. */
   onPlaced?(task: TaskRow): void;
   onFailed?(task: TaskRow): void;
 }
 
 const WAIT_RETRY_MS = 500;
-const MAX_WAIT_RETRY_MS = 5_000;
 
 /**
- * A task that fits nowhere is looked at again after a delay that grows with how long it has
- * waited (0.5 s up to 5 s), so a large backlog on a full cluster costs little; capacity freeing
- * up wakes waiting tasks at once (wakeWaitingTasks).
+ * A task that fits nowhere waits until capacity changes (a task ends or is cancelled, a node
+ * registers or resumes: wakeWaitingTasks promotes the waiting jobs, which BullMQ then hands
+ * out by priority) or, failing that, this long. Waiting tasks do not poll, so a large backlog
+ * on a full cluster costs nothing while nothing changes.
  */
-function waitBeforeRetry(createdAt: Date): number {
-  return Math.min(MAX_WAIT_RETRY_MS, Math.max(WAIT_RETRY_MS, (Date.now() - createdAt.getTime()) / 10));
+const WAIT_FAILSAFE_MS = 5_000;
+
+export function agedPriority(priority: keyof typeof PRIORITY_RANK, createdAt: Date, agingSeconds: number): number {
+  const classes = Math.floor((Date.now() - createdAt.getTime()) / 1000 / agingSeconds);
+  return Math.max(PRIORITY_RANK.critical, PRIORITY_RANK[priority] - classes);
 }
+
 
 
 export class Dispatcher {
@@ -100,14 +106,28 @@ export class Dispatcher {
     return q;
   }
 
-  private async process(job: Job, token: string | undefined): Promise<void> {
+  /**
+   * Placement decisions are taken one at a time, in the order BullMQ hands out jobs (priority,
+   * then FIFO): with several jobs in flight, the highest-priority one must get the free room,
+   * not whichever finishes its database reads first. The turn is taken before the first await.
+   */
+  private placing: Promise<unknown> = Promise.resolve();
+
+  private process(job: Job, token: string | undefined): Promise<void> {
+    const turn = this.placing.then(() => this.decide(job, token));
+    this.placing = turn.catch(() => undefined);
+    return turn.then((placed) => (placed ? this.handOver(placed) : undefined));
+  }
+
+  /** Returns the task to hand over to its node, or null when there is nothing to hand over. */
+  private async decide(job: Job, token: string | undefined): Promise<TaskRow | null> {
     const { taskId } = PendingJob.parse(job.data);
     const { tasks, nodes } = this.deps;
     for (let tries = 0; tries < 3; tries++) {
       const task = await tasks.get(taskId);
-      if (!task) return; // the create was rolled back after the enqueue
-      if (task.status === 'scheduled' && task.nodeId) return this.handOver(task);
-      if (task.status !== 'queued') return;
+      if (!task) return null; // the create was rolled back after the enqueue
+      if (task.status === 'scheduled' && task.nodeId) return task;
+      if (task.status !== 'queued') return null;
       const choice = chooseNode(task, await nodes.list(), this.deps.strategy);
       if (choice.kind === 'never') {
         const failed = await tasks.failQueued(taskId, choice.reason);
@@ -115,22 +135,35 @@ export class Dispatcher {
           this.deps.onFailed?.(failed.task);
           await enqueuePending(this.deps.pendingQueue, failed.released);
         }
-        return;
+        return null;
       }
       if (choice.kind === 'wait') {
         if (task.statusReason !== choice.reason) await tasks.setStatusReason(taskId, choice.reason);
-        await job.moveToDelayed(Date.now() + waitBeforeRetry(task.createdAt), token);
+        // Aging: a waiting task moves up one priority class per aging_seconds waited, so a
+        // steady flow of higher-priority work cannot starve it. (On a delayed job BullMQ keeps
+        // the new priority for when the job is promoted.)
+        const aged = agedPriority(task.priority, task.createdAt, this.deps.agingSeconds);
+        if (aged !== job.priority) await job.changePriority({ priority: aged });
+        await job.moveToDelayed(Date.now() + WAIT_FAILSAFE_MS, token);
         throw new DelayedError();
       }
       const placed = await tasks.place(taskId, choice.node.id);
       if (placed) {
         this.deps.onPlaced?.(placed);
-        return this.handOver(placed);
+        return placed;
       }
       // Another placement took the room first; look again.
     }
     await job.moveToDelayed(Date.now() + WAIT_RETRY_MS, token);
     throw new DelayedError();
+  }
+
+  /** Gives placed tasks their node jobs again (the reconciler found them lost). */
+  async restorePlaced(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      const t = await this.deps.tasks.get(id);
+      if (t && t.status === 'scheduled' && t.nodeId) await this.handOver(t);
+    }
   }
 
   private async handOver(task: TaskRow): Promise<void> {

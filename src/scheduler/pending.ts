@@ -23,12 +23,15 @@ export async function enqueuePending(queue: Queue, rows: Array<Pick<TaskRow, 'id
 }
 
 /** How many waiting tasks one change of capacity wakes. */
-const WAKE_COUNT = 100;
+const WAKE_COUNT = 1_000;
 
 /**
  * Capacity changed (a task ended or was cancelled, a node registered or resumed): tasks that
  * were waiting for room are looked at now rather than at their next delay.
  */
 export async function wakeWaitingTasks(queue: Queue): Promise<void> {
-  await queue.promoteJobs({ count: WAKE_COUNT });
+  // Job by job: Queue.promoteJobs moves delayed jobs to the plain wait list, which would lose
+  // their priority order; Job.promote puts each back among the prioritized jobs.
+  const waiting = await queue.getDelayed(0, WAKE_COUNT - 1);
+  await Promise.all(waiting.map((job) => job.promote().catch(() => undefined)));
 }

@@ -2,12 +2,13 @@
 // flushed, or down while a task was accepted before the crash of a previous process). The
 // database is the truth: every queued task must have a pending job. Runs at start, on each
 // Redis reconnect and every few seconds; adding an existing job id is a no-op in BullMQ.
-import { Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskStore } from '../state/task-store.ts';
 import { enqueuePending } from './pending.ts';
-import type { RedisNames } from './queues.ts';
+import { agedPriority } from './dispatcher.ts';
+import { PRIORITY_RANK, type RedisNames } from './queues.ts';
 
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
@@ -16,7 +17,16 @@ export class Reconciler {
   private readonly pending: Queue;
 
   constructor(
-    private readonly deps: { tasks: TaskStore; connection: Redis; names: RedisNames; logger: Logger; intervalMs: number },
+    private readonly deps: {
+      tasks: TaskStore;
+      connection: Redis;
+      names: RedisNames;
+      logger: Logger;
+      intervalMs: number;
+      agingSeconds: number;
+      /** Hands placed tasks whose node jobs were lost to their nodes again. */
+      restorePlaced(ids: string[]): Promise<void>;
+    },
   ) {
     this.pending = new Queue(deps.names.pendingQueue, { connection: deps.connection, prefix: deps.names.bullPrefix });
   }
@@ -49,8 +59,8 @@ export class Reconciler {
   }
 
   private async pass(): Promise<number> {
-    // Queued tasks need a pending job; placed tasks not yet started need their node job (or a
-    // pending job, which the dispatcher turns back into the node job: placing is idempotent).
+    // Queued tasks need a pending job; placed tasks not yet started need their node job.
+    // The same pass ages waiting tasks: their job's priority follows agedPriority().
     const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled']);
     if (queued.length === 0) return 0;
     const { connection, names } = this.deps;
@@ -59,17 +69,29 @@ export class Reconciler {
       const batch = queued.slice(i, i + 500);
       const pipe = connection.pipeline();
       for (const t of batch) {
-        pipe.exists(
+        const key =
           t.status === 'queued' || !t.nodeId
             ? `${names.bullPrefix}:${names.pendingQueue}:${t.id}`
-            : `${names.bullPrefix}:${names.nodeQueue(t.nodeId)}:${t.id}-a${t.attempts}`,
-        );
+            : `${names.bullPrefix}:${names.nodeQueue(t.nodeId)}:${t.id}-a${t.attempts}`;
+        // A job hash always has its timestamp; a missing field means a missing job.
+        pipe.hmget(key, 'timestamp', 'priority');
       }
-      const exists = (await pipe.exec()) ?? [];
-      const missing = batch.filter((_, j) => exists[j]?.[1] !== 1);
-      if (missing.length === 0) continue;
-      await enqueuePending(this.pending, missing);
+      const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as [string | null, string | null] | undefined);
+      const missing = batch.filter((_, j) => !found[j]?.[0]);
+      const lostQueued = missing.filter((t) => t.status === 'queued' || !t.nodeId);
+      const lostPlaced = missing.filter((t) => t.status === 'scheduled' && t.nodeId);
+      if (lostQueued.length > 0) await enqueuePending(this.pending, lostQueued);
+      if (lostPlaced.length > 0) await this.deps.restorePlaced(lostPlaced.map((t) => t.id));
       restored += missing.length;
+      for (const [j, t] of batch.entries()) {
+        const current = found[j];
+        if (t.status !== 'queued' || !current?.[0]) continue;
+        const aged = agedPriority(t.priority, t.createdAt, this.deps.agingSeconds);
+        if (aged < Number(current[1] ?? PRIORITY_RANK[t.priority])) {
+          const job = await Job.fromId(this.pending, t.id);
+          await job?.changePriority({ priority: aged }).catch(() => undefined);
+        }
+      }
     }
     if (restored > 0) this.deps.logger.warn({ restored }, 'reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
     return restored;

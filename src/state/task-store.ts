@@ -372,6 +372,29 @@ export class TaskStore {
     });
   }
 
+  /** Running tasks on a node that started before `before`, for finding lost attempts. */
+  async runningOn(nodeId: string, before: Date): Promise<Array<Pick<TaskRow, 'id' | 'attempts'>>> {
+    return this.db
+      .select({ id: tasks.id, attempts: tasks.attempts })
+      .from(tasks)
+      .where(and(eq(tasks.nodeId, nodeId), eq(tasks.status, 'running'), sql`${tasks.startedAt} < ${before}`));
+  }
+
+  /**
+   * An attempt its node no longer runs and never reported (its report was lost with Redis):
+   * back to `queued`, to be placed again as attempt + 1.
+   */
+  async requeueLost(taskId: string, attempt: number, reason: string): Promise<TaskRow | null> {
+    return this.db.transaction(async (tx) => {
+      const t = await this.lockTask(tx, taskId);
+      if (!t || t.attempts !== attempt || !ACTIVE_ON_NODE.includes(t.status)) return null;
+      if (t.nodeId) await this.release(tx, t);
+      const [again] = await tx.update(tasks).set({ status: 'queued', nodeId: null, statusReason: reason }).where(eq(tasks.id, t.id)).returning();
+      await this.addEvent(tx, again, reason);
+      return again;
+    });
+  }
+
   /** A new attempt of a task that ended unsuccessfully: back to `queued`. */
   async retry(taskId: string): Promise<TaskRow | 'not_found' | { notRetryable: TaskRow }> {
     return this.db.transaction(async (tx) => {
@@ -401,9 +424,9 @@ export class TaskStore {
   }
 
   /** Tasks in the given statuses, oldest first, for the reconciler. */
-  async idsInStatus(statuses: string[], limit = 10_000): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'attempts' | 'nodeId'>>> {
+  async idsInStatus(statuses: string[], limit = 10_000): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'attempts' | 'nodeId' | 'createdAt'>>> {
     return this.db
-      .select({ id: tasks.id, status: tasks.status, priority: tasks.priority, attempts: tasks.attempts, nodeId: tasks.nodeId })
+      .select({ id: tasks.id, status: tasks.status, priority: tasks.priority, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
       .from(tasks)
       .where(inArray(tasks.status, statuses))
       .orderBy(tasks.seq)

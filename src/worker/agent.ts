@@ -45,6 +45,8 @@ export class NodeAgent {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private engineTimer: NodeJS.Timeout | null = null;
   private readonly running = new Map<string, AbortController>();
+  /** Attempts taken and not yet reported: what heartbeats list as running on this node. */
+  private readonly unreported = new Set<string>();
   private closing: Promise<void> | null = null;
   private readonly onCancelMessage = (_channel: string, taskId: string) => this.running.get(taskId)?.abort();
 
@@ -195,6 +197,12 @@ export class NodeAgent {
           this.opts.logger.warn({ task_id: c.taskId, attempt: c.attempt }, 'worker: killed the container of an attempt this node no longer owns');
         } else {
           this.opts.logger.info({ task_id: c.taskId, attempt: c.attempt }, 'worker: found the container of an attempt it still owns; its job will adopt it');
+          // Listed as running in heartbeats until its job comes back (BullMQ hands back a dead
+          // worker's jobs within seconds), so the control plane does not think it lost.
+          this.unreported.add(c.taskId);
+          setTimeout(() => {
+            if (!this.running.has(c.taskId)) this.unreported.delete(c.taskId);
+          }, 120_000).unref();
         }
       }
     } catch (err) {
@@ -216,7 +224,7 @@ export class NodeAgent {
         {
           cpu_percent: Math.round(load.currentLoad * 10) / 10,
           memory_used_mb: Math.round(mem.active / 1024 / 1024),
-          running_task_ids: [...this.running.keys()],
+          running_task_ids: [...this.unreported],
           engine: this.state === 'engine_unreachable' ? 'unreachable' : 'ok',
         },
         this.node.token,
@@ -260,9 +268,7 @@ export class NodeAgent {
       return;
     }
     const spec = parsed.data;
-    const { logger, config } = this.opts;
-    const node = this.node as NodeIdentity;
-    const log = logger.child({ task_id: spec.taskId, attempt: spec.attempt });
+    const log = this.opts.logger.child({ task_id: spec.taskId, attempt: spec.attempt });
     if ((await this.owns(spec.taskId, spec.attempt)) === false) {
       // Placed elsewhere since (this node was offline), or cancelled: nothing to run or report.
       await this.opts.executor.discard?.(spec.taskId, spec.attempt).catch(() => false);
@@ -271,6 +277,17 @@ export class NodeAgent {
     }
     const abort = new AbortController();
     this.running.set(spec.taskId, abort);
+    this.unreported.add(spec.taskId);
+    try {
+      await this.runAndReport(spec, abort, log);
+    } finally {
+      this.unreported.delete(spec.taskId);
+    }
+  }
+
+  private async runAndReport(spec: NodeJob, abort: AbortController, log: Logger): Promise<void> {
+    const { config } = this.opts;
+    const node = this.node as NodeIdentity;
     // A fresh live log for this attempt: if this job is handed back after a restart, the
     // adopted container's output is replayed from its start. (Earlier attempts' logs are stored.)
     await this.connection.del(this.names.logStream(spec.taskId));
