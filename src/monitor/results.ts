@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import { enqueuePending } from '../scheduler/pending.ts';
-import { TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
+import { controlPlaneWorkerOptions, TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
 
 export interface ResultRecorderDeps {
   tasks: TaskStore;
@@ -31,16 +31,7 @@ export class ResultRecorder {
 
   start(): void {
     const { names, connection } = this.deps;
-    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), {
-      connection,
-      prefix: names.bullPrefix,
-      concurrency: 16,
-      // Short locks: a control plane killed mid-job has its jobs picked up again in seconds.
-      lockDuration: 10_000,
-      stalledInterval: 5_000,
-      removeOnComplete: { count: 0 },
-      removeOnFail: { count: 1000 },
-    });
+    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), controlPlaneWorkerOptions(connection, names));
     this.worker.on('error', (err) => this.deps.logger.error({ err }, 'results: queue error'));
     this.worker.on('failed', (job, err) =>
       this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'results: could not record a worker report; BullMQ keeps it in the failed set'),

@@ -11,7 +11,7 @@ import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import { enqueuePending } from './pending.ts';
 import { chooseNode, type PlacementStrategy } from './placement.ts';
-import { NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
+import { controlPlaneWorkerOptions, NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
 
 export interface DispatcherDeps {
   tasks: TaskStore;
@@ -56,16 +56,7 @@ export class Dispatcher {
   start(): void {
     if (this.worker) return;
     const { names, connection } = this.deps;
-    this.worker = new Worker(names.pendingQueue, (job, token) => this.process(job, token), {
-      connection,
-      prefix: names.bullPrefix,
-      concurrency: 16,
-      // Short locks: a control plane killed mid-job has its jobs picked up again in seconds.
-      lockDuration: 10_000,
-      stalledInterval: 5_000,
-      removeOnComplete: { count: 0 },
-      removeOnFail: { count: 1000 },
-    });
+    this.worker = new Worker(names.pendingQueue, (job, token) => this.process(job, token), controlPlaneWorkerOptions(connection, names));
     this.worker.on('error', (err) => this.deps.logger.error({ err }, 'dispatcher: queue error'));
     this.worker.on('failed', (job, err) =>
       this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it'),

@@ -92,3 +92,19 @@ export const TaskEventJob = z.discriminatedUnion('type', [
   }),
 ]);
 export type TaskEventJob = z.infer<typeof TaskEventJob>;
+
+/**
+ * Options of the control plane's BullMQ workers. Short locks: jobs of a control plane killed
+ * mid-job are handed to another (or to it, restarted) within seconds.
+ */
+export function controlPlaneWorkerOptions(connection: Redis, names: RedisNames) {
+  return {
+    connection,
+    prefix: names.bullPrefix,
+    concurrency: 16,
+    lockDuration: 10_000,
+    stalledInterval: 5_000,
+    removeOnComplete: { count: 0 },
+    removeOnFail: { count: 1000 },
+  };
+}

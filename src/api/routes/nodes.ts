@@ -4,14 +4,11 @@ import { timingSafeEqual } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { wakeWaitingTasks } from '../../scheduler/pending.ts';
 import type { ApiDeps } from '../deps.ts';
+import { json } from './responses.ts';
 import { ConflictError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import { presentNode } from '../present.ts';
 import { ErrorDetail, Node, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-});
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);

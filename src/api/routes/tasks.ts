@@ -11,6 +11,7 @@ import type { Config } from '../../config/index.ts';
 import { GroupCommit } from '../../state/group-commit.ts';
 import type { NewTaskRow, TaskRow } from '../../state/schema.ts';
 import type { ApiDeps } from '../deps.ts';
+import { json } from './responses.ts';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../errors.ts';
 import { presentTask } from '../present.ts';
 import {
@@ -29,10 +30,6 @@ import {
   TaskPage,
 } from '../schemas.ts';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-});
 const notFound = json(ErrorDetail, 'No task with this id');
 
 const ENQUEUE_TIMEOUT_MS = 3_000;

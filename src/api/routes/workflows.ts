@@ -2,20 +2,17 @@
 // is stored; the whole graph is stored in one transaction, then its first tasks are enqueued.
 // If Redis refuses them the workflow is removed again and the client gets 503.
 import { randomUUID } from 'node:crypto';
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { validateGraph } from '../../dag/validate.ts';
 import { enqueuePending } from '../../scheduler/pending.ts';
 import type { WorkflowRow } from '../../state/schema.ts';
 import type { ApiDeps } from '../deps.ts';
+import { json } from './responses.ts';
 import { ConflictError, NotFoundError, RequestValidationError } from '../errors.ts';
 import { presentWorkflow } from '../present.ts';
 import { ErrorDetail, Workflow, WorkflowCreate, WorkflowIdParam, WorkflowListQuery, WorkflowPage } from '../schemas.ts';
 import { queueUnavailable, taskRowFrom, tellNodesToCancel } from './tasks.ts';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { 'application/json': { schema } },
-  description,
-});
 const notFound = json(ErrorDetail, 'No workflow with this id');
 
 export function workflowRoutes(deps: ApiDeps) {
