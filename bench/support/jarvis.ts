@@ -1,5 +1,6 @@
-// Starts a real Jarvis process (`jarvis server` or `jarvis up`) the way a user does, with its own
-// Redis prefix and database, reads its banner for the URL, and keeps its output (pino JSON lines)
+// Starts a real Jarvis process (`jarvis server`, `jarvis up` or `jarvis worker`) the way a user
+// does, with its own Redis prefix and database, reads its banner for the URL (a worker: waits
+// until it has registered with its control plane), and keeps its output (pino JSON lines)
 // for the latency breakdown and for error reports. Output must be drained all the time: pino
 // writes synchronously, so a full pipe would stall the process under test.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,7 +23,11 @@ export interface JarvisProcess {
 }
 
 export interface StartOptions {
-  command: 'server' | 'up';
+  command: 'server' | 'up' | 'worker';
+  /** Arguments after the command, e.g. a worker's --executor simulated --cpu 10000. */
+  args?: string[];
+  /** A worker's control plane (--api-url); required for `worker`. */
+  apiUrl?: string;
   prefix: string;
   databaseUrl: string | null;
   dataDir: string;
@@ -46,7 +51,11 @@ export async function startJarvis(opts: StartOptions): Promise<JarvisProcess> {
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   else delete env.DATABASE_URL;
 
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, opts.command], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (opts.command === 'worker') {
+    if (!opts.apiUrl) throw new Error('startJarvis: a worker needs apiUrl');
+    env.JARVIS_API_URL = opts.apiUrl;
+  }
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, opts.command, ...(opts.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => {
@@ -88,12 +97,18 @@ export async function startJarvis(opts: StartOptions): Promise<JarvisProcess> {
   };
 
   try {
-    const m = await waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000);
-    if (opts.command === 'up') await waitFor(/"msg":"worker: registered"/, 30_000);
+    let url: string;
+    if (opts.command === 'worker') {
+      await waitFor(/"msg":"worker: registered"/, 60_000);
+      url = opts.apiUrl as string;
+    } else {
+      url = (await waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000))[1];
+      if (opts.command === 'up') await waitFor(/"msg":"worker: registered"/, 30_000);
+    }
     return {
       child,
       pid: child.pid as number,
-      url: m[1],
+      url,
       prefix: opts.prefix,
       output: () => out,
       logLines: (pred) => {

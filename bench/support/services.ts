@@ -318,3 +318,59 @@ export function cpuDelta(a: CpuSnapshot, b: CpuSnapshot) {
     jarvis_cpu_ms: a.server !== null && b.server !== null ? Math.round(b.server - a.server) : null,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// What one database's connections are doing, sampled (pg_stat_activity)
+
+export interface PgActivitySample {
+  at: number;
+  /** Connections to the database (the server's pool). */
+  conns: number;
+  /** Not idle: running a statement, waiting on a lock, or inside an open transaction. */
+  busy: number;
+  /** Waiting for the lock on a workflow row (`select 1 from workflows … for update`). */
+  workflow_lock_waits: number;
+  /** Waiting for the lock on a node row (an UPDATE of nodes: placing, or releasing a reservation). */
+  node_lock_waits: number;
+  /** Any other lock wait. */
+  other_lock_waits: number;
+}
+
+/** Samples pg_stat_activity of one database every `everyMs` until stop(). */
+export function samplePgActivity(dbName: string, everyMs = 50): { stop(): Promise<PgActivitySample[]> } {
+  const samples: PgActivitySample[] = [];
+  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  let stopped = false;
+  const done = (async () => {
+    await c.connect();
+    while (!stopped) {
+      const { rows } = await c.query(
+        `select count(*)::int as conns,
+                count(*) filter (where state <> 'idle')::int as busy,
+                count(*) filter (where wait_event_type = 'Lock' and query ilike 'select 1 from workflows%')::int as workflow_lock_waits,
+                count(*) filter (where wait_event_type = 'Lock' and query ilike 'update "nodes"%')::int as node_lock_waits,
+                count(*) filter (where wait_event_type = 'Lock')::int as lock_waits
+           from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+        [dbName],
+      );
+      const r = rows[0] as Record<string, number>;
+      samples.push({
+        at: Date.now(),
+        conns: r.conns,
+        busy: r.busy,
+        workflow_lock_waits: r.workflow_lock_waits,
+        node_lock_waits: r.node_lock_waits,
+        other_lock_waits: r.lock_waits - r.workflow_lock_waits - r.node_lock_waits,
+      });
+      await new Promise((res) => setTimeout(res, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await done.catch(() => undefined);
+      await c.end().catch(() => undefined);
+      return samples;
+    },
+  };
+}
