@@ -38,7 +38,7 @@ export class WorkflowReleaser {
     for (const child of children) {
       const waiting = child.dependsOn.filter((p) => status.get(p) !== 'succeeded');
       if (waiting.length === 0) ready.push(child.id);
-      else await this.workflows.setWaitingReason(tx, child.id, `waiting on ${waiting.join(', ')}`);
+      else await this.workflows.setWaitingReason(tx, child.id, waitingOn(waiting, child.dependsOn.length));
     }
     await this.workflows.markReady(tx, ready);
   }
@@ -74,4 +74,10 @@ export class WorkflowReleaser {
     if ((await this.workflows.unfinishedCount(tx, wf.id)) > 0) return;
     await this.workflows.finish(tx, wf.id, (await this.workflows.allSucceeded(tx, wf.id)) ? 'succeeded' : 'failed');
   }
+}
+
+/** "waiting on a, b" — or, for a wide fan-in, "waiting on 998 of 1000 parents: m3, m7, m9, …". */
+export function waitingOn(waiting: string[], parents: number): string {
+  if (waiting.length <= 5) return `waiting on ${waiting.join(', ')}`;
+  return `waiting on ${waiting.length} of ${parents} parents: ${waiting.slice(0, 3).join(', ')}, …`;
 }

@@ -26,7 +26,9 @@ export async function openDatabase(options: { url: string | null; dataDir: strin
     const pg = await import('pg');
     const { drizzle } = await import('drizzle-orm/node-postgres');
     const { migrate } = await import('drizzle-orm/node-postgres/migrator');
-    const pool = new pg.default.Pool({ connectionString: options.url, max: 10, connectionTimeoutMillis: 5_000 });
+    // Enough for the API, the dispatcher and the result recorder (16 jobs in flight each) together:
+    // finishes of one workflow wait on its row lock while holding a connection.
+    const pool = new pg.default.Pool({ connectionString: options.url, max: 20, connectionTimeoutMillis: 5_000 });
     // An idle client losing its server must not crash the process; the next query reports it.
     pool.on('error', () => undefined);
     const db = drizzle(pool, { schema });

@@ -273,7 +273,8 @@ export class TaskStore {
           set: { attempt: report.attempt, logs: report.logs, truncated: report.truncated },
         });
       if (!ACTIVE_ON_NODE.includes(t.status)) return { task: t, changed: false, released: [], retryInMs: null };
-      if (t.nodeId) await this.release(tx, t);
+      // The node's reservation is released last, so the node row (which every placement on
+      // that node updates) stays locked as briefly as possible.
       if (t.status === 'scheduled' && report.startedAt) {
         // The "started" report is still on its way (reports are applied concurrently): keep the
         // history whole; the late report will find the task ended and change nothing.
@@ -295,6 +296,7 @@ export class TaskStore {
           .where(eq(tasks.id, t.id))
           .returning();
         await this.addEvent(tx, again, again.statusReason);
+        if (t.nodeId) await this.release(tx, t);
         return { task: again, changed: true, released: [], retryInMs };
       }
       const [done] = await tx
@@ -310,7 +312,9 @@ export class TaskStore {
         .where(eq(tasks.id, t.id))
         .returning();
       await this.addEvent(tx, done, report.error);
-      return { task: done, changed: true, released: await this.onFinal(tx, done), retryInMs: null };
+      const released = await this.onFinal(tx, done);
+      if (t.nodeId) await this.release(tx, t);
+      return { task: done, changed: true, released, retryInMs: null };
     });
   }
 

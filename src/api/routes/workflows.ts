@@ -3,6 +3,7 @@
 // If Redis refuses them the workflow is removed again and the client gets 503.
 import { randomUUID } from 'node:crypto';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { waitingOn } from '../../dag/release.ts';
 import { validateGraph } from '../../dag/validate.ts';
 import { enqueuePending } from '../../scheduler/pending.ts';
 import type { WorkflowRow } from '../../state/schema.ts';
@@ -40,7 +41,7 @@ export function workflowRoutes(deps: ApiDeps) {
       const parents = t.depends_on ?? [];
       return taskRowFrom(t, config, {
         status: 'pending',
-        statusReason: parents.length ? `waiting on ${parents.join(', ')}` : 'ready; waiting for a free slot',
+        statusReason: parents.length ? waitingOn(parents, parents.length) : 'ready; waiting for a free slot',
         workflowId: id,
         workflowKey: t.key,
         dependsOn: parents,
