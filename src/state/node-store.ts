@@ -26,17 +26,20 @@ export class NodeStore {
       gpu: reg.capacity.gpu,
       maxTasks: reg.capacity.max_tasks,
       labels: reg.labels,
-      lastHeartbeatAt: now,
     };
     const [existing] = await this.db.select().from(nodes).where(eq(nodes.name, reg.name));
     if (existing) {
-      const status = existing.status === 'draining' ? 'draining' : 'available';
-      const [n] = await this.db.update(nodes).set({ ...values, status }).where(eq(nodes.id, existing.id)).returning();
+      // Status, last heartbeat and running tasks are left to the node's first heartbeat, which
+      // follows at once: until then the control plane knows only what it last heard, and must
+      // not take a fresh registration for a heartbeat that listed nothing running.
+      // An offline node's tasks were already taken back: it starts afresh.
+      const back = existing.status === 'offline' ? { status: 'available' as const, lastHeartbeatAt: now, runningTaskIds: [] } : {};
+      const [n] = await this.db.update(nodes).set({ ...values, ...back }).where(eq(nodes.id, existing.id)).returning();
       return n;
     }
     const [n] = await this.db
       .insert(nodes)
-      .values({ id: randomUUID(), name: reg.name, status: 'available', token: randomBytes(24).toString('hex'), registeredAt: now, ...values })
+      .values({ id: randomUUID(), name: reg.name, status: 'available', token: randomBytes(24).toString('hex'), registeredAt: now, lastHeartbeatAt: now, ...values })
       .returning();
     return n;
   }
