@@ -59,22 +59,37 @@ it('loses and doubles nothing when the control plane is killed under load', asyn
 }, 180_000);
 
 it('puts queued and placed work back when Redis loses everything', async () => {
-  const { prefix, http, server } = await setup();
-  const ids = (await http.post('/tasks/batch', batch(150, 0))).body.items.map((t: { id: string }) => t.id);
-  await new Promise((r) => setTimeout(r, 500));
-  // Everything of this deployment in Redis, gone: queues, jobs, locks, log streams.
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const server = await startJarvis({ command: 'server', databaseUrl: db.url });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  // A node that registers but whose worker is not running yet: tasks are placed on it (their
+  // node jobs wait in its queue) up to its 20 slots; the rest stay queued.
+  const name = `late-${server.prefix}`;
+  const capacity = { cpu: 100, memory_mb: 100000, max_tasks: 20 };
+  expect((await http.post('/nodes/register', { name, hostname: 'h', capacity })).status).toBe(201);
+  const ids = (await http.post('/tasks/batch', batch(50, 0))).body.items.map((t: { id: string }) => t.id);
+  const placed = async () => (await http.get('/tasks?status=scheduled&limit=500')).body.total;
+  while ((await placed()) < 20) await new Promise((r) => setTimeout(r, 100));
+  expect((await http.get('/tasks?status=queued&limit=500')).body.total).toBe(30);
+
+  // Everything of this deployment in Redis, gone: queues, jobs, locks.
   const redis = new Redis(REDIS_URL);
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${server.prefix}}*`, 'COUNT', 1000);
     cursor = next;
     if (keys.length) await redis.del(...keys);
   } while (cursor !== '0');
   redis.disconnect();
-  try {
-    await expectEachEndedOnce(http, ids);
-  } catch (err) {
-    console.log(server.output().split('\n').filter((l) => !l.includes('"msg":"request"')).slice(-40).join('\n'));
-    throw err;
-  }
+
+  const worker = spawnJarvis(['worker', '--executor', 'simulated', '--name', name, '--cpu', '100', '--memory-mb', '100000', '--max-tasks', '20'], {
+    ...(process.env as Record<string, string>),
+    JARVIS_REDIS_PREFIX: server.prefix,
+    JARVIS_API_URL: server.url,
+  });
+  cleanups.push(() => worker.stop());
+  await expectEachEndedOnce(http, ids);
+  for (const id of ids) expect((await http.get(`/tasks/${id}`)).body.attempts).toBe(1);
 }, 180_000);
