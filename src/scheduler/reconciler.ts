@@ -10,10 +10,14 @@ import { enqueuePending } from './pending.ts';
 import { agedPriority } from './dispatcher.ts';
 import { PRIORITY_RANK, type RedisNames } from './queues.ts';
 
+const PAGE = 10_000;
+
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
   private generation = 0;
+  /** Where the next pass's page starts (task seq); 0 = from the oldest. */
+  private cursor = 0;
   private readonly pending: Queue;
 
   constructor(
@@ -61,7 +65,10 @@ export class Reconciler {
   private async pass(): Promise<number> {
     // Queued tasks need a pending job; placed tasks not yet started need their node job.
     // The same pass ages waiting tasks: their job's priority follows agedPriority().
-    const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled']);
+    // A page of 10,000 per pass, resuming where the last pass stopped, so any backlog is
+    // covered within a few passes without one pass growing with it.
+    const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled'], this.cursor, PAGE);
+    this.cursor = queued.length === PAGE ? queued[queued.length - 1].seq : 0;
     if (queued.length === 0) return 0;
     const { connection, names } = this.deps;
     let restored = 0;

@@ -428,11 +428,16 @@ export class TaskStore {
   }
 
   /** Tasks in the given statuses, oldest first, for the reconciler. */
-  async idsInStatus(statuses: string[], limit = 10_000): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'attempts' | 'nodeId' | 'createdAt'>>> {
+  /** Tasks in the given statuses after `afterSeq`, oldest first: one page of a full scan. */
+  async idsInStatus(
+    statuses: string[],
+    afterSeq = 0,
+    limit = 10_000,
+  ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {
     return this.db
-      .select({ id: tasks.id, status: tasks.status, priority: tasks.priority, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
+      .select({ id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
       .from(tasks)
-      .where(inArray(tasks.status, statuses))
+      .where(and(inArray(tasks.status, statuses), sql`${tasks.seq} > ${afterSeq}`))
       .orderBy(tasks.seq)
       .limit(limit);
   }
