@@ -166,7 +166,11 @@ describe('task logs', () => {
 
     const mib = (n: number) => Math.round((n / MIB) * 10) / 10;
     console.log(`jarvis up (${database}) RSS with a 50 MiB-printing task: before ${mib(before)} MiB, peak ${mib(peak)} MiB (+${mib(peak - before)}), after ${mib(after)} MiB (+${mib(after - before)})`);
-    expect(peak - before).toBeLessThan(150 * MIB);
-    expect(after - before).toBeLessThan(150 * MIB);
+    // Bounded by the cap, not by the 50 MiB printed. Storing the 10 MiB log costs a few copies
+    // of it; on PGlite one of them lands in the WebAssembly heap, which grows and never shrinks
+    // (seen: +88-117 MiB on PostgreSQL, +160-171 MiB on PGlite).
+    const bound = (postgres ? 150 : 250) * MIB;
+    expect(peak - before).toBeLessThan(bound);
+    expect(after - before).toBeLessThan(bound);
   }, 180_000);
 });
