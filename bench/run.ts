@@ -624,19 +624,7 @@ async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     started_at: string | null;
     finished_at: string | null;
   }
-  const streamTimes = async (queue: string) => {
-    const entries = await redis.xrange(`{${prefix}}:${queue}:events`, '-', '+');
-    const byJob = new Map<string, Record<string, number>>();
-    for (const [id, fields] of entries) {
-      const f: Record<string, string> = {};
-      for (let k = 0; k + 1 < fields.length; k += 2) f[fields[k]] = fields[k + 1];
-      if (!f.jobId || !f.event) continue;
-      const rec = byJob.get(f.jobId) ?? {};
-      rec[f.event] ??= Number(id.split('-')[0]);
-      byJob.set(f.jobId, rec);
-    }
-    return byJob;
-  };
+  const streamTimes = (queue: string) => bullEventTimes(redis, prefix, queue);
   const pendingQ = await streamTimes('pending');
   const reportQ = await streamTimes('task-events');
   const nodeQs = new Map<string, Map<string, Record<string, number>>>();
@@ -871,7 +859,7 @@ async function dagPersistInProcess(redis: Redis, bodyText: string) {
   const { WorkflowStore } = await import('../src/state/workflow-store.ts');
   const { WorkflowReleaser } = await import('../src/dag/release.ts');
   const { enqueuePending } = await import('../src/scheduler/pending.ts');
-  const { taskRowFrom } = await import('../src/api/routes/tasks.ts');
+  const { workflowRows } = await import('../src/api/routes/workflows.ts');
   const { presentWorkflow } = await import('../src/api/present.ts');
   const { WorkflowCreate } = await import('../src/api/schemas.ts');
   const { loadConfig } = await import('../src/config/index.ts');
@@ -901,22 +889,7 @@ async function dagPersistInProcess(redis: Redis, bodyText: string) {
     for (let i = 0; i < warmup + S.dagRounds; i++) {
       const body = WorkflowCreate.parse(JSON.parse(bodyText));
       const t0 = performance.now();
-      // As src/api/routes/workflows.ts builds them.
-      const id = randomUUID();
-      const createdAt = new Date();
-      const rows = body.tasks.map((t) => {
-        const parents = t.depends_on ?? [];
-        return taskRowFrom(t, config, {
-          status: 'pending',
-          statusReason: parents.length ? `waiting on ${parents.join(', ')}` : 'ready; waiting for a free slot',
-          workflowId: id,
-          workflowKey: t.key,
-          dependsOn: parents,
-          dagReady: parents.length === 0,
-          createdAt,
-        });
-      });
-      const wf = { id, name: body.name ?? null, status: 'running' as const, onFailure: body.on_failure ?? 'skip_downstream', maxParallel: body.max_parallel ?? null, createdAt };
+      const { id, wf, rows } = workflowRows(body, config);
       const c1 = process.cpuUsage();
       const t1 = performance.now();
       const { workflow, queued } = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
@@ -952,7 +925,7 @@ async function dagPersistInProcess(redis: Redis, bodyText: string) {
     }
     return {
       what:
-        'in this process on a fresh PostgreSQL database (pool of 10), as POST /workflows does after validation: build the rows (taskRowFrom), ' +
+        'in this process on a fresh PostgreSQL database (pool of 10), as POST /workflows does after validation: build the rows (workflowRows), ' +
         'WorkflowStore.create (one transaction: the workflow row, INSERTs of 500 tasks each, the roots queued by WorkflowReleaser.start), ' +
         'enqueue the roots (addBulk, paused queue), read every task back (tasksOf) and present + JSON.stringify the 201 body',
       rounds: S.dagRounds,
@@ -1529,7 +1502,7 @@ function printTables(
     row('in process: validateGraph', v.ms.validate_graph_ms);
     row('in process: validateGraph, graph with a cycle', v.ms.validate_graph_with_cycle_ms);
     row('in process: zod + validateGraph', v.zod_plus_validate_graph_ms);
-    row('in process: build rows (taskRowFrom)', pst.ms.build_rows_ms);
+    row('in process: build rows (workflowRows)', pst.ms.build_rows_ms);
     row(`in process: WorkflowStore.create, one transaction (Node CPU ${round(pst.store_node_cpu_ms.p50, 0)} ms)`, pst.ms.store_ms);
     row(`  what-if: tasks in ONE INSERT from jsonb_to_recordset (Node CPU ${round(pst.whatif_store_from_json_node_cpu_ms.p50, 0)} ms)`, pst.ms.whatif_store_from_json_ms);
     row('in process: read back every task (tasksOf)', pst.ms.read_back_ms);

@@ -4,10 +4,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, runCli, spawnJarvis, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
-import { Forwarder, PrivateRedis } from './support/services.ts';
+import { cuttableTestDatabase, Forwarder, PrivateRedis } from './support/services.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -69,13 +68,8 @@ describe('Redis going away', () => {
 
 describe('PostgreSQL going away', () => {
   it('reports the database in /health with 503 and recovers when it is back', async () => {
-    const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const pgUrl = new URL(db.url);
-    const fwd = await Forwarder.tcp(Number(pgUrl.port || 5432), pgUrl.hostname);
-    cleanups.push(() => fwd.cut());
-    pgUrl.port = String(fwd.port);
-    const server = await startJarvis({ command: 'server', databaseUrl: pgUrl.toString() });
+    const { url: databaseUrl, forwarder: fwd } = await cuttableTestDatabase(cleanups);
+    const server = await startJarvis({ command: 'server', databaseUrl });
     cleanups.push(() => server.stop());
     const http = api(server.url);
     const first = await http.get('/health');

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, FINAL, ROOT, startJarvis } from './support/jarvis.ts';
-import { Forwarder, PrivateRedis } from './support/services.ts';
+import { cuttableTestDatabase, PrivateRedis } from './support/services.ts';
 
 const RULES = join(ROOT, 'config/prometheus/jarvis.rules.yml');
 const RULE_TESTS = join(ROOT, 'config/prometheus/jarvis.rules.test.yml');
@@ -370,15 +370,10 @@ describe('/metrics while a dependency is away', () => {
   };
 
   it('keeps answering, leaves out what it cannot read and says which source is down', async () => {
-    const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const pgUrl = new URL(db.url);
-    const fwd = await Forwarder.tcp(Number(pgUrl.port || 5432), pgUrl.hostname);
-    cleanups.push(() => fwd.cut());
-    pgUrl.port = String(fwd.port);
+    const { url: databaseUrl, forwarder: fwd } = await cuttableTestDatabase(cleanups);
     const redis = await PrivateRedis.start();
     cleanups.push(() => redis.stop());
-    const server = await startJarvis({ command: 'server', databaseUrl: pgUrl.toString(), env: { REDIS_URL: redis.url } });
+    const server = await startJarvis({ command: 'server', databaseUrl, env: { REDIS_URL: redis.url } });
     cleanups.push(() => server.stop());
 
     let m = await scrape(server.url);

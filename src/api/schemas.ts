@@ -17,7 +17,6 @@ export const TASK_STATUSES = [
   'skipped',
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const FINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
 export const NETWORKS = ['none', 'bridge', 'host'] as const;
 
 /** PostgreSQL text cannot hold NUL; say so as a 422 rather than fail at the insert. */

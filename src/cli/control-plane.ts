@@ -24,7 +24,6 @@ import { WorkflowReleaser } from '../dag/release.ts';
 
 export interface ControlPlane {
   url: string;
-  isLeader(): boolean;
   port: number;
   deps: ApiDeps;
   close(): Promise<void>;
@@ -202,7 +201,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       await database.close().catch((err) => logger.warn({ err }, 'control plane: error closing the database'));
     })());
 
-  return { url, port, deps, close, isLeader: () => leader?.isLeader ?? false };
+  return { url, port, deps, close };
 }
 
 function waitUntilReady(redis: import('ioredis').Redis, ms: number): Promise<void> {

@@ -4,6 +4,7 @@
 // count what this process saw happen. A source that is down leaves its series out of the scrape
 // (and sets jarvis_metrics_source_up to 0) instead of failing /metrics. Every metric is
 // described in docs/metrics.md; keep the two in step.
+import { FINAL } from '../state/task-store.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client';
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
@@ -14,7 +15,6 @@ import { ScrapeSource } from './scrape-source.ts';
 export const PRIORITIES = Object.keys(PRIORITY_RANK) as Array<keyof typeof PRIORITY_RANK>;
 export const TASK_STATUSES = ['pending', 'queued', 'scheduled', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'] as const;
 /** Statuses a task ends in, the values of jarvis_tasks_finished_total's status label. */
-export const FINAL_STATUSES = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'] as const;
 export const NODE_STATUSES = ['available', 'draining', 'unhealthy', 'offline'] as const;
 /** BullMQ job states reported for each of Jarvis's queues. */
 export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
@@ -142,9 +142,9 @@ export class ControlPlaneMetrics {
       submitted.inc({ priority }, 0);
       retries.inc({ priority }, 0);
       queueWait.zero({ priority });
-      for (const status of FINAL_STATUSES) finished.inc({ status, priority }, 0);
+      for (const status of FINAL) finished.inc({ status, priority }, 0);
     }
-    for (const status of FINAL_STATUSES) runDuration.zero({ status });
+    for (const status of FINAL) runDuration.zero({ status });
     this.submitted = submitted;
     this.finished = finished;
     this.retries = retries;

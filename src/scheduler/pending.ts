@@ -9,7 +9,8 @@ export async function enqueuePending(queue: Queue, rows: Array<Pick<TaskRow, 'id
     await queue.addBulk(
       rows.slice(i, i + 1000).map((t) => ({
         name: 'place',
-        data: { taskId: t.id },
+        // notBefore marks a retry's backoff, which waking must not cut short.
+        data: delayMs > 0 ? { taskId: t.id, notBefore: Date.now() + delayMs } : { taskId: t.id },
         opts: {
           jobId: t.id,
           priority: PRIORITY_RANK[t.priority],
@@ -29,9 +30,37 @@ const WAKE_COUNT = 1_000;
  * Capacity changed (a task ended or was cancelled, a node registered or resumed): tasks that
  * were waiting for room are looked at now rather than at their next delay.
  */
-export async function wakeWaitingTasks(queue: Queue): Promise<void> {
+export function wakeWaitingTasks(queue: Queue): Promise<void> {
+  // Many tasks ending at once need one wake, not one each: while a wake runs, further calls
+  // only ask for one more pass after it.
+  let state = waking.get(queue);
+  if (state) {
+    state.again = true;
+    return state.done;
+  }
+  state = { again: false, done: Promise.resolve() };
+  const s = state;
+  waking.set(queue, s);
+  s.done = (async () => {
+    try {
+      do {
+        s.again = false;
+        await promoteWaiting(queue);
+      } while (s.again);
+    } finally {
+      waking.delete(queue);
+    }
+  })();
+  return s.done;
+}
+
+const waking = new WeakMap<Queue, { again: boolean; done: Promise<void> }>();
+
+async function promoteWaiting(queue: Queue): Promise<void> {
   // Job by job: Queue.promoteJobs moves delayed jobs to the plain wait list, which would lose
   // their priority order; Job.promote puts each back among the prioritized jobs.
   const waiting = await queue.getDelayed(0, WAKE_COUNT - 1);
-  await Promise.all(waiting.map((job) => job.promote().catch(() => undefined)));
+  const now = Date.now();
+  const forRoom = waiting.filter((job) => !(job.data?.notBefore > now));
+  await Promise.all(forRoom.map((job) => job.promote().catch(() => undefined)));
 }

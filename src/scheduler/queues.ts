@@ -49,7 +49,7 @@ export function producerConnection(url: string, extra: RedisOptions = {}): Redis
   return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, ...extra });
 }
 
-export const PendingJob = z.object({ taskId: z.string().uuid() });
+export const PendingJob = z.object({ taskId: z.string().uuid(), notBefore: z.number().optional() });
 export type PendingJob = z.infer<typeof PendingJob>;
 
 /** What a node needs to run one attempt; the worker has no database, so it travels whole. */

@@ -73,10 +73,6 @@ export class NodeStore {
     return this.db.select().from(nodes).orderBy(asc(nodes.registeredAt));
   }
 
-  async available(): Promise<NodeRow[]> {
-    return this.db.select().from(nodes).where(eq(nodes.status, 'available'));
-  }
-
   /** Marks nodes whose heartbeats stopped; returns those that changed. */
   async markSilent(unhealthyBefore: Date, offlineBefore: Date): Promise<NodeRow[]> {
     const offline = await this.db

@@ -106,3 +106,18 @@ export class Forwarder {
     if (this.listenOn.path) rmSync(this.listenOn.path, { force: true });
   }
 }
+
+/**
+ * A fresh test database reached through a forwarder the test can cut and restore. Returns the
+ * URL to give Jarvis; `cleanups` gets the forwarder's and the database's clean-up.
+ */
+export async function cuttableTestDatabase(cleanups: Array<() => Promise<unknown>>): Promise<{ url: string; forwarder: Forwarder }> {
+  const { createTestDatabase } = await import('./database.ts');
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const url = new URL(db.url);
+  const forwarder = await Forwarder.tcp(Number(url.port || 5432), url.hostname);
+  cleanups.push(() => forwarder.cut());
+  url.port = String(forwarder.port);
+  return { url: url.toString(), forwarder };
+}

@@ -7,14 +7,42 @@ import { waitingOn } from '../../dag/release.ts';
 import { validateGraph } from '../../dag/validate.ts';
 import { enqueuePending } from '../../scheduler/pending.ts';
 import type { WorkflowRow } from '../../state/schema.ts';
+import type { Config } from '../../config/index.ts';
 import type { ApiDeps } from '../deps.ts';
 import { json } from './responses.ts';
 import { ConflictError, NotFoundError, RequestValidationError } from '../errors.ts';
 import { presentWorkflow } from '../present.ts';
-import { ErrorDetail, Workflow, WorkflowCreate, WorkflowIdParam, WorkflowListQuery, WorkflowPage } from '../schemas.ts';
+import { ErrorDetail, Workflow, WorkflowCreate, type WorkflowCreate as WorkflowCreateBody, WorkflowIdParam, WorkflowListQuery, WorkflowPage } from '../schemas.ts';
 import { queueUnavailable, taskRowFrom, tellNodesToCancel } from './tasks.ts';
 
 const notFound = json(ErrorDetail, 'No workflow with this id');
+
+/** The workflow row and its task rows (all `pending`, roots ready) for a validated body. */
+export function workflowRows(body: WorkflowCreateBody, config: Config) {
+  const id = randomUUID();
+  const createdAt = new Date();
+  const rows = body.tasks.map((t) => {
+    const parents = t.depends_on ?? [];
+    return taskRowFrom(t, config, {
+      status: 'pending',
+      statusReason: parents.length ? waitingOn(parents, parents.length) : 'ready; waiting for a free slot',
+      workflowId: id,
+      workflowKey: t.key,
+      dependsOn: parents,
+      dagReady: parents.length === 0,
+      createdAt,
+    });
+  });
+  const wf = {
+    id,
+    name: body.name ?? null,
+    status: 'running' as const,
+    onFailure: body.on_failure ?? 'skip_downstream',
+    maxParallel: body.max_parallel ?? null,
+    createdAt,
+  };
+  return { id, wf, rows };
+}
 
 export function workflowRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono();
@@ -35,28 +63,7 @@ export function workflowRoutes(deps: ApiDeps) {
     const body = c.req.valid('json');
     const problems = validateGraph(body.tasks.map((t) => ({ key: t.key, depends_on: t.depends_on ?? [] })));
     if (problems.length > 0) throw new RequestValidationError(problems);
-    const id = randomUUID();
-    const createdAt = new Date();
-    const rows = body.tasks.map((t) => {
-      const parents = t.depends_on ?? [];
-      return taskRowFrom(t, config, {
-        status: 'pending',
-        statusReason: parents.length ? waitingOn(parents, parents.length) : 'ready; waiting for a free slot',
-        workflowId: id,
-        workflowKey: t.key,
-        dependsOn: parents,
-        dagReady: parents.length === 0,
-        createdAt,
-      });
-    });
-    const wf = {
-      id,
-      name: body.name ?? null,
-      status: 'running' as const,
-      onFailure: body.on_failure ?? 'skip_downstream',
-      maxParallel: body.max_parallel ?? null,
-      createdAt,
-    };
+    const { id, wf, rows } = workflowRows(body, config);
     const { workflow, queued } = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
     try {
       await enqueuePending(deps.pendingQueue, queued);
