@@ -34,3 +34,49 @@ it('waits for the labelled duration, reports the labelled exit code, and honours
   expect(await http.waitForTask(bad.body.id, (t) => t.status === 'failed')).toMatchObject({ exit_code: 9 });
   expect((await http.waitForTask(slow.body.id, (t) => t.status !== 'queued' && t.status !== 'scheduled' && t.status !== 'running')).status).toBe('timed_out');
 });
+
+it('places a burst of mixed work in batches without over-committing any node, highest priority first', async () => {
+  // Three simulated nodes with room for 4 one-CPU tasks each (CPU binds before slots or memory).
+  const s = await startJarvis({ command: 'server', databaseUrl: null });
+  const w = spawnJarvis(['worker', '--executor', 'simulated', '--nodes', '3', '--name', 'burst', '--cpu', '4', '--memory-mb', '4096', '--max-tasks', '8'], {
+    ...(process.env as Record<string, string>),
+    JARVIS_REDIS_PREFIX: s.prefix,
+    JARVIS_API_URL: s.url,
+  });
+  try {
+    await w.waitFor(/worker: simulated nodes registered/, 30_000);
+    const h = api(s.url);
+    const order = ['low', 'normal', 'high', 'critical'];
+    // 40 tasks at once, lowest priority first in the request, each 1 CPU and 60 s long.
+    const body = order.flatMap((priority) =>
+      Array.from({ length: 10 }, (_, i) => ({ image: 'sim', name: `${priority}-${i}`, priority, resources: { cpu: 1, memory_mb: 256 }, labels: { 'jarvis.sim/duration_ms': '60000' } })),
+    );
+    const created = (await h.post('/tasks/batch', { tasks: body })).body.items as Array<{ id: string; name: string }>;
+    expect(created).toHaveLength(40);
+    // Twelve fit. Once twelve run and the other 28 say why they wait, placement has settled.
+    const deadline = Date.now() + 30_000;
+    let tasks: Array<{ name: string; status: string; node_id: string | null; status_reason: string | null }> = [];
+    for (;;) {
+      tasks = (await h.get('/tasks?limit=100')).body.items;
+      const running = tasks.filter((t) => t.status === 'running').length;
+      const waiting = tasks.filter((t) => t.status === 'queued' && /no node fits/.test(t.status_reason ?? '')).length;
+      if (running === 12 && waiting === 28) break;
+      if (Date.now() > deadline) throw new Error(`placement did not settle: ${running} running, ${waiting} waiting with a reason`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const placed = tasks.filter((t) => t.status === 'running');
+    // All ten critical tasks, then the first two high ones (FIFO within a class).
+    expect(placed.map((t) => t.name).sort()).toEqual([...Array.from({ length: 10 }, (_, i) => `critical-${i}`), 'high-0', 'high-1'].sort());
+    const nodes = (await h.get('/nodes')).body.items as Array<{ id: string; allocated: { cpu: number; tasks: number } }>;
+    for (const n of nodes) {
+      const on = placed.filter((t) => t.node_id === n.id).length;
+      expect(on).toBe(4);
+      expect(n.allocated).toMatchObject({ cpu: 4, tasks: 4 });
+    }
+    expect(tasks.find((t) => t.name === 'low-9')?.status_reason).toBe('no node fits: 3 nodes, 3 lack 1 CPU free');
+    for (const t of created) await h.post(`/tasks/${t.id}/cancel`);
+  } finally {
+    await w.stop();
+    await s.stop();
+  }
+});

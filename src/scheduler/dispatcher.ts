@@ -10,7 +10,7 @@ import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import { enqueuePending } from './pending.ts';
-import { chooseNode, type PlacementStrategy } from './placement.ts';
+import { chooseNode, reserve, type PlacementStrategy } from './placement.ts';
 import { controlPlaneWorkerOptions, NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
 
 export interface DispatcherDeps {
@@ -47,6 +47,26 @@ export function agedPriority(priority: keyof typeof PRIORITY_RANK, createdAt: Da
 
 
 
+/** The most jobs decided together (and, with some headroom, the pending worker's concurrency). */
+const MAX_BATCH = 500;
+
+interface Pending {
+  job: Job;
+  token: string | undefined;
+  /** Arrival order: FIFO within a priority, as BullMQ handed the jobs out. */
+  seq: number;
+  resolve(): void;
+  reject(err: Error): void;
+  settled?: boolean;
+}
+
+function settle(p: Pending, err?: Error): void {
+  if (p.settled) return;
+  p.settled = true;
+  if (err) p.reject(err);
+  else p.resolve();
+}
+
 export class Dispatcher {
   private worker: Worker | null = null;
   private readonly nodeQueues = new Map<string, Queue>();
@@ -56,7 +76,10 @@ export class Dispatcher {
   start(): void {
     if (this.worker) return;
     const { names, connection } = this.deps;
-    this.worker = new Worker(names.pendingQueue, (job, token) => this.process(job, token), controlPlaneWorkerOptions(connection, names));
+    this.worker = new Worker(names.pendingQueue, (job, token) => this.process(job, token), {
+      ...controlPlaneWorkerOptions(connection, names),
+      concurrency: MAX_BATCH * 2,
+    });
     this.worker.on('error', (err) => this.deps.logger.error({ err }, 'dispatcher: queue error'));
     this.worker.on('failed', (job, err) =>
       this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it'),
@@ -98,66 +121,143 @@ export class Dispatcher {
   }
 
   /**
-   * Placement decisions are taken one at a time, in the order BullMQ hands out jobs (priority,
-   * then FIFO): with several jobs in flight, the highest-priority one must get the free room,
-   * not whichever finishes its database reads first. The turn is taken before the first await.
+   * Jobs are decided in batches: BullMQ hands out up to `concurrency` jobs (priority, then
+   * FIFO) and each waits here until the batch it joined is decided. One batch at a time, sorted
+   * by priority then arrival, against one view of the nodes that each decision updates: the
+   * highest-priority task gets the free room, and the whole batch costs a few statements
+   * instead of a transaction per task. While one batch is stored, the next fills up, so batches
+   * grow with the load and a lone task is decided at once.
    */
-  private placing: Promise<unknown> = Promise.resolve();
+  private buffer: Pending[] = [];
+  private draining = false;
+  private arrivals = 0;
 
   private process(job: Job, token: string | undefined): Promise<void> {
-    const turn = this.placing.then(() => this.decide(job, token));
-    this.placing = turn.catch(() => undefined);
-    return turn.then((placed) => (placed ? this.handOver(placed) : undefined));
+    return new Promise<void>((resolve, reject) => {
+      this.buffer.push({ job, token, seq: this.arrivals++, resolve, reject });
+      if (!this.draining) {
+        this.draining = true;
+        setImmediate(() => void this.drain());
+      }
+    });
   }
 
-  /** Returns the task to hand over to its node, or null when there is nothing to hand over. */
-  private async decide(job: Job, token: string | undefined): Promise<TaskRow | null> {
-    const { taskId } = PendingJob.parse(job.data);
-    const { tasks, nodes } = this.deps;
-    for (let tries = 0; tries < 3; tries++) {
-      const task = await tasks.get(taskId);
-      if (!task) return null; // the create was rolled back after the enqueue
-      if (task.status === 'scheduled' && task.nodeId) return task;
-      if (task.status !== 'queued') return null;
-      const choice = chooseNode(task, await nodes.list(), this.deps.strategy);
-      if (choice.kind === 'never') {
-        const failed = await tasks.failQueued(taskId, choice.reason);
-        if (failed) {
-          this.deps.onFailed?.(failed.task);
-          await enqueuePending(this.deps.pendingQueue, failed.released);
+  private async drain(): Promise<void> {
+    try {
+      while (this.buffer.length > 0) {
+        const batch = this.buffer.splice(0, MAX_BATCH);
+        try {
+          await this.decideBatch(batch);
+        } catch (err) {
+          // Every job of the batch fails; BullMQ keeps it and the reconciler puts the task back.
+          for (const p of batch) if (!p.settled) settle(p, err as Error);
         }
-        return null;
       }
-      if (choice.kind === 'wait') {
-        if (task.statusReason !== choice.reason) await tasks.setStatusReason(taskId, choice.reason);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async decideBatch(batch: Pending[]): Promise<void> {
+    const { tasks, nodes } = this.deps;
+    batch.sort((a, b) => (a.job.priority ?? 0) - (b.job.priority ?? 0) || a.seq - b.seq);
+    const entries = batch.map((p) => ({ p, data: PendingJob.parse(p.job.data) }));
+    const rows = new Map((await tasks.getMany(entries.map((e) => e.data.taskId))).map((t) => [t.id, t]));
+    const handOver: TaskRow[] = [];
+    let undecided = entries;
+    for (let tries = 0; tries < 3 && undecided.length > 0; tries++) {
+      const view = await nodes.placementView();
+      const plans: Array<{ taskId: string; nodeId: string }> = [];
+      const waits: Array<{ p: Pending; task: TaskRow; reason: string }> = [];
+      const never: Array<{ p: Pending; task: TaskRow; reason: string }> = [];
+      const byTask = new Map<string, Pending>();
+      for (const { p, data } of undecided) {
+        const task = rows.get(data.taskId);
+        if (!task || (task.status === 'scheduled' && !task.nodeId) || (task.status !== 'queued' && task.status !== 'scheduled')) {
+          settle(p); // the create was rolled back after the enqueue, or the task moved on
+          continue;
+        }
+        if (task.status === 'scheduled') {
+          handOver.push(task); // placed before a crash: hand it over again (deduplicated)
+          byTask.set(task.id, p);
+          continue;
+        }
+        const choice = chooseNode(task, view, this.deps.strategy);
+        if (choice.kind === 'node') {
+          reserve(choice.node, task);
+          plans.push({ taskId: task.id, nodeId: choice.node.id });
+          byTask.set(task.id, p);
+        } else if (choice.kind === 'wait') waits.push({ p, task, reason: choice.reason });
+        else never.push({ p, task, reason: choice.reason });
+      }
+      for (const n of never) await this.failNever(n.p, n.task, n.reason);
+      await this.wait(waits);
+      const { placed, refused, gone } = await tasks.placeMany(plans);
+      for (const t of placed) {
+        this.deps.onPlaced?.(t);
+        handOver.push(t);
+      }
+      for (const id of gone) settle(byTask.get(id)!);
+      // A node that changed since the choice (drained, or room taken): choose again.
+      const again = new Set(refused);
+      undecided = undecided.filter((e) => again.has(e.data.taskId));
+    }
+    for (const { p } of undecided) {
+      await p.job.moveToDelayed(Date.now() + WAIT_RETRY_MS, p.token);
+      settle(p, new DelayedError());
+    }
+    await this.handOverAll(handOver);
+    for (const { p } of entries) if (!p.settled) settle(p);
+  }
+
+  /** Fails a task that can never run here (it may release or skip workflow children). */
+  private async failNever(p: Pending, task: TaskRow, reason: string): Promise<void> {
+    const failed = await this.deps.tasks.failQueued(task.id, reason);
+    if (failed) {
+      this.deps.onFailed?.(failed.task);
+      await enqueuePending(this.deps.pendingQueue, failed.released);
+    }
+    settle(p);
+  }
+
+  /**
+   * Tasks that fit nowhere now step aside: their status_reason says why, and their job is
+   * delayed until capacity changes (wakeWaitingTasks) or the failsafe delay passes.
+   */
+  private async wait(waits: Array<{ p: Pending; task: TaskRow; reason: string }>): Promise<void> {
+    if (waits.length === 0) return;
+    await this.deps.tasks.setStatusReasons(waits.filter((w) => w.task.statusReason !== w.reason).map((w) => ({ taskId: w.task.id, reason: w.reason })));
+    await Promise.all(
+      waits.map(async ({ p, task }) => {
         // Aging: a waiting task moves up one priority class per aging_seconds waited, so a
         // steady flow of higher-priority work cannot starve it. (On a delayed job BullMQ keeps
         // the new priority for when the job is promoted.)
         const aged = agedPriority(task.priority, task.createdAt, this.deps.agingSeconds);
-        if (aged !== job.priority) await job.changePriority({ priority: aged });
-        await job.moveToDelayed(Date.now() + WAIT_FAILSAFE_MS, token);
-        throw new DelayedError();
-      }
-      const placed = await tasks.place(taskId, choice.node.id);
-      if (placed) {
-        this.deps.onPlaced?.(placed);
-        return placed;
-      }
-      // Another placement took the room first; look again.
-    }
-    await job.moveToDelayed(Date.now() + WAIT_RETRY_MS, token);
-    throw new DelayedError();
+        if (aged !== p.job.priority) await p.job.changePriority({ priority: aged });
+        await p.job.moveToDelayed(Date.now() + WAIT_FAILSAFE_MS, p.token);
+        settle(p, new DelayedError());
+      }),
+    );
   }
 
   /** Gives placed tasks their node jobs again (the reconciler found them lost). */
   async restorePlaced(ids: string[]): Promise<void> {
-    for (const id of ids) {
-      const t = await this.deps.tasks.get(id);
-      if (t && t.status === 'scheduled' && t.nodeId) await this.handOver(t);
-    }
+    const rows = await this.deps.tasks.getMany(ids);
+    await this.handOverAll(rows.filter((t) => t.status === 'scheduled' && t.nodeId));
   }
 
-  private async handOver(task: TaskRow): Promise<void> {
+  /** Adds each placed task's job to its node's queue (one bulk add per node). */
+  private async handOverAll(placed: TaskRow[]): Promise<void> {
+    const byNode = new Map<string, TaskRow[]>();
+    for (const t of placed) {
+      const list = byNode.get(t.nodeId as string) ?? [];
+      list.push(t);
+      byNode.set(t.nodeId as string, list);
+    }
+    await Promise.all([...byNode].map(([nodeId, list]) => this.nodeQueue(nodeId).addBulk(list.map((t) => this.nodeJob(t)))));
+  }
+
+  private nodeJob(task: TaskRow) {
     const nodeId = task.nodeId as string;
     const data: NodeJob = {
       taskId: task.id,
@@ -174,12 +274,16 @@ export class Dispatcher {
       logCapBytes: this.deps.logCapBytes,
       labels: task.labels,
     };
-    await this.nodeQueue(nodeId).add('run', data, {
-      jobId: `${task.id}-a${task.attempts}`,
-      // Kept an hour after it ran: its id then still dedupes a repeated hand-over, and the
-      // reconciler can tell "ran" from "lost with Redis".
-      removeOnComplete: { age: 3600, count: 10_000 },
-      removeOnFail: { count: 1000 },
-    });
+    return {
+      name: 'run',
+      data,
+      opts: {
+        jobId: `${task.id}-a${task.attempts}`,
+        // Kept an hour after it ran: its id then still dedupes a repeated hand-over, and the
+        // reconciler can tell "ran" from "lost with Redis".
+        removeOnComplete: { age: 3600, count: 10_000 },
+        removeOnFail: { count: 1000 },
+      },
+    };
   }
 }

@@ -3,8 +3,14 @@
 // reserves atomically; a lost race simply asks again.
 import type { NodeRow, TaskRow } from '../state/schema.ts';
 
-export type PlacementChoice =
-  | { kind: 'node'; node: NodeRow }
+/** What placement needs to know of a node (NodeStore.placementView reads just this). */
+export type PlacementNode = Pick<
+  NodeRow,
+  'id' | 'name' | 'status' | 'labels' | 'cpu' | 'memoryMb' | 'gpu' | 'maxTasks' | 'allocatedCpu' | 'allocatedMemoryMb' | 'allocatedGpu' | 'allocatedTasks'
+>;
+
+export type PlacementChoice<N extends PlacementNode = PlacementNode> =
+  | { kind: 'node'; node: N }
   | { kind: 'wait'; reason: string }
   | { kind: 'never'; reason: string };
 
@@ -14,11 +20,32 @@ const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? o
 const fmt = (n: number) => String(Math.round(n * 1000) / 1000);
 
 function selectorMatches(sel: Record<string, string>, labels: Record<string, string>): boolean {
-  return Object.entries(sel).every(([k, v]) => labels[k] === v);
+  for (const k in sel) if (labels[k] !== sel[k]) return false;
+  return true;
+}
+
+/** Whether the node can take the request now (the fast check; shortfall says why not). */
+function fitsNow(r: Request, n: PlacementNode): boolean {
+  return (
+    n.status === 'available' &&
+    n.allocatedTasks + 1 <= n.maxTasks &&
+    n.allocatedCpu + r.cpu <= n.cpu + 1e-9 &&
+    n.allocatedMemoryMb + r.memoryMb <= n.memoryMb &&
+    n.allocatedGpu + r.gpu <= n.gpu &&
+    selectorMatches(r.nodeSelector, n.labels)
+  );
+}
+
+/** Counts a placement decided but not yet stored against the node (batch placement's view). */
+export function reserve(n: PlacementNode, r: Request): void {
+  n.allocatedCpu += r.cpu;
+  n.allocatedMemoryMb += r.memoryMb;
+  n.allocatedGpu += r.gpu;
+  n.allocatedTasks += 1;
 }
 
 /** Why the node cannot take the request now, or null when it can. */
-function shortfall(r: Request, n: NodeRow): string | null {
+function shortfall(r: Request, n: PlacementNode): string | null {
   if (n.status === 'draining') return 'draining';
   if (n.status === 'unhealthy') return 'unhealthy';
   if (n.status === 'offline') return 'offline';
@@ -30,7 +57,7 @@ function shortfall(r: Request, n: NodeRow): string | null {
   return null;
 }
 
-function everFits(r: Request, n: NodeRow): boolean {
+function everFits(r: Request, n: PlacementNode): boolean {
   return r.cpu <= n.cpu + 1e-9 && r.memoryMb <= n.memoryMb && r.gpu <= n.gpu;
 }
 
@@ -41,13 +68,32 @@ export type PlacementStrategy = 'binpack' | 'spread';
  * after placing the task, which packs work onto few nodes and keeps big holes for big tasks;
  * `spread` takes the one left with the most, which evens the load out.
  */
-export function chooseNode(r: Request, all: NodeRow[], strategy: PlacementStrategy = 'binpack'): PlacementChoice {
+export function chooseNode<N extends PlacementNode>(r: Request, all: N[], strategy: PlacementStrategy = 'binpack'): PlacementChoice<N> {
   if (all.length === 0) {
     return { kind: 'wait', reason: 'no worker node is registered yet: start one with `jarvis worker`' };
   }
-  const live = all.filter((n) => n.status !== 'offline');
+  let best: N | null = null;
+  let bestScore = Infinity;
+  for (const n of all) {
+    if (!fitsNow(r, n)) continue;
+    const freeCpu = (n.cpu - n.allocatedCpu - r.cpu) / n.cpu;
+    const freeMem = (n.memoryMb - n.allocatedMemoryMb - r.memoryMb) / n.memoryMb;
+    const free = freeCpu + freeMem;
+    const score = strategy === 'binpack' ? free : -free;
+    if (score < bestScore) {
+      best = n;
+      bestScore = score;
+    }
+  }
+  if (best) return { kind: 'node', node: best };
+  return whyNot(r, all);
+}
+
+/** Nothing fits now: never (bigger than every matching node) or wait, with the reason in words. */
+function whyNot(r: Request, all: PlacementNode[]): PlacementChoice<never> {
+  const live = all.some((n) => n.status !== 'offline');
   const selectable = all.filter((n) => selectorMatches(r.nodeSelector, n.labels));
-  if (live.length > 0 && selectable.length > 0 && !selectable.some((n) => everFits(r, n))) {
+  if (live && selectable.length > 0 && !selectable.some((n) => everFits(r, n))) {
     const biggest = selectable.reduce((a, b) => (b.cpu > a.cpu ? b : a));
     return {
       kind: 'never',
@@ -57,21 +103,11 @@ export function chooseNode(r: Request, all: NodeRow[], strategy: PlacementStrate
         'Ask for less or add a bigger node.',
     };
   }
-  let best: { node: NodeRow; score: number } | null = null;
   const reasons = new Map<string, number>();
   for (const n of all) {
-    const why = shortfall(r, n);
-    if (why) {
-      reasons.set(why, (reasons.get(why) ?? 0) + 1);
-      continue;
-    }
-    const freeCpu = (n.cpu - n.allocatedCpu - r.cpu) / n.cpu;
-    const freeMem = (n.memoryMb - n.allocatedMemoryMb - r.memoryMb) / n.memoryMb;
-    const free = freeCpu + freeMem;
-    const score = strategy === 'binpack' ? free : -free;
-    if (!best || score < best.score) best = { node: n, score };
+    const why = shortfall(r, n) as string; // not null: fitsNow said no
+    reasons.set(why, (reasons.get(why) ?? 0) + 1);
   }
-  if (best) return { kind: 'node', node: best.node };
   const parts = [...reasons].map(([why, k]) => `${k} ${why.replace(/^do not/, k === 1 ? 'does not' : 'do not').replace(/^have/, k === 1 ? 'has' : 'have').replace(/^lack/, k === 1 ? 'lacks' : 'lack')}`);
   return { kind: 'wait', reason: `no node fits: ${plural(all.length, 'node')}, ${parts.join(', ')}` };
 }

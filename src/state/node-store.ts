@@ -5,6 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray, lt, or, isNull, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { nodes, type NodeRow } from './schema.ts';
+import type { PlacementNode } from '../scheduler/placement.ts';
 
 export interface NodeRegistration {
   name: string;
@@ -71,6 +72,27 @@ export class NodeStore {
 
   async list(): Promise<NodeRow[]> {
     return this.db.select().from(nodes).orderBy(asc(nodes.registeredAt));
+  }
+
+  /** The columns placement decides on, for every node (not the heartbeats' running-task lists). */
+  async placementView(): Promise<PlacementNode[]> {
+    return this.db
+      .select({
+        id: nodes.id,
+        name: nodes.name,
+        status: nodes.status,
+        labels: nodes.labels,
+        cpu: nodes.cpu,
+        memoryMb: nodes.memoryMb,
+        gpu: nodes.gpu,
+        maxTasks: nodes.maxTasks,
+        allocatedCpu: nodes.allocatedCpu,
+        allocatedMemoryMb: nodes.allocatedMemoryMb,
+        allocatedGpu: nodes.allocatedGpu,
+        allocatedTasks: nodes.allocatedTasks,
+      })
+      .from(nodes)
+      .orderBy(asc(nodes.registeredAt));
   }
 
   /** Marks nodes whose heartbeats stopped; returns those that changed. */

@@ -74,12 +74,12 @@ export class TaskStore {
   }
 
   /** Records a state change in the task's history (for stores that change tasks in bulk too). */
-  async recordEvents(tx: Tx, rows: TaskRow[], reason: string | null): Promise<void> {
+  async recordEvents(tx: Tx, rows: TaskRow[], reason: string | null | ((t: TaskRow) => string), at = new Date()): Promise<void> {
     if (rows.length === 0) return;
-    const at = new Date();
+    const why = (t: TaskRow) => (typeof reason === 'function' ? reason(t) : (reason ?? t.statusReason));
     for (let i = 0; i < rows.length; i += 1000) {
       await tx.insert(taskEvents).values(
-        rows.slice(i, i + 1000).map((t) => ({ taskId: t.id, at, status: t.status, nodeId: t.nodeId, attempt: t.attempts, reason: reason ?? t.statusReason })),
+        rows.slice(i, i + 1000).map((t) => ({ taskId: t.id, at, status: t.status, nodeId: t.nodeId, attempt: t.attempts, reason: why(t) })),
       );
     }
   }
@@ -177,11 +177,19 @@ export class TaskStore {
     return this.db.select().from(taskEvents).where(eq(taskEvents.taskId, taskId)).orderBy(taskEvents.id);
   }
 
-  async setStatusReason(taskId: string, reason: string): Promise<void> {
-    await this.db
-      .update(tasks)
-      .set({ statusReason: reason })
-      .where(and(eq(tasks.id, taskId), eq(tasks.status, 'queued')));
+  async getMany(ids: string[]): Promise<TaskRow[]> {
+    if (ids.length === 0) return [];
+    return this.db.select().from(tasks).where(inArray(tasks.id, ids));
+  }
+
+  /** Says why queued tasks wait (one statement for many). */
+  async setStatusReasons(reasons: Array<{ taskId: string; reason: string }>): Promise<void> {
+    if (reasons.length === 0) return;
+    const rows = JSON.stringify(reasons.map((r) => ({ id: r.taskId, reason: r.reason })));
+    await this.db.execute(sql`
+      update tasks set status_reason = r.reason
+      from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, reason text)
+      where tasks.id = r.id and tasks.status = 'queued'`);
   }
 
   /** Fails a queued task that can never run (bigger than any node, say). */
@@ -200,46 +208,76 @@ export class TaskStore {
   }
 
   /**
-   * Reserves the task's resources on the node and records the new attempt, atomically. Returns
-   * null when the task is no longer queued or the node no longer has room (someone was faster).
+   * Places many tasks at once, each on the node the scheduler chose, in one transaction: tasks
+   * still queued are locked (in id order), each node's reservation grows by the sum of its
+   * tasks' requests only if it is still available and it all still fits, and the placed tasks
+   * get their new attempt and history event. Tasks no longer queued are left out (`gone`);
+   * those whose node refused (drained or changed since the choice) are returned in `refused`,
+   * to be chosen again.
    */
-  async place(taskId: string, nodeId: string): Promise<TaskRow | null> {
+  async placeMany(plans: Array<{ taskId: string; nodeId: string }>): Promise<{ placed: TaskRow[]; refused: string[]; gone: string[] }> {
+    if (plans.length === 0) return { placed: [], refused: [], gone: [] };
     return this.db.transaction(async (tx) => {
-      const [t] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for('update');
-      if (!t || t.status !== 'queued') return null;
-      const [n] = await tx
-        .update(nodes)
-        .set({
-          allocatedCpu: sql`${nodes.allocatedCpu} + ${t.cpu}`,
-          allocatedMemoryMb: sql`${nodes.allocatedMemoryMb} + ${t.memoryMb}`,
-          allocatedGpu: sql`${nodes.allocatedGpu} + ${t.gpu}`,
-          allocatedTasks: sql`${nodes.allocatedTasks} + 1`,
-        })
-        .where(
-          and(
-            eq(nodes.id, nodeId),
-            eq(nodes.status, 'available'),
-            sql`${nodes.allocatedCpu} + ${t.cpu} <= ${nodes.cpu} + 1e-9`,
-            sql`${nodes.allocatedMemoryMb} + ${t.memoryMb} <= ${nodes.memoryMb}`,
-            sql`${nodes.allocatedGpu} + ${t.gpu} <= ${nodes.gpu}`,
-            sql`${nodes.allocatedTasks} + 1 <= ${nodes.maxTasks}`,
-          ),
-        )
-        .returning({ id: nodes.id, name: nodes.name });
-      if (!n) return null;
-      const [placed] = await tx
-        .update(tasks)
-        .set({
-          status: 'scheduled',
-          nodeId,
-          attempts: t.attempts + 1,
-          scheduledAt: new Date(),
-          statusReason: `placed on node ${n.name}; waiting for it to start the container`,
-        })
-        .where(eq(tasks.id, taskId))
-        .returning();
-      await this.addEvent(tx, placed, `placed on node ${n.name}`);
-      return placed;
+      const ids = plans.map((p) => p.taskId);
+      const live = await tx
+        .select({ id: tasks.id, cpu: tasks.cpu, memoryMb: tasks.memoryMb, gpu: tasks.gpu })
+        .from(tasks)
+        .where(and(inArray(tasks.id, ids), eq(tasks.status, 'queued')))
+        .orderBy(tasks.id)
+        .for('update');
+      const request = new Map(live.map((t) => [t.id, t]));
+      const gone = ids.filter((id) => !request.has(id));
+      const sums = new Map<string, { id: string; cpu: number; mem: number; gpu: number; n: number }>();
+      for (const p of plans) {
+        const r = request.get(p.taskId);
+        if (!r) continue;
+        const s = sums.get(p.nodeId) ?? { id: p.nodeId, cpu: 0, mem: 0, gpu: 0, n: 0 };
+        s.cpu += r.cpu;
+        s.mem += r.memoryMb;
+        s.gpu += r.gpu;
+        s.n += 1;
+        sums.set(p.nodeId, s);
+      }
+      if (sums.size === 0) return { placed: [], refused: [], gone };
+      // Node rows in id order too, so two placements never wait on each other's nodes.
+      const wanted = JSON.stringify([...sums.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
+      const took = (await tx.execute(sql`
+        update nodes set
+          allocated_cpu = nodes.allocated_cpu + r.cpu,
+          allocated_memory_mb = nodes.allocated_memory_mb + r.mem,
+          allocated_gpu = nodes.allocated_gpu + r.gpu,
+          allocated_tasks = nodes.allocated_tasks + r.n
+        from jsonb_to_recordset(${wanted}::jsonb) as r(id uuid, cpu float8, mem int, gpu int, n int)
+        where nodes.id = r.id and nodes.status = 'available'
+          and nodes.allocated_cpu + r.cpu <= nodes.cpu + 1e-9
+          and nodes.allocated_memory_mb + r.mem <= nodes.memory_mb
+          and nodes.allocated_gpu + r.gpu <= nodes.gpu
+          and nodes.allocated_tasks + r.n <= nodes.max_tasks
+        returning nodes.id, nodes.name`)) as unknown as { rows: Array<{ id: string; name: string }> };
+      const nodeName = new Map(took.rows.map((n) => [n.id, n.name]));
+      const refused: string[] = [];
+      const go: Array<{ id: string; node_id: string; name: string }> = [];
+      for (const p of plans) {
+        if (!request.has(p.taskId)) continue;
+        const name = nodeName.get(p.nodeId);
+        if (name === undefined) refused.push(p.taskId);
+        else go.push({ id: p.taskId, node_id: p.nodeId, name });
+      }
+      if (go.length === 0) return { placed: [], refused, gone };
+      const at = new Date();
+      await tx.execute(sql`
+        update tasks set
+          status = 'scheduled',
+          node_id = r.node_id,
+          attempts = tasks.attempts + 1,
+          scheduled_at = ${at.toISOString()}::timestamptz,
+          status_reason = 'placed on node ' || r.name || '; waiting for it to start the container'
+        from jsonb_to_recordset(${JSON.stringify(go)}::jsonb) as r(id uuid, node_id uuid, name text)
+        where tasks.id = r.id`);
+      const placed = await tx.select().from(tasks).where(inArray(tasks.id, go.map((g) => g.id)));
+      const names = new Map(go.map((g) => [g.id, g.name]));
+      await this.recordEvents(tx, placed, (t) => `placed on node ${names.get(t.id)}`, at);
+      return { placed, refused, gone };
     });
   }
 
