@@ -4,6 +4,7 @@
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import pLimit from 'p-limit';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import { enqueuePending } from '../scheduler/pending.ts';
@@ -22,6 +23,11 @@ export interface ResultRecorderDeps {
   onRetry?(task: TaskRow): void;
 }
 
+/** The most "started" reports stored in one transaction. */
+const STARTED_BATCH = 500;
+/** How many "finished" reports are stored at once. */
+const FINISH_CONCURRENCY = 16;
+
 /** How long a finished task's live log stream lingers for followers still reading it. */
 const LOG_STREAM_TTL_SECONDS = 120;
 
@@ -31,7 +37,7 @@ export class ResultRecorder {
 
   start(): void {
     const { names, connection } = this.deps;
-    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), controlPlaneWorkerOptions(connection, names));
+    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: STARTED_BATCH * 2 });
     this.worker.on('error', (err) => this.deps.logger.error({ err }, 'results: queue error'));
     this.worker.on('failed', (job, err) =>
       this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'results: could not record a worker report; BullMQ keeps it in the failed set'),
@@ -52,13 +58,45 @@ export class ResultRecorder {
     await this.worker?.close();
   }
 
-  private async process(job: Job): Promise<void> {
+  /**
+   * "Started" reports are applied in batches, one transaction each, while the previous batch is
+   * stored; "finished" ones one by one, at most FINISH_CONCURRENCY at once, so a flood of them
+   * cannot take every database connection from the API and the dispatcher.
+   */
+  private started: Array<{ report: { taskId: string; attempt: number; startedAt: Date }; resolve(): void; reject(err: Error): void }> = [];
+  private storingStarted = false;
+  private readonly finishSlots = pLimit(FINISH_CONCURRENCY);
+
+  private process(job: Job): Promise<void> {
     const event = TaskEventJob.parse(job.data);
-    const { tasks, logger } = this.deps;
-    if (event.type === 'started') {
-      await tasks.markRunning(event.taskId, event.attempt, new Date(event.at));
-      return;
+    if (event.type === 'finished') return this.finishSlots(() => this.finished(event));
+    return new Promise<void>((resolve, reject) => {
+      this.started.push({ report: { taskId: event.taskId, attempt: event.attempt, startedAt: new Date(event.at) }, resolve, reject });
+      if (!this.storingStarted) {
+        this.storingStarted = true;
+        setImmediate(() => void this.storeStarted());
+      }
+    });
+  }
+
+  private async storeStarted(): Promise<void> {
+    try {
+      while (this.started.length > 0) {
+        const batch = this.started.splice(0, STARTED_BATCH);
+        try {
+          await this.deps.tasks.markRunningMany(batch.map((b) => b.report));
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          for (const b of batch) b.reject(err as Error);
+        }
+      }
+    } finally {
+      this.storingStarted = false;
     }
+  }
+
+  private async finished(event: Extract<TaskEventJob, { type: 'finished' }>): Promise<void> {
+    const { tasks, logger } = this.deps;
     const logs = await this.readLogs(event.taskId, event.attempt);
     const status = event.status === 'error' ? 'failed' : event.status;
     const result = await tasks.finish({

@@ -281,15 +281,23 @@ export class TaskStore {
     });
   }
 
-  async markRunning(taskId: string, attempt: number, startedAt: Date): Promise<TaskRow | null> {
+  /**
+   * Marks started attempts running (one transaction for many reports). A report for an attempt
+   * the task no longer has, or for a task no longer scheduled, changes nothing.
+   */
+  async markRunningMany(reports: Array<{ taskId: string; attempt: number; startedAt: Date }>): Promise<TaskRow[]> {
+    if (reports.length === 0) return [];
     return this.db.transaction(async (tx) => {
-      const [t] = await tx
-        .update(tasks)
-        .set({ status: 'running', startedAt, statusReason: null })
-        .where(and(eq(tasks.id, taskId), eq(tasks.attempts, attempt), eq(tasks.status, 'scheduled')))
-        .returning();
-      if (t) await this.addEvent(tx, t, 'container started');
-      return t ?? null;
+      const rows = JSON.stringify(reports.map((r) => ({ id: r.taskId, attempt: r.attempt, at: r.startedAt.toISOString() })));
+      const changed = (await tx.execute(sql`
+        update tasks set status = 'running', started_at = r.at, status_reason = null
+        from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, attempt int, at timestamptz)
+        where tasks.id = r.id and tasks.attempts = r.attempt and tasks.status = 'scheduled'
+        returning tasks.id`)) as unknown as { rows: Array<{ id: string }> };
+      if (changed.rows.length === 0) return [];
+      const running = await tx.select().from(tasks).where(inArray(tasks.id, changed.rows.map((r) => r.id)));
+      await this.recordEvents(tx, running, 'container started');
+      return running;
     });
   }
 
