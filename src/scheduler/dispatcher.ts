@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
-import { enqueuePending } from './pending.ts';
+import { enqueuePending, wakeWaitingTasks } from './pending.ts';
 import { chooseNode, reserve, type PlacementStrategy } from './placement.ts';
 import { controlPlaneWorkerOptions, NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
 
@@ -35,10 +35,13 @@ const WAIT_RETRY_MS = 500;
 /**
  * A task that fits nowhere waits until capacity changes (a task ends or is cancelled, a node
  * registers or resumes: wakeWaitingTasks promotes the waiting jobs, which BullMQ then hands
- * out by priority) or, failing that, this long. Waiting tasks do not poll, so a large backlog
- * on a full cluster costs nothing while nothing changes.
+ * out by priority) or, failing that, for a failsafe delay: 5 s, doubling each time the task is
+ * found waiting again, up to 60 s. Waiting tasks barely poll, so a large backlog on a full
+ * cluster costs little while nothing changes.
  */
-const WAIT_FAILSAFE_MS = 5_000;
+export function waitFailsafeMs(timesTaken: number): number {
+  return Math.min(60_000, 5_000 * 2 ** Math.max(0, Math.min(timesTaken - 1, 4)));
+}
 
 export function agedPriority(priority: keyof typeof PRIORITY_RANK, createdAt: Date, agingSeconds: number): number {
   const classes = Math.floor((Date.now() - createdAt.getTime()) / 1000 / agingSeconds);
@@ -198,6 +201,9 @@ export class Dispatcher {
         handOver.push(t);
       }
       for (const id of gone) settle(byTask.get(id)!);
+      // Room is left after this batch: tasks that were waiting may fit now (a node that came
+      // up frees room for many more than one wake brings back).
+      if (placed.length > 0 && waits.length === 0) void wakeWaitingTasks(this.deps.pendingQueue).catch(() => undefined);
       // A node that changed since the choice (drained, or room taken): choose again.
       const again = new Set(refused);
       undecided = undecided.filter((e) => again.has(e.data.taskId));
@@ -234,7 +240,7 @@ export class Dispatcher {
         // the new priority for when the job is promoted.)
         const aged = agedPriority(task.priority, task.createdAt, this.deps.agingSeconds);
         if (aged !== p.job.priority) await p.job.changePriority({ priority: aged });
-        await p.job.moveToDelayed(Date.now() + WAIT_FAILSAFE_MS, p.token);
+        await p.job.moveToDelayed(Date.now() + waitFailsafeMs(p.job.attemptsStarted), p.token);
         settle(p, new DelayedError());
       }),
     );

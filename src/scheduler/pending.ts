@@ -62,5 +62,8 @@ async function promoteWaiting(queue: Queue): Promise<void> {
   const waiting = await queue.getDelayed(0, WAKE_COUNT - 1);
   const now = Date.now();
   const forRoom = waiting.filter((job) => !(job.data?.notBefore > now));
+  // BullMQ numbers jobs as they enter the prioritized set, which is FIFO within a priority:
+  // promote them oldest first (the delayed set is ordered by when each delay ends instead).
+  forRoom.sort((a, b) => a.timestamp - b.timestamp);
   await Promise.all(forRoom.map((job) => job.promote().catch(() => undefined)));
 }
