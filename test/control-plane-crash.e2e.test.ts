@@ -1,12 +1,14 @@
 // Accepted work is never lost nor done twice: the control plane killed with SIGKILL under load
 // and restarted, and Redis losing everything of this deployment (as a flush or a restart
 // without persistence would): every task ends exactly once, in a final state.
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL } from './support/env.ts';
 import { api, spawnJarvis, startJarvis, uniquePrefix } from './support/jarvis.ts';
 import { freePort } from './support/services.ts';
+import { redisNames } from '../src/scheduler/queues.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -93,3 +95,40 @@ it('puts queued and placed work back when Redis loses everything', async () => {
   await expectEachEndedOnce(http, ids);
   for (const id of ids) expect((await http.get(`/tasks/${id}`)).body.attempts).toBe(1);
 }, 180_000);
+
+it('places again an attempt whose node stopped listing it and whose result never came', async () => {
+  // This test plays the node itself, through the same HTTP calls and events queue a worker
+  // uses: it registers, reports the attempt started, then its heartbeats stop listing it and
+  // no "finished" report ever arrives (Redis lost it, say).
+  const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '120' } });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  const reg = await http.post('/nodes/register', { name: `mute-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } });
+  expect(reg.status).toBe(201);
+  const node = reg.body as { id: string; token: string };
+  const auth = { authorization: `Bearer ${node.token}` };
+  const beat = (running: string[]) => http.post(`/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, engine: 'ok' }, auth);
+  expect((await beat([])).status).toBe(200);
+
+  const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
+  await http.waitForTask(id, (t) => t.status === 'scheduled');
+  const names = redisNames(server.prefix);
+  const events = new Queue(names.eventsQueue, { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
+  cleanups.push(() => events.close());
+  await events.add('started', { type: 'started', taskId: id, attempt: 1, nodeId: node.id, at: new Date().toISOString() }, { jobId: `started-${id}-a1` });
+  await http.waitForTask(id, (t) => t.status === 'running');
+  expect((await beat([id])).status).toBe(200);
+
+  // Heartbeats that no longer list it: after two heartbeat periods of grace, it is placed again.
+  let again: { status: string; attempts: number } | null = null;
+  for (let i = 0; i < 20 && !again; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    await beat([]);
+    const t = (await http.get(`/tasks/${id}`)).body;
+    if (t.attempts === 2) again = t;
+  }
+  expect(again, 'the lost attempt was never placed again').not.toBeNull();
+  const history = (await http.get(`/tasks/${id}/events`)).body.items as Array<{ status: string; attempt: number; reason: string | null }>;
+  expect(history.find((e) => e.status === 'queued' && e.attempt === 1 && /no longer runs attempt 1 and its result was lost/.test(e.reason ?? ''))).toBeDefined();
+  expect(history.at(-1)).toMatchObject({ status: 'scheduled', attempt: 2 });
+}, 60_000);

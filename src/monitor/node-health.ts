@@ -11,6 +11,7 @@ import type { TaskStore } from '../state/task-store.ts';
 
 export class NodeHealthMonitor {
   private timer: NodeJS.Timeout | null = null;
+  private lostCheckedAt = 0;
 
   constructor(
     private readonly deps: {
@@ -59,19 +60,16 @@ export class NodeHealthMonitor {
    * it): it is placed again. Two heartbeats of grace cover a report on its way.
    */
   private async requeueLostAttempts(): Promise<void> {
-    const { nodes, tasks, redis, names, logger, heartbeatSeconds } = this.deps;
-    for (const n of await nodes.list()) {
-      if (n.status === 'offline' || !n.lastHeartbeatAt) continue;
-      const before = new Date(n.lastHeartbeatAt.getTime() - 2 * heartbeatSeconds * 1000);
-      const listed = new Set(n.runningTaskIds);
-      for (const t of await tasks.runningOn(n.id, before)) {
-        if (listed.has(t.id)) continue;
-        if (await redis.exists(`${names.bullPrefix}:${names.eventsQueue}:finished-${t.id}-a${t.attempts}`)) continue;
-        const again = await tasks.requeueLost(t.id, t.attempts, `node ${n.name} no longer runs attempt ${t.attempts} and its result was lost; placing it again`);
-        if (!again) continue;
-        await enqueuePending(this.deps.pendingQueue, [again]);
-        logger.warn({ task_id: t.id, attempt: t.attempts, node: n.name }, 'node health: an attempt lost its result; placing the task again');
-      }
+    const { tasks, redis, names, logger, heartbeatSeconds } = this.deps;
+    // Once per heartbeat period is often enough (heartbeats are what it compares against).
+    if (Date.now() - this.lostCheckedAt < heartbeatSeconds * 1000) return;
+    this.lostCheckedAt = Date.now();
+    for (const t of await tasks.unlistedRunning(2 * heartbeatSeconds)) {
+      if (await redis.exists(`${names.bullPrefix}:${names.eventsQueue}:finished-${t.id}-a${t.attempts}`)) continue;
+      const again = await tasks.requeueLost(t.id, t.attempts, `node ${t.nodeName} no longer runs attempt ${t.attempts} and its result was lost; placing it again`);
+      if (!again) continue;
+      await enqueuePending(this.deps.pendingQueue, [again]);
+      logger.warn({ task_id: t.id, attempt: t.attempts, node: t.nodeName }, 'node health: an attempt lost its result; placing the task again');
     }
   }
 

@@ -423,12 +423,20 @@ export class TaskStore {
   }
 
   /** Running tasks on a node that started before `before`, for finding lost attempts. */
-  async runningOn(nodeId: string, before: Date): Promise<Array<Pick<TaskRow, 'id' | 'attempts'>>> {
-    return this.db
-      .select({ id: tasks.id, attempts: tasks.attempts })
-      .from(tasks)
-      .where(and(eq(tasks.nodeId, nodeId), eq(tasks.status, 'running'), sql`${tasks.startedAt} < ${before}`));
+  /**
+   * Tasks running on a live node whose latest heartbeat, sent more than `graceSeconds` after
+   * the attempt started, no longer lists them: one query for the whole cluster.
+   */
+  async unlistedRunning(graceSeconds: number): Promise<Array<{ id: string; attempts: number; nodeName: string }>> {
+    const r = (await this.db.execute(sql`
+      select t.id, t.attempts, n.name as node_name
+      from tasks t join nodes n on n.id = t.node_id
+      where t.status = 'running' and n.status <> 'offline' and n.last_heartbeat_at is not null
+        and t.started_at < n.last_heartbeat_at - make_interval(secs => ${graceSeconds})
+        and not (n.running_task_ids ? t.id::text)`)) as unknown as { rows: Array<{ id: string; attempts: number; node_name: string }> };
+    return r.rows.map((x) => ({ id: x.id, attempts: x.attempts, nodeName: x.node_name }));
   }
+
 
   /**
    * An attempt its node no longer runs and never reported (its report was lost with Redis):
