@@ -84,7 +84,14 @@ export class Reconciler {
         pipe.hmget(key, 'timestamp', 'priority');
       }
       const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as [string | null, string | null] | undefined);
-      const missing = batch.filter((_, j) => !found[j]?.[0]);
+      // A task placed (its pending job done and removed) or started since the page was read
+      // is not missing: look again at the few without a job before restoring anything.
+      const noJob = batch.filter((_, j) => !found[j]?.[0]);
+      const now = new Map((await this.deps.tasks.getMany(noJob.map((t) => t.id))).map((t) => [t.id, t]));
+      const missing = noJob.filter((t) => {
+        const n = now.get(t.id);
+        return n !== undefined && n.status === t.status && n.attempts === t.attempts;
+      });
       const lostQueued = missing.filter((t) => t.status === 'queued' || !t.nodeId);
       const lostPlaced = missing.filter((t) => t.status === 'scheduled' && t.nodeId);
       if (lostQueued.length > 0) await enqueuePending(this.pending, lostQueued);
