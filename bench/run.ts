@@ -23,11 +23,17 @@
 //  (d) what metrics cost on the submit path: POST /tasks per second of two `jarvis server`s side
 //      by side, metrics on and off (JARVIS_METRICS_ENABLED=false), in pairs of loops whose order
 //      alternates; then one pair under --cpu-prof to attribute the metrics' own CPU.
+//  (e) cluster-scale placement (bench/scale.ts): per node count, a `jarvis server` and one
+//      `jarvis worker --executor simulated --nodes N`; p50/p99 submit→placed while capacity exists,
+//      enqueue latency on an empty queue and with a backlog of mixed-priority, mixed-size tasks,
+//      and placements per second draining that backlog (with a time cap).
 //
 // Usage: npx tsx bench/run.ts [--requests 5000] [--warmup 500] [--concurrency 32]
 //          [--latency-count 30] [--latency-warmup 3] [--poll-ms 10] [--only a|b|c|d|a,c…] [--profile]
 //          [--dag-tasks 10000] [--dag-width 100] [--dag-rounds 3] [--fan-width 1000] [--fan-rounds 2]
 //          [--sim-ms 10] [--chain 100] [--metrics-pairs 6] [--metrics-requests 3000]
+//          [--scale-tasks 100000] [--scale-nodes 100,1000] [--scale-drain-seconds 180] [--scale-probe 1000]
+//          [--scale-steady-rates 50,200] [--scale-steady-seconds 10] [--scale-aging-seconds 3600]
 // Results: bench/results/foundation-<timestamp>.json and bench/results/foundation-latest.json.
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -52,6 +58,7 @@ import {
   type WorkflowBody,
 } from './support/dag.ts';
 import { createWorkflowFromJson, groupCommit, oneStatement } from './support/whatif.ts';
+import { scalePhase } from './scale.ts';
 import { startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { closedLoop, HttpClient, type LoopResult } from './support/load.ts';
 import {
@@ -60,7 +67,7 @@ import {
   connectRedis,
   cpuDelta,
   cpuSnapshot,
-  type CpuSnapshot,
+  cpuWithWorker,
   createDatabase,
   deleteKeysWithPrefix,
   IMAGE,
@@ -98,15 +105,24 @@ const { values: argv } = parseArgs({
     chain: { type: 'string', default: '100' },
     'metrics-pairs': { type: 'string', default: '6' },
     'metrics-requests': { type: 'string', default: '3000' },
+    'scale-tasks': { type: 'string', default: '100000' },
+    'scale-nodes': { type: 'string', default: '100,1000' },
+    'scale-drain-seconds': { type: 'string', default: '180' },
+    'scale-probe': { type: 'string', default: '1000' },
+    'scale-steady-rates': { type: 'string', default: '50,200' },
+    'scale-steady-seconds': { type: 'string', default: '10' },
+    'scale-aging-seconds': { type: 'string', default: '3600' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (argv.help) {
   process.stdout.write(
-    'npx tsx bench/run.ts [--requests N] [--warmup N] [--concurrency N] [--latency-count N] [--latency-warmup N] [--poll-ms N] [--only a|b|c|d|a,c…] [--profile]\n' +
+    'npx tsx bench/run.ts [--requests N] [--warmup N] [--concurrency N] [--latency-count N] [--latency-warmup N] [--poll-ms N] [--only a|b|c|d|e|a,c…] [--profile]\n' +
       '                     [--dag-tasks N] [--dag-width N] [--dag-rounds N] [--fan-width N] [--fan-rounds N] [--sim-ms N] [--chain N]\n' +
       '                     [--metrics-pairs N] [--metrics-requests N]\n' +
-      '  a: submit throughput  b: submit->succeeded latency  c: workflows (10,000-task DAG, release latency)  d: cost of metrics on POST /tasks\n',
+      '                     [--scale-tasks N] [--scale-nodes N,N…] [--scale-drain-seconds N] [--scale-probe N] [--scale-steady-rates N,N…] [--scale-steady-seconds N] [--scale-aging-seconds N]\n' +
+      '  a: submit throughput  b: submit->succeeded latency  c: workflows (10,000-task DAG, release latency)  d: cost of metrics on POST /tasks\n' +
+      '  e: cluster-scale placement (placements/s, submit->placed, enqueue latency with a backlog) on simulated nodes\n',
   );
   process.exit(0);
 }
@@ -136,8 +152,15 @@ const S = {
   chain: int('chain', argv.chain),
   metricsPairs: Math.max(1, int('metrics-pairs', argv['metrics-pairs'])),
   metricsRequests: Math.max(1, int('metrics-requests', argv['metrics-requests'])),
+  scaleTasks: Math.max(1, int('scale-tasks', argv['scale-tasks'])),
+  scaleNodes: (argv['scale-nodes'] ?? '').split(',').map((x) => Math.max(1, int('scale-nodes', x.trim()))),
+  scaleDrainSeconds: Math.max(1, int('scale-drain-seconds', argv['scale-drain-seconds'])),
+  scaleProbe: Math.max(1, int('scale-probe', argv['scale-probe'])),
+  scaleSteadyRates: (argv['scale-steady-rates'] ?? '').split(',').map((x) => Math.max(1, int('scale-steady-rates', x.trim()))),
+  scaleSteadySeconds: Math.max(1, int('scale-steady-seconds', argv['scale-steady-seconds'])),
+  scaleAgingSeconds: Math.max(1, int('scale-aging-seconds', argv['scale-aging-seconds'])),
 };
-const SECTIONS = ['a', 'b', 'c', 'd'] as const;
+const SECTIONS = ['a', 'b', 'c', 'd', 'e'] as const;
 type Section = (typeof SECTIONS)[number];
 if (S.only && (S.only.size === 0 || [...S.only].some((x) => !(SECTIONS as readonly string[]).includes(x)))) {
   process.stderr.write(`bench: --only takes one or more of ${SECTIONS.join(', ')} (comma-separated), got "${argv.only}"\n`);
@@ -779,21 +802,6 @@ async function pausePendingQueue(redis: Redis, prefix: string): Promise<void> {
 }
 
 const epochNow = () => performance.timeOrigin + performance.now();
-
-/** Summed CPU of the machine's other processes, with the worker taken out of "other" (it is ours). */
-function cpuWithWorker(a: CpuSnapshot, b: CpuSnapshot, worker: { pid: number; cpu0: number | null }) {
-  const d = cpuDelta(a, b);
-  const w1 = processCpuMs(worker.pid);
-  const wallMs = b.at - a.at;
-  const workerMs = worker.cpu0 !== null && w1 !== null ? w1 - worker.cpu0 : null;
-  const workerPct = workerMs === null ? null : round((workerMs / wallMs) * 100, 1);
-  const other = d.other_processes_pct_of_all_cores;
-  return {
-    ...d,
-    worker_process_pct_of_one_core: workerPct,
-    other_processes_pct_of_all_cores: other === null || workerPct === null ? other : round(other - workerPct / d.machine_cores, 1),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // (c) workflows: a 10,000-task DAG, and release latency on the simulated executor
@@ -1441,6 +1449,7 @@ function printTables(
   b: Awaited<ReturnType<typeof latencyPhase>> | null,
   c: Awaited<ReturnType<typeof workflowPhase>> | null,
   d: Awaited<ReturnType<typeof metricsCostPhase>> | null,
+  e: Awaited<ReturnType<typeof scalePhase>> | null,
 ) {
   const lines: string[] = [''];
   if (a) {
@@ -1577,6 +1586,35 @@ function printTables(
     );
     lines.push('');
   }
+  if (e) {
+    const rates = S.scaleSteadyRates.join('/');
+    lines.push(`(e) cluster-scale placement: ${S.scaleTasks} mixed tasks on simulated nodes (drain capped at ${S.scaleDrainSeconds} s); ms unless stated`);
+    lines.push(
+      `    ${pad('nodes', 7)}${pad('placed/s', 10, true)}${pad('placed', 16, true)}${pad(`s→p p99 @${rates}/s`, 22, true)}${pad('after backlog', 15, true)}` +
+        `${pad('enq p99 empty', 14, true)}${pad('backlog', 9, true)}${pad('build/s', 9, true)}${pad('srv/wkr CPU', 13, true)}`,
+    );
+    const p99s = (xs: Array<{ submit_to_placed_ms: Summary }> | { skipped: string } | undefined) =>
+      Array.isArray(xs) ? xs.map((x) => round(x.submit_to_placed_ms.p99, 0)).join(' / ') : '-';
+    for (const r of e.runs) {
+      if (r.error) {
+        lines.push(`    ${pad(r.nodes, 7)}FAILED: ${r.error.split('\n')[0]}`);
+        continue;
+      }
+      const dr = r.drain!;
+      lines.push(
+        `    ${pad(r.nodes, 7)}${pad(round(dr.placements_per_second, 0), 10, true)}${pad(`${dr.placed}/${dr.queued_at_resume}${dr.capped ? '*' : ''}`, 16, true)}` +
+          `${pad(p99s(r.capacity_exists_empty_queue), 22, true)}${pad(p99s(r.capacity_exists_after_backlog), 15, true)}` +
+          `${pad(r.enqueue!.empty_queue.latency_ms.p99, 14, true)}${pad(r.enqueue!.with_backlog.latency_ms.p99, 9, true)}${pad(round(r.backlog_build!.tasks_per_second, 0), 9, true)}` +
+          `${pad(`${dr.cpu.server_pct_of_one_core ?? '-'}/${dr.cpu.worker_pct_of_one_core ?? '-'}%`, 13, true)}`,
+      );
+    }
+    lines.push('    placed/s: over the drain (first → last scheduled_at); s→p: submit→placed while capacity exists, empty queue, at each arrival rate;');
+    lines.push('    after backlog: the same once the whole backlog is placed; enq: POST /tasks p99 on an empty queue / with the backlog queued;');
+    lines.push('    srv/wkr CPU: server and worker processes during the drain, % of one core.');
+    if (e.runs.some((r) => r.drain?.capped)) lines.push('    * the drain hit its time cap (or stalled): the rate is over what was placed by then.');
+    lines.push(`    ≥ 3,300 placements/s and p99 submit→placed < 50 ms: ${e.meets_target ? 'met' : 'NOT met'}`);
+    lines.push('');
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -1634,6 +1672,13 @@ async function main() {
       chain: S.chain,
       metrics_pairs: S.metricsPairs,
       metrics_requests: S.metricsRequests,
+      scale_tasks: S.scaleTasks,
+      scale_nodes: S.scaleNodes,
+      scale_drain_seconds: S.scaleDrainSeconds,
+      scale_probe: S.scaleProbe,
+      scale_steady_rates: S.scaleSteadyRates,
+      scale_steady_seconds: S.scaleSteadySeconds,
+      scale_aging_seconds: S.scaleAgingSeconds,
     },
     /** 1/5/15-minute load averages when each section started and at the end (this machine is shared). */
     loadavg: {} as Record<string, number[]>,
@@ -1701,6 +1746,25 @@ async function main() {
     d = await metricsCostPhase(redis);
     result.d_metrics_cost = d;
   }
+
+  let e: Awaited<ReturnType<typeof scalePhase>> | null = null;
+  if (runs('e')) {
+    noteLoad('e_start');
+    e = await scalePhase(redis, {
+      runId: RUN_ID,
+      tasks: S.scaleTasks,
+      nodeCounts: S.scaleNodes,
+      drainSeconds: S.scaleDrainSeconds,
+      probe: S.scaleProbe,
+      steadyRates: S.scaleSteadyRates,
+      steadySeconds: S.scaleSteadySeconds,
+      agingSeconds: S.scaleAgingSeconds,
+      log,
+      onCleanup,
+      freshDatabase,
+    });
+    result.e_cluster_scale = e;
+  }
   noteLoad('end');
 
   await cleanup();
@@ -1714,7 +1778,7 @@ async function main() {
   const text = JSON.stringify(result, null, 2) + '\n';
   writeFileSync(file, text);
   writeFileSync(join(RESULTS_DIR, 'foundation-latest.json'), text);
-  printTables(a, b, c, d);
+  printTables(a, b, c, d, e);
   process.stdout.write(`results: ${file} (and bench/results/foundation-latest.json), ${result.duration_s} s\n`);
 }
 

@@ -83,3 +83,49 @@ export async function closedLoop(count: number, concurrency: number, op: (i: num
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
   return { count, concurrency, elapsedMs: performance.now() - t0, latenciesMs: latencies, errors, firstError };
 }
+
+export interface OpenLoopResult extends LoopResult {
+  /** Operations per second asked for. */
+  ratePerSecond: number;
+  /** How late each operation was started against its schedule (ms): the driver's own slip. */
+  startLagMs: number[];
+}
+
+/**
+ * Open loop: starts op(i) at t0 + i / ratePerSecond whether or not earlier ones have answered
+ * (a steady arrival rate, as independent clients make), and waits for all of them.
+ */
+export async function openLoop(count: number, ratePerSecond: number, op: (i: number) => Promise<void>): Promise<OpenLoopResult> {
+  let errors = 0;
+  let firstError: string | null = null;
+  const latencies = new Array<number>(count).fill(NaN);
+  const lags = new Array<number>(count).fill(NaN);
+  const inFlight: Array<Promise<void>> = [];
+  const t0 = performance.now();
+  let maxInFlight = 0;
+  let open = 0;
+  for (let i = 0; i < count; i++) {
+    const due = t0 + (i * 1000) / ratePerSecond;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const s = performance.now();
+    lags[i] = s - due;
+    open++;
+    maxInFlight = Math.max(maxInFlight, open);
+    inFlight.push(
+      op(i).then(
+        () => {
+          latencies[i] = performance.now() - s;
+          open--;
+        },
+        (err: unknown) => {
+          errors++;
+          firstError ??= (err as Error).message;
+          open--;
+        },
+      ),
+    );
+  }
+  await Promise.all(inFlight);
+  return { count, concurrency: maxInFlight, elapsedMs: performance.now() - t0, latenciesMs: latencies, errors, firstError, ratePerSecond, startLagMs: lags };
+}

@@ -8,6 +8,7 @@ import os from 'node:os';
 import Dockerode from 'dockerode';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { round } from './stats.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const ADMIN_DATABASE_URL =
@@ -316,6 +317,21 @@ export function cpuDelta(a: CpuSnapshot, b: CpuSnapshot) {
     postgres_all_backends_pct_of_one_core: pct(b.postgres - a.postgres),
     redis_server_pct_of_one_core: pct(b.redis - a.redis),
     jarvis_cpu_ms: a.server !== null && b.server !== null ? Math.round(b.server - a.server) : null,
+  };
+}
+
+/** Summed CPU of the machine's other processes, with the worker taken out of "other" (it is ours). */
+export function cpuWithWorker(a: CpuSnapshot, b: CpuSnapshot, worker: { pid: number; cpu0: number | null }) {
+  const d = cpuDelta(a, b);
+  const w1 = processCpuMs(worker.pid);
+  const wallMs = b.at - a.at;
+  const workerMs = worker.cpu0 !== null && w1 !== null ? w1 - worker.cpu0 : null;
+  const workerPct = workerMs === null ? null : round((workerMs / wallMs) * 100, 1);
+  const other = d.other_processes_pct_of_all_cores;
+  return {
+    ...d,
+    worker_process_pct_of_one_core: workerPct,
+    other_processes_pct_of_all_cores: other === null || workerPct === null ? other : round(other - workerPct / d.machine_cores, 1),
   };
 }
 
