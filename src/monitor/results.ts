@@ -4,9 +4,9 @@
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import pLimit from 'p-limit';
 import type { TaskRow } from '../state/schema.ts';
-import type { TaskStore } from '../state/task-store.ts';
+import type { FinishReport, TaskStore } from '../state/task-store.ts';
+import { Batcher, type BatchEntry } from '../scheduler/batcher.ts';
 import { enqueuePending } from '../scheduler/pending.ts';
 import { controlPlaneWorkerOptions, TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
 
@@ -25,8 +25,12 @@ export interface ResultRecorderDeps {
 
 /** The most "started" reports stored in one transaction. */
 const STARTED_BATCH = 500;
-/** How many "finished" reports are stored at once. */
-const FINISH_CONCURRENCY = 16;
+/** The most "finished" reports stored in one transaction, and the most log text it holds. */
+const FINISHED_BATCH = 200;
+const FINISHED_LOG_BYTES = 16 * 1024 * 1024;
+
+type StartedEvent = Extract<TaskEventJob, { type: 'started' }>;
+type FinishedEvent = Extract<TaskEventJob, { type: 'finished' }>;
 
 /** How long a finished task's live log stream lingers for followers still reading it. */
 const LOG_STREAM_TTL_SECONDS = 120;
@@ -37,7 +41,7 @@ export class ResultRecorder {
 
   start(): void {
     const { names, connection } = this.deps;
-    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: STARTED_BATCH * 2 });
+    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: 2 * (STARTED_BATCH + FINISHED_BATCH) });
     this.worker.on('error', (err) => this.deps.logger.error({ err }, 'results: queue error'));
     this.worker.on('failed', (job, err) =>
       this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'results: could not record a worker report; BullMQ keeps it in the failed set'),
@@ -59,69 +63,76 @@ export class ResultRecorder {
   }
 
   /**
-   * "Started" reports are applied in batches, one transaction each, while the previous batch is
-   * stored; "finished" ones one by one, at most FINISH_CONCURRENCY at once, so a flood of them
-   * cannot take every database connection from the API and the dispatcher.
+   * Reports are applied in batches, one transaction per batch ("started" and "finished" ones
+   * separately), one batch of each kind at a time: while one batch is stored the next fills
+   * up. A flood of reports so costs a few transactions, and never takes every database
+   * connection from the API and the dispatcher.
    */
-  private started: Array<{ report: { taskId: string; attempt: number; startedAt: Date }; resolve(): void; reject(err: Error): void }> = [];
-  private storingStarted = false;
-  private readonly finishSlots = pLimit(FINISH_CONCURRENCY);
+  private readonly started = new Batcher<StartedEvent>(STARTED_BATCH, (batch) => this.storeStarted(batch));
+  private readonly finished = new Batcher<FinishedEvent>(FINISHED_BATCH, (batch) => this.storeFinished(batch));
 
   private process(job: Job): Promise<void> {
     const event = TaskEventJob.parse(job.data);
-    if (event.type === 'finished') return this.finishSlots(() => this.finished(event));
-    return new Promise<void>((resolve, reject) => {
-      this.started.push({ report: { taskId: event.taskId, attempt: event.attempt, startedAt: new Date(event.at) }, resolve, reject });
-      if (!this.storingStarted) {
-        this.storingStarted = true;
-        setImmediate(() => void this.storeStarted());
-      }
-    });
+    return event.type === 'finished' ? this.finished.add(event) : this.started.add(event);
   }
 
-  private async storeStarted(): Promise<void> {
-    try {
-      while (this.started.length > 0) {
-        const batch = this.started.splice(0, STARTED_BATCH);
-        try {
-          await this.deps.tasks.markRunningMany(batch.map((b) => b.report));
-          for (const b of batch) b.resolve();
-        } catch (err) {
-          for (const b of batch) b.reject(err as Error);
-        }
-      }
-    } finally {
-      this.storingStarted = false;
-    }
+  private async storeStarted(batch: Array<BatchEntry<StartedEvent>>): Promise<void> {
+    await this.deps.tasks.markRunningMany(batch.map(({ value: e }) => ({ taskId: e.taskId, attempt: e.attempt, startedAt: new Date(e.at) })));
+    for (const b of batch) b.settle();
   }
 
-  private async finished(event: Extract<TaskEventJob, { type: 'finished' }>): Promise<void> {
+  private async storeFinished(batch: Array<BatchEntry<FinishedEvent>>): Promise<void> {
     const { tasks, logger } = this.deps;
-    const logs = await this.readLogs(event.taskId, event.attempt);
-    const status = event.status === 'error' ? 'failed' : event.status;
-    const result = await tasks.finish({
-      taskId: event.taskId,
-      attempt: event.attempt,
-      status,
-      exitCode: event.exitCode,
-      error: event.error,
-      startedAt: event.startedAt ? new Date(event.startedAt) : null,
-      finishedAt: new Date(event.finishedAt),
-      logs,
-      truncated: event.truncated,
-    });
-    if (!result) {
-      logger.info({ task_id: event.taskId, attempt: event.attempt }, 'results: ignored a report for an attempt the task no longer has');
-      return;
+    // One report per task in a transaction (two attempts' reports can arrive together), and at
+    // most FINISHED_LOG_BYTES of logs in memory: the rest wait for the next batch.
+    const take: Array<{ entry: BatchEntry<FinishedEvent>; report: FinishReport }> = [];
+    const seen = new Set<string>();
+    let bytes = 0;
+    for (const entry of batch) {
+      const e = entry.value;
+      if (seen.has(e.taskId) || (take.length > 0 && bytes >= FINISHED_LOG_BYTES)) continue;
+      seen.add(e.taskId);
+      const logs = await this.readLogs(e.taskId, e.attempt);
+      bytes += logs.length;
+      take.push({
+        entry,
+        report: {
+          taskId: e.taskId,
+          attempt: e.attempt,
+          status: e.status === 'error' ? 'failed' : e.status,
+          exitCode: e.exitCode,
+          error: e.error,
+          startedAt: e.startedAt ? new Date(e.startedAt) : null,
+          finishedAt: new Date(e.finishedAt),
+          logs,
+          truncated: e.truncated,
+        },
+      });
     }
+    const results = await tasks.finishMany(take.map((t) => t.report));
     // After the commit: a crash before these adds leaves queued rows the reconciler enqueues.
-    if (result.retryInMs !== null) {
-      await enqueuePending(this.deps.pendingQueue, [result.task], result.retryInMs);
-      this.deps.onRetry?.(result.task);
+    const retries = new Map<number, TaskRow[]>();
+    const released: TaskRow[] = [];
+    for (const [i, result] of results.entries()) {
+      const e = take[i].entry.value;
+      if (!result) {
+        logger.info({ task_id: e.taskId, attempt: e.attempt }, 'results: ignored a report for an attempt the task no longer has');
+        continue;
+      }
+      if (result.retryInMs !== null) retries.set(result.retryInMs, [...(retries.get(result.retryInMs) ?? []), result.task]);
+      released.push(...result.released);
     }
-    await enqueuePending(this.deps.pendingQueue, result.released);
-    await this.deps.redis.expire(this.deps.names.logStream(event.taskId), LOG_STREAM_TTL_SECONDS);
-    if (result.changed && result.retryInMs === null) this.deps.onFinished?.(result.task);
+    for (const [delay, rows] of retries) await enqueuePending(this.deps.pendingQueue, rows, delay);
+    await enqueuePending(this.deps.pendingQueue, released);
+    const pipe = this.deps.redis.pipeline();
+    for (const { report } of take) pipe.expire(this.deps.names.logStream(report.taskId), LOG_STREAM_TTL_SECONDS);
+    await pipe.exec();
+    for (const [i, result] of results.entries()) {
+      take[i].entry.settle();
+      if (!result) continue;
+      if (result.retryInMs !== null) this.deps.onRetry?.(result.task);
+      else if (result.changed) this.deps.onFinished?.(result.task);
+    }
   }
 
   private async readLogs(taskId: string, attempt: number): Promise<string> {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskStore } from '../state/task-store.ts';
+import { Batcher, type BatchEntry } from './batcher.ts';
 import { enqueuePending, wakeWaitingTasks } from './pending.ts';
 import { chooseNode, reserve, type PlacementStrategy } from './placement.ts';
 import { controlPlaneWorkerOptions, NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
@@ -53,22 +54,13 @@ export function agedPriority(priority: keyof typeof PRIORITY_RANK, createdAt: Da
 /** The most jobs decided together (and, with some headroom, the pending worker's concurrency). */
 const MAX_BATCH = 500;
 
-interface Pending {
+/** A pending job waiting in a batch; seq is its arrival (FIFO within a priority, as BullMQ handed it out). */
+interface Taken {
   job: Job;
   token: string | undefined;
-  /** Arrival order: FIFO within a priority, as BullMQ handed the jobs out. */
   seq: number;
-  resolve(): void;
-  reject(err: Error): void;
-  settled?: boolean;
 }
-
-function settle(p: Pending, err?: Error): void {
-  if (p.settled) return;
-  p.settled = true;
-  if (err) p.reject(err);
-  else p.resolve();
-}
+type Pending = BatchEntry<Taken>;
 
 export class Dispatcher {
   private worker: Worker | null = null;
@@ -131,40 +123,17 @@ export class Dispatcher {
    * instead of a transaction per task. While one batch is stored, the next fills up, so batches
    * grow with the load and a lone task is decided at once.
    */
-  private buffer: Pending[] = [];
-  private draining = false;
+  private readonly batcher = new Batcher<Taken>(MAX_BATCH, (batch) => this.decideBatch(batch));
   private arrivals = 0;
 
   private process(job: Job, token: string | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.buffer.push({ job, token, seq: this.arrivals++, resolve, reject });
-      if (!this.draining) {
-        this.draining = true;
-        setImmediate(() => void this.drain());
-      }
-    });
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      while (this.buffer.length > 0) {
-        const batch = this.buffer.splice(0, MAX_BATCH);
-        try {
-          await this.decideBatch(batch);
-        } catch (err) {
-          // Every job of the batch fails; BullMQ keeps it and the reconciler puts the task back.
-          for (const p of batch) if (!p.settled) settle(p, err as Error);
-        }
-      }
-    } finally {
-      this.draining = false;
-    }
+    return this.batcher.add({ job, token, seq: this.arrivals++ });
   }
 
   private async decideBatch(batch: Pending[]): Promise<void> {
     const { tasks, nodes } = this.deps;
-    batch.sort((a, b) => (a.job.priority ?? 0) - (b.job.priority ?? 0) || a.seq - b.seq);
-    const entries = batch.map((p) => ({ p, data: PendingJob.parse(p.job.data) }));
+    batch.sort((a, b) => (a.value.job.priority ?? 0) - (b.value.job.priority ?? 0) || a.value.seq - b.value.seq);
+    const entries = batch.map((p) => ({ p, data: PendingJob.parse(p.value.job.data) }));
     const rows = new Map((await tasks.getMany(entries.map((e) => e.data.taskId))).map((t) => [t.id, t]));
     const handOver: TaskRow[] = [];
     let undecided = entries;
@@ -177,7 +146,7 @@ export class Dispatcher {
       for (const { p, data } of undecided) {
         const task = rows.get(data.taskId);
         if (!task || (task.status === 'scheduled' && !task.nodeId) || (task.status !== 'queued' && task.status !== 'scheduled')) {
-          settle(p); // the create was rolled back after the enqueue, or the task moved on
+          p.settle(); // the create was rolled back after the enqueue, or the task moved on
           continue;
         }
         if (task.status === 'scheduled') {
@@ -200,7 +169,7 @@ export class Dispatcher {
         this.deps.onPlaced?.(t);
         handOver.push(t);
       }
-      for (const id of gone) settle(byTask.get(id)!);
+      for (const id of gone) byTask.get(id)!.settle();
       // Room is left after this batch: tasks that were waiting may fit now (a node that came
       // up frees room for many more than one wake brings back).
       if (placed.length > 0 && waits.length === 0) void wakeWaitingTasks(this.deps.pendingQueue).catch(() => undefined);
@@ -209,11 +178,11 @@ export class Dispatcher {
       undecided = undecided.filter((e) => again.has(e.data.taskId));
     }
     for (const { p } of undecided) {
-      await p.job.moveToDelayed(Date.now() + WAIT_RETRY_MS, p.token);
-      settle(p, new DelayedError());
+      await p.value.job.moveToDelayed(Date.now() + WAIT_RETRY_MS, p.value.token);
+      p.settle(new DelayedError());
     }
     await this.handOverAll(handOver);
-    for (const { p } of entries) if (!p.settled) settle(p);
+    for (const { p } of entries) if (!p.settled) p.settle();
   }
 
   /** Fails a task that can never run here (it may release or skip workflow children). */
@@ -223,7 +192,7 @@ export class Dispatcher {
       this.deps.onFailed?.(failed.task);
       await enqueuePending(this.deps.pendingQueue, failed.released);
     }
-    settle(p);
+    p.settle();
   }
 
   /**
@@ -239,9 +208,9 @@ export class Dispatcher {
         // steady flow of higher-priority work cannot starve it. (On a delayed job BullMQ keeps
         // the new priority for when the job is promoted.)
         const aged = agedPriority(task.priority, task.createdAt, this.deps.agingSeconds);
-        if (aged !== p.job.priority) await p.job.changePriority({ priority: aged });
-        await p.job.moveToDelayed(Date.now() + waitFailsafeMs(p.job.attemptsStarted), p.token);
-        settle(p, new DelayedError());
+        if (aged !== p.value.job.priority) await p.value.job.changePriority({ priority: aged });
+        await p.value.job.moveToDelayed(Date.now() + waitFailsafeMs(p.value.job.attemptsStarted), p.value.token);
+        p.settle(new DelayedError());
       }),
     );
   }

@@ -302,69 +302,93 @@ export class TaskStore {
   }
 
   /**
+   * Records the ends of many attempts in one transaction (each as described below), with one
+   * lock per workflow and a few statements for the whole batch; results come back in the order
+   * of the reports. A task must appear at most once in a batch.
+   *
    * Records the end of an attempt: the stored logs, the release of the node's reservation, and
    * either a retry (failed or timed out with retries left: back to `queued`, to be enqueued after
    * `retryInMs`) or the final state (unless the task already ended, e.g. it was cancelled).
    * Reports for an attempt the task no longer has are ignored (null).
    */
-  async finish(report: FinishReport): Promise<FinishResult | null> {
+  async finishMany(reports: FinishReport[]): Promise<Array<FinishResult | null>> {
+    if (reports.length === 0) return [];
+    if (new Set(reports.map((r) => r.taskId)).size !== reports.length) throw new Error('finishMany: a task appears twice in one batch');
     return this.db.transaction(async (tx) => {
-      const t = await this.lockTask(tx, report.taskId);
-      if (!t || t.attempts !== report.attempt) return null;
-      await tx
-        .insert(taskLogs)
-        .values({ taskId: t.id, attempt: report.attempt, logs: report.logs, truncated: report.truncated })
-        .onConflictDoUpdate({
-          target: taskLogs.taskId,
-          set: { attempt: report.attempt, logs: report.logs, truncated: report.truncated },
-        });
-      if (!ACTIVE_ON_NODE.includes(t.status)) return { task: t, changed: false, released: [], retryInMs: null };
-      // The node's reservation is released last, so the node row (which every placement on
-      // that node updates) stays locked as briefly as possible.
-      if (t.status === 'scheduled' && report.startedAt) {
-        // The "started" report is still on its way (reports are applied concurrently): keep the
-        // history whole; the late report will find the task ended and change nothing.
-        await tx.insert(taskEvents).values({ taskId: t.id, at: report.startedAt, status: 'running', nodeId: t.nodeId, attempt: t.attempts, reason: 'container started' });
+      const ids = reports.map((r) => r.taskId);
+      // Lock order, as everywhere: workflow rows (by id), then task rows (by id), then nodes.
+      const peek = await tx.select({ workflowId: tasks.workflowId }).from(tasks).where(inArray(tasks.id, ids));
+      const wfIds = [...new Set(peek.map((p) => p.workflowId).filter((w): w is string => w !== null))].sort();
+      if (wfIds.length > 0) await tx.execute(sql`select 1 from workflows where id in ${wfIds} order by id for update`);
+      const locked = new Map((await tx.select().from(tasks).where(inArray(tasks.id, ids)).orderBy(tasks.id).for('update')).map((t) => [t.id, t]));
+
+      const results: Array<FinishResult | null> = reports.map(() => null);
+      const current = reports.flatMap((r, i) => {
+        const t = locked.get(r.taskId);
+        return t && t.attempts === r.attempt ? [{ r, t, i }] : [];
+      });
+      for (let i = 0; i < current.length; i += 100) {
+        await tx
+          .insert(taskLogs)
+          .values(current.slice(i, i + 100).map(({ r }) => ({ taskId: r.taskId, attempt: r.attempt, logs: r.logs, truncated: r.truncated })))
+          .onConflictDoUpdate({ target: taskLogs.taskId, set: { attempt: sql`excluded.attempt`, logs: sql`excluded.logs`, truncated: sql`excluded.truncated` } });
       }
-      const retryable = report.status === 'failed' || report.status === 'timed_out';
-      if (retryable && t.attempts <= t.maxRetries) {
-        const retryInMs = Math.round(t.retryBackoffSeconds * 1000 * 2 ** (t.attempts - 1));
-        const why = report.error ?? report.status;
-        const [again] = await tx
-          .update(tasks)
-          .set({
-            status: 'queued',
-            nodeId: null,
-            exitCode: report.exitCode,
-            error: report.error,
-            statusReason: `attempt ${t.attempts} ${report.status === 'timed_out' ? 'timed out' : 'failed'} (${why}); retrying in ${retryInMs / 1000} s (attempt ${t.attempts + 1} of ${t.maxRetries + 1})`,
-          })
-          .where(eq(tasks.id, t.id))
-          .returning();
-        await this.addEvent(tx, again, again.statusReason);
-        if (t.nodeId) await this.release(tx, t);
-        return { task: again, changed: true, released: [], retryInMs };
+      const retries: Array<{ id: string; exit_code: number | null; error: string | null; reason: string; i: number; retryInMs: number }> = [];
+      const finals: Array<{ id: string; status: FinishStatus; exit_code: number | null; error: string | null; started_at: string | null; finished_at: string; i: number }> = [];
+      const startedLate: Array<typeof taskEvents.$inferInsert> = [];
+      for (const { r, t, i } of current) {
+        if (!ACTIVE_ON_NODE.includes(t.status)) {
+          results[i] = { task: t, changed: false, released: [], retryInMs: null };
+          continue;
+        }
+        if (t.status === 'scheduled' && r.startedAt) {
+          // The "started" report is still on its way (reports are applied concurrently): keep
+          // the history whole; the late report will find the task ended and change nothing.
+          startedLate.push({ taskId: t.id, at: r.startedAt, status: 'running', nodeId: t.nodeId, attempt: t.attempts, reason: 'container started' });
+        }
+        const retryable = r.status === 'failed' || r.status === 'timed_out';
+        if (retryable && t.attempts <= t.maxRetries) {
+          const retryInMs = Math.round(t.retryBackoffSeconds * 1000 * 2 ** (t.attempts - 1));
+          const why = r.error ?? r.status;
+          const reason = `attempt ${t.attempts} ${r.status === 'timed_out' ? 'timed out' : 'failed'} (${why}); retrying in ${retryInMs / 1000} s (attempt ${t.attempts + 1} of ${t.maxRetries + 1})`;
+          retries.push({ id: t.id, exit_code: r.exitCode, error: r.error, reason, i, retryInMs });
+        } else {
+          finals.push({ id: t.id, status: r.status, exit_code: r.exitCode, error: r.error, started_at: r.startedAt?.toISOString() ?? null, finished_at: r.finishedAt.toISOString(), i });
+        }
       }
-      const [done] = await tx
-        .update(tasks)
-        .set({
-          status: report.status,
-          exitCode: report.exitCode,
-          error: report.error,
-          statusReason: null,
-          startedAt: t.startedAt ?? report.startedAt,
-          finishedAt: report.finishedAt,
-        })
-        .where(eq(tasks.id, t.id))
-        .returning();
-      await this.addEvent(tx, done, report.error);
-      const released = await this.onFinal(tx, done);
-      if (t.nodeId) await this.release(tx, t);
-      return { task: done, changed: true, released, retryInMs: null };
+      if (startedLate.length > 0) await tx.insert(taskEvents).values(startedLate);
+      if (retries.length > 0) {
+        await tx.execute(sql`
+          update tasks set status = 'queued', node_id = null, exit_code = r.exit_code, error = r.error, status_reason = r.reason
+          from jsonb_to_recordset(${JSON.stringify(retries)}::jsonb) as r(id uuid, exit_code int, error text, reason text)
+          where tasks.id = r.id`);
+      }
+      if (finals.length > 0) {
+        await tx.execute(sql`
+          update tasks set status = r.status, exit_code = r.exit_code, error = r.error, status_reason = null,
+            started_at = coalesce(tasks.started_at, r.started_at), finished_at = r.finished_at
+          from jsonb_to_recordset(${JSON.stringify(finals)}::jsonb) as r(id uuid, status text, exit_code int, error text, started_at timestamptz, finished_at timestamptz)
+          where tasks.id = r.id`);
+      }
+      const changedIds = [...retries, ...finals].map((x) => x.id);
+      const after = new Map(changedIds.length ? (await tx.select().from(tasks).where(inArray(tasks.id, changedIds))).map((t) => [t.id, t]) : []);
+      const errorOf = new Map(finals.map((f) => [f.id, f.error]));
+      await this.recordEvents(tx, changedIds.map((id) => after.get(id) as TaskRow), (t) => (t.status === 'queued' ? (t.statusReason as string) : (errorOf.get(t.id) as string)));
+      for (const x of retries) results[x.i] = { task: after.get(x.id) as TaskRow, changed: true, released: [], retryInMs: x.retryInMs };
+      for (const x of finals) {
+        const done = after.get(x.id) as TaskRow;
+        results[x.i] = { task: done, changed: true, released: await this.onFinal(tx, done), retryInMs: null };
+      }
+      // Reservations released last, so the node rows (which placements update) stay locked briefly.
+      await this.releaseMany(tx, changedIds.map((id) => locked.get(id) as TaskRow));
+      return results;
     });
   }
 
-  /** Cancels a task that has not ended. */
+  async finish(report: FinishReport): Promise<FinishResult | null> {
+    return (await this.finishMany([report]))[0];
+  }
+
   async cancel(
     taskId: string,
     reason = 'cancelled by request',
@@ -506,6 +530,30 @@ export class TaskStore {
         allocatedTasks: sql`greatest(${nodes.allocatedTasks} - 1, 0)`,
       })
       .where(eq(nodes.id, t.nodeId as string));
+  }
+
+  /** Releases the reservations of many tasks: one guarded update of each node's sums, by id. */
+  private async releaseMany(tx: Tx, ts: TaskRow[]): Promise<void> {
+    const sums = new Map<string, { id: string; cpu: number; mem: number; gpu: number; n: number }>();
+    for (const t of ts) {
+      if (!t.nodeId) continue;
+      const s = sums.get(t.nodeId) ?? { id: t.nodeId, cpu: 0, mem: 0, gpu: 0, n: 0 };
+      s.cpu += t.cpu;
+      s.mem += t.memoryMb;
+      s.gpu += t.gpu;
+      s.n += 1;
+      sums.set(t.nodeId, s);
+    }
+    if (sums.size === 0) return;
+    const rows = JSON.stringify([...sums.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    await tx.execute(sql`
+      update nodes set
+        allocated_cpu = greatest(nodes.allocated_cpu - r.cpu, 0),
+        allocated_memory_mb = greatest(nodes.allocated_memory_mb - r.mem, 0),
+        allocated_gpu = greatest(nodes.allocated_gpu - r.gpu, 0),
+        allocated_tasks = greatest(nodes.allocated_tasks - r.n, 0)
+      from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, cpu float8, mem int, gpu int, n int)
+      where nodes.id = r.id`);
   }
 
   private async addEvent(tx: Tx | Db, t: TaskRow, reason: string | null): Promise<void> {
