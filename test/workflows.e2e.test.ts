@@ -85,6 +85,18 @@ describe('workflows', () => {
       max_parallel: 3,
     });
     expect(r.status).toBe(201);
+    // While some parents have succeeded, the sink says how many it still waits on, and which.
+    let seen = false;
+    for (let i = 0; i < 300 && !seen; i++) {
+      const t = byKey((await http.get(`/workflows/${r.body.id}`)).body.tasks);
+      const left = mids.filter((m) => t[m.key].status !== 'succeeded').map((m) => m.key);
+      if (left.length < width && t.sink.status === 'pending') {
+        const expected = left.length > 5 ? `waiting on ${left.length} of ${width} parents: ${left.slice(0, 3).join(', ')}, …` : `waiting on ${left.join(', ')}`;
+        expect(t.sink.status_reason).toBe(expected);
+        seen = true;
+      } else await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(seen).toBe(true);
     const done = await waitForWorkflow(r.body.id, 90_000);
     expect(done.status).toBe('succeeded');
     // Never more than 3 containers of this workflow alive at the same moment.

@@ -39,7 +39,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const nodes = new NodeStore(database.db);
   const workflows = new WorkflowStore(database.db, tasks);
   const releaser = new WorkflowReleaser(workflows);
-  tasks.setOnFinal(releaser.onTaskFinal);
+  tasks.setOnFinal(releaser.onTasksFinal);
   const names = redisNames(config.redis.prefix);
   const redis = producerConnection(config.redis.url);
   const consumer = consumerConnection(config.redis.url);

@@ -12,15 +12,25 @@ import type { WorkflowStore } from '../state/workflow-store.ts';
 export class WorkflowReleaser {
   constructor(private readonly workflows: WorkflowStore) {}
 
-  /** TaskStore's onFinal hook. */
-  readonly onTaskFinal = async (tx: Tx, task: TaskRow): Promise<TaskRow[]> => {
-    if (!task.workflowId || !task.workflowKey) return [];
-    const wf = await this.workflows.lock(tx, task.workflowId);
-    if (!wf || wf.status !== 'running') return [];
-    if (task.status === 'succeeded') await this.readyChildren(tx, wf, task.workflowKey);
-    else await this.skipDescendants(tx, wf, task);
-    const released = await this.fillSlots(tx, wf);
-    await this.finishIfDone(tx, wf);
+  /** TaskStore's onFinal hook: the tasks that just ended (of any workflows, or none). */
+  readonly onTasksFinal = async (tx: Tx, ended: TaskRow[]): Promise<TaskRow[]> => {
+    const byWorkflow = new Map<string, TaskRow[]>();
+    for (const t of ended) {
+      if (!t.workflowId || !t.workflowKey) continue;
+      byWorkflow.set(t.workflowId, [...(byWorkflow.get(t.workflowId) ?? []), t]);
+    }
+    const released: TaskRow[] = [];
+    for (const id of [...byWorkflow.keys()].sort()) {
+      const wf = await this.workflows.lock(tx, id);
+      if (!wf || wf.status !== 'running') continue;
+      const done = byWorkflow.get(id) as TaskRow[];
+      const succeeded = done.filter((t) => t.status === 'succeeded');
+      const failed = done.filter((t) => t.status !== 'succeeded');
+      if (succeeded.length > 0) await this.readyChildren(tx, wf, succeeded.map((t) => t.workflowKey as string));
+      if (failed.length > 0) await this.skipDescendants(tx, wf, failed);
+      released.push(...(await this.fillSlots(tx, wf)));
+      await this.finishIfDone(tx, wf);
+    }
     return released;
   };
 
@@ -29,21 +39,24 @@ export class WorkflowReleaser {
     return this.fillSlots(tx, wf);
   }
 
-  private async readyChildren(tx: Tx, wf: WorkflowRow, key: string): Promise<void> {
-    const children = await this.workflows.pendingChildren(tx, wf.id, key);
+  /** Children of the tasks that just succeeded whose parents all succeeded become ready. */
+  private async readyChildren(tx: Tx, wf: WorkflowRow, keys: string[]): Promise<void> {
+    const children = await this.workflows.pendingChildren(tx, wf.id, keys);
     if (children.length === 0) return;
-    const parentKeys = [...new Set(children.flatMap((c) => c.dependsOn))];
-    const status = await this.workflows.statusesByKey(tx, wf.id, parentKeys);
+    const waitingOnParents = await this.workflows.unsucceededParents(tx, wf.id, children.map((c) => c.id));
     const ready: string[] = [];
+    const reasons: Array<{ taskId: string; reason: string }> = [];
     for (const child of children) {
-      const waiting = child.dependsOn.filter((p) => status.get(p) !== 'succeeded');
-      if (waiting.length === 0) ready.push(child.id);
-      else await this.workflows.setWaitingReason(tx, child.id, waitingOn(waiting, child.dependsOn.length));
+      const w = waitingOnParents.get(child.id) ?? { count: 0, some: [] };
+      if (w.count === 0) ready.push(child.id);
+      else reasons.push({ taskId: child.id, reason: waitingOn(w.count, w.some, child.dependsOn.length) });
     }
+    await this.workflows.setWaitingReasons(tx, reasons);
     await this.workflows.markReady(tx, ready);
   }
 
-  private async skipDescendants(tx: Tx, wf: WorkflowRow, task: TaskRow): Promise<void> {
+  /** Every pending descendant of the tasks that just failed for good is skipped. */
+  private async skipDescendants(tx: Tx, wf: WorkflowRow, failed: TaskRow[]): Promise<void> {
     const pending = await this.workflows.pendingGraph(tx, wf.id);
     const childrenOf = new Map<string, typeof pending>();
     for (const p of pending) {
@@ -53,16 +66,21 @@ export class WorkflowReleaser {
         list.push(p);
       }
     }
-    const skip = new Set<string>();
-    const queue = [task.workflowKey as string];
-    while (queue.length > 0) {
-      for (const child of childrenOf.get(queue.pop() as string) ?? []) {
-        if (skip.has(child.id)) continue;
-        skip.add(child.id);
-        queue.push(child.key);
+    const skipped = new Set<string>();
+    for (const task of failed) {
+      // Each skipped task names the first failed ancestor found.
+      const skip: string[] = [];
+      const queue = [task.workflowKey as string];
+      while (queue.length > 0) {
+        for (const child of childrenOf.get(queue.pop() as string) ?? []) {
+          if (skipped.has(child.id)) continue;
+          skipped.add(child.id);
+          skip.push(child.id);
+          queue.push(child.key);
+        }
       }
+      await this.workflows.skip(tx, skip, `skipped: upstream task ${task.workflowKey} ${task.status.replace('_', ' ')}`);
     }
-    await this.workflows.skip(tx, [...skip], `skipped: upstream task ${task.workflowKey} ${task.status.replace('_', ' ')}`);
   }
 
   private async fillSlots(tx: Tx, wf: WorkflowRow): Promise<TaskRow[]> {
@@ -77,7 +95,7 @@ export class WorkflowReleaser {
 }
 
 /** "waiting on a, b" — or, for a wide fan-in, "waiting on 998 of 1000 parents: m3, m7, m9, …". */
-export function waitingOn(waiting: string[], parents: number): string {
-  if (waiting.length <= 5) return `waiting on ${waiting.join(', ')}`;
-  return `waiting on ${waiting.length} of ${parents} parents: ${waiting.slice(0, 3).join(', ')}, …`;
+export function waitingOn(count: number, some: string[], parents: number): string {
+  if (count <= 5) return `waiting on ${some.slice(0, count).join(', ')}`;
+  return `waiting on ${count} of ${parents} parents: ${some.slice(0, 3).join(', ')}, …`;
 }

@@ -109,10 +109,9 @@ export class ResultRecorder {
         },
       });
     }
-    const results = await tasks.finishMany(take.map((t) => t.report));
+    const { results, released } = await tasks.finishMany(take.map((t) => t.report));
     // After the commit: a crash before these adds leaves queued rows the reconciler enqueues.
     const retries = new Map<number, TaskRow[]>();
-    const released: TaskRow[] = [];
     for (const [i, result] of results.entries()) {
       const e = take[i].entry.value;
       if (!result) {
@@ -120,7 +119,6 @@ export class ResultRecorder {
         continue;
       }
       if (result.retryInMs !== null) retries.set(result.retryInMs, [...(retries.get(result.retryInMs) ?? []), result.task]);
-      released.push(...result.released);
     }
     for (const [delay, rows] of retries) await enqueuePending(this.deps.pendingQueue, rows, delay);
     await enqueuePending(this.deps.pendingQueue, released);

@@ -23,8 +23,6 @@ export interface FinishResult {
   task: TaskRow;
   /** False when the task had already ended (e.g. cancelled while it ran). */
   changed: boolean;
-  /** Tasks the DAG manager released; the caller enqueues them. */
-  released: TaskRow[];
   /** Set when the attempt failed with retries left: enqueue the task again after this delay. */
   retryInMs: number | null;
 }
@@ -48,7 +46,7 @@ export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
  * skips the task's children there, so a crash can never finish a parent without its children's
  * fate). Returns tasks it moved to `queued`, which the caller enqueues after the commit.
  */
-export type OnTaskFinal = (tx: Tx, task: TaskRow) => Promise<TaskRow[]>;
+export type OnTaskFinal = (tx: Tx, ended: TaskRow[]) => Promise<TaskRow[]>;
 
 export class TaskStore {
   private onFinal: OnTaskFinal = async () => [];
@@ -203,7 +201,7 @@ export class TaskStore {
         .where(eq(tasks.id, taskId))
         .returning();
       await this.addEvent(tx, t, error);
-      return { task: t, released: await this.onFinal(tx, t) };
+      return { task: t, released: await this.onFinal(tx, [t]) };
     });
   }
 
@@ -311,8 +309,8 @@ export class TaskStore {
    * `retryInMs`) or the final state (unless the task already ended, e.g. it was cancelled).
    * Reports for an attempt the task no longer has are ignored (null).
    */
-  async finishMany(reports: FinishReport[]): Promise<Array<FinishResult | null>> {
-    if (reports.length === 0) return [];
+  async finishMany(reports: FinishReport[]): Promise<{ results: Array<FinishResult | null>; released: TaskRow[] }> {
+    if (reports.length === 0) return { results: [], released: [] };
     if (new Set(reports.map((r) => r.taskId)).size !== reports.length) throw new Error('finishMany: a task appears twice in one batch');
     return this.db.transaction(async (tx) => {
       const ids = reports.map((r) => r.taskId);
@@ -338,7 +336,7 @@ export class TaskStore {
       const startedLate: Array<typeof taskEvents.$inferInsert> = [];
       for (const { r, t, i } of current) {
         if (!ACTIVE_ON_NODE.includes(t.status)) {
-          results[i] = { task: t, changed: false, released: [], retryInMs: null };
+          results[i] = { task: t, changed: false, retryInMs: null };
           continue;
         }
         if (t.status === 'scheduled' && r.startedAt) {
@@ -374,19 +372,13 @@ export class TaskStore {
       const after = new Map(changedIds.length ? (await tx.select().from(tasks).where(inArray(tasks.id, changedIds))).map((t) => [t.id, t]) : []);
       const errorOf = new Map(finals.map((f) => [f.id, f.error]));
       await this.recordEvents(tx, changedIds.map((id) => after.get(id) as TaskRow), (t) => (t.status === 'queued' ? (t.statusReason as string) : (errorOf.get(t.id) as string)));
-      for (const x of retries) results[x.i] = { task: after.get(x.id) as TaskRow, changed: true, released: [], retryInMs: x.retryInMs };
-      for (const x of finals) {
-        const done = after.get(x.id) as TaskRow;
-        results[x.i] = { task: done, changed: true, released: await this.onFinal(tx, done), retryInMs: null };
-      }
+      for (const x of retries) results[x.i] = { task: after.get(x.id) as TaskRow, changed: true, retryInMs: x.retryInMs };
+      for (const x of finals) results[x.i] = { task: after.get(x.id) as TaskRow, changed: true, retryInMs: null };
+      const released = await this.onFinal(tx, finals.map((x) => after.get(x.id) as TaskRow));
       // Reservations released last, so the node rows (which placements update) stay locked briefly.
       await this.releaseMany(tx, changedIds.map((id) => locked.get(id) as TaskRow));
-      return results;
+      return { results, released };
     });
-  }
-
-  async finish(report: FinishReport): Promise<FinishResult | null> {
-    return (await this.finishMany([report]))[0];
   }
 
   async cancel(
@@ -398,7 +390,7 @@ export class TaskStore {
       if (!t) return 'not_found';
       if ((FINAL as readonly string[]).includes(t.status)) return { ended: t };
       const r = await this.cancelLocked(tx, t, reason);
-      return { ...r, released: await this.onFinal(tx, r.task) };
+      return { ...r, released: await this.onFinal(tx, [r.task]) };
     });
   }
 

@@ -59,21 +59,36 @@ export class WorkflowStore {
     return w ?? null;
   }
 
-  /** Pending tasks of the workflow that list `key` among their parents. */
-  async pendingChildren(tx: Tx, workflowId: string, key: string): Promise<TaskRow[]> {
+  /** Pending tasks of the workflow that list any of `keys` among their parents. */
+  async pendingChildren(tx: Tx, workflowId: string, keys: string[]): Promise<TaskRow[]> {
     return tx
       .select()
       .from(tasks)
-      .where(and(eq(tasks.workflowId, workflowId), eq(tasks.status, 'pending'), sql`${tasks.dependsOn} @> ${JSON.stringify([key])}::jsonb`));
+      .where(
+        and(
+          eq(tasks.workflowId, workflowId),
+          eq(tasks.status, 'pending'),
+          sql`${tasks.dependsOn} ?| array(select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb))`,
+        ),
+      );
   }
 
-  async statusesByKey(tx: Tx, workflowId: string, keys: string[]): Promise<Map<string, string>> {
-    if (keys.length === 0) return new Map();
-    const rows = await tx
-      .select({ key: tasks.workflowKey, status: tasks.status })
-      .from(tasks)
-      .where(and(eq(tasks.workflowId, workflowId), inArray(tasks.workflowKey, keys)));
-    return new Map(rows.map((r) => [r.key as string, r.status]));
+  /**
+   * For each of the given tasks: how many of its parents have not succeeded, and the first few
+   * of them (in the order of depends_on). One query, however wide the fan-in.
+   */
+  async unsucceededParents(tx: Tx, workflowId: string, ids: string[]): Promise<Map<string, { count: number; some: string[] }>> {
+    if (ids.length === 0) return new Map();
+    const r = (await tx.execute(sql`
+      select c.id,
+        count(*) filter (where p.status is distinct from 'succeeded')::int as n,
+        (array_agg(d.key order by d.ord) filter (where p.status is distinct from 'succeeded'))[1:5] as some
+      from tasks c
+      cross join lateral jsonb_array_elements_text(c.depends_on) with ordinality as d(key, ord)
+      left join tasks p on p.workflow_id = ${workflowId} and p.workflow_key = d.key
+      where c.id in ${ids}
+      group by c.id`)) as unknown as { rows: Array<{ id: string; n: number; some: string[] | null }> };
+    return new Map(r.rows.map((x) => [x.id, { count: x.n, some: x.some ?? [] }]));
   }
 
   /** Every pending task's key and parents, to walk descendants in memory. */
@@ -85,8 +100,13 @@ export class WorkflowStore {
     return rows.map((r) => ({ id: r.id, key: r.key as string, dependsOn: r.dependsOn }));
   }
 
-  async setWaitingReason(tx: Tx, id: string, reason: string): Promise<void> {
-    await tx.update(tasks).set({ statusReason: reason }).where(and(eq(tasks.id, id), eq(tasks.status, 'pending')));
+  async setWaitingReasons(tx: Tx, reasons: Array<{ taskId: string; reason: string }>): Promise<void> {
+    if (reasons.length === 0) return;
+    const rows = JSON.stringify(reasons.map((r) => ({ id: r.taskId, reason: r.reason })));
+    await tx.execute(sql`
+      update tasks set status_reason = r.reason
+      from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, reason text)
+      where tasks.id = r.id and tasks.status = 'pending'`);
   }
 
   async markReady(tx: Tx, ids: string[]): Promise<void> {

@@ -25,7 +25,7 @@ export function workflowRows(body: WorkflowCreateBody, config: Config) {
     const parents = t.depends_on ?? [];
     return taskRowFrom(t, config, {
       status: 'pending',
-      statusReason: parents.length ? waitingOn(parents, parents.length) : 'ready; waiting for a free slot',
+      statusReason: parents.length ? waitingOn(parents.length, parents, parents.length) : 'ready; waiting for a free slot',
       workflowId: id,
       workflowKey: t.key,
       dependsOn: parents,
