@@ -1608,10 +1608,18 @@ function printTables(
           `${pad(`${dr.cpu.server_pct_of_one_core ?? '-'}/${dr.cpu.worker_pct_of_one_core ?? '-'}%`, 13, true)}`,
       );
     }
-    lines.push('    placed/s: over the drain (first → last scheduled_at); s→p: submit→placed while capacity exists, empty queue, at each arrival rate;');
+    lines.push('    placed/s: over the drain (first → last first placement); s→p: submit→placed while capacity exists, empty queue, at each arrival rate;');
     lines.push('    after backlog: the same once the whole backlog is placed; enq: POST /tasks p99 on an empty queue / with the backlog queued;');
     lines.push('    srv/wkr CPU: server and worker processes during the drain, % of one core.');
     if (e.runs.some((r) => r.drain?.capped)) lines.push('    * the drain hit its time cap (or stalled): the rate is over what was placed by then.');
+    for (const r of e.runs) {
+      const again = r.at_end as { placed_and_queued_again?: number; tasks_placed_more_than_once?: number; node_statuses?: Record<string, number> } | undefined;
+      if (again?.tasks_placed_more_than_once) {
+        lines.push(
+          `    ${r.nodes} nodes: ${again.tasks_placed_more_than_once} tasks placed more than once (their node or result deemed lost), ${again.placed_and_queued_again} queued again at the end; nodes ${JSON.stringify(again.node_statuses)}`,
+        );
+      }
+    }
     lines.push(`    ≥ 3,300 placements/s and p99 submit→placed < 50 ms: ${e.meets_target ? 'met' : 'NOT met'}`);
     lines.push('');
   }

@@ -139,7 +139,14 @@ function watchProblems(p: JarvisProcess): () => LogProblems {
       const level = Number(j.level) >= 50 ? 'error' : 'warn';
       if (level === 'error') errors++;
       else warnings++;
-      const msg = String(j.msg ?? '');
+      // Counted by the message with names, ids and numbers taken out ("node NODE is unhealthy: …").
+      const plain = (x: unknown) =>
+        String(x ?? '')
+          .replace(/\bnode-[\w.-]+/g, 'NODE')
+          .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'ID')
+          .replace(/\d+/g, 'N');
+      const errMsg = (j.err as { message?: string } | undefined)?.message;
+      const msg = plain(j.msg) + (errMsg ? ` — ${plain(errMsg).slice(0, 120)}` : '');
       const key = `${level} ${msg}`;
       const e = byMsg.get(key) ?? { level, msg, count: 0, example: raw.slice(0, 600) };
       e.count++;
@@ -177,32 +184,59 @@ interface Row {
   set: string;
   priority: Priority;
   status: string;
+  attempts: number;
   created: number;
+  /** The task's FIRST placement (its first "scheduled" event); null if never placed. */
   scheduled: number | null;
+  /** How many times it was placed (more than once when a node lost it). */
+  placements: number;
 }
 
-async function rowsOf(dbc: pg.Client, sets: string[]): Promise<Row[]> {
-  const { rows } = await dbc.query<Row>(
-    `select labels->>'${SET_LABEL}' as set, priority, status,
-            (extract(epoch from created_at) * 1000)::float8 as created,
-            (extract(epoch from scheduled_at) * 1000)::float8 as scheduled
-       from tasks where labels->>'${SET_LABEL}' = any($1)`,
-    [sets],
-  );
-  return rows;
+/**
+ * Tasks of the given sets with their first placement time. A task whose node is lost is placed
+ * again and its scheduled_at moves on, so the first placement comes from its history
+ * (task_events, what GET /tasks/{id}/events shows); if that cannot be read, from scheduled_at.
+ */
+async function rowsOf(dbc: pg.Client, sets: string[]): Promise<{ rows: Row[]; from: string }> {
+  const base = `labels->>'${SET_LABEL}' as set, priority, status, attempts, (extract(epoch from created_at) * 1000)::float8 as created`;
+  try {
+    const { rows } = await dbc.query<Row>(
+      `select ${base},
+              (select (extract(epoch from min(e.at)) * 1000)::float8 from task_events e where e.task_id = t.id and e.status = 'scheduled') as scheduled,
+              (select count(*)::int from task_events e where e.task_id = t.id and e.status = 'scheduled') as placements
+         from tasks t where labels->>'${SET_LABEL}' = any($1)`,
+      [sets],
+    );
+    return { rows, from: 'task_events: first "scheduled" event of each task' };
+  } catch (err) {
+    const { rows } = await dbc.query<Row>(
+      `select ${base}, (extract(epoch from scheduled_at) * 1000)::float8 as scheduled, (case when scheduled_at is null then 0 else 1 end) as placements
+         from tasks where labels->>'${SET_LABEL}' = any($1)`,
+      [sets],
+    );
+    return { rows, from: `tasks.scheduled_at (the last placement; task_events could not be read: ${(err as Error).message})` };
+  }
 }
 
-async function statusCounts(dbc: pg.Client): Promise<{ queued: number; failed: number; total: number }> {
-  const { rows } = await dbc.query<{ queued: number; failed: number; total: number }>(
-    `select count(*) filter (where status = 'queued')::int as queued, count(*) filter (where status = 'failed')::int as failed,
-            (select count(*)::int from tasks) as total
+interface Counts {
+  queued: number;
+  /** Queued and never placed (attempts 0); a task placed, lost with its node and queued again is not counted. */
+  never_placed: number;
+  failed: number;
+}
+
+async function statusCounts(dbc: pg.Client): Promise<Counts> {
+  const { rows } = await dbc.query<Counts>(
+    `select count(*) filter (where status = 'queued')::int as queued,
+            count(*) filter (where status = 'queued' and attempts = 0)::int as never_placed,
+            count(*) filter (where status = 'failed')::int as failed
        from tasks where status in ('queued', 'failed')`,
   );
   return rows[0];
 }
 
-/** Polls until nothing is queued, or `ms` passed, or nothing moved for `stallMs`. */
-async function waitUntilPlaced(dbc: pg.Client, ms: number, stallMs: number, everyMs: number, progress?: (queued: number, elapsedMs: number) => void) {
+/** Polls until every task has been placed at least once, or `ms` passed, or none was placed for `stallMs`. */
+async function waitUntilPlaced(dbc: pg.Client, ms: number, stallMs: number, everyMs: number, progress?: (c: Counts, elapsedMs: number) => void) {
   const t0 = Date.now();
   let last = -1;
   let lastMove = t0;
@@ -210,19 +244,28 @@ async function waitUntilPlaced(dbc: pg.Client, ms: number, stallMs: number, ever
   for (;;) {
     const c = await statusCounts(dbc);
     const now = Date.now();
-    if (c.queued !== last) {
-      last = c.queued;
+    if (c.never_placed !== last) {
+      last = c.never_placed;
       lastMove = now;
     }
     if (progress && now - lastLog >= 15_000) {
-      progress(c.queued, now - t0);
+      progress(c, now - t0);
       lastLog = now;
     }
-    if (c.queued === 0) return { outcome: 'all placed' as const, queued: 0, failed: c.failed, at: now };
-    if (now - t0 >= ms) return { outcome: 'time cap reached' as const, queued: c.queued, failed: c.failed, at: now };
-    if (now - lastMove >= stallMs) return { outcome: `stalled: nothing placed for ${stallMs / 1000} s` as const, queued: c.queued, failed: c.failed, at: now };
+    const end = { ...c, at: now };
+    if (c.never_placed === 0) return { outcome: 'all placed' as const, ...end };
+    if (now - t0 >= ms) return { outcome: 'time cap reached' as const, ...end };
+    if (now - lastMove >= stallMs) return { outcome: `stalled: nothing placed for ${stallMs / 1000} s` as const, ...end };
     await sleep(everyMs);
   }
+}
+
+/** How many nodes are in each status (GET /nodes). */
+async function nodeStatuses(url: string): Promise<Record<string, number>> {
+  const listed = await withClient(url, 1, (c) => c.json<{ items: Array<{ status: string }> }>('GET', '/nodes', undefined, 200));
+  const out: Record<string, number> = {};
+  for (const n of listed.items) out[n.status] = (out[n.status] ?? 0) + 1;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,13 +297,27 @@ function failFast(op: (i: number) => Promise<void>, maxErrors: number): (i: numb
   };
 }
 
+/**
+ * Every step gets its own keep-alive client, closed after it: a connection left idle between
+ * steps (while this process is busy reading 100,000 rows, say) can be closed by the server
+ * (5 s keep-alive) just as it is reused, and the reset would be this client's doing, not Jarvis's.
+ */
+async function withClient<T>(url: string, sockets: number, fn: (c: HttpClient) => Promise<T>): Promise<T> {
+  const c = new HttpClient(url, sockets);
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
+}
+
 async function postTask(client: HttpClient, b: TaskBody): Promise<void> {
   const r = await client.request('POST', '/tasks', JSON.stringify(b));
   if (r.status !== 201) throw new Error(`POST /tasks answered ${r.status}: ${r.body.slice(0, 300)}`);
 }
 
 interface Ctx {
-  client: HttpClient;
+  url: string;
   dbc: pg.Client;
   serverPid: number;
   workerPid: number;
@@ -272,15 +329,17 @@ async function capacityProbe(ctx: Ctx, set: string, rate: number, seconds: numbe
   const tasks = mixedTasks(n, seed, set, 'normal');
   const cpu0 = cpuSnapshot(ctx.serverPid);
   const w0 = { pid: ctx.workerPid, cpu0: processCpuMs(ctx.workerPid) };
-  const r = await openLoop(n, rate, failFast((i) => postTask(ctx.client, tasks[i]), 20));
+  const r = await withClient(ctx.url, 256, (client) => openLoop(n, rate, failFast((i) => postTask(client, tasks[i]), 20)));
   const wait = await waitUntilPlaced(ctx.dbc, 120_000, 90_000, 250);
   const cpu = cpuDeltaOf(cpu0, ctx.serverPid, w0);
-  const rows = await rowsOf(ctx.dbc, [set]);
+  const { rows } = await rowsOf(ctx.dbc, [set]);
   const placed = rows.filter((x) => x.scheduled !== null);
   return {
     what: `${n} single POST /tasks (normal priority, mixed sizes) at ${rate}/s open loop; submit→placed = scheduled_at − created_at of each (server clock)`,
     rate,
     submitted: n - r.errors,
+    /** Tasks of this probe in the database: more than `submitted` when a request failed after the task was stored. */
+    stored: rows.length,
     placed: placed.length,
     wait_outcome: wait.outcome,
     submit_to_placed_ms: summarize(placed.map((x) => (x.scheduled as number) - x.created)),
@@ -301,7 +360,8 @@ async function capacityProbes(ctx: Ctx, o: ScaleOptions, tag: string, nodes: num
   return out;
 }
 
-async function enqueueProbe(client: HttpClient, set: string, n: number, serverPid: number) {
+async function enqueueProbe(url: string, set: string, n: number, serverPid: number) {
+  const client = new HttpClient(url, PROBE_CONCURRENCY);
   const b = JSON.stringify(PROBE_BODY(set));
   const cpu0 = cpuSnapshot(serverPid);
   const r = await closedLoop(
@@ -312,6 +372,7 @@ async function enqueueProbe(client: HttpClient, set: string, n: number, serverPi
       if (res.status !== 201) throw new Error(`POST /tasks answered ${res.status}: ${res.body.slice(0, 300)}`);
     }, 20),
   );
+  client.close();
   return { ...loopFacts(r), cpu: cpuDeltaOf(cpu0, serverPid) };
 }
 
@@ -328,7 +389,8 @@ function cpuDeltaOf(cpu0: ReturnType<typeof cpuSnapshot>, serverPid: number, wor
   };
 }
 
-async function nodeCalls(client: HttpClient, ids: string[], action: 'drain' | 'resume') {
+async function nodeCalls(url: string, ids: string[], action: 'drain' | 'resume') {
+  const client = new HttpClient(url, NODE_CALL_CONCURRENCY);
   // Draining or resuming twice is harmless, so a request that failed without an answer (a
   // reset keep-alive connection, say) is sent again, up to 3 times; retries are reported.
   const retried: string[] = [];
@@ -348,6 +410,7 @@ async function nodeCalls(client: HttpClient, ids: string[], action: 'drain' | 'r
     }
   };
   const r = await closedLoop(ids.length, NODE_CALL_CONCURRENCY, failFast(op, 5));
+  client.close();
   if (r.errors) throw new Error(`${action} of ${ids.length} nodes: ${r.errors} failed; first: ${r.firstError}`);
   return {
     nodes: ids.length,
@@ -447,9 +510,7 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
   let serverProblems: (() => LogProblems) | null = null;
   let workerProblems: (() => LogProblems) | null = null;
   const dbc = new pg.Client({ connectionString: db.url });
-  let client: HttpClient | null = null;
   const stopAll = async () => {
-    client?.close();
     if (worker) {
       // A process with a hundred thousand simulated runs has nothing to finish: kill it.
       worker.child.kill('SIGKILL');
@@ -464,7 +525,7 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     server = await startJarvis({ command: 'server', prefix, databaseUrl: db.url, dataDir: join(tmp, 'pglite'), env: { JARVIS_CONFIG: configFile } });
     serverProblems = watchProblems(server);
     await dbc.connect();
-    client = new HttpClient(server.url, 64);
+    const url = server.url;
 
     // 1. The worker with every node registered.
     const workerArgs = ['--executor', 'simulated', '--nodes', String(nodes), '--cpu', String(capacity.cpu), '--memory-mb', String(capacity.memory_mb), '--max-tasks', String(capacity.max_tasks)];
@@ -487,7 +548,7 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     }
     const allMs = performance.now() - w0;
     const regTimes = worker.logLines((l) => l.msg === 'worker: registered').map((l) => Number(l.time));
-    const listed = await client.json<{ items: Array<{ id: string; status: string }> }>('GET', '/nodes', undefined, 200);
+    const listed = await withClient(url, 1, (c) => c.json<{ items: Array<{ id: string; status: string }> }>('GET', '/nodes', undefined, 200));
     const ids = listed.items.map((n) => n.id);
     if (ids.length !== nodes || listed.items.some((n) => n.status !== 'available')) {
       throw new Error(`GET /nodes lists ${ids.length} nodes (${listed.items.filter((n) => n.status !== 'available').length} not available), expected ${nodes} available`);
@@ -507,14 +568,14 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     out.idle_cpu_5s = cpuDeltaOf(idle0, server.pid, idleW);
 
     // 2. Capacity exists, empty queue.
-    const ctx: Ctx = { client, dbc, serverPid: server.pid, workerPid: worker.pid };
+    const ctx: Ctx = { url, dbc, serverPid: server.pid, workerPid: worker.pid };
     const steadyA = await capacityProbes(ctx, o, 'steady-a', nodes, 10);
     out.capacity_exists_empty_queue = steadyA;
 
     // 3. Drain every node, 4. enqueue latency on an empty queue.
-    out.drain_nodes = await nodeCalls(client, ids, 'drain');
+    out.drain_nodes = await nodeCalls(url, ids, 'drain');
     o.log(`(e) ${nodes} nodes: drained; enqueue latency, empty queue (${o.probe} POST /tasks, ${PROBE_CONCURRENCY} in flight)…`);
-    const enqEmpty = await enqueueProbe(client, 'probe-empty', o.probe, server.pid);
+    const enqEmpty = await enqueueProbe(url, 'probe-empty', o.probe, server.pid);
     o.log(`(e) ${nodes} nodes: enqueue p50 ${enqEmpty.latency_ms.p50} ms, p99 ${enqEmpty.latency_ms.p99} ms`);
 
     // 5. The backlog.
@@ -522,13 +583,15 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     o.log(`(e) ${nodes} nodes: backlog of ${backlog.length} tasks in ${batches} POST /tasks/batch, ${BATCH_CONCURRENCY} in flight…`);
     const b0 = cpuSnapshot(server.pid);
     const bw0 = { pid: worker.pid, cpu0: processCpuMs(worker.pid) };
-    const built = await closedLoop(
-      batches,
-      BATCH_CONCURRENCY,
-      failFast(async (i) => {
-        const res = await client!.request('POST', '/tasks/batch', JSON.stringify({ tasks: backlog.slice(i * BATCH, (i + 1) * BATCH) }), 180_000);
-        if (res.status !== 201) throw new Error(`POST /tasks/batch answered ${res.status}: ${res.body.slice(0, 300)}`);
-      }, 1),
+    const built = await withClient(url, BATCH_CONCURRENCY, (client) =>
+      closedLoop(
+        batches,
+        BATCH_CONCURRENCY,
+        failFast(async (i) => {
+          const res = await client.request('POST', '/tasks/batch', JSON.stringify({ tasks: backlog.slice(i * BATCH, (i + 1) * BATCH) }), 180_000);
+          if (res.status !== 201) throw new Error(`POST /tasks/batch answered ${res.status}: ${res.body.slice(0, 300)}`);
+        }, 1),
+      ),
     );
     const buildCpu = cpuDeltaOf(b0, server.pid, bw0);
     if (built.errors) throw new Error(`building the backlog: ${built.errors} of ${batches} batches failed; first: ${built.firstError}`);
@@ -542,13 +605,14 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
       tasks_per_second: round(backlog.length / (built.elapsedMs / 1000), 1),
       batch_latency_ms: summarize(built.latenciesMs),
       queued_after: counts.queued,
+    never_placed_after: counts.never_placed,
       cpu: buildCpu,
       redis_used_memory_mb: await redisUsedMb(redis),
     };
     o.log(`(e) ${nodes} nodes: backlog built in ${round(built.elapsedMs / 1000, 1)} s (${round(backlog.length / (built.elapsedMs / 1000), 0)}/s); ${counts.queued} queued`);
 
     // 6. Enqueue latency with the backlog.
-    const enqBacklog = await enqueueProbe(client, 'probe-backlog', o.probe, server.pid);
+    const enqBacklog = await enqueueProbe(url, 'probe-backlog', o.probe, server.pid);
     out.enqueue = {
       what: `${o.probe} single POST /tasks (cpu 0.25, 128 MiB, normal), ${PROBE_CONCURRENCY} in flight, client-side latency; every node drained in both, so the dispatcher finds no room for any queued task in either`,
       empty_queue: enqEmpty,
@@ -564,15 +628,20 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     const d0 = cpuSnapshot(server.pid);
     const dw0 = { pid: worker.pid, cpu0: processCpuMs(worker.pid) };
     const tResume = Date.now();
-    const resumed = await nodeCalls(client, ids, 'resume');
+    const resumed = await nodeCalls(url, ids, 'resume');
     const left = o.drainSeconds * 1000 - (Date.now() - tResume);
     // No progress for 90 s is a stall (a waiting task's failsafe delay grows to at most 60 s).
-    const drained = await waitUntilPlaced(dbc, Math.max(0, left), 90_000, 1_000, (q) =>
-      o.log(`(e) ${nodes} nodes: ${atResume.queued - q} placed, ${q} queued, ${round((Date.now() - tResume) / 1000, 0)} s after resume`),
+    const drained = await waitUntilPlaced(dbc, Math.max(0, left), 90_000, 1_000, (c) =>
+      o.log(
+        `(e) ${nodes} nodes: ${atResume.never_placed - c.never_placed} placed, ${c.never_placed} never placed yet` +
+          `${c.queued > c.never_placed ? `, ${c.queued - c.never_placed} placed and queued again` : ''}, ${round((Date.now() - tResume) / 1000, 0)} s after resume`,
+      ),
     );
     const drainCpu = cpuDeltaOf(d0, server.pid, dw0);
-    const drainRows = await rowsOf(dbc, ['backlog', 'probe-empty', 'probe-backlog']);
-    const placedRows = drainRows.filter((r) => r.scheduled !== null);
+    const nodesAfter = await nodeStatuses(url).catch((err: Error) => ({ error: err.message }));
+    const { rows: drainRows, from: timesFrom } = await rowsOf(dbc, ['backlog', 'probe-empty', 'probe-backlog']);
+    // Placements after the window closed (the cap) are left out of the rate.
+    const placedRows = drainRows.filter((r) => r.scheduled !== null && r.scheduled <= drained.at);
     const times = placedRows.map((r) => r.scheduled as number).sort((a, b) => a - b);
     const first = times[0];
     const last = times[times.length - 1];
@@ -584,10 +653,16 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
       outcome: drained.outcome,
       capped: drained.outcome !== 'all placed',
       cap_s: o.drainSeconds,
+      timestamps_from: timesFrom,
       placed: placedRows.length,
       placed_before_resume: placedRows.filter((r) => (r.scheduled as number) < tResume).length,
-      still_queued: drained.queued,
+      never_placed_at_end: drained.never_placed,
+      queued_at_end: drained.queued,
       failed: drained.failed,
+      /** Placed, then queued again (its node deemed lost, or its result lost): placed more than once by the time the rows were read. */
+      placed_more_than_once: drainRows.filter((r) => r.placements > 1).length,
+      placed_and_queued_again_at_end: drained.queued - drained.never_placed,
+      node_statuses_at_end: nodesAfter,
       resume_to_first_placed_ms: times.length ? first - tResume : null,
       first_to_last_placed_ms: times.length ? last - first : null,
       placements_per_second: round(rate, 1),
@@ -601,7 +676,10 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
       cpu: drainCpu,
       worker_rss_mb: rssMb(worker.pid),
     };
-    o.log(`(e) ${nodes} nodes: ${drained.outcome}: ${placedRows.length} placed in ${round((last - first) / 1000, 1)} s = ${round(rate, 1)}/s`);
+    o.log(
+      `(e) ${nodes} nodes: ${drained.outcome}: ${placedRows.length} placed in ${round((last - first) / 1000, 1)} s = ${round(rate, 1)}/s; ` +
+        `${drained.queued - drained.never_placed} placed and queued again; nodes ${JSON.stringify(nodesAfter)}`,
+    );
 
     // 8. Capacity exists again, on the filled cluster (only if everything was placed: otherwise the rest of the backlog is ahead of it).
     if (drained.outcome === 'all placed') {
@@ -612,6 +690,14 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
 
     const after = out.capacity_exists_after_backlog;
     const p99s = [...steadyA, ...(Array.isArray(after) ? after : [])].map((x) => x.submit_to_placed_ms.p99);
+    const final = await statusCounts(dbc);
+    out.at_end = {
+      what: 'just before stopping: tasks queued again after a placement (a node deemed lost or a result deemed lost), node statuses',
+      queued: final.queued,
+      placed_and_queued_again: final.queued - final.never_placed,
+      tasks_placed_more_than_once: (await dbc.query<{ n: number }>(`select count(*)::int as n from tasks where attempts > 1`)).rows[0].n,
+      node_statuses: await nodeStatuses(url).catch((err: Error) => ({ error: err.message })),
+    };
     out.meets_target = {
       placements_per_second: rate >= TARGET_RATE,
       submit_to_placed_p99: p99s.length > 0 && p99s.every((x) => x < TARGET_P99_MS),
@@ -673,9 +759,12 @@ export async function scalePhase(redis: Redis, o: ScaleOptions) {
       'at each fixed open-loop rate for a few seconds (one rate after the other); submit→placed = scheduled_at − created_at, both stamped by the server (read from its database). (2) every node ' +
       'drained over the API (POST /nodes/{id}/drain), so nothing can be placed; enqueue latency = `probe` single POST /tasks with 4 in flight, ' +
       'client-side. (3) the backlog by POST /tasks/batch (1,000 each, 4 in flight). (4) the enqueue probe again with the backlog queued. ' +
-      '(5) every node resumed (POST /nodes/{id}/resume, 16 in flight) and the drain watched (queued count, every second) until nothing is queued, ' +
-      'the time cap, or 60 s without progress; placements/s = tasks placed / (last scheduled_at − first scheduled_at) over everything placed in ' +
-      'that window (the backlog and both enqueue probes); per-second counts of placements; priority order per class; a stall = 90 s without a placement. (6) only when the backlog ' +
+      '(5) every node resumed (POST /nodes/{id}/resume, 16 in flight) and the drain watched (every second: queued tasks never placed, i.e. attempts 0) until every ' +
+      'task has been placed at least once, the time cap, or 90 s without a first placement (a stall); placements/s = tasks placed / (last first-placement − first ' +
+      'first-placement) over everything placed in that window (the backlog and both enqueue probes), where a task\'s first placement is its first ' +
+      '"scheduled" event (task_events; scheduled_at moves on when a task is placed again after its node is deemed lost, which is counted separately); ' +
+      'per-second counts of first placements; priority order per class; node statuses and tasks queued again after their placement, at the end of the ' +
+      'drain and of the run. (6) only when the backlog ' +
       'drained: capacity exists again, as (1), on the filled cluster. Registering the nodes first and resuming them after the backlog keeps ' +
       'sequential node registration (one HTTP call each) out of the placement rate. Simulated runs last an hour: nothing ends and frees room during ' +
       'a run. Between node counts everything is stopped (the worker by SIGKILL), the database dropped and the prefix\'s Redis keys deleted.',
