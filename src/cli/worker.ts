@@ -25,14 +25,16 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   const shared = { connection: consumerConnection(config.redis.url), subscriber: consumerConnection(config.redis.url) };
   shared.connection.on('error', (err) => logger.debug({ err }, 'worker: redis connection error'));
   shared.subscriber.on('error', (err) => logger.debug({ err }, 'worker: redis subscriber error'));
+  // Every agent listens for cancel messages on the one shared subscriber.
+  shared.subscriber.setMaxListeners(nodes + 10);
   const base = config.worker.name ?? hostname();
   const agents: NodeAgent[] = [];
   for (let i = 1; i <= nodes; i++) {
     const c = { ...config, worker: { ...config.worker, name: `${base}-${i}` } };
-    const agent = new NodeAgent({ config: c, executor: new SimulatedExecutor(), logger: logger.child({ node: c.worker.name }), shared });
-    await agent.start();
-    agents.push(agent);
+    agents.push(new NodeAgent({ config: c, executor: new SimulatedExecutor(), logger: logger.child({ node: c.worker.name }), shared }));
   }
+  // Registered a few dozen at a time: a thousand nodes one after another take many seconds.
+  for (let i = 0; i < agents.length; i += 25) await Promise.all(agents.slice(i, i + 25).map((a) => a.start()));
   logger.info({ nodes }, 'worker: simulated nodes registered');
   return {
     agents,

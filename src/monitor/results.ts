@@ -8,7 +8,7 @@ import type { TaskRow } from '../state/schema.ts';
 import type { FinishReport, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry } from '../scheduler/batcher.ts';
 import { enqueuePending } from '../scheduler/pending.ts';
-import { controlPlaneWorkerOptions, TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
+import { controlPlaneWorkerOptions, logQueueError, TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
 
 export interface ResultRecorderDeps {
   tasks: TaskStore;
@@ -42,7 +42,7 @@ export class ResultRecorder {
   start(): void {
     const { names, connection } = this.deps;
     this.worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: 2 * (STARTED_BATCH + FINISHED_BATCH) });
-    this.worker.on('error', (err) => this.deps.logger.error({ err }, 'results: queue error'));
+    this.worker.on('error', (err) => logQueueError(this.deps.logger, 'results', err));
     this.worker.on('failed', (job, err) =>
       this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'results: could not record a worker report; BullMQ keeps it in the failed set'),
     );

@@ -8,11 +8,11 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
-import type { TaskStore } from '../state/task-store.ts';
+import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry } from './batcher.ts';
 import { enqueuePending, wakeWaitingTasks } from './pending.ts';
 import { chooseNode, reserve, type PlacementStrategy } from './placement.ts';
-import { controlPlaneWorkerOptions, NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
+import { controlPlaneWorkerOptions, logQueueError, NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
 
 export interface DispatcherDeps {
   tasks: TaskStore;
@@ -37,11 +37,11 @@ const WAIT_RETRY_MS = 500;
  * A task that fits nowhere waits until capacity changes (a task ends or is cancelled, a node
  * registers or resumes: wakeWaitingTasks promotes the waiting jobs, which BullMQ then hands
  * out by priority) or, failing that, for a failsafe delay: 5 s, doubling each time the task is
- * found waiting again, up to 60 s. Waiting tasks barely poll, so a large backlog on a full
+ * found waiting again, up to 5 minutes. Waiting tasks barely poll, so a large backlog on a full
  * cluster costs little while nothing changes.
  */
 export function waitFailsafeMs(timesTaken: number): number {
-  return Math.min(60_000, 5_000 * 2 ** Math.max(0, Math.min(timesTaken - 1, 4)));
+  return Math.min(300_000, 5_000 * 2 ** Math.max(0, Math.min(timesTaken - 1, 6)));
 }
 
 export function agedPriority(priority: keyof typeof PRIORITY_RANK, createdAt: Date, agingSeconds: number): number {
@@ -75,7 +75,7 @@ export class Dispatcher {
       ...controlPlaneWorkerOptions(connection, names),
       concurrency: MAX_BATCH * 2,
     });
-    this.worker.on('error', (err) => this.deps.logger.error({ err }, 'dispatcher: queue error'));
+    this.worker.on('error', (err) => logQueueError(this.deps.logger, 'dispatcher', err));
     this.worker.on('failed', (job, err) =>
       this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it'),
     );
@@ -134,14 +134,15 @@ export class Dispatcher {
     const { tasks, nodes } = this.deps;
     batch.sort((a, b) => (a.value.job.priority ?? 0) - (b.value.job.priority ?? 0) || a.value.seq - b.value.seq);
     const entries = batch.map((p) => ({ p, data: PendingJob.parse(p.value.job.data) }));
-    const rows = new Map((await tasks.getMany(entries.map((e) => e.data.taskId))).map((t) => [t.id, t]));
+    const rows = new Map((await tasks.placementRequests(entries.map((e) => e.data.taskId))).map((t) => [t.id, t]));
     const handOver: TaskRow[] = [];
+    const placedBefore: string[] = [];
     let undecided = entries;
     for (let tries = 0; tries < 3 && undecided.length > 0; tries++) {
       const view = await nodes.placementView();
       const plans: Array<{ taskId: string; nodeId: string }> = [];
-      const waits: Array<{ p: Pending; task: TaskRow; reason: string }> = [];
-      const never: Array<{ p: Pending; task: TaskRow; reason: string }> = [];
+      const waits: Array<{ p: Pending; task: PlacementRequest; reason: string }> = [];
+      const never: Array<{ p: Pending; task: PlacementRequest; reason: string }> = [];
       const byTask = new Map<string, Pending>();
       for (const { p, data } of undecided) {
         const task = rows.get(data.taskId);
@@ -150,7 +151,7 @@ export class Dispatcher {
           continue;
         }
         if (task.status === 'scheduled') {
-          handOver.push(task); // placed before a crash: hand it over again (deduplicated)
+          placedBefore.push(task.id); // placed before a crash: hand it over again (deduplicated)
           byTask.set(task.id, p);
           continue;
         }
@@ -181,12 +182,13 @@ export class Dispatcher {
       await p.value.job.moveToDelayed(Date.now() + WAIT_RETRY_MS, p.value.token);
       p.settle(new DelayedError());
     }
+    if (placedBefore.length > 0) handOver.push(...(await tasks.getMany(placedBefore)).filter((t) => t.status === 'scheduled' && t.nodeId));
     await this.handOverAll(handOver);
     for (const { p } of entries) if (!p.settled) p.settle();
   }
 
   /** Fails a task that can never run here (it may release or skip workflow children). */
-  private async failNever(p: Pending, task: TaskRow, reason: string): Promise<void> {
+  private async failNever(p: Pending, task: PlacementRequest, reason: string): Promise<void> {
     const failed = await this.deps.tasks.failQueued(task.id, reason);
     if (failed) {
       this.deps.onFailed?.(failed.task);
@@ -199,7 +201,7 @@ export class Dispatcher {
    * Tasks that fit nowhere now step aside: their status_reason says why, and their job is
    * delayed until capacity changes (wakeWaitingTasks) or the failsafe delay passes.
    */
-  private async wait(waits: Array<{ p: Pending; task: TaskRow; reason: string }>): Promise<void> {
+  private async wait(waits: Array<{ p: Pending; task: PlacementRequest; reason: string }>): Promise<void> {
     if (waits.length === 0) return;
     await this.deps.tasks.setStatusReasons(waits.filter((w) => w.task.statusReason !== w.reason).map((w) => ({ taskId: w.task.id, reason: w.reason })));
     await Promise.all(

@@ -3,6 +3,7 @@
 // and BullMQ's multi-key scripts stay valid. Messages are parsed with zod when read.
 import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
+import type { Logger } from 'pino';
 
 export interface RedisNames {
   /** BullMQ's prefix option. */
@@ -107,4 +108,17 @@ export function controlPlaneWorkerOptions(connection: Redis, names: RedisNames) 
     removeOnComplete: { count: 0 },
     removeOnFail: { count: 1000 },
   };
+}
+
+const LOST_LOCK = /Missing lock for job|Lock mismatch for job|could not renew lock for job/;
+
+/**
+ * Logs an error a BullMQ worker emits. A job whose lock lapsed (the process or Redis was too
+ * busy to renew it in time) is not a failure here: BullMQ hands the job out again and applying
+ * it twice changes nothing (jobs are fenced by the database), so that is a warning.
+ */
+export function logQueueError(logger: Logger, who: string, err: Error): void {
+  if (LOST_LOCK.test(err.message)) {
+    logger.warn({ err: { message: err.message } }, `${who}: a job's lock lapsed before it was done (too busy to renew it); it is handed out again, harmlessly`);
+  } else logger.error({ err }, `${who}: queue error`);
 }

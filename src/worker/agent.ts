@@ -8,7 +8,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import si from 'systeminformation';
-import { consumerConnection, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
+import { consumerConnection, logQueueError, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
 import type { Config } from '../config/index.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { LogWriter } from './log-writer.ts';
@@ -94,7 +94,7 @@ export class NodeAgent {
       stalledInterval: 5_000,
       maxStalledCount: 1_000,
     });
-    this.worker.on('error', (err) => logger.error({ err }, 'worker: queue error'));
+    this.worker.on('error', (err) => logQueueError(logger, 'worker', err));
     if (engineOk) {
       await this.sweepLeftovers();
       this.state = 'running';
