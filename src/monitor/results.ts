@@ -90,7 +90,10 @@ export class ResultRecorder {
     let bytes = 0;
     for (const entry of batch) {
       const e = entry.value;
-      if (seen.has(e.taskId) || (take.length > 0 && bytes >= FINISHED_LOG_BYTES)) continue;
+      if (seen.has(e.taskId) || (take.length > 0 && bytes >= FINISHED_LOG_BYTES)) {
+        entry.defer();
+        continue;
+      }
       seen.add(e.taskId);
       const logs = await this.readLogs(e.taskId, e.attempt);
       bytes += logs.length;

@@ -5,26 +5,34 @@ export interface BatchEntry<T> {
   value: T;
   /** Ends the item: resolved, or rejected with the error (BullMQ then retries or delays it). */
   settle(err?: Error): void;
+  /** Puts the item back for the next batch. */
+  defer(): void;
   readonly settled: boolean;
 }
+
+/**
+ * What handling a batch may leave running: the next batch starts once `handle` returns, while
+ * `tail` (e.g. handing placed tasks to their nodes) finishes and settles its items.
+ */
+export type BatchHandled = void | { tail: Promise<void> };
 
 export class Batcher<T> {
   private queue: Array<BatchEntry<T>> = [];
   private draining = false;
 
   /**
-   * `handle` settles what it handled. Entries it leaves unsettled go back to the front of the
-   * queue for the next batch (a batch may defer some); if it throws, they fail with the error.
+   * `handle` settles each item, now or in its tail, or defers it. An item left neither settled
+   * nor deferred fails; if `handle` (or its tail) throws, every unsettled item fails with it.
    */
   constructor(
     private readonly max: number,
-    private readonly handle: (batch: Array<BatchEntry<T>>) => Promise<void>,
+    private readonly handle: (batch: Array<BatchEntry<T>>) => Promise<BatchHandled>,
   ) {}
 
   add(value: T): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
-      this.queue.push({
+      const entry: BatchEntry<T> = {
         value,
         settle(err?: Error) {
           if (settled) return;
@@ -32,10 +40,12 @@ export class Batcher<T> {
           if (err) reject(err);
           else resolve();
         },
+        defer: () => this.deferred.add(entry),
         get settled() {
           return settled;
         },
-      });
+      };
+      this.queue.push(entry);
       if (!this.draining) {
         this.draining = true;
         setImmediate(() => void this.drain());
@@ -43,20 +53,30 @@ export class Batcher<T> {
     });
   }
 
+  private readonly deferred = new Set<BatchEntry<T>>();
+
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.max);
+        let handled: BatchHandled;
         try {
-          await this.handle(batch);
+          handled = await this.handle(batch);
         } catch (err) {
-          for (const e of batch) e.settle(err as Error);
+          for (const e of batch) {
+            this.deferred.delete(e);
+            e.settle(err as Error);
+          }
           continue;
         }
-        const left = batch.filter((e) => !e.settled);
-        if (left.length === batch.length) {
-          for (const e of left) e.settle(new Error('internal error: a batch handled none of its items'));
-        } else this.queue.unshift(...left);
+        const again = batch.filter((e) => this.deferred.delete(e) && !e.settled);
+        this.queue.unshift(...again);
+        const rest = batch.filter((e) => !again.includes(e));
+        const finishRest = (err?: Error) => {
+          for (const e of rest) if (!e.settled) e.settle(err ?? new Error('internal error: a batch left an item unhandled'));
+        };
+        if (handled?.tail) handled.tail.then(() => finishRest(), (err: Error) => finishRest(err));
+        else finishRest();
       }
     } finally {
       this.draining = false;

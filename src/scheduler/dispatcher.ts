@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
-import { Batcher, type BatchEntry } from './batcher.ts';
+import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
 import { enqueuePending, wakeWaitingTasks } from './pending.ts';
 import { chooseNode, reserve, type PlacementStrategy } from './placement.ts';
 import { controlPlaneWorkerOptions, logQueueError, NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
@@ -130,7 +130,7 @@ export class Dispatcher {
     return this.batcher.add({ job, token, seq: this.arrivals++ });
   }
 
-  private async decideBatch(batch: Pending[]): Promise<void> {
+  private async decideBatch(batch: Pending[]): Promise<BatchHandled> {
     const { tasks, nodes } = this.deps;
     batch.sort((a, b) => (a.value.job.priority ?? 0) - (b.value.job.priority ?? 0) || a.value.seq - b.value.seq);
     const entries = batch.map((p) => ({ p, data: PendingJob.parse(p.value.job.data) }));
@@ -140,7 +140,7 @@ export class Dispatcher {
     let undecided = entries;
     for (let tries = 0; tries < 3 && undecided.length > 0; tries++) {
       const view = await nodes.placementView();
-      const plans: Array<{ taskId: string; nodeId: string }> = [];
+        const plans: Array<{ taskId: string; nodeId: string }> = [];
       const waits: Array<{ p: Pending; task: PlacementRequest; reason: string }> = [];
       const never: Array<{ p: Pending; task: PlacementRequest; reason: string }> = [];
       const byTask = new Map<string, Pending>();
@@ -165,8 +165,8 @@ export class Dispatcher {
       }
       for (const n of never) await this.failNever(n.p, n.task, n.reason);
       await this.wait(waits);
-      const { placed, refused, gone } = await tasks.placeMany(plans);
-      for (const t of placed) {
+        const { placed, refused, gone } = await tasks.placeMany(plans);
+        for (const t of placed) {
         this.deps.onPlaced?.(t);
         handOver.push(t);
       }
@@ -182,9 +182,15 @@ export class Dispatcher {
       await p.value.job.moveToDelayed(Date.now() + WAIT_RETRY_MS, p.value.token);
       p.settle(new DelayedError());
     }
-    if (placedBefore.length > 0) handOver.push(...(await tasks.getMany(placedBefore)).filter((t) => t.status === 'scheduled' && t.nodeId));
-    await this.handOverAll(handOver);
-    for (const { p } of entries) if (!p.settled) p.settle();
+    // The next batch is decided while this one's tasks are handed to their nodes; their jobs
+    // end only once handed over (a crash before leaves them to be taken again, and a placed
+    // task is then handed over again).
+    const tail = (async () => {
+      if (placedBefore.length > 0) handOver.push(...(await tasks.getMany(placedBefore)).filter((t) => t.status === 'scheduled' && t.nodeId));
+      await this.handOverAll(handOver);
+      for (const { p } of entries) p.settle();
+    })();
+    return { tail };
   }
 
   /** Fails a task that can never run here (it may release or skip workflow children). */

@@ -184,7 +184,7 @@ export class TaskStore {
 
   async getMany(ids: string[]): Promise<TaskRow[]> {
     if (ids.length === 0) return [];
-    return this.db.select().from(tasks).where(inArray(tasks.id, ids));
+    return this.db.select().from(tasks).where(idIn(ids));
   }
 
   /** What the scheduler decides on, for many tasks (not the whole rows). */
@@ -204,7 +204,7 @@ export class TaskStore {
         nodeSelector: tasks.nodeSelector,
       })
       .from(tasks)
-      .where(inArray(tasks.id, ids));
+      .where(idIn(ids));
   }
 
   /** Says why queued tasks wait (one statement for many). */
@@ -247,7 +247,7 @@ export class TaskStore {
       const live = await tx
         .select({ id: tasks.id, cpu: tasks.cpu, memoryMb: tasks.memoryMb, gpu: tasks.gpu })
         .from(tasks)
-        .where(and(inArray(tasks.id, ids), eq(tasks.status, 'queued')))
+        .where(and(idIn(ids), eq(tasks.status, 'queued')))
         .orderBy(tasks.id)
         .for('update');
       const request = new Map(live.map((t) => [t.id, t]));
@@ -299,7 +299,7 @@ export class TaskStore {
           status_reason = 'placed on node ' || r.name || '; waiting for it to start the container'
         from jsonb_to_recordset(${JSON.stringify(go)}::jsonb) as r(id uuid, node_id uuid, name text)
         where tasks.id = r.id`);
-      const placed = await tx.select().from(tasks).where(inArray(tasks.id, go.map((g) => g.id)));
+      const placed = await tx.select().from(tasks).where(idIn(go.map((g) => g.id)));
       const names = new Map(go.map((g) => [g.id, g.name]));
       await this.recordEvents(tx, placed, (t) => `placed on node ${names.get(t.id)}`, at);
       return { placed, refused, gone };
@@ -320,7 +320,7 @@ export class TaskStore {
         where tasks.id = r.id and tasks.attempts = r.attempt and tasks.status = 'scheduled'
         returning tasks.id`)) as unknown as { rows: Array<{ id: string }> };
       if (changed.rows.length === 0) return [];
-      const running = await tx.select().from(tasks).where(inArray(tasks.id, changed.rows.map((r) => r.id)));
+      const running = await tx.select().from(tasks).where(idIn(changed.rows.map((r) => r.id)));
       await this.recordEvents(tx, running, 'container started');
       return running;
     });
@@ -342,10 +342,10 @@ export class TaskStore {
     return this.db.transaction(async (tx) => {
       const ids = reports.map((r) => r.taskId);
       // Lock order, as everywhere: workflow rows (by id), then task rows (by id), then nodes.
-      const peek = await tx.select({ workflowId: tasks.workflowId }).from(tasks).where(inArray(tasks.id, ids));
+      const peek = await tx.select({ workflowId: tasks.workflowId }).from(tasks).where(idIn(ids));
       const wfIds = [...new Set(peek.map((p) => p.workflowId).filter((w): w is string => w !== null))].sort();
       if (wfIds.length > 0) await tx.execute(sql`select 1 from workflows where id in ${wfIds} order by id for update`);
-      const locked = new Map((await tx.select().from(tasks).where(inArray(tasks.id, ids)).orderBy(tasks.id).for('update')).map((t) => [t.id, t]));
+      const locked = new Map((await tx.select().from(tasks).where(idIn(ids)).orderBy(tasks.id).for('update')).map((t) => [t.id, t]));
 
       const results: Array<FinishResult | null> = reports.map(() => null);
       const current = reports.flatMap((r, i) => {
@@ -396,7 +396,7 @@ export class TaskStore {
           where tasks.id = r.id`);
       }
       const changedIds = [...retries, ...finals].map((x) => x.id);
-      const after = new Map(changedIds.length ? (await tx.select().from(tasks).where(inArray(tasks.id, changedIds))).map((t) => [t.id, t]) : []);
+      const after = new Map(changedIds.length ? (await tx.select().from(tasks).where(idIn(changedIds))).map((t) => [t.id, t]) : []);
       const errorOf = new Map(finals.map((f) => [f.id, f.error]));
       await this.recordEvents(tx, changedIds.map((id) => after.get(id) as TaskRow), (t) => (t.status === 'queued' ? (t.statusReason as string) : (errorOf.get(t.id) as string)));
       for (const x of retries) results[x.i] = { task: after.get(x.id) as TaskRow, changed: true, retryInMs: x.retryInMs };
@@ -585,6 +585,14 @@ export class TaskStore {
       reason,
     });
   }
+}
+
+/**
+ * `tasks.id = any($1)` with the ids as one array parameter: for hundreds of ids much cheaper to
+ * build and parse than `in ($1, $2, …)`.
+ */
+function idIn(ids: string[]): SQL {
+  return sql`${tasks.id} = any(${`{${ids.join(',')}}`}::uuid[])`;
 }
 
 function isUniqueViolation(err: unknown): boolean {
