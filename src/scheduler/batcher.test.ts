@@ -17,7 +17,10 @@ describe('Batcher', () => {
     const b = new Batcher<number>(10, async (batch: Array<BatchEntry<number>>) => {
       seen.push(batch.map((e) => e.value));
       if (batch.length === 1 && batch[0].value === 3) throw new Error('boom');
-      for (const e of batch) (e.value === 3 ? e.defer() : e.settle());
+      for (const e of batch) {
+        if (e.value === 3) e.defer();
+        else e.settle();
+      }
     });
     const results = await Promise.allSettled([1, 2, 3].map((n) => b.add(n)));
     expect(seen).toEqual([[1, 2, 3], [3]]);
