@@ -32,6 +32,7 @@ export const ConfigSchema = z.strictObject({
     api_url: z.string().url(),
     executor: z.enum(['docker', 'simulated']),
     heartbeat_seconds: z.number().positive(),
+    job_lock_seconds: z.number().positive(),
     capacity: z.strictObject({
       cpu: z.number().positive().nullable(),
       memory_mb: nullableInt,
@@ -143,6 +144,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_LOG_CAP_BYTES', ['tasks', 'log_cap_bytes']],
     ['JARVIS_RECONCILE_SECONDS', ['tasks', 'reconcile_seconds']],
     ['JARVIS_HEARTBEAT_SECONDS', ['worker', 'heartbeat_seconds']],
+    ['JARVIS_JOB_LOCK_SECONDS', ['worker', 'job_lock_seconds']],
     ['JARVIS_OFFLINE_SECONDS', ['nodes', 'offline_seconds']],
     ['JARVIS_AGING_SECONDS', ['scheduler', 'aging_seconds']],
     ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],

@@ -111,14 +111,29 @@ export function controlPlaneWorkerOptions(connection: Redis, names: RedisNames) 
 }
 
 const LOST_LOCK = /Missing lock for job|Lock mismatch for job|could not renew lock for job/;
+const lapsed = new Map<string, { since: number; count: number }>();
 
 /**
  * Logs an error a BullMQ worker emits. A job whose lock lapsed (the process or Redis was too
  * busy to renew it in time) is not a failure here: BullMQ hands the job out again and applying
- * it twice changes nothing (jobs are fenced by the database), so that is a warning.
+ * it twice changes nothing (jobs are fenced by the database), so that is a warning, and one a
+ * minute at most per worker kind, with a count (under overload there can be thousands).
  */
 export function logQueueError(logger: Logger, who: string, err: Error): void {
-  if (LOST_LOCK.test(err.message)) {
-    logger.warn({ err: { message: err.message } }, `${who}: a job's lock lapsed before it was done (too busy to renew it); it is handed out again, harmlessly`);
-  } else logger.error({ err }, `${who}: queue error`);
+  if (!LOST_LOCK.test(err.message)) {
+    logger.error({ err }, `${who}: queue error`);
+    return;
+  }
+  const now = Date.now();
+  const seen = lapsed.get(who);
+  if (seen && now - seen.since < 60_000) {
+    seen.count++;
+    return;
+  }
+  const more = seen ? seen.count : 0;
+  lapsed.set(who, { since: now, count: 0 });
+  logger.warn(
+    { err: { message: err.message }, lapsed_since_last_warning: more },
+    `${who}: a job's lock lapsed before it was done (too busy to renew it in time); it is handed out again, harmlessly`,
+  );
 }

@@ -88,10 +88,10 @@ export class NodeAgent {
       prefix: this.names.bullPrefix,
       concurrency: this.capacity.max_tasks,
       autorun: false,
-      // A worker killed mid-task gets its jobs back soon after it restarts (and adopts their
-      // containers); a job may stall as often as its worker restarts.
-      lockDuration: 10_000,
-      stalledInterval: 5_000,
+      // A worker killed mid-task gets its jobs back within worker.job_lock_seconds after it
+      // restarts (and adopts their containers); a job may stall as often as its worker restarts.
+      lockDuration: this.opts.config.worker.job_lock_seconds * 1000,
+      stalledInterval: (this.opts.config.worker.job_lock_seconds * 1000) / 2,
       maxStalledCount: 1_000,
     });
     this.worker.on('error', (err) => logQueueError(logger, 'worker', err));
