@@ -38,6 +38,15 @@ describe('nodes', () => {
     expect(yes.status).toBe(201);
     expect(yes.body).toMatchObject({ name: 'manual', status: 'available', capacity: { cpu: 1, memory_mb: 512, gpu: 0, max_tasks: 1 } });
     expect(yes.body.token).toMatch(/^[0-9a-f]{48}$/);
+    // Heartbeats are the node's own: its token is required (the registration token is not it).
+    const beat = { cpu_percent: 1, memory_used_mb: 10, running_task_ids: [], engine: 'ok' };
+    const anon = await http.post(`/nodes/${yes.body.id}/heartbeat`, beat);
+    expect(anon.status).toBe(401);
+    expect(anon.body.detail).toMatch(/node's token is required/);
+    expect((await http.post(`/nodes/${yes.body.id}/heartbeat`, beat, { authorization: `Bearer ${TOKEN}` })).status).toBe(401);
+    const own = await http.post(`/nodes/${yes.body.id}/heartbeat`, beat, { authorization: `Bearer ${yes.body.token}` });
+    expect(own.status).toBe(200);
+    expect(own.body).toMatchObject({ id: yes.body.id, cpu_percent: 1, memory_used_mb: 10 });
     // Never heartbeats: after the configured silence it is no longer offered work. Remove it.
     expect((await http.call('DELETE', `/nodes/${yes.body.id}`)).status).toBe(204);
     expect((await http.get(`/nodes/${yes.body.id}`)).status).toBe(404);

@@ -65,6 +65,12 @@ export class NodeStore {
     return n ?? null;
   }
 
+  /** The node's token, or null for an unknown node. */
+  async tokenOf(id: string): Promise<string | null> {
+    const [n] = await this.db.select({ token: nodes.token }).from(nodes).where(eq(nodes.id, id));
+    return n?.token ?? null;
+  }
+
   async get(id: string): Promise<NodeRow | null> {
     const [n] = await this.db.select().from(nodes).where(eq(nodes.id, id));
     return n ?? null;

@@ -49,11 +49,22 @@ export function nodeRoutes(deps: ApiDeps) {
     tags: ['nodes'],
     summary: "A node's heartbeat: its load and the tasks it runs",
     request: { params: NodeIdParam, body: { content: { 'application/json': { schema: NodeHeartbeat } }, required: true } },
-    responses: { 200: json(Node, 'The node'), 404: json(ErrorDetail, 'Unknown node: register again') },
+    responses: {
+      200: json(Node, 'The node'),
+      401: json(ErrorDetail, "Missing or wrong node token (the one registration answered with)"),
+      404: json(ErrorDetail, 'Unknown node: register again'),
+    },
   });
   app.openapi(heartbeat, async (c) => {
     const { id } = c.req.valid('param');
     const hb = c.req.valid('json');
+    // Only the node itself may report for it: with the token its registration answered.
+    const token = await nodes.tokenOf(id);
+    if (token === null) throw new NotFoundError('Node not found: it may have been deleted; register again');
+    const given = (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
+    if (!sameSecret(given, token)) {
+      throw new UnauthorizedError("This node's token is required: pass the token POST /nodes/register answered with as \"Authorization: Bearer TOKEN\"");
+    }
     const n = await nodes.heartbeat(id, {
       cpuPercent: hb.cpu_percent ?? null,
       memoryUsedMb: hb.memory_used_mb ?? null,
