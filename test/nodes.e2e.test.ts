@@ -1,7 +1,7 @@
 // Nodes through the API: registration with a token, drain/resume/delete, and batch submission,
 // with simulated workers (same queues and reports as real ones, no containers).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, spawnJarvis, startJarvis, type JarvisProcess } from './support/jarvis.ts';
+import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 
 const TOKEN = 'let-me-in';
 let server: JarvisProcess & { prefix: string };
@@ -118,11 +118,7 @@ describe('placement strategies, with many simulated nodes in one process', () =>
   for (const strategy of ['binpack', 'spread'] as const) {
     it(`${strategy}: ${strategy === 'binpack' ? 'fills one node before the next' : 'puts each task on the emptiest node'}`, async () => {
       const s = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_SCHEDULER_STRATEGY: strategy } });
-      const w = spawnJarvis(['worker', '--executor', 'simulated', '--nodes', '3', '--name', 'multi', '--cpu', '4', '--memory-mb', '4096', '--max-tasks', '8'], {
-        ...(process.env as Record<string, string>),
-        JARVIS_REDIS_PREFIX: s.prefix,
-        JARVIS_API_URL: s.url,
-      });
+      const w = spawnSimulatedNodes(s, 'multi', 3, { cpu: 4, memoryMb: 4096, maxTasks: 8 });
       try {
         await w.waitFor(/worker: simulated nodes registered/, 30_000);
         const h = api(s.url);

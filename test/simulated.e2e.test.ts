@@ -1,6 +1,6 @@
 // The simulated executor: same queues, reports and heartbeats as a real worker, no container.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { api, spawnJarvis, startJarvis, type JarvisProcess } from './support/jarvis.ts';
+import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 
 let server: JarvisProcess & { prefix: string };
 let worker: ReturnType<typeof spawnJarvis>;
@@ -38,11 +38,7 @@ it('waits for the labelled duration, reports the labelled exit code, and honours
 it('places a burst of mixed work in batches without over-committing any node, highest priority first', async () => {
   // Three simulated nodes with room for 4 one-CPU tasks each (CPU binds before slots or memory).
   const s = await startJarvis({ command: 'server', databaseUrl: null });
-  const w = spawnJarvis(['worker', '--executor', 'simulated', '--nodes', '3', '--name', 'burst', '--cpu', '4', '--memory-mb', '4096', '--max-tasks', '8'], {
-    ...(process.env as Record<string, string>),
-    JARVIS_REDIS_PREFIX: s.prefix,
-    JARVIS_API_URL: s.url,
-  });
+  const w = spawnSimulatedNodes(s, 'burst', 3, { cpu: 4, memoryMb: 4096, maxTasks: 8 });
   try {
     await w.waitFor(/worker: simulated nodes registered/, 30_000);
     const h = api(s.url);

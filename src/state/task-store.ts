@@ -252,20 +252,11 @@ export class TaskStore {
         .for('update');
       const request = new Map(live.map((t) => [t.id, t]));
       const gone = ids.filter((id) => !request.has(id));
-      const sums = new Map<string, { id: string; cpu: number; mem: number; gpu: number; n: number }>();
-      for (const p of plans) {
+      const wanted = nodeSums(plans.flatMap((p) => {
         const r = request.get(p.taskId);
-        if (!r) continue;
-        const s = sums.get(p.nodeId) ?? { id: p.nodeId, cpu: 0, mem: 0, gpu: 0, n: 0 };
-        s.cpu += r.cpu;
-        s.mem += r.memoryMb;
-        s.gpu += r.gpu;
-        s.n += 1;
-        sums.set(p.nodeId, s);
-      }
-      if (sums.size === 0) return { placed: [], refused: [], gone };
-      // Node rows in id order too, so two placements never wait on each other's nodes.
-      const wanted = JSON.stringify([...sums.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
+        return r ? [{ ...r, nodeId: p.nodeId }] : [];
+      }));
+      if (wanted === null) return { placed: [], refused: [], gone };
       const took = (await tx.execute(sql`
         update nodes set
           allocated_cpu = nodes.allocated_cpu + r.cpu,
@@ -553,18 +544,8 @@ export class TaskStore {
 
   /** Releases the reservations of many tasks: one guarded update of each node's sums, by id. */
   private async releaseMany(tx: Tx, ts: TaskRow[]): Promise<void> {
-    const sums = new Map<string, { id: string; cpu: number; mem: number; gpu: number; n: number }>();
-    for (const t of ts) {
-      if (!t.nodeId) continue;
-      const s = sums.get(t.nodeId) ?? { id: t.nodeId, cpu: 0, mem: 0, gpu: 0, n: 0 };
-      s.cpu += t.cpu;
-      s.mem += t.memoryMb;
-      s.gpu += t.gpu;
-      s.n += 1;
-      sums.set(t.nodeId, s);
-    }
-    if (sums.size === 0) return;
-    const rows = JSON.stringify([...sums.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    const rows = nodeSums(ts.filter((t): t is TaskRow & { nodeId: string } => t.nodeId !== null));
+    if (rows === null) return;
     await tx.execute(sql`
       update nodes set
         allocated_cpu = greatest(nodes.allocated_cpu - r.cpu, 0),
@@ -585,6 +566,23 @@ export class TaskStore {
       reason,
     });
   }
+}
+
+/**
+ * What tasks ask of each node, summed: JSON rows {id, cpu, mem, gpu, n} for jsonb_to_recordset,
+ * in node id order (so two transactions never wait on each other's node rows), or null for none.
+ */
+function nodeSums(items: Array<{ nodeId: string; cpu: number; memoryMb: number; gpu: number }>): string | null {
+  const sums = new Map<string, { id: string; cpu: number; mem: number; gpu: number; n: number }>();
+  for (const t of items) {
+    const s = sums.get(t.nodeId) ?? { id: t.nodeId, cpu: 0, mem: 0, gpu: 0, n: 0 };
+    s.cpu += t.cpu;
+    s.mem += t.memoryMb;
+    s.gpu += t.gpu;
+    s.n += 1;
+    sums.set(t.nodeId, s);
+  }
+  return sums.size === 0 ? null : JSON.stringify([...sums.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
 }
 
 /**

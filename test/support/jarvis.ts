@@ -108,6 +108,13 @@ export function spawnJarvis(args: string[], env: Record<string, string>) {
   };
 }
 
+/** `jarvis worker --executor simulated --nodes N` for a server: nodes NAME-1…NAME-N, each this big. */
+export function spawnSimulatedNodes(server: { prefix: string; url: string }, name: string, nodes: number, each: { cpu: number; memoryMb: number; maxTasks: number }) {
+  const args = ['worker', '--executor', 'simulated', '--nodes', String(nodes), '--name', name];
+  args.push('--cpu', String(each.cpu), '--memory-mb', String(each.memoryMb), '--max-tasks', String(each.maxTasks));
+  return spawnJarvis(args, { ...(process.env as Record<string, string>), JARVIS_REDIS_PREFIX: server.prefix, JARVIS_API_URL: server.url });
+}
+
 /** Runs the CLI to completion. */
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
