@@ -234,7 +234,7 @@ export class NodeAgent {
   private async heartbeat(): Promise<void> {
     if (!this.node) return;
     try {
-      const [load, mem] = await Promise.all([si.currentLoad(), si.mem()]);
+      const { load, mem } = await hostLoad();
       const res = await this.api(
         `/nodes/${this.node.id}/heartbeat`,
         {
@@ -385,3 +385,17 @@ export class NodeAgent {
 }
 
 class FatalAgentError extends Error {}
+
+/**
+ * The host's CPU load and memory, sampled at most once a second: the simulated nodes of one
+ * process share a host, and a thousand of them must not each read /proc on every heartbeat.
+ */
+let hostSample: { at: number; value: Promise<{ load: si.Systeminformation.CurrentLoadData; mem: si.Systeminformation.MemData }> } | null = null;
+function hostLoad() {
+  if (!hostSample || Date.now() - hostSample.at > 1_000) {
+    const value = Promise.all([si.currentLoad(), si.mem()]).then(([load, mem]) => ({ load, mem }));
+    hostSample = { at: Date.now(), value };
+    value.catch(() => (hostSample = null));
+  }
+  return hostSample.value;
+}
