@@ -140,7 +140,7 @@ export class Dispatcher {
     let undecided = entries;
     for (let tries = 0; tries < 3 && undecided.length > 0; tries++) {
       const view = await nodes.placementView();
-        const plans: Array<{ taskId: string; nodeId: string }> = [];
+      const plans: Array<{ taskId: string; nodeId: string }> = [];
       const waits: Array<{ p: Pending; task: PlacementRequest; reason: string }> = [];
       const never: Array<{ p: Pending; task: PlacementRequest; reason: string }> = [];
       const byTask = new Map<string, Pending>();
@@ -165,8 +165,8 @@ export class Dispatcher {
       }
       for (const n of never) await this.failNever(n.p, n.task, n.reason);
       await this.wait(waits);
-        const { placed, refused, gone } = await tasks.placeMany(plans);
-        for (const t of placed) {
+      const { placed, refused, gone } = await tasks.placeMany(plans);
+      for (const t of placed) {
         this.deps.onPlaced?.(t);
         handOver.push(t);
       }
