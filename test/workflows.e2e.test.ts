@@ -77,6 +77,36 @@ describe('workflows', () => {
     expect(mine.task_counts).toEqual({ succeeded: 4 });
   });
 
+  it('stores every field of each task as given, in the order given', async () => {
+    const full = {
+      key: 'full',
+      name: 'all fields',
+      image: TEST_IMAGE,
+      command: ['sh', '-c', 'echo "$GREETING"'],
+      env: { GREETING: 'hi' },
+      priority: 'high',
+      resources: { cpu: 0.5, memory_mb: 64, gpu: 0 },
+      timeout_seconds: 30,
+      max_retries: 2,
+      retry_backoff_seconds: 0.5,
+      node_selector: { nowhere: 'true' }, // no node matches: it stays queued, so nothing changes it
+      labels: { team: 'data' },
+      network: 'none',
+    };
+    const r = await http.post('/workflows', { tasks: [full, { key: 'plain', image: TEST_IMAGE, command: 'true', depends_on: ['full'] }, { key: 'bare', image: TEST_IMAGE, node_selector: { nowhere: 'true' } }] });
+    expect(r.status).toBe(201);
+    const got = (await http.get(`/workflows/${r.body.id}`)).body.tasks;
+    expect(got.map((t: T) => t.workflow_key)).toEqual(['full', 'plain', 'bare']);
+    expect(got[0]).toMatchObject({
+      name: 'all fields', image: TEST_IMAGE, command: ['sh', '-c', 'echo "$GREETING"'], env: { GREETING: 'hi' }, priority: 'high',
+      resources: { cpu: 0.5, memory_mb: 64, gpu: 0 }, timeout_seconds: 30, max_retries: 2, retry_backoff_seconds: 0.5,
+      node_selector: { nowhere: 'true' }, labels: { team: 'data' }, network: 'none', depends_on: [], attempts: 0,
+    });
+    expect(got[1]).toMatchObject({ command: 'true', depends_on: ['full'], status: 'pending', name: null, env: {}, labels: {} });
+    expect(got[2]).toMatchObject({ command: null, depends_on: [] });
+    await http.post(`/workflows/${r.body.id}/cancel`);
+  });
+
   it('fans out and in at width 12 with at most max_parallel tasks running at once', async () => {
     const width = 12;
     const mids = Array.from({ length: width }, (_, i) => task(`m${i}`, 'sleep 0.3', ['root']));
