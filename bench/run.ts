@@ -57,7 +57,7 @@ import {
   type TaskEvents,
   type WorkflowBody,
 } from './support/dag.ts';
-import { createWorkflowFromJson, groupCommit, oneStatement } from './support/whatif.ts';
+import { groupCommit, oneStatement } from './support/whatif.ts';
 import { scalePhase } from './scale.ts';
 import { startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { closedLoop, HttpClient, type LoopResult } from './support/load.ts';
@@ -888,10 +888,8 @@ async function dagPersistInProcess(redis: Redis, bodyText: string) {
       enqueue_roots_ms: [] as number[],
       read_back_ms: [] as number[],
       present_and_stringify_ms: [] as number[],
-      whatif_store_from_json_ms: [] as number[],
     };
     const storeCpuMs: number[] = [];
-    const whatifCpuMs: number[] = [];
     let queuedCount = 0;
     const warmup = 1;
     for (let i = 0; i < warmup + S.dagRounds; i++) {
@@ -911,19 +909,8 @@ async function dagPersistInProcess(redis: Redis, bodyText: string) {
       const t5 = performance.now();
       if (all.length !== body.tasks.length || text.length < 100) throw new Error(`(c) stored ${all.length} tasks, expected ${body.tasks.length}`);
       queuedCount = queued.length;
-      // The what-if: the same rows (new ids) stored by one INSERT … FROM jsonb_to_recordset.
-      const id2 = randomUUID();
-      const rows2 = rows.map((r) => ({ ...r, id: randomUUID(), workflowId: id2 }));
-      const c2 = process.cpuUsage();
-      const t6 = performance.now();
-      const queued2 = await createWorkflowFromJson(database.db, { ...wf, id: id2 }, rows2, (tx, w) => releaser.start(tx, w));
-      const t7 = performance.now();
-      const whatifCpu = process.cpuUsage(c2);
-      if (queued2 !== queued.length || (await workflows.tasksOf(id2)).length !== rows.length) throw new Error('(c) what-if: stored a different workflow');
       if (i >= warmup) {
-        m.whatif_store_from_json_ms.push(t7 - t6);
         storeCpuMs.push((storeCpu.user + storeCpu.system) / 1000);
-        whatifCpuMs.push((whatifCpu.user + whatifCpu.system) / 1000);
         m.build_rows_ms.push(t1 - t0);
         m.store_ms.push(t2 - t1);
         m.enqueue_roots_ms.push(t3 - t2);
@@ -934,17 +921,13 @@ async function dagPersistInProcess(redis: Redis, bodyText: string) {
     return {
       what:
         'in this process on a fresh PostgreSQL database (pool of 10), as POST /workflows does after validation: build the rows (workflowRows), ' +
-        'WorkflowStore.create (one transaction: the workflow row, INSERTs of 500 tasks each, the roots queued by WorkflowReleaser.start), ' +
+        'WorkflowStore.create (one transaction: the workflow row, every task in ONE INSERT … FROM jsonb_to_recordset, the roots queued by WorkflowReleaser.start), ' +
         'enqueue the roots (addBulk, paused queue), read every task back (tasksOf) and present + JSON.stringify the 201 body',
       rounds: S.dagRounds,
       roots_queued: queuedCount,
       ms: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, summarize(v)])),
       /** CPU of this (Node) process during the store step: building and serialising the INSERTs. */
       store_node_cpu_ms: summarize(storeCpuMs),
-      whatif_store_from_json_node_cpu_ms: summarize(whatifCpuMs),
-      whatif:
-        'whatif_store_from_json: the same rows stored by ONE INSERT … SELECT FROM jsonb_to_recordset($1) (bench/support/whatif.ts) instead of ' +
-        'drizzle multi-row INSERTs of 500 rows × 25 parameters; same transaction shape (workflow row, tasks, roots queued)',
     };
   } finally {
     await queue.close();
@@ -1513,7 +1496,6 @@ function printTables(
     row('in process: zod + validateGraph', v.zod_plus_validate_graph_ms);
     row('in process: build rows (workflowRows)', pst.ms.build_rows_ms);
     row(`in process: WorkflowStore.create, one transaction (Node CPU ${round(pst.store_node_cpu_ms.p50, 0)} ms)`, pst.ms.store_ms);
-    row(`  what-if: tasks in ONE INSERT from jsonb_to_recordset (Node CPU ${round(pst.whatif_store_from_json_node_cpu_ms.p50, 0)} ms)`, pst.ms.whatif_store_from_json_ms);
     row('in process: read back every task (tasksOf)', pst.ms.read_back_ms);
     row('in process: present + JSON.stringify the 201 body', pst.ms.present_and_stringify_ms);
     row(`HTTP: POST /workflows → 201, wall (${round(h.valid_201.response_bytes / 1e6, 1)} MB answer)`, h.valid_201.wall_ms);

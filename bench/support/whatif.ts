@@ -6,13 +6,10 @@
 //    statement is atomic, so no BEGIN/COMMIT): 1 round trip instead of 4.
 //  - groupCommit: concurrent submits coalesced into one multi-row statement + one addBulk
 //    (at most `maxFlushes` (2) batches in flight; a batch takes whatever queued up meanwhile).
-//  - createWorkflowFromJson: a workflow's tasks in one INSERT … SELECT FROM jsonb_to_recordset.
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../src/state/db.ts';
-import { workflows, type NewTaskRow, type WorkflowRow } from '../../src/state/schema.ts';
-import type { Tx } from '../../src/state/task-store.ts';
 import { IMAGE } from './services.ts';
 
 const REASON = 'waiting for the scheduler to place it on a node';
@@ -78,28 +75,3 @@ export function groupCommit(db: Db, queue: Queue, maxBatch = 128, maxFlushes = 2
 // single JSON parameter (jsonb_to_recordset), instead of drizzle's multi-row INSERTs of 500 rows
 // (25 bound parameters per row, each built and serialised in JS). Otherwise as
 // WorkflowStore.create: one transaction, the workflow row first, then `start` (the roots queued).
-
-export async function createWorkflowFromJson(
-  db: Db,
-  wf: Omit<WorkflowRow, 'seq' | 'finishedAt'>,
-  rows: NewTaskRow[],
-  start: (tx: Tx, wf: WorkflowRow) => Promise<unknown[]>,
-): Promise<number> {
-  return db.transaction(async (tx) => {
-    const [w] = await tx.insert(workflows).values(wf).returning();
-    const json = JSON.stringify(
-      rows.map((r) => ({ ...r, command: JSON.stringify(r.command ?? null), createdAt: (r.createdAt as Date).toISOString() })),
-    );
-    await tx.execute(sql`INSERT INTO tasks (id, name, image, command, env, priority, cpu, memory_mb, gpu, timeout_seconds, max_retries,
-        retry_backoff_seconds, node_selector, labels, idempotency_key, network, status, status_reason, workflow_id, workflow_key,
-        depends_on, dag_ready, created_at)
-      SELECT r.id, r.name, r.image, r.command, r.env, r.priority, r.cpu, r."memoryMb", r.gpu, r."timeoutSeconds", r."maxRetries",
-        r."retryBackoffSeconds", r."nodeSelector", r.labels, r."idempotencyKey", r.network, r.status, r."statusReason", r."workflowId",
-        r."workflowKey", r."dependsOn", r."dagReady", r."createdAt"
-      FROM jsonb_to_recordset(${json}::jsonb) AS r(id uuid, name text, image text, command text, env jsonb, priority text, cpu float8,
-        "memoryMb" int, gpu int, "timeoutSeconds" int, "maxRetries" int, "retryBackoffSeconds" float8, "nodeSelector" jsonb, labels jsonb,
-        "idempotencyKey" text, network text, status text, "statusReason" text, "workflowId" uuid, "workflowKey" text, "dependsOn" jsonb,
-        "dagReady" boolean, "createdAt" timestamptz)`);
-    return (await start(tx, w)).length;
-  });
-}
