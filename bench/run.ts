@@ -60,7 +60,7 @@ import {
 import { groupCommit, oneStatement } from './support/whatif.ts';
 import { scalePhase } from './scale.ts';
 import { startJarvis, type JarvisProcess } from './support/jarvis.ts';
-import { closedLoop, HttpClient, type LoopResult } from './support/load.ts';
+import { closedLoop, HttpClient, loopFigures, type LoopResult } from './support/load.ts';
 import {
   checkServices,
   commandStatsDelta,
@@ -239,18 +239,8 @@ interface ThroughputResult {
 }
 
 function throughputOf(label: string, what: string, r: LoopResult): ThroughputResult {
-  return {
-    label,
-    what,
-    requests: r.count,
-    warmup: S.warmup,
-    concurrency: r.concurrency,
-    elapsed_s: round(r.elapsedMs / 1000, 3),
-    per_second: round((r.count - r.errors) / (r.elapsedMs / 1000), 1),
-    latency_ms: summarize(r.latenciesMs),
-    errors: r.errors,
-    first_error: r.firstError,
-  };
+  const { requests, ...rest } = loopFigures(r);
+  return { label, what, requests, warmup: S.warmup, concurrency: r.concurrency, ...rest };
 }
 
 function assertFewErrors(what: string, r: LoopResult) {

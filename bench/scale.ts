@@ -29,7 +29,7 @@ import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { prng, SIM_DURATION_LABEL } from './support/dag.ts';
 import { ROOT, startJarvis, type JarvisProcess } from './support/jarvis.ts';
-import { closedLoop, HttpClient, openLoop, type LoopResult } from './support/load.ts';
+import { closedLoop, HttpClient, loopFigures, openLoop, type LoopResult } from './support/load.ts';
 import { cpuSnapshot, cpuWithWorker, deleteKeysWithPrefix, IMAGE, processCpuMs } from './support/services.ts';
 import { round, sleep, summarize, type Summary } from './support/stats.ts';
 
@@ -272,15 +272,8 @@ async function nodeStatuses(url: string): Promise<Record<string, number>> {
 // Steps
 
 function loopFacts(r: LoopResult) {
-  return {
-    requests: r.count,
-    in_flight: r.concurrency,
-    elapsed_s: round(r.elapsedMs / 1000, 3),
-    per_second: round((r.count - r.errors) / (r.elapsedMs / 1000), 1),
-    latency_ms: summarize(r.latenciesMs),
-    errors: r.errors,
-    first_error: r.firstError,
-  };
+  const { requests, ...rest } = loopFigures(r);
+  return { requests, in_flight: r.concurrency, ...rest };
 }
 
 /** After `maxErrors` failures the remaining operations fail at once, so a server that stopped answering cannot hold a loop for (count × timeout). */

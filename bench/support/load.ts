@@ -2,6 +2,7 @@
 // the client spends as little CPU as possible on this 2-core-class machine) and a closed-loop
 // driver that keeps exactly `concurrency` operations in flight until `count` are done.
 import http from 'node:http';
+import { round, summarize } from './stats.ts';
 
 export interface HttpResponse {
   status: number;
@@ -57,6 +58,18 @@ export interface LoopResult {
   latenciesMs: number[];
   errors: number;
   firstError: string | null;
+}
+
+/** What a loop did, for the results JSON: rate over the successful ops, latency summary, errors. */
+export function loopFigures(r: LoopResult) {
+  return {
+    requests: r.count,
+    elapsed_s: round(r.elapsedMs / 1000, 3),
+    per_second: round((r.count - r.errors) / (r.elapsedMs / 1000), 1),
+    latency_ms: summarize(r.latenciesMs),
+    errors: r.errors,
+    first_error: r.firstError,
+  };
 }
 
 /** Runs op(0..count-1) with `concurrency` in flight; latency of each op in ms. */
