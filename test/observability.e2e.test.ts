@@ -4,7 +4,6 @@
 // /metrics keeps answering while the database or Redis is away.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -12,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, FINAL, ROOT, startJarvis } from './support/jarvis.ts';
-import { cuttableTestDatabase, PrivateRedis } from './support/services.ts';
+import { cuttableTestDatabase, freePort, PrivateRedis } from './support/services.ts';
 
 const RULES = join(ROOT, 'config/prometheus/jarvis.rules.yml');
 const RULE_TESTS = join(ROOT, 'config/prometheus/jarvis.rules.test.yml');
@@ -67,16 +66,6 @@ function asPromQl(expr: string): string {
 // ---------------------------------------------------------------------------------------------
 // A real Prometheus
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 interface PromVector {
   metric: Record<string, string>;

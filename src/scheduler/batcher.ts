@@ -69,9 +69,9 @@ export class Batcher<T> {
           }
           continue;
         }
-        const again = batch.filter((e) => this.deferred.delete(e) && !e.settled);
+        const again = new Set(batch.filter((e) => this.deferred.delete(e) && !e.settled));
         this.queue.unshift(...again);
-        const rest = batch.filter((e) => !again.includes(e));
+        const rest = batch.filter((e) => !again.has(e));
         const finishRest = (err?: Error) => {
           for (const e of rest) if (!e.settled) e.settle(err ?? new Error('internal error: a batch left an item unhandled'));
         };

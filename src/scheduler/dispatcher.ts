@@ -209,7 +209,7 @@ export class Dispatcher {
    */
   private async wait(waits: Array<{ p: Pending; task: PlacementRequest; reason: string }>): Promise<void> {
     if (waits.length === 0) return;
-    await this.deps.tasks.setStatusReasons(waits.filter((w) => w.task.statusReason !== w.reason).map((w) => ({ taskId: w.task.id, reason: w.reason })));
+    await this.deps.tasks.setStatusReasons(waits.filter((w) => w.task.statusReason !== w.reason).map((w) => ({ taskId: w.task.id, reason: w.reason })), 'queued');
     await Promise.all(
       waits.map(async ({ p, task }) => {
         // Aging: a waiting task moves up one priority class per aging_seconds waited, so a

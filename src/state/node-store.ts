@@ -45,10 +45,15 @@ export class NodeStore {
     return n;
   }
 
+  /**
+   * Records a heartbeat, only from the node itself (its token): one statement when all is well.
+   * 'unknown' for a node that does not exist, 'unauthorized' for a wrong token.
+   */
   async heartbeat(
     id: string,
+    token: string,
     hb: { cpuPercent: number | null; memoryUsedMb: number | null; runningTaskIds: string[]; engine: 'ok' | 'unreachable' },
-  ): Promise<NodeRow | null> {
+  ): Promise<NodeRow | 'unknown' | 'unauthorized'> {
     const [n] = await this.db
       .update(nodes)
       .set({
@@ -60,15 +65,10 @@ export class NodeStore {
         // A node whose engine is unreachable cannot run anything: it is unhealthy until it is back.
         status: sql`case when ${nodes.status} = 'draining' then 'draining' when ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end`,
       })
-      .where(eq(nodes.id, id))
+      .where(and(eq(nodes.id, id), eq(nodes.token, token)))
       .returning();
-    return n ?? null;
-  }
-
-  /** The node's token, or null for an unknown node. */
-  async tokenOf(id: string): Promise<string | null> {
-    const [n] = await this.db.select({ token: nodes.token }).from(nodes).where(eq(nodes.id, id));
-    return n?.token ?? null;
+    if (n) return n;
+    return (await this.get(id)) ? 'unauthorized' : 'unknown';
   }
 
   async get(id: string): Promise<NodeRow | null> {

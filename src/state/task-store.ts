@@ -207,15 +207,16 @@ export class TaskStore {
       .where(idIn(ids));
   }
 
-  /** Says why queued tasks wait (one statement for many). */
-  async setStatusReasons(reasons: Array<{ taskId: string; reason: string }>): Promise<void> {
+  /** Says why tasks in `status` wait (one statement for many); inside `tx` when given. */
+  async setStatusReasons(reasons: Array<{ taskId: string; reason: string }>, status: 'queued' | 'pending', tx: Tx | Db = this.db): Promise<void> {
     if (reasons.length === 0) return;
     const rows = JSON.stringify(reasons.map((r) => ({ id: r.taskId, reason: r.reason })));
-    await this.db.execute(sql`
+    await tx.execute(sql`
       update tasks set status_reason = r.reason
       from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, reason text)
-      where tasks.id = r.id and tasks.status = 'queued'`);
+      where tasks.id = r.id and tasks.status = ${status}`);
   }
+
 
   /** Fails a queued task that can never run (bigger than any node, say). */
   async failQueued(taskId: string, error: string): Promise<{ task: TaskRow; released: TaskRow[] } | null> {

@@ -100,13 +100,11 @@ export class WorkflowStore {
     return rows.map((r) => ({ id: r.id, key: r.key as string, dependsOn: r.dependsOn }));
   }
 
-  async setWaitingReasons(tx: Tx, reasons: Array<{ taskId: string; reason: string }>): Promise<void> {
-    if (reasons.length === 0) return;
-    const rows = JSON.stringify(reasons.map((r) => ({ id: r.taskId, reason: r.reason })));
-    await tx.execute(sql`
-      update tasks set status_reason = r.reason
-      from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, reason text)
-      where tasks.id = r.id and tasks.status = 'pending'`);
+
+
+  /** Says why pending tasks wait on their parents. */
+  setWaitingReasons(tx: Tx, reasons: Array<{ taskId: string; reason: string }>): Promise<void> {
+    return this.taskStore.setStatusReasons(reasons, 'pending', tx);
   }
 
   async markReady(tx: Tx, ids: string[]): Promise<void> {

@@ -59,19 +59,17 @@ export function nodeRoutes(deps: ApiDeps) {
     const { id } = c.req.valid('param');
     const hb = c.req.valid('json');
     // Only the node itself may report for it: with the token its registration answered.
-    const token = await nodes.tokenOf(id);
-    if (token === null) throw new NotFoundError('Node not found: it may have been deleted; register again');
-    const given = (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
-    if (!sameSecret(given, token)) {
-      throw new UnauthorizedError("This node's token is required: pass the token POST /nodes/register answered with as \"Authorization: Bearer TOKEN\"");
-    }
-    const n = await nodes.heartbeat(id, {
+    const token = (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
+    const n = await nodes.heartbeat(id, token, {
       cpuPercent: hb.cpu_percent ?? null,
       memoryUsedMb: hb.memory_used_mb ?? null,
       runningTaskIds: hb.running_task_ids ?? [],
       engine: hb.engine ?? 'ok',
     });
-    if (!n) throw new NotFoundError('Node not found: it may have been deleted; register again');
+    if (n === 'unknown') throw new NotFoundError('Node not found: it may have been deleted; register again');
+    if (n === 'unauthorized') {
+      throw new UnauthorizedError("This node's token is required: pass the token POST /nodes/register answered with as \"Authorization: Bearer TOKEN\"");
+    }
     return c.json(presentNode(n), 200);
   });
 
