@@ -36,8 +36,38 @@ JARVIS_REMOTE_REPO="jarvis-test/remote-busybox"
 
 jarvis_log() { printf '%s: %s\n' "${JARVIS_LOG_PREFIX:-jarvis}" "$*" >&2; }
 
+# No step may fail silently. Every script that sources this file runs under `set -Eeuo pipefail`
+# (-E: the ERR trap also fires inside functions and subshells). When a command fails and errexit
+# is about to end the script, this prints which step was running, the command, and where it is,
+# then exits with the command's status. Commands whose non-zero exit is normal (dpkg-query of an
+# absent package, grep without a match, `docker image inspect` of an absent image) are written
+# as `if …`, `… || true` or `|| rc=$?`, which neither trips errexit nor this trap.
+JARVIS_STEP=""
+jarvis_on_err() {
+  local rc=$1 line=$2 cmd=$3 src=${4:-}
+  trap - ERR
+  printf '%s: ERROR: %s failed (exit %s)\n  command: %s\n  at: %s line %s\n' \
+    "${JARVIS_LOG_PREFIX:-jarvis}" "${JARVIS_STEP:-setup}" "$rc" "$cmd" "${src:-$0}" "$line" >&2
+  exit "$rc"
+}
+set -E
+trap 'jarvis_on_err $? $LINENO "$BASH_COMMAND" "${BASH_SOURCE[0]:-}"' ERR
+
+# jarvis_step NAME CMD... : run one setup step, saying what it is and, for steps that took more
+# than a few seconds, how long it took (so a first run on a fresh machine shows its progress).
+jarvis_step() {
+  local name=$1; shift
+  local started=$SECONDS
+  JARVIS_STEP=$name
+  "$@"
+  local took=$((SECONDS - started))
+  ((took < 3)) || jarvis_log "$name: done in ${took}s"
+  JARVIS_STEP=""
+}
+
 jarvis_die() {
-  printf '%s: ERROR: %s\n' "${JARVIS_LOG_PREFIX:-jarvis}" "$*" >&2
+  trap - ERR
+  printf '%s: ERROR: %s%s\n' "${JARVIS_LOG_PREFIX:-jarvis}" "${JARVIS_STEP:+$JARVIS_STEP: }" "$*" >&2
   exit 1
 }
 
@@ -72,7 +102,7 @@ jarvis_log_tail() {
   local file=$1
   if [ -s "$file" ]; then
     printf '\n--- last lines of %s ---\n' "$file"
-    tail -n 400 "$file" | grep -v 'level=info' | tail -n "${2:-25}" | sed 's/^/  /'
+    tail -n 400 "$file" | { grep -v 'level=info' || true; } | tail -n "${2:-25}" | sed 's/^/  /'
   else
     printf '\n(%s is empty or missing)\n' "$file"
   fi
@@ -113,9 +143,12 @@ ensure_apt() {
     return 0
   fi
 
-  local installed missing=() pkg
-  installed=" $(dpkg-query -W -f='${Package}=${db:Status-Abbrev}\n' "$@" 2>/dev/null \
-    | awk -F= '$2 ~ /^ii/ { printf "%s ", $1 }')"
+  # dpkg-query exits 1 when any named package is unknown to dpkg (a fresh machine: "no packages
+  # found matching redis-server"); what it prints for the known ones is still right, so its
+  # status is ignored and only its output read.
+  local installed missing=() pkg listing
+  listing=$(dpkg-query -W -f='${Package}=${db:Status-Abbrev}\n' "$@" 2>/dev/null || true)
+  installed=" $(awk -F= '$2 ~ /^ii/ { printf "%s ", $1 }' <<<"$listing") "
   for pkg in "$@"; do
     [[ $installed == *" ${pkg%%:*} "* ]] || missing+=("$pkg")
   done
@@ -123,22 +156,23 @@ ensure_apt() {
 
   if ! jarvis_is_root; then
     jarvis_die "missing Debian packages: ${missing[*]}
-Install them first:
+Install them first (as root), then run this again:
     sudo apt-get update && sudo apt-get install -y ${missing[*]}"
   fi
 
   export DEBIAN_FRONTEND=noninteractive
   if [ -z "${JARVIS_APT_UPDATED:-}" ]; then
     jarvis_log "apt-get update…"
-    apt-get -o DPkg::Lock::Timeout=300 update -qq 9>&- || jarvis_die "apt-get update failed"
+    apt-get -o DPkg::Lock::Timeout=300 update -qq 9>&- \
+      || jarvis_die "apt-get update failed; the packages still missing are: ${missing[*]}"
     JARVIS_APT_UPDATED=1
   fi
-  jarvis_log "installing ${missing[*]} (apt-get)…"
-  # Debian's docker-registry package would start a registry on :5000 with htpasswd auth, which
-  # would squat the port ensure_registry wants, and its prometheus package a Prometheus on :9090
-  # (plus a node exporter on :9100) that nothing here uses; keep apt from starting them (only
-  # when the machine has no policy-rc.d of its own). The scripts start every service they need
-  # themselves; the observability tests run their own Prometheus on a free port.
+  jarvis_log "installing ${missing[*]} (apt-get; a first run downloads ~400 MB and takes a few minutes)…"
+  # Keep apt from starting the services it installs (only when the machine has no policy-rc.d
+  # of its own): the scripts start every service they need themselves, with the settings this
+  # machine needs (dockerd with Debian's defaults fails without iptables/overlay; Debian's
+  # docker-registry would squat :5000 with htpasswd auth; its prometheus would take :9090 and a
+  # node exporter :9100). The observability tests run their own Prometheus on a free port.
   (
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       trap 'rm -f /usr/sbin/policy-rc.d' EXIT
@@ -146,14 +180,16 @@ Install them first:
 #!/bin/sh
 # Temporary, written by jarvis scripts/lib.sh during apt-get install; removed right after.
 for a in "$@"; do
-  case "$a" in --*) continue ;; docker-registry*|prometheus*) exit 101 ;; *) exit 0 ;; esac
+  case "$a" in --*) continue ;; *) exit 101 ;; esac
 done
-exit 0
+exit 101
 EOF
       chmod 755 /usr/sbin/policy-rc.d
     fi
     NEEDRESTART_SUSPEND=1 apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" 9>&-
-  ) || jarvis_die "apt-get install ${missing[*]} failed"
+  ) || jarvis_die "apt-get install failed; these packages are still missing: ${missing[*]}
+Install them by hand (apt-get install -y ${missing[*]}) and run this again."
+  jarvis_log "installed ${missing[*]}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -173,10 +209,11 @@ ensure_node_modules() {
     out=$(mktemp)
     rc=0
     (cd "$JARVIS_ROOT" && npm ci --no-audit --no-fund 9>&-) >"$out" 2>&1 || rc=$?
+    # grep -v exits 1 when every line is filtered out (or npm printed nothing): not an error.
     if ((rc == 0)); then
-      grep -v 'Unknown .*config' "$out" | tail -n 5 >&2
+      { grep -v 'Unknown .*config' "$out" || true; } | tail -n 5 >&2
     else
-      grep -v 'Unknown .*config' "$out" | tail -n 40 >&2
+      { grep -v 'Unknown .*config' "$out" || true; } | tail -n 40 >&2
       rm -f "$out"
       jarvis_die "npm ci failed"
     fi

@@ -3,17 +3,17 @@
 # `jarvis up` (control plane + a local worker on http://127.0.0.1:8000). No PostgreSQL needed:
 # without DATABASE_URL, `jarvis up` keeps its state in embedded PGlite under .jarvis/.
 # Extra arguments go to `jarvis up`.
-set -euo pipefail
+set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 JARVIS_LOG_PREFIX=jarvis-quickstart
 
 jarvis_lock
-ensure_apt redis-server docker.io busybox-static
-ensure_node_modules
-ensure_redis
-ensure_docker
-ensure_example_image
+jarvis_step "Debian packages" ensure_apt redis-server docker.io busybox-static
+jarvis_step "npm dependencies" ensure_node_modules
+jarvis_step "Redis" ensure_redis
+jarvis_step "Docker engine" ensure_docker
+jarvis_step "example image" ensure_example_image
 jarvis_unlock
 
 cd "$JARVIS_ROOT"

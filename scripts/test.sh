@@ -6,19 +6,19 @@
 #   among them prometheus (prometheus + promtool, for the dashboard and alert-rule tests) and
 #   chromium (the queue board's browser test); the tests start those themselves.
 # Extra arguments go to vitest: `npm test -- test/api.test.ts -t "cancels"`.
-set -euo pipefail
+set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 JARVIS_LOG_PREFIX=jarvis-test
 
 jarvis_lock
-ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl prometheus chromium
-ensure_node_modules
-ensure_redis
-ensure_postgres
-ensure_docker
-ensure_test_images
-ensure_registry
+jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl prometheus chromium
+jarvis_step "npm dependencies" ensure_node_modules
+jarvis_step "Redis" ensure_redis
+jarvis_step "PostgreSQL" ensure_postgres
+jarvis_step "Docker engine" ensure_docker
+jarvis_step "test images" ensure_test_images
+jarvis_step "local registry" ensure_registry
 jarvis_unlock
 
 export REDIS_URL TEST_DATABASE_URL JARVIS_TEST_REGISTRY
