@@ -4,6 +4,7 @@ import { allows, reachesEveryTenant, roleNeeded } from './policy.ts';
 import { OPEN_MODE, tenantScope } from './principal.ts';
 import { rateLimitHeaders } from './rate-limit.ts';
 import { parseSecretKey, SecretBox, SecretKeyError } from './secret-box.ts';
+import { policyFor, policyRefusal, RESTRICTED } from './tenant-policy.ts';
 
 describe('keys', () => {
   it('are 256 random bits, never the same twice, hashed to 64 hex characters', () => {
@@ -87,5 +88,25 @@ describe('rate limit headers', () => {
       RateLimit: '"per-key";r=7;t=1',
     });
     expect(rateLimitHeaders({ allowed: false, limit: 1, remaining: 0, retryAfterMs: 2500 }).RateLimit).toBe('"per-key";r=0;t=3');
+  });
+});
+
+describe('tenant policy', () => {
+  const policies = { ml: { allow_host_network: true, image_prefixes: ['registry.local/ml/'] }, '*': { allow_host_network: false, image_prefixes: [] } };
+
+  it('allows host network only where an admin said so', () => {
+    expect(policyRefusal({ image: 'busybox', network: 'host' }, 'etl', policyFor(policies, 'etl'))).toMatch(/network "host" is not allowed for tenant etl: an admin must set tenants\.policies\.etl\.allow_host_network: true/);
+    expect(policyRefusal({ image: 'registry.local/ml/train', network: 'host' }, 'ml', policyFor(policies, 'ml'))).toBeNull();
+  });
+
+  it('limits images to the allow-list by prefix, naming it', () => {
+    expect(policyRefusal({ image: 'busybox', network: 'none' }, 'ml', policyFor(policies, 'ml'))).toBe(
+      'image "busybox" is not allowed for tenant ml: images must start with "registry.local/ml/" (tenants.policies.ml.image_prefixes)',
+    );
+    expect(policyRefusal({ image: 'anything', network: 'bridge' }, 'etl', policyFor(policies, 'etl'))).toBeNull();
+  });
+
+  it('is restricted when no policy is set at all', () => {
+    expect(policyFor({}, 'x')).toEqual(RESTRICTED);
   });
 });

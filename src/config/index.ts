@@ -22,6 +22,15 @@ export const ConfigSchema = z.strictObject({
     public_metrics: z.boolean(),
     audit_retention_days: z.number().positive(),
   }),
+  tenants: z.strictObject({
+    policies: z.record(
+      z.string().regex(/^(\*|[a-z0-9][a-z0-9_-]{0,62})$/, 'a tenant name, or "*" for every tenant without its own'),
+      z.strictObject({
+        allow_host_network: z.boolean().default(false),
+        image_prefixes: z.array(z.string().min(1)).default([]),
+      }),
+    ),
+  }),
   redis: z.strictObject({
     url: z.string().min(1),
     prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'),
