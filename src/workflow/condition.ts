@@ -192,7 +192,8 @@ function rewrite(source: string): Rewritten {
   const index = new Map<string, number>();
   const variable = (inner: string, at: number): string | { error: string } => {
     const ref = parseReference(inner.trim());
-    if (!ref) return { error: `at character ${at + 1}: unknown syntax "{{ ${inner.trim()} }}": a reference looks like ${REFERENCE_FORMS}` };
+    const shown = inner.trim().length > 80 ? `${inner.trim().slice(0, 80)}…` : inner.trim();
+    if (!ref) return { error: `at character ${at + 1}: unknown syntax "{{ ${shown} }}": a reference looks like ${REFERENCE_FORMS}` };
     let i = index.get(ref.text);
     if (i === undefined) {
       if (refs.length === MAX_CONDITION_REFERENCES) return { error: `the condition uses more than ${MAX_CONDITION_REFERENCES} different references` };

@@ -72,7 +72,8 @@ export function parseTemplate(text: string): ParsedTemplate {
     const inner = text.slice(j, close).trim();
     const ref = parseReference(inner);
     if (!ref) {
-      errors.push(`${at}: unknown syntax "{{ ${inner} }}": a reference looks like ${REFERENCE_FORMS}, and {{ '{{' }} writes "{{" itself`);
+      const shown = inner.length > 80 ? `${inner.slice(0, 80)}…` : inner;
+      errors.push(`${at}: unknown syntax "{{ ${shown} }}": a reference looks like ${REFERENCE_FORMS}, and {{ '{{' }} writes "{{" itself`);
     } else {
       if (literal) pieces.push({ text: literal });
       literal = '';
