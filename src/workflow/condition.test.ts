@@ -89,6 +89,16 @@ describe('evaluateCondition', () => {
     expect(run("{{ tasks.e.status }} == 'skipped' or {{ tasks.e.outputs.rows }} > 0", vals({ e: { status: 'skipped' } }))).toEqual({ ok: true, value: true });
   });
 
+  it('orders number-like values as numbers, whatever their spelling (property)', () => {
+    const cond = compile('{{ tasks.n.result }} > 1000 or {{ tasks.n.result }} <= -7.5');
+    fc.assert(
+      fc.property(fc.integer({ min: -100_000, max: 100_000 }), fc.constantFrom('', ' ', '+', '0'), (n, spelling) => {
+        const text = n >= 0 && spelling !== ' ' ? `${spelling}${n}` : spelling === ' ' ? ` ${n} ` : String(n);
+        expect(evaluateCondition(cond, vals({ n: { result: text } }))).toEqual({ ok: true, value: n > 1000 || n <= -7.5 });
+      }),
+    );
+  });
+
   it('binds values: text that looks like expression syntax stays text (property)', () => {
     const cond = compile("{{ tasks.check.result }} == 'yes'");
     fc.assert(

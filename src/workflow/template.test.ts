@@ -85,6 +85,32 @@ describe('parseTemplate and renderTemplate', () => {
     );
   });
 
+  it('writes quoted escapes as their text, next to references and literals (property)', () => {
+    const quoted = fc.string({ unit: fc.constantFrom('{', '}', 'x', ' ', '.', '"') });
+    fc.assert(
+      fc.property(fc.array(fc.oneof(literal.map((t) => ({ t })), quoted.map((q) => ({ q })), fc.constant({ r: true }))), (parts) => {
+        let source = '';
+        let expected = '';
+        for (const p of parts) {
+          if ('t' in p) {
+            // A literal ending in "{" next to the following "{{" would read as "{{{".
+            source += `${p.t} `;
+            expected += `${p.t} `;
+          } else if ('q' in p) {
+            source += `{{ '${p.q}' }}`;
+            expected += p.q;
+          } else {
+            source += '{{tasks.extract.result}}';
+            expected += 'done';
+          }
+        }
+        const parsed = parseTemplate(source);
+        expect(parsed.ok).toBe(true);
+        if (parsed.ok) expect(renderTemplate(parsed.pieces, values)).toEqual({ ok: true, text: expected });
+      }),
+    );
+  });
+
   it('never leaves "{{" in the output when neither the template escapes it nor a value holds it (property)', () => {
     fc.assert(
       fc.property(fc.string({ unit: fc.constantFrom('{', '}', ' ', 't', '.', 'a', "'") }), (text) => {
