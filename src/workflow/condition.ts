@@ -3,6 +3,7 @@
 // "{{ tasks.extract.outputs.rows }} > 0 and {{ tasks.a.status }} == 'succeeded'".
 //   compileCondition(when)            at submit: the compiled condition, or a message for a 422;
 //   decideWhen(condition, values)     at release: run, or skip with the reason to store.
+// A `when` accepted at submit always compiles again at release (same code, no outside state).
 // Each `{{ … }}` becomes a bound variable of the expression, never text pasted into it, so a value
 // such as "' or 1 == 1" is only ever a string. A value compares as a number with numbers when it
 // looks like one ("7", " 7", "-1.5e3"), as text with strings. `and`/`or`/`not` mean &&, ||, !.
