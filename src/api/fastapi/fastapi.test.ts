@@ -3,7 +3,7 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
-import { checkRow, runTable, type HttpTableRow } from '../../test/support/http-table.ts';
+import { checkRow, runTable, type HttpTableRow } from '../../../test/support/http-table.ts';
 import { installDocs } from './docs.ts';
 import {
   ConflictError,
