@@ -3,30 +3,10 @@
 // api.md. (test/fastapi-parity.e2e.test.ts sends its table to a real `jarvis up`.)
 import { describe } from 'vitest';
 import { runTable, type HttpTableRow } from '../../../test/support/http-table.ts';
-import { testApp } from '../../../test/support/fastapi-app.ts';
-import {
-  LogsQuery,
-  NodeHeartbeat,
-  NodeIdParam,
-  NodeRegister,
-  TaskBatchCreate,
-  TaskCreate,
-  TaskIdParam,
-  TaskListQuery,
-  WorkflowCreate,
-  WorkflowListQuery,
-} from '../schemas.ts';
+import { jarvisRequestRoutes, testApp } from '../../../test/support/fastapi-app.ts';
+import * as schemas from '../schemas.ts';
 
-const { app } = testApp([
-  { method: 'post', path: '/tasks', body: TaskCreate },
-  { method: 'post', path: '/tasks/batch', body: TaskBatchCreate },
-  { method: 'get', path: '/tasks', query: TaskListQuery },
-  { method: 'get', path: '/tasks/{id}/logs', params: TaskIdParam, query: LogsQuery },
-  { method: 'post', path: '/workflows', body: WorkflowCreate },
-  { method: 'get', path: '/workflows', query: WorkflowListQuery },
-  { method: 'post', path: '/nodes/register', body: NodeRegister },
-  { method: 'post', path: '/nodes/{id}/heartbeat', params: NodeIdParam, body: NodeHeartbeat },
-]);
+const { app } = testApp(jarvisRequestRoutes(schemas));
 
 type Loc = (string | number)[];
 type Item = { type: string; loc: Loc; msg: string; input: unknown; ctx?: Record<string, unknown> };
