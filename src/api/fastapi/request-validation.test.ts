@@ -15,7 +15,7 @@ const ID = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
 
 describe('validateRequest', () => {
   it('lists path, then query, then body problems', async () => {
-    const items = await validateRequest({ route, params: { id: 'x' }, query: {}, body: { kind: 'json', value: { name: 1 } } });
+    const items = await validateRequest({ route, params: { id: 'x' }, query: {}, body: { kind: 'json', value: { name: 1 }, text: '{"name":1}' } });
     expect(items.map((i) => [i.type, i.loc])).toStrictEqual([
       ['uuid_parsing', ['path', 'id']],
       ['missing', ['query', 'n']],
@@ -28,7 +28,7 @@ describe('validateRequest', () => {
     expect(raw.map((i) => [i.type, i.input])).toStrictEqual([['model_attributes_type', '{}']]);
   });
   it('is empty for a valid request', async () => {
-    expect(await validateRequest({ route, params: { id: ID }, query: { n: '1' }, body: { kind: 'json', value: { name: 'a' } } })).toStrictEqual([]);
+    expect(await validateRequest({ route, params: { id: ID }, query: { n: '1' }, body: { kind: 'json', value: { name: 'a' }, text: '{"name":"a"}' } })).toStrictEqual([]);
   });
   it('finds the JSON body schema', () => {
     expect(jsonBodySchema(route)).toBe(Body);

@@ -6,7 +6,7 @@ import { z, type RouteConfig } from '@hono/zod-openapi';
 import type { Context, ValidationTargets } from 'hono';
 import { RequestValidationError, type LocItem, type PydanticErrorItem } from './errors.ts';
 import { zodIssuesToPydantic } from './pydantic-errors.ts';
-import type { RequestBody } from './request-body.ts';
+import { refuseDeepNesting, type RequestBody } from './request-body.ts';
 import { isZodSchema, type ZodSchema } from './zod-schema.ts';
 
 /** A request as FastAPI reads it, for the route it reached. */
@@ -65,6 +65,7 @@ export async function validationHook(result: ValidationHookResult, c: Context): 
   if (result.success) return;
   const request = (c as Context<{ Variables: FastApiVariables }>).get(FASTAPI_REQUEST);
   if (!request) throw new Error('validationHook needs the FastAPI request middleware ahead of the routes: set the app up with installFastApi(app)');
+  refuseDeepNesting(request.body);
   const items = await validateRequest(request);
   if (items.length > 0) throw new RequestValidationError(items);
   // Hono's validator read an input differently from the middleware: report what zod found.
