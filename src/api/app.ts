@@ -12,6 +12,10 @@ import { nodeRoutes } from './routes/nodes.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { workflowRoutes } from './routes/workflows.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { secretRoutes } from './routes/secrets.ts';
+import { authMiddleware } from './auth/middleware.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -37,7 +41,20 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
-  const routes = [taskRoutes(deps), workflowRoutes(deps), nodeRoutes(deps), operationsRoutes(deps)];
+  app.use(
+    '*',
+    authMiddleware({
+      authenticator: deps.authenticator,
+      rateLimiter: deps.rateLimiter,
+      audit: deps.audit,
+      logger,
+      defaultRatePerS: deps.config.auth.default_rate_per_s,
+      publicMetrics: deps.config.auth.public_metrics,
+      boardPath: BOARD_PATH,
+    }),
+  );
+
+  const routes = [taskRoutes(deps), workflowRoutes(deps), nodeRoutes(deps), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps)];
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);

@@ -18,7 +18,7 @@ import { queueUnavailable, taskRowFrom, tellNodesToCancel } from './tasks.ts';
 const notFound = json(ErrorDetail, 'No workflow with this id');
 
 /** The workflow row and its task rows (all `pending`, roots ready) for a validated body. */
-export function workflowRows(body: WorkflowCreateBody, config: Config) {
+export function workflowRows(body: WorkflowCreateBody, config: Config, tenant = 'default') {
   const id = randomUUID();
   const createdAt = new Date();
   const rows = body.tasks.map((t) => {
@@ -31,6 +31,7 @@ export function workflowRows(body: WorkflowCreateBody, config: Config) {
       dependsOn: parents,
       dagReady: parents.length === 0,
       createdAt,
+      tenant,
     });
   });
   const wf = {
@@ -39,6 +40,7 @@ export function workflowRows(body: WorkflowCreateBody, config: Config) {
     status: 'running' as const,
     onFailure: body.on_failure ?? 'skip_downstream',
     maxParallel: body.max_parallel ?? null,
+    tenant,
     createdAt,
   };
   return { id, wf, rows };
