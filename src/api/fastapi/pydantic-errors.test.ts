@@ -19,6 +19,7 @@ const Model = z.strictObject({
   items: z.array(z.string()).max(2).optional(),
   ref: z.string().uuid().optional(),
   code: z.string().regex(/^[a-z]+$/).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
   either: z.union([z.int(), z.string().min(2)]).optional(),
   inner: z.strictObject({ x: z.int() }).optional(),
 });
@@ -37,6 +38,7 @@ describe('zodIssuesToPydantic', () => {
     ['too_long', { items: ['a', 'b', 'c'] }, [{ type: 'too_long', loc: ['body', 'items'], msg: 'List should have at most 2 items after validation, not 3', input: ['a', 'b', 'c'], ctx: { field_type: 'List', max_length: 2, actual_length: 3 } }]],
     ['uuid_type', { ref: 7 }, [{ type: 'uuid_type', loc: ['body', 'ref'], msg: 'UUID input should be a string, bytes or UUID object', input: 7 }]],
     ['string_pattern_mismatch', { code: 'A' }, [{ type: 'string_pattern_mismatch', loc: ['body', 'code'], msg: "String should match pattern '^[a-z]+$'", input: 'A', ctx: { pattern: '^[a-z]+$' } }]],
+    ['datetime_from_date_parsing', { since: 'yesterday' }, [{ type: 'datetime_from_date_parsing', loc: ['body', 'since'], msg: 'Input should be a valid datetime or date, input is too short', input: 'yesterday', ctx: { error: 'input is too short' } }]],
     ['a union: each member under its name', { either: 'x' }, [
       { type: 'int_parsing', loc: ['body', 'either', 'int'], msg: 'Input should be a valid integer, unable to parse string as an integer', input: 'x' },
       { type: 'string_too_short', loc: ['body', 'either', 'constrained-str'], msg: 'String should have at least 2 characters', input: 'x', ctx: { min_length: 2 } },

@@ -240,6 +240,11 @@ function formatError(issue: Extract<ZodIssue, { code: 'invalid_format' }>, value
       const pattern = /^\/(.*)\/[a-z]*$/s.exec(source)?.[1] ?? source;
       return { type: 'string_pattern_mismatch', msg: `String should match pattern '${pattern}'`, ctx: { pattern } };
     }
+    case 'datetime': {
+      // z.iso.datetime() (the audit log's `since`): pydantic's first complaint about the text.
+      const error = text.length < 10 ? 'input is too short' : 'invalid character in year';
+      return { type: 'datetime_from_date_parsing', msg: `Input should be a valid datetime or date, ${error}`, ctx: { error } };
+    }
     default:
       return { type: 'value_error', msg: `Value error, ${issue.message}`, ctx: { error: {} } };
   }

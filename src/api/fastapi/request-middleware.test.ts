@@ -12,12 +12,14 @@ const ItemId = z.object({ id: z.guid() });
 const ID = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
 
 let outerMiddlewareRuns = 0;
+// Stands for the app's own middleware (authentication): it runs before any 422.
 const { app } = testApp([
   { method: 'post', path: '/items', body: Item },
   { method: 'put', path: '/items/{id}', params: ItemId, body: Item },
   { method: 'get', path: '/items', query: z.object({ limit: z.coerce.number().int().default(50), tag: z.array(z.string()).optional() }) },
-], async (_c, next) => {
+], async (c, next) => {
   outerMiddlewareRuns++;
+  if (c.req.header('x-refuse')) return c.json({ detail: 'refused by the app' }, 401);
   await next();
 });
 app.get('/plain', (c) => c.text('not an OpenAPI route'));
@@ -61,11 +63,30 @@ const rows: HttpTableRow[] = [
 describe('the request middleware', () => {
   runTable(app, rows);
 
-  it('sends a request through the rest of the app once when it retypes it', async () => {
+  it('sends a request through the rest of the app once, whatever it sends again', async () => {
+    const cases: [RequestInit, number][] = [
+      [{ method: 'POST', body: new TextEncoder().encode(JSON.stringify(valid)) }, 200],
+      [{ method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }, 422],
+      [{ method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' }, 422],
+      [{ method: 'POST', headers: { 'content-type': 'application/json' }, body: new Uint8Array([0xff]) }, 400],
+    ];
+    for (const [init, status] of cases) {
+      const before = outerMiddlewareRuns;
+      expect((await app.request('/items', init)).status).toBe(status);
+      expect(outerMiddlewareRuns - before).toBe(1);
+    }
     const before = outerMiddlewareRuns;
-    const res = await app.request('/items', { method: 'POST', body: new TextEncoder().encode(JSON.stringify(valid)) });
-    expect(res.status).toBe(200);
+    expect((await app.request('/items?limit=1&limit=2')).status).toBe(200);
     expect(outerMiddlewareRuns - before).toBe(1);
+  });
+
+  it("lets the app's own middleware answer before a body problem, as FastAPI's security dependencies do", async () => {
+    for (const body of ['{', '', '{"name": 1}']) {
+      const res = await app.request('/items', { method: 'POST', headers: { 'content-type': 'application/json', 'x-refuse': '1' }, body });
+      expect(res.status, body).toBe(401);
+    }
+    const raw = await app.request('/items', { method: 'POST', headers: { 'content-type': 'text/plain', 'x-refuse': '1' }, body: 'x' });
+    expect(raw.status).toBe(401);
   });
 
   it('says how to set the app up when the hook runs without it', async () => {

@@ -1,20 +1,25 @@
 // The first middleware of the app: reads a request to an OpenAPI route the way FastAPI does before
-// Hono's validators see it. The body is read by FastAPI's rules (request-body.ts); an unreadable,
-// missing or non-JSON body is answered here (alone, or with the path and query problems). What it
-// read is left in a context variable for the validation hook. Two things Hono's validators read
-// differently are fixed by sending the request through the app once more in the form they read
-// as FastAPI does: a JSON body with no (or another JSON) content type gets `application/json`,
-// and a repeated scalar query key keeps only its last value, as Starlette does.
+// Hono's validators see it, and leaves what it read in a context variable for the validation
+// hook, which answers every problem of the request at the route (after the app's own middleware,
+// so authentication still comes before a 422). The body is read by FastAPI's rules
+// (request-body.ts). Where Hono's validators would read the request differently, it is sent
+// through the app once more in the form they read as FastAPI does, with the body as read carried
+// in the `env` of that call: a JSON body with no (or another JSON) content type gets
+// `application/json`; a body that is missing, unreadable or not JSON becomes JSON `null` (which no
+// model accepts, so the hook runs and answers from what was read); a repeated scalar query key
+// keeps only its last value, as Starlette does.
 import type { OpenAPIHono, RouteConfig } from '@hono/zod-openapi';
 import type { Context, Env, MiddlewareHandler, Schema } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import { HttpError, RequestValidationError } from './errors.ts';
 import { readRequestBody, type RequestBody } from './request-body.ts';
-import { FASTAPI_REQUEST, jsonBodySchema, validateRequest, type FastApiRequest, type FastApiVariables } from './request-validation.ts';
+import { FASTAPI_REQUEST, jsonBodySchema, type FastApiRequest, type FastApiVariables } from './request-validation.ts';
 import { def, unwrap, isZodSchema } from './zod-schema.ts';
 
 /** Content types both Hono's JSON validator and @hono/zod-openapi's media-type gate accept. */
 const CANONICAL_JSON = /^application\/json(?:;\s*charset=[\w-]+)?$/i;
+const JSON_NULL = new TextEncoder().encode('null');
+/** The `env` key under which a request sent through again carries its body as first read. */
+const BODY_AS_READ = 'fastapiBodyAsRead';
 
 interface KnownRoute {
   route: RouteConfig;
@@ -29,29 +34,29 @@ export function fastApiRequests<E extends Env, S extends Schema, B extends strin
     const known = routes.find(c);
     if (!known) return next();
     const { route } = known;
-    const params = pathParams(known, c.req.path);
     const { query, lastValuesOnly } = queryAsStarletteReadsIt(route, c.req.queries());
-    let body: RequestBody | undefined;
+    const carried = (c.env as Record<string, unknown> | undefined)?.[BODY_AS_READ] as RequestBody | undefined;
+    let body = carried;
     let bytes: Uint8Array | undefined;
-    const contentType = c.req.header('content-type') ?? null;
-    if (jsonBodySchema(route) && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    let retype = false;
+    if (!body && jsonBodySchema(route) && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      const contentType = c.req.header('content-type') ?? null;
       bytes = new Uint8Array(await c.req.arrayBuffer());
       body = readRequestBody(bytes, contentType);
-      if (body.kind === 'invalid') throw body.error;
-      if (body.kind !== 'json') {
-        const items = await validateRequest({ route, params, query, body });
-        throw items.length > 0 ? new RequestValidationError(items) : new HttpError(415, 'Unsupported Media Type: send the body as application/json');
-      }
+      if (body.kind !== 'json') [bytes, retype] = [JSON_NULL, true];
+      else retype = !CANONICAL_JSON.test(contentType ?? '');
     }
-    const retype = bytes !== undefined && !CANONICAL_JSON.test(contentType ?? '');
-    if (retype || lastValuesOnly) return app.fetch(asHonoReadsIt(c, bytes, lastValuesOnly ? query : undefined), c.env);
-    const request: FastApiRequest = { route, params, query, body };
+    if (retype || lastValuesOnly) {
+      const env = { ...(c.env as object | undefined), [BODY_AS_READ]: body };
+      return app.fetch(asHonoReadsIt(c, bytes, lastValuesOnly ? query : undefined), env as E['Bindings']);
+    }
+    const request: FastApiRequest = { route, params: pathParams(known, c.req.path), query, body };
     (c as Context<{ Variables: FastApiVariables }>).set(FASTAPI_REQUEST, request);
     await next();
   };
 }
 
-/** The same request with `application/json` and/or the query reduced to `query`. */
+/** The same request with `bytes` (JSON) as its body, and the query reduced to `query` when given. */
 function asHonoReadsIt(c: Context, bytes: Uint8Array | undefined, query: Record<string, string | string[]> | undefined): Request {
   const url = new URL(c.req.url);
   if (query) {

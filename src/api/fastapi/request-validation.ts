@@ -1,10 +1,11 @@
 // FastAPI validates the whole request before the handler runs and reports every problem at once,
-// path parameters first, then query, then body. Hono's validators check one part at a time and
-// call the hook; on the first failure the hook checks the whole request as the request middleware
-// read it (request-middleware.ts, kept in a context variable) and throws one 422 for all of it.
+// path parameters first, then query, then body; an unreadable body is answered alone. Hono's
+// validators check one part at a time and call the hook; on the first failure the hook checks the
+// whole request as the request middleware read it (request-middleware.ts, kept in a context
+// variable) and throws one error for all of it.
 import { z, type RouteConfig } from '@hono/zod-openapi';
 import type { Context, ValidationTargets } from 'hono';
-import { RequestValidationError, type LocItem, type PydanticErrorItem } from './errors.ts';
+import { HttpError, RequestValidationError, type LocItem, type PydanticErrorItem } from './errors.ts';
 import { zodIssuesToPydantic } from './pydantic-errors.ts';
 import { refuseDeepNesting, type RequestBody } from './request-body.ts';
 import { isZodSchema, type ZodSchema } from './zod-schema.ts';
@@ -65,9 +66,11 @@ export async function validationHook(result: ValidationHookResult, c: Context): 
   if (result.success) return;
   const request = (c as Context<{ Variables: FastApiVariables }>).get(FASTAPI_REQUEST);
   if (!request) throw new Error('validationHook needs the FastAPI request middleware ahead of the routes: set the app up with installFastApi(app)');
+  if (request.body?.kind === 'invalid') throw request.body.error;
   refuseDeepNesting(request.body);
   const items = await validateRequest(request);
   if (items.length > 0) throw new RequestValidationError(items);
+  if (request.body?.kind === 'raw') throw new HttpError(415, 'Unsupported Media Type: send the body as application/json');
   // Hono's validator read an input differently from the middleware: report what zod found.
   const target = result.target;
   const schema = target === 'json' ? jsonBodySchema(request.route) : target === 'query' ? request.route.request?.query : request.route.request?.params;

@@ -1,7 +1,8 @@
 // Reading a zod schema as pydantic would see the model: which Python type a node is (int or float,
 // model or dict), which child schema a key leads to, and the input at a path. Only the kinds the
-// API's schemas use are known (strings, UUIDs, numbers, booleans, objects, records, arrays, enums,
-// unions, through optional/nullable/default and preprocess); anything else is 'unknown'.
+// API's schemas use are known (strings, UUIDs, ISO datetimes as strings, numbers, booleans,
+// objects, records, arrays, enums, unions, through optional/nullable/default and preprocess);
+// anything else is 'unknown'.
 import { z } from '@hono/zod-openapi';
 import type { LocItem } from './errors.ts';
 
