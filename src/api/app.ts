@@ -7,10 +7,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { ApiDeps } from './deps.ts';
-import { installDocs } from './docs.ts';
-import { onError } from './errors.ts';
-import { installFastApiRouting } from './validation.ts';
-import { validationHook } from './validation.ts';
+import { installFastApi, validationHook } from './fastapi/index.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { taskRoutes } from './routes/tasks.ts';
@@ -25,6 +22,7 @@ export const BOARD_PATH = '/admin/queues';
 export function createApp(deps: ApiDeps) {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { logger, metrics } = deps;
+  installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0' });
 
   app.use('*', requestId());
   app.use('*', async (c, next) => {
@@ -64,8 +62,5 @@ export function createApp(deps: ApiDeps) {
   board.setBasePath(BOARD_PATH);
   app.route(BOARD_PATH, board.registerPlugin());
 
-  installDocs(app, { title: 'Jarvis', version: '0.1.0' });
-  installFastApiRouting(app);
-  app.onError(onError(logger));
   return app;
 }

@@ -1,7 +1,7 @@
 // Request and response schemas of the security routes (api.md, "Security"): keys, audit, secrets.
 import { z } from '@hono/zod-openapi';
 import { ROLES, TENANT_PATTERN } from '../auth/keys.ts';
-import { queryInt } from './validation.ts';
+import { queryInt } from './fastapi/index.ts';
 
 const NoNul = (max: number) =>
   z

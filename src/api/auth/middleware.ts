@@ -11,7 +11,7 @@ import { bearerToken } from '../../auth/keys.ts';
 import { allows, roleNeeded } from '../../auth/policy.ts';
 import { OPEN_MODE, type Principal } from '../../auth/principal.ts';
 import { rateLimitHeaders, type RateLimiter } from '../../auth/rate-limit.ts';
-import { ForbiddenError, HttpError, UnauthorizedError } from '../errors.ts';
+import { ForbiddenError, HttpError, UnauthorizedError } from '../fastapi/index.ts';
 import { BOARD_RULE, METRICS_RULE, ROUTE_RULES, type RouteRule } from './route-policy.ts';
 
 declare module 'hono' {

@@ -2,7 +2,7 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { createApiKey, describeKey } from '../../control/keys.ts';
 import type { ApiDeps } from '../deps.ts';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../fastapi/index.ts';
 import { ErrorDetail, TaskIdParam } from '../schemas.ts';
 import { KeyCreate, KeyCreated, KeyList } from '../security-schemas.ts';
 import { json } from './responses.ts';

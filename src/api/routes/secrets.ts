@@ -1,7 +1,7 @@
 // /secrets: a tenant's secrets. Values go in, never come out: answers carry names only.
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { ApiDeps } from '../deps.ts';
-import { ForbiddenError, HttpError, NotFoundError } from '../errors.ts';
+import { ForbiddenError, HttpError, NotFoundError } from '../fastapi/index.ts';
 import { ErrorDetail } from '../schemas.ts';
 import { SecretCreate, SecretInfo, SecretList, SecretNameParam, TenantQuery } from '../security-schemas.ts';
 import { json } from './responses.ts';

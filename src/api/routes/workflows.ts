@@ -10,7 +10,7 @@ import type { WorkflowRow } from '../../state/schema.ts';
 import type { Config } from '../../config/index.ts';
 import type { ApiDeps } from '../deps.ts';
 import { json } from './responses.ts';
-import { ConflictError, NotFoundError, RequestValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError, RequestValidationError } from '../fastapi/index.ts';
 import { presentWorkflow } from '../present.ts';
 import { ErrorDetail, Workflow, WorkflowCreate, type WorkflowCreate as WorkflowCreateBody, WorkflowIdParam, WorkflowListQuery, WorkflowPage } from '../schemas.ts';
 import { queueUnavailable, taskRowFrom, tellNodesToCancel } from './tasks.ts';
