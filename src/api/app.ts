@@ -22,7 +22,10 @@ export const BOARD_PATH = '/admin/queues';
 export function createApp(deps: ApiDeps) {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { logger, metrics } = deps;
-  installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0' });
+  const { max_body_bytes, max_workflow_body_bytes } = deps.config.server;
+  // A workflow or a batch (up to 1,000 tasks) may be big; a single task is not.
+  const bodyLimit = (path: string) => (path === '/workflows' || path === '/tasks/batch' ? max_workflow_body_bytes : max_body_bytes);
+  installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0', bodyLimit });
 
   app.use('*', requestId());
   app.use('*', async (c, next) => {

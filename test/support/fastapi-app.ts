@@ -23,7 +23,7 @@ export function testApp(routes: TestRoute[], middleware?: MiddlewareHandler) {
   const logged: LogCall[] = [];
   const logger = { error: (obj: object, msg: string) => void logged.push({ obj: obj as Record<string, unknown>, msg }) };
   const app = new OpenAPIHono({ defaultHook: validationHook });
-  installFastApi(app, { logger, title: 'Test', version: '1.2.3' });
+  installFastApi(app, { logger, title: 'Test', version: '1.2.3', bodyLimit: () => 1 << 20 });
   if (middleware) app.use('*', middleware);
   for (const r of routes) {
     const request: RouteConfig['request'] = {};

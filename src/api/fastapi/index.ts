@@ -9,7 +9,7 @@ import type { Env, Schema } from 'hono';
 import { installDocs, type DocsOptions } from './docs.ts';
 import { fastApiErrorHandler, type ErrorLogger } from './error-handler.ts';
 import { notFoundLikeStarlette } from './not-found.ts';
-import { fastApiRequests } from './request-middleware.ts';
+import { fastApiRequests, type BodyLimit } from './request-middleware.ts';
 
 export * from './errors.ts';
 export { validationHook } from './request-validation.ts';
@@ -19,6 +19,8 @@ export { uuidError } from './uuid.ts';
 
 export interface FastApiOptions extends DocsOptions {
   logger: ErrorLogger;
+  /** The most bytes a request body to a path may have (413 beyond it, before it is read whole). */
+  bodyLimit: BodyLimit;
 }
 
 /**
@@ -26,8 +28,8 @@ export interface FastApiOptions extends DocsOptions {
  * error handlers, and the docs routes. Routes added later are picked up as they come.
  */
 export function installFastApi<E extends Env, S extends Schema, B extends string>(app: OpenAPIHono<E, S, B>, options: FastApiOptions): void {
-  const { logger, ...docs } = options;
-  app.use('*', fastApiRequests(app));
+  const { logger, bodyLimit, ...docs } = options;
+  app.use('*', fastApiRequests(app, bodyLimit));
   app.notFound(notFoundLikeStarlette(app));
   app.onError(fastApiErrorHandler(logger));
   installDocs(app, docs);

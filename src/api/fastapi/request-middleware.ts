@@ -11,6 +11,7 @@
 import type { OpenAPIHono, RouteConfig } from '@hono/zod-openapi';
 import type { Context, Env, MiddlewareHandler, Schema } from 'hono';
 import { matchedRoutes } from 'hono/route';
+import { readBodyLimited } from './body-limit.ts';
 import { readRequestBody, type RequestBody } from './request-body.ts';
 import { FASTAPI_REQUEST, jsonBodySchema, type FastApiRequest, type FastApiVariables } from './request-validation.ts';
 import { def, unwrap, isZodSchema } from './zod-schema.ts';
@@ -28,7 +29,10 @@ interface KnownRoute {
   names: string[];
 }
 
-export function fastApiRequests<E extends Env, S extends Schema, B extends string>(app: OpenAPIHono<E, S, B>): MiddlewareHandler {
+/** The most bytes a request body to this path may have (413 beyond it). */
+export type BodyLimit = (path: string) => number;
+
+export function fastApiRequests<E extends Env, S extends Schema, B extends string>(app: OpenAPIHono<E, S, B>, bodyLimit: BodyLimit): MiddlewareHandler {
   const routes = new RouteIndex(app);
   return async (c, next) => {
     const known = routes.find(c);
@@ -41,7 +45,7 @@ export function fastApiRequests<E extends Env, S extends Schema, B extends strin
     let retype = false;
     if (!body && jsonBodySchema(route) && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       const contentType = c.req.header('content-type') ?? null;
-      bytes = new Uint8Array(await c.req.arrayBuffer());
+      bytes = await readBodyLimited(c.req, bodyLimit(c.req.path));
       body = readRequestBody(bytes, contentType);
       if (body.kind !== 'json') [bytes, retype] = [JSON_NULL, true];
       else retype = !CANONICAL_JSON.test(contentType ?? '');
