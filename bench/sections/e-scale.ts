@@ -34,8 +34,8 @@ import { S } from '../support/settings.ts';
 import { pad } from '../support/table.ts';
 import { BATCH, BATCH_CONCURRENCY, CPU_CHOICES, MEMORY_CHOICES, mixedTasks, PRIORITIES, PROBE_BODY, PROBE_CONCURRENCY, SIM_RUN_MS, TARGET_P99_MS, TARGET_RATE, type ScaleOptions, type TaskBody } from '../support/scale-workload.ts';
 import { watchProblems, type LogProblems } from '../support/log-problems.ts';
-import { nodeStatuses, rowsOf, statusCounts, waitUntilPlaced } from '../support/scale-db.ts';
-import { capacityProbes, cpuDeltaOf, enqueueProbe, failFast, nodeCalls, perSecond, priorityOrder, withClient, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
+import { nodeStatuses, rowsOf, statusCounts, waitUntilPlaced, withClient } from '../support/scale-db.ts';
+import { capacityProbes, cpuDeltaOf, enqueueProbe, failFast, nodeCalls, perSecond, priorityOrder, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
 import { codeVersion, redisUsedMb, rssMb } from '../support/process-facts.ts';
 
 

@@ -1,8 +1,8 @@
-// Section (e) reads the server's database afterwards (timestamps only).
+// Section (e) reads the server: its database afterwards (timestamps only) and its nodes over HTTP.
 import pg from 'pg';
 import { sleep } from './stats.ts';
 import { SET_LABEL, type Priority } from './scale-workload.ts';
-import { withClient } from './scale-steps.ts';
+import { HttpClient } from './load.ts';
 
 export interface Row {
   set: string;
@@ -90,4 +90,18 @@ export async function nodeStatuses(url: string): Promise<Record<string, number>>
   const out: Record<string, number> = {};
   for (const n of listed.items) out[n.status] = (out[n.status] ?? 0) + 1;
   return out;
+}
+
+/**
+ * Every step gets its own keep-alive client, closed after it: a connection left idle between
+ * steps (while this process is busy reading 100,000 rows, say) can be closed by the server
+ * (5 s keep-alive) just as it is reused, and the reset would be this client's doing, not Jarvis's.
+ */
+export async function withClient<T>(url: string, sockets: number, fn: (c: HttpClient) => Promise<T>): Promise<T> {
+  const c = new HttpClient(url, sockets);
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
 }

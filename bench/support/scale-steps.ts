@@ -4,7 +4,7 @@ import { closedLoop, HttpClient, loopFigures, openLoop, type LoopResult } from '
 import { cpuSnapshot, cpuWithWorker, processCpuMs } from './services.ts';
 import { round, sleep, summarize } from './stats.ts';
 import { mixedTasks, NODE_CALL_CONCURRENCY, PRIORITIES, PROBE_BODY, PROBE_CONCURRENCY, type ScaleOptions, type TaskBody } from './scale-workload.ts';
-import { rowsOf, waitUntilPlaced, type Row } from './scale-db.ts';
+import { rowsOf, waitUntilPlaced, withClient, type Row } from './scale-db.ts';
 
 export function loopFacts(r: LoopResult) {
   const { requests, ...rest } = loopFigures(r);
@@ -25,19 +25,6 @@ export function failFast(op: (i: number) => Promise<void>, maxErrors: number): (
   };
 }
 
-/**
- * Every step gets its own keep-alive client, closed after it: a connection left idle between
- * steps (while this process is busy reading 100,000 rows, say) can be closed by the server
- * (5 s keep-alive) just as it is reused, and the reset would be this client's doing, not Jarvis's.
- */
-export async function withClient<T>(url: string, sockets: number, fn: (c: HttpClient) => Promise<T>): Promise<T> {
-  const c = new HttpClient(url, sockets);
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
-  }
-}
 
 export async function postTask(client: HttpClient, b: TaskBody): Promise<void> {
   const r = await client.request('POST', '/tasks', JSON.stringify(b));
