@@ -1,9 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Two tiers, one run (`npm test` runs both; `npm run test:unit` runs the first alone):
-// - unit: tests beside the code (`src/**/*.test.ts`, `bench/**/*.test.ts`) that need no service
-//   at all. The project points every service address at nothing, so a unit test that reaches for
-//   Redis, PostgreSQL or Docker fails instead of passing quietly on a machine that runs them.
+// - unit: tests beside the code (`src/**/*.test.ts`, `bench/**/*.test.ts`, `scripts/**/*.test.ts`)
+//   that need no service at all. The project points every service address at nothing, so a unit
+//   test that reaches for Redis, PostgreSQL or Docker fails instead of passing quietly.
 // - e2e: everything under test/, plus `*.e2e.test.ts` beside the code for the few tests there that
 //   need a service (the real-Docker executor test). They start real processes, containers and
 //   browsers.
@@ -21,7 +21,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'bench/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts'],
           exclude: [E2E, '**/node_modules/**'],
           testTimeout: 10_000,
           hookTimeout: 10_000,

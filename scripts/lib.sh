@@ -46,6 +46,9 @@ JARVIS_STEP=""
 jarvis_on_err() {
   local rc=$1 line=$2 cmd=$3 src=${4:-}
   trap - ERR
+  # Inside a subshell or command substitution, leave the report to the script itself, which sees
+  # the failure next (once, with the whole command): exit with the same status.
+  ((BASH_SUBSHELL == 0)) || exit "$rc"
   printf '%s: ERROR: %s failed (exit %s)\n  command: %s\n  at: %s line %s\n' \
     "${JARVIS_LOG_PREFIX:-jarvis}" "${JARVIS_STEP:-setup}" "$rc" "$cmd" "${src:-$0}" "$line" >&2
   exit "$rc"
@@ -139,7 +142,9 @@ jarvis_unlock() {
 ensure_apt() {
   (($# > 0)) || return 0
   if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
-    # Not Debian: the ensure_* functions below still work if the services are provided otherwise.
+    # Not Debian: the ensure_* functions below still work if the services are provided otherwise,
+    # and each names what it lacks.
+    jarvis_log "no dpkg-query/apt-get here: cannot check or install $*; the next steps say what is missing"
     return 0
   fi
 
@@ -161,34 +166,36 @@ Install them first (as root), then run this again:
   fi
 
   export DEBIAN_FRONTEND=noninteractive
+  local logdir aptlog
+  logdir=$(jarvis_log_dir)
+  aptlog="$logdir/apt.log"
   if [ -z "${JARVIS_APT_UPDATED:-}" ]; then
-    jarvis_log "apt-get update…"
-    apt-get -o DPkg::Lock::Timeout=300 update -qq 9>&- \
-      || jarvis_die "apt-get update failed; the packages still missing are: ${missing[*]}"
+    jarvis_log "apt-get update (log $aptlog)…"
+    if ! apt-get -o DPkg::Lock::Timeout=300 update -qq >>"$aptlog" 2>&1 9>&-; then
+      jarvis_die "apt-get update failed; the packages still missing are: ${missing[*]}$(jarvis_log_tail "$aptlog" 15)"
+    fi
     JARVIS_APT_UPDATED=1
   fi
-  jarvis_log "installing ${missing[*]} (apt-get; a first run downloads ~400 MB and takes a few minutes)…"
+  jarvis_log "installing ${missing[*]} (apt-get, log $aptlog; on a fresh machine about 1 minute with a near mirror, a few on a slow link)…"
   # Keep apt from starting the services it installs (only when the machine has no policy-rc.d
   # of its own): the scripts start every service they need themselves, with the settings this
   # machine needs (dockerd with Debian's defaults fails without iptables/overlay; Debian's
   # docker-registry would squat :5000 with htpasswd auth; its prometheus would take :9090 and a
   # node exporter :9100). The observability tests run their own Prometheus on a free port.
+  local policy=${JARVIS_POLICY_RC_D:-/usr/sbin/policy-rc.d}
+  local rc=0
   (
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-      cat >/usr/sbin/policy-rc.d <<'EOF'
-#!/bin/sh
-# Temporary, written by jarvis scripts/lib.sh during apt-get install; removed right after.
-for a in "$@"; do
-  case "$a" in --*) continue ;; *) exit 101 ;; esac
-done
-exit 101
-EOF
-      chmod 755 /usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+      trap 'rm -f "$policy"' EXIT
+      printf '#!/bin/sh\n# Temporary, written by jarvis scripts/lib.sh during apt-get install; removed right after.\nexit 101\n' >"$policy"
+      chmod 755 "$policy"
     fi
-    NEEDRESTART_SUSPEND=1 apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" 9>&-
-  ) || jarvis_die "apt-get install failed; these packages are still missing: ${missing[*]}
+    NEEDRESTART_SUSPEND=1 apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >>"$aptlog" 2>&1 9>&-
+  ) || rc=$?
+  if ((rc != 0)); then
+    jarvis_die "apt-get install failed (exit $rc); these packages are still missing: ${missing[*]}$(jarvis_log_tail "$aptlog" 15)
 Install them by hand (apt-get install -y ${missing[*]}) and run this again."
+  fi
   jarvis_log "installed ${missing[*]}"
 }
 

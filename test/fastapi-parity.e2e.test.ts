@@ -378,6 +378,8 @@ const API_MD_ROUTES = [
   'POST /nodes/register', 'POST /nodes/{id}/heartbeat', 'GET /nodes', 'GET /nodes/{id}', 'POST /nodes/{id}/drain',
   'POST /nodes/{id}/resume', 'DELETE /nodes/{id}',
   'GET /health', 'GET /metrics',
+  'POST /auth/keys', 'GET /auth/keys', 'DELETE /auth/keys/{id}', 'GET /audit',
+  'POST /secrets', 'GET /secrets', 'DELETE /secrets/{name}',
 ];
 
 /** What this app serves now, with the request body and success response api.md gives them. */
@@ -402,6 +404,13 @@ const SERVED: Record<string, { body?: string; success: string; schema?: string }
   'GET /nodes': { success: '200' },
   'GET /nodes/{id}': { success: '200', schema: 'Node' },
   'GET /health': { success: '200', schema: 'Health' },
+  'POST /auth/keys': { body: 'KeyCreate', success: '201', schema: 'KeyCreated' },
+  'GET /auth/keys': { success: '200', schema: 'KeyList' },
+  'DELETE /auth/keys/{id}': { success: '204' },
+  'GET /audit': { success: '200', schema: 'AuditPage' },
+  'POST /secrets': { body: 'SecretCreate', success: '201', schema: 'SecretInfo' },
+  'GET /secrets': { success: '200', schema: 'SecretList' },
+  'DELETE /secrets/{name}': { success: '204' },
   'GET /metrics': { success: '200' },
 };
 

@@ -7,20 +7,22 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { ApiDeps } from './deps.ts';
-import { installDocs } from './docs.ts';
-import { onError } from './errors.ts';
-import { installFastApiRouting } from './validation.ts';
-import { validationHook } from './validation.ts';
+import { installFastApi, validationHook } from './fastapi/index.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { workflowRoutes } from './routes/workflows.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { secretRoutes } from './routes/secrets.ts';
+import { authMiddleware } from './auth/middleware.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
 export function createApp(deps: ApiDeps) {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { logger, metrics } = deps;
+  installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0' });
 
   app.use('*', requestId());
   app.use('*', async (c, next) => {
@@ -39,7 +41,20 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
-  const routes = [taskRoutes(deps), workflowRoutes(deps), nodeRoutes(deps), operationsRoutes(deps)];
+  app.use(
+    '*',
+    authMiddleware({
+      authenticator: deps.authenticator,
+      rateLimiter: deps.rateLimiter,
+      audit: deps.audit,
+      logger,
+      defaultRatePerS: deps.config.auth.default_rate_per_s,
+      publicMetrics: deps.config.auth.public_metrics,
+      boardPath: BOARD_PATH,
+    }),
+  );
+
+  const routes = [taskRoutes(deps), workflowRoutes(deps), nodeRoutes(deps), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps)];
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);
@@ -47,8 +62,5 @@ export function createApp(deps: ApiDeps) {
   board.setBasePath(BOARD_PATH);
   app.route(BOARD_PATH, board.registerPlugin());
 
-  installDocs(app, { title: 'Jarvis', version: '0.1.0' });
-  installFastApiRouting(app);
-  app.onError(onError(logger));
   return app;
 }

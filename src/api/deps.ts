@@ -10,6 +10,13 @@ import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import type { WorkflowStore } from '../state/workflow-store.ts';
 import type { WorkflowReleaser } from '../dag/release.ts';
+import type { AuditTrail } from '../auth/audit-trail.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
+import type { RateLimiter } from '../auth/rate-limit.ts';
+import type { SecretBox } from '../auth/secret-box.ts';
+import type { AuditStore } from '../state/audit-store.ts';
+import type { KeyStore } from '../state/key-store.ts';
+import type { SecretStore } from '../state/secret-store.ts';
 
 export interface ApiDeps {
   config: Config;
@@ -26,6 +33,14 @@ export interface ApiDeps {
   metrics: ControlPlaneMetrics;
   /** A new connection for one blocking reader (a log follower); the caller quits it. */
   newBlockingConnection(): Redis;
+  keys: KeyStore;
+  authenticator: Authenticator;
+  rateLimiter: RateLimiter;
+  audit: AuditTrail;
+  auditStore: AuditStore;
+  secrets: SecretStore;
+  /** null when JARVIS_SECRET_KEY is not set: secrets cannot be stored or used. */
+  secretBox: SecretBox | null;
   /** Extra routes mounted by the composer (the queue board). */
   queues: Queue[];
 }

@@ -1,7 +1,7 @@
 // Request and response schemas of the HTTP API (api.md). They are the one place input is
 // parsed: handlers receive normalised values (resources in cores and MiB) and trust them.
 import { z } from '@hono/zod-openapi';
-import { queryBool, queryInt, uuidError } from './validation.ts';
+import { queryBool, queryInt, uuidError } from './fastapi/index.ts';
 
 export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];

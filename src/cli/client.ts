@@ -1,14 +1,22 @@
 // The CLI's HTTP client: talks to the API like any other client and turns its errors into
 // messages a person can act on.
 export class ApiClient {
-  constructor(readonly baseUrl: string) {}
+  /** `apiKey`: sent as `Authorization: Bearer KEY` (JARVIS_API_KEY); none in open mode. */
+  constructor(
+    readonly baseUrl: string,
+    private readonly apiKey: string | null = null,
+  ) {}
+
+  private headers(extra: Record<string, string>): Record<string, string> {
+    return this.apiKey ? { ...extra, authorization: `Bearer ${this.apiKey}` } : extra;
+  }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
@@ -19,6 +27,7 @@ export class ApiClient {
     }
     const text = await res.text();
     const data = text ? JSON.parse(text) : null;
+    if (res.status === 401) throw new CliError(`${method} ${path} answered 401: ${this.apiKey ? 'the API key in JARVIS_API_KEY is unknown or revoked' : 'this Jarvis needs an API key: set JARVIS_API_KEY (make one with `npx jarvis keys create`)'}`);
     if (!res.ok) throw new CliError(`${method} ${path} answered ${res.status}: ${formatDetail(data?.detail ?? text)}`);
     return data as T;
   }
@@ -27,7 +36,7 @@ export class ApiClient {
   async *events(path: string): AsyncGenerator<{ event: string; data: string }> {
     let res: Response;
     try {
-      res = await fetch(new URL(path, this.baseUrl), { headers: { accept: 'text/event-stream' } });
+      res = await fetch(new URL(path, this.baseUrl), { headers: this.headers({ accept: 'text/event-stream' }) });
     } catch (err) {
       throw new CliError(`cannot reach Jarvis at ${this.baseUrl}: ${(err as Error).message}`);
     }

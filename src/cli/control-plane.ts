@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app.ts';
 import type { ApiDeps } from '../api/deps.ts';
-import type { Config } from '../config/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
 import { ControlPlaneMetrics, jobCountsByQueue, pendingByPriority } from '../monitor/metrics.ts';
 import { NodeHealthMonitor } from '../monitor/node-health.ts';
 import { ResultRecorder } from '../monitor/results.ts';
@@ -21,6 +21,13 @@ import { NodeStore } from '../state/node-store.ts';
 import { TaskStore } from '../state/task-store.ts';
 import { WorkflowStore } from '../state/workflow-store.ts';
 import { WorkflowReleaser } from '../dag/release.ts';
+import { AuditTrail } from '../auth/audit-trail.ts';
+import { Authenticator } from '../auth/authenticator.ts';
+import { RateLimiter } from '../auth/rate-limit.ts';
+import { parseSecretKey, SecretBox } from '../auth/secret-box.ts';
+import { AuditStore } from '../state/audit-store.ts';
+import { KeyStore } from '../state/key-store.ts';
+import { SecretStore } from '../state/secret-store.ts';
 
 export interface ControlPlane {
   url: string;
@@ -35,6 +42,12 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     { database: database.kind === 'pglite' ? `embedded PGlite in ${config.database.data_dir}` : redact(config.database.url as string) },
     'database ready',
   );
+  const keys = new KeyStore(database.db);
+  const secrets = new SecretStore(database.db);
+  const security = await securitySetup(config, keys, secrets).catch(async (err) => {
+    await database.close().catch(() => undefined);
+    throw err;
+  });
   const tasks = new TaskStore(database.db);
   const nodes = new NodeStore(database.db);
   const workflows = new WorkflowStore(database.db, tasks);
@@ -121,6 +134,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     if (leader?.isLeader) reconciler.reconcile().catch((err) => logger.warn({ err }, 'reconciler: pass after reconnect failed'));
   });
 
+  const auditStore = new AuditStore(database.db);
+  const audit = new AuditTrail(auditStore, logger, config.auth.audit_retention_days);
+  audit.start();
   const deps: ApiDeps = {
     config,
     logger,
@@ -139,6 +155,13 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       return c;
     },
     queues: [pendingQueue, eventsQueue],
+    keys,
+    authenticator: security.authenticator,
+    rateLimiter: new RateLimiter(redis, names.bullPrefix),
+    audit,
+    auditStore,
+    secrets,
+    secretBox: security.secretBox,
   };
   const app = createApp(deps);
 
@@ -192,7 +215,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       clearInterval(watchdog);
       await leader?.close().catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
       nodeHealth.close();
-      const steps = [http, dispatcher.close(), results.close(), reconciler.close(), pendingQueue.close(), eventsQueue.close()];
+      const steps = [http, dispatcher.close(), results.close(), reconciler.close(), pendingQueue.close(), eventsQueue.close(), audit.close()];
       for (const r of await Promise.allSettled(steps)) {
         if (r.status === 'rejected') logger.warn({ err: r.reason }, 'control plane: error while closing');
       }
@@ -202,6 +225,34 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     })());
 
   return { url, port, deps, close };
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+
+/**
+ * Checks the security settings before anything listens: open mode (no key) only on loopback
+ * unless --insecure; secrets need JARVIS_SECRET_KEY once any exist. Both say what to do.
+ */
+async function securitySetup(config: Config, keys: KeyStore, secrets: SecretStore) {
+  const adminKey = process.env.JARVIS_ADMIN_KEY?.trim() || null;
+  const openModeAllowed = LOOPBACK.test(config.server.host) || config.server.insecure;
+  if (!openModeAllowed && !adminKey && (await keys.countActive()) === 0) {
+    throw new ConfigError(
+      `refusing to listen on ${config.server.host} with no API key: anyone who can reach it could run any container.\n` +
+        '  Create an admin key first:  npx jarvis keys create --name admin --role admin   (uses DATABASE_URL directly)\n' +
+        '  or set JARVIS_ADMIN_KEY to a long random value (e.g. openssl rand -base64 32),\n' +
+        '  or listen on 127.0.0.1, or pass --insecure (JARVIS_INSECURE=true) if you really mean it.',
+    );
+  }
+  const rawSecretKey = process.env.JARVIS_SECRET_KEY?.trim() || null;
+  const secretBox = rawSecretKey ? new SecretBox(parseSecretKey(rawSecretKey)) : null;
+  if (!secretBox && (await secrets.count()) > 0) {
+    throw new ConfigError(
+      'secrets are stored but JARVIS_SECRET_KEY is not set, so tasks that use them could not run. ' +
+        'Start with the same JARVIS_SECRET_KEY they were stored with.',
+    );
+  }
+  return { authenticator: new Authenticator(keys, { adminKey, openModeAllowed }), secretBox };
 }
 
 function waitUntilReady(redis: import('ioredis').Redis, ms: number): Promise<void> {

@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { ApiClient, CliError } from './client.ts';
+import { registerKeyCommands } from './keys.ts';
 
 const program = new Command();
 program
@@ -48,9 +49,10 @@ function onSignals(logger: Logger, close: () => Promise<void>) {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-function serverOverrides(opts: { host?: string; port?: string }) {
+function serverOverrides(opts: { host?: string; port?: string; insecure?: boolean }) {
   const server: Record<string, unknown> = {};
   if (opts.host) server.host = opts.host;
+  if (opts.insecure) server.insecure = true;
   if (opts.port) server.port = Number(opts.port);
   return Object.keys(server).length ? { server } : {};
 }
@@ -78,7 +80,7 @@ function banner(url: string, withWorker: boolean, cfg: Config) {
   process.stderr.write(lines.join('\n') + '\n');
 }
 
-async function runControlPlane(opts: { host?: string; port?: string }, withWorker: boolean) {
+async function runControlPlane(opts: { host?: string; port?: string; insecure?: boolean }, withWorker: boolean) {
   const cfg = config(serverOverrides(opts));
   const logger = makeLogger(cfg, withWorker ? 'all-in-one' : 'server');
   const { startControlPlane } = await import('./control-plane.ts');
@@ -102,6 +104,7 @@ program
   .description('Start the control plane and one local worker (a laptop cluster)')
   .option('--host <host>', 'address to listen on (HOST)')
   .option('--port <port>', 'port to listen on (PORT)')
+  .option('--insecure', 'allow open mode (no API key) on a non-loopback address (JARVIS_INSECURE)')
   .action((opts) => runControlPlane(opts, true));
 
 program
@@ -109,6 +112,7 @@ program
   .description('Start a control plane: the API, scheduler and monitor')
   .option('--host <host>', 'address to listen on (HOST)')
   .option('--port <port>', 'port to listen on (PORT)')
+  .option('--insecure', 'allow open mode (no API key) on a non-loopback address (JARVIS_INSECURE)')
   .action((opts) => runControlPlane(opts, false));
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -155,7 +159,7 @@ program
   });
 
 function client(opts: { apiUrl?: string }) {
-  return new ApiClient(opts.apiUrl ?? process.env.JARVIS_API_URL ?? 'http://127.0.0.1:8000');
+  return new ApiClient(opts.apiUrl ?? process.env.JARVIS_API_URL ?? 'http://127.0.0.1:8000', process.env.JARVIS_API_KEY?.trim() || null);
 }
 const apiUrlOption = () => new Option('--api-url <url>', 'Jarvis API URL (JARVIS_API_URL; default http://127.0.0.1:8000)');
 
@@ -329,6 +333,8 @@ workflow
     if (opts.json) process.stdout.write(JSON.stringify(wf, null, 2) + '\n');
     else printWorkflow(wf);
   });
+
+registerKeyCommands(program, () => config());
 
 program.parseAsync(process.argv).catch((err) => {
   if (err instanceof CliError || err instanceof ConfigError) {

@@ -13,6 +13,23 @@ export const ConfigSchema = z.strictObject({
   server: z.strictObject({
     host: z.string().min(1),
     port: z.number().int().min(0).max(65535),
+    insecure: z.boolean(),
+    max_body_bytes: z.number().int().positive(),
+    max_workflow_body_bytes: z.number().int().positive(),
+  }),
+  auth: z.strictObject({
+    default_rate_per_s: z.number().positive(),
+    public_metrics: z.boolean(),
+    audit_retention_days: z.number().positive(),
+  }),
+  tenants: z.strictObject({
+    policies: z.record(
+      z.string().regex(/^(\*|[a-z0-9][a-z0-9_-]{0,62})$/, 'a tenant name, or "*" for every tenant without its own'),
+      z.strictObject({
+        allow_host_network: z.boolean().default(false),
+        image_prefixes: z.array(z.string().min(1)).default([]),
+      }),
+    ),
   }),
   redis: z.strictObject({
     url: z.string().min(1),
@@ -149,11 +166,15 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_AGING_SECONDS', ['scheduler', 'aging_seconds']],
     ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],
+    ['JARVIS_RATE_LIMIT_PER_S', ['auth', 'default_rate_per_s']],
+    ['JARVIS_AUDIT_RETENTION_DAYS', ['auth', 'audit_retention_days']],
   ];
   for (const [name, path] of num) {
     const v = env[name];
     if (v !== undefined && v !== '') set(out, path, envNumber(name, v));
   }
+  const insecure = env.JARVIS_INSECURE;
+  if (insecure !== undefined && insecure !== '') set(out, ['server', 'insecure'], envBoolean('JARVIS_INSECURE', insecure));
   const metricsEnabled = env.JARVIS_METRICS_ENABLED;
   if (metricsEnabled !== undefined && metricsEnabled !== '') set(out, ['metrics', 'enabled'], envBoolean('JARVIS_METRICS_ENABLED', metricsEnabled));
   return out;

@@ -12,6 +12,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uuid,
@@ -51,6 +52,8 @@ export const tasks = pgTable(
     labels: jsonb('labels').$type<Record<string, string>>().notNull(),
     idempotencyKey: text('idempotency_key').unique(),
     network: text('network').$type<'none' | 'bridge' | 'host'>().notNull(),
+    // The tenant of the key that submitted it ('default' in open mode); a key sees only its own.
+    tenant: text('tenant').notNull().default('default'),
     status: text('status').notNull(),
     statusReason: text('status_reason'),
     nodeId: uuid('node_id'),
@@ -73,6 +76,7 @@ export const tasks = pgTable(
     index('tasks_node_idx').on(t.nodeId),
     index('tasks_workflow_idx').on(t.workflowId, t.status),
     index('tasks_depends_on_idx').using('gin', t.dependsOn),
+    index('tasks_tenant_seq_idx').on(t.tenant, t.seq),
   ],
 );
 
@@ -85,10 +89,11 @@ export const workflows = pgTable(
     status: text('status').$type<'running' | 'succeeded' | 'failed' | 'cancelled'>().notNull(),
     onFailure: text('on_failure').$type<'skip_downstream' | 'continue'>().notNull(),
     maxParallel: integer('max_parallel'),
+    tenant: text('tenant').notNull().default('default'),
     createdAt: ts('created_at').notNull(),
     finishedAt: ts('finished_at'),
   },
-  (t) => [index('workflows_seq_idx').on(t.seq), index('workflows_status_idx').on(t.status)],
+  (t) => [index('workflows_seq_idx').on(t.seq), index('workflows_status_idx').on(t.status), index('workflows_tenant_seq_idx').on(t.tenant, t.seq)],
 );
 
 export const taskLogs = pgTable('task_logs', {
@@ -139,7 +144,57 @@ export const nodes = pgTable('nodes', {
   registeredAt: ts('registered_at').notNull(),
 });
 
+// API keys: only a hash of the key is kept (keys are 256 random bits, so a fast hash is enough;
+// see src/auth/keys.ts). A revoked key keeps its row, so audit records still name it.
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey(),
+    name: text('name').notNull(),
+    role: text('role').$type<'admin' | 'operator' | 'submitter' | 'viewer'>().notNull(),
+    tenant: text('tenant').notNull(),
+    hash: text('hash').notNull().unique(),
+    rateLimitPerS: doublePrecision('rate_limit_per_s'),
+    createdAt: ts('created_at').notNull(),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [index('api_keys_tenant_idx').on(t.tenant)],
+);
+
+// Every change and every refused request. Never holds a key or a secret value.
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    at: ts('at').notNull(),
+    keyId: uuid('key_id'),
+    keyName: text('key_name'),
+    tenant: text('tenant'),
+    role: text('role'),
+    action: text('action').notNull(),
+    target: text('target'),
+    status: integer('status').notNull(),
+    client: text('client'),
+    requestId: text('request_id'),
+  },
+  (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_key_idx').on(t.keyId, t.id), index('audit_log_tenant_idx').on(t.tenant, t.id)],
+);
+
+// Per-tenant secrets, encrypted at rest with AES-256-GCM (src/auth/secret-box.ts).
+export const secrets = pgTable(
+  'secrets',
+  {
+    tenant: text('tenant').notNull(),
+    name: text('name').notNull(),
+    sealed: text('sealed').notNull(),
+    createdAt: ts('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant, t.name] })],
+);
+
 export type TaskRow = typeof tasks.$inferSelect;
 export type NewTaskRow = typeof tasks.$inferInsert;
 export type NodeRow = typeof nodes.$inferSelect;
 export type WorkflowRow = typeof workflows.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type AuditRow = typeof auditLog.$inferSelect;

@@ -1,5 +1,5 @@
 // Table-driven HTTP tests: each row is one request and what a client must see (status, JSON body,
-// headers). The same rows run against a small demo app in process (src/api/fastapi.test.ts) or
+// headers). The same rows run against an app in process (src/api/fastapi/*.test.ts) or
 // against a real server over HTTP (`overHttp(url)`, test/fastapi-parity.e2e.test.ts).
 import { expect, it } from 'vitest';
 

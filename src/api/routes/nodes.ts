@@ -5,7 +5,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { wakeWaitingTasks } from '../../scheduler/pending.ts';
 import type { ApiDeps } from '../deps.ts';
 import { json } from './responses.ts';
-import { ConflictError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import { ConflictError, NotFoundError, UnauthorizedError } from '../fastapi/index.ts';
 import { presentNode } from '../present.ts';
 import { ErrorDetail, Node, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
 

@@ -12,7 +12,7 @@ import { GroupCommit } from '../../state/group-commit.ts';
 import type { NewTaskRow, TaskRow } from '../../state/schema.ts';
 import type { ApiDeps } from '../deps.ts';
 import { json } from './responses.ts';
-import { ConflictError, NotFoundError, ServiceUnavailableError } from '../errors.ts';
+import { ConflictError, NotFoundError, ServiceUnavailableError } from '../fastapi/index.ts';
 import { presentTask } from '../present.ts';
 import {
   ErrorDetail,

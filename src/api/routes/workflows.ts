@@ -10,7 +10,7 @@ import type { WorkflowRow } from '../../state/schema.ts';
 import type { Config } from '../../config/index.ts';
 import type { ApiDeps } from '../deps.ts';
 import { json } from './responses.ts';
-import { ConflictError, NotFoundError, RequestValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError, RequestValidationError } from '../fastapi/index.ts';
 import { presentWorkflow } from '../present.ts';
 import { ErrorDetail, Workflow, WorkflowCreate, type WorkflowCreate as WorkflowCreateBody, WorkflowIdParam, WorkflowListQuery, WorkflowPage } from '../schemas.ts';
 import { queueUnavailable, taskRowFrom, tellNodesToCancel } from './tasks.ts';
@@ -18,7 +18,7 @@ import { queueUnavailable, taskRowFrom, tellNodesToCancel } from './tasks.ts';
 const notFound = json(ErrorDetail, 'No workflow with this id');
 
 /** The workflow row and its task rows (all `pending`, roots ready) for a validated body. */
-export function workflowRows(body: WorkflowCreateBody, config: Config) {
+export function workflowRows(body: WorkflowCreateBody, config: Config, tenant = 'default') {
   const id = randomUUID();
   const createdAt = new Date();
   const rows = body.tasks.map((t) => {
@@ -31,6 +31,7 @@ export function workflowRows(body: WorkflowCreateBody, config: Config) {
       dependsOn: parents,
       dagReady: parents.length === 0,
       createdAt,
+      tenant,
     });
   });
   const wf = {
@@ -39,6 +40,7 @@ export function workflowRows(body: WorkflowCreateBody, config: Config) {
     status: 'running' as const,
     onFailure: body.on_failure ?? 'skip_downstream',
     maxParallel: body.max_parallel ?? null,
+    tenant,
     createdAt,
   };
   return { id, wf, rows };

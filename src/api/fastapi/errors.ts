@@ -1,10 +1,6 @@
-// Errors a client can meet, and the one place they become HTTP responses, shaped like FastAPI's:
-// `{"detail": "..."}` for an HttpError, `{"detail": [pydantic items]}` with 422 for invalid input,
-// and a bare 500 `{"detail": "Internal Server Error"}` for anything unexpected, whose stack goes
-// to the log with the request id and never to the client.
-import { STATUS_CODES } from 'node:http';
-import type { Context, ErrorHandler } from 'hono';
-import { HTTPException } from 'hono/http-exception';
+// Errors a client can meet, FastAPI's HTTPException and RequestValidationError: an HttpError is
+// answered `{"detail": "..."}` with its status, a RequestValidationError 422 with the pydantic
+// items (error-handler.ts does the answering).
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /** One step of a pydantic error location: a field name or a list index. */
@@ -91,7 +87,7 @@ export class ServiceUnavailableError extends HttpError {
 /**
  * Input that failed validation: answered 422 `{"detail": errors}`. Thrown by the validation hook,
  * and by route code for checks a schema cannot express (a workflow cycle, an unknown dependency);
- * build items with `valueErrorItem` from validation.ts or by hand.
+ * build items with `valueErrorItem` from pydantic-errors.ts or by hand.
  */
 export class RequestValidationError extends Error {
   readonly status = 422;
@@ -102,47 +98,4 @@ export class RequestValidationError extends Error {
     this.name = 'RequestValidationError';
     this.errors = errors;
   }
-}
-
-/** The part of a pino logger onError needs. */
-export interface ErrorLogger {
-  error(obj: object, msg: string): void;
-}
-
-const MALFORMED_JSON = 'Malformed JSON in request body';
-
-/** The `app.onError` handler: maps every error to FastAPI's response shape. */
-export function onError(logger: ErrorLogger): ErrorHandler {
-  return (err, c) => {
-    if (err instanceof RequestValidationError) return c.json({ detail: err.errors }, 422);
-    if (err instanceof HttpError) return c.json({ detail: err.detail }, err.status, err.headers);
-    if (err instanceof HTTPException) return fromHttpException(err, c);
-    logger.error(
-      { err, request_id: requestIdOf(c), method: c.req.method, path: c.req.path },
-      `unhandled error on ${c.req.method} ${c.req.path}: ${err instanceof Error ? err.message : String(err)}`,
-    );
-    return c.json({ detail: 'Internal Server Error' }, 500);
-  };
-}
-
-function fromHttpException(err: HTTPException, c: Context): Response {
-  // Hono's JSON validator throws this when a route is reached without installFastApiRouting's
-  // body preparation; FastAPI answers malformed JSON with a 422, never a 400. The position is
-  // unknown here because Hono has consumed the body.
-  if (err.status === 400 && err.message === MALFORMED_JSON) {
-    const item: PydanticErrorItem = { type: 'json_invalid', loc: ['body', 0], msg: 'JSON decode error', input: {}, ctx: { error: 'Expecting value' } };
-    return c.json({ detail: [item] }, 422);
-  }
-  const headers: Record<string, string> = {};
-  // Keep what the thrower meant for the client (WWW-Authenticate, Allow, Retry-After…), not its body.
-  err.res?.headers.forEach((value, key) => {
-    if (key !== 'content-type' && key !== 'content-length') headers[key] = value;
-  });
-  const detail = err.message || STATUS_CODES[err.status] || 'Error';
-  return c.json({ detail }, err.status as ContentfulStatusCode, headers);
-}
-
-function requestIdOf(c: Context): string | undefined {
-  const fromMiddleware: unknown = c.get('requestId');
-  return typeof fromMiddleware === 'string' ? fromMiddleware : c.req.header('x-request-id');
 }

@@ -1,0 +1,142 @@
+// Authentication, authorisation, rate limiting and auditing of every request, before its route
+// runs. The matched route's rule comes from route-policy.ts; the principal it finds is left in
+// the context (`c.get('principal')`) for the routes' tenant rules.
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
+import type { Logger } from 'pino';
+import type { AuditTrail } from '../../auth/audit-trail.ts';
+import type { Authenticator } from '../../auth/authenticator.ts';
+import { bearerToken } from '../../auth/keys.ts';
+import { allows, roleNeeded } from '../../auth/policy.ts';
+import { OPEN_MODE, type Principal } from '../../auth/principal.ts';
+import { rateLimitHeaders, type RateLimiter } from '../../auth/rate-limit.ts';
+import { ForbiddenError, HttpError, UnauthorizedError } from '../fastapi/index.ts';
+import { BOARD_RULE, METRICS_RULE, ROUTE_RULES, type RouteRule } from './route-policy.ts';
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    principal: Principal;
+  }
+}
+
+export interface AuthMiddlewareDeps {
+  authenticator: Authenticator;
+  rateLimiter: RateLimiter;
+  audit: AuditTrail;
+  logger: Logger;
+  /** Requests per second of a key without its own limit. */
+  defaultRatePerS: number;
+  publicMetrics: boolean;
+  boardPath: string;
+}
+
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The rule of the route this request matched, or undefined when no route matched (404/405). */
+export function ruleFor(c: Context, boardPath: string): { rule: RouteRule | undefined; matched: boolean } {
+  if (c.req.path === boardPath || c.req.path.startsWith(`${boardPath}/`)) return { rule: BOARD_RULE, matched: true };
+  const routes = matchedRoutes(c).filter((r) => r.method !== 'ALL');
+  const last = routes[routes.length - 1];
+  if (!last) return { rule: undefined, matched: false };
+  const method = last.method === 'HEAD' ? 'GET' : last.method;
+  return { rule: ROUTE_RULES[`${method} ${last.path}`], matched: true };
+}
+
+function client(c: Context): string | null {
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The id (or name) of what a 201 answer created, for the audit record's target. */
+async function createdId(c: Context): Promise<string | null> {
+  if (c.res.status !== 201 || !c.res.headers.get('content-type')?.includes('json')) return null;
+  try {
+    const body = (await c.res.clone().json()) as { id?: unknown; name?: unknown; items?: unknown[] };
+    if (typeof body.id === 'string') return body.id;
+    if (Array.isArray(body.items)) return `${body.items.length} tasks`;
+    return typeof body.name === 'string' ? body.name : null;
+  } catch {
+    return null;
+  }
+}
+
+export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
+  let lastRedisWarning = 0;
+
+  return async (c, next) => {
+    const found = ruleFor(c, deps.boardPath);
+    if (!found.matched) return next(); // Not Found / Method Not Allowed, answered as FastAPI does
+    let rule = found.rule;
+    if (rule?.kind === 'public') {
+      if (c.req.path !== '/metrics' || deps.publicMetrics) return next();
+      rule = METRICS_RULE;
+    }
+    if (rule?.kind === 'node') return next();
+    const action = rule?.kind === 'key' ? rule.action : `${c.req.method} ${c.req.path}`;
+
+    const record = (p: Principal | null, status: number, created?: string | null) =>
+      deps.audit.record({
+        at: new Date(),
+        keyId: p?.keyId ?? null,
+        keyName: p?.name ?? null,
+        tenant: p?.tenant ?? null,
+        role: p?.role ?? null,
+        action,
+        target: c.req.param('id') ?? c.req.param('name') ?? created ?? null,
+        status,
+        client: client(c),
+        requestId: c.get('requestId') ?? null,
+      });
+
+    const auth = await deps.authenticator.authenticate(bearerToken(c.req.header('authorization')));
+    if (!auth.ok) {
+      record(null, 401);
+      throw new UnauthorizedError('Not authenticated');
+    }
+    const p = auth.principal;
+    const permission = rule?.kind === 'key' ? rule.permission : null;
+    if (!permission || !allows(p.role, permission)) {
+      record(p, 403);
+      if (!permission) {
+        deps.logger.error({ method: c.req.method, path: c.req.path }, 'auth: a route has no access rule (src/api/auth/route-policy.ts); refused');
+        throw new ForbiddenError('This route has no access rule; it is refused to everyone');
+      }
+      throw new ForbiddenError(`This needs the ${roleNeeded(permission)} role; your key has the ${p.role} role`);
+    }
+
+    if (p !== OPEN_MODE) {
+      const rate = p.rateLimitPerS ?? deps.defaultRatePerS;
+      const bucket = p.keyId ?? `env:${p.name}`;
+      const decision = await deps.rateLimiter.take(bucket, rate).catch((err: Error) => {
+        // Redis down: every write fails with 503 anyway; reads go on without a limit.
+        if (Date.now() - lastRedisWarning > 60_000) {
+          lastRedisWarning = Date.now();
+          deps.logger.warn({ err: { message: err.message } }, 'auth: rate limits not enforced while Redis is unavailable');
+        }
+        return null;
+      });
+      if (decision) {
+        const headers = rateLimitHeaders(decision);
+        if (!decision.allowed) {
+          record(p, 429);
+          const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+          throw new HttpError(429, `Rate limit exceeded: this key may make ${rate} requests per second; retry in ${seconds} s`, {
+            headers: { ...headers, 'Retry-After': String(seconds) },
+          });
+        }
+        c.set('principal', p);
+        await next();
+        for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
+        if (!READS.has(c.req.method)) record(p, c.res.status, await createdId(c));
+        return;
+      }
+    }
+    c.set('principal', p);
+    await next();
+    if (!READS.has(c.req.method)) record(p, c.res.status, await createdId(c));
+  };
+}

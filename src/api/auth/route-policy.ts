@@ -1,0 +1,62 @@
+// Every route's access rule, in one table: the permission it needs (src/auth/policy.ts says
+// which roles have it) and the action name its audit records carry. A route missing here is
+// refused to everyone (secure by default); test/auth-roles.e2e.test.ts checks that every route
+// in /openapi.json has a rule.
+import type { Permission } from '../../auth/policy.ts';
+
+export type RouteRule =
+  /** Anyone (health, docs); `/metrics` is public unless `auth.public_metrics` is false. */
+  | { kind: 'public' }
+  /** A worker node, which proves itself with its registration or node token in the route. */
+  | { kind: 'node' }
+  | { kind: 'key'; permission: Permission; action: string };
+
+const key = (permission: Permission, action: string): RouteRule => ({ kind: 'key', permission, action });
+
+/** Keyed by `METHOD path` with Hono's path syntax (`:id`). */
+export const ROUTE_RULES: Record<string, RouteRule> = {
+  'GET /health': { kind: 'public' },
+  'GET /metrics': { kind: 'public' },
+  'GET /openapi.json': { kind: 'public' },
+  'GET /docs': { kind: 'public' },
+  'GET /redoc': { kind: 'public' },
+
+  'POST /tasks': key('tasks:submit', 'task.submit'),
+  'POST /tasks/batch': key('tasks:submit', 'task.submit_batch'),
+  'GET /tasks': key('tasks:read', 'task.list'),
+  'GET /tasks/:id': key('tasks:read', 'task.read'),
+  'GET /tasks/:id/events': key('tasks:read', 'task.events'),
+  'GET /tasks/:id/logs': key('tasks:read', 'task.logs'),
+  'POST /tasks/:id/cancel': key('tasks:cancel', 'task.cancel'),
+  'POST /tasks/:id/retry': key('tasks:retry', 'task.retry'),
+
+  'POST /workflows': key('tasks:submit', 'workflow.submit'),
+  'GET /workflows': key('tasks:read', 'workflow.list'),
+  'GET /workflows/:id': key('tasks:read', 'workflow.read'),
+  'POST /workflows/:id/cancel': key('tasks:cancel', 'workflow.cancel'),
+
+  'POST /nodes/register': { kind: 'node' },
+  'POST /nodes/:id/heartbeat': { kind: 'node' },
+  'GET /nodes/:id/attempts/:task_id': { kind: 'node' },
+  'POST /nodes/:id/secrets': { kind: 'node' },
+  'GET /nodes': key('nodes:read', 'node.list'),
+  'GET /nodes/:id': key('nodes:read', 'node.read'),
+  'POST /nodes/:id/drain': key('nodes:manage', 'node.drain'),
+  'POST /nodes/:id/resume': key('nodes:manage', 'node.resume'),
+  'DELETE /nodes/:id': key('nodes:manage', 'node.delete'),
+
+  'POST /auth/keys': key('keys:manage', 'key.create'),
+  'GET /auth/keys': key('keys:manage', 'key.list'),
+  'DELETE /auth/keys/:id': key('keys:manage', 'key.revoke'),
+
+  'GET /audit': key('audit:read', 'audit.read'),
+
+  'POST /secrets': key('secrets:manage', 'secret.put'),
+  'GET /secrets': key('secrets:manage', 'secret.list'),
+  'DELETE /secrets/:name': key('secrets:manage', 'secret.delete'),
+};
+
+export const BOARD_RULE: RouteRule = key('queues:board', 'board.view');
+
+/** /metrics when `auth.public_metrics` is false: any key. */
+export const METRICS_RULE: RouteRule = key('tasks:read', 'metrics.read');

@@ -1,0 +1,150 @@
+// The first middleware of the app: reads a request to an OpenAPI route the way FastAPI does before
+// Hono's validators see it, and leaves what it read in a context variable for the validation
+// hook, which answers every problem of the request at the route (after the app's own middleware,
+// so authentication still comes before a 422). The body is read by FastAPI's rules
+// (request-body.ts). Where Hono's validators would read the request differently, it is sent
+// through the app once more in the form they read as FastAPI does, with the body as read carried
+// in the `env` of that call: a JSON body with no (or another JSON) content type gets
+// `application/json`; a body that is missing, unreadable or not JSON becomes JSON `null` (which no
+// model accepts, so the hook runs and answers from what was read); a repeated scalar query key
+// keeps only its last value, as Starlette does.
+import type { OpenAPIHono, RouteConfig } from '@hono/zod-openapi';
+import type { Context, Env, MiddlewareHandler, Schema } from 'hono';
+import { matchedRoutes } from 'hono/route';
+import { readRequestBody, type RequestBody } from './request-body.ts';
+import { FASTAPI_REQUEST, jsonBodySchema, type FastApiRequest, type FastApiVariables } from './request-validation.ts';
+import { def, unwrap, isZodSchema } from './zod-schema.ts';
+
+/** Content types both Hono's JSON validator and @hono/zod-openapi's media-type gate accept. */
+const CANONICAL_JSON = /^application\/json(?:;\s*charset=[\w-]+)?$/i;
+const JSON_NULL = new TextEncoder().encode('null');
+/** The `env` key under which a request sent through again carries its body as first read. */
+const BODY_AS_READ = 'fastapiBodyAsRead';
+
+interface KnownRoute {
+  route: RouteConfig;
+  /** Matches the path, capturing each parameter in `names` order. */
+  pattern: RegExp;
+  names: string[];
+}
+
+export function fastApiRequests<E extends Env, S extends Schema, B extends string>(app: OpenAPIHono<E, S, B>): MiddlewareHandler {
+  const routes = new RouteIndex(app);
+  return async (c, next) => {
+    const known = routes.find(c);
+    if (!known) return next();
+    const { route } = known;
+    const { query, lastValuesOnly } = queryAsStarletteReadsIt(route, c.req.queries());
+    const carried = (c.env as Record<string, unknown> | undefined)?.[BODY_AS_READ] as RequestBody | undefined;
+    let body = carried;
+    let bytes: Uint8Array | undefined;
+    let retype = false;
+    if (!body && jsonBodySchema(route) && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      const contentType = c.req.header('content-type') ?? null;
+      bytes = new Uint8Array(await c.req.arrayBuffer());
+      body = readRequestBody(bytes, contentType);
+      if (body.kind !== 'json') [bytes, retype] = [JSON_NULL, true];
+      else retype = !CANONICAL_JSON.test(contentType ?? '');
+    }
+    if (retype || lastValuesOnly) {
+      const env = { ...(c.env as object | undefined), [BODY_AS_READ]: body };
+      return app.fetch(asHonoReadsIt(c, bytes, lastValuesOnly ? query : undefined), env as E['Bindings']);
+    }
+    const request: FastApiRequest = { route, params: pathParams(known, c.req.path), query, body };
+    (c as Context<{ Variables: FastApiVariables }>).set(FASTAPI_REQUEST, request);
+    await next();
+  };
+}
+
+/** The same request with `bytes` (JSON) as its body, and the query reduced to `query` when given. */
+function asHonoReadsIt(c: Context, bytes: Uint8Array | undefined, query: Record<string, string | string[]> | undefined): Request {
+  const url = new URL(c.req.url);
+  if (query) {
+    url.search = '';
+    for (const [key, value] of Object.entries(query)) for (const v of [value].flat()) url.searchParams.append(key, v);
+  }
+  const headers = new Headers(c.req.raw.headers);
+  if (bytes !== undefined) {
+    headers.set('content-type', 'application/json');
+    headers.delete('content-length');
+  }
+  return new Request(url, { method: c.req.method, headers, body: bytes ?? null, signal: c.req.raw.signal });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding the OpenAPI route a request reached
+
+class RouteIndex<E extends Env, S extends Schema, B extends string> {
+  #byMethodAndPath = new Map<string, KnownRoute>();
+  #indexed = -1;
+
+  constructor(private readonly app: OpenAPIHono<E, S, B>) {}
+
+  find(c: Context): KnownRoute | undefined {
+    const definitions = this.app.openAPIRegistry.definitions;
+    if (definitions.length !== this.#indexed) {
+      this.#byMethodAndPath.clear();
+      for (const d of definitions) {
+        if (d.type !== 'route') continue;
+        // Same conversion @hono/zod-openapi uses when it registers the Hono route.
+        const honoPath = d.route.path.replaceAll(/\/{(.+?)}/g, '/:$1');
+        this.#byMethodAndPath.set(`${d.route.method.toUpperCase()} ${honoPath}`, { route: d.route, ...pathPattern(honoPath) });
+      }
+      this.#indexed = definitions.length;
+    }
+    // Hono routes HEAD as GET.
+    const method = c.req.method === 'HEAD' ? 'GET' : c.req.method.toUpperCase();
+    for (const r of matchedRoutes(c)) {
+      if (r.method !== method) continue;
+      const found = this.#byMethodAndPath.get(`${method} ${r.path}`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+}
+
+function pathPattern(honoPath: string): { pattern: RegExp; names: string[] } {
+  const names: string[] = [];
+  const source = honoPath
+    .split('/')
+    .map((segment) => {
+      if (!segment.startsWith(':')) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      names.push(segment.slice(1));
+      return '([^/]+)';
+    })
+    .join('/');
+  return { pattern: new RegExp(`^${source}/?$`), names };
+}
+
+function pathParams(known: KnownRoute, path: string): Record<string, string> {
+  const m = known.pattern.exec(path);
+  return Object.fromEntries(known.names.map((name, i) => [name, decodePathSegment(m?.[i + 1] ?? '')]));
+}
+
+function decodePathSegment(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The query
+
+/** Hono's query values (`[k, v]` or `[k, [v1, v2]]`), with Starlette's last value for scalars. */
+function queryAsStarletteReadsIt(route: RouteConfig, queries: Record<string, string[]>): { query: Record<string, string | string[]>; lastValuesOnly: boolean } {
+  const schema = route.request?.query;
+  const shape = isZodSchema(schema) ? (def(unwrap(schema)).shape ?? {}) : {};
+  let lastValuesOnly = false;
+  const query: Record<string, string | string[]> = {};
+  for (const [key, values] of Object.entries(queries)) {
+    if (values.length === 1) query[key] = values[0] as string;
+    else if (Object.hasOwn(shape, key) && def(unwrap(shape[key] as never)).type !== 'array') {
+      query[key] = values[values.length - 1] as string;
+      lastValuesOnly = true;
+    } else query[key] = values;
+  }
+  return { query, lastValuesOnly };
+}

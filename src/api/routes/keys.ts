@@ -1,0 +1,51 @@
+// /auth/keys (admin): create a key (shown once), list keys (never the key), revoke one.
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { createApiKey, describeKey } from '../../control/keys.ts';
+import type { ApiDeps } from '../deps.ts';
+import { NotFoundError } from '../fastapi/index.ts';
+import { ErrorDetail, TaskIdParam } from '../schemas.ts';
+import { KeyCreate, KeyCreated, KeyList } from '../security-schemas.ts';
+import { json } from './responses.ts';
+
+export function keyRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono();
+
+  const create = createRoute({
+    method: 'post',
+    path: '/auth/keys',
+    tags: ['security'],
+    summary: 'Create an API key (admin); the key is in this answer only',
+    request: { body: { content: { 'application/json': { schema: KeyCreate } }, required: true } },
+    responses: { 201: json(KeyCreated, 'The key, with its secret shown this once') },
+  });
+  app.openapi(create, async (c) => {
+    const b = c.req.valid('json');
+    const { row, key } = await createApiKey(deps.keys, { name: b.name, role: b.role, tenant: b.tenant, rateLimitPerS: b.rate_limit_per_s });
+    return c.json({ ...describeKey(row), key }, 201);
+  });
+
+  const list = createRoute({
+    method: 'get',
+    path: '/auth/keys',
+    tags: ['security'],
+    summary: 'List the keys that are not revoked (admin); never shows a key',
+    responses: { 200: json(KeyList, 'The keys') },
+  });
+  app.openapi(list, async (c) => c.json({ items: (await deps.keys.list()).map(describeKey) }, 200));
+
+  const revoke = createRoute({
+    method: 'delete',
+    path: '/auth/keys/{id}',
+    tags: ['security'],
+    summary: 'Revoke a key (admin): refused on every control plane within a second',
+    request: { params: TaskIdParam },
+    responses: { 204: { description: 'Revoked' }, 404: json(ErrorDetail, 'No live key with this id') },
+  });
+  app.openapi(revoke, async (c) => {
+    const { id } = c.req.valid('param');
+    if (!(await deps.keys.revoke(id))) throw new NotFoundError('Key not found');
+    return c.body(null, 204);
+  });
+
+  return app;
+}

@@ -1,0 +1,84 @@
+// Request and response schemas of the security routes (api.md, "Security"): keys, audit, secrets.
+import { z } from '@hono/zod-openapi';
+import { ROLES, TENANT_PATTERN } from '../auth/keys.ts';
+import { queryInt } from './fastapi/index.ts';
+
+const NoNul = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' });
+
+export const Tenant = z
+  .string()
+  .regex(TENANT_PATTERN, 'a tenant name is 1-63 lowercase letters, digits, "_" or "-", starting with a letter or digit')
+  .openapi({ example: 'default' });
+
+export const KeyCreate = z
+  .strictObject({
+    name: NoNul(128),
+    role: z.enum(ROLES),
+    tenant: Tenant.default('default'),
+    rate_limit_per_s: z.number().gt(0).lte(1_000_000).nullable().default(null).openapi({ description: 'Requests per second; null = the configured default' }),
+  })
+  .openapi('KeyCreate');
+
+export const KeyInfo = z
+  .object({
+    id: z.string().uuid(),
+    name: z.string(),
+    role: z.enum(ROLES),
+    tenant: z.string(),
+    rate_limit_per_s: z.number().nullable(),
+    created_at: z.string(),
+  })
+  .openapi('KeyInfo');
+
+export const KeyCreated = KeyInfo.extend({ key: z.string().openapi({ description: 'The key: shown this once, never again' }) }).openapi('KeyCreated');
+export const KeyList = z.object({ items: z.array(KeyInfo) }).openapi('KeyList');
+
+export const AuditQuery = z.object({
+  action: NoNul(128).optional(),
+  key_id: z.guid().optional(),
+  tenant: Tenant.optional(),
+  since: z.iso.datetime({ offset: true }).optional().openapi({ description: 'ISO 8601 time; only records at or after it' }),
+  limit: queryInt(z.int().gte(1).lte(500)).default(50),
+  offset: queryInt(z.int().gte(0)).default(0),
+});
+
+export const AuditRecord = z
+  .object({
+    at: z.string(),
+    key_id: z.string().nullable(),
+    key_name: z.string().nullable(),
+    tenant: z.string().nullable(),
+    role: z.string().nullable(),
+    action: z.string(),
+    target: z.string().nullable(),
+    status: z.int(),
+    client: z.string().nullable(),
+    request_id: z.string().nullable(),
+  })
+  .openapi('AuditRecord');
+
+export const AuditPage = z
+  .object({ items: z.array(AuditRecord), total: z.int(), limit: z.int(), offset: z.int() })
+  .openapi('AuditPage');
+
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+
+export const SecretName = z.string().regex(SECRET_NAME, 'a secret name is 1-128 letters, digits, "_", "." or "-", starting with a letter or "_"');
+
+export const SecretCreate = z
+  .strictObject({
+    name: SecretName,
+    value: NoNul(65_536),
+    tenant: Tenant.optional().openapi({ description: "Admins only: another tenant's secret" }),
+  })
+  .openapi('SecretCreate');
+
+export const SecretInfo = z.object({ name: z.string(), tenant: z.string(), created_at: z.string() }).openapi('SecretInfo');
+export const SecretList = z.object({ items: z.array(SecretInfo) }).openapi('SecretList');
+export const SecretNameParam = z.object({ name: SecretName.openapi({ param: { name: 'name', in: 'path' } }) });
+export const TenantQuery = z.object({ tenant: Tenant.optional() });

@@ -1,0 +1,166 @@
+// Templates applied to a workflow's tasks: the fields that may hold them (`name`, `command` as a
+// string or each list item, `env` values, and `when`), checked at submit and filled at release.
+//   checkWorkflowTemplates(tasks)   at submit, after validateGraph (src/dag/validate.ts) found no
+//                                   problem: each problem as {task: index, loc, msg}, the caller
+//                                   building ["body","tasks",task,...loc] for the 422;
+//   checkStandaloneTemplates(task)  at submit of a task outside any workflow;
+//   renderTaskTemplates(task, values) at release: the filled fields, or the failure to store.
+// A reference must name an ancestor (through depends_on) and, for outputs, a declared output:
+// then at release the value exists unless that ancestor did not succeed.
+import { compileCondition } from './condition.ts';
+import { hasTemplate, parseTemplate, referencesOf, renderTemplate, type AncestorValues, type Reference } from './template.ts';
+
+export interface TemplatedFields {
+  name?: string | null;
+  command?: string | string[] | null;
+  env?: Record<string, string> | null;
+  when?: string | null;
+}
+export interface WorkflowTask extends TemplatedFields {
+  key: string;
+  depends_on?: string[] | null;
+  outputs?: Record<string, unknown> | null;
+}
+export type Loc = Array<string | number>;
+export interface TemplateProblem {
+  task: number;
+  loc: Loc;
+  msg: string;
+}
+
+/** Every templated field of a task with its place: ["name"], ["command", 1], ["env", "URL"]. */
+function templatedFields(task: TemplatedFields): Array<{ loc: Loc; text: string }> {
+  const fields: Array<{ loc: Loc; text: string }> = [];
+  if (task.name) fields.push({ loc: ['name'], text: task.name });
+  if (typeof task.command === 'string') fields.push({ loc: ['command'], text: task.command });
+  else task.command?.forEach((text, i) => fields.push({ loc: ['command', i], text }));
+  for (const [k, text] of Object.entries(task.env ?? {})) fields.push({ loc: ['env', k], text });
+  return fields.filter((f) => hasTemplate(f.text));
+}
+
+export function checkWorkflowTemplates(tasks: WorkflowTask[]): TemplateProblem[] {
+  const index = new Map(tasks.map((t, i) => [t.key, i]));
+  const ancestors = ancestryOf(tasks, index);
+  const problems: TemplateProblem[] = [];
+  tasks.forEach((task, i) => {
+    const check = (loc: Loc, refs: Reference[]) => {
+      for (const ref of refs) {
+        const msg = referenceProblem(ref, task.key, index, tasks, ancestors);
+        if (msg) problems.push({ task: i, loc, msg });
+      }
+    };
+    for (const field of templatedFields(task)) {
+      const parsed = parseTemplate(field.text);
+      if (!parsed.ok) parsed.errors.forEach((msg) => problems.push({ task: i, loc: field.loc, msg }));
+      else check(field.loc, referencesOf(parsed.pieces));
+    }
+    if (task.when !== undefined && task.when !== null) {
+      const compiled = compileCondition(task.when);
+      if (!compiled.ok) problems.push({ task: i, loc: ['when'], msg: compiled.error });
+      else check(['when'], compiled.condition.refs);
+    }
+  });
+  return problems;
+}
+
+/** A task outside any workflow has no ancestors: any reference, and any `when`, is a problem. */
+export function checkStandaloneTemplates(task: TemplatedFields): Array<{ loc: Loc; msg: string }> {
+  const problems: Array<{ loc: Loc; msg: string }> = [];
+  const why = 'templates read values of earlier tasks in the same workflow; submit this task inside a workflow (POST /workflows) to use them';
+  for (const field of templatedFields(task)) {
+    const parsed = parseTemplate(field.text);
+    // Braces that are not references are left alone here: nothing is ever filled in.
+    if (parsed.ok && referencesOf(parsed.pieces).length > 0) problems.push({ loc: field.loc, msg: why });
+  }
+  if (task.when !== undefined && task.when !== null) problems.push({ loc: ['when'], msg: `when: ${why}` });
+  return problems;
+}
+
+function referenceProblem(
+  ref: Reference,
+  self: string,
+  index: Map<string, number>,
+  tasks: WorkflowTask[],
+  ancestors: (key: string) => ReadonlySet<string>,
+): string | null {
+  const at = index.get(ref.task);
+  if (ref.task === self) return `{{ ${ref.text} }} names this task itself; a task can only read values of tasks that finished before it`;
+  if (at === undefined) return `{{ ${ref.text} }}: no task in this workflow has the key "${ref.task}"`;
+  if (!ancestors(self).has(ref.task)) {
+    return `{{ ${ref.text} }}: task "${ref.task}" is not an ancestor of "${self}"; add "${ref.task}" to depends_on (directly or through a task that depends on it) so it has finished before "${self}" starts`;
+  }
+  if (ref.field !== 'outputs') return null;
+  const declared = Object.keys(tasks[at].outputs ?? {});
+  if (declared.includes(ref.output)) return null;
+  const has = declared.length > 0 ? `it declares ${declared.map((d) => `"${d}"`).join(', ')}` : 'it declares no outputs';
+  return `{{ ${ref.text} }}: task "${ref.task}" declares no output "${ref.output}" (${has}); declare it in that task's outputs, e.g. {"${ref.output}": {"path": "/tmp/${ref.output}"}}`;
+}
+
+/** Ancestor sets, each computed on first use (only tasks with templates ask), iteratively. */
+function ancestryOf(tasks: WorkflowTask[], index: Map<string, number>): (key: string) => ReadonlySet<string> {
+  const memo = new Map<string, Set<string>>();
+  return (key) => {
+    let found = memo.get(key);
+    if (found) return found;
+    found = new Set<string>();
+    const stack = [...(tasks[index.get(key) ?? -1]?.depends_on ?? [])];
+    while (stack.length > 0) {
+      const k = stack.pop() as string;
+      if (found.has(k) || !index.has(k)) continue;
+      found.add(k);
+      const known = memo.get(k);
+      if (known) known.forEach((a) => found?.add(a));
+      else stack.push(...(tasks[index.get(k) as number].depends_on ?? []));
+    }
+    memo.set(key, found);
+    return found;
+  };
+}
+
+export type RenderedTask =
+  | { ok: true; fields: { name?: string | null; command?: string | string[] | null; env?: Record<string, string> | null } }
+  | { ok: false; loc: Loc; error: string };
+
+/**
+ * The task's name, command and env with every reference filled in from its ancestors' values.
+ * A failure (a value missing because an ancestor did not succeed) names the field; the caller
+ * fails the task with `${loc.join('.')}: ${error}`.
+ */
+export function renderTaskTemplates(task: TemplatedFields, values: AncestorValues): RenderedTask {
+  const fill = (loc: Loc, text: string): { ok: true; text: string } | { ok: false; loc: Loc; error: string } => {
+    if (!hasTemplate(text)) return { ok: true, text };
+    const parsed = parseTemplate(text);
+    if (!parsed.ok) return { ok: false, loc, error: parsed.errors.join('; ') };
+    const r = renderTemplate(parsed.pieces, values);
+    return r.ok ? r : { ok: false, loc, error: r.error };
+  };
+  const fields: Extract<RenderedTask, { ok: true }>['fields'] = {};
+  if (task.name !== undefined) {
+    const r = task.name === null ? { ok: true as const, text: null } : fill(['name'], task.name);
+    if (!r.ok) return r;
+    fields.name = r.text;
+  }
+  if (typeof task.command === 'string') {
+    const r = fill(['command'], task.command);
+    if (!r.ok) return r;
+    fields.command = r.text;
+  } else if (task.command) {
+    const list: string[] = [];
+    for (const [i, item] of task.command.entries()) {
+      const r = fill(['command', i], item);
+      if (!r.ok) return r;
+      list.push(r.text);
+    }
+    fields.command = list;
+  } else if (task.command === null) fields.command = null;
+  if (task.env) {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(task.env)) {
+      const r = fill(['env', k], v);
+      if (!r.ok) return r;
+      env[k] = r.text;
+    }
+    fields.env = env;
+  } else if (task.env === null) fields.env = null;
+  return { ok: true, fields };
+}

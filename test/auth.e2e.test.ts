@@ -1,0 +1,236 @@
+// API keys, roles, rate limits and the audit log, through HTTP and the CLI against a real
+// `jarvis server` on PostgreSQL started with JARVIS_ADMIN_KEY.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from './support/database.ts';
+import { api, runCli, spawnJarvis, startJarvis, uniquePrefix, type JarvisProcess } from './support/jarvis.ts';
+import { REDIS_URL } from './support/env.ts';
+
+const ADMIN = 'test-admin-key-0123456789abcdef';
+type Role = 'admin' | 'operator' | 'submitter' | 'viewer';
+const ROLES: Role[] = ['admin', 'operator', 'submitter', 'viewer'];
+const ANY_ID = '00000000-0000-4000-8000-000000000000';
+
+/**
+ * The contract (api.md, Security): which roles may call each route. Everything else gets 403,
+ * and every route without a key gets 401. Written out here rather than read from the code, so
+ * a change to the code's table that breaks the contract fails this test.
+ */
+const ALLOWED: Record<string, Role[]> = {
+  'POST /tasks': ['admin', 'submitter'],
+  'POST /tasks/batch': ['admin', 'submitter'],
+  'GET /tasks': ROLES,
+  'GET /tasks/{id}': ROLES,
+  'GET /tasks/{id}/events': ROLES,
+  'GET /tasks/{id}/logs': ROLES,
+  'POST /tasks/{id}/cancel': ['admin', 'operator', 'submitter'],
+  'POST /tasks/{id}/retry': ['admin', 'submitter'],
+  'POST /workflows': ['admin', 'submitter'],
+  'GET /workflows': ROLES,
+  'GET /workflows/{id}': ROLES,
+  'POST /workflows/{id}/cancel': ['admin', 'operator', 'submitter'],
+  'GET /nodes': ['admin', 'operator'],
+  'GET /nodes/{id}': ['admin', 'operator'],
+  'POST /nodes/{id}/drain': ['admin', 'operator'],
+  'POST /nodes/{id}/resume': ['admin', 'operator'],
+  'DELETE /nodes/{id}': ['admin', 'operator'],
+  'POST /auth/keys': ['admin'],
+  'GET /auth/keys': ['admin'],
+  'DELETE /auth/keys/{id}': ['admin'],
+  'GET /audit': ['admin'],
+  'POST /secrets': ['admin', 'submitter'],
+  'GET /secrets': ['admin', 'submitter'],
+  'DELETE /secrets/{name}': ['admin', 'submitter'],
+};
+/** Routes that need no API key: public ones, and the ones a node proves itself on with its own token. */
+const NO_KEY = ['GET /health', 'GET /metrics', 'POST /nodes/register', 'POST /nodes/{id}/heartbeat'];
+
+describe('API keys and roles', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let jarvis: Awaited<ReturnType<typeof startJarvis>>;
+  const keys: Record<string, string> = {};
+  const ids: Record<string, string> = {};
+  const as = (key: string | null) => (method: string, path: string, body?: unknown) =>
+    api(jarvis.url).call(method, path, body, key ? { authorization: `Bearer ${key}` } : {});
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    jarvis = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_ADMIN_KEY: ADMIN } });
+    for (const tenant of ['alpha', 'beta']) {
+      for (const role of ROLES) {
+        const r = await as(ADMIN)('POST', '/auth/keys', { name: `${role}-${tenant}`, role, tenant });
+        expect(r.status).toBe(201);
+        keys[`${role}-${tenant}`] = r.body.key;
+        ids[`${role}-${tenant}`] = r.body.id;
+      }
+    }
+  });
+  afterAll(async () => {
+    await jarvis?.stop();
+    await db?.drop();
+  });
+
+  it('covers every route of /openapi.json in the contract table', async () => {
+    const doc = (await api(jarvis.url).get('/openapi.json')).body;
+    const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
+    const missing = routes.filter((r) => !(r in ALLOWED) && !NO_KEY.includes(r));
+    expect(missing).toEqual([]);
+  });
+
+  it('answers 401 with WWW-Authenticate without a key or with an unknown one', async () => {
+    for (const key of [null, 'jvk_not-a-real-key', 'x'.repeat(600)]) {
+      const r = await as(key)('GET', '/tasks');
+      expect(r.status).toBe(401);
+      expect(r.body).toEqual({ detail: 'Not authenticated' });
+      expect(r.headers.get('www-authenticate')).toBe('Bearer');
+    }
+    const r = await api(jarvis.url).call('GET', '/tasks', undefined, { authorization: 'Basic abc' });
+    expect(r.status).toBe(401);
+  });
+
+  it("gives each role exactly the routes api.md gives it, and names the role needed when it refuses", async () => {
+    const failures: string[] = [];
+    for (const [route, allowed] of Object.entries(ALLOWED)) {
+      const [method, template] = route.split(' ') as [string, string];
+      const path = template.replace('{id}', ANY_ID).replace('{name}', 'no_such_secret');
+      const body = method === 'POST' ? {} : undefined;
+      const none = await as(null)(method, path, body);
+      if (none.status !== 401) failures.push(`${route} without a key: ${none.status}`);
+      for (const role of ROLES) {
+        const r = await as(keys[`${role}-alpha`])(method, path, body);
+        const ok = allowed.includes(role);
+        if (ok && (r.status === 401 || r.status === 403)) failures.push(`${route} as ${role}: ${r.status} ${JSON.stringify(r.body)}`);
+        if (!ok) {
+          if (r.status !== 403) failures.push(`${route} as ${role}: ${r.status}, expected 403`);
+          else if (!/needs the (admin|operator|submitter|viewer) role; your key has the \w+ role/.test(r.body.detail)) failures.push(`${route} as ${role}: detail ${r.body.detail}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('keeps /health, /metrics and the docs open, and the queue board closed', async () => {
+    for (const p of ['/health', '/metrics', '/openapi.json', '/docs', '/redoc']) expect((await as(null)('GET', p)).status, p).toBe(200);
+    expect((await as(null)('GET', '/admin/queues')).status).toBe(401);
+    expect((await as(keys['viewer-alpha'])('GET', '/admin/queues')).status).toBe(403);
+    expect((await as(keys['operator-alpha'])('GET', '/admin/queues')).status).toBe(200);
+  });
+
+  it('shows a key once: lists never carry it, and a revoked key is refused within a second', async () => {
+    const created = await as(ADMIN)('POST', '/auth/keys', { name: 'short-lived', role: 'viewer' });
+    expect(created.body.key).toMatch(/^jvk_[A-Za-z0-9_-]{43}$/);
+    expect(created.body.tenant).toBe('default');
+    const list = await as(ADMIN)('GET', '/auth/keys');
+    expect(JSON.stringify(list.body)).not.toContain(created.body.key);
+    expect(list.body.items.map((k: { name: string }) => k.name)).toContain('short-lived');
+    expect((await as(created.body.key)('GET', '/tasks')).status).toBe(200);
+    expect((await as(ADMIN)('DELETE', `/auth/keys/${created.body.id}`)).status).toBe(204);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await as(created.body.key)('GET', '/tasks')).status).toBe(401);
+    expect((await as(ADMIN)('DELETE', `/auth/keys/${created.body.id}`)).status).toBe(404);
+  });
+
+  it('validates key creation like any other body', async () => {
+    const bad = await as(ADMIN)('POST', '/auth/keys', { name: 'x', role: 'root', tenant: 'Not A Tenant', extra: 1 });
+    expect(bad.status).toBe(422);
+    const types = bad.body.detail.map((d: { type: string; loc: unknown[] }) => `${d.type}@${d.loc.join('.')}`).sort();
+    expect(types).toEqual(['enum@body.role', 'extra_forbidden@body.extra', 'string_pattern_mismatch@body.tenant']);
+  });
+
+  it('limits each key to its rate with 429, Retry-After and RateLimit headers, without slowing other keys', async () => {
+    const slow = await as(ADMIN)('POST', '/auth/keys', { name: 'slow', role: 'viewer', rate_limit_per_s: 2 });
+    const call = as(slow.body.key);
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await call('GET', '/tasks?limit=1'));
+    const limited = answers.filter((a) => a.status === 429);
+    expect(limited.length).toBeGreaterThanOrEqual(3);
+    expect(limited[0].body.detail).toMatch(/^Rate limit exceeded: /);
+    expect(Number(limited[0].headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(limited[0].headers.get('ratelimit-policy')).toBe('"per-key";q=2;w=1');
+    expect(limited[0].headers.get('ratelimit')).toMatch(/^"per-key";r=0;t=\d+$/);
+    expect(answers[0].headers.get('ratelimit')).toMatch(/^"per-key";r=\d+;t=1$/);
+    // Another key is not held back by this one's empty bucket.
+    expect((await as(keys['viewer-alpha'])('GET', '/tasks?limit=1')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect((await call('GET', '/tasks?limit=1')).status).toBe(200);
+  });
+
+  it('records changes and refusals in the audit log, never a key', async () => {
+    await as('jvk_wrong')('POST', '/tasks', { image: 'x' });
+    await as(keys['viewer-beta'])('POST', '/tasks', { image: 'x' });
+    const made = await as(ADMIN)('POST', '/auth/keys', { name: 'audited', role: 'viewer', tenant: 'beta' });
+    const page = await as(ADMIN)('GET', '/audit?limit=500');
+    expect(page.status).toBe(200);
+    const items = page.body.items as Array<Record<string, unknown>>;
+    expect(items.find((i) => i.status === 401 && i.action === 'task.submit')).toMatchObject({ key_id: null, client: expect.stringMatching(/127\.0\.0\.1/) });
+    expect(items.find((i) => i.status === 403 && i.key_name === 'viewer-beta')).toMatchObject({ action: 'task.submit', tenant: 'beta', role: 'viewer', key_id: ids['viewer-beta'] });
+    expect(items.find((i) => i.action === 'key.create' && i.target === made.body.id)).toMatchObject({ status: 201, key_name: 'JARVIS_ADMIN_KEY', role: 'admin' });
+    expect(items.every((i) => typeof i.request_id === 'string')).toBe(true);
+    const text = JSON.stringify(page.body);
+    for (const k of [ADMIN, made.body.key, ...Object.values(keys)]) expect(text).not.toContain(k);
+    const filtered = await as(ADMIN)(`GET`, `/audit?key_id=${ids['viewer-beta']}`);
+    expect(filtered.body.items.length).toBeGreaterThan(0);
+    expect(filtered.body.items.every((i: { key_id: string }) => i.key_id === ids['viewer-beta'])).toBe(true);
+    expect(jarvis.output()).not.toContain(made.body.key);
+  });
+
+  it('stores secrets per tenant and never answers with a value', async () => {
+    const r = await as(keys['submitter-alpha'])('POST', '/secrets', { name: 'db', value: 'hunter2-value' });
+    expect(r.status).toBe(503); // this server has no JARVIS_SECRET_KEY
+    expect(r.body.detail).toMatch(/JARVIS_SECRET_KEY/);
+  });
+});
+
+describe('open mode and the first key', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  const running: JarvisProcess[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    for (const p of running) await p.stop();
+    await db?.drop();
+  });
+  const env = () => ({ ...(process.env as Record<string, string>), REDIS_URL, JARVIS_REDIS_PREFIX: uniquePrefix(), DATABASE_URL: db.url, PORT: '0', JARVIS_ADMIN_KEY: '' });
+
+  it('refuses to listen on a non-loopback address with no key, saying how to make one', async () => {
+    const p = spawnJarvis(['server', '--host', '0.0.0.0'], env());
+    running.push(p);
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toContain('refusing to listen on 0.0.0.0 with no API key');
+    expect(p.output()).toContain('npx jarvis keys create');
+  });
+
+  it('starts with --insecure, knowingly, in open mode', async () => {
+    const p = spawnJarvis(['server', '--host', '0.0.0.0', '--insecure'], env());
+    running.push(p);
+    const url = (await p.waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000))[1].replace('0.0.0.0', '127.0.0.1');
+    expect((await api(url).get('/tasks')).status).toBe(200);
+    await p.stop();
+  });
+
+  it('makes the first key with the CLI; then the API needs it, and the key works', async () => {
+    const p = spawnJarvis(['server'], env());
+    running.push(p);
+    const url = (await p.waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000))[1];
+    expect((await api(url).get('/tasks')).status).toBe(200); // open mode on loopback
+    const made = await runCli(['keys', 'create', '--name', 'first', '--role', 'admin'], { DATABASE_URL: db.url });
+    expect(made.code, made.stderr).toBe(0);
+    const key = made.stdout.trim();
+    expect(key).toMatch(/^jvk_/);
+    expect(made.stderr).toContain('shown this once');
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await api(url).get('/tasks')).status).toBe(401);
+    expect((await api(url).call('GET', '/tasks', undefined, { authorization: `Bearer ${key}` })).status).toBe(200);
+    const cli = await runCli(['tasks', '--api-url', url], { JARVIS_API_KEY: key });
+    expect(cli.code, cli.stderr).toBe(0);
+    const noKey = await runCli(['tasks', '--api-url', url], { JARVIS_API_KEY: '' });
+    expect(noKey.code).not.toBe(0);
+    expect(noKey.stderr).toContain('set JARVIS_API_KEY');
+    const list = await runCli(['keys', 'list'], { DATABASE_URL: db.url });
+    expect(list.stdout).toContain('first');
+    expect(list.stdout).not.toContain(key);
+    const bad = await runCli(['keys', 'create', '--name', 'x', '--role', 'root'], { DATABASE_URL: db.url });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--role must be one of admin, operator, submitter, viewer');
+  });
+});
