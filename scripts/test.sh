@@ -5,7 +5,8 @@
 #   jarvis-test/remote-busybox:latest. Installs missing Debian packages when run as root,
 #   among them prometheus (prometheus + promtool, for the dashboard and alert-rule tests) and
 #   chromium (the queue board's browser test); the tests start those themselves.
-# Extra arguments go to vitest: `npm test -- test/api.test.ts -t "cancels"`.
+# Extra arguments go to vitest: `npm test -- test/tasks.e2e.test.ts -t "cancels"`, or
+# `npm test -- --project e2e` for the end-to-end tier alone (`npm run test:unit` needs no service).
 set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

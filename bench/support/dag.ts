@@ -1,4 +1,4 @@
-// Workflow bodies for the workflow benchmark (section c of bench/run.ts) and the release-latency
+// Workflow bodies for the workflow benchmark (section c, bench/sections/c-*.ts) and the release-latency
 // arithmetic on the task histories Jarvis returns (GET /tasks/{id}/events).
 //
 //  - layeredDag: N tasks in layers of `width`; every task after the first layer depends on 1 to

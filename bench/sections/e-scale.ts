@@ -20,438 +20,24 @@
 //      or the time cap (reported, never thrown): placements/s, a per-second series, priority order;
 //   8. if the backlog drained: capacity exists again (step 2 on the now well-filled cluster).
 // Simulated tasks "run" for an hour, so nothing finishes (and frees room) during the measurement.
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
-import { prng, SIM_DURATION_LABEL } from './support/dag.ts';
-import { ROOT, startJarvis, type JarvisProcess } from './support/jarvis.ts';
-import { closedLoop, HttpClient, loopFigures, openLoop, type LoopResult } from './support/load.ts';
-import { cpuSnapshot, cpuWithWorker, deleteKeysWithPrefix, IMAGE, processCpuMs } from './support/services.ts';
-import { round, sleep, summarize, type Summary } from './support/stats.ts';
+import { SIM_DURATION_LABEL } from '../support/dag.ts';
+import { startJarvis, type JarvisProcess } from '../support/jarvis.ts';
+import { closedLoop } from '../support/load.ts';
+import { cpuSnapshot, deleteKeysWithPrefix, IMAGE, processCpuMs } from '../support/services.ts';
+import { round, sleep, summarize, type Summary } from '../support/stats.ts';
+import { S } from '../support/settings.ts';
+import { pad } from '../support/table.ts';
+import { BATCH, BATCH_CONCURRENCY, CPU_CHOICES, MEMORY_CHOICES, mixedTasks, PRIORITIES, PROBE_BODY, PROBE_CONCURRENCY, SIM_RUN_MS, TARGET_P99_MS, TARGET_RATE, type ScaleOptions, type TaskBody } from '../support/scale-workload.ts';
+import { watchProblems, type LogProblems } from '../support/log-problems.ts';
+import { nodeStatuses, rowsOf, statusCounts, waitUntilPlaced, withClient } from '../support/scale-db.ts';
+import { capacityProbes, cpuDeltaOf, enqueueProbe, failFast, nodeCalls, perSecond, priorityOrder, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
+import { codeVersion, redisUsedMb, rssMb } from '../support/process-facts.ts';
 
-export interface ScaleOptions {
-  runId: string;
-  /** Backlog size. */
-  tasks: number;
-  nodeCounts: number[];
-  /** Cap on the timed drain (s); what was placed by then is what the rate is measured over. */
-  drainSeconds: number;
-  /** Single POST /tasks per enqueue-latency probe. */
-  probe: number;
-  /** Capacity-exists probes: arrival rates (per s), each for this many seconds. */
-  steadyRates: number[];
-  steadySeconds: number;
-  /** scheduler.aging_seconds of the server (longer than the run: strict priority order). */
-  agingSeconds: number;
-  log(msg: string): void;
-  onCleanup(what: string, fn: () => unknown): () => Promise<void>;
-  freshDatabase(tag: string): Promise<{ db: { name: string; url: string; drop(): Promise<void> }; tmp: string }>;
-}
-
-const SET_LABEL = 'jarvis.bench/set';
-const SIM_RUN_MS = 3_600_000;
-const BATCH = 1000; // the API's limit for POST /tasks/batch
-const BATCH_CONCURRENCY = 4;
-const PROBE_CONCURRENCY = 4;
-const NODE_CALL_CONCURRENCY = 16;
-const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
-type Priority = (typeof PRIORITIES)[number];
-const PRIORITY_MIX: Array<[Priority, number]> = [
-  ['critical', 0.1],
-  ['high', 0.2],
-  ['normal', 0.5],
-  ['low', 0.2],
-];
-const CPU_CHOICES = [0.25, 0.5, 1, 2, 4];
-const MEMORY_CHOICES = [128, 256, 512, 1024, 4096];
-const TARGET_RATE = 3300;
-const TARGET_P99_MS = 50;
-
-interface TaskBody {
-  image: string;
-  command: string[];
-  priority: Priority;
-  resources: { cpu: number; memory_mb: number };
-  labels: Record<string, string>;
-}
-
-function body(set: string, priority: Priority, cpu: number, memoryMb: number): TaskBody {
-  return { image: IMAGE, command: ['true'], priority, resources: { cpu, memory_mb: memoryMb }, labels: { [SIM_DURATION_LABEL]: String(SIM_RUN_MS), [SET_LABEL]: set } };
-}
-
-/** `n` tasks of independently drawn priority (10/20/50/20 %), CPU and memory (seeded: every run the same). */
-function mixedTasks(n: number, seed: number, set: string, priority?: Priority): TaskBody[] {
-  const rnd = prng(seed);
-  const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
-  const out: TaskBody[] = [];
-  for (let i = 0; i < n; i++) {
-    let p = priority;
-    if (!p) {
-      const r = rnd();
-      let acc = 0;
-      p = 'low';
-      for (const [name, share] of PRIORITY_MIX) if (r < (acc += share)) {
-        p = name;
-        break;
-      }
-    }
-    out.push(body(set, p, pick(CPU_CHOICES), pick(MEMORY_CHOICES)));
-  }
-  return out;
-}
-
-const PROBE_BODY = (set: string) => body(set, 'normal', 0.25, 128);
-
-// ---------------------------------------------------------------------------------------------
-// What the processes complain about: warnings, errors and stray stderr lines, counted by message
-// while they stream (the kept output is capped, and a run this long logs every request).
-
-interface LogProblems {
-  warnings: number;
-  errors: number;
-  other_lines: number;
-  by_message: Array<{ level: string; msg: string; count: number; example: string }>;
-  other_examples: string[];
-}
-
-function watchProblems(p: JarvisProcess): () => LogProblems {
-  const byMsg = new Map<string, { level: string; msg: string; count: number; example: string }>();
-  let warnings = 0;
-  let errors = 0;
-  let other = 0;
-  const otherExamples: string[] = [];
-  const line = (raw: string) => {
-    if (!raw.trim()) return;
-    if (raw.startsWith('{')) {
-      // Cheap test first: only warnings (40) and worse are parsed.
-      const m = /"level":(\d+)/.exec(raw);
-      if (!m || Number(m[1]) < 40) return;
-      let j: Record<string, unknown>;
-      try {
-        j = JSON.parse(raw) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      const level = Number(j.level) >= 50 ? 'error' : 'warn';
-      if (level === 'error') errors++;
-      else warnings++;
-      // Counted by the message with names, ids and numbers taken out ("node NODE is unhealthy: …").
-      const plain = (x: unknown) =>
-        String(x ?? '')
-          .replace(/\bnode-[\w.-]+/g, 'NODE')
-          .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'ID')
-          .replace(/\d+/g, 'N');
-      const errMsg = (j.err as { message?: string } | undefined)?.message;
-      const msg = plain(j.msg) + (errMsg ? ` — ${plain(errMsg).slice(0, 120)}` : '');
-      const key = `${level} ${msg}`;
-      const e = byMsg.get(key) ?? { level, msg, count: 0, example: raw.slice(0, 600) };
-      e.count++;
-      byMsg.set(key, e);
-    } else {
-      other++;
-      if (otherExamples.length < 5) otherExamples.push(raw.slice(0, 300));
-    }
-  };
-  for (const raw of p.output().split('\n').slice(0, -1)) line(raw);
-  const follow = (s: Readable | null) => {
-    let buf = '';
-    s?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) line(l);
-    });
-  };
-  follow(p.child.stdout);
-  follow(p.child.stderr);
-  return () => ({
-    warnings,
-    errors,
-    other_lines: other,
-    by_message: [...byMsg.values()].sort((a, b) => b.count - a.count).slice(0, 8),
-    other_examples: otherExamples,
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading the server's database (timestamps only)
-
-interface Row {
-  set: string;
-  priority: Priority;
-  status: string;
-  attempts: number;
-  created: number;
-  /** The task's FIRST placement (its first "scheduled" event); null if never placed. */
-  scheduled: number | null;
-  /** How many times it was placed (more than once when a node lost it). */
-  placements: number;
-}
-
-/**
- * Tasks of the given sets with their first placement time. A task whose node is lost is placed
- * again and its scheduled_at moves on, so the first placement comes from its history
- * (task_events, what GET /tasks/{id}/events shows); if that cannot be read, from scheduled_at.
- */
-async function rowsOf(dbc: pg.Client, sets: string[]): Promise<{ rows: Row[]; from: string }> {
-  const base = `labels->>'${SET_LABEL}' as set, priority, status, attempts, (extract(epoch from created_at) * 1000)::float8 as created`;
-  try {
-    const { rows } = await dbc.query<Row>(
-      `select ${base},
-              (select (extract(epoch from min(e.at)) * 1000)::float8 from task_events e where e.task_id = t.id and e.status = 'scheduled') as scheduled,
-              (select count(*)::int from task_events e where e.task_id = t.id and e.status = 'scheduled') as placements
-         from tasks t where labels->>'${SET_LABEL}' = any($1)`,
-      [sets],
-    );
-    return { rows, from: 'task_events: first "scheduled" event of each task' };
-  } catch (err) {
-    const { rows } = await dbc.query<Row>(
-      `select ${base}, (extract(epoch from scheduled_at) * 1000)::float8 as scheduled, (case when scheduled_at is null then 0 else 1 end) as placements
-         from tasks where labels->>'${SET_LABEL}' = any($1)`,
-      [sets],
-    );
-    return { rows, from: `tasks.scheduled_at (the last placement; task_events could not be read: ${(err as Error).message})` };
-  }
-}
-
-interface Counts {
-  queued: number;
-  /** Queued and never placed (attempts 0); a task placed, lost with its node and queued again is not counted. */
-  never_placed: number;
-  failed: number;
-}
-
-async function statusCounts(dbc: pg.Client): Promise<Counts> {
-  const { rows } = await dbc.query<Counts>(
-    `select count(*) filter (where status = 'queued')::int as queued,
-            count(*) filter (where status = 'queued' and attempts = 0)::int as never_placed,
-            count(*) filter (where status = 'failed')::int as failed
-       from tasks where status in ('queued', 'failed')`,
-  );
-  return rows[0];
-}
-
-/** Polls until every task has been placed at least once, or `ms` passed, or none was placed for `stallMs`. */
-async function waitUntilPlaced(dbc: pg.Client, ms: number, stallMs: number, everyMs: number, progress?: (c: Counts, elapsedMs: number) => void) {
-  const t0 = Date.now();
-  let last = -1;
-  let lastMove = t0;
-  let lastLog = t0;
-  for (;;) {
-    const c = await statusCounts(dbc);
-    const now = Date.now();
-    if (c.never_placed !== last) {
-      last = c.never_placed;
-      lastMove = now;
-    }
-    if (progress && now - lastLog >= 15_000) {
-      progress(c, now - t0);
-      lastLog = now;
-    }
-    const end = { ...c, at: now };
-    if (c.never_placed === 0) return { outcome: 'all placed' as const, ...end };
-    if (now - t0 >= ms) return { outcome: 'time cap reached' as const, ...end };
-    if (now - lastMove >= stallMs) return { outcome: `stalled: nothing placed for ${stallMs / 1000} s` as const, ...end };
-    await sleep(everyMs);
-  }
-}
-
-/** How many nodes are in each status (GET /nodes). */
-async function nodeStatuses(url: string): Promise<Record<string, number>> {
-  const listed = await withClient(url, 1, (c) => c.json<{ items: Array<{ status: string }> }>('GET', '/nodes', undefined, 200));
-  const out: Record<string, number> = {};
-  for (const n of listed.items) out[n.status] = (out[n.status] ?? 0) + 1;
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Steps
-
-function loopFacts(r: LoopResult) {
-  const { requests, ...rest } = loopFigures(r);
-  return { requests, in_flight: r.concurrency, ...rest };
-}
-
-/** After `maxErrors` failures the remaining operations fail at once, so a server that stopped answering cannot hold a loop for (count × timeout). */
-function failFast(op: (i: number) => Promise<void>, maxErrors: number): (i: number) => Promise<void> {
-  let errors = 0;
-  return async (i) => {
-    if (errors >= maxErrors) throw new Error(`not sent: ${maxErrors} earlier requests failed`);
-    try {
-      await op(i);
-    } catch (err) {
-      errors++;
-      throw err;
-    }
-  };
-}
-
-/**
- * Every step gets its own keep-alive client, closed after it: a connection left idle between
- * steps (while this process is busy reading 100,000 rows, say) can be closed by the server
- * (5 s keep-alive) just as it is reused, and the reset would be this client's doing, not Jarvis's.
- */
-async function withClient<T>(url: string, sockets: number, fn: (c: HttpClient) => Promise<T>): Promise<T> {
-  const c = new HttpClient(url, sockets);
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
-  }
-}
-
-async function postTask(client: HttpClient, b: TaskBody): Promise<void> {
-  const r = await client.request('POST', '/tasks', JSON.stringify(b));
-  if (r.status !== 201) throw new Error(`POST /tasks answered ${r.status}: ${r.body.slice(0, 300)}`);
-}
-
-interface Ctx {
-  url: string;
-  dbc: pg.Client;
-  serverPid: number;
-  workerPid: number;
-}
-
-/** Capacity exists: tasks at a steady rate for `seconds`, submit→placed from the server's own timestamps. */
-async function capacityProbe(ctx: Ctx, set: string, rate: number, seconds: number, seed: number) {
-  const n = Math.max(1, Math.round(rate * seconds));
-  const tasks = mixedTasks(n, seed, set, 'normal');
-  const cpu0 = cpuSnapshot(ctx.serverPid);
-  const w0 = { pid: ctx.workerPid, cpu0: processCpuMs(ctx.workerPid) };
-  const r = await withClient(ctx.url, 256, (client) => openLoop(n, rate, failFast((i) => postTask(client, tasks[i]), 20)));
-  const wait = await waitUntilPlaced(ctx.dbc, 120_000, 90_000, 250);
-  const cpu = cpuDeltaOf(cpu0, ctx.serverPid, w0);
-  const { rows } = await rowsOf(ctx.dbc, [set]);
-  const placed = rows.filter((x) => x.scheduled !== null);
-  return {
-    what: `${n} single POST /tasks (normal priority, mixed sizes) at ${rate}/s open loop; submit→placed = scheduled_at − created_at of each (server clock)`,
-    rate,
-    submitted: n - r.errors,
-    /** Tasks of this probe in the database: more than `submitted` when a request failed after the task was stored. */
-    stored: rows.length,
-    placed: placed.length,
-    wait_outcome: wait.outcome,
-    submit_to_placed_ms: summarize(placed.map((x) => (x.scheduled as number) - x.created)),
-    post: { ...loopFacts(r), start_lag_ms: summarize(r.startLagMs) },
-    cpu,
-  };
-}
-
-/** The capacity probe at every rate, one after the other. */
-async function capacityProbes(ctx: Ctx, o: ScaleOptions, tag: string, nodes: number, seed: number) {
-  const out: CapacityProbe[] = [];
-  for (const [i, rate] of o.steadyRates.entries()) {
-    o.log(`(e) ${nodes} nodes: capacity exists (${tag}): ${Math.round(rate * o.steadySeconds)} tasks at ${rate}/s…`);
-    const r = await capacityProbe(ctx, `${tag}-${rate}`, rate, o.steadySeconds, seed + i);
-    o.log(`(e) ${nodes} nodes: at ${rate}/s submit→placed p50 ${r.submit_to_placed_ms.p50} ms, p99 ${r.submit_to_placed_ms.p99} ms (${r.placed}/${r.submitted} placed)`);
-    out.push(r);
-  }
-  return out;
-}
-
-async function enqueueProbe(url: string, set: string, n: number, serverPid: number) {
-  const client = new HttpClient(url, PROBE_CONCURRENCY);
-  const b = JSON.stringify(PROBE_BODY(set));
-  const cpu0 = cpuSnapshot(serverPid);
-  const r = await closedLoop(
-    n,
-    PROBE_CONCURRENCY,
-    failFast(async () => {
-      const res = await client.request('POST', '/tasks', b);
-      if (res.status !== 201) throw new Error(`POST /tasks answered ${res.status}: ${res.body.slice(0, 300)}`);
-    }, 20),
-  );
-  client.close();
-  return { ...loopFacts(r), cpu: cpuDeltaOf(cpu0, serverPid) };
-}
-
-function cpuDeltaOf(cpu0: ReturnType<typeof cpuSnapshot>, serverPid: number, worker?: { pid: number; cpu0: number | null }) {
-  const c = cpuWithWorker(cpu0, cpuSnapshot(serverPid), worker ?? { pid: -1, cpu0: null });
-  return {
-    server_pct_of_one_core: c.jarvis_process_pct_of_one_core,
-    worker_pct_of_one_core: worker ? c.worker_process_pct_of_one_core : null,
-    postgres_pct_of_one_core: c.postgres_all_backends_pct_of_one_core,
-    redis_pct_of_one_core: c.redis_server_pct_of_one_core,
-    bench_pct_of_one_core: c.bench_process_pct_of_one_core,
-    machine_busy_pct_of_all_cores: c.machine_busy_pct_of_all_cores,
-    other_processes_pct_of_all_cores: c.other_processes_pct_of_all_cores,
-  };
-}
-
-async function nodeCalls(url: string, ids: string[], action: 'drain' | 'resume') {
-  const client = new HttpClient(url, NODE_CALL_CONCURRENCY);
-  // Draining or resuming twice is harmless, so a request that failed without an answer (a
-  // reset keep-alive connection, say) is sent again, up to 3 times; retries are reported.
-  const retried: string[] = [];
-  const op = async (i: number) => {
-    for (let attempt = 1; ; attempt++) {
-      let res;
-      try {
-        res = await client.request('POST', `/nodes/${ids[i]}/${action}`, undefined, 60_000);
-      } catch (err) {
-        if (attempt >= 3) throw err;
-        retried.push((err as Error).message);
-        await sleep(200);
-        continue;
-      }
-      if (res.status !== 200) throw new Error(`POST /nodes/{id}/${action} answered ${res.status}: ${res.body.slice(0, 300)}`);
-      return;
-    }
-  };
-  const r = await closedLoop(ids.length, NODE_CALL_CONCURRENCY, failFast(op, 5));
-  client.close();
-  if (r.errors) throw new Error(`${action} of ${ids.length} nodes: ${r.errors} failed; first: ${r.firstError}`);
-  return {
-    nodes: ids.length,
-    in_flight: NODE_CALL_CONCURRENCY,
-    elapsed_ms: round(r.elapsedMs),
-    latency_ms: summarize(r.latenciesMs),
-    requests_sent_again: retried.length,
-    why_sent_again: [...new Set(retried)].slice(0, 3),
-  };
-}
-
-/** Placement order by priority: when each class was placed, and how often one went before a higher class was done. */
-function priorityOrder(rows: Row[], t0: number) {
-  const out: Record<string, unknown> = {};
-  for (const [rank, p] of PRIORITIES.entries()) {
-    const mine = rows.filter((r) => r.priority === p);
-    const placed = mine.filter((r) => r.scheduled !== null).map((r) => (r.scheduled as number) - t0);
-    const higher = rows.filter((r) => PRIORITIES.indexOf(r.priority) < rank);
-    // Until every higher-priority task is placed, any placement of this class jumped ahead of one.
-    const higherDone = higher.some((r) => r.scheduled === null) ? Infinity : higher.reduce((m, r) => Math.max(m, (r.scheduled as number) - t0), -Infinity);
-    const ahead = rank === 0 ? 0 : placed.filter((s) => s < higherDone).length;
-    const s = summarize(placed);
-    out[p] = {
-      tasks: mine.length,
-      placed: placed.length,
-      placed_share: mine.length ? round(placed.length / mine.length, 3) : null,
-      placed_at_s_after_resume: { mean: round(s.mean / 1000, 2), p50: round(s.p50 / 1000, 2), max: round(s.max / 1000, 2) },
-      placed_before_every_higher_priority_task_was: ahead,
-    };
-  }
-  return out;
-}
-
-function perSecond(times: number[], from: number) {
-  if (!times.length) return { buckets: 0, p50: null, min_full: null, max: null, seconds_with_none: 0, series: [] as number[] };
-  const last = times.reduce((m, t) => Math.max(m, t), -Infinity); // (spreading 100,000 arguments can overflow the stack)
-  const series = new Array<number>(Math.floor((last - from) / 1000) + 1).fill(0);
-  for (const t of times) series[Math.floor((t - from) / 1000)]++;
-  const full = series.length > 1 ? series.slice(0, -1) : series; // the last second is partial
-  const s = summarize(full);
-  return { buckets: series.length, p50: s.p50, min_full: s.min, max: s.max, seconds_with_none: series.filter((x) => x === 0).length, series };
-}
-
-// ---------------------------------------------------------------------------------------------
-// One cluster size
-
-type CapacityProbe = Awaited<ReturnType<typeof capacityProbe>>;
-type CpuFacts = ReturnType<typeof cpuDeltaOf>;
 
 /** The result for one node count (fields after an `error` are missing). */
 export interface ScaleRun {
@@ -709,35 +295,6 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
   return out;
 }
 
-function rssMb(pid: number): number | null {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Math.round(Number(m[1]) / 1024) : null;
-  } catch {
-    return null;
-  }
-}
-
-async function redisUsedMb(redis: Redis): Promise<number | null> {
-  const m = /used_memory:(\d+)/.exec(await redis.info('memory').catch(() => ''));
-  return m ? Math.round(Number(m[1]) / 1024 / 1024) : null;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/** What code was measured: the commit, and the files under src/ that differ from it (someone may be editing them). */
-function codeVersion() {
-  const git = (...args: string[]) => {
-    try {
-      return execFileSync('git', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    } catch {
-      return null;
-    }
-  };
-  const dirty = git('status', '--porcelain', '--', 'src', 'drizzle', 'config');
-  return { commit: git('rev-parse', 'HEAD'), subject: git('log', '-1', '--format=%s'), uncommitted_src_files: dirty === null ? null : dirty.split('\n').filter(Boolean) };
-}
-
 export async function scalePhase(redis: Redis, o: ScaleOptions) {
   const started = new Date().toISOString();
   const code = codeVersion();
@@ -777,4 +334,44 @@ export async function scalePhase(redis: Redis, o: ScaleOptions) {
       ok.length === runs.length &&
       ok.every((r) => r.meets_target!.placements_per_second && r.meets_target!.submit_to_placed_p99),
   };
+}
+/** The section's table for the console (the JSON result holds every figure). */
+export function printScale(e: Awaited<ReturnType<typeof scalePhase>>): string[] {
+  const lines: string[] = [];
+  const rates = S.scaleSteadyRates.join('/');
+  lines.push(`(e) cluster-scale placement: ${S.scaleTasks} mixed tasks on simulated nodes (drain capped at ${S.scaleDrainSeconds} s); ms unless stated`);
+  lines.push(
+    `    ${pad('nodes', 7)}${pad('placed/s', 10, true)}${pad('placed', 16, true)}${pad(`s→p p99 @${rates}/s`, 22, true)}${pad('after backlog', 15, true)}` +
+      `${pad('enq p99 empty', 14, true)}${pad('backlog', 9, true)}${pad('build/s', 9, true)}${pad('srv/wkr CPU', 13, true)}`,
+  );
+  const p99s = (xs: Array<{ submit_to_placed_ms: Summary }> | { skipped: string } | undefined) =>
+    Array.isArray(xs) ? xs.map((x) => round(x.submit_to_placed_ms.p99, 0)).join(' / ') : '-';
+  for (const r of e.runs) {
+    if (r.error) {
+      lines.push(`    ${pad(r.nodes, 7)}FAILED: ${r.error.split('\n')[0]}`);
+      continue;
+    }
+    const dr = r.drain!;
+    lines.push(
+      `    ${pad(r.nodes, 7)}${pad(round(dr.placements_per_second, 0), 10, true)}${pad(`${dr.placed}/${dr.queued_at_resume}${dr.capped ? '*' : ''}`, 16, true)}` +
+        `${pad(p99s(r.capacity_exists_empty_queue), 22, true)}${pad(p99s(r.capacity_exists_after_backlog), 15, true)}` +
+        `${pad(r.enqueue!.empty_queue.latency_ms.p99, 14, true)}${pad(r.enqueue!.with_backlog.latency_ms.p99, 9, true)}${pad(round(r.backlog_build!.tasks_per_second, 0), 9, true)}` +
+        `${pad(`${dr.cpu.server_pct_of_one_core ?? '-'}/${dr.cpu.worker_pct_of_one_core ?? '-'}%`, 13, true)}`,
+    );
+  }
+  lines.push('    placed/s: over the drain (first → last first placement); s→p: submit→placed while capacity exists, empty queue, at each arrival rate;');
+  lines.push('    after backlog: the same once the whole backlog is placed; enq: POST /tasks p99 on an empty queue / with the backlog queued;');
+  lines.push('    srv/wkr CPU: server and worker processes during the drain, % of one core.');
+  if (e.runs.some((r) => r.drain?.capped)) lines.push('    * the drain hit its time cap (or stalled): the rate is over what was placed by then.');
+  for (const r of e.runs) {
+    const again = r.at_end as { placed_and_queued_again?: number; tasks_placed_more_than_once?: number; node_statuses?: Record<string, number> } | undefined;
+    if (again?.tasks_placed_more_than_once) {
+      lines.push(
+        `    ${r.nodes} nodes: ${again.tasks_placed_more_than_once} tasks placed more than once (their node or result deemed lost), ${again.placed_and_queued_again} queued again at the end; nodes ${JSON.stringify(again.node_statuses)}`,
+      );
+    }
+  }
+  lines.push(`    ≥ 3,300 placements/s and p99 submit→placed < 50 ms: ${e.meets_target ? 'met' : 'NOT met'}`);
+  lines.push('');
+  return lines;
 }

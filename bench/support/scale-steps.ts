@@ -1,0 +1,173 @@
+// Section (e)'s steps: probes at a steady rate, enqueue probes, node calls, and the figures drawn from them.
+import pg from 'pg';
+import { closedLoop, HttpClient, loopFigures, openLoop, type LoopResult } from './load.ts';
+import { cpuSnapshot, cpuWithWorker, processCpuMs } from './services.ts';
+import { round, sleep, summarize } from './stats.ts';
+import { mixedTasks, NODE_CALL_CONCURRENCY, PRIORITIES, PROBE_BODY, PROBE_CONCURRENCY, type ScaleOptions, type TaskBody } from './scale-workload.ts';
+import { rowsOf, waitUntilPlaced, withClient, type Row } from './scale-db.ts';
+
+export function loopFacts(r: LoopResult) {
+  const { requests, ...rest } = loopFigures(r);
+  return { requests, in_flight: r.concurrency, ...rest };
+}
+
+/** After `maxErrors` failures the remaining operations fail at once, so a server that stopped answering cannot hold a loop for (count × timeout). */
+export function failFast(op: (i: number) => Promise<void>, maxErrors: number): (i: number) => Promise<void> {
+  let errors = 0;
+  return async (i) => {
+    if (errors >= maxErrors) throw new Error(`not sent: ${maxErrors} earlier requests failed`);
+    try {
+      await op(i);
+    } catch (err) {
+      errors++;
+      throw err;
+    }
+  };
+}
+
+
+export async function postTask(client: HttpClient, b: TaskBody): Promise<void> {
+  const r = await client.request('POST', '/tasks', JSON.stringify(b));
+  if (r.status !== 201) throw new Error(`POST /tasks answered ${r.status}: ${r.body.slice(0, 300)}`);
+}
+
+export interface Ctx {
+  url: string;
+  dbc: pg.Client;
+  serverPid: number;
+  workerPid: number;
+}
+
+/** Capacity exists: tasks at a steady rate for `seconds`, submit→placed from the server's own timestamps. */
+export async function capacityProbe(ctx: Ctx, set: string, rate: number, seconds: number, seed: number) {
+  const n = Math.max(1, Math.round(rate * seconds));
+  const tasks = mixedTasks(n, seed, set, 'normal');
+  const cpu0 = cpuSnapshot(ctx.serverPid);
+  const w0 = { pid: ctx.workerPid, cpu0: processCpuMs(ctx.workerPid) };
+  const r = await withClient(ctx.url, 256, (client) => openLoop(n, rate, failFast((i) => postTask(client, tasks[i]), 20)));
+  const wait = await waitUntilPlaced(ctx.dbc, 120_000, 90_000, 250);
+  const cpu = cpuDeltaOf(cpu0, ctx.serverPid, w0);
+  const { rows } = await rowsOf(ctx.dbc, [set]);
+  const placed = rows.filter((x) => x.scheduled !== null);
+  return {
+    what: `${n} single POST /tasks (normal priority, mixed sizes) at ${rate}/s open loop; submit→placed = scheduled_at − created_at of each (server clock)`,
+    rate,
+    submitted: n - r.errors,
+    /** Tasks of this probe in the database: more than `submitted` when a request failed after the task was stored. */
+    stored: rows.length,
+    placed: placed.length,
+    wait_outcome: wait.outcome,
+    submit_to_placed_ms: summarize(placed.map((x) => (x.scheduled as number) - x.created)),
+    post: { ...loopFacts(r), start_lag_ms: summarize(r.startLagMs) },
+    cpu,
+  };
+}
+
+/** The capacity probe at every rate, one after the other. */
+export async function capacityProbes(ctx: Ctx, o: ScaleOptions, tag: string, nodes: number, seed: number) {
+  const out: CapacityProbe[] = [];
+  for (const [i, rate] of o.steadyRates.entries()) {
+    o.log(`(e) ${nodes} nodes: capacity exists (${tag}): ${Math.round(rate * o.steadySeconds)} tasks at ${rate}/s…`);
+    const r = await capacityProbe(ctx, `${tag}-${rate}`, rate, o.steadySeconds, seed + i);
+    o.log(`(e) ${nodes} nodes: at ${rate}/s submit→placed p50 ${r.submit_to_placed_ms.p50} ms, p99 ${r.submit_to_placed_ms.p99} ms (${r.placed}/${r.submitted} placed)`);
+    out.push(r);
+  }
+  return out;
+}
+
+export async function enqueueProbe(url: string, set: string, n: number, serverPid: number) {
+  const client = new HttpClient(url, PROBE_CONCURRENCY);
+  const b = JSON.stringify(PROBE_BODY(set));
+  const cpu0 = cpuSnapshot(serverPid);
+  const r = await closedLoop(
+    n,
+    PROBE_CONCURRENCY,
+    failFast(async () => {
+      const res = await client.request('POST', '/tasks', b);
+      if (res.status !== 201) throw new Error(`POST /tasks answered ${res.status}: ${res.body.slice(0, 300)}`);
+    }, 20),
+  );
+  client.close();
+  return { ...loopFacts(r), cpu: cpuDeltaOf(cpu0, serverPid) };
+}
+
+export function cpuDeltaOf(cpu0: ReturnType<typeof cpuSnapshot>, serverPid: number, worker?: { pid: number; cpu0: number | null }) {
+  const c = cpuWithWorker(cpu0, cpuSnapshot(serverPid), worker ?? { pid: -1, cpu0: null });
+  return {
+    server_pct_of_one_core: c.jarvis_process_pct_of_one_core,
+    worker_pct_of_one_core: worker ? c.worker_process_pct_of_one_core : null,
+    postgres_pct_of_one_core: c.postgres_all_backends_pct_of_one_core,
+    redis_pct_of_one_core: c.redis_server_pct_of_one_core,
+    bench_pct_of_one_core: c.bench_process_pct_of_one_core,
+    machine_busy_pct_of_all_cores: c.machine_busy_pct_of_all_cores,
+    other_processes_pct_of_all_cores: c.other_processes_pct_of_all_cores,
+  };
+}
+
+export async function nodeCalls(url: string, ids: string[], action: 'drain' | 'resume') {
+  const client = new HttpClient(url, NODE_CALL_CONCURRENCY);
+  // Draining or resuming twice is harmless, so a request that failed without an answer (a
+  // reset keep-alive connection, say) is sent again, up to 3 times; retries are reported.
+  const retried: string[] = [];
+  const op = async (i: number) => {
+    for (let attempt = 1; ; attempt++) {
+      let res;
+      try {
+        res = await client.request('POST', `/nodes/${ids[i]}/${action}`, undefined, 60_000);
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        retried.push((err as Error).message);
+        await sleep(200);
+        continue;
+      }
+      if (res.status !== 200) throw new Error(`POST /nodes/{id}/${action} answered ${res.status}: ${res.body.slice(0, 300)}`);
+      return;
+    }
+  };
+  const r = await closedLoop(ids.length, NODE_CALL_CONCURRENCY, failFast(op, 5));
+  client.close();
+  if (r.errors) throw new Error(`${action} of ${ids.length} nodes: ${r.errors} failed; first: ${r.firstError}`);
+  return {
+    nodes: ids.length,
+    in_flight: NODE_CALL_CONCURRENCY,
+    elapsed_ms: round(r.elapsedMs),
+    latency_ms: summarize(r.latenciesMs),
+    requests_sent_again: retried.length,
+    why_sent_again: [...new Set(retried)].slice(0, 3),
+  };
+}
+
+/** Placement order by priority: when each class was placed, and how often one went before a higher class was done. */
+export function priorityOrder(rows: Row[], t0: number) {
+  const out: Record<string, unknown> = {};
+  for (const [rank, p] of PRIORITIES.entries()) {
+    const mine = rows.filter((r) => r.priority === p);
+    const placed = mine.filter((r) => r.scheduled !== null).map((r) => (r.scheduled as number) - t0);
+    const higher = rows.filter((r) => PRIORITIES.indexOf(r.priority) < rank);
+    // Until every higher-priority task is placed, any placement of this class jumped ahead of one.
+    const higherDone = higher.some((r) => r.scheduled === null) ? Infinity : higher.reduce((m, r) => Math.max(m, (r.scheduled as number) - t0), -Infinity);
+    const ahead = rank === 0 ? 0 : placed.filter((s) => s < higherDone).length;
+    const s = summarize(placed);
+    out[p] = {
+      tasks: mine.length,
+      placed: placed.length,
+      placed_share: mine.length ? round(placed.length / mine.length, 3) : null,
+      placed_at_s_after_resume: { mean: round(s.mean / 1000, 2), p50: round(s.p50 / 1000, 2), max: round(s.max / 1000, 2) },
+      placed_before_every_higher_priority_task_was: ahead,
+    };
+  }
+  return out;
+}
+
+export function perSecond(times: number[], from: number) {
+  if (!times.length) return { buckets: 0, p50: null, min_full: null, max: null, seconds_with_none: 0, series: [] as number[] };
+  const last = times.reduce((m, t) => Math.max(m, t), -Infinity); // (spreading 100,000 arguments can overflow the stack)
+  const series = new Array<number>(Math.floor((last - from) / 1000) + 1).fill(0);
+  for (const t of times) series[Math.floor((t - from) / 1000)]++;
+  const full = series.length > 1 ? series.slice(0, -1) : series; // the last second is partial
+  const s = summarize(full);
+  return { buckets: series.length, p50: s.p50, min_full: s.min, max: s.max, seconds_with_none: series.filter((x) => x === 0).length, series };
+}
+
+export type CapacityProbe = Awaited<ReturnType<typeof capacityProbe>>;
+export type CpuFacts = ReturnType<typeof cpuDeltaOf>;
