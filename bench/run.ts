@@ -5,6 +5,7 @@
 //  (c) c-workflows.ts  a 10,000-task DAG validated, stored and posted; release latency of fan-out/in
 //  (d) d-metrics.ts    what metrics cost on POST /tasks, on/off pairs
 //  (e) e-scale.ts      cluster-scale placement on simulated nodes
+//  (f) f-security.ts   what API keys cost on POST /tasks; a flooding key against another key's p99
 // This driver reads the command line, runs the sections asked for, writes the JSON result and
 // prints each section's table. `--compare A B` prints the change per figure between two results.
 //
@@ -27,6 +28,7 @@ import { latencyPhase, printLatency } from './sections/b-latency.ts';
 import { printWorkflows, workflowPhase } from './sections/c-workflows.ts';
 import { metricsCostPhase, printMetricsCost } from './sections/d-metrics.ts';
 import { printScale, scalePhase } from './sections/e-scale.ts';
+import { printSecurity, securityPhase } from './sections/f-security.ts';
 import { freshDatabase, TASK_BODY } from './support/fixtures.ts';
 import { cleanup, cleanUpOnSignals, log, onCleanup, RESULTS_DIR, RUN_ID, wasInterrupted } from './support/harness.ts';
 import { checkServices, connectRedis, deleteKeysWithPrefix, machineFacts, MissingServiceError, REDIS_URL } from './support/services.ts';
@@ -66,6 +68,7 @@ const ALL: Array<Section<unknown>> = [
       }),
     print: printScale,
   }),
+  section({ id: 'f', key: 'f_security', run: securityPhase, print: printSecurity }),
 ];
 
 async function main() {

@@ -2,17 +2,18 @@
 // driver, bench/run.ts) and read by every section.
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['a', 'b', 'c', 'd', 'e'] as const;
+export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
 export type SectionId = (typeof SECTIONS)[number];
 
 export const USAGE =
   'npx tsx bench/run.ts [--requests N] [--warmup N] [--concurrency N] [--latency-count N] [--latency-warmup N] [--poll-ms N] [--only a|b|c|d|e|a,c…] [--profile]\n' +
   '                     [--dag-tasks N] [--dag-width N] [--dag-rounds N] [--fan-width N] [--fan-rounds N] [--sim-ms N] [--chain N]\n' +
-  '                     [--metrics-pairs N] [--metrics-requests N]\n' +
+  '                     [--metrics-pairs N] [--metrics-requests N] [--security-pairs N]\n' +
   '                     [--scale-tasks N] [--scale-nodes N,N…] [--scale-drain-seconds N] [--scale-probe N] [--scale-steady-rates N,N…] [--scale-steady-seconds N] [--scale-aging-seconds N]\n' +
   'npx tsx bench/run.ts --compare A.json B.json   (the change per figure from run A to run B)\n' +
   '  a: submit throughput  b: submit->succeeded latency  c: workflows (10,000-task DAG, release latency)  d: cost of metrics on POST /tasks\n' +
-  '  e: cluster-scale placement (placements/s, submit->placed, enqueue latency with a backlog) on simulated nodes\n';
+  '  e: cluster-scale placement (placements/s, submit->placed, enqueue latency with a backlog) on simulated nodes\n' +
+  '  f: what security costs: POST /tasks with a key vs open mode (pairs); one key flooding at 10x its rate limit vs another key\'s p99\n';
 
 const OPTIONS = {
   requests: { type: 'string', default: '5000' },
@@ -32,6 +33,7 @@ const OPTIONS = {
   chain: { type: 'string', default: '100' },
   'metrics-pairs': { type: 'string', default: '6' },
   'metrics-requests': { type: 'string', default: '3000' },
+  'security-pairs': { type: 'string', default: '4' },
   'scale-tasks': { type: 'string', default: '100000' },
   'scale-nodes': { type: 'string', default: '100,1000' },
   'scale-drain-seconds': { type: 'string', default: '180' },
@@ -84,6 +86,7 @@ function settingsFrom(args: string[]) {
     chain: int('chain', argv.chain),
     metricsPairs: Math.max(1, int('metrics-pairs', argv['metrics-pairs'])),
     metricsRequests: Math.max(1, int('metrics-requests', argv['metrics-requests'])),
+    securityPairs: Math.max(1, int('security-pairs', argv['security-pairs'])),
     scaleTasks: Math.max(1, int('scale-tasks', argv['scale-tasks'])),
     scaleNodes: (argv['scale-nodes'] ?? '').split(',').map((x) => Math.max(1, int('scale-nodes', x.trim()))),
     scaleDrainSeconds: Math.max(1, int('scale-drain-seconds', argv['scale-drain-seconds'])),
