@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import { consumerConnection } from '../scheduler/queues.ts';
 import { NodeAgent } from '../worker/agent.ts';
+import { hardeningFromConfig } from '../worker/container-security.ts';
 import { DockerExecutor } from '../worker/docker-executor.ts';
 import { SimulatedExecutor } from '../worker/simulated-executor.ts';
 
@@ -18,7 +19,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   if (simulated) logger.warn('worker: simulated executor: tasks are not run, only waited for (jarvis.sim/duration_ms)');
   if (nodes > 1 && !simulated) throw new Error('--nodes > 1 needs --executor simulated: real nodes are one per process');
   if (nodes === 1) {
-    const agent = new NodeAgent({ config, executor: simulated ? new SimulatedExecutor() : new DockerExecutor({ logger }), logger });
+    const agent = new NodeAgent({ config, executor: simulated ? new SimulatedExecutor() : dockerExecutor(config, logger), logger });
     await agent.start();
     return { agents: [agent], close: () => agent.close() };
   }
@@ -44,4 +45,8 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
       await shared.connection.quit().catch(() => shared.connection.disconnect());
     },
   };
+}
+
+function dockerExecutor(config: Config, logger: Logger): DockerExecutor {
+  return new DockerExecutor({ logger, hardening: hardeningFromConfig(config.worker.security) });
 }

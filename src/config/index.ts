@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ADDABLE_CAPABILITIES } from '../worker/container-security.ts';
 
 const nullableInt = z.number().int().positive().nullable();
 
@@ -57,6 +58,16 @@ export const ConfigSchema = z.strictObject({
       max_tasks: nullableInt,
     }),
     labels: z.record(z.string(), z.string()),
+    security: z.strictObject({
+      user: z
+        .string()
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, 'a user[:group], by number or name, e.g. 65534:65534')
+        .nullable(),
+      pids_limit: z.number().int().positive(),
+      read_only_root_fs: z.boolean(),
+      tmp_size_mb: z.number().int().positive(),
+      cap_add: z.array(z.enum(ADDABLE_CAPABILITIES)),
+    }),
   }),
   nodes: z.strictObject({
     unhealthy_after_missed: z.number().int().positive(),
@@ -168,6 +179,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],
     ['JARVIS_RATE_LIMIT_PER_S', ['auth', 'default_rate_per_s']],
     ['JARVIS_AUDIT_RETENTION_DAYS', ['auth', 'audit_retention_days']],
+    ['JARVIS_CONTAINER_PIDS_LIMIT', ['worker', 'security', 'pids_limit']],
+    ['JARVIS_CONTAINER_TMP_SIZE_MB', ['worker', 'security', 'tmp_size_mb']],
   ];
   for (const [name, path] of num) {
     const v = env[name];

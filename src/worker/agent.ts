@@ -330,6 +330,7 @@ export class NodeAgent {
             timeoutSeconds: spec.timeoutSeconds,
             labels: { 'jarvis.node_id': node.id },
             taskLabels: spec.labels,
+            security: spec.security,
           },
           {
             signal: abort.signal,

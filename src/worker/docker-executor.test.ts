@@ -111,7 +111,15 @@ describe('buildCreateOptions', () => {
       Memory: 256 * 1024 * 1024,
       NetworkMode: 'none',
       DeviceRequests: [{ Driver: 'nvidia', Count: 2, Capabilities: [['gpu']] }],
+      // The restricted profile (worker.security defaults).
+      Privileged: false,
+      SecurityOpt: ['no-new-privileges'],
+      CapDrop: ['ALL'],
+      PidsLimit: 1024,
+      ReadonlyRootfs: true,
+      Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=64m,mode=1777' },
     });
+    expect(o.User).toBe('65534:65534');
     expect(buildCreateOptions(spec({ command: ['a', 'b c'] })).Cmd).toEqual(['a', 'b c']);
     expect('Cmd' in buildCreateOptions(spec({ command: null }))).toBe(false);
     expect(buildCreateOptions(spec({ gpu: 0 })).HostConfig?.DeviceRequests).toBeUndefined();

@@ -7,6 +7,7 @@
 
 import Dockerode from 'dockerode';
 import { PassThrough } from 'node:stream';
+import { DEFAULT_HARDENING, RESTRICTED, securityRefusal, type Hardening } from './container-security.ts';
 import type { Executor, RunHooks, RunOutcome, RunSpec } from './executor.ts';
 
 export interface ExecutorLogger {
@@ -22,6 +23,8 @@ export interface DockerExecutorOptions {
   pullTimeoutMs?: number;
   /** How long to wait for the output stream to end after the container exited. Default 2 s. */
   outputDrainMs?: number;
+  /** How containers are locked down (worker.security). Default: the restricted profile. */
+  hardening?: Hardening;
 }
 
 export type RunResult = RunOutcome & { startedAt: Date | null; finishedAt: Date };
@@ -154,10 +157,23 @@ export function containerName(taskId: string, attempt: number): string {
   return `jarvis-${taskId}-${attempt}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
 }
 
-export function buildCreateOptions(spec: RunSpec): Dockerode.ContainerCreateOptions {
+export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT_HARDENING): Dockerode.ContainerCreateOptions {
   const cmd =
     spec.command === null ? undefined : typeof spec.command === 'string' ? ['sh', '-c', spec.command] : spec.command;
-  const hostConfig: Dockerode.HostConfig = { NetworkMode: spec.network };
+  const security = spec.security ?? RESTRICTED;
+  const hostConfig: Dockerode.HostConfig = {
+    NetworkMode: spec.network,
+    Privileged: false,
+    SecurityOpt: ['no-new-privileges'],
+    CapDrop: ['ALL'],
+    ...(hardening.capAdd.length ? { CapAdd: [...hardening.capAdd] } : {}),
+    PidsLimit: hardening.pidsLimit,
+    ReadonlyRootfs: hardening.readOnlyRootFs,
+    Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${hardening.tmpSizeMb}m,mode=1777` },
+  };
+  if (security.allowHostMounts && security.mounts.length) {
+    hostConfig.Mounts = security.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }));
+  }
   if (spec.cpu > 0) hostConfig.NanoCpus = Math.round(spec.cpu * 1e9);
   if (spec.memoryMb > 0) {
     hostConfig.Memory = Math.round(spec.memoryMb * 1024 * 1024);
@@ -171,6 +187,7 @@ export function buildCreateOptions(spec: RunSpec): Dockerode.ContainerCreateOpti
     name: containerName(spec.taskId, spec.attempt),
     Image: spec.image,
     ...(cmd ? { Cmd: cmd } : {}),
+    ...(hardening.user ? { User: hardening.user } : {}),
     Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
     // Our labels last: a task cannot spoof the ones the worker uses to find its containers.
     Labels: { ...(spec.labels ?? {}), [LABEL_TASK_ID]: spec.taskId, [LABEL_ATTEMPT]: String(spec.attempt) },
@@ -193,12 +210,14 @@ export class DockerExecutor implements Executor {
   private readonly log: ExecutorLogger;
   private readonly pullTimeoutMs: number;
   private readonly outputDrainMs: number;
+  private readonly hardening: Hardening;
 
   constructor(options: DockerExecutorOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
     this.log = options.logger ?? noopLogger;
     this.pullTimeoutMs = options.pullTimeoutMs ?? 10 * 60_000;
     this.outputDrainMs = options.outputDrainMs ?? 2_000;
+    this.hardening = options.hardening ?? DEFAULT_HARDENING;
   }
 
   async ping(): Promise<void> {
@@ -230,6 +249,8 @@ export class DockerExecutor implements Executor {
     if (!spec.image || !spec.image.trim()) {
       return done({ status: 'error', exitCode: null, error: 'no image given' });
     }
+    const refused = securityRefusal(spec);
+    if (refused) return done({ status: 'error', exitCode: null, error: `refused: ${refused}` });
 
     // 1. Image.
     const early = await this.ensureImage(spec.image, signal);
@@ -247,7 +268,7 @@ export class DockerExecutor implements Executor {
         return await this.runContainer(container, spec, hooks, ctx, done, leftover.info);
       }
       try {
-        container = await this.docker.createContainer(buildCreateOptions(spec));
+        container = await this.docker.createContainer(buildCreateOptions(spec, this.hardening));
       } catch (err) {
         if (isEngineUnreachable(err)) throw await this.unavailable(err);
         const name = containerName(spec.taskId, spec.attempt);
