@@ -17,6 +17,10 @@ export const ConfigSchema = z.strictObject({
     insecure: z.boolean(),
     max_body_bytes: z.number().int().positive(),
     max_workflow_body_bytes: z.number().int().positive(),
+    tls: z.strictObject({
+      cert: z.string().min(1).nullable(),
+      key: z.string().min(1).nullable(),
+    }),
   }),
   auth: z.strictObject({
     default_rate_per_s: z.number().positive(),
@@ -49,6 +53,7 @@ export const ConfigSchema = z.strictObject({
     name: z.string().min(1).nullable(),
     api_url: z.string().url(),
     executor: z.enum(['docker', 'simulated']),
+    ca_file: z.string().min(1).nullable(),
     heartbeat_seconds: z.number().positive(),
     job_lock_seconds: z.number().positive(),
     capacity: z.strictObject({
@@ -162,6 +167,9 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_REGISTRATION_TOKEN', ['nodes', 'registration_token']],
     ['JARVIS_DEFAULT_NETWORK', ['tasks', 'default_network']],
     ['JARVIS_SCHEDULER_STRATEGY', ['scheduler', 'strategy']],
+    ['JARVIS_TLS_CERT', ['server', 'tls', 'cert']],
+    ['JARVIS_TLS_KEY', ['server', 'tls', 'key']],
+    ['JARVIS_CA_FILE', ['worker', 'ca_file']],
   ];
   for (const [name, path] of str) {
     const v = env[name];
