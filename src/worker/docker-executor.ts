@@ -48,6 +48,8 @@ interface RunClock {
 
 const noopLogger: ExecutorLogger = { info() {}, warn() {}, error() {} };
 
+const cancelledBy = (signal: AbortSignal): RunOutcome => ({ status: 'cancelled', exitCode: null, error: abortReason(signal) });
+
 function result(outcome: RunOutcome, clock: RunClock): RunResult {
   let finishedAt = clock.finishedAt ?? new Date();
   // The engine stamps StartedAt when it is done starting and FinishedAt from the runtime's exit
@@ -88,14 +90,13 @@ export class DockerExecutor implements Executor {
 
   /** The checks and the image: an outcome when the attempt ends before it has a container. */
   private async beforeContainer(spec: RunSpec, signal: AbortSignal | undefined): Promise<RunOutcome | null> {
-    const cancelled: RunOutcome = { status: 'cancelled', exitCode: null, error: abortReason(signal) };
-    if (signal?.aborted) return cancelled;
+    if (signal?.aborted) return cancelledBy(signal);
     if (!spec.image || !spec.image.trim()) return { status: 'error', exitCode: null, error: 'no image given' };
     const refused = securityRefusal(spec);
     if (refused) return { status: 'error', exitCode: null, error: `refused: ${refused}` };
     const early = await ensureImage(spec.image, { docker: this.docker, log: this.log, timeoutMs: this.pullTimeoutMs, signal });
     if (early) return early;
-    return signal?.aborted ? { ...cancelled, error: abortReason(signal) } : null;
+    return signal?.aborted ? cancelledBy(signal) : null;
   }
 
   /**
@@ -115,7 +116,7 @@ export class DockerExecutor implements Executor {
       const created = await this.create(spec);
       if ('outcome' in created) return created.outcome;
       container = created.container;
-      if (hooks.signal?.aborted) return { status: 'cancelled', exitCode: null, error: abortReason(hooks.signal) };
+      if (hooks.signal?.aborted) return cancelledBy(hooks.signal);
       return await this.runContainer(container, spec, hooks, clock);
     } catch (err) {
       if (isEngineUnreachable(err)) throw await engineUnavailable(this.docker, err);
