@@ -392,11 +392,21 @@ Check /etc/postgresql/$version/$name/pg_hba.conf allows password (scram-sha-256/
 # ---------------------------------------------------------------------------------------------
 # Busybox images built from the host's static busybox (no registry / internet needed).
 
-# ensure_busybox_image REF... : make every REF exist locally (build once, tag the others).
+# The image's build, as a label: an image from an older build (e.g. one whose / only root could
+# enter, so tasks running as the non-root user 65534 could not start) is rebuilt.
+JARVIS_BUSYBOX_BUILD=2
+
+# jarvis_image_build REF: the build label of a local image, or nothing when absent / unlabelled.
+jarvis_image_build() {
+  docker image inspect --format '{{index .Config.Labels "jarvis.busybox-build"}}' "$1" 2>/dev/null || true
+}
+
+# ensure_busybox_image REF... : make every REF exist locally, of the current build (build once,
+# tag the others).
 ensure_busybox_image() {
   local ref have=
   for ref in "$@"; do
-    if docker image inspect "$ref" >/dev/null 2>&1; then have=$ref; break; fi
+    if [ "$(jarvis_image_build "$ref")" = "$JARVIS_BUSYBOX_BUILD" ]; then have=$ref; break; fi
   done
   if [ -z "$have" ]; then
     local busybox=/bin/busybox
@@ -407,6 +417,9 @@ ensure_busybox_image() {
     local tmp app
     tmp=$(mktemp -d)
     mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/root" "$tmp/tmp" "$tmp/proc" "$tmp/sys" "$tmp/dev"
+    # mktemp -d makes a 0700 directory, which becomes the image's /: tasks run as user 65534
+    # (worker.security.user) must be able to enter it.
+    chmod 755 "$tmp"
     chmod 1777 "$tmp/tmp"
     cp "$busybox" "$tmp/bin/busybox"
     # Only the applets tests and examples use: with the vfs storage driver every container
@@ -418,21 +431,23 @@ ensure_busybox_image() {
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$tmp/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$tmp/etc/group"
     if ! tar --numeric-owner --owner=0 --group=0 -C "$tmp" -c . \
-      | docker import -c 'ENV PATH=/bin' -c 'CMD ["sh"]' - "$have" >/dev/null; then
+      | docker import -c 'ENV PATH=/bin' -c 'CMD ["sh"]' -c "LABEL jarvis.busybox-build=$JARVIS_BUSYBOX_BUILD" - "$have" >/dev/null; then
       rm -rf "$tmp"
       jarvis_die "docker import of $have failed"
     fi
     rm -rf "$tmp"
     # A dynamically linked busybox (Debian package "busybox") cannot run in an empty image.
-    docker run --rm --network none "$have" true >/dev/null 2>&1 || {
+    docker run --rm --network none --user 65534:65534 "$have" true >/dev/null 2>&1 || {
       docker rmi "$have" >/dev/null 2>&1
       jarvis_die "image $have does not run; $busybox must be statically linked (apt-get install busybox-static)"
     }
   fi
+  local id
+  id=$(docker image inspect --format '{{.Id}}' "$have")
   for ref in "$@"; do
     [ "$ref" = "$have" ] && continue
-    docker image inspect "$ref" >/dev/null 2>&1 || docker tag "$have" "$ref" \
-      || jarvis_die "docker tag $have $ref failed"
+    [ "$(docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null || true)" = "$id" ] && continue
+    docker tag "$have" "$ref" || jarvis_die "docker tag $have $ref failed"
   done
 }
 
@@ -504,8 +519,13 @@ EOF
       || jarvis_die "the registry did not answer on http://$addr/v2/ within 20 s$(jarvis_log_tail "$log")"
   fi
 
-  if ! curl -sf -m 5 "http://$addr/v2/$JARVIS_REMOTE_REPO/tags/list" 2>/dev/null | grep -q '"latest"'; then
-    ensure_busybox_image "$JARVIS_TEST_IMAGE"
+  # Pushed again when the registry's copy is not the current test image (an older build).
+  ensure_busybox_image "$JARVIS_TEST_IMAGE"
+  local want held
+  want=$(docker image inspect --format '{{.Id}}' "$JARVIS_TEST_IMAGE")
+  held=$(curl -sf -m 5 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$addr/v2/$JARVIS_REMOTE_REPO/manifests/latest" 2>/dev/null | grep -o 'sha256:[0-9a-f]*' | head -n 1 || true)
+  if [ "$held" != "$want" ]; then
     jarvis_log "pushing $remote…"
     docker tag "$JARVIS_TEST_IMAGE" "$remote" || jarvis_die "docker tag $JARVIS_TEST_IMAGE $remote failed"
     local out

@@ -1,10 +1,16 @@
 // The CLI's HTTP client: talks to the API like any other client and turns its errors into
 // messages a person can act on.
+import { fetchErrorText, isCertificateError } from '../tls/trusted-fetch.ts';
+
 export class ApiClient {
-  /** `apiKey`: sent as `Authorization: Bearer KEY` (JARVIS_API_KEY); none in open mode. */
+  /**
+   * `apiKey`: sent as `Authorization: Bearer KEY` (JARVIS_API_KEY); none in open mode.
+   * `fetch`: the global one, or one trusting JARVIS_CA_FILE (src/tls/trusted-fetch.ts).
+   */
   constructor(
     readonly baseUrl: string,
     private readonly apiKey: string | null = null,
+    private readonly fetch: typeof globalThis.fetch = globalThis.fetch,
   ) {}
 
   private headers(extra: Record<string, string>): Record<string, string> {
@@ -14,16 +20,13 @@ export class ApiClient {
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
-      res = await fetch(new URL(path, this.baseUrl), {
+      res = await this.fetch(new URL(path, this.baseUrl), {
         method,
         headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      throw new CliError(
-        `cannot reach Jarvis at ${this.baseUrl} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}). ` +
-          'Is it running? Start it with `npx jarvis up`, or point --api-url / JARVIS_API_URL at it.',
-      );
+      throw unreachable(this.baseUrl, err);
     }
     const text = await res.text();
     const data = text ? JSON.parse(text) : null;
@@ -36,9 +39,9 @@ export class ApiClient {
   async *events(path: string): AsyncGenerator<{ event: string; data: string }> {
     let res: Response;
     try {
-      res = await fetch(new URL(path, this.baseUrl), { headers: this.headers({ accept: 'text/event-stream' }) });
+      res = await this.fetch(new URL(path, this.baseUrl), { headers: this.headers({ accept: 'text/event-stream' }) });
     } catch (err) {
-      throw new CliError(`cannot reach Jarvis at ${this.baseUrl}: ${(err as Error).message}`);
+      throw unreachable(this.baseUrl, err);
     }
     if (!res.ok || !res.body) throw new CliError(`GET ${path} answered ${res.status}: ${formatDetail(((await res.json().catch(() => null)) as { detail?: unknown } | null)?.detail)}`);
     const decoder = new TextDecoder();
@@ -62,6 +65,12 @@ export class ApiClient {
 }
 
 export class CliError extends Error {}
+
+function unreachable(baseUrl: string, err: unknown): CliError {
+  // A certificate error already says what to do (JARVIS_CA_FILE).
+  const what = isCertificateError(err) ? '' : ' Is it running? Start it with `npx jarvis up`, or point --api-url / JARVIS_API_URL at it.';
+  return new CliError(`cannot reach Jarvis at ${baseUrl} (${fetchErrorText(err)}).${what}`);
+}
 
 function formatDetail(detail: unknown): string {
   if (Array.isArray(detail)) {

@@ -1,6 +1,7 @@
 // Wires the control plane together: database, Redis connections, the scheduler's dispatcher
 // and reconciler, the result recorder, node health, metrics and the HTTP server. This is the
 // one place that knows every piece; everything else receives what it needs.
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { Queue } from 'bullmq';
@@ -28,6 +29,7 @@ import { parseSecretKey, SecretBox } from '../auth/secret-box.ts';
 import { AuditStore } from '../state/audit-store.ts';
 import { KeyStore } from '../state/key-store.ts';
 import { SecretStore } from '../state/secret-store.ts';
+import { loadServerTls } from '../tls/server-tls.ts';
 
 export interface ControlPlane {
   url: string;
@@ -37,6 +39,7 @@ export interface ControlPlane {
 }
 
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
+  const tls = loadServerTls(config.server.tls); // before anything starts: a bad file stops here
   const database = await openDatabase({ url: config.database.url, dataDir: config.database.data_dir });
   logger.info(
     { database: database.kind === 'pglite' ? `embedded PGlite in ${config.database.data_dir}` : redact(config.database.url as string) },
@@ -195,7 +198,9 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   }, 2_000);
 
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.server.host, port: config.server.port }, () => resolve(s));
+    const listen = { fetch: app.fetch, hostname: config.server.host, port: config.server.port };
+    const https = tls ? { createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } } : {};
+    const s = serve({ ...listen, ...https }, () => resolve(s));
     s.once('error', (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'EADDRINUSE'
@@ -205,7 +210,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
 
   let closing: Promise<void> | null = null;
   const close = () =>

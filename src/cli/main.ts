@@ -4,6 +4,7 @@
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
 import { ApiClient, CliError } from './client.ts';
 import { registerKeyCommands } from './keys.ts';
 
@@ -88,7 +89,8 @@ async function runControlPlane(opts: { host?: string; port?: string; insecure?: 
   let closeWorker: () => Promise<void> = async () => undefined;
   if (withWorker) {
     const { startWorker } = await import('./worker.ts');
-    const local = { ...cfg, worker: { ...cfg.worker, api_url: cp.url.replace('0.0.0.0', '127.0.0.1') } };
+    const { localWorkerSettings } = await import('../tls/server-tls.ts');
+    const local = { ...cfg, worker: { ...cfg.worker, ...localWorkerSettings(cfg, cp.url) } };
     const workers = await startWorker(local, logger.child({ role: 'worker' }));
     closeWorker = () => workers.close();
   }
@@ -159,7 +161,8 @@ program
   });
 
 function client(opts: { apiUrl?: string }) {
-  return new ApiClient(opts.apiUrl ?? process.env.JARVIS_API_URL ?? 'http://127.0.0.1:8000', process.env.JARVIS_API_KEY?.trim() || null);
+  const url = opts.apiUrl ?? process.env.JARVIS_API_URL ?? 'http://127.0.0.1:8000';
+  return new ApiClient(url, process.env.JARVIS_API_KEY?.trim() || null, trustingFetch(loadCa(process.env.JARVIS_CA_FILE)));
 }
 const apiUrlOption = () => new Option('--api-url <url>', 'Jarvis API URL (JARVIS_API_URL; default http://127.0.0.1:8000)');
 

@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import { consumerConnection } from '../scheduler/queues.ts';
 import { NodeAgent } from '../worker/agent.ts';
+import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
+import { hardeningFromConfig } from '../worker/container-security.ts';
 import { DockerExecutor } from '../worker/docker-executor.ts';
 import { SimulatedExecutor } from '../worker/simulated-executor.ts';
 
@@ -17,8 +19,10 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   const simulated = config.worker.executor === 'simulated';
   if (simulated) logger.warn('worker: simulated executor: tasks are not run, only waited for (jarvis.sim/duration_ms)');
   if (nodes > 1 && !simulated) throw new Error('--nodes > 1 needs --executor simulated: real nodes are one per process');
+  // Over HTTPS with a private CA: JARVIS_CA_FILE (worker.ca_file), read once here.
+  const fetch = trustingFetch(loadCa(config.worker.ca_file));
   if (nodes === 1) {
-    const agent = new NodeAgent({ config, executor: simulated ? new SimulatedExecutor() : new DockerExecutor({ logger }), logger });
+    const agent = new NodeAgent({ config, executor: simulated ? new SimulatedExecutor() : dockerExecutor(config, logger), logger, fetch });
     await agent.start();
     return { agents: [agent], close: () => agent.close() };
   }
@@ -31,7 +35,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   const agents: NodeAgent[] = [];
   for (let i = 1; i <= nodes; i++) {
     const c = { ...config, worker: { ...config.worker, name: `${base}-${i}` } };
-    agents.push(new NodeAgent({ config: c, executor: new SimulatedExecutor(), logger: logger.child({ node: c.worker.name }), shared }));
+    agents.push(new NodeAgent({ config: c, executor: new SimulatedExecutor(), logger: logger.child({ node: c.worker.name }), shared, fetch }));
   }
   // Registered a few dozen at a time: a thousand nodes one after another take many seconds.
   for (let i = 0; i < agents.length; i += 25) await Promise.all(agents.slice(i, i + 25).map((a) => a.start()));
@@ -44,4 +48,8 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
       await shared.connection.quit().catch(() => shared.connection.disconnect());
     },
   };
+}
+
+function dockerExecutor(config: Config, logger: Logger): DockerExecutor {
+  return new DockerExecutor({ logger, hardening: hardeningFromConfig(config.worker.security) });
 }

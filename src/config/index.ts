@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ADDABLE_CAPABILITIES } from '../worker/container-security.ts';
 
 const nullableInt = z.number().int().positive().nullable();
 
@@ -16,6 +17,10 @@ export const ConfigSchema = z.strictObject({
     insecure: z.boolean(),
     max_body_bytes: z.number().int().positive(),
     max_workflow_body_bytes: z.number().int().positive(),
+    tls: z.strictObject({
+      cert: z.string().min(1).nullable(),
+      key: z.string().min(1).nullable(),
+    }),
   }),
   auth: z.strictObject({
     default_rate_per_s: z.number().positive(),
@@ -48,6 +53,7 @@ export const ConfigSchema = z.strictObject({
     name: z.string().min(1).nullable(),
     api_url: z.string().url(),
     executor: z.enum(['docker', 'simulated']),
+    ca_file: z.string().min(1).nullable(),
     heartbeat_seconds: z.number().positive(),
     job_lock_seconds: z.number().positive(),
     capacity: z.strictObject({
@@ -57,6 +63,16 @@ export const ConfigSchema = z.strictObject({
       max_tasks: nullableInt,
     }),
     labels: z.record(z.string(), z.string()),
+    security: z.strictObject({
+      user: z
+        .string()
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, 'a user[:group], by number or name, e.g. 65534:65534')
+        .nullable(),
+      pids_limit: z.number().int().positive(),
+      read_only_root_fs: z.boolean(),
+      tmp_size_mb: z.number().int().positive(),
+      cap_add: z.array(z.enum(ADDABLE_CAPABILITIES)),
+    }),
   }),
   nodes: z.strictObject({
     unhealthy_after_missed: z.number().int().positive(),
@@ -151,6 +167,9 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_REGISTRATION_TOKEN', ['nodes', 'registration_token']],
     ['JARVIS_DEFAULT_NETWORK', ['tasks', 'default_network']],
     ['JARVIS_SCHEDULER_STRATEGY', ['scheduler', 'strategy']],
+    ['JARVIS_TLS_CERT', ['server', 'tls', 'cert']],
+    ['JARVIS_TLS_KEY', ['server', 'tls', 'key']],
+    ['JARVIS_CA_FILE', ['worker', 'ca_file']],
   ];
   for (const [name, path] of str) {
     const v = env[name];
@@ -168,6 +187,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],
     ['JARVIS_RATE_LIMIT_PER_S', ['auth', 'default_rate_per_s']],
     ['JARVIS_AUDIT_RETENTION_DAYS', ['auth', 'audit_retention_days']],
+    ['JARVIS_CONTAINER_PIDS_LIMIT', ['worker', 'security', 'pids_limit']],
+    ['JARVIS_CONTAINER_TMP_SIZE_MB', ['worker', 'security', 'tmp_size_mb']],
   ];
   for (const [name, path] of num) {
     const v = env[name];

@@ -4,6 +4,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from 'pino';
+import { ContainerSecurity } from '../worker/container-security.ts';
 
 export interface RedisNames {
   /** BullMQ's prefix option. */
@@ -68,6 +69,8 @@ export const NodeJob = z.object({
   timeoutSeconds: z.number().int().nullable(),
   logCapBytes: z.number().int().positive(),
   labels: z.record(z.string(), z.string()).default({}),
+  /** What the task's tenant allows beyond the restricted container profile; absent: nothing. */
+  security: ContainerSecurity.optional(),
 });
 export type NodeJob = z.infer<typeof NodeJob>;
 

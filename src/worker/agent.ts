@@ -7,10 +7,10 @@ import { hostname, cpus, totalmem } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import si from 'systeminformation';
 import { consumerConnection, logQueueError, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
 import type { Config } from '../config/index.ts';
 import type { Executor, RunOutcome } from './executor.ts';
+import { hostLoad } from './host-load.ts';
 import { LogWriter } from './log-writer.ts';
 
 export type AgentState = 'starting' | 'running' | 'engine_unreachable' | 'stopping' | 'stopped';
@@ -32,6 +32,8 @@ export interface NodeAgentOptions {
    * and closes them. Without, the agent opens its own.
    */
   shared?: { connection: Redis; subscriber: Redis };
+  /** How to reach the control plane; default the global fetch (src/tls/trusted-fetch.ts: with a CA). */
+  fetch?: typeof fetch;
 }
 
 export class NodeAgent {
@@ -144,7 +146,7 @@ export class NodeAgent {
   private async api(path: string, body: unknown, token?: string): Promise<Response> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
-    return fetch(new URL(path, this.opts.config.worker.api_url), { method: 'POST', headers, body: JSON.stringify(body) });
+    return (this.opts.fetch ?? fetch)(new URL(path, this.opts.config.worker.api_url), { method: 'POST', headers, body: JSON.stringify(body) });
   }
 
   private async register(): Promise<NodeIdentity> {
@@ -188,7 +190,7 @@ export class NodeAgent {
    */
   private async owns(taskId: string, attempt: number): Promise<boolean | null> {
     try {
-      const res = await fetch(new URL(`/tasks/${taskId}`, this.opts.config.worker.api_url), { signal: AbortSignal.timeout(5_000) });
+      const res = await (this.opts.fetch ?? fetch)(new URL(`/tasks/${taskId}`, this.opts.config.worker.api_url), { signal: AbortSignal.timeout(5_000) });
       if (res.status === 404) return false;
       if (!res.ok) return null;
       const t = (await res.json()) as { status: string; attempts: number; node_id: string | null };
@@ -330,6 +332,7 @@ export class NodeAgent {
             timeoutSeconds: spec.timeoutSeconds,
             labels: { 'jarvis.node_id': node.id },
             taskLabels: spec.labels,
+            security: spec.security,
           },
           {
             signal: abort.signal,
@@ -385,17 +388,3 @@ export class NodeAgent {
 }
 
 class FatalAgentError extends Error {}
-
-/**
- * The host's CPU load and memory, sampled at most once a second: the simulated nodes of one
- * process share a host, and a thousand of them must not each read /proc on every heartbeat.
- */
-let hostSample: { at: number; value: Promise<{ load: si.Systeminformation.CurrentLoadData; mem: si.Systeminformation.MemData }> } | null = null;
-function hostLoad() {
-  if (!hostSample || Date.now() - hostSample.at > 1_000) {
-    const value = Promise.all([si.currentLoad(), si.mem()]).then(([load, mem]) => ({ load, mem }));
-    hostSample = { at: Date.now(), value };
-    value.catch(() => (hostSample = null));
-  }
-  return hostSample.value;
-}

@@ -98,26 +98,6 @@ beforeAll(async () => {
   if (!haveRegistry) throw new Error(`test registry ${REGISTRY} is not reachable: run the tests with \`npm test\`, which starts it`);
 });
 
-describe('buildCreateOptions', () => {
-  it('maps a spec to the create body (GPU requests included; no GPU on this machine to run them)', () => {
-    const s = spec({ taskId: 'a/b c', attempt: 2, command: 'echo hi', env: { A: '1' }, cpu: 1.5, memoryMb: 256, gpu: 2 });
-    const o = buildCreateOptions(s);
-    expect(o.name).toBe('jarvis-a_b_c-2');
-    expect(o.Cmd).toEqual(['sh', '-c', 'echo hi']);
-    expect(o.Env).toEqual(['A=1']);
-    expect(o.Labels).toEqual({ 'jarvis.task_id': 'a/b c', 'jarvis.attempt': '2' });
-    expect(o.HostConfig).toMatchObject({
-      NanoCpus: 1_500_000_000,
-      Memory: 256 * 1024 * 1024,
-      NetworkMode: 'none',
-      DeviceRequests: [{ Driver: 'nvidia', Count: 2, Capabilities: [['gpu']] }],
-    });
-    expect(buildCreateOptions(spec({ command: ['a', 'b c'] })).Cmd).toEqual(['a', 'b c']);
-    expect('Cmd' in buildCreateOptions(spec({ command: null }))).toBe(false);
-    expect(buildCreateOptions(spec({ gpu: 0 })).HostConfig?.DeviceRequests).toBeUndefined();
-  });
-});
-
 describe('DockerExecutor', () => {
   it('ping() succeeds against the running engine', async () => {
     await expect(executor.ping()).resolves.toBeUndefined();

@@ -1,5 +1,6 @@
 // The contract between the node agent and whatever runs a task (Docker containers, or later a
 // simulated executor). The agent owns fencing and reporting; an executor only runs one attempt.
+import type { ContainerSecurity } from './container-security.ts';
 
 export type NetworkMode = 'none' | 'bridge' | 'host';
 
@@ -19,6 +20,8 @@ export interface RunSpec {
   labels?: Record<string, string>;
   /** The task's own labels (free metadata; the simulated executor reads its settings there). */
   taskLabels?: Record<string, string>;
+  /** What the task's tenant allows beyond the restricted profile; absent: nothing. */
+  security?: ContainerSecurity;
 }
 
 export type RunOutcome =

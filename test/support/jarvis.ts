@@ -59,7 +59,7 @@ export async function startJarvis(opts: StartOptions): Promise<JarvisProcess & {
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   else delete env.DATABASE_URL;
   const p = spawnJarvis([opts.command ?? 'up', ...(opts.args ?? [])], env);
-  const url = await p.waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000);
+  const url = await p.waitFor(/Jarvis is up at (https?:\/\/\S+)/, 60_000);
   if (opts.command !== 'server') await p.waitFor(/"msg":"worker: registered"/, 30_000);
   return { ...p, url: url[1], prefix, dataDir };
 }

@@ -1,0 +1,70 @@
+// What a task attempt's container is, as the body of Docker's "create container" call: a pure
+// function of the run spec and the node's hardening (no engine needed to build or test it).
+import type Dockerode from 'dockerode';
+import { DEFAULT_HARDENING, RESTRICTED, type Hardening } from './container-security.ts';
+import type { RunSpec } from './executor.ts';
+
+export const LABEL_TASK_ID = 'jarvis.task_id';
+export const LABEL_ATTEMPT = 'jarvis.attempt';
+
+/** A container name Docker accepts: [a-zA-Z0-9][a-zA-Z0-9_.-]* */
+export function containerName(taskId: string, attempt: number): string {
+  return `jarvis-${taskId}-${attempt}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
+}
+
+function commandOf(spec: RunSpec): string[] | undefined {
+  if (spec.command === null) return undefined;
+  return typeof spec.command === 'string' ? ['sh', '-c', spec.command] : spec.command;
+}
+
+/** The restricted profile, and what the tenant's policy adds to it (host mounts). */
+function securityConfig(spec: RunSpec, hardening: Hardening): Dockerode.HostConfig {
+  const security = spec.security ?? RESTRICTED;
+  const config: Dockerode.HostConfig = {
+    Privileged: false,
+    SecurityOpt: ['no-new-privileges'],
+    CapDrop: ['ALL'],
+    PidsLimit: hardening.pidsLimit,
+    ReadonlyRootfs: hardening.readOnlyRootFs,
+    Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${hardening.tmpSizeMb}m,mode=1777` },
+  };
+  if (hardening.capAdd.length) config.CapAdd = [...hardening.capAdd];
+  if (security.allowHostMounts && security.mounts.length) {
+    config.Mounts = security.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }));
+  }
+  return config;
+}
+
+/** CPU, memory and GPU limits. */
+function resourceConfig(spec: RunSpec): Dockerode.HostConfig {
+  const config: Dockerode.HostConfig = {};
+  if (spec.cpu > 0) config.NanoCpus = Math.round(spec.cpu * 1e9);
+  if (spec.memoryMb > 0) {
+    config.Memory = Math.round(spec.memoryMb * 1024 * 1024);
+    // No swap on top: memoryMb is the hard limit, so an over-limit task is OOM-killed, not slowed.
+    config.MemorySwap = config.Memory;
+  }
+  if (spec.gpu > 0) {
+    config.DeviceRequests = [{ Driver: 'nvidia', Count: spec.gpu, Capabilities: [['gpu']] }];
+  }
+  return config;
+}
+
+export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT_HARDENING): Dockerode.ContainerCreateOptions {
+  const cmd = commandOf(spec);
+  return {
+    name: containerName(spec.taskId, spec.attempt),
+    Image: spec.image,
+    ...(cmd ? { Cmd: cmd } : {}),
+    ...(hardening.user ? { User: hardening.user } : {}),
+    Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    // Our labels last: a task cannot spoof the ones the worker uses to find its containers.
+    Labels: { ...(spec.labels ?? {}), [LABEL_TASK_ID]: spec.taskId, [LABEL_ATTEMPT]: String(spec.attempt) },
+    Tty: false,
+    OpenStdin: false,
+    AttachStdin: false,
+    AttachStdout: true,
+    AttachStderr: true,
+    HostConfig: { NetworkMode: spec.network, ...securityConfig(spec, hardening), ...resourceConfig(spec) },
+  };
+}
