@@ -9,6 +9,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import type { ApiDeps } from './deps.ts';
 import { installDocs } from './docs.ts';
 import { onError } from './errors.ts';
+import { toHttpError } from './domain-errors.ts';
 import { installFastApiRouting } from './validation.ts';
 import { validationHook } from './validation.ts';
 import { nodeRoutes } from './routes/nodes.ts';
@@ -49,6 +50,7 @@ export function createApp(deps: ApiDeps) {
 
   installDocs(app, { title: 'Jarvis', version: '0.1.0' });
   installFastApiRouting(app);
-  app.onError(onError(logger));
+  const answer = onError(logger);
+  app.onError((err, c) => answer(toHttpError(err), c));
   return app;
 }
