@@ -82,6 +82,7 @@ import {
   type PgCounters,
 } from './support/services.ts';
 import { round, sleep, summarize, type Summary } from './support/stats.ts';
+import { DEFAULT_PRIORITY, FINAL_STATUSES, PRIORITY_RANK } from '../src/domain/task.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -173,8 +174,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 const RESULTS_DIR = join(ROOT, 'bench/results');
 const RUN_ID = `jb-${randomBytes(3).toString('hex')}`;
 const TASK_BODY = JSON.stringify({ image: IMAGE, command: ['true'] });
-const PRIORITY_NORMAL = 3; // PRIORITY_RANK.normal in src/scheduler/queues.ts, the priority POST /tasks gives by default
-const FINAL = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
+const PRIORITY_NORMAL = PRIORITY_RANK[DEFAULT_PRIORITY]; // the priority POST /tasks gives by default
+const FINAL: readonly string[] = FINAL_STATUSES;
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 

@@ -2,22 +2,7 @@
 // parsed: handlers receive normalised values (resources in cores and MiB) and trust them.
 import { z } from '@hono/zod-openapi';
 import { queryBool, queryInt, uuidError } from './validation.ts';
-
-export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
-export type Priority = (typeof PRIORITIES)[number];
-export const TASK_STATUSES = [
-  'pending',
-  'queued',
-  'scheduled',
-  'running',
-  'succeeded',
-  'failed',
-  'timed_out',
-  'cancelled',
-  'skipped',
-] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const NETWORKS = ['none', 'bridge', 'host'] as const;
+import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES, type Resources as ResourcesShape } from '../domain/task.ts';
 
 /** PostgreSQL text cannot hold NUL; say so as a 422 rather than fail at the insert. */
 const Text = () => z.string().refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' });
@@ -111,7 +96,7 @@ export const TaskCreate = z
   .openapi('TaskCreate');
 export type TaskCreate = z.infer<typeof TaskCreate>;
 
-export function normaliseResources(r: z.infer<typeof ResourcesInput> | undefined): Resources {
+export function normaliseResources(r: z.infer<typeof ResourcesInput> | undefined): ResourcesShape {
   const cpu = r?.cpu === undefined ? 1 : typeof r.cpu === 'number' ? r.cpu : (parseCpuQuantity(r.cpu) as number);
   const memory_mb = r?.memory_mb != null ? r.memory_mb : r?.memory != null ? (parseMemoryQuantity(r.memory) as number) : 256;
   return { cpu, memory_mb, gpu: r?.gpu ?? 0 };
@@ -246,7 +231,7 @@ export const Node = z
     id: z.string().uuid(),
     name: z.string(),
     hostname: z.string(),
-    status: z.enum(['available', 'draining', 'unhealthy', 'offline']),
+    status: z.enum(NODE_STATUSES),
     labels: StringMap,
     capacity: z.object({ cpu: z.number(), memory_mb: z.number().int(), gpu: z.number().int(), max_tasks: z.number().int() }),
     allocated: z.object({ cpu: z.number(), memory_mb: z.number().int(), gpu: z.number().int(), tasks: z.number().int() }),
@@ -269,8 +254,6 @@ export const Health = z
   .object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()) })
   .openapi('Health');
 
-export const WORKFLOW_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
-
 export const WorkflowTaskCreate = TaskCreate.omit({ idempotency_key: true })
   .extend({
     key: z
@@ -285,7 +268,7 @@ export const WorkflowCreate = z
   .strictObject({
     name: Text().max(128).nullable().optional(),
     tasks: z.array(WorkflowTaskCreate).min(1).max(10_000),
-    on_failure: z.enum(['skip_downstream', 'continue']).optional(),
+    on_failure: z.enum(ON_FAILURE).optional(),
     max_parallel: z.number().int().gte(1).lte(INT32_MAX).nullable().optional(),
   })
   .openapi('WorkflowCreate');
@@ -295,7 +278,7 @@ const WorkflowFields = {
   id: z.string().uuid(),
   name: z.string().nullable(),
   status: z.enum(WORKFLOW_STATUSES),
-  on_failure: z.enum(['skip_downstream', 'continue']),
+  on_failure: z.enum(ON_FAILURE),
   max_parallel: z.number().int().nullable(),
   created_at: z.string(),
   finished_at: z.string().nullable(),

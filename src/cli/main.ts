@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { ApiClient, CliError } from './client.ts';
+import { isFinal } from '../domain/task.ts';
 
 const program = new Command();
 program
@@ -298,14 +299,13 @@ workflow
     }
     process.stderr.write(`workflow ${wf.id} submitted: ${wf.tasks.length} tasks\n`);
     const seen = new Map<string, string>();
-    const final = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
     for (;;) {
       let done = 0;
-      for (const t of wf.tasks) if (final.includes(t.status)) done++;
+      for (const t of wf.tasks) if (isFinal(t.status)) done++;
       for (const t of wf.tasks) {
         if (seen.get(t.id) === t.status) continue;
         seen.set(t.id, t.status);
-        if (t.status === 'running' || final.includes(t.status)) {
+        if (t.status === 'running' || isFinal(t.status)) {
           const extra = t.status === 'skipped' ? ` (${t.status_reason})` : t.status !== 'running' && t.status !== 'succeeded' && t.error ? ` (${t.error})` : '';
           process.stdout.write(`[${done}/${wf.tasks.length}] ${t.workflow_key} ${t.status}${extra}\n`);
         }

@@ -12,7 +12,8 @@ import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
 import { enqueuePending, wakeWaitingTasks } from './pending.ts';
 import { chooseNode, reserve, type PlacementStrategy } from './placement.ts';
-import { controlPlaneWorkerOptions, logQueueError, NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
+import { controlPlaneWorkerOptions, logQueueError, NodeJob, PendingJob, type RedisNames } from './queues.ts';
+import { PRIORITY_RANK } from '../domain/task.ts';
 
 export interface DispatcherDeps {
   tasks: TaskStore;

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import type { TaskStore } from '../state/task-store.ts';
 import { enqueuePending } from './pending.ts';
 import { agedPriority } from './dispatcher.ts';
-import { PRIORITY_RANK, type RedisNames } from './queues.ts';
+import { type RedisNames } from './queues.ts';
+import { PRIORITY_RANK } from '../domain/task.ts';
 
 const PAGE = 10_000;
 

@@ -4,12 +4,10 @@
 import { and, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { nodes, taskEvents, taskLogs, tasks, type NewTaskRow, type NodeRow, type TaskRow } from './schema.ts';
-
-export const FINAL = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'] as const;
-const ACTIVE_ON_NODE = ['scheduled', 'running'];
+import { isFinal, isOnNode, isRetryable, ON_NODE_STATUSES, type FinishStatus, type TaskStatus } from '../domain/task.ts';
 
 export interface TaskFilter {
-  status?: string;
+  status?: TaskStatus;
   workflowId?: string;
   nodeId?: string;
   label?: { key: string; value: string };
@@ -19,7 +17,7 @@ export interface TaskFilter {
 
 export type PlacementRequest = Pick<TaskRow, 'id' | 'status' | 'nodeId' | 'priority' | 'createdAt' | 'statusReason' | 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
 
-export type FinishStatus = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+export type { FinishStatus };
 
 export interface FinishResult {
   task: TaskRow;
@@ -354,7 +352,7 @@ export class TaskStore {
       const finals: Array<{ id: string; status: FinishStatus; exit_code: number | null; error: string | null; started_at: string | null; finished_at: string; i: number }> = [];
       const startedLate: Array<typeof taskEvents.$inferInsert> = [];
       for (const { r, t, i } of current) {
-        if (!ACTIVE_ON_NODE.includes(t.status)) {
+        if (!isOnNode(t.status)) {
           results[i] = { task: t, changed: false, retryInMs: null };
           continue;
         }
@@ -407,7 +405,7 @@ export class TaskStore {
     return this.db.transaction(async (tx) => {
       const t = await this.lockTask(tx, taskId);
       if (!t) return 'not_found';
-      if ((FINAL as readonly string[]).includes(t.status)) return { ended: t };
+      if (isFinal(t.status)) return { ended: t };
       const r = await this.cancelLocked(tx, t, reason);
       return { ...r, released: await this.onFinal(tx, [r.task]) };
     });
@@ -415,7 +413,7 @@ export class TaskStore {
 
   /** Cancels a task whose row the caller has locked; runs no hook (the caller decides). */
   async cancelLocked(tx: Tx, t: TaskRow, reason: string): Promise<{ task: TaskRow; wasOnNode: boolean }> {
-    const wasOnNode = ACTIVE_ON_NODE.includes(t.status);
+    const wasOnNode = isOnNode(t.status);
     const [done] = await tx
       .update(tasks)
       .set({ status: 'cancelled', statusReason: null, finishedAt: new Date(), error: reason, dagReady: false })
@@ -436,7 +434,7 @@ export class TaskStore {
       const lost = await tx
         .select()
         .from(tasks)
-        .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.status, ACTIVE_ON_NODE)))
+        .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.status, ON_NODE_STATUSES)))
         .for('update');
       const out: TaskRow[] = [];
       for (const t of lost) {
@@ -480,7 +478,7 @@ export class TaskStore {
   async requeueLost(taskId: string, attempt: number, reason: string): Promise<TaskRow | null> {
     return this.db.transaction(async (tx) => {
       const t = await this.lockTask(tx, taskId);
-      if (!t || t.attempts !== attempt || !ACTIVE_ON_NODE.includes(t.status)) return null;
+      if (!t || t.attempts !== attempt || !isOnNode(t.status)) return null;
       if (t.nodeId) await this.release(tx, t);
       const [again] = await tx.update(tasks).set({ status: 'queued', nodeId: null, statusReason: reason }).where(eq(tasks.id, t.id)).returning();
       await this.addEvent(tx, again, reason);
@@ -493,7 +491,7 @@ export class TaskStore {
     return this.db.transaction(async (tx) => {
       const [t] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for('update');
       if (!t) return 'not_found';
-      if (!['failed', 'timed_out', 'cancelled'].includes(t.status)) return { notRetryable: t };
+      if (!isRetryable(t.status)) return { notRetryable: t };
       const [again] = await tx
         .update(tasks)
         .set({
@@ -519,7 +517,7 @@ export class TaskStore {
   /** Tasks in the given statuses, oldest first, for the reconciler. */
   /** Tasks in the given statuses after `afterSeq`, oldest first: one page of a full scan. */
   async idsInStatus(
-    statuses: string[],
+    statuses: readonly TaskStatus[],
     afterSeq = 0,
     limit = 10_000,
   ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {

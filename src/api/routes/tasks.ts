@@ -6,7 +6,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { fieldsOf } from '../../monitor/results.ts';
 import { enqueuePending, wakeWaitingTasks } from '../../scheduler/pending.ts';
-import { FINAL } from '../../state/task-store.ts';
+import { isFinal } from '../../domain/task.ts';
 import type { Config } from '../../config/index.ts';
 import { GroupCommit } from '../../state/group-commit.ts';
 import type { NewTaskRow, TaskRow } from '../../state/schema.ts';
@@ -213,7 +213,7 @@ export function taskRoutes(deps: ApiDeps) {
         // The worker writes its end marker just before it reports the result; give the report a
         // moment to land so the end event carries the final status.
         let end = await tasks.get(id);
-        for (let i = 0; i < 100 && !closed && end && !(FINAL as readonly string[]).includes(end.status); i++) {
+        for (let i = 0; i < 100 && !closed && end && !isFinal(end.status); i++) {
           await new Promise((r) => setTimeout(r, 50));
           end = await tasks.get(id);
         }
@@ -396,7 +396,7 @@ async function followLogs(
       continue;
     }
     const t = await deps.tasks.get(id);
-    if (!t || (FINAL as readonly string[]).includes(t.status)) {
+    if (!t || isFinal(t.status)) {
       // Ended with no (more) live stream: fall back to the stored log once.
       if (!sentAny && lastId === '0') {
         const stored = await deps.tasks.logs(id);
