@@ -6,6 +6,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
+import { createControl } from '../control/index.ts';
 import type { ApiDeps } from './deps.ts';
 import { installDocs } from './docs.ts';
 import { onError } from './errors.ts';
@@ -40,7 +41,8 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
-  const routes = [taskRoutes(deps), workflowRoutes(deps), nodeRoutes(deps), operationsRoutes(deps)];
+  const control = createControl(deps);
+  const routes = [taskRoutes(control), workflowRoutes(control), nodeRoutes(control), operationsRoutes(deps)];
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);

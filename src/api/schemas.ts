@@ -2,7 +2,8 @@
 // parsed: handlers receive normalised values (resources in cores and MiB) and trust them.
 import { z } from '@hono/zod-openapi';
 import { queryBool, queryInt, uuidError } from './validation.ts';
-import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES, type Resources as ResourcesShape } from '../domain/task.ts';
+import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
+import { parseCpuQuantity, parseMemoryQuantity } from '../domain/resources.ts';
 
 /** PostgreSQL text cannot hold NUL; say so as a 422 rather than fail at the insert. */
 const Text = () => z.string().refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' });
@@ -10,36 +11,6 @@ const Text = () => z.string().refine((v) => !v.includes('\u0000'), { message: 'm
 const INT32_MAX = 2_147_483_647;
 
 const StringMap = z.record(Text(), Text());
-
-/** "500m" → 0.5, "2" → 2, 1.5 → 1.5 (Kubernetes CPU quantities). */
-export function parseCpuQuantity(value: string): number | null {
-  const m = /^(\d+(?:\.\d+)?|\.\d+)(m?)$/.exec(value.trim());
-  if (!m) return null;
-  const n = Number(m[1]) / (m[2] ? 1000 : 1);
-  return n > 0 ? n : null;
-}
-
-const MEMORY_UNITS: Record<string, number> = {
-  '': 1,
-  k: 1e3,
-  K: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  Ki: 1024,
-  Mi: 1024 ** 2,
-  Gi: 1024 ** 3,
-  Ti: 1024 ** 4,
-};
-
-/** "512Mi" → 512, "1Gi" → 1024, "1G" → 954 (MiB, rounded up). */
-export function parseMemoryQuantity(value: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$/.exec(value.trim());
-  if (!m) return null;
-  const bytes = Number(m[1]) * MEMORY_UNITS[m[2] ?? ''];
-  const mib = Math.ceil(bytes / 1024 ** 2);
-  return mib > 0 ? mib : null;
-}
 
 export const ResourcesInput = z
   .strictObject({
@@ -95,12 +66,6 @@ export const TaskCreate = z
   })
   .openapi('TaskCreate');
 export type TaskCreate = z.infer<typeof TaskCreate>;
-
-export function normaliseResources(r: z.infer<typeof ResourcesInput> | undefined): ResourcesShape {
-  const cpu = r?.cpu === undefined ? 1 : typeof r.cpu === 'number' ? r.cpu : (parseCpuQuantity(r.cpu) as number);
-  const memory_mb = r?.memory_mb != null ? r.memory_mb : r?.memory != null ? (parseMemoryQuantity(r.memory) as number) : 256;
-  return { cpu, memory_mb, gpu: r?.gpu ?? 0 };
-}
 
 const Timestamp = z.string().nullable().openapi({ example: '2026-11-22T17:00:00.000Z' });
 

@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { NETWORKS } from '../domain/task.ts';
 
 const nullableInt = z.number().int().positive().nullable();
 
@@ -23,7 +24,7 @@ export const ConfigSchema = z.strictObject({
     data_dir: z.string().min(1),
   }),
   tasks: z.strictObject({
-    default_network: z.enum(['none', 'bridge', 'host']),
+    default_network: z.enum(NETWORKS),
     log_cap_bytes: z.number().int().positive(),
     reconcile_seconds: z.number().positive(),
   }),

@@ -1,6 +1,7 @@
 // Jarvis's vocabulary for tasks, in one place: the statuses and their sets, priorities, networks,
 // the resources a task asks for and the task spec a client submits. Everything else (the HTTP
 // schemas, the database schema, metrics, the CLI, the bench) imports these lists; none repeats them.
+import type { ResourceRequest } from './resources.ts';
 
 export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
@@ -47,14 +48,14 @@ export interface Resources {
   gpu: number;
 }
 
-/** A task as a client describes it, its resources already normalised. */
+/** A task as a client describes it (POST /tasks, a workflow's task): what is left out takes its default where the row is built. */
 export interface TaskSpec {
   image: string;
   command?: string[] | string | null;
   name?: string | null;
   env?: Record<string, string>;
   priority?: Priority;
-  resources: Resources;
+  resources?: ResourceRequest;
   timeout_seconds?: number | null;
   max_retries?: number;
   retry_backoff_seconds?: number;
@@ -62,6 +63,14 @@ export interface TaskSpec {
   labels?: Record<string, string>;
   idempotency_key?: string | null;
   network?: Network;
+}
+
+/** A workflow as a client describes it: named tasks with their dependencies. */
+export interface WorkflowSpec {
+  name?: string | null;
+  tasks: Array<Omit<TaskSpec, 'idempotency_key'> & { key: string; depends_on?: string[] }>;
+  on_failure?: (typeof ON_FAILURE)[number];
+  max_parallel?: number | null;
 }
 
 export const WORKFLOW_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;

@@ -6,6 +6,7 @@ import type { Db } from './db.ts';
 import { tasks, workflows, type NewTaskRow, type TaskRow, type WorkflowRow } from './schema.ts';
 import type { TaskStore, Tx } from './task-store.ts';
 
+import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { ACTIVE_STATUSES as ACTIVE, UNFINISHED_STATUSES as UNFINISHED, type WorkflowStatus } from '../domain/task.ts';
 
 export class WorkflowStore {
@@ -138,7 +139,7 @@ export class WorkflowStore {
       .limit(limit);
     const queued = await tx
       .update(tasks)
-      .set({ status: 'queued', dagReady: false, statusReason: 'waiting for the scheduler to place it on a node' })
+      .set({ status: 'queued', dagReady: false, statusReason: WAITING_FOR_SCHEDULER })
       .where(inArray(tasks.id, ids))
       .returning();
     await this.taskStore.recordEvents(tx, queued, 'parents succeeded; released');
