@@ -1,11 +1,14 @@
 // `jarvis` command line: runs the processes (up, server, worker) and talks to the API
-// (submit, tasks, logs). Signals are handled here only: SIGINT/SIGTERM close everything
-// cleanly within a grace period, a second signal exits at once.
+// (submit, tasks, logs). Signals are handled here only: SIGINT/SIGTERM close every part in order
+// within a grace period, then force what is left (lifecycle/shutdown.ts); a second signal exits
+// at once.
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { ApiClient, CliError } from './client.ts';
 import { isFinal } from '../domain/task.ts';
+import type { CloseOptions } from '../lifecycle/part.ts';
+import { closeInOrder, type Closable } from '../lifecycle/shutdown.ts';
 
 const program = new Command();
 program
@@ -24,7 +27,9 @@ function makeLogger(cfg: Config, role: string): Logger {
 }
 
 const GRACE_MS = 15_000;
-function onSignals(logger: Logger, close: () => Promise<void>) {
+/** After the grace period, how long the forced close may take before the process just exits. */
+const FORCE_MS = 5_000;
+function onSignals(logger: Logger, parts: Closable[]) {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -36,9 +41,9 @@ function onSignals(logger: Logger, close: () => Promise<void>) {
     const deadline = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
-    }, GRACE_MS);
+    }, GRACE_MS + FORCE_MS);
     deadline.unref();
-    close()
+    closeInOrder(parts, GRACE_MS, logger)
       .then(() => process.exit(0))
       .catch((err) => {
         logger.error({ err }, 'error during shutdown');
@@ -84,17 +89,15 @@ async function runControlPlane(opts: { host?: string; port?: string }, withWorke
   const logger = makeLogger(cfg, withWorker ? 'all-in-one' : 'server');
   const { startControlPlane } = await import('./control-plane.ts');
   const cp = await startControlPlane(cfg, logger);
-  let closeWorker: () => Promise<void> = async () => undefined;
+  const parts: Closable[] = [];
   if (withWorker) {
     const { startWorker } = await import('./worker.ts');
     const local = { ...cfg, worker: { ...cfg.worker, api_url: cp.url.replace('0.0.0.0', '127.0.0.1') } };
     const workers = await startWorker(local, logger.child({ role: 'worker' }));
-    closeWorker = () => workers.close();
+    parts.push({ name: 'local worker', close: (o?: CloseOptions) => workers.close(o) });
   }
-  onSignals(logger, async () => {
-    await closeWorker();
-    await cp.close();
-  });
+  parts.push({ name: 'control plane', close: (o?: CloseOptions) => cp.close(o) });
+  onSignals(logger, parts);
   banner(cp.url, withWorker, cfg);
 }
 
@@ -152,7 +155,7 @@ program
     const nodes = Number(opts.nodes);
     if (!Number.isInteger(nodes) || nodes < 1) throw new CliError(`--nodes must be a whole number ≥ 1, got "${opts.nodes}"`);
     const workers = await startWorker(cfg, logger, nodes);
-    onSignals(logger, () => workers.close());
+    onSignals(logger, [{ name: 'worker', close: (o?: CloseOptions) => workers.close(o) }]);
   });
 
 function client(opts: { apiUrl?: string }) {
