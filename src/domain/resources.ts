@@ -1,6 +1,12 @@
 // The resources a task asks for, as a client may write them (Kubernetes quantities accepted),
 // and their one normal form: cores, MiB, whole GPUs. Pure.
-import type { Resources } from './task.ts';
+
+/** What a task asks of a node, normalised: cores, MiB, whole GPUs. */
+export interface Resources {
+  cpu: number;
+  memory_mb: number;
+  gpu: number;
+}
 
 /** Resources as submitted: cpu in cores or a quantity ("500m"), memory in MiB or a quantity ("1Gi"). */
 export interface ResourceRequest {

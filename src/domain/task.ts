@@ -1,7 +1,7 @@
 // Jarvis's vocabulary for tasks, in one place: the statuses and their sets, priorities, networks,
 // the resources a task asks for and the task spec a client submits. Everything else (the HTTP
 // schemas, the database schema, metrics, the CLI, the bench) imports these lists; none repeats them.
-import type { ResourceRequest } from './resources.ts';
+import type { ResourceRequest, Resources } from './resources.ts';
 
 export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
@@ -41,12 +41,7 @@ export function isRetryable(status: string): boolean {
 export const NETWORKS = ['none', 'bridge', 'host'] as const;
 export type Network = (typeof NETWORKS)[number];
 
-/** What a task asks of a node, normalised: cores, MiB, whole GPUs. */
-export interface Resources {
-  cpu: number;
-  memory_mb: number;
-  gpu: number;
-}
+export type { Resources };
 
 /** A task as a client describes it (POST /tasks, a workflow's task): what is left out takes its default where the row is built. */
 export interface TaskSpec {
