@@ -73,7 +73,7 @@ export async function dagPersistInProcess(redis: Redis, bodyText: string) {
   const { WorkflowStore } = await import('../../src/state/workflow-store.ts');
   const { WorkflowReleaser } = await import('../../src/dag/release.ts');
   const { enqueuePending } = await import('../../src/scheduler/pending.ts');
-  const { workflowRows } = await import('../../src/api/routes/workflows.ts');
+  const { workflowRows } = await import('../../src/control/task-rows.ts');
   const { presentWorkflow } = await import('../../src/api/present.ts');
   const { WorkflowCreate } = await import('../../src/api/schemas.ts');
   const { loadConfig } = await import('../../src/config/index.ts');

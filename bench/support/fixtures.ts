@@ -7,10 +7,11 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { onCleanup } from './harness.ts';
 import { createDatabase, IMAGE } from './services.ts';
+import { DEFAULT_PRIORITY, FINAL_STATUSES, PRIORITY_RANK } from '../../src/domain/task.ts';
 
 export const TASK_BODY = JSON.stringify({ image: IMAGE, command: ['true'] });
-export const PRIORITY_NORMAL = 3; // PRIORITY_RANK.normal in src/scheduler/queues.ts, the priority POST /tasks gives by default
-export const FINAL = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
+export const PRIORITY_NORMAL = PRIORITY_RANK[DEFAULT_PRIORITY]; // the priority POST /tasks gives by default
+export const FINAL: readonly string[] = FINAL_STATUSES;
 
 /** First Redis-stamped time (ms) of each event of each job, from a BullMQ queue's event stream. */
 export async function bullEventTimes(redis: Redis, prefix: string, queue: string): Promise<Map<string, Record<string, number>>> {

@@ -6,8 +6,11 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
+import { createControl } from '../control/index.ts';
 import type { ApiDeps } from './deps.ts';
 import { installFastApi, validationHook } from './fastapi/index.ts';
+import { fastApiErrorHandler } from './fastapi/error-handler.ts';
+import { toHttpError } from './domain-errors.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { taskRoutes } from './routes/tasks.ts';
@@ -57,7 +60,8 @@ export function createApp(deps: ApiDeps) {
     }),
   );
 
-  const routes = [taskRoutes(deps), workflowRoutes(deps), nodeRoutes(deps), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps)];
+  const control = createControl(deps);
+  const routes = [taskRoutes(control), workflowRoutes(control), nodeRoutes(control), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps)];
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);
@@ -65,5 +69,8 @@ export function createApp(deps: ApiDeps) {
   board.setBasePath(BOARD_PATH);
   app.route(BOARD_PATH, board.registerPlugin());
 
+  // Domain errors (src/domain/errors.ts) become their HTTP answers, then FastAPI's shapes.
+  const answer = fastApiErrorHandler(logger);
+  app.onError((err, c) => answer(toHttpError(err), c));
   return app;
 }

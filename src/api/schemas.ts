@@ -2,22 +2,8 @@
 // parsed: handlers receive normalised values (resources in cores and MiB) and trust them.
 import { z } from '@hono/zod-openapi';
 import { queryBool, queryInt, uuidError } from './fastapi/index.ts';
-
-export const PRIORITIES = ['critical', 'high', 'normal', 'low'] as const;
-export type Priority = (typeof PRIORITIES)[number];
-export const TASK_STATUSES = [
-  'pending',
-  'queued',
-  'scheduled',
-  'running',
-  'succeeded',
-  'failed',
-  'timed_out',
-  'cancelled',
-  'skipped',
-] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const NETWORKS = ['none', 'bridge', 'host'] as const;
+import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
+import { parseCpuQuantity, parseMemoryQuantity } from '../domain/resources.ts';
 
 /** PostgreSQL text cannot hold NUL; say so as a 422 rather than fail at the insert. */
 const Text = () => z.string().refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' });
@@ -25,36 +11,6 @@ const Text = () => z.string().refine((v) => !v.includes('\u0000'), { message: 'm
 const INT32_MAX = 2_147_483_647;
 
 const StringMap = z.record(Text(), Text());
-
-/** "500m" → 0.5, "2" → 2, 1.5 → 1.5 (Kubernetes CPU quantities). */
-export function parseCpuQuantity(value: string): number | null {
-  const m = /^(\d+(?:\.\d+)?|\.\d+)(m?)$/.exec(value.trim());
-  if (!m) return null;
-  const n = Number(m[1]) / (m[2] ? 1000 : 1);
-  return n > 0 ? n : null;
-}
-
-const MEMORY_UNITS: Record<string, number> = {
-  '': 1,
-  k: 1e3,
-  K: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  Ki: 1024,
-  Mi: 1024 ** 2,
-  Gi: 1024 ** 3,
-  Ti: 1024 ** 4,
-};
-
-/** "512Mi" → 512, "1Gi" → 1024, "1G" → 954 (MiB, rounded up). */
-export function parseMemoryQuantity(value: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$/.exec(value.trim());
-  if (!m) return null;
-  const bytes = Number(m[1]) * MEMORY_UNITS[m[2] ?? ''];
-  const mib = Math.ceil(bytes / 1024 ** 2);
-  return mib > 0 ? mib : null;
-}
 
 export const ResourcesInput = z
   .strictObject({
@@ -110,12 +66,6 @@ export const TaskCreate = z
   })
   .openapi('TaskCreate');
 export type TaskCreate = z.infer<typeof TaskCreate>;
-
-export function normaliseResources(r: z.infer<typeof ResourcesInput> | undefined): Resources {
-  const cpu = r?.cpu === undefined ? 1 : typeof r.cpu === 'number' ? r.cpu : (parseCpuQuantity(r.cpu) as number);
-  const memory_mb = r?.memory_mb != null ? r.memory_mb : r?.memory != null ? (parseMemoryQuantity(r.memory) as number) : 256;
-  return { cpu, memory_mb, gpu: r?.gpu ?? 0 };
-}
 
 const Timestamp = z.string().nullable().openapi({ example: '2026-11-22T17:00:00.000Z' });
 
@@ -246,7 +196,7 @@ export const Node = z
     id: z.string().uuid(),
     name: z.string(),
     hostname: z.string(),
-    status: z.enum(['available', 'draining', 'unhealthy', 'offline']),
+    status: z.enum(NODE_STATUSES),
     labels: StringMap,
     capacity: z.object({ cpu: z.number(), memory_mb: z.number().int(), gpu: z.number().int(), max_tasks: z.number().int() }),
     allocated: z.object({ cpu: z.number(), memory_mb: z.number().int(), gpu: z.number().int(), tasks: z.number().int() }),
@@ -269,8 +219,6 @@ export const Health = z
   .object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()) })
   .openapi('Health');
 
-export const WORKFLOW_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
-
 export const WorkflowTaskCreate = TaskCreate.omit({ idempotency_key: true })
   .extend({
     key: z
@@ -285,7 +233,7 @@ export const WorkflowCreate = z
   .strictObject({
     name: Text().max(128).nullable().optional(),
     tasks: z.array(WorkflowTaskCreate).min(1).max(10_000),
-    on_failure: z.enum(['skip_downstream', 'continue']).optional(),
+    on_failure: z.enum(ON_FAILURE).optional(),
     max_parallel: z.number().int().gte(1).lte(INT32_MAX).nullable().optional(),
   })
   .openapi('WorkflowCreate');
@@ -295,7 +243,7 @@ const WorkflowFields = {
   id: z.string().uuid(),
   name: z.string().nullable(),
   status: z.enum(WORKFLOW_STATUSES),
-  on_failure: z.enum(['skip_downstream', 'continue']),
+  on_failure: z.enum(ON_FAILURE),
   max_parallel: z.number().int().nullable(),
   created_at: z.string(),
   finished_at: z.string().nullable(),

@@ -30,12 +30,14 @@ import { AuditStore } from '../state/audit-store.ts';
 import { KeyStore } from '../state/key-store.ts';
 import { SecretStore } from '../state/secret-store.ts';
 import { loadServerTls } from '../tls/server-tls.ts';
+import { closeOnce, type CloseOptions } from '../lifecycle/part.ts';
 
 export interface ControlPlane {
   url: string;
   port: number;
   deps: ApiDeps;
-  close(): Promise<void>;
+  /** Closes every part in order (see lifecycle/part.ts); force: nothing waits for work in flight. */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
@@ -187,8 +189,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
       nodeHealth.start();
     },
     onDeposed: async () => {
-      nodeHealth.close();
-      await Promise.allSettled([dispatcher.stop(), reconciler.stop()]);
+      await Promise.allSettled([nodeHealth.close(), dispatcher.stop(), reconciler.stop()]);
     },
   });
   leader.start();
@@ -212,22 +213,22 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
 
-  let closing: Promise<void> | null = null;
-  const close = () =>
-    (closing ??= (async () => {
-      const http = new Promise<void>((resolve) => server.close(() => resolve()));
-      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      clearInterval(watchdog);
-      await leader?.close().catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
-      nodeHealth.close();
-      const steps = [http, dispatcher.close(), results.close(), reconciler.close(), pendingQueue.close(), eventsQueue.close(), audit.close()];
-      for (const r of await Promise.allSettled(steps)) {
-        if (r.status === 'rejected') logger.warn({ err: r.reason }, 'control plane: error while closing');
-      }
-      redis.disconnect();
-      consumer.disconnect();
-      await database.close().catch((err) => logger.warn({ err }, 'control plane: error closing the database'));
-    })());
+  // In order: stop answering, give up leadership (which stops the leader's parts), stop the
+  // parts, then the queues, connections and database they used.
+  const http = new Promise<void>((resolve) => server.once('close', () => resolve()));
+  const close = closeOnce(async ({ force }) => {
+    server.close(() => undefined);
+    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    clearInterval(watchdog);
+    await leader?.close({ force }).catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
+    const steps = [force ? Promise.resolve() : http, nodeHealth.close({ force }), dispatcher.close({ force }), results.close({ force }), reconciler.close({ force }), pendingQueue.close(), eventsQueue.close(), audit.close()];
+    for (const r of await Promise.allSettled(steps)) {
+      if (r.status === 'rejected') logger.warn({ err: r.reason }, 'control plane: error while closing');
+    }
+    redis.disconnect();
+    consumer.disconnect();
+    await database.close().catch((err) => logger.warn({ err }, 'control plane: error closing the database'));
+  });
 
   return { url, port, deps, close };
 }

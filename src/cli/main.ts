@@ -1,12 +1,16 @@
 // `jarvis` command line: runs the processes (up, server, worker) and talks to the API
-// (submit, tasks, logs). Signals are handled here only: SIGINT/SIGTERM close everything
-// cleanly within a grace period, a second signal exits at once.
+// (submit, tasks, logs). Signals are handled here only: SIGINT/SIGTERM close every part in order
+// within a grace period, then force what is left (lifecycle/shutdown.ts); a second signal exits
+// at once.
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
 import { ApiClient, CliError } from './client.ts';
 import { registerKeyCommands } from './keys.ts';
+import { isFinal } from '../domain/task.ts';
+import type { CloseOptions } from '../lifecycle/part.ts';
+import { closeInOrder, type Closable } from '../lifecycle/shutdown.ts';
 
 const program = new Command();
 program
@@ -25,7 +29,9 @@ function makeLogger(cfg: Config, role: string): Logger {
 }
 
 const GRACE_MS = 15_000;
-function onSignals(logger: Logger, close: () => Promise<void>) {
+/** After the grace period, how long the forced close may take before the process just exits. */
+const FORCE_MS = 5_000;
+function onSignals(logger: Logger, parts: Closable[]) {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -37,9 +43,9 @@ function onSignals(logger: Logger, close: () => Promise<void>) {
     const deadline = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
-    }, GRACE_MS);
+    }, GRACE_MS + FORCE_MS);
     deadline.unref();
-    close()
+    closeInOrder(parts, GRACE_MS, logger)
       .then(() => process.exit(0))
       .catch((err) => {
         logger.error({ err }, 'error during shutdown');
@@ -86,18 +92,16 @@ async function runControlPlane(opts: { host?: string; port?: string; insecure?: 
   const logger = makeLogger(cfg, withWorker ? 'all-in-one' : 'server');
   const { startControlPlane } = await import('./control-plane.ts');
   const cp = await startControlPlane(cfg, logger);
-  let closeWorker: () => Promise<void> = async () => undefined;
+  const parts: Closable[] = [];
   if (withWorker) {
     const { startWorker } = await import('./worker.ts');
     const { localWorkerSettings } = await import('../tls/server-tls.ts');
     const local = { ...cfg, worker: { ...cfg.worker, ...localWorkerSettings(cfg, cp.url) } };
     const workers = await startWorker(local, logger.child({ role: 'worker' }));
-    closeWorker = () => workers.close();
+    parts.push({ name: 'local worker', close: (o?: CloseOptions) => workers.close(o) });
   }
-  onSignals(logger, async () => {
-    await closeWorker();
-    await cp.close();
-  });
+  parts.push({ name: 'control plane', close: (o?: CloseOptions) => cp.close(o) });
+  onSignals(logger, parts);
   banner(cp.url, withWorker, cfg);
 }
 
@@ -157,7 +161,7 @@ program
     const nodes = Number(opts.nodes);
     if (!Number.isInteger(nodes) || nodes < 1) throw new CliError(`--nodes must be a whole number ≥ 1, got "${opts.nodes}"`);
     const workers = await startWorker(cfg, logger, nodes);
-    onSignals(logger, () => workers.close());
+    onSignals(logger, [{ name: 'worker', close: (o?: CloseOptions) => workers.close(o) }]);
   });
 
 function client(opts: { apiUrl?: string }) {
@@ -305,14 +309,13 @@ workflow
     }
     process.stderr.write(`workflow ${wf.id} submitted: ${wf.tasks.length} tasks\n`);
     const seen = new Map<string, string>();
-    const final = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
     for (;;) {
       let done = 0;
-      for (const t of wf.tasks) if (final.includes(t.status)) done++;
+      for (const t of wf.tasks) if (isFinal(t.status)) done++;
       for (const t of wf.tasks) {
         if (seen.get(t.id) === t.status) continue;
         seen.set(t.id, t.status);
-        if (t.status === 'running' || final.includes(t.status)) {
+        if (t.status === 'running' || isFinal(t.status)) {
           const extra = t.status === 'skipped' ? ` (${t.status_reason})` : t.status !== 'running' && t.status !== 'succeeded' && t.error ? ` (${t.error})` : '';
           process.stdout.write(`[${done}/${wf.tasks.length}] ${t.workflow_key} ${t.status}${extra}\n`);
         }

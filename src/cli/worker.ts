@@ -9,10 +9,12 @@ import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
 import { hardeningFromConfig } from '../worker/container-security.ts';
 import { DockerExecutor } from '../worker/docker-executor.ts';
 import { SimulatedExecutor } from '../worker/simulated-executor.ts';
+import { closeOnce, type CloseOptions } from '../lifecycle/part.ts';
 
 export interface RunningWorkers {
   agents: NodeAgent[];
-  close(): Promise<void>;
+  /** Closes every agent (see lifecycle/part.ts); force: running attempts are not waited for. */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 export async function startWorker(config: Config, logger: Logger, nodes = 1): Promise<RunningWorkers> {
@@ -24,7 +26,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   if (nodes === 1) {
     const agent = new NodeAgent({ config, executor: simulated ? new SimulatedExecutor() : dockerExecutor(config, logger), logger, fetch });
     await agent.start();
-    return { agents: [agent], close: () => agent.close() };
+    return { agents: [agent], close: (options) => agent.close(options) };
   }
   const shared = { connection: consumerConnection(config.redis.url), subscriber: consumerConnection(config.redis.url) };
   shared.connection.on('error', (err) => logger.debug({ err }, 'worker: redis connection error'));
@@ -42,11 +44,11 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   logger.info({ nodes }, 'worker: simulated nodes registered');
   return {
     agents,
-    close: async () => {
-      await Promise.allSettled(agents.map((a) => a.close()));
+    close: closeOnce(async ({ force }) => {
+      await Promise.allSettled(agents.map((a) => a.close({ force })));
       shared.subscriber.disconnect();
       await shared.connection.quit().catch(() => shared.connection.disconnect());
-    },
+    }),
   };
 }
 

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ADDABLE_CAPABILITIES } from '../worker/container-security.ts';
+import { NETWORKS } from '../domain/task.ts';
 
 const nullableInt = z.number().int().positive().nullable();
 
@@ -45,7 +46,7 @@ export const ConfigSchema = z.strictObject({
     data_dir: z.string().min(1),
   }),
   tasks: z.strictObject({
-    default_network: z.enum(['none', 'bridge', 'host']),
+    default_network: z.enum(NETWORKS),
     log_cap_bytes: z.number().int().positive(),
     reconcile_seconds: z.number().positive(),
   }),

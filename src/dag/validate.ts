@@ -2,7 +2,7 @@
 // cycle. Problems come back as FastAPI-shaped items whose `loc` points at the offending place
 // (`["body","tasks",3,"depends_on",0]`), a cycle named in its message (`cycle: a -> b -> a`).
 // Linear in tasks + edges, iterative (no recursion), so 10,000-task graphs are cheap.
-import type { PydanticErrorItem } from '../api/fastapi/index.ts';
+import type { InputProblem as PydanticErrorItem } from '../domain/errors.ts';
 
 export interface GraphEntry {
   key: string;

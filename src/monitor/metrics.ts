@@ -4,18 +4,14 @@
 // count what this process saw happen. A source that is down leaves its series out of the scrape
 // (and sets jarvis_metrics_source_up to 0) instead of failing /metrics. Every metric is
 // described in docs/metrics.md; keep the two in step.
-import { FINAL } from '../state/task-store.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client';
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import { PRIORITY_RANK } from '../scheduler/queues.ts';
+import { FINAL_STATUSES as FINAL, NODE_STATUSES, PRIORITIES, PRIORITY_RANK, TASK_STATUSES } from '../domain/task.ts';
 import type { NodeRow } from '../state/schema.ts';
 import { ScrapeSource } from './scrape-source.ts';
 
-export const PRIORITIES = Object.keys(PRIORITY_RANK) as Array<keyof typeof PRIORITY_RANK>;
-export const TASK_STATUSES = ['pending', 'queued', 'scheduled', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'] as const;
-/** Statuses a task ends in, the values of jarvis_tasks_finished_total's status label. */
-export const NODE_STATUSES = ['available', 'draining', 'unhealthy', 'offline'] as const;
+export { NODE_STATUSES, PRIORITIES, TASK_STATUSES };
 /** BullMQ job states reported for each of Jarvis's queues. */
 export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
 

@@ -8,8 +8,9 @@ import type { Logger } from 'pino';
 import { enqueuePending } from '../scheduler/pending.ts';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
+import type { CloseOptions, Part } from '../lifecycle/part.ts';
 
-export class NodeHealthMonitor {
+export class NodeHealthMonitor implements Part {
   private timer: NodeJS.Timeout | null = null;
   private lostCheckedAt = 0;
 
@@ -28,6 +29,7 @@ export class NodeHealthMonitor {
   ) {}
 
   start(): void {
+    if (this.timer) return;
     this.timer = setInterval(() => void this.check(), 1_000);
   }
 
@@ -73,7 +75,8 @@ export class NodeHealthMonitor {
     }
   }
 
-  close(): void {
+  /** Stops the checks (see lifecycle/part.ts); start() may begin them again (a replica elected anew). */
+  async close(_options?: CloseOptions): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }

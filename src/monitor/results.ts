@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { TaskRow } from '../state/schema.ts';
 import type { FinishReport, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry } from '../scheduler/batcher.ts';
+import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { enqueuePending } from '../scheduler/pending.ts';
 import { controlPlaneWorkerOptions, logQueueError, TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
 
@@ -35,11 +36,13 @@ type FinishedEvent = Extract<TaskEventJob, { type: 'finished' }>;
 /** How long a finished task's live log stream lingers for followers still reading it. */
 const LOG_STREAM_TTL_SECONDS = 120;
 
-export class ResultRecorder {
+export class ResultRecorder implements Part {
   private worker: Worker | null = null;
+  private closer?: (options?: CloseOptions) => Promise<void>;
   constructor(private readonly deps: ResultRecorderDeps) {}
 
   start(): void {
+    if (this.worker) return;
     const { names, connection } = this.deps;
     this.worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: 2 * (STARTED_BATCH + FINISHED_BATCH) });
     this.worker.on('error', (err) => logQueueError(this.deps.logger, 'results', err));
@@ -58,8 +61,14 @@ export class ResultRecorder {
     this.start();
   }
 
-  async close(): Promise<void> {
-    await this.worker?.close();
+  /** Stops for good (see lifecycle/part.ts); force: reports being stored are not waited for (BullMQ hands them out again). */
+  close(options?: CloseOptions): Promise<void> {
+    this.closer ??= closeOnce(async ({ force }) => {
+      const w = this.worker;
+      this.worker = null;
+      await w?.close(force);
+    });
+    return this.closer(options);
   }
 
   /**

@@ -12,7 +12,9 @@ import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
 import { enqueuePending, wakeWaitingTasks } from './pending.ts';
 import { chooseNode, reserve, type PlacementStrategy } from './placement.ts';
-import { controlPlaneWorkerOptions, logQueueError, NodeJob, PendingJob, PRIORITY_RANK, type RedisNames } from './queues.ts';
+import { controlPlaneWorkerOptions, logQueueError, NodeJob, PendingJob, type RedisNames } from './queues.ts';
+import { agedPriority } from './aging.ts';
+import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
 export interface DispatcherDeps {
   tasks: TaskStore;
@@ -44,10 +46,6 @@ export function waitFailsafeMs(timesTaken: number): number {
   return Math.min(300_000, 5_000 * 2 ** Math.max(0, Math.min(timesTaken - 1, 6)));
 }
 
-export function agedPriority(priority: keyof typeof PRIORITY_RANK, createdAt: Date, agingSeconds: number): number {
-  const classes = Math.floor((Date.now() - createdAt.getTime()) / 1000 / agingSeconds);
-  return Math.max(PRIORITY_RANK.critical, PRIORITY_RANK[priority] - classes);
-}
 
 
 
@@ -62,8 +60,9 @@ interface Taken {
 }
 type Pending = BatchEntry<Taken>;
 
-export class Dispatcher {
+export class Dispatcher implements Part {
   private worker: Worker | null = null;
+  private closer?: (options?: CloseOptions) => Promise<void>;
   private readonly nodeQueues = new Map<string, Queue>();
 
   constructor(private readonly deps: DispatcherDeps) {}
@@ -93,17 +92,21 @@ export class Dispatcher {
   }
 
   /** Stops taking jobs (when this replica stops leading); start() takes them again. */
-  async stop(): Promise<void> {
+  async stop(force = false): Promise<void> {
     const w = this.worker;
     this.worker = null;
-    await w?.close();
+    await w?.close(force);
   }
 
-  async close(): Promise<void> {
-    const closing = [this.stop(), ...[...this.nodeQueues.values()].map((q) => q.close())];
-    for (const r of await Promise.allSettled(closing)) {
-      if (r.status === 'rejected') this.deps.logger.warn({ err: r.reason }, 'dispatcher: error while closing');
-    }
+  /** Stops for good (see lifecycle/part.ts); force: placements in flight are not waited for. */
+  close(options?: CloseOptions): Promise<void> {
+    this.closer ??= closeOnce(async ({ force }) => {
+      const closing = [this.stop(force), ...[...this.nodeQueues.values()].map((q) => q.close())];
+      for (const r of await Promise.allSettled(closing)) {
+        if (r.status === 'rejected') this.deps.logger.warn({ err: r.reason }, 'dispatcher: error while closing');
+      }
+    });
+    return this.closer(options);
   }
 
   private nodeQueue(nodeId: string): Queue {

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
@@ -15,7 +16,9 @@ export interface LeaderCallbacks {
   onDeposed(): Promise<void> | void;
 }
 
-export class LeaderLock {
+export class LeaderLock implements Part {
+  private closer?: (options?: CloseOptions) => Promise<void>;
+  private started = false;
   readonly id = randomUUID();
   private leader = false;
   private timer: NodeJS.Timeout | null = null;
@@ -32,6 +35,8 @@ export class LeaderLock {
   }
 
   start(): void {
+    if (this.started) return;
+    this.started = true;
     const tick = async () => {
       await this.step().catch((err) => this.deps.logger.warn({ err: { message: (err as Error).message } }, 'leader: lock check failed'));
       if (!this.stopped) this.timer = setTimeout(tick, this.deps.renewMs);
@@ -76,15 +81,26 @@ export class LeaderLock {
     await this.transition;
   }
 
-  async close(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.transition.catch(() => undefined);
-    if (this.leader) {
-      this.leader = false;
-      await this.deps.onDeposed();
-      await this.deps.redis.eval(RELEASE, 1, this.deps.key, this.id).catch(() => undefined);
-    }
+  /**
+   * Stops electing and, when leading, steps down and releases the lock (see lifecycle/part.ts);
+   * force: releases the lock without waiting for the parts it led to stop.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    this.closer ??= closeOnce(async ({ force }) => {
+      this.stopped = true;
+      if (this.timer) clearTimeout(this.timer);
+      if (!force) await this.transition.catch(() => undefined);
+      if (force) {
+        // The release script deletes the key only while it holds this replica's id.
+        this.leader = false;
+        await this.deps.redis.eval(RELEASE, 1, this.deps.key, this.id).catch(() => undefined);
+      } else if (this.leader) {
+        this.leader = false;
+        await this.deps.onDeposed();
+        await this.deps.redis.eval(RELEASE, 1, this.deps.key, this.id).catch(() => undefined);
+      }
+    });
+    return this.closer(options);
   }
 }
 

@@ -2,7 +2,7 @@
 // a job is a no-op: callers (the API, the reconciler, the result recorder) may overlap safely.
 import type { Queue } from 'bullmq';
 import type { TaskRow } from '../state/schema.ts';
-import { PRIORITY_RANK } from './queues.ts';
+import { PRIORITY_RANK } from '../domain/task.ts';
 
 export async function enqueuePending(queue: Queue, rows: Array<Pick<TaskRow, 'id' | 'priority'>>, delayMs = 0): Promise<void> {
   for (let i = 0; i < rows.length; i += 1000) {

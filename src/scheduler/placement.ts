@@ -1,20 +1,21 @@
 // Chooses the node a task runs on. Pure: given the task's request and the nodes as they are,
 // it answers "this node", "none now (and why, in words)" or "none ever (and why)". The caller
 // reserves atomically; a lost race simply asks again.
-import type { NodeRow, TaskRow } from '../state/schema.ts';
+import { ACCEPTS_WORK, couldEverFit, FIT_TERMS, hasRoom, termFits, type FitTerm, type PlacementNode } from '../domain/fit.ts';
 
-/** What placement needs to know of a node (NodeStore.placementView reads just this). */
-export type PlacementNode = Pick<
-  NodeRow,
-  'id' | 'name' | 'status' | 'labels' | 'cpu' | 'memoryMb' | 'gpu' | 'maxTasks' | 'allocatedCpu' | 'allocatedMemoryMb' | 'allocatedGpu' | 'allocatedTasks'
->;
+export type { PlacementNode };
 
 export type PlacementChoice<N extends PlacementNode = PlacementNode> =
   | { kind: 'node'; node: N }
   | { kind: 'wait'; reason: string }
   | { kind: 'never'; reason: string };
 
-type Request = Pick<TaskRow, 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
+interface Request {
+  cpu: number;
+  memoryMb: number;
+  gpu: number;
+  nodeSelector: Record<string, string>;
+}
 
 const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`;
 const fmt = (n: number) => String(Math.round(n * 1000) / 1000);
@@ -26,14 +27,7 @@ function selectorMatches(sel: Record<string, string>, labels: Record<string, str
 
 /** Whether the node can take the request now (the fast check; shortfall says why not). */
 function fitsNow(r: Request, n: PlacementNode): boolean {
-  return (
-    n.status === 'available' &&
-    n.allocatedTasks + 1 <= n.maxTasks &&
-    n.allocatedCpu + r.cpu <= n.cpu + 1e-9 &&
-    n.allocatedMemoryMb + r.memoryMb <= n.memoryMb &&
-    n.allocatedGpu + r.gpu <= n.gpu &&
-    selectorMatches(r.nodeSelector, n.labels)
-  );
+  return n.status === ACCEPTS_WORK && hasRoom(n, r) && selectorMatches(r.nodeSelector, n.labels);
 }
 
 /** Counts a placement decided but not yet stored against the node (batch placement's view). */
@@ -44,21 +38,22 @@ export function reserve(n: PlacementNode, r: Request): void {
   n.allocatedTasks += 1;
 }
 
+/** How a node falls short on one fit term, in words. */
+const LACKS: Record<FitTerm['capacity'], (r: Request) => string> = {
+  maxTasks: () => 'have no free task slot',
+  cpu: (r) => `lack ${fmt(r.cpu)} CPU free`,
+  memoryMb: (r) => `lack ${r.memoryMb} MiB memory free`,
+  gpu: (r) => `lack ${r.gpu} GPU free`,
+};
+
 /** Why the node cannot take the request now, or null when it can. */
 function shortfall(r: Request, n: PlacementNode): string | null {
   if (n.status === 'draining') return 'draining';
   if (n.status === 'unhealthy') return 'unhealthy';
   if (n.status === 'offline') return 'offline';
   if (!selectorMatches(r.nodeSelector, n.labels)) return 'do not match node_selector';
-  if (n.allocatedTasks + 1 > n.maxTasks) return 'have no free task slot';
-  if (n.allocatedCpu + r.cpu > n.cpu + 1e-9) return `lack ${fmt(r.cpu)} CPU free`;
-  if (n.allocatedMemoryMb + r.memoryMb > n.memoryMb) return `lack ${r.memoryMb} MiB memory free`;
-  if (n.allocatedGpu + r.gpu > n.gpu) return `lack ${r.gpu} GPU free`;
+  for (const t of FIT_TERMS) if (!termFits(t, n, r)) return LACKS[t.capacity](r);
   return null;
-}
-
-function everFits(r: Request, n: PlacementNode): boolean {
-  return r.cpu <= n.cpu + 1e-9 && r.memoryMb <= n.memoryMb && r.gpu <= n.gpu;
 }
 
 export type PlacementStrategy = 'binpack' | 'spread';
@@ -93,7 +88,7 @@ export function chooseNode<N extends PlacementNode>(r: Request, all: N[], strate
 function whyNot(r: Request, all: PlacementNode[]): PlacementChoice<never> {
   const live = all.some((n) => n.status !== 'offline');
   const selectable = all.filter((n) => selectorMatches(r.nodeSelector, n.labels));
-  if (live && selectable.length > 0 && !selectable.some((n) => everFits(r, n))) {
+  if (live && selectable.length > 0 && !selectable.some((n) => couldEverFit(n, r))) {
     const biggest = selectable.reduce((a, b) => (b.cpu > a.cpu ? b : a));
     return {
       kind: 'never',

@@ -5,6 +5,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { ContainerSecurity } from '../worker/container-security.ts';
+import { NETWORKS } from '../domain/task.ts';
 
 export interface RedisNames {
   /** BullMQ's prefix option. */
@@ -32,8 +33,6 @@ export function redisNames(prefix: string): RedisNames {
   };
 }
 
-/** BullMQ priorities: a lower number is served first. */
-export const PRIORITY_RANK = { critical: 1, high: 2, normal: 3, low: 4 } as const;
 
 /**
  * A connection for long-lived consumers (BullMQ workers, subscribers): it retries forever.
@@ -65,7 +64,7 @@ export const NodeJob = z.object({
   cpu: z.number(),
   memoryMb: z.number().int(),
   gpu: z.number().int(),
-  network: z.enum(['none', 'bridge', 'host']),
+  network: z.enum(NETWORKS),
   timeoutSeconds: z.number().int().nullable(),
   logCapBytes: z.number().int().positive(),
   labels: z.record(z.string(), z.string()).default({}),

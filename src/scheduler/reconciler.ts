@@ -7,13 +7,16 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskStore } from '../state/task-store.ts';
 import { enqueuePending } from './pending.ts';
-import { agedPriority } from './dispatcher.ts';
-import { PRIORITY_RANK, type RedisNames } from './queues.ts';
+import { agedPriority } from './aging.ts';
+import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
+import { type RedisNames } from './queues.ts';
+import { PRIORITY_RANK } from '../domain/task.ts';
 
 const PAGE = 10_000;
 
-export class Reconciler {
+export class Reconciler implements Part {
   private timer: NodeJS.Timeout | null = null;
+  private closer?: (options?: CloseOptions) => Promise<void>;
   private running: Promise<number> | null = null;
   private generation = 0;
   /** Where the next pass's page starts (task seq); 0 = from the oldest. */
@@ -49,11 +52,11 @@ export class Reconciler {
   }
 
   /** Stops the periodic passes (when this replica stops leading). */
-  async stop(): Promise<void> {
+  async stop(force = false): Promise<void> {
     this.generation++;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.running?.catch(() => undefined);
+    if (!force) await this.running?.catch(() => undefined);
   }
 
   /** One pass; returns how many jobs it had to put back. */
@@ -111,8 +114,12 @@ export class Reconciler {
     return restored;
   }
 
-  async close(): Promise<void> {
-    await this.stop();
-    await this.pending.close();
+  /** Stops for good (see lifecycle/part.ts); force: a pass under way is not waited for. */
+  close(options?: CloseOptions): Promise<void> {
+    this.closer ??= closeOnce(async ({ force }) => {
+      await this.stop(force);
+      await this.pending.close();
+    });
+    return this.closer(options);
   }
 }

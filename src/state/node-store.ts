@@ -1,11 +1,11 @@
 // Registered nodes: capacity, what is reserved on them, and their last heartbeat. The
-// reservation columns are changed only by TaskStore.place/finish/cancel, inside the same
-// transaction as the task change, so they always add up to the tasks placed on the node.
+// reservation columns are changed only by node-reservations.ts, inside the same transaction as
+// the task change, so they always add up to the tasks placed on the node.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray, lt, or, isNull, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { nodes, type NodeRow } from './schema.ts';
-import type { PlacementNode } from '../scheduler/placement.ts';
+import type { PlacementNode } from '../domain/fit.ts';
 
 export interface NodeRegistration {
   name: string;

@@ -7,6 +7,7 @@ import {
   bigserial,
   customType,
   boolean,
+  check,
   doublePrecision,
   index,
   integer,
@@ -29,6 +30,8 @@ const jsonText = <T>(name: string) =>
     fromDriver: (v) => JSON.parse(v) as T,
   })(name);
 
+import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
+
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
 export const tasks = pgTable(
@@ -41,7 +44,7 @@ export const tasks = pgTable(
     image: text('image').notNull(),
     command: jsonText<string[] | string | null>('command'),
     env: jsonb('env').$type<Record<string, string>>().notNull(),
-    priority: text('priority').$type<'critical' | 'high' | 'normal' | 'low'>().notNull(),
+    priority: text('priority', { enum: PRIORITIES }).notNull(),
     cpu: doublePrecision('cpu').notNull(),
     memoryMb: integer('memory_mb').notNull(),
     gpu: integer('gpu').notNull(),
@@ -51,10 +54,10 @@ export const tasks = pgTable(
     nodeSelector: jsonb('node_selector').$type<Record<string, string>>().notNull(),
     labels: jsonb('labels').$type<Record<string, string>>().notNull(),
     idempotencyKey: text('idempotency_key').unique(),
-    network: text('network').$type<'none' | 'bridge' | 'host'>().notNull(),
+    network: text('network', { enum: NETWORKS }).notNull(),
     // The tenant of the key that submitted it ('default' in open mode); a key sees only its own.
     tenant: text('tenant').notNull().default('default'),
-    status: text('status').notNull(),
+    status: text('status', { enum: TASK_STATUSES }).notNull(),
     statusReason: text('status_reason'),
     nodeId: uuid('node_id'),
     attempts: integer('attempts').notNull().default(0),
@@ -77,6 +80,8 @@ export const tasks = pgTable(
     index('tasks_workflow_idx').on(t.workflowId, t.status),
     index('tasks_depends_on_idx').using('gin', t.dependsOn),
     index('tasks_tenant_seq_idx').on(t.tenant, t.seq),
+    // The status is one of the domain's statuses, checked by the database too (raw SQL updates included).
+    check('tasks_status_check', sql.raw(`"status" in (${TASK_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
   ],
 );
 
@@ -86,8 +91,8 @@ export const workflows = pgTable(
     id: uuid('id').primaryKey(),
     seq: bigserial('seq', { mode: 'number' }).notNull(),
     name: text('name'),
-    status: text('status').$type<'running' | 'succeeded' | 'failed' | 'cancelled'>().notNull(),
-    onFailure: text('on_failure').$type<'skip_downstream' | 'continue'>().notNull(),
+    status: text('status', { enum: WORKFLOW_STATUSES }).notNull(),
+    onFailure: text('on_failure', { enum: ON_FAILURE }).notNull(),
     maxParallel: integer('max_parallel'),
     tenant: text('tenant').notNull().default('default'),
     createdAt: ts('created_at').notNull(),
@@ -125,7 +130,7 @@ export const nodes = pgTable('nodes', {
   id: uuid('id').primaryKey(),
   name: text('name').notNull(),
   hostname: text('hostname').notNull(),
-  status: text('status').$type<'available' | 'draining' | 'unhealthy' | 'offline'>().notNull(),
+  status: text('status', { enum: NODE_STATUSES }).notNull(),
   labels: jsonb('labels').$type<Record<string, string>>().notNull(),
   cpu: doublePrecision('cpu').notNull(),
   memoryMb: integer('memory_mb').notNull(),

@@ -3,13 +3,17 @@
 // so a late or repeated report can never move a task twice or out of a final state.
 import { and, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { nodes, taskEvents, taskLogs, tasks, type NewTaskRow, type NodeRow, type TaskRow } from './schema.ts';
-
-export const FINAL = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'] as const;
-const ACTIVE_ON_NODE = ['scheduled', 'running'];
+import { taskEvents, taskLogs, tasks, type NewTaskRow, type NodeRow, type TaskRow } from './schema.ts';
+import { isFinal, isOnNode, isRetryable, ON_NODE_STATUSES, type TaskStatus } from '../domain/task.ts';
+import { nodeWentOffline, retryRequested } from '../domain/status-reasons.ts';
+import { finishAttempts, type FinishReport, type FinishResult, type OnTaskFinal } from './finish-attempts.ts';
+import { release } from './node-reservations.ts';
+import { markStarted, placeAttempts } from './place-attempts.ts';
+import { addEvent, recordEvents } from './task-history.ts';
+import { idIn, isUniqueViolation, type Tx } from './tx.ts';
 
 export interface TaskFilter {
-  status?: string;
+  status?: TaskStatus;
   workflowId?: string;
   nodeId?: string;
   label?: { key: string; value: string };
@@ -19,36 +23,8 @@ export interface TaskFilter {
 
 export type PlacementRequest = Pick<TaskRow, 'id' | 'status' | 'nodeId' | 'priority' | 'createdAt' | 'statusReason' | 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
 
-export type FinishStatus = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
-
-export interface FinishResult {
-  task: TaskRow;
-  /** False when the task had already ended (e.g. cancelled while it ran). */
-  changed: boolean;
-  /** Set when the attempt failed with retries left: enqueue the task again after this delay. */
-  retryInMs: number | null;
-}
-
-export interface FinishReport {
-  taskId: string;
-  attempt: number;
-  status: FinishStatus;
-  exitCode: number | null;
-  error: string | null;
-  startedAt: Date | null;
-  finishedAt: Date;
-  logs: string;
-  truncated: boolean;
-}
-
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
-
-/**
- * Called inside the transaction that moves a task to a final state (the DAG manager releases or
- * skips the task's children there, so a crash can never finish a parent without its children's
- * fate). Returns tasks it moved to `queued`, which the caller enqueues after the commit.
- */
-export type OnTaskFinal = (tx: Tx, ended: TaskRow[]) => Promise<TaskRow[]>;
+export type { FinishStatus } from '../domain/task.ts';
+export type { FinishReport, FinishResult, OnTaskFinal, Tx };
 
 export class TaskStore {
   private onFinal: OnTaskFinal = async () => [];
@@ -74,20 +50,9 @@ export class TaskStore {
   }
 
   /** Records a state change in the task's history (for stores that change tasks in bulk too). */
-  async recordEvents(tx: Tx, rows: TaskRow[], reason: string | null | ((t: TaskRow) => string), at = new Date()): Promise<void> {
-    if (rows.length === 0) return;
-    const why = (t: TaskRow) => (typeof reason === 'function' ? reason(t) : (reason ?? t.statusReason));
-    // One JSON parameter instead of a bound value per column per row: much less work building
-    // the statement for a batch of hundreds.
-    const events = JSON.stringify(rows.map((t) => ({ task_id: t.id, status: t.status, node_id: t.nodeId, attempt: t.attempts, reason: why(t) })));
-    await tx.execute(sql`
-      insert into task_events (task_id, at, status, node_id, attempt, reason)
-      select e.task_id, ${at.toISOString()}::timestamptz, e.status, e.node_id, e.attempt, e.reason
-      from rows from (jsonb_to_recordset(${events}::jsonb) as (task_id uuid, status text, node_id uuid, attempt int, reason text))
-        with ordinality as e(task_id, status, node_id, attempt, reason, ord)
-      order by e.ord`);
+  recordEvents(tx: Tx, rows: TaskRow[], reason: string | null | ((t: TaskRow) => string), at = new Date()): Promise<void> {
+    return recordEvents(tx, rows, reason, at);
   }
-
 
   /**
    * Inserts a task, then runs `enqueue`. If enqueueing fails the row is deleted again, so the
@@ -217,7 +182,6 @@ export class TaskStore {
       where tasks.id = r.id and tasks.status = ${status}`);
   }
 
-
   /** Fails a queued task that can never run (bigger than any node, say). */
   async failQueued(taskId: string, error: string): Promise<{ task: TaskRow; released: TaskRow[] } | null> {
     return this.db.transaction(async (tx) => {
@@ -228,7 +192,7 @@ export class TaskStore {
         .set({ status: 'failed', error, statusReason: error, finishedAt: new Date() })
         .where(eq(tasks.id, taskId))
         .returning();
-      await this.addEvent(tx, t, error);
+      await addEvent(tx, t, error);
       return { task: t, released: await this.onFinal(tx, [t]) };
     });
   }
@@ -243,59 +207,7 @@ export class TaskStore {
    */
   async placeMany(plans: Array<{ taskId: string; nodeId: string }>): Promise<{ placed: TaskRow[]; refused: string[]; gone: string[] }> {
     if (plans.length === 0) return { placed: [], refused: [], gone: [] };
-    return this.db.transaction(async (tx) => {
-      const ids = plans.map((p) => p.taskId);
-      const live = await tx
-        .select({ id: tasks.id, cpu: tasks.cpu, memoryMb: tasks.memoryMb, gpu: tasks.gpu })
-        .from(tasks)
-        .where(and(idIn(ids), eq(tasks.status, 'queued')))
-        .orderBy(tasks.id)
-        .for('update');
-      const request = new Map(live.map((t) => [t.id, t]));
-      const gone = ids.filter((id) => !request.has(id));
-      const wanted = nodeSums(plans.flatMap((p) => {
-        const r = request.get(p.taskId);
-        return r ? [{ ...r, nodeId: p.nodeId }] : [];
-      }));
-      if (wanted === null) return { placed: [], refused: [], gone };
-      const took = (await tx.execute(sql`
-        update nodes set
-          allocated_cpu = nodes.allocated_cpu + r.cpu,
-          allocated_memory_mb = nodes.allocated_memory_mb + r.mem,
-          allocated_gpu = nodes.allocated_gpu + r.gpu,
-          allocated_tasks = nodes.allocated_tasks + r.n
-        from jsonb_to_recordset(${wanted}::jsonb) as r(id uuid, cpu float8, mem int, gpu int, n int)
-        where nodes.id = r.id and nodes.status = 'available'
-          and nodes.allocated_cpu + r.cpu <= nodes.cpu + 1e-9
-          and nodes.allocated_memory_mb + r.mem <= nodes.memory_mb
-          and nodes.allocated_gpu + r.gpu <= nodes.gpu
-          and nodes.allocated_tasks + r.n <= nodes.max_tasks
-        returning nodes.id, nodes.name`)) as unknown as { rows: Array<{ id: string; name: string }> };
-      const nodeName = new Map(took.rows.map((n) => [n.id, n.name]));
-      const refused: string[] = [];
-      const go: Array<{ id: string; node_id: string; name: string }> = [];
-      for (const p of plans) {
-        if (!request.has(p.taskId)) continue;
-        const name = nodeName.get(p.nodeId);
-        if (name === undefined) refused.push(p.taskId);
-        else go.push({ id: p.taskId, node_id: p.nodeId, name });
-      }
-      if (go.length === 0) return { placed: [], refused, gone };
-      const at = new Date();
-      await tx.execute(sql`
-        update tasks set
-          status = 'scheduled',
-          node_id = r.node_id,
-          attempts = tasks.attempts + 1,
-          scheduled_at = ${at.toISOString()}::timestamptz,
-          status_reason = 'placed on node ' || r.name || '; waiting for it to start the container'
-        from jsonb_to_recordset(${JSON.stringify(go)}::jsonb) as r(id uuid, node_id uuid, name text)
-        where tasks.id = r.id`);
-      const placed = await tx.select().from(tasks).where(idIn(go.map((g) => g.id)));
-      const names = new Map(go.map((g) => [g.id, g.name]));
-      await this.recordEvents(tx, placed, (t) => `placed on node ${names.get(t.id)}`, at);
-      return { placed, refused, gone };
-    });
+    return this.db.transaction((tx) => placeAttempts(tx, plans));
   }
 
   /**
@@ -304,18 +216,7 @@ export class TaskStore {
    */
   async markRunningMany(reports: Array<{ taskId: string; attempt: number; startedAt: Date }>): Promise<TaskRow[]> {
     if (reports.length === 0) return [];
-    return this.db.transaction(async (tx) => {
-      const rows = JSON.stringify(reports.map((r) => ({ id: r.taskId, attempt: r.attempt, at: r.startedAt.toISOString() })));
-      const changed = (await tx.execute(sql`
-        update tasks set status = 'running', started_at = r.at, status_reason = null
-        from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, attempt int, at timestamptz)
-        where tasks.id = r.id and tasks.attempts = r.attempt and tasks.status = 'scheduled'
-        returning tasks.id`)) as unknown as { rows: Array<{ id: string }> };
-      if (changed.rows.length === 0) return [];
-      const running = await tx.select().from(tasks).where(idIn(changed.rows.map((r) => r.id)));
-      await this.recordEvents(tx, running, 'container started');
-      return running;
-    });
+    return this.db.transaction((tx) => markStarted(tx, reports));
   }
 
   /**
@@ -331,73 +232,7 @@ export class TaskStore {
   async finishMany(reports: FinishReport[]): Promise<{ results: Array<FinishResult | null>; released: TaskRow[] }> {
     if (reports.length === 0) return { results: [], released: [] };
     if (new Set(reports.map((r) => r.taskId)).size !== reports.length) throw new Error('finishMany: a task appears twice in one batch');
-    return this.db.transaction(async (tx) => {
-      const ids = reports.map((r) => r.taskId);
-      // Lock order, as everywhere: workflow rows (by id), then task rows (by id), then nodes.
-      const peek = await tx.select({ workflowId: tasks.workflowId }).from(tasks).where(idIn(ids));
-      const wfIds = [...new Set(peek.map((p) => p.workflowId).filter((w): w is string => w !== null))].sort();
-      if (wfIds.length > 0) await tx.execute(sql`select 1 from workflows where id in ${wfIds} order by id for update`);
-      const locked = new Map((await tx.select().from(tasks).where(idIn(ids)).orderBy(tasks.id).for('update')).map((t) => [t.id, t]));
-
-      const results: Array<FinishResult | null> = reports.map(() => null);
-      const current = reports.flatMap((r, i) => {
-        const t = locked.get(r.taskId);
-        return t && t.attempts === r.attempt ? [{ r, t, i }] : [];
-      });
-      for (let i = 0; i < current.length; i += 100) {
-        await tx
-          .insert(taskLogs)
-          .values(current.slice(i, i + 100).map(({ r }) => ({ taskId: r.taskId, attempt: r.attempt, logs: r.logs, truncated: r.truncated })))
-          .onConflictDoUpdate({ target: taskLogs.taskId, set: { attempt: sql`excluded.attempt`, logs: sql`excluded.logs`, truncated: sql`excluded.truncated` } });
-      }
-      const retries: Array<{ id: string; exit_code: number | null; error: string | null; reason: string; i: number; retryInMs: number }> = [];
-      const finals: Array<{ id: string; status: FinishStatus; exit_code: number | null; error: string | null; started_at: string | null; finished_at: string; i: number }> = [];
-      const startedLate: Array<typeof taskEvents.$inferInsert> = [];
-      for (const { r, t, i } of current) {
-        if (!ACTIVE_ON_NODE.includes(t.status)) {
-          results[i] = { task: t, changed: false, retryInMs: null };
-          continue;
-        }
-        if (t.status === 'scheduled' && r.startedAt) {
-          // The "started" report is still on its way (reports are applied concurrently): keep
-          // the history whole; the late report will find the task ended and change nothing.
-          startedLate.push({ taskId: t.id, at: r.startedAt, status: 'running', nodeId: t.nodeId, attempt: t.attempts, reason: 'container started' });
-        }
-        const retryable = r.status === 'failed' || r.status === 'timed_out';
-        if (retryable && t.attempts <= t.maxRetries) {
-          const retryInMs = Math.round(t.retryBackoffSeconds * 1000 * 2 ** (t.attempts - 1));
-          const why = r.error ?? r.status;
-          const reason = `attempt ${t.attempts} ${r.status === 'timed_out' ? 'timed out' : 'failed'} (${why}); retrying in ${retryInMs / 1000} s (attempt ${t.attempts + 1} of ${t.maxRetries + 1})`;
-          retries.push({ id: t.id, exit_code: r.exitCode, error: r.error, reason, i, retryInMs });
-        } else {
-          finals.push({ id: t.id, status: r.status, exit_code: r.exitCode, error: r.error, started_at: r.startedAt?.toISOString() ?? null, finished_at: r.finishedAt.toISOString(), i });
-        }
-      }
-      if (startedLate.length > 0) await tx.insert(taskEvents).values(startedLate);
-      if (retries.length > 0) {
-        await tx.execute(sql`
-          update tasks set status = 'queued', node_id = null, exit_code = r.exit_code, error = r.error, status_reason = r.reason
-          from jsonb_to_recordset(${JSON.stringify(retries)}::jsonb) as r(id uuid, exit_code int, error text, reason text)
-          where tasks.id = r.id`);
-      }
-      if (finals.length > 0) {
-        await tx.execute(sql`
-          update tasks set status = r.status, exit_code = r.exit_code, error = r.error, status_reason = null,
-            started_at = coalesce(tasks.started_at, r.started_at), finished_at = r.finished_at
-          from jsonb_to_recordset(${JSON.stringify(finals)}::jsonb) as r(id uuid, status text, exit_code int, error text, started_at timestamptz, finished_at timestamptz)
-          where tasks.id = r.id`);
-      }
-      const changedIds = [...retries, ...finals].map((x) => x.id);
-      const after = new Map(changedIds.length ? (await tx.select().from(tasks).where(idIn(changedIds))).map((t) => [t.id, t]) : []);
-      const errorOf = new Map(finals.map((f) => [f.id, f.error]));
-      await this.recordEvents(tx, changedIds.map((id) => after.get(id) as TaskRow), (t) => (t.status === 'queued' ? (t.statusReason as string) : (errorOf.get(t.id) as string)));
-      for (const x of retries) results[x.i] = { task: after.get(x.id) as TaskRow, changed: true, retryInMs: x.retryInMs };
-      for (const x of finals) results[x.i] = { task: after.get(x.id) as TaskRow, changed: true, retryInMs: null };
-      const released = await this.onFinal(tx, finals.map((x) => after.get(x.id) as TaskRow));
-      // Reservations released last, so the node rows (which placements update) stay locked briefly.
-      await this.releaseMany(tx, changedIds.map((id) => locked.get(id) as TaskRow));
-      return { results, released };
-    });
+    return this.db.transaction((tx) => finishAttempts(tx, reports, this.onFinal));
   }
 
   async cancel(
@@ -407,7 +242,7 @@ export class TaskStore {
     return this.db.transaction(async (tx) => {
       const t = await this.lockTask(tx, taskId);
       if (!t) return 'not_found';
-      if ((FINAL as readonly string[]).includes(t.status)) return { ended: t };
+      if (isFinal(t.status)) return { ended: t };
       const r = await this.cancelLocked(tx, t, reason);
       return { ...r, released: await this.onFinal(tx, [r.task]) };
     });
@@ -415,14 +250,14 @@ export class TaskStore {
 
   /** Cancels a task whose row the caller has locked; runs no hook (the caller decides). */
   async cancelLocked(tx: Tx, t: TaskRow, reason: string): Promise<{ task: TaskRow; wasOnNode: boolean }> {
-    const wasOnNode = ACTIVE_ON_NODE.includes(t.status);
+    const wasOnNode = isOnNode(t.status);
     const [done] = await tx
       .update(tasks)
       .set({ status: 'cancelled', statusReason: null, finishedAt: new Date(), error: reason, dagReady: false })
       .where(eq(tasks.id, t.id))
       .returning();
-    if (wasOnNode && t.nodeId) await this.release(tx, t);
-    await this.addEvent(tx, done, reason);
+    if (wasOnNode && t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
+    await addEvent(tx, done, reason);
     return { task: done, wasOnNode };
   }
 
@@ -436,28 +271,27 @@ export class TaskStore {
       const lost = await tx
         .select()
         .from(tasks)
-        .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.status, ACTIVE_ON_NODE)))
+        .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.status, ON_NODE_STATUSES)))
         .for('update');
       const out: TaskRow[] = [];
       for (const t of lost) {
-        await this.release(tx, t);
+        if (t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
         const [again] = await tx
           .update(tasks)
           .set({
             status: 'queued',
             nodeId: null,
-            statusReason: `node ${nodeName} went offline during attempt ${t.attempts}; placing it again`,
+            statusReason: nodeWentOffline(nodeName, t.attempts),
           })
           .where(eq(tasks.id, t.id))
           .returning();
         out.push(again);
       }
-      await this.recordEvents(tx, out, null);
+      await recordEvents(tx, out, null);
       return out;
     });
   }
 
-  /** Running tasks on a node that started before `before`, for finding lost attempts. */
   /**
    * Tasks running on a live node whose latest heartbeat, sent more than `graceSeconds` after
    * the attempt started, no longer lists them: one query for the whole cluster.
@@ -472,7 +306,6 @@ export class TaskStore {
     return r.rows.map((x) => ({ id: x.id, attempts: x.attempts, nodeName: x.node_name }));
   }
 
-
   /**
    * An attempt its node no longer runs and never reported (its report was lost with Redis):
    * back to `queued`, to be placed again as attempt + 1.
@@ -480,10 +313,10 @@ export class TaskStore {
   async requeueLost(taskId: string, attempt: number, reason: string): Promise<TaskRow | null> {
     return this.db.transaction(async (tx) => {
       const t = await this.lockTask(tx, taskId);
-      if (!t || t.attempts !== attempt || !ACTIVE_ON_NODE.includes(t.status)) return null;
-      if (t.nodeId) await this.release(tx, t);
+      if (!t || t.attempts !== attempt || !isOnNode(t.status)) return null;
+      if (t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
       const [again] = await tx.update(tasks).set({ status: 'queued', nodeId: null, statusReason: reason }).where(eq(tasks.id, t.id)).returning();
-      await this.addEvent(tx, again, reason);
+      await addEvent(tx, again, reason);
       return again;
     });
   }
@@ -493,7 +326,7 @@ export class TaskStore {
     return this.db.transaction(async (tx) => {
       const [t] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for('update');
       if (!t) return 'not_found';
-      if (!['failed', 'timed_out', 'cancelled'].includes(t.status)) return { notRetryable: t };
+      if (!isRetryable(t.status)) return { notRetryable: t };
       const [again] = await tx
         .update(tasks)
         .set({
@@ -502,11 +335,11 @@ export class TaskStore {
           exitCode: null,
           error: null,
           finishedAt: null,
-          statusReason: `retry requested after ${t.status}; waiting for the scheduler to place it on a node`,
+          statusReason: retryRequested(t.status),
         })
         .where(eq(tasks.id, t.id))
         .returning();
-      await this.addEvent(tx, again, again.statusReason);
+      await addEvent(tx, again, again.statusReason);
       return again;
     });
   }
@@ -516,10 +349,9 @@ export class TaskStore {
     return l ? { logs: l.logs, truncated: l.truncated } : null;
   }
 
-  /** Tasks in the given statuses, oldest first, for the reconciler. */
   /** Tasks in the given statuses after `afterSeq`, oldest first: one page of a full scan. */
   async idsInStatus(
-    statuses: string[],
+    statuses: readonly TaskStatus[],
     afterSeq = 0,
     limit = 10_000,
   ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {
@@ -530,75 +362,6 @@ export class TaskStore {
       .orderBy(tasks.seq)
       .limit(limit);
   }
-
-  private async release(tx: Tx, t: TaskRow): Promise<void> {
-    await tx
-      .update(nodes)
-      .set({
-        allocatedCpu: sql`greatest(${nodes.allocatedCpu} - ${t.cpu}, 0)`,
-        allocatedMemoryMb: sql`greatest(${nodes.allocatedMemoryMb} - ${t.memoryMb}, 0)`,
-        allocatedGpu: sql`greatest(${nodes.allocatedGpu} - ${t.gpu}, 0)`,
-        allocatedTasks: sql`greatest(${nodes.allocatedTasks} - 1, 0)`,
-      })
-      .where(eq(nodes.id, t.nodeId as string));
-  }
-
-  /** Releases the reservations of many tasks: one guarded update of each node's sums, by id. */
-  private async releaseMany(tx: Tx, ts: TaskRow[]): Promise<void> {
-    const rows = nodeSums(ts.filter((t): t is TaskRow & { nodeId: string } => t.nodeId !== null));
-    if (rows === null) return;
-    await tx.execute(sql`
-      update nodes set
-        allocated_cpu = greatest(nodes.allocated_cpu - r.cpu, 0),
-        allocated_memory_mb = greatest(nodes.allocated_memory_mb - r.mem, 0),
-        allocated_gpu = greatest(nodes.allocated_gpu - r.gpu, 0),
-        allocated_tasks = greatest(nodes.allocated_tasks - r.n, 0)
-      from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, cpu float8, mem int, gpu int, n int)
-      where nodes.id = r.id`);
-  }
-
-  private async addEvent(tx: Tx | Db, t: TaskRow, reason: string | null): Promise<void> {
-    await tx.insert(taskEvents).values({
-      taskId: t.id,
-      at: new Date(),
-      status: t.status,
-      nodeId: t.nodeId,
-      attempt: t.attempts,
-      reason,
-    });
-  }
-}
-
-/**
- * What tasks ask of each node, summed: JSON rows {id, cpu, mem, gpu, n} for jsonb_to_recordset,
- * in node id order (so two transactions never wait on each other's node rows), or null for none.
- */
-function nodeSums(items: Array<{ nodeId: string; cpu: number; memoryMb: number; gpu: number }>): string | null {
-  const sums = new Map<string, { id: string; cpu: number; mem: number; gpu: number; n: number }>();
-  for (const t of items) {
-    const s = sums.get(t.nodeId) ?? { id: t.nodeId, cpu: 0, mem: 0, gpu: 0, n: 0 };
-    s.cpu += t.cpu;
-    s.mem += t.memoryMb;
-    s.gpu += t.gpu;
-    s.n += 1;
-    sums.set(t.nodeId, s);
-  }
-  return sums.size === 0 ? null : JSON.stringify([...sums.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
-}
-
-/**
- * `tasks.id = any($1)` with the ids as one array parameter: for hundreds of ids much cheaper to
- * build and parse than `in ($1, $2, …)`.
- */
-function idIn(ids: string[]): SQL {
-  return sql`${tasks.id} = any(${`{${ids.join(',')}}`}::uuid[])`;
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: string }).code === '23505') return true;
-  }
-  return false;
 }
 
 export type { NodeRow, TaskRow };

@@ -6,8 +6,8 @@ import type { Db } from './db.ts';
 import { tasks, workflows, type NewTaskRow, type TaskRow, type WorkflowRow } from './schema.ts';
 import type { TaskStore, Tx } from './task-store.ts';
 
-const ACTIVE = ['queued', 'scheduled', 'running'];
-const UNFINISHED = ['pending', ...ACTIVE];
+import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
+import { ACTIVE_STATUSES as ACTIVE, UNFINISHED_STATUSES as UNFINISHED, type WorkflowStatus } from '../domain/task.ts';
 
 export class WorkflowStore {
   constructor(
@@ -45,7 +45,7 @@ export class WorkflowStore {
     return this.db.select().from(tasks).where(eq(tasks.workflowId, id)).orderBy(tasks.seq);
   }
 
-  async list(filter: { status?: string; limit: number; offset: number }): Promise<{ items: WorkflowRow[]; total: number }> {
+  async list(filter: { status?: WorkflowStatus; limit: number; offset: number }): Promise<{ items: WorkflowRow[]; total: number }> {
     const where: SQL | undefined = filter.status ? eq(workflows.status, filter.status as WorkflowRow['status']) : undefined;
     const [items, [{ n }]] = await Promise.all([
       this.db.select().from(workflows).where(where).orderBy(desc(workflows.seq)).limit(filter.limit).offset(filter.offset),
@@ -139,7 +139,7 @@ export class WorkflowStore {
       .limit(limit);
     const queued = await tx
       .update(tasks)
-      .set({ status: 'queued', dagReady: false, statusReason: 'waiting for the scheduler to place it on a node' })
+      .set({ status: 'queued', dagReady: false, statusReason: WAITING_FOR_SCHEDULER })
       .where(inArray(tasks.id, ids))
       .returning();
     await this.taskStore.recordEvents(tx, queued, 'parents succeeded; released');

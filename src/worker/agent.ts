@@ -12,6 +12,7 @@ import type { Config } from '../config/index.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { hostLoad } from './host-load.ts';
 import { LogWriter } from './log-writer.ts';
+import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
 export type AgentState = 'starting' | 'running' | 'engine_unreachable' | 'stopping' | 'stopped';
 
@@ -36,7 +37,7 @@ export interface NodeAgentOptions {
   fetch?: typeof fetch;
 }
 
-export class NodeAgent {
+export class NodeAgent implements Part {
   state: AgentState = 'starting';
   node: NodeIdentity | null = null;
   private readonly names: RedisNames;
@@ -49,7 +50,7 @@ export class NodeAgent {
   private readonly running = new Map<string, AbortController>();
   /** Attempts taken and not yet reported: what heartbeats list as running on this node. */
   private readonly unreported = new Set<string>();
-  private closing: Promise<void> | null = null;
+  private closer?: (options?: CloseOptions) => Promise<void>;
   /** When a heartbeat last failed (at first: when this agent started) and last succeeded. */
   private heartbeatFailedAt = Date.now();
   private heartbeatOkAt = 0;
@@ -366,13 +367,16 @@ export class NodeAgent {
     log.info({ status: outcome.status, exit_code: outcome.exitCode }, 'worker: attempt finished');
   }
 
-  /** Stops taking jobs, waits for running attempts (up to BullMQ's close), closes connections. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
+  /**
+   * Stops taking jobs, waits for running attempts (up to BullMQ's close), closes connections (see
+   * lifecycle/part.ts); force: running attempts are not waited for.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    this.closer ??= closeOnce(async ({ force }) => {
       this.state = 'stopping';
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
       if (this.engineTimer) clearTimeout(this.engineTimer);
-      const steps = [this.worker?.close(), this.events?.close()];
+      const steps = [this.worker?.close(force), this.events?.close()];
       for (const r of await Promise.allSettled(steps)) {
         if (r.status === 'rejected') this.opts.logger.warn({ err: r.reason }, 'worker: error while closing');
       }
@@ -382,8 +386,8 @@ export class NodeAgent {
         await this.connection.quit().catch(() => this.connection.disconnect());
       }
       this.state = 'stopped';
-    })();
-    return this.closing;
+    });
+    return this.closer(options);
   }
 }
 

@@ -5,7 +5,7 @@
 //                                  itself contains "{{" is never expanded again).
 // Whitespace inside the braces is optional. `{{ '{{' }}` (or any quoted text: `{{ "{{.Id}}" }}`)
 // writes its quoted text as is, for commands such as `docker inspect -f` that use braces.
-import type { TaskStatus } from '../api/schemas.ts';
+import type { TaskStatus } from '../domain/task.ts';
 
 /** A reference to an ancestor's value; `text` is its canonical form, "tasks.extract.outputs.rows". */
 export type Reference =

@@ -1,24 +1,17 @@
-// /nodes: worker registration and heartbeats, and reading node state. When a registration
-// token is configured, registering needs it (Authorization: Bearer TOKEN).
-import { timingSafeEqual } from 'node:crypto';
+// /nodes: worker registration and heartbeats, and reading node state. Each handler parses, calls
+// the use case (src/control/nodes.ts) and presents its answer.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import { wakeWaitingTasks } from '../../scheduler/pending.ts';
-import type { ApiDeps } from '../deps.ts';
+import type { Control } from '../../control/index.ts';
 import { json } from './responses.ts';
-import { ConflictError, NotFoundError, UnauthorizedError } from '../fastapi/index.ts';
 import { presentNode } from '../present.ts';
 import { ErrorDetail, Node, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
 
+/** The token of an `Authorization: Bearer TOKEN` header, or '' for none. */
+const bearerOf = (header: string | undefined) => (header ?? '').replace(/^Bearer\s+/i, '');
 
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-export function nodeRoutes(deps: ApiDeps) {
+export function nodeRoutes(control: Control) {
   const app = new OpenAPIHono();
-  const { nodes } = deps;
+  const { nodes } = control;
 
   const register = createRoute({
     method: 'post',
@@ -29,17 +22,8 @@ export function nodeRoutes(deps: ApiDeps) {
     responses: { 201: json(NodeRegistered, 'The node, with the token it uses afterwards'), 401: json(ErrorDetail, 'Missing or wrong registration token') },
   });
   app.openapi(register, async (c) => {
-    const required = deps.config.nodes.registration_token;
-    if (required) {
-      const given = (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
-      if (!given || !sameSecret(given, required)) {
-        throw new UnauthorizedError('A valid registration token is required: pass it as "Authorization: Bearer TOKEN" (JARVIS_REGISTRATION_TOKEN on the worker)');
-      }
-    }
     const body = c.req.valid('json');
-    const n = await nodes.register({ name: body.name, hostname: body.hostname, capacity: body.capacity, labels: body.labels ?? {} });
-    deps.logger.info({ node_id: n.id, node: n.name }, 'node registered');
-    await wakeWaitingTasks(deps.pendingQueue).catch(() => undefined);
+    const n = await nodes.register({ name: body.name, hostname: body.hostname, capacity: body.capacity, labels: body.labels ?? {} }, bearerOf(c.req.header('authorization')));
     return c.json({ ...presentNode(n), token: n.token }, 201);
   });
 
@@ -56,20 +40,13 @@ export function nodeRoutes(deps: ApiDeps) {
     },
   });
   app.openapi(heartbeat, async (c) => {
-    const { id } = c.req.valid('param');
     const hb = c.req.valid('json');
-    // Only the node itself may report for it: with the token its registration answered.
-    const token = (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
-    const n = await nodes.heartbeat(id, token, {
+    const n = await nodes.heartbeat(c.req.valid('param').id, bearerOf(c.req.header('authorization')), {
       cpuPercent: hb.cpu_percent ?? null,
       memoryUsedMb: hb.memory_used_mb ?? null,
       runningTaskIds: hb.running_task_ids ?? [],
       engine: hb.engine ?? 'ok',
     });
-    if (n === 'unknown') throw new NotFoundError('Node not found: it may have been deleted; register again');
-    if (n === 'unauthorized') {
-      throw new UnauthorizedError("This node's token is required: pass the token POST /nodes/register answered with as \"Authorization: Bearer TOKEN\"");
-    }
     return c.json(presentNode(n), 200);
   });
 
@@ -90,11 +67,7 @@ export function nodeRoutes(deps: ApiDeps) {
     request: { params: NodeIdParam },
     responses: { 200: json(Node, 'The node'), 404: json(ErrorDetail, 'No node with this id') },
   });
-  app.openapi(get, async (c) => {
-    const n = await nodes.get(c.req.valid('param').id);
-    if (!n) throw new NotFoundError('Node not found');
-    return c.json(presentNode(n), 200);
-  });
+  app.openapi(get, async (c) => c.json(presentNode(await nodes.get(c.req.valid('param').id)), 200));
 
   for (const [action, draining] of [['drain', true], ['resume', false]] as const) {
     const route = createRoute({
@@ -105,14 +78,7 @@ export function nodeRoutes(deps: ApiDeps) {
       request: { params: NodeIdParam },
       responses: { 200: json(Node, 'The node'), 404: json(ErrorDetail, 'No node with this id'), 409: json(ErrorDetail, 'The node is offline') },
     });
-    app.openapi(route, async (c) => {
-      const n = await nodes.setDraining(c.req.valid('param').id, draining);
-      if (!n) throw new NotFoundError('Node not found');
-      if (n.status === 'offline') throw new ConflictError(`Node ${n.name} is offline; it can be ${action === 'drain' ? 'drained' : 'resumed'} once it heartbeats again`);
-      deps.logger.info({ node_id: n.id, node: n.name, status: n.status }, `node ${action}`);
-      if (!draining) await wakeWaitingTasks(deps.pendingQueue).catch(() => undefined);
-      return c.json(presentNode(n), 200);
-    });
+    app.openapi(route, async (c) => c.json(presentNode(await nodes.setDraining(c.req.valid('param').id, draining)), 200));
   }
 
   const remove = createRoute({
@@ -124,11 +90,7 @@ export function nodeRoutes(deps: ApiDeps) {
     responses: { 204: { description: 'Deleted' }, 404: json(ErrorDetail, 'No node with this id'), 409: json(ErrorDetail, 'Tasks are placed on the node') },
   });
   app.openapi(remove, async (c) => {
-    const r = await nodes.delete(c.req.valid('param').id);
-    if (r === 'not_found') throw new NotFoundError('Node not found');
-    if (r !== 'deleted') {
-      throw new ConflictError(`Node ${r.busy.name} has ${r.busy.allocatedTasks} task(s) placed on it: drain it (POST /nodes/${r.busy.id}/drain) and wait for them to end`);
-    }
+    await nodes.delete(c.req.valid('param').id);
     return c.body(null, 204);
   });
 

@@ -1,6 +1,7 @@
 // Resource quantities as a client writes them (Kubernetes style) and what Jarvis stores.
 import { describe, expect, it } from 'vitest';
-import { normaliseResources, parseCpuQuantity, parseMemoryQuantity, ResourcesInput } from './schemas.ts';
+import { normaliseResources, parseCpuQuantity, parseMemoryQuantity } from './resources.ts';
+import { ResourcesInput } from '../api/schemas.ts';
 
 describe('parseCpuQuantity', () => {
   it.each([

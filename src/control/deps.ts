@@ -1,0 +1,27 @@
+// What the use cases need from the rest of the control plane, passed in by the composer.
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import type { WorkflowReleaser } from '../dag/release.ts';
+import type { ControlPlaneMetrics } from '../monitor/metrics.ts';
+import type { RedisNames } from '../scheduler/queues.ts';
+import type { NodeStore } from '../state/node-store.ts';
+import type { TaskStore } from '../state/task-store.ts';
+import type { WorkflowStore } from '../state/workflow-store.ts';
+
+export interface ControlDeps {
+  config: Config;
+  logger: Logger;
+  tasks: TaskStore;
+  nodes: NodeStore;
+  workflows: WorkflowStore;
+  releaser: WorkflowReleaser;
+  /** Fails fast while Redis is down (no offline queue). */
+  redis: Redis;
+  names: RedisNames;
+  pendingQueue: Queue;
+  metrics: ControlPlaneMetrics;
+  /** A new connection for one blocking reader (a log follower); the caller quits it. */
+  newBlockingConnection(): Redis;
+}

@@ -1,0 +1,21 @@
+// The use-case layer: what the API (and anything else that drives Jarvis) asks the control plane
+// to do. Routes parse, call one of these, and present the answer; these own the orchestration
+// (store, enqueue, undo, tell the nodes) and speak in domain errors.
+import type { ControlDeps } from './deps.ts';
+import { NodeControl } from './nodes.ts';
+import { TaskLogs } from './task-logs.ts';
+import { TaskControl } from './tasks.ts';
+import { WorkflowControl } from './workflows.ts';
+
+export interface Control {
+  tasks: TaskControl;
+  logs: TaskLogs;
+  workflows: WorkflowControl;
+  nodes: NodeControl;
+}
+
+export function createControl(deps: ControlDeps): Control {
+  return { tasks: new TaskControl(deps), logs: new TaskLogs(deps), workflows: new WorkflowControl(deps), nodes: new NodeControl(deps) };
+}
+
+export type { ControlDeps };

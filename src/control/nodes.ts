@@ -1,0 +1,78 @@
+// Use cases for worker nodes: registration (with the registration token when one is
+// configured), heartbeats (only from the node itself), drain and resume, forgetting a node.
+// Capacity that appears (a node registers or resumes) wakes the tasks waiting for room.
+import { timingSafeEqual } from 'node:crypto';
+import { wakeWaitingTasks } from '../scheduler/pending.ts';
+import type { NodeRegistration } from '../state/node-store.ts';
+import type { NodeRow } from '../state/schema.ts';
+import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
+import type { ControlDeps } from './deps.ts';
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export interface Heartbeat {
+  cpuPercent: number | null;
+  memoryUsedMb: number | null;
+  runningTaskIds: string[];
+  engine: 'ok' | 'unreachable';
+}
+
+export class NodeControl {
+  constructor(private readonly deps: ControlDeps) {}
+
+  /** `bearer` is the token the caller presented (empty for none). */
+  async register(reg: NodeRegistration, bearer: string): Promise<NodeRow> {
+    const required = this.deps.config.nodes.registration_token;
+    if (required && (!bearer || !sameSecret(bearer, required))) {
+      throw new Unauthorized('A valid registration token is required: pass it as "Authorization: Bearer TOKEN" (JARVIS_REGISTRATION_TOKEN on the worker)');
+    }
+    const n = await this.deps.nodes.register(reg);
+    this.deps.logger.info({ node_id: n.id, node: n.name }, 'node registered');
+    await wakeWaitingTasks(this.deps.pendingQueue).catch(() => undefined);
+    return n;
+  }
+
+  /** Only the node itself may report for it: with the token its registration answered. */
+  async heartbeat(id: string, token: string, hb: Heartbeat): Promise<NodeRow> {
+    const n = await this.deps.nodes.heartbeat(id, token, hb);
+    if (n === 'unknown') throw new NotFound('Node not found: it may have been deleted; register again');
+    if (n === 'unauthorized') {
+      throw new Unauthorized("This node's token is required: pass the token POST /nodes/register answered with as \"Authorization: Bearer TOKEN\"");
+    }
+    return n;
+  }
+
+  list(): Promise<NodeRow[]> {
+    return this.deps.nodes.list();
+  }
+
+  async get(id: string): Promise<NodeRow> {
+    const n = await this.deps.nodes.get(id);
+    if (!n) throw new NotFound('Node not found');
+    return n;
+  }
+
+  /** draining: it finishes what it runs and receives nothing new; resuming undoes that. */
+  async setDraining(id: string, draining: boolean): Promise<NodeRow> {
+    const action = draining ? 'drain' : 'resume';
+    const n = await this.deps.nodes.setDraining(id, draining);
+    if (!n) throw new NotFound('Node not found');
+    if (n.status === 'offline') throw new Conflict(`Node ${n.name} is offline; it can be ${draining ? 'drained' : 'resumed'} once it heartbeats again`);
+    this.deps.logger.info({ node_id: n.id, node: n.name, status: n.status }, `node ${action}`);
+    if (!draining) await wakeWaitingTasks(this.deps.pendingQueue).catch(() => undefined);
+    return n;
+  }
+
+  /** Forgets a node; one with tasks placed on it must be drained and empty, or offline. */
+  async delete(id: string): Promise<void> {
+    const r = await this.deps.nodes.delete(id);
+    if (r === 'not_found') throw new NotFound('Node not found');
+    if (r !== 'deleted') {
+      throw new Conflict(`Node ${r.busy.name} has ${r.busy.allocatedTasks} task(s) placed on it: drain it (POST /nodes/${r.busy.id}/drain) and wait for them to end`);
+    }
+  }
+}

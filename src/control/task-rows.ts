@@ -1,0 +1,66 @@
+// The rows a submission becomes: a task spec's defaults applied once (priority, resources,
+// retries, network), and a workflow's graph as one workflow row and its task rows.
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/index.ts';
+import { waitingOn } from '../dag/release.ts';
+import { normaliseResources } from '../domain/resources.ts';
+import { DEFAULT_PRIORITY, type TaskSpec, type WorkflowSpec } from '../domain/task.ts';
+import type { NewTaskRow } from '../state/schema.ts';
+
+/** The fields every new task row gets from a task spec (POST /tasks and workflows). */
+export function taskRowFrom(
+  spec: TaskSpec,
+  config: Config,
+  extra: Pick<NewTaskRow, 'status' | 'statusReason'> & Partial<NewTaskRow>,
+): NewTaskRow {
+  const resources = normaliseResources(spec.resources);
+  return {
+    id: randomUUID(),
+    name: spec.name ?? null,
+    image: spec.image,
+    command: spec.command ?? null,
+    env: spec.env ?? {},
+    priority: spec.priority ?? DEFAULT_PRIORITY,
+    cpu: resources.cpu,
+    memoryMb: resources.memory_mb,
+    gpu: resources.gpu,
+    timeoutSeconds: spec.timeout_seconds ?? null,
+    maxRetries: spec.max_retries ?? 0,
+    retryBackoffSeconds: spec.retry_backoff_seconds ?? 1,
+    nodeSelector: spec.node_selector ?? {},
+    labels: spec.labels ?? {},
+    idempotencyKey: spec.idempotency_key ?? null,
+    network: spec.network ?? config.tasks.default_network,
+    createdAt: new Date(),
+    ...extra,
+  };
+}
+
+/** The workflow row and its task rows (all `pending`, roots ready) for a validated spec. */
+export function workflowRows(spec: WorkflowSpec, config: Config, tenant = 'default') {
+  const id = randomUUID();
+  const createdAt = new Date();
+  const rows = spec.tasks.map((t) => {
+    const parents = t.depends_on ?? [];
+    return taskRowFrom(t, config, {
+      status: 'pending',
+      statusReason: parents.length ? waitingOn(parents.length, parents, parents.length) : 'ready; waiting for a free slot',
+      workflowId: id,
+      workflowKey: t.key,
+      dependsOn: parents,
+      dagReady: parents.length === 0,
+      createdAt,
+      tenant,
+    });
+  });
+  const wf = {
+    id,
+    name: spec.name ?? null,
+    status: 'running' as const,
+    onFailure: spec.on_failure ?? 'skip_downstream',
+    maxParallel: spec.max_parallel ?? null,
+    tenant,
+    createdAt,
+  };
+  return { id, wf, rows };
+}

@@ -1,0 +1,107 @@
+// Use cases for single tasks: submit (insert + enqueue, undone if the enqueue fails), submit a
+// batch, read, cancel and retry. Accepting a task means: the row is in the database and its job
+// is in the pending queue; if Redis refuses the job, the row is removed and the caller gets
+// Unavailable, so nothing is half-accepted.
+import { wakeWaitingTasks, enqueuePending } from '../scheduler/pending.ts';
+import { GroupCommit } from '../state/group-commit.ts';
+import type { TaskRow } from '../state/schema.ts';
+import type { TaskFilter } from '../state/task-store.ts';
+import { Conflict, NotFound } from '../domain/errors.ts';
+import type { TaskSpec } from '../domain/task.ts';
+import type { ControlDeps } from './deps.ts';
+import { enqueueWithin, queueUnavailable, tellNodesToCancel } from './queueing.ts';
+import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
+import { taskRowFrom } from './task-rows.ts';
+
+export class TaskControl {
+  /** Concurrent submissions share one INSERT and one enqueue (see group-commit.ts). */
+  private readonly group: GroupCommit;
+
+  constructor(private readonly deps: ControlDeps) {
+    this.group = new GroupCommit(deps.tasks, (ts) => this.enqueueOrRefuse(ts, 'the task'));
+  }
+
+  private async enqueueOrRefuse(ts: TaskRow[], what: 'the task' | 'the batch'): Promise<void> {
+    try {
+      await enqueueWithin(this.deps, ts);
+    } catch (err) {
+      const where = what === 'the task' ? 'POST /tasks: could not enqueue; the tasks were not stored' : 'POST /tasks/batch: could not enqueue; nothing was stored';
+      this.deps.logger.warn({ err, tasks: ts.length }, where);
+      throw queueUnavailable(this.deps.config, what);
+    }
+  }
+
+  /** Accepts one task; `created` is false when its idempotency key named an existing task. */
+  async submit(spec: TaskSpec): Promise<{ task: TaskRow; created: boolean }> {
+    const row = taskRowFrom(spec, this.deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER });
+    if (row.idempotencyKey) {
+      // Rare, and needs a look-up first: the one-by-one path.
+      const r = await this.deps.tasks.create(row, (t) => this.enqueueOrRefuse([t], 'the task'));
+      if (r.created) this.deps.metrics.submitted.inc({ priority: r.task.priority });
+      return r;
+    }
+    const task = await this.group.submit(row);
+    this.deps.metrics.submitted.inc({ priority: task.priority });
+    return { task, created: true };
+  }
+
+  /** Accepts all the tasks or none. */
+  async submitBatch(specs: TaskSpec[]): Promise<TaskRow[]> {
+    const { tasks, config } = this.deps;
+    const keys = specs.map((t) => t.idempotency_key).filter((k): k is string => !!k);
+    if (new Set(keys).size !== keys.length) throw new Conflict('Two tasks in the batch share an idempotency_key; nothing was stored');
+    for (const k of keys) {
+      if (await tasks.findByIdempotencyKey(k)) throw new Conflict(`idempotency_key "${k}" is already used by another task; nothing was stored`);
+    }
+    const rows = specs.map((t) => taskRowFrom(t, config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER }));
+    const created = await tasks.createMany(rows, (all) => this.enqueueOrRefuse(all, 'the batch'));
+    for (const t of created) this.deps.metrics.submitted.inc({ priority: t.priority });
+    return created;
+  }
+
+  async get(id: string): Promise<TaskRow> {
+    const t = await this.deps.tasks.get(id);
+    if (!t) throw new NotFound('Task not found');
+    return t;
+  }
+
+  list(filter: TaskFilter) {
+    return this.deps.tasks.list(filter);
+  }
+
+  /** The task's history, oldest first. */
+  async events(id: string) {
+    await this.get(id);
+    return this.deps.tasks.events(id);
+  }
+
+  /** Cancels a task that has not ended; its container, if any, is killed. */
+  async cancel(id: string): Promise<TaskRow> {
+    const { deps } = this;
+    const r = await deps.tasks.cancel(id);
+    if (r === 'not_found') throw new NotFound('Task not found');
+    if ('ended' in r) throw new Conflict(`Task already ended (status ${r.ended.status}); only queued, scheduled or running tasks can be cancelled`);
+    await tellNodesToCancel(deps, [id]);
+    await deps.pendingQueue.remove(id).catch(() => undefined);
+    if (r.wasOnNode) await wakeWaitingTasks(deps.pendingQueue).catch(() => undefined);
+    await enqueuePending(deps.pendingQueue, r.released).catch((err) =>
+      deps.logger.warn({ err, task_id: id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'),
+    );
+    deps.metrics.finished.inc({ status: 'cancelled', priority: r.task.priority });
+    return r.task;
+  }
+
+  /** A new attempt of a task that failed, timed out or was cancelled. */
+  async retry(id: string): Promise<TaskRow> {
+    const r = await this.deps.tasks.retry(id);
+    if (r === 'not_found') throw new NotFound('Task not found');
+    if ('notRetryable' in r) throw new Conflict(`Task is ${r.notRetryable.status}; only failed, timed_out or cancelled tasks can be retried`);
+    try {
+      await enqueueWithin(this.deps, [r]);
+    } catch (err) {
+      // The task is queued in the database; the reconciler enqueues it once Redis is back.
+      this.deps.logger.warn({ err, task_id: id }, 'retry: queued in the database, Redis unavailable; the reconciler will enqueue it');
+    }
+    return r;
+  }
+}

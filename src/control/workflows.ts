@@ -1,0 +1,54 @@
+// Use cases for workflows: the graph is checked (keys, dependencies, cycles) before anything is
+// stored; the whole graph is stored in one transaction, then its first tasks are enqueued. If
+// Redis refuses them the workflow is removed again and the caller gets Unavailable.
+import { validateGraph } from '../dag/validate.ts';
+import { enqueuePending } from '../scheduler/pending.ts';
+import type { TaskRow, WorkflowRow } from '../state/schema.ts';
+import { Conflict, InvalidInput, NotFound } from '../domain/errors.ts';
+import type { WorkflowSpec, WorkflowStatus } from '../domain/task.ts';
+import type { ControlDeps } from './deps.ts';
+import { queueUnavailable, tellNodesToCancel } from './queueing.ts';
+import { workflowRows } from './task-rows.ts';
+
+export class WorkflowControl {
+  constructor(private readonly deps: ControlDeps) {}
+
+  async submit(spec: WorkflowSpec): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
+    const { workflows, releaser, config } = this.deps;
+    const problems = validateGraph(spec.tasks.map((t) => ({ key: t.key, depends_on: t.depends_on ?? [] })));
+    if (problems.length > 0) throw new InvalidInput(problems);
+    const { id, wf, rows } = workflowRows(spec, config);
+    const { workflow, queued } = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
+    try {
+      await enqueuePending(this.deps.pendingQueue, queued);
+    } catch (err) {
+      this.deps.logger.warn({ err, workflow_id: id }, 'POST /workflows: could not enqueue; the workflow was not stored');
+      await workflows.delete(id);
+      throw queueUnavailable(config, 'the workflow');
+    }
+    for (const t of rows) this.deps.metrics.submitted.inc({ priority: t.priority });
+    return { workflow, tasks: await workflows.tasksOf(id) };
+  }
+
+  /** A page of workflows, each with how many of its tasks are in each status. */
+  async list(q: { status?: WorkflowStatus; limit: number; offset: number }) {
+    const page = await this.deps.workflows.list(q);
+    const counts = await this.deps.workflows.countsByStatus(page.items.map((w) => w.id));
+    return { ...page, counts };
+  }
+
+  async get(id: string): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
+    const workflow = await this.deps.workflows.get(id);
+    if (!workflow) throw new NotFound('Workflow not found');
+    return { workflow, tasks: await this.deps.workflows.tasksOf(id) };
+  }
+
+  /** Queued and running tasks are cancelled (their containers killed), the rest skipped. */
+  async cancel(id: string): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
+    const r = await this.deps.workflows.cancel(id);
+    if (r === 'not_found') throw new NotFound('Workflow not found');
+    if ('ended' in r) throw new Conflict(`Workflow already ended (status ${(r.ended as WorkflowRow).status}); only running workflows can be cancelled`);
+    await tellNodesToCancel(this.deps, r.onNode);
+    return { workflow: r.workflow, tasks: await this.deps.workflows.tasksOf(id) };
+  }
+}

@@ -1,0 +1,93 @@
+// The reservation columns of the nodes table: what is reserved on each node for the tasks placed
+// on it. They change only here, inside the transaction that changes those tasks, so they always
+// add up to the tasks placed on the node. The guard of a reservation is the domain's fit rule
+// (src/domain/fit.ts) written as SQL from the same terms.
+import { eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
+import { ACCEPTS_WORK, FIT_TERMS, type Ask } from '../domain/fit.ts';
+import { nodes } from './schema.ts';
+import type { Tx } from './tx.ts';
+
+/** What tasks placed on one node ask of it, summed. */
+interface NodeSum {
+  id: string;
+  cpu: number;
+  memoryMb: number;
+  gpu: number;
+  tasks: number;
+}
+
+const column = (key: keyof typeof nodes.$inferSelect) => sql.raw(`nodes.${getTableColumns(nodes)[key].name}`);
+const askedColumn = (key: keyof Ask | null) => sql.raw(key === null ? 'r.tasks' : `r."${key}"`);
+
+/** FIT_TERMS as SQL over `nodes` and the recordset `r` of node sums. */
+export const FIT_GUARD: SQL = sql.join(
+  FIT_TERMS.map((t) => sql`${column(t.allocated)} + ${askedColumn(t.asked)} <= ${column(t.capacity)}${t.slack ? sql.raw(` + ${t.slack}`) : sql``}`),
+  sql` and `,
+);
+
+const RECORDSET = sql.raw(`r(id uuid, cpu float8, "memoryMb" int, gpu int, tasks int)`);
+
+/**
+ * What tasks ask of each node, summed: JSON rows for jsonb_to_recordset, in node id order (so two
+ * transactions never wait on each other's node rows), or null for none.
+ */
+function nodeSums(items: Array<{ nodeId: string; cpu: number; memoryMb: number; gpu: number }>): string | null {
+  const sums = new Map<string, NodeSum>();
+  for (const t of items) {
+    const s = sums.get(t.nodeId) ?? { id: t.nodeId, cpu: 0, memoryMb: 0, gpu: 0, tasks: 0 };
+    s.cpu += t.cpu;
+    s.memoryMb += t.memoryMb;
+    s.gpu += t.gpu;
+    s.tasks += 1;
+    sums.set(t.nodeId, s);
+  }
+  return sums.size === 0 ? null : JSON.stringify([...sums.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
+}
+
+type Placed = { nodeId: string; cpu: number; memoryMb: number; gpu: number };
+
+/**
+ * Reserves, for each node, the sum of its tasks' requests, only where the node accepts work and
+ * it all still fits. Returns the names of the nodes that took their tasks, by id.
+ */
+export async function reserve(tx: Tx, items: Placed[]): Promise<Map<string, string>> {
+  const wanted = nodeSums(items);
+  if (wanted === null) return new Map();
+  const took = (await tx.execute(sql`
+    update nodes set
+      allocated_cpu = nodes.allocated_cpu + r.cpu,
+      allocated_memory_mb = nodes.allocated_memory_mb + r."memoryMb",
+      allocated_gpu = nodes.allocated_gpu + r.gpu,
+      allocated_tasks = nodes.allocated_tasks + r.tasks
+    from jsonb_to_recordset(${wanted}::jsonb) as ${RECORDSET}
+    where nodes.id = r.id and nodes.status = ${ACCEPTS_WORK} and ${FIT_GUARD}
+    returning nodes.id, nodes.name`)) as unknown as { rows: Array<{ id: string; name: string }> };
+  return new Map(took.rows.map((n) => [n.id, n.name]));
+}
+
+/** Releases one task's reservation on its node. */
+export async function release(tx: Tx, t: Placed): Promise<void> {
+  await tx
+    .update(nodes)
+    .set({
+      allocatedCpu: sql`greatest(${nodes.allocatedCpu} - ${t.cpu}, 0)`,
+      allocatedMemoryMb: sql`greatest(${nodes.allocatedMemoryMb} - ${t.memoryMb}, 0)`,
+      allocatedGpu: sql`greatest(${nodes.allocatedGpu} - ${t.gpu}, 0)`,
+      allocatedTasks: sql`greatest(${nodes.allocatedTasks} - 1, 0)`,
+    })
+    .where(eq(nodes.id, t.nodeId));
+}
+
+/** Releases the reservations of many tasks: one update of each node's sums, by id. */
+export async function releaseMany(tx: Tx, ts: Array<Omit<Placed, 'nodeId'> & { nodeId: string | null }>): Promise<void> {
+  const rows = nodeSums(ts.filter((t): t is Placed => t.nodeId !== null));
+  if (rows === null) return;
+  await tx.execute(sql`
+    update nodes set
+      allocated_cpu = greatest(nodes.allocated_cpu - r.cpu, 0),
+      allocated_memory_mb = greatest(nodes.allocated_memory_mb - r."memoryMb", 0),
+      allocated_gpu = greatest(nodes.allocated_gpu - r.gpu, 0),
+      allocated_tasks = greatest(nodes.allocated_tasks - r.tasks, 0)
+    from jsonb_to_recordset(${rows}::jsonb) as ${RECORDSET}
+    where nodes.id = r.id`);
+}

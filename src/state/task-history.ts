@@ -1,0 +1,25 @@
+// A task's history: one row in task_events for each change of its state, with the reason.
+import { sql } from 'drizzle-orm';
+import type { Db } from './db.ts';
+import { taskEvents, type TaskRow } from './schema.ts';
+import type { Tx } from './tx.ts';
+
+/** Records a state change of many tasks (one statement). */
+export async function recordEvents(tx: Tx, rows: TaskRow[], reason: string | null | ((t: TaskRow) => string), at = new Date()): Promise<void> {
+  if (rows.length === 0) return;
+  const why = (t: TaskRow) => (typeof reason === 'function' ? reason(t) : (reason ?? t.statusReason));
+  // One JSON parameter instead of a bound value per column per row: much less work building
+  // the statement for a batch of hundreds.
+  const events = JSON.stringify(rows.map((t) => ({ task_id: t.id, status: t.status, node_id: t.nodeId, attempt: t.attempts, reason: why(t) })));
+  await tx.execute(sql`
+    insert into task_events (task_id, at, status, node_id, attempt, reason)
+    select e.task_id, ${at.toISOString()}::timestamptz, e.status, e.node_id, e.attempt, e.reason
+    from rows from (jsonb_to_recordset(${events}::jsonb) as (task_id uuid, status text, node_id uuid, attempt int, reason text))
+      with ordinality as e(task_id, status, node_id, attempt, reason, ord)
+    order by e.ord`);
+}
+
+/** Records one task's state change. */
+export async function addEvent(tx: Tx | Db, t: TaskRow, reason: string | null): Promise<void> {
+  await tx.insert(taskEvents).values({ taskId: t.id, at: new Date(), status: t.status, nodeId: t.nodeId, attempt: t.attempts, reason });
+}
