@@ -15,7 +15,7 @@ import { ROOT, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { bodyCases, SchemaWalker } from './support/parity/body-cases.ts';
 import { ask, describeCase, pool, sameAnswer, show, type Difference } from './support/parity/compare.ts';
 import { FAMILIES, familyOf } from './support/parity/families.ts';
-import { routeCases } from './support/parity/http-cases.ts';
+import { crossFieldCases, routeCases } from './support/parity/http-cases.ts';
 import type { Case, OpenApi } from './support/parity/types.ts';
 import { ensureReferenceApp, startReferenceApp, type ReferenceApp } from './support/reference-app.ts';
 
@@ -43,6 +43,7 @@ function generate(doc: OpenApi): Case[] {
   const walker = new SchemaWalker(doc, TEST_IMAGE);
   const { cases, bodyRoutes } = routeCases(doc, walker);
   bodyRoutes.forEach((r, i) => cases.push(...bodyCases(walker, r, SEED + i, unique)));
+  cases.push(...crossFieldCases(TEST_IMAGE));
   return cases;
 }
 

@@ -18,7 +18,7 @@ const BIG = '9007199254740991';
 const INT32 = '2147483647';
 /** Checks Jarvis has and api.md does not state. */
 const CONSTRAINTS = ['string_too_short', 'string_too_long', 'string_pattern_mismatch', 'greater_than', 'greater_than_equal', 'less_than_equal', 'too_short', 'too_long'];
-const UNSTATED_VALUE_ERRORS = [/NUL character/, /either memory_mb or memory, not both/];
+const UNSTATED_VALUE_ERRORS = [/NUL character/, /either memory_mb or memory, not both/, /is listed twice/];
 
 const accepted = (a: Answer) => a.status < 300 || a.status === 404;
 const only = (a: Answer) => a.errors.filter((e) => !e.msg.includes(BIG));

@@ -114,3 +114,23 @@ function unreadableBodies(): Array<[kind: string, body: string, headers?: Record
     ['deep nesting', `{"env": {"K": ${deep(3000, '[', ']')}}}`],
   ];
 }
+
+/** A few requests the generator cannot make from one field at a time: rules across fields. */
+export function crossFieldCases(image: string): Case[] {
+  const task = { image, node_selector: { 'jarvis-parity': 'no-such-node' } };
+  const wf = (tasks: Array<Record<string, unknown>>) => JSON.stringify({ tasks: tasks.map((t) => ({ ...task, ...t })) });
+  const c = (route: string, field: string, body: string): Case => ({ kind: 'cross-field', route, field, method: 'POST', path: route.split(' ')[1], body });
+  return [
+    c('POST /tasks', 'resources', JSON.stringify({ ...task, resources: { memory_mb: 512, memory: '1Gi' } })),
+    c('POST /tasks', 'resources', JSON.stringify({ ...task, resources: { memory_mb: null, memory: '1Gi', cpu: '500m' } })),
+    c('POST /tasks', 'command', JSON.stringify({ ...task, command: [] })),
+    c('POST /tasks', 'command', JSON.stringify({ ...task, command: '' })),
+    c('POST /tasks/batch', 'tasks', JSON.stringify({ tasks: [task, { ...task, max_retries: 'x' }, { image: 5 }] })),
+    c('POST /workflows', 'tasks', wf([{ key: 'a', depends_on: ['b'] }, { key: 'b', depends_on: ['a'] }])),
+    c('POST /workflows', 'tasks', wf([{ key: 'a', depends_on: ['a'] }])),
+    c('POST /workflows', 'tasks', wf([{ key: 'a' }, { key: 'a' }])),
+    c('POST /workflows', 'tasks', wf([{ key: 'a', depends_on: ['nope'] }])),
+    c('POST /workflows', 'tasks', wf([{ key: 'a' }, { key: 'b', depends_on: ['a', 'a'] }])),
+    c('POST /workflows', 'tasks', wf([{ key: 'a' }, { key: 'b', depends_on: ['a'] }, { key: 'c', depends_on: ['b', 'a'] }])),
+  ];
+}
