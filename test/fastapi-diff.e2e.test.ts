@@ -94,6 +94,7 @@ it('answers every generated request as FastAPI does, but for the differences lis
     requests: results.length,
     identical,
     share_identical_percent: Number(share),
+    by_kind: byKind(results, diffs),
     families: FAMILIES.map((f) => ({ id: f.id, verdict: f.verdict, count: byFamily.get(f.id)?.length ?? 0, examples: (byFamily.get(f.id) ?? []).slice(0, 3).map(line) })),
     unlisted: unlisted.map(line),
   };
@@ -110,6 +111,17 @@ it('answers every generated request as FastAPI does, but for the differences lis
   const gone = FAMILIES.filter((f) => !byFamily.has(f.id)).map((f) => f.id);
   expect(gone, 'families of the allow-list that no longer occur (fixed? remove them)').toStrictEqual([]);
 }, 240_000);
+
+/** How many requests of each kind were sent and how many of them were answered alike. */
+function byKind(results: Difference[], diffs: Difference[]) {
+  const out: Record<string, { sent: number; alike: number }> = {};
+  for (const r of results) {
+    const k = (out[r.case.kind] ??= { sent: 0, alike: 0 });
+    k.sent++;
+    if (!diffs.includes(r)) k.alike++;
+  }
+  return out;
+}
 
 function line(d: Difference) {
   return { kind: d.case.kind, field: d.case.field, route: d.case.route, request: describeCase(d.case), fastapi: show(d.ref), jarvis: show(d.jarvis) };
