@@ -169,7 +169,7 @@ describe('a failing step is never silent', () => {
 });
 
 describe('every setup script runs under the trap', () => {
-  for (const name of ['test.sh', 'quickstart.sh', 'bench.sh']) {
+  for (const name of ['test.sh', 'quickstart.sh', 'bench.sh', 'reference-app.sh']) {
     it(`${name} sets -Eeuo pipefail and sources lib.sh before any step`, () => {
       const text = readFileSync(resolve(import.meta.dirname, name), 'utf8');
       const set = text.indexOf('set -Eeuo pipefail');

@@ -4,7 +4,9 @@
 #   jarvis-test/busybox:latest, and a plain-HTTP registry (JARVIS_TEST_REGISTRY) holding
 #   jarvis-test/remote-busybox:latest. Installs missing Debian packages when run as root,
 #   among them prometheus (prometheus + promtool, for the dashboard and alert-rule tests) and
-#   chromium (the queue board's browser test); the tests start those themselves.
+#   chromium (the queue board's browser test); the tests start those themselves. python3 and
+#   python3-venv: the FastAPI reference app of the parity test, in .jarvis/pyref
+#   (scripts/reference-app.sh; about 30 s the first time, a file check afterwards).
 # Extra arguments go to vitest: `npm test -- test/tasks.e2e.test.ts -t "cancels"`, or
 # `npm test -- --project e2e` for the end-to-end tier alone (`npm run test:unit` needs no service).
 set -Eeuo pipefail
@@ -13,13 +15,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 JARVIS_LOG_PREFIX=jarvis-test
 
 jarvis_lock
-jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl prometheus chromium
+jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl prometheus chromium python3 python3-venv
 jarvis_step "npm dependencies" ensure_node_modules
 jarvis_step "Redis" ensure_redis
 jarvis_step "PostgreSQL" ensure_postgres
 jarvis_step "Docker engine" ensure_docker
 jarvis_step "test images" ensure_test_images
 jarvis_step "local registry" ensure_registry
+jarvis_step "FastAPI reference app" bash "$JARVIS_ROOT/scripts/reference-app.sh" >/dev/null
 jarvis_unlock
 
 export REDIS_URL TEST_DATABASE_URL JARVIS_TEST_REGISTRY
