@@ -16,7 +16,7 @@
 // pages split between the processes sharing them; fairer when the tree holds PostgreSQL's processes,
 // which share their buffers and binary). --embedded picks which embedded database(s) `up` runs on
 // (JARVIS_EMBEDDED_DB), each one a separate mode.
-// Results: bench/results/memory-<timestamp>.json.
+// Results: bench/results/memory-<timestamp>-<commit>.json.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,7 +61,12 @@ const MB = 1024 * 1024;
 
 function readProbe(file: string): PhaseFigures['node'] {
   if (!existsSync(file)) return null;
-  const p = JSON.parse(readFileSync(file, 'utf8').trim()) as Probe;
+  let p: Probe;
+  try {
+    p = JSON.parse(readFileSync(file, 'utf8')) as Probe;
+  } catch {
+    return null; // a probe from before the atomic write, caught mid-write
+  }
   return {
     rss_mb: round(p.rss / MB, 1),
     heap_total_mb: round(p.heapTotal / MB, 1),
@@ -179,30 +184,48 @@ async function runMode(mode: string, embedded: string) {
 }
 
 const started = new Date();
-const results = [];
-for (const mode of argv.modes.split(',')) {
-  if (mode !== 'up-embedded' && mode !== 'server-postgres') throw new Error(`--modes takes up-embedded and/or server-postgres, got "${mode}"`);
-  for (const embedded of mode === 'up-embedded' ? argv.embedded.split(',') : ['-']) results.push(await runMode(mode, embedded));
-}
 let commit = process.env.BENCH_COMMIT ?? 'unknown';
 try {
   commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
 } catch {
   /* not a git checkout: BENCH_COMMIT or unknown */
 }
-const out = {
-  kind: 'memory',
-  started_at: started.toISOString(),
-  commit,
-  machine: machineFacts(),
-  settings: { tasks: TASKS, batch: BATCH, idle_seconds: IDLE_S },
-  aims: { up_idle_rss_mb: 250, up_with_100k_rss_mb: 600, server_idle_rss_mb: 150, server_with_100k_rss_mb: 600 },
-  results,
-};
-const dir = join(ROOT, 'bench/results');
-mkdirSync(dir, { recursive: true });
-const file = join(dir, `memory-${started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`);
-writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+const resultsDir = join(ROOT, 'bench/results');
+mkdirSync(resultsDir, { recursive: true });
+const file = join(resultsDir, `memory-${started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-${commit}.json`);
+const results: Array<Awaited<ReturnType<typeof runMode>>> = [];
+const errors: Array<{ mode: string; error: string }> = [];
+/** Written after every mode, so a mode that fails keeps the ones before it. */
+const save = () =>
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        kind: 'memory',
+        started_at: started.toISOString(),
+        commit,
+        machine: machineFacts(),
+        settings: { tasks: TASKS, batch: BATCH, idle_seconds: IDLE_S },
+        aims: { up_idle_rss_mb: 250, up_with_100k_rss_mb: 600, server_idle_rss_mb: 150, server_with_100k_rss_mb: 600 },
+        results,
+        errors,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+for (const mode of argv.modes.split(',')) {
+  if (mode !== 'up-embedded' && mode !== 'server-postgres') throw new Error(`--modes takes up-embedded and/or server-postgres, got "${mode}"`);
+  for (const embedded of mode === 'up-embedded' ? argv.embedded.split(',') : ['-']) {
+    try {
+      results.push(await runMode(mode, embedded));
+    } catch (err) {
+      log(`${mode} ${embedded}: ${(err as Error).stack ?? String(err)}`);
+      errors.push({ mode: `${mode} ${embedded}`, error: (err as Error).message.slice(0, 2000) });
+    }
+    save();
+  }
+}
 for (const r of results) {
   process.stdout.write(
     `${r.mode}: idle ${r.idle_after_start.tree.rss_mb} MB RSS / ${r.idle_after_start.tree.pss_mb} MB PSS; ` +
@@ -211,3 +234,4 @@ for (const r of results) {
   );
 }
 process.stdout.write(`results: ${file}\n`);
+if (errors.length) process.exitCode = 1;

@@ -80,3 +80,24 @@ describe('jarvis up on its private PostgreSQL server', () => {
     expect(existsSync(join(pgDir, 'postmaster.pid'))).toBe(false);
   });
 });
+
+describe('jarvis up on PGlite (the fallback without PostgreSQL binaries)', () => {
+  it('runs a task and keeps it across a restart, with its small-buffer settings', async () => {
+    const prefix = uniquePrefix();
+    const dataDir = join(tempDir(), '.jarvis', 'pglite');
+    const env = { JARVIS_EMBEDDED_DB: 'pglite' };
+    const first = await startJarvis({ databaseUrl: null, prefix, dataDir, env });
+    cleanups.push(() => first.stop());
+    expect(first.output()).toContain(`"database":"embedded PGlite in ${dataDir}"`);
+    let http = api(first.url);
+    const done = await http.post('/tasks', { image: TEST_IMAGE, command: ['echo', 'on pglite'] });
+    expect((await http.waitForTask(done.body.id, isFinal)).status).toBe('succeeded');
+    const kept = (await http.get(`/tasks/${done.body.id}`)).body;
+    await first.stop('SIGTERM');
+    const second = await startJarvis({ databaseUrl: null, prefix, dataDir, env });
+    cleanups.push(() => second.stop());
+    http = api(second.url);
+    expect((await http.get(`/tasks/${done.body.id}`)).body).toEqual(kept);
+    expect(existsSync(join(dataDir, '..', 'postgres'))).toBe(false);
+  });
+});

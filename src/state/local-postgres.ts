@@ -1,8 +1,8 @@
 // A private PostgreSQL server for `jarvis up` without DATABASE_URL: the machine's own PostgreSQL
 // binaries (Debian's postgresql package, or JARVIS_POSTGRES_BIN) run one cluster kept under a
 // data directory (.jarvis/postgres), reachable only on a unix socket, started as a child of
-// Jarvis and stopped with it. It costs ~60 MB of RSS idle where embedded PGlite costs ~400
-// (docs/decisions.md, "Embedded database").
+// Jarvis and stopped with it. Its six processes idle at ~70 MB RSS (~17 MB PSS) where PGlite's
+// WebAssembly memory alone was 190–380 MB (docs/decisions.md, "Embedded database").
 //
 // PostgreSQL refuses to run as root. As root, the server runs in a user namespace where Jarvis's
 // user is mapped to an ordinary one (`unshare --user`): inside, it is not root; outside, its files
