@@ -1,10 +1,10 @@
 // `jarvis up` without DATABASE_URL: which embedded database it picks, and that the private
 // PostgreSQL server it runs (src/state/local-postgres.ts) lives and dies with it, even when
 // Jarvis is killed (SIGKILL) and started again.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { embeddedChoice } from '../src/state/db.ts';
+import { embeddedChoice, openDatabase } from '../src/state/db.ts';
 import { findPostgresBin } from '../src/state/local-postgres.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
@@ -48,6 +48,34 @@ describe('choosing the embedded database', () => {
     expect(() => embeddedChoice(dataDir, { JARVIS_EMBEDDED_DB: 'mysql' })).toThrow('JARVIS_EMBEDDED_DB must be pglite or postgres, got "mysql"');
     expect(() => embeddedChoice(dataDir, { JARVIS_EMBEDDED_DB: 'postgres', JARVIS_POSTGRES_BIN: '/nowhere' })).toThrow(/no PostgreSQL server binaries were found.*apt-get install postgresql/);
   });
+});
+
+describe('a machine that cannot run the private server', () => {
+  it('falls back to PGlite on a first start, says why, and keeps PGlite afterwards', async () => {
+    const root = tempDir();
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    for (const name of ['initdb', 'postgres']) {
+      writeFileSync(join(bin, name), '#!/bin/sh\necho "initdb: cannot run here" >&2\nexit 1\n');
+      chmodSync(join(bin, name), 0o755);
+    }
+    const saved = process.env.JARVIS_POSTGRES_BIN;
+    process.env.JARVIS_POSTGRES_BIN = bin;
+    try {
+      const dataDir = join(root, '.jarvis', 'pglite');
+      const db = await openDatabase({ url: null, dataDir });
+      await db.ping();
+      await db.close();
+      expect(db.kind).toBe('pglite');
+      expect(db.label).toContain('the private PostgreSQL server could not start: cannot create the embedded PostgreSQL database');
+      expect(db.label).toContain('initdb: cannot run here');
+      expect(existsSync(join(root, '.jarvis', 'postgres'))).toBe(false);
+      expect(embeddedChoice(dataDir, process.env)).toEqual({ kind: 'pglite' });
+    } finally {
+      if (saved === undefined) delete process.env.JARVIS_POSTGRES_BIN;
+      else process.env.JARVIS_POSTGRES_BIN = saved;
+    }
+  }, 120_000);
 });
 
 describe('jarvis up on its private PostgreSQL server', () => {

@@ -57,7 +57,18 @@ export async function openDatabase(options: { url: string | null; dataDir: strin
   const dataDir = resolve(options.dataDir);
   const choice = embeddedChoice(dataDir);
   if (choice.kind === 'pglite') return openPglite(dataDir);
-  const local = await startLocalPostgres(choice.dir, choice.bin);
+  let local: LocalPostgres;
+  try {
+    local = await startLocalPostgres(choice.dir, choice.bin);
+  } catch (err) {
+    // A first start where this machine cannot run the server (no user namespaces for root in a
+    // locked-down container, say): PGlite instead, and it stays the choice (its state exists).
+    // An existing server's database is never swapped for an empty one: that is an error.
+    const fresh = !existsSync(join(choice.dir, 'PG_VERSION'));
+    if (!fresh || process.env.JARVIS_EMBEDDED_DB?.trim() === 'postgres') throw err;
+    const db = await openPglite(dataDir);
+    return { ...db, label: `${db.label} (the private PostgreSQL server could not start: ${(err as Error).message.split('\n')[0]})` };
+  }
   try {
     return await openPostgres(local.url, `embedded PostgreSQL in ${choice.dir} (${choice.bin})`, local);
   } catch (err) {

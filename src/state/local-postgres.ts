@@ -123,6 +123,7 @@ export async function startLocalPostgres(dataDir: string, bin: string): Promise<
     const [cmd, args] = command(join(bin, 'initdb'), ['-D', dataDir, '-U', 'jarvis', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-instructions']);
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
     if (r.status !== 0) {
+      rmSync(dataDir, { recursive: true, force: true });
       throw new Error(`cannot create the embedded PostgreSQL database in ${dataDir}: initdb said: ${(r.stderr || r.error?.message || '').trim().slice(-600)}`);
     }
   }
