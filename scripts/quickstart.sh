@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run quickstart`: Redis + Docker + the example image jarvis/busybox:latest, then
-# `jarvis up` (control plane + a local worker on http://127.0.0.1:8000). No PostgreSQL needed:
-# without DATABASE_URL, `jarvis up` keeps its state in embedded PGlite under .jarvis/.
+# `jarvis up` (control plane + a local worker on http://127.0.0.1:8000). No PostgreSQL server to set
+# up: without DATABASE_URL, `jarvis up` runs its own private one (the postgresql package's binaries)
+# with its state under .jarvis/ (src/state/local-postgres.ts).
 # Extra arguments go to `jarvis up`.
 set -Eeuo pipefail
 # shellcheck source=scripts/lib.sh
@@ -9,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 JARVIS_LOG_PREFIX=jarvis-quickstart
 
 jarvis_lock
-jarvis_step "Debian packages" ensure_apt redis-server docker.io busybox-static
+jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static
 jarvis_step "npm dependencies" ensure_node_modules
 jarvis_step "Redis" ensure_redis
 jarvis_step "Docker engine" ensure_docker

@@ -34,6 +34,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** How long to wait for the banner (and a worker's registration); default 60 s. */
+  readyTimeoutMs?: number;
 }
 
 const OUTPUT_CAP = 64 * 1024 * 1024;
@@ -99,11 +101,11 @@ export async function startJarvis(opts: StartOptions): Promise<JarvisProcess> {
   try {
     let url: string;
     if (opts.command === 'worker') {
-      await waitFor(/"msg":"worker: registered"/, 60_000);
+      await waitFor(/"msg":"worker: registered"/, opts.readyTimeoutMs ?? 60_000);
       url = opts.apiUrl as string;
     } else {
-      url = (await waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000))[1];
-      if (opts.command === 'up') await waitFor(/"msg":"worker: registered"/, 30_000);
+      url = (await waitFor(/Jarvis is up at (http:\/\/\S+)/, opts.readyTimeoutMs ?? 60_000))[1];
+      if (opts.command === 'up') await waitFor(/"msg":"worker: registered"/, opts.readyTimeoutMs ?? 30_000);
     }
     return {
       child,

@@ -17,7 +17,7 @@ import { wakeWaitingTasks } from '../scheduler/pending.ts';
 import { consumerConnection, producerConnection, redisNames } from '../scheduler/queues.ts';
 import { LeaderLock } from '../scheduler/leader.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
-import { openDatabase, redact } from '../state/db.ts';
+import { openDatabase } from '../state/db.ts';
 import { NodeStore } from '../state/node-store.ts';
 import { TaskStore } from '../state/task-store.ts';
 import { WorkflowStore } from '../state/workflow-store.ts';
@@ -44,7 +44,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const tls = loadServerTls(config.server.tls); // before anything starts: a bad file stops here
   const database = await openDatabase({ url: config.database.url, dataDir: config.database.data_dir });
   logger.info(
-    { database: database.kind === 'pglite' ? `embedded PGlite in ${config.database.data_dir}` : redact(config.database.url as string) },
+    { database: database.label },
     'database ready',
   );
   const keys = new KeyStore(database.db);
