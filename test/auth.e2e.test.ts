@@ -42,7 +42,7 @@ const ALLOWED: Record<string, Role[]> = {
   'DELETE /secrets/{name}': ['admin', 'submitter'],
 };
 /** Routes that need no API key: public ones, and the ones a node proves itself on with its own token. */
-const NO_KEY = ['GET /health', 'GET /metrics', 'POST /nodes/register', 'POST /nodes/{id}/heartbeat'];
+const NO_KEY = ['GET /health', 'GET /metrics', 'POST /nodes/register', 'POST /nodes/{id}/heartbeat', 'GET /nodes/{id}/attempts/{task_id}'];
 
 describe('API keys and roles', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -171,6 +171,59 @@ describe('API keys and roles', () => {
     expect(filtered.body.items.length).toBeGreaterThan(0);
     expect(filtered.body.items.every((i: { key_id: string }) => i.key_id === ids['viewer-beta'])).toBe(true);
     expect(jarvis.output()).not.toContain(made.body.key);
+  });
+
+  it("keeps each tenant's work to itself: another tenant's task or workflow is not found, lists hold only one's own", async () => {
+    const sub = await as(keys['submitter-alpha'])('POST', '/tasks', { image: 'jarvis-test/busybox:latest', command: 'true', labels: { t: 'iso' } });
+    expect(sub.status).toBe(201);
+    expect(sub.body.tenant).toBe('alpha');
+    const id = sub.body.id;
+    const wf = await as(keys['submitter-alpha'])('POST', '/workflows', { name: 'iso', tasks: [{ key: 'a', image: 'jarvis-test/busybox:latest', command: 'true' }] });
+    expect(wf.status).toBe(201);
+    expect(wf.body.tenant).toBe('alpha');
+    expect(wf.body.tasks[0].tenant).toBe('alpha');
+    for (const key of [keys['viewer-beta'], keys['submitter-beta']]) {
+      for (const p of [`/tasks/${id}`, `/tasks/${id}/events`, `/tasks/${id}/logs`, `/workflows/${wf.body.id}`]) {
+        const r = await as(key)('GET', p);
+        expect(r.status, p).toBe(404);
+      }
+    }
+    expect((await as(keys['submitter-beta'])('POST', `/tasks/${id}/cancel`)).status).toBe(404);
+    expect((await as(keys['submitter-beta'])('POST', `/tasks/${id}/retry`)).status).toBe(404);
+    expect((await as(keys['submitter-beta'])('POST', `/workflows/${wf.body.id}/cancel`)).status).toBe(404);
+    const betaList = await as(keys['viewer-beta'])('GET', '/tasks?label=t:iso&tenant=alpha');
+    expect(betaList.body.total).toBe(0); // asking for another tenant changes nothing for a viewer
+    expect((await as(keys['viewer-beta'])('GET', '/workflows')).body.items.map((w: { id: string }) => w.id)).not.toContain(wf.body.id);
+    expect((await as(keys['viewer-alpha'])('GET', `/tasks/${id}`)).status).toBe(200);
+    expect((await as(keys['viewer-alpha'])('GET', '/tasks?label=t:iso')).body.total).toBe(1);
+    expect((await as(keys['operator-beta'])('GET', `/tasks/${id}`)).status).toBe(200); // operators see every tenant
+    expect((await as(ADMIN)('GET', '/tasks?label=t:iso&tenant=beta')).body.total).toBe(0);
+    expect((await as(ADMIN)('GET', '/tasks?label=t:iso&tenant=alpha')).body.total).toBe(1);
+    expect((await as(keys['operator-beta'])('POST', `/tasks/${id}/cancel`)).status).not.toBe(404);
+  });
+
+  it("refuses with 403 naming the rule what a task asks beyond its tenant's policy", async () => {
+    const r = await as(keys['submitter-alpha'])('POST', '/tasks', { image: 'jarvis-test/busybox:latest', command: 'true', network: 'host' });
+    expect(r.status).toBe(403);
+    expect(r.body.detail).toBe('network "host" is not allowed for tenant alpha: an admin must set tenants.policies.alpha.allow_host_network: true');
+    const w = await as(keys['submitter-alpha'])('POST', '/workflows', { tasks: [{ key: 'h', image: 'x', network: 'host' }] });
+    expect(w.status).toBe(403);
+    expect(w.body.detail).toMatch(/^task "h": network "host" is not allowed/);
+  });
+
+  it('lets a node register only with the registration token or an operator key once keys are in use', async () => {
+    const body = { name: 'n-reg', hostname: 'h', capacity: { cpu: 1, memory_mb: 128, gpu: 0, max_tasks: 1 } };
+    const none = await as(null)('POST', '/nodes/register', body);
+    expect(none.status).toBe(401);
+    expect(none.body.detail).toMatch(/registration token .* or an operator or admin API key/);
+    expect((await as(keys['submitter-alpha'])('POST', '/nodes/register', body)).status).toBe(401);
+    const ok = await as(keys['operator-alpha'])('POST', '/nodes/register', body);
+    expect(ok.status).toBe(201);
+    // The node asks about its attempts with its own token, and nobody else can.
+    const path = `/nodes/${ok.body.id}/attempts/${ANY_ID}?attempt=1`;
+    expect((await as(ok.body.token)('GET', path)).body).toEqual({ task_id: ANY_ID, attempt: 1, owned: false, status: null });
+    expect((await as(ADMIN)('GET', path)).status).toBe(401);
+    await as(ADMIN)('DELETE', `/nodes/${ok.body.id}`);
   });
 
   it('stores secrets per tenant and never answers with a value', async () => {

@@ -59,7 +59,7 @@ const MEMORY_MSG = 'memory must be a quantity such as "512Mi", "1Gi" or "1G"';
 
 const TASK_KEYS = [
   'id', 'name', 'image', 'command', 'env', 'priority', 'resources', 'timeout_seconds', 'max_retries', 'retry_backoff_seconds',
-  'node_selector', 'labels', 'idempotency_key', 'network', 'status', 'node_id', 'attempts', 'exit_code', 'error', 'status_reason',
+  'node_selector', 'labels', 'idempotency_key', 'network', 'tenant', 'status', 'node_id', 'attempts', 'exit_code', 'error', 'status_reason',
   'workflow_id', 'workflow_key', 'depends_on', 'created_at', 'scheduled_at', 'started_at', 'finished_at',
 ].sort();
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -379,7 +379,7 @@ const API_MD_ROUTES = [
   'POST /nodes/{id}/resume', 'DELETE /nodes/{id}',
   'GET /health', 'GET /metrics',
   'POST /auth/keys', 'GET /auth/keys', 'DELETE /auth/keys/{id}', 'GET /audit',
-  'POST /secrets', 'GET /secrets', 'DELETE /secrets/{name}',
+  'POST /secrets', 'GET /secrets', 'DELETE /secrets/{name}', 'GET /nodes/{id}/attempts/{task_id}',
 ];
 
 /** What this app serves now, with the request body and success response api.md gives them. */
@@ -411,6 +411,7 @@ const SERVED: Record<string, { body?: string; success: string; schema?: string }
   'POST /secrets': { body: 'SecretCreate', success: '201', schema: 'SecretInfo' },
   'GET /secrets': { success: '200', schema: 'SecretList' },
   'DELETE /secrets/{name}': { success: '204' },
+  'GET /nodes/{id}/attempts/{task_id}': { success: '200', schema: 'NodeAttempt' },
   'GET /metrics': { success: '200' },
 };
 
@@ -486,7 +487,7 @@ describe('OpenAPI document and docs pages', () => {
   it('documents the query parameters as FastAPI does', () => {
     const params = (path: string) => Object.fromEntries((doc.paths[path]?.get?.parameters ?? []).map((p) => [`${p.in}:${p.name}`, p]));
     const list = params('/tasks');
-    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:node_id', 'query:offset', 'query:status', 'query:workflow_id']);
+    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:node_id', 'query:offset', 'query:status', 'query:tenant', 'query:workflow_id']);
     expect(list['query:limit']?.required ?? false).toBe(false);
     expect(list['query:limit']?.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 500, default: 50 });
     expect(list['query:offset']?.schema).toMatchObject({ type: 'integer', minimum: 0, default: 0 });

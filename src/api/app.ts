@@ -61,7 +61,7 @@ export function createApp(deps: ApiDeps) {
   );
 
   const control = createControl(deps);
-  const routes = [taskRoutes(control), workflowRoutes(control), nodeRoutes(control), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps)];
+  const routes = [taskRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps)];
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);

@@ -1,7 +1,7 @@
 // Maps the domain's errors (src/domain/errors.ts) to the HTTP errors the API answers with; every
 // other error passes through unchanged to the FastAPI-shaped error handler.
-import { Conflict, DomainError, InvalidInput, NotFound, Unauthorized, Unavailable } from '../domain/errors.ts';
-import { ConflictError, NotFoundError, RequestValidationError, ServiceUnavailableError, UnauthorizedError } from './fastapi/index.ts';
+import { Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable } from '../domain/errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError, RequestValidationError, ServiceUnavailableError, UnauthorizedError } from './fastapi/index.ts';
 
 export function toHttpError(err: Error): Error {
   if (!(err instanceof DomainError)) return err;
@@ -11,5 +11,6 @@ export function toHttpError(err: Error): Error {
   if (err instanceof Conflict) return new ConflictError(err.message, options);
   if (err instanceof Unavailable) return new ServiceUnavailableError(err.message, options);
   if (err instanceof Unauthorized) return new UnauthorizedError(err.message, options);
+  if (err instanceof Forbidden) return new ForbiddenError(err.message, options);
   return err;
 }

@@ -85,6 +85,7 @@ export const Task = z
     labels: StringMap,
     idempotency_key: z.string().nullable(),
     network: z.enum(NETWORKS),
+    tenant: z.string(),
     status: z.enum(TASK_STATUSES),
     node_id: z.string().uuid().nullable(),
     attempts: z.number().int(),
@@ -125,7 +126,15 @@ function uuidParam() {
   return z.preprocess((v) => (typeof v === 'string' && uuidError(v) === undefined ? canonicalUuid(v) : v), z.guid());
 }
 
+/** `?tenant=`: operators and admins pick one tenant's work; others always see their own. */
+const TenantFilter = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a tenant name is 1-63 lowercase letters, digits, "_" or "-", starting with a letter or digit')
+  .optional()
+  .openapi({ description: "Operators and admins: only this tenant's work (others always see their own tenant's)" });
+
 export const TaskListQuery = z.object({
+  tenant: TenantFilter,
   status: z.enum(TASK_STATUSES).optional(),
   workflow_id: uuidParam().optional(),
   node_id: uuidParam().optional(),
@@ -215,6 +224,15 @@ export const NodeIdParam = z.object({
   id: uuidParam().openapi({ param: { name: 'id', in: 'path' } }),
 });
 
+export const NodeAttemptParams = z.object({
+  id: uuidParam().openapi({ param: { name: 'id', in: 'path' } }),
+  task_id: uuidParam().openapi({ param: { name: 'task_id', in: 'path' } }),
+});
+export const NodeAttemptQuery = z.object({ attempt: queryInt(z.int().gte(1).lte(2_147_483_647)) });
+export const NodeAttempt = z
+  .object({ task_id: z.string().uuid(), attempt: z.int(), owned: z.boolean(), status: z.enum(TASK_STATUSES).nullable() })
+  .openapi('NodeAttempt');
+
 export const Health = z
   .object({ status: z.enum(['ok', 'unavailable']), checks: z.record(z.string(), z.string()) })
   .openapi('Health');
@@ -245,6 +263,7 @@ const WorkflowFields = {
   status: z.enum(WORKFLOW_STATUSES),
   on_failure: z.enum(ON_FAILURE),
   max_parallel: z.number().int().nullable(),
+  tenant: z.string(),
   created_at: z.string(),
   finished_at: z.string().nullable(),
 };
@@ -264,6 +283,7 @@ export const WorkflowPage = z
   .openapi('WorkflowPage');
 
 export const WorkflowListQuery = z.object({
+  tenant: TenantFilter,
   status: z.enum(WORKFLOW_STATUSES).optional(),
   limit: queryInt(z.int().gte(1).lte(500)).default(50),
   offset: queryInt(z.int().gte(0)).default(0),

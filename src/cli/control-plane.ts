@@ -40,7 +40,7 @@ export interface ControlPlane {
   close(options?: CloseOptions): Promise<void>;
 }
 
-export async function startControlPlane(config: Config, logger: Logger): Promise<ControlPlane> {
+export async function startControlPlane(config: Config, logger: Logger, options: { localRegistrationToken?: string | null } = {}): Promise<ControlPlane> {
   const tls = loadServerTls(config.server.tls); // before anything starts: a bad file stops here
   const database = await openDatabase({ url: config.database.url, dataDir: config.database.data_dir });
   logger.info(
@@ -145,6 +145,7 @@ export async function startControlPlane(config: Config, logger: Logger): Promise
   const deps: ApiDeps = {
     config,
     logger,
+    localRegistrationToken: options.localRegistrationToken ?? null,
     database,
     tasks,
     nodes,

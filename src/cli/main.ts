@@ -91,12 +91,15 @@ async function runControlPlane(opts: { host?: string; port?: string; insecure?: 
   const cfg = config(serverOverrides(opts));
   const logger = makeLogger(cfg, withWorker ? 'all-in-one' : 'server');
   const { startControlPlane } = await import('./control-plane.ts');
-  const cp = await startControlPlane(cfg, logger);
+  // `jarvis up`'s own worker registers with a token made for this run, so it needs no API key
+  // when keys are in use (other workers bring the registration token or an operator key).
+  const localToken = withWorker ? (await import('node:crypto')).randomBytes(24).toString('base64url') : null;
+  const cp = await startControlPlane(cfg, logger, { localRegistrationToken: localToken });
   const parts: Closable[] = [];
   if (withWorker) {
     const { startWorker } = await import('./worker.ts');
     const { localWorkerSettings } = await import('../tls/server-tls.ts');
-    const local = { ...cfg, worker: { ...cfg.worker, ...localWorkerSettings(cfg, cp.url) } };
+    const local = { ...cfg, worker: { ...cfg.worker, ...localWorkerSettings(cfg, cp.url) }, nodes: { ...cfg.nodes, registration_token: localToken } };
     const workers = await startWorker(local, logger.child({ role: 'worker' }));
     parts.push({ name: 'local worker', close: (o?: CloseOptions) => workers.close(o) });
   }

@@ -12,6 +12,8 @@ import type { WorkflowStore } from '../state/workflow-store.ts';
 
 export interface ControlDeps {
   config: Config;
+  /** A registration token made for `jarvis up`'s own worker (accepted beside the configured one). */
+  localRegistrationToken?: string | null;
   logger: Logger;
   tasks: TaskStore;
   nodes: NodeStore;

@@ -4,7 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { wakeWaitingTasks } from '../scheduler/pending.ts';
 import type { NodeRegistration } from '../state/node-store.ts';
-import type { NodeRow } from '../state/schema.ts';
+import type { NodeRow, TaskRow } from '../state/schema.ts';
 import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
 
@@ -24,11 +24,23 @@ export interface Heartbeat {
 export class NodeControl {
   constructor(private readonly deps: ControlDeps) {}
 
-  /** `bearer` is the token the caller presented (empty for none). */
-  async register(reg: NodeRegistration, bearer: string): Promise<NodeRow> {
-    const required = this.deps.config.nodes.registration_token;
-    if (required && (!bearer || !sameSecret(bearer, required))) {
-      throw new Unauthorized('A valid registration token is required: pass it as "Authorization: Bearer TOKEN" (JARVIS_REGISTRATION_TOKEN on the worker)');
+  /**
+   * `bearer` is the token the caller presented (empty for none). Without API keys (open mode) a
+   * node needs the registration token only when one is configured, as before keys existed; once
+   * keys are in use it needs the registration token, `jarvis up`'s own token, or an operator or
+   * admin key (`byKey`), so nobody else can join the cluster and receive its tasks and secrets.
+   */
+  async register(reg: NodeRegistration, bearer: string, who: { keysInUse: boolean; byKey: boolean }): Promise<NodeRow> {
+    const configured = this.deps.config.nodes.registration_token;
+    const local = this.deps.localRegistrationToken;
+    const byToken = !!bearer && ((!!configured && sameSecret(bearer, configured)) || (!!local && sameSecret(bearer, local)));
+    const admitted = byToken || (who.keysInUse ? who.byKey : !configured);
+    if (!admitted) {
+      throw new Unauthorized(
+        who.keysInUse
+          ? 'Registering a node needs the registration token (JARVIS_REGISTRATION_TOKEN on the worker) or an operator or admin API key, as "Authorization: Bearer …"'
+          : 'A valid registration token is required: pass it as "Authorization: Bearer TOKEN" (JARVIS_REGISTRATION_TOKEN on the worker)',
+      );
     }
     const n = await this.deps.nodes.register(reg);
     this.deps.logger.info({ node_id: n.id, node: n.name }, 'node registered');
@@ -44,6 +56,19 @@ export class NodeControl {
       throw new Unauthorized("This node's token is required: pass the token POST /nodes/register answered with as \"Authorization: Bearer TOKEN\"");
     }
     return n;
+  }
+
+  /**
+   * For a node checking, after a restart or a lost heartbeat, whether it still owns an attempt:
+   * only the node itself may ask (with its own token), and it learns only that.
+   */
+  async ownsAttempt(nodeId: string, token: string, taskId: string, attempt: number): Promise<{ owned: boolean; status: TaskRow['status'] | null }> {
+    const n = await this.deps.nodes.get(nodeId);
+    if (!n) throw new NotFound('Node not found: it may have been deleted; register again');
+    if (!token || !sameSecret(token, n.token)) throw new Unauthorized("This node's token is required: pass the token POST /nodes/register answered with as \"Authorization: Bearer TOKEN\"");
+    const t = await this.deps.tasks.get(taskId);
+    if (!t) return { owned: false, status: null };
+    return { owned: t.attempts === attempt && t.nodeId === nodeId && (t.status === 'scheduled' || t.status === 'running'), status: t.status };
   }
 
   list(): Promise<NodeRow[]> {

@@ -5,6 +5,7 @@ import { fieldsOf } from '../monitor/results.ts';
 import { isFinal } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
 import { NotFound } from '../domain/errors.ts';
+import { canSee, type Actor } from './actor.ts';
 
 export interface TaskOutput {
   logs: string;
@@ -15,17 +16,18 @@ export class TaskLogs {
   constructor(private readonly deps: Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'newBlockingConnection'>) {}
 
   /** The output so far: stored when the attempt has ended, else what the live stream holds. */
-  async read(id: string): Promise<TaskOutput> {
+  async read(id: string, actor: Actor): Promise<TaskOutput> {
     const t = await this.deps.tasks.get(id);
-    if (!t) throw new NotFound('Task not found');
+    if (!t || !canSee(actor, t.tenant)) throw new NotFound('Task not found');
     const stored = await this.deps.tasks.logs(id);
     if (stored) return stored;
     return this.readLive(id, t.attempts);
   }
 
-  /** Throws NotFound for an unknown task; for a known one, nothing. */
-  async mustExist(id: string): Promise<void> {
-    if (!(await this.deps.tasks.get(id))) throw new NotFound('Task not found');
+  /** Throws NotFound for an unknown task (or another tenant's); for a known one, nothing. */
+  async mustExist(id: string, actor: Actor): Promise<void> {
+    const t = await this.deps.tasks.get(id);
+    if (!t || !canSee(actor, t.tenant)) throw new NotFound('Task not found');
   }
 
   /**

@@ -6,7 +6,9 @@ import { wakeWaitingTasks, enqueuePending } from '../scheduler/pending.ts';
 import { GroupCommit } from '../state/group-commit.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskFilter } from '../state/task-store.ts';
-import { Conflict, NotFound } from '../domain/errors.ts';
+import { Conflict, Forbidden, NotFound } from '../domain/errors.ts';
+import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
+import { canSee, type Actor } from './actor.ts';
 import type { TaskSpec } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
 import { enqueueWithin, queueUnavailable, tellNodesToCancel } from './queueing.ts';
@@ -31,12 +33,21 @@ export class TaskControl {
     }
   }
 
+  /** Refuses a task its tenant's policy does not allow (host network, image), naming the rule. */
+  private checkPolicy(row: Pick<TaskRow, 'image' | 'network'>, tenant: string): void {
+    const refusal = policyRefusal(row, tenant, policyFor(this.deps.config.tenants.policies, tenant));
+    if (refusal) throw new Forbidden(refusal);
+  }
+
   /** Accepts one task; `created` is false when its idempotency key named an existing task. */
-  async submit(spec: TaskSpec): Promise<{ task: TaskRow; created: boolean }> {
-    const row = taskRowFrom(spec, this.deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER });
+  async submit(spec: TaskSpec, actor: Actor): Promise<{ task: TaskRow; created: boolean }> {
+    const row = taskRowFrom(spec, this.deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: actor.tenant });
+    this.checkPolicy(row, actor.tenant);
     if (row.idempotencyKey) {
       // Rare, and needs a look-up first: the one-by-one path.
       const r = await this.deps.tasks.create(row, (t) => this.enqueueOrRefuse([t], 'the task'));
+      // Another tenant's key is not theirs to learn about: a clash is a conflict, not the task.
+      if (!r.created && r.task.tenant !== actor.tenant) throw new Conflict('This idempotency_key is already used; choose another');
       if (r.created) this.deps.metrics.submitted.inc({ priority: r.task.priority });
       return r;
     }
@@ -46,38 +57,41 @@ export class TaskControl {
   }
 
   /** Accepts all the tasks or none. */
-  async submitBatch(specs: TaskSpec[]): Promise<TaskRow[]> {
+  async submitBatch(specs: TaskSpec[], actor: Actor): Promise<TaskRow[]> {
     const { tasks, config } = this.deps;
     const keys = specs.map((t) => t.idempotency_key).filter((k): k is string => !!k);
     if (new Set(keys).size !== keys.length) throw new Conflict('Two tasks in the batch share an idempotency_key; nothing was stored');
     for (const k of keys) {
       if (await tasks.findByIdempotencyKey(k)) throw new Conflict(`idempotency_key "${k}" is already used by another task; nothing was stored`);
     }
-    const rows = specs.map((t) => taskRowFrom(t, config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER }));
+    const rows = specs.map((t) => taskRowFrom(t, config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: actor.tenant }));
+    for (const r of rows) this.checkPolicy(r, actor.tenant);
     const created = await tasks.createMany(rows, (all) => this.enqueueOrRefuse(all, 'the batch'));
     for (const t of created) this.deps.metrics.submitted.inc({ priority: t.priority });
     return created;
   }
 
-  async get(id: string): Promise<TaskRow> {
+  /** The task, if the actor may see it (another tenant's task is not found). */
+  async get(id: string, actor: Actor): Promise<TaskRow> {
     const t = await this.deps.tasks.get(id);
-    if (!t) throw new NotFound('Task not found');
+    if (!t || !canSee(actor, t.tenant)) throw new NotFound('Task not found');
     return t;
   }
 
-  list(filter: TaskFilter) {
-    return this.deps.tasks.list(filter);
+  list(filter: Omit<TaskFilter, 'tenant'>, actor: Actor) {
+    return this.deps.tasks.list({ ...filter, tenant: actor.sees ?? undefined });
   }
 
   /** The task's history, oldest first. */
-  async events(id: string) {
-    await this.get(id);
+  async events(id: string, actor: Actor) {
+    await this.get(id, actor);
     return this.deps.tasks.events(id);
   }
 
   /** Cancels a task that has not ended; its container, if any, is killed. */
-  async cancel(id: string): Promise<TaskRow> {
+  async cancel(id: string, actor: Actor): Promise<TaskRow> {
     const { deps } = this;
+    await this.get(id, actor);
     const r = await deps.tasks.cancel(id);
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('ended' in r) throw new Conflict(`Task already ended (status ${r.ended.status}); only queued, scheduled or running tasks can be cancelled`);
@@ -92,7 +106,8 @@ export class TaskControl {
   }
 
   /** A new attempt of a task that failed, timed out or was cancelled. */
-  async retry(id: string): Promise<TaskRow> {
+  async retry(id: string, actor: Actor): Promise<TaskRow> {
+    await this.get(id, actor);
     const r = await this.deps.tasks.retry(id);
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('notRetryable' in r) throw new Conflict(`Task is ${r.notRetryable.status}; only failed, timed_out or cancelled tasks can be retried`);

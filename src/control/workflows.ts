@@ -9,15 +9,23 @@ import type { WorkflowSpec, WorkflowStatus } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
 import { queueUnavailable, tellNodesToCancel } from './queueing.ts';
 import { workflowRows } from './task-rows.ts';
+import { canSee, type Actor } from './actor.ts';
+import { Forbidden } from '../domain/errors.ts';
+import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
 
 export class WorkflowControl {
   constructor(private readonly deps: ControlDeps) {}
 
-  async submit(spec: WorkflowSpec): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
+  async submit(spec: WorkflowSpec, actor: Actor): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
     const { workflows, releaser, config } = this.deps;
     const problems = validateGraph(spec.tasks.map((t) => ({ key: t.key, depends_on: t.depends_on ?? [] })));
     if (problems.length > 0) throw new InvalidInput(problems);
-    const { id, wf, rows } = workflowRows(spec, config);
+    const { id, wf, rows } = workflowRows(spec, config, actor.tenant);
+    const policy = policyFor(config.tenants.policies, actor.tenant);
+    for (const r of rows) {
+      const refusal = policyRefusal(r, actor.tenant, policy);
+      if (refusal) throw new Forbidden(`task "${r.workflowKey}": ${refusal}`);
+    }
     const { workflow, queued } = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
     try {
       await enqueuePending(this.deps.pendingQueue, queued);
@@ -31,20 +39,22 @@ export class WorkflowControl {
   }
 
   /** A page of workflows, each with how many of its tasks are in each status. */
-  async list(q: { status?: WorkflowStatus; limit: number; offset: number }) {
-    const page = await this.deps.workflows.list(q);
+  async list(q: { status?: WorkflowStatus; limit: number; offset: number }, actor: Actor) {
+    const page = await this.deps.workflows.list({ ...q, tenant: actor.sees ?? undefined });
     const counts = await this.deps.workflows.countsByStatus(page.items.map((w) => w.id));
     return { ...page, counts };
   }
 
-  async get(id: string): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
+  async get(id: string, actor: Actor): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
     const workflow = await this.deps.workflows.get(id);
-    if (!workflow) throw new NotFound('Workflow not found');
+    if (!workflow || !canSee(actor, workflow.tenant)) throw new NotFound('Workflow not found');
     return { workflow, tasks: await this.deps.workflows.tasksOf(id) };
   }
 
   /** Queued and running tasks are cancelled (their containers killed), the rest skipped. */
-  async cancel(id: string): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
+  async cancel(id: string, actor: Actor): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
+    const seen = await this.deps.workflows.get(id);
+    if (!seen || !canSee(actor, seen.tenant)) throw new NotFound('Workflow not found');
     const r = await this.deps.workflows.cancel(id);
     if (r === 'not_found') throw new NotFound('Workflow not found');
     if ('ended' in r) throw new Conflict(`Workflow already ended (status ${(r.ended as WorkflowRow).status}); only running workflows can be cancelled`);

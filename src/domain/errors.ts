@@ -35,3 +35,6 @@ export class InvalidInput extends DomainError {
 
 /** Missing or wrong credentials (a registration or node token). */
 export class Unauthorized extends DomainError {}
+
+/** A rule of the tenant's policy refuses what was asked; the message names the rule. */
+export class Forbidden extends DomainError {}

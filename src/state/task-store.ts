@@ -13,6 +13,8 @@ import { addEvent, recordEvents } from './task-history.ts';
 import { idIn, isUniqueViolation, type Tx } from './tx.ts';
 
 export interface TaskFilter {
+  /** Only this tenant's tasks (undefined: every tenant's). */
+  tenant?: string;
   status?: TaskStatus;
   workflowId?: string;
   nodeId?: string;
@@ -126,6 +128,7 @@ export class TaskStore {
 
   async list(filter: TaskFilter): Promise<{ items: TaskRow[]; total: number }> {
     const where: SQL[] = [];
+    if (filter.tenant) where.push(eq(tasks.tenant, filter.tenant));
     if (filter.status) where.push(eq(tasks.status, filter.status));
     if (filter.workflowId) where.push(eq(tasks.workflowId, filter.workflowId));
     if (filter.nodeId) where.push(eq(tasks.nodeId, filter.nodeId));

@@ -45,8 +45,11 @@ export class WorkflowStore {
     return this.db.select().from(tasks).where(eq(tasks.workflowId, id)).orderBy(tasks.seq);
   }
 
-  async list(filter: { status?: WorkflowStatus; limit: number; offset: number }): Promise<{ items: WorkflowRow[]; total: number }> {
-    const where: SQL | undefined = filter.status ? eq(workflows.status, filter.status as WorkflowRow['status']) : undefined;
+  async list(filter: { tenant?: string; status?: WorkflowStatus; limit: number; offset: number }): Promise<{ items: WorkflowRow[]; total: number }> {
+    const conds: SQL[] = [];
+    if (filter.tenant) conds.push(eq(workflows.tenant, filter.tenant));
+    if (filter.status) conds.push(eq(workflows.status, filter.status as WorkflowRow['status']));
+    const where = conds.length ? and(...conds) : undefined;
     const [items, [{ n }]] = await Promise.all([
       this.db.select().from(workflows).where(where).orderBy(desc(workflows.seq)).limit(filter.limit).offset(filter.offset),
       this.db.select({ n: count() }).from(workflows).where(where),
@@ -234,16 +237,17 @@ async function insertTasks(tx: Tx, rows: NewTaskRow[]): Promise<void> {
   await tx.execute(sql`
     insert into tasks (id, name, image, command, env, priority, cpu, memory_mb, gpu, timeout_seconds, max_retries,
       retry_backoff_seconds, node_selector, labels, idempotency_key, network, status, status_reason, workflow_id,
-      workflow_key, depends_on, dag_ready, created_at)
+      workflow_key, depends_on, dag_ready, created_at, tenant)
     select r.id, r.name, r.image, r.command, r.env, r.priority, r.cpu, r.memory_mb, r.gpu, r.timeout_seconds, r.max_retries,
       r.retry_backoff_seconds, coalesce(r.node_selector, '{}'), coalesce(r.labels, '{}'), r.idempotency_key, r.network, r.status,
-      r.status_reason, r.workflow_id, r.workflow_key, coalesce(r.depends_on, '[]'), coalesce(r.dag_ready, false), r.created_at
+      r.status_reason, r.workflow_id, r.workflow_key, coalesce(r.depends_on, '[]'), coalesce(r.dag_ready, false), r.created_at,
+      coalesce(r.tenant, 'default')
     from rows from (jsonb_to_recordset(${json}::jsonb) as (id uuid, name text, image text, command text, env jsonb, priority text,
         cpu float8, "memoryMb" int, gpu int, "timeoutSeconds" int, "maxRetries" int, "retryBackoffSeconds" float8,
         "nodeSelector" jsonb, labels jsonb, "idempotencyKey" text, network text, status text, "statusReason" text,
-        "workflowId" uuid, "workflowKey" text, "dependsOn" jsonb, "dagReady" boolean, "createdAt" timestamptz))
+        "workflowId" uuid, "workflowKey" text, "dependsOn" jsonb, "dagReady" boolean, "createdAt" timestamptz, tenant text))
       with ordinality as r(id, name, image, command, env, priority, cpu, memory_mb, gpu, timeout_seconds, max_retries,
         retry_backoff_seconds, node_selector, labels, idempotency_key, network, status, status_reason, workflow_id,
-        workflow_key, depends_on, dag_ready, created_at, ord)
+        workflow_key, depends_on, dag_ready, created_at, tenant, ord)
     order by r.ord`);
 }

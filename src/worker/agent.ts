@@ -191,11 +191,12 @@ export class NodeAgent implements Part {
    */
   private async owns(taskId: string, attempt: number): Promise<boolean | null> {
     try {
-      const res = await (this.opts.fetch ?? fetch)(new URL(`/tasks/${taskId}`, this.opts.config.worker.api_url), { signal: AbortSignal.timeout(5_000) });
-      if (res.status === 404) return false;
+      if (!this.node) return null;
+      // The node's own route, with its own token: works whether or not the API needs keys.
+      const url = new URL(`/nodes/${this.node.id}/attempts/${taskId}?attempt=${attempt}`, this.opts.config.worker.api_url);
+      const res = await (this.opts.fetch ?? fetch)(url, { headers: { authorization: `Bearer ${this.node.token}` }, signal: AbortSignal.timeout(5_000) });
       if (!res.ok) return null;
-      const t = (await res.json()) as { status: string; attempts: number; node_id: string | null };
-      return t.attempts === attempt && t.node_id === this.node?.id && (t.status === 'scheduled' || t.status === 'running');
+      return ((await res.json()) as { owned: boolean }).owned;
     } catch {
       return null;
     }

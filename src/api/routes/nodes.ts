@@ -2,14 +2,16 @@
 // the use case (src/control/nodes.ts) and presents its answer.
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Control } from '../../control/index.ts';
+import type { Authenticator } from '../../auth/authenticator.ts';
+import { allows } from '../../auth/policy.ts';
 import { json } from './responses.ts';
 import { presentNode } from '../present.ts';
-import { ErrorDetail, Node, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
+import { ErrorDetail, Node, NodeAttempt, NodeAttemptParams, NodeAttemptQuery, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
 
 /** The token of an `Authorization: Bearer TOKEN` header, or '' for none. */
 const bearerOf = (header: string | undefined) => (header ?? '').replace(/^Bearer\s+/i, '');
 
-export function nodeRoutes(control: Control) {
+export function nodeRoutes(control: Control, authenticator: Authenticator) {
   const app = new OpenAPIHono();
   const { nodes } = control;
 
@@ -23,7 +25,11 @@ export function nodeRoutes(control: Control) {
   });
   app.openapi(register, async (c) => {
     const body = c.req.valid('json');
-    const n = await nodes.register({ name: body.name, hostname: body.hostname, capacity: body.capacity, labels: body.labels ?? {} }, bearerOf(c.req.header('authorization')));
+    const bearer = bearerOf(c.req.header('authorization'));
+    const keysInUse = !(await authenticator.isOpen());
+    const auth = keysInUse && bearer ? await authenticator.authenticate(bearer) : { ok: false as const };
+    const byKey = auth.ok && allows(auth.principal.role, 'nodes:manage');
+    const n = await nodes.register({ name: body.name, hostname: body.hostname, capacity: body.capacity, labels: body.labels ?? {} }, bearer, { keysInUse, byKey });
     return c.json({ ...presentNode(n), token: n.token }, 201);
   });
 
@@ -48,6 +54,25 @@ export function nodeRoutes(control: Control) {
       engine: hb.engine ?? 'ok',
     });
     return c.json(presentNode(n), 200);
+  });
+
+  const attempt = createRoute({
+    method: 'get',
+    path: '/nodes/{id}/attempts/{task_id}',
+    tags: ['nodes'],
+    summary: 'For the node itself (its token): does it still own this attempt of a task?',
+    request: { params: NodeAttemptParams, query: NodeAttemptQuery },
+    responses: {
+      200: json(NodeAttempt, 'Whether the node owns the attempt'),
+      401: json(ErrorDetail, "Missing or wrong node token (the one registration answered with)"),
+      404: json(ErrorDetail, 'Unknown node: register again'),
+    },
+  });
+  app.openapi(attempt, async (c) => {
+    const { id, task_id } = c.req.valid('param');
+    const { attempt: n } = c.req.valid('query');
+    const r = await nodes.ownsAttempt(id, bearerOf(c.req.header('authorization')), task_id, n);
+    return c.json({ task_id, attempt: n, owned: r.owned, status: r.status }, 200);
   });
 
   const list = createRoute({

@@ -1,5 +1,6 @@
 // /tasks: submit, list, read, follow logs, cancel, retry. Each handler parses, calls the use case
 // (src/control/tasks.ts, task-logs.ts) and presents its answer.
+import { actorOf } from '../auth/actor.ts';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import type { Control } from '../../control/index.ts';
@@ -38,7 +39,7 @@ export function taskRoutes(control: Control) {
     },
   });
   app.openapi(createTask, async (c) => {
-    const { task, created } = await tasks.submit(c.req.valid('json'));
+    const { task, created } = await tasks.submit(c.req.valid('json'), actorOf(c));
     return c.json(presentTask(task), created ? 201 : 200);
   });
 
@@ -55,7 +56,7 @@ export function taskRoutes(control: Control) {
     },
   });
   app.openapi(createBatch, async (c) => {
-    const created = await tasks.submitBatch(c.req.valid('json').tasks);
+    const created = await tasks.submitBatch(c.req.valid('json').tasks, actorOf(c));
     return c.json({ items: created.map(presentTask) }, 201);
   });
 
@@ -70,7 +71,7 @@ export function taskRoutes(control: Control) {
   app.openapi(listTasks, async (c) => {
     const q = c.req.valid('query');
     const label = q.label ? { key: q.label.slice(0, q.label.indexOf(':')), value: q.label.slice(q.label.indexOf(':') + 1) } : undefined;
-    const page = await tasks.list({ status: q.status, workflowId: q.workflow_id, nodeId: q.node_id, label, limit: q.limit, offset: q.offset });
+    const page = await tasks.list({ status: q.status, workflowId: q.workflow_id, nodeId: q.node_id, label, limit: q.limit, offset: q.offset }, actorOf(c, q.tenant));
     return c.json({ items: page.items.map(presentTask), total: page.total, limit: q.limit, offset: q.offset }, 200);
   });
 
@@ -83,7 +84,7 @@ export function taskRoutes(control: Control) {
     responses: { 200: json(Task, 'The task'), 404: notFound },
   });
   app.openapi(getTask, async (c) => {
-    return c.json(presentTask(await tasks.get(c.req.valid('param').id)), 200);
+    return c.json(presentTask(await tasks.get(c.req.valid('param').id, actorOf(c))), 200);
   });
 
   const getEvents = createRoute({
@@ -95,7 +96,7 @@ export function taskRoutes(control: Control) {
     responses: { 200: json(z.object({ items: z.array(TaskEvent) }), 'The events, oldest first'), 404: notFound },
   });
   app.openapi(getEvents, async (c) => {
-    const events = await tasks.events(c.req.valid('param').id);
+    const events = await tasks.events(c.req.valid('param').id, actorOf(c));
     return c.json(
       {
         items: events.map((e) => ({
@@ -128,10 +129,10 @@ export function taskRoutes(control: Control) {
     const { id } = c.req.valid('param');
     const { follow } = c.req.valid('query');
     if (!follow) {
-      const out = await logs.read(id);
+      const out = await logs.read(id, actorOf(c));
       return c.json({ task_id: id, logs: out.logs, truncated: out.truncated }, 200);
     }
-    await logs.mustExist(id);
+    await logs.mustExist(id, actorOf(c));
     return streamSSE(c, async (stream) => {
       let closed = false;
       let disconnect = () => undefined as void;
@@ -161,7 +162,7 @@ export function taskRoutes(control: Control) {
     request: { params: TaskIdParam },
     responses: { 200: json(Task, 'The task, cancelled'), 404: notFound, 409: json(ErrorDetail, 'The task had already ended') },
   });
-  app.openapi(cancelTask, async (c) => c.json(presentTask(await tasks.cancel(c.req.valid('param').id)), 200));
+  app.openapi(cancelTask, async (c) => c.json(presentTask(await tasks.cancel(c.req.valid('param').id, actorOf(c))), 200));
 
   const retryTask = createRoute({
     method: 'post',
@@ -176,7 +177,7 @@ export function taskRoutes(control: Control) {
       503: json(ErrorDetail, 'The queue (Redis) is unavailable'),
     },
   });
-  app.openapi(retryTask, async (c) => c.json(presentTask(await tasks.retry(c.req.valid('param').id)), 200));
+  app.openapi(retryTask, async (c) => c.json(presentTask(await tasks.retry(c.req.valid('param').id, actorOf(c))), 200));
 
   return app;
 }

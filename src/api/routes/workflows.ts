@@ -1,5 +1,6 @@
 // /workflows: DAGs of tasks. Each handler parses, calls the use case (src/control/workflows.ts)
 // and presents its answer.
+import { actorOf } from '../auth/actor.ts';
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Control } from '../../control/index.ts';
 import { json } from './responses.ts';
@@ -24,7 +25,7 @@ export function workflowRoutes(control: Control) {
     },
   });
   app.openapi(create, async (c) => {
-    const { workflow, tasks } = await workflows.submit(c.req.valid('json'));
+    const { workflow, tasks } = await workflows.submit(c.req.valid('json'), actorOf(c));
     return c.json(presentWorkflow(workflow, tasks), 201);
   });
 
@@ -38,7 +39,8 @@ export function workflowRoutes(control: Control) {
   });
   app.openapi(list, async (c) => {
     const q = c.req.valid('query');
-    const page = await workflows.list(q);
+    const { tenant, ...rest } = q;
+    const page = await workflows.list(rest, actorOf(c, tenant));
     const { counts } = page;
     return c.json(
       {
@@ -63,7 +65,7 @@ export function workflowRoutes(control: Control) {
     responses: { 200: json(Workflow, 'The workflow'), 404: notFound },
   });
   app.openapi(get, async (c) => {
-    const { workflow, tasks } = await workflows.get(c.req.valid('param').id);
+    const { workflow, tasks } = await workflows.get(c.req.valid('param').id, actorOf(c));
     return c.json(presentWorkflow(workflow, tasks), 200);
   });
 
@@ -76,7 +78,7 @@ export function workflowRoutes(control: Control) {
     responses: { 200: json(Workflow, 'The workflow, cancelled'), 404: notFound, 409: json(ErrorDetail, 'The workflow had already ended') },
   });
   app.openapi(cancel, async (c) => {
-    const { workflow, tasks } = await workflows.cancel(c.req.valid('param').id);
+    const { workflow, tasks } = await workflows.cancel(c.req.valid('param').id, actorOf(c));
     return c.json(presentWorkflow(workflow, tasks), 200);
   });
 
