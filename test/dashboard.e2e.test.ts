@@ -71,7 +71,7 @@ describe('dashboard at /ui (open mode)', () => {
 
     await page.goto(`${jarvis.url}/ui/tasks`);
     const row = page.locator('tr', { hasText: 'ui-live' });
-    expect(await row.innerText()).toMatch(/ui-live[\s\S]*succeeded[\s\S]*default[\s\S]*normal/);
+    expect(await row.innerText()).toMatch(/ui-live[\s\S]*succeeded[\s\S]*normal/);
     expect(await page.locator('thead').innerText()).toMatch(/Task\s+Status\s+Tenant\s+Priority\s+Node\s+Age\s+Duration/);
     await screenshot(page, 'dashboard-tasks');
 

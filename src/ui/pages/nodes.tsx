@@ -34,7 +34,7 @@ export async function nodesPage(c: Context) {
   return c.html(
     <Layout title="Nodes" viewer={viewer} section="nodes" flash={flashOf(c.req.query())}>
       <h1>Nodes</h1>
-      <section id="node-list" data-live="5000" aria-live="polite">
+      <section id="node-list" data-live="5000">
         <p>{nodes.length} nodes</p>
         <div class="scroll">
           <table>

@@ -28,7 +28,7 @@ export async function overviewPage(c: Context) {
   return c.html(
     <Layout title="Overview" viewer={viewer} section="overview" flash={flashOf(c.req.query())}>
       <h1>Overview</h1>
-      <section id="overview-live" data-live="5000" aria-live="polite">
+      <section id="overview-live" data-live="5000">
         <h2>Tasks by status</h2>
         <div class="cards">
           {counts.map(([s, n]) => (

@@ -48,7 +48,7 @@ export async function taskPage(c: Context) {
   const now = Date.now();
   return c.html(
     <Layout title={`Task ${taskName(t)}`} viewer={viewer} section="tasks" flash={flashOf(c.req.query())}>
-      <section id="task-live" data-live={ended ? undefined : '3000'} aria-live="polite">
+      <section id="task-live" data-live={ended ? undefined : '3000'}>
         <h1>
           Task {taskName(t)} <Status value={t.status} />
         </h1>

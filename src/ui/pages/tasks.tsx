@@ -37,7 +37,7 @@ export function TaskTable(p: { tasks: Task[]; now: number }) {
               <td>
                 <Status value={t.status} />
               </td>
-              <td>{t.tenant ?? 'default'}</td>
+              <td>{t.tenant ?? '—'}</td>
               <td>{t.priority}</td>
               <td class="mono hide-narrow">{t.node_id ? t.node_id.slice(0, 8) : '—'}</td>
               <td>{ago(t.created_at, p.now)}</td>
@@ -103,7 +103,7 @@ export async function tasksPage(c: Context) {
           "{search}" is not a task id (a UUID such as 3f2b…-…): paste the whole id.
         </p>
       )}
-      <section id="task-list" data-live="5000" aria-live="polite">
+      <section id="task-list" data-live="5000">
         <p>
           {page.total === 0 ? 'No tasks' : `Tasks ${offset + 1}–${offset + page.items.length} of ${page.total}`}
         </p>
