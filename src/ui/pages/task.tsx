@@ -80,8 +80,10 @@ export async function taskPage(c: Context) {
       <pre class="log" id="log" tabindex={0} aria-labelledby="log-heading" data-follow={ended ? undefined : `/ui/tasks/${t.id}/logs/stream`}>
         {logs.status === 200 ? logs.body.logs || '(no output)' : `The log could not be read: ${detailOf(logs.body)}`}
       </pre>
-      <h2>Fields</h2>
-      <Fields task={t} />
+      <section id="task-fields" data-live={ended ? undefined : '3000'}>
+        <h2>Fields</h2>
+        <Fields task={t} />
+      </section>
     </Layout>,
   );
 }
@@ -98,10 +100,14 @@ export async function taskLogStream(c: Context) {
   }
   c.header('content-type', 'text/event-stream');
   c.header('cache-control', 'no-cache');
-  const body = res.body;
+  const reader = res.body.getReader();
   return stream(c, async (out) => {
-    out.onAbort(() => abort.abort());
-    const reader = body.getReader();
+    // The page went away: cancel the API's stream now, which stops its follower and Redis reader
+    // (waiting for the next log line to notice could take as long as the task runs).
+    out.onAbort(() => {
+      void reader.cancel().catch(() => undefined);
+      abort.abort();
+    });
     try {
       for (;;) {
         const { done, value } = await reader.read();
