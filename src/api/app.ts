@@ -19,6 +19,7 @@ import { keyRoutes } from './routes/keys.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { authMiddleware } from './auth/middleware.ts';
+import { dashboard } from '../ui/dashboard.tsx';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -68,6 +69,8 @@ export function createApp(deps: ApiDeps) {
   createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q)), serverAdapter: board, options: { uiConfig: { boardTitle: 'Jarvis queues' } } });
   board.setBasePath(BOARD_PATH);
   app.route(BOARD_PATH, board.registerPlugin());
+
+  app.route('/ui', dashboard({ request: (path, init) => app.request(path, init), authenticator: deps.authenticator }));
 
   // Domain errors (src/domain/errors.ts) become their HTTP answers, then FastAPI's shapes.
   const answer = fastApiErrorHandler(logger);

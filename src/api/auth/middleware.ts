@@ -12,7 +12,7 @@ import { allows, roleNeeded } from '../../auth/policy.ts';
 import { OPEN_MODE, type Principal } from '../../auth/principal.ts';
 import { rateLimitHeaders, type RateLimiter } from '../../auth/rate-limit.ts';
 import { ForbiddenError, HttpError, UnauthorizedError } from '../fastapi/index.ts';
-import { BOARD_RULE, METRICS_RULE, ROUTE_RULES, type RouteRule } from './route-policy.ts';
+import { BOARD_RULE, METRICS_RULE, ROUTE_RULES, UI_PATH, UI_RULE, type RouteRule } from './route-policy.ts';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -36,6 +36,7 @@ const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The rule of the route this request matched, or undefined when no route matched (404/405). */
 export function ruleFor(c: Context, boardPath: string): { rule: RouteRule | undefined; matched: boolean } {
   if (c.req.path === boardPath || c.req.path.startsWith(`${boardPath}/`)) return { rule: BOARD_RULE, matched: true };
+  if (c.req.path === UI_PATH || c.req.path.startsWith(`${UI_PATH}/`)) return { rule: UI_RULE, matched: true };
   const routes = matchedRoutes(c).filter((r) => r.method !== 'ALL');
   const last = routes[routes.length - 1];
   if (!last) return { rule: undefined, matched: false };

@@ -56,6 +56,14 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'DELETE /secrets/:name': key('secrets:manage', 'secret.delete'),
 };
 
+/**
+ * The web dashboard (src/ui): public to this middleware because its pages sign the viewer in
+ * themselves (cookie) and reach the data only through these API routes, in-process, with the
+ * viewer's key — so every rule above applies to them.
+ */
+export const UI_PATH = '/ui';
+export const UI_RULE: RouteRule = { kind: 'public' };
+
 export const BOARD_RULE: RouteRule = key('queues:board', 'board.view');
 
 /** /metrics when `auth.public_metrics` is false: any key. */

@@ -1,0 +1,54 @@
+// The dashboard's only way to the data: Jarvis's own JSON API, called in-process with the signed-in
+// key. Every tenant rule and role check of the API therefore holds in the UI unchanged.
+
+/** `app.request` of the API, or anything that answers a Request the same way. */
+export type ApiRequest = (path: string, init: RequestInit) => Response | Promise<Response>;
+
+export interface ApiAnswer<T> {
+  status: number;
+  body: T;
+}
+
+/** The API's error body (`{"detail": ...}`) in words, whatever shape it had. */
+export function detailOf(body: unknown): string {
+  const d = (body as { detail?: unknown } | null)?.detail;
+  if (typeof d === 'string') return d;
+  if (Array.isArray(d)) return d.map((i: { msg?: string; loc?: unknown[] }) => `${(i.loc ?? []).join('.')}: ${i.msg ?? ''}`).join('; ');
+  return 'the API gave no reason';
+}
+
+export class ApiClient {
+  constructor(
+    private readonly request: ApiRequest,
+    private readonly key: string | null,
+  ) {}
+
+  private headers(): Record<string, string> {
+    return this.key ? { authorization: `Bearer ${this.key}` } : {};
+  }
+
+  async call<T = unknown>(method: string, path: string): Promise<ApiAnswer<T>> {
+    const res = await this.request(path, { method, headers: this.headers() });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      // Not JSON (/metrics): the text as it is.
+    }
+    return { status: res.status, body: body as T };
+  }
+
+  get<T = unknown>(path: string): Promise<ApiAnswer<T>> {
+    return this.call<T>('GET', path);
+  }
+
+  post<T = unknown>(path: string): Promise<ApiAnswer<T>> {
+    return this.call<T>('POST', path);
+  }
+
+  /** The raw answer, for relaying a stream (the log follower). */
+  stream(path: string, signal: AbortSignal): Promise<Response> {
+    return Promise.resolve(this.request(path, { method: 'GET', headers: this.headers(), signal }));
+  }
+}

@@ -1,0 +1,52 @@
+// The one client script (no build step): live parts of a page re-render from the server, and a
+// running task's log streams in over Server-Sent Events.
+//  - <section data-live="5000" id="x">: every 5 s, fetch this page again (once for all live parts)
+//    and swap in the new #x (skipped while focus is inside it, so a keyboard user is not moved).
+//  - <pre data-follow="/ui/tasks/ID/logs/stream">: the stream replays the log from its start, so
+//    the stored text is replaced line by line with no gap; on its end event the page reloads the
+//    live parts once more.
+export const LIVE_SCRIPT = `(() => {
+  'use strict';
+  const live = () => [...document.querySelectorAll('[data-live][id]')];
+  // One fetch of the page per tick, every live part swapped from it.
+  const refresh = async () => {
+    const parts = live().filter((el) => !el.contains(document.activeElement));
+    if (document.hidden || parts.length === 0) return;
+    try {
+      const res = await fetch(location.href, { headers: { 'x-jarvis-live': '1' }, credentials: 'same-origin' });
+      if (!res.ok) return;
+      const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+      for (const el of parts) {
+        const fresh = doc.getElementById(el.id);
+        if (fresh && fresh.innerHTML !== el.innerHTML) el.innerHTML = fresh.innerHTML;
+      }
+    } catch (e) { /* the next tick tries again */ }
+  };
+  const start = () => {
+    const every = live().map((el) => Math.max(1000, Number(el.getAttribute('data-live')) || 5000));
+    if (every.length) setInterval(refresh, Math.min(...every));
+    for (const pre of document.querySelectorAll('pre[data-follow]')) {
+      const state = document.getElementById(pre.id + '-state');
+      const source = new EventSource(pre.getAttribute('data-follow'));
+      let first = true;
+      source.onopen = () => { first = true; };
+      source.onmessage = (ev) => {
+        const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+        if (first) { pre.textContent = ''; first = false; }
+        pre.textContent += ev.data + '\\n';
+        if (atEnd) pre.scrollTop = pre.scrollHeight;
+      };
+      source.addEventListener('end', (ev) => {
+        source.close();
+        let info = {};
+        try { info = JSON.parse(ev.data); } catch (e) { /* keep {} */ }
+        if (state) state.textContent = 'Log complete (task ' + (info.status || 'ended') + ').';
+        refresh();
+      });
+      source.onerror = () => { if (state && source.readyState === 2) state.textContent = 'Live log disconnected; reload to see the rest.'; };
+      if (state) state.textContent = 'Live: following the log as it is written.';
+    }
+  };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
+})();
+`;

@@ -1,0 +1,47 @@
+// The web dashboard at /ui: server-rendered pages (Hono JSX) over Jarvis's own JSON API, called
+// in-process with the viewer's key, plus one small script for live updates. Pages and actions
+// live one per file in pages/; this file wires sign-in, CSRF and the routes.
+import { Hono } from 'hono';
+import type { Authenticator } from '../auth/authenticator.ts';
+import type { ApiRequest } from './api-client.ts';
+import { forbidden } from './error-page.tsx';
+import { csrfGuard, csrfToken, requireViewer } from './session.ts';
+import { LIVE_SCRIPT } from './client-script.ts';
+import { loginRoutes } from './pages/login.tsx';
+import { actionRoutes } from './pages/actions.ts';
+import { overviewPage } from './pages/overview.tsx';
+import { tasksPage } from './pages/tasks.tsx';
+import { taskPage, taskLogStream } from './pages/task.tsx';
+import { nodesPage } from './pages/nodes.tsx';
+import { workflowsPage } from './pages/workflows.tsx';
+import { workflowPage } from './pages/workflow.tsx';
+
+export interface DashboardDeps {
+  /** Answers API requests in-process: `(path, init) => app.request(path, init)`. */
+  request: ApiRequest;
+  authenticator: Authenticator;
+}
+
+export function dashboard(deps: DashboardDeps) {
+  const ui = new Hono();
+  ui.get('/static/live.js', (c) => c.body(LIVE_SCRIPT, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }));
+  ui.use('*', async (c, next) => {
+    await next();
+    c.header('x-frame-options', 'DENY');
+    c.header('referrer-policy', 'same-origin');
+    c.header('x-content-type-options', 'nosniff');
+  });
+  ui.use('*', csrfToken);
+  ui.use('*', csrfGuard(forbidden));
+  ui.route('/', loginRoutes(deps.authenticator));
+  ui.use('*', requireViewer(deps.authenticator, deps.request));
+  ui.route('/', actionRoutes());
+  ui.get('/', overviewPage);
+  ui.get('/tasks', tasksPage);
+  ui.get('/tasks/:id', taskPage);
+  ui.get('/tasks/:id/logs/stream', taskLogStream);
+  ui.get('/nodes', nodesPage);
+  ui.get('/workflows', workflowsPage);
+  ui.get('/workflows/:id', workflowPage);
+  return ui;
+}

@@ -1,0 +1,28 @@
+// Pages for what went wrong: a refused form (403) and an API answer the viewer can meet (404,
+// 403, 422) in words; anything else is a 502 naming the API's reason.
+import type { Context } from 'hono';
+import { Layout } from './layout.tsx';
+
+export function forbidden(c: Context, why: string) {
+  c.status(403);
+  return c.html(
+    <Layout title="Refused" viewer={null}>
+      <h1>403 — refused</h1>
+      <p role="alert">{why}</p>
+      <p>
+        <a href="/ui">Back to the dashboard</a>
+      </p>
+    </Layout>,
+  );
+}
+
+export function apiErrorPage(c: Context, status: number, text: string) {
+  c.status(status === 404 || status === 403 || status === 422 ? status : 502);
+  const title = status === 404 ? 'Not found' : status === 403 ? 'Not allowed' : 'Could not load this page';
+  return c.html(
+    <Layout title={title} viewer={c.get('viewer')}>
+      <h1>{title}</h1>
+      <p role="alert">{text}</p>
+    </Layout>,
+  );
+}

@@ -1,0 +1,43 @@
+// The actions (cancel, retry, drain, resume) as POST forms. CSRF is checked before these run
+// (session.ts); the API decides whether the viewer's role and tenant allow it, and its answer
+// comes back as the flash message of the page the form was on.
+import { Hono, type Context } from 'hono';
+import { detailOf } from '../api-client.ts';
+import { safeNext } from '../session.ts';
+
+interface Action {
+  /** The dashboard's path (Hono syntax), the API path it calls, and what success is called. */
+  path: string;
+  api: (id: string) => string;
+  done: string;
+}
+
+const ACTIONS: Action[] = [
+  { path: '/tasks/:id/cancel', api: (id) => `/tasks/${id}/cancel`, done: 'Task cancelled' },
+  { path: '/tasks/:id/retry', api: (id) => `/tasks/${id}/retry`, done: 'Task queued again' },
+  { path: '/workflows/:id/cancel', api: (id) => `/workflows/${id}/cancel`, done: 'Workflow cancelled' },
+  { path: '/nodes/:id/drain', api: (id) => `/nodes/${id}/drain`, done: 'Node draining: it takes no new tasks' },
+  { path: '/nodes/:id/resume', api: (id) => `/nodes/${id}/resume`, done: 'Node resumed: it takes tasks again' },
+];
+
+function withFlash(back: string, key: 'ok' | 'error', text: string): string {
+  const url = new URL(back, 'http://x');
+  url.searchParams.delete('ok');
+  url.searchParams.delete('error');
+  url.searchParams.set(key, text);
+  return url.pathname + url.search;
+}
+
+export function actionRoutes() {
+  const app = new Hono();
+  for (const a of ACTIONS) {
+    app.post(a.path, async (c: Context) => {
+      const form = await c.req.parseBody();
+      const back = safeNext(typeof form.back === 'string' ? form.back : undefined);
+      const r = await c.get('viewer').api.post(a.api(encodeURIComponent(c.req.param('id') ?? '')));
+      if (r.status >= 200 && r.status < 300) return c.redirect(withFlash(back, 'ok', a.done), 303);
+      return c.redirect(withFlash(back, 'error', `Refused (${r.status}): ${detailOf(r.body)}`), 303);
+    });
+  }
+  return app;
+}

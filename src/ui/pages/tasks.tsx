@@ -1,0 +1,118 @@
+// /ui/tasks: one page of tasks from GET /tasks (never more than the page asks for), filtered by
+// status, label and workflow; a task id in the search box opens that task.
+import type { Context } from 'hono';
+import { detailOf } from '../api-client.ts';
+import { apiErrorPage } from '../error-page.tsx';
+import { ago, duration, flashOf, Layout, Status } from '../layout.tsx';
+import { TASK_STATUSES, type Page, type Task } from '../wire.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PAGE = 50;
+
+export function taskName(t: Task): string {
+  return t.name ?? t.workflow_key ?? t.id.slice(0, 8);
+}
+
+export function TaskTable(p: { tasks: Task[]; now: number }) {
+  return (
+    <div class="scroll">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Task</th>
+            <th scope="col">Status</th>
+            <th scope="col">Tenant</th>
+            <th scope="col">Priority</th>
+            <th scope="col" class="hide-narrow">Node</th>
+            <th scope="col">Age</th>
+            <th scope="col">Duration</th>
+          </tr>
+        </thead>
+        <tbody>
+          {p.tasks.map((t) => (
+            <tr>
+              <td>
+                <a href={`/ui/tasks/${t.id}`}>{taskName(t)}</a> <small class="mono hide-narrow">{t.id.slice(0, 8)}</small>
+              </td>
+              <td>
+                <Status value={t.status} />
+              </td>
+              <td>{t.tenant ?? '—'}</td>
+              <td>{t.priority}</td>
+              <td class="mono hide-narrow">{t.node_id ? t.node_id.slice(0, 8) : '—'}</td>
+              <td>{ago(t.created_at, p.now)}</td>
+              <td>{duration(t, p.now)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {p.tasks.length === 0 && <p>No tasks match.</p>}
+    </div>
+  );
+}
+
+export async function tasksPage(c: Context) {
+  const viewer = c.get('viewer');
+  const q = c.req.query();
+  const search = (q.q ?? '').trim();
+  if (UUID.test(search)) return c.redirect(`/ui/tasks/${search.toLowerCase()}`, 303);
+  const offset = Math.max(0, Math.floor(Number(q.offset) || 0));
+  const filters = new URLSearchParams();
+  if (q.status && (TASK_STATUSES as readonly string[]).includes(q.status)) filters.set('status', q.status);
+  if (q.label) filters.set('label', q.label);
+  if (q.workflow_id) filters.set('workflow_id', q.workflow_id);
+  const apiQuery = new URLSearchParams(filters);
+  apiQuery.set('limit', String(PAGE));
+  apiQuery.set('offset', String(offset));
+  const r = await viewer.api.get<Page<Task>>(`/tasks?${apiQuery}`);
+  if (r.status !== 200) return apiErrorPage(c, r.status, `The task list could not be read: ${detailOf(r.body)}`);
+  const page = r.body;
+  const link = (o: number) => `/ui/tasks?${new URLSearchParams({ ...Object.fromEntries(filters), offset: String(o) })}`;
+  const now = Date.now();
+  return c.html(
+    <Layout title="Tasks" viewer={viewer} section="tasks" flash={flashOf(q)}>
+      <h1>Tasks</h1>
+      <form class="filters" method="get" action="/ui/tasks" role="search">
+        <label>
+          Status
+          <select name="status">
+            <option value="">any</option>
+            {TASK_STATUSES.map((s) => (
+              <option value={s} selected={filters.get('status') === s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Label (key:value)
+          <input name="label" value={filters.get('label') ?? ''} placeholder="team:ml" />
+        </label>
+        <label>
+          Workflow id
+          <input name="workflow_id" value={filters.get('workflow_id') ?? ''} />
+        </label>
+        <label>
+          Task id
+          <input name="q" value={search} placeholder="uuid" />
+        </label>
+        <button type="submit">Show</button>
+      </form>
+      {search && !UUID.test(search) && (
+        <p class="flash error" role="alert">
+          "{search}" is not a task id (a UUID such as 3f2b…-…): paste the whole id.
+        </p>
+      )}
+      <section id="task-list" data-live="5000">
+        <p>
+          {page.total === 0 ? 'No tasks' : `Tasks ${offset + 1}–${offset + page.items.length} of ${page.total}`}
+        </p>
+        <TaskTable tasks={page.items} now={now} />
+      </section>
+      <nav class="pager" aria-label="Pages">
+        {offset > 0 && <a href={link(Math.max(0, offset - PAGE))}>← Newer</a>}
+        {offset + PAGE < page.total && <a href={link(offset + PAGE)}>Older →</a>}
+      </nav>
+    </Layout>,
+  );
+}

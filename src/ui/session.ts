@@ -1,0 +1,112 @@
+// Who is looking at the dashboard. The API key lives in an HttpOnly, SameSite=Strict cookie
+// (Secure over HTTPS) and is checked on every request; in open mode (no key exists, loopback)
+// nobody signs in. Every POST must pass two CSRF checks: hono/csrf (Origin / Sec-Fetch-Site is
+// this server) and a double-submit token (the form's `_csrf` equals the CSRF cookie).
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
+import { csrf } from 'hono/csrf';
+import type { Authenticator } from '../auth/authenticator.ts';
+import type { Principal } from '../auth/principal.ts';
+import { ApiClient, type ApiRequest } from './api-client.ts';
+
+export const KEY_COOKIE = 'jarvis_ui_key';
+export const CSRF_COOKIE = 'jarvis_ui_csrf';
+export const CSRF_FIELD = '_csrf';
+const COOKIE_PATH = '/ui';
+
+export interface Viewer {
+  principal: Principal;
+  /** True when no sign-in is needed (open mode). */
+  open: boolean;
+  api: ApiClient;
+  csrfToken: string;
+}
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    viewer: Viewer;
+    csrfToken: string;
+  }
+}
+
+function isHttps(c: Context): boolean {
+  return new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+}
+
+function cookieOptions(c: Context) {
+  return { path: COOKIE_PATH, httpOnly: true, sameSite: 'Strict' as const, secure: isHttps(c) };
+}
+
+export function setKeyCookie(c: Context, key: string): void {
+  setCookie(c, KEY_COOKIE, key, cookieOptions(c));
+}
+
+export function clearKeyCookie(c: Context): void {
+  deleteCookie(c, KEY_COOKIE, cookieOptions(c));
+}
+
+/** Gives every visitor a CSRF token (cookie) to echo in its forms. */
+export const csrfToken: MiddlewareHandler = async (c, next) => {
+  let token = getCookie(c, CSRF_COOKIE);
+  if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) {
+    token = randomBytes(32).toString('base64url');
+    setCookie(c, CSRF_COOKIE, token, cookieOptions(c));
+  }
+  c.set('csrfToken', token);
+  await next();
+};
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+const originCheck = csrf();
+
+/**
+ * Refuses a POST (403) unless it comes from this server's own pages: the Origin check of
+ * hono/csrf, then the form's token against the cookie's.
+ */
+export function csrfGuard(forbidden: (c: Context, why: string) => Response | Promise<Response>): MiddlewareHandler {
+  return async (c, next) => {
+    if (c.req.method !== 'POST') return next();
+    let originOk = true;
+    await originCheck(c, async () => undefined).catch(() => {
+      originOk = false;
+    });
+    if (!originOk) return forbidden(c, 'This form was not sent from this dashboard (its Origin is another site). Open the page again and retry.');
+    const cookie = getCookie(c, CSRF_COOKIE);
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const sent = form[CSRF_FIELD];
+    if (!cookie || typeof sent !== 'string' || !sameToken(cookie, sent)) {
+      return forbidden(c, 'The form had no valid CSRF token (it may be from an old page). Reload the page and try again.');
+    }
+    await next();
+  };
+}
+
+/**
+ * Finds the viewer: open mode, or the key in the cookie. Without a valid key, a page goes to the
+ * sign-in form (and comes back afterwards).
+ */
+export function requireViewer(authenticator: Authenticator, request: ApiRequest): MiddlewareHandler {
+  return async (c, next) => {
+    const open = await authenticator.isOpen();
+    const key = open ? null : (getCookie(c, KEY_COOKIE) ?? null);
+    const auth = await authenticator.authenticate(key);
+    if (!auth.ok) {
+      if (key) clearKeyCookie(c);
+      const back = c.req.method === 'GET' ? new URL(c.req.url).pathname + new URL(c.req.url).search : '/ui';
+      return c.redirect(`/ui/login?next=${encodeURIComponent(back)}${key ? '&expired=1' : ''}`, 303);
+    }
+    c.set('viewer', { principal: auth.principal, open, api: new ApiClient(request, key), csrfToken: c.get('csrfToken') });
+    await next();
+  };
+}
+
+/** A `next` target that stays on the dashboard (no open redirect). */
+export function safeNext(next: string | undefined): string {
+  return next && /^\/ui(\/|$|\?)/.test(next) && !next.startsWith('//') ? next : '/ui';
+}

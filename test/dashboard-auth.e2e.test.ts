@@ -1,0 +1,140 @@
+// Signing in to the dashboard with API keys of different roles and tenants, against a real
+// `jarvis server` on PostgreSQL started with JARVIS_ADMIN_KEY (so not in open mode): the cookie, what each role
+// sees, forged POSTs refused with 403, and signing out.
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openBrowser, screenshot, watchedPage } from './support/browser.ts';
+import { TEST_IMAGE } from './support/env.ts';
+import { createTestDatabase } from './support/database.ts';
+import { api, startJarvis } from './support/jarvis.ts';
+
+const ADMIN = 'test-admin-key-ui-0123456789abcdef';
+const cleanups: Array<() => Promise<unknown>> = [];
+let jarvis: Awaited<ReturnType<typeof startJarvis>>;
+const keys: Record<string, string> = {};
+const as = (key: string) => (method: string, path: string, body?: unknown) => api(jarvis.url).call(method, path, body, { authorization: `Bearer ${key}` });
+
+beforeAll(async () => {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  jarvis = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_ADMIN_KEY: ADMIN } });
+  cleanups.push(() => jarvis.stop());
+  for (const [name, role, tenant] of [
+    ['viewer-alpha', 'viewer', 'alpha'],
+    ['submitter-alpha', 'submitter', 'alpha'],
+    ['viewer-beta', 'viewer', 'beta'],
+  ]) {
+    const r = await as(ADMIN)('POST', '/auth/keys', { name, role, tenant });
+    expect(r.status).toBe(201);
+    keys[name] = r.body.key;
+  }
+});
+afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+/** A queued task of tenant alpha (no node runs it: the server has no worker). */
+async function alphaTask(name: string): Promise<string> {
+  const r = await as(keys['submitter-alpha'])('POST', '/tasks', { image: TEST_IMAGE, command: ['true'], name });
+  expect(r.status).toBe(201);
+  return r.body.id;
+}
+
+async function signIn(key: string): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await openBrowser(cleanups);
+  const { page, problems } = await watchedPage(context, jarvis.url);
+  await page.goto(`${jarvis.url}/ui/tasks`);
+  await page.waitForURL(/\/ui\/login\?next=%2Fui%2Ftasks/);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/ui\/tasks$/);
+  return { context, page, problems };
+}
+
+/** A POST as the signed-in browser's cookies would send it, with the form and headers given. */
+async function post(context: BrowserContext, path: string, form: Record<string, string>, headers: Record<string, string> = {}) {
+  const cookie = (await context.cookies(`${jarvis.url}/ui/`)).map((c) => `${c.name}=${c.value}`).join('; ');
+  return fetch(jarvis.url + path, { method: 'POST', redirect: 'manual', headers: { cookie, origin: jarvis.url, ...headers }, body: new URLSearchParams(form) });
+}
+
+async function csrfOf(context: BrowserContext): Promise<string> {
+  return (await context.cookies(`${jarvis.url}/ui/`)).find((c) => c.name === 'jarvis_ui_csrf')!.value;
+}
+
+describe('dashboard sign-in, roles and tenants', () => {
+  it('refuses a wrong key, signs in with a good one into an HttpOnly SameSite=Strict cookie, and signs out', async () => {
+    const context = await openBrowser(cleanups);
+    const { page, problems } = await watchedPage(context, jarvis.url);
+    await page.goto(`${jarvis.url}/ui`);
+    await page.waitForURL(/\/ui\/login/);
+    await screenshot(page, 'dashboard-login');
+    await page.getByLabel('API key').fill('jvk_not-a-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    expect(await page.getByRole('alert').innerText()).toContain('That API key is not accepted');
+
+    await page.getByLabel('API key').fill(keys['viewer-alpha']);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/ui$/);
+    expect(await page.getByTestId('who').innerText()).toBe('viewer-alpha · viewer · tenant alpha');
+    const cookie = (await context.cookies(`${jarvis.url}/ui/`)).find((c) => c.name === 'jarvis_ui_key')!;
+    expect(cookie).toMatchObject({ value: keys['viewer-alpha'], httpOnly: true, sameSite: 'Strict', secure: false, path: '/ui' });
+    // A viewer reads tasks but not nodes: no Nodes section, no queue depth.
+    expect(await page.locator('header nav').innerText()).not.toContain('Nodes');
+    expect(await page.locator('main').innerText()).not.toContain('Queue depth');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/ui\/login$/);
+    expect((await context.cookies(`${jarvis.url}/ui/`)).find((c) => c.name === 'jarvis_ui_key')).toBeUndefined();
+    await page.goto(`${jarvis.url}/ui/tasks`);
+    await page.waitForURL(/\/ui\/login/);
+    expect(problems).toEqual([]);
+  });
+
+  it('shows a viewer no action buttons, and the API refuses the action if a viewer posts it anyway', async () => {
+    const id = await alphaTask('ui-viewer');
+    const { context, page } = await signIn(keys['viewer-alpha']);
+    await page.goto(`${jarvis.url}/ui/tasks/${id}`);
+    expect(await page.locator('h1').innerText()).toContain('ui-viewer');
+    expect(await page.locator('main button').count()).toBe(0);
+    const r = await post(context, `/ui/tasks/${id}/cancel`, { _csrf: await csrfOf(context), back: `/ui/tasks/${id}` });
+    expect(r.status).toBe(303);
+    await page.goto(jarvis.url + r.headers.get('location'));
+    expect(await page.getByRole('alert').innerText()).toMatch(/Refused \(403\): This needs the submitter role; your key has the viewer role/);
+    expect((await as(ADMIN)('GET', `/tasks/${id}`)).body.status).toBe('queued');
+  });
+
+  it('refuses forged POSTs with 403 (no token, wrong token, foreign Origin) and takes the real one', async () => {
+    const id = await alphaTask('ui-forged');
+    const { context, page, problems } = await signIn(keys['submitter-alpha']);
+    const token = await csrfOf(context);
+    const path = `/ui/tasks/${id}/cancel`;
+    const forged = [
+      await post(context, path, {}),
+      await post(context, path, { _csrf: 'x'.repeat(43) }),
+      await post(context, path, { _csrf: token }, { origin: 'http://evil.example' }),
+      await post(context, path, { _csrf: token }, { origin: '' }),
+    ];
+    expect(forged.map((r) => r.status)).toEqual([403, 403, 403, 403]);
+    expect(await forged[0].text()).toContain('no valid CSRF token');
+    expect(await forged[2].text()).toContain('not sent from this dashboard');
+    expect((await as(ADMIN)('GET', `/tasks/${id}`)).body.status).toBe('queued');
+
+    await page.goto(`${jarvis.url}/ui/tasks/${id}`);
+    await page.getByRole('button', { name: 'Cancel task' }).click();
+    await page.waitForURL(/ok=/);
+    expect(await page.locator('.flash').innerText()).toBe('Task cancelled');
+    expect((await as(ADMIN)('GET', `/tasks/${id}`)).body.status).toBe('cancelled');
+    expect(problems).toEqual([]);
+  });
+
+  it("answers another tenant's task as not found, and lists only one's own", async () => {
+    const id = await alphaTask('ui-alpha-only');
+    const { context, page } = await signIn(keys['viewer-beta']);
+    const res = await page.goto(`${jarvis.url}/ui/tasks/${id}`);
+    expect(res?.status()).toBe(404);
+    expect(await page.locator('h1').innerText()).toBe('Not found');
+    await page.goto(`${jarvis.url}/ui/tasks`);
+    expect(await page.locator('main').innerText()).not.toContain('ui-alpha-only');
+    await context.close();
+  });
+});
