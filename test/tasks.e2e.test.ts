@@ -109,6 +109,17 @@ describe('a task end to end', () => {
     expect(t.status).toBe('cancelled');
   });
 
+  it('runs a task retried right after it was cancelled (the cancel was about the old attempt)', async () => {
+    const r = await submit({ command: 'echo attempt; sleep 30' });
+    await http.waitForTask(r.body.id, (t) => t.status === 'running');
+    expect((await http.post(`/tasks/${r.body.id}/cancel`)).status).toBe(200);
+    const again = await http.post(`/tasks/${r.body.id}/retry`);
+    expect(again.status).toBe(200);
+    const running = await http.waitForTask(r.body.id, (t) => t.attempts === 2 && (t.status === 'running' || isFinal(t)));
+    expect(running.status).toBe('running');
+    await http.post(`/tasks/${r.body.id}/cancel`);
+  });
+
   it('says why a task waits, and fails at once a task no node can ever fit', async () => {
     const node = (await http.get('/nodes')).body.items[0];
     const big = await submit({ command: 'sleep 30', resources: { cpu: node.capacity.cpu } });

@@ -111,6 +111,8 @@ export class TaskControl {
     const r = await this.deps.tasks.retry(id);
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('notRetryable' in r) throw new Conflict(`Task is ${r.notRetryable.status}; only failed, timed_out or cancelled tasks can be retried`);
+    // A cancel told the nodes about this task; it was about the attempt that ended, not the new one.
+    await this.deps.redis.del(this.deps.names.cancelKey(id)).catch(() => undefined);
     try {
       await enqueueWithin(this.deps, [r]);
     } catch (err) {
