@@ -42,7 +42,7 @@ const ALLOWED: Record<string, Role[]> = {
   'DELETE /secrets/{name}': ['admin', 'submitter'],
 };
 /** Routes that need no API key: public ones, and the ones a node proves itself on with its own token. */
-const NO_KEY = ['GET /health', 'GET /metrics', 'POST /nodes/register', 'POST /nodes/{id}/heartbeat', 'GET /nodes/{id}/attempts/{task_id}'];
+const NO_KEY = ['GET /health', 'GET /metrics', 'POST /nodes/register', 'POST /nodes/{id}/heartbeat', 'GET /nodes/{id}/attempts/{task_id}', 'POST /nodes/{id}/secrets'];
 
 describe('API keys and roles', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;

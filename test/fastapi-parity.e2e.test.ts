@@ -152,7 +152,11 @@ const createTaskRows: HttpTableRow[] = [
     stringType(['body', 'command', 'list[str]', 1], 1),
     stringType(['body', 'command', 'str'], ['echo', 1]),
   )),
-  post('env: a non-string value', { ...valid, env: { KEY: 1 } }, 422, detail(stringType(['body', 'env', 'KEY'], 1))),
+  // A value is a string or a SecretRef (api.md, Security): pydantic reports both union members.
+  post('env: a non-string value', { ...valid, env: { KEY: 1 } }, 422, detail(
+    stringType(['body', 'env', 'KEY', 'str'], 1),
+    { type: 'model_attributes_type', loc: ['body', 'env', 'KEY', 'SecretRef'], msg: 'Input should be a valid dictionary or object to extract fields from', input: 1 },
+  )),
   post('env: not an object', { ...valid, env: ['A=1'] }, 422, detail({ type: 'dict_type', loc: ['body', 'env'], msg: 'Input should be a valid dictionary', input: ['A=1'] })),
   post('labels: a null value', { ...valid, labels: { team: null } }, 422, detail(stringType(['body', 'labels', 'team'], null))),
   post('node_selector: not an object', { ...valid, node_selector: 'zone=a' }, 422, detail({ type: 'dict_type', loc: ['body', 'node_selector'], msg: 'Input should be a valid dictionary', input: 'zone=a' })),
@@ -379,7 +383,7 @@ const API_MD_ROUTES = [
   'POST /nodes/{id}/resume', 'DELETE /nodes/{id}',
   'GET /health', 'GET /metrics',
   'POST /auth/keys', 'GET /auth/keys', 'DELETE /auth/keys/{id}', 'GET /audit',
-  'POST /secrets', 'GET /secrets', 'DELETE /secrets/{name}', 'GET /nodes/{id}/attempts/{task_id}',
+  'POST /secrets', 'GET /secrets', 'DELETE /secrets/{name}', 'GET /nodes/{id}/attempts/{task_id}', 'POST /nodes/{id}/secrets',
 ];
 
 /** What this app serves now, with the request body and success response api.md gives them. */
@@ -412,6 +416,7 @@ const SERVED: Record<string, { body?: string; success: string; schema?: string }
   'GET /secrets': { success: '200', schema: 'SecretList' },
   'DELETE /secrets/{name}': { success: '204' },
   'GET /nodes/{id}/attempts/{task_id}': { success: '200', schema: 'NodeAttempt' },
+  'POST /nodes/{id}/secrets': { body: 'NodeSecretsRequest', success: '200', schema: 'NodeSecrets' },
   'GET /metrics': { success: '200' },
 };
 

@@ -6,10 +6,8 @@ import type { Database } from '../state/db.ts';
 import type { AuditTrail } from '../auth/audit-trail.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { RateLimiter } from '../auth/rate-limit.ts';
-import type { SecretBox } from '../auth/secret-box.ts';
 import type { AuditStore } from '../state/audit-store.ts';
 import type { KeyStore } from '../state/key-store.ts';
-import type { SecretStore } from '../state/secret-store.ts';
 
 export interface ApiDeps extends ControlDeps {
   /** For /health. */
@@ -19,9 +17,6 @@ export interface ApiDeps extends ControlDeps {
   rateLimiter: RateLimiter;
   audit: AuditTrail;
   auditStore: AuditStore;
-  secrets: SecretStore;
-  /** null when JARVIS_SECRET_KEY is not set: secrets cannot be stored or used. */
-  secretBox: SecretBox | null;
   /** Extra routes mounted by the composer (the queue board). */
   queues: Queue[];
 }

@@ -12,6 +12,12 @@ const INT32_MAX = 2_147_483_647;
 
 const StringMap = z.record(Text(), Text());
 
+/** env: a value is a string, or `{"secret": NAME}`, taken from the tenant's secret NAME at run time. */
+const SecretRefSchema = z
+  .strictObject({ secret: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, 'a secret name is 1-128 letters, digits, "_", "." or "-", starting with a letter or "_"') })
+  .openapi('SecretRef', { description: "The value of one of the tenant's secrets (POST /secrets), given to the container only for the run" });
+const EnvMap = z.record(Text(), z.union([Text(), SecretRefSchema]));
+
 export const ResourcesInput = z
   .strictObject({
     cpu: z
@@ -53,7 +59,7 @@ export const TaskCreate = z
       .optional()
       .openapi({ example: ['echo', 'hello'], description: 'A string runs under `sh -c`' }),
     name: Text().max(128).nullable().optional(),
-    env: StringMap.optional(),
+    env: EnvMap.optional(),
     priority: z.enum(PRIORITIES).optional(),
     resources: ResourcesInput.optional(),
     timeout_seconds: z.number().int().gte(1).lte(INT32_MAX).nullable().optional(),
@@ -75,7 +81,7 @@ export const Task = z
     name: z.string().nullable(),
     image: z.string(),
     command: z.union([z.array(z.string()), z.string()]).nullable(),
-    env: StringMap,
+    env: EnvMap,
     priority: z.enum(PRIORITIES),
     resources: Resources,
     timeout_seconds: z.number().int().nullable(),
@@ -229,6 +235,12 @@ export const NodeAttemptParams = z.object({
   task_id: uuidParam().openapi({ param: { name: 'task_id', in: 'path' } }),
 });
 export const NodeAttemptQuery = z.object({ attempt: queryInt(z.int().gte(1).lte(2_147_483_647)) });
+export const NodeSecretsRequest = z
+  .strictObject({ task_id: uuidParam(), attempt: z.int().gte(1).lte(2_147_483_647) })
+  .openapi('NodeSecretsRequest');
+export const NodeSecrets = z
+  .object({ env: z.record(z.string(), z.string()).openapi({ description: 'The env keys that take a secret, with their values' }) })
+  .openapi('NodeSecrets');
 export const NodeAttempt = z
   .object({ task_id: z.string().uuid(), attempt: z.int(), owned: z.boolean(), status: z.enum(TASK_STATUSES).nullable() })
   .openapi('NodeAttempt');

@@ -9,6 +9,8 @@ import type { RedisNames } from '../scheduler/queues.ts';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import type { WorkflowStore } from '../state/workflow-store.ts';
+import type { SecretBox } from '../auth/secret-box.ts';
+import type { SecretStore } from '../state/secret-store.ts';
 
 export interface ControlDeps {
   config: Config;
@@ -26,4 +28,7 @@ export interface ControlDeps {
   metrics: ControlPlaneMetrics;
   /** A new connection for one blocking reader (a log follower); the caller quits it. */
   newBlockingConnection(): Redis;
+  secrets: SecretStore;
+  /** null when JARVIS_SECRET_KEY is not set: secrets cannot be stored or used. */
+  secretBox: SecretBox | null;
 }

@@ -7,6 +7,7 @@ import type { NodeRegistration } from '../state/node-store.ts';
 import type { NodeRow, TaskRow } from '../state/schema.ts';
 import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
+import { isSecretRef } from '../domain/task.ts';
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -69,6 +70,29 @@ export class NodeControl {
     const t = await this.deps.tasks.get(taskId);
     if (!t) return { owned: false, status: null };
     return { owned: t.attempts === attempt && t.nodeId === nodeId && (t.status === 'scheduled' || t.status === 'running'), status: t.status };
+  }
+
+  /**
+   * The secret values of a task's env, for the node that runs this attempt of it now (its own
+   * token, the attempt scheduled or running on it): the only place a value leaves the database
+   * in clear, and only over the node's connection. Missing secrets are named, never guessed.
+   */
+  async secretsFor(nodeId: string, token: string, taskId: string, attempt: number): Promise<Record<string, string>> {
+    const own = await this.ownsAttempt(nodeId, token, taskId, attempt);
+    if (!own.owned) throw new Conflict('This node does not run that attempt of the task (any more)');
+    const t = (await this.deps.tasks.get(taskId)) as TaskRow;
+    const refs = Object.entries(t.env).filter((e): e is [string, { secret: string }] => isSecretRef(e[1]));
+    if (refs.length === 0) return {};
+    const box = this.deps.secretBox;
+    if (!box) throw new Conflict('The control plane has no JARVIS_SECRET_KEY, so it cannot open secrets');
+    const sealed = await this.deps.secrets.sealedMany(t.tenant, refs.map(([, r]) => r.secret));
+    const out: Record<string, string> = {};
+    for (const [key, ref] of refs) {
+      const s = sealed.get(ref.secret);
+      if (s === undefined) throw new NotFound(`secret "${ref.secret}" (env ${key}) no longer exists in tenant ${t.tenant}`);
+      out[key] = box.open(s, `${t.tenant}/${ref.secret}`);
+    }
+    return out;
   }
 
   list(): Promise<NodeRow[]> {

@@ -14,6 +14,7 @@ import type { ControlDeps } from './deps.ts';
 import { enqueueWithin, queueUnavailable, tellNodesToCancel } from './queueing.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { taskRowFrom } from './task-rows.ts';
+import { checkSecretRefs } from './secret-refs.ts';
 
 export class TaskControl {
   /** Concurrent submissions share one INSERT and one enqueue (see group-commit.ts). */
@@ -43,6 +44,7 @@ export class TaskControl {
   async submit(spec: TaskSpec, actor: Actor): Promise<{ task: TaskRow; created: boolean }> {
     const row = taskRowFrom(spec, this.deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: actor.tenant });
     this.checkPolicy(row, actor.tenant);
+    await checkSecretRefs(this.deps, actor.tenant, [{ loc: ['body'], env: spec.env }]);
     if (row.idempotencyKey) {
       // Rare, and needs a look-up first: the one-by-one path.
       const r = await this.deps.tasks.create(row, (t) => this.enqueueOrRefuse([t], 'the task'));
@@ -66,6 +68,7 @@ export class TaskControl {
     }
     const rows = specs.map((t) => taskRowFrom(t, config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: actor.tenant }));
     for (const r of rows) this.checkPolicy(r, actor.tenant);
+    await checkSecretRefs(this.deps, actor.tenant, specs.map((t, i) => ({ loc: ['body', 'tasks', i], env: t.env })));
     const created = await tasks.createMany(rows, (all) => this.enqueueOrRefuse(all, 'the batch'));
     for (const t of created) this.deps.metrics.submitted.inc({ priority: t.priority });
     return created;

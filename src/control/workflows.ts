@@ -9,6 +9,7 @@ import type { WorkflowSpec, WorkflowStatus } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
 import { queueUnavailable, tellNodesToCancel } from './queueing.ts';
 import { workflowRows } from './task-rows.ts';
+import { checkSecretRefs } from './secret-refs.ts';
 import { canSee, type Actor } from './actor.ts';
 import { Forbidden } from '../domain/errors.ts';
 import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
@@ -26,6 +27,7 @@ export class WorkflowControl {
       const refusal = policyRefusal(r, actor.tenant, policy);
       if (refusal) throw new Forbidden(`task "${r.workflowKey}": ${refusal}`);
     }
+    await checkSecretRefs(this.deps, actor.tenant, spec.tasks.map((t, i) => ({ loc: ['body', 'tasks', i], env: t.env })));
     const { workflow, queued } = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
     try {
       await enqueuePending(this.deps.pendingQueue, queued);

@@ -48,7 +48,7 @@ export interface TaskSpec {
   image: string;
   command?: string[] | string | null;
   name?: string | null;
-  env?: Record<string, string>;
+  env?: TaskEnv;
   priority?: Priority;
   resources?: ResourceRequest;
   timeout_seconds?: number | null;
@@ -74,3 +74,17 @@ export const ON_FAILURE = ['skip_downstream', 'continue'] as const;
 
 export const NODE_STATUSES = ['available', 'draining', 'unhealthy', 'offline'] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];
+
+/** A value taken from one of the tenant's secrets (POST /secrets) when the task runs. */
+export interface SecretRef {
+  secret: string;
+}
+export type EnvValue = string | SecretRef;
+export type TaskEnv = Record<string, EnvValue>;
+
+export const isSecretRef = (v: EnvValue): v is SecretRef => typeof v === 'object' && v !== null;
+
+/** The names of the secrets a task's env uses, once each. */
+export function secretsUsed(env: TaskEnv | null | undefined): string[] {
+  return [...new Set(Object.values(env ?? {}).filter(isSecretRef).map((v) => v.secret))];
+}

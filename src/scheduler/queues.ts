@@ -60,7 +60,8 @@ export const NodeJob = z.object({
   nodeId: z.string().uuid(),
   image: z.string(),
   command: z.union([z.array(z.string()), z.string()]).nullable(),
-  env: z.record(z.string(), z.string()),
+  // A value is a string, or {secret: NAME}: the worker asks its control plane for it at run time.
+  env: z.record(z.string(), z.union([z.string(), z.object({ secret: z.string() })])),
   cpu: z.number(),
   memoryMb: z.number().int(),
   gpu: z.number().int(),

@@ -31,6 +31,7 @@ const jsonText = <T>(name: string) =>
   })(name);
 
 import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
+import type { TaskEnv } from '../domain/task.ts';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -43,7 +44,7 @@ export const tasks = pgTable(
     name: text('name'),
     image: text('image').notNull(),
     command: jsonText<string[] | string | null>('command'),
-    env: jsonb('env').$type<Record<string, string>>().notNull(),
+    env: jsonb('env').$type<TaskEnv>().notNull(),
     priority: text('priority', { enum: PRIORITIES }).notNull(),
     cpu: doublePrecision('cpu').notNull(),
     memoryMb: integer('memory_mb').notNull(),

@@ -12,6 +12,7 @@ import type { Config } from '../config/index.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { hostLoad } from './host-load.ts';
 import { LogWriter } from './log-writer.ts';
+import { resolveTaskEnv } from './task-env.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
 export type AgentState = 'starting' | 'running' | 'engine_unreachable' | 'stopping' | 'stopped';
@@ -314,10 +315,13 @@ export class NodeAgent implements Part {
     // A fresh live log for this attempt: if this job is handed back after a restart, the
     // adopted container's output is replayed from its start. (Earlier attempts' logs are stored.)
     await this.connection.del(this.names.logStream(spec.taskId));
-    const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes);
+    const { env, masker, problem: secretsProblem } = await resolveTaskEnv(spec, node, (path, body, token) => this.api(path, body, token));
+    const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes, masker);
     let outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date };
     try {
-      if (await this.connection.exists(this.names.cancelKey(spec.taskId))) {
+      if (secretsProblem) {
+        outcome = { status: 'error', exitCode: null, error: secretsProblem, startedAt: null, finishedAt: new Date() };
+      } else if (await this.connection.exists(this.names.cancelKey(spec.taskId))) {
         outcome = { status: 'cancelled', exitCode: null, error: 'cancelled before it started', startedAt: null, finishedAt: new Date() };
       } else {
         outcome = await this.opts.executor.run(
@@ -326,7 +330,7 @@ export class NodeAgent implements Part {
             attempt: spec.attempt,
             image: spec.image,
             command: spec.command,
-            env: spec.env,
+            env,
             cpu: spec.cpu,
             memoryMb: spec.memoryMb,
             gpu: spec.gpu,

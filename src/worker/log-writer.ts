@@ -3,6 +3,7 @@
 // waits for them and then writes the end marker that log followers stop at.
 import { StringDecoder } from 'node:string_decoder';
 import type { Redis } from 'ioredis';
+import type { SecretMasker } from './secret-mask.ts';
 
 export class LogWriter {
   private readonly decoder = new StringDecoder('utf8');
@@ -16,6 +17,8 @@ export class LogWriter {
     private readonly key: string,
     private readonly attempt: number,
     private readonly capBytes: number,
+    /** Masks the task's secret values (`***`) before anything leaves the node. */
+    private readonly masker: SecretMasker | null = null,
   ) {}
 
   write(chunk: Buffer): void {
@@ -26,7 +29,8 @@ export class LogWriter {
       this.truncated = true;
     }
     this.written += part.length;
-    const text = this.decoder.write(part);
+    const decoded = this.decoder.write(part);
+    const text = this.masker ? this.masker.push(decoded) : decoded;
     if (text) this.append(['d', text]);
     if (this.truncated) this.append(['truncated', '1']);
   }
@@ -39,8 +43,10 @@ export class LogWriter {
 
   /** Flushes and writes the end marker. Rejects if any write was lost. */
   async close(): Promise<void> {
-    const rest = this.decoder.end();
-    if (rest && !this.truncated) this.append(['d', rest]);
+    const tail = this.truncated ? '' : this.decoder.end();
+    // What the masker held back was within the cap: it goes out (masked) even when truncated.
+    const rest = this.masker ? this.masker.push(tail) + this.masker.end() : tail;
+    if (rest) this.append(['d', rest]);
     this.append(['end', '1']);
     await this.pending;
     if (this.failed) throw this.failed;

@@ -43,7 +43,10 @@ const taskRows: HttpTableRow[] = [
   post('/tasks', 'image: NUL', { image: 'a\u0000b' }, 422, detail(valueError(['body', 'image'], NUL, 'a\u0000b'))),
   post('/tasks', 'command: every union member reports', { ...task, command: 5 }, 422, detail(listType(['body', 'command', 'list[str]'], 5), stringType(['body', 'command', 'str'], 5))),
   post('/tasks', 'command: an item of the list', { ...task, command: ['a', 1] }, 422, detail(stringType(['body', 'command', 'list[str]', 1], 1), stringType(['body', 'command', 'str'], ['a', 1]))),
-  post('/tasks', 'env: a value', { ...task, env: { A: 1 } }, 422, detail(stringType(['body', 'env', 'A'], 1))),
+  post('/tasks', 'env: a value', { ...task, env: { A: 1 } }, 422, detail(
+    stringType(['body', 'env', 'A', 'str'], 1),
+    { type: 'model_attributes_type', loc: ['body', 'env', 'A', 'SecretRef'], msg: 'Input should be a valid dictionary or object to extract fields from', input: 1 },
+  )),
   post('/tasks', 'env: a key with NUL', { ...task, env: { 'A\u0000': 'x' } }, 422, detail(valueError(['body', 'env', 'A\u0000', '[key]'], NUL, 'A\u0000'))),
   post('/tasks', 'priority', { ...task, priority: 'urgent' }, 422, detail(enumError(['body', 'priority'], 'urgent', ['critical', 'high', 'normal', 'low']))),
   post('/tasks', 'timeout_seconds: a fraction', { ...task, timeout_seconds: 1.5 }, 422, detail({ type: 'int_from_float', loc: ['body', 'timeout_seconds'], msg: 'Input should be a valid integer, got a number with a fractional part', input: 1.5 })),

@@ -2,6 +2,7 @@
 // Pydantic's types and message texts, `loc` starting at "body", "query" or "path". The schema
 // decides the Pydantic type (int vs float, model vs dict, union members): zod's issue alone does
 // not say, e.g., whether a failed number was an int.
+import { getRefId } from '@asteasolutions/zod-to-openapi';
 import { z } from '@hono/zod-openapi';
 import type { LocItem, PydanticErrorItem } from './errors.ts';
 import { expectedRepr, FLOAT_STRING, INT_STRING, pyNumber, pythonBool } from './python-values.ts';
@@ -124,6 +125,9 @@ function unionOnPath(scope: ConvertScope, path: LocItem[], missing: boolean): { 
 }
 
 function unionErrors(members: ZodSchema[], value: unknown, loc: LocItem[], paramTarget: boolean): PydanticErrorItem[] {
+  // A member that takes the input satisfies the union: the issue is not the union's (a record
+  // key's, say), so it is reported where it is.
+  if (members.some((m) => z.safeParse(m, value).success)) return [];
   return members.flatMap((member) => {
     const result = z.safeParse(member, value);
     if (result.success) return [];
@@ -131,10 +135,17 @@ function unionErrors(members: ZodSchema[], value: unknown, loc: LocItem[], param
   });
 }
 
-/** The name pydantic gives a union member in `loc` (its validator's name). */
+/** The class name of a model schema given a name with `.openapi('Name')`, if any. */
+function modelName(schema: ZodSchema): string | undefined {
+  return getRefId(unwrap(schema) as never) ?? getRefId(schema as never);
+}
+
+/** The name pydantic gives a union member in `loc` (its validator's name; a model's class name). */
 function unionTag(schema: ZodSchema): string {
   const kind = kindOf(schema);
   switch (kind) {
+    case 'model':
+      return modelName(schema) ?? kind;
     case 'str':
     case 'int':
     case 'float':

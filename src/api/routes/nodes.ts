@@ -6,7 +6,7 @@ import type { Authenticator } from '../../auth/authenticator.ts';
 import { allows } from '../../auth/policy.ts';
 import { json } from './responses.ts';
 import { presentNode } from '../present.ts';
-import { ErrorDetail, Node, NodeAttempt, NodeAttemptParams, NodeAttemptQuery, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
+import { ErrorDetail, Node, NodeAttempt, NodeAttemptParams, NodeAttemptQuery, NodeSecrets, NodeSecretsRequest, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
 
 /** The token of an `Authorization: Bearer TOKEN` header, or '' for none. */
 const bearerOf = (header: string | undefined) => (header ?? '').replace(/^Bearer\s+/i, '');
@@ -73,6 +73,25 @@ export function nodeRoutes(control: Control, authenticator: Authenticator) {
     const { attempt: n } = c.req.valid('query');
     const r = await nodes.ownsAttempt(id, bearerOf(c.req.header('authorization')), task_id, n);
     return c.json({ task_id, attempt: n, owned: r.owned, status: r.status }, 200);
+  });
+
+  const secrets = createRoute({
+    method: 'post',
+    path: '/nodes/{id}/secrets',
+    tags: ['nodes'],
+    summary: "For the node itself (its token): the secret values of the env of an attempt it runs now",
+    request: { params: NodeIdParam, body: { content: { 'application/json': { schema: NodeSecretsRequest } }, required: true } },
+    responses: {
+      200: json(NodeSecrets, 'The values, for this run only'),
+      401: json(ErrorDetail, "Missing or wrong node token (the one registration answered with)"),
+      404: json(ErrorDetail, 'Unknown node, or a secret that no longer exists'),
+      409: json(ErrorDetail, 'The node does not run that attempt'),
+    },
+  });
+  app.openapi(secrets, async (c) => {
+    const b = c.req.valid('json');
+    const env = await nodes.secretsFor(c.req.valid('param').id, bearerOf(c.req.header('authorization')), b.task_id, b.attempt);
+    return c.json({ env }, 200);
   });
 
   const list = createRoute({

@@ -82,12 +82,10 @@ export const FAMILIES: Family[] = [
     matches: (d) => both422(d) && differing(d).every((e) => locHas(e, 'resources', 'cpu')),
   },
   {
-    id: 'env-secret-reference',
-    verdict: 'Jarvis should change',
-    reason: 'api.md (Security) lets an env value be {"secret": "db"}; Jarvis\'s TaskCreate takes only strings there, so it refuses a secret reference (422 string_type) and reports a bad env value without the union members (str, SecretRef) Pydantic names.',
-    matches: (d) =>
-      (both422(d) && differing(d).every((e) => locHas(e, 'env'))) ||
-      (accepted(d.ref) && /"secret":/.test(d.case.body ?? '') && d.jarvis.errors.every((e) => e.type === 'string_type' && locHas(e, 'env'))),
+    id: 'secret-must-exist',
+    verdict: 'Jarvis is better as it is',
+    reason: 'A task whose env names a secret its tenant does not have could only fail when it runs; Jarvis refuses it at submit with a 422 value_error at body.env.KEY saying to create the secret first. The reference app has no secret store to check against.',
+    matches: (d) => accepted(d.ref) && d.jarvis.status === 422 && d.jarvis.errors.length > 0 && d.jarvis.errors.every((e) => e.type === 'value_error' && locHas(e, 'env') && /secret ".*" does not exist/.test(e.msg)),
   },
   {
     id: 'task-ids-are-uuids',

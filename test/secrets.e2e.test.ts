@@ -1,0 +1,83 @@
+// Secrets end to end on a real `jarvis up` with JARVIS_SECRET_KEY: stored sealed, named in a
+// task's env as {"secret": NAME}, given to the container for the run, and masked as *** in
+// the task's output (a value printed in two pieces included); never in an answer, the
+// database's clear text, an event, the audit log or the control plane's own log.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from './support/database.ts';
+import { api, startJarvis } from './support/jarvis.ts';
+import { TEST_IMAGE } from './support/env.ts';
+
+const ADMIN = 'secrets-admin-key-0123456789abcdef';
+const SECRET_KEY = Buffer.alloc(32, 42).toString('base64');
+const VALUE = 'hunter2-Very-Secret';
+
+describe('secrets', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let jarvis: Awaited<ReturnType<typeof startJarvis>>;
+  let submitter = '';
+  const as = (key: string) => (method: string, path: string, body?: unknown) => api(jarvis.url).call(method, path, body, { authorization: `Bearer ${key}` });
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    jarvis = await startJarvis({ databaseUrl: db.url, env: { JARVIS_ADMIN_KEY: ADMIN, JARVIS_SECRET_KEY: SECRET_KEY } });
+    submitter = (await as(ADMIN)('POST', '/auth/keys', { name: 's', role: 'submitter', tenant: 'ml' })).body.key;
+  });
+  afterAll(async () => {
+    await jarvis?.stop();
+    await db?.drop();
+  });
+
+  it('gives the value to the container, masks it in the output, and shows it nowhere', async () => {
+    const put = await as(submitter)('POST', '/secrets', { name: 'db', value: VALUE });
+    expect(put.status).toBe(201);
+    expect(put.body).toEqual({ name: 'db', tenant: 'ml', created_at: expect.any(String) });
+    expect(JSON.stringify((await as(submitter)('GET', '/secrets')).body)).not.toContain(VALUE);
+
+    // The value whole, then in two pieces printed 300 ms apart (two output chunks), then its length.
+    const command = 'echo "pw=$DB"; printf "%s" "$DB" | cut -c1-7 | tr -d "\\n"; sleep 0.3; printf "%s\\n" "$DB" | cut -c8-; echo "len=${#DB}"';
+    const t = await as(submitter)('POST', '/tasks', { image: TEST_IMAGE, command, env: { DB: { secret: 'db' }, PLAIN: 'x' } });
+    expect(t.status).toBe(201);
+    expect(t.body.env).toEqual({ DB: { secret: 'db' }, PLAIN: 'x' });
+    const done = await api(jarvis.url).call('GET', `/tasks/${t.body.id}`, undefined, { authorization: `Bearer ${submitter}` });
+    let task = done.body;
+    for (let i = 0; i < 300 && !['succeeded', 'failed', 'cancelled', 'timed_out'].includes(task.status); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      task = (await as(submitter)('GET', `/tasks/${t.body.id}`)).body;
+    }
+    expect(task.status, JSON.stringify(task)).toBe('succeeded');
+    const logs = (await as(submitter)('GET', `/tasks/${t.body.id}/logs`)).body.logs as string;
+    expect(logs).toBe(`pw=***\n***\nlen=${VALUE.length}\n`);
+
+    const events = await as(submitter)('GET', `/tasks/${t.body.id}/events`);
+    const audit = await as(ADMIN)('GET', '/audit?limit=500');
+    for (const text of [JSON.stringify(task), JSON.stringify(events.body), JSON.stringify(audit.body), jarvis.output()]) expect(text).not.toContain(VALUE);
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const dump = await c.query(`select (select json_agg(s) from secrets s)::text as s, (select json_agg(t) from tasks t)::text as t, (select json_agg(l) from task_logs l)::text as l`);
+      expect(JSON.stringify(dump.rows)).not.toContain(VALUE);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('refuses a task naming a secret its tenant does not have, pointing at the env key', async () => {
+    const r = await as(submitter)('POST', '/tasks', { image: TEST_IMAGE, command: 'true', env: { X: { secret: 'nope' } } });
+    expect(r.status).toBe(422);
+    expect(r.body.detail).toEqual([
+      { type: 'value_error', loc: ['body', 'env', 'X'], msg: 'Value error, secret "nope" does not exist in tenant ml: create it first with POST /secrets', input: { secret: 'nope' }, ctx: { error: {} } },
+    ]);
+    // Another tenant's secret of the same name is not this tenant's.
+    await as(ADMIN)('POST', '/secrets', { name: 'only_default', value: 'abc-default' });
+    const other = await as(submitter)('POST', '/tasks', { image: TEST_IMAGE, command: 'true', env: { X: { secret: 'only_default' } } });
+    expect(other.status).toBe(422);
+  });
+
+  it('refuses to start once secrets exist and JARVIS_SECRET_KEY is gone', async () => {
+    const { spawnJarvis } = await import('./support/jarvis.ts');
+    const p = spawnJarvis(['server'], { ...(process.env as Record<string, string>), DATABASE_URL: db.url, PORT: '0', JARVIS_SECRET_KEY: '', JARVIS_ADMIN_KEY: ADMIN });
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toContain('secrets are stored but JARVIS_SECRET_KEY is not set');
+  });
+});
