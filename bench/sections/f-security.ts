@@ -16,7 +16,7 @@ import { pad } from '../support/table.ts';
 
 const ADMIN = `bench-admin-${RUN_ID}-0123456789`;
 const FLOOD_LIMIT_PER_S = 100;
-const FLOOD_SECONDS = 5;
+const FLOOD_SECONDS = 10;
 const VICTIM_RATE = 50;
 
 interface Arm {

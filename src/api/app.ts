@@ -39,8 +39,10 @@ export function createApp(deps: ApiDeps) {
     const route = c.req.routePath && c.req.routePath !== '*' && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched';
     metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
     if (!c.req.path.startsWith(BOARD_PATH) && c.req.path !== '/metrics' && c.req.path !== '/health') {
-      // Heartbeats that went well are routine (a thousand nodes send 200 a second): debug level.
-      const routine = c.req.method === 'POST' && c.req.path.endsWith('/heartbeat') && c.res.status === 200;
+      // Heartbeats that went well are routine (a thousand nodes send 200 a second), and so are
+      // requests refused for their rate (a flood would otherwise write a line each; the audit log
+      // records every one): debug level.
+      const routine = (c.req.method === 'POST' && c.req.path.endsWith('/heartbeat') && c.res.status === 200) || c.res.status === 429;
       logger[routine ? 'debug' : 'info'](
         { request_id: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1e4) / 10 },
         'request',

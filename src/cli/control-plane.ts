@@ -92,6 +92,7 @@ export async function startControlPlane(config: Config, logger: Logger, options:
     logger,
     logCapBytes: config.tasks.log_cap_bytes,
     strategy: config.scheduler.strategy,
+    tenantPolicies: config.tenants.policies,
     agingSeconds: config.scheduler.aging_seconds,
     onPlaced: (t) => {
       // Placement latency of first attempts; a retry's wait would need the time it was queued again.

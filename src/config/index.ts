@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ADDABLE_CAPABILITIES } from '../worker/container-security.ts';
+import { ADDABLE_CAPABILITIES } from '../domain/container.ts';
 import { NETWORKS } from '../domain/task.ts';
 
 const nullableInt = z.number().int().positive().nullable();

@@ -3,6 +3,7 @@
 // longer queued is dropped, and a task already placed (we crashed after placing it) is handed
 // over again under the same job id, which BullMQ deduplicates. A task that fits nowhere now
 // is delayed and tried again; one that can never fit fails at once with the reason.
+import { policyFor, type TenantPolicy } from '../auth/tenant-policy.ts';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -28,6 +29,8 @@ export interface DispatcherDeps {
   strategy: PlacementStrategy;
   /** A waiting task gains one priority class per this many seconds. */
   agingSeconds: number;
+  /** What each tenant's tasks may ask beyond the restricted container profile (tenants.policies). */
+  tenantPolicies?: Record<string, TenantPolicy>;
   /** Called when a task is placed, with the time it waited since it was accepted. */
   onPlaced?(task: TaskRow): void;
   onFailed?(task: TaskRow): void;
@@ -259,6 +262,8 @@ export class Dispatcher implements Part {
       timeoutSeconds: task.timeoutSeconds,
       logCapBytes: this.deps.logCapBytes,
       labels: task.labels,
+      // The worker enforces it again on the container (submit already refused what it forbids).
+      security: { allowHostNetwork: policyFor(this.deps.tenantPolicies ?? {}, task.tenant).allow_host_network, allowHostMounts: false, mounts: [] },
     };
     return {
       name: 'run',

@@ -4,7 +4,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { ContainerSecurity } from '../worker/container-security.ts';
+import { ContainerSecurity } from '../domain/container.ts';
 import { NETWORKS } from '../domain/task.ts';
 
 export interface RedisNames {

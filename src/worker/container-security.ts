@@ -5,49 +5,11 @@
 //   (host network, host mounts). The control plane fills it from the tenant's policy; a job
 //   without it gets the default, which allows neither.
 // Never configurable: privileged mode (always off), no-new-privileges (always on), CapDrop ALL.
-import { z } from 'zod';
 import type { Config } from '../config/index.ts';
+import type { ADDABLE_CAPABILITIES } from '../domain/container.ts';
+import { ContainerSecurity } from '../domain/container.ts';
 
-/**
- * Capabilities that may be added back after dropping ALL: at most Docker's own default set, never
- * more (no SYS_ADMIN, NET_ADMIN…). They only matter to a task running as root (worker.security.user
- * null and an image whose user is root): a non-root process gets none of them, and with
- * no-new-privileges a file capability cannot raise them either.
- */
-export const ADDABLE_CAPABILITIES = [
-  'AUDIT_WRITE',
-  'CHOWN',
-  'DAC_OVERRIDE',
-  'FOWNER',
-  'FSETID',
-  'KILL',
-  'MKNOD',
-  'NET_BIND_SERVICE',
-  'NET_RAW',
-  'SETFCAP',
-  'SETGID',
-  'SETPCAP',
-  'SETUID',
-  'SYS_CHROOT',
-] as const;
-
-export const HostMount = z.object({
-  /** Absolute path on the node. */
-  source: z.string(),
-  /** Absolute path in the container. */
-  target: z.string(),
-  readOnly: z.boolean().default(true),
-});
-export type HostMount = z.infer<typeof HostMount>;
-
-/** What the task's tenant allows beyond the restricted profile. Default: nothing. */
-export const ContainerSecurity = z.object({
-  allowHostNetwork: z.boolean().default(false),
-  allowHostMounts: z.boolean().default(false),
-  /** Host paths the task asked for; run only when allowHostMounts. */
-  mounts: z.array(HostMount).default([]),
-});
-export type ContainerSecurity = z.infer<typeof ContainerSecurity>;
+export { ADDABLE_CAPABILITIES, ContainerSecurity, HostMount } from '../domain/container.ts';
 
 export const RESTRICTED: ContainerSecurity = Object.freeze({ allowHostNetwork: false, allowHostMounts: false, mounts: [] });
 
