@@ -137,4 +137,18 @@ describe('dashboard sign-in, roles and tenants', () => {
     expect(await page.locator('main').innerText()).not.toContain('ui-alpha-only');
     await context.close();
   });
+
+  it("lets an admin pick one tenant's tasks, showing each task's tenant; a viewer gets no tenant filter", async () => {
+    await alphaTask('ui-tenant-pick');
+    const { context, page } = await signIn(ADMIN);
+    await page.goto(`${jarvis.url}/ui/tasks?tenant=alpha`);
+    expect(await page.locator('main').innerText()).toContain('ui-tenant-pick');
+    expect(await page.locator('main tbody').innerText()).toContain('alpha');
+    await page.goto(`${jarvis.url}/ui/tasks?tenant=beta`);
+    expect(await page.locator('main').innerText()).not.toContain('ui-tenant-pick');
+    await context.close();
+    const v = await signIn(keys['viewer-beta']);
+    expect(await v.page.getByLabel('Tenant').count()).toBe(0);
+    await v.context.close();
+  });
 });

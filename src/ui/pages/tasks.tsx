@@ -1,5 +1,6 @@
 // /ui/tasks: one page of tasks from GET /tasks (never more than the page asks for), filtered by
-// status, label and workflow; a task id in the search box opens that task.
+// status, label, workflow and (operators and admins) tenant; a task id in the search box opens that task.
+import { reachesEveryTenant } from '../../auth/policy.ts';
 import type { Context } from 'hono';
 import { detailOf } from '../api-client.ts';
 import { apiErrorPage } from '../error-page.tsx';
@@ -61,6 +62,9 @@ export async function tasksPage(c: Context) {
   if (q.status && (TASK_STATUSES as readonly string[]).includes(q.status)) filters.set('status', q.status);
   if (q.label) filters.set('label', q.label);
   if (q.workflow_id) filters.set('workflow_id', q.workflow_id);
+  // Operators and admins see every tenant's work and may pick one; others see only their own.
+  const everyTenant = reachesEveryTenant(viewer.principal.role);
+  if (everyTenant && q.tenant) filters.set('tenant', q.tenant);
   const apiQuery = new URLSearchParams(filters);
   apiQuery.set('limit', String(PAGE));
   apiQuery.set('offset', String(offset));
@@ -92,6 +96,12 @@ export async function tasksPage(c: Context) {
           Workflow id
           <input name="workflow_id" value={filters.get('workflow_id') ?? ''} />
         </label>
+        {everyTenant && (
+          <label>
+            Tenant
+            <input name="tenant" value={filters.get('tenant') ?? ''} placeholder="any" />
+          </label>
+        )}
         <label>
           Task id
           <input name="q" value={search} placeholder="uuid" />
