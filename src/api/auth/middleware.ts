@@ -17,6 +17,8 @@ import { BOARD_RULE, METRICS_RULE, ROUTE_RULES, UI_PATH, UI_RULE, type RouteRule
 declare module 'hono' {
   interface ContextVariableMap {
     principal: Principal;
+    /** What a change created (its id or name), set by the route for the audit record's target. */
+    auditTarget: string;
   }
 }
 
@@ -47,19 +49,6 @@ export function ruleFor(c: Context, boardPath: string): { rule: RouteRule | unde
 function client(c: Context): string | null {
   try {
     return getConnInfo(c).remote.address ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** The id (or name) of what a 201 answer created, for the audit record's target. */
-async function createdId(c: Context): Promise<string | null> {
-  if (c.res.status !== 201 || !c.res.headers.get('content-type')?.includes('json')) return null;
-  try {
-    const body = (await c.res.clone().json()) as { id?: unknown; name?: unknown; items?: unknown[] };
-    if (typeof body.id === 'string') return body.id;
-    if (Array.isArray(body.items)) return `${body.items.length} tasks`;
-    return typeof body.name === 'string' ? body.name : null;
   } catch {
     return null;
   }
@@ -132,12 +121,12 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
         c.set('principal', p);
         await next();
         for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
-        if (!READS.has(c.req.method)) record(p, c.res.status, await createdId(c));
+        if (!READS.has(c.req.method)) record(p, c.res.status, c.get('auditTarget') ?? null);
         return;
       }
     }
     c.set('principal', p);
     await next();
-    if (!READS.has(c.req.method)) record(p, c.res.status, await createdId(c));
+    if (!READS.has(c.req.method)) record(p, c.res.status, c.get('auditTarget') ?? null);
   };
 }

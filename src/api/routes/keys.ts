@@ -21,6 +21,7 @@ export function keyRoutes(deps: ApiDeps) {
   app.openapi(create, async (c) => {
     const b = c.req.valid('json');
     const { row, key } = await createApiKey(deps.keys, { name: b.name, role: b.role, tenant: b.tenant, rateLimitPerS: b.rate_limit_per_s });
+    c.set('auditTarget', row.id);
     return c.json({ ...describeKey(row), key }, 201);
   });
 

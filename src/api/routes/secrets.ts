@@ -34,6 +34,7 @@ export function secretRoutes(deps: ApiDeps) {
     const tenant = secretTenant(c.get('principal'), b.tenant);
     const sealed = box().seal(b.value, `${tenant}/${b.name}`);
     const { info } = await deps.secrets.put(tenant, b.name, sealed);
+    c.set('auditTarget', `${info.tenant}/${info.name}`);
     return c.json({ name: info.name, tenant: info.tenant, created_at: info.createdAt.toISOString() }, 201);
   });
 

@@ -40,6 +40,7 @@ export function taskRoutes(control: Control) {
   });
   app.openapi(createTask, async (c) => {
     const { task, created } = await tasks.submit(c.req.valid('json'), actorOf(c));
+    c.set('auditTarget', task.id);
     return c.json(presentTask(task), created ? 201 : 200);
   });
 
@@ -57,6 +58,7 @@ export function taskRoutes(control: Control) {
   });
   app.openapi(createBatch, async (c) => {
     const created = await tasks.submitBatch(c.req.valid('json').tasks, actorOf(c));
+    c.set('auditTarget', `${created.length} tasks from ${created[0]?.id ?? '-'}`);
     return c.json({ items: created.map(presentTask) }, 201);
   });
 

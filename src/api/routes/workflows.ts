@@ -26,6 +26,7 @@ export function workflowRoutes(control: Control) {
   });
   app.openapi(create, async (c) => {
     const { workflow, tasks } = await workflows.submit(c.req.valid('json'), actorOf(c));
+    c.set('auditTarget', workflow.id);
     return c.json(presentWorkflow(workflow, tasks), 201);
   });
 
