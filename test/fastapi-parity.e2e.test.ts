@@ -112,6 +112,11 @@ const post = (name: string, body: unknown, status: number, json: HttpTableRow['j
 // POST /tasks
 
 const createTaskRows: HttpTableRow[] = [
+  // Pydantic's default (lax) mode: "60", " 60 ", 60.0, "1.5" and true are read as numbers, and the
+  // answer shows the number read.
+  post('valid: numbers in lax mode, shown as read', {
+    ...valid, timeout_seconds: '60', max_retries: true, retry_backoff_seconds: '1.5', resources: { cpu: ' 2 ', memory_mb: '128.0', gpu: false },
+  }, 201, acceptedTask({ image: TEST_IMAGE, command: ['true'], timeout_seconds: 60, max_retries: 1, retry_backoff_seconds: 1.5, resources: { cpu: 2, memory_mb: 128, gpu: 0 } })),
   post('valid: quantities normalised, defaults filled in', { ...valid, resources: { cpu: '500m', memory: '1Gi' } }, 201, acceptedTask({ image: TEST_IMAGE, command: ['true'], resources: { cpu: 0.5, memory_mb: 1024, gpu: 0 } })),
   post('valid: every field given', {
     image: TEST_IMAGE, command: 'exit 0', name: 'n'.repeat(128), env: { A: '1' }, priority: 'low', resources: { cpu: 0.25, memory_mb: 64, gpu: 0 },

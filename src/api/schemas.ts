@@ -1,7 +1,7 @@
 // Request and response schemas of the HTTP API (api.md). They are the one place input is
 // parsed: handlers receive normalised values (resources in cores and MiB) and trust them.
 import { z } from '@hono/zod-openapi';
-import { queryBool, queryInt, uuidError } from './fastapi/index.ts';
+import { laxFloat, laxInt, queryBool, queryInt, uuidError } from './fastapi/index.ts';
 import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
 import { parseCpuQuantity, parseMemoryQuantity } from '../domain/resources.ts';
 
@@ -22,7 +22,7 @@ export const ResourcesInput = z
   .strictObject({
     cpu: z
       .union([
-        z.number().gt(0),
+        laxFloat(z.number().gt(0)),
         z.string().refine((s) => parseCpuQuantity(s) !== null, {
           message: 'cpu must be a number of cores > 0 or a quantity such as "500m" or "2"',
         }),
@@ -30,7 +30,7 @@ export const ResourcesInput = z
       .optional(),
     // Either may be null, as `int | None = None` / `str | None = None` take it: a client sends
     // {"memory_mb": None, "memory": "1Gi"} when it has only one.
-    memory_mb: z.number().int().gt(0).lte(INT32_MAX).nullable().optional(),
+    memory_mb: laxInt(z.number().int().gt(0).lte(INT32_MAX)).nullable().optional(),
     memory: z
       .string()
       .refine((s) => parseMemoryQuantity(s) !== null, {
@@ -38,7 +38,7 @@ export const ResourcesInput = z
       })
       .nullable()
       .optional(),
-    gpu: z.number().int().gte(0).lte(INT32_MAX).optional(),
+    gpu: laxInt(z.number().int().gte(0).lte(INT32_MAX)).optional(),
   })
   .refine((r) => !(r.memory != null && r.memory_mb != null), {
     message: 'give either memory_mb or memory, not both',
@@ -62,9 +62,10 @@ export const TaskCreate = z
     env: EnvMap.optional(),
     priority: z.enum(PRIORITIES).optional(),
     resources: ResourcesInput.optional(),
-    timeout_seconds: z.number().int().gte(1).lte(INT32_MAX).nullable().optional(),
-    max_retries: z.number().int().gte(0).lte(20).optional(),
-    retry_backoff_seconds: z.number().gte(0).optional(),
+    // Numbers in pydantic's lax mode: "60", 60.0 and true are read as a pydantic int field reads them.
+    timeout_seconds: laxInt(z.number().int().gte(1).lte(INT32_MAX)).nullable().optional(),
+    max_retries: laxInt(z.number().int().gte(0).lte(20)).optional(),
+    retry_backoff_seconds: laxFloat(z.number().gte(0)).optional(),
     node_selector: StringMap.optional(),
     labels: StringMap.optional(),
     idempotency_key: Text().min(1).max(256).nullable().optional(),
@@ -181,10 +182,10 @@ export const ErrorDetail = z.object({ detail: z.string() }).openapi('ErrorDetail
 
 export const NodeCapacity = z
   .strictObject({
-    cpu: z.number().gt(0),
-    memory_mb: z.number().int().gt(0).lte(INT32_MAX),
-    gpu: z.number().int().gte(0).lte(INT32_MAX).default(0),
-    max_tasks: z.number().int().gte(1).lte(INT32_MAX),
+    cpu: laxFloat(z.number().gt(0)),
+    memory_mb: laxInt(z.number().int().gt(0).lte(INT32_MAX)),
+    gpu: laxInt(z.number().int().gte(0).lte(INT32_MAX)).default(0),
+    max_tasks: laxInt(z.number().int().gte(1).lte(INT32_MAX)),
   })
   .openapi('NodeCapacity');
 
@@ -199,8 +200,8 @@ export const NodeRegister = z
 
 export const NodeHeartbeat = z
   .strictObject({
-    cpu_percent: z.number().gte(0).nullable().optional(),
-    memory_used_mb: z.number().gte(0).nullable().optional(),
+    cpu_percent: laxFloat(z.number().gte(0)).nullable().optional(),
+    memory_used_mb: laxFloat(z.number().gte(0)).nullable().optional(),
     running_task_ids: z.array(z.string()).optional(),
     engine: z.enum(['ok', 'unreachable']).optional(),
   })
@@ -236,7 +237,7 @@ export const NodeAttemptParams = z.object({
 });
 export const NodeAttemptQuery = z.object({ attempt: queryInt(z.int().gte(1).lte(2_147_483_647)) });
 export const NodeSecretsRequest = z
-  .strictObject({ task_id: uuidParam(), attempt: z.int().gte(1).lte(2_147_483_647) })
+  .strictObject({ task_id: uuidParam(), attempt: laxInt(z.int().gte(1).lte(2_147_483_647)) })
   .openapi('NodeSecretsRequest');
 export const NodeSecrets = z
   .object({ env: z.record(z.string(), z.string()).openapi({ description: 'The env keys that take a secret, with their values' }) })
@@ -264,7 +265,7 @@ export const WorkflowCreate = z
     name: Text().max(128).nullable().optional(),
     tasks: z.array(WorkflowTaskCreate).min(1).max(10_000),
     on_failure: z.enum(ON_FAILURE).optional(),
-    max_parallel: z.number().int().gte(1).lte(INT32_MAX).nullable().optional(),
+    max_parallel: laxInt(z.number().int().gte(1).lte(INT32_MAX)).nullable().optional(),
   })
   .openapi('WorkflowCreate');
 export type WorkflowCreate = z.infer<typeof WorkflowCreate>;

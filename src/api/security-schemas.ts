@@ -1,7 +1,7 @@
 // Request and response schemas of the security routes (api.md, "Security"): keys, audit, secrets.
 import { z } from '@hono/zod-openapi';
 import { ROLES, TENANT_PATTERN } from '../auth/keys.ts';
-import { queryInt } from './fastapi/index.ts';
+import { laxFloat, queryInt } from './fastapi/index.ts';
 
 const NoNul = (max: number) =>
   z
@@ -20,7 +20,7 @@ export const KeyCreate = z
     name: NoNul(128),
     role: z.enum(ROLES),
     tenant: Tenant.default('default'),
-    rate_limit_per_s: z.number().gt(0).lte(1_000_000).nullable().default(null).openapi({ description: 'Requests per second; null = the configured default' }),
+    rate_limit_per_s: laxFloat(z.number().gt(0).lte(1_000_000)).nullable().default(null).openapi({ description: 'Requests per second; null = the configured default' }),
   })
   .openapi('KeyCreate');
 

@@ -15,6 +15,7 @@ export * from './errors.ts';
 export { validationHook } from './request-validation.ts';
 export { valueErrorItem } from './pydantic-errors.ts';
 export { queryBool, queryInt } from './query-params.ts';
+export { laxFloat, laxInt } from './lax.ts';
 export { uuidError } from './uuid.ts';
 
 export interface FastApiOptions extends DocsOptions {

@@ -69,13 +69,6 @@ export const FAMILIES: Family[] = [
       nonFinite(d) && (accepted(d.ref) || d.ref.status === 422) && d.jarvis.status === 422 && d.jarvis.errors.every((e) => ['float_type', 'string_type', 'value_error'].includes(e.type)),
   },
   {
-    id: 'lax-coercion',
-    verdict: 'Jarvis should change',
-    reason: 'Pydantic\'s default (lax) mode takes "60" or "60.0" or " 60 " or 60.0 for an int, "1.5" for a float and true/false for numbers; Jarvis answers 422 int_type/float_type. Issue #12, point 2.',
-    matches: (d) =>
-      accepted(d.ref) && d.jarvis.status === 422 && d.jarvis.errors.every((e) => e.type === 'int_type' || e.type === 'float_type' || (e.type === 'string_type' && e.loc.at(-1) === 'str')),
-  },
-  {
     id: 'union-member-loc-cpu',
     verdict: 'Jarvis should change',
     reason: "resources.cpu is a union (number | quantity string). Pydantic reports a failure in each member, its loc ending in the member's name, and names the string member after its validator (here function-after[_cpu_quantity(), str]); Jarvis says str, and for a bad string gives one value_error at resources.cpu instead of one item per member. The validator name is the reference's own choice, so only the shape can be matched: one item per member.",
