@@ -1,5 +1,6 @@
 // Builds the HTTP application: FastAPI-compatible errors and docs, a request id on every
 // request and log line, request metrics by route template, the routes, and the queue board.
+import { documentedAnswers } from './auth/documented-answers.ts';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import { createBullBoard } from '@bull-board/api';
@@ -29,7 +30,7 @@ export function createApp(deps: ApiDeps) {
   const { max_body_bytes, max_workflow_body_bytes } = deps.config.server;
   // A workflow or a batch (up to 1,000 tasks) may be big; a single task is not.
   const bodyLimit = (path: string) => (path === '/workflows' || path === '/tasks/batch' ? max_workflow_body_bytes : max_body_bytes);
-  installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0', bodyLimit });
+  installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0', bodyLimit, extraResponses: documentedAnswers(deps.config.auth.public_metrics) });
 
   app.use('*', requestId());
   app.use('*', async (c, next) => {

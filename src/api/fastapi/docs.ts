@@ -13,6 +13,12 @@ export interface DocsOptions {
   openapiUrl?: string;
   docsUrl?: string;
   redocUrl?: string;
+  /**
+   * Answers the app gives around the routes (authentication, limits), by operation: added to
+   * each operation's responses where it does not describe that status itself, so a
+   * schema-driven client or fuzzer finds no undocumented answer.
+   */
+  extraResponses?: (method: string, path: string, operation: { hasBody: boolean }) => Record<string, string>;
 }
 
 /** FastAPI's `ValidationError` component (fastapi/openapi/utils.py). */
@@ -60,7 +66,24 @@ export function installDocs<E extends Env, S extends Schema, B extends string>(a
 export function buildOpenApiDocument<E extends Env, S extends Schema, B extends string>(app: OpenAPIHono<E, S, B>, options: DocsOptions): JsonObject {
   const info = { title: options.title, version: options.version, ...(options.description ? { description: options.description } : {}) };
   const document = app.getOpenAPI31Document({ openapi: '3.1.0', info }) as unknown as JsonObject;
+  if (options.extraResponses) withExtraResponses(document, options.extraResponses);
   return withFastApiValidationErrors(document);
+}
+
+/** Adds each operation's extra answers (`{"401": "description"}`) with the `{"detail": …}` body. */
+function withExtraResponses(document: JsonObject, extra: NonNullable<DocsOptions['extraResponses']>): void {
+  const paths = (document.paths ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [path, item] of Object.entries(paths)) {
+    for (const method of HTTP_METHODS) {
+      const operation = item[method] as JsonObject | undefined;
+      if (!operation) continue;
+      const responses = ((operation.responses ??= {}) as JsonObject);
+      for (const [status, description] of Object.entries(extra(method.toUpperCase(), path, { hasBody: operation.requestBody !== undefined }))) {
+        if (status in responses) continue;
+        responses[status] = { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorDetail' } } } };
+      }
+    }
+  }
 }
 
 /**
