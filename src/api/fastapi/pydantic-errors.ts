@@ -26,7 +26,32 @@ export interface ConvertScope {
 /** Converts zod issues into the items FastAPI + Pydantic v2 would report for the same input. */
 export function zodIssuesToPydantic(issues: readonly ZodIssue[], scope: ConvertScope): PydanticErrorItem[] {
   const unionsDone = new Set<string>();
-  return issues.flatMap((issue) => convertIssue(issue, scope, unionsDone)).map(inPydanticOrder);
+  return asPydanticReports(issues).flatMap((issue) => convertIssue(issue, scope, unionsDone)).map(inPydanticOrder);
+}
+
+const SAFE_BOUND = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The issues pydantic would report: it stops at a value's type error (zod goes on to check a
+ * string's length on a list, say), and it has no bound of 2^53 on integers (zod's int() has;
+ * Python's ints are unbounded), so that bound is dropped when the value breaks another one.
+ */
+function asPydanticReports(issues: readonly ZodIssue[]): ZodIssue[] {
+  const byPath = new Map<string, ZodIssue[]>();
+  for (const issue of issues) {
+    const key = JSON.stringify(issue.path);
+    const list = byPath.get(key);
+    if (list) list.push(issue);
+    else byPath.set(key, [issue]);
+  }
+  return issues.filter((issue) => {
+    const same = byPath.get(JSON.stringify(issue.path)) as ZodIssue[];
+    if (same.length === 1) return true;
+    if (issue.code !== 'invalid_type' && same.some((o) => o.code === 'invalid_type')) return false;
+    const bound = issue.code === 'too_big' ? Number(issue.maximum) : issue.code === 'too_small' ? Number(issue.minimum) : NaN;
+    if (Math.abs(bound) === SAFE_BOUND && same.some((o) => o !== issue && o.code !== 'invalid_type')) return false;
+    return true;
+  });
 }
 
 /** Keys in the order pydantic writes them, so responses read the same as FastAPI's. */
