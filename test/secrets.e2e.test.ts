@@ -81,3 +81,30 @@ describe('secrets', () => {
     expect(p.output()).toContain('secrets are stored but JARVIS_SECRET_KEY is not set');
   });
 });
+
+describe('secrets on a laptop: jarvis up on the embedded database, no JARVIS_SECRET_KEY', () => {
+  it('makes its own key beside the database (0600), and its secrets still open after a restart', async () => {
+    const { statSync } = await import('node:fs');
+    const { dirname, join } = await import('node:path');
+    let jarvis = await startJarvis({ databaseUrl: null, env: { JARVIS_SECRET_KEY: '' } });
+    const keyFile = join(dirname(jarvis.dataDir), 'secret.key');
+    const run = async (j: typeof jarvis) => {
+      const http = api(j.url);
+      const t = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo "v=$PW"', env: { PW: { secret: 'pw' } } });
+      expect(t.status, JSON.stringify(t.body)).toBe(201);
+      const done = await http.waitForTask(t.body.id, (x) => ['succeeded', 'failed'].includes(x.status));
+      expect(done.status, JSON.stringify(done)).toBe('succeeded');
+      return (await http.get(`/tasks/${t.body.id}/logs`)).body.logs as string;
+    };
+    try {
+      expect((await api(jarvis.url).post('/secrets', { name: 'pw', value: 'laptop-secret-1' })).status).toBe(201);
+      expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+      expect(await run(jarvis)).toBe('v=***\n');
+      await jarvis.stop();
+      jarvis = await startJarvis({ databaseUrl: null, dataDir: jarvis.dataDir, env: { JARVIS_SECRET_KEY: '' } });
+      expect(await run(jarvis)).toBe('v=***\n');
+    } finally {
+      await jarvis.stop();
+    }
+  });
+});

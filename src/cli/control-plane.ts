@@ -40,7 +40,11 @@ export interface ControlPlane {
   close(options?: CloseOptions): Promise<void>;
 }
 
-export async function startControlPlane(config: Config, logger: Logger, options: { localRegistrationToken?: string | null } = {}): Promise<ControlPlane> {
+export async function startControlPlane(
+  config: Config,
+  logger: Logger,
+  options: { localRegistrationToken?: string | null; localSecretKey?: string | null } = {},
+): Promise<ControlPlane> {
   const tls = loadServerTls(config.server.tls); // before anything starts: a bad file stops here
   const database = await openDatabase({ url: config.database.url, dataDir: config.database.data_dir });
   logger.info(
@@ -49,7 +53,7 @@ export async function startControlPlane(config: Config, logger: Logger, options:
   );
   const keys = new KeyStore(database.db);
   const secrets = new SecretStore(database.db);
-  const security = await securitySetup(config, keys, secrets).catch(async (err) => {
+  const security = await securitySetup(config, keys, secrets, options.localSecretKey ?? null).catch(async (err) => {
     await database.close().catch(() => undefined);
     throw err;
   });
@@ -241,7 +245,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
  * Checks the security settings before anything listens: open mode (no key) only on loopback
  * unless --insecure; secrets need JARVIS_SECRET_KEY once any exist. Both say what to do.
  */
-async function securitySetup(config: Config, keys: KeyStore, secrets: SecretStore) {
+async function securitySetup(config: Config, keys: KeyStore, secrets: SecretStore, localSecretKey: string | null) {
   const adminKey = process.env.JARVIS_ADMIN_KEY?.trim() || null;
   const openModeAllowed = LOOPBACK.test(config.server.host) || config.server.insecure;
   if (!openModeAllowed && !adminKey && (await keys.countActive()) === 0) {
@@ -252,7 +256,7 @@ async function securitySetup(config: Config, keys: KeyStore, secrets: SecretStor
         '  or listen on 127.0.0.1, or pass --insecure (JARVIS_INSECURE=true) if you really mean it.',
     );
   }
-  const rawSecretKey = process.env.JARVIS_SECRET_KEY?.trim() || null;
+  const rawSecretKey = process.env.JARVIS_SECRET_KEY?.trim() || localSecretKey;
   const secretBox = rawSecretKey ? new SecretBox(parseSecretKey(rawSecretKey)) : null;
   if (!secretBox && (await secrets.count()) > 0) {
     throw new ConfigError(

@@ -94,7 +94,15 @@ async function runControlPlane(opts: { host?: string; port?: string; insecure?: 
   // `jarvis up`'s own worker registers with a token made for this run, so it needs no API key
   // when keys are in use (other workers bring the registration token or an operator key).
   const localToken = withWorker ? (await import('node:crypto')).randomBytes(24).toString('base64url') : null;
-  const cp = await startControlPlane(cfg, logger, { localRegistrationToken: localToken });
+  // `jarvis up` on the embedded database keeps its own secret key beside it (auth/local-secret-key.ts).
+  let localSecretKey: string | null = null;
+  if (withWorker && !cfg.database.url && !process.env.JARVIS_SECRET_KEY?.trim()) {
+    const { loadOrCreateLocalSecretKey, localSecretKeyPath } = await import('../auth/local-secret-key.ts');
+    const path = localSecretKeyPath(cfg.database.data_dir);
+    localSecretKey = loadOrCreateLocalSecretKey(path);
+    logger.info({ path }, 'secrets are sealed with the key in this file (set JARVIS_SECRET_KEY to use your own)');
+  }
+  const cp = await startControlPlane(cfg, logger, { localRegistrationToken: localToken, localSecretKey });
   const parts: Closable[] = [];
   if (withWorker) {
     const { startWorker } = await import('./worker.ts');
