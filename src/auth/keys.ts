@@ -1,7 +1,7 @@
 // API keys: 256 random bits, shown once, stored only as a SHA-256 hash. A key has that much
 // entropy, so a fast hash is as safe as a slow one here (nothing to brute-force) and costs
 // microseconds per request; see docs/security.md.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const ROLES = ['admin', 'operator', 'submitter', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -22,6 +22,13 @@ export function bearerToken(header: string | undefined | null): string | null {
   if (!header) return null;
   const m = /^Bearer[ \t]+([^\s]{1,512})[ \t]*$/i.exec(header);
   return m ? m[1] : null;
+}
+
+/** Whether two secrets (tokens, keys) are equal, in time that does not depend on where they differ. */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 export const TENANT_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;

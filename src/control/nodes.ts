@@ -1,7 +1,7 @@
 // Use cases for worker nodes: registration (with the registration token when one is
 // configured), heartbeats (only from the node itself), drain and resume, forgetting a node.
 // Capacity that appears (a node registers or resumes) wakes the tasks waiting for room.
-import { timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../auth/keys.ts';
 import { wakeWaitingTasks } from '../scheduler/pending.ts';
 import type { NodeRegistration } from '../state/node-store.ts';
 import type { NodeRow, TaskRow } from '../state/schema.ts';
@@ -9,11 +9,6 @@ import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
 import { isSecretRef } from '../domain/task.ts';
 
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 export interface Heartbeat {
   cpuPercent: number | null;

@@ -84,7 +84,3 @@ export type TaskEnv = Record<string, EnvValue>;
 
 export const isSecretRef = (v: EnvValue): v is SecretRef => typeof v === 'object' && v !== null;
 
-/** The names of the secrets a task's env uses, once each. */
-export function secretsUsed(env: TaskEnv | null | undefined): string[] {
-  return [...new Set(Object.values(env ?? {}).filter(isSecretRef).map((v) => v.secret))];
-}

@@ -2,7 +2,8 @@
 // (Secure over HTTPS) and is checked on every request; in open mode (no key exists, loopback)
 // nobody signs in. Every POST must pass two CSRF checks: hono/csrf (Origin / Sec-Fetch-Site is
 // this server) and a double-submit token (the form's `_csrf` equals the CSRF cookie).
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sameSecret } from '../auth/keys.ts';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
@@ -57,11 +58,6 @@ export const csrfToken: MiddlewareHandler = async (c, next) => {
   await next();
 };
 
-function sameToken(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 const originCheck = csrf();
 
@@ -80,7 +76,7 @@ export function csrfGuard(forbidden: (c: Context, why: string) => Response | Pro
     const cookie = getCookie(c, CSRF_COOKIE);
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const sent = form[CSRF_FIELD];
-    if (!cookie || typeof sent !== 'string' || !sameToken(cookie, sent)) {
+    if (!cookie || typeof sent !== 'string' || !sameSecret(cookie, sent)) {
       return forbidden(c, 'The form had no valid CSRF token (it may be from an old page). Reload the page and try again.');
     }
     await next();

@@ -98,6 +98,7 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
       throw new ForbiddenError(`This needs the ${roleNeeded(permission)} role; your key has the ${p.role} role`);
     }
 
+    let limitHeaders: Record<string, string> = {};
     if (p !== OPEN_MODE) {
       const rate = p.rateLimitPerS ?? deps.defaultRatePerS;
       const bucket = p.keyId ?? `env:${p.name}`;
@@ -118,15 +119,12 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
             headers: { ...headers, 'Retry-After': String(seconds) },
           });
         }
-        c.set('principal', p);
-        await next();
-        for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
-        if (!READS.has(c.req.method)) record(p, c.res.status, c.get('auditTarget') ?? null);
-        return;
+        limitHeaders = headers;
       }
     }
     c.set('principal', p);
     await next();
+    for (const [k, v] of Object.entries(limitHeaders)) c.res.headers.set(k, v);
     if (!READS.has(c.req.method)) record(p, c.res.status, c.get('auditTarget') ?? null);
   };
 }

@@ -4,12 +4,13 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Control } from '../../control/index.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import { allows } from '../../auth/policy.ts';
+import { bearerToken } from '../../auth/keys.ts';
 import { json } from './responses.ts';
 import { presentNode } from '../present.ts';
 import { ErrorDetail, Node, NodeAttempt, NodeAttemptParams, NodeAttemptQuery, NodeSecrets, NodeSecretsRequest, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
 
 /** The token of an `Authorization: Bearer TOKEN` header, or '' for none. */
-const bearerOf = (header: string | undefined) => (header ?? '').replace(/^Bearer\s+/i, '');
+const bearerOf = (header: string | undefined) => bearerToken(header) ?? '';
 
 export function nodeRoutes(control: Control, authenticator: Authenticator) {
   const app = new OpenAPIHono();
