@@ -40,6 +40,9 @@ const ALLOWED: Record<string, Role[]> = {
   'POST /secrets': ['admin', 'submitter'],
   'GET /secrets': ['admin', 'submitter'],
   'DELETE /secrets/{name}': ['admin', 'submitter'],
+  'GET /tenants': ['admin', 'operator', 'submitter', 'viewer'],
+  'GET /tenants/{name}': ['admin', 'operator', 'submitter', 'viewer'],
+  'PUT /tenants/{name}': ['admin'],
 };
 /** Routes that need no API key: public ones, and the ones a node proves itself on with its own token. */
 const NO_KEY = ['GET /health', 'GET /metrics', 'POST /nodes/register', 'POST /nodes/{id}/heartbeat', 'GET /nodes/{id}/attempts/{task_id}', 'POST /nodes/{id}/secrets'];

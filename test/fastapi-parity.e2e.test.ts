@@ -389,6 +389,7 @@ const API_MD_ROUTES = [
   'GET /health', 'GET /metrics',
   'POST /auth/keys', 'GET /auth/keys', 'DELETE /auth/keys/{id}', 'GET /audit',
   'POST /secrets', 'GET /secrets', 'DELETE /secrets/{name}', 'GET /nodes/{id}/attempts/{task_id}', 'POST /nodes/{id}/secrets',
+  'GET /tenants', 'GET /tenants/{name}', 'PUT /tenants/{name}',
 ];
 
 /** What this app serves now, with the request body and success response api.md gives them. */
@@ -422,6 +423,9 @@ const SERVED: Record<string, { body?: string; success: string; schema?: string }
   'DELETE /secrets/{name}': { success: '204' },
   'GET /nodes/{id}/attempts/{task_id}': { success: '200', schema: 'NodeAttempt' },
   'POST /nodes/{id}/secrets': { body: 'NodeSecretsRequest', success: '200', schema: 'NodeSecrets' },
+  'GET /tenants': { success: '200', schema: 'TenantList' },
+  'GET /tenants/{name}': { success: '200', schema: 'Tenant' },
+  'PUT /tenants/{name}': { body: 'TenantSettings', success: '200', schema: 'Tenant' },
   'GET /metrics': { success: '200' },
 };
 

@@ -5,6 +5,7 @@ import type { ControlDeps } from './deps.ts';
 import { NodeControl } from './nodes.ts';
 import { TaskLogs } from './task-logs.ts';
 import { TaskControl } from './tasks.ts';
+import { TenantControl } from './tenants.ts';
 import { WorkflowControl } from './workflows.ts';
 
 export interface Control {
@@ -12,10 +13,11 @@ export interface Control {
   logs: TaskLogs;
   workflows: WorkflowControl;
   nodes: NodeControl;
+  tenants: TenantControl;
 }
 
 export function createControl(deps: ControlDeps): Control {
-  return { tasks: new TaskControl(deps), logs: new TaskLogs(deps), workflows: new WorkflowControl(deps), nodes: new NodeControl(deps) };
+  return { tasks: new TaskControl(deps), logs: new TaskLogs(deps), workflows: new WorkflowControl(deps), nodes: new NodeControl(deps), tenants: new TenantControl(deps) };
 }
 
 export type { ControlDeps };

@@ -2,7 +2,6 @@
 // batch, read, cancel and retry. Accepting a task means: the row is in the database and its job
 // is in the pending queue; if Redis refuses the job, the row is removed and the caller gets
 // Unavailable, so nothing is half-accepted.
-import { wakeWaitingTasks, enqueuePending } from '../scheduler/pending.ts';
 import { GroupCommit } from '../state/group-commit.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskFilter } from '../state/task-store.ts';
@@ -104,9 +103,9 @@ export class TaskControl {
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('ended' in r) throw new Conflict(`Task already ended (status ${r.ended.status}); only queued, scheduled or running tasks can be cancelled`);
     await tellNodesToCancel(deps, [id]);
-    await deps.pendingQueue.remove(id).catch(() => undefined);
-    if (r.wasOnNode) await wakeWaitingTasks(deps.pendingQueue).catch(() => undefined);
-    await enqueuePending(deps.pendingQueue, r.released).catch((err) =>
+    await deps.pending.remove(id, r.task.tenant).catch(() => undefined);
+    if (r.wasOnNode) await deps.pending.wake().catch(() => undefined);
+    await deps.pending.add(r.released).catch((err) =>
       deps.logger.warn({ err, task_id: id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'),
     );
     deps.metrics.finished.inc({ status: 'cancelled', priority: r.task.priority });

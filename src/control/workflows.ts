@@ -2,7 +2,6 @@
 // stored; the whole graph is stored in one transaction, then its first tasks are enqueued. If
 // Redis refuses them the workflow is removed again and the caller gets Unavailable.
 import { validateGraph } from '../dag/validate.ts';
-import { enqueuePending } from '../scheduler/pending.ts';
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import { Conflict, InvalidInput, NotFound } from '../domain/errors.ts';
 import type { WorkflowSpec, WorkflowStatus } from '../domain/task.ts';
@@ -30,7 +29,7 @@ export class WorkflowControl {
     await checkSecretRefs(this.deps, actor.tenant, spec.tasks.map((t, i) => ({ loc: ['body', 'tasks', i], env: t.env })));
     const { workflow, queued } = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
     try {
-      await enqueuePending(this.deps.pendingQueue, queued);
+      await this.deps.pending.add(queued);
     } catch (err) {
       this.deps.logger.warn({ err, workflow_id: id }, 'POST /workflows: could not enqueue; the workflow was not stored');
       await workflows.delete(id);

@@ -10,7 +10,10 @@ import { NETWORKS } from '../domain/task.ts';
 export interface RedisNames {
   /** BullMQ's prefix option. */
   bullPrefix: string;
-  pendingQueue: string;
+  /** A tenant's pending queue ("pending" for the default tenant, as before tenants had queues). */
+  pendingQueue(tenant: string): string;
+  /** The set of tenants that have a pending queue. */
+  pendingTenantsKey: string;
   eventsQueue: string;
   nodeQueue(nodeId: string): string;
   logStream(taskId: string): string;
@@ -23,7 +26,8 @@ export function redisNames(prefix: string): RedisNames {
   const tag = `{${prefix}}`;
   return {
     bullPrefix: tag,
-    pendingQueue: 'pending',
+    pendingQueue: (tenant) => (tenant === 'default' ? 'pending' : `pending-${tenant}`),
+    pendingTenantsKey: `${tag}:pending-tenants`,
     eventsQueue: 'task-events',
     nodeQueue: (nodeId) => `node-${nodeId}`,
     logStream: (taskId) => `${tag}:logs:${taskId}`,

@@ -81,6 +81,12 @@ export const tasks = pgTable(
     index('tasks_workflow_idx').on(t.workflowId, t.status),
     index('tasks_depends_on_idx').using('gin', t.dependsOn),
     index('tasks_tenant_seq_idx').on(t.tenant, t.seq),
+    // Fair share reads what each tenant holds and waits for, every placement batch and scrape:
+    // small partial indexes that cover those sums, so neither reads the whole table.
+    index('tasks_tenant_active_idx')
+      .on(t.tenant, t.cpu, t.memoryMb, t.gpu)
+      .where(sql`status in ('scheduled', 'running')`),
+    index('tasks_tenant_queued_idx').on(t.tenant, t.cpu, t.memoryMb, t.gpu).where(sql`status = 'queued'`),
     // The status is one of the domain's statuses, checked by the database too (raw SQL updates included).
     check('tasks_status_check', sql.raw(`"status" in (${TASK_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
   ],
@@ -204,3 +210,20 @@ export type NodeRow = typeof nodes.$inferSelect;
 export type WorkflowRow = typeof workflows.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;
+
+// Fair-share settings of a tenant (PUT /tenants/{name}). A tenant without a row has weight 1 and
+// no quota; null quota fields mean no limit on that dimension.
+export const tenants = pgTable(
+  'tenants',
+  {
+    name: text('name').primaryKey(),
+    weight: doublePrecision('weight').notNull().default(1),
+    quotaCpu: doublePrecision('quota_cpu'),
+    quotaMemoryMb: integer('quota_memory_mb'),
+    quotaGpu: integer('quota_gpu'),
+    quotaMaxRunning: integer('quota_max_running'),
+    updatedAt: ts('updated_at').notNull(),
+  },
+  (t) => [check('tenants_weight_positive', sql`${t.weight} > 0`)],
+);
+export type TenantRow = typeof tenants.$inferSelect;

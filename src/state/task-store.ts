@@ -23,7 +23,7 @@ export interface TaskFilter {
   offset: number;
 }
 
-export type PlacementRequest = Pick<TaskRow, 'id' | 'status' | 'nodeId' | 'priority' | 'createdAt' | 'statusReason' | 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
+export type PlacementRequest = Pick<TaskRow, 'id' | 'status' | 'nodeId' | 'priority' | 'tenant' | 'createdAt' | 'statusReason' | 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
 
 export type { FinishStatus } from '../domain/task.ts';
 export type { FinishReport, FinishResult, OnTaskFinal, Tx };
@@ -164,6 +164,7 @@ export class TaskStore {
         status: tasks.status,
         nodeId: tasks.nodeId,
         priority: tasks.priority,
+        tenant: tasks.tenant,
         createdAt: tasks.createdAt,
         statusReason: tasks.statusReason,
         cpu: tasks.cpu,
@@ -176,13 +177,18 @@ export class TaskStore {
   }
 
   /** Says why tasks in `status` wait (one statement for many); inside `tx` when given. */
-  async setStatusReasons(reasons: Array<{ taskId: string; reason: string }>, status: 'queued' | 'pending', tx: Tx | Db = this.db): Promise<void> {
+  async setStatusReasons(reasons: Array<{ taskId: string; reason: string; event?: boolean }>, status: 'queued' | 'pending', tx: Tx | Db = this.db): Promise<void> {
     if (reasons.length === 0) return;
-    const rows = JSON.stringify(reasons.map((r) => ({ id: r.taskId, reason: r.reason })));
+    const rows = JSON.stringify(reasons.map((r) => ({ id: r.taskId, reason: r.reason, event: r.event === true })));
+    // A reason marked `event` is also written to the task's history (GET /tasks/{id}/events).
     await tx.execute(sql`
-      update tasks set status_reason = r.reason
-      from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, reason text)
-      where tasks.id = r.id and tasks.status = ${status}`);
+      with changed as (
+        update tasks set status_reason = r.reason
+        from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, reason text, event boolean)
+        where tasks.id = r.id and tasks.status = ${status}
+        returning tasks.id, tasks.status, tasks.node_id, tasks.attempts, r.reason, r.event)
+      insert into task_events (task_id, at, status, node_id, attempt, reason)
+      select id, now(), status, node_id, attempts, reason from changed where event`);
   }
 
   /** Fails a queued task that can never run (bigger than any node, say). */
@@ -357,9 +363,9 @@ export class TaskStore {
     statuses: readonly TaskStatus[],
     afterSeq = 0,
     limit = 10_000,
-  ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {
+  ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'tenant' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {
     return this.db
-      .select({ id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
+      .select({ id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, tenant: tasks.tenant, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
       .from(tasks)
       .where(and(inArray(tasks.status, statuses), sql`${tasks.seq} > ${afterSeq}`))
       .orderBy(tasks.seq)

@@ -54,6 +54,10 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'POST /secrets': key('secrets:manage', 'secret.put'),
   'GET /secrets': key('secrets:manage', 'secret.list'),
   'DELETE /secrets/:name': key('secrets:manage', 'secret.delete'),
+
+  'GET /tenants': key('tenants:read', 'tenant.list'),
+  'GET /tenants/:name': key('tenants:read', 'tenant.read'),
+  'PUT /tenants/:name': key('tenants:manage', 'tenant.set'),
 };
 
 /**
