@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
-import { api, startJarvis, type JarvisProcess } from './support/jarvis.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { api, runCli, startJarvis, tempDir, type JarvisProcess } from './support/jarvis.ts';
 
 let jarvis: JarvisProcess & { prefix: string; dataDir: string };
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -223,5 +225,45 @@ describe('POST /workflows/{id}/retry', () => {
     expect(events).toContain('cancelled@1');
     expect(events.at(-1)).toBe('succeeded@2');
     expect((await http.post('/workflows/00000000-0000-0000-0000-000000000000/retry')).status).toBe(404);
+  });
+});
+
+describe('the CLI', () => {
+  it('jarvis workflow run takes outputs and when from YAML; get shows the values; retry re-runs', async () => {
+    const file = join(tempDir(), 'etl.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: etl-yaml',
+        'tasks:',
+        '  - key: extract',
+        `    image: ${TEST_IMAGE}`,
+        '    command: "echo 3 > /tmp/rows; echo extracted"',
+        '    outputs: {rows: {path: /tmp/rows}}',
+        '  - key: load',
+        `    image: ${TEST_IMAGE}`,
+        '    depends_on: [extract]',
+        '    when: "{{ tasks.extract.outputs.rows }} > 0"',
+        '    command: "echo loading {{ tasks.extract.outputs.rows }}"',
+        '  - key: empty',
+        `    image: ${TEST_IMAGE}`,
+        '    depends_on: [extract]',
+        '    when: "{{ tasks.extract.outputs.rows }} == 0"',
+        '    command: "echo nothing"',
+      ].join('\n'),
+    );
+    const env = { JARVIS_API_URL: jarvis.url };
+    const r = await runCli(['workflow', 'run', '--follow', file], env);
+    expect(r.stdout).toContain(`empty skipped (when "{{ tasks.extract.outputs.rows }} == 0" was false (tasks.extract.outputs.rows = "3"))`);
+    expect(r.stdout).toMatch(/workflow [0-9a-f-]{36} succeeded\n$/);
+    expect(r.code).toBe(0);
+    const id = /workflow ([0-9a-f-]{36}) succeeded/.exec(r.stdout)![1];
+    const got = await runCli(['workflow', 'get', id], env);
+    expect(got.stdout).toMatch(/extract +succeeded +exit code 0 {2}outputs: \{"rows":"3"\} {2}result: "extracted"\n/);
+    expect(got.stdout).toMatch(/load +succeeded +exit code 0 {2}result: "loading 3"\n/);
+    const again = await runCli(['workflow', 'retry', '--follow', id], env);
+    expect(again.stdout).toContain('empty skipped');
+    expect(again.code).toBe(0);
+    expect(byKey((await http.get(`/workflows/${id}`)).body.tasks).extract.attempts).toBe(1);
   });
 });
