@@ -36,8 +36,8 @@ export async function readContainerFile(container: Dockerode.Container, path: st
   return reader.answer();
 }
 
-/** The first regular file of a tar stream, past any pax or GNU long-name headers before it. */
-class TarFirstFile {
+/** The first regular file of a tar stream, past any pax or GNU long-name headers before it (exported for its test). */
+export class TarFirstFile {
   private buf = Buffer.alloc(0);
   private done: FileRead | null = null;
   constructor(private readonly limit: number) {}
