@@ -28,6 +28,7 @@ const ALLOWED: Record<string, Role[]> = {
   'GET /workflows': ROLES,
   'GET /workflows/{id}': ROLES,
   'POST /workflows/{id}/cancel': ['admin', 'operator', 'submitter'],
+  'POST /workflows/{id}/retry': ['admin', 'submitter'],
   'GET /nodes': ['admin', 'operator'],
   'GET /nodes/{id}': ['admin', 'operator'],
   'POST /nodes/{id}/drain': ['admin', 'operator'],
@@ -194,6 +195,7 @@ describe('API keys and roles', () => {
     expect((await as(keys['submitter-beta'])('POST', `/tasks/${id}/cancel`)).status).toBe(404);
     expect((await as(keys['submitter-beta'])('POST', `/tasks/${id}/retry`)).status).toBe(404);
     expect((await as(keys['submitter-beta'])('POST', `/workflows/${wf.body.id}/cancel`)).status).toBe(404);
+    expect((await as(keys['submitter-beta'])('POST', `/workflows/${wf.body.id}/retry`)).status).toBe(404);
     const betaList = await as(keys['viewer-beta'])('GET', '/tasks?label=t:iso&tenant=alpha');
     expect(betaList.body.total).toBe(0); // asking for another tenant changes nothing for a viewer
     expect((await as(keys['viewer-beta'])('GET', '/workflows')).body.items.map((w: { id: string }) => w.id)).not.toContain(wf.body.id);

@@ -61,6 +61,8 @@ const TASK_KEYS = [
   'id', 'name', 'image', 'command', 'env', 'priority', 'resources', 'timeout_seconds', 'max_retries', 'retry_backoff_seconds',
   'node_selector', 'labels', 'idempotency_key', 'network', 'tenant', 'status', 'node_id', 'attempts', 'exit_code', 'error', 'status_reason',
   'workflow_id', 'workflow_key', 'depends_on', 'created_at', 'scheduled_at', 'started_at', 'finished_at',
+  // Issue #15 (docs/workflows.md): outputs, result and the workflow task's condition.
+  'declared_outputs', 'outputs', 'result', 'when',
 ].sort();
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -383,7 +385,7 @@ interface OpenApiDoc {
 const API_MD_ROUTES = [
   'POST /tasks', 'POST /tasks/batch', 'GET /tasks/{id}/events', 'GET /tasks', 'GET /tasks/{id}', 'GET /tasks/{id}/logs',
   'POST /tasks/{id}/cancel', 'POST /tasks/{id}/retry',
-  'POST /workflows', 'GET /workflows', 'GET /workflows/{id}', 'POST /workflows/{id}/cancel',
+  'POST /workflows', 'GET /workflows', 'GET /workflows/{id}', 'POST /workflows/{id}/cancel', 'POST /workflows/{id}/retry',
   'POST /nodes/register', 'POST /nodes/{id}/heartbeat', 'GET /nodes', 'GET /nodes/{id}', 'POST /nodes/{id}/drain',
   'POST /nodes/{id}/resume', 'DELETE /nodes/{id}',
   'GET /health', 'GET /metrics',
@@ -406,6 +408,7 @@ const SERVED: Record<string, { body?: string; success: string; schema?: string }
   'GET /workflows': { success: '200', schema: 'WorkflowPage' },
   'GET /workflows/{id}': { success: '200', schema: 'Workflow' },
   'POST /workflows/{id}/cancel': { success: '200', schema: 'Workflow' },
+  'POST /workflows/{id}/retry': { success: '200', schema: 'Workflow' },
   'POST /nodes/{id}/drain': { success: '200', schema: 'Node' },
   'POST /nodes/{id}/resume': { success: '200', schema: 'Node' },
   'DELETE /nodes/{id}': { success: '204' },
@@ -490,7 +493,7 @@ describe('OpenAPI document and docs pages', () => {
     const props = (name: string) => Object.keys((doc.components.schemas[name]?.properties ?? {}) as object).sort();
     expect(props('Task')).toStrictEqual(TASK_KEYS);
     expect(props('TaskCreate')).toStrictEqual(
-      ['image', 'command', 'name', 'env', 'priority', 'resources', 'timeout_seconds', 'max_retries', 'retry_backoff_seconds', 'node_selector', 'labels', 'idempotency_key', 'network'].sort(),
+      ['image', 'command', 'name', 'env', 'priority', 'resources', 'timeout_seconds', 'max_retries', 'retry_backoff_seconds', 'node_selector', 'labels', 'idempotency_key', 'network', 'outputs'].sort(),
     );
     expect(doc.components.schemas.TaskCreate?.required).toStrictEqual(['image']);
     expect(doc.components.schemas.TaskCreate?.additionalProperties).toBe(false);

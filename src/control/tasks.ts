@@ -14,6 +14,7 @@ import { enqueueWithin, queueUnavailable, tellNodesToCancel } from './queueing.t
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { taskRowFrom } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
+import { checkStandaloneSpecs } from './template-checks.ts';
 
 export class TaskControl {
   /** Concurrent submissions share one INSERT and one enqueue (see group-commit.ts). */
@@ -41,6 +42,7 @@ export class TaskControl {
 
   /** Accepts one task; `created` is false when its idempotency key named an existing task. */
   async submit(spec: TaskSpec, actor: Actor): Promise<{ task: TaskRow; created: boolean }> {
+    checkStandaloneSpecs([{ prefix: ['body'], spec }]);
     const row = taskRowFrom(spec, this.deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: actor.tenant });
     this.checkPolicy(row, actor.tenant);
     await checkSecretRefs(this.deps, actor.tenant, [{ loc: ['body'], env: spec.env }]);
@@ -60,6 +62,7 @@ export class TaskControl {
   /** Accepts all the tasks or none. */
   async submitBatch(specs: TaskSpec[], actor: Actor): Promise<TaskRow[]> {
     const { tasks, config } = this.deps;
+    checkStandaloneSpecs(specs.map((spec, i) => ({ prefix: ['body', 'tasks', i], spec })));
     const keys = specs.map((t) => t.idempotency_key).filter((k): k is string => !!k);
     if (new Set(keys).size !== keys.length) throw new Conflict('Two tasks in the batch share an idempotency_key; nothing was stored');
     for (const k of keys) {

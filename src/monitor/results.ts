@@ -118,6 +118,8 @@ export class ResultRecorder implements Part {
           finishedAt: new Date(e.finishedAt),
           logs,
           truncated: e.truncated,
+          outputs: e.outputs,
+          result: e.result,
         },
       });
     }

@@ -393,6 +393,7 @@ export class Dispatcher implements Part {
       timeoutSeconds: task.timeoutSeconds,
       logCapBytes: this.deps.logCapBytes,
       labels: task.labels,
+      outputs: Object.fromEntries(Object.entries(task.outputSpec ?? {}).map(([name, o]) => [name, o.path])),
       // The worker enforces it again on the container (submit already refused what it forbids).
       security: { allowHostNetwork: policyFor(this.deps.tenantPolicies ?? {}, task.tenant).allow_host_network, allowHostMounts: false, mounts: [] },
     };

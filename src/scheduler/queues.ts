@@ -75,6 +75,8 @@ export const NodeJob = z.object({
   labels: z.record(z.string(), z.string()).default({}),
   /** What the task's tenant allows beyond the restricted container profile; absent: nothing. */
   security: ContainerSecurity.optional(),
+  /** Declared outputs, name → path in the container, read after it exits. */
+  outputs: z.record(z.string(), z.string()).default({}),
 });
 export type NodeJob = z.infer<typeof NodeJob>;
 
@@ -97,6 +99,10 @@ export const TaskEventJob = z.discriminatedUnion('type', [
     startedAt: z.string().nullable(),
     finishedAt: z.string(),
     truncated: z.boolean(),
+    /** The declared outputs' values, when the attempt succeeded. */
+    outputs: z.record(z.string(), z.string()).nullable().default(null),
+    /** The last non-blank line of stdout, secrets masked; null when none (or over 64 KiB). */
+    result: z.string().nullable().default(null),
   }),
 ]);
 export type TaskEventJob = z.infer<typeof TaskEventJob>;

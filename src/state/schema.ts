@@ -31,7 +31,7 @@ const jsonText = <T>(name: string) =>
   })(name);
 
 import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
-import type { TaskEnv } from '../domain/task.ts';
+import type { TaskEnv, TaskTemplates } from '../domain/task.ts';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -69,6 +69,14 @@ export const tasks = pgTable(
     dependsOn: jsonb('depends_on').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
     // A workflow task whose parents all succeeded but that waits for a max_parallel slot.
     dagReady: boolean('dag_ready').notNull().default(false),
+    // Outputs (docs/workflows.md): the files declared, the values the last attempt left, and the
+    // last non-blank line of its stdout. A workflow task's templated fields as submitted (name,
+    // command, env, filled into the columns above at release) and its `when` condition.
+    outputSpec: jsonb('output_spec').$type<Record<string, { path: string }>>().notNull().default(sql`'{}'::jsonb`),
+    outputs: jsonb('outputs').$type<Record<string, string>>(),
+    result: text('result'),
+    templates: jsonb('templates').$type<TaskTemplates>(),
+    whenCondition: text('when_condition'),
     createdAt: ts('created_at').notNull(),
     scheduledAt: ts('scheduled_at'),
     startedAt: ts('started_at'),

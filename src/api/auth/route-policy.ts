@@ -34,6 +34,7 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'GET /workflows': key('tasks:read', 'workflow.list'),
   'GET /workflows/:id': key('tasks:read', 'workflow.read'),
   'POST /workflows/:id/cancel': key('tasks:cancel', 'workflow.cancel'),
+  'POST /workflows/:id/retry': key('tasks:retry', 'workflow.retry'),
 
   'POST /nodes/register': { kind: 'node' },
   'POST /nodes/:id/heartbeat': { kind: 'node' },
