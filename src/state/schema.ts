@@ -81,6 +81,10 @@ export const tasks = pgTable(
     index('tasks_workflow_idx').on(t.workflowId, t.status),
     index('tasks_depends_on_idx').using('gin', t.dependsOn),
     index('tasks_tenant_seq_idx').on(t.tenant, t.seq),
+    // GET /tasks?name= (a prefix): LIKE 'x%' and range compares use it whatever the collation.
+    index('tasks_name_idx').on(t.name.op('text_pattern_ops')),
+    // GET /tasks?label=k:v (labels @> '{"k":"v"}').
+    index('tasks_labels_idx').using('gin', t.labels.op('jsonb_path_ops')),
     // The status is one of the domain's statuses, checked by the database too (raw SQL updates included).
     check('tasks_status_check', sql.raw(`"status" in (${TASK_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
   ],
@@ -124,7 +128,8 @@ export const taskEvents = pgTable(
     attempt: integer('attempt').notNull(),
     reason: text('reason'),
   },
-  (t) => [index('task_events_task_idx').on(t.taskId, t.id)],
+  // task_events_at_idx: the dashboard's overview counts the last hour's events by status.
+  (t) => [index('task_events_task_idx').on(t.taskId, t.id), index('task_events_at_idx').on(t.at)],
 );
 
 export const nodes = pgTable('nodes', {

@@ -46,6 +46,11 @@ dl.fields dd { margin:0; overflow-wrap:anywhere; }
 svg.dag, svg.gantt { max-width:100%; height:auto; background:var(--panel); border:1px solid var(--line); }
 svg text { fill:var(--fg); font:12px system-ui, sans-serif; } svg .edge { stroke:var(--muted); fill:none; }
 svg a:focus-visible rect { stroke:var(--focus); stroke-width:3; }
+svg .tick line { stroke:var(--line); } figure.gantt-figure { margin:0; } figcaption { color:var(--muted); font-size:.85em; margin-top:4px; }
+td.num { text-align:right; font-variant-numeric:tabular-nums; }
+caption { text-align:left; color:var(--muted); font-size:.85em; padding:2px 0 6px; }
+.stack { display:flex; height:12px; min-width:2px; } .stack span { display:block; height:100%; }
+table.hour th[scope=row] { font-weight:400; } table.hour td.bar-cell { width:50%; }
 .legend { display:flex; flex-wrap:wrap; gap:8px; margin:6px 0; }
 @media (max-width: 640px) { main { padding:8px; } th, td { padding:4px; } header .who { margin-left:0; } .hide-narrow { display:none; } }
 `;

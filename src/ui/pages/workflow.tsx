@@ -1,5 +1,5 @@
 // /ui/workflows/:id: the workflow's graph (laid out on the server), a timeline of when each task
-// ran, and cancel for roles that may. Reads GET /workflows/{id} once (up to ~1,000 tasks).
+// ran, and cancel (running) or retry (failed, cancelled: POST /workflows/{id}/retry) for roles that may. Reads GET /workflows/{id} once (up to ~1,000 tasks).
 import type { Context } from 'hono';
 import { allows } from '../../auth/policy.ts';
 import { detailOf } from '../api-client.ts';
@@ -32,11 +32,14 @@ export async function workflowPage(c: Context) {
           {w.tasks.length} tasks: {Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ')} · started {ago(w.created_at, now)} ago · on
           failure: {w.on_failure} · <a href={`/ui/tasks?workflow_id=${w.id}`}>its tasks as a list</a>
         </p>
-        {w.status === 'running' && allows(viewer.principal.role, 'tasks:cancel') && (
-          <p>
+        <p>
+          {w.status === 'running' && allows(viewer.principal.role, 'tasks:cancel') && (
             <ActionButton viewer={viewer} action={`/ui/workflows/${w.id}/cancel`} label="Cancel workflow" back={back} danger />
-          </p>
-        )}
+          )}
+          {(w.status === 'failed' || w.status === 'cancelled') && allows(viewer.principal.role, 'tasks:retry') && (
+            <ActionButton viewer={viewer} action={`/ui/workflows/${w.id}/retry`} label="Retry workflow" back={back} />
+          )}
+        </p>
         <h2>Graph</h2>
         <p>
           {graph.banded
