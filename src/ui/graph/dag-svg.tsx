@@ -64,3 +64,27 @@ export function DagSvg(p: { graph: LaidOutGraph; workflowId: string }) {
     </svg>
   );
 }
+
+/**
+ * A graph too big to draw box by box (graph.banded): its bands of consecutive depths in order,
+ * each a link with its counts by status in words and its most telling status as a colour bar.
+ * Wraps to the width of the page, so 60 bands stay readable without sideways scrolling.
+ */
+export function BandList(p: { graph: LaidOutGraph; workflowId: string }) {
+  return (
+    <ol class="bands" aria-label={`Workflow graph in ${p.graph.boxes.length} bands of consecutive depths, in order`}>
+      {p.graph.boxes.map((b, i) => {
+        const counts = b.counts ? Object.entries(b.counts).map(([s, n]) => `${n} ${s}`).join(', ') : b.status;
+        const href = b.task ? `/ui/tasks/${b.task.id}` : `/ui/tasks?workflow_id=${p.workflowId}`;
+        return (
+          <li style={`border-left-color:${colour(b.status)}`}>
+            <a href={href} data-box={b.task ? 'task' : 'group'} data-status={b.status}>
+              <span class="band-n">{i + 1}.</span> {b.label}
+            </a>
+            <span class="band-counts">{counts}</span>
+          </li>
+        );
+      })}
+    </ol>
+  );
+}

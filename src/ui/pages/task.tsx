@@ -19,7 +19,7 @@ const SHOWN_APART = ['status_reason', 'env', 'outputs', 'result'];
  * What the task produced: `result` and `outputs`, when the API's JSON carries them (absent or
  * null: nothing is shown). A flat object is a list of names and values; anything else is JSON.
  */
-function Produced(p: { task: Task }) {
+export function Produced(p: { task: Task }) {
   const parts = (['result', 'outputs'] as const).filter((k) => p.task[k] !== undefined && p.task[k] !== null);
   if (parts.length === 0) return null;
   return (

@@ -4,7 +4,7 @@ import type { Context } from 'hono';
 import { allows } from '../../auth/policy.ts';
 import { detailOf } from '../api-client.ts';
 import { apiErrorPage } from '../error-page.tsx';
-import { DagSvg, STATUS_COLOUR } from '../graph/dag-svg.tsx';
+import { BandList, DagSvg, STATUS_COLOUR } from '../graph/dag-svg.tsx';
 import { FAN_OUT_LIMIT, layOut } from '../graph/dag-model.ts';
 import { Gantt } from '../graph/gantt.tsx';
 import { ActionButton, ago, flashOf, Layout, Status } from '../layout.tsx';
@@ -43,7 +43,7 @@ export async function workflowPage(c: Context) {
         <h2>Graph</h2>
         <p>
           {graph.banded
-            ? `Too many tasks to draw one by one: each box is a band of consecutive depths with its counts by status.`
+            ? `Too many tasks to draw one by one: the graph is listed as bands of consecutive depths, in order, each with its counts by status.`
             : graph.groups > 0
               ? `Fan-outs of more than ${FAN_OUT_LIMIT} tasks with the same parents are drawn as one box with counts by status.`
               : 'Each box is a task; open it to see its log.'}
@@ -58,9 +58,13 @@ export async function workflowPage(c: Context) {
             </span>
           ))}
         </div>
-        <div class="scroll">
-          <DagSvg graph={graph} workflowId={w.id} />
-        </div>
+        {graph.banded ? (
+          <BandList graph={graph} workflowId={w.id} />
+        ) : (
+          <div class="scroll">
+            <DagSvg graph={graph} workflowId={w.id} />
+          </div>
+        )}
         <h2>Timeline</h2>
         <div class="scroll">
           <Gantt tasks={w.tasks} now={now} />
