@@ -166,7 +166,19 @@ describe('dashboard sign-in, roles and tenants', () => {
     await a.page.goto(`${jarvis.url}/ui`);
     expect(await a.page.locator('[data-priority=high] .n').innerText()).toBe('1');
     expect(await a.page.getByTestId('demand').innerText()).toMatch(/≤ 4 CPU, ≤ 4 GiB, 0 GPU\s+1\s+3 CPU\s+2.9 GiB\s+0/);
+    expect(await a.page.getByLabel('Tenant').count()).toBe(0);
     await a.context.close();
+    // An admin picks a tenant on the overview; the figures are that tenant's.
+    const admin = await signIn(ADMIN);
+    await admin.page.goto(`${jarvis.url}/ui`);
+    await admin.page.getByLabel('Tenant').fill('alpha');
+    await admin.page.getByRole('button', { name: 'Show' }).click();
+    await admin.page.waitForURL(/\/ui\?tenant=alpha$/);
+    expect(await admin.page.locator('h1').innerText()).toBe('Overview of tenant alpha');
+    expect(await admin.page.locator('[data-priority=high] .n').innerText()).toBe('1');
+    await admin.page.goto(`${jarvis.url}/ui?tenant=beta`);
+    expect(await admin.page.locator('[data-status=queued] .n').innerText()).toBe('0');
+    await admin.context.close();
   });
 
   it('shows a viewer no workflow actions; a submitter gets cancel on a running workflow', async () => {

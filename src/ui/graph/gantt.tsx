@@ -71,7 +71,9 @@ export function Gantt(p: { tasks: Task[]; now: number }) {
         <text x={LABEL_W} y={12}>
           0 s
         </text>
-        {ticks(seconds).map((s) => (
+        {ticks(seconds)
+          .filter((s) => x(t0 + s * 1000) < LABEL_W + PLOT_W - 40)
+          .map((s) => (
           <g class="tick">
             <line x1={x(t0 + s * 1000)} x2={x(t0 + s * 1000)} y1={16} y2={height - 4} />
             <text x={x(t0 + s * 1000)} y={12} text-anchor="middle">
@@ -79,7 +81,7 @@ export function Gantt(p: { tasks: Task[]; now: number }) {
             </text>
           </g>
         ))}
-        <text x={LABEL_W + PLOT_W} y={28} text-anchor="end">{`${seconds.toFixed(1)} s`}</text>
+        <text x={LABEL_W + PLOT_W + 4} y={12}>{`${seconds.toFixed(1)} s`}</text>
         {packed && (
           <text x={0} y={12}>
             {`${lanes} lanes`}

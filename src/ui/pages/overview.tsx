@@ -155,6 +155,15 @@ export async function overviewPage(c: Context) {
   return c.html(
     <Layout title="Overview" viewer={viewer} section="overview" flash={flashOf(c.req.query())}>
       <h1>Overview{scope ? ` of tenant ${tenant}` : ''}</h1>
+      {reachesEveryTenant(role) && (
+        <form class="filters" method="get" action="/ui" aria-label="Whose figures">
+          <label>
+            Tenant
+            <input name="tenant" value={scope ? tenant : ''} placeholder="all tenants" />
+          </label>
+          <button type="submit">Show</button>
+        </form>
+      )}
       <section id="overview-live" data-live="5000">
         {!o && <p class="flash error">The overview could not be read ({overview.status}).</p>}
         <h2>Tasks by status</h2>

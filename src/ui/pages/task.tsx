@@ -93,7 +93,7 @@ export async function taskPage(c: Context) {
           Task {taskName(t)} <Status value={t.status} />
         </h1>
         <p class="reason" data-testid="status-reason">
-          <strong>Why {t.status}:</strong> {t.status_reason ?? t.error ?? 'no reason recorded'}
+          <strong>Why {t.status}:</strong> {t.status_reason ?? t.error ?? (t.status === 'succeeded' && t.exit_code !== null ? `its command exited with code ${t.exit_code}` : 'no reason recorded')}
         </p>
         <p>
           {!ended && allows(role, 'tasks:cancel') && <ActionButton viewer={viewer} action={`/ui/tasks/${t.id}/cancel`} label="Cancel task" back={back} danger />}{' '}
