@@ -208,6 +208,35 @@ describe('dashboard at /ui (open mode)', () => {
     expect(problems).toEqual([]);
   });
 
+  it('keeps a 1,000-task workflow readable: an irregular mesh is listed in bands, every task counted once', async () => {
+    // t_i depends on t_(i-10) and t_(i-7): too irregular to group; the root waits for a node that never comes.
+    const tasks = Array.from({ length: 1000 }, (_, i) => ({
+      key: `t${i}`,
+      image: TEST_IMAGE,
+      command: ['true'],
+      depends_on: i === 0 ? [] : i < 10 ? ['t0'] : [`t${i - 10}`, `t${i - 7}`],
+      ...(i === 0 ? { node_selector: { zone: 'nowhere' } } : {}),
+    }));
+    const r = await http().post('/workflows', { name: 'ui-mesh', tasks });
+    expect(r.status).toBe(201);
+    await page.goto(`${jarvis.url}/ui/workflows/${r.body.id}`);
+    const bands = page.locator('ol.bands li');
+    expect(await bands.count()).toBeGreaterThan(1);
+    expect(await bands.count()).toBeLessThanOrEqual(60);
+    const texts = await bands.allInnerTexts();
+    const counted = texts.reduce((n, t) => n + [...t.matchAll(/(\d+) (pending|queued)/g)].reduce((a, m) => a + Number(m[1]), 0), 0);
+    expect(counted).toBe(1000);
+    expect(texts[0]).toMatch(/^1\. /);
+    expect(await page.locator('main').innerText()).toContain('listed as bands of consecutive depths, in order');
+    // Bands are links to the workflow's tasks, reachable with the keyboard.
+    await page.locator('ol.bands a').first().focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(new RegExp(`/ui/tasks\\?workflow_id=${r.body.id}$`));
+    expect(await page.getByTestId('list-summary').innerText()).toMatch(/^Tasks 1–50 of 1000 · workflow id/);
+    expect((await http().post(`/workflows/${r.body.id}/cancel`)).status).toBe(200);
+    expect(problems).toEqual([]);
+  });
+
   it('is usable on a narrow screen and in a dark theme', async () => {
     await page.setViewportSize({ width: 380, height: 800 });
     await page.emulateMedia({ colorScheme: 'dark' });
