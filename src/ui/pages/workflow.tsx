@@ -1,5 +1,6 @@
-// /ui/workflows/:id: the workflow's graph (laid out on the server), a timeline of when each task
-// ran, and cancel (running) or retry (failed, cancelled: POST /workflows/{id}/retry) for roles that may. Reads GET /workflows/{id} once (up to ~1,000 tasks).
+// /ui/workflows/:id: the workflow's graph (laid out on the server, or listed in bands when too big),
+// a timeline of when each task ran, and cancel (running) or retry (failed, cancelled: POST
+// /workflows/{id}/retry) for roles that may. Reads GET /workflows/{id} once (up to ~1,000 tasks).
 import type { Context } from 'hono';
 import { allows } from '../../auth/policy.ts';
 import { detailOf } from '../api-client.ts';
