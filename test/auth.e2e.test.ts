@@ -22,6 +22,7 @@ const ALLOWED: Record<string, Role[]> = {
   'GET /tasks/{id}': ROLES,
   'GET /tasks/{id}/events': ROLES,
   'GET /tasks/{id}/logs': ROLES,
+  'GET /overview': ROLES,
   'POST /tasks/{id}/cancel': ['admin', 'operator', 'submitter'],
   'POST /tasks/{id}/retry': ['admin', 'submitter'],
   'POST /workflows': ['admin', 'submitter'],

@@ -384,7 +384,7 @@ interface OpenApiDoc {
 /** Every route of api.md, as `METHOD /path` with the path in OpenAPI form. */
 const API_MD_ROUTES = [
   'POST /tasks', 'POST /tasks/batch', 'GET /tasks/{id}/events', 'GET /tasks', 'GET /tasks/{id}', 'GET /tasks/{id}/logs',
-  'POST /tasks/{id}/cancel', 'POST /tasks/{id}/retry',
+  'POST /tasks/{id}/cancel', 'POST /tasks/{id}/retry', 'GET /overview',
   'POST /workflows', 'GET /workflows', 'GET /workflows/{id}', 'POST /workflows/{id}/cancel', 'POST /workflows/{id}/retry',
   'POST /nodes/register', 'POST /nodes/{id}/heartbeat', 'GET /nodes', 'GET /nodes/{id}', 'POST /nodes/{id}/drain',
   'POST /nodes/{id}/resume', 'DELETE /nodes/{id}',
@@ -404,6 +404,7 @@ const SERVED: Record<string, { body?: string; success: string; schema?: string }
   'POST /tasks/{id}/cancel': { success: '200', schema: 'Task' },
   'POST /tasks/{id}/retry': { success: '200', schema: 'Task' },
   'POST /tasks/batch': { body: 'TaskBatchCreate', success: '201', schema: 'TaskBatch' },
+  'GET /overview': { success: '200', schema: 'Overview' },
   'POST /workflows': { body: 'WorkflowCreate', success: '201', schema: 'Workflow' },
   'GET /workflows': { success: '200', schema: 'WorkflowPage' },
   'GET /workflows/{id}': { success: '200', schema: 'Workflow' },
@@ -504,7 +505,7 @@ describe('OpenAPI document and docs pages', () => {
   it('documents the query parameters as FastAPI does', () => {
     const params = (path: string) => Object.fromEntries((doc.paths[path]?.get?.parameters ?? []).map((p) => [`${p.in}:${p.name}`, p]));
     const list = params('/tasks');
-    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:node_id', 'query:offset', 'query:status', 'query:tenant', 'query:workflow_id']);
+    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:name', 'query:node_id', 'query:offset', 'query:status', 'query:tenant', 'query:workflow_id']);
     expect(list['query:limit']?.required ?? false).toBe(false);
     expect(list['query:limit']?.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 500, default: 50 });
     expect(list['query:offset']?.schema).toMatchObject({ type: 'integer', minimum: 0, default: 0 });

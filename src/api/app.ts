@@ -15,6 +15,7 @@ import { toHttpError } from './domain-errors.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { overviewRoutes } from './routes/overview.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -66,7 +67,7 @@ export function createApp(deps: ApiDeps) {
   );
 
   const control = createControl(deps);
-  const routes = [taskRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control)];
+  const routes = [taskRoutes(control), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control)];
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);

@@ -143,7 +143,7 @@ function uuidParam() {
 }
 
 /** `?tenant=`: operators and admins pick one tenant's work; others always see their own. */
-const TenantFilter = z
+export const TenantFilter = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a tenant name is 1-63 lowercase letters, digits, "_" or "-", starting with a letter or digit')
   .optional()
@@ -159,6 +159,13 @@ export const TaskListQuery = z.object({
     .regex(/^[^:]+:.*$/, 'label filters look like key:value')
     .optional()
     .openapi({ description: 'key:value; only tasks with that label' }),
+  name: z
+    .string()
+    .min(1)
+    .max(200)
+    .refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' })
+    .optional()
+    .openapi({ description: 'only tasks whose name starts with this (case-sensitive)' }),
   // Parsed as pydantic parses an `int` query parameter: "", "1e3", "0x10" and "1.5" are int_parsing.
   limit: queryInt(z.int().gte(1).lte(500)).default(50),
   offset: queryInt(z.int().gte(0)).default(0),

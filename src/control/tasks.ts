@@ -92,6 +92,11 @@ export class TaskControl {
     return this.deps.tasks.list({ ...filter, tenant: actor.sees ?? undefined });
   }
 
+  /** Counts, queued demand and the last hour's status changes of the tasks the actor sees. */
+  overview(actor: Actor) {
+    return this.deps.tasks.overview(actor.sees ?? undefined);
+  }
+
   /** The task's history, oldest first. */
   async events(id: string, actor: Actor) {
     await this.get(id, actor);

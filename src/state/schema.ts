@@ -95,6 +95,10 @@ export const tasks = pgTable(
       .on(t.tenant, t.cpu, t.memoryMb, t.gpu)
       .where(sql`status in ('scheduled', 'running')`),
     index('tasks_tenant_queued_idx').on(t.tenant, t.cpu, t.memoryMb, t.gpu).where(sql`status = 'queued'`),
+    // GET /tasks?name= (a prefix): LIKE 'x%' and range compares use it whatever the collation.
+    index('tasks_name_idx').on(t.name.op('text_pattern_ops')),
+    // GET /tasks?label=k:v (labels @> '{"k":"v"}').
+    index('tasks_labels_idx').using('gin', t.labels.op('jsonb_path_ops')),
     // The status is one of the domain's statuses, checked by the database too (raw SQL updates included).
     check('tasks_status_check', sql.raw(`"status" in (${TASK_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
   ],
@@ -138,7 +142,8 @@ export const taskEvents = pgTable(
     attempt: integer('attempt').notNull(),
     reason: text('reason'),
   },
-  (t) => [index('task_events_task_idx').on(t.taskId, t.id)],
+  // task_events_at_idx: the dashboard's overview counts the last hour's events by status.
+  (t) => [index('task_events_task_idx').on(t.taskId, t.id), index('task_events_at_idx').on(t.at)],
 );
 
 export const nodes = pgTable('nodes', {

@@ -10,6 +10,7 @@ import { finishAttempts, type FinishReport, type FinishResult, type OnTaskFinal 
 import { release } from './node-reservations.ts';
 import { markStarted, placeAttempts } from './place-attempts.ts';
 import { addEvent, recordEvents } from './task-history.ts';
+import { taskOverview, type TaskOverview } from './task-overview.ts';
 import { idIn, isUniqueViolation, type Tx } from './tx.ts';
 
 export interface TaskFilter {
@@ -19,6 +20,8 @@ export interface TaskFilter {
   workflowId?: string;
   nodeId?: string;
   label?: { key: string; value: string };
+  /** Only tasks whose name starts with this (case-sensitive; tasks_name_idx). */
+  namePrefix?: string;
   limit: number;
   offset: number;
 }
@@ -133,12 +136,18 @@ export class TaskStore {
     if (filter.workflowId) where.push(eq(tasks.workflowId, filter.workflowId));
     if (filter.nodeId) where.push(eq(tasks.nodeId, filter.nodeId));
     if (filter.label) where.push(sql`${tasks.labels} @> ${JSON.stringify({ [filter.label.key]: filter.label.value })}::jsonb`);
+    if (filter.namePrefix) where.push(sql`${tasks.name} like ${filter.namePrefix.replace(/[\\%_]/g, '\\$&') + '%'}`);
     const cond = where.length ? and(...where) : undefined;
     const [items, [{ n }]] = await Promise.all([
       this.db.select().from(tasks).where(cond).orderBy(desc(tasks.seq)).limit(filter.limit).offset(filter.offset),
       this.db.select({ n: count() }).from(tasks).where(cond),
     ]);
     return { items, total: Number(n) };
+  }
+
+  /** The dashboard overview's figures, for one tenant or (undefined) all. */
+  overview(tenant: string | undefined): Promise<TaskOverview> {
+    return taskOverview(this.db, tenant);
   }
 
   async countByStatus(): Promise<Record<string, number>> {

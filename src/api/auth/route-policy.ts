@@ -29,6 +29,7 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'GET /tasks/:id/logs': key('tasks:read', 'task.logs'),
   'POST /tasks/:id/cancel': key('tasks:cancel', 'task.cancel'),
   'POST /tasks/:id/retry': key('tasks:retry', 'task.retry'),
+  'GET /overview': key('tasks:read', 'task.overview'),
 
   'POST /workflows': key('tasks:submit', 'workflow.submit'),
   'GET /workflows': key('tasks:read', 'workflow.list'),
