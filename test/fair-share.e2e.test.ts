@@ -3,7 +3,7 @@
 // history says who started when, GET /tenants and /metrics what each holds, and status_reason
 // and the events why a task waits.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, spawnJarvis, startJarvis, type JarvisProcess } from './support/jarvis.ts';
+import { api, runCli, spawnJarvis, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { TEST_IMAGE } from './support/env.ts';
 
 const ADMIN = 'fair-share-admin-key-0123456789abcdef';
@@ -131,6 +131,23 @@ describe('weights, quotas and reasons on simulated nodes', () => {
     expect(unset.body).toMatchObject({ name: 'nobody', weight: 1, configured: false, quota: { cpu: null, memory_mb: null, gpu: null, max_running: null } });
     const list = await admin.get('/tenants');
     expect(list.body.items.map((t: Json) => t.name)).toContain('heavy');
+  });
+
+  it('jarvis tenants shows and sets them through the API', async () => {
+    const env = { JARVIS_API_URL: c.server.url, JARVIS_API_KEY: ADMIN };
+    const set = await runCli(['tenants', 'set', 'gpu-team', '--weight', '2', '--gpu', '4', '--max-running', '8'], env);
+    expect(set.stderr).toBe('');
+    expect(set.stdout).toMatch(/^TENANT\s+WEIGHT\s+RUNNING\s+CPU\s+MEMORY_MB\s+GPU\s+QUEUED\s+SHARE\s+ENTITLED\ngpu-team\s+2\s+0\/8\s+0\/-\s+0\/-\s+0\/4\s+0\s+0% cpu\s+[\d.]+%\n$/);
+    // A field not given keeps its value; "none" removes a limit.
+    await runCli(['tenants', 'set', 'gpu-team', '--gpu', 'none'], env);
+    expect((await admin.get('/tenants/gpu-team')).body).toMatchObject({ weight: 2, quota: { gpu: null, max_running: 8 } });
+    const list = await runCli(['tenants'], env);
+    expect(list.stdout).toMatch(/^gpu-team\s+2\s+0\/8/m);
+    const bad = await runCli(['tenants', 'set', 'gpu-team', '--weight', '0'], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--weight must be a number > 0');
+    const viewer = await runCli(['tenants', 'set', 'gpu-team', '--weight', '3'], { ...env, JARVIS_API_KEY: await keyFor(admin, 'gpu-team', 'viewer') });
+    expect(viewer.stderr).toMatch(/PUT \/tenants\/gpu-team answered 403/);
   });
 
   it('refuses bad settings with FastAPI 422s, and other roles and tenants as the rules say', async () => {
