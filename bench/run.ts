@@ -17,6 +17,7 @@
 //          [--scale-tasks 100000] [--scale-nodes 100,1000] [--scale-drain-seconds 180] [--scale-probe 1000]
 //          [--scale-steady-rates 50,200] [--scale-steady-seconds 10] [--scale-aging-seconds 3600]
 //          [--ui-tasks 100000] [--ui-workflow-tasks 1000] [--ui-runs 5]
+//          [--fair-tasks 1500] [--fair-task-ms 300] [--fair-scale-nodes 1000] [--fair-scale-tasks 30000]
 //        npx tsx bench/run.ts --compare A.json B.json
 // Results: bench/results/foundation-<timestamp>.json and bench/results/foundation-latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,7 @@ import { metricsCostPhase, printMetricsCost } from './sections/d-metrics.ts';
 import { printScale, scalePhase } from './sections/e-scale.ts';
 import { printSecurity, securityPhase } from './sections/f-security.ts';
 import { dashboardPhase, printDashboard } from './sections/g-dashboard.ts';
+import { fairSharePhase, printFairShare } from './sections/h-fair-share.ts';
 import { freshDatabase, TASK_BODY } from './support/fixtures.ts';
 import { cleanup, cleanUpOnSignals, log, onCleanup, RESULTS_DIR, RUN_ID, wasInterrupted } from './support/harness.ts';
 import { checkServices, connectRedis, deleteKeysWithPrefix, machineFacts, MissingServiceError, REDIS_URL } from './support/services.ts';
@@ -73,6 +75,7 @@ const ALL: Array<Section<unknown>> = [
   }),
   section({ id: 'f', key: 'f_security', run: securityPhase, print: printSecurity }),
   section({ id: 'g', key: 'g_dashboard', run: dashboardPhase, print: printDashboard }),
+  section({ id: 'h', key: 'h_fair_share', run: fairSharePhase, print: printFairShare }),
 ];
 
 async function main() {

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TEST_IMAGE } from './support/env.ts';
+import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
 import { api, runCli, spawnJarvis, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
 import { cuttableTestDatabase, Forwarder, PrivateRedis } from './support/services.ts';
 
@@ -63,6 +63,34 @@ describe('Redis going away', () => {
     }
     expect((await http.get(`/tasks/${accepted[2]}/logs`)).body.logs).toBe('task 2\n');
     expect((await http.get('/health')).status).toBe(200);
+  });
+});
+
+describe('a pending job that ended while its task is still queued', () => {
+  it('is found by the reconciler and the task runs', async () => {
+    const first = await startJarvis({ command: 'server', databaseUrl: null });
+    const http = api(first.url);
+    const id = (await http.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '10' } })).body.id;
+    await http.waitForTask(id, (t) => /no worker node/.test(t.status_reason ?? ''));
+    await first.stop(); // its waiting job goes back to the queue, delayed
+    // What a batch that threw leaves behind: the job in the failed set, the task still queued.
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(REDIS_URL);
+    cleanups.push(async () => redis.quit());
+    const tag = `{${first.prefix}}:pending`;
+    await redis.multi().zrem(`${tag}:delayed`, id).zrem(`${tag}:prioritized`, id).lrem(`${tag}:wait`, 0, id).zadd(`${tag}:failed`, Date.now(), id).hset(`${tag}:${id}`, 'finishedOn', String(Date.now()), 'failedReason', 'test').exec();
+
+    const server = await startJarvis({ command: 'server', databaseUrl: null, prefix: first.prefix, dataDir: first.dataDir });
+    cleanups.push(() => server.stop());
+    const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
+      ...(process.env as Record<string, string>),
+      JARVIS_REDIS_PREFIX: server.prefix,
+      JARVIS_API_URL: server.url,
+      JARVIS_WORKER_NAME: `w-${server.prefix}`,
+    });
+    cleanups.push(() => worker.stop());
+    expect((await api(server.url).waitForTask(id, isFinal, 30_000)).status).toBe('succeeded');
+    expect(server.output()).toContain('reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
   });
 });
 

@@ -2,7 +2,7 @@
 // driver, bench/run.ts) and read by every section.
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f', 'g'] as const;
+export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const;
 export type SectionId = (typeof SECTIONS)[number];
 
 export const USAGE =
@@ -11,11 +11,13 @@ export const USAGE =
   '                     [--metrics-pairs N] [--metrics-requests N] [--security-pairs N]\n' +
   '                     [--scale-tasks N] [--scale-nodes N,N…] [--scale-drain-seconds N] [--scale-probe N] [--scale-steady-rates N,N…] [--scale-steady-seconds N] [--scale-aging-seconds N]\n' +
   '                     [--ui-tasks N] [--ui-workflow-tasks N] [--ui-runs N]\n' +
+  '                     [--fair-tasks N] [--fair-task-ms N] [--fair-scale-nodes N] [--fair-scale-tasks N]\n' +
   'npx tsx bench/run.ts --compare A.json B.json   (the change per figure from run A to run B)\n' +
   '  a: submit throughput  b: submit->succeeded latency  c: workflows (10,000-task DAG, release latency)  d: cost of metrics on POST /tasks\n' +
   '  e: cluster-scale placement (placements/s, submit->placed, enqueue latency with a backlog) on simulated nodes\n' +
   '  f: what security costs: POST /tasks with a key vs open mode (pairs); one key flooding at 10x its rate limit vs another key\'s p99\n' +
-  '  g: the web dashboard in headless Chromium: first paint and complete page with 100,000 tasks, a 1,000-task workflow\n';
+  '  g: the web dashboard in headless Chromium: first paint and complete page with 100,000 tasks, a 1,000-task workflow\n' +
+  '  h: fair share between tenants: weights 1:2:1, GPU- vs CPU-heavy (DRF), a weight-1 tenant against a weight-100 flood, placements/s with 1 vs 10 tenants\n';
 
 const OPTIONS = {
   requests: { type: 'string', default: '5000' },
@@ -46,6 +48,10 @@ const OPTIONS = {
   'ui-tasks': { type: 'string', default: '100000' },
   'ui-workflow-tasks': { type: 'string', default: '1000' },
   'ui-runs': { type: 'string', default: '5' },
+  'fair-tasks': { type: 'string', default: '1500' },
+  'fair-task-ms': { type: 'string', default: '300' },
+  'fair-scale-nodes': { type: 'string', default: '1000' },
+  'fair-scale-tasks': { type: 'string', default: '30000' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -102,6 +108,10 @@ function settingsFrom(args: string[]) {
     uiTasks: Math.max(100, int('ui-tasks', argv['ui-tasks'])),
     uiWorkflowTasks: Math.max(30, int('ui-workflow-tasks', argv['ui-workflow-tasks'])),
     uiRuns: Math.max(1, int('ui-runs', argv['ui-runs'])),
+    fairTasks: Math.max(10, int('fair-tasks', argv['fair-tasks'])),
+    fairTaskMs: Math.max(1, int('fair-task-ms', argv['fair-task-ms'])),
+    fairScaleNodes: Math.max(1, int('fair-scale-nodes', argv['fair-scale-nodes'])),
+    fairScaleTasks: Math.max(1000, int('fair-scale-tasks', argv['fair-scale-tasks'])),
   };
 }
 

@@ -75,6 +75,8 @@ const TENANT_WATCH_MS = 500;
  * wake and every HELD_RETRY_MS.
  */
 const HELD_PER_TENANT = 20;
+/** How long tenants' settings and usage read from the database serve placement batches. */
+const USAGE_FRESH_MS = 200;
 const HELD_RETRY_MS = 1_000;
 
 /** A pending job waiting in a batch; seq is its arrival (FIFO within a priority, as BullMQ handed it out). */
@@ -82,6 +84,8 @@ interface Taken {
   job: Job;
   token: string | undefined;
   seq: number;
+  /** Set when it is held in memory (the tenant it is held under). */
+  tenant?: string;
 }
 type Pending = BatchEntry<Taken>;
 
@@ -100,6 +104,7 @@ export class Dispatcher implements Part {
   /** Waiting tasks held in memory, by tenant (see HELD_PER_TENANT). */
   private held = new Map<string, Pending[]>();
   private heldTimer: NodeJS.Timeout | null = null;
+  private usage: { at: number; states: Map<string, TenantState> } | null = null;
   private readonly onWake = () => this.lookAgainAtHeld();
 
   constructor(private readonly deps: DispatcherDeps) {}
@@ -162,12 +167,7 @@ export class Dispatcher implements Part {
     // Held jobs go back to their queues (delayed briefly), so closing the workers does not wait on them.
     const held = [...this.held.values()].flat();
     this.held.clear();
-    await Promise.all(
-      held.map(async (p) => {
-        await p.value.job.moveToDelayed(Date.now() + WAIT_RETRY_MS, p.value.token).catch(() => undefined);
-        p.settle(new DelayedError());
-      }),
-    );
+    await Promise.all(held.map((p) => this.delay(p, WAIT_RETRY_MS)));
     const ws = [...this.workers.values()];
     this.workers.clear();
     await Promise.all(ws.map((w) => w.close(force)));
@@ -216,6 +216,9 @@ export class Dispatcher implements Part {
     const rows = new Map(requests.map((t) => [t.id, t]));
     const handOver: TaskRow[] = [];
     const placedBefore: string[] = [];
+    // Waiting tasks this batch holds in memory: they join this.held only once the batch is
+    // done (its tail included), so a wake cannot bring one back while this batch still settles.
+    const heldHere: Pending[] = [];
     let undecided = entries;
     for (let tries = 0; tries < 3 && undecided.length > 0; tries++) {
       const view = await nodes.placementView();
@@ -262,7 +265,7 @@ export class Dispatcher implements Part {
       for (const w of waits) w.reason = order.fairnessReason(w.task.tenant) ?? w.reason;
       for (const { candidate, reason } of order.quotaHeld()) waits.push({ p: candidate.p, task: candidate.task, reason });
       for (const n of never) await this.failNever(n.p, n.task, n.reason);
-      await this.wait(waits);
+      await this.wait(waits, heldHere);
       const { placed, refused, gone } = await tasks.placeMany(plans);
       for (const t of placed) {
         this.deps.onPlaced?.(t);
@@ -282,30 +285,67 @@ export class Dispatcher implements Part {
       const again = new Set(refused);
       undecided = undecided.filter((e) => again.has(e.data.taskId));
     }
-    for (const { p } of undecided) {
-      await p.value.job.moveToDelayed(Date.now() + WAIT_RETRY_MS, p.value.token);
-      p.settle(new DelayedError());
-    }
+    await Promise.all(undecided.map(({ p }) => this.delay(p, WAIT_RETRY_MS)));
     // The next batch is decided while this one's tasks are handed to their nodes; their jobs
     // end only once handed over (a crash before leaves them to be taken again, and a placed
     // task is then handed over again).
     const tail = (async () => {
-      if (placedBefore.length > 0) handOver.push(...(await tasks.getMany(placedBefore)).filter((t) => t.status === 'scheduled' && t.nodeId));
-      await this.handOverAll(handOver);
-      for (const { p } of entries) if (!p.held) p.settle();
+      try {
+        if (placedBefore.length > 0) handOver.push(...(await tasks.getMany(placedBefore)).filter((t) => t.status === 'scheduled' && t.nodeId));
+        await this.handOverAll(handOver);
+        for (const { p } of entries) if (!p.held) p.settle();
+      } finally {
+        await this.keepHeld(heldHere);
+      }
     })();
     return { tail };
   }
 
-  /** Every tenant's weight, quota and what it holds now (usage read from the tasks each batch). */
+  /**
+   * Every tenant's weight, quota and what it holds. Read from the database at most every
+   * USAGE_FRESH_MS; in between, each batch adds what it placed (batches run one at a time, so
+   * none is missed). Tasks that end in between are counted until the next read: the figures
+   * can only be too high, so a quota is never passed, and a share is at most 200 ms stale.
+   */
   private async tenantStates(): Promise<Map<string, TenantState>> {
+    if (this.usage && Date.now() - this.usage.at < USAGE_FRESH_MS) return this.usage.states;
     const [settings, usage] = await Promise.all([this.deps.tenants.settings(), this.deps.tenants.usage()]);
     const states = new Map<string, TenantState>();
     for (const name of new Set([...settings.keys(), ...usage.keys()])) {
       const s = settings.get(name) ?? DEFAULT_SETTINGS;
       states.set(name, { weight: s.weight, quota: s.quota, usage: { ...(usage.get(name) ?? { cpu: 0, memoryMb: 0, gpu: 0, running: 0 }) } });
     }
+    this.usage = { at: Date.now(), states };
     return states;
+  }
+
+  /** Keeps a batch's held tasks for the next wake; a dispatcher that stopped puts them back in their queues. */
+  private async keepHeld(list: Pending[]): Promise<void> {
+    if (list.length === 0) return;
+    if (!this.running) {
+      await Promise.all(list.map((p) => this.delay(p, WAIT_RETRY_MS)));
+      return;
+    }
+    for (const p of list) {
+      const tenant = p.value.tenant!;
+      const held = this.held.get(tenant);
+      if (held) held.push(p);
+      else this.held.set(tenant, [p]);
+    }
+  }
+
+  /**
+   * Moves a job to the delayed set and ends its processing. A job that cannot be moved (its lock
+   * or key is gone: another taker has it, or it was removed) is let go; the database and the
+   * reconciler still have the task.
+   */
+  private async delay(p: Pending, ms: number): Promise<void> {
+    try {
+      await p.value.job.moveToDelayed(Date.now() + ms, p.value.token);
+    } catch (err) {
+      this.deps.logger.debug({ err, task_id: p.value.job.id }, 'dispatcher: could not delay a waiting job; leaving it to the reconciler');
+    }
+    p.settle(new DelayedError());
   }
 
   /** Brings the waiting tasks held in memory back into the next batch. */
@@ -330,7 +370,7 @@ export class Dispatcher implements Part {
    * Tasks that fit nowhere now step aside: their status_reason says why, and their job is
    * delayed until capacity changes (wakeWaitingTasks) or the failsafe delay passes.
    */
-  private async wait(waits: Waiting[]): Promise<void> {
+  private async wait(waits: Waiting[], heldHere: Pending[]): Promise<void> {
     if (waits.length === 0) return;
     // A hold by fair share or quota also goes into the task's history when it begins.
     await this.deps.tasks.setStatusReasons(
@@ -339,11 +379,15 @@ export class Dispatcher implements Part {
         .map((w) => ({ taskId: w.task.id, reason: w.reason, event: isTenantHold(w.reason) && reasonKind(w.reason) !== reasonKind(w.task.statusReason) })),
       'queued',
     );
+    const count = new Map<string, number>();
+    for (const [tenant, list] of this.held) count.set(tenant, list.length);
+    for (const p of heldHere) count.set(p.value.tenant!, (count.get(p.value.tenant!) ?? 0) + 1);
     const delayed = waits.filter(({ p, task }) => {
-      const held = this.held.get(task.tenant) ?? [];
-      if (!this.running || held.length >= HELD_PER_TENANT) return true;
-      held.push(p);
-      this.held.set(task.tenant, held);
+      const n = count.get(task.tenant) ?? 0;
+      if (!this.running || n >= HELD_PER_TENANT) return true;
+      count.set(task.tenant, n + 1);
+      p.value.tenant = task.tenant;
+      heldHere.push(p);
       p.hold();
       return false;
     });
@@ -353,9 +397,8 @@ export class Dispatcher implements Part {
         // steady flow of higher-priority work cannot starve it. (On a delayed job BullMQ keeps
         // the new priority for when the job is promoted.)
         const aged = agedPriority(task.priority, task.createdAt, this.deps.agingSeconds);
-        if (aged !== p.value.job.priority) await p.value.job.changePriority({ priority: aged });
-        await p.value.job.moveToDelayed(Date.now() + waitFailsafeMs(p.value.job.attemptsStarted), p.value.token);
-        p.settle(new DelayedError());
+        if (aged !== p.value.job.priority) await p.value.job.changePriority({ priority: aged }).catch(() => undefined);
+        await this.delay(p, waitFailsafeMs(p.value.job.attemptsStarted));
       }),
     );
   }

@@ -81,12 +81,16 @@ export class Reconciler implements Part {
             ? `${names.bullPrefix}:${names.pendingQueue(t.tenant)}:${t.id}`
             : `${names.bullPrefix}:${names.nodeQueue(t.nodeId)}:${t.id}-a${t.attempts}`;
         // A job hash always has its timestamp; a missing field means a missing job.
-        pipe.hmget(key, 'timestamp', 'priority');
+        pipe.hmget(key, 'timestamp', 'priority', 'finishedOn');
       }
-      const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as [string | null, string | null] | undefined);
+      const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as [string | null, string | null, string | null] | undefined);
+      // A pending job that ended (it failed: a batch that threw fails its jobs) while its task is
+      // still queued would keep the task from ever being enqueued again: it counts as missing.
+      const dead = (t: (typeof batch)[number], j: number) => t.status === 'queued' && !!found[j]?.[2];
       // A task placed (its pending job done and removed) or started since the page was read
       // is not missing: look again at the few without a job before restoring anything.
-      const noJob = batch.filter((_, j) => !found[j]?.[0]);
+      const noJob = batch.filter((t, j) => !found[j]?.[0] || dead(t, j));
+      const deadIds = new Set(batch.filter((t, j) => found[j]?.[0] && dead(t, j)).map((t) => t.id));
       const now = new Map((await this.deps.tasks.getMany(noJob.map((t) => t.id))).map((t) => [t.id, t]));
       const missing = noJob.filter((t) => {
         const n = now.get(t.id);
@@ -94,6 +98,7 @@ export class Reconciler implements Part {
       });
       const lostQueued = missing.filter((t) => t.status === 'queued' || !t.nodeId);
       const lostPlaced = missing.filter((t) => t.status === 'scheduled' && t.nodeId);
+      for (const t of lostQueued) if (deadIds.has(t.id)) await this.deps.pending.remove(t.id, t.tenant).catch(() => undefined);
       if (lostQueued.length > 0) await this.deps.pending.add(lostQueued);
       if (lostPlaced.length > 0) await this.deps.restorePlaced(lostPlaced.map((t) => t.id));
       restored += missing.length;
