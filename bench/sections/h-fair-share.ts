@@ -35,7 +35,7 @@ interface Cluster {
 async function cluster(tag: string, worker: string[], nodes: number): Promise<Cluster> {
   const prefix = `${RUN_ID}-h${tag}`;
   const { db, tmp } = await freshDatabase(`fair${tag}`);
-  const server = await startJarvis({ command: 'server', prefix, databaseUrl: db.url, dataDir: `${tmp}/pglite`, env: { JARVIS_ADMIN_KEY: ADMIN, JARVIS_REGISTRATION_TOKEN: TOKEN, JARVIS_LOG_LEVEL: 'warn' } });
+  const server = await startJarvis({ command: 'server', prefix, databaseUrl: db.url, dataDir: `${tmp}/pglite`, env: { JARVIS_ADMIN_KEY: ADMIN, JARVIS_REGISTRATION_TOKEN: TOKEN, JARVIS_LOG_LEVEL: 'warn', JARVIS_RATE_LIMIT_PER_S: '1000000' } });
   const w = await startJarvis({ command: 'worker', prefix, apiUrl: server.url, databaseUrl: null, dataDir: tmp, args: ['--executor', 'simulated', '--nodes', String(nodes), ...worker], env: { JARVIS_REGISTRATION_TOKEN: TOKEN, JARVIS_WORKER_NAME: `h${tag}` }, readyTimeoutMs: 120_000 });
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
@@ -209,32 +209,38 @@ async function starvation(): Promise<Record<string, unknown>> {
   }
 }
 
-async function placementRate(tenants: number): Promise<Record<string, unknown>> {
+export async function placementRate(tenants: number): Promise<Record<string, unknown>> {
   const nodes = S.fairScaleNodes;
   const tasks = S.fairScaleTasks;
   const c = await cluster(`p${tenants}`, ['--cpu', '64', '--memory-mb', '262144', '--max-tasks', String(Math.ceil((tasks / nodes) * 1.5))], nodes);
   try {
     const ids = (await c.db.query(`select id from nodes`)).rows.map((r) => r.id as string);
     const each = async (action: string) => {
-      for (let i = 0; i < ids.length; i += 16) await Promise.all(ids.slice(i, i + 16).map((id) => c.call(ADMIN, 'POST', `/nodes/${id}/${action}`)));
+      for (let i = 0; i < ids.length; i += 16) {
+        const answers = await Promise.all(ids.slice(i, i + 16).map((id) => c.call(ADMIN, 'POST', `/nodes/${id}/${action}`)));
+        const bad = answers.find((a) => a.status !== 200);
+        if (bad) throw new Error(`(h) POST /nodes/{id}/${action}: ${bad.status} ${JSON.stringify(bad.body).slice(0, 200)}`);
+      }
     };
     await each('drain');
     const keys = await Promise.all(Array.from({ length: tenants }, (_, i) => c.key(`t${i}`)));
     const body = (i: number) => ({ image: 'sim', priority: ['critical', 'high', 'normal', 'low'][i % 4], resources: { cpu: [0.25, 0.5, 1, 2][i % 4], memory_mb: [128, 256, 512, 1024][i % 4] }, labels: { [DURATION_LABEL]: '3600000' } });
+    // Batches of up to 1,000 (the API's limit), each tenant's key in turn, every tenant several.
+    const size = Math.min(1000, Math.ceil(tasks / tenants / 3));
     const t0 = Date.now();
-    for (let i = 0; i < tasks; i += 4 * 1000) {
+    for (let i = 0; i < tasks; i += 4 * size) {
       await Promise.all(
         [0, 1, 2, 3].map(async (j) => {
-          const from = i + j * 1000;
+          const from = i + j * size;
           if (from >= tasks) return;
-          const r = await c.call(keys[(from / 1000) % tenants], 'POST', '/tasks/batch', { tasks: Array.from({ length: Math.min(1000, tasks - from) }, (_, k) => body(from + k)) });
+          const r = await c.call(keys[(from / size) % tenants], 'POST', '/tasks/batch', { tasks: Array.from({ length: Math.min(size, tasks - from) }, (_, k) => body(from + k)) });
           if (r.status !== 201) throw new Error(`(h) backlog batch: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
         }),
       );
     }
     const buildS = (Date.now() - t0) / 1000;
     await each('resume');
-    await until('the backlog placed', 10 * 60_000, async () => (await c.db.query(`select count(*)::int as n from tasks where status = 'queued'`)).rows[0].n === 0);
+    await until('the backlog placed', Number(process.env.H_PLACE_MS ?? 600_000), async () => (await c.db.query(`select count(*)::int as n from tasks where status = 'queued'`)).rows[0].n === 0);
     const r = (await c.db.query(`select count(*)::int as n, extract(epoch from max(scheduled_at) - min(scheduled_at)) as s, count(distinct tenant)::int as tenants from tasks where scheduled_at is not null`)).rows[0];
     const twice = (await c.db.query(`select count(*)::int as n from task_events where status = 'scheduled' group by task_id having count(*) > 1`)).rowCount;
     return { nodes, tenants: r.tenants, tasks: r.n, backlog_build_s: round(buildS, 1), placing_s: round(Number(r.s), 2), placements_per_second: round(r.n / Number(r.s), 0), placed_twice: twice };
