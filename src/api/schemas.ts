@@ -102,6 +102,7 @@ export const Task = z
     workflow_id: z.string().uuid().nullable(),
     workflow_key: z.string().nullable(),
     depends_on: z.array(z.string()),
+    schedule_id: z.string().uuid().nullable().openapi({ description: 'The schedule whose tick made this task; null: submitted by hand' }),
     created_at: z.string(),
     scheduled_at: Timestamp,
     started_at: Timestamp,
@@ -129,12 +130,12 @@ function canonicalUuid(value: string): string {
  * (`z.string().uuid()` takes RFC 9562 versions only and the hyphenated form only, and its
  * failures had no uuid crate message to report.)
  */
-function uuidParam() {
+export function uuidParam() {
   return z.preprocess((v) => (typeof v === 'string' && uuidError(v) === undefined ? canonicalUuid(v) : v), z.guid());
 }
 
 /** `?tenant=`: operators and admins pick one tenant's work; others always see their own. */
-const TenantFilter = z
+export const TenantFilter = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a tenant name is 1-63 lowercase letters, digits, "_" or "-", starting with a letter or digit')
   .optional()
@@ -277,6 +278,7 @@ const WorkflowFields = {
   on_failure: z.enum(ON_FAILURE),
   max_parallel: z.number().int().nullable(),
   tenant: z.string(),
+  schedule_id: z.string().uuid().nullable().openapi({ description: 'The schedule whose tick made this workflow; null: submitted by hand' }),
   created_at: z.string(),
   finished_at: z.string().nullable(),
 };

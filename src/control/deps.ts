@@ -11,6 +11,8 @@ import type { TaskStore } from '../state/task-store.ts';
 import type { WorkflowStore } from '../state/workflow-store.ts';
 import type { SecretBox } from '../auth/secret-box.ts';
 import type { SecretStore } from '../state/secret-store.ts';
+import type { ScheduleStore } from '../state/schedule-store.ts';
+import type { WebhookStore } from '../state/webhook-store.ts';
 
 export interface ControlDeps {
   config: Config;
@@ -31,4 +33,6 @@ export interface ControlDeps {
   secrets: SecretStore;
   /** null when JARVIS_SECRET_KEY is not set: secrets cannot be stored or used. */
   secretBox: SecretBox | null;
+  schedules: ScheduleStore;
+  webhooks: WebhookStore;
 }

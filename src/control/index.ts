@@ -6,16 +6,22 @@ import { NodeControl } from './nodes.ts';
 import { TaskLogs } from './task-logs.ts';
 import { TaskControl } from './tasks.ts';
 import { WorkflowControl } from './workflows.ts';
+import { ScheduleControl } from './schedules.ts';
+import { WebhookControl } from './webhooks.ts';
 
 export interface Control {
   tasks: TaskControl;
   logs: TaskLogs;
   workflows: WorkflowControl;
   nodes: NodeControl;
+  schedules: ScheduleControl;
+  webhooks: WebhookControl;
 }
 
 export function createControl(deps: ControlDeps): Control {
-  return { tasks: new TaskControl(deps), logs: new TaskLogs(deps), workflows: new WorkflowControl(deps), nodes: new NodeControl(deps) };
+  return { tasks: new TaskControl(deps), logs: new TaskLogs(deps), workflows: new WorkflowControl(deps), nodes: new NodeControl(deps), schedules: new ScheduleControl(deps),
+    webhooks: new WebhookControl(deps),
+  };
 }
 
 export type { ControlDeps };
