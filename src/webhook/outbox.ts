@@ -82,7 +82,10 @@ export class WebhookOutbox implements Part {
     }
     if (subs.length > 0) {
       const rows = [...events, ...extra].flatMap((e) => deliveriesFor(source, e, subs));
-      if (rows.length > 0) this.deps.onDeliveries?.(await webhooks.addDeliveries(rows));
+      if (rows.length > 0) {
+        const added = await webhooks.addDeliveries(rows);
+        this.deps.onDeliveries?.(added);
+      }
     }
     // The page is in (xid, id) order, so its final events are a prefix.
     let safe: SourceEvent | null = null;
