@@ -3,7 +3,9 @@
 // restart (one catch-up run within starting_deadline_seconds, none past it); forbid and replace.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
-import { api, spawnSimulatedNodes, startJarvis, uniquePrefix } from './support/jarvis.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { api, runCli, spawnSimulatedNodes, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
 
 const TICK = 'jarvis.schedule/tick';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,6 +25,7 @@ const simTask = (tag: string, ms = 50) => ({ image: 'sim', labels: { sched: tag,
 
 describe('schedules on one control plane', () => {
   let http: Http;
+  let url: string;
   beforeAll(async () => {
     const db = await createTestDatabase();
     cleanups.push(() => db.drop());
@@ -32,7 +35,36 @@ describe('schedules on one control plane', () => {
     cleanups.push(() => nodes.stop());
     await nodes.waitFor(/worker: registered/, 30_000);
     http = api(server.url);
+    url = server.url;
   }, 90_000);
+
+  it('jarvis schedules: create from YAML, list, pause, resume, trigger, delete', async () => {
+    const file = join(tempDir(), 'nightly.yaml');
+    writeFileSync(file, ['name: nightly-etl', 'cron: "30 2 * * *"', 'timezone: Europe/Berlin', 'concurrency: forbid', 'task:', '  image: sim', '  labels: {sched: cli}', ''].join('\n'));
+    const env = { JARVIS_API_URL: url };
+    const created = await runCli(['schedules', 'create', file, '--json'], env);
+    expect(created.code, created.stderr).toBe(0);
+    const s = JSON.parse(created.stdout);
+    expect(s).toMatchObject({ name: 'nightly-etl', cron: '30 2 * * *', timezone: 'Europe/Berlin', concurrency: 'forbid' });
+    // 02:30 in Berlin is 00:30 or 01:30 UTC, depending on DST.
+    expect(new Date(s.next_run_at).getUTCMinutes()).toBe(30);
+    const list = await runCli(['schedules', 'list'], env);
+    expect(list.stdout).toMatch(new RegExp(`${s.id}\\s+nightly-etl\\s+30 2 \\* \\* \\*\\s+Europe/Berlin\\s+forbid\\s+active`));
+    expect((await runCli(['schedules', 'pause', s.id], env)).stdout).toMatch(/paused/);
+    expect((await http.get(`/schedules/${s.id}`)).body.paused).toBe(true);
+    expect((await runCli(['schedules', 'resume', s.id], env)).stdout).toMatch(/next run: 20/);
+    const trig = await runCli(['schedules', 'trigger', s.id], env);
+    expect(trig.stdout).toMatch(/^task [0-9a-f-]{36} started/);
+    const runId = trig.stdout.split(' ')[1];
+    expect((await http.waitForTask(runId, (t) => t.status === 'succeeded')).schedule_id).toBe(s.id);
+    expect((await runCli(['schedules', 'delete', s.id], env)).code).toBe(0);
+    const gone = await runCli(['schedules', 'get', s.id], env);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toMatch(/404: Schedule not found/);
+    const bad = await runCli(['schedules', 'create', '--name', 'x', '--cron', 'every day', '--image', 'sim'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/body\.cron: .*is not valid/);
+  }, 60_000);
 
   it('creates, lists, reads, pauses, resumes, triggers and deletes', async () => {
     const created = await http.post('/schedules', { name: 'every-2s', cron: '*/2 * * * * *', task: simTask('crud') });
