@@ -6,6 +6,7 @@
 //  (d) d-metrics.ts    what metrics cost on POST /tasks, on/off pairs
 //  (e) e-scale.ts      cluster-scale placement on simulated nodes
 //  (f) f-security.ts   what API keys cost on POST /tasks; a flooding key against another key's p99
+//  (h, i) h-schedules-webhooks.ts  1,000 schedules: each tick once, tick→submit lag; webhook fan-out
 // This driver reads the command line, runs the sections asked for, writes the JSON result and
 // prints each section's table. `--compare A B` prints the change per figure between two results.
 //
@@ -29,6 +30,7 @@ import { printWorkflows, workflowPhase } from './sections/c-workflows.ts';
 import { metricsCostPhase, printMetricsCost } from './sections/d-metrics.ts';
 import { printScale, scalePhase } from './sections/e-scale.ts';
 import { printSecurity, securityPhase } from './sections/f-security.ts';
+import { printSchedules, printWebhooks, schedulePhase, webhookPhase } from './sections/h-schedules-webhooks.ts';
 import { freshDatabase, TASK_BODY } from './support/fixtures.ts';
 import { cleanup, cleanUpOnSignals, log, onCleanup, RESULTS_DIR, RUN_ID, wasInterrupted } from './support/harness.ts';
 import { checkServices, connectRedis, deleteKeysWithPrefix, machineFacts, MissingServiceError, REDIS_URL } from './support/services.ts';
@@ -69,6 +71,8 @@ const ALL: Array<Section<unknown>> = [
     print: printScale,
   }),
   section({ id: 'f', key: 'f_security', run: securityPhase, print: printSecurity }),
+  section({ id: 'h', key: 'h_schedules', run: schedulePhase, print: printSchedules }),
+  section({ id: 'i', key: 'i_webhooks', run: () => webhookPhase(), print: printWebhooks }),
 ];
 
 async function main() {

@@ -2,17 +2,19 @@
 // driver, bench/run.ts) and read by every section.
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
+export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f', 'h', 'i'] as const;
 export type SectionId = (typeof SECTIONS)[number];
 
 export const USAGE =
   'npx tsx bench/run.ts [--requests N] [--warmup N] [--concurrency N] [--latency-count N] [--latency-warmup N] [--poll-ms N] [--only a|b|c|d|e|a,c…] [--profile]\n' +
   '                     [--dag-tasks N] [--dag-width N] [--dag-rounds N] [--fan-width N] [--fan-rounds N] [--sim-ms N] [--chain N]\n' +
   '                     [--metrics-pairs N] [--metrics-requests N] [--security-pairs N]\n' +
+  '                     [--schedules N] [--sched-cron CRON] [--sched-seconds N] [--webhook-events N]\n' +
   '                     [--scale-tasks N] [--scale-nodes N,N…] [--scale-drain-seconds N] [--scale-probe N] [--scale-steady-rates N,N…] [--scale-steady-seconds N] [--scale-aging-seconds N]\n' +
   'npx tsx bench/run.ts --compare A.json B.json   (the change per figure from run A to run B)\n' +
   '  a: submit throughput  b: submit->succeeded latency  c: workflows (10,000-task DAG, release latency)  d: cost of metrics on POST /tasks\n' +
   '  e: cluster-scale placement (placements/s, submit->placed, enqueue latency with a backlog) on simulated nodes\n' +
+  '  h: schedules firing together: every tick run once, tick->submit lag  i: webhook fan-out to a receiver failing 20 %: deliveries/s, lag, none lost or out of order\n' +
   '  f: what security costs: POST /tasks with a key vs open mode (pairs); one key flooding at 10x its rate limit vs another key\'s p99\n';
 
 const OPTIONS = {
@@ -34,6 +36,10 @@ const OPTIONS = {
   'metrics-pairs': { type: 'string', default: '6' },
   'metrics-requests': { type: 'string', default: '3000' },
   'security-pairs': { type: 'string', default: '4' },
+  schedules: { type: 'string', default: '1000' },
+  'sched-cron': { type: 'string', default: '* * * * *' },
+  'sched-seconds': { type: 'string', default: '130' },
+  'webhook-events': { type: 'string', default: '10000' },
   'scale-tasks': { type: 'string', default: '100000' },
   'scale-nodes': { type: 'string', default: '100,1000' },
   'scale-drain-seconds': { type: 'string', default: '180' },
@@ -87,6 +93,10 @@ function settingsFrom(args: string[]) {
     metricsPairs: Math.max(1, int('metrics-pairs', argv['metrics-pairs'])),
     metricsRequests: Math.max(1, int('metrics-requests', argv['metrics-requests'])),
     securityPairs: Math.max(1, int('security-pairs', argv['security-pairs'])),
+    schedules: Math.max(1, int('schedules', argv.schedules)),
+    schedCron: argv['sched-cron'] ?? '* * * * *',
+    schedSeconds: Math.max(1, int('sched-seconds', argv['sched-seconds'])),
+    webhookEvents: Math.max(1, int('webhook-events', argv['webhook-events'])),
     scaleTasks: Math.max(1, int('scale-tasks', argv['scale-tasks'])),
     scaleNodes: (argv['scale-nodes'] ?? '').split(',').map((x) => Math.max(1, int('scale-nodes', x.trim()))),
     scaleDrainSeconds: Math.max(1, int('scale-drain-seconds', argv['scale-drain-seconds'])),

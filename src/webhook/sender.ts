@@ -35,7 +35,9 @@ export class WebhookSender implements Part {
   private timer: NodeJS.Timeout | null = null;
   private generation = 0;
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** The one fill under way: fills never overlap, or two could pick the same delivery. */
   private filling: Promise<void> | null = null;
+  private fillAgain = false;
   private closer?: (options?: CloseOptions) => Promise<void>;
   private readonly agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 
@@ -47,14 +49,11 @@ export class WebhookSender implements Part {
     const loop = async () => {
       let sleep = 200;
       try {
-        this.filling = this.fill();
-        await this.filling;
+        await this.kick();
         const next = await this.deps.webhooks.nextDue();
         if (next) sleep = Math.max(10, Math.min(sleep, next.getTime() - Date.now()));
       } catch (err) {
         this.deps.logger.warn({ err }, 'webhooks: sender pass failed; will try again');
-      } finally {
-        this.filling = null;
       }
       if (generation === this.generation) this.timer = setTimeout(() => void loop(), sleep);
     };
@@ -80,6 +79,26 @@ export class WebhookSender implements Part {
     return this.closer(options);
   }
 
+  /** Runs a fill now, or once more after the one under way. */
+  private kick(): Promise<void> {
+    if (this.filling) {
+      this.fillAgain = true;
+      return this.filling;
+    }
+    const generation = this.generation;
+    this.filling = (async () => {
+      try {
+        do {
+          this.fillAgain = false;
+          await this.fill();
+        } while (this.fillAgain && generation === this.generation);
+      } finally {
+        this.filling = null;
+      }
+    })();
+    return this.filling;
+  }
+
   /** Starts attempts for sendable deliveries up to the concurrency limit. */
   private async fill(): Promise<void> {
     const room = (this.deps.concurrency ?? 64) - this.inFlight.size;
@@ -92,7 +111,7 @@ export class WebhookSender implements Part {
         .finally(() => {
           this.inFlight.delete(d.id);
           // A free slot: look for more at once rather than at the next tick.
-          if (generation === this.generation && !this.filling) this.filling = this.fill().finally(() => (this.filling = null));
+          if (generation === this.generation) this.kick().catch((err) => this.deps.logger.warn({ err }, 'webhooks: sender pass failed; will try again'));
         });
       this.inFlight.set(d.id, p);
     }
