@@ -2,7 +2,7 @@
 // trigger by hand): a task or a workflow of the schedule's tenant, linked by schedule_id. The
 // caller enqueues the returned queued tasks after the commit; if Redis refuses, the reconciler
 // enqueues them (they are queued rows in the database).
-import { tasks as taskTable, type ScheduleRow, type TaskRow } from '../state/schema.ts';
+import { tasks as taskTable, type NewTaskRow, type ScheduleRow, type TaskRow } from '../state/schema.ts';
 import type { Tx } from '../state/tx.ts';
 import type { TaskSpec, WorkflowSpec } from '../domain/task.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
@@ -19,6 +19,13 @@ export interface ScheduleRun {
 /** The label a tick's run carries: the tick it was started for (as Kubernetes' cronjob-scheduled-timestamp). */
 export const TICK_LABEL = 'jarvis.schedule/tick';
 
+/** The task row a tick of a task schedule inserts. */
+export function scheduledTaskRow(deps: Pick<ControlDeps, 'config'>, s: ScheduleRow, tick: Date | null): NewTaskRow {
+  const spec = s.task as unknown as TaskSpec;
+  const labels = tick ? { ...spec.labels, [TICK_LABEL]: tick.toISOString() } : (spec.labels ?? {});
+  return taskRowFrom({ ...spec, labels }, deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: s.tenant, scheduleId: s.id });
+}
+
 /** `tick`: the scheduled time it runs for; null for a run started by hand. */
 export async function createScheduleRun(deps: Pick<ControlDeps, 'config' | 'workflows' | 'releaser'>, tx: Tx, s: ScheduleRow, tick: Date | null): Promise<ScheduleRun> {
   const tickLabel = (labels: Record<string, string> | undefined) => (tick ? { ...labels, [TICK_LABEL]: tick.toISOString() } : (labels ?? {}));
@@ -31,8 +38,7 @@ export async function createScheduleRun(deps: Pick<ControlDeps, 'config' | 'work
     const { workflow, queued } = await deps.workflows.createIn(tx, { ...wf, scheduleId: s.id }, rows, (t, w) => deps.releaser.start(t, w));
     return { kind: 'workflow', runId: workflow.id, queued };
   }
-  const spec = s.task as unknown as TaskSpec;
-  const row = taskRowFrom({ ...spec, labels: tickLabel(spec.labels) }, deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: s.tenant, scheduleId: s.id });
+  const row = scheduledTaskRow(deps, s, tick);
   // One statement: the task's first history event comes from the insert trigger.
   const [task] = await tx.insert(taskTable).values(row).returning();
   return { kind: 'task', runId: task.id, queued: [task] };

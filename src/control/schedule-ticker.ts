@@ -8,14 +8,15 @@
 import type { Logger } from 'pino';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { compileCron } from '../schedule/cron.ts';
-import { admitRun, planTicks } from '../schedule/tick-planner.ts';
+import { admitRun, planTicks, type TickPlan } from '../schedule/tick-planner.ts';
 import { enqueuePending } from '../scheduler/pending.ts';
 import type { ScheduleStore } from '../state/schedule-store.ts';
 import type { ScheduleRow } from '../state/schema.ts';
 import type { ControlDeps } from './deps.ts';
-import { createScheduleRun } from './schedule-runs.ts';
+import { createScheduleRun, scheduledTaskRow } from './schedule-runs.ts';
 
-const BATCH = 500;
+const BATCH = 1_000;
+const CRON_CACHE = 10_000;
 
 export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workflows' | 'releaser' | 'pendingQueue'> {
   schedules: ScheduleStore;
@@ -32,8 +33,21 @@ export class ScheduleTicker implements Part {
   private running: Promise<void> | null = null;
   private generation = 0;
   private closer?: (options?: CloseOptions) => Promise<void>;
+  /** Compiled crons by expression and time zone: compiling costs more than planning. */
+  private readonly crons = new Map<string, ReturnType<typeof compileCron>>();
 
   constructor(private readonly deps: ScheduleTickerDeps) {}
+
+  private compiled(cron: string, timezone: string) {
+    const key = `${cron}\u0000${timezone}`;
+    let c = this.crons.get(key);
+    if (!c) {
+      if (this.crons.size >= CRON_CACHE) this.crons.clear();
+      c = compileCron(cron, timezone);
+      this.crons.set(key, c);
+    }
+    return c;
+  }
 
   start(): void {
     if (this.timer) return;
@@ -73,8 +87,41 @@ export class ScheduleTicker implements Part {
     // Bounded: ticks that keep failing stay due and must not hold the pass.
     for (let page = 0; page < 20; page++) {
       const due = await this.deps.schedules.due(now, BATCH);
-      await Promise.all(due.map((s) => this.tick(s, now).catch((err) => this.failed(s, err))));
+      // A tick whose run is one task and that needs no look at earlier runs (allow, or no run
+      // active) is claimed together with the others in one transaction; the rest one by one.
+      const plain: Array<{ s: ScheduleRow; plan: TickPlan }> = [];
+      const single: ScheduleRow[] = [];
+      for (const s of due) {
+        const cron = this.compiled(s.cron, s.timezone);
+        const plan = cron.ok ? planTicks(cron.cron, { starting_deadline_seconds: s.startingDeadlineSeconds, paused: s.paused }, s.lastTick, now) : null;
+        if (cron.ok && plan?.run && s.task && s.concurrency === 'allow') plain.push({ s, plan });
+        else single.push(s);
+      }
+      await Promise.all([
+        this.tickTogether(plain).catch(async (err) => {
+          for (const p of plain) await this.failed(p.s, err);
+        }),
+        ...single.map((s) => this.tick(s, now).catch((err) => this.failed(s, err))),
+      ]);
       if (due.length < BATCH) return;
+    }
+  }
+
+  private async tickTogether(batch: Array<{ s: ScheduleRow; plan: TickPlan }>): Promise<void> {
+    if (batch.length === 0) return;
+    const claims = batch.map(({ s, plan }) => ({
+      id: s.id,
+      claim: { from: s.lastTick, handledThrough: plan.handledThrough, next: plan.next, missed: plan.missed },
+      task: scheduledTaskRow(this.deps, s, plan.run),
+    }));
+    const started = await this.deps.schedules.claimTicksWithTasks(claims);
+    await enqueuePending(this.deps.pendingQueue, started).catch((err) =>
+      this.deps.logger.warn({ err, runs: started.length }, 'schedules: runs stored, Redis unavailable; the reconciler will enqueue them'),
+    );
+    const bySchedule = new Map(batch.map((b) => [b.s.id, b]));
+    for (const t of started) {
+      const b = bySchedule.get(t.scheduleId!);
+      if (b?.plan.run) this.deps.onRun?.(b.s, t.id, Date.now() - b.plan.run.getTime());
     }
   }
 
@@ -86,7 +133,7 @@ export class ScheduleTicker implements Part {
 
   private async tick(s: ScheduleRow, now: Date): Promise<void> {
     const { schedules, logger } = this.deps;
-    const cron = compileCron(s.cron, s.timezone);
+    const cron = this.compiled(s.cron, s.timezone);
     if (!cron.ok) {
       // Checked at create and patch; a Node with other time zone data could still refuse it.
       await schedules.update(s.id, { nextTick: null });

@@ -4,7 +4,7 @@
 // control plane and itself after a restart) only one finds last_tick unchanged and starts the run.
 import { and, asc, count, desc, eq, inArray, isNotNull, lte, min, not, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { schedules, tasks, workflows, type ScheduleRow } from './schema.ts';
+import { schedules, tasks, workflows, type NewTaskRow, type ScheduleRow, type TaskRow } from './schema.ts';
 import type { Tx } from './tx.ts';
 import { UNFINISHED_STATUSES } from '../domain/task.ts';
 
@@ -122,6 +122,37 @@ export class ScheduleStore {
       if (err instanceof Lost) return null;
       throw err;
     }
+  }
+
+  /**
+   * claimTick for many schedules at once, each with one task as its run (the common case: 1,000
+   * schedules on the same minute). One transaction: one compare-and-set UPDATE over all of them,
+   * one INSERT of the tasks of those it claimed, one UPDATE of their last run. Returns the tasks
+   * inserted (a schedule another control plane claimed first gets none).
+   */
+  async claimTicksWithTasks(claims: Array<{ id: string; claim: TickClaim; task: NewTaskRow }>): Promise<TaskRow[]> {
+    if (claims.length === 0) return [];
+    const values = JSON.stringify(
+      claims.map((c) => ({ id: c.id, from: c.claim.from.toISOString(), to: c.claim.handledThrough.toISOString(), next: c.claim.next?.toISOString() ?? null, missed: c.claim.missed })),
+    );
+    return this.db.transaction(async (tx) => {
+      const moved = (await tx.execute(sql`
+        update schedules s set last_tick = v."to", next_tick = v."next",
+          missed_ticks = least(s.missed_ticks + v.missed, 2147483647), updated_at = now()
+        from jsonb_to_recordset(${values}::jsonb) as v(id uuid, "from" timestamptz, "to" timestamptz, "next" timestamptz, missed int)
+        where s.id = v.id and s.last_tick = v."from"
+        returning s.id`)) as unknown as { rows: Array<{ id: string }> };
+      const won = new Set(moved.rows.map((r) => r.id));
+      const rows = claims.filter((c) => won.has(c.id)).map((c) => c.task);
+      if (rows.length === 0) return [];
+      const inserted: TaskRow[] = [];
+      for (let i = 0; i < rows.length; i += 500) inserted.push(...(await tx.insert(tasks).values(rows.slice(i, i + 500)).returning()));
+      const runs = JSON.stringify(inserted.map((t) => ({ id: t.scheduleId, run: t.id })));
+      await tx.execute(sql`
+        update schedules s set last_run_id = v.run, last_run_at = now(), last_error = null
+        from jsonb_to_recordset(${runs}::jsonb) as v(id uuid, run uuid) where s.id = v.id`);
+      return inserted;
+    });
   }
 
   /** Records a run that was made by hand (POST /schedules/{id}/trigger), in its transaction. */
