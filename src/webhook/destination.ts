@@ -29,8 +29,9 @@ for (const [net, bits] of [
   ['::1', 128],
   ['fc00::', 7],
   ['fe80::', 10],
-  ['::ffff:0:0', 96],
 ] as const) {
+  // (IPv4-mapped addresses are checked as the IPv4 address they carry, below: a ::ffff:0:0/96
+  // rule would make BlockList match every IPv4 address.)
   PRIVATE.addSubnet(net, bits, 'ipv6');
 }
 
