@@ -241,3 +241,17 @@ describe('tenants', () => {
     expect(log.body.items).toHaveLength(1);
   }, 90_000);
 });
+
+it('a control plane told to refuse private addresses refuses a loopback webhook', async () => {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const server = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_SECRET_KEY: SECRET_KEY, JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false' } });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  for (const url of ['http://127.0.0.1:9000/hook', 'http://[::1]:9000/', 'http://169.254.169.254/latest/meta-data', 'http://localhost:9000/']) {
+    const r = await http.post('/webhooks', { url, events: ['*'], secret: SECRET });
+    expect(r.status, url).toBe(422);
+    expect(r.body.detail[0].msg).toMatch(/private, loopback or link-local.*JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true/);
+  }
+  expect((await http.post('/webhooks', { url: 'https://hooks.example.com/jarvis', events: ['*'], secret: SECRET })).status).toBe(201);
+}, 60_000);

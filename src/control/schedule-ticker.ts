@@ -91,10 +91,18 @@ export class ScheduleTicker implements Part {
       // active) is claimed together with the others in one transaction; the rest one by one.
       const plain: Array<{ s: ScheduleRow; plan: TickPlan }> = [];
       const single: ScheduleRow[] = [];
+      // Schedules on the same cron, last tick and deadline share one plan (croner's search is
+      // the costly part of a pass over many schedules).
+      const plans = new Map<string, TickPlan | null>();
       for (const s of due) {
-        const cron = this.compiled(s.cron, s.timezone);
-        const plan = cron.ok ? planTicks(cron.cron, { starting_deadline_seconds: s.startingDeadlineSeconds, paused: s.paused }, s.lastTick, now) : null;
-        if (cron.ok && plan?.run && s.task && s.concurrency === 'allow') plain.push({ s, plan });
+        const key = `${s.cron}\u0000${s.timezone}\u0000${s.lastTick.getTime()}\u0000${s.startingDeadlineSeconds}`;
+        let plan = plans.get(key);
+        if (plan === undefined) {
+          const cron = this.compiled(s.cron, s.timezone);
+          plan = cron.ok ? planTicks(cron.cron, { starting_deadline_seconds: s.startingDeadlineSeconds, paused: s.paused }, s.lastTick, now) : null;
+          plans.set(key, plan);
+        }
+        if (plan?.run && s.task && s.concurrency === 'allow') plain.push({ s, plan });
         else single.push(s);
       }
       await Promise.all([
