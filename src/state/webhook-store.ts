@@ -179,6 +179,12 @@ export class WebhookStore {
     return added;
   }
 
+  /** Deletes delivered and given-up deliveries older than `days` (the log's retention). */
+  async prune(days: number): Promise<number> {
+    const r = await this.db.execute(sql`delete from webhook_deliveries where status <> 'pending' and created_at < now() - make_interval(days => ${days})`);
+    return (r as unknown as { rowCount?: number; affectedRows?: number }).rowCount ?? (r as unknown as { affectedRows?: number }).affectedRows ?? 0;
+  }
+
   // --- the sender
 
   /** Pending deliveries that are due and first in their line, oldest first, skipping those in flight. */

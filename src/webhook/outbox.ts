@@ -15,6 +15,9 @@ import type { Cursor, EventSource, NewDeliveryRow, SourceEvent, WebhookStore } f
 import { eventBody, matchesEvent, taskEvent, TASK_EVENTS, workflowEvent, WORKFLOW_EVENTS } from './events.ts';
 
 const PAGE = 2_000;
+/** Delivered and given-up deliveries are kept this long in the delivery log. */
+export const DELIVERY_LOG_DAYS = 30;
+const PRUNE_EVERY_MS = 3_600_000;
 const SOURCES: EventSource[] = ['task_events', 'workflow_events'];
 
 export class WebhookOutbox implements Part {
@@ -24,6 +27,7 @@ export class WebhookOutbox implements Part {
   private closer?: (options?: CloseOptions) => Promise<void>;
   /** Per source: where the last page ended when it went past the final region (read ahead). */
   private ahead = new Map<EventSource, Cursor>();
+  private prunedAt = 0;
 
   constructor(private readonly deps: { webhooks: WebhookStore; logger: Logger; intervalMs?: number; onDeliveries?(n: number): void }) {}
 
@@ -60,6 +64,11 @@ export class WebhookOutbox implements Part {
 
   /** One page per source; returns how many events it read (0: caught up). */
   async pass(): Promise<number> {
+    if (Date.now() - this.prunedAt > PRUNE_EVERY_MS) {
+      this.prunedAt = Date.now();
+      const n = await this.deps.webhooks.prune(DELIVERY_LOG_DAYS);
+      if (n > 0) this.deps.logger.info({ deleted: n }, `webhooks: deleted deliveries older than ${DELIVERY_LOG_DAYS} days from the delivery log`);
+    }
     const subs = await this.deps.webhooks.subscriptions();
     let read = 0;
     for (const source of SOURCES) read += await this.passOver(source, subs);
