@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySignature } from '../src/webhook/signature.ts';
 import { createTestDatabase } from './support/database.ts';
+import { TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, uniquePrefix } from './support/jarvis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -255,3 +256,22 @@ it('a control plane told to refuse private addresses refuses a loopback webhook'
   }
   expect((await http.post('/webhooks', { url: 'https://hooks.example.com/jarvis', events: ['*'], secret: SECRET })).status).toBe(201);
 }, 60_000);
+
+it('jarvis up (embedded database, Docker): a schedule every 2 s runs containers, and their events arrive signed', async () => {
+  const up = await startJarvis({ databaseUrl: null }); // the laptop case: no JARVIS_SECRET_KEY needed
+  cleanups.push(() => up.stop());
+  const http = api(up.url);
+  const rx = await receiver();
+  const hook = await http.post('/webhooks', { url: rx.url, events: ['task.succeeded', 'task.failed'], secret: SECRET });
+  expect(hook.status).toBe(201);
+  const s = (await http.post('/schedules', { name: 'heartbeat', cron: '*/2 * * * * *', task: { image: TEST_IMAGE, command: ['sh', '-c', 'echo beat'] } })).body;
+  const got = await until('two runs reported', () => (rx.got.length >= 2 ? rx.got : null), 60_000);
+  await http.call('PATCH', `/schedules/${s.id}`, { paused: true });
+  for (const g of got.slice(0, 2)) {
+    expect(verifySignature(SECRET, g.body, g.signature)).toBe(true);
+    expect(g.event.type).toBe('task.succeeded');
+    const t = (await http.get(`/tasks/${g.event.data.task!.id}`)).body;
+    expect(t).toMatchObject({ schedule_id: s.id, status: 'succeeded', exit_code: 0 });
+    expect((await http.get(`/tasks/${t.id}/logs`)).body.logs).toBe('beat\n');
+  }
+}, 120_000);
