@@ -514,7 +514,7 @@ describe('OpenAPI document and docs pages', () => {
   it('documents the query parameters as FastAPI does', () => {
     const params = (path: string) => Object.fromEntries((doc.paths[path]?.get?.parameters ?? []).map((p) => [`${p.in}:${p.name}`, p]));
     const list = params('/tasks');
-    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:node_id', 'query:offset', 'query:status', 'query:tenant', 'query:workflow_id']);
+    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:node_id', 'query:offset', 'query:schedule_id', 'query:status', 'query:tenant', 'query:workflow_id']);
     expect(list['query:limit']?.required ?? false).toBe(false);
     expect(list['query:limit']?.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 500, default: 50 });
     expect(list['query:offset']?.schema).toMatchObject({ type: 'integer', minimum: 0, default: 0 });

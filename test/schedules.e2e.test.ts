@@ -88,6 +88,8 @@ describe('schedules on one control plane', () => {
     for (const r of runs) expect(new Date(r.labels[TICK]).getUTCSeconds() % 2).toBe(0);
     const done = await http.waitForTask(runs[0].id, (t) => t.status === 'succeeded');
     expect(done.schedule_id).toBe(s.id);
+    const listed = (await http.get(`/tasks?schedule_id=${s.id}&limit=500`)).body.items.map((t: { id: string }) => t.id);
+    expect(listed).toEqual(expect.arrayContaining(runs.map((r) => r.id)));
 
     // Paused: no next run, no runs.
     const paused = await http.call('PATCH', `/schedules/${s.id}`, { paused: true });
@@ -156,6 +158,9 @@ describe('schedules on one control plane', () => {
       await sleep(100);
     }
     expect(w).toMatchObject({ status: 'succeeded', schedule_id: s.id });
+    const listed = (await http.get(`/workflows?schedule_id=${s.id}`)).body;
+    expect(listed.items.map((x: { id: string }) => x.id)).toEqual([trig.body.run.id]);
+    expect(listed.items[0].schedule_id).toBe(s.id);
     for (const t of w.tasks) expect(t.schedule_id).toBe(s.id);
   });
 

@@ -146,6 +146,7 @@ export const TaskListQuery = z.object({
   status: z.enum(TASK_STATUSES).optional(),
   workflow_id: uuidParam().optional(),
   node_id: uuidParam().optional(),
+  schedule_id: uuidParam().optional().openapi({ description: 'Only the runs of this schedule' }),
   label: z
     .string()
     .regex(/^[^:]+:.*$/, 'label filters look like key:value')
@@ -300,6 +301,7 @@ export const WorkflowPage = z
 export const WorkflowListQuery = z.object({
   tenant: TenantFilter,
   status: z.enum(WORKFLOW_STATUSES).optional(),
+  schedule_id: uuidParam().optional().openapi({ description: 'Only the runs of this schedule' }),
   limit: queryInt(z.int().gte(1).lte(500)).default(50),
   offset: queryInt(z.int().gte(0)).default(0),
 });

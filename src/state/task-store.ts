@@ -18,6 +18,7 @@ export interface TaskFilter {
   status?: TaskStatus;
   workflowId?: string;
   nodeId?: string;
+  scheduleId?: string;
   label?: { key: string; value: string };
   limit: number;
   offset: number;
@@ -132,6 +133,7 @@ export class TaskStore {
     if (filter.status) where.push(eq(tasks.status, filter.status));
     if (filter.workflowId) where.push(eq(tasks.workflowId, filter.workflowId));
     if (filter.nodeId) where.push(eq(tasks.nodeId, filter.nodeId));
+    if (filter.scheduleId) where.push(eq(tasks.scheduleId, filter.scheduleId));
     if (filter.label) where.push(sql`${tasks.labels} @> ${JSON.stringify({ [filter.label.key]: filter.label.value })}::jsonb`);
     const cond = where.length ? and(...where) : undefined;
     const [items, [{ n }]] = await Promise.all([

@@ -55,8 +55,9 @@ export class WorkflowStore {
     return this.db.select().from(tasks).where(eq(tasks.workflowId, id)).orderBy(tasks.seq);
   }
 
-  async list(filter: { tenant?: string; status?: WorkflowStatus; limit: number; offset: number }): Promise<{ items: WorkflowRow[]; total: number }> {
+  async list(filter: { tenant?: string; status?: WorkflowStatus; scheduleId?: string; limit: number; offset: number }): Promise<{ items: WorkflowRow[]; total: number }> {
     const conds: SQL[] = [];
+    if (filter.scheduleId) conds.push(eq(workflows.scheduleId, filter.scheduleId));
     if (filter.tenant) conds.push(eq(workflows.tenant, filter.tenant));
     if (filter.status) conds.push(eq(workflows.status, filter.status as WorkflowRow['status']));
     const where = conds.length ? and(...conds) : undefined;
