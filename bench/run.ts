@@ -6,6 +6,7 @@
 //  (d) d-metrics.ts    what metrics cost on POST /tasks, on/off pairs
 //  (e) e-scale.ts      cluster-scale placement on simulated nodes
 //  (f) f-security.ts   what API keys cost on POST /tasks; a flooding key against another key's p99
+//  (g) g-dashboard.ts  the web dashboard in headless Chromium with 100,000 tasks and a 1,000-task workflow
 //  (h, i) h-schedules-webhooks.ts  1,000 schedules: each tick once, tick→submit lag; webhook fan-out
 // This driver reads the command line, runs the sections asked for, writes the JSON result and
 // prints each section's table. `--compare A B` prints the change per figure between two results.
@@ -16,6 +17,7 @@
 //          [--sim-ms 10] [--chain 100] [--metrics-pairs 6] [--metrics-requests 3000]
 //          [--scale-tasks 100000] [--scale-nodes 100,1000] [--scale-drain-seconds 180] [--scale-probe 1000]
 //          [--scale-steady-rates 50,200] [--scale-steady-seconds 10] [--scale-aging-seconds 3600]
+//          [--ui-tasks 100000] [--ui-workflow-tasks 1000] [--ui-runs 5]
 //        npx tsx bench/run.ts --compare A.json B.json
 // Results: bench/results/foundation-<timestamp>.json and bench/results/foundation-latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -30,6 +32,7 @@ import { printWorkflows, workflowPhase } from './sections/c-workflows.ts';
 import { metricsCostPhase, printMetricsCost } from './sections/d-metrics.ts';
 import { printScale, scalePhase } from './sections/e-scale.ts';
 import { printSecurity, securityPhase } from './sections/f-security.ts';
+import { dashboardPhase, printDashboard } from './sections/g-dashboard.ts';
 import { printSchedules, printWebhooks, schedulePhase, webhookPhase } from './sections/h-schedules-webhooks.ts';
 import { freshDatabase, TASK_BODY } from './support/fixtures.ts';
 import { cleanup, cleanUpOnSignals, log, onCleanup, RESULTS_DIR, RUN_ID, wasInterrupted } from './support/harness.ts';
@@ -71,6 +74,7 @@ const ALL: Array<Section<unknown>> = [
     print: printScale,
   }),
   section({ id: 'f', key: 'f_security', run: securityPhase, print: printSecurity }),
+  section({ id: 'g', key: 'g_dashboard', run: dashboardPhase, print: printDashboard }),
   section({ id: 'h', key: 'h_schedules', run: schedulePhase, print: printSchedules }),
   section({ id: 'i', key: 'i_webhooks', run: () => webhookPhase(), print: printWebhooks }),
 ];
@@ -133,6 +137,9 @@ async function main() {
       scale_steady_rates: S.scaleSteadyRates,
       scale_steady_seconds: S.scaleSteadySeconds,
       scale_aging_seconds: S.scaleAgingSeconds,
+      ui_tasks: S.uiTasks,
+      ui_workflow_tasks: S.uiWorkflowTasks,
+      ui_runs: S.uiRuns,
     },
     /** 1/5/15-minute load averages when each section started and at the end (this machine is shared). */
     loadavg: {} as Record<string, number[]>,

@@ -22,12 +22,14 @@ const ALLOWED: Record<string, Role[]> = {
   'GET /tasks/{id}': ROLES,
   'GET /tasks/{id}/events': ROLES,
   'GET /tasks/{id}/logs': ROLES,
+  'GET /overview': ROLES,
   'POST /tasks/{id}/cancel': ['admin', 'operator', 'submitter'],
   'POST /tasks/{id}/retry': ['admin', 'submitter'],
   'POST /workflows': ['admin', 'submitter'],
   'GET /workflows': ROLES,
   'GET /workflows/{id}': ROLES,
   'POST /workflows/{id}/cancel': ['admin', 'operator', 'submitter'],
+  'POST /workflows/{id}/retry': ['admin', 'submitter'],
   'GET /nodes': ['admin', 'operator'],
   'GET /nodes/{id}': ['admin', 'operator'],
   'POST /nodes/{id}/drain': ['admin', 'operator'],
@@ -40,6 +42,9 @@ const ALLOWED: Record<string, Role[]> = {
   'POST /secrets': ['admin', 'submitter'],
   'GET /secrets': ['admin', 'submitter'],
   'DELETE /secrets/{name}': ['admin', 'submitter'],
+  'GET /tenants': ['admin', 'operator', 'submitter', 'viewer'],
+  'GET /tenants/{name}': ['admin', 'operator', 'submitter', 'viewer'],
+  'PUT /tenants/{name}': ['admin'],
   'POST /schedules': ['admin', 'submitter'],
   'GET /schedules': ROLES,
   'GET /schedules/{id}': ROLES,
@@ -203,6 +208,7 @@ describe('API keys and roles', () => {
     expect((await as(keys['submitter-beta'])('POST', `/tasks/${id}/cancel`)).status).toBe(404);
     expect((await as(keys['submitter-beta'])('POST', `/tasks/${id}/retry`)).status).toBe(404);
     expect((await as(keys['submitter-beta'])('POST', `/workflows/${wf.body.id}/cancel`)).status).toBe(404);
+    expect((await as(keys['submitter-beta'])('POST', `/workflows/${wf.body.id}/retry`)).status).toBe(404);
     const betaList = await as(keys['viewer-beta'])('GET', '/tasks?label=t:iso&tenant=alpha');
     expect(betaList.body.total).toBe(0); // asking for another tenant changes nothing for a viewer
     expect((await as(keys['viewer-beta'])('GET', '/workflows')).body.items.map((w: { id: string }) => w.id)).not.toContain(wf.body.id);

@@ -78,9 +78,9 @@ describe('dashboard sign-in, roles and tenants', () => {
     expect(await page.getByTestId('who').innerText()).toBe('viewer-alpha · viewer · tenant alpha');
     const cookie = (await context.cookies(`${jarvis.url}/ui/`)).find((c) => c.name === 'jarvis_ui_key')!;
     expect(cookie).toMatchObject({ value: keys['viewer-alpha'], httpOnly: true, sameSite: 'Strict', secure: false, path: '/ui' });
-    // A viewer reads tasks but not nodes: no Nodes section, no queue depth.
+    // A viewer reads tasks but not nodes: no Nodes section; the figures are its tenant's.
     expect(await page.locator('header nav').innerText()).not.toContain('Nodes');
-    expect(await page.locator('main').innerText()).not.toContain('Queue depth');
+    expect(await page.locator('main').innerText()).not.toMatch(/\d+ nodes:/);
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(/\/ui\/login$/);
@@ -135,7 +135,66 @@ describe('dashboard sign-in, roles and tenants', () => {
     expect(await page.locator('h1').innerText()).toBe('Not found');
     await page.goto(`${jarvis.url}/ui/tasks`);
     expect(await page.locator('main').innerText()).not.toContain('ui-alpha-only');
+    // Searching by its name finds nothing either.
+    await page.goto(`${jarvis.url}/ui/tasks?q=ui-alpha`);
+    expect(await page.locator('main').innerText()).toContain('No tasks match.');
     await context.close();
+  });
+
+  it("counts only the key's tenant on the overview; an admin sees all or picks one", async () => {
+    const r = await as(keys['submitter-alpha'])('POST', '/tasks', { image: TEST_IMAGE, command: ['true'], name: 'ui-big', priority: 'high', resources: { cpu: 3, memory_mb: 3000, gpu: 0 } });
+    expect(r.status).toBe(201);
+    const alpha = (await as(keys['viewer-alpha'])('GET', '/overview')).body;
+    const beta = (await as(keys['viewer-beta'])('GET', '/overview')).body;
+    const all = (await as(ADMIN)('GET', '/overview')).body;
+    const picked = (await as(ADMIN)('GET', '/overview?tenant=alpha')).body;
+    expect(alpha.tasks_by_status.queued).toBeGreaterThanOrEqual(1);
+    expect(beta.tasks_by_status).toEqual({});
+    expect(beta.queued_demand).toEqual([]);
+    expect(picked).toEqual(alpha);
+    expect(all.tasks_by_status.queued).toBeGreaterThanOrEqual(alpha.tasks_by_status.queued);
+    expect(alpha.queued_by_priority.high).toBe(1);
+    expect(alpha.queued_demand).toContainEqual({ cpu: 4, memory_mb: 4096, gpu: 0, tasks: 1, cpu_total: 3, memory_mb_total: 3000, gpu_total: 0 });
+    expect((await as(keys['viewer-alpha'])('GET', '/overview?tenant=beta')).body).toEqual(alpha);
+
+    const { context, page } = await signIn(keys['viewer-beta']);
+    await page.goto(`${jarvis.url}/ui`);
+    expect(await page.locator('[data-status=queued] .n').innerText()).toBe('0');
+    expect(await page.locator('main').innerText()).toContain('No task is queued.');
+    await context.close();
+    const a = await signIn(keys['viewer-alpha']);
+    await a.page.goto(`${jarvis.url}/ui`);
+    expect(await a.page.locator('[data-priority=high] .n').innerText()).toBe('1');
+    expect(await a.page.getByTestId('demand').innerText()).toMatch(/≤ 4 CPU, ≤ 4 GiB, 0 GPU\s+1\s+3 CPU\s+2.9 GiB\s+0/);
+    expect(await a.page.getByLabel('Tenant', { exact: true }).count()).toBe(0);
+    // Fair share: a key limited to its tenant sees that tenant's row only.
+    expect(await a.page.getByTestId('tenants').locator('tr[data-tenant]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tenant')))).toEqual(['alpha']);
+    await a.context.close();
+    // An admin picks a tenant on the overview; the figures are that tenant's.
+    const admin = await signIn(ADMIN);
+    await admin.page.goto(`${jarvis.url}/ui`);
+    await admin.page.getByLabel('Tenant').fill('alpha');
+    await admin.page.getByRole('button', { name: 'Show' }).click();
+    await admin.page.waitForURL(/\/ui\?tenant=alpha$/);
+    expect(await admin.page.locator('h1').innerText()).toBe('Overview of tenant alpha');
+    expect(await admin.page.locator('[data-priority=high] .n').innerText()).toBe('1');
+    await admin.page.goto(`${jarvis.url}/ui?tenant=beta`);
+    expect(await admin.page.locator('[data-status=queued] .n').innerText()).toBe('0');
+    await admin.context.close();
+  });
+
+  it('shows a viewer no workflow actions; a submitter gets cancel on a running workflow', async () => {
+    const r = await as(keys['submitter-alpha'])('POST', '/workflows', { name: 'ui-wf-roles', tasks: [{ key: 'only', image: TEST_IMAGE, command: ['true'] }] });
+    expect(r.status).toBe(201);
+    const v = await signIn(keys['viewer-alpha']);
+    await v.page.goto(`${jarvis.url}/ui/workflows/${r.body.id}`);
+    expect(await v.page.locator('h1').innerText()).toContain('ui-wf-roles');
+    expect(await v.page.locator('main button').count()).toBe(0);
+    await v.context.close();
+    const s = await signIn(keys['submitter-alpha']);
+    await s.page.goto(`${jarvis.url}/ui/workflows/${r.body.id}`);
+    expect(await s.page.locator('main button').allInnerTexts()).toEqual(['Cancel workflow']);
+    await s.context.close();
   });
 
   it("lets an admin pick one tenant's tasks, showing each task's tenant; a viewer gets no tenant filter", async () => {
@@ -148,7 +207,7 @@ describe('dashboard sign-in, roles and tenants', () => {
     expect(await page.locator('main').innerText()).not.toContain('ui-tenant-pick');
     await context.close();
     const v = await signIn(keys['viewer-beta']);
-    expect(await v.page.getByLabel('Tenant').count()).toBe(0);
+    expect(await v.page.getByLabel('Tenant', { exact: true }).count()).toBe(0);
     await v.context.close();
   });
 });

@@ -40,8 +40,18 @@ describe('dashboard at /ui (open mode)', () => {
     await expect.poll(text, { timeout: 15_000 }).toMatch(/1\s*queued/);
     const main = await text();
     expect(main).toContain('Tasks by status');
+    expect(await page.locator('[data-priority=normal] .n').innerText()).toBe('1');
     expect(main).toMatch(/Queue depth by priority[\s\S]*normal/);
+    // What the queued task asks for (the defaults: 1 CPU, 256 MiB), as a resource shape.
+    expect(await page.getByTestId('demand').locator('tbody tr').allInnerTexts()).toEqual([expect.stringMatching(/≤ 1 CPU, ≤ 256 MiB, 0 GPU\s+1\s+1 CPU\s+256 MiB\s+0/)]);
+    // The last hour in 5-minute rows: the status as a column heading (a word), the count in the last row.
+    const hour = page.getByTestId('last-hour');
+    expect(await hour.locator('thead').innerText()).toMatch(/From\s+queued/);
+    expect(await hour.locator('tbody tr').count()).toBe(12);
+    expect(await hour.locator('tbody tr').last().innerText()).toMatch(/^\d\d:\d\d\s+1\b/);
     expect(main).toMatch(/1 nodes: 1 available/);
+    // Fair share per tenant (GET /tenants): the default tenant's queued task, its share as text.
+    expect(await page.getByTestId('tenants').locator('tr[data-tenant=default]').innerText()).toMatch(/^default\s+1\s+0 \(no quota\)\s+0 \(no quota\)\s+0 \(no quota\)\s+0 \(no quota\)\s+1\s+0% of cpu \/ 100%/);
     expect(await page.getByTestId('who').innerText()).toBe('open mode (no sign-in)');
     await screenshot(page, 'dashboard-overview');
   });
@@ -59,7 +69,7 @@ describe('dashboard at /ui (open mode)', () => {
     await expect.poll(() => page.locator('#task-fields').innerText(), { timeout: 10_000 }).toMatch(/status\s+succeeded[\s\S]*finished_at\s+20\d\d-/);
     expect((await log.innerText()).match(/line-\d/g)).toEqual(['line-1', 'line-2', 'line-3', 'line-4', 'line-5', 'line-6']);
     const main = await text();
-    expect(main).toMatch(/Why succeeded:/);
+    expect(main).toContain('Why succeeded: its command exited with code 0');
     expect(main).toMatch(/Events[\s\S]*queued[\s\S]*running[\s\S]*succeeded/);
     expect(main).toContain('labels');
     expect(main).toContain('{"team":"ui"}');
@@ -85,8 +95,27 @@ describe('dashboard at /ui (open mode)', () => {
     await page.waitForURL(/status=queued/);
     expect(await text()).toContain('No tasks match.');
 
-    await page.getByLabel('Task id').fill(id);
-    await page.getByLabel('Task id').press('Enter');
+    // A name searches by its start, together with the other filters, all kept in the URL.
+    await page.goto(`${jarvis.url}/ui/tasks`);
+    await page.getByLabel('Task id or name').fill('ui-li');
+    await page.getByLabel('Label (key:value)').fill('team:ui');
+    await page.getByLabel('Status').selectOption('succeeded');
+    await page.getByLabel('Task id or name').press('Enter');
+    await page.waitForURL(/q=ui-li&status=succeeded&label=team%3Aui/);
+    expect(await page.getByTestId('list-summary').innerText()).toBe('Tasks 1–1 of 1 · name starts with "ui-li", status "succeeded", label "team:ui"');
+    expect(await page.getByLabel('Task id or name').inputValue()).toBe('ui-li');
+    // Live: a task that starts to match appears without a reload.
+    const second = await submit({ name: 'ui-live-2', command: ['true'], labels: { team: 'ui' } });
+    await http().waitForTask(second, (t) => t.status === 'succeeded');
+    await expect.poll(() => page.getByTestId('list-summary').innerText(), { timeout: 15_000 }).toMatch(/^Tasks 1–2 of 2/);
+    expect(await page.locator('#task-list tbody tr').first().innerText()).toContain('ui-live-2');
+    await page.getByLabel('Task id or name').fill('no-such-name');
+    await page.getByLabel('Task id or name').press('Enter');
+    await page.waitForURL(/q=no-such-name/);
+    expect(await text()).toContain('No tasks match.');
+
+    await page.getByLabel('Task id or name').fill(id);
+    await page.getByLabel('Task id or name').press('Enter');
     await page.waitForURL(new RegExp(`/ui/tasks/${id}$`));
     expect(await page.locator('h1').innerText()).toContain('ui-live');
     expect(problems).toEqual([]);
@@ -169,21 +198,118 @@ describe('dashboard at /ui (open mode)', () => {
     await page.getByRole('button', { name: 'Cancel workflow' }).click();
     await page.waitForURL(/ok=Workflow/);
     expect(await page.locator('h1').innerText()).toContain('cancelled');
+    expect(await page.getByRole('button', { name: 'Cancel workflow' }).count()).toBe(0);
+
+    // Retry, a POST to the API's POST /workflows/{id}/retry: the cancelled tasks are queued again.
+    await page.getByRole('button', { name: 'Retry workflow' }).click();
+    await page.waitForURL(/\/ui\/workflows\/[0-9a-f-]{36}\?ok=/);
+    expect(await page.locator('.flash').innerText()).toMatch(/^Workflow retried/);
+    expect(await page.locator('h1').innerText()).not.toContain('cancelled');
+    expect(problems).toEqual([]);
+  });
+
+  it('keeps a 1,000-task workflow readable: an irregular mesh is listed in bands, every task counted once', async () => {
+    // t_i depends on t_(i-10) and t_(i-7): too irregular to group; the root waits for a node that never comes.
+    const tasks = Array.from({ length: 1000 }, (_, i) => ({
+      key: `t${i}`,
+      image: TEST_IMAGE,
+      command: ['true'],
+      depends_on: i === 0 ? [] : i < 10 ? ['t0'] : [`t${i - 10}`, `t${i - 7}`],
+      ...(i === 0 ? { node_selector: { zone: 'nowhere' } } : {}),
+    }));
+    const r = await http().post('/workflows', { name: 'ui-mesh', tasks });
+    expect(r.status).toBe(201);
+    await page.goto(`${jarvis.url}/ui/workflows/${r.body.id}`);
+    const bands = page.locator('ol.bands li');
+    expect(await bands.count()).toBeGreaterThan(1);
+    expect(await bands.count()).toBeLessThanOrEqual(60);
+    const texts = await bands.allInnerTexts();
+    const counted = texts.reduce((n, t) => n + [...t.matchAll(/(\d+) (pending|queued)/g)].reduce((a, m) => a + Number(m[1]), 0), 0);
+    expect(counted).toBe(1000);
+    expect(texts[0]).toMatch(/^1\. /);
+    expect(await page.locator('main').innerText()).toContain('listed as bands of consecutive depths, in order');
+    // Bands are links to the workflow's tasks, reachable with the keyboard.
+    await page.locator('ol.bands a').first().focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(new RegExp(`/ui/tasks\\?workflow_id=${r.body.id}$`));
+    expect(await page.getByTestId('list-summary').innerText()).toMatch(/^Tasks 1–50 of 1000 · workflow id/);
+    expect((await http().post(`/workflows/${r.body.id}/cancel`)).status).toBe(200);
     expect(problems).toEqual([]);
   });
 
   it('is usable on a narrow screen and in a dark theme', async () => {
     await page.setViewportSize({ width: 380, height: 800 });
     await page.emulateMedia({ colorScheme: 'dark' });
+    const workflow = await page.goto(`${jarvis.url}/ui/workflows`).then(() => page.getByRole('link', { name: 'ui-fan' }).getAttribute('href'));
+    for (const path of ['/ui', '/ui/tasks', '/ui/workflows', workflow!, '/ui/nodes']) {
+      await page.goto(jarvis.url + path);
+      expect(await page.evaluate('getComputedStyle(document.body).backgroundColor'), path).toBe('rgb(20, 23, 28)');
+      // Nothing but the tables' and graphs' own scrollers overflows the page's width.
+      expect(await page.evaluate('document.documentElement.scrollWidth'), path).toBeLessThanOrEqual(380);
+    }
     await page.goto(`${jarvis.url}/ui/tasks`);
-    const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
-    expect(bg).toBe('rgb(20, 23, 28)');
-    // Nothing but the table's own scroller overflows the page's width.
-    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(380);
     await page.keyboard.press('Tab');
     expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to content');
     await screenshot(page, 'dashboard-tasks-narrow-dark');
+    await page.goto(`${jarvis.url}/ui`);
+    await screenshot(page, 'dashboard-overview-narrow-dark');
     await page.setViewportSize({ width: 1400, height: 900 });
     await page.emulateMedia({ colorScheme: 'light' });
+    await page.goto(`${jarvis.url}/ui/tasks`);
+    expect(await page.evaluate('getComputedStyle(document.body).backgroundColor')).toBe('rgb(255, 255, 255)');
+  });
+
+  it('says every status in words, not colour alone, on every page', async () => {
+    const workflow = await page.goto(`${jarvis.url}/ui/workflows`).then(() => page.getByRole('link', { name: 'ui-fan' }).getAttribute('href'));
+    const words = new Set(['pending', 'queued', 'scheduled', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled', 'skipped', 'available', 'draining', 'unhealthy', 'offline']);
+    for (const path of ['/ui', '/ui/tasks', '/ui/workflows', workflow!, '/ui/nodes']) {
+      await page.goto(jarvis.url + path);
+      const badges = await page.locator('.status').allInnerTexts();
+      expect(badges.length, path).toBeGreaterThan(0);
+      for (const b of badges) expect(words.has(b.trim()), `${path}: "${b}"`).toBe(true);
+    }
+    // The graph's boxes carry their status as text too.
+    await page.goto(jarvis.url + workflow!);
+    for (const box of await page.locator('svg.dag a').all()) expect(await box.locator('text').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/succeeded|queued|pending|cancelled|skipped|\d+ \w+/)]));
+    expect(problems).toEqual([]);
+  });
+
+  it('works with the keyboard alone: skip link, navigation, filters and an action', async () => {
+    const id = await submit({ name: 'ui-keys', command: ['true'], node_selector: { zone: 'nowhere' } });
+    await page.goto(`${jarvis.url}/ui`);
+    const focused = () => page.evaluate('(document.activeElement?.innerText ?? document.activeElement?.value ?? "").trim()') as Promise<string>;
+    const tabTo = async (want: RegExp, limit = 60) => {
+      for (let i = 0; i < limit; i++) {
+        await page.keyboard.press('Tab');
+        if (want.test(await focused())) return;
+      }
+      throw new Error(`Tab never reached ${want}`);
+    };
+    // The skip link moves focus past the navigation.
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate('document.activeElement?.id')).toBe('main');
+    // Navigation by Tab and Enter.
+    await page.goto(`${jarvis.url}/ui`);
+    await tabTo(/^Tasks$/);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/ui\/tasks$/);
+    // The filter form: type a name, Enter submits it.
+    await tabTo(/^$/); // the search box (empty)
+    expect(await page.evaluate('document.activeElement?.name')).toBe('q');
+    await page.keyboard.type('ui-keys');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/q=ui-keys/);
+    await tabTo(/^ui-keys$/);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(new RegExp(`/ui/tasks/${id}$`));
+    // Focus is visible: an outline on the focused control.
+    await tabTo(/^Cancel task$/);
+    expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).toBe('solid');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/ok=Task/);
+    expect(await page.locator('h1').innerText()).toContain('cancelled');
+    expect(problems).toEqual([]);
   });
 });

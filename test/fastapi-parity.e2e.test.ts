@@ -61,6 +61,8 @@ const TASK_KEYS = [
   'id', 'name', 'image', 'command', 'env', 'priority', 'resources', 'timeout_seconds', 'max_retries', 'retry_backoff_seconds',
   'node_selector', 'labels', 'idempotency_key', 'network', 'tenant', 'status', 'node_id', 'attempts', 'exit_code', 'error', 'status_reason',
   'workflow_id', 'workflow_key', 'depends_on', 'schedule_id', 'created_at', 'scheduled_at', 'started_at', 'finished_at',
+  // Issue #15 (docs/workflows.md): outputs, result and the workflow task's condition.
+  'declared_outputs', 'outputs', 'result', 'when',
 ].sort();
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -383,13 +385,14 @@ interface OpenApiDoc {
 /** Every route of api.md, as `METHOD /path` with the path in OpenAPI form. */
 const API_MD_ROUTES = [
   'POST /tasks', 'POST /tasks/batch', 'GET /tasks/{id}/events', 'GET /tasks', 'GET /tasks/{id}', 'GET /tasks/{id}/logs',
-  'POST /tasks/{id}/cancel', 'POST /tasks/{id}/retry',
-  'POST /workflows', 'GET /workflows', 'GET /workflows/{id}', 'POST /workflows/{id}/cancel',
+  'POST /tasks/{id}/cancel', 'POST /tasks/{id}/retry', 'GET /overview',
+  'POST /workflows', 'GET /workflows', 'GET /workflows/{id}', 'POST /workflows/{id}/cancel', 'POST /workflows/{id}/retry',
   'POST /nodes/register', 'POST /nodes/{id}/heartbeat', 'GET /nodes', 'GET /nodes/{id}', 'POST /nodes/{id}/drain',
   'POST /nodes/{id}/resume', 'DELETE /nodes/{id}',
   'GET /health', 'GET /metrics',
   'POST /auth/keys', 'GET /auth/keys', 'DELETE /auth/keys/{id}', 'GET /audit',
   'POST /secrets', 'GET /secrets', 'DELETE /secrets/{name}', 'GET /nodes/{id}/attempts/{task_id}', 'POST /nodes/{id}/secrets',
+  'GET /tenants', 'GET /tenants/{name}', 'PUT /tenants/{name}',
   // issue #15: schedules and webhooks
   'POST /schedules', 'GET /schedules', 'GET /schedules/{id}', 'PATCH /schedules/{id}', 'DELETE /schedules/{id}', 'POST /schedules/{id}/trigger',
   'POST /webhooks', 'GET /webhooks', 'GET /webhooks/{id}', 'DELETE /webhooks/{id}', 'GET /webhooks/{id}/deliveries',
@@ -406,10 +409,12 @@ const SERVED: Record<string, { body?: string; success: string; schema?: string }
   'POST /tasks/{id}/cancel': { success: '200', schema: 'Task' },
   'POST /tasks/{id}/retry': { success: '200', schema: 'Task' },
   'POST /tasks/batch': { body: 'TaskBatchCreate', success: '201', schema: 'TaskBatch' },
+  'GET /overview': { success: '200', schema: 'Overview' },
   'POST /workflows': { body: 'WorkflowCreate', success: '201', schema: 'Workflow' },
   'GET /workflows': { success: '200', schema: 'WorkflowPage' },
   'GET /workflows/{id}': { success: '200', schema: 'Workflow' },
   'POST /workflows/{id}/cancel': { success: '200', schema: 'Workflow' },
+  'POST /workflows/{id}/retry': { success: '200', schema: 'Workflow' },
   'POST /nodes/{id}/drain': { success: '200', schema: 'Node' },
   'POST /nodes/{id}/resume': { success: '200', schema: 'Node' },
   'DELETE /nodes/{id}': { success: '204' },
@@ -427,6 +432,9 @@ const SERVED: Record<string, { body?: string; success: string; schema?: string }
   'DELETE /secrets/{name}': { success: '204' },
   'GET /nodes/{id}/attempts/{task_id}': { success: '200', schema: 'NodeAttempt' },
   'POST /nodes/{id}/secrets': { body: 'NodeSecretsRequest', success: '200', schema: 'NodeSecrets' },
+  'GET /tenants': { success: '200', schema: 'TenantList' },
+  'GET /tenants/{name}': { success: '200', schema: 'Tenant' },
+  'PUT /tenants/{name}': { body: 'TenantSettings', success: '200', schema: 'Tenant' },
   'GET /metrics': { success: '200' },
   'POST /schedules': { body: 'ScheduleCreate', success: '201', schema: 'Schedule' },
   'GET /schedules': { success: '200', schema: 'SchedulePage' },
@@ -503,7 +511,7 @@ describe('OpenAPI document and docs pages', () => {
     const props = (name: string) => Object.keys((doc.components.schemas[name]?.properties ?? {}) as object).sort();
     expect(props('Task')).toStrictEqual(TASK_KEYS);
     expect(props('TaskCreate')).toStrictEqual(
-      ['image', 'command', 'name', 'env', 'priority', 'resources', 'timeout_seconds', 'max_retries', 'retry_backoff_seconds', 'node_selector', 'labels', 'idempotency_key', 'network'].sort(),
+      ['image', 'command', 'name', 'env', 'priority', 'resources', 'timeout_seconds', 'max_retries', 'retry_backoff_seconds', 'node_selector', 'labels', 'idempotency_key', 'network', 'outputs'].sort(),
     );
     expect(doc.components.schemas.TaskCreate?.required).toStrictEqual(['image']);
     expect(doc.components.schemas.TaskCreate?.additionalProperties).toBe(false);
@@ -514,7 +522,7 @@ describe('OpenAPI document and docs pages', () => {
   it('documents the query parameters as FastAPI does', () => {
     const params = (path: string) => Object.fromEntries((doc.paths[path]?.get?.parameters ?? []).map((p) => [`${p.in}:${p.name}`, p]));
     const list = params('/tasks');
-    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:node_id', 'query:offset', 'query:schedule_id', 'query:status', 'query:tenant', 'query:workflow_id']);
+    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:name', 'query:node_id', 'query:offset', 'query:schedule_id', 'query:status', 'query:tenant', 'query:workflow_id']);
     expect(list['query:limit']?.required ?? false).toBe(false);
     expect(list['query:limit']?.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 500, default: 50 });
     expect(list['query:offset']?.schema).toMatchObject({ type: 'integer', minimum: 0, default: 0 });

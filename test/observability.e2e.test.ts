@@ -213,6 +213,12 @@ describe('Grafana dashboards and alert rules on a real Prometheus scraping jarvi
     expect(await v(`jarvis_node_cpu_allocated_cores{node="${node}"}`)).toBe(0);
     expect(await v(`time() - jarvis_node_last_heartbeat_timestamp_seconds{node="${node}"}`)).toBeLessThan(30);
     expect(await v('min(jarvis_metrics_source_up)')).toBe(1);
+    // Fair share, per tenant: the task that fits nowhere is the default tenant's queued demand.
+    expect(await v('jarvis_tenant_weight{tenant="default"}')).toBe(1);
+    expect(await v('jarvis_tenant_pending_demand{tenant="default", resource="tasks"}')).toBe(1);
+    expect(await v('sum(jarvis_tenant_pending_tasks{tenant="default"})')).toBe(1);
+    expect(await v('jarvis_tenant_usage{tenant="default", resource="cpu"}')).toBe(0);
+    expect(await v('jarvis_tenant_entitled_share{tenant="default"}')).toBe(1);
     expect(await v('process_resident_memory_bytes{job="jarvis"}')).toBeGreaterThan(0);
     // The task that fits nowhere waits in the pending queue (between tries, in the delayed set).
     expect(await v('sum(max_over_time(jarvis_queue_depth{priority="normal"}[1m])) + sum(max_over_time(jarvis_queue_jobs{queue="pending", state=~"delayed|active"}[1m]))')).toBeGreaterThan(0);
@@ -220,7 +226,7 @@ describe('Grafana dashboards and alert rules on a real Prometheus scraping jarvi
 
   it('answers every query of every dashboard panel with data', async () => {
     const dashboards = loadDashboards();
-    expect(dashboards.map((d) => d.file)).toEqual(['cluster-overview.json', 'nodes.json', 'tasks-and-queues.json']);
+    expect(dashboards.map((d) => d.file)).toEqual(['cluster-overview.json', 'nodes.json', 'tasks-and-queues.json', 'tenants.json']);
     const empty: string[] = [];
     let queries = 0;
     for (const { file, dashboard } of dashboards) {

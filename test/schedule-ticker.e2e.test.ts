@@ -2,7 +2,6 @@
 // planes, or a leader and its successor, would run them) make passes at the same simulated
 // instants over one PostgreSQL database, and every schedule gets exactly one run per tick —
 // the compare-and-set on last_tick decides, not timing. A pass after a gap makes one catch-up.
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
@@ -11,6 +10,8 @@ import { sql } from 'drizzle-orm';
 import { loadConfig } from '../src/config/index.ts';
 import { ScheduleTicker } from '../src/control/schedule-ticker.ts';
 import { WorkflowReleaser } from '../src/dag/release.ts';
+import { PendingQueues } from '../src/scheduler/pending.ts';
+import { redisNames } from '../src/scheduler/queues.ts';
 import { openDatabase, type Database } from '../src/state/db.ts';
 import { ScheduleStore } from '../src/state/schedule-store.ts';
 import { TaskStore } from '../src/state/task-store.ts';
@@ -22,16 +23,16 @@ import { uniquePrefix } from './support/jarvis.ts';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let database: Database;
 let redis: Redis;
-let queue: Queue;
+let pending: PendingQueues;
 beforeAll(async () => {
   db = await createTestDatabase();
   database = await openDatabase({ url: db.url, dataDir: '/nonexistent' });
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  queue = new Queue('pending', { connection: redis, prefix: `{${uniquePrefix()}}` });
+  pending = new PendingQueues(redis, redisNames(uniquePrefix()));
 });
 afterAll(async () => {
-  await queue?.obliterate({ force: true }).catch(() => undefined);
-  await queue?.close();
+  await pending?.queue('default').obliterate({ force: true }).catch(() => undefined);
+  await pending?.close();
   redis?.disconnect();
   await database?.close();
   await db?.drop();
@@ -46,7 +47,7 @@ function ticker() {
     schedules,
     workflows,
     releaser: new WorkflowReleaser(workflows),
-    pendingQueue: queue,
+    pending,
     logger: pino({ level: 'silent' }),
     cancelRuns: async () => undefined,
   });

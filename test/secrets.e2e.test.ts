@@ -48,6 +48,21 @@ describe('secrets', () => {
     expect(task.status, JSON.stringify(task)).toBe('succeeded');
     const logs = (await as(submitter)('GET', `/tasks/${t.body.id}/logs`)).body.logs as string;
     expect(logs).toBe(`pw=***\n***\nlen=${VALUE.length}\n`);
+    expect(task.result).toBe(`len=${VALUE.length}`);
+
+    // `result` (the last non-blank stdout line) is masked too, even when the value comes in two
+    // chunks, and stderr does not count.
+    const last = await as(submitter)('POST', '/tasks', {
+      image: TEST_IMAGE,
+      command: 'printf "%s" "$DB" | cut -c1-7 | tr -d "\\n"; sleep 0.3; printf "%s\\n\\n" "$DB" | cut -c8-; echo on-stderr >&2',
+      env: { DB: { secret: 'db' } },
+    });
+    let lastTask = last.body;
+    for (let i = 0; i < 300 && !['succeeded', 'failed', 'cancelled', 'timed_out'].includes(lastTask.status); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      lastTask = (await as(submitter)('GET', `/tasks/${last.body.id}`)).body;
+    }
+    expect(lastTask).toMatchObject({ status: 'succeeded', result: '***' });
 
     const events = await as(submitter)('GET', `/tasks/${t.body.id}/events`);
     const audit = await as(ADMIN)('GET', '/audit?limit=500');

@@ -53,7 +53,8 @@ type StoreMode = 'taskstore' | 'one_statement' | 'group_commit';
 async function inProcessStore(redis: Redis, kind: 'postgres' | 'pglite', mode: StoreMode = 'taskstore'): Promise<ThroughputResult> {
   const { openDatabase } = await import('../../src/state/db.ts');
   const { TaskStore } = await import('../../src/state/task-store.ts');
-  const { enqueuePending } = await import('../../src/scheduler/pending.ts');
+  const { PendingQueues } = await import('../../src/scheduler/pending.ts');
+  const { redisNames } = await import('../../src/scheduler/queues.ts');
   const label = mode === 'taskstore' ? `store_${kind}` : `whatif_${mode}_${kind}`;
   const prefix = `${RUN_ID}-st${kind === 'postgres' ? 'pg' : 'lite'}${mode === 'taskstore' ? '' : mode === 'one_statement' ? '1' : 'g'}`;
   let url: string | null = null;
@@ -70,6 +71,7 @@ async function inProcessStore(redis: Redis, kind: 'postgres' | 'pglite', mode: S
   const conn = await connectRedis();
   const queue = new Queue('pending', { connection: conn, prefix: `{${prefix}}` });
   await queue.waitUntilReady();
+  const pending = new PendingQueues(conn, redisNames(prefix));
   try {
     const tasks = new TaskStore(database.db);
     const db = kind === 'postgres' ? 'PostgreSQL (pool of 10)' : 'PGlite';
@@ -109,7 +111,7 @@ async function inProcessStore(redis: Redis, kind: 'postgres' | 'pglite', mode: S
           createdAt: new Date(),
         },
         // As POST /tasks enqueues (src/scheduler/pending.ts: addBulk of one job, same options).
-        (t) => enqueuePending(queue, [t]),
+        (t) => pending.add([t]),
       );
     };
     return await measured(

@@ -72,7 +72,8 @@ export async function dagPersistInProcess(redis: Redis, bodyText: string) {
   const { TaskStore } = await import('../../src/state/task-store.ts');
   const { WorkflowStore } = await import('../../src/state/workflow-store.ts');
   const { WorkflowReleaser } = await import('../../src/dag/release.ts');
-  const { enqueuePending } = await import('../../src/scheduler/pending.ts');
+  const { PendingQueues } = await import('../../src/scheduler/pending.ts');
+  const { redisNames } = await import('../../src/scheduler/queues.ts');
   const { workflowRows } = await import('../../src/control/task-rows.ts');
   const { presentWorkflow } = await import('../../src/api/present.ts');
   const { WorkflowCreate } = await import('../../src/api/schemas.ts');
@@ -84,6 +85,7 @@ export async function dagPersistInProcess(redis: Redis, bodyText: string) {
   const conn = await connectRedis();
   const queue = new Queue('pending', { connection: conn, prefix: `{${prefix}}` });
   await queue.pause();
+  const pending = new PendingQueues(conn, redisNames(prefix));
   try {
     const taskStore = new TaskStore(database.db);
     const workflows = new WorkflowStore(database.db, taskStore);
@@ -107,7 +109,7 @@ export async function dagPersistInProcess(redis: Redis, bodyText: string) {
       const { workflow, queued } = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
       const t2 = performance.now();
       const storeCpu = process.cpuUsage(c1);
-      await enqueuePending(queue, queued);
+      await pending.add(queued);
       const t3 = performance.now();
       const all = await workflows.tasksOf(id);
       const t4 = performance.now();

@@ -4,7 +4,7 @@
 // PostgreSQL connections are sampled meanwhile (pg_stat_activity) to show what they wait on.
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { chain, fanOutFanIn, releaseSamples, SIM_DURATION_LABEL, summarizeRelease, type ReleaseSample, type TaskEvents, type WorkflowBody } from '../support/dag.ts';
+import { chain, fanOutFanIn, templatedChain, releaseSamples, SIM_DURATION_LABEL, summarizeRelease, type ReleaseSample, type TaskEvents, type WorkflowBody } from '../support/dag.ts';
 import { bullEventTimes, epochNow, FINAL, freshDatabase } from '../support/fixtures.ts';
 import { log, onCleanup, RUN_ID } from '../support/harness.ts';
 import { startJarvis, type JarvisProcess } from '../support/jarvis.ts';
@@ -128,6 +128,11 @@ export async function releasePhase(redis: Redis) {
       const r = await runWorkflow(client, redis, prefix, db.name, jarvis, worker, 'chain', chain({ length: S.chain, image: IMAGE, durationMs: 0 }));
       runs.push(r);
       log(`(c) chain: ${round(r.wall_ms / 1000, 2)} s, release p50 ${summarize(r.samples.map((x) => x.release_ms)).p50} ms`);
+      // The same chain with templates filled at each release (name, a command argument, an env value from the parent's result and status).
+      log(`(c) templated chain of ${S.chain} tasks (0 ms each)…`);
+      const tr = await runWorkflow(client, redis, prefix, db.name, jarvis, worker, 'chain-templated', templatedChain({ length: S.chain, image: IMAGE, durationMs: 0 }));
+      runs.push(tr);
+      log(`(c) templated chain: ${round(tr.wall_ms / 1000, 2)} s, release p50 ${summarize(tr.samples.map((x) => x.release_ms)).p50} ms`);
     }
     for (let i = 0; i < S.fanRounds; i++) {
       log(`(c) fan-out/fan-in ${i + 1}/${S.fanRounds}: root -> ${S.fanWidth} tasks (${S.simMs} ms each) -> sink…`);
@@ -145,6 +150,8 @@ export async function releasePhase(redis: Redis) {
     const fanOut = fanAll.filter((x) => x.key !== 'sink');
     const fanIn = fanAll.filter((x) => x.key === 'sink');
     const chainSamples = runs.filter((r) => r.shape === 'chain').flatMap((r) => r.samples);
+    const templatedSamples = runs.filter((r) => r.shape === 'chain-templated').flatMap((r) => r.samples);
+    const p99Of = (xs: ReleaseSample[]) => summarize(xs.map((x) => x.release_ms)).p99;
     const group = (xs: ReleaseSample[]) => (xs.length ? { n: xs.length, ...summarizeRelease(xs) } : null);
     const p99 = fanAll.length ? summarize(fanAll.map((x) => x.release_ms)).p99 : NaN;
     return {
@@ -168,6 +175,8 @@ export async function releasePhase(redis: Redis) {
       fan_out_children: group(fanOut),
       fan_in_sink: group(fanIn),
       chain_children: group(chainSamples),
+      chain_templated_children: group(templatedSamples),
+      templated_release_added_p99_ms: chainSamples.length && templatedSamples.length ? round(p99Of(templatedSamples) - p99Of(chainSamples), 1) : null,
       runs: runs.map(({ samples, ...r }) => ({ ...r, sink_release_ms: samples.find((x) => x.key === 'sink')?.release_ms ?? null })),
       target: 'p99 < 50 ms (fan-out/fan-in, all children)',
       meets_target: p99 < 50,

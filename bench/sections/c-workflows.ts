@@ -77,6 +77,8 @@ export function printWorkflows(c: Awaited<ReturnType<typeof workflowPhase>>): st
   rrow('  fan-out (released together by root)', r.fan_out_children);
   rrow('  fan-in (sink, 1 per workflow)', r.fan_in_sink);
   rrow('chain (one child per release)', r.chain_children);
+  rrow('chain, templates filled at release', r.chain_templated_children);
+  if (r.templated_release_added_p99_ms !== null) lines.push(`    templates filled at release add ${r.templated_release_added_p99_ms} ms to the chain's release p99`);
   const all = r.fan_out_fan_in_all_children;
   if (all) {
     lines.push('    where the fan-out/fan-in release time goes (p50 / p99 ms):');

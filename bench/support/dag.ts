@@ -16,6 +16,8 @@ export interface WorkflowTaskBody {
   resources: { cpu: number; memory_mb: number };
   labels: Record<string, string>;
   depends_on?: string[];
+  env?: Record<string, string>;
+  name?: string;
 }
 
 export interface WorkflowBody {
@@ -105,6 +107,20 @@ export function chain(opts: { length: number; image: string; durationMs: number;
   const tasks: WorkflowTaskBody[] = [];
   for (let i = 0; i < opts.length; i++) tasks.push(task(`c${i}`, opts.image, opts.durationMs, i ? [`c${i - 1}`] : []));
   return { name: opts.name ?? `bench-chain-${opts.length}`, tasks };
+}
+
+/**
+ * The same chain, each child filling templates from its parent at release (docs/workflows.md):
+ * its name, a command argument and an env value read the parent's `result` and `status`.
+ */
+export function templatedChain(opts: { length: number; image: string; durationMs: number; name?: string }): WorkflowBody {
+  const body = chain({ ...opts, name: opts.name ?? `bench-chain-templated-${opts.length}` });
+  body.tasks = body.tasks.map((t, i) => {
+    if (i === 0) return t;
+    const parent = `tasks.c${i - 1}`;
+    return { ...t, name: `after {{ ${parent}.status }}`, command: ['echo', `{{ ${parent}.result }}`], env: { PARENT: `{{ ${parent}.result }} ({{ ${parent}.status }})` } };
+  });
+  return body;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // driver, bench/run.ts) and read by every section.
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f', 'h', 'i'] as const;
+export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'] as const;
 export type SectionId = (typeof SECTIONS)[number];
 
 export const USAGE =
@@ -11,11 +11,13 @@ export const USAGE =
   '                     [--metrics-pairs N] [--metrics-requests N] [--security-pairs N]\n' +
   '                     [--schedules N] [--sched-cron CRON] [--sched-seconds N] [--webhook-events N]\n' +
   '                     [--scale-tasks N] [--scale-nodes N,N…] [--scale-drain-seconds N] [--scale-probe N] [--scale-steady-rates N,N…] [--scale-steady-seconds N] [--scale-aging-seconds N]\n' +
+  '                     [--ui-tasks N] [--ui-workflow-tasks N] [--ui-runs N]\n' +
   'npx tsx bench/run.ts --compare A.json B.json   (the change per figure from run A to run B)\n' +
   '  a: submit throughput  b: submit->succeeded latency  c: workflows (10,000-task DAG, release latency)  d: cost of metrics on POST /tasks\n' +
   '  e: cluster-scale placement (placements/s, submit->placed, enqueue latency with a backlog) on simulated nodes\n' +
-  '  h: schedules firing together: every tick run once, tick->submit lag  i: webhook fan-out to a receiver failing 20 %: deliveries/s, lag, none lost or out of order\n' +
-  '  f: what security costs: POST /tasks with a key vs open mode (pairs); one key flooding at 10x its rate limit vs another key\'s p99\n';
+  '  f: what security costs: POST /tasks with a key vs open mode (pairs); one key flooding at 10x its rate limit vs another key\'s p99\n' +
+  '  g: the web dashboard in headless Chromium: first paint and complete page with 100,000 tasks, a 1,000-task workflow\n' +
+  '  h: schedules firing together: every tick run once, tick->submit lag  i: webhook fan-out to a receiver failing 20 %: deliveries/s, lag, none lost or out of order\n';
 
 const OPTIONS = {
   requests: { type: 'string', default: '5000' },
@@ -47,6 +49,9 @@ const OPTIONS = {
   'scale-steady-rates': { type: 'string', default: '50,200' },
   'scale-steady-seconds': { type: 'string', default: '10' },
   'scale-aging-seconds': { type: 'string', default: '3600' },
+  'ui-tasks': { type: 'string', default: '100000' },
+  'ui-workflow-tasks': { type: 'string', default: '1000' },
+  'ui-runs': { type: 'string', default: '5' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -104,6 +109,9 @@ function settingsFrom(args: string[]) {
     scaleSteadyRates: (argv['scale-steady-rates'] ?? '').split(',').map((x) => Math.max(1, int('scale-steady-rates', x.trim()))),
     scaleSteadySeconds: Math.max(1, int('scale-steady-seconds', argv['scale-steady-seconds'])),
     scaleAgingSeconds: Math.max(1, int('scale-aging-seconds', argv['scale-aging-seconds'])),
+    uiTasks: Math.max(100, int('ui-tasks', argv['ui-tasks'])),
+    uiWorkflowTasks: Math.max(30, int('ui-workflow-tasks', argv['ui-workflow-tasks'])),
+    uiRuns: Math.max(1, int('ui-runs', argv['ui-runs'])),
   };
 }
 

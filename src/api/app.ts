@@ -15,12 +15,14 @@ import { toHttpError } from './domain-errors.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { overviewRoutes } from './routes/overview.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { tenantRoutes } from './routes/tenants.ts';
 import { authMiddleware } from './auth/middleware.ts';
 import { dashboard } from '../ui/dashboard.tsx';
 
@@ -67,11 +69,19 @@ export function createApp(deps: ApiDeps) {
   );
 
   const control = createControl(deps);
-  const routes = [taskRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), scheduleRoutes(control), webhookRoutes(control)];
+  const routes = [taskRoutes(control), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);
-  createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q)), serverAdapter: board, options: { uiConfig: { boardTitle: 'Jarvis queues' } } });
+  const shown = createBullBoard({ queues: [], serverAdapter: board, options: { uiConfig: { boardTitle: 'Jarvis queues' } } });
+  const adapters = new Map<string, BullMQAdapter>();
+  // Tenants' pending queues appear as tenants submit: the board's list is refreshed per request.
+  app.use(`${BOARD_PATH}/*`, async (_c, next) => {
+    const queues = await deps.queues().catch(() => []);
+    for (const q of queues) if (!adapters.has(q.name)) adapters.set(q.name, new BullMQAdapter(q));
+    shown.replaceQueues(queues.map((q) => adapters.get(q.name)!));
+    await next();
+  });
   board.setBasePath(BOARD_PATH);
   app.route(BOARD_PATH, board.registerPlugin());
 

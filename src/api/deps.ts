@@ -17,6 +17,6 @@ export interface ApiDeps extends ControlDeps {
   rateLimiter: RateLimiter;
   audit: AuditTrail;
   auditStore: AuditStore;
-  /** Extra routes mounted by the composer (the queue board). */
-  queues: Queue[];
+  /** The queues the board shows (tenants' pending queues come and go). */
+  queues(): Promise<Queue[]>;
 }

@@ -4,6 +4,7 @@ import { z } from '@hono/zod-openapi';
 import { laxFloat, laxInt, queryBool, queryInt, uuidError } from './fastapi/index.ts';
 import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
 import { parseCpuQuantity, parseMemoryQuantity } from '../domain/resources.ts';
+import { OutputDeclaration, OutputDeclarations } from '../workflow/outputs.ts';
 
 /** PostgreSQL text cannot hold NUL; say so as a 422 rather than fail at the insert. */
 const Text = () => z.string().refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' });
@@ -70,6 +71,7 @@ export const TaskCreate = z
     labels: StringMap.optional(),
     idempotency_key: Text().min(1).max(256).nullable().optional(),
     network: z.enum(NETWORKS).optional(),
+    outputs: OutputDeclarations.optional(),
   })
   .openapi('TaskCreate');
 export type TaskCreate = z.infer<typeof TaskCreate>;
@@ -103,6 +105,13 @@ export const Task = z
     workflow_key: z.string().nullable(),
     depends_on: z.array(z.string()),
     schedule_id: z.string().uuid().nullable().openapi({ description: 'The schedule whose tick made this task; null: submitted by hand' }),
+    declared_outputs: z.record(z.string(), OutputDeclaration).openapi({ description: 'The outputs the task declares (its `outputs` when submitted)' }),
+    outputs: z
+      .record(z.string(), z.string())
+      .nullable()
+      .openapi({ description: 'The values of the declared outputs that its last attempt left; null until it succeeds', example: { rows: '7' } }),
+    result: z.string().nullable().openapi({ description: 'The last line of its stdout that is not blank (secrets masked); null when there is none', example: 'done' }),
+    when: z.string().nullable().openapi({ description: 'A workflow task: the condition it runs under' }),
     created_at: z.string(),
     scheduled_at: Timestamp,
     started_at: Timestamp,
@@ -152,6 +161,13 @@ export const TaskListQuery = z.object({
     .regex(/^[^:]+:.*$/, 'label filters look like key:value')
     .optional()
     .openapi({ description: 'key:value; only tasks with that label' }),
+  name: z
+    .string()
+    .min(1)
+    .max(200)
+    .refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' })
+    .optional()
+    .openapi({ description: 'only tasks whose name starts with this (case-sensitive)' }),
   // Parsed as pydantic parses an `int` query parameter: "", "1e3", "0x10" and "1.5" are int_parsing.
   limit: queryInt(z.int().gte(1).lte(500)).default(50),
   offset: queryInt(z.int().gte(0)).default(0),
@@ -259,8 +275,17 @@ export const WorkflowTaskCreate = TaskCreate.omit({ idempotency_key: true })
       .regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'a key is 1 to 64 letters, digits, "_", "." or "-"')
       .openapi({ example: 'extract' }),
     depends_on: z.array(z.string()).max(10_000).optional().openapi({ example: [] }),
+    when: Text()
+      .nullable()
+      .optional()
+      .openapi({
+        description: "Run only when this condition (CEL over its ancestors' values) holds; otherwise the task is skipped",
+        example: '{{ tasks.extract.outputs.rows }} > 0',
+      }),
   })
-  .openapi('WorkflowTaskCreate');
+  .openapi('WorkflowTaskCreate', {
+    description: 'name, command and env values may use {{ tasks.<key>.outputs.<name> }}, {{ tasks.<key>.result }} and {{ tasks.<key>.status }} of ancestors; filled in when the task is released',
+  });
 
 export const WorkflowCreate = z
   .strictObject({

@@ -13,7 +13,7 @@ import { ControlPlaneMetrics, jobCountsByQueue, pendingByPriority } from '../mon
 import { NodeHealthMonitor } from '../monitor/node-health.ts';
 import { ResultRecorder } from '../monitor/results.ts';
 import { Dispatcher } from '../scheduler/dispatcher.ts';
-import { wakeWaitingTasks } from '../scheduler/pending.ts';
+import { PendingQueues } from '../scheduler/pending.ts';
 import { consumerConnection, producerConnection, redisNames } from '../scheduler/queues.ts';
 import { LeaderLock } from '../scheduler/leader.ts';
 import { Reconciler } from '../scheduler/reconciler.ts';
@@ -21,6 +21,9 @@ import { openDatabase } from '../state/db.ts';
 import { NodeStore } from '../state/node-store.ts';
 import { TaskStore } from '../state/task-store.ts';
 import { WorkflowStore } from '../state/workflow-store.ts';
+import { TenantStore } from '../state/tenant-store.ts';
+import { TenantControl } from '../control/tenants.ts';
+import { EVERYONE } from '../control/actor.ts';
 import { WorkflowReleaser } from '../dag/release.ts';
 import { AuditTrail } from '../auth/audit-trail.ts';
 import { Authenticator } from '../auth/authenticator.ts';
@@ -76,24 +79,34 @@ export async function startControlPlane(
   };
   redis.on('error', onRedisError);
   consumer.on('error', onRedisError);
-  const pendingQueue = new Queue(names.pendingQueue, { connection: redis, prefix: names.bullPrefix });
+  const pending = new PendingQueues(redis, names, (err) => logger.debug({ err }, 'pending queue error'));
+  const tenantStore = new TenantStore(database.db);
+  const tenantControl = new TenantControl({ tenantStore, nodes });
   const eventsQueue = new Queue(names.eventsQueue, { connection: redis, prefix: names.bullPrefix });
-  pendingQueue.on('error', (err) => logger.debug({ err }, 'pending queue error'));
   eventsQueue.on('error', (err) => logger.debug({ err }, 'events queue error'));
 
   const metrics = new ControlPlaneMetrics({
     enabled: config.metrics.enabled,
     logger,
     countByStatus: () => tasks.countByStatus(),
-    queueJobs: () => jobCountsByQueue([pendingQueue, eventsQueue]),
-    queueDepthByPriority: () => pendingByPriority(pendingQueue),
+    queueJobs: async () => jobCountsByQueue([...(await pending.all()), eventsQueue]),
+    queueDepthByPriority: async () => pendingByPriority(await pending.all()),
     nodes: () => nodes.list(),
+    tenants: async () => {
+      const [views, shapes] = await Promise.all([tenantControl.list(EVERYONE), tenantStore.demandShapes()]);
+      return {
+        tenants: views.map((t) => ({ name: t.name, weight: t.settings.weight, usage: t.usage, pending: t.pending, dominantShare: t.share.dominantShare, entitledShare: t.share.entitledShare })),
+        shapes,
+      };
+    },
   });
 
   const dispatcher = new Dispatcher({
     tasks,
     nodes,
-    pendingQueue,
+    pending,
+    tenants: tenantStore,
+    criticalJumpsTenants: config.scheduler.critical_jumps_tenants,
     connection: consumer,
     names,
     logger,
@@ -109,14 +122,14 @@ export async function startControlPlane(
   });
   const results = new ResultRecorder({
     tasks,
-    pendingQueue,
+    pending,
     connection: consumer,
     redis,
     names,
     logger,
     onRetry: (t) => metrics.retries.inc({ priority: t.priority }),
     onFinished: (t) => {
-      void wakeWaitingTasks(pendingQueue).catch(() => undefined);
+      void pending.wake().catch(() => undefined);
       metrics.finished.inc({ status: t.status, priority: t.priority });
       if (t.startedAt && t.finishedAt) metrics.runDuration.observe({ status: t.status }, (t.finishedAt.getTime() - t.startedAt.getTime()) / 1000);
     },
@@ -129,11 +142,12 @@ export async function startControlPlane(
     intervalMs: config.tasks.reconcile_seconds * 1000,
     agingSeconds: config.scheduler.aging_seconds,
     restorePlaced: (ids) => dispatcher.restorePlaced(ids),
+    pending,
   });
   const nodeHealth = new NodeHealthMonitor({
     nodes,
     tasks,
-    pendingQueue,
+    pending,
     redis,
     names,
     logger,
@@ -161,14 +175,15 @@ export async function startControlPlane(
     releaser,
     redis,
     names,
-    pendingQueue,
+    pending,
+    tenantStore,
     metrics,
     newBlockingConnection: () => {
       const c = consumerConnection(config.redis.url, { lazyConnect: false });
       c.on('error', () => undefined);
       return c;
     },
-    queues: [pendingQueue, eventsQueue],
+    queues: async () => [...(await pending.all()), eventsQueue],
     keys,
     authenticator: security.authenticator,
     rateLimiter: new RateLimiter(redis, names.bullPrefix),
@@ -235,7 +250,7 @@ export async function startControlPlane(
     (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     clearInterval(watchdog);
     await leader?.close({ force }).catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
-    const steps = [force ? Promise.resolve() : http, nodeHealth.close({ force }), dispatcher.close({ force }), results.close({ force }), reconciler.close({ force }), eventParts.close({ force }), pendingQueue.close(), eventsQueue.close(), audit.close()];
+    const steps = [force ? Promise.resolve() : http, nodeHealth.close({ force }), dispatcher.close({ force }), results.close({ force }), reconciler.close({ force }), eventParts.close({ force }), pending.close(), eventsQueue.close(), audit.close()];
     for (const r of await Promise.allSettled(steps)) {
       if (r.status === 'rejected') logger.warn({ err: r.reason }, 'control plane: error while closing');
     }

@@ -9,6 +9,7 @@ import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
 import { ApiClient, CliError } from './client.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerScheduleCommands } from './schedules.ts';
+import { registerTenantCommands } from './tenants.ts';
 import { isFinal } from '../domain/task.ts';
 import type { CloseOptions } from '../lifecycle/part.ts';
 import { closeInOrder, type Closable } from '../lifecycle/shutdown.ts';
@@ -284,14 +285,16 @@ interface WorkflowView {
   id: string;
   name: string | null;
   status: string;
-  tasks: Array<TaskView & { workflow_key: string; depends_on: string[] }>;
+  tasks: Array<TaskView & { workflow_key: string; depends_on: string[]; result?: string | null; outputs?: Record<string, string> | null }>;
 }
 
 function printWorkflow(wf: WorkflowView) {
   process.stdout.write(`workflow ${wf.id}${wf.name ? ` (${wf.name})` : ''}: ${wf.status}\n`);
   const width = Math.max(3, ...wf.tasks.map((t) => t.workflow_key.length));
   for (const t of wf.tasks) {
-    const detail = t.status_reason ?? t.error ?? (t.exit_code !== null ? `exit code ${t.exit_code}` : '');
+    let detail = t.status_reason ?? t.error ?? (t.exit_code !== null ? `exit code ${t.exit_code}` : '');
+    if (t.outputs && Object.keys(t.outputs).length > 0) detail += `  outputs: ${JSON.stringify(t.outputs)}`;
+    if (t.result) detail += `  result: ${JSON.stringify(t.result)}`;
     process.stdout.write(`  ${t.workflow_key.padEnd(width)}  ${t.status.padEnd(9)}  ${detail}\n`);
   }
 }
@@ -314,30 +317,49 @@ workflow
       throw new CliError(`cannot read workflow file ${file}: ${(err as Error).message}`);
     }
     const api = client(opts);
-    let wf = await api.request<WorkflowView>('POST', '/workflows', body);
+    const wf = await api.request<WorkflowView>('POST', '/workflows', body);
     if (!opts.follow) {
       process.stdout.write(`${wf.id}\n`);
       return;
     }
     process.stderr.write(`workflow ${wf.id} submitted: ${wf.tasks.length} tasks\n`);
-    const seen = new Map<string, string>();
-    for (;;) {
-      let done = 0;
-      for (const t of wf.tasks) if (isFinal(t.status)) done++;
-      for (const t of wf.tasks) {
-        if (seen.get(t.id) === t.status) continue;
-        seen.set(t.id, t.status);
-        if (t.status === 'running' || isFinal(t.status)) {
-          const extra = t.status === 'skipped' ? ` (${t.status_reason})` : t.status !== 'running' && t.status !== 'succeeded' && t.error ? ` (${t.error})` : '';
-          process.stdout.write(`[${done}/${wf.tasks.length}] ${t.workflow_key} ${t.status}${extra}\n`);
-        }
+    await followWorkflow(api, wf);
+  });
+
+/** Prints each task as it starts and ends until the workflow ends; exit code 1 unless it succeeded. */
+async function followWorkflow(api: ReturnType<typeof client>, first: WorkflowView): Promise<void> {
+  let wf = first;
+  const seen = new Map<string, string>();
+  for (;;) {
+    let done = 0;
+    for (const t of wf.tasks) if (isFinal(t.status)) done++;
+    for (const t of wf.tasks) {
+      if (seen.get(t.id) === t.status) continue;
+      seen.set(t.id, t.status);
+      if (t.status === 'running' || isFinal(t.status)) {
+        const extra = t.status === 'skipped' ? ` (${t.status_reason})` : t.status !== 'running' && t.status !== 'succeeded' && t.error ? ` (${t.error})` : '';
+        process.stdout.write(`[${done}/${wf.tasks.length}] ${t.workflow_key} ${t.status}${extra}\n`);
       }
-      if (wf.status !== 'running') break;
-      await new Promise((r) => setTimeout(r, 500));
-      wf = await api.request<WorkflowView>('GET', `/workflows/${wf.id}`);
     }
-    process.stdout.write(`workflow ${wf.id} ${wf.status}\n`);
-    process.exitCode = wf.status === 'succeeded' ? 0 : 1;
+    if (wf.status !== 'running') break;
+    await new Promise((r) => setTimeout(r, 500));
+    wf = await api.request<WorkflowView>('GET', `/workflows/${wf.id}`);
+  }
+  process.stdout.write(`workflow ${wf.id} ${wf.status}\n`);
+  process.exitCode = wf.status === 'succeeded' ? 0 : 1;
+}
+
+workflow
+  .command('retry')
+  .description('Run an ended workflow again: its failed, timed-out, cancelled and skipped tasks re-run; succeeded ones are kept')
+  .argument('<id>', 'workflow id')
+  .option('-f, --follow', 'show progress as tasks finish; exit non-zero if the workflow does not succeed')
+  .addOption(apiUrlOption())
+  .action(async (id: string, opts) => {
+    const api = client(opts);
+    const wf = await api.request<WorkflowView>('POST', `/workflows/${id}/retry`);
+    if (opts.follow) await followWorkflow(api, wf);
+    else printWorkflow(wf);
   });
 
 workflow
@@ -354,6 +376,7 @@ workflow
 
 registerKeyCommands(program, () => config());
 registerScheduleCommands(program, client, apiUrlOption);
+registerTenantCommands(program, client, apiUrlOption);
 
 program.parseAsync(process.argv).catch((err) => {
   if (err instanceof CliError || err instanceof ConfigError) {

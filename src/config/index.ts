@@ -86,6 +86,8 @@ export const ConfigSchema = z.strictObject({
   scheduler: z.strictObject({
     strategy: z.enum(['binpack', 'spread']),
     aging_seconds: z.number().positive(),
+    /** Critical tasks go first whatever their tenant's fair share (off: fair share orders tenants, priority orders within one). */
+    critical_jumps_tenants: z.boolean(),
   }),
   leader: z.strictObject({
     ttl_seconds: z.number().positive(),
@@ -211,6 +213,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
   if (allowPrivate !== undefined && allowPrivate !== '') set(out, ['webhooks', 'allow_private_addresses'], envBoolean('JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES', allowPrivate));
   const allowedHosts = env.JARVIS_WEBHOOK_ALLOWED_HOSTS;
   if (allowedHosts !== undefined && allowedHosts !== '') set(out, ['webhooks', 'allowed_hosts'], allowedHosts.split(',').map((h) => h.trim()).filter(Boolean));
+  const jumps = env.JARVIS_CRITICAL_JUMPS_TENANTS;
+  if (jumps !== undefined && jumps !== '') set(out, ['scheduler', 'critical_jumps_tenants'], envBoolean('JARVIS_CRITICAL_JUMPS_TENANTS', jumps));
   const metricsEnabled = env.JARVIS_METRICS_ENABLED;
   if (metricsEnabled !== undefined && metricsEnabled !== '') set(out, ['metrics', 'enabled'], envBoolean('JARVIS_METRICS_ENABLED', metricsEnabled));
   return out;

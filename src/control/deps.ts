@@ -1,10 +1,10 @@
 // What the use cases need from the rest of the control plane, passed in by the composer.
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { WorkflowReleaser } from '../dag/release.ts';
 import type { ControlPlaneMetrics } from '../monitor/metrics.ts';
+import type { PendingQueues } from '../scheduler/pending.ts';
 import type { RedisNames } from '../scheduler/queues.ts';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
@@ -13,6 +13,7 @@ import type { SecretBox } from '../auth/secret-box.ts';
 import type { SecretStore } from '../state/secret-store.ts';
 import type { ScheduleStore } from '../state/schedule-store.ts';
 import type { WebhookStore } from '../state/webhook-store.ts';
+import type { TenantStore } from '../state/tenant-store.ts';
 
 export interface ControlDeps {
   config: Config;
@@ -26,11 +27,13 @@ export interface ControlDeps {
   /** Fails fast while Redis is down (no offline queue). */
   redis: Redis;
   names: RedisNames;
-  pendingQueue: Queue;
+  /** The tenants' pending queues. */
+  pending: PendingQueues;
   metrics: ControlPlaneMetrics;
   /** A new connection for one blocking reader (a log follower); the caller quits it. */
   newBlockingConnection(): Redis;
   secrets: SecretStore;
+  tenantStore: TenantStore;
   /** null when JARVIS_SECRET_KEY is not set: secrets cannot be stored or used. */
   secretBox: SecretBox | null;
   schedules: ScheduleStore;

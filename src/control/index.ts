@@ -5,6 +5,7 @@ import type { ControlDeps } from './deps.ts';
 import { NodeControl } from './nodes.ts';
 import { TaskLogs } from './task-logs.ts';
 import { TaskControl } from './tasks.ts';
+import { TenantControl } from './tenants.ts';
 import { WorkflowControl } from './workflows.ts';
 import { ScheduleControl } from './schedules.ts';
 import { WebhookControl } from './webhooks.ts';
@@ -14,12 +15,19 @@ export interface Control {
   logs: TaskLogs;
   workflows: WorkflowControl;
   nodes: NodeControl;
+  tenants: TenantControl;
   schedules: ScheduleControl;
   webhooks: WebhookControl;
 }
 
 export function createControl(deps: ControlDeps): Control {
-  return { tasks: new TaskControl(deps), logs: new TaskLogs(deps), workflows: new WorkflowControl(deps), nodes: new NodeControl(deps), schedules: new ScheduleControl(deps),
+  return {
+    tasks: new TaskControl(deps),
+    logs: new TaskLogs(deps),
+    workflows: new WorkflowControl(deps),
+    nodes: new NodeControl(deps),
+    tenants: new TenantControl(deps),
+    schedules: new ScheduleControl(deps),
     webhooks: new WebhookControl(deps),
   };
 }

@@ -2,7 +2,6 @@
 // configured), heartbeats (only from the node itself), drain and resume, forgetting a node.
 // Capacity that appears (a node registers or resumes) wakes the tasks waiting for room.
 import { sameSecret } from '../auth/keys.ts';
-import { wakeWaitingTasks } from '../scheduler/pending.ts';
 import type { NodeRegistration } from '../state/node-store.ts';
 import type { NodeRow, TaskRow } from '../state/schema.ts';
 import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
@@ -40,7 +39,7 @@ export class NodeControl {
     }
     const n = await this.deps.nodes.register(reg);
     this.deps.logger.info({ node_id: n.id, node: n.name }, 'node registered');
-    await wakeWaitingTasks(this.deps.pendingQueue).catch(() => undefined);
+    await this.deps.pending.wake().catch(() => undefined);
     return n;
   }
 
@@ -107,7 +106,7 @@ export class NodeControl {
     if (!n) throw new NotFound('Node not found');
     if (n.status === 'offline') throw new Conflict(`Node ${n.name} is offline; it can be ${draining ? 'drained' : 'resumed'} once it heartbeats again`);
     this.deps.logger.info({ node_id: n.id, node: n.name, status: n.status }, `node ${action}`);
-    if (!draining) await wakeWaitingTasks(this.deps.pendingQueue).catch(() => undefined);
+    if (!draining) await this.deps.pending.wake().catch(() => undefined);
     return n;
   }
 

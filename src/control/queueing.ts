@@ -1,7 +1,6 @@
 // Handing accepted work to the pending queue, and telling nodes to stop work: the Redis side of
 // the use cases. Enqueueing has a deadline, so a request never hangs on a Redis that is down.
-import type { TaskRow } from '../state/schema.ts';
-import { enqueuePending } from '../scheduler/pending.ts';
+import type { PendingRow } from '../scheduler/pending.ts';
 import type { Config } from '../config/index.ts';
 import { Unavailable } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
@@ -19,8 +18,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Adds the tasks to the pending queue, or throws when Redis does not answer within the deadline. */
-export function enqueueWithin(deps: Pick<ControlDeps, 'pendingQueue'>, rows: Array<Pick<TaskRow, 'id' | 'priority'>>): Promise<void> {
-  return withTimeout(enqueuePending(deps.pendingQueue, rows), ENQUEUE_TIMEOUT_MS, 'Redis');
+export function enqueueWithin(deps: Pick<ControlDeps, 'pending'>, rows: PendingRow[]): Promise<void> {
+  return withTimeout(deps.pending.add(rows), ENQUEUE_TIMEOUT_MS, 'Redis');
 }
 
 export function queueUnavailable(config: Config, what: string): Unavailable {

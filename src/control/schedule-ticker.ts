@@ -9,7 +9,6 @@ import type { Logger } from 'pino';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { compileCron } from '../schedule/cron.ts';
 import { admitRun, planTicks, type TickPlan } from '../schedule/tick-planner.ts';
-import { enqueuePending } from '../scheduler/pending.ts';
 import type { ScheduleStore } from '../state/schedule-store.ts';
 import type { ScheduleRow } from '../state/schema.ts';
 import type { ControlDeps } from './deps.ts';
@@ -18,7 +17,7 @@ import { createScheduleRun, scheduledTaskRow } from './schedule-runs.ts';
 const BATCH = 1_000;
 const CRON_CACHE = 10_000;
 
-export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workflows' | 'releaser' | 'pendingQueue'> {
+export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workflows' | 'releaser' | 'pending'> {
   schedules: ScheduleStore;
   logger: Logger;
   /** Cancels runs of a schedule whose policy is replace (the cancel use cases). */
@@ -123,7 +122,7 @@ export class ScheduleTicker implements Part {
       task: scheduledTaskRow(this.deps, s, plan.run),
     }));
     const started = await this.deps.schedules.claimTicksWithTasks(claims);
-    await enqueuePending(this.deps.pendingQueue, started).catch((err) =>
+    await this.deps.pending.add(started).catch((err) =>
       this.deps.logger.warn({ err, runs: started.length }, 'schedules: runs stored, Redis unavailable; the reconciler will enqueue them'),
     );
     const bySchedule = new Map(batch.map((b) => [b.s.id, b]));
@@ -171,7 +170,7 @@ export class ScheduleTicker implements Part {
     if (!claimed?.result) return; // another control plane took this tick
     const run = claimed.result;
     if (admission.action === 'replace') await this.deps.cancelRuns(s, admission.cancel).catch((err) => logger.warn({ err, schedule_id: s.id }, 'schedules: could not cancel the previous run'));
-    await enqueuePending(this.deps.pendingQueue, run.queued).catch((err) =>
+    await this.deps.pending.add(run.queued).catch((err) =>
       logger.warn({ err, schedule_id: s.id }, 'schedules: run stored, Redis unavailable; the reconciler will enqueue it'),
     );
     this.deps.onRun?.(s, run.runId, Date.now() - tickAt.getTime());

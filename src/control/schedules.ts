@@ -1,7 +1,6 @@
 // Use cases for schedules: create (the task or workflow checked as its submit would check it,
 // so a bad spec is a 422 now rather than a failed tick tonight), read, list, patch, delete,
 // trigger. Runs belong to the schedule's tenant. Another tenant's schedule is not found.
-import { enqueuePending } from '../scheduler/pending.ts';
 import { randomUUID } from 'node:crypto';
 import { compileCron } from '../schedule/cron.ts';
 import { checkScheduleCron, type SchedulePatch } from '../schedule/schedule-spec.ts';
@@ -16,6 +15,7 @@ import { canSee, type Actor } from './actor.ts';
 import type { ControlDeps } from './deps.ts';
 import { createScheduleRun, type ScheduleRun } from './schedule-runs.ts';
 import { checkSecretRefs } from './secret-refs.ts';
+import { checkStandaloneSpecs, checkWorkflowSpecTemplates } from './template-checks.ts';
 import { taskRowFrom, workflowRows } from './task-rows.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 
@@ -47,12 +47,19 @@ export class ScheduleControl {
     if (spec.workflow) {
       const problems = validateGraph(spec.workflow.tasks.map((t) => ({ key: t.key, depends_on: t.depends_on ?? [] })));
       if (problems.length > 0) throw new InvalidInput(problems.map((p) => ({ ...p, loc: ['body', 'workflow', ...p.loc.slice(1)] })));
+      try {
+        checkWorkflowSpecTemplates(spec.workflow);
+      } catch (err) {
+        if (err instanceof InvalidInput) throw new InvalidInput(err.problems.map((p) => ({ ...p, loc: ['body', 'workflow', ...p.loc.slice(1)] })));
+        throw err;
+      }
       for (const r of workflowRows(spec.workflow, config, tenant).rows) {
         const refusal = policyRefusal(r, tenant, policy);
         if (refusal) throw new Forbidden(`task "${r.workflowKey}": ${refusal}`);
       }
       await checkSecretRefs(this.deps, tenant, spec.workflow.tasks.map((t, i) => ({ loc: ['body', 'workflow', 'tasks', i], env: t.env })));
     } else if (spec.task) {
+      checkStandaloneSpecs([{ prefix: ['body', 'task'], spec: spec.task }]);
       const refusal = policyRefusal(taskRowFrom(spec.task, config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER }), tenant, policy);
       if (refusal) throw new Forbidden(refusal);
       await checkSecretRefs(this.deps, tenant, [{ loc: ['body', 'task'], env: spec.task.env }]);
@@ -131,7 +138,7 @@ export class ScheduleControl {
       await this.deps.schedules.noteRun(tx, s.id, r.runId);
       return r;
     });
-    await enqueuePending(this.deps.pendingQueue, run.queued).catch((err) =>
+    await this.deps.pending.add(run.queued).catch((err) =>
       this.deps.logger.warn({ err, schedule_id: id }, 'trigger: run stored, Redis unavailable; the reconciler will enqueue it'),
     );
     return { schedule: (await this.deps.schedules.get(id)) ?? s, run };

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import { waitingOn } from '../dag/release.ts';
 import { normaliseResources } from '../domain/resources.ts';
+import { hasTemplate } from '../workflow/template.ts';
 import { DEFAULT_PRIORITY, type TaskSpec, type WorkflowSpec } from '../domain/task.ts';
 import type { NewTaskRow } from '../state/schema.ts';
 
@@ -31,6 +32,7 @@ export function taskRowFrom(
     labels: spec.labels ?? {},
     idempotencyKey: spec.idempotency_key ?? null,
     network: spec.network ?? config.tasks.default_network,
+    outputSpec: spec.outputs ?? {},
     createdAt: new Date(),
     ...extra,
   };
@@ -51,6 +53,8 @@ export function workflowRows(spec: WorkflowSpec, config: Config, tenant = 'defau
       dagReady: parents.length === 0,
       createdAt,
       tenant,
+      templates: hasTemplates(t) ? { name: t.name ?? null, command: t.command ?? null, env: t.env ?? {} } : null,
+      whenCondition: t.when ?? null,
     });
   });
   const wf = {
@@ -63,4 +67,11 @@ export function workflowRows(spec: WorkflowSpec, config: Config, tenant = 'defau
     createdAt,
   };
   return { id, wf, rows };
+}
+
+/** Whether a task's name, command or env holds "{{" (then its submitted form is kept to fill at release). */
+function hasTemplates(t: Pick<TaskSpec, 'name' | 'command' | 'env'>): boolean {
+  if (t.name && hasTemplate(t.name)) return true;
+  if (typeof t.command === 'string' ? hasTemplate(t.command) : t.command?.some(hasTemplate)) return true;
+  return Object.values(t.env ?? {}).some((v) => typeof v === 'string' && hasTemplate(v));
 }

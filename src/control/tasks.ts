@@ -2,7 +2,6 @@
 // batch, read, cancel and retry. Accepting a task means: the row is in the database and its job
 // is in the pending queue; if Redis refuses the job, the row is removed and the caller gets
 // Unavailable, so nothing is half-accepted.
-import { wakeWaitingTasks, enqueuePending } from '../scheduler/pending.ts';
 import { GroupCommit } from '../state/group-commit.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskFilter } from '../state/task-store.ts';
@@ -15,6 +14,7 @@ import { enqueueWithin, queueUnavailable, tellNodesToCancel } from './queueing.t
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { taskRowFrom } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
+import { checkStandaloneSpecs } from './template-checks.ts';
 
 export class TaskControl {
   /** Concurrent submissions share one INSERT and one enqueue (see group-commit.ts). */
@@ -42,6 +42,7 @@ export class TaskControl {
 
   /** Accepts one task; `created` is false when its idempotency key named an existing task. */
   async submit(spec: TaskSpec, actor: Actor): Promise<{ task: TaskRow; created: boolean }> {
+    checkStandaloneSpecs([{ prefix: ['body'], spec }]);
     const row = taskRowFrom(spec, this.deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: actor.tenant });
     this.checkPolicy(row, actor.tenant);
     await checkSecretRefs(this.deps, actor.tenant, [{ loc: ['body'], env: spec.env }]);
@@ -61,6 +62,7 @@ export class TaskControl {
   /** Accepts all the tasks or none. */
   async submitBatch(specs: TaskSpec[], actor: Actor): Promise<TaskRow[]> {
     const { tasks, config } = this.deps;
+    checkStandaloneSpecs(specs.map((spec, i) => ({ prefix: ['body', 'tasks', i], spec })));
     const keys = specs.map((t) => t.idempotency_key).filter((k): k is string => !!k);
     if (new Set(keys).size !== keys.length) throw new Conflict('Two tasks in the batch share an idempotency_key; nothing was stored');
     for (const k of keys) {
@@ -90,6 +92,11 @@ export class TaskControl {
     return this.deps.tasks.list({ ...filter, tenant: actor.sees ?? undefined });
   }
 
+  /** Counts, queued demand and the last hour's status changes of the tasks the actor sees. */
+  overview(actor: Actor) {
+    return this.deps.tasks.overview(actor.sees ?? undefined);
+  }
+
   /** The task's history, oldest first. */
   async events(id: string, actor: Actor) {
     await this.get(id, actor);
@@ -104,9 +111,9 @@ export class TaskControl {
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('ended' in r) throw new Conflict(`Task already ended (status ${r.ended.status}); only queued, scheduled or running tasks can be cancelled`);
     await tellNodesToCancel(deps, [id]);
-    await deps.pendingQueue.remove(id).catch(() => undefined);
-    if (r.wasOnNode) await wakeWaitingTasks(deps.pendingQueue).catch(() => undefined);
-    await enqueuePending(deps.pendingQueue, r.released).catch((err) =>
+    await deps.pending.remove(id, r.task.tenant).catch(() => undefined);
+    if (r.wasOnNode) await deps.pending.wake().catch(() => undefined);
+    await deps.pending.add(r.released).catch((err) =>
       deps.logger.warn({ err, task_id: id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'),
     );
     deps.metrics.finished.inc({ status: 'cancelled', priority: r.task.priority });

@@ -2,7 +2,6 @@
 // stored; the whole graph is stored in one transaction, then its first tasks are enqueued. If
 // Redis refuses them the workflow is removed again and the caller gets Unavailable.
 import { validateGraph } from '../dag/validate.ts';
-import { enqueuePending } from '../scheduler/pending.ts';
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import { Conflict, InvalidInput, NotFound } from '../domain/errors.ts';
 import type { WorkflowSpec, WorkflowStatus } from '../domain/task.ts';
@@ -10,6 +9,7 @@ import type { ControlDeps } from './deps.ts';
 import { queueUnavailable, tellNodesToCancel } from './queueing.ts';
 import { workflowRows } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
+import { checkWorkflowSpecTemplates } from './template-checks.ts';
 import { canSee, type Actor } from './actor.ts';
 import { Forbidden } from '../domain/errors.ts';
 import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
@@ -21,6 +21,7 @@ export class WorkflowControl {
     const { workflows, releaser, config } = this.deps;
     const problems = validateGraph(spec.tasks.map((t) => ({ key: t.key, depends_on: t.depends_on ?? [] })));
     if (problems.length > 0) throw new InvalidInput(problems);
+    checkWorkflowSpecTemplates(spec);
     const { id, wf, rows } = workflowRows(spec, config, actor.tenant);
     const policy = policyFor(config.tenants.policies, actor.tenant);
     for (const r of rows) {
@@ -30,7 +31,7 @@ export class WorkflowControl {
     await checkSecretRefs(this.deps, actor.tenant, spec.tasks.map((t, i) => ({ loc: ['body', 'tasks', i], env: t.env })));
     const { workflow, queued } = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
     try {
-      await enqueuePending(this.deps.pendingQueue, queued);
+      await this.deps.pending.add(queued);
     } catch (err) {
       this.deps.logger.warn({ err, workflow_id: id }, 'POST /workflows: could not enqueue; the workflow was not stored');
       await workflows.delete(id);
@@ -52,6 +53,28 @@ export class WorkflowControl {
     const workflow = await this.deps.workflows.get(id);
     if (!workflow || !canSee(actor, workflow.tenant)) throw new NotFound('Workflow not found');
     return { workflow, tasks: await this.deps.workflows.tasksOf(id) };
+  }
+
+  /**
+   * Runs a workflow that ended again: its failed, timed-out, cancelled and skipped tasks get new
+   * attempts (same ids); succeeded tasks are kept, and their outputs feed the re-run ones.
+   */
+  async retry(id: string, actor: Actor): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
+    const { workflows, releaser } = this.deps;
+    if (actor.sees !== null) {
+      const seen = await workflows.get(id);
+      if (!seen || !canSee(actor, seen.tenant)) throw new NotFound('Workflow not found');
+    }
+    const r = await workflows.retry(id, (tx, wf, reset) => releaser.restart(tx, wf, reset));
+    if (r === 'not_found') throw new NotFound('Workflow not found');
+    if ('running' in r) throw new Conflict('Workflow is still running; retry it once it has ended (or cancel it first)');
+    // A cancel told the nodes about these tasks; it was about attempts that ended, not the new ones.
+    if (r.reset.length > 0) await this.deps.redis.del(...r.reset.map((t) => this.deps.names.cancelKey(t.id))).catch(() => undefined);
+    await this.deps.pending.add(r.queued).catch((err) =>
+      this.deps.logger.warn({ err, workflow_id: id }, 'workflow retry: queued in the database, Redis unavailable; the reconciler will enqueue them'),
+    );
+    const workflow = (await workflows.get(id)) as WorkflowRow;
+    return { workflow, tasks: await workflows.tasksOf(id) };
   }
 
   /** Queued and running tasks are cancelled (their containers killed), the rest skipped. */

@@ -1,13 +1,19 @@
 // The DAG manager's decisions, taken inside the transaction that ends a task (TaskStore's
 // onFinal hook), under the workflow's row lock: a success marks children whose parents all
 // succeeded as ready; a failure for good (failed, timed out, cancelled, skipped) skips every
-// pending descendant, since none of them can run any more; then ready tasks fill the free
-// max_parallel slots, and the workflow ends once nothing is left to run. Because a child moves
-// pending -> queued only in the one transaction that commits its last parent's success, it is
-// released exactly once, whatever crashes around it.
+// pending descendant, since none of them can run any more (with on_failure continue, a task
+// skipped by its `when` counts as done instead); then ready tasks fill the free max_parallel
+// slots, and the workflow ends once nothing is left to run. A task whose parents are done is
+// released through its `when` and its templates (src/workflow/): it may be skipped or fail
+// right there, which is applied in the same transaction. Because a child moves pending ->
+// queued only in the one transaction that commits its last parent's end, it is released
+// exactly once, whatever crashes around it.
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import type { Tx } from '../state/task-store.ts';
 import type { WorkflowStore } from '../state/workflow-store.ts';
+import { compileCondition, decideWhen, type CompiledCondition } from '../workflow/condition.ts';
+import { renderTaskTemplates } from '../workflow/task-templates.ts';
+import { hasTemplate, parseTemplate, referencesOf, type AncestorValue } from '../workflow/template.ts';
 
 export class WorkflowReleaser {
   constructor(private readonly workflows: WorkflowStore) {}
@@ -23,36 +29,115 @@ export class WorkflowReleaser {
     for (const id of [...byWorkflow.keys()].sort()) {
       const wf = await this.workflows.lock(tx, id);
       if (!wf || wf.status !== 'running') continue;
-      const done = byWorkflow.get(id) as TaskRow[];
-      const succeeded = done.filter((t) => t.status === 'succeeded');
-      const failed = done.filter((t) => t.status !== 'succeeded');
-      if (succeeded.length > 0) await this.readyChildren(tx, wf, succeeded.map((t) => t.workflowKey as string));
-      if (failed.length > 0) await this.skipDescendants(tx, wf, failed);
+      await this.settle(tx, wf, byWorkflow.get(id) as TaskRow[]);
       released.push(...(await this.fillSlots(tx, wf)));
       await this.finishIfDone(tx, wf);
     }
     return released;
   };
 
-  /** At creation: roots are already marked ready; queue as many as max_parallel allows. */
+  /** At creation: roots are already marked ready (a root's `when` is decided here); queue as many as max_parallel allows. */
   async start(tx: Tx, wf: WorkflowRow): Promise<TaskRow[]> {
+    const conditional = await this.workflows.readyConditional(tx, wf.id);
+    if (conditional.length > 0) {
+      await this.settle(tx, wf, await this.admit(tx, wf, conditional));
+      await this.finishIfDone(tx, wf);
+    }
     return this.fillSlots(tx, wf);
   }
 
-  /** Children of the tasks that just succeeded whose parents all succeeded become ready. */
-  private async readyChildren(tx: Tx, wf: WorkflowRow, keys: string[]): Promise<void> {
+  /**
+   * POST /workflows/{id}/retry, inside the transaction that reset its tasks: the reset tasks
+   * whose parents are all done again are released (templates filled again from the kept
+   * tasks' values, `when` decided again).
+   */
+  async restart(tx: Tx, wf: WorkflowRow, reset: TaskRow[]): Promise<TaskRow[]> {
+    const waiting = await this.workflows.unsucceededParents(tx, wf.id, reset.map((t) => t.id), this.satisfying(wf));
+    const ready = reset.filter((t) => (waiting.get(t.id)?.count ?? 0) === 0);
+    await this.settle(tx, wf, await this.admit(tx, wf, ready));
+    const released = await this.fillSlots(tx, wf);
+    await this.finishIfDone(tx, wf);
+    return released;
+  }
+
+  /** The parent statuses that let a child run: with on_failure continue, a skipped parent counts as done. */
+  private satisfying(wf: WorkflowRow): string[] {
+    return wf.onFailure === 'continue' ? ['succeeded', 'skipped'] : ['succeeded'];
+  }
+
+  /**
+   * Applies the ends of tasks, and of the tasks their release ended in turn (skipped by `when`,
+   * failed for a missing template value), until nothing more ends.
+   */
+  private async settle(tx: Tx, wf: WorkflowRow, ended: TaskRow[]): Promise<void> {
+    const satisfied = this.satisfying(wf);
+    let batch = ended;
+    while (batch.length > 0) {
+      const done = batch.filter((t) => satisfied.includes(t.status));
+      const stopped = batch.filter((t) => !satisfied.includes(t.status));
+      if (stopped.length > 0) await this.skipDescendants(tx, wf, stopped);
+      batch = done.length > 0 ? await this.readyChildren(tx, wf, done.map((t) => t.workflowKey as string)) : [];
+    }
+  }
+
+  /** Children of the tasks that just ended whose parents are all done are released; returns those that ended at release. */
+  private async readyChildren(tx: Tx, wf: WorkflowRow, keys: string[]): Promise<TaskRow[]> {
     const children = await this.workflows.pendingChildren(tx, wf.id, keys);
-    if (children.length === 0) return;
-    const waitingOnParents = await this.workflows.unsucceededParents(tx, wf.id, children.map((c) => c.id));
-    const ready: string[] = [];
+    if (children.length === 0) return [];
+    const waitingOnParents = await this.workflows.unsucceededParents(tx, wf.id, children.map((c) => c.id), this.satisfying(wf));
+    const ready: TaskRow[] = [];
     const reasons: Array<{ taskId: string; reason: string }> = [];
     for (const child of children) {
       const w = waitingOnParents.get(child.id) ?? { count: 0, some: [] };
-      if (w.count === 0) ready.push(child.id);
+      if (w.count === 0) ready.push(child);
       else reasons.push({ taskId: child.id, reason: waitingOn(w.count, w.some, child.dependsOn.length) });
     }
     await this.workflows.setWaitingReasons(tx, reasons);
+    return this.admit(tx, wf, ready);
+  }
+
+  /**
+   * Tasks whose parents are all done: a `when` decides whether each runs (false or an error:
+   * skipped, the reason naming the condition), then its templates are filled from its
+   * ancestors' values (a missing value: failed, saying which). The rest become ready. Returns
+   * the tasks that ended here.
+   */
+  private async admit(tx: Tx, wf: WorkflowRow, rows: TaskRow[]): Promise<TaskRow[]> {
+    const plain = rows.filter((t) => !t.templates && !t.whenCondition);
+    const special = rows.filter((t) => t.templates || t.whenCondition);
+    const ready = plain.map((t) => t.id);
+    const ended: TaskRow[] = [];
+    if (special.length > 0) {
+      const plans = special.map((t) => ({ task: t, ...planOf(t) }));
+      const keys = [...new Set(plans.flatMap((p) => p.keys))];
+      const values: Map<string, AncestorValue> = new Map(
+        (await this.workflows.valuesOf(tx, wf.id, keys)).map((v) => [v.workflowKey as string, { status: v.status, result: v.result, outputs: v.outputs ?? {} }]),
+      );
+      for (const { task, condition, conditionError } of plans) {
+        if (conditionError !== null) {
+          ended.push(...(await this.workflows.skip(tx, [task.id], `when ${JSON.stringify(task.whenCondition)} could not be evaluated: ${conditionError}`)));
+          continue;
+        }
+        if (condition) {
+          const decision = decideWhen(condition, values);
+          if (!decision.run) {
+            ended.push(...(await this.workflows.skip(tx, [task.id], decision.reason)));
+            continue;
+          }
+        }
+        if (task.templates) {
+          const rendered = renderTaskTemplates(task.templates, values);
+          if (!rendered.ok) {
+            ended.push(...(await this.workflows.fail(tx, task.id, `cannot fill ${rendered.loc.join('.')}: ${rendered.error}`)));
+            continue;
+          }
+          await this.workflows.fillTemplates(tx, task.id, rendered.fields as Partial<TaskRow>);
+        }
+        ready.push(task.id);
+      }
+    }
     await this.workflows.markReady(tx, ready);
+    return ended;
   }
 
   /** Every pending descendant of the tasks that just failed for good is skipped. */
@@ -90,7 +175,7 @@ export class WorkflowReleaser {
 
   private async finishIfDone(tx: Tx, wf: WorkflowRow): Promise<void> {
     if ((await this.workflows.unfinishedCount(tx, wf.id)) > 0) return;
-    await this.workflows.finish(tx, wf.id, (await this.workflows.allSucceeded(tx, wf.id)) ? 'succeeded' : 'failed');
+    await this.workflows.finish(tx, wf.id, (await this.workflows.noneFailed(tx, wf.id)) ? 'succeeded' : 'failed');
   }
 }
 
@@ -98,4 +183,28 @@ export class WorkflowReleaser {
 export function waitingOn(count: number, some: string[], parents: number): string {
   if (count <= 5) return `waiting on ${some.slice(0, count).join(', ')}`;
   return `waiting on ${count} of ${parents} parents: ${some.slice(0, 3).join(', ')}, …`;
+}
+
+/** The condition of a task and the keys of the tasks its templates and condition read. */
+function planOf(t: TaskRow): { condition: CompiledCondition | null; conditionError: string | null; keys: string[] } {
+  const keys: string[] = [];
+  let condition: CompiledCondition | null = null;
+  let conditionError: string | null = null;
+  if (t.whenCondition) {
+    // Accepted at submit, so it compiles (same code); an error here would still only skip the task.
+    const c = compileCondition(t.whenCondition);
+    if (c.ok) {
+      condition = c.condition;
+      keys.push(...c.condition.refs.map((r) => r.task));
+    } else conditionError = c.error;
+  }
+  if (t.templates) {
+    const texts = [t.templates.name, ...(typeof t.templates.command === 'string' ? [t.templates.command] : (t.templates.command ?? [])), ...Object.values(t.templates.env ?? {})];
+    for (const text of texts) {
+      if (typeof text !== 'string' || !hasTemplate(text)) continue;
+      const parsed = parseTemplate(text);
+      if (parsed.ok) keys.push(...referencesOf(parsed.pieces).map((r) => r.task));
+    }
+  }
+  return { condition, conditionError, keys };
 }

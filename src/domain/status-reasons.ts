@@ -8,3 +8,9 @@ export const placedWaitingForStart = (node: string) => `${placedOn(node)}; waiti
 export const CONTAINER_STARTED = 'container started';
 export const nodeWentOffline = (node: string, attempt: number) => `node ${node} went offline during attempt ${attempt}; placing it again`;
 export const retryRequested = (after: string) => `retry requested after ${after}; ${WAITING_FOR_SCHEDULER}`;
+
+/** A reason a tenant's fair share or quota gives (scheduler/fair-share.ts composes them). */
+export const FAIR_SHARE_HOLD = 'held back by fair share';
+export const isTenantHold = (reason: string | null | undefined) => !!reason && (reason.startsWith(FAIR_SHARE_HOLD) || /^tenant \S+ at quota:/.test(reason));
+/** The kind of a reason: its words before the first colon ("no node fits", "tenant ml at quota"). */
+export const reasonKind = (reason: string | null | undefined) => (reason ?? '').split(':', 1)[0];

@@ -58,12 +58,21 @@ export interface TaskSpec {
   labels?: Record<string, string>;
   idempotency_key?: string | null;
   network?: Network;
+  /** Files read from the container after it exits, by output name (docs/workflows.md). */
+  outputs?: Record<string, { path: string }>;
+}
+
+/** A workflow task's fields as submitted when one of them holds a template, filled at release. */
+export interface TaskTemplates {
+  name: string | null;
+  command: string[] | string | null;
+  env: TaskEnv;
 }
 
 /** A workflow as a client describes it: named tasks with their dependencies. */
 export interface WorkflowSpec {
   name?: string | null;
-  tasks: Array<Omit<TaskSpec, 'idempotency_key'> & { key: string; depends_on?: string[] }>;
+  tasks: Array<Omit<TaskSpec, 'idempotency_key'> & { key: string; depends_on?: string[]; when?: string | null }>;
   on_failure?: (typeof ON_FAILURE)[number];
   max_parallel?: number | null;
 }

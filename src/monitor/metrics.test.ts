@@ -31,6 +31,10 @@ function sources(over: Partial<MetricsSources> = {}): MetricsSources {
     queueJobs: async () => ({ pending: { prioritized: 2, delayed: 1 }, 'task-events': {} }),
     queueDepthByPriority: async () => ({ high: 2 }),
     nodes: async () => [node],
+    tenants: async () => ({
+      tenants: [{ name: 'ml', weight: 2, usage: { cpu: 1.5, memoryMb: 512, gpu: 1, running: 1 }, pending: { tasks: 3, cpu: 3, memoryMb: 768, gpu: 3 }, dominantShare: 0.25, entitledShare: 0.5 }],
+      shapes: [{ tenant: 'ml', cpu: 'le_1', memory: 'le_256', gpu: 'le_1', tasks: 3 }],
+    }),
     ...over,
   };
 }
@@ -40,6 +44,9 @@ const line = (text: string, series: string) => text.split('\n').find((l) => l.st
 describe('ControlPlaneMetrics', () => {
   it('exposes what the sources say, in base units', async () => {
     const text = await new ControlPlaneMetrics(sources()).registry.metrics();
+    expect(line(text, 'jarvis_tenant_usage{tenant="ml",resource="gpu"}')).toBe('jarvis_tenant_usage{tenant="ml",resource="gpu"} 1');
+    expect(line(text, 'jarvis_tenant_pending_tasks{tenant="ml",cpu="le_1",memory_mb="le_256",gpu="le_1"}')).toMatch(/ 3$/);
+    expect(line(text, 'jarvis_tenant_entitled_share{tenant="ml"}')).toMatch(/ 0\.5$/);
     expect(line(text, 'jarvis_tasks{status="queued"}')).toBe('jarvis_tasks{status="queued"} 3');
     expect(line(text, 'jarvis_tasks{status="failed"}')).toBe('jarvis_tasks{status="failed"} 0');
     expect(line(text, 'jarvis_queue_jobs{queue="pending",state="delayed"}')).toBe('jarvis_queue_jobs{queue="pending",state="delayed"} 1');

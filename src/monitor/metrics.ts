@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { FINAL_STATUSES as FINAL, NODE_STATUSES, PRIORITIES, PRIORITY_RANK, TASK_STATUSES } from '../domain/task.ts';
 import type { NodeRow } from '../state/schema.ts';
 import { ScrapeSource } from './scrape-source.ts';
+import { registerTenantMetrics, type TenantFigures } from './tenant-metrics.ts';
 
 export { NODE_STATUSES, PRIORITIES, TASK_STATUSES };
 /** BullMQ job states reported for each of Jarvis's queues. */
@@ -45,6 +46,8 @@ export interface MetricsSources {
   queueDepthByPriority(): Promise<Record<string, number>>;
   /** Registered nodes (NodeStore.list). */
   nodes(): Promise<NodeSnapshot[]>;
+  /** Tenants' usage, shares and queued demand (absent: no tenant metrics). */
+  tenants?(): Promise<TenantFigures>;
 }
 
 export interface MetricsOptions extends MetricsSources {
@@ -162,7 +165,9 @@ export class ControlPlaneMetrics {
     const queueJobs = source('queues', () => options.queueJobs());
     const queueDepth = source('queue_depth', () => options.queueDepthByPriority());
     const nodes = source('nodes', () => options.nodes());
-    const sources = [taskCounts, queueJobs, queueDepth, nodes];
+    const tenantFigures = options.tenants ? source('tenants', () => options.tenants!()) : null;
+    const sources = [taskCounts, queueJobs, queueDepth, nodes, ...(tenantFigures ? [tenantFigures] : [])];
+    if (tenantFigures) registerTenantMetrics(registers, tenantFigures);
 
     new Gauge({
       name: 'jarvis_metrics_source_up',
@@ -285,7 +290,7 @@ export async function jobCountsByQueue(queues: Queue[]): Promise<Record<string, 
  * one ZCOUNT per priority in one script (BullMQ's getCountsPerPriority), cheap at any depth.
  * Jobs added without a priority (BullMQ priority 0, the plain wait list) are not Jarvis's.
  */
-export async function pendingByPriority(queue: Queue): Promise<Record<string, number>> {
-  const byRank = await queue.getCountsPerPriority(PRIORITIES.map((p) => PRIORITY_RANK[p]));
-  return Object.fromEntries(PRIORITIES.map((p) => [p, byRank[String(PRIORITY_RANK[p])] ?? 0]));
+export async function pendingByPriority(queues: Queue[]): Promise<Record<string, number>> {
+  const counts = await Promise.all(queues.map((q) => q.getCountsPerPriority(PRIORITIES.map((p) => PRIORITY_RANK[p]))));
+  return Object.fromEntries(PRIORITIES.map((p) => [p, counts.reduce((sum, byRank) => sum + (byRank[String(PRIORITY_RANK[p])] ?? 0), 0)]));
 }

@@ -1,11 +1,10 @@
 // Marks nodes whose heartbeats stopped: unhealthy after a few missed beats, offline after
 // offline_seconds, when its tasks are put back in the pending queue to be placed again
 // (attempt + 1). A crash between the two leaves queued tasks the reconciler enqueues.
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisNames } from '../scheduler/queues.ts';
 import type { Logger } from 'pino';
-import { enqueuePending } from '../scheduler/pending.ts';
+import type { PendingQueues } from '../scheduler/pending.ts';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import type { CloseOptions, Part } from '../lifecycle/part.ts';
@@ -18,7 +17,7 @@ export class NodeHealthMonitor implements Part {
     private readonly deps: {
       nodes: NodeStore;
       tasks: TaskStore;
-      pendingQueue: Queue;
+      pending: PendingQueues;
       redis: Redis;
       names: RedisNames;
       logger: Logger;
@@ -47,7 +46,7 @@ export class NodeHealthMonitor implements Part {
       for (const n of await this.deps.nodes.offlineHoldingTasks()) {
         const again = await this.deps.tasks.requeueFromNode(n.id, n.name);
         if (again.length === 0) continue;
-        await enqueuePending(this.deps.pendingQueue, again);
+        await this.deps.pending.add(again);
         logger.warn({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} is offline: its tasks are placed again`);
       }
       await this.requeueLostAttempts();
@@ -70,7 +69,7 @@ export class NodeHealthMonitor implements Part {
       if (await redis.exists(`${names.bullPrefix}:${names.eventsQueue}:finished-${t.id}-a${t.attempts}`)) continue;
       const again = await tasks.requeueLost(t.id, t.attempts, `node ${t.nodeName} no longer runs attempt ${t.attempts} and its result was lost; placing it again`);
       if (!again) continue;
-      await enqueuePending(this.deps.pendingQueue, [again]);
+      await this.deps.pending.add([again]);
       logger.warn({ task_id: t.id, attempt: t.attempts, node: t.nodeName }, 'node health: an attempt lost its result; placing the task again');
     }
   }

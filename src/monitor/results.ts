@@ -1,20 +1,20 @@
 // Records what workers report: a container started, an attempt ended. Reports travel through a
 // BullMQ queue, so they survive a control-plane restart and are applied at least once; the
 // task store fences them by attempt, so applying one twice, or a stale one, changes nothing.
-import { Worker, type Job, type Queue } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskRow } from '../state/schema.ts';
 import type { FinishReport, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry } from '../scheduler/batcher.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
-import { enqueuePending } from '../scheduler/pending.ts';
+import type { PendingQueues } from '../scheduler/pending.ts';
 import { controlPlaneWorkerOptions, logQueueError, TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
 
 export interface ResultRecorderDeps {
   tasks: TaskStore;
   /** Released workflow tasks and retries are enqueued here. */
-  pendingQueue: Queue;
+  pending: PendingQueues;
   connection: Redis;
   /** A non-blocking connection for reading log streams. */
   redis: Redis;
@@ -118,6 +118,8 @@ export class ResultRecorder implements Part {
           finishedAt: new Date(e.finishedAt),
           logs,
           truncated: e.truncated,
+          outputs: e.outputs,
+          result: e.result,
         },
       });
     }
@@ -132,8 +134,8 @@ export class ResultRecorder implements Part {
       }
       if (result.retryInMs !== null) retries.set(result.retryInMs, [...(retries.get(result.retryInMs) ?? []), result.task]);
     }
-    for (const [delay, rows] of retries) await enqueuePending(this.deps.pendingQueue, rows, delay);
-    await enqueuePending(this.deps.pendingQueue, released);
+    for (const [delay, rows] of retries) await this.deps.pending.add(rows, delay);
+    await this.deps.pending.add(released);
     const pipe = this.deps.redis.pipeline();
     for (const { report } of take) pipe.expire(this.deps.names.logStream(report.taskId), LOG_STREAM_TTL_SECONDS);
     await pipe.exec();

@@ -7,7 +7,10 @@ export interface BatchEntry<T> {
   settle(err?: Error): void;
   /** Puts the item back for the next batch. */
   defer(): void;
+  /** Keeps the item out of batches, unsettled, until Batcher.readd() brings it back. */
+  hold(): void;
   readonly settled: boolean;
+  readonly held: boolean;
 }
 
 /**
@@ -32,7 +35,8 @@ export class Batcher<T> {
   add(value: T): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
-      const entry: BatchEntry<T> = {
+      let held = false;
+      const entry: BatchEntry<T> & { unhold(): void } = {
         value,
         settle(err?: Error) {
           if (settled) return;
@@ -41,16 +45,39 @@ export class Batcher<T> {
           else resolve();
         },
         defer: () => this.deferred.add(entry),
+        hold: () => {
+          held = true;
+        },
+        unhold: () => {
+          held = false;
+        },
         get settled() {
           return settled;
         },
+        get held() {
+          return held;
+        },
       };
       this.queue.push(entry);
-      if (!this.draining) {
-        this.draining = true;
-        setImmediate(() => void this.drain());
-      }
+      this.kick();
     });
+  }
+
+  /** Brings held items back into the next batch. */
+  readd(entries: Array<BatchEntry<T>>): void {
+    for (const e of entries) {
+      if (e.settled || !e.held) continue;
+      (e as BatchEntry<T> & { unhold(): void }).unhold();
+      this.queue.push(e);
+    }
+    this.kick();
+  }
+
+  private kick(): void {
+    if (!this.draining && this.queue.length > 0) {
+      this.draining = true;
+      setImmediate(() => void this.drain());
+    }
   }
 
   private readonly deferred = new Set<BatchEntry<T>>();
@@ -71,7 +98,7 @@ export class Batcher<T> {
         }
         const again = new Set(batch.filter((e) => this.deferred.delete(e) && !e.settled));
         this.queue.unshift(...again);
-        const rest = batch.filter((e) => !again.has(e));
+        const rest = batch.filter((e) => !again.has(e) && !e.held);
         const finishRest = (err?: Error) => {
           for (const e of rest) if (!e.settled) e.settle(err ?? new Error('internal error: a batch left an item unhandled'));
         };

@@ -1,8 +1,10 @@
-// Takes queued tasks from the pending queue in priority order (BullMQ priorities, FIFO within
-// one) and hands each to a node's own queue. The database decides: a job whose task is no
-// longer queued is dropped, and a task already placed (we crashed after placing it) is handed
-// over again under the same job id, which BullMQ deduplicates. A task that fits nowhere now
-// is delayed and tried again; one that can never fit fails at once with the reason.
+// Takes queued tasks from the tenants' pending queues (each in priority order, FIFO within a
+// priority) and hands each to a node's own queue. The fronts of all tenants' queues meet in one
+// batch, where fair share (fair-share.ts) orders them across tenants and enforces quotas. The
+// database decides: a job whose task is no longer queued is dropped, and a task already placed
+// (we crashed after placing it) is handed over again under the same job id, which BullMQ
+// deduplicates. A task that fits nowhere now is delayed and tried again; one that can never fit
+// fails at once with the reason.
 import { policyFor, type TenantPolicy } from '../auth/tenant-policy.ts';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -11,8 +13,11 @@ import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
-import { enqueuePending, wakeWaitingTasks } from './pending.ts';
+import type { PendingQueues } from './pending.ts';
 import { chooseNode, reserve, type PlacementStrategy } from './placement.ts';
+import { clusterCapacity, FairShareOrder, type Candidate, type TenantState } from './fair-share.ts';
+import { DEFAULT_SETTINGS, type TenantStore } from '../state/tenant-store.ts';
+import { isTenantHold, reasonKind } from '../domain/status-reasons.ts';
 import { controlPlaneWorkerOptions, logQueueError, NodeJob, PendingJob, type RedisNames } from './queues.ts';
 import { agedPriority } from './aging.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
@@ -21,8 +26,12 @@ export interface DispatcherDeps {
   tasks: TaskStore;
   nodes: NodeStore;
   connection: Redis;
-  /** Where released workflow tasks go (a task failed here may release or skip its children). */
-  pendingQueue: Queue;
+  /** The tenants' pending queues: taken from here, and where released workflow tasks go. */
+  pending: PendingQueues;
+  /** Tenants' weights and quotas, and what they hold now. */
+  tenants: TenantStore;
+  /** scheduler.critical_jumps_tenants: critical tasks go first whatever their tenant's share. */
+  criticalJumpsTenants?: boolean;
   names: RedisNames;
   logger: Logger;
   logCapBytes: number;
@@ -55,6 +64,19 @@ export function waitFailsafeMs(timesTaken: number): number {
 /** The most jobs decided together (and, with some headroom, the pending worker's concurrency). */
 const MAX_BATCH = 500;
 
+/** How often the dispatcher looks for tenants whose pending queue it does not read yet. */
+const TENANT_WATCH_MS = 500;
+
+/**
+ * Of each tenant's tasks that must wait, the first this many are held in memory (their jobs
+ * stay active, their locks renewed) rather than delayed, so every batch decided when capacity
+ * frees has the front of every waiting tenant's queue in it, and fair share chooses among all
+ * of them, not among whichever jobs Redis handed over first. They are looked at again on every
+ * wake and every HELD_RETRY_MS.
+ */
+const HELD_PER_TENANT = 20;
+const HELD_RETRY_MS = 1_000;
+
 /** A pending job waiting in a batch; seq is its arrival (FIFO within a priority, as BullMQ handed it out). */
 interface Taken {
   job: Job;
@@ -63,24 +85,55 @@ interface Taken {
 }
 type Pending = BatchEntry<Taken>;
 
+type Waiting = { p: Pending; task: PlacementRequest; reason: string };
+
 export class Dispatcher implements Part {
-  private worker: Worker | null = null;
+  /** One BullMQ worker per tenant's pending queue; all feed the one batcher. */
+  private readonly workers = new Map<string, Worker>();
+  private running = false;
+  private watch: NodeJS.Timeout | null = null;
   private closer?: (options?: CloseOptions) => Promise<void>;
   private readonly nodeQueues = new Map<string, Queue>();
+  private readonly onTenant = (tenant: string) => {
+    if (this.running) this.readTenant(tenant);
+  };
+  /** Waiting tasks held in memory, by tenant (see HELD_PER_TENANT). */
+  private held = new Map<string, Pending[]>();
+  private heldTimer: NodeJS.Timeout | null = null;
+  private readonly onWake = () => this.lookAgainAtHeld();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
   start(): void {
-    if (this.worker) return;
+    if (this.running) return;
+    this.running = true;
+    this.deps.pending.on('tenant', this.onTenant);
+    this.deps.pending.on('wake', this.onWake);
+    this.heldTimer = setInterval(this.onWake, HELD_RETRY_MS);
+    const look = () => {
+      this.deps.pending
+        .tenants()
+        .then((ts) => ts.forEach((t) => this.onTenant(t)))
+        .catch((err) => this.deps.logger.debug({ err }, 'dispatcher: could not list the tenants with pending work'));
+    };
+    look();
+    this.watch = setInterval(look, TENANT_WATCH_MS);
+  }
+
+  /** Starts reading a tenant's pending queue (once). */
+  private readTenant(tenant: string): void {
+    if (this.workers.has(tenant)) return;
     const { names, connection } = this.deps;
-    this.worker = new Worker(names.pendingQueue, (job, token) => this.process(job, token), {
+    const worker = new Worker(names.pendingQueue(tenant), (job, token) => this.process(job, token), {
       ...controlPlaneWorkerOptions(connection, names),
-      concurrency: MAX_BATCH * 2,
+      concurrency: MAX_BATCH,
     });
-    this.worker.on('error', (err) => logQueueError(this.deps.logger, 'dispatcher', err));
-    this.worker.on('failed', (job, err) =>
-      this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it'),
-    );
+    worker.on('error', (err) => logQueueError(this.deps.logger, 'dispatcher', err));
+    worker.on('failed', (job, err) => {
+      if (err instanceof DelayedError) return;
+      this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it');
+    });
+    this.workers.set(tenant, worker);
   }
 
   /**
@@ -88,17 +141,36 @@ export class Dispatcher implements Part {
    * flushed, say): start a new one. Called periodically by the control plane.
    */
   async ensureRunning(): Promise<void> {
-    if (!this.worker || this.worker.isRunning()) return;
-    this.deps.logger.warn('dispatcher: its queue loop had stopped; starting a new one');
-    await this.stop().catch(() => undefined);
-    this.start();
+    if (!this.running) return;
+    for (const [tenant, w] of this.workers) {
+      if (w.isRunning()) continue;
+      this.deps.logger.warn({ tenant }, "dispatcher: a tenant's queue loop had stopped; starting a new one");
+      this.workers.delete(tenant);
+      await w.close().catch(() => undefined);
+      this.readTenant(tenant);
+    }
   }
 
   /** Stops taking jobs (when this replica stops leading); start() takes them again. */
   async stop(force = false): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    await w?.close(force);
+    this.running = false;
+    this.deps.pending.off('tenant', this.onTenant);
+    this.deps.pending.off('wake', this.onWake);
+    if (this.watch) clearInterval(this.watch);
+    if (this.heldTimer) clearInterval(this.heldTimer);
+    this.watch = this.heldTimer = null;
+    // Held jobs go back to their queues (delayed briefly), so closing the workers does not wait on them.
+    const held = [...this.held.values()].flat();
+    this.held.clear();
+    await Promise.all(
+      held.map(async (p) => {
+        await p.value.job.moveToDelayed(Date.now() + WAIT_RETRY_MS, p.value.token).catch(() => undefined);
+        p.settle(new DelayedError());
+      }),
+    );
+    const ws = [...this.workers.values()];
+    this.workers.clear();
+    await Promise.all(ws.map((w) => w.close(force)));
   }
 
   /** Stops for good (see lifecycle/part.ts); force: placements in flight are not waited for. */
@@ -140,16 +212,18 @@ export class Dispatcher implements Part {
     const { tasks, nodes } = this.deps;
     batch.sort((a, b) => (a.value.job.priority ?? 0) - (b.value.job.priority ?? 0) || a.value.seq - b.value.seq);
     const entries = batch.map((p) => ({ p, data: PendingJob.parse(p.value.job.data) }));
-    const rows = new Map((await tasks.placementRequests(entries.map((e) => e.data.taskId))).map((t) => [t.id, t]));
+    const [requests, tenants] = await Promise.all([tasks.placementRequests(entries.map((e) => e.data.taskId)), this.tenantStates()]);
+    const rows = new Map(requests.map((t) => [t.id, t]));
     const handOver: TaskRow[] = [];
     const placedBefore: string[] = [];
     let undecided = entries;
     for (let tries = 0; tries < 3 && undecided.length > 0; tries++) {
       const view = await nodes.placementView();
       const plans: Array<{ taskId: string; nodeId: string }> = [];
-      const waits: Array<{ p: Pending; task: PlacementRequest; reason: string }> = [];
-      const never: Array<{ p: Pending; task: PlacementRequest; reason: string }> = [];
+      const waits: Waiting[] = [];
+      const never: Waiting[] = [];
       const byTask = new Map<string, Pending>();
+      const candidates: Array<Candidate & { p: Pending; task: PlacementRequest }> = [];
       for (const { p, data } of undecided) {
         const task = rows.get(data.taskId);
         if (!task || (task.status === 'scheduled' && !task.nodeId) || (task.status !== 'queued' && task.status !== 'scheduled')) {
@@ -161,25 +235,49 @@ export class Dispatcher implements Part {
           byTask.set(task.id, p);
           continue;
         }
-        const choice = chooseNode(task, view, this.deps.strategy);
-        if (choice.kind === 'node') {
-          reserve(choice.node, task);
-          plans.push({ taskId: task.id, nodeId: choice.node.id });
-          byTask.set(task.id, p);
-        } else if (choice.kind === 'wait') waits.push({ p, task, reason: choice.reason });
-        else never.push({ p, task, reason: choice.reason });
+        candidates.push({ tenant: task.tenant, priority: task.priority, demand: task, p, task });
       }
+      // Within a tenant: priority class, aged by the time waited (held tasks keep their jobs'
+      // priority, so it is worked out here), then arrival.
+      const now = Date.now();
+      const rank = new Map(candidates.map((c) => [c, agedPriority(c.task.priority, c.task.createdAt, this.deps.agingSeconds, now)]));
+      candidates.sort((a, b) => rank.get(a)! - rank.get(b)! || a.p.value.seq - b.p.value.seq);
+      // Fair share across tenants: the candidate of the tenant with the least weighted dominant
+      // share goes first; its tenant's quota is checked, and its usage grows as it is placed.
+      const order = new FairShareOrder(candidates, tenants, clusterCapacity(view), { criticalJumpsTenants: this.deps.criticalJumpsTenants });
+      for (let c = order.next(); c !== null; c = order.next()) {
+        const choice = chooseNode(c.task, view, this.deps.strategy);
+        if (choice.kind === 'node') {
+          reserve(choice.node, c.task);
+          plans.push({ taskId: c.task.id, nodeId: choice.node.id });
+          byTask.set(c.task.id, c.p);
+          order.placed(c);
+        } else {
+          order.unplaced(c);
+          if (choice.kind === 'wait') waits.push({ p: c.p, task: c.task, reason: choice.reason });
+          else never.push({ p: c.p, task: c.task, reason: choice.reason });
+        }
+      }
+      // Waiting for room while its tenant holds more than its share: fairness is the reason.
+      for (const w of waits) w.reason = order.fairnessReason(w.task.tenant) ?? w.reason;
+      for (const { candidate, reason } of order.quotaHeld()) waits.push({ p: candidate.p, task: candidate.task, reason });
       for (const n of never) await this.failNever(n.p, n.task, n.reason);
       await this.wait(waits);
       const { placed, refused, gone } = await tasks.placeMany(plans);
       for (const t of placed) {
         this.deps.onPlaced?.(t);
         handOver.push(t);
+        const u = tenants.get(t.tenant) ?? newTenantState();
+        u.usage.cpu += t.cpu;
+        u.usage.memoryMb += t.memoryMb;
+        u.usage.gpu += t.gpu;
+        u.usage.running += 1;
+        tenants.set(t.tenant, u);
       }
       for (const id of gone) byTask.get(id)!.settle();
       // Room is left after this batch: tasks that were waiting may fit now (a node that came
       // up frees room for many more than one wake brings back).
-      if (placed.length > 0 && waits.length === 0) void wakeWaitingTasks(this.deps.pendingQueue).catch(() => undefined);
+      if (placed.length > 0 && waits.length === 0) void this.deps.pending.wake().catch(() => undefined);
       // A node that changed since the choice (drained, or room taken): choose again.
       const again = new Set(refused);
       undecided = undecided.filter((e) => again.has(e.data.taskId));
@@ -194,9 +292,28 @@ export class Dispatcher implements Part {
     const tail = (async () => {
       if (placedBefore.length > 0) handOver.push(...(await tasks.getMany(placedBefore)).filter((t) => t.status === 'scheduled' && t.nodeId));
       await this.handOverAll(handOver);
-      for (const { p } of entries) p.settle();
+      for (const { p } of entries) if (!p.held) p.settle();
     })();
     return { tail };
+  }
+
+  /** Every tenant's weight, quota and what it holds now (usage read from the tasks each batch). */
+  private async tenantStates(): Promise<Map<string, TenantState>> {
+    const [settings, usage] = await Promise.all([this.deps.tenants.settings(), this.deps.tenants.usage()]);
+    const states = new Map<string, TenantState>();
+    for (const name of new Set([...settings.keys(), ...usage.keys()])) {
+      const s = settings.get(name) ?? DEFAULT_SETTINGS;
+      states.set(name, { weight: s.weight, quota: s.quota, usage: { ...(usage.get(name) ?? { cpu: 0, memoryMb: 0, gpu: 0, running: 0 }) } });
+    }
+    return states;
+  }
+
+  /** Brings the waiting tasks held in memory back into the next batch. */
+  private lookAgainAtHeld(): void {
+    if (this.held.size === 0) return;
+    const all = [...this.held.values()].flat();
+    this.held = new Map();
+    this.batcher.readd(all);
   }
 
   /** Fails a task that can never run here (it may release or skip workflow children). */
@@ -204,7 +321,7 @@ export class Dispatcher implements Part {
     const failed = await this.deps.tasks.failQueued(task.id, reason);
     if (failed) {
       this.deps.onFailed?.(failed.task);
-      await enqueuePending(this.deps.pendingQueue, failed.released);
+      await this.deps.pending.add(failed.released);
     }
     p.settle();
   }
@@ -213,11 +330,25 @@ export class Dispatcher implements Part {
    * Tasks that fit nowhere now step aside: their status_reason says why, and their job is
    * delayed until capacity changes (wakeWaitingTasks) or the failsafe delay passes.
    */
-  private async wait(waits: Array<{ p: Pending; task: PlacementRequest; reason: string }>): Promise<void> {
+  private async wait(waits: Waiting[]): Promise<void> {
     if (waits.length === 0) return;
-    await this.deps.tasks.setStatusReasons(waits.filter((w) => w.task.statusReason !== w.reason).map((w) => ({ taskId: w.task.id, reason: w.reason })), 'queued');
+    // A hold by fair share or quota also goes into the task's history when it begins.
+    await this.deps.tasks.setStatusReasons(
+      waits
+        .filter((w) => w.task.statusReason !== w.reason)
+        .map((w) => ({ taskId: w.task.id, reason: w.reason, event: isTenantHold(w.reason) && reasonKind(w.reason) !== reasonKind(w.task.statusReason) })),
+      'queued',
+    );
+    const delayed = waits.filter(({ p, task }) => {
+      const held = this.held.get(task.tenant) ?? [];
+      if (!this.running || held.length >= HELD_PER_TENANT) return true;
+      held.push(p);
+      this.held.set(task.tenant, held);
+      p.hold();
+      return false;
+    });
     await Promise.all(
-      waits.map(async ({ p, task }) => {
+      delayed.map(async ({ p, task }) => {
         // Aging: a waiting task moves up one priority class per aging_seconds waited, so a
         // steady flow of higher-priority work cannot starve it. (On a delayed job BullMQ keeps
         // the new priority for when the job is promoted.)
@@ -262,6 +393,7 @@ export class Dispatcher implements Part {
       timeoutSeconds: task.timeoutSeconds,
       logCapBytes: this.deps.logCapBytes,
       labels: task.labels,
+      outputs: Object.fromEntries(Object.entries(task.outputSpec ?? {}).map(([name, o]) => [name, o.path])),
       // The worker enforces it again on the container (submit already refused what it forbids).
       security: { allowHostNetwork: policyFor(this.deps.tenantPolicies ?? {}, task.tenant).allow_host_network, allowHostMounts: false, mounts: [] },
     };
@@ -277,4 +409,8 @@ export class Dispatcher implements Part {
       },
     };
   }
+}
+
+function newTenantState(): TenantState {
+  return { weight: DEFAULT_SETTINGS.weight, quota: DEFAULT_SETTINGS.quota, usage: { cpu: 0, memoryMb: 0, gpu: 0, running: 0 } };
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dominantShare, FairShareOrder, quotaRefusal, type Candidate, type Resources, type TenantState } from './fair-share.ts';
+import { dominantShare, FairShareOrder, quotaRefusal, tenantShares, type Candidate, type Resources, type TenantState } from './fair-share.ts';
 
 const tenant = (weight: number, usage: Partial<TenantState['usage']> = {}, quota: Partial<TenantState['quota']> = {}): TenantState => ({
   weight,
@@ -145,8 +145,39 @@ describe('reasons', () => {
       capacity,
     );
     expect(order.fairnessReason('ml')).toBe(
-      "held back by fair share: tenant ml holds 75% of the cluster's gpu (its dominant resource), over its entitled 50% (weight 1) by 25%; 1 other tenant with work goes first",
+      "held back by fair share: tenant ml holds 75% of the cluster's gpu (its dominant resource), over its entitled 50% (weight 1) by 25%; 1 other tenant with work holds less and goes first",
     );
     expect(order.fairnessReason('etl')).toBeNull();
+  });
+});
+
+describe('task slots and shares', () => {
+  it('counts task slots as a resource when the nodes say how many tasks they run', () => {
+    expect(dominantShare({ cpu: 2, memoryMb: 128, gpu: 0, running: 2 }, { cpu: 8, memoryMb: 8192, gpu: 0, slots: 2 })).toEqual({ share: 1, resource: 'slots' });
+    expect(dominantShare({ cpu: 2, memoryMb: 128, gpu: 0, running: 2 }, { cpu: 8, memoryMb: 8192, gpu: 0 })).toEqual({ share: 0.25, resource: 'cpu' });
+  });
+
+  it('gives entitled shares over tenants with work, and an idle tenant what it would get', () => {
+    const capacity = { cpu: 10, memoryMb: 1000, gpu: 0, slots: 100 };
+    const none = { cpu: 0, memoryMb: 0, gpu: 0, running: 0 };
+    const shares = tenantShares(
+      new Map([
+        ['a', { weight: 1, usage: { cpu: 5, memoryMb: 100, gpu: 0, running: 5 }, hasWork: true }],
+        ['b', { weight: 3, usage: none, hasWork: true }],
+        ['idle', { weight: 4, usage: none, hasWork: false }],
+      ]),
+      capacity,
+    );
+    expect(shares.get('a')).toEqual({ dominantShare: 0.5, dominantResource: 'cpu', entitledShare: 0.25 });
+    expect(shares.get('b')).toEqual({ dominantShare: 0, dominantResource: 'cpu', entitledShare: 0.75 });
+    expect(shares.get('idle')?.entitledShare).toBe(0.5);
+  });
+
+  it('gives no fairness reason when no tenant with a smaller share waits', () => {
+    const capacity = { cpu: 2, memoryMb: 1e6, gpu: 0 };
+    const order = new FairShareOrder([{ tenant: 'a', priority: 'normal', demand: { cpu: 1, memoryMb: 1, gpu: 0 } }], new Map([['a', { ...tenant(1), usage: { cpu: 2, memoryMb: 2, gpu: 0, running: 2 } }]]), capacity);
+    const c = order.next()!;
+    order.unplaced(c);
+    expect(order.fairnessReason('a')).toBeNull();
   });
 });

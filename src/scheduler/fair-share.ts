@@ -7,6 +7,8 @@
 // that cannot use capacity (no demand, or nothing of it fits) never holds it back
 // (work-conserving). Priority still orders work within a tenant; with `criticalJumpsTenants`,
 // critical tasks go first whatever their tenant's share.
+import { ACCEPTS_WORK, type PlacementNode } from '../domain/fit.ts';
+
 export interface Resources {
   cpu: number;
   memoryMb: number;
@@ -39,12 +41,19 @@ export const DEFAULT_TENANT: TenantState = Object.freeze({
   usage: Object.freeze({ cpu: 0, memoryMb: 0, gpu: 0, running: 0 }),
 }) as TenantState;
 
-const RESOURCE_NAMES: Record<keyof Resources, string> = { cpu: 'cpu', memoryMb: 'memory', gpu: 'gpu' };
+/**
+ * The cluster's capacity as fair share counts it: cpu, memory and gpu, and task slots (the
+ * nodes' max_tasks, summed) when known — on a node with few slots, slots are what runs out.
+ */
+export type Capacity = Resources & { slots?: number };
+type ShareResource = keyof Resources | 'slots';
 
-/** A tenant's dominant share: its largest fraction of any resource the cluster has. */
-export function dominantShare(usage: Resources, capacity: Resources): { share: number; resource: keyof Resources } {
+const RESOURCE_NAMES: Record<ShareResource, string> = { cpu: 'cpu', memoryMb: 'memory', gpu: 'gpu', slots: 'task slots' };
+
+/** A tenant's dominant share: its largest fraction of any resource the cluster has (tasks held count against slots). */
+export function dominantShare(usage: Resources & { running?: number }, capacity: Capacity): { share: number; resource: ShareResource } {
   let share = 0;
-  let resource: keyof Resources = 'cpu';
+  let resource: ShareResource = 'cpu';
   for (const r of ['cpu', 'memoryMb', 'gpu'] as const) {
     if (capacity[r] <= 0) continue;
     const s = usage[r] / capacity[r];
@@ -52,6 +61,10 @@ export function dominantShare(usage: Resources, capacity: Resources): { share: n
       share = s;
       resource = r;
     }
+  }
+  if (capacity.slots && capacity.slots > 0 && usage.running !== undefined && usage.running / capacity.slots > share) {
+    share = usage.running / capacity.slots;
+    resource = 'slots';
   }
   return { share, resource };
 }
@@ -62,6 +75,14 @@ const pct = (n: number) => `${Math.round(n * 100)}%`;
 /** Why the quota refuses this demand now, or null when it admits it. */
 export function quotaRefusal(tenant: string, t: TenantState, d: Resources): string | null {
   const q = t.quota;
+  if (!quotaEverAdmits(t, d)) {
+    const limits: string[] = [];
+    if (q.cpu !== null && d.cpu > q.cpu + 1e-9) limits.push(`cpu ${fmtNum(d.cpu)} > ${fmtNum(q.cpu)}`);
+    if (q.memoryMb !== null && d.memoryMb > q.memoryMb) limits.push(`memory_mb ${d.memoryMb} > ${q.memoryMb}`);
+    if (q.gpu !== null && d.gpu > q.gpu) limits.push(`gpu ${d.gpu} > ${q.gpu}`);
+    if (q.maxRunning !== null && q.maxRunning < 1) limits.push(`max_running is ${q.maxRunning}`);
+    return `tenant ${tenant} at quota: this task asks more than the whole quota (${limits.join(', ')}); it waits until an admin raises it (PUT /tenants/${tenant})`;
+  }
   const over: string[] = [];
   if (q.maxRunning !== null && t.usage.running + 1 > q.maxRunning) over.push(`running ${t.usage.running}/${q.maxRunning}`);
   if (q.cpu !== null && t.usage.cpu + d.cpu > q.cpu + 1e-9) over.push(`cpu ${fmtNum(t.usage.cpu)}/${fmtNum(q.cpu)}`);
@@ -90,14 +111,17 @@ export class FairShareOrder<C extends Candidate> {
   private readonly state = new Map<string, TenantState>();
   private readonly held: Array<{ candidate: C; reason: string }> = [];
   private readonly critical: C[] = [];
+  /** Tenants with a candidate in this batch: they have demand, whatever happens to it. */
+  private readonly wanting = new Set<string>();
 
   constructor(
     candidates: C[],
     tenants: ReadonlyMap<string, TenantState>,
-    private readonly capacity: Resources,
+    private readonly capacity: Capacity,
     options: FairShareOptions = {},
   ) {
     for (const c of candidates) {
+      this.wanting.add(c.tenant);
       if (options.criticalJumpsTenants && c.priority === 'critical') {
         this.critical.push(c);
         continue;
@@ -121,7 +145,7 @@ export class FairShareOrder<C extends Candidate> {
   /** The share of the cluster the tenant is entitled to: its weight over the weights of tenants with work. */
   entitledShare(tenant: string): number {
     let total = 0;
-    for (const [name, t] of this.state) if (name === tenant || t.usage.running > 0 || (this.queues.get(name)?.length ?? 0) > 0) total += t.weight;
+    for (const [name, t] of this.state) if (name === tenant || t.usage.running > 0 || this.wanting.has(name)) total += t.weight;
     return total > 0 ? this.state.get(tenant)!.weight / total : 1;
   }
 
@@ -175,12 +199,15 @@ export class FairShareOrder<C extends Candidate> {
     const { share, resource } = dominantShare(t.usage, this.capacity);
     const entitled = this.entitledShare(tenant);
     if (share <= entitled + 1e-9) return null;
+    // Fairness holds it back only if another tenant with work here holds less (by weight).
+    const mine = this.weightedShare(tenant);
     let others = 0;
-    for (const [name, q] of this.queues) if (name !== tenant && q.length > 0) others++;
+    for (const name of this.wanting) if (name !== tenant && this.weightedShare(name) < mine - 1e-9) others++;
+    if (others === 0) return null;
     return (
       `held back by fair share: tenant ${tenant} holds ${pct(share)} of the cluster's ${RESOURCE_NAMES[resource]} ` +
-      `(its dominant resource), over its entitled ${pct(entitled)} (weight ${fmtNum(t.weight)}) by ${pct(share - entitled)}` +
-      (others > 0 ? `; ${others === 1 ? '1 other tenant with work goes' : `${others} other tenants with work go`} first` : '')
+      `(its dominant resource), over its entitled ${pct(entitled)} (weight ${fmtNum(t.weight)}) by ${pct(share - entitled)}; ` +
+      `${others === 1 ? '1 other tenant with work holds less and goes' : `${others} other tenants with work hold less and go`} first`
     );
   }
 
@@ -193,4 +220,44 @@ export class FairShareOrder<C extends Candidate> {
     if (q && q[0] === c) q.shift();
     else if (q) q.splice(q.indexOf(c), 1);
   }
+}
+
+export interface TenantShare {
+  /** Its largest fraction of any resource of the cluster, and which resource that is. */
+  dominantShare: number;
+  dominantResource: 'cpu' | 'memory' | 'gpu' | 'task slots';
+  /** Its weight over the weights of every tenant with work (it included): what fair share gives it when all want more. */
+  entitledShare: number;
+}
+
+/**
+ * Each tenant's dominant share now and the share it is entitled to. A tenant with work holds
+ * tasks or has some queued; one without is shown what it would be entitled to if it submitted.
+ */
+export function tenantShares(
+  tenants: ReadonlyMap<string, { weight: number; usage: Resources & { running: number }; hasWork: boolean }>,
+  capacity: Capacity,
+): Map<string, TenantShare> {
+  let busyWeight = 0;
+  for (const t of tenants.values()) if (t.hasWork) busyWeight += t.weight;
+  const out = new Map<string, TenantShare>();
+  for (const [name, t] of tenants) {
+    const { share, resource } = dominantShare(t.usage, capacity);
+    const total = t.hasWork ? busyWeight : busyWeight + t.weight;
+    out.set(name, { dominantShare: share, dominantResource: RESOURCE_NAMES[resource] as TenantShare['dominantResource'], entitledShare: total > 0 ? t.weight / total : 1 });
+  }
+  return out;
+}
+
+/** What the nodes that accept work have, summed: the denominators of dominant shares. */
+export function clusterCapacity(view: PlacementNode[]): Capacity & { slots: number } {
+  const c = { cpu: 0, memoryMb: 0, gpu: 0, slots: 0 };
+  for (const n of view) {
+    if (n.status !== ACCEPTS_WORK) continue;
+    c.cpu += n.cpu;
+    c.memoryMb += n.memoryMb;
+    c.gpu += n.gpu;
+    c.slots += n.maxTasks;
+  }
+  return c;
 }

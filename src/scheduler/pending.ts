@@ -1,65 +1,142 @@
-// Adds tasks to the pending queue. The job id is the task id, so adding a task that already has
-// a job is a no-op: callers (the API, the reconciler, the result recorder) may overlap safely.
-import type { Queue } from 'bullmq';
+// The pending queues: one BullMQ queue per tenant, each in priority order (FIFO within a
+// priority), so a tenant that floods its queue never stands in front of another tenant's work:
+// the dispatcher takes the front of every tenant's queue into one batch and fair share decides
+// among them (dispatcher.ts, fair-share.ts). The job id is the task id, so adding a task that
+// already has a job is a no-op: callers (the API, the reconciler, the result recorder) may
+// overlap safely. Tenants with a queue are listed in a Redis set the dispatcher watches.
+import { EventEmitter } from 'node:events';
+import { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { TaskRow } from '../state/schema.ts';
 import { PRIORITY_RANK } from '../domain/task.ts';
+import type { RedisNames } from './queues.ts';
 
-export async function enqueuePending(queue: Queue, rows: Array<Pick<TaskRow, 'id' | 'priority'>>, delayMs = 0): Promise<void> {
-  for (let i = 0; i < rows.length; i += 1000) {
-    await queue.addBulk(
-      rows.slice(i, i + 1000).map((t) => ({
-        name: 'place',
-        // notBefore marks a retry's backoff, which waking must not cut short.
-        data: delayMs > 0 ? { taskId: t.id, notBefore: Date.now() + delayMs } : { taskId: t.id },
-        opts: {
-          jobId: t.id,
-          priority: PRIORITY_RANK[t.priority],
-          delay: delayMs > 0 ? delayMs : undefined,
-          removeOnComplete: true,
-          removeOnFail: { count: 1000 },
-        },
-      })),
-    );
-  }
-}
+export type PendingRow = Pick<TaskRow, 'id' | 'priority' | 'tenant'>;
 
-/** How many waiting tasks one change of capacity wakes. */
+/** How many waiting tasks one change of capacity wakes, over all tenants. */
 const WAKE_COUNT = 1_000;
+/** ... and at least this many of each tenant's, however many tenants wait. */
+const WAKE_MIN_PER_TENANT = 50;
 
-/**
- * Capacity changed (a task ended or was cancelled, a node registered or resumed): tasks that
- * were waiting for room are looked at now rather than at their next delay.
- */
-export function wakeWaitingTasks(queue: Queue): Promise<void> {
-  // Many tasks ending at once need one wake, not one each: while a wake runs, further calls
-  // only ask for one more pass after it.
-  let state = waking.get(queue);
-  if (state) {
-    state.again = true;
-    return state.done;
+export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: [] }> {
+  private readonly queues = new Map<string, Queue>();
+  private readonly known = new Set<string>();
+  private wakeState: { again: boolean; done: Promise<void> } | null = null;
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly names: RedisNames,
+    private readonly onError: (err: Error) => void = () => undefined,
+  ) {
+    super();
   }
-  state = { again: false, done: Promise.resolve() };
-  const s = state;
-  waking.set(queue, s);
-  s.done = (async () => {
-    try {
-      do {
-        s.again = false;
-        await promoteWaiting(queue);
-      } while (s.again);
-    } finally {
-      waking.delete(queue);
+
+  /** The tenant's pending queue (made on first use). */
+  queue(tenant: string): Queue {
+    let q = this.queues.get(tenant);
+    if (!q) {
+      q = new Queue(this.names.pendingQueue(tenant), { connection: this.connection, prefix: this.names.bullPrefix });
+      q.on('error', this.onError);
+      this.queues.set(tenant, q);
     }
-  })();
-  return s.done;
+    return q;
+  }
+
+  /** Queues the tasks, each in its tenant's queue; delayMs: a retry's backoff, which waking does not cut short. */
+  async add(rows: PendingRow[], delayMs = 0): Promise<void> {
+    const byTenant = new Map<string, PendingRow[]>();
+    for (const r of rows) {
+      const list = byTenant.get(r.tenant);
+      if (list) list.push(r);
+      else byTenant.set(r.tenant, [r]);
+    }
+    for (const [tenant, list] of byTenant) {
+      const q = this.queue(tenant);
+      for (let i = 0; i < list.length; i += 1000) {
+        await q.addBulk(
+          list.slice(i, i + 1000).map((t) => ({
+            name: 'place',
+            data: delayMs > 0 ? { taskId: t.id, notBefore: Date.now() + delayMs } : { taskId: t.id },
+            opts: {
+              jobId: t.id,
+              priority: PRIORITY_RANK[t.priority],
+              delay: delayMs > 0 ? delayMs : undefined,
+              removeOnComplete: true,
+              removeOnFail: { count: 1000 },
+            },
+          })),
+        );
+      }
+      // After the jobs: a dispatcher that sees the tenant finds its jobs there.
+      if (!this.known.has(tenant)) {
+        await this.connection.sadd(this.names.pendingTenantsKey, tenant);
+        this.known.add(tenant);
+        this.emit('tenant', tenant);
+      }
+    }
+  }
+
+  /** Every tenant that has (had) a pending queue. */
+  async tenants(): Promise<string[]> {
+    const listed = await this.connection.smembers(this.names.pendingTenantsKey);
+    for (const t of listed) this.known.add(t);
+    return [...new Set([...listed, ...this.queues.keys()])].sort();
+  }
+
+  /** Every tenant's queue (for the board and the metrics). */
+  async all(): Promise<Queue[]> {
+    return (await this.tenants()).map((t) => this.queue(t));
+  }
+
+  /** Takes a task's job out of its tenant's queue (a cancelled task), if it is not being decided now. */
+  async remove(taskId: string, tenant: string): Promise<void> {
+    await this.queue(tenant).remove(taskId);
+  }
+
+  /** The job of a task, or undefined. */
+  job(taskId: string, tenant: string): Promise<Job | undefined> {
+    return Job.fromId(this.queue(tenant), taskId);
+  }
+
+  /**
+   * Capacity changed (a task ended or was cancelled, a node registered or resumed): tasks that
+   * were waiting for room are looked at now rather than at their next delay, the oldest of
+   * every tenant, so one tenant's many waiting tasks do not crowd out another's.
+   */
+  wake(): Promise<void> {
+    this.emit('wake'); // the dispatcher in this process looks again at the tasks it holds back
+    // Many tasks ending at once need one wake, not one each: while a wake runs, further calls
+    // only ask for one more pass after it.
+    if (this.wakeState) {
+      this.wakeState.again = true;
+      return this.wakeState.done;
+    }
+    const s = { again: false, done: Promise.resolve() };
+    this.wakeState = s;
+    s.done = (async () => {
+      try {
+        do {
+          s.again = false;
+          const tenants = await this.tenants();
+          const each = Math.max(WAKE_MIN_PER_TENANT, Math.floor(WAKE_COUNT / Math.max(1, tenants.length)));
+          await Promise.all(tenants.map((t) => promoteWaiting(this.queue(t), each)));
+        } while (s.again);
+      } finally {
+        this.wakeState = null;
+      }
+    })();
+    return s.done;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+  }
 }
 
-const waking = new WeakMap<Queue, { again: boolean; done: Promise<void> }>();
-
-async function promoteWaiting(queue: Queue): Promise<void> {
+async function promoteWaiting(queue: Queue, count: number): Promise<void> {
   // Job by job: Queue.promoteJobs moves delayed jobs to the plain wait list, which would lose
   // their priority order; Job.promote puts each back among the prioritized jobs.
-  const waiting = await queue.getDelayed(0, WAKE_COUNT - 1);
+  const waiting = await queue.getDelayed(0, count - 1);
   const now = Date.now();
   const forRoom = waiting.filter((job) => !(job.data?.notBefore > now));
   // BullMQ numbers jobs as they enter the prioritized set, which is FIFO within a priority:

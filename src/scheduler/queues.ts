@@ -10,7 +10,10 @@ import { NETWORKS } from '../domain/task.ts';
 export interface RedisNames {
   /** BullMQ's prefix option. */
   bullPrefix: string;
-  pendingQueue: string;
+  /** A tenant's pending queue ("pending" for the default tenant, as before tenants had queues). */
+  pendingQueue(tenant: string): string;
+  /** The set of tenants that have a pending queue. */
+  pendingTenantsKey: string;
   eventsQueue: string;
   nodeQueue(nodeId: string): string;
   logStream(taskId: string): string;
@@ -23,7 +26,8 @@ export function redisNames(prefix: string): RedisNames {
   const tag = `{${prefix}}`;
   return {
     bullPrefix: tag,
-    pendingQueue: 'pending',
+    pendingQueue: (tenant) => (tenant === 'default' ? 'pending' : `pending-${tenant}`),
+    pendingTenantsKey: `${tag}:pending-tenants`,
     eventsQueue: 'task-events',
     nodeQueue: (nodeId) => `node-${nodeId}`,
     logStream: (taskId) => `${tag}:logs:${taskId}`,
@@ -71,6 +75,8 @@ export const NodeJob = z.object({
   labels: z.record(z.string(), z.string()).default({}),
   /** What the task's tenant allows beyond the restricted container profile; absent: nothing. */
   security: ContainerSecurity.optional(),
+  /** Declared outputs, name → path in the container, read after it exits. */
+  outputs: z.record(z.string(), z.string()).default({}),
 });
 export type NodeJob = z.infer<typeof NodeJob>;
 
@@ -93,6 +99,10 @@ export const TaskEventJob = z.discriminatedUnion('type', [
     startedAt: z.string().nullable(),
     finishedAt: z.string(),
     truncated: z.boolean(),
+    /** The declared outputs' values, when the attempt succeeded. */
+    outputs: z.record(z.string(), z.string()).nullable().default(null),
+    /** The last non-blank line of stdout, secrets masked; null when none (or over 64 KiB). */
+    result: z.string().nullable().default(null),
   }),
 ]);
 export type TaskEventJob = z.infer<typeof TaskEventJob>;

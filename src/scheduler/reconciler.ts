@@ -2,11 +2,10 @@
 // flushed, or down while a task was accepted before the crash of a previous process). The
 // database is the truth: every queued task must have a pending job. Runs at start, on each
 // Redis reconnect and every few seconds; adding an existing job id is a no-op in BullMQ.
-import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskStore } from '../state/task-store.ts';
-import { enqueuePending } from './pending.ts';
+import type { PendingQueues } from './pending.ts';
 import { agedPriority } from './aging.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { type RedisNames } from './queues.ts';
@@ -21,7 +20,6 @@ export class Reconciler implements Part {
   private generation = 0;
   /** Where the next pass's page starts (task seq); 0 = from the oldest. */
   private cursor = 0;
-  private readonly pending: Queue;
 
   constructor(
     private readonly deps: {
@@ -33,10 +31,9 @@ export class Reconciler implements Part {
       agingSeconds: number;
       /** Hands placed tasks whose node jobs were lost to their nodes again. */
       restorePlaced(ids: string[]): Promise<void>;
+      pending: PendingQueues;
     },
-  ) {
-    this.pending = new Queue(deps.names.pendingQueue, { connection: deps.connection, prefix: deps.names.bullPrefix });
-  }
+  ) {}
 
   start(): void {
     if (this.timer) return;
@@ -81,7 +78,7 @@ export class Reconciler implements Part {
       for (const t of batch) {
         const key =
           t.status === 'queued' || !t.nodeId
-            ? `${names.bullPrefix}:${names.pendingQueue}:${t.id}`
+            ? `${names.bullPrefix}:${names.pendingQueue(t.tenant)}:${t.id}`
             : `${names.bullPrefix}:${names.nodeQueue(t.nodeId)}:${t.id}-a${t.attempts}`;
         // A job hash always has its timestamp; a missing field means a missing job.
         pipe.hmget(key, 'timestamp', 'priority');
@@ -97,7 +94,7 @@ export class Reconciler implements Part {
       });
       const lostQueued = missing.filter((t) => t.status === 'queued' || !t.nodeId);
       const lostPlaced = missing.filter((t) => t.status === 'scheduled' && t.nodeId);
-      if (lostQueued.length > 0) await enqueuePending(this.pending, lostQueued);
+      if (lostQueued.length > 0) await this.deps.pending.add(lostQueued);
       if (lostPlaced.length > 0) await this.deps.restorePlaced(lostPlaced.map((t) => t.id));
       restored += missing.length;
       for (const [j, t] of batch.entries()) {
@@ -105,7 +102,7 @@ export class Reconciler implements Part {
         if (t.status !== 'queued' || !current?.[0]) continue;
         const aged = agedPriority(t.priority, t.createdAt, this.deps.agingSeconds);
         if (aged < Number(current[1] ?? PRIORITY_RANK[t.priority])) {
-          const job = await Job.fromId(this.pending, t.id);
+          const job = await this.deps.pending.job(t.id, t.tenant);
           await job?.changePriority({ priority: aged }).catch(() => undefined);
         }
       }
@@ -118,7 +115,6 @@ export class Reconciler implements Part {
   close(options?: CloseOptions): Promise<void> {
     this.closer ??= closeOnce(async ({ force }) => {
       await this.stop(force);
-      await this.pending.close();
     });
     return this.closer(options);
   }

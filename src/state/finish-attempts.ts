@@ -20,6 +20,9 @@ export interface FinishReport {
   finishedAt: Date;
   logs: string;
   truncated: boolean;
+  /** The declared outputs' values (a success), and the last non-blank stdout line; absent: none. */
+  outputs?: Record<string, string> | null;
+  result?: string | null;
 }
 
 export interface FinishResult {
@@ -37,8 +40,8 @@ export interface FinishResult {
  */
 export type OnTaskFinal = (tx: Tx, ended: TaskRow[]) => Promise<TaskRow[]>;
 
-interface Retry { id: string; exit_code: number | null; error: string | null; reason: string; i: number; retryInMs: number }
-interface Final { id: string; status: FinishStatus; exit_code: number | null; error: string | null; started_at: string | null; finished_at: string; i: number }
+interface Retry { id: string; exit_code: number | null; error: string | null; reason: string; i: number; retryInMs: number; outputs: Record<string, string> | null; result: string | null }
+interface Final { id: string; status: FinishStatus; exit_code: number | null; error: string | null; started_at: string | null; finished_at: string; i: number; outputs: Record<string, string> | null; result: string | null }
 
 /** See TaskStore.finishMany. Reports for an attempt the task no longer has are ignored (null). */
 export async function finishAttempts(tx: Tx, reports: FinishReport[], onFinal: OnTaskFinal): Promise<{ results: Array<FinishResult | null>; released: TaskRow[] }> {
@@ -74,8 +77,9 @@ export async function finishAttempts(tx: Tx, reports: FinishReport[], onFinal: O
       // the history whole; the late report will find the task ended and change nothing.
       startedLate.push({ taskId: t.id, at: r.startedAt, status: 'running', nodeId: t.nodeId, attempt: t.attempts, reason: CONTAINER_STARTED });
     }
-    if (end.kind === 'retry') retries.push({ id: t.id, exit_code: r.exitCode, error: r.error, reason: end.reason, i, retryInMs: end.retryInMs });
-    else finals.push({ id: t.id, status: r.status, exit_code: r.exitCode, error: r.error, started_at: r.startedAt?.toISOString() ?? null, finished_at: r.finishedAt.toISOString(), i });
+    const left = { outputs: r.outputs ?? null, result: r.result ?? null };
+    if (end.kind === 'retry') retries.push({ id: t.id, exit_code: r.exitCode, error: r.error, reason: end.reason, i, retryInMs: end.retryInMs, ...left });
+    else finals.push({ id: t.id, status: r.status, exit_code: r.exitCode, error: r.error, started_at: r.startedAt?.toISOString() ?? null, finished_at: r.finishedAt.toISOString(), i, ...left });
   }
   if (startedLate.length > 0) await tx.insert(taskEvents).values(startedLate);
   await store(tx, retries, finals);
@@ -95,15 +99,17 @@ export async function finishAttempts(tx: Tx, reports: FinishReport[], onFinal: O
 async function store(tx: Tx, retries: Retry[], finals: Final[]): Promise<void> {
   if (retries.length > 0) {
     await tx.execute(sql`
-      update tasks set status = 'queued', node_id = null, exit_code = r.exit_code, error = r.error, status_reason = r.reason
-      from jsonb_to_recordset(${JSON.stringify(retries)}::jsonb) as r(id uuid, exit_code int, error text, reason text)
+      update tasks set status = 'queued', node_id = null, exit_code = r.exit_code, error = r.error, status_reason = r.reason,
+        outputs = r.outputs, result = r.result
+      from jsonb_to_recordset(${JSON.stringify(retries)}::jsonb) as r(id uuid, exit_code int, error text, reason text, outputs jsonb, result text)
       where tasks.id = r.id`);
   }
   if (finals.length > 0) {
     await tx.execute(sql`
       update tasks set status = r.status, exit_code = r.exit_code, error = r.error, status_reason = null,
-        started_at = coalesce(tasks.started_at, r.started_at), finished_at = r.finished_at
-      from jsonb_to_recordset(${JSON.stringify(finals)}::jsonb) as r(id uuid, status text, exit_code int, error text, started_at timestamptz, finished_at timestamptz)
+        started_at = coalesce(tasks.started_at, r.started_at), finished_at = r.finished_at, outputs = r.outputs, result = r.result
+      from jsonb_to_recordset(${JSON.stringify(finals)}::jsonb) as r(id uuid, status text, exit_code int, error text, started_at timestamptz,
+        finished_at timestamptz, outputs jsonb, result text)
       where tasks.id = r.id`);
   }
 }

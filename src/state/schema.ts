@@ -33,7 +33,7 @@ const jsonText = <T>(name: string) =>
   })(name);
 
 import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
-import type { TaskEnv } from '../domain/task.ts';
+import type { TaskEnv, TaskTemplates } from '../domain/task.ts';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -73,6 +73,14 @@ export const tasks = pgTable(
     dagReady: boolean('dag_ready').notNull().default(false),
     // The schedule whose tick made this task (alone, or in its workflow); null: submitted by hand.
     scheduleId: uuid('schedule_id').references((): AnyPgColumn => schedules.id, { onDelete: 'set null' }),
+    // Outputs (docs/workflows.md): the files declared, the values the last attempt left, and the
+    // last non-blank line of its stdout. A workflow task's templated fields as submitted (name,
+    // command, env, filled into the columns above at release) and its `when` condition.
+    outputSpec: jsonb('output_spec').$type<Record<string, { path: string }>>().notNull().default(sql`'{}'::jsonb`),
+    outputs: jsonb('outputs').$type<Record<string, string>>(),
+    result: text('result'),
+    templates: jsonb('templates').$type<TaskTemplates>(),
+    whenCondition: text('when_condition'),
     createdAt: ts('created_at').notNull(),
     scheduledAt: ts('scheduled_at'),
     startedAt: ts('started_at'),
@@ -86,6 +94,16 @@ export const tasks = pgTable(
     index('tasks_depends_on_idx').using('gin', t.dependsOn),
     index('tasks_tenant_seq_idx').on(t.tenant, t.seq),
     index('tasks_schedule_idx').on(t.scheduleId, t.status).where(sql`schedule_id is not null`),
+    // Fair share reads what each tenant holds and waits for, every placement batch and scrape:
+    // small partial indexes that cover those sums, so neither reads the whole table.
+    index('tasks_tenant_active_idx')
+      .on(t.tenant, t.cpu, t.memoryMb, t.gpu)
+      .where(sql`status in ('scheduled', 'running')`),
+    index('tasks_tenant_queued_idx').on(t.tenant, t.cpu, t.memoryMb, t.gpu).where(sql`status = 'queued'`),
+    // GET /tasks?name= (a prefix): LIKE 'x%' and range compares use it whatever the collation.
+    index('tasks_name_idx').on(t.name.op('text_pattern_ops')),
+    // GET /tasks?label=k:v (labels @> '{"k":"v"}').
+    index('tasks_labels_idx').using('gin', t.labels.op('jsonb_path_ops')),
     // The status is one of the domain's statuses, checked by the database too (raw SQL updates included).
     check('tasks_status_check', sql.raw(`"status" in (${TASK_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
   ],
@@ -137,7 +155,8 @@ export const taskEvents = pgTable(
     // The writing transaction's id: the webhook outbox reads events by it (src/webhook/outbox.ts).
     xid: bigint('xid', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text)::bigint`),
   },
-  (t) => [index('task_events_task_idx').on(t.taskId, t.id), index('task_events_xid_idx').on(t.xid, t.id)],
+  // task_events_at_idx: the dashboard's overview counts the last hour's events by status.
+  (t) => [index('task_events_task_idx').on(t.taskId, t.id), index('task_events_at_idx').on(t.at), index('task_events_xid_idx').on(t.xid, t.id)],
 );
 
 // A workflow's history: one row per change of its status (running, succeeded, failed, cancelled),
@@ -324,3 +343,20 @@ export type AuditRow = typeof auditLog.$inferSelect;
 export type ScheduleRow = typeof schedules.$inferSelect;
 export type WebhookRow = typeof webhooks.$inferSelect;
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect;
+
+// Fair-share settings of a tenant (PUT /tenants/{name}). A tenant without a row has weight 1 and
+// no quota; null quota fields mean no limit on that dimension.
+export const tenants = pgTable(
+  'tenants',
+  {
+    name: text('name').primaryKey(),
+    weight: doublePrecision('weight').notNull().default(1),
+    quotaCpu: doublePrecision('quota_cpu'),
+    quotaMemoryMb: integer('quota_memory_mb'),
+    quotaGpu: integer('quota_gpu'),
+    quotaMaxRunning: integer('quota_max_running'),
+    updatedAt: ts('updated_at').notNull(),
+  },
+  (t) => [check('tenants_weight_positive', sql`${t.weight} > 0`)],
+);
+export type TenantRow = typeof tenants.$inferSelect;

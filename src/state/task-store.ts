@@ -10,6 +10,7 @@ import { finishAttempts, type FinishReport, type FinishResult, type OnTaskFinal 
 import { release } from './node-reservations.ts';
 import { markStarted, placeAttempts } from './place-attempts.ts';
 import { addEvent, recordEvents } from './task-history.ts';
+import { taskOverview, type TaskOverview } from './task-overview.ts';
 import { idIn, isUniqueViolation, type Tx } from './tx.ts';
 
 export interface TaskFilter {
@@ -20,11 +21,13 @@ export interface TaskFilter {
   nodeId?: string;
   scheduleId?: string;
   label?: { key: string; value: string };
+  /** Only tasks whose name starts with this (case-sensitive; tasks_name_idx). */
+  namePrefix?: string;
   limit: number;
   offset: number;
 }
 
-export type PlacementRequest = Pick<TaskRow, 'id' | 'status' | 'nodeId' | 'priority' | 'createdAt' | 'statusReason' | 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
+export type PlacementRequest = Pick<TaskRow, 'id' | 'status' | 'nodeId' | 'priority' | 'tenant' | 'createdAt' | 'statusReason' | 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
 
 export type { FinishStatus } from '../domain/task.ts';
 export type { FinishReport, FinishResult, OnTaskFinal, Tx };
@@ -135,12 +138,18 @@ export class TaskStore {
     if (filter.nodeId) where.push(eq(tasks.nodeId, filter.nodeId));
     if (filter.scheduleId) where.push(eq(tasks.scheduleId, filter.scheduleId));
     if (filter.label) where.push(sql`${tasks.labels} @> ${JSON.stringify({ [filter.label.key]: filter.label.value })}::jsonb`);
+    if (filter.namePrefix) where.push(sql`${tasks.name} like ${filter.namePrefix.replace(/[\\%_]/g, '\\$&') + '%'}`);
     const cond = where.length ? and(...where) : undefined;
     const [items, [{ n }]] = await Promise.all([
       this.db.select().from(tasks).where(cond).orderBy(desc(tasks.seq)).limit(filter.limit).offset(filter.offset),
       this.db.select({ n: count() }).from(tasks).where(cond),
     ]);
     return { items, total: Number(n) };
+  }
+
+  /** The dashboard overview's figures, for one tenant or (undefined) all. */
+  overview(tenant: string | undefined): Promise<TaskOverview> {
+    return taskOverview(this.db, tenant);
   }
 
   async countByStatus(): Promise<Record<string, number>> {
@@ -166,6 +175,7 @@ export class TaskStore {
         status: tasks.status,
         nodeId: tasks.nodeId,
         priority: tasks.priority,
+        tenant: tasks.tenant,
         createdAt: tasks.createdAt,
         statusReason: tasks.statusReason,
         cpu: tasks.cpu,
@@ -178,13 +188,18 @@ export class TaskStore {
   }
 
   /** Says why tasks in `status` wait (one statement for many); inside `tx` when given. */
-  async setStatusReasons(reasons: Array<{ taskId: string; reason: string }>, status: 'queued' | 'pending', tx: Tx | Db = this.db): Promise<void> {
+  async setStatusReasons(reasons: Array<{ taskId: string; reason: string; event?: boolean }>, status: 'queued' | 'pending', tx: Tx | Db = this.db): Promise<void> {
     if (reasons.length === 0) return;
-    const rows = JSON.stringify(reasons.map((r) => ({ id: r.taskId, reason: r.reason })));
+    const rows = JSON.stringify(reasons.map((r) => ({ id: r.taskId, reason: r.reason, event: r.event === true })));
+    // A reason marked `event` is also written to the task's history (GET /tasks/{id}/events).
     await tx.execute(sql`
-      update tasks set status_reason = r.reason
-      from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, reason text)
-      where tasks.id = r.id and tasks.status = ${status}`);
+      with changed as (
+        update tasks set status_reason = r.reason
+        from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, reason text, event boolean)
+        where tasks.id = r.id and tasks.status = ${status}
+        returning tasks.id, tasks.status, tasks.node_id, tasks.attempts, r.reason, r.event)
+      insert into task_events (task_id, at, status, node_id, attempt, reason)
+      select id, now(), status, node_id, attempts, reason from changed where event`);
   }
 
   /** Fails a queued task that can never run (bigger than any node, say). */
@@ -359,9 +374,9 @@ export class TaskStore {
     statuses: readonly TaskStatus[],
     afterSeq = 0,
     limit = 10_000,
-  ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {
+  ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'tenant' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {
     return this.db
-      .select({ id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
+      .select({ id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, tenant: tasks.tenant, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
       .from(tasks)
       .where(and(inArray(tasks.status, statuses), sql`${tasks.seq} > ${afterSeq}`))
       .orderBy(tasks.seq)

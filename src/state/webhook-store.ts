@@ -25,6 +25,9 @@ export interface SourceEvent {
   workflowKey: string | null;
   exitCode: number | null;
   scheduleId: string | null;
+  /** A task's result and outputs as stored now (set with its end, so a task.succeeded event carries its own). */
+  result: string | null;
+  outputs: Record<string, string> | null;
 }
 
 export interface Cursor {
@@ -150,10 +153,10 @@ export class WebhookStore {
     const q =
       source === 'task_events'
         ? sql`select e.id, e.xid, e.at, e.status, e.reason, t.tenant, t.id as subject, t.name, t.workflow_id as "workflowId",
-                     t.workflow_key as "workflowKey", t.exit_code as "exitCode", t.schedule_id as "scheduleId"
+                     t.workflow_key as "workflowKey", t.exit_code as "exitCode", t.schedule_id as "scheduleId", t.result, t.outputs
               from task_events e join tasks t on t.id = e.task_id`
         : sql`select e.id, e.xid, e.at, e.status, null as reason, w.tenant, w.id as subject, w.name, null as "workflowId",
-                     null as "workflowKey", null as "exitCode", w.schedule_id as "scheduleId"
+                     null as "workflowKey", null as "exitCode", w.schedule_id as "scheduleId", null as result, null as outputs
               from workflow_events e join workflows w on w.id = e.workflow_id`;
     const subjectCol = source === 'task_events' ? sql.raw('e.task_id') : sql.raw('e.workflow_id');
     const page = rows<SourceEvent>(await this.db.execute(sql`${q} where (e.xid, e.id) > (${c.xid}, ${c.lastId}) order by e.xid, e.id limit ${limit}`)).map(norm);

@@ -91,12 +91,13 @@ export class WorkflowStore {
    * For each of the given tasks: how many of its parents have not succeeded, and the first few
    * of them (in the order of depends_on). One query, however wide the fan-in.
    */
-  async unsucceededParents(tx: Tx, workflowId: string, ids: string[]): Promise<Map<string, { count: number; some: string[] }>> {
+  async unsucceededParents(tx: Tx, workflowId: string, ids: string[], satisfied: string[] = ['succeeded']): Promise<Map<string, { count: number; some: string[] }>> {
     if (ids.length === 0) return new Map();
+    const open = sql`(p.status is null or p.status not in ${satisfied})`;
     const r = (await tx.execute(sql`
       select c.id,
-        count(*) filter (where p.status is distinct from 'succeeded')::int as n,
-        (array_agg(d.key order by d.ord) filter (where p.status is distinct from 'succeeded'))[1:5] as some
+        count(*) filter (where ${open})::int as n,
+        (array_agg(d.key order by d.ord) filter (where ${open}))[1:5] as some
       from tasks c
       cross join lateral jsonb_array_elements_text(c.depends_on) with ordinality as d(key, ord)
       left join tasks p on p.workflow_id = ${workflowId} and p.workflow_key = d.key
@@ -126,7 +127,8 @@ export class WorkflowStore {
     await tx.update(tasks).set({ dagReady: true }).where(and(inArray(tasks.id, ids), eq(tasks.status, 'pending')));
   }
 
-  async skip(tx: Tx, ids: string[], reason: string): Promise<void> {
+  async skip(tx: Tx, ids: string[], reason: string): Promise<TaskRow[]> {
+    const out: TaskRow[] = [];
     for (let i = 0; i < ids.length; i += 1000) {
       const skipped = await tx
         .update(tasks)
@@ -134,8 +136,99 @@ export class WorkflowStore {
         .where(and(inArray(tasks.id, ids.slice(i, i + 1000)), eq(tasks.status, 'pending')))
         .returning();
       await this.taskStore.recordEvents(tx, skipped, reason);
+      out.push(...skipped);
     }
+    return out;
   }
+
+  /** A pending task that cannot be released (a template value is missing) fails, with `error` saying why. */
+  async fail(tx: Tx, id: string, error: string): Promise<TaskRow[]> {
+    const failed = await tx
+      .update(tasks)
+      .set({ status: 'failed', error, statusReason: null, finishedAt: new Date(), dagReady: false })
+      .where(and(eq(tasks.id, id), eq(tasks.status, 'pending')))
+      .returning();
+    await this.taskStore.recordEvents(tx, failed, error);
+    return failed;
+  }
+
+  /** At release: a templated task's name, command and env, filled from its ancestors' values. */
+  async fillTemplates(tx: Tx, id: string, fields: Partial<Pick<TaskRow, 'name' | 'command' | 'env'>>): Promise<void> {
+    await tx.update(tasks).set(fields).where(eq(tasks.id, id));
+  }
+
+  /** What the tasks with these keys left for their descendants: status, result, outputs. */
+  async valuesOf(tx: Tx, workflowId: string, keys: string[]): Promise<Array<Pick<TaskRow, 'workflowKey' | 'status' | 'result' | 'outputs'>>> {
+    if (keys.length === 0) return [];
+    return tx
+      .select({ workflowKey: tasks.workflowKey, status: tasks.status, result: tasks.result, outputs: tasks.outputs })
+      .from(tasks)
+      .where(and(eq(tasks.workflowId, workflowId), inArray(tasks.workflowKey, keys)));
+  }
+
+  /** Pending tasks of the workflow marked ready that have a `when` (roots, at creation). */
+  async readyConditional(tx: Tx, workflowId: string): Promise<TaskRow[]> {
+    return tx
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.workflowId, workflowId), eq(tasks.status, 'pending'), eq(tasks.dagReady, true), sql`${tasks.whenCondition} is not null`));
+  }
+
+  /** POST /workflows/{id}/retry in one transaction: the reset (resetForRetry), then `restart` releases what can run. */
+  async retry(
+    id: string,
+    restart: (tx: Tx, wf: WorkflowRow, reset: TaskRow[]) => Promise<TaskRow[]>,
+  ): Promise<'not_found' | { running: WorkflowRow } | { reset: TaskRow[]; queued: TaskRow[] }> {
+    return this.db.transaction(async (tx) => {
+      const r = await this.resetForRetry(tx, id);
+      if (r === 'not_found' || 'running' in r) return r;
+      return { reset: r.reset, queued: await restart(tx, r.workflow, r.reset) };
+    });
+  }
+
+  /**
+   * POST /workflows/{id}/retry, first step: the workflow runs again and its failed, timed-out,
+   * cancelled and skipped tasks are pending again (same ids; their next placement is a new
+   * attempt), their submitted templates restored to be filled again at release. Succeeded tasks,
+   * and what they left, are kept. Returns the reset tasks, or why nothing was done.
+   */
+  async resetForRetry(tx: Tx, id: string): Promise<'not_found' | { running: WorkflowRow } | { workflow: WorkflowRow; reset: TaskRow[] }> {
+    const wf = await this.lock(tx, id);
+    if (!wf) return 'not_found';
+    if (wf.status === 'running') return { running: wf };
+    const again = await tx
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.workflowId, id), inArray(tasks.status, ['failed', 'timed_out', 'cancelled', 'skipped'])))
+      .orderBy(tasks.id)
+      .for('update');
+    const reset: TaskRow[] = [];
+    for (const t of again) {
+      const reason = `workflow retry requested after ${t.status.replace('_', ' ')}; waiting for its parents`;
+      const [row] = await tx
+        .update(tasks)
+        .set({
+          status: 'pending',
+          statusReason: reason,
+          dagReady: false,
+          nodeId: null,
+          exitCode: null,
+          error: null,
+          finishedAt: null,
+          outputs: null,
+          result: null,
+          ...(t.templates ? { name: t.templates.name, command: t.templates.command, env: t.templates.env } : {}),
+        })
+        .where(eq(tasks.id, t.id))
+        .returning();
+      reset.push(row);
+    }
+    await this.taskStore.recordEvents(tx, reset, (t) => t.statusReason as string);
+    const [workflow] = await tx.update(workflows).set({ status: 'running', finishedAt: null }).where(eq(workflows.id, id)).returning();
+    await recordWorkflowEvent(tx, id, 'running');
+    return { workflow, reset };
+  }
+
 
   async activeCount(tx: Tx, workflowId: string): Promise<number> {
     const [{ n }] = await tx.select({ n: count() }).from(tasks).where(and(eq(tasks.workflowId, workflowId), inArray(tasks.status, ACTIVE)));
@@ -170,11 +263,12 @@ export class WorkflowStore {
     return Number(n);
   }
 
-  async allSucceeded(tx: Tx, workflowId: string): Promise<boolean> {
+  /** No task failed, timed out or was cancelled (tasks skipped by a `when`, and their descendants, do not fail a workflow). */
+  async noneFailed(tx: Tx, workflowId: string): Promise<boolean> {
     const [{ n }] = await tx
       .select({ n: count() })
       .from(tasks)
-      .where(and(eq(tasks.workflowId, workflowId), sql`${tasks.status} <> 'succeeded'`));
+      .where(and(eq(tasks.workflowId, workflowId), inArray(tasks.status, ['failed', 'timed_out', 'cancelled'])));
     return Number(n) === 0;
   }
 
@@ -254,17 +348,18 @@ async function insertTasks(tx: Tx, rows: NewTaskRow[]): Promise<void> {
   await tx.execute(sql`
     insert into tasks (id, name, image, command, env, priority, cpu, memory_mb, gpu, timeout_seconds, max_retries,
       retry_backoff_seconds, node_selector, labels, idempotency_key, network, status, status_reason, workflow_id,
-      workflow_key, depends_on, dag_ready, created_at, tenant, schedule_id)
+      workflow_key, depends_on, dag_ready, created_at, tenant, output_spec, templates, when_condition, schedule_id)
     select r.id, r.name, r.image, r.command, r.env, r.priority, r.cpu, r.memory_mb, r.gpu, r.timeout_seconds, r.max_retries,
       r.retry_backoff_seconds, coalesce(r.node_selector, '{}'), coalesce(r.labels, '{}'), r.idempotency_key, r.network, r.status,
       r.status_reason, r.workflow_id, r.workflow_key, coalesce(r.depends_on, '[]'), coalesce(r.dag_ready, false), r.created_at,
-      coalesce(r.tenant, 'default'), r.schedule_id
+      coalesce(r.tenant, 'default'), coalesce(r.output_spec, '{}'), r.templates, r.when_condition, r.schedule_id
     from rows from (jsonb_to_recordset(${json}::jsonb) as (id uuid, name text, image text, command text, env jsonb, priority text,
         cpu float8, "memoryMb" int, gpu int, "timeoutSeconds" int, "maxRetries" int, "retryBackoffSeconds" float8,
         "nodeSelector" jsonb, labels jsonb, "idempotencyKey" text, network text, status text, "statusReason" text,
-        "workflowId" uuid, "workflowKey" text, "dependsOn" jsonb, "dagReady" boolean, "createdAt" timestamptz, tenant text, "scheduleId" uuid))
+        "workflowId" uuid, "workflowKey" text, "dependsOn" jsonb, "dagReady" boolean, "createdAt" timestamptz, tenant text,
+        "outputSpec" jsonb, templates jsonb, "whenCondition" text, "scheduleId" uuid))
       with ordinality as r(id, name, image, command, env, priority, cpu, memory_mb, gpu, timeout_seconds, max_retries,
         retry_backoff_seconds, node_selector, labels, idempotency_key, network, status, status_reason, workflow_id,
-        workflow_key, depends_on, dag_ready, created_at, tenant, schedule_id, ord)
+        workflow_key, depends_on, dag_ready, created_at, tenant, output_spec, templates, when_condition, schedule_id, ord)
     order by r.ord`);
 }

@@ -43,9 +43,18 @@ dl.fields dd { margin:0; overflow-wrap:anywhere; }
 .timeline { list-style:none; padding:0; border-left:2px solid var(--line); margin-left:6px; }
 .timeline li { padding:2px 0 8px 14px; position:relative; } .timeline li::before { content:""; position:absolute; left:-6px; top:8px; width:10px; height:10px; border-radius:50%; background:var(--line); }
 .pager { display:flex; gap:12px; align-items:center; margin-top:10px; }
-svg.dag, svg.gantt { max-width:100%; height:auto; background:var(--panel); border:1px solid var(--line); }
+svg.dag { max-width:none; } svg.gantt { max-width:100%; height:auto; }
+svg.dag, svg.gantt { background:var(--panel); border:1px solid var(--line); }
 svg text { fill:var(--fg); font:12px system-ui, sans-serif; } svg .edge { stroke:var(--muted); fill:none; }
 svg a:focus-visible rect { stroke:var(--focus); stroke-width:3; }
+svg .tick line { stroke:var(--line); } figure.gantt-figure { margin:0; } figcaption { color:var(--muted); font-size:.85em; margin-top:4px; }
+td.num { text-align:right; font-variant-numeric:tabular-nums; }
+caption { text-align:left; color:var(--muted); font-size:.85em; padding:2px 0 6px; }
+.stack { display:flex; height:12px; min-width:2px; } .stack span { display:block; height:100%; }
+table.hour th[scope=row] { font-weight:400; } table.hour td.bar-cell { width:50%; }
+ol.bands { list-style:none; padding:0; margin:0; display:grid; grid-template-columns:repeat(auto-fill, minmax(230px, 1fr)); gap:6px; }
+ol.bands li { border:1px solid var(--line); border-left:6px solid var(--off); border-radius:4px; padding:4px 8px; background:var(--panel); display:flex; flex-direction:column; }
+ol.bands .band-n { color:var(--muted); } ol.bands .band-counts { font-size:.85em; color:var(--muted); }
 .legend { display:flex; flex-wrap:wrap; gap:8px; margin:6px 0; }
 @media (max-width: 640px) { main { padding:8px; } th, td { padding:4px; } header .who { margin-left:0; } .hide-narrow { display:none; } }
 `;

@@ -127,9 +127,8 @@ function deliveriesFor(source: EventSource, e: SourceEvent, subs: Array<{ id: st
           workflow_key: e.workflowKey,
           exit_code: e.exitCode,
           reason: e.reason,
-          // Filled from the task's stored outputs once they are (issue #15, outputs).
-          result: null,
-          outputs: {},
+          result: e.result,
+          outputs: e.outputs ?? {},
         })
       : workflowEvent(eventId, type as (typeof WORKFLOW_EVENTS)[number], e.at, { id: e.subject, name: e.name, status: e.status, schedule_id: e.scheduleId }),
   );

@@ -14,6 +14,9 @@ import { hostLoad } from './host-load.ts';
 import { LogWriter } from './log-writer.ts';
 import { resolveTaskEnv } from './task-env.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
+import { StringDecoder } from 'node:string_decoder';
+import { StdoutResult } from '../workflow/outputs.ts';
+import type { SecretMasker } from './secret-mask.ts';
 
 export type AgentState = 'starting' | 'running' | 'engine_unreachable' | 'stopping' | 'stopped';
 
@@ -286,7 +289,7 @@ export class NodeAgent implements Part {
         const now = new Date().toISOString();
         await this.report({
           type: 'finished', taskId, attempt, nodeId: this.node.id, status: 'error', exitCode: null,
-          error: problem, startedAt: null, finishedAt: now, truncated: false,
+          error: problem, startedAt: null, finishedAt: now, truncated: false, outputs: null, result: null,
         });
       }
       return;
@@ -317,6 +320,7 @@ export class NodeAgent implements Part {
     await this.connection.del(this.names.logStream(spec.taskId));
     const { env, masker, problem: secretsProblem } = await resolveTaskEnv(spec, node, (path, body, token) => this.api(path, body, token));
     const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes, masker);
+    const stdout = new StdoutLastLine(masker?.fork() ?? null);
     let outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date };
     try {
       if (secretsProblem) {
@@ -339,10 +343,14 @@ export class NodeAgent implements Part {
             labels: { 'jarvis.node_id': node.id },
             taskLabels: spec.labels,
             security: spec.security,
+            outputs: spec.outputs,
           },
           {
             signal: abort.signal,
-            onOutput: (chunk) => writer.write(chunk),
+            onOutput: (chunk, stream) => {
+              writer.write(chunk);
+              if (stream === 'stdout') stdout.push(chunk);
+            },
             onStarted: async ({ startedAt }) => {
               await this.report({ type: 'started', taskId: spec.taskId, attempt: spec.attempt, nodeId: node.id, at: startedAt.toISOString() });
             },
@@ -368,6 +376,8 @@ export class NodeAgent implements Part {
       startedAt: outcome.startedAt ? outcome.startedAt.toISOString() : null,
       finishedAt: outcome.finishedAt.toISOString(),
       truncated: writer.truncated,
+      outputs: outcome.status === 'succeeded' ? (outcome.outputs ?? null) : null,
+      result: stdout.result(),
     });
     log.info({ status: outcome.status, exit_code: outcome.exitCode }, 'worker: attempt finished');
   }
@@ -397,3 +407,23 @@ export class NodeAgent implements Part {
 }
 
 class FatalAgentError extends Error {}
+
+/** `result` (workflow/outputs.ts) from the stdout stream alone, secrets masked as in the logs. */
+class StdoutLastLine {
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly last = new StdoutResult();
+  constructor(private readonly masker: SecretMasker | null) {}
+
+  push(chunk: Buffer): void {
+    const text = this.decoder.write(chunk);
+    this.last.push(this.masker ? this.masker.push(text) : text);
+  }
+
+  /** At the end: the value (PostgreSQL text holds no NUL), or null. */
+  result(): string | null {
+    const tail = this.decoder.end();
+    this.last.push(this.masker ? this.masker.push(tail) + this.masker.end() : tail);
+    const r = this.last.result();
+    return r.ok && r.value !== null ? r.value.replaceAll('\u0000', '\uFFFD') : null;
+  }
+}

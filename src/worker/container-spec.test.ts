@@ -10,6 +10,15 @@ function spec(overrides: Partial<RunSpec> = {}): RunSpec {
 }
 
 describe('buildCreateOptions', () => {
+  it('puts /tmp on an anonymous volume, not a tmpfs, for a task that declares outputs (a tmpfs is gone at exit)', () => {
+    expect(buildCreateOptions(spec()).HostConfig?.Tmpfs).toHaveProperty('/tmp');
+    expect(buildCreateOptions(spec()).HostConfig?.Mounts).toBeUndefined();
+    const h = buildCreateOptions(spec({ outputs: { rows: '/tmp/rows' } })).HostConfig;
+    expect(h?.Tmpfs).toBeUndefined();
+    expect(h?.Mounts).toEqual([{ Type: 'volume', Source: '', Target: '/tmp' }]);
+    expect(h?.ReadonlyRootfs).toBe(true);
+  });
+
   it('maps a spec to the create body (GPU requests included; no GPU on this machine to run them)', () => {
     const s = spec({ taskId: 'a/b c', attempt: 2, command: 'echo hi', env: { A: '1' }, cpu: 1.5, memoryMb: 256, gpu: 2 });
     const o = buildCreateOptions(s);

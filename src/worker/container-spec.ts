@@ -29,9 +29,18 @@ function securityConfig(spec: RunSpec, hardening: Hardening): Dockerode.HostConf
     Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${hardening.tmpSizeMb}m,mode=1777` },
   };
   if (hardening.capAdd.length) config.CapAdd = [...hardening.capAdd];
+  const mounts: Dockerode.MountSettings[] = [];
   if (security.allowHostMounts && security.mounts.length) {
-    config.Mounts = security.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }));
+    mounts.push(...security.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })));
   }
+  // A tmpfs is gone once the container exits, before its outputs are read: a task that declares
+  // outputs gets /tmp on an anonymous volume instead (removed with the container), which the
+  // engine can still read from after the exit. It is on the node's disk, without tmpfs's size cap.
+  if (Object.keys(spec.outputs ?? {}).length > 0 && !mounts.some((m) => m.Target === '/tmp')) {
+    delete config.Tmpfs;
+    mounts.push({ Type: 'volume', Source: '', Target: '/tmp' });
+  }
+  if (mounts.length) config.Mounts = mounts;
   return config;
 }
 

@@ -9,6 +9,7 @@
 // container-kill.ts and container-exit.ts (one step of a run each), docker-errors.ts.
 import Dockerode from 'dockerode';
 import { attachOutput, type AttachedOutput } from './container-output.ts';
+import { readOutputs } from './container-files.ts';
 import { exitOutcome, parseDockerDate, readExitRecord, waitForExit } from './container-exit.ts';
 import { ContainerKiller } from './container-kill.ts';
 import { DEFAULT_HARDENING, securityRefusal, type Hardening } from './container-security.ts';
@@ -200,11 +201,20 @@ export class DockerExecutor implements Executor {
       await output.drain(this.outputDrainMs); // all output delivered before we answer
       const exit = await readExitRecord(container, waited, { memoryMb: spec.memoryMb, killedByUs: killer.requested, log: this.log, logCtx });
       clock.finishedAt = exit.finishedAt ?? clock.finishedAt;
-      return exitOutcome(exit, await killer.reason(), { timeoutSeconds: spec.timeoutSeconds, memoryMb: spec.memoryMb, cancelReason: abortReason(hooks.signal) });
+      const outcome = exitOutcome(exit, await killer.reason(), { timeoutSeconds: spec.timeoutSeconds, memoryMb: spec.memoryMb, cancelReason: abortReason(hooks.signal) });
+      return await this.withOutputs(container, spec, outcome);
     } finally {
       killer.stop();
       output.destroy();
     }
+  }
+
+  /** A success reads the declared outputs before the container goes; one that cannot be read fails the attempt. */
+  private async withOutputs(container: Dockerode.Container, spec: RunSpec, outcome: RunOutcome): Promise<RunOutcome> {
+    if (outcome.status !== 'succeeded' || !spec.outputs || Object.keys(spec.outputs).length === 0) return outcome;
+    const read = await readOutputs(container, spec.outputs);
+    if (read.ok) return { ...outcome, outputs: read.values };
+    return { status: 'failed', exitCode: outcome.exitCode, error: read.error };
   }
 
   private async start(container: Dockerode.Container, output: AttachedOutput): Promise<RunOutcome | null> {

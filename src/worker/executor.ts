@@ -22,10 +22,13 @@ export interface RunSpec {
   taskLabels?: Record<string, string>;
   /** What the task's tenant allows beyond the restricted profile; absent: nothing. */
   security?: ContainerSecurity;
+  /** Declared outputs, name → path: files read from the container after it exits. */
+  outputs?: Record<string, string>;
 }
 
 export type RunOutcome =
-  | { status: 'succeeded' | 'failed'; exitCode: number; error: string | null }
+  | { status: 'succeeded'; exitCode: number; error: null; outputs?: Record<string, string> }
+  | { status: 'failed'; exitCode: number; error: string | null }
   | { status: 'timed_out'; exitCode: number | null; error: string }
   | { status: 'cancelled'; exitCode: number | null; error: string | null }
   /** The attempt could not start (image missing, bad command…); `error` says why in words. */

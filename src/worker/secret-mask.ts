@@ -22,6 +22,11 @@ export class SecretMasker {
     this.hold = this.values.length ? this.values[0].length - 1 : 0;
   }
 
+  /** A new masker for the same values, with nothing held back (for a second stream). */
+  fork(): SecretMasker {
+    return new SecretMasker(this.values);
+  }
+
   get active(): boolean {
     return this.values.length > 0;
   }

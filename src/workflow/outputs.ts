@@ -47,7 +47,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function outputValue(name: string, bytes: Uint8Array): OutputRead {
   let end = bytes.length;
   if (end > 0 && bytes[end - 1] === 0x0a) end -= end > 1 && bytes[end - 2] === 0x0d ? 2 : 1;
-  if (end > MAX_OUTPUT_BYTES) return { ok: false, error: `output "${name}" is ${end} bytes; the limit is ${MAX_OUTPUT_BYTES} bytes (64 KiB): write a smaller value, or store large data elsewhere and pass its location` };
+  if (end > MAX_OUTPUT_BYTES) return { ok: false, error: oversizeOutput(name, end) };
   const body = bytes.subarray(0, end);
   if (body.includes(0)) return { ok: false, error: `output "${name}" contains a NUL byte; outputs are text: encode binary data (e.g. base64) first` };
   try {
@@ -55,6 +55,11 @@ export function outputValue(name: string, bytes: Uint8Array): OutputRead {
   } catch {
     return { ok: false, error: `output "${name}" is not UTF-8 text; encode binary data (e.g. base64) first` };
   }
+}
+
+/** Why the task fails when an output is over the limit (`bytes`: its size, or the file's when not read). */
+export function oversizeOutput(name: string, bytes: number): string {
+  return `output "${name}" is ${bytes} bytes; the limit is ${MAX_OUTPUT_BYTES} bytes (64 KiB): write a smaller value, or store large data elsewhere and pass its location`;
 }
 
 /** Why the task fails when a declared output's file is not there. */

@@ -10,10 +10,13 @@
 import { compileCondition } from './condition.ts';
 import { hasTemplate, parseTemplate, referencesOf, renderTemplate, type AncestorValues, type Reference } from './template.ts';
 
+/** An env value: text (which may hold templates) or a secret reference, left as it is. */
+export type EnvValue = string | { secret: string };
+
 export interface TemplatedFields {
   name?: string | null;
   command?: string | string[] | null;
-  env?: Record<string, string> | null;
+  env?: Record<string, EnvValue> | null;
   when?: string | null;
 }
 export interface WorkflowTask extends TemplatedFields {
@@ -34,7 +37,7 @@ function templatedFields(task: TemplatedFields): Array<{ loc: Loc; text: string 
   if (task.name) fields.push({ loc: ['name'], text: task.name });
   if (typeof task.command === 'string') fields.push({ loc: ['command'], text: task.command });
   else task.command?.forEach((text, i) => fields.push({ loc: ['command', i], text }));
-  for (const [k, text] of Object.entries(task.env ?? {})) fields.push({ loc: ['env', k], text });
+  for (const [k, text] of Object.entries(task.env ?? {})) if (typeof text === 'string') fields.push({ loc: ['env', k], text });
   return fields.filter((f) => hasTemplate(f.text));
 }
 
@@ -118,7 +121,7 @@ function ancestryOf(tasks: WorkflowTask[], index: Map<string, number>): (key: st
 }
 
 export type RenderedTask =
-  | { ok: true; fields: { name?: string | null; command?: string | string[] | null; env?: Record<string, string> | null } }
+  | { ok: true; fields: { name?: string | null; command?: string | string[] | null; env?: Record<string, EnvValue> | null } }
   | { ok: false; loc: Loc; error: string };
 
 /**
@@ -154,8 +157,12 @@ export function renderTaskTemplates(task: TemplatedFields, values: AncestorValue
     fields.command = list;
   } else if (task.command === null) fields.command = null;
   if (task.env) {
-    const env: Record<string, string> = {};
+    const env: Record<string, EnvValue> = {};
     for (const [k, v] of Object.entries(task.env)) {
+      if (typeof v !== 'string') {
+        env[k] = v;
+        continue;
+      }
       const r = fill(['env', k], v);
       if (!r.ok) return r;
       env[k] = r.text;

@@ -187,6 +187,11 @@ def cancel_workflow(id: UUID):
     workflow_not_found()
 
 
+@app.post("/workflows/{id}/retry")
+def retry_workflow(id: UUID):
+    workflow_not_found()
+
+
 # ---------------------------------------------------------------------------------------------
 # Nodes
 

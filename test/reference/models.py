@@ -110,6 +110,12 @@ class ResourcesIn(Strict):
 # Tasks
 
 
+class OutputDeclaration(Strict):
+    """`"outputs": {"rows": {"path": "/tmp/rows"}}` (docs/workflows.md)."""
+
+    path: str
+
+
 class TaskFields(Strict):
     image: str
     command: list[str] | str | None = None
@@ -124,6 +130,7 @@ class TaskFields(Strict):
     labels: StringMap = {}
     idempotency_key: str | None = None
     network: Network | None = None
+    outputs: dict[str, OutputDeclaration] = {}
 
 
 class TaskCreate(TaskFields):
@@ -143,6 +150,7 @@ KEY_PATTERN = r"^[a-zA-Z0-9_.-]{1,64}$"
 class WorkflowTaskCreate(TaskFields):
     key: Annotated[str, Field(pattern=KEY_PATTERN)]
     depends_on: list[str] = []
+    when: str | None = None
 
 
 class WorkflowCreate(Strict):

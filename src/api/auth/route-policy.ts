@@ -29,11 +29,13 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'GET /tasks/:id/logs': key('tasks:read', 'task.logs'),
   'POST /tasks/:id/cancel': key('tasks:cancel', 'task.cancel'),
   'POST /tasks/:id/retry': key('tasks:retry', 'task.retry'),
+  'GET /overview': key('tasks:read', 'task.overview'),
 
   'POST /workflows': key('tasks:submit', 'workflow.submit'),
   'GET /workflows': key('tasks:read', 'workflow.list'),
   'GET /workflows/:id': key('tasks:read', 'workflow.read'),
   'POST /workflows/:id/cancel': key('tasks:cancel', 'workflow.cancel'),
+  'POST /workflows/:id/retry': key('tasks:retry', 'workflow.retry'),
 
   'POST /nodes/register': { kind: 'node' },
   'POST /nodes/:id/heartbeat': { kind: 'node' },
@@ -54,6 +56,10 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'POST /secrets': key('secrets:manage', 'secret.put'),
   'GET /secrets': key('secrets:manage', 'secret.list'),
   'DELETE /secrets/:name': key('secrets:manage', 'secret.delete'),
+
+  'GET /tenants': key('tenants:read', 'tenant.list'),
+  'GET /tenants/:name': key('tenants:read', 'tenant.read'),
+  'PUT /tenants/:name': key('tenants:manage', 'tenant.set'),
 
   'POST /schedules': key('tasks:submit', 'schedule.create'),
   'GET /schedules': key('tasks:read', 'schedule.list'),

@@ -83,5 +83,19 @@ export function workflowRoutes(control: Control) {
     return c.json(presentWorkflow(workflow, tasks), 200);
   });
 
+  const retry = createRoute({
+    method: 'post',
+    path: '/workflows/{id}/retry',
+    tags: ['workflows'],
+    summary: 'Re-run a workflow that ended: its failed, timed-out, cancelled and skipped tasks run again (new attempts, same ids); succeeded tasks and their outputs are kept',
+    request: { params: WorkflowIdParam },
+    responses: { 200: json(Workflow, 'The workflow, running again'), 404: notFound, 409: json(ErrorDetail, 'The workflow is still running') },
+  });
+  app.openapi(retry, async (c) => {
+    const { workflow, tasks } = await workflows.retry(c.req.valid('param').id, actorOf(c));
+    c.set('auditTarget', workflow.id);
+    return c.json(presentWorkflow(workflow, tasks), 200);
+  });
+
   return app;
 }

@@ -43,6 +43,11 @@ describe('workflow graph model', () => {
     expect(boxes.reduce((n, b) => n + b.size, 0)).toBe(1000);
     const counted = boxes.reduce((n, b) => n + (b.counts?.succeeded ?? (b.status === 'succeeded' ? 1 : 0)), 0);
     expect(counted).toBe(500);
+    // Bands are listed in order (BandList), not laid out by dagre as one long chain.
+    const laid = layOut(workflow(spec));
+    expect(laid.banded).toBe(true);
+    expect(laid.lines).toEqual([]);
+    expect(laid.boxes.map((b) => b.label)).toEqual(boxes.map((b) => b.label));
   });
 
   it('lays every box out inside the drawing, left to right along the dependencies', () => {

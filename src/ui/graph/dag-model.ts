@@ -141,6 +141,9 @@ export function collapse(tasks: Task[]): { boxes: Box[]; edges: Array<[string, s
 
 export function layOut(tasks: Task[]): LaidOutGraph {
   const { boxes, edges, banded } = collapse(tasks);
+  // Bands follow one another: they are listed in order (dag-svg.tsx BandList), not laid out as a
+  // 60-box chain that would be too wide to read.
+  if (banded) return { boxes: boxes.map((b) => ({ ...b, x: 0, y: 0 })), lines: [], width: 0, height: 0, groups: boxes.filter((b) => !b.task).length, banded };
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: 'LR', nodesep: 14, ranksep: 50, marginx: 10, marginy: 10, ranker: 'longest-path' });
   g.setDefaultEdgeLabel(() => ({}));

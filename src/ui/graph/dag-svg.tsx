@@ -17,6 +17,13 @@ export const STATUS_COLOUR: Record<string, string> = {
 };
 
 const colour = (s: string) => STATUS_COLOUR[s] ?? '#8a8f98';
+const ORDER = Object.keys(STATUS_COLOUR);
+/** "20 succeeded, 1 failed", always in the same order of statuses. */
+const countsText = (counts: Record<string, number>) =>
+  Object.entries(counts)
+    .sort(([a], [b]) => ORDER.indexOf(a) - ORDER.indexOf(b))
+    .map(([s, n]) => `${n} ${s}`)
+    .join(', ');
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 export function DagSvg(p: { graph: LaidOutGraph; workflowId: string }) {
@@ -34,7 +41,7 @@ export function DagSvg(p: { graph: LaidOutGraph; workflowId: string }) {
       ))}
       {g.boxes.map((b) => {
         const href = b.task ? `/ui/tasks/${b.task.id}` : `/ui/tasks?workflow_id=${p.workflowId}`;
-        const counts = b.counts ? Object.entries(b.counts).map(([s, n]) => `${n} ${s}`).join(', ') : '';
+        const counts = b.counts ? countsText(b.counts) : '';
         const title = b.task ? `${b.label}: ${b.status}` : `${b.label}: ${counts}`;
         return (
           <a href={href} aria-label={title} data-status={b.status} data-box={b.task ? 'task' : 'group'}>
@@ -62,5 +69,29 @@ export function DagSvg(p: { graph: LaidOutGraph; workflowId: string }) {
         );
       })}
     </svg>
+  );
+}
+
+/**
+ * A graph too big to draw box by box (graph.banded): its bands of consecutive depths in order,
+ * each a link with its counts by status in words and its most telling status as a colour bar.
+ * Wraps to the width of the page, so 60 bands stay readable without sideways scrolling.
+ */
+export function BandList(p: { graph: LaidOutGraph; workflowId: string }) {
+  return (
+    <ol class="bands" aria-label={`Workflow graph in ${p.graph.boxes.length} bands of consecutive depths, in order`}>
+      {p.graph.boxes.map((b, i) => {
+        const counts = b.counts ? countsText(b.counts) : b.status;
+        const href = b.task ? `/ui/tasks/${b.task.id}` : `/ui/tasks?workflow_id=${p.workflowId}`;
+        return (
+          <li style={`border-left-color:${colour(b.status)}`}>
+            <a href={href} data-box={b.task ? 'task' : 'group'} data-status={b.status}>
+              <span class="band-n">{i + 1}.</span> {b.label}
+            </a>
+            <span class="band-counts">{counts}</span>
+          </li>
+        );
+      })}
+    </ol>
   );
 }

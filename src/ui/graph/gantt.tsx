@@ -1,39 +1,110 @@
-// When each task of a workflow ran: one row per task that started, a bar from start to finish
-// (or to now while it runs), coloured by status with the status written after the bar.
+// When each task of a workflow ran. Up to ROW_LIMIT tasks: one row per task that started, a bar
+// from start to finish (or to now while it runs), coloured by status with the status written after
+// it. More tasks than that: bars are packed into lanes (a task takes the first lane free when it
+// started), so the chart is as tall as the most tasks that ran at once, not as the workflow is
+// long, and stays readable at 1,000 tasks; each bar keeps its name and status in a tooltip, and a
+// table under the chart gives the counts in words.
 import type { Task } from '../wire.ts';
 import { STATUS_COLOUR } from './dag-svg.tsx';
 
+export const ROW_LIMIT = 60;
 const ROW = 16;
 const LABEL_W = 170;
 const PLOT_W = 760;
+/** Packed lanes never make the chart taller than this. */
+const MAX_PACKED_HEIGHT = 900;
+
+interface Bar {
+  task: Task;
+  start: number;
+  end: number;
+  lane: number;
+}
+
+/** Greedy interval partitioning: each bar (by start) goes to the first lane that is free by then. */
+export function packLanes(tasks: Task[], now: number): { bars: Bar[]; lanes: number } {
+  const ends: number[] = [];
+  const bars: Bar[] = [];
+  const sorted = tasks.filter((t) => t.started_at).sort((a, b) => Date.parse(a.started_at!) - Date.parse(b.started_at!));
+  for (const t of sorted) {
+    const start = Date.parse(t.started_at!);
+    const end = Math.max(start, t.finished_at ? Date.parse(t.finished_at) : now);
+    let lane = ends.findIndex((e) => e <= start);
+    if (lane < 0) lane = ends.push(end) - 1;
+    else ends[lane] = end;
+    bars.push({ task: t, start, end, lane });
+  }
+  return { bars, lanes: ends.length };
+}
+
+/** Round tick steps for the time axis (s). */
+function ticks(seconds: number): number[] {
+  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400];
+  const step = steps.find((s) => seconds / s <= 8) ?? 86400 * Math.ceil(seconds / 86400 / 8);
+  const out: number[] = [];
+  for (let s = step; s < seconds; s += step) out.push(s);
+  return out;
+}
+
+const label = (s: number) => (s >= 3600 ? `${+(s / 3600).toFixed(1)} h` : s >= 120 ? `${+(s / 60).toFixed(1)} min` : `${s} s`);
+const nameOf = (t: Task) => t.workflow_key ?? t.name ?? t.id.slice(0, 8);
 
 export function Gantt(p: { tasks: Task[]; now: number }) {
-  const ran = p.tasks.filter((t) => t.started_at).sort((a, b) => Date.parse(a.started_at!) - Date.parse(b.started_at!));
-  if (ran.length === 0) return <p>No task of this workflow has started yet.</p>;
-  const end = (t: Task) => (t.finished_at ? Date.parse(t.finished_at) : p.now);
-  const t0 = Date.parse(ran[0].started_at!);
-  const t1 = Math.max(...ran.map(end), t0 + 1000);
+  const { bars, lanes } = packLanes(p.tasks, p.now);
+  if (bars.length === 0) return <p>No task of this workflow has started yet.</p>;
+  const packed = bars.length > ROW_LIMIT;
+  const t0 = bars[0].start;
+  const t1 = Math.max(...bars.map((b) => b.end), t0 + 1000);
   const x = (ms: number) => LABEL_W + ((ms - t0) / (t1 - t0)) * PLOT_W;
-  const height = ran.length * ROW + 30;
+  const rows = packed ? lanes : bars.length;
+  const row = packed ? Math.max(3, Math.min(ROW, Math.floor(MAX_PACKED_HEIGHT / lanes))) : ROW;
+  const height = rows * row + 34;
   const seconds = (t1 - t0) / 1000;
+  const counts: Record<string, number> = {};
+  for (const b of bars) counts[b.task.status] = (counts[b.task.status] ?? 0) + 1;
+  const summary = packed
+    ? `Timeline of ${bars.length} tasks over ${label(+seconds.toFixed(1))}, packed into ${lanes} lanes (at most ${lanes} ran at once)`
+    : `Timeline of ${bars.length} tasks over ${seconds.toFixed(1)} s`;
   return (
-    <svg class="gantt" role="img" aria-label={`Timeline of ${ran.length} tasks over ${seconds.toFixed(1)} s`} viewBox={`0 0 ${LABEL_W + PLOT_W + 90} ${height}`} width={LABEL_W + PLOT_W + 90} height={height} xmlns="http://www.w3.org/2000/svg">
-      <text x={LABEL_W} y={12}>0 s</text>
-      <text x={LABEL_W + PLOT_W} y={12} text-anchor="end">{`${seconds.toFixed(1)} s`}</text>
-      {ran.map((t, i) => {
-        const y = 20 + i * ROW;
-        const x0 = x(Date.parse(t.started_at!));
-        const w = Math.max(2, x(end(t)) - x0);
-        const c = STATUS_COLOUR[t.status] ?? '#8a8f98';
-        return (
-          <g>
-            <title>{`${t.workflow_key ?? t.id}: ${t.status}, ${((end(t) - Date.parse(t.started_at!)) / 1000).toFixed(1)} s`}</title>
-            <text x={0} y={y + 11}>{(t.workflow_key ?? t.id.slice(0, 8)).slice(0, 24)}</text>
-            <rect x={x0} y={y + 2} width={w} height={ROW - 5} fill={c} />
-            <text x={x0 + w + 4} y={y + 11}>{t.status}</text>
+    <figure class="gantt-figure">
+      <svg class="gantt" role="img" aria-label={summary} viewBox={`0 0 ${LABEL_W + PLOT_W + 90} ${height}`} width={LABEL_W + PLOT_W + 90} height={height} xmlns="http://www.w3.org/2000/svg">
+        <text x={LABEL_W} y={12}>
+          0 s
+        </text>
+        {ticks(seconds)
+          .filter((s) => x(t0 + s * 1000) < LABEL_W + PLOT_W - 40)
+          .map((s) => (
+          <g class="tick">
+            <line x1={x(t0 + s * 1000)} x2={x(t0 + s * 1000)} y1={16} y2={height - 4} />
+            <text x={x(t0 + s * 1000)} y={12} text-anchor="middle">
+              {label(s)}
+            </text>
           </g>
-        );
-      })}
-    </svg>
+        ))}
+        <text x={LABEL_W + PLOT_W + 4} y={12}>{`${seconds.toFixed(1)} s`}</text>
+        {packed && (
+          <text x={0} y={12}>
+            {`${lanes} lanes`}
+          </text>
+        )}
+        {bars.map((b, i) => {
+          const y = 30 + (packed ? b.lane : i) * row;
+          const x0 = x(b.start);
+          const w = Math.max(2, x(b.end) - x0);
+          const c = STATUS_COLOUR[b.task.status] ?? '#8a8f98';
+          return (
+            <g>
+              <title>{`${nameOf(b.task)}: ${b.task.status}, ${((b.end - b.start) / 1000).toFixed(1)} s`}</title>
+              {!packed && <text x={0} y={y + 11}>{nameOf(b.task).slice(0, 24)}</text>}
+              <rect x={x0} y={y + (packed && row < 8 ? 0 : 2)} width={w} height={Math.max(2, row - (row < 8 ? 1 : 5))} fill={c} />
+              {!packed && <text x={x0 + w + 4} y={y + 11}>{b.task.status}</text>}
+            </g>
+          );
+        })}
+      </svg>
+      <figcaption>
+        {summary}: {Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ')}.
+      </figcaption>
+    </figure>
   );
 }

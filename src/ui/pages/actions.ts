@@ -1,4 +1,4 @@
-// The actions (cancel, retry, drain, resume) as POST forms. CSRF is checked before these run
+// The actions (cancel, retry, drain, resume; a workflow's cancel and retry) as POST forms. CSRF is checked before these run
 // (session.ts); the API decides whether the viewer's role and tenant allow it, and its answer
 // comes back as the flash message of the page the form was on.
 import { Hono, type Context } from 'hono';
@@ -16,6 +16,7 @@ const ACTIONS: Action[] = [
   { path: '/tasks/:id/cancel', api: (id) => `/tasks/${id}/cancel`, done: 'Task cancelled' },
   { path: '/tasks/:id/retry', api: (id) => `/tasks/${id}/retry`, done: 'Task queued again' },
   { path: '/workflows/:id/cancel', api: (id) => `/workflows/${id}/cancel`, done: 'Workflow cancelled' },
+  { path: '/workflows/:id/retry', api: (id) => `/workflows/${id}/retry`, done: 'Workflow retried: its failed, timed-out, cancelled and skipped tasks are queued again' },
   { path: '/nodes/:id/drain', api: (id) => `/nodes/${id}/drain`, done: 'Node draining: it takes no new tasks' },
   { path: '/nodes/:id/resume', api: (id) => `/nodes/${id}/resume`, done: 'Node resumed: it takes tasks again' },
 ];

@@ -1,5 +1,5 @@
-// /ui/tasks/:id: every field, status_reason first, the events as a timeline, and the log — the
-// stored one, then (while the task runs) the API's SSE follower relayed to the page, which
+// /ui/tasks/:id: every field, status_reason first, the events as a timeline, result and outputs
+// (when the API gives them), and the log — the stored one, then (while the task runs) the API's SSE follower relayed to the page, which
 // replays the log from its start so the view has no gap. Cancel and retry for roles that may.
 import type { Context } from 'hono';
 import { stream } from 'hono/streaming';
@@ -12,9 +12,49 @@ import { taskName } from './tasks.tsx';
 
 const show = (v: unknown) => (v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
+/** Fields the page shows in their own place, not in the list of fields. */
+const SHOWN_APART = ['status_reason', 'env', 'outputs', 'result'];
+
+/**
+ * What the task produced: `result` and `outputs`, when the API's JSON carries them (absent or
+ * null: nothing is shown). A flat object is a list of names and values; anything else is JSON.
+ */
+export function Produced(p: { task: Task }) {
+  const parts = (['result', 'outputs'] as const).filter((k) => p.task[k] !== undefined && p.task[k] !== null);
+  if (parts.length === 0) return null;
+  return (
+    <section id="task-produced" aria-labelledby="produced-heading">
+      <h2 id="produced-heading">{parts.map((k) => (k === 'result' ? 'Result' : 'Outputs')).join(' and ')}</h2>
+      {parts.map((k) => {
+        const v = p.task[k];
+        const flat = typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => x === null || typeof x !== 'object');
+        return (
+          <div data-testid={`task-${k}`}>
+            {parts.length > 1 && <h3>{k === 'result' ? 'Result' : 'Outputs'}</h3>}
+            {flat ? (
+              <dl class="fields">
+                {Object.entries(v as Record<string, unknown>).map(([name, x]) => (
+                  <>
+                    <dt class="mono">{name}</dt>
+                    <dd class="mono">{show(x)}</dd>
+                  </>
+                ))}
+              </dl>
+            ) : (
+              <pre class="log" tabindex={0}>
+                {typeof v === 'string' ? v : JSON.stringify(v, null, 2)}
+              </pre>
+            )}
+          </div>
+        );
+      })}
+    </section>
+  );
+}
+
 function Fields(p: { task: Task }) {
   const t = p.task;
-  const rows: Array<[string, unknown]> = Object.entries(t).filter(([k]) => k !== 'status_reason' && k !== 'env');
+  const rows: Array<[string, unknown]> = Object.entries(t).filter(([k]) => !SHOWN_APART.includes(k));
   return (
     <dl class="fields">
       {rows.map(([k, v]) => (
@@ -53,7 +93,7 @@ export async function taskPage(c: Context) {
           Task {taskName(t)} <Status value={t.status} />
         </h1>
         <p class="reason" data-testid="status-reason">
-          <strong>Why {t.status}:</strong> {t.status_reason ?? t.error ?? 'no reason recorded'}
+          <strong>Why {t.status}:</strong> {t.status_reason ?? t.error ?? (t.status === 'succeeded' && t.exit_code !== null ? `its command exited with code ${t.exit_code}` : 'no reason recorded')}
         </p>
         <p>
           {!ended && allows(role, 'tasks:cancel') && <ActionButton viewer={viewer} action={`/ui/tasks/${t.id}/cancel`} label="Cancel task" back={back} danger />}{' '}
@@ -72,6 +112,7 @@ export async function taskPage(c: Context) {
             </li>
           ))}
         </ol>
+        <Produced task={t} />
       </section>
       <h2 id="log-heading">Log</h2>
       <p id="log-state" role="status">

@@ -1,5 +1,6 @@
 // /ui/tasks: one page of tasks from GET /tasks (never more than the page asks for), filtered by
-// status, label, workflow and (operators and admins) tenant; a task id in the search box opens that task.
+// status, label, workflow, name (a prefix) and (operators and admins) tenant, all kept in the URL;
+// a whole task id in the search box opens that task. The list re-renders live (client-script.ts).
 import { reachesEveryTenant } from '../../auth/policy.ts';
 import type { Context } from 'hono';
 import { detailOf } from '../api-client.ts';
@@ -56,9 +57,12 @@ export async function tasksPage(c: Context) {
   const viewer = c.get('viewer');
   const q = c.req.query();
   const search = (q.q ?? '').trim();
+  // A whole task id opens the task; anything else is the start of a task name.
   if (UUID.test(search)) return c.redirect(`/ui/tasks/${search.toLowerCase()}`, 303);
   const offset = Math.max(0, Math.floor(Number(q.offset) || 0));
+  // Every filter is kept in the page's URL (and in the pager's links), so a view can be shared.
   const filters = new URLSearchParams();
+  if (search) filters.set('q', search.slice(0, 200));
   if (q.status && (TASK_STATUSES as readonly string[]).includes(q.status)) filters.set('status', q.status);
   if (q.label) filters.set('label', q.label);
   if (q.workflow_id) filters.set('workflow_id', q.workflow_id);
@@ -66,17 +70,25 @@ export async function tasksPage(c: Context) {
   const everyTenant = reachesEveryTenant(viewer.principal.role);
   if (everyTenant && q.tenant) filters.set('tenant', q.tenant);
   const apiQuery = new URLSearchParams(filters);
+  apiQuery.delete('q');
+  if (search) apiQuery.set('name', search.slice(0, 200));
   apiQuery.set('limit', String(PAGE));
   apiQuery.set('offset', String(offset));
   const r = await viewer.api.get<Page<Task>>(`/tasks?${apiQuery}`);
+  if (r.status === 422) return apiErrorPage(c, 422, `These filters cannot be used: ${detailOf(r.body)}`);
   if (r.status !== 200) return apiErrorPage(c, r.status, `The task list could not be read: ${detailOf(r.body)}`);
   const page = r.body;
   const link = (o: number) => `/ui/tasks?${new URLSearchParams({ ...Object.fromEntries(filters), offset: String(o) })}`;
   const now = Date.now();
+  const described = [...filters.entries()].map(([k, v]) => `${k === 'q' ? 'name starts with' : k.replace('_', ' ')} "${v}"`).join(', ');
   return c.html(
     <Layout title="Tasks" viewer={viewer} section="tasks" flash={flashOf(q)}>
       <h1>Tasks</h1>
-      <form class="filters" method="get" action="/ui/tasks" role="search">
+      <form class="filters" method="get" action="/ui/tasks" role="search" aria-label="Filter tasks">
+        <label>
+          Task id or name
+          <input name="q" value={search} placeholder="uuid, or the start of a name" type="search" />
+        </label>
         <label>
           Status
           <select name="status">
@@ -102,27 +114,20 @@ export async function tasksPage(c: Context) {
             <input name="tenant" value={filters.get('tenant') ?? ''} placeholder="any" />
           </label>
         )}
-        <label>
-          Task id
-          <input name="q" value={search} placeholder="uuid" />
-        </label>
         <button type="submit">Show</button>
+        {[...filters.keys()].length > 0 && <a href="/ui/tasks">Clear filters</a>}
       </form>
-      {search && !UUID.test(search) && (
-        <p class="flash error" role="alert">
-          "{search}" is not a task id (a UUID such as 3f2b…-…): paste the whole id.
-        </p>
-      )}
       <section id="task-list" data-live="5000">
-        <p>
+        <p data-testid="list-summary">
           {page.total === 0 ? 'No tasks' : `Tasks ${offset + 1}–${offset + page.items.length} of ${page.total}`}
+          {described && ` · ${described}`}
         </p>
         <TaskTable tasks={page.items} now={now} />
+        <nav class="pager" aria-label="Pages">
+          {offset > 0 && <a href={link(Math.max(0, offset - PAGE))}>← Newer</a>}
+          {offset + PAGE < page.total && <a href={link(offset + PAGE)}>Older →</a>}
+        </nav>
       </section>
-      <nav class="pager" aria-label="Pages">
-        {offset > 0 && <a href={link(Math.max(0, offset - PAGE))}>← Newer</a>}
-        {offset + PAGE < page.total && <a href={link(offset + PAGE)}>Older →</a>}
-      </nav>
     </Layout>,
   );
 }

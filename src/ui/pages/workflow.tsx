@@ -1,10 +1,11 @@
-// /ui/workflows/:id: the workflow's graph (laid out on the server), a timeline of when each task
-// ran, and cancel for roles that may. Reads GET /workflows/{id} once (up to ~1,000 tasks).
+// /ui/workflows/:id: the workflow's graph (laid out on the server, or listed in bands when too big),
+// a timeline of when each task ran, and cancel (running) or retry (failed, cancelled: POST
+// /workflows/{id}/retry) for roles that may. Reads GET /workflows/{id} once (up to ~1,000 tasks).
 import type { Context } from 'hono';
 import { allows } from '../../auth/policy.ts';
 import { detailOf } from '../api-client.ts';
 import { apiErrorPage } from '../error-page.tsx';
-import { DagSvg, STATUS_COLOUR } from '../graph/dag-svg.tsx';
+import { BandList, DagSvg, STATUS_COLOUR } from '../graph/dag-svg.tsx';
 import { FAN_OUT_LIMIT, layOut } from '../graph/dag-model.ts';
 import { Gantt } from '../graph/gantt.tsx';
 import { ActionButton, ago, flashOf, Layout, Status } from '../layout.tsx';
@@ -32,15 +33,18 @@ export async function workflowPage(c: Context) {
           {w.tasks.length} tasks: {Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ')} · started {ago(w.created_at, now)} ago · on
           failure: {w.on_failure} · <a href={`/ui/tasks?workflow_id=${w.id}`}>its tasks as a list</a>
         </p>
-        {w.status === 'running' && allows(viewer.principal.role, 'tasks:cancel') && (
-          <p>
+        <p>
+          {w.status === 'running' && allows(viewer.principal.role, 'tasks:cancel') && (
             <ActionButton viewer={viewer} action={`/ui/workflows/${w.id}/cancel`} label="Cancel workflow" back={back} danger />
-          </p>
-        )}
+          )}
+          {(w.status === 'failed' || w.status === 'cancelled') && allows(viewer.principal.role, 'tasks:retry') && (
+            <ActionButton viewer={viewer} action={`/ui/workflows/${w.id}/retry`} label="Retry workflow" back={back} />
+          )}
+        </p>
         <h2>Graph</h2>
         <p>
           {graph.banded
-            ? `Too many tasks to draw one by one: each box is a band of consecutive depths with its counts by status.`
+            ? `Too many tasks to draw one by one: the graph is listed as bands of consecutive depths, in order, each with its counts by status.`
             : graph.groups > 0
               ? `Fan-outs of more than ${FAN_OUT_LIMIT} tasks with the same parents are drawn as one box with counts by status.`
               : 'Each box is a task; open it to see its log.'}
@@ -55,9 +59,13 @@ export async function workflowPage(c: Context) {
             </span>
           ))}
         </div>
-        <div class="scroll">
-          <DagSvg graph={graph} workflowId={w.id} />
-        </div>
+        {graph.banded ? (
+          <BandList graph={graph} workflowId={w.id} />
+        ) : (
+          <div class="scroll">
+            <DagSvg graph={graph} workflowId={w.id} />
+          </div>
+        )}
         <h2>Timeline</h2>
         <div class="scroll">
           <Gantt tasks={w.tasks} now={now} />

@@ -1,0 +1,237 @@
+// (g) The web dashboard in headless Chromium with 100,000 tasks in PostgreSQL: time to first paint
+// and to a complete page (the HTML parsed, every row in the DOM: pages are rendered on the server,
+// nothing is drawn later by a script) for the task list, a name search, filters, the overview,
+// and a workflow page of 1,000 tasks (a 998-wide fan-out, and a mesh drawn in depth bands). Rows
+// are written straight into a fresh database of this section (no queue to churn through), then
+// ANALYZE; `jarvis server` runs in open mode on it. Each page: one warm-up load, then `uiRuns`
+// loads in a new tab each, median and slowest. The plans of the task list's queries are kept too,
+// and screenshots of the two workflow pages go to test-output/.
+import pg from 'pg';
+import type { Redis } from 'ioredis';
+import type { BrowserContext } from 'playwright-core';
+import { openBrowser, screenshot } from '../../test/support/browser.ts';
+import { freshDatabase, pausePendingQueue } from '../support/fixtures.ts';
+import { log, onCleanup, RUN_ID } from '../support/harness.ts';
+import { startJarvis } from '../support/jarvis.ts';
+import { S } from '../support/settings.ts';
+import { round } from '../support/stats.ts';
+import { pad } from '../support/table.ts';
+
+interface PageTiming {
+  page: string;
+  path: string;
+  /** What was checked to call the page complete. */
+  complete_when: string;
+  bytes: number;
+  runs: number;
+  first_paint_ms: { median: number; max: number };
+  first_contentful_paint_ms: { median: number; max: number };
+  complete_ms: { median: number; max: number };
+  load_ms: { median: number; max: number };
+  cold_complete_ms: number;
+}
+
+export interface DashboardResult {
+  tasks: number;
+  workflow_tasks: number;
+  seed_seconds: number;
+  browser: string;
+  pages: PageTiming[];
+  plans: Record<string, { plan: string; execution_ms: number }>;
+  note: string;
+}
+
+const medianMax = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: round(s[Math.floor((s.length - 1) / 2)], 1), max: round(s[s.length - 1], 1) };
+};
+
+async function seed(url: string, tasks: number, wfTasks: number): Promise<{ fan: string; mesh: string }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // Ended tasks of four tenants-worth of labels over the last `tasks` seconds, one event each
+    // (the overview's last hour reads task_events).
+    await client.query(`INSERT INTO tasks (id, name, image, env, priority, cpu, memory_mb, gpu, max_retries, retry_backoff_seconds,
+        node_selector, labels, network, status, status_reason, attempts, exit_code, created_at, started_at, finished_at)
+      SELECT gen_random_uuid(), 'bulk-' || i, 'busybox', '{}'::jsonb, (ARRAY['critical','high','normal','low'])[1 + i % 4],
+        (ARRAY[0.5, 1, 2, 4])[1 + i % 4], (ARRAY[256, 512, 2048, 8192])[1 + i % 4], 0, 0, 1, '{}'::jsonb,
+        jsonb_build_object('batch', (i % 100)::text), 'none', (ARRAY['succeeded','failed','cancelled','succeeded'])[1 + i % 4], 'done', 1, 0,
+        now() - (i || ' seconds')::interval - interval '5 seconds', now() - (i || ' seconds')::interval - interval '3 seconds',
+        now() - (i || ' seconds')::interval
+      FROM generate_series(1, ${tasks}) AS i`);
+    await client.query(`INSERT INTO task_events (task_id, at, status, node_id, attempt, reason)
+      SELECT id, finished_at, status, null, 1, 'done' FROM tasks`);
+    const wf = async (name: string, keyed: string) => {
+      const id = (await client.query<{ id: string }>(`INSERT INTO workflows (id, name, status, on_failure, created_at, finished_at)
+        VALUES (gen_random_uuid(), $1, 'failed', 'continue', now() - interval '30 minutes', now()) RETURNING id`, [name])).rows[0].id;
+      // keyed: SQL giving (i, key, depends_on jsonb, start offset s, duration s) for i in 0..n-1.
+      await client.query(
+        `INSERT INTO tasks (id, name, image, env, priority, cpu, memory_mb, gpu, max_retries, retry_backoff_seconds, node_selector, labels,
+           network, status, status_reason, attempts, exit_code, workflow_id, workflow_key, depends_on, created_at, started_at, finished_at)
+         SELECT gen_random_uuid(), null, 'busybox', '{}'::jsonb, 'normal', 1, 256, 0, 0, 1, '{}'::jsonb, '{}'::jsonb, 'none',
+           CASE WHEN k.i % 97 = 50 THEN 'failed' ELSE 'succeeded' END, 'done', 1, CASE WHEN k.i % 97 = 50 THEN 1 ELSE 0 END,
+           $1, k.key, k.deps, now() - interval '30 minutes',
+           now() - interval '30 minutes' + (k.s || ' seconds')::interval, now() - interval '30 minutes' + ((k.s + k.d) || ' seconds')::interval
+         FROM (${keyed}) AS k`,
+        [id],
+      );
+      return id;
+    };
+    const n = wfTasks;
+    // root -> m0..m(n-3) (25 at a time) -> reduce
+    const fan = await wf(
+      'bench-fan',
+      `SELECT 0 AS i, 'root' AS key, '[]'::jsonb AS deps, 0 AS s, 5 AS d
+       UNION ALL SELECT i, 'm' || (i - 1), '["root"]'::jsonb, 5 + ((i - 1) / 25) * 12 + ((i - 1) % 25) * 0.3, 8 + (i % 7) FROM generate_series(1, ${n - 2}) AS i
+       UNION ALL SELECT ${n - 1}, 'reduce', (SELECT jsonb_agg('m' || j) FROM generate_series(0, ${n - 3}) AS j), 5 + ((${n - 3}) / 25 + 1) * 12 + 10, 6`,
+    );
+    // t_i depends on t_(i-10) and t_(i-7): a mesh too irregular to group, drawn in depth bands
+    const mesh = await wf(
+      'bench-mesh',
+      `SELECT i, 't' || i AS key,
+         CASE WHEN i = 0 THEN '[]'::jsonb ELSE (jsonb_build_array(CASE WHEN i >= 10 THEN 't' || (i - 10) ELSE 't0' END)
+           || CASE WHEN i >= 7 AND i <> 7 THEN jsonb_build_array('t' || (i - 7)) ELSE '[]'::jsonb END) END AS deps,
+         (i / 10) * 4 AS s, 3 + (i % 5) AS d
+       FROM generate_series(0, ${n - 1}) AS i`,
+    );
+    await client.query('ANALYZE');
+    return { fan, mesh };
+  } finally {
+    await client.end();
+  }
+}
+
+async function explain(url: string): Promise<DashboardResult['plans']> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const plans: DashboardResult['plans'] = {};
+  try {
+    const queries: Record<string, string> = {
+      'newest 50': `select * from tasks order by seq desc limit 50`,
+      'name starts with bulk-9999': `select * from tasks where name like 'bulk-9999%' order by seq desc limit 50`,
+      'count, name starts with bulk-9999': `select count(*) from tasks where name like 'bulk-9999%'`,
+      'label batch:7, newest 50': `select * from tasks where labels @> '{"batch":"7"}'::jsonb order by seq desc limit 50`,
+      'count, label batch:7': `select count(*) from tasks where labels @> '{"batch":"7"}'::jsonb`,
+      'overview, last hour of events': `select e.status, count(*) from task_events e where e.at >= now() - interval '1 hour' group by 1`,
+    };
+    for (const [name, q] of Object.entries(queries)) {
+      const r = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode; 'Execution Time': number }> }>(`explain (analyze, format json) ${q}`);
+      const root = r.rows[0]['QUERY PLAN'][0];
+      plans[name] = { plan: describePlan(root.Plan), execution_ms: round(root['Execution Time'], 2) };
+    }
+  } finally {
+    await client.end();
+  }
+  return plans;
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+const describePlan = (n: PlanNode): string =>
+  `${n['Node Type']}${n['Index Name'] ? ` on ${n['Index Name']}` : ''}${n.Plans?.length ? ` <- ${n.Plans.map(describePlan).join(', ')}` : ''}`;
+
+async function timePage(context: BrowserContext, url: string, complete: string): Promise<{ fp: number; fcp: number; complete: number; load: number; bytes: number }> {
+  const page = await context.newPage();
+  try {
+    const res = await page.goto(url, { waitUntil: 'load' });
+    if (!res || res.status() !== 200) throw new Error(`${url}: ${res?.status()}`);
+    const bytes = (await res.body()).length;
+    const n = await page.locator(complete).count();
+    if (n === 0) throw new Error(`${url}: nothing matches ${complete}`);
+    // In the page (strings: this file is type-checked against Node's globals, not the DOM's). The
+    // paint entries can land just after the load event: wait for them. Chromium reports no
+    // separate first-paint when the first paint already has content; it is then the FCP.
+    await page.waitForFunction(`performance.getEntriesByType('paint').some((p) => p.name === 'first-contentful-paint')`, undefined, { timeout: 10_000 });
+    const t = (await page.evaluate(`(() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      const paint = Object.fromEntries(performance.getEntriesByType('paint').map((p) => [p.name, p.startTime]));
+      return { fp: paint['first-paint'] ?? paint['first-contentful-paint'], fcp: paint['first-contentful-paint'] ?? NaN, complete: nav.domContentLoadedEventEnd, load: nav.loadEventEnd };
+    })()`)) as { fp: number; fcp: number; complete: number; load: number };
+    return { ...t, bytes };
+  } finally {
+    await page.close();
+  }
+}
+
+export async function dashboardPhase(redis: Redis): Promise<DashboardResult> {
+  const prefix = `${RUN_ID}-ui`;
+  const { db, tmp } = await freshDatabase('dashboard');
+  await pausePendingQueue(redis, prefix);
+  const jarvis = await startJarvis({ command: 'server', prefix, databaseUrl: db.url, dataDir: `${tmp}/pglite`, env: { JARVIS_RECONCILE_SECONDS: '3600' } });
+  onCleanup(`stop jarvis server ${prefix}`, () => jarvis.stop());
+  const seedStart = performance.now();
+  log(`(g) seeding ${S.uiTasks} tasks and two ${S.uiWorkflowTasks}-task workflows into ${db.name}…`);
+  const wf = await seed(db.url, S.uiTasks, S.uiWorkflowTasks);
+  const seedSeconds = round((performance.now() - seedStart) / 1000, 1);
+  const plans = await explain(db.url);
+
+  const cleanups: Array<() => Promise<unknown>> = [];
+  onCleanup('close the benchmark browser', async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+  });
+  const context = await openBrowser(cleanups);
+  const version = context.browser()?.version() ?? 'chromium';
+  const pages: Array<[string, string, string]> = [
+    ['task list, newest 50 of all', '/ui/tasks', '#task-list tbody tr:nth-child(50)'],
+    ['task list, last page', `/ui/tasks?offset=${Math.max(0, S.uiTasks - 50)}`, '#task-list tbody tr'],
+    ['task list, name search "bulk-9999"', '/ui/tasks?q=bulk-9999', '#task-list tbody tr'],
+    ['task list, status failed + label batch:5', '/ui/tasks?status=failed&label=batch%3A5', '#task-list tbody tr'],
+    ['overview', '/ui', '[data-testid=last-hour]'],
+    [`workflow, ${S.uiWorkflowTasks} tasks, fan-out`, `/ui/workflows/${wf.fan}`, 'svg.dag a[data-box=group] >> nth=0'],
+    [`workflow, ${S.uiWorkflowTasks} tasks, mesh in depth bands`, `/ui/workflows/${wf.mesh}`, 'svg.gantt'],
+  ];
+  const out: PageTiming[] = [];
+  for (const [name, path, complete] of pages) {
+    const cold = await timePage(context, jarvis.url + path, complete);
+    const runs = [];
+    for (let i = 0; i < S.uiRuns; i++) runs.push(await timePage(context, jarvis.url + path, complete));
+    out.push({
+      page: name,
+      path: path.replace(/[0-9a-f-]{36}/, '{id}'),
+      complete_when: `DOMContentLoaded, with ${complete} in the DOM`,
+      bytes: runs[0].bytes,
+      runs: runs.length,
+      first_paint_ms: medianMax(runs.map((r) => r.fp)),
+      first_contentful_paint_ms: medianMax(runs.map((r) => r.fcp)),
+      complete_ms: medianMax(runs.map((r) => r.complete)),
+      load_ms: medianMax(runs.map((r) => r.load)),
+      cold_complete_ms: round(cold.complete, 1),
+    });
+    if (path.startsWith('/ui/workflows/')) {
+      // What a 1,000-task workflow looks like (test-output/, shown in docs/dashboard.md).
+      const shot = await context.newPage();
+      await shot.goto(jarvis.url + path);
+      await screenshot(shot, `dashboard-workflow-${S.uiWorkflowTasks}-${path === `/ui/workflows/${wf.fan}` ? 'fan' : 'mesh'}`);
+      await shot.close();
+    }
+    log(`(g) ${name}: complete in ${out.at(-1)!.complete_ms.median} ms (median of ${runs.length})`);
+  }
+  return {
+    tasks: S.uiTasks,
+    workflow_tasks: S.uiWorkflowTasks,
+    seed_seconds: seedSeconds,
+    browser: `headless ${version}`,
+    pages: out,
+    plans,
+    note: 'times from the navigation start in the page (performance API); one warm-up load per page first (its complete time is cold_complete_ms)',
+  };
+}
+
+export function printDashboard(r: DashboardResult): string[] {
+  const lines = [
+    `(g) dashboard in ${r.browser}, ${r.tasks.toLocaleString('en')} tasks in PostgreSQL, workflows of ${r.workflow_tasks} tasks (ms, median / slowest of ${r.pages[0]?.runs ?? 0})`,
+    `${pad('page', 48)} ${pad('first paint', 16, true)} ${pad('complete', 16, true)} ${pad('cold', 8, true)} ${pad('KiB', 6, true)}`,
+  ];
+  for (const p of r.pages) {
+    lines.push(
+      `${pad(p.page, 48)} ${pad(`${p.first_paint_ms.median} / ${p.first_paint_ms.max}`, 16, true)} ${pad(`${p.complete_ms.median} / ${p.complete_ms.max}`, 16, true)} ${pad(p.cold_complete_ms, 8, true)} ${pad(Math.round(p.bytes / 1024), 6, true)}`,
+    );
+  }
+  lines.push('plans:');
+  for (const [name, p] of Object.entries(r.plans)) lines.push(`  ${pad(name, 36)} ${pad(p.execution_ms, 8, true)} ms  ${p.plan}`);
+  return lines;
+}

@@ -1,0 +1,36 @@
+// The timeline's lanes: a task takes the first lane free when it started, so the chart is as tall
+// as the most tasks that ran at once, and a big workflow's timeline is packed, a small one is not.
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { Task } from '../wire.ts';
+import { Gantt, packLanes, ROW_LIMIT } from './gantt.tsx';
+
+const at = (s: number) => new Date(Date.UTC(2026, 0, 1) + s * 1000).toISOString();
+const ran = (key: string, start: number, end: number | null, status = 'succeeded') =>
+  ({ id: randomUUID(), workflow_key: key, status, started_at: at(start), finished_at: end === null ? null : at(end) }) as unknown as Task;
+
+describe('workflow timeline', () => {
+  it('packs tasks into as many lanes as ran at once, reusing a lane once its task ended', () => {
+    const tasks = [ran('a', 0, 10), ran('b', 1, 5), ran('c', 5, 8), ran('d', 9, 12), ran('e', 11, 20), ({ id: randomUUID(), status: 'queued', started_at: null } as unknown as Task)];
+    const { bars, lanes } = packLanes(tasks, Date.parse(at(30)));
+    expect(lanes).toBe(2);
+    expect(Object.fromEntries(bars.map((b) => [b.task.workflow_key, b.lane]))).toEqual({ a: 0, b: 1, c: 1, d: 1, e: 0 });
+  });
+
+  it('runs a running task to now', () => {
+    const { bars } = packLanes([ran('a', 0, null, 'running')], Date.parse(at(7)));
+    expect(bars[0].end - bars[0].start).toBe(7000);
+  });
+
+  it(`draws one row per task up to ${ROW_LIMIT} tasks, lanes past that, with the counts in words`, () => {
+    const small = String(Gantt({ tasks: [ran('a', 0, 3), ran('b', 1, 4, 'failed')], now: Date.parse(at(10)) }));
+    expect(small).toContain('aria-label="Timeline of 2 tasks over 4.0 s"');
+    expect(small).toContain('>failed</text>');
+    expect(small).toContain('1 succeeded, 1 failed.');
+    const tasks = Array.from({ length: 1000 }, (_, i) => ran(`m${i}`, Math.floor(i / 25) * 10, Math.floor(i / 25) * 10 + 8));
+    const big = String(Gantt({ tasks, now: Date.parse(at(500)) }));
+    expect(big).toContain('Timeline of 1000 tasks over 6.6 min, packed into 25 lanes (at most 25 ran at once)');
+    expect(big.match(/<rect /g)).toHaveLength(1000);
+    expect(big).not.toContain('>m999</text>');
+  });
+});
