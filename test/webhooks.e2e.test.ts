@@ -257,21 +257,36 @@ it('a control plane told to refuse private addresses refuses a loopback webhook'
   expect((await http.post('/webhooks', { url: 'https://hooks.example.com/jarvis', events: ['*'], secret: SECRET })).status).toBe(201);
 }, 60_000);
 
-it('jarvis up (embedded database, Docker): a schedule every 2 s runs containers, and their events arrive signed', async () => {
+it('jarvis up (embedded database, Docker): the ETL example on a schedule, its events signed at a local receiver', async () => {
   const up = await startJarvis({ databaseUrl: null }); // the laptop case: no JARVIS_SECRET_KEY needed
   cleanups.push(() => up.stop());
   const http = api(up.url);
   const rx = await receiver();
-  const hook = await http.post('/webhooks', { url: rx.url, events: ['task.succeeded', 'task.failed'], secret: SECRET });
+  const hook = await http.post('/webhooks', { url: rx.url, events: ['task.succeeded', 'task.skipped', 'workflow.*'], secret: SECRET });
   expect(hook.status).toBe(201);
-  const s = (await http.post('/schedules', { name: 'heartbeat', cron: '*/2 * * * * *', task: { image: TEST_IMAGE, command: ['sh', '-c', 'echo beat'] } })).body;
-  const got = await until('two runs reported', () => (rx.got.length >= 2 ? rx.got : null), 60_000);
-  await http.call('PATCH', `/schedules/${s.id}`, { paused: true });
-  for (const g of got.slice(0, 2)) {
-    expect(verifySignature(SECRET, g.body, g.signature)).toBe(true);
-    expect(g.event.type).toBe('task.succeeded');
-    const t = (await http.get(`/tasks/${g.event.data.task!.id}`)).body;
-    expect(t).toMatchObject({ schedule_id: s.id, status: 'succeeded', exit_code: 0 });
-    expect((await http.get(`/tasks/${t.id}/logs`)).body.logs).toBe('beat\n');
-  }
-}, 120_000);
+  // docs/workflows.md's worked example: extract counts rows, load runs only when there are some.
+  const etl = {
+    name: 'etl',
+    tasks: [
+      { key: 'extract', image: TEST_IMAGE, command: "printf 'a\\nb\\nc\\n' | wc -l > /tmp/rows; echo counted", outputs: { rows: { path: '/tmp/rows' } } },
+      { key: 'load', image: TEST_IMAGE, depends_on: ['extract'], when: '{{ tasks.extract.outputs.rows }} > 0', command: 'echo loading {{ tasks.extract.outputs.rows }} rows' },
+      { key: 'report-empty', image: TEST_IMAGE, depends_on: ['extract'], when: '{{ tasks.extract.outputs.rows }} == 0', command: 'echo nothing' },
+    ],
+  };
+  const s = await http.post('/schedules', { name: 'nightly-etl', cron: '*/3 * * * * *', concurrency: 'forbid', workflow: etl });
+  expect(s.status, JSON.stringify(s.body)).toBe(201);
+  const done = await until('a run succeeded', () => rx.got.find((g) => g.event.type === 'workflow.succeeded'), 90_000);
+  await http.call('PATCH', `/schedules/${s.body.id}`, { paused: true });
+  const wfId = done.event.data.workflow!.id;
+  expect(done.event.data.workflow).toMatchObject({ schedule_id: s.body.id, status: 'succeeded' });
+  const ofRun = rx.got.filter((g) => g.event.data.workflow?.id === wfId || (g.event.data.task as { workflow_id?: string } | undefined)?.workflow_id === wfId);
+  for (const g of ofRun) expect(verifySignature(SECRET, g.body, g.signature)).toBe(true);
+  const byKey = Object.fromEntries(ofRun.filter((g) => g.event.data.task).map((g) => [(g.event.data.task as { workflow_key: string }).workflow_key, g.event]));
+  expect(byKey.extract.type).toBe('task.succeeded');
+  expect(byKey.extract.data.task).toMatchObject({ outputs: { rows: '3' }, result: 'counted' });
+  expect(byKey.load.type).toBe('task.succeeded');
+  expect(byKey['report-empty'].type).toBe('task.skipped');
+  expect(ofRun[0].event.type).toBe('workflow.running');
+  const load = (await http.get(`/tasks/${byKey.load.data.task!.id}/logs`)).body.logs;
+  expect(load).toBe('loading 3 rows\n');
+}, 150_000);
