@@ -19,7 +19,15 @@ afterAll(async () => {
 
 interface Received {
   body: string;
-  event: { id: string; type: string; at: string; data: { task?: { id: string; status: string }; workflow?: { id: string; status: string } } };
+  event: {
+    id: string;
+    type: string;
+    at: string;
+    data: {
+      task?: { id: string; status: string; workflow_id?: string | null; workflow_key?: string | null; outputs?: Record<string, string>; result?: string | null };
+      workflow?: { id: string; status: string; schedule_id?: string | null };
+    };
+  };
   signature: string | undefined;
   eventId: string | undefined;
   deliveryId: string | undefined;
@@ -184,7 +192,9 @@ describe('webhooks', () => {
     expect(new Set(rx.got.map((g) => g.deliveryId)).size).toBe(1);
     const d = (await call('GET', `/webhooks/${hook.id}/deliveries`)).body.items[0];
     expect(d).toMatchObject({ status: 'delivered', response_code: 200 });
-    expect(d.attempts).toBe(rx.got.length);
+    // An attempt the killed control plane made but had not recorded yet is sent again (at least once).
+    expect(d.attempts).toBeGreaterThanOrEqual(rx.got.length - 1);
+    expect(d.attempts).toBeLessThanOrEqual(rx.got.length);
 
     // The secret was never in an answer or a log line.
     expect(JSON.stringify(answers)).not.toContain(SECRET);
@@ -279,9 +289,9 @@ it('jarvis up (embedded database, Docker): the ETL example on a schedule, its ev
   await http.call('PATCH', `/schedules/${s.body.id}`, { paused: true });
   const wfId = done.event.data.workflow!.id;
   expect(done.event.data.workflow).toMatchObject({ schedule_id: s.body.id, status: 'succeeded' });
-  const ofRun = rx.got.filter((g) => g.event.data.workflow?.id === wfId || (g.event.data.task as { workflow_id?: string } | undefined)?.workflow_id === wfId);
+  const ofRun = rx.got.filter((g) => g.event.data.workflow?.id === wfId || g.event.data.task?.workflow_id === wfId);
   for (const g of ofRun) expect(verifySignature(SECRET, g.body, g.signature)).toBe(true);
-  const byKey = Object.fromEntries(ofRun.filter((g) => g.event.data.task).map((g) => [(g.event.data.task as { workflow_key: string }).workflow_key, g.event]));
+  const byKey = Object.fromEntries(ofRun.filter((g) => g.event.data.task).map((g) => [g.event.data.task!.workflow_key!, g.event]));
   expect(byKey.extract.type).toBe('task.succeeded');
   expect(byKey.extract.data.task).toMatchObject({ outputs: { rows: '3' }, result: 'counted' });
   expect(byKey.load.type).toBe('task.succeeded');

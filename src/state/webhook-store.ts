@@ -172,6 +172,13 @@ export class WebhookStore {
     return { page, extra };
   }
 
+  /** The last event written by a finished transaction (below `horizon`), or null. */
+  async lastFinal(source: EventSource, horizon: number): Promise<Cursor | null> {
+    const table = sql.raw(source);
+    const r = rows<{ xid: string; id: string }>(await this.db.execute(sql`select xid, id from ${table} where xid < ${horizon} order by xid desc, id desc limit 1`));
+    return r[0] ? { xid: Number(r[0].xid), lastId: Number(r[0].id) } : null;
+  }
+
   /** Stores deliveries; one already stored for its (webhook, event) is left as it is. */
   async addDeliveries(list: NewDeliveryRow[]): Promise<number> {
     let added = 0;

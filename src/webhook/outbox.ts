@@ -79,6 +79,13 @@ export class WebhookOutbox implements Part {
     const { webhooks } = this.deps;
     const horizon = await webhooks.horizon();
     const stored = await webhooks.cursor(source);
+    if (subs.length === 0) {
+      // No webhook to fan out to: skip over what is final without reading it.
+      this.ahead.delete(source);
+      const last = await webhooks.lastFinal(source, horizon);
+      if (last && (last.xid > stored.xid || (last.xid === stored.xid && last.lastId > stored.lastId))) await webhooks.saveCursor(source, last);
+      return 0;
+    }
     let from = this.ahead.get(source);
     // Everything up to the read-ahead point is final now: read it again from the stored cursor
     // (deliveries already made are kept) so the stored cursor can move over it.
@@ -89,12 +96,10 @@ export class WebhookOutbox implements Part {
       this.ahead.delete(source);
       return 0;
     }
-    if (subs.length > 0) {
-      const rows = [...events, ...extra].flatMap((e) => deliveriesFor(source, e, subs));
-      if (rows.length > 0) {
-        const added = await webhooks.addDeliveries(rows);
-        this.deps.onDeliveries?.(added);
-      }
+    const rows = [...events, ...extra].flatMap((e) => deliveriesFor(source, e, subs));
+    if (rows.length > 0) {
+      const added = await webhooks.addDeliveries(rows);
+      this.deps.onDeliveries?.(added);
     }
     // The page is in (xid, id) order, so its final events are a prefix.
     let safe: SourceEvent | null = null;
