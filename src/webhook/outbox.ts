@@ -69,22 +69,28 @@ export class WebhookOutbox implements Part {
       const n = await this.deps.webhooks.prune(DELIVERY_LOG_DAYS);
       if (n > 0) this.deps.logger.info({ deleted: n }, `webhooks: deleted deliveries older than ${DELIVERY_LOG_DAYS} days from the delivery log`);
     }
-    const subs = await this.deps.webhooks.subscriptions();
     let read = 0;
-    for (const source of SOURCES) read += await this.passOver(source, subs);
+    for (const source of SOURCES) read += await this.passOver(source);
     return read;
   }
 
-  private async passOver(source: EventSource, subs: Awaited<ReturnType<WebhookStore['subscriptions']>>): Promise<number> {
+  /**
+   * The webhooks are read after the events: a webhook made before an event committed is then
+   * always among them, so a webhook hears every event that happened after it was made.
+   */
+  private async passOver(source: EventSource): Promise<number> {
     const { webhooks } = this.deps;
     const horizon = await webhooks.horizon();
     const stored = await webhooks.cursor(source);
-    if (subs.length === 0) {
-      // No webhook to fan out to: skip over what is final without reading it.
-      this.ahead.delete(source);
+    if ((await webhooks.subscriptions()).length === 0) {
+      // No webhook to fan out to: skip over what is final without reading it, unless a webhook
+      // appeared meanwhile (then read as usual).
       const last = await webhooks.lastFinal(source, horizon);
-      if (last && (last.xid > stored.xid || (last.xid === stored.xid && last.lastId > stored.lastId))) await webhooks.saveCursor(source, last);
-      return 0;
+      if ((await webhooks.subscriptions()).length === 0) {
+        this.ahead.delete(source);
+        if (last && (last.xid > stored.xid || (last.xid === stored.xid && last.lastId > stored.lastId))) await webhooks.saveCursor(source, last);
+        return 0;
+      }
     }
     let from = this.ahead.get(source);
     // Everything up to the read-ahead point is final now: read it again from the stored cursor
@@ -96,6 +102,7 @@ export class WebhookOutbox implements Part {
       this.ahead.delete(source);
       return 0;
     }
+    const subs = await webhooks.subscriptions();
     const rows = [...events, ...extra].flatMap((e) => deliveriesFor(source, e, subs));
     if (rows.length > 0) {
       const added = await webhooks.addDeliveries(rows);
