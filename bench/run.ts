@@ -7,6 +7,7 @@
 //  (e) e-scale.ts      cluster-scale placement on simulated nodes
 //  (f) f-security.ts   what API keys cost on POST /tasks; a flooding key against another key's p99
 //  (g) g-dashboard.ts  the web dashboard in headless Chromium with 100,000 tasks and a 1,000-task workflow
+//  (h, i) h-schedules-webhooks.ts  1,000 schedules: each tick once, tick→submit lag; webhook fan-out
 // This driver reads the command line, runs the sections asked for, writes the JSON result and
 // prints each section's table. `--compare A B` prints the change per figure between two results.
 //
@@ -34,6 +35,7 @@ import { printScale, scalePhase } from './sections/e-scale.ts';
 import { printSecurity, securityPhase } from './sections/f-security.ts';
 import { dashboardPhase, printDashboard } from './sections/g-dashboard.ts';
 import { fairSharePhase, printFairShare } from './sections/h-fair-share.ts';
+import { printSchedules, printWebhooks, schedulePhase, webhookPhase } from './sections/i-schedules-webhooks.ts';
 import { freshDatabase, TASK_BODY } from './support/fixtures.ts';
 import { cleanup, cleanUpOnSignals, log, onCleanup, RESULTS_DIR, RUN_ID, wasInterrupted } from './support/harness.ts';
 import { checkServices, connectRedis, deleteKeysWithPrefix, machineFacts, MissingServiceError, REDIS_URL } from './support/services.ts';
@@ -76,6 +78,8 @@ const ALL: Array<Section<unknown>> = [
   section({ id: 'f', key: 'f_security', run: securityPhase, print: printSecurity }),
   section({ id: 'g', key: 'g_dashboard', run: dashboardPhase, print: printDashboard }),
   section({ id: 'h', key: 'h_fair_share', run: fairSharePhase, print: printFairShare }),
+  section({ id: 'i', key: 'i_schedules', run: schedulePhase, print: printSchedules }),
+  section({ id: 'j', key: 'j_webhooks', run: () => webhookPhase(), print: printWebhooks }),
 ];
 
 async function main() {

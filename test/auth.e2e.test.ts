@@ -45,6 +45,18 @@ const ALLOWED: Record<string, Role[]> = {
   'GET /tenants': ['admin', 'operator', 'submitter', 'viewer'],
   'GET /tenants/{name}': ['admin', 'operator', 'submitter', 'viewer'],
   'PUT /tenants/{name}': ['admin'],
+  'POST /schedules': ['admin', 'submitter'],
+  'GET /schedules': ROLES,
+  'GET /schedules/{id}': ROLES,
+  'PATCH /schedules/{id}': ['admin', 'submitter'],
+  'DELETE /schedules/{id}': ['admin', 'submitter'],
+  'POST /schedules/{id}/trigger': ['admin', 'submitter'],
+  'POST /webhooks': ['admin', 'operator', 'submitter'],
+  'GET /webhooks': ROLES,
+  'GET /webhooks/{id}': ROLES,
+  'DELETE /webhooks/{id}': ['admin', 'operator', 'submitter'],
+  'GET /webhooks/{id}/deliveries': ROLES,
+  'POST /webhooks/{id}/deliveries/{delivery_id}/redeliver': ['admin', 'operator', 'submitter'],
 };
 /** Routes that need no API key: public ones, and the ones a node proves itself on with its own token. */
 const NO_KEY = ['GET /health', 'GET /metrics', 'POST /nodes/register', 'POST /nodes/{id}/heartbeat', 'GET /nodes/{id}/attempts/{task_id}', 'POST /nodes/{id}/secrets'];

@@ -60,7 +60,7 @@ const MEMORY_MSG = 'memory must be a quantity such as "512Mi", "1Gi" or "1G"';
 const TASK_KEYS = [
   'id', 'name', 'image', 'command', 'env', 'priority', 'resources', 'timeout_seconds', 'max_retries', 'retry_backoff_seconds',
   'node_selector', 'labels', 'idempotency_key', 'network', 'tenant', 'status', 'node_id', 'attempts', 'exit_code', 'error', 'status_reason',
-  'workflow_id', 'workflow_key', 'depends_on', 'created_at', 'scheduled_at', 'started_at', 'finished_at',
+  'workflow_id', 'workflow_key', 'depends_on', 'schedule_id', 'created_at', 'scheduled_at', 'started_at', 'finished_at',
   // Issue #15 (docs/workflows.md): outputs, result and the workflow task's condition.
   'declared_outputs', 'outputs', 'result', 'when',
 ].sort();
@@ -95,6 +95,7 @@ const acceptedTask = (expected: Record<string, unknown>) => (body: Record<string
     scheduled_at: null,
     started_at: null,
     finished_at: null,
+    schedule_id: null,
     ...expected,
   });
 };
@@ -392,6 +393,10 @@ const API_MD_ROUTES = [
   'POST /auth/keys', 'GET /auth/keys', 'DELETE /auth/keys/{id}', 'GET /audit',
   'POST /secrets', 'GET /secrets', 'DELETE /secrets/{name}', 'GET /nodes/{id}/attempts/{task_id}', 'POST /nodes/{id}/secrets',
   'GET /tenants', 'GET /tenants/{name}', 'PUT /tenants/{name}',
+  // issue #15: schedules and webhooks
+  'POST /schedules', 'GET /schedules', 'GET /schedules/{id}', 'PATCH /schedules/{id}', 'DELETE /schedules/{id}', 'POST /schedules/{id}/trigger',
+  'POST /webhooks', 'GET /webhooks', 'GET /webhooks/{id}', 'DELETE /webhooks/{id}', 'GET /webhooks/{id}/deliveries',
+  'POST /webhooks/{id}/deliveries/{delivery_id}/redeliver',
 ];
 
 /** What this app serves now, with the request body and success response api.md gives them. */
@@ -431,6 +436,18 @@ const SERVED: Record<string, { body?: string; success: string; schema?: string }
   'GET /tenants/{name}': { success: '200', schema: 'Tenant' },
   'PUT /tenants/{name}': { body: 'TenantSettings', success: '200', schema: 'Tenant' },
   'GET /metrics': { success: '200' },
+  'POST /schedules': { body: 'ScheduleCreate', success: '201', schema: 'Schedule' },
+  'GET /schedules': { success: '200', schema: 'SchedulePage' },
+  'GET /schedules/{id}': { success: '200', schema: 'Schedule' },
+  'PATCH /schedules/{id}': { body: 'SchedulePatch', success: '200', schema: 'Schedule' },
+  'DELETE /schedules/{id}': { success: '204' },
+  'POST /schedules/{id}/trigger': { success: '201', schema: 'ScheduleTriggered' },
+  'POST /webhooks': { body: 'WebhookCreate', success: '201', schema: 'Webhook' },
+  'GET /webhooks': { success: '200', schema: 'WebhookPage' },
+  'GET /webhooks/{id}': { success: '200', schema: 'Webhook' },
+  'DELETE /webhooks/{id}': { success: '204' },
+  'GET /webhooks/{id}/deliveries': { success: '200', schema: 'WebhookDeliveryPage' },
+  'POST /webhooks/{id}/deliveries/{delivery_id}/redeliver': { success: '201', schema: 'WebhookDelivery' },
 };
 
 const VALIDATION_RESPONSE = { description: 'Validation Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/HTTPValidationError' } } } };
@@ -505,7 +522,7 @@ describe('OpenAPI document and docs pages', () => {
   it('documents the query parameters as FastAPI does', () => {
     const params = (path: string) => Object.fromEntries((doc.paths[path]?.get?.parameters ?? []).map((p) => [`${p.in}:${p.name}`, p]));
     const list = params('/tasks');
-    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:name', 'query:node_id', 'query:offset', 'query:status', 'query:tenant', 'query:workflow_id']);
+    expect(Object.keys(list).sort()).toStrictEqual(['query:label', 'query:limit', 'query:name', 'query:node_id', 'query:offset', 'query:schedule_id', 'query:status', 'query:tenant', 'query:workflow_id']);
     expect(list['query:limit']?.required ?? false).toBe(false);
     expect(list['query:limit']?.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 500, default: 50 });
     expect(list['query:offset']?.schema).toMatchObject({ type: 'integer', minimum: 0, default: 0 });

@@ -2,13 +2,14 @@
 // driver, bench/run.ts) and read by every section.
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const;
+export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] as const;
 export type SectionId = (typeof SECTIONS)[number];
 
 export const USAGE =
   'npx tsx bench/run.ts [--requests N] [--warmup N] [--concurrency N] [--latency-count N] [--latency-warmup N] [--poll-ms N] [--only a|b|c|d|e|a,c…] [--profile]\n' +
   '                     [--dag-tasks N] [--dag-width N] [--dag-rounds N] [--fan-width N] [--fan-rounds N] [--sim-ms N] [--chain N]\n' +
   '                     [--metrics-pairs N] [--metrics-requests N] [--security-pairs N]\n' +
+  '                     [--schedules N] [--sched-cron CRON] [--sched-seconds N] [--webhook-events N]\n' +
   '                     [--scale-tasks N] [--scale-nodes N,N…] [--scale-drain-seconds N] [--scale-probe N] [--scale-steady-rates N,N…] [--scale-steady-seconds N] [--scale-aging-seconds N]\n' +
   '                     [--ui-tasks N] [--ui-workflow-tasks N] [--ui-runs N]\n' +
   '                     [--fair-tasks N] [--fair-task-ms N] [--fair-scale-nodes N] [--fair-scale-tasks N]\n' +
@@ -17,7 +18,8 @@ export const USAGE =
   '  e: cluster-scale placement (placements/s, submit->placed, enqueue latency with a backlog) on simulated nodes\n' +
   '  f: what security costs: POST /tasks with a key vs open mode (pairs); one key flooding at 10x its rate limit vs another key\'s p99\n' +
   '  g: the web dashboard in headless Chromium: first paint and complete page with 100,000 tasks, a 1,000-task workflow\n' +
-  '  h: fair share between tenants: weights 1:2:1, GPU- vs CPU-heavy (DRF), a weight-1 tenant against a weight-100 flood, placements/s with 1 vs 10 tenants\n';
+  '  h: fair share between tenants: weights 1:2:1, GPU- vs CPU-heavy (DRF), a weight-1 tenant against a weight-100 flood, placements/s with 1 vs 10 tenants\n' +
+  '  i: schedules firing together: every tick run once, tick->submit lag  j: webhook fan-out to a receiver failing 20 %: deliveries/s, lag, none lost or out of order\n';
 
 const OPTIONS = {
   requests: { type: 'string', default: '5000' },
@@ -38,6 +40,10 @@ const OPTIONS = {
   'metrics-pairs': { type: 'string', default: '6' },
   'metrics-requests': { type: 'string', default: '3000' },
   'security-pairs': { type: 'string', default: '4' },
+  schedules: { type: 'string', default: '1000' },
+  'sched-cron': { type: 'string', default: '* * * * *' },
+  'sched-seconds': { type: 'string', default: '130' },
+  'webhook-events': { type: 'string', default: '10000' },
   'scale-tasks': { type: 'string', default: '100000' },
   'scale-nodes': { type: 'string', default: '100,1000' },
   'scale-drain-seconds': { type: 'string', default: '180' },
@@ -98,6 +104,10 @@ function settingsFrom(args: string[]) {
     metricsPairs: Math.max(1, int('metrics-pairs', argv['metrics-pairs'])),
     metricsRequests: Math.max(1, int('metrics-requests', argv['metrics-requests'])),
     securityPairs: Math.max(1, int('security-pairs', argv['security-pairs'])),
+    schedules: Math.max(1, int('schedules', argv.schedules)),
+    schedCron: argv['sched-cron'] ?? '* * * * *',
+    schedSeconds: Math.max(1, int('sched-seconds', argv['sched-seconds'])),
+    webhookEvents: Math.max(1, int('webhook-events', argv['webhook-events'])),
     scaleTasks: Math.max(1, int('scale-tasks', argv['scale-tasks'])),
     scaleNodes: (argv['scale-nodes'] ?? '').split(',').map((x) => Math.max(1, int('scale-nodes', x.trim()))),
     scaleDrainSeconds: Math.max(1, int('scale-drain-seconds', argv['scale-drain-seconds'])),

@@ -20,6 +20,8 @@ import { workflowRoutes } from './routes/workflows.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { secretRoutes } from './routes/secrets.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { authMiddleware } from './auth/middleware.ts';
 import { dashboard } from '../ui/dashboard.tsx';
@@ -67,7 +69,7 @@ export function createApp(deps: ApiDeps) {
   );
 
   const control = createControl(deps);
-  const routes = [taskRoutes(control), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control)];
+  const routes = [taskRoutes(control), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];
   for (const r of routes) app.route('/', r);
 
   const board = new HonoAdapter(serveStatic);

@@ -104,6 +104,7 @@ export const Task = z
     workflow_id: z.string().uuid().nullable(),
     workflow_key: z.string().nullable(),
     depends_on: z.array(z.string()),
+    schedule_id: z.string().uuid().nullable().openapi({ description: 'The schedule whose tick made this task; null: submitted by hand' }),
     declared_outputs: z.record(z.string(), OutputDeclaration).openapi({ description: 'The outputs the task declares (its `outputs` when submitted)' }),
     outputs: z
       .record(z.string(), z.string())
@@ -138,7 +139,7 @@ function canonicalUuid(value: string): string {
  * (`z.string().uuid()` takes RFC 9562 versions only and the hyphenated form only, and its
  * failures had no uuid crate message to report.)
  */
-function uuidParam() {
+export function uuidParam() {
   return z.preprocess((v) => (typeof v === 'string' && uuidError(v) === undefined ? canonicalUuid(v) : v), z.guid());
 }
 
@@ -154,6 +155,7 @@ export const TaskListQuery = z.object({
   status: z.enum(TASK_STATUSES).optional(),
   workflow_id: uuidParam().optional(),
   node_id: uuidParam().optional(),
+  schedule_id: uuidParam().optional().openapi({ description: 'Only the runs of this schedule' }),
   label: z
     .string()
     .regex(/^[^:]+:.*$/, 'label filters look like key:value')
@@ -302,6 +304,7 @@ const WorkflowFields = {
   on_failure: z.enum(ON_FAILURE),
   max_parallel: z.number().int().nullable(),
   tenant: z.string(),
+  schedule_id: z.string().uuid().nullable().openapi({ description: 'The schedule whose tick made this workflow; null: submitted by hand' }),
   created_at: z.string(),
   finished_at: z.string().nullable(),
 };
@@ -323,6 +326,7 @@ export const WorkflowPage = z
 export const WorkflowListQuery = z.object({
   tenant: TenantFilter,
   status: z.enum(WORKFLOW_STATUSES).optional(),
+  schedule_id: uuidParam().optional().openapi({ description: 'Only the runs of this schedule' }),
   limit: queryInt(z.int().gte(1).lte(500)).default(50),
   offset: queryInt(z.int().gte(0)).default(0),
 });

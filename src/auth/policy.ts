@@ -13,13 +13,14 @@ export type Permission =
   | 'keys:manage'
   | 'audit:read'
   | 'secrets:manage'
+  | 'webhooks:manage'
   | 'tenants:read'
   | 'tenants:manage';
 
 const GRANTS: Record<Role, readonly Permission[]> = {
   viewer: ['tasks:read', 'tenants:read'],
-  submitter: ['tasks:read', 'tenants:read', 'tasks:submit', 'tasks:cancel', 'tasks:retry', 'secrets:manage'],
-  operator: ['tasks:read', 'tenants:read', 'tasks:cancel', 'nodes:read', 'nodes:manage', 'queues:board'],
+  submitter: ['tasks:read', 'tenants:read', 'tasks:submit', 'tasks:cancel', 'tasks:retry', 'secrets:manage', 'webhooks:manage'],
+  operator: ['tasks:read', 'tenants:read', 'tasks:cancel', 'nodes:read', 'nodes:manage', 'queues:board', 'webhooks:manage'],
   admin: [
     'tasks:read',
     'tasks:submit',
@@ -31,6 +32,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'keys:manage',
     'audit:read',
     'secrets:manage',
+    'webhooks:manage',
     'tenants:read',
     'tenants:manage',
   ],

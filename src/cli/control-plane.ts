@@ -34,6 +34,9 @@ import { KeyStore } from '../state/key-store.ts';
 import { SecretStore } from '../state/secret-store.ts';
 import { loadServerTls } from '../tls/server-tls.ts';
 import { closeOnce, type CloseOptions } from '../lifecycle/part.ts';
+import { ScheduleStore } from '../state/schedule-store.ts';
+import { WebhookStore } from '../state/webhook-store.ts';
+import { leaderParts } from './leader-parts.ts';
 
 export interface ControlPlane {
   url: string;
@@ -188,8 +191,12 @@ export async function startControlPlane(
     auditStore,
     secrets,
     secretBox: security.secretBox,
+    schedules: new ScheduleStore(database.db),
+    webhooks: new WebhookStore(database.db),
   };
   const app = createApp(deps);
+  // Schedules and webhooks: the leader's ticker, outbox and sender (cli/leader-parts.ts).
+  const eventParts = leaderParts(deps);
 
   // Serve once Redis answers (or after a few seconds, if it is down: the API then says so).
   await waitUntilReady(redis, 5_000).catch(() =>
@@ -208,9 +215,10 @@ export async function startControlPlane(
       dispatcher.start();
       reconciler.start();
       nodeHealth.start();
+      eventParts.start();
     },
     onDeposed: async () => {
-      await Promise.allSettled([nodeHealth.close(), dispatcher.stop(), reconciler.stop()]);
+      await Promise.allSettled([nodeHealth.close(), dispatcher.stop(), reconciler.stop(), eventParts.stop()]);
     },
   });
   leader.start();
@@ -242,7 +250,7 @@ export async function startControlPlane(
     (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     clearInterval(watchdog);
     await leader?.close({ force }).catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
-    const steps = [force ? Promise.resolve() : http, nodeHealth.close({ force }), dispatcher.close({ force }), results.close({ force }), reconciler.close({ force }), pending.close(), eventsQueue.close(), audit.close()];
+    const steps = [force ? Promise.resolve() : http, nodeHealth.close({ force }), dispatcher.close({ force }), results.close({ force }), reconciler.close({ force }), eventParts.close({ force }), pending.close(), eventsQueue.close(), audit.close()];
     for (const r of await Promise.allSettled(steps)) {
       if (r.status === 'rejected') logger.warn({ err: r.reason }, 'control plane: error while closing');
     }

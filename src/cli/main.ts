@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
 import { ApiClient, CliError } from './client.ts';
 import { registerKeyCommands } from './keys.ts';
+import { registerScheduleCommands } from './schedules.ts';
 import { registerTenantCommands } from './tenants.ts';
 import { isFinal } from '../domain/task.ts';
 import type { CloseOptions } from '../lifecycle/part.ts';
@@ -374,6 +375,7 @@ workflow
   });
 
 registerKeyCommands(program, () => config());
+registerScheduleCommands(program, client, apiUrlOption);
 registerTenantCommands(program, client, apiUrlOption);
 
 program.parseAsync(process.argv).catch((err) => {

@@ -93,6 +93,14 @@ export const ConfigSchema = z.strictObject({
     ttl_seconds: z.number().positive(),
     renew_seconds: z.number().positive(),
   }),
+  webhooks: z.strictObject({
+    // Host names (or *.suffix) webhook URLs may name; empty: any host.
+    allowed_hosts: z.array(z.string().min(1)),
+    // Private, loopback and link-local addresses; null: allowed when the server listens on loopback.
+    allow_private_addresses: z.boolean().nullable(),
+    retry_base_seconds: z.number().positive(),
+    timeout_seconds: z.number().positive(),
+  }),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -192,6 +200,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_AUDIT_RETENTION_DAYS', ['auth', 'audit_retention_days']],
     ['JARVIS_CONTAINER_PIDS_LIMIT', ['worker', 'security', 'pids_limit']],
     ['JARVIS_CONTAINER_TMP_SIZE_MB', ['worker', 'security', 'tmp_size_mb']],
+    ['JARVIS_WEBHOOK_RETRY_BASE_SECONDS', ['webhooks', 'retry_base_seconds']],
+    ['JARVIS_WEBHOOK_TIMEOUT_SECONDS', ['webhooks', 'timeout_seconds']],
   ];
   for (const [name, path] of num) {
     const v = env[name];
@@ -199,6 +209,10 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
   }
   const insecure = env.JARVIS_INSECURE;
   if (insecure !== undefined && insecure !== '') set(out, ['server', 'insecure'], envBoolean('JARVIS_INSECURE', insecure));
+  const allowPrivate = env.JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES;
+  if (allowPrivate !== undefined && allowPrivate !== '') set(out, ['webhooks', 'allow_private_addresses'], envBoolean('JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES', allowPrivate));
+  const allowedHosts = env.JARVIS_WEBHOOK_ALLOWED_HOSTS;
+  if (allowedHosts !== undefined && allowedHosts !== '') set(out, ['webhooks', 'allowed_hosts'], allowedHosts.split(',').map((h) => h.trim()).filter(Boolean));
   const jumps = env.JARVIS_CRITICAL_JUMPS_TENANTS;
   if (jumps !== undefined && jumps !== '') set(out, ['scheduler', 'critical_jumps_tenants'], envBoolean('JARVIS_CRITICAL_JUMPS_TENANTS', jumps));
   const metricsEnabled = env.JARVIS_METRICS_ENABLED;

@@ -11,6 +11,8 @@ import type { TaskStore } from '../state/task-store.ts';
 import type { WorkflowStore } from '../state/workflow-store.ts';
 import type { SecretBox } from '../auth/secret-box.ts';
 import type { SecretStore } from '../state/secret-store.ts';
+import type { ScheduleStore } from '../state/schedule-store.ts';
+import type { WebhookStore } from '../state/webhook-store.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
 
 export interface ControlDeps {
@@ -34,4 +36,6 @@ export interface ControlDeps {
   tenantStore: TenantStore;
   /** null when JARVIS_SECRET_KEY is not set: secrets cannot be stored or used. */
   secretBox: SecretBox | null;
+  schedules: ScheduleStore;
+  webhooks: WebhookStore;
 }

@@ -7,6 +7,8 @@ import { TaskLogs } from './task-logs.ts';
 import { TaskControl } from './tasks.ts';
 import { TenantControl } from './tenants.ts';
 import { WorkflowControl } from './workflows.ts';
+import { ScheduleControl } from './schedules.ts';
+import { WebhookControl } from './webhooks.ts';
 
 export interface Control {
   tasks: TaskControl;
@@ -14,10 +16,20 @@ export interface Control {
   workflows: WorkflowControl;
   nodes: NodeControl;
   tenants: TenantControl;
+  schedules: ScheduleControl;
+  webhooks: WebhookControl;
 }
 
 export function createControl(deps: ControlDeps): Control {
-  return { tasks: new TaskControl(deps), logs: new TaskLogs(deps), workflows: new WorkflowControl(deps), nodes: new NodeControl(deps), tenants: new TenantControl(deps) };
+  return {
+    tasks: new TaskControl(deps),
+    logs: new TaskLogs(deps),
+    workflows: new WorkflowControl(deps),
+    nodes: new NodeControl(deps),
+    tenants: new TenantControl(deps),
+    schedules: new ScheduleControl(deps),
+    webhooks: new WebhookControl(deps),
+  };
 }
 
 export type { ControlDeps };

@@ -42,8 +42,9 @@ export class WorkflowControl {
   }
 
   /** A page of workflows, each with how many of its tasks are in each status. */
-  async list(q: { status?: WorkflowStatus; limit: number; offset: number }, actor: Actor) {
-    const page = await this.deps.workflows.list({ ...q, tenant: actor.sees ?? undefined });
+  async list(q: { status?: WorkflowStatus; schedule_id?: string; limit: number; offset: number }, actor: Actor) {
+    const { schedule_id, ...rest } = q;
+    const page = await this.deps.workflows.list({ ...rest, scheduleId: schedule_id, tenant: actor.sees ?? undefined });
     const counts = await this.deps.workflows.countsByStatus(page.items.map((w) => w.id));
     return { ...page, counts };
   }

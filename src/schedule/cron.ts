@@ -1,12 +1,14 @@
 // Cron expressions with their time zone, through croner: parsed once, then asked for ticks.
 //   compileCron(cron, timezone) → { ok, cron } or { ok: false, error } naming the field to fix.
 // Five fields (minute hour day-of-month month day-of-week) or @hourly/@daily/@weekly/@monthly/
-// @yearly, as Kubernetes CronJob takes them; day-of-month and day-of-week combine with OR (Vixie
-// cron). DST follows Vixie cron as croner does: a fixed time in the skipped hour runs right after
+// @yearly, as Kubernetes CronJob takes them, or six with a leading seconds field (croner's form,
+// an extension Kubernetes does not have: `*/10 * * * * *` is every 10 s); day-of-month and
+// day-of-week combine with OR (Vixie cron). DST follows Vixie cron as croner does: a fixed time in the skipped hour runs right after
 // the gap, a fixed time in the repeated hour runs once (the first), interval jobs run in real time.
 import { Cron } from 'croner';
 
-export const CRON_FORMS = 'five fields (minute hour day-of-month month day-of-week), e.g. "0 2 * * *", or @hourly, @daily, @weekly, @monthly, @yearly';
+export const CRON_FORMS =
+  'five fields (minute hour day-of-month month day-of-week), e.g. "0 2 * * *", or six with seconds first ("*/10 * * * * *"), or @hourly, @daily, @weekly, @monthly, @yearly';
 
 export interface CompiledCron {
   /** First tick strictly after `from`, or null if there is none. */
@@ -38,7 +40,7 @@ export function compileCron(expression: string, timezone: string): CronResult {
   if (!pattern.startsWith('@') && !/\s/.test(pattern)) return { ok: false, error: `cron "${expression}" is not a cron expression: write ${CRON_FORMS}` };
   let job: Cron;
   try {
-    job = new Cron(pattern, { timezone, paused: true, mode: '5-part' });
+    job = new Cron(pattern, { timezone, paused: true, mode: '5-or-6-parts' });
   } catch (e) {
     const why = (e as Error).message.replace(/^CronPattern:\s*/, '');
     return { ok: false, error: `cron "${expression}" is not valid: ${why}; write ${CRON_FORMS}` };

@@ -15,7 +15,9 @@ import {
   pgTable,
   primaryKey,
   text,
+  bigint,
   timestamp,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 
@@ -69,6 +71,8 @@ export const tasks = pgTable(
     dependsOn: jsonb('depends_on').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
     // A workflow task whose parents all succeeded but that waits for a max_parallel slot.
     dagReady: boolean('dag_ready').notNull().default(false),
+    // The schedule whose tick made this task (alone, or in its workflow); null: submitted by hand.
+    scheduleId: uuid('schedule_id').references((): AnyPgColumn => schedules.id, { onDelete: 'set null' }),
     // Outputs (docs/workflows.md): the files declared, the values the last attempt left, and the
     // last non-blank line of its stdout. A workflow task's templated fields as submitted (name,
     // command, env, filled into the columns above at release) and its `when` condition.
@@ -89,6 +93,7 @@ export const tasks = pgTable(
     index('tasks_workflow_idx').on(t.workflowId, t.status),
     index('tasks_depends_on_idx').using('gin', t.dependsOn),
     index('tasks_tenant_seq_idx').on(t.tenant, t.seq),
+    index('tasks_schedule_idx').on(t.scheduleId, t.status).where(sql`schedule_id is not null`),
     // Fair share reads what each tenant holds and waits for, every placement batch and scrape:
     // small partial indexes that cover those sums, so neither reads the whole table.
     index('tasks_tenant_active_idx')
@@ -114,10 +119,16 @@ export const workflows = pgTable(
     onFailure: text('on_failure', { enum: ON_FAILURE }).notNull(),
     maxParallel: integer('max_parallel'),
     tenant: text('tenant').notNull().default('default'),
+    scheduleId: uuid('schedule_id').references((): AnyPgColumn => schedules.id, { onDelete: 'set null' }),
     createdAt: ts('created_at').notNull(),
     finishedAt: ts('finished_at'),
   },
-  (t) => [index('workflows_seq_idx').on(t.seq), index('workflows_status_idx').on(t.status), index('workflows_tenant_seq_idx').on(t.tenant, t.seq)],
+  (t) => [
+    index('workflows_seq_idx').on(t.seq),
+    index('workflows_status_idx').on(t.status),
+    index('workflows_tenant_seq_idx').on(t.tenant, t.seq),
+    index('workflows_schedule_idx').on(t.scheduleId, t.status).where(sql`schedule_id is not null`),
+  ],
 );
 
 export const taskLogs = pgTable('task_logs', {
@@ -141,10 +152,116 @@ export const taskEvents = pgTable(
     nodeId: uuid('node_id'),
     attempt: integer('attempt').notNull(),
     reason: text('reason'),
+    // The writing transaction's id: the webhook outbox reads events by it (src/webhook/outbox.ts).
+    xid: bigint('xid', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text)::bigint`),
   },
   // task_events_at_idx: the dashboard's overview counts the last hour's events by status.
-  (t) => [index('task_events_task_idx').on(t.taskId, t.id), index('task_events_at_idx').on(t.at)],
+  (t) => [index('task_events_task_idx').on(t.taskId, t.id), index('task_events_at_idx').on(t.at), index('task_events_xid_idx').on(t.xid, t.id)],
 );
+
+// A workflow's history: one row per change of its status (running, succeeded, failed, cancelled),
+// written in the transaction that changes it; webhooks read it for workflow.* events.
+export const workflowEvents = pgTable(
+  'workflow_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    workflowId: uuid('workflow_id')
+      .notNull()
+      .references(() => workflows.id, { onDelete: 'cascade' }),
+    at: ts('at').notNull(),
+    status: text('status').notNull(),
+    xid: bigint('xid', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text)::bigint`),
+  },
+  (t) => [index('workflow_events_xid_idx').on(t.xid, t.id)],
+);
+
+// Schedules (Kubernetes CronJob semantics, src/schedule/). last_tick is the last tick handled:
+// a tick is claimed by a compare-and-set on it in the transaction that creates the run, so two
+// control planes, a new leader or a restart never start the same tick twice.
+export const schedules = pgTable(
+  'schedules',
+  {
+    id: uuid('id').primaryKey(),
+    seq: bigserial('seq', { mode: 'number' }).notNull(),
+    name: text('name').notNull(),
+    tenant: text('tenant').notNull(),
+    cron: text('cron').notNull(),
+    timezone: text('timezone').notNull(),
+    // Exactly one of the two: the body of POST /tasks or of POST /workflows.
+    task: jsonb('task').$type<Record<string, unknown>>(),
+    workflow: jsonb('workflow').$type<Record<string, unknown>>(),
+    concurrency: text('concurrency', { enum: ['allow', 'forbid', 'replace'] }).notNull(),
+    startingDeadlineSeconds: integer('starting_deadline_seconds'),
+    paused: boolean('paused').notNull(),
+    lastTick: ts('last_tick').notNull(),
+    nextTick: ts('next_tick'),
+    missedTicks: integer('missed_ticks').notNull().default(0),
+    lastRunId: uuid('last_run_id'),
+    lastRunAt: ts('last_run_at'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull(),
+    updatedAt: ts('updated_at').notNull(),
+  },
+  (t) => [index('schedules_tenant_seq_idx').on(t.tenant, t.seq), index('schedules_due_idx').on(t.nextTick).where(sql`not paused`)],
+);
+
+// Webhooks: a tenant's subscription to events. The secret is sealed (src/auth/secret-box.ts).
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    id: uuid('id').primaryKey(),
+    seq: bigserial('seq', { mode: 'number' }).notNull(),
+    tenant: text('tenant').notNull(),
+    url: text('url').notNull(),
+    events: jsonb('events').$type<string[]>().notNull(),
+    sealedSecret: text('sealed_secret').notNull(),
+    createdAt: ts('created_at').notNull(),
+  },
+  (t) => [index('webhooks_tenant_seq_idx').on(t.tenant, t.seq)],
+);
+
+// The outbox: one row per (webhook, event), written by the outbox part, sent by the sender.
+// Per (webhook, line) only the oldest pending row is attempted (line: "task:<id>"/"workflow:<id>").
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey(),
+    seq: bigserial('seq', { mode: 'number' }).notNull(),
+    webhookId: uuid('webhook_id')
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    tenant: text('tenant').notNull(),
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    line: text('line').notNull(),
+    // The event's position in its history table: the order within a line.
+    eventSeq: bigint('event_seq', { mode: 'number' }).notNull(),
+    body: text('body').notNull(),
+    // A re-send by hand: its own line, never de-duplicated against the first delivery.
+    redelivery: boolean('redelivery').notNull().default(false),
+    status: text('status', { enum: ['pending', 'delivered', 'failed'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull(),
+    responseCode: integer('response_code'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull(),
+    lastAttemptAt: ts('last_attempt_at'),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [
+    uniqueIndex('webhook_deliveries_event_uq').on(t.webhookId, t.eventId).where(sql`not redelivery`),
+    index('webhook_deliveries_pending_idx').on(t.webhookId, t.line, t.eventSeq).where(sql`status = 'pending'`),
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`status = 'pending'`),
+    index('webhook_deliveries_webhook_seq_idx').on(t.webhookId, t.seq),
+  ],
+);
+
+// Where the outbox has read each history table up to: (xid, id) of the last event handled.
+export const webhookCursors = pgTable('webhook_cursors', {
+  source: text('source').primaryKey(),
+  xid: bigint('xid', { mode: 'number' }).notNull(),
+  lastId: bigint('last_id', { mode: 'number' }).notNull(),
+});
 
 export const nodes = pgTable('nodes', {
   id: uuid('id').primaryKey(),
@@ -223,6 +340,9 @@ export type NodeRow = typeof nodes.$inferSelect;
 export type WorkflowRow = typeof workflows.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;
+export type ScheduleRow = typeof schedules.$inferSelect;
+export type WebhookRow = typeof webhooks.$inferSelect;
+export type DeliveryRow = typeof webhookDeliveries.$inferSelect;
 
 // Fair-share settings of a tenant (PUT /tenants/{name}). A tenant without a row has weight 1 and
 // no quota; null quota fields mean no limit on that dimension.

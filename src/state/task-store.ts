@@ -19,6 +19,7 @@ export interface TaskFilter {
   status?: TaskStatus;
   workflowId?: string;
   nodeId?: string;
+  scheduleId?: string;
   label?: { key: string; value: string };
   /** Only tasks whose name starts with this (case-sensitive; tasks_name_idx). */
   namePrefix?: string;
@@ -135,6 +136,7 @@ export class TaskStore {
     if (filter.status) where.push(eq(tasks.status, filter.status));
     if (filter.workflowId) where.push(eq(tasks.workflowId, filter.workflowId));
     if (filter.nodeId) where.push(eq(tasks.nodeId, filter.nodeId));
+    if (filter.scheduleId) where.push(eq(tasks.scheduleId, filter.scheduleId));
     if (filter.label) where.push(sql`${tasks.labels} @> ${JSON.stringify({ [filter.label.key]: filter.label.value })}::jsonb`);
     if (filter.namePrefix) where.push(sql`${tasks.name} like ${filter.namePrefix.replace(/[\\%_]/g, '\\$&') + '%'}`);
     const cond = where.length ? and(...where) : undefined;

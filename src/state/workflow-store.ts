@@ -6,6 +6,7 @@ import type { Db } from './db.ts';
 import { tasks, workflows, type NewTaskRow, type TaskRow, type WorkflowRow } from './schema.ts';
 import type { TaskStore, Tx } from './task-store.ts';
 
+import { recordWorkflowEvent } from './workflow-history.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { ACTIVE_STATUSES as ACTIVE, UNFINISHED_STATUSES as UNFINISHED, type WorkflowStatus } from '../domain/task.ts';
 
@@ -20,16 +21,25 @@ export class WorkflowStore {
    * transaction, which tasks are queued first. Returns the workflow and the queued tasks.
    */
   async create(
-    wf: Omit<WorkflowRow, 'seq' | 'finishedAt'>,
+    wf: Omit<WorkflowRow, 'seq' | 'finishedAt' | 'scheduleId'> & { scheduleId?: string | null },
     rows: NewTaskRow[],
     start: (tx: Tx, wf: WorkflowRow) => Promise<TaskRow[]>,
   ): Promise<{ workflow: WorkflowRow; queued: TaskRow[] }> {
-    return this.db.transaction(async (tx) => {
-      const [w] = await tx.insert(workflows).values(wf).returning();
-      await insertTasks(tx, rows);
-      const queued = await start(tx, w);
-      return { workflow: w, queued };
-    });
+    return this.db.transaction((tx) => this.createIn(tx, wf, rows, start));
+  }
+
+  /** create() inside the caller's transaction (a schedule's tick claims the tick in the same one). */
+  async createIn(
+    tx: Tx,
+    wf: Omit<WorkflowRow, 'seq' | 'finishedAt' | 'scheduleId'> & { scheduleId?: string | null },
+    rows: NewTaskRow[],
+    start: (tx: Tx, wf: WorkflowRow) => Promise<TaskRow[]>,
+  ): Promise<{ workflow: WorkflowRow; queued: TaskRow[] }> {
+    const [w] = await tx.insert(workflows).values(wf).returning();
+    await recordWorkflowEvent(tx, w.id, w.status, w.createdAt);
+    await insertTasks(tx, rows);
+    const queued = await start(tx, w);
+    return { workflow: w, queued };
   }
 
   async delete(id: string): Promise<void> {
@@ -45,8 +55,9 @@ export class WorkflowStore {
     return this.db.select().from(tasks).where(eq(tasks.workflowId, id)).orderBy(tasks.seq);
   }
 
-  async list(filter: { tenant?: string; status?: WorkflowStatus; limit: number; offset: number }): Promise<{ items: WorkflowRow[]; total: number }> {
+  async list(filter: { tenant?: string; status?: WorkflowStatus; scheduleId?: string; limit: number; offset: number }): Promise<{ items: WorkflowRow[]; total: number }> {
     const conds: SQL[] = [];
+    if (filter.scheduleId) conds.push(eq(workflows.scheduleId, filter.scheduleId));
     if (filter.tenant) conds.push(eq(workflows.tenant, filter.tenant));
     if (filter.status) conds.push(eq(workflows.status, filter.status as WorkflowRow['status']));
     const where = conds.length ? and(...conds) : undefined;
@@ -214,6 +225,7 @@ export class WorkflowStore {
     }
     await this.taskStore.recordEvents(tx, reset, (t) => t.statusReason as string);
     const [workflow] = await tx.update(workflows).set({ status: 'running', finishedAt: null }).where(eq(workflows.id, id)).returning();
+    await recordWorkflowEvent(tx, id, 'running');
     return { workflow, reset };
   }
 
@@ -261,7 +273,12 @@ export class WorkflowStore {
   }
 
   async finish(tx: Tx, workflowId: string, status: WorkflowRow['status']): Promise<void> {
-    await tx.update(workflows).set({ status, finishedAt: new Date() }).where(and(eq(workflows.id, workflowId), eq(workflows.status, 'running')));
+    const ended = await tx
+      .update(workflows)
+      .set({ status, finishedAt: new Date() })
+      .where(and(eq(workflows.id, workflowId), eq(workflows.status, 'running')))
+      .returning({ id: workflows.id });
+    if (ended.length > 0) await recordWorkflowEvent(tx, workflowId, status);
   }
 
   /** Locked unfinished tasks of a workflow, for cancelling it. */
@@ -291,6 +308,7 @@ export class WorkflowStore {
         if (r.wasOnNode) onNode.push(t.id);
       }
       await tx.update(workflows).set({ status: 'cancelled', finishedAt: new Date() }).where(eq(workflows.id, id));
+      await recordWorkflowEvent(tx, id, 'cancelled');
       const [updated] = await tx.select().from(workflows).where(eq(workflows.id, id));
       return { workflow: updated, onNode };
     });
@@ -330,18 +348,18 @@ async function insertTasks(tx: Tx, rows: NewTaskRow[]): Promise<void> {
   await tx.execute(sql`
     insert into tasks (id, name, image, command, env, priority, cpu, memory_mb, gpu, timeout_seconds, max_retries,
       retry_backoff_seconds, node_selector, labels, idempotency_key, network, status, status_reason, workflow_id,
-      workflow_key, depends_on, dag_ready, created_at, tenant, output_spec, templates, when_condition)
+      workflow_key, depends_on, dag_ready, created_at, tenant, output_spec, templates, when_condition, schedule_id)
     select r.id, r.name, r.image, r.command, r.env, r.priority, r.cpu, r.memory_mb, r.gpu, r.timeout_seconds, r.max_retries,
       r.retry_backoff_seconds, coalesce(r.node_selector, '{}'), coalesce(r.labels, '{}'), r.idempotency_key, r.network, r.status,
       r.status_reason, r.workflow_id, r.workflow_key, coalesce(r.depends_on, '[]'), coalesce(r.dag_ready, false), r.created_at,
-      coalesce(r.tenant, 'default'), coalesce(r.output_spec, '{}'), r.templates, r.when_condition
+      coalesce(r.tenant, 'default'), coalesce(r.output_spec, '{}'), r.templates, r.when_condition, r.schedule_id
     from rows from (jsonb_to_recordset(${json}::jsonb) as (id uuid, name text, image text, command text, env jsonb, priority text,
         cpu float8, "memoryMb" int, gpu int, "timeoutSeconds" int, "maxRetries" int, "retryBackoffSeconds" float8,
         "nodeSelector" jsonb, labels jsonb, "idempotencyKey" text, network text, status text, "statusReason" text,
         "workflowId" uuid, "workflowKey" text, "dependsOn" jsonb, "dagReady" boolean, "createdAt" timestamptz, tenant text,
-        "outputSpec" jsonb, templates jsonb, "whenCondition" text))
+        "outputSpec" jsonb, templates jsonb, "whenCondition" text, "scheduleId" uuid))
       with ordinality as r(id, name, image, command, env, priority, cpu, memory_mb, gpu, timeout_seconds, max_retries,
         retry_backoff_seconds, node_selector, labels, idempotency_key, network, status, status_reason, workflow_id,
-        workflow_key, depends_on, dag_ready, created_at, tenant, output_spec, templates, when_condition, ord)
+        workflow_key, depends_on, dag_ready, created_at, tenant, output_spec, templates, when_condition, schedule_id, ord)
     order by r.ord`);
 }

@@ -9,31 +9,31 @@
 
 export const MAX_ATTEMPTS = 10;
 export const ATTEMPT_TIMEOUT_MS = 10_000;
-const BASE_MS = 10_000;
+export const BASE_MS = 10_000;
 const CAP_MS = 15 * 60_000;
 const JITTER = 0.2;
 
-const nominal = (attempt: number) => Math.min(CAP_MS, BASE_MS * 2 ** (attempt - 1));
+const nominal = (attempt: number, baseMs = BASE_MS) => Math.min(CAP_MS, baseMs * 2 ** (attempt - 1));
 
 /** The longest time from the first attempt to the last (61 min 24 s). */
 export const MAX_RETRY_SPAN_MS = Array.from({ length: MAX_ATTEMPTS - 1 }, (_, i) => nominal(i + 1) * (1 + JITTER)).reduce((a, b) => a + b, 0);
 
-/** `random` in [0, 1), injectable for tests. */
-export function retryDelayMs(attempt: number, random: () => number = Math.random): number | null {
+/** `random` in [0, 1), injectable for tests; `baseMs` the first delay (webhooks.retry_base_seconds). */
+export function retryDelayMs(attempt: number, random: () => number = Math.random, baseMs = BASE_MS): number | null {
   if (!Number.isInteger(attempt) || attempt < 1 || attempt >= MAX_ATTEMPTS) return null;
-  return Math.round(nominal(attempt) * (1 - JITTER + 2 * JITTER * random()));
+  return Math.round(nominal(attempt, baseMs) * (1 - JITTER + 2 * JITTER * random()));
 }
 
 export type AttemptResponse = { status: number } | { timedOut: true } | { error: string };
 export type AttemptOutcome = { delivered: true; status: number } | { delivered: false; status: number | null; reason: string };
 
-export function attemptOutcome(r: AttemptResponse): AttemptOutcome {
+export function attemptOutcome(r: AttemptResponse, timeoutMs = ATTEMPT_TIMEOUT_MS): AttemptOutcome {
   if ('status' in r) {
     if (r.status >= 200 && r.status < 300) return { delivered: true, status: r.status };
     const kind = r.status >= 300 && r.status < 400 ? ' (redirects are not followed: give the final URL)' : '';
     return { delivered: false, status: r.status, reason: `the receiver answered ${r.status}${kind}` };
   }
-  if ('timedOut' in r) return { delivered: false, status: null, reason: `no answer within ${ATTEMPT_TIMEOUT_MS / 1000} s` };
+  if ('timedOut' in r) return { delivered: false, status: null, reason: `no answer within ${timeoutMs / 1000} s` };
   return { delivered: false, status: null, reason: `could not reach the receiver: ${r.error}` };
 }
 

@@ -42,7 +42,7 @@ describe('webhook signature', () => {
       'X-Jarvis-Signature-256': signBody('k', '{}'),
       'X-Jarvis-Event': 'task.failed',
       'X-Jarvis-Event-Id': 'e1',
-      'X-Jarvis-Delivery': 'd1',
+      'X-Jarvis-Delivery-Id': 'd1',
     });
   });
 });

@@ -8,7 +8,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export const SIGNATURE_HEADER = 'X-Jarvis-Signature-256';
 export const EVENT_HEADER = 'X-Jarvis-Event';
 export const EVENT_ID_HEADER = 'X-Jarvis-Event-Id';
-export const DELIVERY_HEADER = 'X-Jarvis-Delivery';
+export const DELIVERY_HEADER = 'X-Jarvis-Delivery-Id';
 
 export function signBody(secret: string, body: string | Uint8Array): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;

@@ -60,6 +60,20 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'GET /tenants': key('tenants:read', 'tenant.list'),
   'GET /tenants/:name': key('tenants:read', 'tenant.read'),
   'PUT /tenants/:name': key('tenants:manage', 'tenant.set'),
+
+  'POST /schedules': key('tasks:submit', 'schedule.create'),
+  'GET /schedules': key('tasks:read', 'schedule.list'),
+  'GET /schedules/:id': key('tasks:read', 'schedule.read'),
+  'PATCH /schedules/:id': key('tasks:submit', 'schedule.update'),
+  'DELETE /schedules/:id': key('tasks:submit', 'schedule.delete'),
+  'POST /schedules/:id/trigger': key('tasks:submit', 'schedule.trigger'),
+
+  'POST /webhooks': key('webhooks:manage', 'webhook.create'),
+  'GET /webhooks': key('tasks:read', 'webhook.list'),
+  'GET /webhooks/:id': key('tasks:read', 'webhook.read'),
+  'DELETE /webhooks/:id': key('webhooks:manage', 'webhook.delete'),
+  'GET /webhooks/:id/deliveries': key('tasks:read', 'webhook.deliveries'),
+  'POST /webhooks/:id/deliveries/:delivery_id/redeliver': key('webhooks:manage', 'webhook.redeliver'),
 };
 
 /**

@@ -73,7 +73,7 @@ export function taskRoutes(control: Control) {
   app.openapi(listTasks, async (c) => {
     const q = c.req.valid('query');
     const label = q.label ? { key: q.label.slice(0, q.label.indexOf(':')), value: q.label.slice(q.label.indexOf(':') + 1) } : undefined;
-    const page = await tasks.list({ status: q.status, workflowId: q.workflow_id, nodeId: q.node_id, label, namePrefix: q.name, limit: q.limit, offset: q.offset }, actorOf(c, q.tenant));
+    const page = await tasks.list({ status: q.status, workflowId: q.workflow_id, nodeId: q.node_id, scheduleId: q.schedule_id, label, namePrefix: q.name, limit: q.limit, offset: q.offset }, actorOf(c, q.tenant));
     return c.json({ items: page.items.map(presentTask), total: page.total, limit: q.limit, offset: q.offset }, 200);
   });
 

@@ -1,0 +1,47 @@
+// The leader's parts for schedules and webhooks, built from the API's dependencies: the
+// schedule ticker, the webhook outbox and the webhook sender. They start and stop together with
+// leadership (cli/control-plane.ts), beside the dispatcher.
+import { EVERYONE } from '../control/actor.ts';
+import { createControl, type ControlDeps } from '../control/index.ts';
+import { ScheduleTicker } from '../control/schedule-ticker.ts';
+import { destinationRules, webhookSecretContext } from '../control/webhooks.ts';
+import { closeOnce, type CloseOptions } from '../lifecycle/part.ts';
+import { WebhookOutbox } from '../webhook/outbox.ts';
+import { WebhookSender } from '../webhook/sender.ts';
+
+export function leaderParts(deps: ControlDeps) {
+  const control = createControl(deps);
+  const ticker = new ScheduleTicker({
+    ...deps,
+    cancelRuns: async (s, ids) => {
+      for (const id of ids) {
+        const cancel = s.workflow ? control.workflows.cancel(id, EVERYONE) : control.tasks.cancel(id, EVERYONE);
+        // A run that ended meanwhile is a 409 (Conflict): nothing to cancel.
+        await cancel.catch((err) => deps.logger.info({ err: { message: (err as Error).message }, run: id }, 'schedules: previous run not cancelled'));
+      }
+    },
+    onRun: (s, runId, lagMs) => deps.logger.debug({ schedule_id: s.id, run: runId, lag_ms: lagMs }, 'schedules: run started'),
+  });
+  const outbox = new WebhookOutbox({ webhooks: deps.webhooks, logger: deps.logger });
+  const sender = new WebhookSender({
+    webhooks: deps.webhooks,
+    secretBox: deps.secretBox,
+    logger: deps.logger,
+    rules: destinationRules(deps.config),
+    retryBaseMs: deps.config.webhooks.retry_base_seconds * 1000,
+    timeoutMs: deps.config.webhooks.timeout_seconds * 1000,
+    secretContext: (d) => webhookSecretContext({ id: d.webhookId, tenant: d.tenant }),
+  });
+  const parts = [ticker, outbox, sender];
+  return {
+    start() {
+      for (const p of parts) p.start();
+    },
+    async stop() {
+      await Promise.allSettled(parts.map((p) => p.stop()));
+    },
+    close: closeOnce(async ({ force }: CloseOptions) => {
+      await Promise.allSettled(parts.map((p) => p.close({ force })));
+    }),
+  };
+}

@@ -1,0 +1,45 @@
+// One run of a schedule, made inside the caller's transaction (the ticker's tick claim, or a
+// trigger by hand): a task or a workflow of the schedule's tenant, linked by schedule_id. The
+// caller enqueues the returned queued tasks after the commit; if Redis refuses, the reconciler
+// enqueues them (they are queued rows in the database).
+import { tasks as taskTable, type NewTaskRow, type ScheduleRow, type TaskRow } from '../state/schema.ts';
+import type { Tx } from '../state/tx.ts';
+import type { TaskSpec, WorkflowSpec } from '../domain/task.ts';
+import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
+import type { ControlDeps } from './deps.ts';
+import { taskRowFrom, workflowRows } from './task-rows.ts';
+
+export interface ScheduleRun {
+  kind: 'task' | 'workflow';
+  runId: string;
+  /** Tasks to enqueue once the transaction has committed. */
+  queued: TaskRow[];
+}
+
+/** The label a tick's run carries: the tick it was started for (as Kubernetes' cronjob-scheduled-timestamp). */
+export const TICK_LABEL = 'jarvis.schedule/tick';
+
+/** The task row a tick of a task schedule inserts. */
+export function scheduledTaskRow(deps: Pick<ControlDeps, 'config'>, s: ScheduleRow, tick: Date | null): NewTaskRow {
+  const spec = s.task as unknown as TaskSpec;
+  const labels = tick ? { ...spec.labels, [TICK_LABEL]: tick.toISOString() } : (spec.labels ?? {});
+  return taskRowFrom({ ...spec, labels }, deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: s.tenant, scheduleId: s.id });
+}
+
+/** `tick`: the scheduled time it runs for; null for a run started by hand. */
+export async function createScheduleRun(deps: Pick<ControlDeps, 'config' | 'workflows' | 'releaser'>, tx: Tx, s: ScheduleRow, tick: Date | null): Promise<ScheduleRun> {
+  const tickLabel = (labels: Record<string, string> | undefined) => (tick ? { ...labels, [TICK_LABEL]: tick.toISOString() } : (labels ?? {}));
+  if (s.workflow) {
+    const { wf, rows } = workflowRows(s.workflow as unknown as WorkflowSpec, deps.config, s.tenant);
+    for (const r of rows) {
+      r.scheduleId = s.id;
+      r.labels = tickLabel(r.labels);
+    }
+    const { workflow, queued } = await deps.workflows.createIn(tx, { ...wf, scheduleId: s.id }, rows, (t, w) => deps.releaser.start(t, w));
+    return { kind: 'workflow', runId: workflow.id, queued };
+  }
+  const row = scheduledTaskRow(deps, s, tick);
+  // One statement: the task's first history event comes from the insert trigger.
+  const [task] = await tx.insert(taskTable).values(row).returning();
+  return { kind: 'task', runId: task.id, queued: [task] };
+}

@@ -1,0 +1,178 @@
+// The leader's schedule ticker: each pass plans the due schedules' ticks (schedule/tick-planner.ts)
+// and claims each with a compare-and-set on last_tick in the transaction that creates its run
+// (state/schedule-store.ts claimTick), so a tick starts once however many control planes run a
+// pass — during a leader change both may, for a moment — and a restart finds handled ticks
+// handled. Missed ticks while down: at most one catch-up, within starting_deadline_seconds.
+// It sleeps until the earliest next tick (at most maxSleepMs), so a tick's run is submitted
+// within a few milliseconds of it.
+import type { Logger } from 'pino';
+import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
+import { compileCron } from '../schedule/cron.ts';
+import { admitRun, planTicks, type TickPlan } from '../schedule/tick-planner.ts';
+import type { ScheduleStore } from '../state/schedule-store.ts';
+import type { ScheduleRow } from '../state/schema.ts';
+import type { ControlDeps } from './deps.ts';
+import { createScheduleRun, scheduledTaskRow } from './schedule-runs.ts';
+
+const BATCH = 1_000;
+const CRON_CACHE = 10_000;
+
+export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workflows' | 'releaser' | 'pending'> {
+  schedules: ScheduleStore;
+  logger: Logger;
+  /** Cancels runs of a schedule whose policy is replace (the cancel use cases). */
+  cancelRuns(s: ScheduleRow, ids: string[]): Promise<void>;
+  /** Called with each run started and how late it was (ms after its tick), for metrics and the bench. */
+  onRun?(s: ScheduleRow, runId: string, lagMs: number): void;
+  maxSleepMs?: number;
+}
+
+export class ScheduleTicker implements Part {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private generation = 0;
+  private closer?: (options?: CloseOptions) => Promise<void>;
+  /** Compiled crons by expression and time zone: compiling costs more than planning. */
+  private readonly crons = new Map<string, ReturnType<typeof compileCron>>();
+
+  constructor(private readonly deps: ScheduleTickerDeps) {}
+
+  private compiled(cron: string, timezone: string) {
+    const key = `${cron}\u0000${timezone}`;
+    let c = this.crons.get(key);
+    if (!c) {
+      if (this.crons.size >= CRON_CACHE) this.crons.clear();
+      c = compileCron(cron, timezone);
+      this.crons.set(key, c);
+    }
+    return c;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    const generation = ++this.generation;
+    const loop = async () => {
+      let sleep = this.deps.maxSleepMs ?? 1_000;
+      try {
+        this.running = this.pass();
+        await this.running;
+        const next = await this.deps.schedules.earliestNext();
+        if (next) sleep = Math.max(5, Math.min(sleep, next.getTime() - Date.now() + 2));
+      } catch (err) {
+        this.deps.logger.warn({ err }, 'schedules: pass failed; will try again');
+      } finally {
+        this.running = null;
+      }
+      if (generation === this.generation) this.timer = setTimeout(() => void loop(), sleep);
+    };
+    this.timer = setTimeout(() => void loop(), 0);
+  }
+
+  /** Stops ticking (when this control plane stops leading); waits for a pass under way. */
+  async stop(force = false): Promise<void> {
+    this.generation++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (!force) await this.running?.catch(() => undefined);
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    this.closer ??= closeOnce(({ force }) => this.stop(force));
+    return this.closer(options);
+  }
+
+  /** One pass over the due schedules. */
+  async pass(now = new Date()): Promise<void> {
+    // Bounded: ticks that keep failing stay due and must not hold the pass.
+    for (let page = 0; page < 20; page++) {
+      const due = await this.deps.schedules.due(now, BATCH);
+      // A tick whose run is one task and that needs no look at earlier runs (allow, or no run
+      // active) is claimed together with the others in one transaction; the rest one by one.
+      const plain: Array<{ s: ScheduleRow; plan: TickPlan }> = [];
+      const single: ScheduleRow[] = [];
+      // Schedules on the same cron, last tick and deadline share one plan (croner's search is
+      // the costly part of a pass over many schedules).
+      const plans = new Map<string, TickPlan | null>();
+      for (const s of due) {
+        const key = `${s.cron}\u0000${s.timezone}\u0000${s.lastTick.getTime()}\u0000${s.startingDeadlineSeconds}`;
+        let plan = plans.get(key);
+        if (plan === undefined) {
+          const cron = this.compiled(s.cron, s.timezone);
+          plan = cron.ok ? planTicks(cron.cron, { starting_deadline_seconds: s.startingDeadlineSeconds, paused: s.paused }, s.lastTick, now) : null;
+          plans.set(key, plan);
+        }
+        if (plan?.run && s.task && s.concurrency === 'allow') plain.push({ s, plan });
+        else single.push(s);
+      }
+      await Promise.all([
+        this.tickTogether(plain).catch(async (err) => {
+          for (const p of plain) await this.failed(p.s, err);
+        }),
+        ...single.map((s) => this.tick(s, now).catch((err) => this.failed(s, err))),
+      ]);
+      if (due.length < BATCH) return;
+    }
+  }
+
+  private async tickTogether(batch: Array<{ s: ScheduleRow; plan: TickPlan }>): Promise<void> {
+    if (batch.length === 0) return;
+    const claims = batch.map(({ s, plan }) => ({
+      id: s.id,
+      claim: { from: s.lastTick, handledThrough: plan.handledThrough, next: plan.next, missed: plan.missed },
+      task: scheduledTaskRow(this.deps, s, plan.run),
+    }));
+    const started = await this.deps.schedules.claimTicksWithTasks(claims);
+    await this.deps.pending.add(started).catch((err) =>
+      this.deps.logger.warn({ err, runs: started.length }, 'schedules: runs stored, Redis unavailable; the reconciler will enqueue them'),
+    );
+    const bySchedule = new Map(batch.map((b) => [b.s.id, b]));
+    for (const t of started) {
+      const b = bySchedule.get(t.scheduleId!);
+      if (b?.plan.run) this.deps.onRun?.(b.s, t.id, Date.now() - b.plan.run.getTime());
+    }
+  }
+
+  private async failed(s: ScheduleRow, err: unknown): Promise<void> {
+    const msg = (err as Error).message ?? String(err);
+    this.deps.logger.warn({ err, schedule_id: s.id }, 'schedules: could not start a run; will try again while the tick is within its deadline');
+    await this.deps.schedules.noteError(s.id, msg).catch(() => undefined);
+  }
+
+  private async tick(s: ScheduleRow, now: Date): Promise<void> {
+    const { schedules, logger } = this.deps;
+    const cron = this.compiled(s.cron, s.timezone);
+    if (!cron.ok) {
+      // Checked at create and patch; a Node with other time zone data could still refuse it.
+      await schedules.update(s.id, { nextTick: null });
+      await schedules.noteError(s.id, cron.error);
+      return;
+    }
+    const plan = planTicks(cron.cron, { starting_deadline_seconds: s.startingDeadlineSeconds, paused: s.paused }, s.lastTick, now);
+    const claim = { from: s.lastTick, handledThrough: plan.handledThrough, next: plan.next, missed: plan.missed };
+    if (!plan.run) {
+      await schedules.claimTick(s.id, claim);
+      if (plan.missed > 0) logger.info({ schedule_id: s.id, missed: plan.missed }, 'schedules: ticks missed (past starting_deadline_seconds, or while down)');
+      return;
+    }
+    const tickAt = plan.run;
+    const active = s.concurrency === 'allow' ? [] : await schedules.activeRuns(s);
+    const admission = admitRun(s.concurrency, active);
+    if (admission.action === 'wait') {
+      // Not handled: a later pass starts it if the run ends in time (CronJob's Forbid). Until
+      // then the schedule stays due; look again in a second rather than at every pass.
+      await schedules.update(s.id, { nextTick: new Date(now.getTime() + 1_000) });
+      return;
+    }
+    const claimed = await schedules.claimTick(s.id, claim, async (tx) => {
+      const run = await createScheduleRun(this.deps, tx, s, tickAt);
+      return { result: run, runId: run.runId };
+    });
+    if (!claimed?.result) return; // another control plane took this tick
+    const run = claimed.result;
+    if (admission.action === 'replace') await this.deps.cancelRuns(s, admission.cancel).catch((err) => logger.warn({ err, schedule_id: s.id }, 'schedules: could not cancel the previous run'));
+    await this.deps.pending.add(run.queued).catch((err) =>
+      logger.warn({ err, schedule_id: s.id }, 'schedules: run stored, Redis unavailable; the reconciler will enqueue it'),
+    );
+    this.deps.onRun?.(s, run.runId, Date.now() - tickAt.getTime());
+  }
+}

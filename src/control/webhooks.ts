@@ -1,0 +1,62 @@
+// Use cases for webhooks: create (URL checked, secret sealed with the secret box and never shown
+// again), read, list, delete, the delivery log and a re-send by hand. A webhook belongs to the
+// key's tenant and hears only that tenant's events; another tenant's webhook is not found.
+import { randomUUID } from 'node:crypto';
+import { InvalidInput, NotFound, Unavailable } from '../domain/errors.ts';
+import type { DeliveryRow, WebhookRow } from '../state/schema.ts';
+import { urlProblem, type DestinationRules } from '../webhook/destination.ts';
+import { canSee, type Actor } from './actor.ts';
+import type { ControlDeps } from './deps.ts';
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+
+/** The destination rules of this server's configuration (null allow_private: only on loopback). */
+export function destinationRules(config: ControlDeps['config']): DestinationRules {
+  const allowPrivate = config.webhooks.allow_private_addresses ?? LOOPBACK.test(config.server.host);
+  return { allowedHosts: config.webhooks.allowed_hosts, allowPrivate };
+}
+
+/** The secret box's context for a webhook's secret: a sealed secret copied to another row does not open. */
+export const webhookSecretContext = (w: Pick<WebhookRow, 'id' | 'tenant'>) => `webhook/${w.tenant}/${w.id}`;
+
+export class WebhookControl {
+  constructor(private readonly deps: ControlDeps) {}
+
+  async create(spec: { url: string; events: string[]; secret: string }, actor: Actor): Promise<WebhookRow> {
+    const problem = urlProblem(spec.url, destinationRules(this.deps.config));
+    if (problem) throw new InvalidInput([{ type: 'value_error', loc: ['body', 'url'], msg: `Value error, the URL ${problem}`, input: spec.url, ctx: { error: {} } }]);
+    const box = this.deps.secretBox;
+    if (!box) throw new Unavailable('Webhooks need JARVIS_SECRET_KEY to keep their secrets encrypted: start the control plane with it (32 random bytes, e.g. openssl rand -base64 32)');
+    const row = { id: randomUUID(), tenant: actor.tenant, url: spec.url, events: [...new Set(spec.events)], createdAt: new Date() };
+    return this.deps.webhooks.create({ ...row, sealedSecret: box.seal(spec.secret, webhookSecretContext(row)) });
+  }
+
+  async get(id: string, actor: Actor): Promise<WebhookRow> {
+    const w = await this.deps.webhooks.get(id);
+    if (!w || !canSee(actor, w.tenant)) throw new NotFound('Webhook not found');
+    return w;
+  }
+
+  list(q: { limit: number; offset: number }, actor: Actor) {
+    return this.deps.webhooks.list({ ...q, tenant: actor.sees ?? undefined });
+  }
+
+  /** Deletes the webhook and its delivery log; pending deliveries are not sent. */
+  async delete(id: string, actor: Actor): Promise<void> {
+    await this.get(id, actor);
+    if (!(await this.deps.webhooks.delete(id))) throw new NotFound('Webhook not found');
+  }
+
+  async deliveries(id: string, q: { status?: DeliveryRow['status']; limit: number; offset: number }, actor: Actor) {
+    await this.get(id, actor);
+    return this.deps.webhooks.deliveries(id, q);
+  }
+
+  /** Sends the event again as a new delivery (same event id, new delivery id), soon. */
+  async redeliver(id: string, deliveryId: string, actor: Actor): Promise<DeliveryRow> {
+    await this.get(id, actor);
+    const d = await this.deps.webhooks.delivery(id, deliveryId);
+    if (!d) throw new NotFound('Delivery not found');
+    return this.deps.webhooks.redeliver(d);
+  }
+}

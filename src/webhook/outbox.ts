@@ -1,0 +1,161 @@
+// The leader's webhook outbox: reads new events from the history tables (task_events,
+// workflow_events) after a cursor stored in the database, and writes one delivery row per
+// matching webhook of the event's tenant. Nothing on the scheduling path waits for it: the
+// history rows are written anyway, and this part reads them afterwards.
+//
+// The cursor is (xid, id): events in the order of the transactions that wrote them. An id alone
+// would skip events: ids are taken in one order and committed in another. Every event written by
+// a transaction older than the oldest one still running (the snapshot's xmin) is final, so the
+// stored cursor only moves over those; events past it are fanned out at once too (a unique index
+// makes reading them again harmless) and read again once their region is final.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
+import type { Cursor, EventSource, NewDeliveryRow, SourceEvent, WebhookStore } from '../state/webhook-store.ts';
+import { eventBody, matchesEvent, taskEvent, TASK_EVENTS, workflowEvent, WORKFLOW_EVENTS } from './events.ts';
+
+const PAGE = 2_000;
+/** Delivered and given-up deliveries are kept this long in the delivery log. */
+export const DELIVERY_LOG_DAYS = 30;
+const PRUNE_EVERY_MS = 3_600_000;
+const SOURCES: EventSource[] = ['task_events', 'workflow_events'];
+
+export class WebhookOutbox implements Part {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+  private generation = 0;
+  private closer?: (options?: CloseOptions) => Promise<void>;
+  /** Per source: where the last page ended when it went past the final region (read ahead). */
+  private ahead = new Map<EventSource, Cursor>();
+  private prunedAt = 0;
+
+  constructor(private readonly deps: { webhooks: WebhookStore; logger: Logger; intervalMs?: number; onDeliveries?(n: number): void }) {}
+
+  start(): void {
+    if (this.timer) return;
+    const generation = ++this.generation;
+    this.ahead.clear();
+    const loop = async () => {
+      let added = 0;
+      try {
+        this.running = this.pass();
+        added = await this.running;
+      } catch (err) {
+        this.deps.logger.warn({ err }, 'webhooks: outbox pass failed; will try again');
+      } finally {
+        this.running = null;
+      }
+      if (generation === this.generation) this.timer = setTimeout(() => void loop(), added > 0 ? 0 : (this.deps.intervalMs ?? 200));
+    };
+    this.timer = setTimeout(() => void loop(), 0);
+  }
+
+  async stop(force = false): Promise<void> {
+    this.generation++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (!force) await this.running?.catch(() => undefined);
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    this.closer ??= closeOnce(({ force }) => this.stop(force));
+    return this.closer(options);
+  }
+
+  /** One page per source; returns how many events it read (0: caught up). */
+  async pass(): Promise<number> {
+    if (Date.now() - this.prunedAt > PRUNE_EVERY_MS) {
+      this.prunedAt = Date.now();
+      const n = await this.deps.webhooks.prune(DELIVERY_LOG_DAYS);
+      if (n > 0) this.deps.logger.info({ deleted: n }, `webhooks: deleted deliveries older than ${DELIVERY_LOG_DAYS} days from the delivery log`);
+    }
+    let read = 0;
+    for (const source of SOURCES) read += await this.passOver(source);
+    return read;
+  }
+
+  /**
+   * The webhooks are read after the events: a webhook made before an event committed is then
+   * always among them, so a webhook hears every event that happened after it was made.
+   */
+  private async passOver(source: EventSource): Promise<number> {
+    const { webhooks } = this.deps;
+    const horizon = await webhooks.horizon();
+    const stored = await webhooks.cursor(source);
+    if ((await webhooks.subscriptions()).length === 0) {
+      // No webhook to fan out to: skip over what is final without reading it, unless a webhook
+      // appeared meanwhile (then read as usual).
+      const last = await webhooks.lastFinal(source, horizon);
+      if ((await webhooks.subscriptions()).length === 0) {
+        this.ahead.delete(source);
+        if (last && (last.xid > stored.xid || (last.xid === stored.xid && last.lastId > stored.lastId))) await webhooks.saveCursor(source, last);
+        return 0;
+      }
+    }
+    let from = this.ahead.get(source);
+    // Everything up to the read-ahead point is final now: read it again from the stored cursor
+    // (deliveries already made are kept) so the stored cursor can move over it.
+    if (from && horizon > from.xid) from = undefined;
+    const start = from ?? stored;
+    const { page: events, extra } = await webhooks.eventsAfter(source, start, PAGE);
+    if (events.length === 0) {
+      this.ahead.delete(source);
+      return 0;
+    }
+    const subs = await webhooks.subscriptions();
+    const rows = [...events, ...extra].flatMap((e) => deliveriesFor(source, e, subs));
+    if (rows.length > 0) {
+      const added = await webhooks.addDeliveries(rows);
+      this.deps.onDeliveries?.(added);
+    }
+    // The page is in (xid, id) order, so its final events are a prefix.
+    let safe: SourceEvent | null = null;
+    for (const e of events) {
+      if (e.xid >= horizon) break;
+      safe = e;
+    }
+    if (!from && safe) await webhooks.saveCursor(source, { xid: safe.xid, lastId: safe.id });
+    const last = events[events.length - 1];
+    if (last.xid >= horizon || from) this.ahead.set(source, { xid: last.xid, lastId: last.id });
+    else this.ahead.delete(source);
+    return events.length;
+  }
+}
+
+function deliveriesFor(source: EventSource, e: SourceEvent, subs: Array<{ id: string; tenant: string; events: string[] }>): NewDeliveryRow[] {
+  const type = `${source === 'task_events' ? 'task' : 'workflow'}.${e.status}`;
+  const known = source === 'task_events' ? (TASK_EVENTS as readonly string[]) : (WORKFLOW_EVENTS as readonly string[]);
+  if (!known.includes(type)) return []; // pending, scheduled: not events a webhook hears
+  const wanted = subs.filter((s) => s.tenant === e.tenant && matchesEvent(s.events, type));
+  if (wanted.length === 0) return [];
+  const eventId = `${source === 'task_events' ? 'evt_t' : 'evt_w'}${e.id}`;
+  const body = eventBody(
+    source === 'task_events'
+      ? taskEvent(eventId, type as (typeof TASK_EVENTS)[number], e.at, {
+          id: e.subject,
+          name: e.name,
+          status: e.status,
+          workflow_id: e.workflowId,
+          workflow_key: e.workflowKey,
+          exit_code: e.exitCode,
+          reason: e.reason,
+          result: e.result,
+          outputs: e.outputs ?? {},
+        })
+      : workflowEvent(eventId, type as (typeof WORKFLOW_EVENTS)[number], e.at, { id: e.subject, name: e.name, status: e.status, schedule_id: e.scheduleId }),
+  );
+  const now = new Date();
+  return wanted.map((w) => ({
+    id: randomUUID(),
+    webhookId: w.id,
+    tenant: e.tenant,
+    eventId,
+    eventType: type,
+    line: `${source === 'task_events' ? 'task' : 'workflow'}:${e.subject}`,
+    eventSeq: e.id,
+    body,
+    status: 'pending' as const,
+    nextAttemptAt: now,
+    createdAt: now,
+  }));
+}

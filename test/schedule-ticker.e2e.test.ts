@@ -1,0 +1,96 @@
+// The ticker's exactly-once, with the clock in the test's hands: two tickers (as two control
+// planes, or a leader and its successor, would run them) make passes at the same simulated
+// instants over one PostgreSQL database, and every schedule gets exactly one run per tick —
+// the compare-and-set on last_tick decides, not timing. A pass after a gap makes one catch-up.
+import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { loadConfig } from '../src/config/index.ts';
+import { ScheduleTicker } from '../src/control/schedule-ticker.ts';
+import { WorkflowReleaser } from '../src/dag/release.ts';
+import { PendingQueues } from '../src/scheduler/pending.ts';
+import { redisNames } from '../src/scheduler/queues.ts';
+import { openDatabase, type Database } from '../src/state/db.ts';
+import { ScheduleStore } from '../src/state/schedule-store.ts';
+import { TaskStore } from '../src/state/task-store.ts';
+import { WorkflowStore } from '../src/state/workflow-store.ts';
+import { createTestDatabase } from './support/database.ts';
+import { REDIS_URL } from './support/env.ts';
+import { uniquePrefix } from './support/jarvis.ts';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let database: Database;
+let redis: Redis;
+let pending: PendingQueues;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  database = await openDatabase({ url: db.url, dataDir: '/nonexistent' });
+  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  pending = new PendingQueues(redis, redisNames(uniquePrefix()));
+});
+afterAll(async () => {
+  await pending?.queue('default').obliterate({ force: true }).catch(() => undefined);
+  await pending?.close();
+  redis?.disconnect();
+  await database?.close();
+  await db?.drop();
+});
+
+function ticker() {
+  const schedules = new ScheduleStore(database.db);
+  const tasks = new TaskStore(database.db);
+  const workflows = new WorkflowStore(database.db, tasks);
+  return new ScheduleTicker({
+    config: loadConfig({ env: {} }),
+    schedules,
+    workflows,
+    releaser: new WorkflowReleaser(workflows),
+    pending,
+    logger: pino({ level: 'silent' }),
+    cancelRuns: async () => undefined,
+  });
+}
+
+it('two tickers passing at the same instants start each tick of each schedule once', async () => {
+  const store = new ScheduleStore(database.db);
+  const t0 = new Date('2030-01-01T00:00:00Z');
+  const kinds = [
+    { task: { image: 'sim' }, workflow: null, concurrency: 'allow' as const }, // claimed in a batch
+    { task: { image: 'sim' }, workflow: null, concurrency: 'forbid' as const }, // one by one; its first run stays queued, so later ticks wait
+    { task: null, workflow: { tasks: [{ key: 'a', image: 'sim' }] }, concurrency: 'allow' as const }, // a workflow, one by one
+  ];
+  const ids: string[] = [];
+  for (let i = 0; i < 60; i++) {
+    const k = kinds[i % 3];
+    const s = await store.create({
+      id: randomUUID(), name: `s${i}`, tenant: 'default', cron: '* * * * * *', timezone: 'UTC',
+      task: k.task, workflow: k.workflow, concurrency: k.concurrency, startingDeadlineSeconds: null, paused: false,
+      lastTick: t0, nextTick: new Date(t0.getTime() + 1000), createdAt: t0, updatedAt: t0,
+    });
+    ids.push(s.id);
+  }
+  const a = ticker();
+  const b = ticker();
+  for (let sec = 1; sec <= 5; sec++) {
+    const now = new Date(t0.getTime() + sec * 1000 + 5);
+    await Promise.all([a.pass(now), b.pass(now), a.pass(now), b.pass(now)]);
+  }
+  // A gap of 10 s: one catch-up (the latest tick), nine missed.
+  const later = new Date(t0.getTime() + 15_000 + 5);
+  await Promise.all([a.pass(later), b.pass(later)]);
+
+  const rows = (await database.db.execute(sql`
+    select schedule_id as id, labels->>'jarvis.schedule/tick' as tick, count(*)::int as n
+    from tasks where schedule_id is not null and (workflow_id is null or workflow_key = 'a') group by 1, 2`)) as unknown as { rows: Array<{ id: string; tick: string; n: number }> };
+  expect(rows.rows.filter((r) => r.n !== 1)).toEqual([]); // never two runs for one tick
+  const ticksOf = (id: string) => rows.rows.filter((r) => r.id === id).map((r) => r.tick).sort();
+  const all = [1, 2, 3, 4, 5, 15].map((s) => new Date(t0.getTime() + s * 1000).toISOString());
+  for (let i = 0; i < ids.length; i++) {
+    // forbid: the first run is still queued (nothing runs it here), so every later tick waits and is missed.
+    expect(ticksOf(ids[i]), `schedule ${i}`).toEqual(kinds[i % 3].concurrency === 'forbid' ? all.slice(0, 1) : all);
+  }
+  const s0 = await store.get(ids[0]);
+  expect(s0).toMatchObject({ lastTick: new Date(t0.getTime() + 15_000), missedTicks: 9 });
+}, 60_000);

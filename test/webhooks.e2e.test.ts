@@ -1,0 +1,302 @@
+// Webhooks through the HTTP API and a local receiver: every event of the tenant's tasks and
+// workflows arrives signed with the secret, in order per task; a failing receiver gets retries
+// and the delivery log shows its answers; a delivery can be re-sent; a control plane killed
+// mid-retry delivers after its restart; the secret is never in an answer or a log line.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifySignature } from '../src/webhook/signature.ts';
+import { createTestDatabase } from './support/database.ts';
+import { TEST_IMAGE } from './support/env.ts';
+import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, uniquePrefix } from './support/jarvis.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cleanups: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+interface Received {
+  body: string;
+  event: {
+    id: string;
+    type: string;
+    at: string;
+    data: {
+      task?: { id: string; status: string; workflow_id?: string | null; workflow_key?: string | null; outputs?: Record<string, string>; result?: string | null };
+      workflow?: { id: string; status: string; schedule_id?: string | null };
+    };
+  };
+  signature: string | undefined;
+  eventId: string | undefined;
+  deliveryId: string | undefined;
+  status: number;
+}
+
+/** A local receiver; `answer` picks each request's status code. */
+async function receiver(answer: (n: number, r: IncomingMessage) => number = () => 200) {
+  const got: Received[] = [];
+  let n = 0;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      const status = answer(++n, req);
+      got.push({
+        body,
+        event: JSON.parse(body),
+        signature: req.headers['x-jarvis-signature-256'] as string | undefined,
+        eventId: req.headers['x-jarvis-event-id'] as string | undefined,
+        deliveryId: req.headers['x-jarvis-delivery-id'] as string | undefined,
+        status,
+      });
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => server.close(r)));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const SECRET = `whsec-${randomBytes(16).toString('hex')}`;
+const SECRET_KEY = randomBytes(32).toString('hex');
+
+describe('webhooks', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let server: Awaited<ReturnType<typeof startJarvis>>;
+  let http: ReturnType<typeof api>;
+  const prefix = uniquePrefix();
+  const env = { JARVIS_SECRET_KEY: SECRET_KEY, JARVIS_WEBHOOK_RETRY_BASE_SECONDS: '0.5' };
+  const answers: unknown[] = [];
+  const call = async (method: string, path: string, body?: unknown) => {
+    const r = await http.call(method, path, body);
+    answers.push(r.body);
+    return r;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    server = await startJarvis({ command: 'server', databaseUrl: db.url, prefix, env });
+    cleanups.push(() => server.stop());
+    const nodes = spawnSimulatedNodes(server, `sim-${prefix}`, 1, { cpu: 64, memoryMb: 65536, maxTasks: 100 });
+    cleanups.push(() => nodes.stop());
+    await nodes.waitFor(/worker: registered/, 30_000);
+    http = api(server.url);
+  }, 90_000);
+
+  it('posts every event signed, in order per task, and never shows the secret', async () => {
+    const rx = await receiver();
+    const created = await call('POST', '/webhooks', { url: rx.url, events: ['task.*', 'workflow.*'], secret: SECRET });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ id: expect.any(String), tenant: 'default', url: rx.url, events: ['task.*', 'workflow.*'], created_at: expect.any(String) });
+    expect((await call('GET', `/webhooks/${created.body.id}`)).body.url).toBe(rx.url);
+    expect((await call('GET', '/webhooks')).body.total).toBe(1);
+
+    const tasks = (await call('POST', '/tasks/batch', { tasks: Array.from({ length: 5 }, (_, i) => ({ image: 'sim', name: `t${i}`, labels: { 'jarvis.sim/duration_ms': '100' } })) })).body.items;
+    const wf = (await call('POST', '/workflows', { name: 'w', tasks: [{ key: 'a', image: 'sim' }, { key: 'b', image: 'sim', depends_on: ['a'] }] })).body;
+
+    const byTask = (id: string) => rx.got.filter((g) => g.event.data.task?.id === id).map((g) => g.event.type);
+    for (const t of tasks) await until(`events of ${t.id}`, () => byTask(t.id).includes('task.succeeded'));
+    for (const t of tasks) expect(byTask(t.id)).toEqual(['task.queued', 'task.running', 'task.succeeded']);
+    await until('workflow.succeeded', () => rx.got.some((g) => g.event.type === 'workflow.succeeded'));
+    expect(rx.got.filter((g) => g.event.data.workflow?.id === wf.id).map((g) => g.event.type)).toEqual(['workflow.running', 'workflow.succeeded']);
+    // b was pending first (no event), then queued once a succeeded.
+    const b = wf.tasks.find((t: { workflow_key: string }) => t.workflow_key === 'b');
+    await until('b done', () => byTask(b.id).includes('task.succeeded'));
+    expect(byTask(b.id)).toEqual(['task.queued', 'task.running', 'task.succeeded']);
+
+    for (const g of rx.got) {
+      expect(verifySignature(SECRET, g.body, g.signature)).toBe(true);
+      expect(verifySignature('another-secret-entirely', g.body, g.signature)).toBe(false);
+      expect(g.eventId).toBe(g.event.id);
+      expect(g.deliveryId).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect(new Set(rx.got.map((g) => g.eventId)).size).toBe(rx.got.length);
+
+    const log = await call('GET', `/webhooks/${created.body.id}/deliveries?limit=500`);
+    expect(log.status).toBe(200);
+    expect(log.body.total).toBe(rx.got.length);
+    for (const d of log.body.items) expect(d).toMatchObject({ status: 'delivered', attempts: 1, response_code: 200, last_error: null });
+    await call('DELETE', `/webhooks/${created.body.id}`);
+  }, 60_000);
+
+  it('retries a failing receiver with backoff, keeps order per task, and re-sends by hand', async () => {
+    // 500 to the first three requests, then 200.
+    const rx = await receiver((n) => (n <= 3 ? 500 : 200));
+    const hook = (await call('POST', '/webhooks', { url: rx.url, events: ['task.queued', 'task.succeeded'], secret: SECRET })).body;
+    const t = (await call('POST', '/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '50' } })).body;
+    await until('succeeded delivered', () => rx.got.some((g) => g.status === 200 && g.event.type === 'task.succeeded'), 30_000);
+    // The queued event was tried 4 times (3 × 500, then 200) before succeeded was sent at all.
+    expect(rx.got.map((g) => `${g.event.type} ${g.status}`)).toEqual(['task.queued 500', 'task.queued 500', 'task.queued 500', 'task.queued 200', 'task.succeeded 200']);
+    expect(new Set(rx.got.slice(0, 4).map((g) => g.deliveryId)).size).toBe(1); // one delivery, four attempts
+    expect(new Set(rx.got.slice(0, 4).map((g) => g.eventId)).size).toBe(1);
+    const log = (await call('GET', `/webhooks/${hook.id}/deliveries`)).body.items;
+    const queued = log.find((d: { event_type: string }) => d.event_type === 'task.queued');
+    expect(queued).toMatchObject({ status: 'delivered', attempts: 4, response_code: 200, last_error: null });
+    expect(log.find((d: { event_type: string }) => d.event_type === 'task.succeeded')).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(t.id).toBe(rx.got[0].event.data.task!.id);
+
+    // Re-send: same event id and body, a new delivery id.
+    const again = await call('POST', `/webhooks/${hook.id}/deliveries/${queued.id}/redeliver`);
+    expect(again.status).toBe(201);
+    expect(again.body).toMatchObject({ status: 'pending', event_id: queued.event_id, redelivery: true });
+    await until('redelivery', () => rx.got.length === 6);
+    expect(rx.got[5]).toMatchObject({ eventId: queued.event_id, deliveryId: again.body.id, body: rx.got[3].body, status: 200 });
+    expect((await call('POST', `/webhooks/${hook.id}/deliveries/00000000-0000-4000-8000-000000000000/redeliver`)).status).toBe(404);
+    await call('DELETE', `/webhooks/${hook.id}`);
+  }, 60_000);
+
+  it('refuses a URL that is not http(s) and a weak secret', async () => {
+    for (const url of ['file:///etc/passwd', 'gopher://x', 'ftp://example.com/', 'not a url', 'http://user:pw@example.com/']) {
+      const r = await call('POST', '/webhooks', { url, events: ['*'], secret: SECRET });
+      expect(r.status, url).toBe(422);
+      expect(r.body.detail[0].loc).toEqual(['body', 'url']);
+    }
+    const weak = await call('POST', '/webhooks', { url: 'http://127.0.0.1:1/', events: ['*'], secret: 'short' });
+    expect(weak.status).toBe(422);
+    const unknown = await call('POST', '/webhooks', { url: 'http://127.0.0.1:1/', events: ['task.exploded'], secret: SECRET });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.detail[0].loc).toEqual(['body', 'events', 0]);
+  });
+
+  it('delivers after a control plane restart in the middle of retrying', async () => {
+    let failing = true;
+    const rx = await receiver(() => (failing ? 503 : 200));
+    const hook = (await call('POST', '/webhooks', { url: rx.url, events: ['task.succeeded'], secret: SECRET })).body;
+    const t = (await call('POST', '/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '50' } })).body;
+    await until('a failed attempt', () => rx.got.length >= 2);
+    await server.stop('SIGKILL');
+    failing = false;
+    const seenBefore = rx.got.length;
+    server = await startJarvis({ command: 'server', databaseUrl: db.url, prefix, env });
+    cleanups.push(() => server.stop());
+    http = api(server.url);
+    await until('delivered after the restart', () => rx.got.some((g) => g.status === 200), 30_000);
+    expect(rx.got.length).toBeGreaterThan(seenBefore);
+    const ok = rx.got.filter((g) => g.status === 200);
+    expect(ok).toHaveLength(1);
+    expect(ok[0].event.data.task!.id).toBe(t.id);
+    expect(new Set(rx.got.map((g) => g.deliveryId)).size).toBe(1);
+    const d = (await call('GET', `/webhooks/${hook.id}/deliveries`)).body.items[0];
+    expect(d).toMatchObject({ status: 'delivered', response_code: 200 });
+    // An attempt the killed control plane made but had not recorded yet is sent again (at least once).
+    expect(d.attempts).toBeGreaterThanOrEqual(rx.got.length - 1);
+    expect(d.attempts).toBeLessThanOrEqual(rx.got.length);
+
+    // The secret was never in an answer or a log line.
+    expect(JSON.stringify(answers)).not.toContain(SECRET);
+    expect(server.output()).not.toContain(SECRET);
+  }, 90_000);
+});
+
+describe('tenants', () => {
+  it("a tenant's webhook hears only its tenant's events; another tenant's webhook or schedule is a 404", async () => {
+    const ADMIN = `admin-${randomBytes(12).toString('hex')}`;
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const token = randomBytes(16).toString('hex');
+    const server = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_SECRET_KEY: SECRET_KEY, JARVIS_ADMIN_KEY: ADMIN, JARVIS_REGISTRATION_TOKEN: token } });
+    cleanups.push(() => server.stop());
+    const nodes = spawnJarvis(['worker', '--executor', 'simulated', '--name', `sim-${server.prefix}`], {
+      ...(process.env as Record<string, string>),
+      JARVIS_REDIS_PREFIX: server.prefix,
+      JARVIS_API_URL: server.url,
+      JARVIS_REGISTRATION_TOKEN: token,
+    });
+    cleanups.push(() => nodes.stop());
+    const as = (key: string) => (method: string, path: string, body?: unknown) => api(server.url).call(method, path, body, { authorization: `Bearer ${key}` });
+    const key = async (tenant: string, role: string) => (await as(ADMIN)('POST', '/auth/keys', { name: `${role}-${tenant}`, role, tenant })).body.key as string;
+    const alpha = as(await key('alpha', 'submitter'));
+    const beta = as(await key('beta', 'submitter'));
+    const alphaViewer = as(await key('alpha', 'viewer'));
+    await nodes.waitFor(/worker: registered/, 30_000);
+
+    const rx = await receiver();
+    const hook = (await alpha('POST', '/webhooks', { url: rx.url, events: ['task.succeeded'], secret: SECRET })).body;
+    expect(hook.tenant).toBe('alpha');
+    expect((await beta('GET', `/webhooks/${hook.id}`)).status).toBe(404);
+    expect((await beta('GET', `/webhooks/${hook.id}/deliveries`)).status).toBe(404);
+    expect((await beta('DELETE', `/webhooks/${hook.id}`)).status).toBe(404);
+    expect((await beta('GET', '/webhooks')).body.total).toBe(0);
+    expect((await alphaViewer('POST', '/webhooks', { url: rx.url, events: ['*'], secret: SECRET })).status).toBe(403);
+
+    const sched = (await alpha('POST', '/schedules', { name: 'a', cron: '0 0 1 1 *', task: { image: 'sim' } })).body;
+    expect(sched.tenant).toBe('alpha');
+    expect((await beta('GET', `/schedules/${sched.id}`)).status).toBe(404);
+    expect((await beta('POST', `/schedules/${sched.id}/trigger`)).status).toBe(404);
+    expect((await beta('PATCH', `/schedules/${sched.id}`, { paused: true })).status).toBe(404);
+    expect((await beta('GET', '/schedules')).body.total).toBe(0);
+
+    const bt = (await beta('POST', '/tasks', { image: 'sim' })).body;
+    const run = (await alpha('POST', `/schedules/${sched.id}/trigger`)).body.run;
+    expect((await alpha('GET', `/tasks/${run.id}`)).body.tenant).toBe('alpha');
+    await until('alpha run delivered', () => rx.got.some((g) => g.event.data.task?.id === run.id));
+    await until('beta task done', async () => (await beta('GET', `/tasks/${bt.id}`)).body.status === 'succeeded');
+    await sleep(1_000);
+    expect(rx.got.map((g) => g.event.data.task?.id)).toEqual([run.id]);
+    const log = await alphaViewer('GET', `/webhooks/${hook.id}/deliveries`);
+    expect(log.status).toBe(200);
+    expect(log.body.items).toHaveLength(1);
+  }, 90_000);
+});
+
+it('a control plane told to refuse private addresses refuses a loopback webhook', async () => {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const server = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_SECRET_KEY: SECRET_KEY, JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false' } });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  for (const url of ['http://127.0.0.1:9000/hook', 'http://[::1]:9000/', 'http://169.254.169.254/latest/meta-data', 'http://localhost:9000/']) {
+    const r = await http.post('/webhooks', { url, events: ['*'], secret: SECRET });
+    expect(r.status, url).toBe(422);
+    expect(r.body.detail[0].msg).toMatch(/private, loopback or link-local.*JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true/);
+  }
+  expect((await http.post('/webhooks', { url: 'https://hooks.example.com/jarvis', events: ['*'], secret: SECRET })).status).toBe(201);
+}, 60_000);
+
+it('jarvis up (embedded database, Docker): the ETL example on a schedule, its events signed at a local receiver', async () => {
+  const up = await startJarvis({ databaseUrl: null }); // the laptop case: no JARVIS_SECRET_KEY needed
+  cleanups.push(() => up.stop());
+  const http = api(up.url);
+  const rx = await receiver();
+  const hook = await http.post('/webhooks', { url: rx.url, events: ['task.succeeded', 'task.skipped', 'workflow.*'], secret: SECRET });
+  expect(hook.status).toBe(201);
+  // docs/workflows.md's worked example: extract counts rows, load runs only when there are some.
+  const etl = {
+    name: 'etl',
+    tasks: [
+      { key: 'extract', image: TEST_IMAGE, command: "printf 'a\\nb\\nc\\n' | wc -l > /tmp/rows; echo counted", outputs: { rows: { path: '/tmp/rows' } } },
+      { key: 'load', image: TEST_IMAGE, depends_on: ['extract'], when: '{{ tasks.extract.outputs.rows }} > 0', command: 'echo loading {{ tasks.extract.outputs.rows }} rows' },
+      { key: 'report-empty', image: TEST_IMAGE, depends_on: ['extract'], when: '{{ tasks.extract.outputs.rows }} == 0', command: 'echo nothing' },
+    ],
+  };
+  const s = await http.post('/schedules', { name: 'nightly-etl', cron: '*/3 * * * * *', concurrency: 'forbid', workflow: etl });
+  expect(s.status, JSON.stringify(s.body)).toBe(201);
+  const done = await until('a run succeeded', () => rx.got.find((g) => g.event.type === 'workflow.succeeded'), 90_000);
+  await http.call('PATCH', `/schedules/${s.body.id}`, { paused: true });
+  const wfId = done.event.data.workflow!.id;
+  expect(done.event.data.workflow).toMatchObject({ schedule_id: s.body.id, status: 'succeeded' });
+  const ofRun = rx.got.filter((g) => g.event.data.workflow?.id === wfId || g.event.data.task?.workflow_id === wfId);
+  for (const g of ofRun) expect(verifySignature(SECRET, g.body, g.signature)).toBe(true);
+  const byKey = Object.fromEntries(ofRun.filter((g) => g.event.data.task).map((g) => [g.event.data.task!.workflow_key!, g.event]));
+  expect(byKey.extract.type).toBe('task.succeeded');
+  expect(byKey.extract.data.task).toMatchObject({ outputs: { rows: '3' }, result: 'counted' });
+  expect(byKey.load.type).toBe('task.succeeded');
+  expect(byKey['report-empty'].type).toBe('task.skipped');
+  expect(ofRun[0].event.type).toBe('workflow.running');
+  const load = (await http.get(`/tasks/${byKey.load.data.task!.id}/logs`)).body.logs;
+  expect(load).toBe('loading 3 rows\n');
+}, 150_000);
