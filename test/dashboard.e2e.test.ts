@@ -57,7 +57,12 @@ describe('dashboard at /ui (open mode)', () => {
   });
 
   it('lists tasks with their columns, filters them, finds one by id, and follows its log live', async () => {
-    const id = await submit({ name: 'ui-live', command: ['sh', '-c', 'for i in 1 2 3 4 5 6; do echo line-$i; sleep 1; done'], labels: { team: 'ui' } });
+    const id = await submit({
+      name: 'ui-live',
+      command: ['sh', '-c', 'for i in 1 2 3 4 5 6; do echo line-$i; sleep 1; done; echo 42 > /tmp/count'],
+      labels: { team: 'ui' },
+      outputs: { count: { path: '/tmp/count' } },
+    });
     await http().waitForTask(id, (t) => t.status === 'running');
     await page.goto(`${jarvis.url}/ui/tasks/${id}`);
     const log = page.locator('pre#log');
@@ -68,6 +73,10 @@ describe('dashboard at /ui (open mode)', () => {
     await expect.poll(() => page.locator('#task-live').innerText(), { timeout: 10_000 }).toMatch(/Events[\s\S]*succeeded/);
     await expect.poll(() => page.locator('#task-fields').innerText(), { timeout: 10_000 }).toMatch(/status\s+succeeded[\s\S]*finished_at\s+20\d\d-/);
     expect((await log.innerText()).match(/line-\d/g)).toEqual(['line-1', 'line-2', 'line-3', 'line-4', 'line-5', 'line-6']);
+    // What it produced: its result (the last line of its output) and the output file it declared.
+    await page.reload();
+    expect(await page.getByTestId('task-result').innerText()).toContain('line-6');
+    expect(await page.getByTestId('task-outputs').innerText()).toMatch(/count\s+42/);
     const main = await text();
     expect(main).toContain('Why succeeded: its command exited with code 0');
     expect(main).toMatch(/Events[\s\S]*queued[\s\S]*running[\s\S]*succeeded/);
