@@ -18,7 +18,7 @@
 //          [--scale-tasks 100000] [--scale-nodes 100,1000] [--scale-drain-seconds 180] [--scale-probe 1000]
 //          [--scale-steady-rates 50,200] [--scale-steady-seconds 10] [--scale-aging-seconds 3600]
 //          [--ui-tasks 100000] [--ui-workflow-tasks 1000] [--ui-runs 5]
-//          [--fair-tasks 1500] [--fair-task-ms 300] [--fair-scale-nodes 1000] [--fair-scale-tasks 30000]
+//          [--fair-tasks 1500] [--fair-task-ms 600] [--fair-scale-nodes 1000] [--fair-scale-tasks 30000]
 //        npx tsx bench/run.ts --compare A.json B.json
 // Results: bench/results/foundation-<timestamp>.json and bench/results/foundation-latest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -124,7 +124,7 @@ async function heldOverWindow(c: Cluster): Promise<{ window_s: number; byTenant:
   return { window_s: round((end - start) / 1000, 1), byTenant };
 }
 
-async function weights(): Promise<Record<string, unknown>> {
+export async function weights(): Promise<Record<string, unknown>> {
   const nodes = 20;
   const c = await cluster('w', ['--cpu', '4', '--memory-mb', '8192', '--max-tasks', '4'], nodes);
   try {
@@ -148,7 +148,7 @@ async function weights(): Promise<Record<string, unknown>> {
   }
 }
 
-async function drf(): Promise<Record<string, unknown>> {
+export async function drf(): Promise<Record<string, unknown>> {
   const nodes = 20;
   const cap = { cpu: 8, gpu: 2 };
   const c = await cluster('d', ['--cpu', String(cap.cpu), '--memory-mb', '65536', '--gpu', String(cap.gpu), '--max-tasks', '16'], nodes);
@@ -156,8 +156,10 @@ async function drf(): Promise<Record<string, unknown>> {
     const gpuKey = await c.key('gpu-team');
     const cpuKey = await c.key('cpu-team');
     const gpuTask = { image: 'sim', resources: { cpu: 1, memory_mb: 1024, gpu: 1 }, labels: { [DURATION_LABEL]: String(S.fairTaskMs) } };
-    const cpuTask = { image: 'sim', resources: { cpu: 3, memory_mb: 1024 }, labels: { [DURATION_LABEL]: String(S.fairTaskMs) } };
-    await Promise.all([flood(c, gpuKey, S.fairTasks, gpuTask), flood(c, cpuKey, S.fairTasks, cpuTask)]);
+    const cpuTask = { image: 'sim', resources: { cpu: 1, memory_mb: 1024 }, labels: { [DURATION_LABEL]: String(S.fairTaskMs) } };
+    // DRF runs four CPU tasks for each GPU task here: flood in that proportion so both still have
+    // work queued for most of the run.
+    await Promise.all([flood(c, gpuKey, Math.ceil(S.fairTasks / 2), gpuTask), flood(c, cpuKey, S.fairTasks * 2, cpuTask)]);
     await until('every DRF task ended', 15 * 60_000, async () => (await c.db.query(`select count(*)::int as n from tasks where status not in ('succeeded','failed')`)).rows[0].n === 0);
     const { window_s, byTenant } = await heldOverWindow(c);
     const totalCpu = nodes * cap.cpu;
@@ -175,7 +177,7 @@ async function drf(): Promise<Record<string, unknown>> {
       window_s,
       dominant_share: { 'gpu-team': round(g, 3), 'cpu-team': round(k, 3) },
       difference_points: round((g - k) * 100, 1),
-      drf_ideal: 'gpu-team 32 tasks (0.8 of GPUs), cpu-team 42.7 (0.8 of CPUs): equal dominant shares',
+      drf_ideal: 'gpu-team 32 tasks (0.8 of the GPUs), cpu-team 128 (0.8 of the CPUs): equal dominant shares, the cluster\'s CPUs all used',
       aim: 'dominant shares within ±5 points of each other',
     };
   } finally {

@@ -55,7 +55,7 @@ const OPTIONS = {
   'ui-workflow-tasks': { type: 'string', default: '1000' },
   'ui-runs': { type: 'string', default: '5' },
   'fair-tasks': { type: 'string', default: '1500' },
-  'fair-task-ms': { type: 'string', default: '300' },
+  'fair-task-ms': { type: 'string', default: '600' },
   'fair-scale-nodes': { type: 'string', default: '1000' },
   'fair-scale-tasks': { type: 'string', default: '30000' },
   help: { type: 'boolean', short: 'h', default: false },

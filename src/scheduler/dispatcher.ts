@@ -14,7 +14,7 @@ import type { TaskRow } from '../state/schema.ts';
 import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
 import type { PendingQueues } from './pending.ts';
-import { chooseNode, reserve, type PlacementStrategy } from './placement.ts';
+import { chooseNode, reserve, type PlacementChoice, type PlacementStrategy } from './placement.ts';
 import { clusterCapacity, FairShareOrder, type Candidate, type TenantState } from './fair-share.ts';
 import { DEFAULT_SETTINGS, type TenantStore } from '../state/tenant-store.ts';
 import { isTenantHold, reasonKind } from '../domain/status-reasons.ts';
@@ -74,8 +74,13 @@ const TENANT_WATCH_MS = 500;
  * of them, not among whichever jobs Redis handed over first. They are looked at again on every
  * wake and every HELD_RETRY_MS.
  */
-const HELD_PER_TENANT = 20;
-/** How long tenants' settings and usage read from the database serve placement batches. */
+const HELD_PER_TENANT = 100;
+/**
+ * Tenants' usage is read from the database for every batch while few tasks hold capacity (the
+ * sum is then a few milliseconds at most); with more than USAGE_CACHED_ABOVE, a read serves
+ * batches for USAGE_FRESH_MS.
+ */
+const USAGE_CACHED_ABOVE = 2_000;
 const USAGE_FRESH_MS = 200;
 const HELD_RETRY_MS = 1_000;
 
@@ -104,7 +109,7 @@ export class Dispatcher implements Part {
   /** Waiting tasks held in memory, by tenant (see HELD_PER_TENANT). */
   private held = new Map<string, Pending[]>();
   private heldTimer: NodeJS.Timeout | null = null;
-  private usage: { at: number; states: Map<string, TenantState> } | null = null;
+  private usage: { at: number; states: Map<string, TenantState>; active: number } | null = null;
   private readonly onWake = () => this.lookAgainAtHeld();
 
   constructor(private readonly deps: DispatcherDeps) {}
@@ -248,8 +253,13 @@ export class Dispatcher implements Part {
       // Fair share across tenants: the candidate of the tenant with the least weighted dominant
       // share goes first; its tenant's quota is checked, and its usage grows as it is placed.
       const order = new FairShareOrder(candidates, tenants, clusterCapacity(view), { criticalJumpsTenants: this.deps.criticalJumpsTenants });
+      // Within a batch nodes only fill up: a shape that fitted nowhere fits nowhere for the rest
+      // of it, so the many waiting tasks of a full cluster cost one scan of the nodes per shape.
+      const noRoom = new Map<string, PlacementChoice>();
       for (let c = order.next(); c !== null; c = order.next()) {
-        const choice = chooseNode(c.task, view, this.deps.strategy);
+        const shape = `${c.task.cpu}|${c.task.memoryMb}|${c.task.gpu}|${JSON.stringify(c.task.nodeSelector)}`;
+        const choice = noRoom.get(shape) ?? chooseNode(c.task, view, this.deps.strategy);
+        if (choice.kind === 'wait') noRoom.set(shape, choice);
         if (choice.kind === 'node') {
           reserve(choice.node, c.task);
           plans.push({ taskId: c.task.id, nodeId: choice.node.id });
@@ -302,20 +312,23 @@ export class Dispatcher implements Part {
   }
 
   /**
-   * Every tenant's weight, quota and what it holds. Read from the database at most every
-   * USAGE_FRESH_MS; in between, each batch adds what it placed (batches run one at a time, so
-   * none is missed). Tasks that end in between are counted until the next read: the figures
-   * can only be too high, so a quota is never passed, and a share is at most 200 ms stale.
+   * Every tenant's weight, quota and what it holds. On a large cluster, read from the database
+   * at most every USAGE_FRESH_MS; in between, each batch adds what it placed (batches run one
+   * at a time, so none is missed). Tasks that end in between are counted until the next read:
+   * the figures can only be too high, so a quota is never passed. (Stale counts favour tenants
+   * whose tasks end less often, so a small cluster, where the read is cheap, reads every batch.)
    */
   private async tenantStates(): Promise<Map<string, TenantState>> {
-    if (this.usage && Date.now() - this.usage.at < USAGE_FRESH_MS) return this.usage.states;
+    if (this.usage && this.usage.active > USAGE_CACHED_ABOVE && Date.now() - this.usage.at < USAGE_FRESH_MS) return this.usage.states;
     const [settings, usage] = await Promise.all([this.deps.tenants.settings(), this.deps.tenants.usage()]);
     const states = new Map<string, TenantState>();
     for (const name of new Set([...settings.keys(), ...usage.keys()])) {
       const s = settings.get(name) ?? DEFAULT_SETTINGS;
       states.set(name, { weight: s.weight, quota: s.quota, usage: { ...(usage.get(name) ?? { cpu: 0, memoryMb: 0, gpu: 0, running: 0 }) } });
     }
-    this.usage = { at: Date.now(), states };
+    let active = 0;
+    for (const u of usage.values()) active += u.running;
+    this.usage = { at: Date.now(), states, active };
     return states;
   }
 
