@@ -5,8 +5,9 @@
 // (we crashed after placing it) is handed over again under the same job id, which BullMQ
 // deduplicates. A task that fits nowhere now is delayed and tried again; one that can never fit
 // fails at once with the reason.
-import { policyFor, type TenantPolicy } from '../auth/tenant-policy.ts';
-import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import type { TenantPolicy } from '../auth/tenant-policy.ts';
+import { NodeHandOver } from './hand-over.ts';
+import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NodeStore } from '../state/node-store.ts';
@@ -15,10 +16,11 @@ import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
 import type { PendingQueues } from './pending.ts';
 import { chooseNode, reserve, type PlacementChoice, type PlacementStrategy } from './placement.ts';
-import { clusterCapacity, FairShareOrder, type Candidate, type TenantState } from './fair-share.ts';
-import { DEFAULT_SETTINGS, type TenantStore } from '../state/tenant-store.ts';
+import { clusterCapacity, FairShareOrder, type Candidate } from './fair-share.ts';
+import type { TenantStore } from '../state/tenant-store.ts';
+import { TenantUsage } from './tenant-usage.ts';
 import { isTenantHold, reasonKind } from '../domain/status-reasons.ts';
-import { controlPlaneWorkerOptions, logQueueError, NodeJob, PendingJob, type RedisNames } from './queues.ts';
+import { controlPlaneWorkerOptions, logQueueError, PendingJob, type RedisNames } from './queues.ts';
 import { agedPriority } from './aging.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
@@ -75,13 +77,6 @@ const TENANT_WATCH_MS = 500;
  * wake and every HELD_RETRY_MS.
  */
 const HELD_PER_TENANT = 100;
-/**
- * Tenants' usage is read from the database for every batch while few tasks hold capacity (the
- * sum is then a few milliseconds at most); with more than USAGE_CACHED_ABOVE, a read serves
- * batches for USAGE_FRESH_MS.
- */
-const USAGE_CACHED_ABOVE = 2_000;
-const USAGE_FRESH_MS = 200;
 const HELD_RETRY_MS = 1_000;
 
 /** A pending job waiting in a batch; seq is its arrival (FIFO within a priority, as BullMQ handed it out). */
@@ -102,17 +97,20 @@ export class Dispatcher implements Part {
   private running = false;
   private watch: NodeJS.Timeout | null = null;
   private closer?: (options?: CloseOptions) => Promise<void>;
-  private readonly nodeQueues = new Map<string, Queue>();
+  private readonly nodes: NodeHandOver;
+  private readonly usage: TenantUsage;
   private readonly onTenant = (tenant: string) => {
     if (this.running) this.readTenant(tenant);
   };
   /** Waiting tasks held in memory, by tenant (see HELD_PER_TENANT). */
   private held = new Map<string, Pending[]>();
   private heldTimer: NodeJS.Timeout | null = null;
-  private usage: { at: number; states: Map<string, TenantState>; active: number } | null = null;
   private readonly onWake = () => this.lookAgainAtHeld();
 
-  constructor(private readonly deps: DispatcherDeps) {}
+  constructor(private readonly deps: DispatcherDeps) {
+    this.nodes = new NodeHandOver(deps);
+    this.usage = new TenantUsage(deps.tenants);
+  }
 
   start(): void {
     if (this.running) return;
@@ -181,21 +179,12 @@ export class Dispatcher implements Part {
   /** Stops for good (see lifecycle/part.ts); force: placements in flight are not waited for. */
   close(options?: CloseOptions): Promise<void> {
     this.closer ??= closeOnce(async ({ force }) => {
-      const closing = [this.stop(force), ...[...this.nodeQueues.values()].map((q) => q.close())];
+      const closing = [this.stop(force), this.nodes.close()];
       for (const r of await Promise.allSettled(closing)) {
         if (r.status === 'rejected') this.deps.logger.warn({ err: r.reason }, 'dispatcher: error while closing');
       }
     });
     return this.closer(options);
-  }
-
-  private nodeQueue(nodeId: string): Queue {
-    let q = this.nodeQueues.get(nodeId);
-    if (!q) {
-      q = new Queue(this.deps.names.nodeQueue(nodeId), { connection: this.deps.connection, prefix: this.deps.names.bullPrefix });
-      this.nodeQueues.set(nodeId, q);
-    }
-    return q;
   }
 
   /**
@@ -217,7 +206,7 @@ export class Dispatcher implements Part {
     const { tasks, nodes } = this.deps;
     batch.sort((a, b) => (a.value.job.priority ?? 0) - (b.value.job.priority ?? 0) || a.value.seq - b.value.seq);
     const entries = batch.map((p) => ({ p, data: PendingJob.parse(p.value.job.data) }));
-    const [requests, tenants] = await Promise.all([tasks.placementRequests(entries.map((e) => e.data.taskId)), this.tenantStates()]);
+    const [requests, tenants] = await Promise.all([tasks.placementRequests(entries.map((e) => e.data.taskId)), this.usage.states()]);
     const rows = new Map(requests.map((t) => [t.id, t]));
     const handOver: TaskRow[] = [];
     const placedBefore: string[] = [];
@@ -243,7 +232,7 @@ export class Dispatcher implements Part {
           byTask.set(task.id, p);
           continue;
         }
-        candidates.push({ tenant: task.tenant, priority: task.priority, demand: task, p, task });
+        candidates.push({ tenant: task.tenant, priority: task.priority, demand: task, order: p.value.seq, p, task });
       }
       // Within a tenant: priority class, aged by the time waited (held tasks keep their jobs'
       // priority, so it is worked out here), then arrival.
@@ -280,12 +269,7 @@ export class Dispatcher implements Part {
       for (const t of placed) {
         this.deps.onPlaced?.(t);
         handOver.push(t);
-        const u = tenants.get(t.tenant) ?? newTenantState();
-        u.usage.cpu += t.cpu;
-        u.usage.memoryMb += t.memoryMb;
-        u.usage.gpu += t.gpu;
-        u.usage.running += 1;
-        tenants.set(t.tenant, u);
+        this.usage.placed(tenants, t);
       }
       for (const id of gone) byTask.get(id)!.settle();
       // Room is left after this batch: tasks that were waiting may fit now (a node that came
@@ -302,34 +286,13 @@ export class Dispatcher implements Part {
     const tail = (async () => {
       try {
         if (placedBefore.length > 0) handOver.push(...(await tasks.getMany(placedBefore)).filter((t) => t.status === 'scheduled' && t.nodeId));
-        await this.handOverAll(handOver);
+        await this.nodes.handOver(handOver);
         for (const { p } of entries) if (!p.held) p.settle();
       } finally {
         await this.keepHeld(heldHere);
       }
     })();
     return { tail };
-  }
-
-  /**
-   * Every tenant's weight, quota and what it holds. On a large cluster, read from the database
-   * at most every USAGE_FRESH_MS; in between, each batch adds what it placed (batches run one
-   * at a time, so none is missed). Tasks that end in between are counted until the next read:
-   * the figures can only be too high, so a quota is never passed. (Stale counts favour tenants
-   * whose tasks end less often, so a small cluster, where the read is cheap, reads every batch.)
-   */
-  private async tenantStates(): Promise<Map<string, TenantState>> {
-    if (this.usage && this.usage.active > USAGE_CACHED_ABOVE && Date.now() - this.usage.at < USAGE_FRESH_MS) return this.usage.states;
-    const [settings, usage] = await Promise.all([this.deps.tenants.settings(), this.deps.tenants.usage()]);
-    const states = new Map<string, TenantState>();
-    for (const name of new Set([...settings.keys(), ...usage.keys()])) {
-      const s = settings.get(name) ?? DEFAULT_SETTINGS;
-      states.set(name, { weight: s.weight, quota: s.quota, usage: { ...(usage.get(name) ?? { cpu: 0, memoryMb: 0, gpu: 0, running: 0 }) } });
-    }
-    let active = 0;
-    for (const u of usage.values()) active += u.running;
-    this.usage = { at: Date.now(), states, active };
-    return states;
   }
 
   /** Keeps a batch's held tasks for the next wake; a dispatcher that stopped puts them back in their queues. */
@@ -419,54 +382,6 @@ export class Dispatcher implements Part {
   /** Gives placed tasks their node jobs again (the reconciler found them lost). */
   async restorePlaced(ids: string[]): Promise<void> {
     const rows = await this.deps.tasks.getMany(ids);
-    await this.handOverAll(rows.filter((t) => t.status === 'scheduled' && t.nodeId));
+    await this.nodes.handOver(rows.filter((t) => t.status === 'scheduled' && t.nodeId));
   }
-
-  /** Adds each placed task's job to its node's queue (one bulk add per node). */
-  private async handOverAll(placed: TaskRow[]): Promise<void> {
-    const byNode = new Map<string, TaskRow[]>();
-    for (const t of placed) {
-      const list = byNode.get(t.nodeId as string) ?? [];
-      list.push(t);
-      byNode.set(t.nodeId as string, list);
-    }
-    await Promise.all([...byNode].map(([nodeId, list]) => this.nodeQueue(nodeId).addBulk(list.map((t) => this.nodeJob(t)))));
-  }
-
-  private nodeJob(task: TaskRow) {
-    const nodeId = task.nodeId as string;
-    const data: NodeJob = {
-      taskId: task.id,
-      attempt: task.attempts,
-      nodeId,
-      image: task.image,
-      command: task.command ?? null,
-      env: task.env,
-      cpu: task.cpu,
-      memoryMb: task.memoryMb,
-      gpu: task.gpu,
-      network: task.network,
-      timeoutSeconds: task.timeoutSeconds,
-      logCapBytes: this.deps.logCapBytes,
-      labels: task.labels,
-      outputs: Object.fromEntries(Object.entries(task.outputSpec ?? {}).map(([name, o]) => [name, o.path])),
-      // The worker enforces it again on the container (submit already refused what it forbids).
-      security: { allowHostNetwork: policyFor(this.deps.tenantPolicies ?? {}, task.tenant).allow_host_network, allowHostMounts: false, mounts: [] },
-    };
-    return {
-      name: 'run',
-      data,
-      opts: {
-        jobId: `${task.id}-a${task.attempts}`,
-        // Kept an hour after it ran: its id then still dedupes a repeated hand-over, and the
-        // reconciler can tell "ran" from "lost with Redis".
-        removeOnComplete: { age: 3600, count: 10_000 },
-        removeOnFail: { count: 1000 },
-      },
-    };
-  }
-}
-
-function newTenantState(): TenantState {
-  return { weight: DEFAULT_SETTINGS.weight, quota: DEFAULT_SETTINGS.quota, usage: { cpu: 0, memoryMb: 0, gpu: 0, running: 0 } };
 }

@@ -181,3 +181,18 @@ describe('task slots and shares', () => {
     expect(order.fairnessReason('a')).toBeNull();
   });
 });
+
+describe('ties', () => {
+  const cap = { cpu: 12, memoryMb: 1e6, gpu: 0 };
+  const task = (tenant: string, order: number): Candidate => ({ tenant, priority: 'normal', demand: { cpu: 1, memoryMb: 1, gpu: 0 }, order });
+
+  it('go to the tenant that would hold the least after the task (its weight counts), not to whichever comes first', () => {
+    const order = new FairShareOrder([task('a', 1), task('b', 2)], new Map([['a', tenant(1)], ['b', tenant(2)]]), cap);
+    expect(order.next()?.tenant).toBe('b');
+  });
+
+  it('between equals, go to the older task', () => {
+    const order = new FairShareOrder([task('a', 5), task('c', 3)], new Map([['a', tenant(1)], ['c', tenant(1)]]), cap);
+    expect(order.next()?.tenant).toBe('c');
+  });
+});

@@ -33,6 +33,8 @@ export interface Candidate {
   tenant: string;
   priority: 'critical' | 'high' | 'normal' | 'low';
   demand: Resources;
+  /** Arrival order across tenants (lower: older), for breaking ties. */
+  order?: number;
 }
 
 export const DEFAULT_TENANT: TenantState = Object.freeze({
@@ -152,7 +154,7 @@ export class FairShareOrder<C extends Candidate> {
   next(): C | null {
     if (this.critical.length > 0) return this.critical[0];
     let best: string | null = null;
-    let bestShare = Infinity;
+    let bestKey: [number, number, number] = [Infinity, Infinity, Infinity];
     for (const [name, q] of this.queues) {
       // Candidates the quota refuses now step aside, with the dimension named.
       while (q.length > 0) {
@@ -161,13 +163,23 @@ export class FairShareOrder<C extends Candidate> {
         this.held.push({ candidate: q.shift()!, reason });
       }
       if (q.length === 0) continue;
-      const share = this.weightedShare(name);
-      if (share < bestShare) {
+      // The least weighted share goes first. Ties (frequent: shares move in whole tasks) go to
+      // the tenant that would hold the least after this task, then to the older task, never
+      // to whichever tenant happens to come first, which would favour it every time.
+      const key: [number, number, number] = [this.weightedShare(name), this.weightedShareAfter(name, q[0].demand), q[0].order ?? 0];
+      if (key[0] < bestKey[0] - 1e-12 || (Math.abs(key[0] - bestKey[0]) <= 1e-12 && (key[1] < bestKey[1] - 1e-12 || (Math.abs(key[1] - bestKey[1]) <= 1e-12 && key[2] < bestKey[2])))) {
         best = name;
-        bestShare = share;
+        bestKey = key;
       }
     }
     return best === null ? null : this.queues.get(best)![0];
+  }
+
+  /** The weighted dominant share the tenant would have with this demand placed too. */
+  private weightedShareAfter(tenant: string, d: Resources): number {
+    const t = this.state.get(tenant)!;
+    const u = { cpu: t.usage.cpu + d.cpu, memoryMb: t.usage.memoryMb + d.memoryMb, gpu: t.usage.gpu + d.gpu, running: t.usage.running + 1 };
+    return dominantShare(u, this.capacity).share / t.weight;
   }
 
   /** The candidate next() gave was placed: count it against its tenant. */
