@@ -1,0 +1,102 @@
+// Several API processes on one port (`jarvis server --processes N`, JARVIS_API_PROCESSES):
+// node:cluster. The primary process serves nothing itself: it prepares the database once (the
+// embedded PostgreSQL is started here, and migrations run here, so the children never race
+// over them), forks N children that each run a whole control plane on the shared port (the
+// primary hands each new connection to one of them in turn), and stops them on a signal. Every
+// child serves the API and records results; the leader lock (scheduler/leader.ts) lets only one
+// of them run the dispatcher, the reconciler and node health, as with replicas on several hosts.
+// A child that dies is started again; one that dies before it ever listened stops the lot (the
+// same fault would recur). A child stops by itself when the primary is gone.
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+
+const LISTENING = 'jarvis:listening';
+const STOP = 'jarvis:stop';
+
+/** Set by the primary for its children: the local worker's registration token (`jarvis up`). */
+export const LOCAL_TOKEN_ENV = 'JARVIS_LOCAL_REGISTRATION_TOKEN';
+
+export const isClusterChild = (): boolean => cluster.isWorker;
+
+/** In a child: tells the primary the control plane is serving at `url`. */
+export function reportListening(url: string): void {
+  process.send?.({ type: LISTENING, url, pid: process.pid });
+}
+
+/** In a child: `stop` is called when the primary asks (its signal) or when the primary is gone. */
+export function onPrimaryStop(stop: (why: string) => void): void {
+  process.on('message', (m: { type?: string } | null) => {
+    if (m?.type === STOP) stop('asked by the primary process');
+  });
+  process.on('disconnect', () => stop('the primary process is gone'));
+}
+
+export interface Children {
+  /** The URL the children serve at (the same port for all). */
+  url: string;
+  pids(): number[];
+  /** Asks every child to stop (each closes its parts within its grace period); then kills what is left. */
+  close(options?: { force?: boolean }): Promise<void>;
+}
+
+/**
+ * Forks `n` children and resolves once every one listens. `killAfterMs`: how long a child may
+ * take to stop when asked before it is killed.
+ */
+export function startChildren(n: number, env: Record<string, string>, logger: Logger, killAfterMs: number): Promise<Children> {
+  let stopping = false;
+  let url: string | null = null;
+  const live = new Map<number, { worker: Worker; listening: boolean }>();
+  return new Promise<Children>((resolve, reject) => {
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      stopping = true;
+      for (const { worker } of live.values()) worker.process.kill('SIGKILL');
+      reject(err);
+    };
+    const fork = (index: number) => {
+      const worker = cluster.fork({ ...env, JARVIS_CLUSTER_INDEX: String(index) });
+      const entry = { worker, listening: false };
+      live.set(worker.id, entry);
+      worker.on('message', (m: { type?: string; url?: string; pid?: number }) => {
+        if (m?.type !== LISTENING || !m.url) return;
+        entry.listening = true;
+        url ??= m.url;
+        logger.info({ child: m.pid, index }, 'API process listening');
+        if ([...live.values()].filter((e) => e.listening).length === n && !failed) resolve(children);
+      });
+      worker.on('exit', (code, signal) => {
+        live.delete(worker.id);
+        // Exit code 0: it stopped on purpose (a signal sent to the whole process group, say).
+        if (stopping || (code === 0 && entry.listening)) return;
+        if (!entry.listening) return fail(new Error(`API process ${index} (pid ${worker.process.pid}) ended before it listened (exit code ${code ?? signal}); its output above says why`));
+        logger.error({ child: worker.process.pid, index, code, signal }, 'API process ended unexpectedly; starting another');
+        setTimeout(() => !stopping && fork(index), 1_000).unref();
+      });
+    };
+    const children: Children = {
+      get url() {
+        return url as string;
+      },
+      pids: () => [...live.values()].map((e) => e.worker.process.pid as number),
+      close: async ({ force = false } = {}) => {
+        stopping = true;
+        const left = [...live.values()].map((e) => e.worker);
+        const exited = left.map((w) => (w.isDead() ? Promise.resolve() : new Promise<void>((r) => w.once('exit', () => r()))));
+        for (const w of left) {
+          if (force) w.process.kill('SIGKILL');
+          else if (w.isConnected()) w.send({ type: STOP });
+          else w.process.kill('SIGTERM');
+        }
+        const timer = setTimeout(() => {
+          for (const w of left) if (!w.isDead()) w.process.kill('SIGKILL');
+        }, killAfterMs);
+        await Promise.all(exited);
+        clearTimeout(timer);
+      },
+    };
+    for (let i = 0; i < n; i++) fork(i);
+  });
+}
