@@ -33,6 +33,12 @@ function planOf(table: PgTable): Plan {
 const wellFormed = (_key: string, v: unknown) =>
   typeof v === 'string' && !(v as unknown as { isWellFormed(): boolean }).isWellFormed() ? (v as unknown as { toWellFormed(): string }).toWellFormed() : v;
 
+/** The rows as JSON; the replacer (slow) only when the plain text holds an escaped surrogate. */
+function toJson(rows: unknown[]): string {
+  const text = JSON.stringify(rows);
+  return /\\u[dD][89a-fA-F]/.test(text) ? JSON.stringify(rows, wellFormed) : text;
+}
+
 const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /**
@@ -82,7 +88,7 @@ export async function insertAsJson<T extends PgTable>(
   const wanted = [...filled.map(([, c]) => c.name), ...(byId ? [byId] : [])];
   const back = returnRows ? ` returning ${wanted.length ? wanted.map(quote).join(', ') : '1 as "one"'}` : '';
   const text = `insert into ${quote(name)} (${list}) select ${list} from json_populate_recordset(null::${quote(name)}, `;
-  const result = (await db.execute(sql`${sql.raw(text)}${JSON.stringify(json, wellFormed)}::json)${sql.raw(back)}`)) as unknown as { rows: Array<Record<string, unknown>> };
+  const result = (await db.execute(sql`${sql.raw(text)}${toJson(json)}::json)${sql.raw(back)}`)) as unknown as { rows: Array<Record<string, unknown>> };
   if (!returnRows) return [];
   const index = new Map<unknown, Record<string, unknown>>();
   if (byId) for (const got of result.rows) index.set(got[byId], got);
