@@ -85,6 +85,15 @@ it('serves one port from two processes, places each task once, and stops them al
   const page = await http.get('/tasks?limit=1');
   expect(page.body.total).toBe(200);
 
+  // /metrics answers for the cluster whichever process takes the scrape: counters summed over
+  // both (120 single submits, 80 in a batch), figures read from the database once.
+  for (let i = 0; i < 4; i++) {
+    const text = (await http.get('/metrics')).body as string;
+    const submitted = [...text.matchAll(/^jarvis_tasks_submitted_total\{priority="normal"\} (\d+)/gm)].map((m) => Number(m[1]));
+    expect(submitted).toEqual([200]);
+    expect(text).toMatch(/^jarvis_tasks\{status="succeeded"\} 200$/m);
+  }
+
   expect(await server.stop('SIGTERM')).toBe(0);
   expect(alive(p1) || alive(p2)).toBe(false);
 }, 180_000);

@@ -12,6 +12,9 @@ import type { Logger } from 'pino';
 
 const LISTENING = 'jarvis:listening';
 const STOP = 'jarvis:stop';
+const METRICS_ASK = 'jarvis:metrics?';
+const METRICS = 'jarvis:metrics';
+const METRICS_TIMEOUT_MS = 10_000;
 
 /** Set by the primary for its children: the local worker's registration token (`jarvis up`). */
 export const LOCAL_TOKEN_ENV = 'JARVIS_LOCAL_REGISTRATION_TOKEN';
@@ -31,6 +34,39 @@ export function onPrimaryStop(stop: (why: string) => void): void {
   process.on('disconnect', () => stop('the primary process is gone'));
 }
 
+/**
+ * In a child: GET /metrics answers for the whole cluster. This process's registry is the one it
+ * reports when the primary collects (prom-client's AggregatorRegistry: counters and histograms
+ * summed over the processes, scrape-time gauges taken once), and `exposition` asks the primary.
+ */
+export async function clusterMetrics(metrics: { registry: import('prom-client').Registry; exposition: () => Promise<string> }): Promise<void> {
+  const { AggregatorRegistry } = await import('prom-client');
+  AggregatorRegistry.setRegistries([metrics.registry]);
+  new AggregatorRegistry(); // installs prom-client's answer to the primary's requests (in a child)
+  let next = 0;
+  const waiting = new Map<number, { resolve(text: string): void; reject(err: Error): void }>();
+  process.on('message', (m: { type?: string; id?: number; text?: string; error?: string } | null) => {
+    if (m?.type !== METRICS || m.id === undefined) return;
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (m.error !== undefined) w?.reject(new Error(`metrics of the API processes: ${m.error}`));
+    else w?.resolve(m.text ?? '');
+  });
+  metrics.exposition = () =>
+    new Promise<string>((resolve, reject) => {
+      const id = next++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error('the primary process did not merge the metrics in time'));
+      }, METRICS_TIMEOUT_MS);
+      waiting.set(id, {
+        resolve: (t) => (clearTimeout(timer), resolve(t)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      process.send?.({ type: METRICS_ASK, id });
+    });
+}
+
 export interface Children {
   /** The URL the children serve at (the same port for all). */
   url: string;
@@ -43,6 +79,18 @@ export interface Children {
  * Forks `n` children and resolves once every one listens. `killAfterMs`: how long a child may
  * take to stop when asked before it is killed.
  */
+let aggregator: Promise<{ clusterMetrics(): Promise<string> }> | null = null;
+/** In the primary: every child's metrics, merged, sent to the child that asked. */
+async function mergeMetrics(worker: Worker, id: number | undefined): Promise<void> {
+  try {
+    aggregator ??= import('prom-client').then(({ AggregatorRegistry }) => new AggregatorRegistry());
+    const merged = await (await aggregator).clusterMetrics();
+    if (worker.isConnected()) worker.send({ type: METRICS, id, text: merged });
+  } catch (err) {
+    if (worker.isConnected()) worker.send({ type: METRICS, id, error: (err as Error).message });
+  }
+}
+
 export function startChildren(n: number, env: Record<string, string>, logger: Logger, killAfterMs: number): Promise<Children> {
   let stopping = false;
   let url: string | null = null;
@@ -60,7 +108,8 @@ export function startChildren(n: number, env: Record<string, string>, logger: Lo
       const worker = cluster.fork({ ...env, JARVIS_CLUSTER_INDEX: String(index) });
       const entry = { worker, listening: false };
       live.set(worker.id, entry);
-      worker.on('message', (m: { type?: string; url?: string; pid?: number }) => {
+      worker.on('message', (m: { type?: string; url?: string; pid?: number; id?: number }) => {
+        if (m?.type === METRICS_ASK) return void mergeMetrics(worker, m.id);
         if (m?.type !== LISTENING || !m.url) return;
         entry.listening = true;
         url ??= m.url;

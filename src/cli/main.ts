@@ -215,8 +215,9 @@ async function runPrimary(cfg: Config, withWorker: boolean) {
 async function runApiProcess(cfg: Config, withWorker: boolean) {
   const logger = makeLogger(cfg, withWorker ? 'all-in-one' : 'server');
   const { startControlPlane } = await import('./control-plane.ts');
-  const { reportListening, onPrimaryStop, LOCAL_TOKEN_ENV } = await import('./cluster.ts');
+  const { reportListening, onPrimaryStop, clusterMetrics, LOCAL_TOKEN_ENV } = await import('./cluster.ts');
   const cp = await startControlPlane(cfg, logger, { localRegistrationToken: process.env[LOCAL_TOKEN_ENV] ?? null });
+  if (cp.deps.metrics.enabled) await clusterMetrics(cp.deps.metrics);
   const stop = onSignals(logger, [{ name: 'control plane', close: (o?: CloseOptions) => cp.close(o) }]);
   onPrimaryStop(stop);
   flushLogs();
