@@ -1,6 +1,6 @@
-// `jarvis server --processes 2` (node:cluster): two API processes answer on one port, one of them
-// leads (schedules), tasks submitted through both are placed exactly once, and SIGTERM to the
-// primary stops every process. `jarvis up --processes 2` runs on its embedded PostgreSQL, shared by
+// `jarvis server --processes 2` (node:cluster): two API processes answer on one port, a third
+// process schedules (the only one that leads), tasks submitted through both are placed exactly
+// once, /metrics answers for all of them, and SIGTERM to the primary stops every process. `jarvis up --processes 2` runs on its embedded PostgreSQL, shared by
 // the API processes, and its local worker runs a container.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -29,6 +29,7 @@ interface LogLine {
   path?: string;
   method?: string;
   pids?: number[];
+  scheduler?: number;
 }
 const lines = (out: string): LogLine[] =>
   out
@@ -44,11 +45,12 @@ it('serves one port from two processes, places each task once, and stops them al
   const ready = lines(server.output()).find((l) => l.msg === 'API processes ready');
   expect(ready?.pids).toHaveLength(2);
   const [p1, p2] = ready!.pids!;
-  expect(p1).not.toBe(server.child.pid);
-  // Exactly one of them leads.
-  const leaders = lines(server.output()).filter((l) => l.msg === 'leader: this control plane now schedules and monitors');
-  expect(leaders.map((l) => l.pid)).toHaveLength(1);
-  expect([p1, p2]).toContain(leaders[0].pid);
+  const scheduler = ready!.scheduler!;
+  expect(new Set([p1, p2, scheduler, server.child.pid]).size).toBe(4);
+  // Exactly one process leads: the scheduler process, which serves no request.
+  const leads = () => lines(server.output()).filter((l) => l.msg === 'leader: this control plane now schedules and monitors');
+  for (let i = 0; i < 50 && leads().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(leads().map((l) => l.pid)).toEqual([scheduler]);
 
   const worker = spawnJarvis(['worker', '--executor', 'simulated', '--cpu', '64', '--memory-mb', '65536', '--max-tasks', '50'], {
     ...(process.env as Record<string, string>),
@@ -70,6 +72,7 @@ it('serves one port from two processes, places each task once, and stops them al
   const servedBy = () => new Set(lines(server.output()).filter((l) => l.msg === 'request' && l.method === 'POST' && l.path === '/tasks').map((l) => l.pid));
   for (let i = 0; i < 20 && servedBy().size < 2; i++) await new Promise((r) => setTimeout(r, 100));
   expect([...servedBy()].sort()).toEqual([p1, p2].sort());
+  expect(leads().map((l) => l.pid)).toEqual([scheduler]);
 
   const ids = [...answers.map((a) => a.body.id as string), ...batch.body.items.map((t: { id: string }) => t.id)];
   expect(new Set(ids).size).toBe(200);
@@ -95,7 +98,7 @@ it('serves one port from two processes, places each task once, and stops them al
   }
 
   expect(await server.stop('SIGTERM')).toBe(0);
-  expect(alive(p1) || alive(p2)).toBe(false);
+  expect(alive(p1) || alive(p2) || alive(scheduler)).toBe(false);
 }, 180_000);
 
 it('jarvis up --processes 2 shares its embedded PostgreSQL between the API processes and runs a container', async () => {
@@ -110,7 +113,7 @@ it('jarvis up --processes 2 shares its embedded PostgreSQL between the API proce
   const logs = await http.get(`/tasks/${t.body.id}/logs`);
   expect(logs.body.logs).toContain('from-a-cluster');
   expect(await up.stop('SIGTERM')).toBe(0);
-  for (const pid of ready!.pids!) expect(alive(pid)).toBe(false);
+  for (const pid of [...ready!.pids!, ready!.scheduler!]) expect(alive(pid)).toBe(false);
   // The embedded server stopped with it: its pid file is gone.
   expect(existsSync(join(dirname(up.dataDir), 'postgres', 'postmaster.pid'))).toBe(false);
 }, 180_000);

@@ -286,6 +286,7 @@ export const SUBMIT_VARIANTS = [
   'jarvis_batch_postgres',
   'jarvis_batch_postgres_2proc',
   'jarvis_postgres_half_rate',
+  'jarvis_postgres_dispatcher_paused_half_rate',
 ] as const;
 const EXTRA_VARIANTS = ['store_postgres', 'whatif_one_statement_postgres', 'whatif_group_commit_postgres'];
 
@@ -313,6 +314,13 @@ export async function submitThroughputPhase(redis: Redis): Promise<Record<string
   const singles = rows.filter((r) => /^jarvis_postgres(_2proc)?$/.test(r.label));
   const best = singles.sort((a, b) => b.per_second - a.per_second)[0];
   if (best) await run('jarvis_postgres_half_rate', () => jarvisServer(redis, { kind: 'postgres', processes: best.label.endsWith('2proc') ? 2 : 1, openRate: best.per_second / 2 }));
+  // The same probe with the pending queue paused: the API's own latency, without the dispatcher
+  // re-trying every queued task beside it (there is no node in this section).
+  if (best) {
+    await run('jarvis_postgres_dispatcher_paused_half_rate', () =>
+      jarvisServer(redis, { kind: 'postgres', processes: best.label.endsWith('2proc') ? 2 : 1, openRate: best.per_second / 2, pauseDispatcher: true }),
+    );
+  }
   await run('store_postgres', () => inProcessStore(redis, 'postgres'));
   await run('whatif_one_statement_postgres', () => inProcessStore(redis, 'postgres', 'one_statement'));
   await run('whatif_group_commit_postgres', () => inProcessStore(redis, 'postgres', 'group_commit'));
@@ -347,6 +355,7 @@ export async function submitThroughputPhase(redis: Redis): Promise<Record<string
       best_single_over_raw: round(bestSingle, 3),
       best_batch_over_raw_addbulk: batches ? round(batches.per_second / rawBulk, 3) : null,
       half_rate_p99_ms: half?.latency_ms.p99 ?? null,
+      half_rate_dispatcher_paused_p99_ms: by('jarvis_postgres_dispatcher_paused_half_rate')?.latency_ms.p99 ?? null,
       target: 'single ≥ 0.3 of raw Queue.add; batch ≥ 0.5 of raw addBulk per task; p99 at half rate ≤ 25 ms',
       meets_target: bestSingle >= 0.3,
       meets_batch_target: batches ? batches.per_second / rawBulk >= 0.5 : null,

@@ -1,12 +1,14 @@
 // Several API processes on one port (`jarvis server --processes N`, JARVIS_API_PROCESSES):
 // node:cluster. The primary process serves nothing itself: it prepares the database once (the
 // embedded PostgreSQL is started here, and migrations run here, so the children never race
-// over them), forks N children that each run a whole control plane on the shared port (the
-// primary hands each new connection to one of them in turn), and stops them on a signal. Every
-// child serves the API and records results; the leader lock (scheduler/leader.ts) lets only one
-// of them run the dispatcher, the reconciler and node health, as with replicas on several hosts.
-// A child that dies is started again; one that dies before it ever listened stops the lot (the
-// same fault would recur). A child stops by itself when the primary is gone.
+// over them), forks N API children that each run a control plane on the shared port (the
+// primary hands each new connection to one of them in turn) and never lead, and one scheduler
+// child that serves no HTTP and is the only one that takes the leader lock (scheduler/
+// leader.ts): it runs the dispatcher, the reconciler and node health, so their bursts of work
+// never hold up a request. Every child records results. A child that dies is started again
+// (a scheduler's lock expires first, as in any fail-over); one that dies before it was ever
+// ready stops the lot (the same fault would recur). A child stops by itself when the primary
+// is gone.
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 
@@ -21,7 +23,10 @@ export const LOCAL_TOKEN_ENV = 'JARVIS_LOCAL_REGISTRATION_TOKEN';
 
 export const isClusterChild = (): boolean => cluster.isWorker;
 
-/** In a child: tells the primary the control plane is serving at `url`. */
+/** In a child: 'api' (serves the port, never leads) or 'scheduler' (leads, serves nothing). */
+export const childRole = (): 'api' | 'scheduler' => (process.env.JARVIS_CLUSTER_ROLE === 'scheduler' ? 'scheduler' : 'api');
+
+/** In a child: tells the primary the control plane is ready (an API child: serving at `url`). */
 export function reportListening(url: string): void {
   process.send?.({ type: LISTENING, url, pid: process.pid });
 }
@@ -68,9 +73,11 @@ export async function clusterMetrics(metrics: { registry: import('prom-client').
 }
 
 export interface Children {
-  /** The URL the children serve at (the same port for all). */
+  /** The URL the API children serve at (the same port for all). */
   url: string;
+  /** The API children's pids. */
   pids(): number[];
+  schedulerPid(): number | null;
   /** Asks every child to stop (each closes its parts within its grace period); then kills what is left. */
   close(options?: { force?: boolean }): Promise<void>;
 }
@@ -94,7 +101,7 @@ async function mergeMetrics(worker: Worker, id: number | undefined): Promise<voi
 export function startChildren(n: number, env: Record<string, string>, logger: Logger, killAfterMs: number): Promise<Children> {
   let stopping = false;
   let url: string | null = null;
-  const live = new Map<number, { worker: Worker; listening: boolean }>();
+  const live = new Map<number, { worker: Worker; listening: boolean; role: 'api' | 'scheduler' }>();
   return new Promise<Children>((resolve, reject) => {
     let failed = false;
     const fail = (err: Error) => {
@@ -105,23 +112,25 @@ export function startChildren(n: number, env: Record<string, string>, logger: Lo
       reject(err);
     };
     const fork = (index: number) => {
-      const worker = cluster.fork({ ...env, JARVIS_CLUSTER_INDEX: String(index) });
-      const entry = { worker, listening: false };
+      const role: 'api' | 'scheduler' = index === n ? 'scheduler' : 'api';
+      const worker = cluster.fork({ ...env, JARVIS_CLUSTER_INDEX: String(index), JARVIS_CLUSTER_ROLE: role });
+      const entry = { worker, listening: false, role };
       live.set(worker.id, entry);
       worker.on('message', (m: { type?: string; url?: string; pid?: number; id?: number }) => {
         if (m?.type === METRICS_ASK) return void mergeMetrics(worker, m.id);
-        if (m?.type !== LISTENING || !m.url) return;
+        if (m?.type !== LISTENING) return;
         entry.listening = true;
-        url ??= m.url;
-        logger.info({ child: m.pid, index }, 'API process listening');
-        if ([...live.values()].filter((e) => e.listening).length === n && !failed) resolve(children);
+        if (role === 'api') url ??= m.url ?? null;
+        logger.info({ child: m.pid, index }, role === 'api' ? 'API process listening' : 'scheduler process ready');
+        if ([...live.values()].filter((e) => e.listening).length === n + 1 && !failed) resolve(children);
       });
       worker.on('exit', (code, signal) => {
         live.delete(worker.id);
         // Exit code 0: it stopped on purpose (a signal sent to the whole process group, say).
         if (stopping || (code === 0 && entry.listening)) return;
-        if (!entry.listening) return fail(new Error(`API process ${index} (pid ${worker.process.pid}) ended before it listened (exit code ${code ?? signal}); its output above says why`));
-        logger.error({ child: worker.process.pid, index, code, signal }, 'API process ended unexpectedly; starting another');
+        const what = role === 'api' ? `API process ${index}` : 'the scheduler process';
+        if (!entry.listening) return fail(new Error(`${what} (pid ${worker.process.pid}) ended before it was ready (exit code ${code ?? signal}); its output above says why`));
+        logger.error({ child: worker.process.pid, index, code, signal }, `${what} ended unexpectedly; starting another`);
         setTimeout(() => !stopping && fork(index), 1_000).unref();
       });
     };
@@ -129,7 +138,8 @@ export function startChildren(n: number, env: Record<string, string>, logger: Lo
       get url() {
         return url as string;
       },
-      pids: () => [...live.values()].map((e) => e.worker.process.pid as number),
+      pids: () => [...live.values()].filter((e) => e.role === 'api').map((e) => e.worker.process.pid as number),
+      schedulerPid: () => [...live.values()].find((e) => e.role === 'scheduler')?.worker.process.pid ?? null,
       close: async ({ force = false } = {}) => {
         stopping = true;
         const left = [...live.values()].map((e) => e.worker);
@@ -146,6 +156,6 @@ export function startChildren(n: number, env: Record<string, string>, logger: Lo
         clearTimeout(timer);
       },
     };
-    for (let i = 0; i < n; i++) fork(i);
+    for (let i = 0; i <= n; i++) fork(i);
   });
 }

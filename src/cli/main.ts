@@ -202,7 +202,7 @@ async function runPrimary(cfg: Config, withWorker: boolean) {
     const children = await startChildren(cfg.server.processes, env, logger, GRACE_MS + FORCE_MS + 2_000);
     parts.unshift({ name: `${cfg.server.processes} API processes`, close: (o?: CloseOptions) => children.close(o) });
     if (withWorker) parts.unshift(await localWorker(cfg, logger, children.url, token as string));
-    logger.info({ processes: cfg.server.processes, pids: children.pids(), url: children.url }, 'API processes ready');
+    logger.info({ processes: cfg.server.processes, pids: children.pids(), scheduler: children.schedulerPid(), url: children.url }, 'API processes ready');
     onSignals(logger, parts);
     banner(children.url, withWorker, cfg);
   } catch (err) {
@@ -211,12 +211,13 @@ async function runPrimary(cfg: Config, withWorker: boolean) {
   }
 }
 
-/** One of the API processes of `--processes N`: a whole control plane on the shared port. */
+/** A child of `--processes N`: an API process on the shared port, or the scheduler process. */
 async function runApiProcess(cfg: Config, withWorker: boolean) {
-  const logger = makeLogger(cfg, withWorker ? 'all-in-one' : 'server');
+  const { reportListening, onPrimaryStop, clusterMetrics, childRole, LOCAL_TOKEN_ENV } = await import('./cluster.ts');
+  const role = childRole();
+  const logger = makeLogger(cfg, role === 'scheduler' ? 'scheduler' : withWorker ? 'all-in-one' : 'server');
   const { startControlPlane } = await import('./control-plane.ts');
-  const { reportListening, onPrimaryStop, clusterMetrics, LOCAL_TOKEN_ENV } = await import('./cluster.ts');
-  const cp = await startControlPlane(cfg, logger, { localRegistrationToken: process.env[LOCAL_TOKEN_ENV] ?? null });
+  const cp = await startControlPlane(cfg, logger, { localRegistrationToken: process.env[LOCAL_TOKEN_ENV] ?? null, role });
   if (cp.deps.metrics.enabled) await clusterMetrics(cp.deps.metrics);
   const stop = onSignals(logger, [{ name: 'control plane', close: (o?: CloseOptions) => cp.close(o) }]);
   onPrimaryStop(stop);
