@@ -82,10 +82,6 @@ export interface Children {
   close(options?: { force?: boolean }): Promise<void>;
 }
 
-/**
- * Forks `n` children and resolves once every one listens. `killAfterMs`: how long a child may
- * take to stop when asked before it is killed.
- */
 let aggregator: Promise<{ clusterMetrics(): Promise<string> }> | null = null;
 /** In the primary: every child's metrics, merged, sent to the child that asked. */
 async function mergeMetrics(worker: Worker, id: number | undefined): Promise<void> {
@@ -98,6 +94,10 @@ async function mergeMetrics(worker: Worker, id: number | undefined): Promise<voi
   }
 }
 
+/**
+ * Forks `n` API children and the scheduler child, and resolves once every one is ready.
+ * `killAfterMs`: how long a child may take to stop when asked before it is killed.
+ */
 export function startChildren(n: number, env: Record<string, string>, logger: Logger, killAfterMs: number): Promise<Children> {
   let stopping = false;
   let url: string | null = null;
