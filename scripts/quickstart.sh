@@ -12,6 +12,7 @@ JARVIS_LOG_PREFIX=jarvis-quickstart
 jarvis_lock
 jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static
 jarvis_step "npm dependencies" ensure_node_modules
+jarvis_step "compiled JavaScript" node "$JARVIS_ROOT/bin/compile.js" --if-stale
 jarvis_step "Redis" ensure_redis
 jarvis_step "Docker engine" ensure_docker
 jarvis_step "example image" ensure_example_image

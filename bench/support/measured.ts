@@ -43,18 +43,20 @@ export async function measured(
   label: string,
   what: string,
   op: () => Promise<void>,
-  obs: { redis: Redis; serverPid?: number; dbName?: string; tag?: string; requests?: number },
+  obs: { redis: Redis; serverPid?: number; dbName?: string; tag?: string; requests?: number; warmupOverride?: number; concurrency?: number },
 ): Promise<ThroughputResult> {
   const tag = obs.tag ?? '(a)';
   const requests = obs.requests ?? S.requests;
-  log(`${tag} ${what}: ${S.warmup} warm-up, then ${requests} with ${S.concurrency} in flight…`);
-  const warm = await closedLoop(S.warmup, S.concurrency, op);
+  const warmup = obs.warmupOverride ?? S.warmup;
+  const concurrency = obs.concurrency ?? S.concurrency;
+  log(`${tag} ${what}: ${warmup} warm-up, then ${requests} with ${concurrency} in flight…`);
+  const warm = await closedLoop(warmup, concurrency, op);
   assertFewErrors(`${what} (warm-up)`, warm);
   const pg0: PgCounters | null = obs.dbName ? await pgCounters(obs.dbName) : null;
   const rs0 = await redisCommandStats(obs.redis);
   const cpu0 = cpuSnapshot(obs.serverPid ?? null);
   const fromUs = Number(process.hrtime.bigint() / 1000n);
-  const r = await closedLoop(requests, S.concurrency, op);
+  const r = await closedLoop(requests, concurrency, op);
   const toUs = Number(process.hrtime.bigint() / 1000n);
   const cpu1 = cpuSnapshot(obs.serverPid ?? null);
   const rs1 = await redisCommandStats(obs.redis);

@@ -229,6 +229,34 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
+/**
+ * CPU time (ms) of a process and its descendants (the API processes of `--processes N`, tsx's
+ * esbuild), except PostgreSQL's, which cpuMsOfCommand('postgres') counts.
+ */
+export function treeCpuMs(pid: number): number | null {
+  const own = processCpuMs(pid);
+  if (own === null) return null;
+  const parentOf = new Map<number, { ppid: number; comm: string; ms: number }>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parentOf.set(Number(e), { ppid: Number(f[1]), comm, ms: ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = own;
+  const inTree = (p: number): boolean => {
+    for (let at = parentOf.get(p), depth = 0; at && depth < 8; at = parentOf.get(at.ppid), depth++) if (at.ppid === pid) return true;
+    return false;
+  };
+  for (const [p, info] of parentOf) if (p !== pid && info.comm !== 'postgres' && inTree(p)) total += info.ms;
+  return total;
+}
+
 /** Summed CPU time (ms) of every process whose command name is `comm` (e.g. postgres, redis-server). */
 export function cpuMsOfCommand(comm: string): number {
   let total = 0;
@@ -282,7 +310,7 @@ export function cpuSnapshot(serverPid: number | null): CpuSnapshot {
   return {
     at: performance.now(),
     machine: machineCpuMs(),
-    server: serverPid ? processCpuMs(serverPid) : null,
+    server: serverPid ? treeCpuMs(serverPid) : null,
     bench: (u.user + u.system) / 1000,
     postgres: cpuMsOfCommand('postgres'),
     redis: cpuMsOfCommand('redis-server'),

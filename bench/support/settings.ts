@@ -7,6 +7,7 @@ export type SectionId = (typeof SECTIONS)[number];
 
 export const USAGE =
   'npx tsx bench/run.ts [--requests N] [--warmup N] [--concurrency N] [--latency-count N] [--latency-warmup N] [--poll-ms N] [--only a|b|c|d|e|a,c…] [--profile]\n' +
+  '                     [--a-only raw_bullmq,jarvis_postgres_2proc,…] [--a-extra]\n' +
   '                     [--dag-tasks N] [--dag-width N] [--dag-rounds N] [--fan-width N] [--fan-rounds N] [--sim-ms N] [--chain N]\n' +
   '                     [--metrics-pairs N] [--metrics-requests N] [--security-pairs N]\n' +
   '                     [--schedules N] [--sched-cron CRON] [--sched-seconds N] [--webhook-events N]\n' +
@@ -30,6 +31,8 @@ const OPTIONS = {
   'poll-ms': { type: 'string', default: '10' },
   only: { type: 'string' },
   profile: { type: 'boolean', default: false },
+  'a-only': { type: 'string' },
+  'a-extra': { type: 'boolean', default: false },
   'dag-tasks': { type: 'string', default: '10000' },
   'dag-width': { type: 'string', default: '100' },
   'dag-rounds': { type: 'string', default: '3' },
@@ -94,6 +97,8 @@ function settingsFrom(args: string[]) {
     pollMs: Math.max(1, int('poll-ms', argv['poll-ms'])),
     only,
     profile: argv.profile ?? false,
+    aOnly: argv['a-only'] ? argv['a-only'].split(',').map((x) => x.trim()) : null,
+    aExtra: argv['a-extra'] ?? false,
     dagTasks: Math.max(2, int('dag-tasks', argv['dag-tasks'])),
     dagWidth: Math.max(1, int('dag-width', argv['dag-width'])),
     dagRounds: Math.max(1, int('dag-rounds', argv['dag-rounds'])),

@@ -3,10 +3,7 @@
 import { documentedAnswers } from './auth/documented-answers.ts';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { HonoAdapter } from '@bull-board/hono';
-import { serveStatic } from '@hono/node-server/serve-static';
+import { Hono, type Context } from 'hono';
 import { createControl } from '../control/index.ts';
 import type { ApiDeps } from './deps.ts';
 import { installFastApi, validationHook } from './fastapi/index.ts';
@@ -24,7 +21,6 @@ import { scheduleRoutes } from './routes/schedules.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { authMiddleware } from './auth/middleware.ts';
-import { dashboard } from '../ui/dashboard.tsx';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -72,20 +68,51 @@ export function createApp(deps: ApiDeps) {
   const routes = [taskRoutes(control), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];
   for (const r of routes) app.route('/', r);
 
-  const board = new HonoAdapter(serveStatic);
-  const shown = createBullBoard({ queues: [], serverAdapter: board, options: { uiConfig: { boardTitle: 'Jarvis queues' } } });
-  const adapters = new Map<string, BullMQAdapter>();
-  // Tenants' pending queues appear as tenants submit: the board's list is refreshed per request.
-  app.use(`${BOARD_PATH}/*`, async (_c, next) => {
-    const queues = await deps.queues().catch(() => []);
-    for (const q of queues) if (!adapters.has(q.name)) adapters.set(q.name, new BullMQAdapter(q));
-    shown.replaceQueues(queues.map((q) => adapters.get(q.name)!));
-    await next();
-  });
-  board.setBasePath(BOARD_PATH);
-  app.route(BOARD_PATH, board.registerPlugin());
+  // The queue board (and its UI's modules, ~10 MB) is loaded on its first request, not at start.
+  let boardApp: Promise<Hono> | null = null;
+  const loadBoard = () =>
+    (boardApp ??= (async () => {
+      const [{ createBullBoard }, { BullMQAdapter }, { HonoAdapter }, { serveStatic }] = await Promise.all([
+        import('@bull-board/api'),
+        import('@bull-board/api/bullMQAdapter'),
+        import('@bull-board/hono'),
+        import('@hono/node-server/serve-static'),
+      ]);
+      const board = new HonoAdapter(serveStatic);
+      const shown = createBullBoard({ queues: [], serverAdapter: board, options: { uiConfig: { boardTitle: 'Jarvis queues' } } });
+      const adapters = new Map<string, InstanceType<typeof BullMQAdapter>>();
+      const sub = new Hono();
+      // Tenants' pending queues appear as tenants submit: the board's list is refreshed per request.
+      sub.use(`${BOARD_PATH}/*`, async (_c, next) => {
+        const queues = await deps.queues().catch(() => []);
+        for (const q of queues) if (!adapters.has(q.name)) adapters.set(q.name, new BullMQAdapter(q));
+        shown.replaceQueues(queues.map((q) => adapters.get(q.name)!));
+        await next();
+      });
+      board.setBasePath(BOARD_PATH);
+      sub.route(BOARD_PATH, board.registerPlugin());
+      return sub;
+    })().catch((err) => {
+      boardApp = null;
+      throw err;
+    }));
+  const toBoard = async (c: Context) => (await loadBoard()).fetch(c.req.raw, c.env);
+  app.all(BOARD_PATH, toBoard);
+  app.all(`${BOARD_PATH}/*`, toBoard);
 
-  app.route('/ui', dashboard({ request: (path, init) => app.request(path, init), authenticator: deps.authenticator }));
+  // The web dashboard too: its pages and JSX runtime load on its first request.
+  let uiApp: Promise<Hono> | null = null;
+  const loadUi = () =>
+    (uiApp ??= import('../ui/dashboard.tsx').then(
+      ({ dashboard }) => new Hono().route('/ui', dashboard({ request: (path, init) => app.request(path, init), authenticator: deps.authenticator })),
+      (err) => {
+        uiApp = null;
+        throw err;
+      },
+    ));
+  const toUi = async (c: Context) => (await loadUi()).fetch(c.req.raw, c.env);
+  app.all('/ui', toUi);
+  app.all('/ui/*', toUi);
 
   // Domain errors (src/domain/errors.ts) become their HTTP answers, then FastAPI's shapes.
   const answer = fastApiErrorHandler(logger);

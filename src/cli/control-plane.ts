@@ -49,7 +49,15 @@ export interface ControlPlane {
 export async function startControlPlane(
   config: Config,
   logger: Logger,
-  options: { localRegistrationToken?: string | null; localSecretKey?: string | null } = {},
+  options: {
+    localRegistrationToken?: string | null;
+    localSecretKey?: string | null;
+    /**
+     * 'all' (default): serves the API and may lead. With `--processes N` (cli/cluster.ts): 'api'
+     * serves the API and never leads; 'scheduler' leads (when it holds the lock) and serves nothing.
+     */
+    role?: 'all' | 'api' | 'scheduler';
+  } = {},
 ): Promise<ControlPlane> {
   const tls = loadServerTls(config.server.tls); // before anything starts: a bad file stops here
   const database = await openDatabase({ url: config.database.url, dataDir: config.database.data_dir });
@@ -204,8 +212,11 @@ export async function startControlPlane(
   );
 
   // Every replica records results and serves the API; only the leader schedules and monitors.
-  results.start();
-  leader = new LeaderLock({
+  // Under `--processes N` the scheduler process records the results, beside the dispatcher that
+  // its wake-ups are for; the API processes only serve.
+  const role = options.role ?? 'all';
+  if (role !== 'api') results.start();
+  if (role !== 'api') leader = new LeaderLock({
     redis: consumer,
     key: names.leaderKey,
     logger,
@@ -221,12 +232,26 @@ export async function startControlPlane(
       await Promise.allSettled([nodeHealth.close(), dispatcher.stop(), reconciler.stop(), eventParts.stop()]);
     },
   });
-  leader.start();
+  leader?.start();
   const watchdog = setInterval(() => {
-    void results.ensureRunning();
+    if (role !== 'api') void results.ensureRunning();
     if (leader?.isLeader) void dispatcher.ensureRunning();
   }, 2_000);
 
+  // In order: stop answering (`http`), give up leadership (which stops the leader's parts), stop
+  // the parts, then the queues, connections and database they used.
+  const closeParts = async (force: boolean | undefined, http: Promise<void>) => {
+    clearInterval(watchdog);
+    await leader?.close({ force }).catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
+    const steps = [force ? Promise.resolve() : http, nodeHealth.close({ force }), dispatcher.close({ force }), results.close({ force }), reconciler.close({ force }), eventParts.close({ force }), pending.close(), eventsQueue.close(), audit.close()];
+    for (const r of await Promise.allSettled(steps)) {
+      if (r.status === 'rejected') logger.warn({ err: r.reason }, 'control plane: error while closing');
+    }
+    redis.disconnect();
+    consumer.disconnect();
+    await database.close().catch((err) => logger.warn({ err }, 'control plane: error closing the database'));
+  };
+  if (role === 'scheduler') return { url: '', port: 0, deps, close: closeOnce(({ force }) => closeParts(force, Promise.resolve())) };
   const server: ServerType = await new Promise((resolve, reject) => {
     const listen = { fetch: app.fetch, hostname: config.server.host, port: config.server.port };
     const https = tls ? { createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } } : {};
@@ -242,21 +267,11 @@ export async function startControlPlane(
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
 
-  // In order: stop answering, give up leadership (which stops the leader's parts), stop the
-  // parts, then the queues, connections and database they used.
   const http = new Promise<void>((resolve) => server.once('close', () => resolve()));
   const close = closeOnce(async ({ force }) => {
     server.close(() => undefined);
     (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-    clearInterval(watchdog);
-    await leader?.close({ force }).catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
-    const steps = [force ? Promise.resolve() : http, nodeHealth.close({ force }), dispatcher.close({ force }), results.close({ force }), reconciler.close({ force }), eventParts.close({ force }), pending.close(), eventsQueue.close(), audit.close()];
-    for (const r of await Promise.allSettled(steps)) {
-      if (r.status === 'rejected') logger.warn({ err: r.reason }, 'control plane: error while closing');
-    }
-    redis.disconnect();
-    consumer.disconnect();
-    await database.close().catch((err) => logger.warn({ err }, 'control plane: error closing the database'));
+    await closeParts(force, http);
   });
 
   return { url, port, deps, close };

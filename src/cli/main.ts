@@ -26,17 +26,44 @@ function config(overrides: Record<string, unknown> = {}): Config {
   return loadConfig({ file: program.opts().config ?? null, overrides });
 }
 
+/** How long a log line may wait in the buffer before it is written. */
+const LOG_FLUSH_MS = 50;
+
+const logDestinations: Array<ReturnType<typeof pino.destination>> = [];
+/** Writes the buffered log lines now (before the banner, so what led up to it is printed first). */
+function flushLogs(): void {
+  for (const d of logDestinations) {
+    try {
+      d.flushSync();
+    } catch {
+      d.flush(); // a write in flight: the rest follows it
+    }
+  }
+}
+
 function makeLogger(cfg: Config, role: string): Logger {
-  return pino({ level: cfg.log_level, base: { service: 'jarvis', role } });
+  // Buffered, asynchronous writes: under load one write carries many lines instead of one
+  // write per request (a write each was ~12 % of the API's CPU, docs/decisions.md). A line
+  // waits at most LOG_FLUSH_MS; pino writes what is left when the process exits (a SIGKILL
+  // loses at most that much). The pid tells the API processes of `--processes N` apart.
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 });
+  logDestinations.push(dest);
+  const pending = dest as unknown as { _len?: number; destroyed?: boolean };
+  setInterval(() => {
+    if (pending._len !== 0 && !pending.destroyed) dest.flush();
+  }, LOG_FLUSH_MS).unref();
+  return pino({ level: cfg.log_level, base: { service: 'jarvis', role, pid: process.pid } }, dest);
 }
 
 const GRACE_MS = 15_000;
 /** After the grace period, how long the forced close may take before the process just exits. */
 const FORCE_MS = 5_000;
-function onSignals(logger: Logger, parts: Closable[]) {
+/** Closes the parts on SIGINT/SIGTERM (a second signal exits at once); returns the stop for other causes. */
+function onSignals(logger: Logger, parts: Closable[]): (why: string) => void {
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (signal: string, isSignal = true) => {
     if (stopping) {
+      if (!isSignal) return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(130);
     }
@@ -56,6 +83,7 @@ function onSignals(logger: Logger, parts: Closable[]) {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  return (why) => stop(why, false);
 }
 
 function serverOverrides(opts: { host?: string; port?: string; insecure?: boolean }) {
@@ -67,6 +95,7 @@ function serverOverrides(opts: { host?: string; port?: string; insecure?: boolea
 }
 
 function banner(url: string, withWorker: boolean, cfg: Config) {
+  flushLogs();
   const here = (path: string) => decodeURIComponent(new URL(`../../${path}`, import.meta.url).pathname);
   const lines = [
     '',
@@ -89,33 +118,113 @@ function banner(url: string, withWorker: boolean, cfg: Config) {
   process.stderr.write(lines.join('\n') + '\n');
 }
 
-async function runControlPlane(opts: { host?: string; port?: string; insecure?: boolean }, withWorker: boolean) {
-  const cfg = config(serverOverrides(opts));
+type ServerOpts = { host?: string; port?: string; insecure?: boolean; processes?: string };
+
+function serverConfig(opts: ServerOpts): Config {
+  const overrides = serverOverrides(opts) as { server?: Record<string, unknown> };
+  if (opts.processes !== undefined) {
+    const n = Number(opts.processes);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new CliError(`--processes must be a whole number from 1 to 64, got "${opts.processes}"`);
+    overrides.server = { ...overrides.server, processes: n };
+  }
+  return config(overrides);
+}
+
+async function runControlPlane(opts: ServerOpts, withWorker: boolean) {
+  const { isClusterChild } = await import('./cluster.ts');
+  const cfg = serverConfig(opts);
+  if (isClusterChild()) return runApiProcess(cfg, withWorker);
+  if (cfg.server.processes > 1) return runPrimary(cfg, withWorker);
   const logger = makeLogger(cfg, withWorker ? 'all-in-one' : 'server');
   const { startControlPlane } = await import('./control-plane.ts');
   // `jarvis up`'s own worker registers with a token made for this run, so it needs no API key
   // when keys are in use (other workers bring the registration token or an operator key).
   const localToken = withWorker ? (await import('node:crypto')).randomBytes(24).toString('base64url') : null;
-  // `jarvis up` on the embedded database keeps its own secret key beside it (auth/local-secret-key.ts).
-  let localSecretKey: string | null = null;
-  if (withWorker && !cfg.database.url && !process.env.JARVIS_SECRET_KEY?.trim()) {
-    const { loadOrCreateLocalSecretKey, localSecretKeyPath } = await import('../auth/local-secret-key.ts');
-    const path = localSecretKeyPath(cfg.database.data_dir);
-    localSecretKey = loadOrCreateLocalSecretKey(path);
-    logger.info({ path }, 'secrets are sealed with the key in this file (set JARVIS_SECRET_KEY to use your own)');
-  }
+  const localSecretKey = withWorker ? await localSecret(cfg, logger) : null;
   const cp = await startControlPlane(cfg, logger, { localRegistrationToken: localToken, localSecretKey });
   const parts: Closable[] = [];
-  if (withWorker) {
-    const { startWorker } = await import('./worker.ts');
-    const { localWorkerSettings } = await import('../tls/server-tls.ts');
-    const local = { ...cfg, worker: { ...cfg.worker, ...localWorkerSettings(cfg, cp.url) }, nodes: { ...cfg.nodes, registration_token: localToken } };
-    const workers = await startWorker(local, logger.child({ role: 'worker' }));
-    parts.push({ name: 'local worker', close: (o?: CloseOptions) => workers.close(o) });
-  }
+  if (withWorker) parts.push(await localWorker(cfg, logger, cp.url, localToken as string));
   parts.push({ name: 'control plane', close: (o?: CloseOptions) => cp.close(o) });
   onSignals(logger, parts);
   banner(cp.url, withWorker, cfg);
+}
+
+/** `jarvis up` on the embedded database keeps its own secret key beside it (auth/local-secret-key.ts). */
+async function localSecret(cfg: Config, logger: Logger): Promise<string | null> {
+  if (cfg.database.url || process.env.JARVIS_SECRET_KEY?.trim()) return null;
+  const { loadOrCreateLocalSecretKey, localSecretKeyPath } = await import('../auth/local-secret-key.ts');
+  const path = localSecretKeyPath(cfg.database.data_dir);
+  logger.info({ path }, 'secrets are sealed with the key in this file (set JARVIS_SECRET_KEY to use your own)');
+  return loadOrCreateLocalSecretKey(path);
+}
+
+async function localWorker(cfg: Config, logger: Logger, url: string, token: string): Promise<Closable> {
+  const { startWorker } = await import('./worker.ts');
+  const { localWorkerSettings } = await import('../tls/server-tls.ts');
+  const local = { ...cfg, worker: { ...cfg.worker, ...localWorkerSettings(cfg, url) }, nodes: { ...cfg.nodes, registration_token: token } };
+  const workers = await startWorker(local, logger.child({ role: 'worker' }));
+  return { name: 'local worker', close: (o?: CloseOptions) => workers.close(o) };
+}
+
+/**
+ * `--processes N` (N > 1): this process prepares the database, starts N API processes on the
+ * port (cluster.ts) and, for `jarvis up`, the local worker; it serves nothing itself.
+ */
+async function runPrimary(cfg: Config, withWorker: boolean) {
+  const logger = makeLogger(cfg, 'primary');
+  const { startChildren, LOCAL_TOKEN_ENV } = await import('./cluster.ts');
+  const { openDatabase, embeddedChoice } = await import('../state/db.ts');
+  const parts: Closable[] = [];
+  const env: Record<string, string> = {};
+  let url = cfg.database.url;
+  if (!url) {
+    // The embedded PostgreSQL is this process's child, shared by the API processes over its socket.
+    const choice = embeddedChoice(cfg.database.data_dir);
+    if (choice.kind !== 'postgres') {
+      throw new CliError('--processes above 1 needs PostgreSQL: set DATABASE_URL, or install the PostgreSQL server binaries for the embedded one (PGlite runs inside one process)');
+    }
+    const { startLocalPostgres } = await import('../state/local-postgres.ts');
+    const local = await startLocalPostgres(choice.dir, choice.bin);
+    parts.push({ name: 'embedded database', close: () => local.stop() });
+    url = local.url;
+    env.DATABASE_URL = url;
+  }
+  const stopAll = async (o?: CloseOptions) => {
+    for (const p of [...parts].reverse()) await p.close(o).catch((err) => logger.warn({ err }, `shutdown: error closing ${p.name}`));
+  };
+  try {
+    // Migrations once, here, before any API process opens the database.
+    const db = await openDatabase({ url, dataDir: cfg.database.data_dir });
+    logger.info({ database: db.label }, 'database ready');
+    await db.close();
+    const token = withWorker ? (await import('node:crypto')).randomBytes(24).toString('base64url') : null;
+    if (token) env[LOCAL_TOKEN_ENV] = token;
+    const secret = withWorker ? await localSecret(cfg, logger) : null;
+    if (secret) env.JARVIS_SECRET_KEY = secret;
+    const children = await startChildren(cfg.server.processes, env, logger, GRACE_MS + FORCE_MS + 2_000);
+    parts.unshift({ name: `${cfg.server.processes} API processes`, close: (o?: CloseOptions) => children.close(o) });
+    if (withWorker) parts.unshift(await localWorker(cfg, logger, children.url, token as string));
+    logger.info({ processes: cfg.server.processes, pids: children.pids(), scheduler: children.schedulerPid(), url: children.url }, 'API processes ready');
+    onSignals(logger, parts);
+    banner(children.url, withWorker, cfg);
+  } catch (err) {
+    await stopAll({ force: true });
+    throw err;
+  }
+}
+
+/** A child of `--processes N`: an API process on the shared port, or the scheduler process. */
+async function runApiProcess(cfg: Config, withWorker: boolean) {
+  const { reportListening, onPrimaryStop, clusterMetrics, childRole, LOCAL_TOKEN_ENV } = await import('./cluster.ts');
+  const role = childRole();
+  const logger = makeLogger(cfg, role === 'scheduler' ? 'scheduler' : withWorker ? 'all-in-one' : 'server');
+  const { startControlPlane } = await import('./control-plane.ts');
+  const cp = await startControlPlane(cfg, logger, { localRegistrationToken: process.env[LOCAL_TOKEN_ENV] ?? null, role });
+  if (cp.deps.metrics.enabled) await clusterMetrics(cp.deps.metrics);
+  const stop = onSignals(logger, [{ name: 'control plane', close: (o?: CloseOptions) => cp.close(o) }]);
+  onPrimaryStop(stop);
+  flushLogs();
+  reportListening(cp.url);
 }
 
 program
@@ -124,6 +233,7 @@ program
   .option('--host <host>', 'address to listen on (HOST)')
   .option('--port <port>', 'port to listen on (PORT)')
   .option('--insecure', 'allow open mode (no API key) on a non-loopback address (JARVIS_INSECURE)')
+  .option('--processes <n>', 'API processes on the port, using more cores (JARVIS_API_PROCESSES; default 1)')
   .action((opts) => runControlPlane(opts, true));
 
 program
@@ -132,6 +242,7 @@ program
   .option('--host <host>', 'address to listen on (HOST)')
   .option('--port <port>', 'port to listen on (PORT)')
   .option('--insecure', 'allow open mode (no API key) on a non-loopback address (JARVIS_INSECURE)')
+  .option('--processes <n>', 'API processes on the port, using more cores (JARVIS_API_PROCESSES; default 1)')
   .action((opts) => runControlPlane(opts, false));
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

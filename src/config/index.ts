@@ -16,6 +16,7 @@ export const ConfigSchema = z.strictObject({
     host: z.string().min(1),
     port: z.number().int().min(0).max(65535),
     insecure: z.boolean(),
+    processes: z.number().int().min(1).max(64),
     max_body_bytes: z.number().int().positive(),
     max_workflow_body_bytes: z.number().int().positive(),
     tls: z.strictObject({
@@ -188,6 +189,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
   }
   const num: Array<[string, string[]]> = [
     ['PORT', ['server', 'port']],
+    ['JARVIS_API_PROCESSES', ['server', 'processes']],
     ['JARVIS_LOG_CAP_BYTES', ['tasks', 'log_cap_bytes']],
     ['JARVIS_RECONCILE_SECONDS', ['tasks', 'reconcile_seconds']],
     ['JARVIS_HEARTBEAT_SECONDS', ['worker', 'heartbeat_seconds']],

@@ -74,6 +74,11 @@ const MIB = 1024 * 1024;
 
 export class ControlPlaneMetrics {
   readonly registry = new Registry();
+  /**
+   * The text GET /metrics answers: this registry's, or with `--processes N` every API process's
+   * merged by the primary (cli/cluster.ts sets it).
+   */
+  exposition: () => Promise<string> = () => this.registry.metrics();
   readonly enabled: boolean;
   /** Tasks accepted by POST /tasks. */
   readonly submitted: CounterLike<'priority'>;
@@ -153,6 +158,8 @@ export class ControlPlaneMetrics {
     this.registerScrapeTimeMetrics(options, registers);
   }
 
+  // Figures read at scrape time (from the database, Redis) are the same in every API process of
+  // `--processes N`: `aggregator: 'first'` makes the cluster's /metrics show one copy, not the sum.
   private registerScrapeTimeMetrics(options: MetricsOptions, registers: Registry[]): void {
     const timeoutMs = options.sourceTimeoutMs ?? 2_000;
     const logger = options.logger;
@@ -174,6 +181,7 @@ export class ControlPlaneMetrics {
       help: 'Whether the last scrape could read a source of scrape-time metrics (1) or not (0), by source.',
       labelNames: ['source'],
       registers,
+      aggregator: 'first',
       async collect() {
         await Promise.all(sources.map((s) => s.get()));
         for (const s of sources) this.set({ source: s.name }, s.down ? 0 : 1);
@@ -185,6 +193,7 @@ export class ControlPlaneMetrics {
       help: 'Tasks in the database, by status (read at scrape time).',
       labelNames: ['status'],
       registers,
+      aggregator: 'first',
       async collect() {
         const counts = await taskCounts.get();
         this.reset();
@@ -198,6 +207,7 @@ export class ControlPlaneMetrics {
       help: "Jobs in Jarvis's BullMQ queues, by queue and state (read at scrape time).",
       labelNames: ['queue', 'state'],
       registers,
+      aggregator: 'first',
       async collect() {
         const byQueue = await queueJobs.get();
         this.reset();
@@ -213,6 +223,7 @@ export class ControlPlaneMetrics {
       help: 'Tasks waiting in the pending queue for the dispatcher, by priority (read at scrape time).',
       labelNames: ['priority'],
       registers,
+      aggregator: 'first',
       async collect() {
         const depth = await queueDepth.get();
         this.reset();
@@ -227,6 +238,7 @@ export class ControlPlaneMetrics {
         help: `${help} (read at scrape time).`,
         labelNames: ['node', ...extraLabels],
         registers,
+        aggregator: 'first',
         async collect() {
           const list = await nodes.get();
           this.reset();
@@ -256,6 +268,7 @@ export class ControlPlaneMetrics {
       help: 'A node\'s status: 1 for the status it is in, 0 for the others, by node and status (read at scrape time).',
       labelNames: ['node', 'status'],
       registers,
+      aggregator: 'first',
       async collect() {
         const list = await nodes.get();
         this.reset();
@@ -270,6 +283,7 @@ export class ControlPlaneMetrics {
       help: 'Always 1; labels give each node\'s id and host name, by node (read at scrape time).',
       labelNames: ['node', 'node_id', 'hostname'],
       registers,
+      aggregator: 'first',
       async collect() {
         const list = await nodes.get();
         this.reset();

@@ -24,6 +24,7 @@ export function registerTenantMetrics(registers: Registry[], source: ScrapeSourc
       help: `${help} (read at scrape time).`,
       labelNames: ['tenant'],
       registers,
+      aggregator: 'first',
       async collect() {
         const f = await source.get();
         this.reset();
@@ -40,6 +41,7 @@ export function registerTenantMetrics(registers: Registry[], source: ScrapeSourc
       help: `${help} (read at scrape time).`,
       labelNames: ['tenant', 'resource'],
       registers,
+      aggregator: 'first',
       async collect() {
         const f = await source.get();
         this.reset();
@@ -64,6 +66,7 @@ export function registerTenantMetrics(registers: Registry[], source: ScrapeSourc
     help: "Queued tasks by tenant and resource shape: cpu, memory_mb and gpu buckets ('le_N': at most N, 'gt_N': more) (read at scrape time).",
     labelNames: ['tenant', 'cpu', 'memory_mb', 'gpu'],
     registers,
+    aggregator: 'first',
     async collect() {
       const f = await source.get();
       this.reset();

@@ -2,6 +2,7 @@
 // and trimmed to the configured number of days.
 import { and, count, desc, eq, gte, lt, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
+import { insertAsJson } from './json-insert.ts';
 import { auditLog, type AuditRow } from './schema.ts';
 
 export type AuditEntry = Omit<AuditRow, 'id'>;
@@ -19,7 +20,7 @@ export class AuditStore {
   constructor(private readonly db: Db) {}
 
   async insertMany(entries: AuditEntry[]): Promise<void> {
-    if (entries.length > 0) await this.db.insert(auditLog).values(entries);
+    if (entries.length > 0 && !(await insertAsJson(this.db, auditLog, entries, false))) await this.db.insert(auditLog).values(entries);
   }
 
   async list(f: AuditFilter): Promise<{ items: AuditRow[]; total: number }> {

@@ -12,6 +12,7 @@ import { markStarted, placeAttempts } from './place-attempts.ts';
 import { addEvent, recordEvents } from './task-history.ts';
 import { taskOverview, type TaskOverview } from './task-overview.ts';
 import { idIn, isUniqueViolation, type Tx } from './tx.ts';
+import { insertAsJson } from './json-insert.ts';
 
 export interface TaskFilter {
   /** Only this tenant's tasks (undefined: every tenant's). */
@@ -99,7 +100,10 @@ export class TaskStore {
   async createMany(rows: NewTaskRow[], enqueue: (tasks: TaskRow[]) => Promise<void>): Promise<TaskRow[]> {
     const created = await this.db.transaction(async (tx) => {
       const out: TaskRow[] = [];
-      for (let i = 0; i < rows.length; i += 500) out.push(...(await tx.insert(tasks).values(rows.slice(i, i + 500)).returning()));
+      for (let i = 0; i < rows.length; i += 500) {
+        const part = rows.slice(i, i + 500);
+        out.push(...((await insertAsJson(tx, tasks, part)) ?? (await tx.insert(tasks).values(part).returning())));
+      }
       return out;
     });
     try {
@@ -111,9 +115,9 @@ export class TaskStore {
     return created;
   }
 
-  /** One multi-row INSERT (no transaction: a single statement is atomic). */
+  /** One multi-row INSERT (no transaction: a single statement is atomic), rows sent as one JSON value. */
   async insertMany(rows: NewTaskRow[]): Promise<TaskRow[]> {
-    return this.db.insert(tasks).values(rows).returning();
+    return (await insertAsJson(this.db, tasks, rows)) ?? this.db.insert(tasks).values(rows).returning();
   }
 
   async deleteMany(ids: string[]): Promise<void> {

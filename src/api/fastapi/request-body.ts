@@ -28,15 +28,18 @@ export type RequestBody =
 export const MAX_JSON_DEPTH = 1000;
 
 const PARSE_ERROR = 'There was an error parsing the body';
+/** Decoders keep no state between calls made without `stream`: one of each serves every request. */
+const STRICT = new TextDecoder('utf-8', { fatal: true });
+const LENIENT = new TextDecoder();
 
 export function readRequestBody(bytes: Uint8Array, contentType: string | null): RequestBody {
   if (bytes.length === 0) return { kind: 'missing' };
   if (contentType !== null && !fastApiReadsAsJson(contentType)) {
-    return { kind: 'raw', text: new TextDecoder().decode(bytes) };
+    return { kind: 'raw', text: LENIENT.decode(bytes) };
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = STRICT.decode(bytes);
   } catch (err) {
     return { kind: 'invalid', error: new HttpError(400, PARSE_ERROR, { cause: err }) };
   }

@@ -54,6 +54,13 @@ export function fastApiRequests<E extends Env, S extends Schema, B extends strin
       const env = { ...(c.env as object | undefined), [BODY_AS_READ]: body };
       return app.fetch(asHonoReadsIt(c, bytes, lastValuesOnly ? query : undefined), env as E['Bindings']);
     }
+    if (body?.kind === 'json' && bytes !== undefined) {
+      // Parsed once: Hono's JSON validator gets this value instead of decoding and parsing the
+      // bytes again (which also built a Response per request to turn them into text).
+      const { value, text } = body;
+      (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
+      c.req.json = <T>() => Promise.resolve(value as T);
+    }
     const request: FastApiRequest = { route, params: pathParams(known, c.req.path), query, body };
     (c as Context<{ Variables: FastApiVariables }>).set(FASTAPI_REQUEST, request);
     await next();

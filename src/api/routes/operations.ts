@@ -52,7 +52,7 @@ export function operationsRoutes(deps: ApiDeps) {
     responses: { 200: { content: { 'text/plain': { schema: z.string() } }, description: 'Metrics' } },
   });
   app.openapi(metrics, async (c) => {
-    const body = await deps.metrics.registry.metrics();
+    const body = await deps.metrics.exposition();
     return c.text(body, 200, { "Content-Type": deps.metrics.registry.contentType });
   });
 
