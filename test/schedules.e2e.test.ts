@@ -233,7 +233,9 @@ describe('exactly once', () => {
     const sw = (await http.get(`/schedules/${within.id}`)).body;
     const sp = (await http.get(`/schedules/${past.id}`)).body;
     expect(sw.missed_ticks).toBeGreaterThanOrEqual(2);
-    expect(sp.missed_ticks).toBeGreaterThanOrEqual(3);
+    // Three or more ticks passed while down; the last may have been within 1 s of the restart,
+    // and then it is the one catch-up rather than missed.
+    expect(sp.missed_ticks).toBeGreaterThanOrEqual(2);
     // Past the deadline: no run later than 1 s after its tick (no catch-up of old ticks).
     for (const r of p) expect(Date.parse(r.labels[TICK])).toBeGreaterThan(Date.parse(r.created_at) - 1_000);
   }, 90_000);
