@@ -121,7 +121,7 @@ export class Dispatcher implements Part {
     const look = () => {
       this.deps.pending
         .tenants()
-        .then((ts) => ts.forEach((t) => this.onTenant(t)))
+        .then((ts) => ['default', ...ts].forEach((t) => this.onTenant(t)))
         .catch((err) => this.deps.logger.debug({ err }, 'dispatcher: could not list the tenants with pending work'));
     };
     look();

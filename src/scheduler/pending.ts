@@ -52,24 +52,29 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: [] }> 
     }
     for (const [tenant, list] of byTenant) {
       const q = this.queue(tenant);
+      const adds: Array<Promise<unknown>> = [];
       for (let i = 0; i < list.length; i += 1000) {
-        await q.addBulk(
-          list.slice(i, i + 1000).map((t) => ({
-            name: 'place',
-            data: delayMs > 0 ? { taskId: t.id, notBefore: Date.now() + delayMs } : { taskId: t.id },
-            opts: {
-              jobId: t.id,
-              priority: PRIORITY_RANK[t.priority],
-              delay: delayMs > 0 ? delayMs : undefined,
-              removeOnComplete: true,
-              removeOnFail: { count: 1000 },
-            },
-          })),
+        adds.push(
+          q.addBulk(
+            list.slice(i, i + 1000).map((t) => ({
+              name: 'place',
+              data: delayMs > 0 ? { taskId: t.id, notBefore: Date.now() + delayMs } : { taskId: t.id },
+              opts: {
+                jobId: t.id,
+                priority: PRIORITY_RANK[t.priority],
+                delay: delayMs > 0 ? delayMs : undefined,
+                removeOnComplete: true,
+                removeOnFail: { count: 1000 },
+              },
+            })),
+          ),
         );
       }
-      // After the jobs: a dispatcher that sees the tenant finds its jobs there.
+      // Every time, not once per process: Redis may have lost the set (a restart without
+      // persistence), and a scheduler in another process learns of the tenant only from it.
+      adds.push(this.connection.sadd(this.names.pendingTenantsKey, tenant));
+      await Promise.all(adds);
       if (!this.known.has(tenant)) {
-        await this.connection.sadd(this.names.pendingTenantsKey, tenant);
         this.known.add(tenant);
         this.emit('tenant', tenant);
       }
