@@ -123,6 +123,10 @@ describe('outputs, templates and when', () => {
     // A value the skipped task never produced fails the task that needs it, at release, saying so.
     expect(t['reads-gate']).toMatchObject({ status: 'failed', attempts: 0, error: 'cannot fill command: tasks.gate.result has no value (task "gate" ended skipped)' });
     expect(done.status).toBe('failed');
+    // Retried alone it would run with its templates unfilled: the answer points at the workflow.
+    const alone = await http.post(`/tasks/${t['reads-gate'].id}/retry`);
+    expect(alone.status).toBe(409);
+    expect(alone.body.detail).toBe(`This task failed before it ran, when its templates were filled from its workflow; retry the workflow instead (POST /workflows/${r.body.id}/retry)`);
   });
 
   it('fails a task whose output is over 64 KiB, missing, or not a file, saying which', async () => {

@@ -11,7 +11,7 @@ import { canSee, type Actor } from './actor.ts';
 import type { TaskSpec } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
 import { enqueueWithin, queueUnavailable, tellNodesToCancel } from './queueing.ts';
-import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
+import { isFillFailure, WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { taskRowFrom } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
 import { checkStandaloneSpecs } from './template-checks.ts';
@@ -123,6 +123,12 @@ export class TaskControl {
   /** A new attempt of a task that failed, timed out or was cancelled. */
   async retry(id: string, actor: Actor): Promise<TaskRow> {
     await this.mustSee(id, actor);
+    // A workflow task that failed at release never had its templates filled: run alone, it would
+    // run them as written. Its workflow's retry fills them again.
+    const before = await this.deps.tasks.get(id);
+    if (before?.workflowId && before.templates && before.attempts === 0 && before.status === 'failed' && isFillFailure(before.error)) {
+      throw new Conflict(`This task failed before it ran, when its templates were filled from its workflow; retry the workflow instead (POST /workflows/${before.workflowId}/retry)`);
+    }
     const r = await this.deps.tasks.retry(id);
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('notRetryable' in r) throw new Conflict(`Task is ${r.notRetryable.status}; only failed, timed_out or cancelled tasks can be retried`);

@@ -14,6 +14,7 @@ import type { WorkflowStore } from '../state/workflow-store.ts';
 import { compileCondition, decideWhen, type CompiledCondition } from '../workflow/condition.ts';
 import { renderTaskTemplates } from '../workflow/task-templates.ts';
 import { hasTemplate, parseTemplate, referencesOf, type AncestorValue } from '../workflow/template.ts';
+import { cannotFill } from '../domain/status-reasons.ts';
 
 export class WorkflowReleaser {
   constructor(private readonly workflows: WorkflowStore) {}
@@ -128,7 +129,7 @@ export class WorkflowReleaser {
         if (task.templates) {
           const rendered = renderTaskTemplates(task.templates, values);
           if (!rendered.ok) {
-            ended.push(...(await this.workflows.fail(tx, task.id, `cannot fill ${rendered.loc.join('.')}: ${rendered.error}`)));
+            ended.push(...(await this.workflows.fail(tx, task.id, cannotFill(rendered.loc.join('.'), rendered.error))));
             continue;
           }
           await this.workflows.fillTemplates(tx, task.id, rendered.fields as Partial<TaskRow>);

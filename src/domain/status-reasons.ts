@@ -14,3 +14,7 @@ export const FAIR_SHARE_HOLD = 'held back by fair share';
 export const isTenantHold = (reason: string | null | undefined) => !!reason && (reason.startsWith(FAIR_SHARE_HOLD) || /^tenant \S+ at quota:/.test(reason));
 /** The kind of a reason: its words before the first colon ("no node fits", "tenant ml at quota"). */
 export const reasonKind = (reason: string | null | undefined) => (reason ?? '').split(':', 1)[0];
+
+/** A workflow task whose templates could not be filled at release fails with this error. */
+export const cannotFill = (where: string, error: string) => `cannot fill ${where}: ${error}`;
+export const isFillFailure = (error: string | null | undefined) => !!error && error.startsWith('cannot fill ');
