@@ -3,21 +3,12 @@
 // than every source file, else the TypeScript sources through tsx, so `npx jarvis` works without
 // a build step and an edited checkout always runs what it holds. The compiled form saves the tsx
 // loader's memory (~50 MB) and start time. JARVIS_FROM_SOURCE=1 always runs the sources.
-import { readdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { newestSource } from './newest-source.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-function newestSource(dir) {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (/\.tsx?$/.test(e.name)) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
 
 function compiledIsCurrent() {
   if (process.env.JARVIS_FROM_SOURCE === '1') return false;

@@ -5,6 +5,7 @@
 // handled. Missed ticks while down: at most one catch-up, within starting_deadline_seconds.
 // It sleeps until the earliest next tick (at most maxSleepMs), so a tick's run is submitted
 // within a few milliseconds of it.
+import { PassLoop } from '../lifecycle/pass-loop.ts';
 import type { Logger } from 'pino';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { compileCron } from '../schedule/cron.ts';
@@ -28,14 +29,25 @@ export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workfl
 }
 
 export class ScheduleTicker implements Part {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private generation = 0;
+  private readonly loop: PassLoop;
   private closer?: (options?: CloseOptions) => Promise<void>;
   /** Compiled crons by expression and time zone: compiling costs more than planning. */
   private readonly crons = new Map<string, ReturnType<typeof compileCron>>();
 
-  constructor(private readonly deps: ScheduleTickerDeps) {}
+  constructor(private readonly deps: ScheduleTickerDeps) {
+    // After a pass, sleep until the earliest next tick (at most maxSleepMs: a schedule created or
+    // changed meanwhile is seen within it).
+    const maxSleep = deps.maxSleepMs ?? 1_000;
+    this.loop = new PassLoop(
+      async () => {
+        await this.pass();
+        const next = await this.deps.schedules.earliestNext();
+        return next ? Math.max(5, Math.min(maxSleep, next.getTime() - Date.now() + 2)) : maxSleep;
+      },
+      (err) => this.deps.logger.warn({ err }, 'schedules: pass failed; will try again'),
+      maxSleep,
+    );
+  }
 
   private compiled(cron: string, timezone: string) {
     const key = `${cron}\u0000${timezone}`;
@@ -49,31 +61,12 @@ export class ScheduleTicker implements Part {
   }
 
   start(): void {
-    if (this.timer) return;
-    const generation = ++this.generation;
-    const loop = async () => {
-      let sleep = this.deps.maxSleepMs ?? 1_000;
-      try {
-        this.running = this.pass();
-        await this.running;
-        const next = await this.deps.schedules.earliestNext();
-        if (next) sleep = Math.max(5, Math.min(sleep, next.getTime() - Date.now() + 2));
-      } catch (err) {
-        this.deps.logger.warn({ err }, 'schedules: pass failed; will try again');
-      } finally {
-        this.running = null;
-      }
-      if (generation === this.generation) this.timer = setTimeout(() => void loop(), sleep);
-    };
-    this.timer = setTimeout(() => void loop(), 0);
+    this.loop.start();
   }
 
   /** Stops ticking (when this control plane stops leading); waits for a pass under way. */
-  async stop(force = false): Promise<void> {
-    this.generation++;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (!force) await this.running?.catch(() => undefined);
+  stop(force = false): Promise<void> {
+    return this.loop.stop(force);
   }
 
   close(options?: CloseOptions): Promise<void> {

@@ -8,6 +8,7 @@
 // a transaction older than the oldest one still running (the snapshot's xmin) is final, so the
 // stored cursor only moves over those; events past it are fanned out at once too (a unique index
 // makes reading them again harmless) and read again once their region is final.
+import { PassLoop } from '../lifecycle/pass-loop.ts';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
@@ -21,40 +22,30 @@ const PRUNE_EVERY_MS = 3_600_000;
 const SOURCES: EventSource[] = ['task_events', 'workflow_events'];
 
 export class WebhookOutbox implements Part {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-  private generation = 0;
+  private readonly loop: PassLoop;
   private closer?: (options?: CloseOptions) => Promise<void>;
   /** Per source: where the last page ended when it went past the final region (read ahead). */
   private ahead = new Map<EventSource, Cursor>();
   private prunedAt = 0;
 
-  constructor(private readonly deps: { webhooks: WebhookStore; logger: Logger; intervalMs?: number; onDeliveries?(n: number): void }) {}
-
-  start(): void {
-    if (this.timer) return;
-    const generation = ++this.generation;
-    this.ahead.clear();
-    const loop = async () => {
-      let added = 0;
-      try {
-        this.running = this.pass();
-        added = await this.running;
-      } catch (err) {
-        this.deps.logger.warn({ err }, 'webhooks: outbox pass failed; will try again');
-      } finally {
-        this.running = null;
-      }
-      if (generation === this.generation) this.timer = setTimeout(() => void loop(), added > 0 ? 0 : (this.deps.intervalMs ?? 200));
-    };
-    this.timer = setTimeout(() => void loop(), 0);
+  constructor(private readonly deps: { webhooks: WebhookStore; logger: Logger; intervalMs?: number; onDeliveries?(n: number): void }) {
+    const interval = deps.intervalMs ?? 200;
+    // Caught up: wait an interval; otherwise read on at once.
+    this.loop = new PassLoop(
+      async () => ((await this.pass()) > 0 ? 0 : interval),
+      (err) => this.deps.logger.warn({ err }, 'webhooks: outbox pass failed; will try again'),
+      interval,
+    );
   }
 
-  async stop(force = false): Promise<void> {
-    this.generation++;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (!force) await this.running?.catch(() => undefined);
+  start(): void {
+    if (this.loop.started) return;
+    this.ahead.clear();
+    this.loop.start();
+  }
+
+  stop(force = false): Promise<void> {
+    return this.loop.stop(force);
   }
 
   close(options?: CloseOptions): Promise<void> {
