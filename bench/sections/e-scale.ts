@@ -92,7 +92,12 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
   const stopAll = async () => {
     if (worker) {
       // A process with a hundred thousand simulated runs has nothing to finish: kill it.
-      worker.child.kill('SIGKILL');
+      // (Profiling: two SIGTERMs, the second of which exits at once, so node writes the profile.)
+      if (process.env.JARVIS_BENCH_NODE_ARGS) {
+        worker.child.kill('SIGTERM');
+        await sleep(200);
+        worker.child.kill('SIGTERM');
+      } else worker.child.kill('SIGKILL');
       await worker.stop();
     }
     if (server) await server.stop();

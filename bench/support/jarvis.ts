@@ -57,7 +57,10 @@ export async function startJarvis(opts: StartOptions): Promise<JarvisProcess> {
     if (!opts.apiUrl) throw new Error('startJarvis: a worker needs apiUrl');
     env.JARVIS_API_URL = opts.apiUrl;
   }
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, opts.command, ...(opts.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // JARVIS_BENCH_NODE_ARGS (space-separated) adds node flags to every process a section starts,
+  // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a section's processes spend their CPU.
+  const benchArgs = (process.env.JARVIS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...benchArgs, ...(opts.nodeArgs ?? []), BIN, opts.command, ...(opts.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => {

@@ -3,7 +3,9 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import { consumerConnection } from '../scheduler/queues.ts';
+import { Queue } from 'bullmq';
+import { consumerConnection, redisNames } from '../scheduler/queues.ts';
+import { StartReports } from '../worker/start-reports.ts';
 import { NodeAgent } from '../worker/agent.ts';
 import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
 import { hardeningFromConfig } from '../worker/container-security.ts';
@@ -28,7 +30,11 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
     await agent.start();
     return { agents: [agent], close: (options) => agent.close(options) };
   }
-  const shared = { connection: consumerConnection(config.redis.url), subscriber: consumerConnection(config.redis.url) };
+  const connection = consumerConnection(config.redis.url);
+  const names = redisNames(config.redis.prefix);
+  const events = new Queue(names.eventsQueue, { connection, prefix: names.bullPrefix });
+  // One events queue for every agent, and so one batch of "started" reports for the process.
+  const shared = { connection, subscriber: consumerConnection(config.redis.url), events, starts: new StartReports(events) };
   shared.connection.on('error', (err) => logger.debug({ err }, 'worker: redis connection error'));
   shared.subscriber.on('error', (err) => logger.debug({ err }, 'worker: redis subscriber error'));
   // Every agent listens for cancel messages on the one shared subscriber.
@@ -46,6 +52,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
     agents,
     close: closeOnce(async ({ force }) => {
       await Promise.allSettled(agents.map((a) => a.close({ force })));
+      await events.close().catch(() => undefined);
       shared.subscriber.disconnect();
       await shared.connection.quit().catch(() => shared.connection.disconnect());
     }),

@@ -9,7 +9,7 @@ import type { FinishReport, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry } from '../scheduler/batcher.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import type { PendingQueues } from '../scheduler/pending.ts';
-import { controlPlaneWorkerOptions, logQueueError, TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
+import { controlPlaneWorkerOptions, EventsQueueJob, logQueueError, type TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
 
 export interface ResultRecorderDeps {
   tasks: TaskStore;
@@ -81,7 +81,8 @@ export class ResultRecorder implements Part {
   private readonly finished = new Batcher<FinishedEvent>(FINISHED_BATCH, (batch) => this.storeFinished(batch));
 
   private process(job: Job): Promise<void> {
-    const event = TaskEventJob.parse(job.data);
+    const event = EventsQueueJob.parse(job.data);
+    if (event.type === 'started-many') return Promise.all(event.reports.map((r) => this.started.add(r))).then(() => undefined);
     return event.type === 'finished' ? this.finished.add(event) : this.started.add(event);
   }
 

@@ -80,14 +80,16 @@ export const NodeJob = z.object({
 });
 export type NodeJob = z.infer<typeof NodeJob>;
 
+const StartedReport = z.object({
+  type: z.literal('started'),
+  taskId: z.string().uuid(),
+  attempt: z.number().int(),
+  nodeId: z.string().uuid(),
+  at: z.string(),
+});
+
 export const TaskEventJob = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('started'),
-    taskId: z.string().uuid(),
-    attempt: z.number().int(),
-    nodeId: z.string().uuid(),
-    at: z.string(),
-  }),
+  StartedReport,
   z.object({
     type: z.literal('finished'),
     taskId: z.string().uuid(),
@@ -106,6 +108,15 @@ export const TaskEventJob = z.discriminatedUnion('type', [
   }),
 ]);
 export type TaskEventJob = z.infer<typeof TaskEventJob>;
+
+/**
+ * Several "started" reports in one job: the attempts a worker process started while its last
+ * such job was being added (worker/start-reports.ts). One job instead of one each saves the
+ * events queue three Redis scripts per attempt. Single reports (older workers) still count.
+ */
+export const StartedReports = z.object({ type: z.literal('started-many'), reports: z.array(StartedReport).min(1).max(1000) });
+export type StartedReports = z.infer<typeof StartedReports>;
+export const EventsQueueJob = z.union([TaskEventJob, StartedReports]);
 
 /**
  * Options of the control plane's BullMQ workers. Short locks: jobs of a control plane killed

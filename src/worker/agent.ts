@@ -17,6 +17,7 @@ import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { StringDecoder } from 'node:string_decoder';
 import { StdoutResult } from '../workflow/outputs.ts';
 import type { SecretMasker } from './secret-mask.ts';
+import { StartReports } from './start-reports.ts';
 
 export type AgentState = 'starting' | 'running' | 'engine_unreachable' | 'stopping' | 'stopped';
 
@@ -36,7 +37,7 @@ export interface NodeAgentOptions {
    * Connections shared by the agents of one process (many simulated nodes): the caller owns
    * and closes them. Without, the agent opens its own.
    */
-  shared?: { connection: Redis; subscriber: Redis };
+  shared?: { connection: Redis; subscriber: Redis; events: Queue; starts: StartReports };
   /** How to reach the control plane; default the global fetch (src/tls/trusted-fetch.ts: with a CA). */
   fetch?: typeof fetch;
 }
@@ -49,6 +50,7 @@ export class NodeAgent implements Part {
   private readonly subscriber: Redis;
   private worker: Worker | null = null;
   private events: Queue | null = null;
+  private starts: StartReports | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private engineTimer: NodeJS.Timeout | null = null;
   private readonly running = new Map<string, AbortController>();
@@ -87,7 +89,8 @@ export class NodeAgent implements Part {
     if (!engineOk) this.state = 'engine_unreachable';
     this.node = await this.register();
     logger.info({ node_id: this.node.id, node: this.node.name, capacity: this.capacity }, 'worker: registered');
-    this.events = new Queue(this.names.eventsQueue, { connection: this.connection, prefix: this.names.bullPrefix });
+    this.events = this.opts.shared?.events ?? new Queue(this.names.eventsQueue, { connection: this.connection, prefix: this.names.bullPrefix });
+    this.starts = this.opts.shared?.starts ?? new StartReports(this.events);
     await this.subscriber.subscribe(this.names.cancelChannel);
     this.subscriber.on('message', this.onCancelMessage);
     this.worker = new Worker(this.names.nodeQueue(this.node.id), (job) => this.process(job), {
@@ -352,7 +355,7 @@ export class NodeAgent implements Part {
               if (stream === 'stdout') stdout.push(chunk);
             },
             onStarted: async ({ startedAt }) => {
-              await this.report({ type: 'started', taskId: spec.taskId, attempt: spec.attempt, nodeId: node.id, at: startedAt.toISOString() });
+              await this.starts!.report({ type: 'started', taskId: spec.taskId, attempt: spec.attempt, nodeId: node.id, at: startedAt.toISOString() });
             },
           },
         );
@@ -391,7 +394,7 @@ export class NodeAgent implements Part {
       this.state = 'stopping';
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
       if (this.engineTimer) clearTimeout(this.engineTimer);
-      const steps = [this.worker?.close(force), this.events?.close()];
+      const steps = [this.worker?.close(force), this.opts.shared ? undefined : this.events?.close()];
       for (const r of await Promise.allSettled(steps)) {
         if (r.status === 'rejected') this.opts.logger.warn({ err: r.reason }, 'worker: error while closing');
       }
