@@ -1,12 +1,12 @@
 // The rows a submission becomes: a task spec's defaults applied once (priority, resources,
 // retries, network), and a workflow's graph as one workflow row and its task rows.
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import { waitingOn } from '../dag/release.ts';
 import { normaliseResources } from '../domain/resources.ts';
 import { hasTemplate } from '../workflow/template.ts';
 import { DEFAULT_PRIORITY, type TaskSpec, type WorkflowSpec } from '../domain/task.ts';
 import type { NewTaskRow } from '../state/schema.ts';
+import { newId } from '../domain/ids.ts';
 
 /** The fields every new task row gets from a task spec (POST /tasks and workflows). */
 export function taskRowFrom(
@@ -16,7 +16,7 @@ export function taskRowFrom(
 ): NewTaskRow {
   const resources = normaliseResources(spec.resources);
   return {
-    id: randomUUID(),
+    id: newId(),
     name: spec.name ?? null,
     image: spec.image,
     command: spec.command ?? null,
@@ -40,7 +40,7 @@ export function taskRowFrom(
 
 /** The workflow row and its task rows (all `pending`, roots ready) for a validated spec. */
 export function workflowRows(spec: WorkflowSpec, config: Config, tenant = 'default') {
-  const id = randomUUID();
+  const id = newId();
   const createdAt = new Date();
   const rows = spec.tasks.map((t) => {
     const parents = t.depends_on ?? [];

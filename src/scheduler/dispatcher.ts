@@ -3,11 +3,11 @@
 // batch, where fair share (fair-share.ts) orders them across tenants and enforces quotas. The
 // database decides: a job whose task is no longer queued is dropped, and a task already placed
 // (we crashed after placing it) is handed over again under the same job id, which BullMQ
-// deduplicates. A task that fits nowhere now is delayed and tried again; one that can never fit
+// deduplicates. A task that fits nowhere now waits (see "Waiting" below); one that can never fit
 // fails at once with the reason.
 import type { TenantPolicy } from '../auth/tenant-policy.ts';
 import { NodeHandOver } from './hand-over.ts';
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NodeStore } from '../state/node-store.ts';
@@ -49,20 +49,6 @@ export interface DispatcherDeps {
 
 const WAIT_RETRY_MS = 500;
 
-/**
- * A task that fits nowhere waits until capacity changes (a task ends or is cancelled, a node
- * registers or resumes: wakeWaitingTasks promotes the waiting jobs, which BullMQ then hands
- * out by priority) or, failing that, for a failsafe delay: 5 s, doubling each time the task is
- * found waiting again, up to 5 minutes. Waiting tasks barely poll, so a large backlog on a full
- * cluster costs little while nothing changes.
- */
-export function waitFailsafeMs(timesTaken: number): number {
-  return Math.min(300_000, 5_000 * 2 ** Math.max(0, Math.min(timesTaken - 1, 6)));
-}
-
-
-
-
 /** The most jobs decided together (and, with some headroom, the pending worker's concurrency). */
 const MAX_BATCH = 500;
 
@@ -70,14 +56,27 @@ const MAX_BATCH = 500;
 const TENANT_WATCH_MS = 500;
 
 /**
- * Of each tenant's tasks that must wait, the first this many are held in memory (their jobs
- * stay active, their locks renewed) rather than delayed, so every batch decided when capacity
- * frees has the front of every waiting tenant's queue in it, and fair share chooses among all
- * of them, not among whichever jobs Redis handed over first. They are looked at again on every
- * wake and every HELD_RETRY_MS.
+ * Waiting. Of each tenant's tasks that must wait, the best this many (priority, aged, then
+ * age) are held in memory (their jobs stay active, their locks renewed), so every batch decided
+ * when capacity frees has the front of every waiting tenant's queue in it, and fair share
+ * chooses among all of them, not among whichever jobs Redis handed over first. They are looked
+ * at again on every wake (a task ends or is cancelled, a node registers or resumes) and every
+ * HELD_RETRY_MS.
+ *
+ * The tenant's other waiting tasks go back to its queue, in front of their priority class
+ * (BullMQ's moveToWait), and the tenant's queue is paused: nothing more is taken from it, so a
+ * backlog on a full cluster costs nothing while nothing changes, and stays in the queue's own
+ * priority order. The queue is read again when the front held in memory thins out (its tasks
+ * were placed), when a task arrives that would go before one held, and, in case room appeared
+ * that fits a task behind the front but not the front itself (a smaller one), after a failsafe
+ * delay: RESUME_FIRST_MS, doubling while nothing of the tenant is placed, up to RESUME_MAX_MS.
  */
 const HELD_PER_TENANT = 100;
 const HELD_RETRY_MS = 1_000;
+const RESUME_FIRST_MS = 2_000;
+const RESUME_MAX_MS = 60_000;
+/** A paused queue is read again for arrivals at most this often. */
+const ARRIVAL_RESUME_MS = 100;
 
 /** A pending job waiting in a batch; seq is its arrival (FIFO within a priority, as BullMQ handed it out). */
 interface Taken {
@@ -86,6 +85,9 @@ interface Taken {
   seq: number;
   /** Set when it is held in memory (the tenant it is held under). */
   tenant?: string;
+  /** While waiting: its aged priority and creation time, which decide which waiting tasks are held. */
+  rank?: number;
+  createdAt?: number;
 }
 type Pending = BatchEntry<Taken>;
 
@@ -106,6 +108,11 @@ export class Dispatcher implements Part {
   private held = new Map<string, Pending[]>();
   private heldTimer: NodeJS.Timeout | null = null;
   private readonly onWake = () => this.lookAgainAtHeld();
+  /** Tenants whose queue is paused (see Waiting), with when the failsafe reads it again. */
+  private readonly paused = new Map<string, { resumeAt: number; backoffMs: number; arrivalAt: number }>();
+  private readonly onAdded = (tenant: string, bestRank: number) => this.arrived(tenant, bestRank);
+  /** Every task held in memory by tenant, whether in this.held or back in a batch, until its job ends. */
+  private readonly holding = new Map<string, Set<Taken>>();
 
   constructor(private readonly deps: DispatcherDeps) {
     this.nodes = new NodeHandOver(deps);
@@ -117,7 +124,12 @@ export class Dispatcher implements Part {
     this.running = true;
     this.deps.pending.on('tenant', this.onTenant);
     this.deps.pending.on('wake', this.onWake);
-    this.heldTimer = setInterval(this.onWake, HELD_RETRY_MS);
+    this.deps.pending.on('added', this.onAdded);
+    this.heldTimer = setInterval(() => {
+      this.resumeThinned();
+      this.resumeDue();
+      this.onWake();
+    }, HELD_RETRY_MS);
     const look = () => {
       this.deps.pending
         .tenants()
@@ -151,7 +163,8 @@ export class Dispatcher implements Part {
   async ensureRunning(): Promise<void> {
     if (!this.running) return;
     for (const [tenant, w] of this.workers) {
-      if (w.isRunning()) continue;
+      // A paused queue's loop ends once nothing it took is still being decided.
+      if (w.isRunning() || this.paused.has(tenant)) continue;
       this.deps.logger.warn({ tenant }, "dispatcher: a tenant's queue loop had stopped; starting a new one");
       this.workers.delete(tenant);
       await w.close().catch(() => undefined);
@@ -164,6 +177,8 @@ export class Dispatcher implements Part {
     this.running = false;
     this.deps.pending.off('tenant', this.onTenant);
     this.deps.pending.off('wake', this.onWake);
+    this.deps.pending.off('added', this.onAdded);
+    this.paused.clear();
     if (this.watch) clearInterval(this.watch);
     if (this.heldTimer) clearInterval(this.heldTimer);
     this.watch = this.heldTimer = null;
@@ -199,7 +214,13 @@ export class Dispatcher implements Part {
   private arrivals = 0;
 
   private process(job: Job, token: string | undefined): Promise<void> {
-    return this.batcher.add({ job, token, seq: this.arrivals++ });
+    const taken: Taken = { job, token, seq: this.arrivals++ };
+    const done = this.batcher.add(taken);
+    const ended = () => {
+      if (taken.tenant) this.holding.get(taken.tenant)?.delete(taken);
+    };
+    done.then(ended, ended);
+    return done;
   }
 
   private async decideBatch(batch: Pending[]): Promise<BatchHandled> {
@@ -235,10 +256,14 @@ export class Dispatcher implements Part {
         candidates.push({ tenant: task.tenant, priority: task.priority, demand: task, order: p.value.seq, p, task });
       }
       // Within a tenant: priority class, aged by the time waited (held tasks keep their jobs'
-      // priority, so it is worked out here), then arrival.
+      // priority, so it is worked out here), then age (jobs sent back to their queue come back
+      // in no particular order within their class), then arrival.
       const now = Date.now();
-      const rank = new Map(candidates.map((c) => [c, agedPriority(c.task.priority, c.task.createdAt, this.deps.agingSeconds, now)]));
-      candidates.sort((a, b) => rank.get(a)! - rank.get(b)! || a.p.value.seq - b.p.value.seq);
+      for (const c of candidates) {
+        c.p.value.rank = agedPriority(c.task.priority, c.task.createdAt, this.deps.agingSeconds, now);
+        c.p.value.createdAt = c.task.createdAt.getTime();
+      }
+      candidates.sort((a, b) => byRank(a.p, b.p));
       // Fair share across tenants: the candidate of the tenant with the least weighted dominant
       // share goes first; its tenant's quota is checked, and its usage grows as it is placed.
       const order = new FairShareOrder(candidates, tenants, clusterCapacity(view), { criticalJumpsTenants: this.deps.criticalJumpsTenants });
@@ -270,6 +295,8 @@ export class Dispatcher implements Part {
         this.deps.onPlaced?.(t);
         handOver.push(t);
         this.usage.placed(tenants, t);
+        const pause = this.paused.get(t.tenant);
+        if (pause) pause.backoffMs = RESUME_FIRST_MS;
       }
       for (const id of gone) byTask.get(id)!.settle();
       // Room is left after this batch: tasks that were waiting may fit now (a node that came
@@ -290,9 +317,82 @@ export class Dispatcher implements Part {
         for (const { p } of entries) if (!p.held) p.settle();
       } finally {
         await this.keepHeld(heldHere);
+        this.resumeThinned();
       }
     })();
     return { tail };
+  }
+
+  /** Stops taking a tenant's jobs (its waiting tasks beyond those held stay in its queue). */
+  private async pause(tenant: string): Promise<void> {
+    const worker = this.workers.get(tenant);
+    if (!worker || !this.running) return;
+    const was = this.paused.get(tenant);
+    const backoffMs = was ? Math.min(RESUME_MAX_MS, was.backoffMs * 2) : RESUME_FIRST_MS;
+    this.paused.set(tenant, { resumeAt: Date.now() + backoffMs, backoffMs, arrivalAt: was?.arrivalAt ?? 0 });
+    if (!worker.isPaused()) await worker.pause(true);
+  }
+
+  /** Reads a paused tenant's queue again. */
+  private resume(tenant: string): void {
+    const p = this.paused.get(tenant);
+    if (!p) return;
+    this.paused.delete(tenant);
+    const worker = this.workers.get(tenant);
+    if (worker?.isPaused()) void worker.resume().catch((err) => this.deps.logger.warn({ err, tenant }, "dispatcher: could not read a paused tenant's queue again"));
+  }
+
+  /**
+   * The failsafe: paused queues whose delay is over are read again, and so are those holding a
+   * task that would go before one held (it arrived through another process, an API process of
+   * `--processes N`, whose adds this one does not hear of): one ZCOUNT per better class.
+   */
+  private resumeDue(): void {
+    const now = Date.now();
+    for (const [tenant, p] of this.paused) {
+      if (p.resumeAt <= now) {
+        this.resume(tenant);
+        continue;
+      }
+      const worst = this.worstHeldRank(tenant);
+      if (worst === null || worst <= 1) continue;
+      const better = Array.from({ length: worst - 1 }, (_, i) => i + 1);
+      this.deps.pending
+        .queue(tenant)
+        .getCountsPerPriority(better)
+        .then((counts) => {
+          if (Object.values(counts).some((n) => n > 0)) this.resume(tenant);
+        })
+        .catch((err) => this.deps.logger.debug({ err, tenant }, "dispatcher: could not count a paused tenant's queue"));
+    }
+  }
+
+  /** The lowest class (highest rank) among a tenant's held tasks, or null when it holds fewer than HELD_PER_TENANT. */
+  private worstHeldRank(tenant: string): number | null {
+    const held = this.holding.get(tenant);
+    if (!held || held.size < HELD_PER_TENANT) return null;
+    let worst = Number.NEGATIVE_INFINITY;
+    for (const h of held) worst = Math.max(worst, h.rank ?? 0);
+    return worst;
+  }
+
+  /** Tenants whose front held in memory thinned out (placed, or cancelled) read their queue again. */
+  private resumeThinned(): void {
+    for (const tenant of [...this.paused.keys()]) {
+      if ((this.holding.get(tenant)?.size ?? 0) < HELD_PER_TENANT / 2) this.resume(tenant);
+    }
+  }
+
+  /** Tasks arrived in a paused tenant's queue: it is read if one would go before a task held. */
+  private arrived(tenant: string, bestRank: number): void {
+    const p = this.paused.get(tenant);
+    if (!p) return;
+    const worst = this.worstHeldRank(tenant);
+    if (worst !== null && bestRank >= worst) return;
+    const now = Date.now();
+    if (now - p.arrivalAt < ARRIVAL_RESUME_MS) return;
+    p.arrivalAt = now;
+    this.resume(tenant);
   }
 
   /** Keeps a batch's held tasks for the next wake; a dispatcher that stopped puts them back in their queues. */
@@ -343,8 +443,9 @@ export class Dispatcher implements Part {
   }
 
   /**
-   * Tasks that fit nowhere now step aside: their status_reason says why, and their job is
-   * delayed until capacity changes (wakeWaitingTasks) or the failsafe delay passes.
+   * Tasks that fit nowhere now step aside: their status_reason says why; of each tenant's
+   * waiting tasks, the best HELD_PER_TENANT (with those already held) are held in memory, and
+   * the rest go back to the tenant's queue, which is paused (see Waiting at the top).
    */
   private async wait(waits: Waiting[], heldHere: Pending[]): Promise<void> {
     if (waits.length === 0) return;
@@ -355,28 +456,60 @@ export class Dispatcher implements Part {
         .map((w) => ({ taskId: w.task.id, reason: w.reason, event: isTenantHold(w.reason) && reasonKind(w.reason) !== reasonKind(w.task.statusReason) })),
       'queued',
     );
-    const count = new Map<string, number>();
-    for (const [tenant, list] of this.held) count.set(tenant, list.length);
-    for (const p of heldHere) count.set(p.value.tenant!, (count.get(p.value.tenant!) ?? 0) + 1);
-    const delayed = waits.filter(({ p, task }) => {
-      const n = count.get(task.tenant) ?? 0;
-      if (!this.running || n >= HELD_PER_TENANT) return true;
-      count.set(task.tenant, n + 1);
+    if (!this.running) {
+      await Promise.all(waits.map(({ p }) => this.delay(p, WAIT_RETRY_MS)));
+      return;
+    }
+    // Per tenant, the best of those held already (in memory, or by this batch) and the new are
+    // held; the rest go back. Decided synchronously, before any await: a wake may take
+    // this.held meanwhile.
+    const fresh = new Map<string, Pending[]>();
+    for (const { p, task } of waits) {
       p.value.tenant = task.tenant;
-      heldHere.push(p);
-      p.hold();
-      return false;
-    });
-    await Promise.all(
-      delayed.map(async ({ p, task }) => {
-        // Aging: a waiting task moves up one priority class per aging_seconds waited, so a
-        // steady flow of higher-priority work cannot starve it. (On a delayed job BullMQ keeps
-        // the new priority for when the job is promoted.)
-        const aged = agedPriority(task.priority, task.createdAt, this.deps.agingSeconds);
-        if (aged !== p.value.job.priority) await p.value.job.changePriority({ priority: aged }).catch(() => undefined);
-        await this.delay(p, waitFailsafeMs(p.value.job.attemptsStarted));
-      }),
-    );
+      fresh.set(task.tenant, [...(fresh.get(task.tenant) ?? []), p]);
+    }
+    const back: Pending[] = [];
+    const pausing: string[] = [];
+    for (const [tenant, news] of fresh) {
+      const held = this.held.get(tenant) ?? [];
+      const here = heldHere.filter((p) => p.value.tenant === tenant);
+      const all = [...held, ...here, ...news].sort(byRank);
+      const keep = new Set(all.slice(0, HELD_PER_TENANT));
+      if (held.length > 0) this.held.set(tenant, held.filter((p) => keep.has(p)));
+      for (const p of here) if (!keep.has(p)) heldHere.splice(heldHere.indexOf(p), 1);
+      for (const p of news) {
+        if (!keep.has(p)) continue;
+        heldHere.push(p);
+        p.hold();
+        let set = this.holding.get(tenant);
+        if (!set) this.holding.set(tenant, (set = new Set()));
+        set.add(p.value);
+      }
+      const dropped = all.slice(HELD_PER_TENANT);
+      back.push(...dropped);
+      if (dropped.length > 0) pausing.push(tenant);
+    }
+    // Paused before the jobs go back, so they are not taken again at once.
+    await Promise.all(pausing.map((t) => this.pause(t)));
+    await Promise.all(back.map((p) => this.sendBack(p)));
+  }
+
+  /**
+   * Sends a waiting task's job back to its tenant's queue, in front of its priority class (which
+   * aging may have raised), and ends its processing. A job that cannot be moved (its lock or key
+   * is gone) is let go; the database and the reconciler still have the task.
+   */
+  private async sendBack(p: Pending): Promise<void> {
+    const { job, token, rank } = p.value;
+    try {
+      // Aging: a waiting task moves up one priority class per aging_seconds waited, so a
+      // steady flow of higher-priority work cannot starve it.
+      if (rank !== undefined && rank !== job.priority) await job.changePriority({ priority: rank }).catch(() => undefined);
+      await job.moveToWait(token);
+    } catch (err) {
+      this.deps.logger.debug({ err, task_id: job.id }, 'dispatcher: could not send a waiting job back to its queue; leaving it to the reconciler');
+    }
+    p.settle(new WaitingError());
   }
 
   /** Gives placed tasks their node jobs again (the reconciler found them lost). */
@@ -384,4 +517,13 @@ export class Dispatcher implements Part {
     const rows = await this.deps.tasks.getMany(ids);
     await this.nodes.handOver(rows.filter((t) => t.status === 'scheduled' && t.nodeId));
   }
+}
+
+/** Waiting order within a tenant: aged priority, then age (creation time, then the time-ordered id), then arrival. */
+function byRank(a: Pending, b: Pending): number {
+  const x = a.value;
+  const y = b.value;
+  // Task ids are time-ordered (domain/ids.ts): within a millisecond they keep creation order.
+  const byId = x.job.id === y.job.id ? 0 : (x.job.id ?? '') < (y.job.id ?? '') ? -1 : 1;
+  return (x.rank ?? 0) - (y.rank ?? 0) || (x.createdAt ?? 0) - (y.createdAt ?? 0) || byId || x.seq - y.seq;
 }

@@ -18,7 +18,11 @@ const WAKE_COUNT = 1_000;
 /** ... and at least this many of each tenant's, however many tenants wait. */
 const WAKE_MIN_PER_TENANT = 50;
 
-export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: [] }> {
+/**
+ * Events in this process: `tenant` the first time a tenant's queue is used, `wake` when capacity
+ * changed, `added` (tenant, the best priority rank added) after tasks were queued.
+ */
+export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; added: [string, number] }> {
   private readonly queues = new Map<string, Queue>();
   private readonly known = new Set<string>();
   private wakeState: { again: boolean; done: Promise<void> } | null = null;
@@ -78,6 +82,7 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: [] }> 
         this.known.add(tenant);
         this.emit('tenant', tenant);
       }
+      this.emit('added', tenant, list.reduce((best, t) => Math.min(best, PRIORITY_RANK[t.priority]), Number.POSITIVE_INFINITY));
     }
   }
 
