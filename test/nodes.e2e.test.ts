@@ -141,3 +141,45 @@ describe('placement strategies, with many simulated nodes in one process', () =>
     });
   }
 });
+
+describe('heartbeat period', () => {
+  it('grows with the cluster so all nodes together stay within nodes.max_heartbeats_per_second, and nodes stay available', async () => {
+    // Base period 0.5 s, at most 2 heartbeats a second: 4 nodes beat every 2 s, not every 0.5 s.
+    const s = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_MAX_HEARTBEATS_PER_SECOND: '2', JARVIS_HEARTBEAT_SECONDS: '0.5' } });
+    const w = spawnJarvis(['worker', '--executor', 'simulated', '--nodes', '4', '--name', 'beat', '--cpu', '1', '--memory-mb', '1024', '--max-tasks', '1'], {
+      ...(process.env as Record<string, string>),
+      JARVIS_REDIS_PREFIX: s.prefix,
+      JARVIS_API_URL: s.url,
+      JARVIS_HEARTBEAT_SECONDS: '0.5',
+    });
+    try {
+      await w.waitFor(/worker: simulated nodes registered/, 30_000);
+      const h = api(s.url);
+      // A node's own heartbeat is told the period.
+      const reg = await h.post('/nodes/register', { name: 'manual', hostname: 'h', capacity: { cpu: 1, memory_mb: 512, max_tasks: 1 } });
+      const beat = await h.post(`/nodes/${reg.body.id}/heartbeat`, { running_task_ids: [] }, { authorization: `Bearer ${reg.body.token}` });
+      expect(beat.status).toBe(200);
+      expect(Number(beat.headers.get('x-jarvis-heartbeat-seconds'))).toBeGreaterThanOrEqual(2);
+      // Over 6 s (12 base periods), each simulated node beats about 3 times, and none goes unhealthy.
+      await new Promise((r) => setTimeout(r, 2_500)); // every node has had an answer with the longer period
+      const seen = new Map<string, Set<string>>();
+      const until = Date.now() + 6_000;
+      while (Date.now() < until) {
+        const nodes = (await h.get('/nodes')).body.items as Array<{ id: string; name: string; status: string; last_heartbeat_at: string }>;
+        for (const n of nodes.filter((x) => x.name.startsWith('beat-'))) {
+          expect(n.status, `${n.name} stayed available`).toBe('available');
+          seen.set(n.id, (seen.get(n.id) ?? new Set()).add(n.last_heartbeat_at));
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(seen.size).toBe(4);
+      for (const beats of seen.values()) {
+        expect(beats.size).toBeGreaterThanOrEqual(2);
+        expect(beats.size).toBeLessThanOrEqual(5);
+      }
+    } finally {
+      await w.stop();
+      await s.stop();
+    }
+  }, 60_000);
+});

@@ -161,6 +161,7 @@ export async function startControlPlane(
     logger,
     heartbeatSeconds: config.worker.heartbeat_seconds,
     unhealthyAfterMissed: config.nodes.unhealthy_after_missed,
+    maxHeartbeatsPerSecond: config.nodes.max_heartbeats_per_second,
     offlineSeconds: config.nodes.offline_seconds,
   });
   redis.on('ready', () => {

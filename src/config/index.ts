@@ -79,6 +79,8 @@ export const ConfigSchema = z.strictObject({
   nodes: z.strictObject({
     unhealthy_after_missed: z.number().int().positive(),
     offline_seconds: z.number().positive(),
+    /** Heartbeat periods grow with the cluster so that all nodes together send at most this many a second. */
+    max_heartbeats_per_second: z.number().positive(),
     registration_token: z.string().min(1).nullable(),
   }),
   metrics: z.strictObject({
@@ -195,6 +197,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_HEARTBEAT_SECONDS', ['worker', 'heartbeat_seconds']],
     ['JARVIS_JOB_LOCK_SECONDS', ['worker', 'job_lock_seconds']],
     ['JARVIS_OFFLINE_SECONDS', ['nodes', 'offline_seconds']],
+    ['JARVIS_MAX_HEARTBEATS_PER_SECOND', ['nodes', 'max_heartbeats_per_second']],
     ['JARVIS_AGING_SECONDS', ['scheduler', 'aging_seconds']],
     ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],

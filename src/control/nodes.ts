@@ -7,6 +7,7 @@ import type { NodeRow, TaskRow } from '../state/schema.ts';
 import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
 import { isSecretRef } from '../domain/task.ts';
+import { heartbeatPeriodSeconds } from '../domain/heartbeats.ts';
 
 
 export interface Heartbeat {
@@ -16,8 +17,24 @@ export interface Heartbeat {
   engine: 'ok' | 'unreachable';
 }
 
+/** How long the live-node count behind the heartbeat period is reused. */
+const NODE_COUNT_TTL_MS = 5_000;
+
 export class NodeControl {
+  private liveNodes: { at: number; count: Promise<number> } | null = null;
+
   constructor(private readonly deps: ControlDeps) {}
+
+  /** The heartbeat period a node is told to keep, in seconds (domain/heartbeats.ts). */
+  async heartbeatPeriod(): Promise<number> {
+    if (!this.liveNodes || Date.now() - this.liveNodes.at > NODE_COUNT_TTL_MS) {
+      const count = this.deps.nodes.countLive();
+      this.liveNodes = { at: Date.now(), count };
+      count.catch(() => (this.liveNodes = null));
+    }
+    const { worker, nodes } = this.deps.config;
+    return heartbeatPeriodSeconds(await this.liveNodes.count, worker.heartbeat_seconds, nodes.max_heartbeats_per_second);
+  }
 
   /**
    * `bearer` is the token the caller presented (empty for none). Without API keys (open mode) a

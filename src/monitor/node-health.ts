@@ -8,6 +8,7 @@ import type { PendingQueues } from '../scheduler/pending.ts';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import type { CloseOptions, Part } from '../lifecycle/part.ts';
+import { heartbeatPeriodSeconds, silenceSeconds } from '../domain/heartbeats.ts';
 
 export class NodeHealthMonitor implements Part {
   private timer: NodeJS.Timeout | null = null;
@@ -24,8 +25,14 @@ export class NodeHealthMonitor implements Part {
       heartbeatSeconds: number;
       unhealthyAfterMissed: number;
       offlineSeconds: number;
+      maxHeartbeatsPerSecond: number;
     },
-  ) {}
+  ) {
+    this.periodSeconds = deps.heartbeatSeconds;
+  }
+
+  /** The heartbeat period nodes keep now, seconds: longer in a large cluster (domain/heartbeats.ts). */
+  private periodSeconds: number;
 
   start(): void {
     if (this.timer) return;
@@ -33,13 +40,12 @@ export class NodeHealthMonitor implements Part {
   }
 
   async check(): Promise<void> {
-    const { nodes, logger, heartbeatSeconds, unhealthyAfterMissed, offlineSeconds } = this.deps;
+    const { nodes, logger, heartbeatSeconds, unhealthyAfterMissed, offlineSeconds, maxHeartbeatsPerSecond } = this.deps;
     const now = Date.now();
     try {
-      const changed = await nodes.markSilent(
-        new Date(now - heartbeatSeconds * unhealthyAfterMissed * 1000),
-        new Date(now - offlineSeconds * 1000),
-      );
+      this.periodSeconds = heartbeatPeriodSeconds(await nodes.countLive(), heartbeatSeconds, maxHeartbeatsPerSecond);
+      const silence = silenceSeconds(this.periodSeconds, unhealthyAfterMissed, offlineSeconds);
+      const changed = await nodes.markSilent(new Date(now - silence.unhealthy * 1000), new Date(now - silence.offline * 1000));
       for (const n of changed) logger.warn({ node_id: n.id, node: n.name, status: n.status }, `node ${n.name} is ${n.status}: no heartbeat`);
       // Every offline node still holding tasks, not only those that just went offline: a crash
       // between marking a node offline and taking its tasks back must not strand them.
@@ -61,11 +67,11 @@ export class NodeHealthMonitor implements Part {
    * it): it is placed again. Two heartbeats of grace cover a report on its way.
    */
   private async requeueLostAttempts(): Promise<void> {
-    const { tasks, redis, names, logger, heartbeatSeconds } = this.deps;
+    const { tasks, redis, names, logger } = this.deps;
     // Once per heartbeat period is often enough (heartbeats are what it compares against).
-    if (Date.now() - this.lostCheckedAt < heartbeatSeconds * 1000) return;
+    if (Date.now() - this.lostCheckedAt < this.periodSeconds * 1000) return;
     this.lostCheckedAt = Date.now();
-    for (const t of await tasks.unlistedRunning(2 * heartbeatSeconds)) {
+    for (const t of await tasks.unlistedRunning(2 * this.periodSeconds)) {
       if (await redis.exists(`${names.bullPrefix}:${names.eventsQueue}:finished-${t.id}-a${t.attempts}`)) continue;
       const again = await tasks.requeueLost(t.id, t.attempts, `node ${t.nodeName} no longer runs attempt ${t.attempts} and its result was lost; placing it again`);
       if (!again) continue;

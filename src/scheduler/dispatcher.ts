@@ -15,7 +15,7 @@ import type { TaskRow } from '../state/schema.ts';
 import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
 import type { PendingQueues } from './pending.ts';
-import { chooseNode, reserve, type PlacementChoice, type PlacementStrategy } from './placement.ts';
+import { chooseNode, reserve, type PlacementChoice, type PlacementStrategy, type ScanCursor } from './placement.ts';
 import { clusterCapacity, FairShareOrder, type Candidate } from './fair-share.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
 import { TenantUsage } from './tenant-usage.ts';
@@ -270,9 +270,10 @@ export class Dispatcher implements Part {
       // Within a batch nodes only fill up: a shape that fitted nowhere fits nowhere for the rest
       // of it, so the many waiting tasks of a full cluster cost one scan of the nodes per shape.
       const noRoom = new Map<string, PlacementChoice>();
+      const cursor: ScanCursor = { next: Math.floor(Math.random() * view.length) };
       for (let c = order.next(); c !== null; c = order.next()) {
         const shape = `${c.task.cpu}|${c.task.memoryMb}|${c.task.gpu}|${JSON.stringify(c.task.nodeSelector)}`;
-        const choice = noRoom.get(shape) ?? chooseNode(c.task, view, this.deps.strategy);
+        const choice = noRoom.get(shape) ?? chooseNode(c.task, view, this.deps.strategy, cursor);
         if (choice.kind === 'wait') noRoom.set(shape, choice);
         if (choice.kind === 'node') {
           reserve(choice.node, c.task);

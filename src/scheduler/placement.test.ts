@@ -142,6 +142,36 @@ describe('chooseNode', () => {
   });
 });
 
+describe('chooseNode on a large cluster (a cursor given)', () => {
+  const cluster = (n: number, over: (i: number) => Partial<PlacementNode> = () => ({})) => Array.from({ length: n }, (_, i) => node(over(i)));
+
+  it('scores only the first log2(nodes) nodes with room from the cursor, and moves the cursor past them', () => {
+    // 1,000 nodes; the fuller a node, the better for binpack, and node 500 is the fullest of all.
+    const nodes = cluster(1000, (i) => ({ allocatedCpu: i === 500 ? 3 : (i % 7) * 0.25 }));
+    const cursor = { next: 0 };
+    const first = chooseNode(task(), nodes, 'binpack', cursor);
+    // Among nodes 0..9 (10 = ceil(log2 1000)), the fullest: i % 7 == 6, node 6.
+    expect(nameOf(first)).toBe(nodes[6].name);
+    expect(cursor.next).toBe(10);
+    expect(nameOf(chooseNode(task(), nodes, 'binpack', cursor))).toBe(nodes[13].name);
+    expect(nameOf(chooseNode(task(), nodes, 'binpack', { next: 495 }))).toBe(nodes[500].name);
+    // Without a cursor every node is scored.
+    expect(nameOf(chooseNode(task(), nodes, 'binpack'))).toBe(nodes[500].name);
+  });
+
+  it('still finds the one node with room, wrapping round, and says why none fits after a full look', () => {
+    const nodes = cluster(1000, (i) => ({ allocatedTasks: i === 3 ? 0 : 10 }));
+    expect(nameOf(chooseNode(task(), nodes, 'binpack', { next: 700 }))).toBe(nodes[3].name);
+    nodes[3].allocatedTasks = 10;
+    expect(chooseNode(task(), nodes, 'binpack', { next: 700 })).toEqual({ kind: 'wait', reason: 'no node fits: 1000 nodes, 1000 have no free task slot' });
+  });
+
+  it('scores every node of a small cluster whatever the cursor', () => {
+    const nodes = cluster(64, (i) => ({ allocatedCpu: i === 63 ? 3 : 0 }));
+    expect(nameOf(chooseNode(task(), nodes, 'binpack', { next: 0 }))).toBe(nodes[63].name);
+  });
+});
+
 describe('reserve', () => {
   it('counts a decided placement against the node so the next decision sees it', () => {
     const only = node({ cpu: 2, memoryMb: 1024, maxTasks: 2 });

@@ -101,6 +101,12 @@ export class NodeStore {
       .orderBy(asc(nodes.registeredAt));
   }
 
+  /** How many nodes are not offline (what sets the heartbeat period, domain/heartbeats.ts). */
+  async countLive(): Promise<number> {
+    const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(nodes).where(sql`${nodes.status} <> 'offline'`);
+    return r?.n ?? 0;
+  }
+
   /** Marks nodes whose heartbeats stopped; returns those that changed. */
   async markSilent(unhealthyBefore: Date, offlineBefore: Date): Promise<NodeRow[]> {
     const offline = await this.db

@@ -18,6 +18,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { StdoutResult } from '../workflow/outputs.ts';
 import type { SecretMasker } from './secret-mask.ts';
 import { StartReports } from './start-reports.ts';
+import { HEARTBEAT_PERIOD_HEADER } from '../domain/heartbeats.ts';
 
 export type AgentState = 'starting' | 'running' | 'engine_unreachable' | 'stopping' | 'stopped';
 
@@ -60,10 +61,12 @@ export class NodeAgent implements Part {
   /** When a heartbeat last failed (at first: when this agent started) and last succeeded. */
   private heartbeatFailedAt = Date.now();
   private heartbeatOkAt = 0;
+  private heartbeatPeriodMs: number;
   private readonly onCancelMessage = (_channel: string, taskId: string) => this.running.get(taskId)?.abort();
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.names = redisNames(opts.config.redis.prefix);
+    this.heartbeatPeriodMs = opts.config.worker.heartbeat_seconds * 1000;
     this.connection = opts.shared?.connection ?? consumerConnection(opts.config.redis.url);
     this.subscriber = opts.shared?.subscriber ?? consumerConnection(opts.config.redis.url);
     if (!opts.shared) {
@@ -187,8 +190,7 @@ export class NodeAgent implements Part {
    * control plane a request per task, which at thousands of tasks a second is most of its work.
    */
   private mayHaveLost(job: Job): boolean {
-    const period = this.opts.config.worker.heartbeat_seconds * 1000;
-    const answered = job.timestamp > this.heartbeatFailedAt && Date.now() - this.heartbeatOkAt < 2 * period;
+    const answered = job.timestamp > this.heartbeatFailedAt && Date.now() - this.heartbeatOkAt < 2 * this.heartbeatPeriodMs;
     return !answered || job.attemptsStarted > 1;
   }
 
@@ -237,9 +239,26 @@ export class NodeAgent implements Part {
     }
   }
 
+  /**
+   * The next heartbeat, one period from now. The period is worker.heartbeat_seconds until the
+   * control plane answers with a longer one (a large cluster: domain/heartbeats.ts); then each
+   * wait is varied by up to a tenth, so nodes that started together do not beat together.
+   */
   private scheduleHeartbeat(): void {
-    const every = this.opts.config.worker.heartbeat_seconds * 1000;
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), every);
+    const base = this.opts.config.worker.heartbeat_seconds * 1000;
+    const wait = this.heartbeatPeriodMs > base ? this.heartbeatPeriodMs * (0.9 + Math.random() * 0.1) : this.heartbeatPeriodMs;
+    this.heartbeatTimer = setTimeout(() => {
+      void this.heartbeat().finally(() => {
+        if (this.state !== 'stopping' && this.state !== 'stopped') this.scheduleHeartbeat();
+      });
+    }, wait);
+  }
+
+  /** The period the control plane asked for (HEARTBEAT_PERIOD_HEADER), never below worker.heartbeat_seconds. */
+  private takePeriod(res: Response): void {
+    const asked = Number(res.headers.get(HEARTBEAT_PERIOD_HEADER));
+    if (!Number.isFinite(asked) || asked <= 0) return;
+    this.heartbeatPeriodMs = Math.min(600_000, Math.max(this.opts.config.worker.heartbeat_seconds * 1000, asked * 1000));
   }
 
   private async heartbeat(): Promise<void> {
@@ -256,8 +275,10 @@ export class NodeAgent implements Part {
         },
         this.node.token,
       );
-      if (res.ok) this.heartbeatOkAt = Date.now();
-      else this.heartbeatFailedAt = Date.now();
+      if (res.ok) {
+        this.heartbeatOkAt = Date.now();
+        this.takePeriod(res);
+      } else this.heartbeatFailedAt = Date.now();
       if (res.status === 404) {
         this.opts.logger.error({ node_id: this.node.id }, 'worker: the control plane no longer knows this node (deleted?); restart the worker to register it again');
       } else if (!res.ok) this.opts.logger.warn({ status: res.status }, 'worker: heartbeat refused');
@@ -320,7 +341,8 @@ export class NodeAgent implements Part {
     const node = this.node as NodeIdentity;
     // A fresh live log for this attempt: if this job is handed back after a restart, the
     // adopted container's output is replayed from its start. (Earlier attempts' logs are stored.)
-    await this.connection.del(this.names.logStream(spec.taskId));
+    // In one round trip, with whether the task was cancelled before it started.
+    const [, cancelled] = (await this.connection.multi().del(this.names.logStream(spec.taskId)).exists(this.names.cancelKey(spec.taskId)).exec()) ?? [];
     const { env, masker, problem: secretsProblem } = await resolveTaskEnv(spec, node, (path, body, token) => this.api(path, body, token));
     const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes, masker);
     const stdout = new StdoutLastLine(masker?.fork() ?? null);
@@ -328,7 +350,7 @@ export class NodeAgent implements Part {
     try {
       if (secretsProblem) {
         outcome = { status: 'error', exitCode: null, error: secretsProblem, startedAt: null, finishedAt: new Date() };
-      } else if (await this.connection.exists(this.names.cancelKey(spec.taskId))) {
+      } else if (cancelled?.[1] === 1 || abort.signal.aborted) {
         outcome = { status: 'cancelled', exitCode: null, error: 'cancelled before it started', startedAt: null, finishedAt: new Date() };
       } else {
         outcome = await this.opts.executor.run(
@@ -392,7 +414,7 @@ export class NodeAgent implements Part {
   close(options?: CloseOptions): Promise<void> {
     this.closer ??= closeOnce(async ({ force }) => {
       this.state = 'stopping';
-      if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
       if (this.engineTimer) clearTimeout(this.engineTimer);
       const steps = [this.worker?.close(force), this.opts.shared ? undefined : this.events?.close()];
       for (const r of await Promise.allSettled(steps)) {

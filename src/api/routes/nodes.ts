@@ -7,6 +7,7 @@ import { allows } from '../../auth/policy.ts';
 import { bearerToken } from '../../auth/keys.ts';
 import { json } from './responses.ts';
 import { presentNode } from '../present.ts';
+import { HEARTBEAT_PERIOD_HEADER } from '../../domain/heartbeats.ts';
 import { ErrorDetail, Node, NodeAttempt, NodeAttemptParams, NodeAttemptQuery, NodeSecrets, NodeSecretsRequest, NodeHeartbeat, NodeIdParam, NodeRegister, NodeRegistered } from '../schemas.ts';
 
 /** The token of an `Authorization: Bearer TOKEN` header, or '' for none. */
@@ -41,7 +42,12 @@ export function nodeRoutes(control: Control, authenticator: Authenticator) {
     summary: "A node's heartbeat: its load and the tasks it runs",
     request: { params: NodeIdParam, body: { content: { 'application/json': { schema: NodeHeartbeat } }, required: true } },
     responses: {
-      200: json(Node, 'The node'),
+      200: {
+        ...json(Node, 'The node'),
+        headers: z.object({
+          'X-Jarvis-Heartbeat-Seconds': z.string().openapi({ description: 'How often the node heartbeats from now on, in seconds: worker.heartbeat_seconds, or longer so the whole cluster sends at most nodes.max_heartbeats_per_second' }),
+        }),
+      },
       401: json(ErrorDetail, "Missing or wrong node token (the one registration answered with)"),
       404: json(ErrorDetail, 'Unknown node: register again'),
     },
@@ -54,6 +60,8 @@ export function nodeRoutes(control: Control, authenticator: Authenticator) {
       runningTaskIds: hb.running_task_ids ?? [],
       engine: hb.engine ?? 'ok',
     });
+    // The period the node keeps from now on: longer in a large cluster (domain/heartbeats.ts).
+    c.header(HEARTBEAT_PERIOD_HEADER, String(await nodes.heartbeatPeriod()));
     return c.json(presentNode(n), 200);
   });
 
