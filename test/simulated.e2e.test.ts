@@ -76,3 +76,33 @@ it('places a burst of mixed work in batches without over-committing any node, hi
     await s.stop();
   }
 });
+
+it('places the 130 tasks a finished parent releases on 6 slots: those with room at once, the rest once room frees', async () => {
+  // The reconciler is kept out of it (an hour between passes): nothing is rescued, every
+  // released task is either decided at once (offered to the dispatcher), held by it while it
+  // waits, or (past the 100 it holds) queued by it.
+  const s = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_RECONCILE_SECONDS: '3600' } });
+  const w = spawnSimulatedNodes(s, 'release', 2, { cpu: 8, memoryMb: 8192, maxTasks: 3 });
+  try {
+    await w.waitFor(/worker: simulated nodes registered/, 30_000);
+    const h = api(s.url);
+    const child = (i: number) => ({ key: `c${i}`, image: 'sim', depends_on: ['root'], resources: { cpu: 0.1, memory_mb: 16 }, labels: { 'jarvis.sim/duration_ms': '50' } });
+    const wf = await h.post('/workflows', { name: 'fan', tasks: [{ key: 'root', image: 'sim', resources: { cpu: 0.1, memory_mb: 16 } }, ...Array.from({ length: 130 }, (_, i) => child(i))] });
+    expect(wf.status).toBe(201);
+    const until = Date.now() + 60_000;
+    let body: { status: string; tasks: Array<{ workflow_key: string; status: string; started_at: string; finished_at: string }> } = { status: 'running', tasks: [] };
+    while (body.status === 'running' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+      body = (await h.get(`/workflows/${wf.body.id}`)).body;
+    }
+    expect(body.status).toBe('succeeded');
+    // Six slots: never more than six children at once.
+    const spans = body.tasks.filter((t) => t.workflow_key !== 'root').map((t) => [Date.parse(t.started_at), Date.parse(t.finished_at)]);
+    const most = Math.max(...spans.map(([a]) => spans.filter(([b, e]) => b <= a && a < e).length));
+    expect(most).toBeLessThanOrEqual(6);
+    expect(s.output()).not.toMatch(/reconciler: re-enqueued/);
+  } finally {
+    await w.stop();
+    await s.stop();
+  }
+}, 90_000);

@@ -131,6 +131,7 @@ export async function startControlPlane(
   const results = new ResultRecorder({
     tasks,
     pending,
+    offer: (rows) => dispatcher.offer(rows),
     connection: consumer,
     redis,
     names,

@@ -15,6 +15,8 @@ export interface ResultRecorderDeps {
   tasks: TaskStore;
   /** Released workflow tasks and retries are enqueued here. */
   pending: PendingQueues;
+  /** Released workflow tasks go to the dispatcher at once when it takes them (Dispatcher.offer), else to pending. */
+  offer?(rows: TaskRow[]): boolean;
   connection: Redis;
   /** A non-blocking connection for reading log streams. */
   redis: Redis;
@@ -136,7 +138,7 @@ export class ResultRecorder implements Part {
       if (result.retryInMs !== null) retries.set(result.retryInMs, [...(retries.get(result.retryInMs) ?? []), result.task]);
     }
     for (const [delay, rows] of retries) await this.deps.pending.add(rows, delay);
-    await this.deps.pending.add(released);
+    if (released.length > 0 && !this.deps.offer?.(released)) await this.deps.pending.add(released);
     const pipe = this.deps.redis.pipeline();
     for (const { report } of take) pipe.expire(this.deps.names.logStream(report.taskId), LOG_STREAM_TTL_SECONDS);
     await pipe.exec();

@@ -9,6 +9,8 @@ export interface BatchEntry<T> {
   defer(): void;
   /** Keeps the item out of batches, unsettled, until Batcher.readd() brings it back. */
   hold(): void;
+  /** Ends a hold without queueing the item: the handler has put it in the batch it handles. */
+  unhold(): void;
   readonly settled: boolean;
   readonly held: boolean;
 }
@@ -36,7 +38,7 @@ export class Batcher<T> {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       let held = false;
-      const entry: BatchEntry<T> & { unhold(): void } = {
+      const entry: BatchEntry<T> = {
         value,
         settle(err?: Error) {
           if (settled) return;
@@ -67,7 +69,7 @@ export class Batcher<T> {
   readd(entries: Array<BatchEntry<T>>): void {
     for (const e of entries) {
       if (e.settled || !e.held) continue;
-      (e as BatchEntry<T> & { unhold(): void }).unhold();
+      e.unhold();
       this.queue.push(e);
     }
     this.kick();

@@ -14,7 +14,8 @@ import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
-import type { PendingQueues } from './pending.ts';
+import type { PendingQueues, PendingRow } from './pending.ts';
+import { PRIORITY_RANK } from '../domain/task.ts';
 import { chooseNode, reserve, type PlacementChoice, type PlacementStrategy, type ScanCursor } from './placement.ts';
 import { clusterCapacity, FairShareOrder, type Candidate } from './fair-share.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
@@ -78,10 +79,17 @@ const RESUME_MAX_MS = 60_000;
 /** A paused queue is read again for arrivals at most this often. */
 const ARRIVAL_RESUME_MS = 100;
 
-/** A pending job waiting in a batch; seq is its arrival (FIFO within a priority, as BullMQ handed it out). */
+/**
+ * A task waiting in a batch: a pending job taken from a tenant's queue, or a task offered
+ * directly (offer(): workflow tasks a finished parent released), which has no job. seq is its
+ * arrival (FIFO within a priority, as BullMQ handed it out).
+ */
 interface Taken {
-  job: Job;
+  job: Job | null;
   token: string | undefined;
+  taskId: string;
+  /** An offered task's row, to queue it should it have to wait. */
+  row?: PendingRow;
   seq: number;
   /** Set when it is held in memory (the tenant it is held under). */
   tenant?: string;
@@ -214,7 +222,41 @@ export class Dispatcher implements Part {
   private arrivals = 0;
 
   private process(job: Job, token: string | undefined): Promise<void> {
-    const taken: Taken = { job, token, seq: this.arrivals++ };
+    const { taskId } = PendingJob.parse(job.data);
+    return this.decide({ job, token, taskId, seq: this.arrivals++, rank: job.priority });
+  }
+
+  /**
+   * Workflow tasks just released (queued, committed) are decided at once, without a trip
+   * through their tenant's queue, while nothing waits for room: with room for all, the queue
+   * would only hand them back in the same order, a Redis round trip and two scripts per task
+   * later (a 1,000-wide fan-out spent half its release latency there). Returns false, and the
+   * caller queues them, when this dispatcher does not run or tasks wait for room (then every
+   * tenant's queue order and fair share decide). One that must wait after all, or one not
+   * decided when the dispatcher stops, is queued then; a crash before either leaves a queued
+   * task without a job, which the reconciler queues.
+   */
+  offer(rows: PendingRow[]): boolean {
+    if (!this.running || this.congested()) return false;
+    for (const row of rows) {
+      const taken: Taken = { job: null, token: undefined, taskId: row.id, row, seq: this.arrivals++, rank: PRIORITY_RANK[row.priority] };
+      this.decide(taken).catch(async (err) => {
+        if (err instanceof DelayedError || err instanceof WaitingError) return;
+        this.deps.logger.warn({ err, task_id: row.id }, 'dispatcher: could not place a released task at once; queueing it');
+        await this.deps.pending.add([row]).catch(() => undefined);
+      });
+    }
+    return true;
+  }
+
+  /** Whether tasks wait for room: held in memory, or in a paused tenant's queue. */
+  private congested(): boolean {
+    if (this.paused.size > 0) return true;
+    for (const set of this.holding.values()) if (set.size > 0) return true;
+    return false;
+  }
+
+  private decide(taken: Taken): Promise<void> {
     const done = this.batcher.add(taken);
     const ended = () => {
       if (taken.tenant) this.holding.get(taken.tenant)?.delete(taken);
@@ -225,14 +267,24 @@ export class Dispatcher implements Part {
 
   private async decideBatch(batch: Pending[]): Promise<BatchHandled> {
     const { tasks, nodes } = this.deps;
-    batch.sort((a, b) => (a.value.job.priority ?? 0) - (b.value.job.priority ?? 0) || a.value.seq - b.value.seq);
-    const entries = batch.map((p) => ({ p, data: PendingJob.parse(p.value.job.data) }));
+    // Every batch has the tasks held in memory in it: room this batch finds goes to the front of
+    // each tenant's queue, not to tasks that came after it (read again from a paused queue, say).
+    if (this.held.size > 0) {
+      for (const p of [...this.held.values()].flat()) {
+        if (p.settled || !p.held) continue;
+        p.unhold();
+        batch.push(p);
+      }
+      this.held = new Map();
+    }
+    batch.sort((a, b) => (a.value.rank ?? 0) - (b.value.rank ?? 0) || a.value.seq - b.value.seq);
+    const entries = batch.map((p) => ({ p, data: { taskId: p.value.taskId } }));
     const [requests, tenants] = await Promise.all([tasks.placementRequests(entries.map((e) => e.data.taskId)), this.usage.states()]);
     const rows = new Map(requests.map((t) => [t.id, t]));
     const handOver: TaskRow[] = [];
     const placedBefore: string[] = [];
-    // Waiting tasks this batch holds in memory: they join this.held only once the batch is
-    // done (its tail included), so a wake cannot bring one back while this batch still settles.
+    // Waiting tasks this batch holds in memory: they join this.held once it is decided (the
+    // tail then settles only what was not held, so one taken into another batch is left alone).
     const heldHere: Pending[] = [];
     let undecided = entries;
     for (let tries = 0; tries < 3 && undecided.length > 0; tries++) {
@@ -311,13 +363,16 @@ export class Dispatcher implements Part {
     // The next batch is decided while this one's tasks are handed to their nodes; their jobs
     // end only once handed over (a crash before leaves them to be taken again, and a placed
     // task is then handed over again).
+    // What the tail settles is fixed now: tasks held from here on may be taken into the next
+    // batch (decideBatch pulls every held task in) while this tail still runs.
+    const settleAfter = entries.filter(({ p }) => !p.held).map(({ p }) => p);
+    await this.keepHeld(heldHere);
     const tail = (async () => {
       try {
         if (placedBefore.length > 0) handOver.push(...(await tasks.getMany(placedBefore)).filter((t) => t.status === 'scheduled' && t.nodeId));
         await this.nodes.handOver(handOver);
-        for (const { p } of entries) if (!p.held) p.settle();
+        for (const p of settleAfter) p.settle();
       } finally {
-        await this.keepHeld(heldHere);
         this.resumeThinned();
       }
     })();
@@ -417,12 +472,24 @@ export class Dispatcher implements Part {
    * reconciler still have the task.
    */
   private async delay(p: Pending, ms: number): Promise<void> {
+    const { job } = p.value;
+    if (!job) return this.queueOffered(p);
     try {
-      await p.value.job.moveToDelayed(Date.now() + ms, p.value.token);
+      await job.moveToDelayed(Date.now() + ms, p.value.token);
     } catch (err) {
-      this.deps.logger.debug({ err, task_id: p.value.job.id }, 'dispatcher: could not delay a waiting job; leaving it to the reconciler');
+      this.deps.logger.debug({ err, task_id: job.id }, 'dispatcher: could not delay a waiting job; leaving it to the reconciler');
     }
     p.settle(new DelayedError());
+  }
+
+  /** An offered task (no job) that must wait after all goes to its tenant's queue. */
+  private async queueOffered(p: Pending): Promise<void> {
+    try {
+      await this.deps.pending.add([p.value.row!]);
+    } catch (err) {
+      this.deps.logger.warn({ err, task_id: p.value.taskId }, 'dispatcher: could not queue a released task that must wait; the reconciler will');
+    }
+    p.settle();
   }
 
   /** Brings the waiting tasks held in memory back into the next batch. */
@@ -502,6 +569,7 @@ export class Dispatcher implements Part {
    */
   private async sendBack(p: Pending): Promise<void> {
     const { job, token, rank } = p.value;
+    if (!job) return this.queueOffered(p);
     try {
       // Aging: a waiting task moves up one priority class per aging_seconds waited, so a
       // steady flow of higher-priority work cannot starve it.
@@ -525,6 +593,6 @@ function byRank(a: Pending, b: Pending): number {
   const x = a.value;
   const y = b.value;
   // Task ids are time-ordered (domain/ids.ts): within a millisecond they keep creation order.
-  const byId = x.job.id === y.job.id ? 0 : (x.job.id ?? '') < (y.job.id ?? '') ? -1 : 1;
+  const byId = x.taskId === y.taskId ? 0 : x.taskId < y.taskId ? -1 : 1;
   return (x.rank ?? 0) - (y.rank ?? 0) || (x.createdAt ?? 0) - (y.createdAt ?? 0) || byId || x.seq - y.seq;
 }
