@@ -177,6 +177,33 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
   }
   const finished = new Date().toISOString();
 
+  // --- the same with a backlog that fits no node: does it slow unrelated work? ---
+  // S.latencyBacklog tasks whose node_selector matches no node: they wait for ever ("no node
+  // fits"), queued before the probes. Then S.latencyCount more rounds of jarvis and docker run.
+  let withBacklog: { backlog: number; queued_in_s: number; jarvis_submit_to_succeeded_ms: Summary; docker_run_cli_ms: Summary | null; jarvis_p50_over_docker_run_p50: number | null } | null = null;
+  if (S.latencyBacklog > 0) {
+    log(`(b) queueing ${S.latencyBacklog} tasks that fit no node (node_selector matches none)…`);
+    const waiting = { image: IMAGE, command: ['true'], node_selector: { 'jarvis.bench/pool': 'none' }, resources: { cpu: 0.1, memory_mb: 16 } };
+    const q0 = performance.now();
+    for (let i = 0; i < S.latencyBacklog; i += 1000) {
+      const n = Math.min(1000, S.latencyBacklog - i);
+      const r = await client.request('POST', '/tasks/batch', JSON.stringify({ tasks: Array.from({ length: n }, () => waiting) }), 120_000);
+      if (r.status !== 201) throw new Error(`POST /tasks/batch answered ${r.status}: ${r.body.slice(0, 300)}`);
+    }
+    const queuedIn = (performance.now() - q0) / 1000;
+    await sleep(2_000); // the dispatcher has looked at them and set them aside
+    const js: JarvisSample[] = [];
+    const cs: LatencySample[] = [];
+    for (let i = 0; i < S.latencyCount; i++) {
+      js.push(await jarvisOnce());
+      if (facts.cli) cs.push(await cliOnce());
+    }
+    const j = summarize(js.map((x) => x.wall_ms));
+    const c = cs.length ? summarize(cs.map((x) => x.wall_ms)) : null;
+    withBacklog = { backlog: S.latencyBacklog, queued_in_s: round(queuedIn, 1), jarvis_submit_to_succeeded_ms: j, docker_run_cli_ms: c, jarvis_p50_over_docker_run_p50: c ? round(j.p50 / c.p50, 3) : null };
+    log(`(b) with ${S.latencyBacklog} waiting: jarvis p50 ${j.p50} ms, docker run p50 ${c?.p50 ?? '-'} ms`);
+  }
+
   // --- breakdown of the Jarvis samples from the task's own timestamps ---
   // Sources, all on this host's clock: the task's events (PostgreSQL, ms), Docker's StartedAt /
   // FinishedAt, and BullMQ's per-queue event streams ({prefix}:<queue>:events), whose entry ids
@@ -292,6 +319,7 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     jarvis_breakdown_ms: Object.fromEntries(Object.entries(segs).map(([k, v]) => [k, summarize(v)])),
     jarvis_extra: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, summarize(v)])),
     ratio: {} as Record<string, number | boolean | string | null>,
+    with_backlog_that_fits_no_node: withBacklog,
   };
   const jp50 = result.jarvis_submit_to_succeeded_ms.p50;
   const cli50 = result.docker_run_cli_ms?.p50 ?? NaN;
@@ -320,6 +348,12 @@ export function printLatency(b: Awaited<ReturnType<typeof latencyPhase>>): strin
   row('dockerode create/start/wait/remove', b.dockerode_create_start_wait_remove_ms);
   row('docker run --rm --network none (CLI)', b.docker_run_cli_ms);
   lines.push(`    ratio jarvis p50 / docker run p50 = ${b.ratio.jarvis_p50_over_docker_run_p50} (target ≤ 1.15: ${b.ratio.meets_target ? 'met' : 'NOT met'})`);
+  const wb = b.with_backlog_that_fits_no_node;
+  if (wb) {
+    row(`jarvis up, ${wb.backlog} tasks waiting: POST → seen succeeded`, wb.jarvis_submit_to_succeeded_ms);
+    row(`docker run, in the same rounds`, wb.docker_run_cli_ms);
+    lines.push(`    with the backlog: ratio jarvis p50 / docker run p50 = ${wb.jarvis_p50_over_docker_run_p50} (target ≤ 1.15)`);
+  }
   lines.push(
     `    DockerExecutor engine calls, p50 ms: ${Object.entries(b.docker_executor_engine_calls_ms)
       .map(([k, v]) => `${k} ${round(v.p50, 1)}${v.calls_per_run !== 1 ? ` (×${v.calls_per_run})` : ''}`)

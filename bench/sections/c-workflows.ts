@@ -82,7 +82,7 @@ export function printWorkflows(c: Awaited<ReturnType<typeof workflowPhase>>): st
   const all = r.fan_out_fan_in_all_children;
   if (all) {
     lines.push('    where the fan-out/fan-in release time goes (p50 / p99 ms):');
-    for (const [k, s] of Object.entries(all.breakdown_ms)) lines.push(`      ${pad(k, 48)}${pad(s.p50, 9, true)}${pad(s.p99, 9, true)}`);
+    for (const [k, s] of Object.entries(all.breakdown_ms)) if (s.n > 0) lines.push(`      ${pad(k, 48)}${pad(s.p50, 9, true)}${pad(s.p99, 9, true)}`);
   }
   const bursts = r.runs.filter((x) => x.burst).map((x) => `${x.burst!.placements_per_second}/s (${x.burst!.children} in ${x.burst!.drain_ms} ms)`);
   if (bursts.length) lines.push(`    fan-out placement rate (first child queued → last scheduled): ${bursts.join(', ')}`);

@@ -148,6 +148,8 @@ export interface ReleaseSample {
   job_added_to_dispatcher_ms: number;
   /** Taken by the dispatcher -> "scheduled" event (reads, choice of node, the placement transaction). */
   dispatcher_to_scheduled_ms: number;
+  /** Child's "queued" event -> "scheduled" event, for a child offered to the dispatcher at once (no pending job); else NaN. */
+  offered_queued_to_scheduled_ms: number;
 }
 
 /** For every task with parents: how long from its last parent's success to its placement. */
@@ -172,6 +174,7 @@ export function releaseSamples(all: TaskEvents[], pendingJobs: Map<string, Recor
       queued_to_job_added_ms: (job.added ?? NaN) - t.at.queued,
       job_added_to_dispatcher_ms: (job.active ?? NaN) - (job.added ?? NaN),
       dispatcher_to_scheduled_ms: t.at.scheduled - (job.active ?? NaN),
+      offered_queued_to_scheduled_ms: job.added === undefined ? t.at.scheduled - t.at.queued : NaN,
     });
   }
   return out;
@@ -183,7 +186,8 @@ export interface ReleaseSummary {
 }
 
 export function summarizeRelease(samples: ReleaseSample[]): ReleaseSummary {
-  const pick = (k: keyof ReleaseSample) => summarize(samples.map((s) => s[k] as number));
+  // A figure with no sample (every child offered at once, or none) is left out rather than NaN.
+  const pick = (k: keyof ReleaseSample) => summarize(samples.map((s) => s[k] as number).filter((x) => !Number.isNaN(x)));
   return {
     release_ms: pick('release_ms'),
     breakdown_ms: {
@@ -191,6 +195,8 @@ export function summarizeRelease(samples: ReleaseSample[]): ReleaseSummary {
       '2_child_queued_to_pending_job_added': pick('queued_to_job_added_ms'),
       '3_job_added_to_dispatcher_took_it': pick('job_added_to_dispatcher_ms'),
       '4_dispatcher_took_it_to_scheduled': pick('dispatcher_to_scheduled_ms'),
+      // Released children the result recorder offered to the dispatcher directly (no pending job).
+      '2-4_offered_child_queued_to_scheduled': pick('offered_queued_to_scheduled_ms'),
     },
   };
 }

@@ -6,7 +6,7 @@ export const SECTIONS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] as co
 export type SectionId = (typeof SECTIONS)[number];
 
 export const USAGE =
-  'npx tsx bench/run.ts [--requests N] [--warmup N] [--concurrency N] [--latency-count N] [--latency-warmup N] [--poll-ms N] [--only a|b|c|d|e|a,c…] [--profile]\n' +
+  'npx tsx bench/run.ts [--requests N] [--warmup N] [--concurrency N] [--latency-count N] [--latency-warmup N] [--latency-backlog N] [--poll-ms N] [--only a|b|c|d|e|a,c…] [--profile]\n' +
   '                     [--a-only raw_bullmq,jarvis_postgres_2proc,…] [--a-extra]\n' +
   '                     [--dag-tasks N] [--dag-width N] [--dag-rounds N] [--fan-width N] [--fan-rounds N] [--sim-ms N] [--chain N]\n' +
   '                     [--metrics-pairs N] [--metrics-requests N] [--security-pairs N]\n' +
@@ -27,6 +27,7 @@ const OPTIONS = {
   warmup: { type: 'string', default: '500' },
   concurrency: { type: 'string', default: '32' },
   'latency-count': { type: 'string', default: '30' },
+  'latency-backlog': { type: 'string', default: '20000' },
   'latency-warmup': { type: 'string', default: '3' },
   'poll-ms': { type: 'string', default: '10' },
   only: { type: 'string' },
@@ -93,6 +94,7 @@ function settingsFrom(args: string[]) {
     warmup: int('warmup', argv.warmup),
     concurrency: Math.max(1, int('concurrency', argv.concurrency)),
     latencyCount: Math.max(1, int('latency-count', argv['latency-count'])),
+    latencyBacklog: Math.max(0, int('latency-backlog', argv['latency-backlog'])),
     latencyWarmup: int('latency-warmup', argv['latency-warmup']),
     pollMs: Math.max(1, int('poll-ms', argv['poll-ms'])),
     only,

@@ -50,8 +50,8 @@ export interface DispatcherDeps {
 
 const WAIT_RETRY_MS = 500;
 
-/** The most jobs decided together (and, with some headroom, the pending worker's concurrency). */
-const MAX_BATCH = 500;
+/** The most tasks decided together, and how many jobs each tenant's pending worker takes at once: a 1,000-wide fan-out is one placement transaction. */
+const MAX_BATCH = 1000;
 
 /** How often the dispatcher looks for tenants whose pending queue it does not read yet. */
 const TENANT_WATCH_MS = 500;
