@@ -102,3 +102,26 @@ it.each([1, 2])('keeps priority and FIFO past the 100 waiting tasks held in memo
   const outOfOrder = order.flatMap((i, k) => (i === k ? [] : [`#${k} ran task ${i}`]));
   expect(outOfOrder, 'low tasks that ran out of submission order').toEqual([]);
 }, 120_000);
+
+it('a backlog that fits no node does not hold back a task that fits', async () => {
+  // The node has room, but 300 tasks ask for a label no node has: they wait ("no node fits"),
+  // the first 100 held in memory and the rest stepped aside, out of the queue's way.
+  const h = await oneSlotCluster(3600);
+  const stuck = { image: 'sim', node_selector: { pool: 'none' }, labels: { 'jarvis.sim/duration_ms': '0' } };
+  for (let i = 0; i < 3; i++) expect((await h.post('/tasks/batch', { tasks: Array.from({ length: 100 }, () => stuck) })).status).toBe(201);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const waiting = (await h.get('/tasks?status=queued&limit=500')).body.items as Array<{ status_reason: string | null }>;
+    if (waiting.length === 300 && waiting.every((t) => /does not match node_selector/.test(t.status_reason ?? ''))) break;
+    if (Date.now() > deadline) throw new Error('the stuck tasks were not all looked at');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // Those not held stepped aside into the delayed set (a queue paused behind them would make
+  // the tasks below wait for its failsafe delay).
+  const metrics = (await h.get('/metrics')).body as string;
+  expect(Number(/^jarvis_queue_jobs\{queue="pending",state="delayed"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(150);
+  for (let i = 0; i < 3; i++) {
+    const id = (await h.post('/tasks', sim(0, 'low', `fits-${i}`))).body.id as string;
+    await h.waitForTask(id, (t) => t.status === 'succeeded', 10_000);
+  }
+}, 60_000);

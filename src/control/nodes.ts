@@ -56,7 +56,7 @@ export class NodeControl {
     }
     const n = await this.deps.nodes.register(reg);
     this.deps.logger.info({ node_id: n.id, node: n.name }, 'node registered');
-    await this.deps.pending.wake().catch(() => undefined);
+    await this.deps.pending.wake({ promote: true }).catch(() => undefined);
     return n;
   }
 
@@ -123,7 +123,7 @@ export class NodeControl {
     if (!n) throw new NotFound('Node not found');
     if (n.status === 'offline') throw new Conflict(`Node ${n.name} is offline; it can be ${draining ? 'drained' : 'resumed'} once it heartbeats again`);
     this.deps.logger.info({ node_id: n.id, node: n.name, status: n.status }, `node ${action}`);
-    if (!draining) await this.deps.pending.wake().catch(() => undefined);
+    if (!draining) await this.deps.pending.wake({ promote: true }).catch(() => undefined);
     return n;
   }
 

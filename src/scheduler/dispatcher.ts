@@ -16,7 +16,7 @@ import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
 import type { PendingQueues, PendingRow } from './pending.ts';
 import { PRIORITY_RANK } from '../domain/task.ts';
-import { chooseNode, reserve, type PlacementChoice, type PlacementStrategy, type ScanCursor } from './placement.ts';
+import { chooseNode, reserve, roomForAny, type PlacementChoice, type PlacementStrategy, type ScanCursor } from './placement.ts';
 import { clusterCapacity, FairShareOrder, type Candidate } from './fair-share.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
 import { TenantUsage } from './tenant-usage.ts';
@@ -50,6 +50,14 @@ export interface DispatcherDeps {
 
 const WAIT_RETRY_MS = 500;
 
+/**
+ * A waiting task stepped aside (the cluster has room, but not for it) comes back after 5 s,
+ * doubling each time it is found waiting again, up to 5 minutes, unless a wake promotes it first.
+ */
+export function waitFailsafeMs(timesTaken: number): number {
+  return Math.min(300_000, 5_000 * 2 ** Math.max(0, Math.min(timesTaken - 1, 6)));
+}
+
 /** The most tasks decided together, and how many jobs each tenant's pending worker takes at once: a 1,000-wide fan-out is one placement transaction. */
 const MAX_BATCH = 1000;
 
@@ -60,17 +68,17 @@ const TENANT_WATCH_MS = 500;
  * Waiting. Of each tenant's tasks that must wait, the best this many (priority, aged, then
  * age) are held in memory (their jobs stay active, their locks renewed), so every batch decided
  * when capacity frees has the front of every waiting tenant's queue in it, and fair share
- * chooses among all of them, not among whichever jobs Redis handed over first. They are looked
- * at again on every wake (a task ends or is cancelled, a node registers or resumes) and every
- * HELD_RETRY_MS.
+ * chooses among all of them, not among whichever jobs Redis handed over first. Every batch
+ * takes them in, and they are looked at again on every wake and every HELD_RETRY_MS.
  *
- * The tenant's other waiting tasks go back to its queue, in front of their priority class
- * (BullMQ's moveToWait), and the tenant's queue is paused: nothing more is taken from it, so a
- * backlog on a full cluster costs nothing while nothing changes, and stays in the queue's own
- * priority order. The queue is read again when the front held in memory thins out (its tasks
- * were placed), when a task arrives that would go before one held, and, in case room appeared
- * that fits a task behind the front but not the front itself (a smaller one), after a failsafe
- * delay: RESUME_FIRST_MS, doubling while nothing of the tenant is placed, up to RESUME_MAX_MS.
+ * The tenant's other waiting tasks (docs/decisions.md, "Waiting"):
+ * - while the cluster has room for nothing, go back to its queue, in front of their priority
+ *   class (BullMQ's moveToWait), and the queue is paused: a backlog on a full cluster costs
+ *   nothing while nothing changes. The queue is read again when the front held in memory thins
+ *   out, when a task arrives that would go before one held, and after a failsafe delay:
+ *   RESUME_FIRST_MS, doubling while nothing of the tenant is placed, up to RESUME_MAX_MS;
+ * - while there is room, but not for them, step aside into the delayed set (waitFailsafeMs),
+ *   so the queue keeps flowing for tasks behind them that fit.
  */
 const HELD_PER_TENANT = 100;
 const HELD_RETRY_MS = 1_000;
@@ -115,7 +123,12 @@ export class Dispatcher implements Part {
   /** Waiting tasks held in memory, by tenant (see HELD_PER_TENANT). */
   private held = new Map<string, Pending[]>();
   private heldTimer: NodeJS.Timeout | null = null;
-  private readonly onWake = () => this.lookAgainAtHeld();
+  private readonly onWake = () => {
+    // Tasks held in memory are the front of their queues: they are decided again, and a batch
+    // of them that leaves room promotes tasks that stepped aside. Holding none, promote now.
+    if (this.holding.size === 0 || ![...this.holding.values()].some((s) => s.size > 0)) void this.deps.pending.promote().catch(() => undefined);
+    this.lookAgainAtHeld();
+  };
   /** Tenants whose queue is paused (see Waiting), with when the failsafe reads it again. */
   private readonly paused = new Map<string, { resumeAt: number; backoffMs: number; arrivalAt: number }>();
   private readonly onAdded = (tenant: string, bestRank: number) => this.arrived(tenant, bestRank);
@@ -136,7 +149,7 @@ export class Dispatcher implements Part {
     this.heldTimer = setInterval(() => {
       this.resumeThinned();
       this.resumeDue();
-      this.onWake();
+      this.lookAgainAtHeld();
     }, HELD_RETRY_MS);
     const look = () => {
       this.deps.pending
@@ -342,7 +355,7 @@ export class Dispatcher implements Part {
       for (const w of waits) w.reason = order.fairnessReason(w.task.tenant) ?? w.reason;
       for (const { candidate, reason } of order.quotaHeld()) waits.push({ p: candidate.p, task: candidate.task, reason });
       for (const n of never) await this.failNever(n.p, n.task, n.reason);
-      await this.wait(waits, heldHere);
+      await this.wait(waits, heldHere, roomForAny(view));
       const { placed, refused, gone } = await tasks.placeMany(plans);
       for (const t of placed) {
         this.deps.onPlaced?.(t);
@@ -354,7 +367,7 @@ export class Dispatcher implements Part {
       for (const id of gone) byTask.get(id)!.settle();
       // Room is left after this batch: tasks that were waiting may fit now (a node that came
       // up frees room for many more than one wake brings back).
-      if (placed.length > 0 && waits.length === 0) void this.deps.pending.wake().catch(() => undefined);
+      if (placed.length > 0 && waits.length === 0) void this.deps.pending.promote().catch(() => undefined);
       // A node that changed since the choice (drained, or room taken): choose again.
       const again = new Set(refused);
       undecided = undecided.filter((e) => again.has(e.data.taskId));
@@ -515,7 +528,7 @@ export class Dispatcher implements Part {
    * waiting tasks, the best HELD_PER_TENANT (with those already held) are held in memory, and
    * the rest go back to the tenant's queue, which is paused (see Waiting at the top).
    */
-  private async wait(waits: Waiting[], heldHere: Pending[]): Promise<void> {
+  private async wait(waits: Waiting[], heldHere: Pending[], roomForSome: boolean): Promise<void> {
     if (waits.length === 0) return;
     // A hold by fair share or quota also goes into the task's history when it begins.
     await this.deps.tasks.setStatusReasons(
@@ -555,11 +568,29 @@ export class Dispatcher implements Part {
       }
       const dropped = all.slice(HELD_PER_TENANT);
       back.push(...dropped);
-      if (dropped.length > 0) pausing.push(tenant);
+      if (dropped.length > 0 && !roomForSome) pausing.push(tenant);
     }
-    // Paused before the jobs go back, so they are not taken again at once.
+    if (roomForSome) {
+      // Room for some shape exists, so the queue must keep flowing: tasks arriving behind these
+      // may fit where these do not. They step out of its way into the delayed set.
+      await Promise.all(back.map((p) => this.stepAside(p)));
+      return;
+    }
+    // No room for anything: the tenant's queue pauses (before the jobs go back, so they are not
+    // taken again at once) and they wait in it, in order, at no cost.
     await Promise.all(pausing.map((t) => this.pause(t)));
     await Promise.all(back.map((p) => this.sendBack(p)));
+  }
+
+  /**
+   * A waiting task that goes to the delayed set, until a wake that leaves room promotes it or
+   * its failsafe delay (waitFailsafeMs) passes; aged as in sendBack.
+   */
+  private async stepAside(p: Pending): Promise<void> {
+    const { job, rank } = p.value;
+    if (!job) return this.queueOffered(p);
+    if (rank !== undefined && rank !== job.priority) await job.changePriority({ priority: rank }).catch(() => undefined);
+    await this.delay(p, waitFailsafeMs(job.attemptsStarted));
   }
 
   /**

@@ -113,9 +113,19 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
    * were waiting for room are looked at now rather than at their next delay, the oldest of
    * every tenant, so one tenant's many waiting tasks do not crowd out another's.
    */
-  wake(): Promise<void> {
-    this.emit('wake'); // the dispatcher in this process looks again at the tasks it holds back
-    // Many tasks ending at once need one wake, not one each: while a wake runs, further calls
+  wake(opts: { promote?: boolean } = {}): Promise<void> {
+    // The dispatcher in this process looks again at the tasks it holds in memory (the front of
+    // each tenant's queue), and promotes tasks that stepped aside once that leaves room. With
+    // no dispatcher here (an API process of `--processes N`), or new nodes (`promote`: room
+    // that may fit what the front does not), tasks that stepped aside are promoted now.
+    this.emit('wake');
+    if (opts.promote || this.listenerCount('wake') === 0) return this.promote();
+    return Promise.resolve();
+  }
+
+  /** Promotes the oldest tasks that stepped aside for room, a share per tenant (see wake). */
+  promote(): Promise<void> {
+    // Many tasks ending at once need one promotion, not one each: while one runs, further calls
     // only ask for one more pass after it.
     if (this.wakeState) {
       this.wakeState.again = true;

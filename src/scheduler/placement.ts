@@ -58,6 +58,11 @@ function shortfall(r: Request, n: PlacementNode): string | null {
 
 export type PlacementStrategy = 'binpack' | 'spread';
 
+/** Whether any node accepts work and has a task slot, some CPU and some memory free: room for a task of some shape. */
+export function roomForAny(all: PlacementNode[]): boolean {
+  return all.some((n) => n.status === ACCEPTS_WORK && n.allocatedTasks < n.maxTasks && n.cpu - n.allocatedCpu > 1e-9 && n.memoryMb > n.allocatedMemoryMb);
+}
+
 /** Clusters up to this size score every node with room; larger ones score a few (see chooseNode). */
 export const SCORE_EVERY_NODE_UP_TO = 64;
 
