@@ -10,7 +10,7 @@ afterEach(async () => {
 });
 
 /** `processes`: `jarvis server --processes N` on a PostgreSQL database (API processes apart from the scheduler's). */
-async function oneSlotCluster(agingSeconds: number, processes = 1) {
+async function oneSlotCluster(agingSeconds: number, processes = 1, maxTasks = 1) {
   let databaseUrl: string | null = null;
   if (processes > 1) {
     const db = await createTestDatabase();
@@ -20,7 +20,7 @@ async function oneSlotCluster(agingSeconds: number, processes = 1) {
   const args = processes > 1 ? ['--processes', String(processes)] : [];
   const s = await startJarvis({ command: 'server', databaseUrl, args, env: { JARVIS_AGING_SECONDS: String(agingSeconds) } });
   cleanups.push(() => s.stop());
-  const w = spawnJarvis(['worker', '--executor', 'simulated', '--cpu', '4', '--memory-mb', '4096', '--max-tasks', '1'], {
+  const w = spawnJarvis(['worker', '--executor', 'simulated', '--cpu', '4', '--memory-mb', '4096', '--max-tasks', String(maxTasks)], {
     ...(process.env as Record<string, string>),
     JARVIS_REDIS_PREFIX: s.prefix,
     JARVIS_API_URL: s.url,
@@ -124,4 +124,28 @@ it('a backlog that fits no node does not hold back a task that fits', async () =
     const id = (await h.post('/tasks', sim(0, 'low', `fits-${i}`))).body.id as string;
     await h.waitForTask(id, (t) => t.status === 'succeeded', 10_000);
   }
+}, 60_000);
+
+it('places waiting tasks behind a front that cannot run as soon as room appears for them', async () => {
+  // 4 CPUs, 10 slots. A 3-CPU blocker leaves 1 CPU. 100 high-priority tasks that fit no node are
+  // the held front; 40 normal 2-CPU tasks wait behind it (stepped aside: there is room, but not
+  // for them). When the blocker ends, room for 2 CPUs appears: they run then, two at a time, not
+  // after their failsafe delay (30 s and more).
+  const h = await oneSlotCluster(3600, 1, 10);
+  const blocker = (await h.post('/tasks', { image: 'sim', resources: { cpu: 3 }, labels: { 'jarvis.sim/duration_ms': '2000' } })).body.id as string;
+  await h.waitForTask(blocker, (t) => t.status === 'running');
+  const stuck = { image: 'sim', priority: 'high', node_selector: { pool: 'none' } };
+  expect((await h.post('/tasks/batch', { tasks: Array.from({ length: 100 }, () => stuck) })).status).toBe(201);
+  const mids = ((await h.post('/tasks/batch', { tasks: Array.from({ length: 40 }, () => ({ image: 'sim', resources: { cpu: 2 } })) })).body.items as Array<{ id: string }>).map((t) => t.id);
+  const ended = Date.parse((await h.waitForTask(blocker, (t) => t.status === 'succeeded')).finished_at);
+  const until = Date.now() + 20_000;
+  let done: Array<{ id: string; finished_at: string }> = [];
+  while (Date.now() < until) {
+    done = (await h.get('/tasks?status=succeeded&limit=500')).body.items;
+    if (mids.every((id) => done.some((t) => t.id === id))) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const finished = mids.map((id) => Date.parse(done.find((t) => t.id === id)?.finished_at ?? ''));
+  expect(finished.filter(Number.isNaN), 'tasks still waiting 20 s after room appeared').toHaveLength(0);
+  expect(Math.max(...finished) - ended).toBeLessThan(15_000);
 }, 60_000);

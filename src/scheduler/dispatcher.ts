@@ -16,7 +16,7 @@ import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
 import type { PendingQueues, PendingRow } from './pending.ts';
 import { PRIORITY_RANK } from '../domain/task.ts';
-import { chooseNode, reserve, roomForAny, type PlacementChoice, type PlacementStrategy, type ScanCursor } from './placement.ts';
+import { chooseNode, reserve, roomForAny, type PlacementChoice, type PlacementNode, type PlacementStrategy, type ScanCursor } from './placement.ts';
 import { clusterCapacity, FairShareOrder, type Candidate } from './fair-share.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
 import { TenantUsage } from './tenant-usage.ts';
@@ -51,12 +51,18 @@ export interface DispatcherDeps {
 const WAIT_RETRY_MS = 500;
 
 /**
- * A waiting task stepped aside (the cluster has room, but not for it) comes back after 5 s,
- * doubling each time it is found waiting again, up to 5 minutes, unless a wake promotes it first.
+ * A waiting task stepped aside (the cluster has room, but not for it) is promoted as soon as
+ * room appears for its shape (see asideShapes), and failing that comes back after 30 s, doubling
+ * each time it is found waiting again, up to 5 minutes, each wait varied by up to a fifth so a
+ * large backlog does not come back all at once.
  */
-export function waitFailsafeMs(timesTaken: number): number {
-  return Math.min(300_000, 5_000 * 2 ** Math.max(0, Math.min(timesTaken - 1, 6)));
+export function waitFailsafeMs(timesTaken: number, random = Math.random()): number {
+  const ms = Math.min(300_000, 30_000 * 2 ** Math.max(0, Math.min(timesTaken - 1, 4)));
+  return Math.round(ms * (0.8 + 0.2 * random));
 }
+
+/** The most shapes of tasks waiting outside the held front remembered (the newest). */
+const ASIDE_SHAPES = 64;
 
 /** The most tasks decided together, and how many jobs each tenant's pending worker takes at once: a 1,000-wide fan-out is one placement transaction. */
 const MAX_BATCH = 1000;
@@ -104,10 +110,13 @@ interface Taken {
   /** While waiting: its aged priority and creation time, which decide which waiting tasks are held. */
   rank?: number;
   createdAt?: number;
+  /** While waiting: what it asks (for remembering the shapes of tasks stepped aside). */
+  shape?: Shape;
 }
 type Pending = BatchEntry<Taken>;
 
 type Waiting = { p: Pending; task: PlacementRequest; reason: string };
+type Shape = Pick<PlacementRequest, 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
 
 export class Dispatcher implements Part {
   /** One BullMQ worker per tenant's pending queue; all feed the one batcher. */
@@ -129,6 +138,12 @@ export class Dispatcher implements Part {
     if (this.holding.size === 0 || ![...this.holding.values()].some((s) => s.size > 0)) void this.deps.pending.promote().catch(() => undefined);
     this.lookAgainAtHeld();
   };
+  /**
+   * The shapes of tasks waiting outside the held front, stepped aside or in a paused queue (the
+   * newest ASIDE_SHAPES): when a batch leaves room that one of them fits, those that stepped aside
+   * are promoted and paused queues read again, rather than waiting out a failsafe delay.
+   */
+  private readonly asideShapes = new Map<string, Shape>();
   /** Tenants whose queue is paused (see Waiting), with when the failsafe reads it again. */
   private readonly paused = new Map<string, { resumeAt: number; backoffMs: number; arrivalAt: number }>();
   private readonly onAdded = (tenant: string, bestRank: number) => this.arrived(tenant, bestRank);
@@ -327,6 +342,7 @@ export class Dispatcher implements Part {
       for (const c of candidates) {
         c.p.value.rank = agedPriority(c.task.priority, c.task.createdAt, this.deps.agingSeconds, now);
         c.p.value.createdAt = c.task.createdAt.getTime();
+        c.p.value.shape = { cpu: c.task.cpu, memoryMb: c.task.memoryMb, gpu: c.task.gpu, nodeSelector: c.task.nodeSelector };
       }
       candidates.sort((a, b) => byRank(a.p, b.p));
       // Fair share across tenants: the candidate of the tenant with the least weighted dominant
@@ -367,7 +383,12 @@ export class Dispatcher implements Part {
       for (const id of gone) byTask.get(id)!.settle();
       // Room is left after this batch: tasks that were waiting may fit now (a node that came
       // up frees room for many more than one wake brings back).
-      if (placed.length > 0 && waits.length === 0) void this.deps.pending.promote().catch(() => undefined);
+      if ((placed.length > 0 && waits.length === 0) || this.roomForAside(view)) {
+        // Tasks waiting outside the held front may fit: promote those that stepped aside and
+        // read the paused queues again.
+        void this.deps.pending.promote().catch(() => undefined);
+        for (const tenant of [...this.paused.keys()]) this.resume(tenant);
+      }
       // A node that changed since the choice (drained, or room taken): choose again.
       const again = new Set(refused);
       undecided = undecided.filter((e) => again.has(e.data.taskId));
@@ -392,6 +413,31 @@ export class Dispatcher implements Part {
     return { tail };
   }
 
+  /** Remembers the shape of a task that waits outside the held front (stepped aside, or in a paused queue). */
+  private rememberShape(shape: Shape | undefined): void {
+    if (!shape) return;
+    const key = JSON.stringify(shape);
+    this.asideShapes.delete(key);
+    this.asideShapes.set(key, shape);
+    if (this.asideShapes.size > ASIDE_SHAPES) this.asideShapes.delete(this.asideShapes.keys().next().value!);
+  }
+
+  /**
+   * Whether the room the nodes have now fits a task waiting outside the held front (at most
+   * ASIDE_SHAPES scans of the nodes, after a cheap look for any room at all). The shapes that fit
+   * are forgotten: the tasks brought back for them that still cannot be placed bring them back.
+   */
+  private roomForAside(view: PlacementNode[]): boolean {
+    if (this.asideShapes.size === 0 || !roomForAny(view)) return false;
+    let fits = false;
+    for (const [key, shape] of this.asideShapes) {
+      if (chooseNode(shape, view, this.deps.strategy, { next: 0 }).kind !== 'node') continue;
+      this.asideShapes.delete(key);
+      fits = true;
+    }
+    return fits;
+  }
+
   /** Stops taking a tenant's jobs (its waiting tasks beyond those held stay in its queue). */
   private async pause(tenant: string): Promise<void> {
     const worker = this.workers.get(tenant);
@@ -408,7 +454,11 @@ export class Dispatcher implements Part {
     if (!p) return;
     this.paused.delete(tenant);
     const worker = this.workers.get(tenant);
-    if (worker?.isPaused()) void worker.resume().catch((err) => this.deps.logger.warn({ err, tenant }, "dispatcher: could not read a paused tenant's queue again"));
+    if (!worker?.isPaused()) return;
+    worker
+      .resume()
+      .then(() => this.deps.pending.nudge(tenant))
+      .catch((err) => this.deps.logger.warn({ err, tenant }, "dispatcher: could not read a paused tenant's queue again"));
   }
 
   /**
@@ -589,6 +639,7 @@ export class Dispatcher implements Part {
   private async stepAside(p: Pending): Promise<void> {
     const { job, rank } = p.value;
     if (!job) return this.queueOffered(p);
+    this.rememberShape(p.value.shape);
     if (rank !== undefined && rank !== job.priority) await job.changePriority({ priority: rank }).catch(() => undefined);
     await this.delay(p, waitFailsafeMs(job.attemptsStarted));
   }
@@ -601,6 +652,7 @@ export class Dispatcher implements Part {
   private async sendBack(p: Pending): Promise<void> {
     const { job, token, rank } = p.value;
     if (!job) return this.queueOffered(p);
+    this.rememberShape(p.value.shape);
     try {
       // Aging: a waiting task moves up one priority class per aging_seconds waited, so a
       // steady flow of higher-priority work cannot starve it.

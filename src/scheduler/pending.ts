@@ -86,6 +86,16 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
     }
   }
 
+  /**
+   * Wakes a worker waiting on a tenant's queue for a job to arrive. Jobs sent back to the front
+   * of their class (Job.moveToWait) add no marker for a prioritized job in BullMQ, so a worker
+   * blocked on the queue's marker would only see them at its next poll (up to 10 s later); this
+   * adds the marker BullMQ adds for a new job (ZADD marker 0 "0").
+   */
+  async nudge(tenant: string): Promise<void> {
+    await this.connection.zadd(this.queue(tenant).keys.marker, 0, '0');
+  }
+
   /** Every tenant that has (had) a pending queue. */
   async tenants(): Promise<string[]> {
     const listed = await this.connection.smembers(this.names.pendingTenantsKey);
