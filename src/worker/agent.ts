@@ -347,6 +347,10 @@ export class NodeAgent implements Part {
     const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes, masker);
     const stdout = new StdoutLastLine(masker?.fork() ?? null);
     let outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date };
+    // Reported once: as soon as the executor knows the outcome (before it removes the
+    // container), or after run() for outcomes it does not hand over early.
+    let reported: Promise<void> | null = null;
+    const finish = (o: RunOutcome & { startedAt: Date | null; finishedAt: Date }) => (reported ??= this.reportFinished(spec, o, writer, stdout, log));
     try {
       if (secretsProblem) {
         outcome = { status: 'error', exitCode: null, error: secretsProblem, startedAt: null, finishedAt: new Date() };
@@ -376,6 +380,7 @@ export class NodeAgent implements Part {
               writer.write(chunk);
               if (stream === 'stdout') stdout.push(chunk);
             },
+            onOutcome: (o) => finish(o),
             onStarted: async ({ startedAt }) => {
               await this.starts!.report({ type: 'started', taskId: spec.taskId, attempt: spec.attempt, nodeId: node.id, at: startedAt.toISOString() });
             },
@@ -389,6 +394,12 @@ export class NodeAgent implements Part {
     } finally {
       this.running.delete(spec.taskId);
     }
+    await finish(outcome);
+  }
+
+  /** Flushes the attempt's output and reports how it ended. */
+  private async reportFinished(spec: NodeJob, outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date }, writer: LogWriter, stdout: StdoutLastLine, log: Logger): Promise<void> {
+    const node = this.node as NodeIdentity;
     await writer.close().catch((err) => log.error({ err }, 'worker: some output could not be written to Redis'));
     await this.report({
       type: 'finished',

@@ -112,19 +112,29 @@ export class DockerExecutor implements Executor {
       if (leftover) {
         container = leftover.container;
         this.log.info({ taskId: spec.taskId, attempt: spec.attempt, containerId: leftover.info.Id, state: leftover.info.State?.Status }, 'adopting the container of this attempt');
-        return await this.runContainer(container, spec, hooks, clock, leftover.info);
+        return await this.beforeRemoval(await this.runContainer(container, spec, hooks, clock, leftover.info), hooks, clock);
       }
       const created = await this.create(spec);
       if ('outcome' in created) return created.outcome;
       container = created.container;
       if (hooks.signal?.aborted) return cancelledBy(hooks.signal);
-      return await this.runContainer(container, spec, hooks, clock);
+      return await this.beforeRemoval(await this.runContainer(container, spec, hooks, clock), hooks, clock);
     } catch (err) {
       if (isEngineUnreachable(err)) throw await engineUnavailable(this.docker, err);
       throw err;
     } finally {
       if (container) await this.removeContainer(container, spec);
     }
+  }
+
+  /** Hands the outcome to hooks.onOutcome before the container is removed (see RunHooks). */
+  private async beforeRemoval(outcome: RunOutcome, hooks: RunHooks, clock: RunClock): Promise<RunOutcome> {
+    try {
+      await hooks.onOutcome?.(result(outcome, clock));
+    } catch (err) {
+      this.log.warn({ err }, 'onOutcome hook threw');
+    }
+    return outcome;
   }
 
   private async create(spec: RunSpec): Promise<{ container: Dockerode.Container } | { outcome: RunOutcome }> {

@@ -41,6 +41,12 @@ export interface RunHooks {
   onOutput?(chunk: Buffer, stream: 'stdout' | 'stderr'): void;
   /** Aborting kills the container and resolves with status 'cancelled'. */
   signal?: AbortSignal;
+  /**
+   * Called once with the outcome as soon as it is known, before the container is removed, so
+   * the caller can report it without waiting for the removal (a few ms on every task); run()
+   * still resolves with the same outcome afterwards. An error it throws is logged, not raised.
+   */
+  onOutcome?(outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date }): Promise<void>;
 }
 
 export interface Executor {
