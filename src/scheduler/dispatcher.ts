@@ -64,8 +64,15 @@ export function waitFailsafeMs(timesTaken: number, random = Math.random()): numb
 /** The most shapes of tasks waiting outside the held front remembered (the newest). */
 const ASIDE_SHAPES = 64;
 
-/** The most tasks decided together, and how many jobs each tenant's pending worker takes at once: a 1,000-wide fan-out is one placement transaction. */
+/** The most tasks decided together (a 1,000-wide fan-out is one placement transaction). */
 const MAX_BATCH = 1000;
+
+/**
+ * BullMQ workers per tenant's queue, each taking up to MAX_BATCH / 2 jobs. A BullMQ worker takes
+ * jobs one after another, a Redis round trip each: one alone filled batches at about 2,000
+ * tasks a second on this 2-core machine, whatever the cluster's size, which capped placement.
+ */
+const FETCHERS = 4;
 
 /** How often the dispatcher looks for tenants whose pending queue it does not read yet. */
 const TENANT_WATCH_MS = 500;
@@ -81,15 +88,17 @@ const TENANT_WATCH_MS = 500;
  * - while the cluster has room for nothing, go back to its queue, in front of their priority
  *   class (BullMQ's moveToWait), and the queue is paused: a backlog on a full cluster costs
  *   nothing while nothing changes. The queue is read again when the front held in memory thins
- *   out, when a task arrives that would go before one held, and after a failsafe delay:
- *   RESUME_FIRST_MS, doubling while nothing of the tenant is placed, up to RESUME_MAX_MS;
+ *   out, when a task arrives that would go before one held, when room appears that fits the
+ *   shape of a task in it (asideShapes), and after a failsafe delay: RESUME_FIRST_MS, doubling
+ *   while nothing of the tenant is placed, up to RESUME_MAX_MS (each read of a paused queue
+ *   takes up to FETCHERS × MAX_BATCH / 2 jobs and sends back those that still wait);
  * - while there is room, but not for them, step aside into the delayed set (waitFailsafeMs),
  *   so the queue keeps flowing for tasks behind them that fit.
  */
 const HELD_PER_TENANT = 100;
 const HELD_RETRY_MS = 1_000;
-const RESUME_FIRST_MS = 2_000;
-const RESUME_MAX_MS = 60_000;
+const RESUME_FIRST_MS = 30_000;
+const RESUME_MAX_MS = 300_000;
 /** A paused queue is read again for arrivals at most this often. */
 const ARRIVAL_RESUME_MS = 100;
 
@@ -119,8 +128,8 @@ type Waiting = { p: Pending; task: PlacementRequest; reason: string };
 type Shape = Pick<PlacementRequest, 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
 
 export class Dispatcher implements Part {
-  /** One BullMQ worker per tenant's pending queue; all feed the one batcher. */
-  private readonly workers = new Map<string, Worker>();
+  /** FETCHERS BullMQ workers per tenant's pending queue; all feed the one batcher. */
+  private readonly workers = new Map<string, Worker[]>();
   private running = false;
   private watch: NodeJS.Timeout | null = null;
   private closer?: (options?: CloseOptions) => Promise<void>;
@@ -180,16 +189,19 @@ export class Dispatcher implements Part {
   private readTenant(tenant: string): void {
     if (this.workers.has(tenant)) return;
     const { names, connection } = this.deps;
-    const worker = new Worker(names.pendingQueue(tenant), (job, token) => this.process(job, token), {
-      ...controlPlaneWorkerOptions(connection, names),
-      concurrency: MAX_BATCH,
+    const workers = Array.from({ length: FETCHERS }, () => {
+      const worker = new Worker(names.pendingQueue(tenant), (job, token) => this.process(job, token), {
+        ...controlPlaneWorkerOptions(connection, names),
+        concurrency: MAX_BATCH / 2,
+      });
+      worker.on('error', (err) => logQueueError(this.deps.logger, 'dispatcher', err));
+      worker.on('failed', (job, err) => {
+        if (err instanceof DelayedError || err instanceof WaitingError) return;
+        this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it');
+      });
+      return worker;
     });
-    worker.on('error', (err) => logQueueError(this.deps.logger, 'dispatcher', err));
-    worker.on('failed', (job, err) => {
-      if (err instanceof DelayedError) return;
-      this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it');
-    });
-    this.workers.set(tenant, worker);
+    this.workers.set(tenant, workers);
   }
 
   /**
@@ -198,12 +210,12 @@ export class Dispatcher implements Part {
    */
   async ensureRunning(): Promise<void> {
     if (!this.running) return;
-    for (const [tenant, w] of this.workers) {
+    for (const [tenant, ws] of this.workers) {
       // A paused queue's loop ends once nothing it took is still being decided.
-      if (w.isRunning() || this.paused.has(tenant)) continue;
+      if (ws.every((w) => w.isRunning()) || this.paused.has(tenant)) continue;
       this.deps.logger.warn({ tenant }, "dispatcher: a tenant's queue loop had stopped; starting a new one");
       this.workers.delete(tenant);
-      await w.close().catch(() => undefined);
+      await Promise.all(ws.map((w) => w.close().catch(() => undefined)));
       this.readTenant(tenant);
     }
   }
@@ -222,7 +234,7 @@ export class Dispatcher implements Part {
     const held = [...this.held.values()].flat();
     this.held.clear();
     await Promise.all(held.map((p) => this.delay(p, WAIT_RETRY_MS)));
-    const ws = [...this.workers.values()];
+    const ws = [...this.workers.values()].flat();
     this.workers.clear();
     await Promise.all(ws.map((w) => w.close(force)));
   }
@@ -440,12 +452,12 @@ export class Dispatcher implements Part {
 
   /** Stops taking a tenant's jobs (its waiting tasks beyond those held stay in its queue). */
   private async pause(tenant: string): Promise<void> {
-    const worker = this.workers.get(tenant);
-    if (!worker || !this.running) return;
+    const workers = this.workers.get(tenant);
+    if (!workers || !this.running) return;
     const was = this.paused.get(tenant);
     const backoffMs = was ? Math.min(RESUME_MAX_MS, was.backoffMs * 2) : RESUME_FIRST_MS;
     this.paused.set(tenant, { resumeAt: Date.now() + backoffMs, backoffMs, arrivalAt: was?.arrivalAt ?? 0 });
-    if (!worker.isPaused()) await worker.pause(true);
+    await Promise.all(workers.filter((w) => !w.isPaused()).map((w) => w.pause(true)));
   }
 
   /** Reads a paused tenant's queue again. */
@@ -453,11 +465,10 @@ export class Dispatcher implements Part {
     const p = this.paused.get(tenant);
     if (!p) return;
     this.paused.delete(tenant);
-    const worker = this.workers.get(tenant);
-    if (!worker?.isPaused()) return;
-    worker
-      .resume()
-      .then(() => this.deps.pending.nudge(tenant))
+    const paused = (this.workers.get(tenant) ?? []).filter((w) => w.isPaused());
+    if (paused.length === 0) return;
+    Promise.all(paused.map((w) => w.resume()))
+      .then(() => this.deps.pending.nudge(tenant, FETCHERS))
       .catch((err) => this.deps.logger.warn({ err, tenant }, "dispatcher: could not read a paused tenant's queue again"));
   }
 

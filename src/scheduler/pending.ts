@@ -90,10 +90,12 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
    * Wakes a worker waiting on a tenant's queue for a job to arrive. Jobs sent back to the front
    * of their class (Job.moveToWait) add no marker for a prioritized job in BullMQ, so a worker
    * blocked on the queue's marker would only see them at its next poll (up to 10 s later); this
-   * adds the marker BullMQ adds for a new job (ZADD marker 0 "0").
+   * adds the marker BullMQ adds for a new job (score 0), once per worker that may be blocked
+   * (each blocked BZPOPMIN takes one member).
    */
-  async nudge(tenant: string): Promise<void> {
-    await this.connection.zadd(this.queue(tenant).keys.marker, 0, '0');
+  async nudge(tenant: string, workers = 1): Promise<void> {
+    const members = Array.from({ length: workers }, (_, i) => [0, String(i)] as const).flat();
+    await this.connection.zadd(this.queue(tenant).keys.marker, ...members);
   }
 
   /** Every tenant that has (had) a pending queue. */
