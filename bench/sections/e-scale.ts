@@ -101,6 +101,10 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
       await worker.stop();
     }
     if (server) await server.stop();
+    // JARVIS_BENCH_KEEP_OUTPUT=DIR keeps the processes' output (with JARVIS_BENCH_NODE_ARGS=--trace-gc, say).
+    const keep = process.env.JARVIS_BENCH_KEEP_OUTPUT;
+    if (keep && server) writeFileSync(join(keep, `e-${nodes}-server.log`), server.output());
+    if (keep && worker) writeFileSync(join(keep, `e-${nodes}-worker.log`), worker.output());
     await dbc.end().catch(() => undefined);
   };
   const stop = o.onCleanup(`stop (e) ${nodes}-node processes`, stopAll);
