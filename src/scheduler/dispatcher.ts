@@ -3,7 +3,7 @@
 // batch, where fair share (fair-share.ts) orders them across tenants and enforces quotas. The
 // database decides: a job whose task is no longer queued is dropped, and a task already placed
 // (we crashed after placing it) is handed over again under the same job id, which BullMQ
-// deduplicates. A task that fits nowhere now waits (see "Waiting" below); one that can never fit
+// deduplicates. A task that fits nowhere now waits (waiting-room.ts); one that can never fit
 // fails at once with the reason.
 import type { TenantPolicy } from '../auth/tenant-policy.ts';
 import { NodeHandOver } from './hand-over.ts';
@@ -13,16 +13,17 @@ import type { Logger } from 'pino';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
-import { Batcher, type BatchEntry, type BatchHandled } from './batcher.ts';
+import { Batcher, type BatchHandled } from './batcher.ts';
 import type { PendingQueues, PendingRow } from './pending.ts';
 import { PRIORITY_RANK } from '../domain/task.ts';
-import { chooseNode, reserve, roomForAny, type PlacementChoice, type PlacementNode, type PlacementStrategy, type ScanCursor } from './placement.ts';
+import { chooseNode, reserve, roomForAny, type PlacementChoice, type PlacementStrategy, type ScanCursor } from './placement.ts';
 import { clusterCapacity, FairShareOrder, type Candidate } from './fair-share.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
 import { TenantUsage } from './tenant-usage.ts';
 import { isTenantHold, reasonKind } from '../domain/status-reasons.ts';
 import { controlPlaneWorkerOptions, logQueueError, PendingJob, type RedisNames } from './queues.ts';
 import { agedPriority } from './aging.ts';
+import { byRank, HELD_RETRY_MS, WAIT_RETRY_MS, WaitingRoom, type Pending, type Taken, type Waiting } from './waiting-room.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
 export interface DispatcherDeps {
@@ -48,21 +49,8 @@ export interface DispatcherDeps {
   onFailed?(task: TaskRow): void;
 }
 
-const WAIT_RETRY_MS = 500;
 
-/**
- * A waiting task stepped aside (the cluster has room, but not for it) is promoted as soon as
- * room appears for its shape (see asideShapes), and failing that comes back after 30 s, doubling
- * each time it is found waiting again, up to 5 minutes, each wait varied by up to a fifth so a
- * large backlog does not come back all at once.
- */
-export function waitFailsafeMs(timesTaken: number, random = Math.random()): number {
-  const ms = Math.min(300_000, 30_000 * 2 ** Math.max(0, Math.min(timesTaken - 1, 4)));
-  return Math.round(ms * (0.8 + 0.2 * random));
-}
 
-/** The most shapes of tasks waiting outside the held front remembered (the newest). */
-const ASIDE_SHAPES = 64;
 
 /** The most tasks decided together (a 1,000-wide fan-out is one placement transaction). */
 const MAX_BATCH = 1000;
@@ -77,56 +65,6 @@ const FETCHERS = 4;
 /** How often the dispatcher looks for tenants whose pending queue it does not read yet. */
 const TENANT_WATCH_MS = 500;
 
-/**
- * Waiting. Of each tenant's tasks that must wait, the best this many (priority, aged, then
- * age) are held in memory (their jobs stay active, their locks renewed), so every batch decided
- * when capacity frees has the front of every waiting tenant's queue in it, and fair share
- * chooses among all of them, not among whichever jobs Redis handed over first. Every batch
- * takes them in, and they are looked at again on every wake and every HELD_RETRY_MS.
- *
- * The tenant's other waiting tasks (docs/decisions.md, "Waiting"):
- * - while the cluster has room for nothing, go back to its queue, in front of their priority
- *   class (BullMQ's moveToWait), and the queue is paused: a backlog on a full cluster costs
- *   nothing while nothing changes. The queue is read again when the front held in memory thins
- *   out, when a task arrives that would go before one held, when room appears that fits the
- *   shape of a task in it (asideShapes), and after a failsafe delay: RESUME_FIRST_MS, doubling
- *   while nothing of the tenant is placed, up to RESUME_MAX_MS (each read of a paused queue
- *   takes up to FETCHERS × MAX_BATCH / 2 jobs and sends back those that still wait);
- * - while there is room, but not for them, step aside into the delayed set (waitFailsafeMs),
- *   so the queue keeps flowing for tasks behind them that fit.
- */
-const HELD_PER_TENANT = 100;
-const HELD_RETRY_MS = 1_000;
-const RESUME_FIRST_MS = 30_000;
-const RESUME_MAX_MS = 300_000;
-/** A paused queue is read again for arrivals at most this often. */
-const ARRIVAL_RESUME_MS = 100;
-
-/**
- * A task waiting in a batch: a pending job taken from a tenant's queue, or a task offered
- * directly (offer(): workflow tasks a finished parent released), which has no job. seq is its
- * arrival (FIFO within a priority, as BullMQ handed it out).
- */
-interface Taken {
-  job: Job | null;
-  token: string | undefined;
-  taskId: string;
-  /** An offered task's row, to queue it should it have to wait. */
-  row?: PendingRow;
-  seq: number;
-  /** Set when it is held in memory (the tenant it is held under). */
-  tenant?: string;
-  /** While waiting: its aged priority and creation time, which decide which waiting tasks are held. */
-  rank?: number;
-  createdAt?: number;
-  /** While waiting: what it asks (for remembering the shapes of tasks stepped aside). */
-  shape?: Shape;
-}
-type Pending = BatchEntry<Taken>;
-
-type Waiting = { p: Pending; task: PlacementRequest; reason: string };
-type Shape = Pick<PlacementRequest, 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
-
 export class Dispatcher implements Part {
   /** FETCHERS BullMQ workers per tenant's pending queue; all feed the one batcher. */
   private readonly workers = new Map<string, Worker[]>();
@@ -138,30 +76,23 @@ export class Dispatcher implements Part {
   private readonly onTenant = (tenant: string) => {
     if (this.running) this.readTenant(tenant);
   };
-  /** Waiting tasks held in memory, by tenant (see HELD_PER_TENANT). */
-  private held = new Map<string, Pending[]>();
   private heldTimer: NodeJS.Timeout | null = null;
-  private readonly onWake = () => {
-    // Tasks held in memory are the front of their queues: they are decided again, and a batch
-    // of them that leaves room promotes tasks that stepped aside. Holding none, promote now.
-    if (this.holding.size === 0 || ![...this.holding.values()].some((s) => s.size > 0)) void this.deps.pending.promote().catch(() => undefined);
-    this.lookAgainAtHeld();
-  };
-  /**
-   * The shapes of tasks waiting outside the held front, stepped aside or in a paused queue (the
-   * newest ASIDE_SHAPES): when a batch leaves room that one of them fits, those that stepped aside
-   * are promoted and paused queues read again, rather than waiting out a failsafe delay.
-   */
-  private readonly asideShapes = new Map<string, Shape>();
-  /** Tenants whose queue is paused (see Waiting), with when the failsafe reads it again. */
-  private readonly paused = new Map<string, { resumeAt: number; backoffMs: number; arrivalAt: number }>();
-  private readonly onAdded = (tenant: string, bestRank: number) => this.arrived(tenant, bestRank);
-  /** Every task held in memory by tenant, whether in this.held or back in a batch, until its job ends. */
-  private readonly holding = new Map<string, Set<Taken>>();
+  /** Tasks that found no room (waiting-room.ts). */
+  private readonly room: WaitingRoom;
+  private readonly onWake = () => this.room.wake();
+  private readonly onAdded = (tenant: string, bestRank: number) => this.room.arrived(tenant, bestRank);
 
   constructor(private readonly deps: DispatcherDeps) {
     this.nodes = new NodeHandOver(deps);
     this.usage = new TenantUsage(deps.tenants);
+    this.room = new WaitingRoom({
+      pending: deps.pending,
+      logger: deps.logger,
+      strategy: deps.strategy,
+      isRunning: () => this.running,
+      fetchersOf: (tenant) => this.workers.get(tenant) ?? [],
+      readd: (entries) => this.batcher.readd(entries),
+    });
   }
 
   start(): void {
@@ -171,9 +102,9 @@ export class Dispatcher implements Part {
     this.deps.pending.on('wake', this.onWake);
     this.deps.pending.on('added', this.onAdded);
     this.heldTimer = setInterval(() => {
-      this.resumeThinned();
-      this.resumeDue();
-      this.lookAgainAtHeld();
+      this.room.resumeThinned();
+      this.room.resumeDue();
+      this.room.lookAgainAtHeld();
     }, HELD_RETRY_MS);
     const look = () => {
       this.deps.pending
@@ -212,7 +143,7 @@ export class Dispatcher implements Part {
     if (!this.running) return;
     for (const [tenant, ws] of this.workers) {
       // A paused queue's loop ends once nothing it took is still being decided.
-      if (ws.every((w) => w.isRunning()) || this.paused.has(tenant)) continue;
+      if (ws.every((w) => w.isRunning()) || this.room.isPaused(tenant)) continue;
       this.deps.logger.warn({ tenant }, "dispatcher: a tenant's queue loop had stopped; starting a new one");
       this.workers.delete(tenant);
       await Promise.all(ws.map((w) => w.close().catch(() => undefined)));
@@ -226,14 +157,11 @@ export class Dispatcher implements Part {
     this.deps.pending.off('tenant', this.onTenant);
     this.deps.pending.off('wake', this.onWake);
     this.deps.pending.off('added', this.onAdded);
-    this.paused.clear();
     if (this.watch) clearInterval(this.watch);
     if (this.heldTimer) clearInterval(this.heldTimer);
     this.watch = this.heldTimer = null;
     // Held jobs go back to their queues (delayed briefly), so closing the workers does not wait on them.
-    const held = [...this.held.values()].flat();
-    this.held.clear();
-    await Promise.all(held.map((p) => this.delay(p, WAIT_RETRY_MS)));
+    await this.room.stop();
     const ws = [...this.workers.values()].flat();
     this.workers.clear();
     await Promise.all(ws.map((w) => w.close(force)));
@@ -277,7 +205,7 @@ export class Dispatcher implements Part {
    * task without a job, which the reconciler queues.
    */
   offer(rows: PendingRow[]): boolean {
-    if (!this.running || this.congested()) return false;
+    if (!this.running || this.room.congested()) return false;
     for (const row of rows) {
       const taken: Taken = { job: null, token: undefined, taskId: row.id, row, seq: this.arrivals++, rank: PRIORITY_RANK[row.priority] };
       this.decide(taken).catch(async (err) => {
@@ -289,17 +217,11 @@ export class Dispatcher implements Part {
     return true;
   }
 
-  /** Whether tasks wait for room: held in memory, or in a paused tenant's queue. */
-  private congested(): boolean {
-    if (this.paused.size > 0) return true;
-    for (const set of this.holding.values()) if (set.size > 0) return true;
-    return false;
-  }
 
   private decide(taken: Taken): Promise<void> {
     const done = this.batcher.add(taken);
     const ended = () => {
-      if (taken.tenant) this.holding.get(taken.tenant)?.delete(taken);
+      this.room.ended(taken);
     };
     done.then(ended, ended);
     return done;
@@ -309,14 +231,7 @@ export class Dispatcher implements Part {
     const { tasks, nodes } = this.deps;
     // Every batch has the tasks held in memory in it: room this batch finds goes to the front of
     // each tenant's queue, not to tasks that came after it (read again from a paused queue, say).
-    if (this.held.size > 0) {
-      for (const p of [...this.held.values()].flat()) {
-        if (p.settled || !p.held) continue;
-        p.unhold();
-        batch.push(p);
-      }
-      this.held = new Map();
-    }
+    batch.push(...this.room.takeHeld());
     batch.sort((a, b) => (a.value.rank ?? 0) - (b.value.rank ?? 0) || a.value.seq - b.value.seq);
     const entries = batch.map((p) => ({ p, data: { taskId: p.value.taskId } }));
     const [requests, tenants] = await Promise.all([tasks.placementRequests(entries.map((e) => e.data.taskId)), this.usage.states()]);
@@ -389,190 +304,47 @@ export class Dispatcher implements Part {
         this.deps.onPlaced?.(t);
         handOver.push(t);
         this.usage.placed(tenants, t);
-        const pause = this.paused.get(t.tenant);
-        if (pause) pause.backoffMs = RESUME_FIRST_MS;
+        this.room.placedFor(t.tenant);
       }
       for (const id of gone) byTask.get(id)!.settle();
-      // Room is left after this batch: tasks that were waiting may fit now (a node that came
-      // up frees room for many more than one wake brings back).
-      if ((placed.length > 0 && waits.length === 0) || this.roomForAside(view)) {
-        // Tasks waiting outside the held front may fit: promote those that stepped aside and
-        // read the paused queues again.
-        void this.deps.pending.promote().catch(() => undefined);
-        for (const tenant of [...this.paused.keys()]) this.resume(tenant);
-      }
+      // Room is left after this batch (a node that came up frees room for many more than one
+      // wake brings back), or room for the shape of a task waiting outside the held front.
+      this.room.afterBatch(view, placed.length > 0 && waits.length === 0);
       // A node that changed since the choice (drained, or room taken): choose again.
       const again = new Set(refused);
       undecided = undecided.filter((e) => again.has(e.data.taskId));
     }
-    await Promise.all(undecided.map(({ p }) => this.delay(p, WAIT_RETRY_MS)));
+    await Promise.all(undecided.map(({ p }) => this.room.delay(p, WAIT_RETRY_MS)));
     // The next batch is decided while this one's tasks are handed to their nodes; their jobs
     // end only once handed over (a crash before leaves them to be taken again, and a placed
     // task is then handed over again).
     // What the tail settles is fixed now: tasks held from here on may be taken into the next
     // batch (decideBatch pulls every held task in) while this tail still runs.
     const settleAfter = entries.filter(({ p }) => !p.held).map(({ p }) => p);
-    await this.keepHeld(heldHere);
+    await this.room.keepHeld(heldHere);
     const tail = (async () => {
       try {
         if (placedBefore.length > 0) handOver.push(...(await tasks.getMany(placedBefore)).filter((t) => t.status === 'scheduled' && t.nodeId));
         await this.nodes.handOver(handOver);
         for (const p of settleAfter) p.settle();
       } finally {
-        this.resumeThinned();
+        this.room.resumeThinned();
       }
     })();
     return { tail };
   }
 
-  /** Remembers the shape of a task that waits outside the held front (stepped aside, or in a paused queue). */
-  private rememberShape(shape: Shape | undefined): void {
-    if (!shape) return;
-    const key = JSON.stringify(shape);
-    this.asideShapes.delete(key);
-    this.asideShapes.set(key, shape);
-    if (this.asideShapes.size > ASIDE_SHAPES) this.asideShapes.delete(this.asideShapes.keys().next().value!);
-  }
 
-  /**
-   * Whether the room the nodes have now fits a task waiting outside the held front (at most
-   * ASIDE_SHAPES scans of the nodes, after a cheap look for any room at all). The shapes that fit
-   * are forgotten: the tasks brought back for them that still cannot be placed bring them back.
-   */
-  private roomForAside(view: PlacementNode[]): boolean {
-    if (this.asideShapes.size === 0 || !roomForAny(view)) return false;
-    let fits = false;
-    for (const [key, shape] of this.asideShapes) {
-      if (chooseNode(shape, view, this.deps.strategy, { next: 0 }).kind !== 'node') continue;
-      this.asideShapes.delete(key);
-      fits = true;
-    }
-    return fits;
-  }
 
-  /** Stops taking a tenant's jobs (its waiting tasks beyond those held stay in its queue). */
-  private async pause(tenant: string): Promise<void> {
-    const workers = this.workers.get(tenant);
-    if (!workers || !this.running) return;
-    const was = this.paused.get(tenant);
-    const backoffMs = was ? Math.min(RESUME_MAX_MS, was.backoffMs * 2) : RESUME_FIRST_MS;
-    this.paused.set(tenant, { resumeAt: Date.now() + backoffMs, backoffMs, arrivalAt: was?.arrivalAt ?? 0 });
-    await Promise.all(workers.filter((w) => !w.isPaused()).map((w) => w.pause(true)));
-  }
 
-  /** Reads a paused tenant's queue again. */
-  private resume(tenant: string): void {
-    const p = this.paused.get(tenant);
-    if (!p) return;
-    this.paused.delete(tenant);
-    const paused = (this.workers.get(tenant) ?? []).filter((w) => w.isPaused());
-    if (paused.length === 0) return;
-    Promise.all(paused.map((w) => w.resume()))
-      .then(() => this.deps.pending.nudge(tenant, FETCHERS))
-      .catch((err) => this.deps.logger.warn({ err, tenant }, "dispatcher: could not read a paused tenant's queue again"));
-  }
 
-  /**
-   * The failsafe: paused queues whose delay is over are read again, and so are those holding a
-   * task that would go before one held (it arrived through another process, an API process of
-   * `--processes N`, whose adds this one does not hear of): one ZCOUNT per better class.
-   */
-  private resumeDue(): void {
-    const now = Date.now();
-    for (const [tenant, p] of this.paused) {
-      if (p.resumeAt <= now) {
-        this.resume(tenant);
-        continue;
-      }
-      const worst = this.worstHeldRank(tenant);
-      if (worst === null || worst <= 1) continue;
-      const better = Array.from({ length: worst - 1 }, (_, i) => i + 1);
-      this.deps.pending
-        .queue(tenant)
-        .getCountsPerPriority(better)
-        .then((counts) => {
-          if (Object.values(counts).some((n) => n > 0)) this.resume(tenant);
-        })
-        .catch((err) => this.deps.logger.debug({ err, tenant }, "dispatcher: could not count a paused tenant's queue"));
-    }
-  }
 
-  /** The lowest class (highest rank) among a tenant's held tasks, or null when it holds fewer than HELD_PER_TENANT. */
-  private worstHeldRank(tenant: string): number | null {
-    const held = this.holding.get(tenant);
-    if (!held || held.size < HELD_PER_TENANT) return null;
-    let worst = Number.NEGATIVE_INFINITY;
-    for (const h of held) worst = Math.max(worst, h.rank ?? 0);
-    return worst;
-  }
 
-  /** Tenants whose front held in memory thinned out (placed, or cancelled) read their queue again. */
-  private resumeThinned(): void {
-    for (const tenant of [...this.paused.keys()]) {
-      if ((this.holding.get(tenant)?.size ?? 0) < HELD_PER_TENANT / 2) this.resume(tenant);
-    }
-  }
 
-  /** Tasks arrived in a paused tenant's queue: it is read if one would go before a task held. */
-  private arrived(tenant: string, bestRank: number): void {
-    const p = this.paused.get(tenant);
-    if (!p) return;
-    const worst = this.worstHeldRank(tenant);
-    if (worst !== null && bestRank >= worst) return;
-    const now = Date.now();
-    if (now - p.arrivalAt < ARRIVAL_RESUME_MS) return;
-    p.arrivalAt = now;
-    this.resume(tenant);
-  }
 
-  /** Keeps a batch's held tasks for the next wake; a dispatcher that stopped puts them back in their queues. */
-  private async keepHeld(list: Pending[]): Promise<void> {
-    if (list.length === 0) return;
-    if (!this.running) {
-      await Promise.all(list.map((p) => this.delay(p, WAIT_RETRY_MS)));
-      return;
-    }
-    for (const p of list) {
-      const tenant = p.value.tenant!;
-      const held = this.held.get(tenant);
-      if (held) held.push(p);
-      else this.held.set(tenant, [p]);
-    }
-  }
 
-  /**
-   * Moves a job to the delayed set and ends its processing. A job that cannot be moved (its lock
-   * or key is gone: another taker has it, or it was removed) is let go; the database and the
-   * reconciler still have the task.
-   */
-  private async delay(p: Pending, ms: number): Promise<void> {
-    const { job } = p.value;
-    if (!job) return this.queueOffered(p);
-    try {
-      await job.moveToDelayed(Date.now() + ms, p.value.token);
-    } catch (err) {
-      this.deps.logger.debug({ err, task_id: job.id }, 'dispatcher: could not delay a waiting job; leaving it to the reconciler');
-    }
-    p.settle(new DelayedError());
-  }
 
-  /** An offered task (no job) that must wait after all goes to its tenant's queue. */
-  private async queueOffered(p: Pending): Promise<void> {
-    try {
-      await this.deps.pending.add([p.value.row!]);
-    } catch (err) {
-      this.deps.logger.warn({ err, task_id: p.value.taskId }, 'dispatcher: could not queue a released task that must wait; the reconciler will');
-    }
-    p.settle();
-  }
 
-  /** Brings the waiting tasks held in memory back into the next batch. */
-  private lookAgainAtHeld(): void {
-    if (this.held.size === 0) return;
-    const all = [...this.held.values()].flat();
-    this.held = new Map();
-    this.batcher.readd(all);
-  }
 
   /** Fails a task that can never run here (it may release or skip workflow children). */
   private async failNever(p: Pending, task: PlacementRequest, reason: string): Promise<void> {
@@ -583,6 +355,9 @@ export class Dispatcher implements Part {
     }
     p.settle();
   }
+
+
+
 
   /**
    * Tasks that fit nowhere now step aside: their status_reason says why; of each tenant's
@@ -598,81 +373,7 @@ export class Dispatcher implements Part {
         .map((w) => ({ taskId: w.task.id, reason: w.reason, event: isTenantHold(w.reason) && reasonKind(w.reason) !== reasonKind(w.task.statusReason) })),
       'queued',
     );
-    if (!this.running) {
-      await Promise.all(waits.map(({ p }) => this.delay(p, WAIT_RETRY_MS)));
-      return;
-    }
-    // Per tenant, the best of those held already (in memory, or by this batch) and the new are
-    // held; the rest go back. Decided synchronously, before any await: a wake may take
-    // this.held meanwhile.
-    const fresh = new Map<string, Pending[]>();
-    for (const { p, task } of waits) {
-      p.value.tenant = task.tenant;
-      fresh.set(task.tenant, [...(fresh.get(task.tenant) ?? []), p]);
-    }
-    const back: Pending[] = [];
-    const pausing: string[] = [];
-    for (const [tenant, news] of fresh) {
-      const held = this.held.get(tenant) ?? [];
-      const here = heldHere.filter((p) => p.value.tenant === tenant);
-      const all = [...held, ...here, ...news].sort(byRank);
-      const keep = new Set(all.slice(0, HELD_PER_TENANT));
-      if (held.length > 0) this.held.set(tenant, held.filter((p) => keep.has(p)));
-      for (const p of here) if (!keep.has(p)) heldHere.splice(heldHere.indexOf(p), 1);
-      for (const p of news) {
-        if (!keep.has(p)) continue;
-        heldHere.push(p);
-        p.hold();
-        let set = this.holding.get(tenant);
-        if (!set) this.holding.set(tenant, (set = new Set()));
-        set.add(p.value);
-      }
-      const dropped = all.slice(HELD_PER_TENANT);
-      back.push(...dropped);
-      if (dropped.length > 0 && !roomForSome) pausing.push(tenant);
-    }
-    if (roomForSome) {
-      // Room for some shape exists, so the queue must keep flowing: tasks arriving behind these
-      // may fit where these do not. They step out of its way into the delayed set.
-      await Promise.all(back.map((p) => this.stepAside(p)));
-      return;
-    }
-    // No room for anything: the tenant's queue pauses (before the jobs go back, so they are not
-    // taken again at once) and they wait in it, in order, at no cost.
-    await Promise.all(pausing.map((t) => this.pause(t)));
-    await Promise.all(back.map((p) => this.sendBack(p)));
-  }
-
-  /**
-   * A waiting task that goes to the delayed set, until a wake that leaves room promotes it or
-   * its failsafe delay (waitFailsafeMs) passes; aged as in sendBack.
-   */
-  private async stepAside(p: Pending): Promise<void> {
-    const { job, rank } = p.value;
-    if (!job) return this.queueOffered(p);
-    this.rememberShape(p.value.shape);
-    if (rank !== undefined && rank !== job.priority) await job.changePriority({ priority: rank }).catch(() => undefined);
-    await this.delay(p, waitFailsafeMs(job.attemptsStarted));
-  }
-
-  /**
-   * Sends a waiting task's job back to its tenant's queue, in front of its priority class (which
-   * aging may have raised), and ends its processing. A job that cannot be moved (its lock or key
-   * is gone) is let go; the database and the reconciler still have the task.
-   */
-  private async sendBack(p: Pending): Promise<void> {
-    const { job, token, rank } = p.value;
-    if (!job) return this.queueOffered(p);
-    this.rememberShape(p.value.shape);
-    try {
-      // Aging: a waiting task moves up one priority class per aging_seconds waited, so a
-      // steady flow of higher-priority work cannot starve it.
-      if (rank !== undefined && rank !== job.priority) await job.changePriority({ priority: rank }).catch(() => undefined);
-      await job.moveToWait(token);
-    } catch (err) {
-      this.deps.logger.debug({ err, task_id: job.id }, 'dispatcher: could not send a waiting job back to its queue; leaving it to the reconciler');
-    }
-    p.settle(new WaitingError());
+    await this.room.park(waits, heldHere, roomForSome);
   }
 
   /** Gives placed tasks their node jobs again (the reconciler found them lost). */
@@ -682,11 +383,3 @@ export class Dispatcher implements Part {
   }
 }
 
-/** Waiting order within a tenant: aged priority, then age (creation time, then the time-ordered id), then arrival. */
-function byRank(a: Pending, b: Pending): number {
-  const x = a.value;
-  const y = b.value;
-  // Task ids are time-ordered (domain/ids.ts): within a millisecond they keep creation order.
-  const byId = x.taskId === y.taskId ? 0 : x.taskId < y.taskId ? -1 : 1;
-  return (x.rank ?? 0) - (y.rank ?? 0) || (x.createdAt ?? 0) - (y.createdAt ?? 0) || byId || x.seq - y.seq;
-}
