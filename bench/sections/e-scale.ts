@@ -149,11 +149,19 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
       worker_rss_mb: rssMb(worker.pid),
     };
     o.log(`(e) ${nodes} nodes: all registered in ${round(allMs / 1000, 1)} s`);
-    // Idle cost of the nodes (heartbeats, BullMQ's blocking reads and stall checks).
+    // Idle cost of the nodes (heartbeats, BullMQ's blocking reads and stall checks): right
+    // after registration, while nodes still beat every worker.heartbeat_seconds, and again
+    // once each has had a heartbeat answer with the cluster's period (domain/heartbeats.ts;
+    // the control plane's node count is up to 5 s old, so 25 s covers two 5 s periods and more).
     const idle0 = cpuSnapshot(server.pid);
     const idleW = { pid: worker.pid, cpu0: processCpuMs(worker.pid) };
     await sleep(5_000);
     out.idle_cpu_5s = cpuDeltaOf(idle0, server.pid, idleW);
+    await sleep(20_000);
+    const settled0 = cpuSnapshot(server.pid);
+    const settledW = { pid: worker.pid, cpu0: processCpuMs(worker.pid) };
+    await sleep(10_000);
+    out.idle_cpu_10s_after_heartbeat_period = cpuDeltaOf(settled0, server.pid, settledW);
 
     // 2. Capacity exists, empty queue.
     const ctx: Ctx = { url, dbc, serverPid: server.pid, workerPid: worker.pid };
