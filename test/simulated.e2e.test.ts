@@ -1,6 +1,9 @@
 // The simulated executor: same queues, reports and heartbeats as a real worker, no container.
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { REDIS_URL } from './support/env.ts';
 import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, type JarvisProcess } from './support/jarvis.ts';
+import { redisNames } from '../src/scheduler/queues.ts';
 
 let server: JarvisProcess & { prefix: string };
 let worker: ReturnType<typeof spawnJarvis>;
@@ -106,3 +109,33 @@ it('places the 130 tasks a finished parent releases on 6 slots: those with room 
     await s.stop();
   }
 }, 90_000);
+
+it("closes an idle tenant's queue readers (their Redis connections) and reads the queue again when work comes", async () => {
+  const s = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_IDLE_TENANT_SECONDS: '1' } });
+  const w = spawnSimulatedNodes(s, 'idle', 2, { cpu: 4, memoryMb: 4096, maxTasks: 4 });
+  const names = redisNames(s.prefix);
+  const pending = new Queue(names.pendingQueue('default'), { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
+  try {
+    await w.waitFor(/worker: simulated nodes registered/, 30_000);
+    const h = api(s.url);
+    const readers = async (want: (n: number) => boolean) => {
+      const until = Date.now() + 15_000;
+      for (;;) {
+        const n = await pending.getWorkersCount();
+        if (want(n) || Date.now() > until) return n;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    const first = (await h.post('/tasks', { image: 'sim' })).body.id as string;
+    await h.waitForTask(first, (t) => t.status === 'succeeded');
+    expect(await readers((n) => n > 0), 'the queue is read while there is work').toBeGreaterThan(0);
+    expect(await readers((n) => n === 0), 'the readers of an idle queue close').toBe(0);
+    const again = (await h.post('/tasks', { image: 'sim' })).body.id as string;
+    await h.waitForTask(again, (t) => t.status === 'succeeded', 10_000);
+    expect(await readers((n) => n > 0)).toBeGreaterThan(0);
+  } finally {
+    await pending.close();
+    await w.stop();
+    await s.stop();
+  }
+}, 60_000);

@@ -122,6 +122,7 @@ export async function startControlPlane(
     strategy: config.scheduler.strategy,
     tenantPolicies: config.tenants.policies,
     agingSeconds: config.scheduler.aging_seconds,
+    idleTenantMs: config.scheduler.idle_tenant_seconds * 1000,
     onPlaced: (t) => {
       // Placement latency of first attempts; a retry's wait would need the time it was queued again.
       if (t.attempts === 1) metrics.queueWait.observe({ priority: t.priority }, ((t.scheduledAt?.getTime() ?? Date.now()) - t.createdAt.getTime()) / 1000);

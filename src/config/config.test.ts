@@ -35,7 +35,7 @@ describe('loadConfig', () => {
     expect(c.tasks).toEqual({ default_network: 'none', log_cap_bytes: 10_485_760, reconcile_seconds: 5 });
     expect(c.worker.capacity).toEqual({ cpu: null, memory_mb: null, gpu: 0, max_tasks: null });
     expect(c.worker).toMatchObject({ name: null, executor: 'docker', heartbeat_seconds: 5, job_lock_seconds: 30, labels: {} });
-    expect(c.scheduler).toEqual({ strategy: 'binpack', aging_seconds: 60, critical_jumps_tenants: false });
+    expect(c.scheduler).toEqual({ strategy: 'binpack', aging_seconds: 60, idle_tenant_seconds: 300, critical_jumps_tenants: false });
     expect(c.metrics.enabled).toBe(true);
     expect(c.log_level).toBe('info');
   });
@@ -74,7 +74,7 @@ describe('loadConfig', () => {
     expect(c.redis).toEqual({ url: 'redis://cache:6380', prefix: 'fromfile' });
     expect(c.database.url).toBe('postgres://db/jarvis');
     expect(c.metrics.enabled).toBe(false);
-    expect(c.scheduler).toEqual({ strategy: 'spread', aging_seconds: 2.5, critical_jumps_tenants: true });
+    expect(c.scheduler).toEqual({ strategy: 'spread', aging_seconds: 2.5, idle_tenant_seconds: 300, critical_jumps_tenants: true });
     expect(c.tasks.default_network).toBe('bridge');
   });
 

@@ -89,6 +89,8 @@ export const ConfigSchema = z.strictObject({
   scheduler: z.strictObject({
     strategy: z.enum(['binpack', 'spread']),
     aging_seconds: z.number().positive(),
+    /** A tenant's queue readers (BullMQ workers, a Redis connection each) close after this long with nothing taken and nothing waiting. */
+    idle_tenant_seconds: z.number().positive(),
     /** Critical tasks go first whatever their tenant's fair share (off: fair share orders tenants, priority orders within one). */
     critical_jumps_tenants: z.boolean(),
   }),
@@ -199,6 +201,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_OFFLINE_SECONDS', ['nodes', 'offline_seconds']],
     ['JARVIS_MAX_HEARTBEATS_PER_SECOND', ['nodes', 'max_heartbeats_per_second']],
     ['JARVIS_AGING_SECONDS', ['scheduler', 'aging_seconds']],
+    ['JARVIS_IDLE_TENANT_SECONDS', ['scheduler', 'idle_tenant_seconds']],
     ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],
     ['JARVIS_RATE_LIMIT_PER_S', ['auth', 'default_rate_per_s']],

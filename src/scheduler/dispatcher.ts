@@ -7,7 +7,7 @@
 // fails at once with the reason.
 import type { TenantPolicy } from '../auth/tenant-policy.ts';
 import { NodeHandOver } from './hand-over.ts';
-import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { NodeStore } from '../state/node-store.ts';
@@ -21,8 +21,9 @@ import { clusterCapacity, FairShareOrder, type Candidate } from './fair-share.ts
 import type { TenantStore } from '../state/tenant-store.ts';
 import { TenantUsage } from './tenant-usage.ts';
 import { isTenantHold, reasonKind } from '../domain/status-reasons.ts';
-import { controlPlaneWorkerOptions, logQueueError, PendingJob, type RedisNames } from './queues.ts';
+import { PendingJob, type RedisNames } from './queues.ts';
 import { agedPriority } from './aging.ts';
+import { TenantReaders } from './tenant-readers.ts';
 import { byRank, HELD_RETRY_MS, WAIT_RETRY_MS, WaitingRoom, type Pending, type Taken, type Waiting } from './waiting-room.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
@@ -42,6 +43,8 @@ export interface DispatcherDeps {
   strategy: PlacementStrategy;
   /** A waiting task gains one priority class per this many seconds. */
   agingSeconds: number;
+  /** scheduler.idle_tenant_seconds, in ms: a tenant's queue readers close after this long idle. */
+  idleTenantMs?: number;
   /** What each tenant's tasks may ask beyond the restricted container profile (tenants.policies). */
   tenantPolicies?: Record<string, TenantPolicy>;
   /** Called when a task is placed, with the time it waited since it was accepted. */
@@ -55,32 +58,28 @@ export interface DispatcherDeps {
 /** The most tasks decided together (a 1,000-wide fan-out is one placement transaction). */
 const MAX_BATCH = 1000;
 
-/**
- * BullMQ workers per tenant's queue, each taking up to MAX_BATCH / 2 jobs. A BullMQ worker takes
- * jobs one after another, a Redis round trip each: one alone filled batches at about 2,000
- * tasks a second on this 2-core machine, whatever the cluster's size, which capped placement.
- */
-const FETCHERS = 4;
-
 /** How often the dispatcher looks for tenants whose pending queue it does not read yet. */
 const TENANT_WATCH_MS = 500;
 
 export class Dispatcher implements Part {
-  /** FETCHERS BullMQ workers per tenant's pending queue; all feed the one batcher. */
-  private readonly workers = new Map<string, Worker[]>();
+  /** Each tenant's queue readers (BullMQ workers); all feed the one batcher. */
+  private readonly readers: TenantReaders;
   private running = false;
   private watch: NodeJS.Timeout | null = null;
   private closer?: (options?: CloseOptions) => Promise<void>;
   private readonly nodes: NodeHandOver;
   private readonly usage: TenantUsage;
   private readonly onTenant = (tenant: string) => {
-    if (this.running) this.readTenant(tenant);
+    if (this.running) this.readers.read(tenant);
   };
   private heldTimer: NodeJS.Timeout | null = null;
   /** Tasks that found no room (waiting-room.ts). */
   private readonly room: WaitingRoom;
   private readonly onWake = () => this.room.wake();
-  private readonly onAdded = (tenant: string, bestRank: number) => this.room.arrived(tenant, bestRank);
+  private readonly onAdded = (tenant: string, bestRank: number) => {
+    if (this.running) this.readers.arrived(tenant);
+    this.room.arrived(tenant, bestRank);
+  };
 
   constructor(private readonly deps: DispatcherDeps) {
     this.nodes = new NodeHandOver(deps);
@@ -90,8 +89,18 @@ export class Dispatcher implements Part {
       logger: deps.logger,
       strategy: deps.strategy,
       isRunning: () => this.running,
-      fetchersOf: (tenant) => this.workers.get(tenant) ?? [],
+      fetchersOf: (tenant) => this.readers.of(tenant),
       readd: (entries) => this.batcher.readd(entries),
+    });
+    this.readers = new TenantReaders({
+      connection: deps.connection,
+      names: deps.names,
+      pending: deps.pending,
+      logger: deps.logger,
+      concurrency: MAX_BATCH / 2,
+      idleTenantMs: deps.idleTenantMs ?? 300_000,
+      take: (job, token) => this.process(job, token),
+      busy: (tenant) => this.room.isPaused(tenant) || this.room.holds(tenant),
     });
   }
 
@@ -109,46 +118,17 @@ export class Dispatcher implements Part {
     const look = () => {
       this.deps.pending
         .tenants()
-        .then((ts) => ['default', ...ts].forEach((t) => this.onTenant(t)))
+        .then((ts) => this.readers.watch(['default', ...ts], () => this.running))
         .catch((err) => this.deps.logger.debug({ err }, 'dispatcher: could not list the tenants with pending work'));
     };
     look();
     this.watch = setInterval(look, TENANT_WATCH_MS);
   }
 
-  /** Starts reading a tenant's pending queue (once). */
-  private readTenant(tenant: string): void {
-    if (this.workers.has(tenant)) return;
-    const { names, connection } = this.deps;
-    const workers = Array.from({ length: FETCHERS }, () => {
-      const worker = new Worker(names.pendingQueue(tenant), (job, token) => this.process(job, token), {
-        ...controlPlaneWorkerOptions(connection, names),
-        concurrency: MAX_BATCH / 2,
-      });
-      worker.on('error', (err) => logQueueError(this.deps.logger, 'dispatcher', err));
-      worker.on('failed', (job, err) => {
-        if (err instanceof DelayedError || err instanceof WaitingError) return;
-        this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it');
-      });
-      return worker;
-    });
-    this.workers.set(tenant, workers);
-  }
 
-  /**
-   * BullMQ's worker loop can end on errors it does not expect (its keys vanished when Redis was
-   * flushed, say): start a new one. Called periodically by the control plane.
-   */
+  /** See TenantReaders.ensureRunning; called periodically by the control plane. */
   async ensureRunning(): Promise<void> {
-    if (!this.running) return;
-    for (const [tenant, ws] of this.workers) {
-      // A paused queue's loop ends once nothing it took is still being decided.
-      if (ws.every((w) => w.isRunning()) || this.room.isPaused(tenant)) continue;
-      this.deps.logger.warn({ tenant }, "dispatcher: a tenant's queue loop had stopped; starting a new one");
-      this.workers.delete(tenant);
-      await Promise.all(ws.map((w) => w.close().catch(() => undefined)));
-      this.readTenant(tenant);
-    }
+    if (this.running) await this.readers.ensureRunning((tenant) => this.room.isPaused(tenant));
   }
 
   /** Stops taking jobs (when this replica stops leading); start() takes them again. */
@@ -162,9 +142,7 @@ export class Dispatcher implements Part {
     this.watch = this.heldTimer = null;
     // Held jobs go back to their queues (delayed briefly), so closing the workers does not wait on them.
     await this.room.stop();
-    const ws = [...this.workers.values()].flat();
-    this.workers.clear();
-    await Promise.all(ws.map((w) => w.close(force)));
+    await this.readers.close(force);
   }
 
   /** Stops for good (see lifecycle/part.ts); force: placements in flight are not waited for. */

@@ -148,6 +148,11 @@ export class WaitingRoom {
     return this.paused.has(tenant);
   }
 
+  /** Whether the tenant has tasks held in memory (in this.held or in a batch). */
+  holds(tenant: string): boolean {
+    return (this.holding.get(tenant)?.size ?? 0) > 0;
+  }
+
   /** The dispatcher stops: held tasks go back to their queues (delayed briefly), paused queues are forgotten. */
   async stop(): Promise<void> {
     this.paused.clear();

@@ -1,0 +1,128 @@
+// The readers of the tenants' pending queues: FETCHERS BullMQ workers per tenant, all handing
+// the jobs they take to the dispatcher. A tenant's readers start the first time its queue is
+// seen, restart when BullMQ's loop ended unexpectedly, and close after a while with nothing
+// taken and nothing waiting (each is a Redis connection), to start again when work comes.
+import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { PendingQueues } from './pending.ts';
+import { controlPlaneWorkerOptions, logQueueError, type RedisNames } from './queues.ts';
+
+/**
+ * BullMQ workers per tenant's queue. A BullMQ worker takes jobs one after another, a Redis round
+ * trip each: one alone filled the dispatcher's batches at about 2,000 tasks a second on this
+ * 2-core machine, whatever the cluster's size, which capped placement (eight did no better
+ * than four: by then both cores are busy).
+ */
+export const FETCHERS = 4;
+
+export interface TenantReadersDeps {
+  connection: Redis;
+  names: RedisNames;
+  pending: PendingQueues;
+  logger: Logger;
+  /** How many jobs each reader takes at once. */
+  concurrency: number;
+  /** scheduler.idle_tenant_seconds, in ms. */
+  idleTenantMs: number;
+  /** Takes a job (the dispatcher's batch). */
+  take(job: Job, token: string | undefined): Promise<void>;
+  /** Whether the tenant has tasks waiting in the dispatcher's hands (held, or its queue paused): not idle. */
+  busy(tenant: string): boolean;
+}
+
+export class TenantReaders {
+  private readonly readers = new Map<string, Worker[]>();
+  /** Tenants whose readers closed for idleness, and when each tenant's queue last handed out a job. */
+  private readonly retired = new Set<string>();
+  private readonly lastTaken = new Map<string, number>();
+
+  constructor(private readonly deps: TenantReadersDeps) {}
+
+  /** A tenant's readers (none while it is not read). */
+  of(tenant: string): Worker[] {
+    return this.readers.get(tenant) ?? [];
+  }
+
+  /** Starts reading a tenant's queue (once), or again after its readers closed for idleness. */
+  read(tenant: string): void {
+    if (this.readers.has(tenant)) return;
+    this.retired.delete(tenant);
+    this.lastTaken.set(tenant, Date.now());
+    const { names, connection, logger } = this.deps;
+    const workers = Array.from({ length: FETCHERS }, () => {
+      const worker = new Worker(
+        names.pendingQueue(tenant),
+        (job, token) => {
+          this.lastTaken.set(tenant, Date.now());
+          return this.deps.take(job, token);
+        },
+        { ...controlPlaneWorkerOptions(connection, names), concurrency: this.deps.concurrency },
+      );
+      worker.on('error', (err) => logQueueError(logger, 'dispatcher', err));
+      worker.on('failed', (job, err) => {
+        if (err instanceof DelayedError || err instanceof WaitingError) return;
+        logger.error({ err, task_id: job?.data?.taskId }, 'dispatcher: could not place a task; it stays queued and the reconciler retries it');
+      });
+      return worker;
+    });
+    this.readers.set(tenant, workers);
+  }
+
+  /** A task arrived for the tenant (in this process): its queue is read if its readers had closed. */
+  arrived(tenant: string): void {
+    if (this.retired.has(tenant)) this.read(tenant);
+  }
+
+  /**
+   * Periodically, with every tenant that has a queue: those not read yet are read; one whose
+   * readers closed is read again once its queue holds a job (one count each); idle readers close.
+   */
+  async watch(tenants: string[], running: () => boolean): Promise<void> {
+    for (const tenant of new Set(tenants)) {
+      if (this.readers.has(tenant) || !running()) continue;
+      if (!this.retired.has(tenant) || (await this.queuedJobs(tenant)) > 0) this.read(tenant);
+    }
+    await this.retireIdle(running);
+  }
+
+  /** Jobs in a tenant's queue that a reader would take now or later. */
+  private queuedJobs(tenant: string): Promise<number> {
+    return this.deps.pending.queue(tenant).getJobCountByTypes('wait', 'prioritized', 'delayed');
+  }
+
+  /** Closes the readers of tenants whose queue handed out nothing for idleTenantMs and that hold nothing. */
+  private async retireIdle(running: () => boolean): Promise<void> {
+    const now = Date.now();
+    for (const [tenant, ws] of [...this.readers]) {
+      if (now - (this.lastTaken.get(tenant) ?? now) < this.deps.idleTenantMs || this.deps.busy(tenant)) continue;
+      if ((await this.queuedJobs(tenant).catch(() => 1)) > 0 || !running() || this.readers.get(tenant) !== ws) continue;
+      this.readers.delete(tenant);
+      this.retired.add(tenant);
+      this.deps.logger.debug({ tenant }, "dispatcher: closed an idle tenant's queue readers");
+      await Promise.all(ws.map((w) => w.close().catch(() => undefined)));
+    }
+  }
+
+  /**
+   * BullMQ's worker loop can end on errors it does not expect (its keys vanished when Redis was
+   * flushed, say): start new readers. A paused queue's loops end on their own (not restarted).
+   */
+  async ensureRunning(paused: (tenant: string) => boolean): Promise<void> {
+    for (const [tenant, ws] of [...this.readers]) {
+      if (ws.every((w) => w.isRunning()) || paused(tenant)) continue;
+      this.deps.logger.warn({ tenant }, "dispatcher: a tenant's queue loop had stopped; starting a new one");
+      this.readers.delete(tenant);
+      await Promise.all(ws.map((w) => w.close().catch(() => undefined)));
+      this.read(tenant);
+    }
+  }
+
+  /** Closes every reader (the dispatcher stops); read() starts them again. */
+  async close(force: boolean): Promise<void> {
+    this.retired.clear();
+    const ws = [...this.readers.values()].flat();
+    this.readers.clear();
+    await Promise.all(ws.map((w) => w.close(force)));
+  }
+}
