@@ -276,7 +276,9 @@ export class Dispatcher implements Part {
       for (const w of waits) w.reason = order.fairnessReason(w.task.tenant) ?? w.reason;
       for (const { candidate, reason } of order.quotaHeld()) waits.push({ p: candidate.p, task: candidate.task, reason });
       for (const n of never) await this.failNever(n.p, n.task, n.reason);
-      await this.wait(waits, heldHere, roomForAny(view));
+      // Room left for a task of some shape after this batch's choices (the view holds them).
+      const roomForSome = roomForAny(view);
+      await this.wait(waits, heldHere, roomForSome);
       const { placed, refused, gone } = await tasks.placeMany(plans);
       for (const t of placed) {
         this.deps.onPlaced?.(t);
@@ -287,7 +289,7 @@ export class Dispatcher implements Part {
       for (const id of gone) byTask.get(id)!.settle();
       // Room is left after this batch (a node that came up frees room for many more than one
       // wake brings back), or room for the shape of a task waiting outside the held front.
-      this.room.afterBatch(view, placed.length > 0 && waits.length === 0);
+      this.room.afterBatch(view, placed.length > 0 && waits.length === 0, roomForSome);
       // A node that changed since the choice (drained, or room taken): choose again.
       const again = new Set(refused);
       undecided = undecided.filter((e) => again.has(e.data.taskId));

@@ -8,7 +8,7 @@ import { DelayedError, WaitingError, type Job, type Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { BatchEntry } from './batcher.ts';
 import type { PendingQueues, PendingRow } from './pending.ts';
-import { chooseNode, roomForAny, type PlacementNode, type PlacementStrategy } from './placement.ts';
+import { chooseNode, type PlacementNode, type PlacementStrategy } from './placement.ts';
 import type { PlacementRequest } from '../state/task-store.ts';
 
 export const WAIT_RETRY_MS = 500;
@@ -109,7 +109,7 @@ export class WaitingRoom {
   wake(): void {
     // Tasks held in memory are the front of their queues: they are decided again, and a batch
     // of them that leaves room promotes tasks that stepped aside. Holding none, promote now.
-    if (this.holding.size === 0 || ![...this.holding.values()].some((s) => s.size > 0)) void this.deps.pending.promote().catch(() => undefined);
+    if (!this.holdsAny()) void this.deps.pending.promote().catch(() => undefined);
     this.lookAgainAtHeld();
   }
 
@@ -138,8 +138,8 @@ export class WaitingRoom {
   }
 
   /** After a batch's decisions: tasks waiting outside the held front may fit; promote them and read paused queues. */
-  afterBatch(view: PlacementNode[], leftRoom: boolean): void {
-    if (!leftRoom && !this.roomForAside(view)) return;
+  afterBatch(view: PlacementNode[], leftRoom: boolean, roomForSome: boolean): void {
+    if (!leftRoom && !(roomForSome && this.roomForAside(view))) return;
     void this.deps.pending.promote().catch(() => undefined);
     for (const tenant of [...this.paused.keys()]) this.resume(tenant);
   }
@@ -215,7 +215,11 @@ export class WaitingRoom {
 
   /** Whether tasks wait for room: held in memory, or in a paused tenant's queue. */
   congested(): boolean {
-    if (this.paused.size > 0) return true;
+    return this.paused.size > 0 || this.holdsAny();
+  }
+
+  /** Whether any tenant has tasks held in memory. */
+  private holdsAny(): boolean {
     for (const set of this.holding.values()) if (set.size > 0) return true;
     return false;
   }
@@ -231,11 +235,11 @@ export class WaitingRoom {
 
   /**
    * Whether the room the nodes have now fits a task waiting outside the held front (at most
-   * ASIDE_SHAPES scans of the nodes, after a cheap look for any room at all). The shapes that fit
+   * ASIDE_SHAPES scans of the nodes; afterBatch asks only when the nodes have room at all). The shapes that fit
    * are forgotten: the tasks brought back for them that still cannot be placed bring them back.
    */
-  roomForAside(view: PlacementNode[]): boolean {
-    if (this.asideShapes.size === 0 || !roomForAny(view)) return false;
+  private roomForAside(view: PlacementNode[]): boolean {
+    if (this.asideShapes.size === 0) return false;
     let fits = false;
     for (const [key, shape] of this.asideShapes) {
       if (chooseNode(shape, view, this.deps.strategy, { next: 0 }).kind !== 'node') continue;
