@@ -173,6 +173,20 @@ describe('a task end to end', () => {
     expect(events.body.items.map((e: { status: string }) => e.status)).toEqual(['queued', 'scheduled', 'running', 'succeeded']);
   });
 
+
+  it('starts every accepted task’s history with one "queued" event, whether it came alone, grouped with others or in a batch', async () => {
+    // Concurrent single submits share one INSERT (group commit); a batch is one INSERT: the
+    // created events are written per statement (drizzle/0009), one per row.
+    const singles = await Promise.all(Array.from({ length: 20 }, (_, i) => submit({ command: 'true', name: `grouped-${i}` })));
+    const batch = await http.post('/tasks/batch', { tasks: Array.from({ length: 5 }, (_, i) => ({ image: TEST_IMAGE, command: 'true', name: `batched-${i}` })) });
+    expect(batch.status).toBe(201);
+    const tasks = [...singles.map((r) => r.body), ...batch.body.items];
+    for (const t of tasks) {
+      const events = (await http.get(`/tasks/${t.id}/events`)).body.items as Array<{ status: string; at: string; reason: string | null }>;
+      expect(events[0]).toMatchObject({ status: 'queued', at: t.created_at, reason: t.status_reason });
+      expect(events.filter((e) => e.at === t.created_at && e.status === 'queued')).toHaveLength(1);
+    }
+  });
   it('returns the first task for a repeated idempotency_key', async () => {
     const key = `k-${Date.now()}`;
     const a = await submit({ command: 'true', idempotency_key: key });

@@ -6,10 +6,12 @@
 // against raw addBulk of 100, per task; and the p99 of single submits in an open loop at half the
 // best rate. `--a-only label,…` runs some rows; `--a-extra` adds the in-process store rows and
 // the what-if prototypes (bench/support/whatif.ts).
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { summarizeProfile } from '../support/cpuprofile.ts';
@@ -41,6 +43,45 @@ async function rawBullmq(redis: Redis): Promise<ThroughputResult> {
   } finally {
     await queue.close();
     conn.disconnect();
+  }
+}
+
+/**
+ * The ceiling of any HTTP service here with this client: a bare node:http server in its own
+ * process (bench/support/bare-http-server.mjs) that parses each body and answers 201 with a
+ * task-sized body, nothing else. Single POSTs, the same concurrency as the Jarvis rows.
+ */
+async function httpCeiling(redis: Redis): Promise<ThroughputResult> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'bare-http-server.mjs');
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stop = onCleanup('stop the bare HTTP server', async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await gone;
+  });
+  const url = await new Promise<string>((res, rej) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m) res(m[1]);
+    });
+    child.once('exit', (code) => rej(new Error(`the bare HTTP server exited (${code}) before listening: ${out}`)));
+  });
+  const client = new HttpClient(url, S.concurrency);
+  try {
+    const op = async () => {
+      const r = await client.request('POST', '/tasks', TASK_BODY);
+      if (r.status !== 201) throw new Error(`bare HTTP server answered ${r.status}`);
+    };
+    return await measured('http_ceiling', 'ceiling: bare node:http server, parses the body, answers 201 (own process)', op, {
+      redis,
+      serverPid: child.pid,
+    });
+  } finally {
+    client.close();
+    await stop();
   }
 }
 
@@ -285,6 +326,7 @@ async function rawAddBulk(redis: Redis, n: number): Promise<ThroughputResult> {
 export const SUBMIT_VARIANTS = [
   'raw_bullmq',
   'raw_bullmq_addbulk',
+  'http_ceiling',
   'jarvis_postgres',
   'jarvis_postgres_2proc',
   'jarvis_postgres_dispatcher_paused',
@@ -310,6 +352,7 @@ export async function submitThroughputPhase(redis: Redis): Promise<Record<string
   };
   await run('raw_bullmq', () => rawBullmq(redis));
   await run('raw_bullmq_addbulk', () => rawAddBulk(redis, BATCH));
+  await run('http_ceiling', () => httpCeiling(redis));
   await run('jarvis_postgres', () => jarvisServer(redis, { kind: 'postgres', processes: 1 }));
   await run('jarvis_postgres_2proc', () => jarvisServer(redis, { kind: 'postgres', processes: 2 }));
   await run('jarvis_postgres_dispatcher_paused', () => jarvisServer(redis, { kind: 'postgres', processes: 1, pauseDispatcher: true }));
@@ -350,11 +393,13 @@ export async function submitThroughputPhase(redis: Redis): Promise<Record<string
       'of 100 jobs with the same in flight, both restated per task. Raw BullMQ: Queue.add of {taskId} with jobId, priority 3 and the same ' +
       'remove options, from this process, same concurrency. Half rate: an open loop of single POST /tasks at half the best closed-loop ' +
       'single rate of this run, on one process, on --processes 2 and on one process with the queue paused; the lower p99 of the first two ' +
-      'is the latency figure.',
+      'is the latency figure. Ceiling: a bare node:http server in its own process that parses each body and answers 201 with a ' +
+      'task-sized body (no validation, database or queue), same client and concurrency: no HTTP service can beat it here.',
     started_at: aStarted,
     finished_at: new Date().toISOString(),
     results: rows,
     ratio: {
+      http_ceiling_over_raw: ratio('http_ceiling', raw),
       jarvis_postgres_over_raw: ratio('jarvis_postgres', raw),
       jarvis_postgres_2proc_over_raw: ratio('jarvis_postgres_2proc', raw),
       jarvis_postgres_dispatcher_paused_over_raw: ratio('jarvis_postgres_dispatcher_paused', raw),
@@ -401,6 +446,7 @@ export function printSubmitThroughput(a: Record<string, unknown>): string[] {
   const ratio = a.ratio as Record<string, unknown>;
   const met = (x: unknown) => (x === null ? 'not measured' : x ? 'met' : 'NOT met');
   lines.push(`    best single POST /tasks / raw Queue.add = ${ratio.best_single_over_raw} (target ≥ 0.3: ${met(ratio.meets_target)})`);
+  if (ratio.http_ceiling_over_raw !== null) lines.push(`    ceiling: a bare HTTP server that does nothing / raw Queue.add = ${ratio.http_ceiling_over_raw}`);
   lines.push(`    best POST /tasks/batch / raw addBulk, per task = ${ratio.best_batch_over_raw_addbulk} (target ≥ 0.5: ${met(ratio.meets_batch_target)})`);
   lines.push(`    p99 of single submits at half that rate = ${ratio.half_rate_p99_ms} ms (target ≤ 25: ${met(ratio.meets_p99_target)})`);
   lines.push('');

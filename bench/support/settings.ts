@@ -23,8 +23,8 @@ export const USAGE =
   '  i: schedules firing together: every tick run once, tick->submit lag  j: webhook fan-out to a receiver failing 20 %: deliveries/s, lag, none lost or out of order\n';
 
 const OPTIONS = {
-  requests: { type: 'string', default: '5000' },
-  warmup: { type: 'string', default: '500' },
+  requests: { type: 'string', default: '20000' },
+  warmup: { type: 'string', default: '5000' },
   concurrency: { type: 'string', default: '32' },
   'latency-count': { type: 'string', default: '30' },
   'latency-backlog': { type: 'string', default: '20000' },
