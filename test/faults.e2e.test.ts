@@ -94,6 +94,36 @@ describe('a pending job that ended while its task is still queued', () => {
   });
 });
 
+describe('a Redis that lost every pending job of a backlog', () => {
+  it('gets all of them back in one reconciler pass (read 100 tasks at a time), and they all run', async () => {
+    const first = await startJarvis({ command: 'server', databaseUrl: null });
+    const http = api(first.url);
+    const body = { tasks: Array.from({ length: 250 }, () => ({ image: 'sim', labels: { 'jarvis.sim/duration_ms': '1' } })) };
+    const ids: string[] = (await http.post('/tasks/batch', body)).body.items.map((t: { id: string }) => t.id);
+    expect(ids).toHaveLength(250);
+    await first.stop();
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(REDIS_URL);
+    cleanups.push(async () => redis.quit());
+    const keys = await redis.keys(`{${first.prefix}}:pending*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.del(...keys);
+
+    const server = await startJarvis({ command: 'server', databaseUrl: null, prefix: first.prefix, dataDir: first.dataDir });
+    cleanups.push(() => server.stop());
+    const worker = spawnJarvis(['worker', '--executor', 'simulated', '--max-tasks', '50'], {
+      ...(process.env as Record<string, string>),
+      JARVIS_REDIS_PREFIX: server.prefix,
+      JARVIS_API_URL: server.url,
+      JARVIS_WORKER_NAME: `w-${server.prefix}`,
+    });
+    cleanups.push(() => worker.stop());
+    const again = api(server.url);
+    for (const id of ids) expect((await again.waitForTask(id, isFinal, 60_000)).status).toBe('succeeded');
+    expect(server.output()).toMatch(/"restored":250,.*reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost/);
+  });
+});
+
 describe('PostgreSQL going away', () => {
   it('reports the database in /health with 503 and recovers when it is back', async () => {
     const { url: databaseUrl, forwarder: fwd } = await cuttableTestDatabase(cleanups);

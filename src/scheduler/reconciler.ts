@@ -10,8 +10,11 @@ import { agedPriority } from './aging.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { type RedisNames } from './queues.ts';
 import { PRIORITY_RANK } from '../domain/task.ts';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
+/** Tasks looked at per pass at most, and per step: a pass reads and checks one step at a time. */
 const PAGE = 10_000;
+const STEP = 100;
 
 export class Reconciler implements Part {
   private timer: NodeJS.Timeout | null = null;
@@ -65,55 +68,64 @@ export class Reconciler implements Part {
   private async pass(): Promise<number> {
     // Queued tasks need a pending job; placed tasks not yet started need their node job.
     // The same pass ages waiting tasks: their job's priority follows agedPriority().
-    // A page of 10,000 per pass, resuming where the last pass stopped, so any backlog is
-    // covered within a few passes without one pass growing with it.
-    const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled'], this.cursor, PAGE);
-    this.cursor = queued.length === PAGE ? queued[queued.length - 1].seq : 0;
-    if (queued.length === 0) return 0;
-    const { connection, names } = this.deps;
+    // Up to 10,000 tasks per pass, resuming where the last pass stopped, so any backlog is
+    // covered within a few passes without one pass growing with it. They are read and checked
+    // 100 at a time, letting the event loop run between steps: one read of 10,000 rows held an
+    // API process's requests for ~80 ms every pass (p99 of POST /tasks 97 ms at half rate
+    // against 14 ms without it; steps of 500: 32–37 ms, of 100: 22–23 ms, bench (a)).
     let restored = 0;
-    for (let i = 0; i < queued.length; i += 500) {
-      const batch = queued.slice(i, i + 500);
-      const pipe = connection.pipeline();
-      for (const t of batch) {
-        const key =
-          t.status === 'queued' || !t.nodeId
-            ? `${names.bullPrefix}:${names.pendingQueue(t.tenant)}:${t.id}`
-            : `${names.bullPrefix}:${names.nodeQueue(t.nodeId)}:${t.id}-a${t.attempts}`;
-        // A job hash always has its timestamp; a missing field means a missing job.
-        pipe.hmget(key, 'timestamp', 'priority', 'finishedOn');
-      }
-      const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as [string | null, string | null, string | null] | undefined);
-      // A pending job that ended (it failed: a batch that threw fails its jobs) while its task is
-      // still queued would keep the task from ever being enqueued again: it counts as missing.
-      const dead = (t: (typeof batch)[number], j: number) => t.status === 'queued' && !!found[j]?.[2];
-      // A task placed (its pending job done and removed) or started since the page was read
-      // is not missing: look again at the few without a job before restoring anything.
-      const noJob = batch.filter((t, j) => !found[j]?.[0] || dead(t, j));
-      const deadIds = new Set(batch.filter((t, j) => found[j]?.[0] && dead(t, j)).map((t) => t.id));
-      const now = new Map((await this.deps.tasks.getMany(noJob.map((t) => t.id))).map((t) => [t.id, t]));
-      const missing = noJob.filter((t) => {
-        const n = now.get(t.id);
-        return n !== undefined && n.status === t.status && n.attempts === t.attempts;
-      });
-      const lostQueued = missing.filter((t) => t.status === 'queued' || !t.nodeId);
-      const lostPlaced = missing.filter((t) => t.status === 'scheduled' && t.nodeId);
-      for (const t of lostQueued) if (deadIds.has(t.id)) await this.deps.pending.remove(t.id, t.tenant).catch(() => undefined);
-      if (lostQueued.length > 0) await this.deps.pending.add(lostQueued);
-      if (lostPlaced.length > 0) await this.deps.restorePlaced(lostPlaced.map((t) => t.id));
-      restored += missing.length;
-      for (const [j, t] of batch.entries()) {
-        const current = found[j];
-        if (t.status !== 'queued' || !current?.[0]) continue;
-        const aged = agedPriority(t.priority, t.createdAt, this.deps.agingSeconds);
-        if (aged < Number(current[1] ?? PRIORITY_RANK[t.priority])) {
-          const job = await this.deps.pending.job(t.id, t.tenant);
-          await job?.changePriority({ priority: aged }).catch(() => undefined);
-        }
-      }
+    for (let seen = 0; seen < PAGE; seen += STEP) {
+      const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled'], this.cursor, STEP);
+      this.cursor = queued.length === STEP ? queued[queued.length - 1].seq : 0;
+      restored += await this.check(queued);
+      if (this.cursor === 0) break;
+      await yieldToEventLoop();
     }
     if (restored > 0) this.deps.logger.warn({ restored }, 'reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
     return restored;
+  }
+
+  /** Checks one step's tasks against Redis; returns how many jobs it had to put back. */
+  private async check(batch: Awaited<ReturnType<TaskStore['idsInStatus']>>): Promise<number> {
+    if (batch.length === 0) return 0;
+    const { connection, names } = this.deps;
+    const pipe = connection.pipeline();
+    for (const t of batch) {
+      const key =
+        t.status === 'queued' || !t.nodeId
+          ? `${names.bullPrefix}:${names.pendingQueue(t.tenant)}:${t.id}`
+          : `${names.bullPrefix}:${names.nodeQueue(t.nodeId)}:${t.id}-a${t.attempts}`;
+      // A job hash always has its timestamp; a missing field means a missing job.
+      pipe.hmget(key, 'timestamp', 'priority', 'finishedOn');
+    }
+    const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as [string | null, string | null, string | null] | undefined);
+    // A pending job that ended (it failed: a batch that threw fails its jobs) while its task is
+    // still queued would keep the task from ever being enqueued again: it counts as missing.
+    const dead = (t: (typeof batch)[number], j: number) => t.status === 'queued' && !!found[j]?.[2];
+    // A task placed (its pending job done and removed) or started since the page was read
+    // is not missing: look again at the few without a job before restoring anything.
+    const noJob = batch.filter((t, j) => !found[j]?.[0] || dead(t, j));
+    const deadIds = new Set(batch.filter((t, j) => found[j]?.[0] && dead(t, j)).map((t) => t.id));
+    const now = new Map((await this.deps.tasks.getMany(noJob.map((t) => t.id))).map((t) => [t.id, t]));
+    const missing = noJob.filter((t) => {
+      const n = now.get(t.id);
+      return n !== undefined && n.status === t.status && n.attempts === t.attempts;
+    });
+    const lostQueued = missing.filter((t) => t.status === 'queued' || !t.nodeId);
+    const lostPlaced = missing.filter((t) => t.status === 'scheduled' && t.nodeId);
+    for (const t of lostQueued) if (deadIds.has(t.id)) await this.deps.pending.remove(t.id, t.tenant).catch(() => undefined);
+    if (lostQueued.length > 0) await this.deps.pending.add(lostQueued);
+    if (lostPlaced.length > 0) await this.deps.restorePlaced(lostPlaced.map((t) => t.id));
+    for (const [j, t] of batch.entries()) {
+      const current = found[j];
+      if (t.status !== 'queued' || !current?.[0]) continue;
+      const aged = agedPriority(t.priority, t.createdAt, this.deps.agingSeconds);
+      if (aged < Number(current[1] ?? PRIORITY_RANK[t.priority])) {
+        const job = await this.deps.pending.job(t.id, t.tenant);
+        await job?.changePriority({ priority: aged }).catch(() => undefined);
+      }
+    }
+    return missing.length;
   }
 
   /** Stops for good (see lifecycle/part.ts); force: a pass under way is not waited for. */
