@@ -236,7 +236,9 @@ describe('exactly once', () => {
     // Three or more ticks passed while down; the last may have been within 1 s of the restart,
     // and then it is the one catch-up rather than missed.
     expect(sp.missed_ticks).toBeGreaterThanOrEqual(2);
-    // Past the deadline: no run later than 1 s after its tick (no catch-up of old ticks).
-    for (const r of p) expect(Date.parse(r.labels[TICK])).toBeGreaterThan(Date.parse(r.created_at) - 1_000);
+    // Past the deadline: no run later than 1 s after its tick (no catch-up of old ticks: those
+    // are 3 s or more old). The deadline is checked when the pass starts and the row is stamped
+    // when it is written, a few ms to a few hundred later on a busy machine (seen: 1,021 ms).
+    for (const r of p) expect(Date.parse(r.labels[TICK])).toBeGreaterThan(Date.parse(r.created_at) - 1_000 - 500);
   }, 90_000);
 });
