@@ -139,3 +139,30 @@ it("closes an idle tenant's queue readers (their Redis connections) and reads th
     await s.stop();
   }
 }, 60_000);
+
+it('does not start a task whose cancel the node finds already recorded when it takes the job', async () => {
+  // The worker checks the task's cancel key as it takes the job (with the log stream's reset, in
+  // one round trip). Set it before any node exists, then bring a node up.
+  const own = await startJarvis({ command: 'server', databaseUrl: null });
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(REDIS_URL);
+  let node: ReturnType<typeof spawnJarvis> | null = null;
+  try {
+    const http = api(own.url);
+    const id = (await http.post('/tasks', { image: 'not/pulled', labels: { 'jarvis.sim/duration_ms': '60000' } })).body.id;
+    await redis.set(redisNames(own.prefix).cancelKey(id), '1', 'EX', 600);
+    node = spawnJarvis(['worker', '--executor', 'simulated'], {
+      ...(process.env as Record<string, string>),
+      JARVIS_REDIS_PREFIX: own.prefix,
+      JARVIS_API_URL: own.url,
+      JARVIS_WORKER_NAME: `sim-cancel-${own.prefix}`,
+      DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+    });
+    const t = await http.waitForTask(id, (x) => !['queued', 'scheduled', 'running'].includes(x.status), 30_000);
+    expect(t).toMatchObject({ status: 'cancelled', error: 'cancelled before it started', started_at: null });
+  } finally {
+    await node?.stop();
+    await own.stop();
+    redis.disconnect();
+  }
+});
