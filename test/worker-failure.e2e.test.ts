@@ -13,6 +13,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
+/** The test's containers go with it, whatever state its workers were killed in. */
+function removeContainersOf(taskId: string): void {
+  const ids = execFileSync('docker', ['ps', '-a', '-q', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim().split('\n').filter(Boolean);
+  if (ids.length) execFileSync('docker', ['rm', '-f', ...ids]);
+}
+
 const containers = (taskId: string) =>
   execFileSync('docker', ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim();
 
@@ -46,6 +52,7 @@ describe('a worker killed mid-task', () => {
     const a = worker('node-a');
     await a.waitFor(/worker: registered/, 30_000);
     const t = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo start; sleep 6; echo end', resources: { cpu: 0.1, memory_mb: 32 } });
+    cleanups.push(async () => removeContainersOf(t.body.id));
     const running = await http.waitForTask(t.body.id, (x) => x.status === 'running');
     const nodeA = running.node_id;
     await a.stop('SIGKILL');
@@ -76,6 +83,7 @@ describe('a worker killed mid-task', () => {
     const a = worker('node-a');
     await a.waitFor(/worker: registered/, 30_000);
     const t = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo start; sleep 4; echo end', resources: { cpu: 0.1, memory_mb: 32 } });
+    cleanups.push(async () => removeContainersOf(t.body.id));
     await http.waitForTask(t.body.id, (x) => x.status === 'running');
     await a.stop('SIGKILL');
     const back = worker('node-a');
@@ -91,6 +99,7 @@ describe('a worker killed mid-task', () => {
     const a = worker('node-a');
     await a.waitFor(/worker: registered/, 30_000);
     const t = await http.post('/tasks', { image: TEST_IMAGE, command: 'sleep 1; echo finished alone; exit 3', resources: { cpu: 0.1, memory_mb: 32 } });
+    cleanups.push(async () => removeContainersOf(t.body.id));
     await http.waitForTask(t.body.id, (x) => x.status === 'running');
     await a.stop('SIGKILL');
     await new Promise((r) => setTimeout(r, 2500)); // the container exits meanwhile

@@ -161,11 +161,21 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
   const rounds = S.latencyWarmup + S.latencyCount;
   log(`(b) ${S.latencyWarmup} warm-up + ${S.latencyCount} measured rounds, each: jarvis task, DockerExecutor.run, dockerode, docker run…`);
   const started = new Date().toISOString();
+  // Each round starts with a different variant (the order rotates): whichever runs right after
+  // `docker run --rm` pays for the engine still removing that container (with the vfs storage
+  // driver, a whole copy of the image): +14 ms on its start call when Jarvis always went first.
   for (let i = 0; i < rounds; i++) {
-    const j = await jarvisOnce();
-    const e = await executorOnce();
-    const d = await dockerodeOnce();
-    const c = facts.cli ? await cliOnce() : null;
+    let j!: JarvisSample;
+    let e!: ExecutorSample;
+    let d!: DockerodeSample;
+    let c = null as LatencySample | null;
+    const steps: Array<() => Promise<unknown>> = [
+      async () => (j = await jarvisOnce()),
+      async () => (e = await executorOnce()),
+      async () => (d = await dockerodeOnce()),
+      async () => (c = facts.cli ? await cliOnce() : null),
+    ];
+    for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length]();
     if (i + 1 === S.latencyWarmup) engineCalls.clear();
     if (i >= S.latencyWarmup) {
       samples.jarvis.push(j);
@@ -195,8 +205,10 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     const js: JarvisSample[] = [];
     const cs: LatencySample[] = [];
     for (let i = 0; i < S.latencyCount; i++) {
+      // Alternating which goes first, as above.
+      if (i % 2 === 1 && facts.cli) cs.push(await cliOnce());
       js.push(await jarvisOnce());
-      if (facts.cli) cs.push(await cliOnce());
+      if (i % 2 === 0 && facts.cli) cs.push(await cliOnce());
     }
     const j = summarize(js.map((x) => x.wall_ms));
     const c = cs.length ? summarize(cs.map((x) => x.wall_ms)) : null;
@@ -287,7 +299,7 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
       docker_executor: 'Jarvis\'s DockerExecutor.run called in the bench process (no queues, no database): image inspect, create, attach, start, inspect, wait, inspect, remove; same limits as a Jarvis task (1 CPU, 256 MiB, network none).',
       dockerode: 'dockerode in the bench process: createContainer (network none) → start → wait → remove; no attach, no limits.',
       docker_run: `\`docker run --rm --network none ${IMAGE} true\` spawned with child_process, wall time to exit.`,
-      order: `${S.latencyWarmup} warm-up rounds, then ${S.latencyCount} measured rounds; each round runs one of each, in turn, sequentially.`,
+      order: `${S.latencyWarmup} warm-up rounds, then ${S.latencyCount} measured rounds; each round runs one of each, sequentially, starting with a different one each round (the order rotates; with the backlog, Jarvis and docker run alternate which goes first).`,
       breakdown:
         'Per task, from timestamps on this host\'s one clock: the task\'s events in PostgreSQL ("queued" = row inserted, "succeeded" = result recorded), ' +
         'BullMQ\'s event streams of the pending, node and task-events queues (Redis-stamped "added" and "active" of each job), Docker\'s StartedAt/FinishedAt, ' +
