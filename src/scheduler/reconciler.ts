@@ -10,7 +10,7 @@ import { agedPriority } from './aging.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { type RedisNames } from './queues.ts';
 import { PRIORITY_RANK } from '../domain/task.ts';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Tasks looked at per pass at most, and per step: a pass reads and checks one step at a time. */
 const PAGE = 10_000;
@@ -23,6 +23,8 @@ export class Reconciler implements Part {
   private generation = 0;
   /** Where the next pass's page starts (task seq); 0 = from the oldest. */
   private cursor = 0;
+  /** Set by stop(): a paced pass stops between steps. */
+  private halted = false;
 
   constructor(
     private readonly deps: {
@@ -40,6 +42,7 @@ export class Reconciler implements Part {
 
   start(): void {
     if (this.timer) return;
+    this.halted = false;
     const generation = ++this.generation;
     const tick = () => {
       this.reconcile()
@@ -54,6 +57,7 @@ export class Reconciler implements Part {
   /** Stops the periodic passes (when this replica stops leading). */
   async stop(force = false): Promise<void> {
     this.generation++;
+    this.halted = true; // a pass under way ends after its current step (the next resumes there)
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (!force) await this.running?.catch(() => undefined);
@@ -70,16 +74,19 @@ export class Reconciler implements Part {
     // The same pass ages waiting tasks: their job's priority follows agedPriority().
     // Up to 10,000 tasks per pass, resuming where the last pass stopped, so any backlog is
     // covered within a few passes without one pass growing with it. They are read and checked
-    // 100 at a time, letting the event loop run between steps: one read of 10,000 rows held an
-    // API process's requests for ~80 ms every pass (p99 of POST /tasks 97 ms at half rate
-    // against 14 ms without it; steps of 500: 32–37 ms, of 100: 22–23 ms, bench (a)).
+    // 100 at a time, with a pause between steps that spreads a full pass over about half the
+    // interval (at most 20 ms a step): one read of 10,000 rows held an API process's requests
+    // for ~80 ms every pass, and 100 steps back to back still made a burst that requests queued
+    // behind (p99 of POST /tasks at half rate, bench (a): 97 ms in one read; 22–36 ms in
+    // unpaced steps; ~14 ms with no reconciler at all).
+    const pause = Math.min(20, this.deps.intervalMs / 2 / (PAGE / STEP));
     let restored = 0;
-    for (let seen = 0; seen < PAGE; seen += STEP) {
+    for (let seen = 0; seen < PAGE && !this.halted; seen += STEP) {
       const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled'], this.cursor, STEP);
       this.cursor = queued.length === STEP ? queued[queued.length - 1].seq : 0;
       restored += await this.check(queued);
       if (this.cursor === 0) break;
-      await yieldToEventLoop();
+      await sleep(pause);
     }
     if (restored > 0) this.deps.logger.warn({ restored }, 'reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
     return restored;
