@@ -51,7 +51,7 @@ const OPTIONS = {
   'scale-tasks': { type: 'string', default: '100000' },
   'scale-nodes': { type: 'string', default: '100,1000' },
   'scale-drain-seconds': { type: 'string', default: '180' },
-  'scale-probe': { type: 'string', default: '1000' },
+  'scale-probe': { type: 'string', default: '3000' },
   'scale-steady-rates': { type: 'string', default: '50,200' },
   'scale-steady-seconds': { type: 'string', default: '10' },
   'scale-aging-seconds': { type: 'string', default: '3600' },
