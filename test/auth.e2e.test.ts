@@ -165,6 +165,11 @@ describe('API keys and roles', () => {
     expect(limited[0].headers.get('ratelimit-policy')).toBe('"per-key";q=2;w=1');
     expect(limited[0].headers.get('ratelimit')).toMatch(/^"per-key";r=0;t=\d+$/);
     expect(answers[0].headers.get('ratelimit')).toMatch(/^"per-key";r=\d+;t=1$/);
+    // Every answer the key gets carries them, a refusal of its input too.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const invalid = await call('GET', '/tasks?limit=0');
+    expect(invalid.status).toBe(422);
+    expect(invalid.headers.get('ratelimit-policy')).toBe('"per-key";q=2;w=1');
     // Another key is not held back by this one's empty bucket.
     expect((await as(keys['viewer-alpha'])('GET', '/tasks?limit=1')).status).toBe(200);
     await new Promise((r) => setTimeout(r, 1_100));
