@@ -117,7 +117,15 @@ describe('a task end to end', () => {
     expect(again.status).toBe(200);
     const running = await http.waitForTask(r.body.id, (t) => t.attempts === 2 && (t.status === 'running' || isFinal(t)));
     expect(running.status).toBe('running');
-    await http.post(`/tasks/${r.body.id}/cancel`);
+    // The new attempt is the node's to stop: cancelling it kills its container (the first
+    // attempt's clean-up, still under way when the second started, must not make the worker
+    // forget the second one), and the node stops listing the task as running.
+    expect((await http.post(`/tasks/${r.body.id}/cancel`)).status).toBe(200);
+    const deadline = Date.now() + 15_000;
+    while (execFileSync('docker', ['ps', '-q', '--filter', `label=jarvis.task_id=${r.body.id}`]).toString().trim() !== '') {
+      expect(Date.now(), 'the second attempt’s container still runs after its cancel').toBeLessThan(deadline);
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
   });
 
   it('says why a task waits, and fails at once a task no node can ever fit', async () => {

@@ -54,9 +54,15 @@ export class NodeAgent implements Part {
   private starts: StartReports | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private engineTimer: NodeJS.Timeout | null = null;
+  /** The attempt of each task this node runs now, to stop it on a cancel. */
   private readonly running = new Map<string, AbortController>();
-  /** Attempts taken and not yet reported: what heartbeats list as running on this node. */
-  private readonly unreported = new Set<string>();
+  /**
+   * Attempts taken and not yet reported (task → attempt): what heartbeats list as running on
+   * this node. Both maps are keyed by task, and a task's next attempt can start here while the
+   * last one is still being cleaned up (its outcome is reported before its container is removed,
+   * and a retry may follow at once): an attempt removes only its own entry.
+   */
+  private readonly unreported = new Map<string, number>();
   private closer?: (options?: CloseOptions) => Promise<void>;
   /** When a heartbeat last failed (at first: when this agent started) and last succeeded. */
   private heartbeatFailedAt = Date.now();
@@ -228,9 +234,9 @@ export class NodeAgent implements Part {
           this.opts.logger.info({ task_id: c.taskId, attempt: c.attempt }, 'worker: found the container of an attempt it still owns; its job will adopt it');
           // Listed as running in heartbeats until its job comes back (BullMQ hands back a dead
           // worker's jobs within seconds), so the control plane does not think it lost.
-          this.unreported.add(c.taskId);
+          this.unreported.set(c.taskId, c.attempt);
           setTimeout(() => {
-            if (!this.running.has(c.taskId)) this.unreported.delete(c.taskId);
+            if (!this.running.has(c.taskId) && this.unreported.get(c.taskId) === c.attempt) this.unreported.delete(c.taskId);
           }, 120_000).unref();
         }
       }
@@ -270,7 +276,7 @@ export class NodeAgent implements Part {
         {
           cpu_percent: Math.round(cpuPercent * 10) / 10,
           memory_used_mb: Math.round(mem.active / 1024 / 1024),
-          running_task_ids: [...this.unreported],
+          running_task_ids: [...this.unreported.keys()],
           engine: this.state === 'engine_unreachable' ? 'unreachable' : 'ok',
         },
         this.node.token,
@@ -328,11 +334,11 @@ export class NodeAgent implements Part {
     }
     const abort = new AbortController();
     this.running.set(spec.taskId, abort);
-    this.unreported.add(spec.taskId);
+    this.unreported.set(spec.taskId, spec.attempt);
     try {
       await this.runAndReport(spec, abort, log);
     } finally {
-      this.unreported.delete(spec.taskId);
+      if (this.unreported.get(spec.taskId) === spec.attempt) this.unreported.delete(spec.taskId);
     }
   }
 
@@ -395,7 +401,7 @@ export class NodeAgent implements Part {
       log.error({ err }, 'worker: the attempt could not run');
       outcome = { status: 'error', exitCode: null, error: (err as Error).message, startedAt: null, finishedAt: new Date() };
     } finally {
-      this.running.delete(spec.taskId);
+      if (this.running.get(spec.taskId) === abort) this.running.delete(spec.taskId);
     }
     await finish(outcome);
   }
