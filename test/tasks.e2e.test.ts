@@ -23,8 +23,9 @@ afterAll(async () => {
 const submit = (body: Record<string, unknown>) => http.post('/tasks', { image: TEST_IMAGE, ...body });
 const isFinal = (t: { status: string }) => ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(t.status);
 
-function containersOf(taskId: string): string {
-  return execFileSync('docker', ['ps', '-a', '-q', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim();
+/** The task's containers (ids, one a line): all of them, or only those running. */
+function containersOf(taskId: string, only: 'all' | 'running' = 'all'): string {
+  return execFileSync('docker', ['ps', ...(only === 'all' ? ['-a'] : []), '-q', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim();
 }
 
 describe('a task end to end', () => {
@@ -122,7 +123,7 @@ describe('a task end to end', () => {
     // forget the second one), and the node stops listing the task as running.
     expect((await http.post(`/tasks/${r.body.id}/cancel`)).status).toBe(200);
     const deadline = Date.now() + 15_000;
-    while (execFileSync('docker', ['ps', '-q', '--filter', `label=jarvis.task_id=${r.body.id}`]).toString().trim() !== '') {
+    while (containersOf(r.body.id, 'running') !== '') {
       expect(Date.now(), 'the second attempt’s container still runs after its cancel').toBeLessThan(deadline);
       await new Promise((ok) => setTimeout(ok, 200));
     }

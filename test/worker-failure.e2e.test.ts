@@ -13,14 +13,14 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-/** The test's containers go with it, whatever state its workers were killed in. */
-function removeContainersOf(taskId: string): void {
-  const ids = execFileSync('docker', ['ps', '-a', '-q', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim().split('\n').filter(Boolean);
-  if (ids.length) execFileSync('docker', ['rm', '-f', ...ids]);
-}
-
 const containers = (taskId: string) =>
   execFileSync('docker', ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim();
+
+/** The test's containers go with it, whatever state its workers were killed in. */
+function removeContainersOf(taskId: string): void {
+  const names = containers(taskId).split('\n').filter(Boolean);
+  if (names.length) execFileSync('docker', ['rm', '-f', ...names]);
+}
 
 async function cluster(offlineSeconds: number) {
   const db = await createTestDatabase();

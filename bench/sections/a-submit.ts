@@ -53,7 +53,18 @@ async function rawBullmq(redis: Redis): Promise<ThroughputResult> {
  */
 async function httpCeiling(redis: Redis): Promise<ThroughputResult> {
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'bare-http-server.mjs');
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // It answers what POST /tasks answers: the task of this body, as Jarvis presents it.
+  const { loadConfig } = await import('../../src/config/index.ts');
+  const { taskRowFrom } = await import('../../src/control/task-rows.ts');
+  const { presentTask } = await import('../../src/api/present.ts');
+  const row = taskRowFrom(JSON.parse(TASK_BODY), loadConfig({ env: {} }), { status: 'queued', statusReason: 'waiting for the scheduler to place it on a node' });
+  // What the database fills in for a new task (defaults and nulls), as a read would give it.
+  const filled = {
+    seq: 1, tenant: 'default', nodeId: null, attempts: 0, exitCode: null, error: null, workflowId: null, workflowKey: null, dependsOn: [],
+    dagReady: false, scheduleId: null, outputs: null, result: null, templates: null, whenCondition: null, scheduledAt: null, startedAt: null, finishedAt: null,
+  };
+  const answer = JSON.stringify(presentTask({ ...row, ...filled } as Parameters<typeof presentTask>[0]));
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, JARVIS_BENCH_ANSWER: answer } });
   const stop = onCleanup('stop the bare HTTP server', async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise((r) => child.once('exit', r));
