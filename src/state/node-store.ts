@@ -6,6 +6,11 @@ import { and, asc, eq, inArray, lt, or, isNull, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { nodes, type NodeRow } from './schema.ts';
 import type { PlacementNode } from '../domain/fit.ts';
+import { fieldsOf } from './row-mapping.ts';
+
+const PLACEMENT_FIELDS = fieldsOf(nodes, [
+  'id', 'name', 'status', 'labels', 'cpu', 'memoryMb', 'gpu', 'maxTasks', 'allocatedCpu', 'allocatedMemoryMb', 'allocatedGpu', 'allocatedTasks',
+] as const);
 
 export interface NodeRegistration {
   name: string;
@@ -80,25 +85,14 @@ export class NodeStore {
     return this.db.select().from(nodes).orderBy(asc(nodes.registeredAt));
   }
 
-  /** The columns placement decides on, for every node (not the heartbeats' running-task lists). */
+  /**
+   * The columns placement decides on, for every node (not the heartbeats' running-task lists).
+   * Read raw (row-mapping.ts): every placement batch reads all nodes, 1,000 rows at a time in a
+   * large cluster, and drizzle's per-row mapping was most of that read's cost.
+   */
   async placementView(): Promise<PlacementNode[]> {
-    return this.db
-      .select({
-        id: nodes.id,
-        name: nodes.name,
-        status: nodes.status,
-        labels: nodes.labels,
-        cpu: nodes.cpu,
-        memoryMb: nodes.memoryMb,
-        gpu: nodes.gpu,
-        maxTasks: nodes.maxTasks,
-        allocatedCpu: nodes.allocatedCpu,
-        allocatedMemoryMb: nodes.allocatedMemoryMb,
-        allocatedGpu: nodes.allocatedGpu,
-        allocatedTasks: nodes.allocatedTasks,
-      })
-      .from(nodes)
-      .orderBy(asc(nodes.registeredAt));
+    const res = (await this.db.execute(sql`select ${PLACEMENT_FIELDS.list} from nodes order by nodes.registered_at`)) as unknown as { rows: Array<Record<string, unknown>> };
+    return PLACEMENT_FIELDS.read(res.rows) as PlacementNode[];
   }
 
   /** How many nodes are not offline (what sets the heartbeat period, domain/heartbeats.ts). */

@@ -11,7 +11,8 @@ import { release } from './node-reservations.ts';
 import { markStarted, placeAttempts } from './place-attempts.ts';
 import { addEvent, recordEvents } from './task-history.ts';
 import { taskOverview, type TaskOverview } from './task-overview.ts';
-import { idIn, isUniqueViolation, type Tx } from './tx.ts';
+import { idIn, isUniqueViolation, uuidArray, type Tx } from './tx.ts';
+import { fieldsOf, rowsOf } from './row-mapping.ts';
 import { insertAsJson } from './json-insert.ts';
 
 export interface TaskFilter {
@@ -28,7 +29,8 @@ export interface TaskFilter {
   offset: number;
 }
 
-export type PlacementRequest = Pick<TaskRow, 'id' | 'status' | 'nodeId' | 'priority' | 'tenant' | 'createdAt' | 'statusReason' | 'cpu' | 'memoryMb' | 'gpu' | 'nodeSelector'>;
+const REQUEST_FIELDS = fieldsOf(tasks, ['id', 'status', 'nodeId', 'priority', 'tenant', 'createdAt', 'statusReason', 'cpu', 'memoryMb', 'gpu', 'nodeSelector'] as const);
+export type PlacementRequest = ReturnType<typeof REQUEST_FIELDS.read>[number];
 
 export type { FinishStatus } from '../domain/task.ts';
 export type { FinishReport, FinishResult, OnTaskFinal, Tx };
@@ -167,28 +169,15 @@ export class TaskStore {
 
   async getMany(ids: string[]): Promise<TaskRow[]> {
     if (ids.length === 0) return [];
-    return this.db.select().from(tasks).where(idIn(ids));
+    const res = (await this.db.execute(sql`select * from tasks where id = any(${uuidArray(ids)}::uuid[])`)) as unknown as { rows: Array<Record<string, unknown>> };
+    return rowsOf(tasks, res.rows);
   }
 
-  /** What the scheduler decides on, for many tasks (not the whole rows). */
+  /** What the scheduler decides on, for many tasks (not the whole rows); read raw, as getMany. */
   async placementRequests(ids: string[]): Promise<PlacementRequest[]> {
     if (ids.length === 0) return [];
-    return this.db
-      .select({
-        id: tasks.id,
-        status: tasks.status,
-        nodeId: tasks.nodeId,
-        priority: tasks.priority,
-        tenant: tasks.tenant,
-        createdAt: tasks.createdAt,
-        statusReason: tasks.statusReason,
-        cpu: tasks.cpu,
-        memoryMb: tasks.memoryMb,
-        gpu: tasks.gpu,
-        nodeSelector: tasks.nodeSelector,
-      })
-      .from(tasks)
-      .where(idIn(ids));
+    const res = (await this.db.execute(sql`select ${REQUEST_FIELDS.list} from tasks where id = any(${uuidArray(ids)}::uuid[])`)) as unknown as { rows: Array<Record<string, unknown>> };
+    return REQUEST_FIELDS.read(res.rows);
   }
 
   /** Says why tasks in `status` wait (one statement for many); inside `tx` when given. */
@@ -235,10 +224,11 @@ export class TaskStore {
   }
 
   /**
-   * Marks started attempts running (one transaction for many reports). A report for an attempt
-   * the task no longer has, or for a task no longer scheduled, changes nothing.
+   * Marks started attempts running (one transaction for many reports); returns the ids of the
+   * tasks it changed. A report for an attempt the task no longer has, or for a task no longer
+   * scheduled, changes nothing.
    */
-  async markRunningMany(reports: Array<{ taskId: string; attempt: number; startedAt: Date }>): Promise<TaskRow[]> {
+  async markRunningMany(reports: Array<{ taskId: string; attempt: number; startedAt: Date }>): Promise<string[]> {
     if (reports.length === 0) return [];
     return this.db.transaction((tx) => markStarted(tx, reports));
   }

@@ -10,8 +10,11 @@ export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
  * build and parse than `in ($1, $2, …)`.
  */
 export function idIn(ids: string[]): SQL {
-  return sql`${tasks.id} = any(${`{${ids.join(',')}}`}::uuid[])`;
+  return sql`${tasks.id} = any(${uuidArray(ids)}::uuid[])`;
 }
+
+/** Ids as one PostgreSQL array literal (for `= any($1::uuid[])`). */
+export const uuidArray = (ids: string[]): string => `{${ids.join(',')}}`;
 
 export function isUniqueViolation(err: unknown): boolean {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {

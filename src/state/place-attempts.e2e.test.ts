@@ -1,0 +1,99 @@
+// Placing and starting attempts (place-attempts.ts, raw statements read through row-mapping.ts)
+// against a real PostgreSQL and the embedded one: the rows placeMany returns equal what a SELECT
+// reads (as do getMany, placementRequests and placementView, also read raw), each placed or
+// started task gets exactly one history event, and a node without room refuses its tasks
+// without touching them.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../test/support/database.ts';
+import { openDatabase, type Database } from './db.ts';
+import { TaskStore } from './task-store.ts';
+import { NodeStore } from './node-store.ts';
+import { taskRowFrom } from '../control/task-rows.ts';
+import { loadConfig } from '../config/index.ts';
+
+const config = loadConfig({ file: null, overrides: {} });
+
+describe.each(['postgres', 'embedded'] as const)('placing and starting attempts (%s)', (kind) => {
+  let database: Database;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    if (kind === 'postgres') {
+      const db = await createTestDatabase();
+      database = await openDatabase({ url: db.url, dataDir: '/nonexistent' });
+      cleanup = () => db.drop();
+    } else {
+      const dir = mkdtempSync(join(tmpdir(), 'jarvis-place-'));
+      database = await openDatabase({ url: null, dataDir: dir });
+      cleanup = async () => rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await database?.close();
+    await cleanup?.();
+  });
+
+  it('returns the placed rows a SELECT reads, records one event per task, and refuses what no longer fits', async () => {
+    const store = new TaskStore(database.db);
+    const nodeStore = new NodeStore(database.db);
+    const roomy = await nodeStore.register({ name: `roomy-${kind}`, hostname: 'h', capacity: { cpu: 8, memory_mb: 8192, gpu: 0, max_tasks: 10 }, labels: {} });
+    const tight = await nodeStore.register({ name: `tight-${kind}`, hostname: 'h', capacity: { cpu: 1, memory_mb: 512, gpu: 0, max_tasks: 1 }, labels: {} });
+    const specs = [
+      { image: 'busybox', command: ['sh', '-c', 'echo "hi"'], env: { A: '1', B: { secret: 'x' } }, labels: { team: 'é "q"' }, name: 'one', outputs: { o: { path: '/tmp/o' } } },
+      { image: 'busybox', command: 'true', resources: { cpu: 0.5, memory: '256Mi' }, priority: 'critical', timeout_seconds: 5 },
+      { image: 'busybox', resources: { cpu: 2 } },
+    ];
+    const created = await store.insertMany(specs.map((s) => taskRowFrom(s as never, config, { status: 'queued', statusReason: 'waiting', tenant: 't1' })));
+    const [a, b, c] = created.map((t) => t.id);
+    // c asks 2 CPUs of a node that has 1: refused, and stays as it was.
+    const { placed, refused, gone } = await store.placeMany([
+      { taskId: a, nodeId: roomy.id },
+      { taskId: b, nodeId: roomy.id },
+      { taskId: c, nodeId: tight.id },
+      { taskId: '00000000-0000-7000-8000-000000000000', nodeId: roomy.id },
+    ]);
+    expect(refused).toEqual([c]);
+    expect(gone).toEqual(['00000000-0000-7000-8000-000000000000']);
+    expect(placed.map((t) => t.id).sort()).toEqual([a, b].sort());
+    for (const t of placed) {
+      expect(t).toEqual(await store.get(t.id));
+      expect(t).toMatchObject({ status: 'scheduled', nodeId: roomy.id, attempts: 1 });
+      expect(t.scheduledAt).toBeInstanceOf(Date);
+      expect(typeof t.seq).toBe('number');
+      const events = await store.events(t.id);
+      expect(events.map((e) => [e.status, e.attempt, e.nodeId])).toEqual([
+        ['queued', 0, null],
+        ['scheduled', 1, roomy.id],
+      ]);
+      expect(events[1].reason).toContain(`roomy-${kind}`);
+    }
+    expect(placed.find((t) => t.id === a)).toMatchObject({ command: ['sh', '-c', 'echo "hi"'], env: { A: '1', B: { secret: 'x' } }, labels: { team: 'é "q"' }, outputSpec: { o: { path: '/tmp/o' } } });
+    expect(await store.get(c)).toMatchObject({ status: 'queued', attempts: 0, nodeId: null });
+    // The other raw reads of the placement path: whole rows, the scheduler's fields, the nodes.
+    const many = await store.getMany([a, b, c]);
+    expect(many.sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual(await Promise.all([a, b, c].sort().map((id) => store.get(id))));
+    const [request] = await store.placementRequests([c]);
+    const row = (await store.get(c))!;
+    expect(request).toEqual({ id: c, status: 'queued', nodeId: null, priority: row.priority, tenant: 't1', createdAt: row.createdAt, statusReason: 'waiting', cpu: 2, memoryMb: row.memoryMb, gpu: 0, nodeSelector: {} });
+    const view = await nodeStore.placementView();
+    const roomyNow = (await nodeStore.get(roomy.id))!;
+    expect(view.find((n) => n.id === roomy.id)).toEqual({
+      id: roomy.id, name: roomyNow.name, status: 'available', labels: {}, cpu: 8, memoryMb: 8192, gpu: 0, maxTasks: 10,
+      allocatedCpu: roomyNow.allocatedCpu, allocatedMemoryMb: roomyNow.allocatedMemoryMb, allocatedGpu: 0, allocatedTasks: 2,
+    });
+    expect((await nodeStore.get(roomy.id))?.allocatedTasks).toBe(2);
+    expect((await nodeStore.get(tight.id))?.allocatedTasks).toBe(0);
+
+    // Started: a's report counts; a report for an attempt b does not have changes nothing.
+    const at = new Date(Date.now() - 1000);
+    expect(await store.markRunningMany([{ taskId: a, attempt: 1, startedAt: at }, { taskId: b, attempt: 2, startedAt: at }])).toEqual([a]);
+    expect(await store.get(a)).toMatchObject({ status: 'running', startedAt: at, statusReason: null });
+    expect((await store.events(a)).map((e) => e.status)).toEqual(['queued', 'scheduled', 'running']);
+    expect((await store.events(b)).map((e) => e.status)).toEqual(['queued', 'scheduled']);
+    // The same report again changes nothing and records nothing.
+    expect(await store.markRunningMany([{ taskId: a, attempt: 1, startedAt: at }])).toEqual([]);
+    expect((await store.events(a)).map((e) => e.status)).toEqual(['queued', 'scheduled', 'running']);
+  });
+});
