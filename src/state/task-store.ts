@@ -11,7 +11,7 @@ import { release } from './node-reservations.ts';
 import { markStarted, placeAttempts } from './place-attempts.ts';
 import { addEvent, recordEvents } from './task-history.ts';
 import { taskOverview, type TaskOverview } from './task-overview.ts';
-import { idIn, isUniqueViolation, uuidArray, type Tx } from './tx.ts';
+import { isUniqueViolation, uuidArray, type Tx } from './tx.ts';
 import { fieldsOf, rowsOf } from './row-mapping.ts';
 import { insertAsJson } from './json-insert.ts';
 
