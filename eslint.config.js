@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'drizzle/', '.jarvis/', 'bench/results/', 'test-output/'] },
+  { ignores: ['node_modules/', 'drizzle/', '.jarvis/', 'bench/results/', 'test-output/', '.tmp/'] },
   ...tseslint.configs.recommended,
   {
     rules: {
