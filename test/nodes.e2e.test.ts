@@ -68,6 +68,28 @@ describe('nodes', () => {
     expect((await http.waitForTask(t.body.id, (x) => x.status === 'succeeded')).node_id).toBe(node.id);
   });
 
+  it('places a waiting task on a node that came back through its own heartbeat (no other event)', async () => {
+    // Played over HTTP: a node whose engine was unreachable (unhealthy) says it is back. Nothing
+    // wakes the scheduler for that; its failsafe sees the nodes changed and places the task.
+    const reg = await http.post('/nodes/register', { name: 'revived', hostname: 'h', capacity: { cpu: 1, memory_mb: 512, max_tasks: 1 }, labels: { pool: 'revived' } }, { authorization: `Bearer ${TOKEN}` });
+    expect(reg.status).toBe(201);
+    const beat = (engine: string) => http.post(`/nodes/${reg.body.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 10, running_task_ids: [], engine }, { authorization: `Bearer ${reg.body.token}` });
+    expect((await beat('unreachable')).body.status).toBe('unhealthy');
+    const t = await http.post('/tasks', sim(10, { node_selector: { pool: 'revived' } }));
+    const waiting = await http.waitForTask(t.body.id, (x) => /unhealthy/.test(x.status_reason ?? ''));
+    expect(waiting.status).toBe('queued');
+    await new Promise((r) => setTimeout(r, 1500)); // past a failsafe look that found nothing changed
+    const backAt = Date.now();
+    expect((await beat('ok')).body.status).toBe('available');
+    const placed = await http.waitForTask(t.body.id, (x) => x.status === 'scheduled', 15_000);
+    expect(placed.node_id).toBe(reg.body.id);
+    expect(new Date(placed.scheduled_at).getTime() - backAt).toBeLessThan(5_000);
+    expect((await http.post(`/tasks/${t.body.id}/cancel`)).status).toBe(200);
+    await http.waitForTask(t.body.id, (x) => x.status === 'cancelled');
+    // Out of the way of the other tests' tasks.
+    expect((await http.call('DELETE', `/nodes/${reg.body.id}`)).status).toBe(204);
+  });
+
   it('refuses to delete a node that has tasks placed on it', async () => {
     const node = (await http.get('/nodes')).body.items.find((n: { name: string }) => n.name === 'sim-1');
     const t = await http.post('/tasks', sim(60_000));

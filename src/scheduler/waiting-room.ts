@@ -32,7 +32,9 @@ const ASIDE_SHAPES = 64;
  * age) are held in memory (their jobs stay active, their locks renewed), so every batch decided
  * when capacity frees has the front of every waiting tenant's queue in it, and fair share
  * chooses among all of them, not among whichever jobs Redis handed over first. Every batch
- * takes them in, and they are looked at again on every wake and every HELD_RETRY_MS.
+ * takes them in, and they are looked at again on every wake, and by the dispatcher's failsafe
+ * (HELD_RETRY_MS) when the nodes or tenants changed since it last looked, or HELD_RECHECK_MS
+ * passed.
  *
  * The tenant's other waiting tasks (docs/decisions.md, "Waiting"):
  * - while the cluster has room for nothing, go back to its queue, in front of their priority
@@ -47,6 +49,7 @@ const ASIDE_SHAPES = 64;
  */
 const HELD_PER_TENANT = 100;
 export const HELD_RETRY_MS = 1_000;
+export const HELD_RECHECK_MS = 10_000;
 const RESUME_FIRST_MS = 30_000;
 const RESUME_MAX_MS = 300_000;
 /** A paused queue is read again for arrivals at most this often. */
@@ -366,6 +369,11 @@ export class WaitingRoom {
   }
 
   /** Brings the waiting tasks held in memory back into the next batch. */
+  /** Whether tasks are held in memory, not in a batch now (what lookAgainAtHeld would decide again). */
+  hasHeld(): boolean {
+    return this.held.size > 0;
+  }
+
   lookAgainAtHeld(): void {
     if (this.held.size === 0) return;
     const all = [...this.held.values()].flat();

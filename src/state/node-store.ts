@@ -95,6 +95,20 @@ export class NodeStore {
     return PLACEMENT_FIELDS.read(res.rows) as PlacementNode[];
   }
 
+  /**
+   * A digest of everything placement decides on that can change without the scheduler taking
+   * part: each node's status, capacity, labels and reservations, and the tenants' settings.
+   * Equal digests: tasks that found no room before still find none (dispatcher's failsafe).
+   */
+  async roomSignature(): Promise<string> {
+    const res = (await this.db.execute(sql`
+      select md5(concat(
+        (select string_agg(concat_ws(',', id, status, cpu, memory_mb, gpu, max_tasks, allocated_cpu, allocated_memory_mb, allocated_gpu, allocated_tasks, labels::text), ';' order by id) from nodes),
+        '|',
+        (select concat_ws(',', count(*), max(updated_at)) from tenants))) as signature`)) as unknown as { rows: Array<{ signature: string }> };
+    return res.rows[0].signature;
+  }
+
   /** How many nodes are not offline (what sets the heartbeat period, domain/heartbeats.ts). */
   async countLive(): Promise<number> {
     const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(nodes).where(sql`${nodes.status} <> 'offline'`);
