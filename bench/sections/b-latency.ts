@@ -186,6 +186,11 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     if ((i + 1) % 10 === 0) log(`(b) round ${i + 1}/${rounds}: jarvis ${round(j.wall_ms, 0)} ms, docker run ${c ? round(c.wall_ms, 0) : '-'} ms`);
   }
   const finished = new Date().toISOString();
+  // The queues' event streams for the breakdown below, read now: the backlog's 20,000 jobs would
+  // trim the pending queue's stream (BullMQ keeps ~10,000 events) past these tasks' entries.
+  const streamTimes = (queue: string) => bullEventTimes(redis, prefix, queue);
+  const pendingQ = await streamTimes('pending');
+  const reportQ = await streamTimes('task-events');
 
   // --- the same with a backlog that fits no node: does it slow unrelated work? ---
   // S.latencyBacklog tasks whose node_selector matches no node: they wait for ever ("no node
@@ -225,9 +230,6 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     started_at: string | null;
     finished_at: string | null;
   }
-  const streamTimes = (queue: string) => bullEventTimes(redis, prefix, queue);
-  const pendingQ = await streamTimes('pending');
-  const reportQ = await streamTimes('task-events');
   const nodeQs = new Map<string, Map<string, Record<string, number>>>();
   const segs: Record<string, number[]> = {
     '01_post_sent_to_row_inserted': [],

@@ -25,6 +25,7 @@ import { PendingJob, type RedisNames } from './queues.ts';
 import { agedPriority } from './aging.ts';
 import { TenantReaders } from './tenant-readers.ts';
 import { byRank, HELD_RECHECK_MS, HELD_RETRY_MS, WAIT_RETRY_MS, WaitingRoom, type Pending, type Taken, type Waiting } from './waiting-room.ts';
+import type { PlacementNode } from '../domain/fit.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
 export interface DispatcherDeps {
@@ -231,6 +232,9 @@ export class Dispatcher implements Part {
     batch.push(...this.room.takeHeld());
     batch.sort((a, b) => (a.value.rank ?? 0) - (b.value.rank ?? 0) || a.value.seq - b.value.seq);
     const entries = batch.map((p) => ({ p, data: { taskId: p.value.taskId } }));
+    // The three reads at once (the nodes' view is read again for a second try, below).
+    let firstView: Promise<PlacementNode[]> | null = nodes.placementView();
+    firstView.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     const [requests, tenants] = await Promise.all([tasks.placementRequests(entries.map((e) => e.data.taskId)), this.usage.states()]);
     const rows = new Map(requests.map((t) => [t.id, t]));
     const handOver: TaskRow[] = [];
@@ -240,7 +244,8 @@ export class Dispatcher implements Part {
     const heldHere: Pending[] = [];
     let undecided = entries;
     for (let tries = 0; tries < 3 && undecided.length > 0; tries++) {
-      const view = await nodes.placementView();
+      const view = await (firstView ?? nodes.placementView());
+      firstView = null;
       const plans: Array<{ taskId: string; nodeId: string }> = [];
       const waits: Waiting[] = [];
       const never: Waiting[] = [];

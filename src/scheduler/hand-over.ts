@@ -29,7 +29,17 @@ export class NodeHandOver {
       list.push(t);
       byNode.set(t.nodeId as string, list);
     }
-    await Promise.all([...byNode].map(([nodeId, list]) => this.queue(nodeId).addBulk(list.map((t) => this.job(t)))));
+    // A lone job by add(): addBulk builds an ioredis pipeline, which copies BullMQ's ~50 script
+    // methods onto itself (1.4 % of the control plane's CPU while placing on 1,000 nodes, where
+    // most nodes get one task per batch).
+    await Promise.all(
+      [...byNode].map(([nodeId, list]) => {
+        const q = this.queue(nodeId);
+        if (list.length > 1) return q.addBulk(list.map((t) => this.job(t)));
+        const { name, data, opts } = this.job(list[0]);
+        return q.add(name, data, opts);
+      }),
+    );
   }
 
   async close(): Promise<void> {

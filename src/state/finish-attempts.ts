@@ -7,8 +7,8 @@ import { CONTAINER_STARTED } from '../domain/status-reasons.ts';
 import type { FinishStatus } from '../domain/task.ts';
 import { releaseMany } from './node-reservations.ts';
 import { taskEvents, taskLogs, tasks, type TaskRow } from './schema.ts';
-import { recordEvents } from './task-history.ts';
-import { idIn, type Tx } from './tx.ts';
+import { rowsOf } from './row-mapping.ts';
+import { uuidArray, type Tx } from './tx.ts';
 
 export interface FinishReport {
   taskId: string;
@@ -47,10 +47,13 @@ interface Final { id: string; status: FinishStatus; exit_code: number | null; er
 export async function finishAttempts(tx: Tx, reports: FinishReport[], onFinal: OnTaskFinal): Promise<{ results: Array<FinishResult | null>; released: TaskRow[] }> {
   const ids = reports.map((r) => r.taskId);
   // Lock order, as everywhere: workflow rows (by id), then task rows (by id), then nodes.
-  const peek = await tx.select({ workflowId: tasks.workflowId }).from(tasks).where(idIn(ids));
-  const wfIds = [...new Set(peek.map((p) => p.workflowId).filter((w): w is string => w !== null))].sort();
+  // Raw statements read through row-mapping.ts, as in place-attempts.ts.
+  const idList = uuidArray(ids);
+  const peek = (await tx.execute(sql`select distinct workflow_id from tasks where id = any(${idList}::uuid[]) and workflow_id is not null`)) as unknown as { rows: Array<{ workflow_id: string }> };
+  const wfIds = peek.rows.map((p) => p.workflow_id).sort();
   if (wfIds.length > 0) await tx.execute(sql`select 1 from workflows where id in ${wfIds} order by id for update`);
-  const locked = new Map((await tx.select().from(tasks).where(idIn(ids)).orderBy(tasks.id).for('update')).map((t) => [t.id, t]));
+  const lockedRows = (await tx.execute(sql`select * from tasks where id = any(${idList}::uuid[]) order by id for update`)) as unknown as { rows: Array<Record<string, unknown>> };
+  const locked = new Map(rowsOf(tasks, lockedRows.rows).map((t) => [t.id, t]));
 
   const results: Array<FinishResult | null> = reports.map(() => null);
   const current = reports.flatMap((r, i) => {
@@ -82,11 +85,8 @@ export async function finishAttempts(tx: Tx, reports: FinishReport[], onFinal: O
     else finals.push({ id: t.id, status: r.status, exit_code: r.exitCode, error: r.error, started_at: r.startedAt?.toISOString() ?? null, finished_at: r.finishedAt.toISOString(), i, ...left });
   }
   if (startedLate.length > 0) await tx.insert(taskEvents).values(startedLate);
-  await store(tx, retries, finals);
+  const after = await store(tx, retries, finals);
   const changedIds = [...retries, ...finals].map((x) => x.id);
-  const after = new Map(changedIds.length ? (await tx.select().from(tasks).where(idIn(changedIds))).map((t) => [t.id, t]) : []);
-  const errorOf = new Map(finals.map((f) => [f.id, f.error]));
-  await recordEvents(tx, changedIds.map((id) => after.get(id) as TaskRow), (t) => (t.status === 'queued' ? (t.statusReason as string) : (errorOf.get(t.id) as string)));
   for (const x of retries) results[x.i] = { task: after.get(x.id) as TaskRow, changed: true, retryInMs: x.retryInMs };
   for (const x of finals) results[x.i] = { task: after.get(x.id) as TaskRow, changed: true, retryInMs: null };
   const released = await onFinal(tx, finals.map((x) => after.get(x.id) as TaskRow));
@@ -95,21 +95,48 @@ export async function finishAttempts(tx: Tx, reports: FinishReport[], onFinal: O
   return { results, released };
 }
 
-/** Back to `queued` for the retries, the final state for the rest: one statement each. */
-async function store(tx: Tx, retries: Retry[], finals: Final[]): Promise<void> {
+/**
+ * Back to `queued` for the retries, the final state for the rest: one statement each, which also
+ * records the history event (a retry's reason, a final state's error) and returns the rows.
+ */
+async function store(tx: Tx, retries: Retry[], finals: Final[]): Promise<Map<string, TaskRow>> {
+  const after = new Map<string, TaskRow>();
+  const at = new Date().toISOString();
+  const keep = (res: unknown) => {
+    for (const t of rowsOf(tasks, (res as { rows: Array<Record<string, unknown>> }).rows)) after.set(t.id, t);
+  };
   if (retries.length > 0) {
-    await tx.execute(sql`
-      update tasks set status = 'queued', node_id = null, exit_code = r.exit_code, error = r.error, status_reason = r.reason,
-        outputs = r.outputs, result = r.result
-      from jsonb_to_recordset(${JSON.stringify(retries)}::jsonb) as r(id uuid, exit_code int, error text, reason text, outputs jsonb, result text)
-      where tasks.id = r.id`);
+    keep(
+      await tx.execute(sql`
+        with changed as (
+          update tasks set status = 'queued', node_id = null, exit_code = r.exit_code, error = r.error, status_reason = r.reason,
+            outputs = r.outputs, result = r.result
+          from jsonb_to_recordset(${JSON.stringify(retries)}::jsonb) as r(id uuid, exit_code int, error text, reason text, outputs jsonb, result text)
+          where tasks.id = r.id
+          returning tasks.*
+        ), history as (
+          insert into task_events (task_id, at, status, node_id, attempt, reason)
+          select id, ${at}::timestamptz, status, node_id, attempts, status_reason from changed
+        )
+        select * from changed`),
+    );
   }
   if (finals.length > 0) {
-    await tx.execute(sql`
-      update tasks set status = r.status, exit_code = r.exit_code, error = r.error, status_reason = null,
-        started_at = coalesce(tasks.started_at, r.started_at), finished_at = r.finished_at, outputs = r.outputs, result = r.result
-      from jsonb_to_recordset(${JSON.stringify(finals)}::jsonb) as r(id uuid, status text, exit_code int, error text, started_at timestamptz,
-        finished_at timestamptz, outputs jsonb, result text)
-      where tasks.id = r.id`);
+    keep(
+      await tx.execute(sql`
+        with changed as (
+          update tasks set status = r.status, exit_code = r.exit_code, error = r.error, status_reason = null,
+            started_at = coalesce(tasks.started_at, r.started_at), finished_at = r.finished_at, outputs = r.outputs, result = r.result
+          from jsonb_to_recordset(${JSON.stringify(finals)}::jsonb) as r(id uuid, status text, exit_code int, error text, started_at timestamptz,
+            finished_at timestamptz, outputs jsonb, result text)
+          where tasks.id = r.id
+          returning tasks.*, r.error as finish_event
+        ), history as (
+          insert into task_events (task_id, at, status, node_id, attempt, reason)
+          select id, ${at}::timestamptz, status, node_id, attempts, finish_event from changed
+        )
+        select * from changed`),
+    );
   }
+  return after;
 }

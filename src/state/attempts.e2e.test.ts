@@ -1,4 +1,5 @@
-// Placing and starting attempts (place-attempts.ts, raw statements read through row-mapping.ts)
+// Placing, starting and finishing attempts (place-attempts.ts, finish-attempts.ts: raw statements
+// read through row-mapping.ts)
 // against a real PostgreSQL and the embedded one: the rows placeMany returns equal what a SELECT
 // reads (as do getMany, placementRequests and placementView, also read raw), each placed or
 // started task gets exactly one history event, and a node without room refuses its tasks
@@ -7,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
 import { createTestDatabase } from '../../test/support/database.ts';
 import { openDatabase, type Database } from './db.ts';
 import { TaskStore } from './task-store.ts';
@@ -95,5 +97,32 @@ describe.each(['postgres', 'embedded'] as const)('placing and starting attempts 
     // The same report again changes nothing and records nothing.
     expect(await store.markRunningMany([{ taskId: a, attempt: 1, startedAt: at }])).toEqual([]);
     expect((await store.events(a)).map((e) => e.status)).toEqual(['queued', 'scheduled', 'running']);
+
+    // Finished (finish-attempts.ts, also raw): a succeeds; b fails with a retry left (back to
+    // queued, with why); a report for an attempt the task does not have is ignored.
+    await database.db.execute(sql`update tasks set max_retries = 1 where id = ${b}`);
+    const end = { exitCode: 0, error: null, startedAt: at, finishedAt: new Date(), logs: 'out\n', truncated: false };
+    const { results } = await store.finishMany([
+      { ...end, taskId: a, attempt: 1, status: 'succeeded', outputs: { o: 'v' }, result: 'r' },
+      { ...end, taskId: b, attempt: 1, status: 'failed', exitCode: 3, error: 'exited with code 3' },
+      { ...end, taskId: c, attempt: 1, status: 'succeeded' },
+    ]);
+    expect(results[2]).toBeNull();
+    expect(results[0]).toMatchObject({ changed: true, retryInMs: null, task: { id: a, status: 'succeeded', outputs: { o: 'v' }, result: 'r' } });
+    expect(results[0]?.task).toEqual(await store.get(a));
+    expect(results[1]).toMatchObject({ changed: true, task: { id: b, status: 'queued', nodeId: null, exitCode: 3 } });
+    expect(results[1]?.retryInMs).toBeGreaterThan(0);
+    expect(results[1]?.task).toEqual(await store.get(b));
+    expect((await store.events(a)).map((e) => [e.status, e.reason])).toEqual([
+      ['queued', 'waiting'],
+      ['scheduled', expect.stringContaining(`roomy-${kind}`)],
+      ['running', expect.any(String)],
+      ['succeeded', null],
+    ]);
+    const bEvents = await store.events(b);
+    // b's "started" report never came: its start is written into the history before the retry.
+    expect(bEvents.map((e) => e.status)).toEqual(['queued', 'scheduled', 'running', 'queued']);
+    expect(bEvents[3]).toMatchObject({ nodeId: null, attempt: 1, reason: results[1]?.task.statusReason });
+    expect((await nodeStore.get(roomy.id))?.allocatedTasks).toBe(0);
   });
 });
