@@ -35,7 +35,7 @@ import { pad } from '../support/table.ts';
 import { BATCH, BATCH_CONCURRENCY, CPU_CHOICES, MEMORY_CHOICES, mixedTasks, PRIORITIES, PROBE_BODY, PROBE_CONCURRENCY, SIM_RUN_MS, TARGET_P99_MS, TARGET_RATE, type ScaleOptions, type TaskBody } from '../support/scale-workload.ts';
 import { watchProblems, type LogProblems } from '../support/log-problems.ts';
 import { nodeStatuses, rowsOf, statusCounts, waitUntilPlaced, withClient } from '../support/scale-db.ts';
-import { capacityProbes, cpuDeltaOf, enqueueProbe, failFast, nodeCalls, perSecond, priorityOrder, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
+import { autovacuumIdle, capacityProbes, cpuDeltaOf, enqueueProbe, failFast, nodeCalls, perSecond, priorityOrder, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
 import { codeVersion, redisUsedMb, rssMb } from '../support/process-facts.ts';
 
 
@@ -171,7 +171,7 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     // 3. Drain every node, 4. enqueue latency on an empty queue.
     out.drain_nodes = await nodeCalls(url, ids, 'drain');
     o.log(`(e) ${nodes} nodes: drained; enqueue latency, empty queue (${o.probe} POST /tasks, ${PROBE_CONCURRENCY} in flight)…`);
-    const enqEmpty = await enqueueProbe(url, 'probe-empty', o.probe, server.pid);
+    const enqEmpty = await enqueueProbe(url, 'probe-empty', o.probe, server.pid, dbc);
     o.log(`(e) ${nodes} nodes: enqueue p50 ${enqEmpty.latency_ms.p50} ms, p99 ${enqEmpty.latency_ms.p99} ms`);
 
     // 5. The backlog.
@@ -207,16 +207,31 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     };
     o.log(`(e) ${nodes} nodes: backlog built in ${round(built.elapsedMs / 1000, 1)} s (${round(backlog.length / (built.elapsedMs / 1000), 0)}/s); ${counts.queued} queued`);
 
-    // 6. Enqueue latency with the backlog.
-    const enqBacklog = await enqueueProbe(url, 'probe-backlog', o.probe, server.pid);
+    // 6. Enqueue latency with the backlog. PostgreSQL's autovacuum often vacuums and analyzes the
+    // task tables right after the backlog's 100,000 inserts, for a few seconds of one core: a probe
+    // it overlapped is kept (`with_backlog_during_autovacuum`), and the probe is taken again once
+    // autovacuum is idle, which is what a queue that size costs an enqueue.
+    let enqBacklog = await enqueueProbe(url, 'probe-backlog', o.probe, server.pid, dbc);
+    let duringAutovacuum: (typeof enqBacklog & { waited_for_autovacuum_ms?: number }) | null = null;
+    if (Object.keys(enqBacklog.autovacuum_seen_ms ?? {}).length > 0) {
+      duringAutovacuum = enqBacklog;
+      const autoRan = Object.entries(enqBacklog.autovacuum_seen_ms ?? {}).map(([what, ms]) => `${what.replace(/^autovacuum: /, '')} ~${ms} ms`);
+      o.log(`(e) ${nodes} nodes: enqueue with backlog p50 ${enqBacklog.latency_ms.p50} ms, p99 ${enqBacklog.latency_ms.p99} ms while PostgreSQL's autovacuum ran (${autoRan.join('; ')}); again once it is idle…`);
+      const waited = await autovacuumIdle(dbc);
+      enqBacklog = await enqueueProbe(url, 'probe-backlog-2', o.probe, server.pid, dbc);
+      duringAutovacuum.waited_for_autovacuum_ms = waited;
+    }
     out.enqueue = {
-      what: `${o.probe} single POST /tasks (cpu 0.25, 128 MiB, normal), ${PROBE_CONCURRENCY} in flight, client-side latency; every node drained in both, so the dispatcher finds no room for any queued task in either`,
+      what: `${o.probe} single POST /tasks (cpu 0.25, 128 MiB, normal), ${PROBE_CONCURRENCY} in flight, client-side latency; every node drained in both, so the dispatcher finds no room for any queued task in either. autovacuum_seen_ms: PostgreSQL's autovacuum workers on this database during the probe, by activity, sampled every 250 ms (after the backlog's 100,000 inserts one may vacuum and analyze the task tables while the probe runs)`,
       empty_queue: enqEmpty,
       with_backlog: { ...enqBacklog, queued_before: counts.queued },
+      with_backlog_during_autovacuum: duringAutovacuum,
       p99_backlog_over_empty: round(enqBacklog.latency_ms.p99 / enqEmpty.latency_ms.p99, 2),
       p50_backlog_over_empty: round(enqBacklog.latency_ms.p50 / enqEmpty.latency_ms.p50, 2),
     };
-    o.log(`(e) ${nodes} nodes: enqueue with backlog p50 ${enqBacklog.latency_ms.p50} ms, p99 ${enqBacklog.latency_ms.p99} ms`);
+    const autoStill = Object.keys(enqBacklog.autovacuum_seen_ms ?? {}).length > 0;
+    const pgNotes = [autoStill ? "PostgreSQL's autovacuum ran during this probe too" : '', enqBacklog.checkpoints_during_probe ? `${enqBacklog.checkpoints_during_probe} PostgreSQL checkpoint(s) began during it` : ''].filter(Boolean);
+    o.log(`(e) ${nodes} nodes: enqueue with backlog p50 ${enqBacklog.latency_ms.p50} ms, p99 ${enqBacklog.latency_ms.p99} ms${pgNotes.length ? ` (${pgNotes.join('; ')})` : ''}`);
 
     // 7. Resume every node and time the drain.
     const atResume = await statusCounts(dbc);
@@ -352,6 +367,12 @@ export async function scalePhase(redis: Redis, o: ScaleOptions) {
       ok.every((r) => r.meets_target!.placements_per_second && r.meets_target!.submit_to_placed_p99),
   };
 }
+/** The p99 of a backlog probe that autovacuum overlapped, '-' when none did. */
+function autovacuumP99(r: ScaleRun): string | number {
+  const d = r.enqueue?.with_backlog_during_autovacuum as { latency_ms?: Summary } | null | undefined;
+  return d?.latency_ms ? d.latency_ms.p99 : '-';
+}
+
 /** The section's table for the console (the JSON result holds every figure). */
 export function printScale(e: Awaited<ReturnType<typeof scalePhase>>): string[] {
   const lines: string[] = [];
@@ -359,7 +380,7 @@ export function printScale(e: Awaited<ReturnType<typeof scalePhase>>): string[] 
   lines.push(`(e) cluster-scale placement: ${S.scaleTasks} mixed tasks on simulated nodes (drain capped at ${S.scaleDrainSeconds} s); ms unless stated`);
   lines.push(
     `    ${pad('nodes', 7)}${pad('placed/s', 10, true)}${pad('placed', 16, true)}${pad(`s→p p99 @${rates}/s`, 22, true)}${pad('after backlog', 15, true)}` +
-      `${pad('enq p99 empty', 14, true)}${pad('backlog', 9, true)}${pad('build/s', 9, true)}${pad('srv/wkr CPU', 13, true)}`,
+      `${pad('enq p99 empty', 14, true)}${pad('backlog', 9, true)}${pad('(autovac.)', 12, true)}${pad('build/s', 9, true)}${pad('srv/wkr CPU', 13, true)}`,
   );
   const p99s = (xs: Array<{ submit_to_placed_ms: Summary }> | { skipped: string } | undefined) =>
     Array.isArray(xs) ? xs.map((x) => round(x.submit_to_placed_ms.p99, 0)).join(' / ') : '-';
@@ -372,12 +393,13 @@ export function printScale(e: Awaited<ReturnType<typeof scalePhase>>): string[] 
     lines.push(
       `    ${pad(r.nodes, 7)}${pad(round(dr.placements_per_second, 0), 10, true)}${pad(`${dr.placed}/${dr.queued_at_resume}${dr.capped ? '*' : ''}`, 16, true)}` +
         `${pad(p99s(r.capacity_exists_empty_queue), 22, true)}${pad(p99s(r.capacity_exists_after_backlog), 15, true)}` +
-        `${pad(r.enqueue!.empty_queue.latency_ms.p99, 14, true)}${pad(r.enqueue!.with_backlog.latency_ms.p99, 9, true)}${pad(round(r.backlog_build!.tasks_per_second, 0), 9, true)}` +
+        `${pad(r.enqueue!.empty_queue.latency_ms.p99, 14, true)}${pad(r.enqueue!.with_backlog.latency_ms.p99, 9, true)}${pad(autovacuumP99(r), 12, true)}${pad(round(r.backlog_build!.tasks_per_second, 0), 9, true)}` +
         `${pad(`${dr.cpu.server_pct_of_one_core ?? '-'}/${dr.cpu.worker_pct_of_one_core ?? '-'}%`, 13, true)}`,
     );
   }
   lines.push('    placed/s: over the drain (first → last first placement); s→p: submit→placed while capacity exists, empty queue, at each arrival rate;');
   lines.push('    after backlog: the same once the whole backlog is placed; enq: POST /tasks p99 on an empty queue / with the backlog queued;');
+  lines.push("    (autovac.): the backlog probe that PostgreSQL's autovacuum of the fresh inserts overlapped, when it did (then probed again once idle);");
   lines.push('    srv/wkr CPU: server and worker processes during the drain, % of one core.');
   if (e.runs.some((r) => r.drain?.capped)) lines.push('    * the drain hit its time cap (or stalled): the rate is over what was placed by then.');
   for (const r of e.runs) {

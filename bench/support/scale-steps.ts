@@ -75,9 +75,54 @@ export async function capacityProbes(ctx: Ctx, o: ScaleOptions, tag: string, nod
   return out;
 }
 
-export async function enqueueProbe(url: string, set: string, n: number, serverPid: number) {
+/**
+ * Watches PostgreSQL's autovacuum workers on this database while a probe runs (pg_stat_activity,
+ * every 250 ms): what each was doing ("autovacuum: VACUUM ANALYZE public.tasks") and for how long
+ * it was seen. Each competes with the probe's requests for the 2 cores.
+ */
+function watchAutovacuum(dbc: pg.Client): () => Promise<Record<string, number>> {
+  const seen = new Map<string, number>();
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    dbc
+      .query<{ query: string }>(`select query from pg_stat_activity where backend_type = 'autovacuum worker' and datname = current_database()`)
+      .then((r) => {
+        for (const x of r.rows) seen.set(x.query, (seen.get(x.query) ?? 0) + 250);
+      })
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, 250);
+  return async () => {
+    clearInterval(timer);
+    while (busy) await sleep(10);
+    return Object.fromEntries(seen);
+  };
+}
+
+/** Checkpoints PostgreSQL has started (timed and requested). */
+async function checkpointCount(dbc: pg.Client): Promise<number> {
+  const r = await dbc.query<{ n: string }>(`select checkpoints_timed + checkpoints_req as n from pg_stat_bgwriter`);
+  return Number(r.rows[0].n);
+}
+
+/** Waits until no autovacuum worker is busy on this database (at most maxMs); returns how long it waited. */
+export async function autovacuumIdle(dbc: pg.Client, maxMs = 120_000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < maxMs) {
+    const r = await dbc.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where backend_type = 'autovacuum worker' and datname = current_database()`);
+    if (r.rows[0].n === 0) break;
+    await sleep(250);
+  }
+  return Date.now() - t0;
+}
+
+export async function enqueueProbe(url: string, set: string, n: number, serverPid: number, dbc?: pg.Client) {
   const client = new HttpClient(url, PROBE_CONCURRENCY);
   const b = JSON.stringify(PROBE_BODY(set));
+  const autovacuum = dbc ? watchAutovacuum(dbc) : null;
+  const checkpoints0 = dbc ? await checkpointCount(dbc) : null;
   const cpu0 = cpuSnapshot(serverPid);
   const r = await closedLoop(
     n,
@@ -88,7 +133,12 @@ export async function enqueueProbe(url: string, set: string, n: number, serverPi
     }, 20),
   );
   client.close();
-  return { ...loopFacts(r), cpu: cpuDeltaOf(cpu0, serverPid) };
+  const cpu = cpuDeltaOf(cpu0, serverPid);
+  // ms each autovacuum activity was seen during the probe (sampled every 250 ms); {} for none.
+  const autovacuumSeen = autovacuum ? await autovacuum() : null;
+  // PostgreSQL checkpoints that began during the probe (a big insert's WAL can start one).
+  const checkpoints = dbc && checkpoints0 !== null ? (await checkpointCount(dbc)) - checkpoints0 : null;
+  return { ...loopFacts(r), cpu, autovacuum_seen_ms: autovacuumSeen, checkpoints_during_probe: checkpoints };
 }
 
 export function cpuDeltaOf(cpu0: ReturnType<typeof cpuSnapshot>, serverPid: number, worker?: { pid: number; cpu0: number | null }) {
