@@ -76,28 +76,39 @@ export async function capacityProbes(ctx: Ctx, o: ScaleOptions, tag: string, nod
 }
 
 /**
- * Watches PostgreSQL's autovacuum workers on this database while a probe runs (pg_stat_activity,
- * every 250 ms): what each was doing ("autovacuum: VACUUM ANALYZE public.tasks") and for how long
- * it was seen. Each competes with the probe's requests for the 2 cores.
+ * Watches this database's busy PostgreSQL backends while a probe runs (pg_stat_activity, every
+ * 100 ms): for how long each autovacuum activity ("autovacuum: VACUUM ANALYZE public.tasks") and
+ * each statement (its first 100 characters, by backend type) was seen running. Autovacuum competes
+ * with the probe's requests for the 2 cores; the statements show what else PostgreSQL was doing.
  */
-function watchAutovacuum(dbc: pg.Client): () => Promise<Record<string, number>> {
-  const seen = new Map<string, number>();
+function watchBackends(dbc: pg.Client): () => Promise<{ autovacuum: Record<string, number>; statements: Record<string, number> }> {
+  const autovacuum = new Map<string, number>();
+  const statements = new Map<string, number>();
+  const every = 100;
   let busy = false;
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
     dbc
-      .query<{ query: string }>(`select query from pg_stat_activity where backend_type = 'autovacuum worker' and datname = current_database()`)
+      .query<{ kind: string; query: string }>(
+        `select backend_type as kind, left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query from pg_stat_activity
+         where state = 'active' and pid <> pg_backend_pid() and datname = current_database()`,
+      )
       .then((r) => {
-        for (const x of r.rows) seen.set(x.query, (seen.get(x.query) ?? 0) + 250);
+        for (const x of r.rows) {
+          const into = x.kind === 'autovacuum worker' ? autovacuum : statements;
+          const key = x.kind === 'autovacuum worker' ? x.query : `${x.kind}: ${x.query}`;
+          into.set(key, (into.get(key) ?? 0) + every);
+        }
       })
       .catch(() => undefined)
       .finally(() => (busy = false));
-  }, 250);
+  }, every);
   return async () => {
     clearInterval(timer);
     while (busy) await sleep(10);
-    return Object.fromEntries(seen);
+    const top = [...statements].sort((a, b) => b[1] - a[1]).slice(0, 10);
+    return { autovacuum: Object.fromEntries(autovacuum), statements: Object.fromEntries(top) };
   };
 }
 
@@ -121,7 +132,7 @@ export async function autovacuumIdle(dbc: pg.Client, maxMs = 120_000): Promise<n
 export async function enqueueProbe(url: string, set: string, n: number, serverPid: number, dbc?: pg.Client) {
   const client = new HttpClient(url, PROBE_CONCURRENCY);
   const b = JSON.stringify(PROBE_BODY(set));
-  const autovacuum = dbc ? watchAutovacuum(dbc) : null;
+  const backends = dbc ? watchBackends(dbc) : null;
   const checkpoints0 = dbc ? await checkpointCount(dbc) : null;
   const cpu0 = cpuSnapshot(serverPid);
   const r = await closedLoop(
@@ -134,11 +145,12 @@ export async function enqueueProbe(url: string, set: string, n: number, serverPi
   );
   client.close();
   const cpu = cpuDeltaOf(cpu0, serverPid);
-  // ms each autovacuum activity was seen during the probe (sampled every 250 ms); {} for none.
-  const autovacuumSeen = autovacuum ? await autovacuum() : null;
+  // ms each autovacuum activity, and each statement (the 10 seen longest), was seen running
+  // during the probe (sampled every 100 ms).
+  const seen = backends ? await backends() : null;
   // PostgreSQL checkpoints that began during the probe (a big insert's WAL can start one).
   const checkpoints = dbc && checkpoints0 !== null ? (await checkpointCount(dbc)) - checkpoints0 : null;
-  return { ...loopFacts(r), cpu, autovacuum_seen_ms: autovacuumSeen, checkpoints_during_probe: checkpoints };
+  return { ...loopFacts(r), cpu, autovacuum_seen_ms: seen?.autovacuum ?? null, postgres_statements_seen_ms: seen?.statements ?? null, checkpoints_during_probe: checkpoints };
 }
 
 export function cpuDeltaOf(cpu0: ReturnType<typeof cpuSnapshot>, serverPid: number, worker?: { pid: number; cpu0: number | null }) {

@@ -100,6 +100,11 @@ export const tasks = pgTable(
       .on(t.tenant, t.cpu, t.memoryMb, t.gpu)
       .where(sql`status in ('scheduled', 'running')`),
     index('tasks_tenant_queued_idx').on(t.tenant, t.cpu, t.memoryMb, t.gpu).where(sql`status = 'queued'`),
+    // The reconciler walks the tasks waiting for a node or a start in seq order, 100 at a time.
+    // Without it the plan depends on the statistics: right after a large insert (before
+    // autoanalyze) PostgreSQL read every queued row and sorted them for each step, 16.5 ms
+    // instead of 0.06 (bench (e): 80 % of a core during the enqueue probe with 100,000 queued).
+    index('tasks_waiting_seq_idx').on(t.seq).where(sql`status in ('queued', 'scheduled')`),
     // GET /tasks?name= (a prefix): LIKE 'x%' and range compares use it whatever the collation.
     index('tasks_name_idx').on(t.name.op('text_pattern_ops')),
     // GET /tasks?label=k:v (labels @> '{"k":"v"}').
