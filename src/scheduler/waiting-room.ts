@@ -368,12 +368,12 @@ export class WaitingRoom {
     p.settle();
   }
 
-  /** Brings the waiting tasks held in memory back into the next batch. */
   /** Whether tasks are held in memory, not in a batch now (what lookAgainAtHeld would decide again). */
   hasHeld(): boolean {
     return this.held.size > 0;
   }
 
+  /** Brings the waiting tasks held in memory back into the next batch. */
   lookAgainAtHeld(): void {
     if (this.held.size === 0) return;
     const all = [...this.held.values()].flat();
