@@ -8,6 +8,7 @@ import type { FinishStatus } from '../domain/task.ts';
 import { releaseMany } from './node-reservations.ts';
 import { taskEvents, taskLogs, tasks, type TaskRow } from './schema.ts';
 import { rowsOf } from './row-mapping.ts';
+import { updateWithEvents } from './task-history.ts';
 import { uuidArray, type Tx } from './tx.ts';
 
 export interface FinishReport {
@@ -102,40 +103,36 @@ export async function finishAttempts(tx: Tx, reports: FinishReport[], onFinal: O
 async function store(tx: Tx, retries: Retry[], finals: Final[]): Promise<Map<string, TaskRow>> {
   const after = new Map<string, TaskRow>();
   const at = new Date().toISOString();
-  const keep = (res: unknown) => {
-    for (const t of rowsOf(tasks, (res as { rows: Array<Record<string, unknown>> }).rows)) after.set(t.id, t);
+  const keep = (rows: Array<Record<string, unknown>>) => {
+    for (const t of rowsOf(tasks, rows)) after.set(t.id, t);
   };
   if (retries.length > 0) {
     keep(
-      await tx.execute(sql`
-        with changed as (
-          update tasks set status = 'queued', node_id = null, exit_code = r.exit_code, error = r.error, status_reason = r.reason,
+      await updateWithEvents(
+        tx,
+        sql`update tasks set status = 'queued', node_id = null, exit_code = r.exit_code, error = r.error, status_reason = r.reason,
             outputs = r.outputs, result = r.result
           from jsonb_to_recordset(${JSON.stringify(retries)}::jsonb) as r(id uuid, exit_code int, error text, reason text, outputs jsonb, result text)
-          where tasks.id = r.id
-          returning tasks.*
-        ), history as (
-          insert into task_events (task_id, at, status, node_id, attempt, reason)
-          select id, ${at}::timestamptz, status, node_id, attempts, status_reason from changed
-        )
-        select * from changed`),
+          where tasks.id = r.id`,
+        sql`tasks.status_reason`,
+        at,
+        true,
+      ),
     );
   }
   if (finals.length > 0) {
     keep(
-      await tx.execute(sql`
-        with changed as (
-          update tasks set status = r.status, exit_code = r.exit_code, error = r.error, status_reason = null,
+      await updateWithEvents(
+        tx,
+        sql`update tasks set status = r.status, exit_code = r.exit_code, error = r.error, status_reason = null,
             started_at = coalesce(tasks.started_at, r.started_at), finished_at = r.finished_at, outputs = r.outputs, result = r.result
           from jsonb_to_recordset(${JSON.stringify(finals)}::jsonb) as r(id uuid, status text, exit_code int, error text, started_at timestamptz,
             finished_at timestamptz, outputs jsonb, result text)
-          where tasks.id = r.id
-          returning tasks.*, r.error as finish_event
-        ), history as (
-          insert into task_events (task_id, at, status, node_id, attempt, reason)
-          select id, ${at}::timestamptz, status, node_id, attempts, finish_event from changed
-        )
-        select * from changed`),
+          where tasks.id = r.id`,
+        sql`r.error`,
+        at,
+        true,
+      ),
     );
   }
   return after;

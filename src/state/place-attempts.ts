@@ -5,6 +5,7 @@ import { CONTAINER_STARTED, placedOn, placedWaitingForStart } from '../domain/st
 import { reserve } from './node-reservations.ts';
 import { tasks, type TaskRow } from './schema.ts';
 import { rowsOf } from './row-mapping.ts';
+import { updateWithEvents } from './task-history.ts';
 import { uuidArray, type Tx } from './tx.ts';
 
 /** See TaskStore.placeMany. */
@@ -36,39 +37,35 @@ export async function placeAttempts(tx: Tx, plans: Array<{ taskId: string; nodeI
   }
   if (go.length === 0) return { placed: [], refused, gone };
   const at = new Date().toISOString();
-  const moved = (await tx.execute(sql`
-    with placed as (
-      update tasks set
+  const moved = await updateWithEvents(
+    tx,
+    sql`update tasks set
         status = 'scheduled',
         node_id = r.node_id,
         attempts = tasks.attempts + 1,
         scheduled_at = ${at}::timestamptz,
         status_reason = r.reason
       from jsonb_to_recordset(${JSON.stringify(go)}::jsonb) as r(id uuid, node_id uuid, reason text, event text)
-      where tasks.id = r.id
-      returning tasks.*, r.event as placed_event
-    ), history as (
-      insert into task_events (task_id, at, status, node_id, attempt, reason)
-      select id, ${at}::timestamptz, status, node_id, attempts, placed_event from placed
-    )
-    select * from placed`)) as unknown as { rows: Array<Record<string, unknown>> };
-  return { placed: rowsOf(tasks, moved.rows), refused, gone };
+      where tasks.id = r.id`,
+    sql`r.event`,
+    at,
+    true,
+  );
+  return { placed: rowsOf(tasks, moved), refused, gone };
 }
 
 /** See TaskStore.markRunningMany. */
 export async function markStarted(tx: Tx, reports: Array<{ taskId: string; attempt: number; startedAt: Date }>): Promise<string[]> {
   const rows = JSON.stringify(reports.map((r) => ({ id: r.taskId, attempt: r.attempt, at: r.startedAt.toISOString() })));
   // One statement: the attempts still scheduled become running, with their history events.
-  const changed = (await tx.execute(sql`
-    with started as (
-      update tasks set status = 'running', started_at = r.at, status_reason = null
+  const started = await updateWithEvents(
+    tx,
+    sql`update tasks set status = 'running', started_at = r.at, status_reason = null
       from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, attempt int, at timestamptz)
-      where tasks.id = r.id and tasks.attempts = r.attempt and tasks.status = 'scheduled'
-      returning tasks.id, tasks.status, tasks.node_id, tasks.attempts
-    ), history as (
-      insert into task_events (task_id, at, status, node_id, attempt, reason)
-      select id, ${new Date().toISOString()}::timestamptz, status, node_id, attempts, ${CONTAINER_STARTED} from started
-    )
-    select id from started`)) as unknown as { rows: Array<{ id: string }> };
-  return changed.rows.map((r) => r.id);
+      where tasks.id = r.id and tasks.attempts = r.attempt and tasks.status = 'scheduled'`,
+    sql`${CONTAINER_STARTED}`,
+    new Date().toISOString(),
+    false,
+  );
+  return started.map((r) => r.id as string);
 }

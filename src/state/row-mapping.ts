@@ -30,13 +30,18 @@ function planOf(table: PgTable): Plan {
  */
 export function rowsOf<T extends PgTable>(table: T, raw: Array<Record<string, unknown>>): Array<T['$inferSelect']> {
   const { keys, names, columns } = planOf(table);
+  return mapRows(raw, keys, names, columns) as Array<T['$inferSelect']>;
+}
+
+/** Each raw row's field names[i], mapped by columns[i], as property keys[i] (null for none). */
+function mapRows(raw: Array<Record<string, unknown>>, keys: readonly string[], names: readonly string[], columns: readonly Column[]): Array<Record<string, unknown>> {
   return raw.map((r) => {
     const out: Record<string, unknown> = {};
     for (let i = 0; i < keys.length; i++) {
       const v = r[names[i]];
       out[keys[i]] = v === null || v === undefined ? null : columns[i].mapFromDriverValue(v);
     }
-    return out as T['$inferSelect'];
+    return out;
   });
 }
 
@@ -56,15 +61,8 @@ export function fieldsOf<T extends PgTable, K extends keyof T['$inferSelect'] & 
   const list = sql.raw(keys.map((k, i) => `${quote(name)}.${quote(columns[i].name)} as ${quote(k)}`).join(', '));
   return {
     list,
-    read: (raw) =>
-      raw.map((r) => {
-        const out: Record<string, unknown> = {};
-        for (let i = 0; i < keys.length; i++) {
-          const v = r[keys[i]];
-          out[keys[i]] = v === null || v === undefined ? null : columns[i].mapFromDriverValue(v);
-        }
-        return out as Pick<T['$inferSelect'], K>;
-      }),
+    // Aliased to the property names: the raw rows' fields are the keys themselves.
+    read: (raw) => mapRows(raw, keys, keys, columns) as Array<Pick<T['$inferSelect'], K>>,
   };
 }
 

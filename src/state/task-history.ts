@@ -1,5 +1,5 @@
 // A task's history: one row in task_events for each change of its state, with the reason.
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { taskEvents, type TaskRow } from './schema.ts';
 import type { Tx } from './tx.ts';
@@ -17,6 +17,26 @@ export async function recordEvents(tx: Tx, rows: TaskRow[], reason: string | nul
     from rows from (jsonb_to_recordset(${events}::jsonb) as (task_id uuid, status text, node_id uuid, attempt int, reason text))
       with ordinality as e(task_id, status, node_id, attempt, reason, ord)
     order by e.ord`);
+}
+
+/**
+ * Runs `update` (an UPDATE of tasks, without RETURNING) and records one event for each task it
+ * changed in the same statement, at `at`, with `reason` (SQL over the UPDATE's tables, read after
+ * the change). Returns the changed rows as the driver gives them: whole when `whole`, else their
+ * id, status, node_id and attempts (map whole rows with row-mapping.ts's rowsOf).
+ */
+export async function updateWithEvents(tx: Tx, update: SQL, reason: SQL, at: string, whole: boolean): Promise<Array<Record<string, unknown>>> {
+  const returning = sql.raw(whole ? 'tasks.*' : 'tasks.id, tasks.status, tasks.node_id, tasks.attempts');
+  const res = (await tx.execute(sql`
+    with changed as (
+      ${update}
+      returning ${returning}, (${reason})::text as event_reason
+    ), history as (
+      insert into task_events (task_id, at, status, node_id, attempt, reason)
+      select id, ${at}::timestamptz, status, node_id, attempts, event_reason from changed
+    )
+    select * from changed`)) as unknown as { rows: Array<Record<string, unknown>> };
+  return res.rows;
 }
 
 /** Records one task's state change. */
