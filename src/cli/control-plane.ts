@@ -77,8 +77,9 @@ export async function startControlPlane(
   const releaser = new WorkflowReleaser(workflows);
   tasks.setOnFinal(releaser.onTasksFinal);
   const names = redisNames(config.redis.prefix);
-  const redis = producerConnection(config.redis.url);
-  const consumer = consumerConnection(config.redis.url);
+  const pipelined = { pipelined: config.redis.auto_pipeline };
+  const redis = producerConnection(config.redis.url, {}, pipelined);
+  const consumer = consumerConnection(config.redis.url, {}, pipelined);
   let redisDown = false;
   let leader: LeaderLock | null = null;
   const onRedisError = (err: Error) => {

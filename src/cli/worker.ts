@@ -30,7 +30,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
     await agent.start();
     return { agents: [agent], close: (options) => agent.close(options) };
   }
-  const connection = consumerConnection(config.redis.url);
+  const connection = consumerConnection(config.redis.url, {}, { pipelined: config.redis.auto_pipeline });
   const names = redisNames(config.redis.prefix);
   const events = new Queue(names.eventsQueue, { connection, prefix: names.bullPrefix });
   // One events queue for every agent, and so one batch of "started" reports for the process.

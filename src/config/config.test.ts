@@ -30,7 +30,7 @@ describe('loadConfig', () => {
   it('gives the documented defaults with no file and an empty environment', () => {
     const c = loadConfig({ env: {} });
     expect(c.server).toMatchObject({ host: '127.0.0.1', port: 8000 });
-    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'jarvis' });
+    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'jarvis', auto_pipeline: true });
     expect(c.database).toEqual({ url: null, data_dir: '.jarvis/pglite' });
     expect(c.tasks).toEqual({ default_network: 'none', log_cap_bytes: 10_485_760, reconcile_seconds: 5 });
     expect(c.worker.capacity).toEqual({ cpu: null, memory_mb: null, gpu: 0, max_tasks: null });
@@ -68,10 +68,11 @@ describe('loadConfig', () => {
         JARVIS_AGING_SECONDS: '2.5',
         JARVIS_CRITICAL_JUMPS_TENANTS: 'true',
         JARVIS_DEFAULT_NETWORK: 'bridge',
+        JARVIS_REDIS_AUTO_PIPELINE: 'false',
       },
     });
     expect(c.server).toMatchObject({ host: '0.0.0.0', port: 9100 });
-    expect(c.redis).toEqual({ url: 'redis://cache:6380', prefix: 'fromfile' });
+    expect(c.redis).toEqual({ url: 'redis://cache:6380', prefix: 'fromfile', auto_pipeline: false });
     expect(c.database.url).toBe('postgres://db/jarvis');
     expect(c.metrics.enabled).toBe(false);
     expect(c.scheduler).toEqual({ strategy: 'spread', aging_seconds: 2.5, idle_tenant_seconds: 300, critical_jumps_tenants: true });

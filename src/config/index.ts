@@ -41,6 +41,7 @@ export const ConfigSchema = z.strictObject({
   redis: z.strictObject({
     url: z.string().min(1),
     prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'),
+    auto_pipeline: z.boolean().default(true),
   }),
   database: z.strictObject({
     url: z.string().min(1).nullable(),
@@ -223,6 +224,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
   if (allowedHosts !== undefined && allowedHosts !== '') set(out, ['webhooks', 'allowed_hosts'], allowedHosts.split(',').map((h) => h.trim()).filter(Boolean));
   const jumps = env.JARVIS_CRITICAL_JUMPS_TENANTS;
   if (jumps !== undefined && jumps !== '') set(out, ['scheduler', 'critical_jumps_tenants'], envBoolean('JARVIS_CRITICAL_JUMPS_TENANTS', jumps));
+  const autoPipeline = env.JARVIS_REDIS_AUTO_PIPELINE;
+  if (autoPipeline !== undefined && autoPipeline !== '') set(out, ['redis', 'auto_pipeline'], envBoolean('JARVIS_REDIS_AUTO_PIPELINE', autoPipeline));
   const metricsEnabled = env.JARVIS_METRICS_ENABLED;
   if (metricsEnabled !== undefined && metricsEnabled !== '') set(out, ['metrics', 'enabled'], envBoolean('JARVIS_METRICS_ENABLED', metricsEnabled));
   return out;

@@ -37,21 +37,42 @@ export function redisNames(prefix: string): RedisNames {
   };
 }
 
+/**
+ * `pipelined` (config redis.auto_pipeline): the commands a connection is given in one turn of the
+ * event loop reach Redis in one write (ioredis's auto-pipelining) instead of one write each. On
+ * the shared connections of the control plane and the worker that is what placing a batch does:
+ * hundreds of BullMQ scripts at once (node jobs added, pending jobs finished, node jobs taken),
+ * and each write is a system call on both sides. The connections BullMQ derives from one for its
+ * blocking reads (duplicate()) are left unpipelined: they carry one blocking command at a time,
+ * and an auto-pipeline waits for the one before it.
+ */
+export interface ConnectionOptions {
+  pipelined?: boolean;
+}
+
+function connection(url: string, options: RedisOptions, { pipelined = false }: ConnectionOptions): Redis {
+  const redis = new Redis(url, { ...options, enableAutoPipelining: pipelined });
+  if (pipelined) {
+    const duplicate = redis.duplicate.bind(redis);
+    redis.duplicate = ((override?: Partial<RedisOptions>) => duplicate({ enableAutoPipelining: false, ...override })) as Redis['duplicate'];
+  }
+  return redis;
+}
 
 /**
  * A connection for long-lived consumers (BullMQ workers, subscribers): it retries forever.
  * BullMQ requires maxRetriesPerRequest null on blocking connections.
  */
-export function consumerConnection(url: string, extra: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, ...extra });
+export function consumerConnection(url: string, extra: RedisOptions = {}, options: ConnectionOptions = {}): Redis {
+  return connection(url, { maxRetriesPerRequest: null, ...extra }, options);
 }
 
 /**
  * A connection for request paths (the API): with no offline queue, a command fails at once
  * while Redis is down instead of hanging the HTTP request.
  */
-export function producerConnection(url: string, extra: RedisOptions = {}): Redis {
-  return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, ...extra });
+export function producerConnection(url: string, extra: RedisOptions = {}, options: ConnectionOptions = {}): Redis {
+  return connection(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, ...extra }, options);
 }
 
 export const PendingJob = z.object({ taskId: z.string().uuid(), notBefore: z.number().optional() });
@@ -134,14 +155,17 @@ export function controlPlaneWorkerOptions(connection: Redis, names: RedisNames) 
   };
 }
 
-const LOST_LOCK = /Missing lock for job|Lock mismatch for job|could not renew lock for job/;
+const LOST_LOCK = /Missing lock for job|Lock mismatch for job|could not renew lock for job|Missing key for job \S+\. moveToFinished/;
 const lapsed = new Map<string, { since: number; count: number }>();
 
 /**
  * Logs an error a BullMQ worker emits. A job whose lock lapsed (the process or Redis was too
  * busy to renew it in time) is not a failure here: BullMQ hands the job out again and applying
  * it twice changes nothing (jobs are fenced by the database), so that is a warning, and one a
- * minute at most per worker kind, with a count (under overload there can be thousands).
+ * minute at most per worker kind, with a count (under overload there can be thousands). "Missing
+ * key … moveToFinished" is the same event seen from the other side: the job was handed out again
+ * and its new taker finished it first, which removed it (the control plane's jobs are removed on
+ * completion).
  */
 export function logQueueError(logger: Logger, who: string, err: Error): void {
   if (!LOST_LOCK.test(err.message)) {

@@ -73,7 +73,7 @@ export class NodeAgent implements Part {
   constructor(private readonly opts: NodeAgentOptions) {
     this.names = redisNames(opts.config.redis.prefix);
     this.heartbeatPeriodMs = opts.config.worker.heartbeat_seconds * 1000;
-    this.connection = opts.shared?.connection ?? consumerConnection(opts.config.redis.url);
+    this.connection = opts.shared?.connection ?? consumerConnection(opts.config.redis.url, {}, { pipelined: opts.config.redis.auto_pipeline });
     this.subscriber = opts.shared?.subscriber ?? consumerConnection(opts.config.redis.url);
     if (!opts.shared) {
       this.connection.on('error', (err) => opts.logger.debug({ err }, 'worker: redis connection error'));
