@@ -15,6 +15,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** Tasks looked at per pass at most, and per step: a pass reads and checks one step at a time. */
 const PAGE = 10_000;
 const STEP = 100;
+/** How long after a task was first seen without its job it is looked at again before its job is restored. */
+const SECOND_LOOK_MS = 500;
+
+type Step = Awaited<ReturnType<TaskStore['idsInStatus']>>;
+/** A job hash's timestamp, priority and finishedOn fields (null when absent). */
+type JobFields = [string | null, string | null, string | null];
 
 export class Reconciler implements Part {
   private timer: NodeJS.Timeout | null = null;
@@ -80,21 +86,43 @@ export class Reconciler implements Part {
     // behind (p99 of POST /tasks at half rate, bench (a): 97 ms in one read; 22–36 ms in
     // unpaced steps; ~14 ms with no reconciler at all).
     const pause = Math.min(20, this.deps.intervalMs / 2 / (PAGE / STEP));
-    let restored = 0;
+    const suspects: Step = [];
+    let firstSeen = 0;
     for (let seen = 0; seen < PAGE && !this.halted; seen += STEP) {
       const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled'], this.cursor, STEP);
       this.cursor = queued.length === STEP ? queued[queued.length - 1].seq : 0;
-      restored += await this.check(queued);
+      const jobless = await this.check(queued);
+      if (jobless.length > 0 && suspects.length === 0) firstSeen = Date.now();
+      suspects.push(...jobless);
       if (this.cursor === 0) break;
       await sleep(pause);
     }
+    if (suspects.length === 0) return 0;
+    // A second look before restoring anything. Accepting a task commits its row and then adds its
+    // job, and placing one commits the placement and then hands the node its job: a task read in
+    // between has no job yet and is not lost. Restoring it was harmless (adding an existing job id
+    // is a no-op) but the warning below then cried data loss in every busy run (bench (e): one or
+    // two a run). A job lost for real is still missing SECOND_LOOK_MS later.
+    await sleep(Math.max(0, SECOND_LOOK_MS - (Date.now() - firstSeen)));
+    if (this.halted) return 0; // stopped leading meanwhile: the next leader's pass looks again
+    const { missing, deadIds } = await this.jobless(suspects);
+    const lostQueued = missing.filter((t) => t.status === 'queued' || !t.nodeId);
+    const lostPlaced = missing.filter((t) => t.status === 'scheduled' && t.nodeId);
+    for (const t of lostQueued) if (deadIds.has(t.id)) await this.deps.pending.remove(t.id, t.tenant).catch(() => undefined);
+    if (lostQueued.length > 0) await this.deps.pending.add(lostQueued);
+    if (lostPlaced.length > 0) await this.deps.restorePlaced(lostPlaced.map((t) => t.id));
+    const restored = missing.length;
     if (restored > 0) this.deps.logger.warn({ restored }, 'reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
     return restored;
   }
 
-  /** Checks one step's tasks against Redis; returns how many jobs it had to put back. */
-  private async check(batch: Awaited<ReturnType<TaskStore['idsInStatus']>>): Promise<number> {
-    if (batch.length === 0) return 0;
+  /**
+   * The tasks of `batch` that have no job in Redis (or, queued, only a pending job that ended)
+   * and are still as the batch read them in the database: a task placed or started since the
+   * batch was read is not missing.
+   */
+  private async jobless(batch: Step): Promise<{ missing: Step; deadIds: Set<string>; found: Array<JobFields | undefined> }> {
+    if (batch.length === 0) return { missing: [], deadIds: new Set(), found: [] };
     const { connection, names } = this.deps;
     const pipe = connection.pipeline();
     for (const t of batch) {
@@ -105,24 +133,25 @@ export class Reconciler implements Part {
       // A job hash always has its timestamp; a missing field means a missing job.
       pipe.hmget(key, 'timestamp', 'priority', 'finishedOn');
     }
-    const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as [string | null, string | null, string | null] | undefined);
+    const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as JobFields | undefined);
     // A pending job that ended (it failed: a batch that threw fails its jobs) while its task is
     // still queued would keep the task from ever being enqueued again: it counts as missing.
-    const dead = (t: (typeof batch)[number], j: number) => t.status === 'queued' && !!found[j]?.[2];
-    // A task placed (its pending job done and removed) or started since the page was read
-    // is not missing: look again at the few without a job before restoring anything.
+    const dead = (t: Step[number], j: number) => t.status === 'queued' && !!found[j]?.[2];
     const noJob = batch.filter((t, j) => !found[j]?.[0] || dead(t, j));
     const deadIds = new Set(batch.filter((t, j) => found[j]?.[0] && dead(t, j)).map((t) => t.id));
+    if (noJob.length === 0) return { missing: [], deadIds, found };
     const now = new Map((await this.deps.tasks.getMany(noJob.map((t) => t.id))).map((t) => [t.id, t]));
     const missing = noJob.filter((t) => {
       const n = now.get(t.id);
       return n !== undefined && n.status === t.status && n.attempts === t.attempts;
     });
-    const lostQueued = missing.filter((t) => t.status === 'queued' || !t.nodeId);
-    const lostPlaced = missing.filter((t) => t.status === 'scheduled' && t.nodeId);
-    for (const t of lostQueued) if (deadIds.has(t.id)) await this.deps.pending.remove(t.id, t.tenant).catch(() => undefined);
-    if (lostQueued.length > 0) await this.deps.pending.add(lostQueued);
-    if (lostPlaced.length > 0) await this.deps.restorePlaced(lostPlaced.map((t) => t.id));
+    return { missing, deadIds, found };
+  }
+
+  /** Checks one step's tasks against Redis and ages their jobs; returns those without a job (a first look). */
+  private async check(batch: Step): Promise<Step> {
+    if (batch.length === 0) return [];
+    const { missing, found } = await this.jobless(batch);
     for (const [j, t] of batch.entries()) {
       const current = found[j];
       if (t.status !== 'queued' || !current?.[0]) continue;
@@ -132,7 +161,7 @@ export class Reconciler implements Part {
         await job?.changePriority({ priority: aged }).catch(() => undefined);
       }
     }
-    return missing.length;
+    return missing;
   }
 
   /** Stops for good (see lifecycle/part.ts); force: a pass under way is not waited for. */
