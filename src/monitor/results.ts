@@ -31,6 +31,17 @@ const STARTED_BATCH = 500;
 /** The most "finished" reports stored in one transaction, and the most log text it holds. */
 const FINISHED_BATCH = 200;
 const FINISHED_LOG_BYTES = 16 * 1024 * 1024;
+/**
+ * Jobs in hand at once: two batches of "finished" reports (one being stored, the next filling;
+ * a finished report is one job) and a few jobs of "started" reports (each carries up to 500,
+ * worker/start-reports.ts). Not more: BullMQ's worker fetches jobs one after another until it
+ * holds `concurrency`, and starts none of them (nor renews their locks) before the run ends.
+ * With 1,400 (what this was) and a backlog of reports, a run on a busy control plane outlasted
+ * the 10 s lock of the jobs fetched first: they stalled, were fetched again, stalled again, and
+ * failed ("job stalled more than allowable limit", up to 168 in a bench (e) run; the reports
+ * were applied all the same, by their first taker). See docs/decisions.md.
+ */
+const JOBS_IN_HAND = 2 * FINISHED_BATCH + 16;
 
 type StartedEvent = Extract<TaskEventJob, { type: 'started' }>;
 type FinishedEvent = Extract<TaskEventJob, { type: 'finished' }>;
@@ -46,7 +57,7 @@ export class ResultRecorder implements Part {
   start(): void {
     if (this.worker) return;
     const { names, connection } = this.deps;
-    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: 2 * (STARTED_BATCH + FINISHED_BATCH) });
+    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: JOBS_IN_HAND });
     this.worker.on('error', (err) => logQueueError(this.deps.logger, 'results', err));
     this.worker.on('failed', (job, err) =>
       this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'results: could not record a worker report; BullMQ keeps it in the failed set'),
