@@ -35,7 +35,7 @@ import { pad } from '../support/table.ts';
 import { BATCH, BATCH_CONCURRENCY, CPU_CHOICES, MEMORY_CHOICES, mixedTasks, PRIORITIES, PROBE_BODY, PROBE_CONCURRENCY, SIM_RUN_MS, TARGET_P99_MS, TARGET_RATE, type ScaleOptions, type TaskBody } from '../support/scale-workload.ts';
 import { watchProblems, type LogProblems } from '../support/log-problems.ts';
 import { nodeStatuses, rowsOf, statusCounts, waitUntilPlaced, withClient } from '../support/scale-db.ts';
-import { autovacuumIdle, capacityProbes, cpuDeltaOf, enqueueProbe, failFast, nodeCalls, perSecond, priorityOrder, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
+import { autovacuumIdle, capacityProbes, cpuDeltaOf, enqueueProbe, eventLoopSampler, failFast, nodeCalls, perSecond, priorityOrder, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
 import { codeVersion, redisUsedMb, rssMb } from '../support/process-facts.ts';
 
 
@@ -239,6 +239,7 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     const d0 = cpuSnapshot(server.pid);
     const dw0 = { pid: worker.pid, cpu0: processCpuMs(worker.pid) };
     const tResume = Date.now();
+    const loopDelay = eventLoopSampler(url);
     const resumed = await nodeCalls(url, ids, 'resume');
     const left = o.drainSeconds * 1000 - (Date.now() - tResume);
     // No progress for 90 s is a stall (a waiting task's failsafe delay grows to at most 60 s).
@@ -249,6 +250,7 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
       ),
     );
     const drainCpu = cpuDeltaOf(d0, server.pid, dw0);
+    const drainLoopDelay = await loopDelay();
     const nodesAfter = await nodeStatuses(url).catch((err: Error) => ({ error: err.message }));
     const { rows: drainRows, from: timesFrom } = await rowsOf(dbc, ['backlog', 'probe-empty', 'probe-backlog']);
     // Placements after the window closed (the cap) are left out of the rate.
@@ -285,11 +287,13 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
         ...summarize(backlogPlaced.map((r) => (r.scheduled as number) - r.created)),
       },
       cpu: drainCpu,
+      server_event_loop_delay: drainLoopDelay,
       worker_rss_mb: rssMb(worker.pid),
     };
     o.log(
       `(e) ${nodes} nodes: ${drained.outcome}: ${placedRows.length} placed in ${round((last - first) / 1000, 1)} s = ${round(rate, 1)}/s; ` +
-        `${drained.queued - drained.never_placed} placed and queued again; nodes ${JSON.stringify(nodesAfter)}`,
+        `${drained.queued - drained.never_placed} placed and queued again; nodes ${JSON.stringify(nodesAfter)}; ` +
+        `server event-loop delay per second p50 ${drainLoopDelay.interval_max_ms.p50} ms, max ${drainLoopDelay.interval_max_ms.max} ms`,
     );
 
     // 8. Capacity exists again, on the filled cluster (only if everything was placed: otherwise the rest of the backlog is ahead of it).

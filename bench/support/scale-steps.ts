@@ -233,3 +233,46 @@ export function perSecond(times: number[], from: number) {
 
 export type CapacityProbe = Awaited<ReturnType<typeof capacityProbe>>;
 export type CpuFacts = ReturnType<typeof cpuDeltaOf>;
+
+/**
+ * The server's event-loop delay while something runs: scrapes its /metrics every `everyMs`
+ * (prom-client resets its delay histogram at each scrape, so each sample is that interval's).
+ * A control plane whose loop stalls for seconds lets BullMQ job locks lapse (lockDuration 10 s,
+ * renewed every 2.5–5 s from a timer on the same loop).
+ */
+export function eventLoopSampler(url: string, everyMs = 1_000) {
+  const maxMs: number[] = [];
+  const p99Ms: number[] = [];
+  let failed = 0;
+  let stopped = false;
+  const pick = (text: string, name: string) => {
+    const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) * 1000 : null;
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      await sleep(everyMs);
+      try {
+        const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+        const max = pick(text, 'nodejs_eventloop_lag_max_seconds');
+        const p99 = pick(text, 'nodejs_eventloop_lag_p99_seconds');
+        if (max !== null) maxMs.push(max);
+        if (p99 !== null) p99Ms.push(p99);
+      } catch {
+        failed++;
+      }
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+    return {
+      what: `the server's event-loop delay (prom-client's nodejs_eventloop_lag_*), one sample per ${everyMs} ms scrape of /metrics: the longest delay in each interval, summarized`,
+      samples: maxMs.length,
+      failed_scrapes: failed,
+      interval_max_ms: summarize(maxMs),
+      interval_p99_ms: summarize(p99Ms),
+      over_2500_ms: maxMs.filter((x) => x > 2_500).length,
+    };
+  };
+}
