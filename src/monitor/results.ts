@@ -32,16 +32,20 @@ const STARTED_BATCH = 500;
 const FINISHED_BATCH = 200;
 const FINISHED_LOG_BYTES = 16 * 1024 * 1024;
 /**
- * Jobs in hand at once: two batches of "finished" reports (one being stored, the next filling;
- * a finished report is one job) and a few jobs of "started" reports (each carries up to 500,
- * worker/start-reports.ts). Not more: BullMQ's worker fetches jobs one after another until it
- * holds `concurrency`, and starts none of them (nor renews their locks) before the run ends.
- * With 1,400 (what this was) and a backlog of reports, a run on a busy control plane outlasted
- * the 10 s lock of the jobs fetched first: they stalled, were fetched again, stalled again, and
- * failed ("job stalled more than allowable limit", up to 168 in a bench (e) run; the reports
- * were applied all the same, by their first taker). See docs/decisions.md.
+ * Readers of the events queue, and the jobs each holds at once. A BullMQ worker fetches its jobs
+ * one after another, a Redis round trip each, and starts none of them (nor renews their locks)
+ * until it holds `concurrency` or the queue is empty. One reader holding 1,400 (what this was)
+ * fell behind a 1,000-node drain: under load a fetch took ~60 ms, reports piled up in the queue
+ * (400 jobs), and one run of 400 fetches took 25 s, longer than the 10 s lock of the jobs fetched
+ * first. Those stalled, were fetched again, stalled again and failed ("job stalled more than
+ * allowable limit", 6–168 a bench (e) run; applied all the same by their first taker). Four
+ * readers fetch four at a time (as the dispatcher's do, scheduler/tenant-readers.ts), and each
+ * holds at most a quarter of two batches of "finished" reports (one being stored, the next
+ * filling; a finished report is one job) and a few jobs of "started" reports (each carries up to
+ * 500, worker/start-reports.ts), so a run of fetches is short. See docs/decisions.md.
  */
-const JOBS_IN_HAND = 2 * FINISHED_BATCH + 16;
+const READERS = 4;
+const JOBS_PER_READER = (2 * FINISHED_BATCH + 16) / READERS;
 
 type StartedEvent = Extract<TaskEventJob, { type: 'started' }>;
 type FinishedEvent = Extract<TaskEventJob, { type: 'finished' }>;
@@ -50,36 +54,41 @@ type FinishedEvent = Extract<TaskEventJob, { type: 'finished' }>;
 const LOG_STREAM_TTL_SECONDS = 120;
 
 export class ResultRecorder implements Part {
-  private worker: Worker | null = null;
+  private workers: Worker[] = [];
   private closer?: (options?: CloseOptions) => Promise<void>;
   constructor(private readonly deps: ResultRecorderDeps) {}
 
   start(): void {
-    if (this.worker) return;
+    if (this.workers.length > 0) return;
+    this.workers = Array.from({ length: READERS }, () => this.reader());
+  }
+
+  private reader(): Worker {
     const { names, connection } = this.deps;
-    this.worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: JOBS_IN_HAND });
-    this.worker.on('error', (err) => logQueueError(this.deps.logger, 'results', err));
-    this.worker.on('failed', (job, err) =>
+    const worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: JOBS_PER_READER });
+    worker.on('error', (err) => logQueueError(this.deps.logger, 'results', err));
+    worker.on('failed', (job, err) =>
       this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'results: could not record a worker report; BullMQ keeps it in the failed set'),
     );
+    return worker;
   }
 
   /** See Dispatcher.ensureRunning: a queue loop that ended is started again. */
   async ensureRunning(): Promise<void> {
-    if (!this.worker || this.worker.isRunning()) return;
-    this.deps.logger.warn('results: its queue loop had stopped; starting a new one');
-    const old = this.worker;
-    this.worker = null;
-    await old.close().catch(() => undefined);
-    this.start();
+    for (const [i, old] of this.workers.entries()) {
+      if (old.isRunning()) continue;
+      this.deps.logger.warn('results: its queue loop had stopped; starting a new one');
+      this.workers[i] = this.reader();
+      await old.close().catch(() => undefined);
+    }
   }
 
   /** Stops for good (see lifecycle/part.ts); force: reports being stored are not waited for (BullMQ hands them out again). */
   close(options?: CloseOptions): Promise<void> {
     this.closer ??= closeOnce(async ({ force }) => {
-      const w = this.worker;
-      this.worker = null;
-      await w?.close(force);
+      const workers = this.workers;
+      this.workers = [];
+      await Promise.all(workers.map((w) => w.close(force)));
     });
     return this.closer(options);
   }
