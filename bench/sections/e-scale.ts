@@ -239,7 +239,7 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     const d0 = cpuSnapshot(server.pid);
     const dw0 = { pid: worker.pid, cpu0: processCpuMs(worker.pid) };
     const tResume = Date.now();
-    const loopDelay = eventLoopSampler(url);
+    const loopDelay = eventLoopSampler(url, 5_000);
     const resumed = await nodeCalls(url, ids, 'resume');
     const left = o.drainSeconds * 1000 - (Date.now() - tResume);
     // No progress for 90 s is a stall (a waiting task's failsafe delay grows to at most 60 s).
@@ -293,7 +293,7 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     o.log(
       `(e) ${nodes} nodes: ${drained.outcome}: ${placedRows.length} placed in ${round((last - first) / 1000, 1)} s = ${round(rate, 1)}/s; ` +
         `${drained.queued - drained.never_placed} placed and queued again; nodes ${JSON.stringify(nodesAfter)}; ` +
-        `server event-loop delay per second p50 ${drainLoopDelay.interval_max_ms.p50} ms, max ${drainLoopDelay.interval_max_ms.max} ms`,
+        `server event-loop delay per 5 s p50 ${drainLoopDelay.interval_max_ms.p50} ms, max ${drainLoopDelay.interval_max_ms.max} ms`,
     );
 
     // 8. Capacity exists again, on the filled cluster (only if everything was placed: otherwise the rest of the backlog is ahead of it).
