@@ -38,7 +38,6 @@ import { nodeStatuses, rowsOf, statusCounts, waitUntilPlaced, withClient } from 
 import { autovacuumIdle, capacityProbes, cpuDeltaOf, enqueueProbe, eventLoopSampler, failFast, nodeCalls, perSecond, priorityOrder, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
 import { codeVersion, redisUsedMb, rssMb } from '../support/process-facts.ts';
 
-
 /** The result for one node count (fields after an `error` are missing). */
 export interface ScaleRun {
   nodes: number;

@@ -25,7 +25,6 @@ export function failFast(op: (i: number) => Promise<void>, maxErrors: number): (
   };
 }
 
-
 export async function postTask(client: HttpClient, b: TaskBody): Promise<void> {
   const r = await client.request('POST', '/tasks', JSON.stringify(b));
   if (r.status !== 201) throw new Error(`POST /tasks answered ${r.status}: ${r.body.slice(0, 300)}`);

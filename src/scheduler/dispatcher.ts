@@ -53,9 +53,6 @@ export interface DispatcherDeps {
   onFailed?(task: TaskRow): void;
 }
 
-
-
-
 /** The most tasks decided together (a 1,000-wide fan-out is one placement transaction). */
 const MAX_BATCH = 1000;
 
@@ -127,7 +124,6 @@ export class Dispatcher implements Part {
     look();
     this.watch = setInterval(look, TENANT_WATCH_MS);
   }
-
 
   /**
    * The failsafe for tasks held in memory (waiting-room.ts): they are decided again when the
@@ -214,7 +210,6 @@ export class Dispatcher implements Part {
     }
     return true;
   }
-
 
   private decide(taken: Taken): Promise<void> {
     const done = this.batcher.add(taken);
@@ -338,18 +333,6 @@ export class Dispatcher implements Part {
     return { tail };
   }
 
-
-
-
-
-
-
-
-
-
-
-
-
   /** Fails a task that can never run here (it may release or skip workflow children). */
   private async failNever(p: Pending, task: PlacementRequest, reason: string): Promise<void> {
     const failed = await this.deps.tasks.failQueued(task.id, reason);
@@ -359,9 +342,6 @@ export class Dispatcher implements Part {
     }
     p.settle();
   }
-
-
-
 
   /**
    * Tasks that fit nowhere now step aside: their status_reason says why; of each tenant's
