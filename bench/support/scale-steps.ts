@@ -241,7 +241,7 @@ export type CpuFacts = ReturnType<typeof cpuDeltaOf>;
  * it cost the server ~26 ms (prom-client ~2.6 % of its CPU at one a second, bench (e) profile),
  * so section (e) scrapes every 5 s.
  */
-export function eventLoopSampler(url: string, everyMs = 1_000) {
+export function eventLoopSampler(url: string, everyMs: number) {
   const maxMs: number[] = [];
   const p99Ms: number[] = [];
   let failed = 0;
