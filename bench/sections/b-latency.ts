@@ -298,7 +298,7 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
         `Polling was chosen over following /tasks/{id}/logs?follow=true: that stream's end event waits for the recorded result by re-reading ` +
         `the task every 50 ms (src/api/routes/tasks.ts), which would measure its 50 ms loop instead of Jarvis. The poll adds on average about ` +
         `half the interval plus one GET; segment 7 of the breakdown shows it.`,
-      docker_executor: 'Jarvis\'s DockerExecutor.run called in the bench process (no queues, no database): image inspect, create, attach, start, inspect, wait, inspect, remove; same limits as a Jarvis task (1 CPU, 256 MiB, network none).',
+      docker_executor: 'Jarvis\'s DockerExecutor.run called in the bench process (no queues, no database): create (the image is inspected and pulled only if the engine has none), attach, start, wait, remove (an inspect after the exit only for exit code 137 or a lost one); same limits as a Jarvis task (1 CPU, 256 MiB, network none).',
       dockerode: 'dockerode in the bench process: createContainer (network none) → start → wait → remove; no attach, no limits.',
       docker_run: `\`docker run --rm --network none ${IMAGE} true\` spawned with child_process, wall time to exit.`,
       order: `${S.latencyWarmup} warm-up rounds, then ${S.latencyCount} measured rounds; each round runs one of each, sequentially, starting with a different one each round (the order rotates; with the backlog, Jarvis and docker run alternate which goes first).`,
