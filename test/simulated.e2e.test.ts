@@ -126,13 +126,48 @@ it("closes an idle tenant's queue readers (their Redis connections) and reads th
         await new Promise((r) => setTimeout(r, 200));
       }
     };
-    const first = (await h.post('/tasks', { image: 'sim' })).body.id as string;
-    await h.waitForTask(first, (t) => t.status === 'succeeded');
+    // A task submitted to an idle dispatcher with room goes to it directly, not through the
+    // queue; a retry is queued (with its backoff). So each task here fails once, is retried
+    // through the queue, and fails again.
+    const failingTwice = { image: 'sim', max_retries: 1, retry_backoff_seconds: 0.5, labels: { 'jarvis.sim/exit_code': '1' } };
+    const first = (await h.post('/tasks', failingTwice)).body.id as string;
     expect(await readers((n) => n > 0), 'the queue is read while there is work').toBeGreaterThan(0);
+    expect((await h.waitForTask(first, (t) => t.status === 'failed')).attempts).toBe(2);
     expect(await readers((n) => n === 0), 'the readers of an idle queue close').toBe(0);
-    const again = (await h.post('/tasks', { image: 'sim' })).body.id as string;
-    await h.waitForTask(again, (t) => t.status === 'succeeded', 10_000);
-    expect(await readers((n) => n > 0)).toBeGreaterThan(0);
+    const again = (await h.post('/tasks', failingTwice)).body.id as string;
+    expect(await readers((n) => n > 0), 'and open again when work comes').toBeGreaterThan(0);
+    expect((await h.waitForTask(again, (t) => t.status === 'failed', 10_000)).attempts).toBe(2);
+  } finally {
+    await pending.close();
+    await w.stop();
+    await s.stop();
+  }
+}, 60_000);
+
+it('places a submitted task once when it waited in memory long enough for the reconciler to queue it too', async () => {
+  // A task submitted to an idle dispatcher with room goes to it directly, without a job. One that
+  // must wait is held in memory, jobless, and the reconciler (every second here) gives it a job.
+  // When room comes, both are in one batch: the task takes its room once, not twice.
+  const s = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_RECONCILE_SECONDS: '1' } });
+  const w = spawnSimulatedNodes(s, 'once', 1, { cpu: 4, memoryMb: 4096, maxTasks: 4 });
+  const names = redisNames(s.prefix);
+  const pending = new Queue(names.pendingQueue('default'), { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
+  try {
+    await w.waitFor(/worker: registered/, 30_000);
+    const h = api(s.url);
+    const node = (await h.get('/nodes')).body.items[0];
+    expect((await h.post(`/nodes/${node.id}/drain`)).status).toBe(200);
+    const id = (await h.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '60000' } })).body.id as string;
+    await h.waitForTask(id, (t) => /draining/.test(t.status_reason ?? ''));
+    const until = Date.now() + 15_000;
+    while (!(await pending.getJob(id)) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    expect(await pending.getJob(id), 'the reconciler queued the waiting task').toBeTruthy();
+    expect((await h.post(`/nodes/${node.id}/resume`)).status).toBe(200);
+    await h.waitForTask(id, (t) => t.status === 'running');
+    await new Promise((r) => setTimeout(r, 1_000)); // a second decision would have come by now
+    expect((await h.get(`/nodes/${node.id}`)).body.allocated).toMatchObject({ tasks: 1, cpu: 1, memory_mb: 256 });
+    expect((await h.post(`/tasks/${id}/cancel`)).status).toBe(200);
+    expect((await h.get(`/nodes/${node.id}`)).body.allocated).toMatchObject({ tasks: 0, cpu: 0, memory_mb: 0 });
   } finally {
     await pending.close();
     await w.stop();

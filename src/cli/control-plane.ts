@@ -188,6 +188,7 @@ export async function startControlPlane(
     redis,
     names,
     pending,
+    offerSubmitted: (rows) => dispatcher.offerSubmitted(rows),
     tenantStore,
     metrics,
     newBlockingConnection: () => {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { WorkflowReleaser } from '../dag/release.ts';
 import type { ControlPlaneMetrics } from '../monitor/metrics.ts';
-import type { PendingQueues } from '../scheduler/pending.ts';
+import type { PendingQueues, PendingRow } from '../scheduler/pending.ts';
 import type { RedisNames } from '../scheduler/queues.ts';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
@@ -29,6 +29,11 @@ export interface ControlDeps {
   names: RedisNames;
   /** The tenants' pending queues. */
   pending: PendingQueues;
+  /**
+   * Hands tasks just stored straight to this process's dispatcher instead of their queue; false
+   * (queue them) when it does not lead or has work in hand. Absent in a process without one.
+   */
+  offerSubmitted?: (rows: PendingRow[]) => boolean;
   metrics: ControlPlaneMetrics;
   /** A new connection for one blocking reader (a log follower); the caller quits it. */
   newBlockingConnection(): Redis;

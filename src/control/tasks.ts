@@ -25,6 +25,9 @@ export class TaskControl {
   }
 
   private async enqueueOrRefuse(ts: TaskRow[], what: 'the task' | 'the batch'): Promise<void> {
+    // Committed first, so a crash before the dispatcher placed them leaves queued tasks without
+    // jobs, which the reconciler queues (as for released workflow tasks).
+    if (this.deps.offerSubmitted?.(ts)) return;
     try {
       await enqueueWithin(this.deps, ts);
     } catch (err) {

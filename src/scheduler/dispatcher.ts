@@ -59,6 +59,27 @@ const MAX_BATCH = 1000;
 /** How often the dispatcher looks for tenants whose pending queue it does not read yet. */
 const TENANT_WATCH_MS = 500;
 
+/**
+ * A task can be in a batch twice: held in memory without a job (offered, then waiting) and taken
+ * from its queue after the reconciler, finding no job, gave it one. It is decided once (placing
+ * it twice would reserve its room twice): the entry with a job is kept, so it waits with its
+ * job; the other ends here.
+ */
+function onePerTask(batch: Pending[]): Pending[] {
+  const kept = new Map<string, Pending>();
+  for (const p of batch) {
+    const k = kept.get(p.value.taskId);
+    if (!k || (!k.value.job && p.value.job)) kept.set(p.value.taskId, p);
+  }
+  if (kept.size === batch.length) return batch;
+  const out: Pending[] = [];
+  for (const p of batch) {
+    if (kept.get(p.value.taskId) === p) out.push(p);
+    else p.settle();
+  }
+  return out;
+}
+
 export class Dispatcher implements Part {
   /** Each tenant's queue readers (BullMQ workers); all feed the one batcher. */
   private readonly readers: TenantReaders;
@@ -211,6 +232,16 @@ export class Dispatcher implements Part {
     return true;
   }
 
+  /**
+   * Tasks just submitted, offered as released ones are (offer()), but only while this dispatcher
+   * has nothing in hand: a task submitted to a cluster with room skips its tenant's queue (a
+   * Redis round trip and three scripts, ~5 ms of a lone task's wait), while a backlog being
+   * worked through keeps its order (its tasks are in hand or in the queue).
+   */
+  offerSubmitted(rows: PendingRow[]): boolean {
+    return this.batcher.idle && this.offer(rows);
+  }
+
   private decide(taken: Taken): Promise<void> {
     const done = this.batcher.add(taken);
     const ended = () => {
@@ -226,7 +257,7 @@ export class Dispatcher implements Part {
     // each tenant's queue, not to tasks that came after it (read again from a paused queue, say).
     batch.push(...this.room.takeHeld());
     batch.sort((a, b) => (a.value.rank ?? 0) - (b.value.rank ?? 0) || a.value.seq - b.value.seq);
-    const entries = batch.map((p) => ({ p, data: { taskId: p.value.taskId } }));
+    const entries = onePerTask(batch).map((p) => ({ p, data: { taskId: p.value.taskId } }));
     // The three reads at once (the nodes' view is read again for a second try, below).
     let firstView: Promise<PlacementNode[]> | null = nodes.placementView();
     firstView.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
