@@ -233,23 +233,27 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
   const nodeQs = new Map<string, Map<string, Record<string, number>>>();
   const segs: Record<string, number[]> = {
     '01_post_sent_to_row_inserted': [],
-    '02_row_inserted_to_pending_job_added': [],
-    '03_pending_job_added_to_dispatcher_took_it': [],
-    '04_dispatcher_took_it_to_node_job_added': [],
-    '05_node_job_added_to_worker_took_it': [],
-    '06_worker_took_it_to_container_started': [],
-    '07_container_running': [],
-    '08_container_exited_to_result_report_added': [],
-    '09_result_report_added_to_recorder_took_it': [],
-    '10_recorder_took_it_to_succeeded_recorded': [],
-    '11_succeeded_recorded_to_observed_by_poll': [],
+    '02_row_inserted_to_node_job_added': [],
+    '03_node_job_added_to_worker_took_it': [],
+    '04_worker_took_it_to_container_started': [],
+    '05_container_running': [],
+    '06_container_exited_to_result_report_added': [],
+    '07_result_report_added_to_recorder_took_it': [],
+    '08_recorder_took_it_to_succeeded_recorded': [],
+    '09_succeeded_recorded_to_observed_by_poll': [],
   };
   const extra: Record<string, number[]> = {
     post_response_ms: [],
     polls_per_task: [],
     submit_to_succeeded_recorded_ms: [],
     started_report_recorded_after_container_start_ms: [],
+    // Segment 02 for the tasks that went through their tenant's pending queue (the dispatcher
+    // had work in hand or tasks waiting); the others went to the dispatcher directly.
+    via_queue_row_inserted_to_pending_job_added: [],
+    via_queue_pending_job_added_to_dispatcher_took_it: [],
+    via_queue_dispatcher_took_it_to_node_job_added: [],
   };
+  let viaQueue = 0;
   for (const s of samples.jarvis) {
     const t = await client.json<TaskView>('GET', `/tasks/${s.id}`, undefined, 200);
     const ev = await client.json<{ items: Array<{ at: string; status: string }> }>('GET', `/tasks/${s.id}/events`, undefined, 200);
@@ -266,11 +270,15 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     const succeeded = at('succeeded');
     const started = Date.parse(t.started_at ?? '');
     const finished = Date.parse(t.finished_at ?? '');
+    if (pend.added !== undefined) {
+      viaQueue++;
+      extra.via_queue_row_inserted_to_pending_job_added.push(pend.added - queued);
+      extra.via_queue_pending_job_added_to_dispatcher_took_it.push((pend.active ?? NaN) - pend.added);
+      extra.via_queue_dispatcher_took_it_to_node_job_added.push((node.added ?? NaN) - (pend.active ?? NaN));
+    }
     const points = [
       s.t0,
       queued,
-      pend.added,
-      pend.active,
       node.added,
       node.active,
       started,
@@ -297,7 +305,7 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
         `${S.pollMs} ms (start to start) until a final status; wall time from sending the POST to receiving the GET that shows "succeeded". ` +
         `Polling was chosen over following /tasks/{id}/logs?follow=true: that stream's end event waits for the recorded result by re-reading ` +
         `the task every 50 ms (src/api/routes/tasks.ts), which would measure its 50 ms loop instead of Jarvis. The poll adds on average about ` +
-        `half the interval plus one GET; segment 7 of the breakdown shows it.`,
+        `half the interval plus one GET; segment 09 of the breakdown shows it.`,
       docker_executor: 'Jarvis\'s DockerExecutor.run called in the bench process (no queues, no database): create (the image is inspected and pulled only if the engine has none), attach, start, wait, remove (an inspect after the exit only for exit code 137 or a lost one); same limits as a Jarvis task (1 CPU, 256 MiB, network none).',
       dockerode: 'dockerode in the bench process: createContainer (network none) → start → wait → remove; no attach, no limits.',
       docker_run: `\`docker run --rm --network none ${IMAGE} true\` spawned with child_process, wall time to exit.`,
@@ -305,7 +313,9 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
       breakdown:
         'Per task, from timestamps on this host\'s one clock: the task\'s events in PostgreSQL ("queued" = row inserted, "succeeded" = result recorded), ' +
         'BullMQ\'s event streams of the pending, node and task-events queues (Redis-stamped "added" and "active" of each job), Docker\'s StartedAt/FinishedAt, ' +
-        'and the bench\'s own send/observe times. Segments are consecutive, so per task they add up to the wall time (medians need not).',
+        'and the bench\'s own send/observe times. Segments are consecutive, so per task they add up to the wall time (medians need not). ' +
+        'A task submitted while the dispatcher has nothing in hand goes to it directly (no pending job); for those that went through their ' +
+        'pending queue, segment 02 is split in jarvis_extra.via_queue_* (jarvis_tasks_via_pending_queue counts them).',
     },
     started_at: started,
     finished_at: finished,
@@ -332,6 +342,7 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     ),
     jarvis_breakdown_ms: Object.fromEntries(Object.entries(segs).map(([k, v]) => [k, summarize(v)])),
     jarvis_extra: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, summarize(v)])),
+    jarvis_tasks_via_pending_queue: viaQueue,
     ratio: {} as Record<string, number | boolean | string | null>,
     with_backlog_that_fits_no_node: withBacklog,
   };
@@ -373,7 +384,7 @@ export function printLatency(b: Awaited<ReturnType<typeof latencyPhase>>): strin
       .map(([k, v]) => `${k} ${round(v.p50, 1)}${v.calls_per_run !== 1 ? ` (×${v.calls_per_run})` : ''}`)
       .join(', ')}`,
   );
-  lines.push('    where jarvis time goes (p50 / mean ms):');
+  lines.push(`    where jarvis time goes (p50 / mean ms; ${b.jarvis_tasks_via_pending_queue} of ${b.jarvis_submit_to_succeeded_ms.n} tasks went through their pending queue):`);
   for (const [k, s] of Object.entries(b.jarvis_breakdown_ms)) lines.push(`      ${pad(k, 48)}${pad(s.p50, 9, true)}${pad(s.mean, 9, true)}`);
   lines.push('');
   return lines;
