@@ -6,7 +6,7 @@ import { and, asc, eq, inArray, lt, or, isNull, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { nodes, type NodeRow } from './schema.ts';
 import type { PlacementNode } from '../domain/fit.ts';
-import { fieldsOf } from './row-mapping.ts';
+import { fieldsOf, rowsOf } from './row-mapping.ts';
 
 const PLACEMENT_FIELDS = fieldsOf(nodes, [
   'id', 'name', 'status', 'labels', 'cpu', 'memoryMb', 'gpu', 'maxTasks', 'allocatedCpu', 'allocatedMemoryMb', 'allocatedGpu', 'allocatedTasks',
@@ -59,19 +59,21 @@ export class NodeStore {
     token: string,
     hb: { cpuPercent: number | null; memoryUsedMb: number | null; runningTaskIds: string[]; engine: 'ok' | 'unreachable' },
   ): Promise<NodeRow | 'unknown' | 'unauthorized'> {
-    const [n] = await this.db
-      .update(nodes)
-      .set({
-        cpuPercent: hb.cpuPercent,
-        memoryUsedMb: hb.memoryUsedMb === null ? null : Math.round(hb.memoryUsedMb),
-        runningTaskIds: hb.runningTaskIds,
-        engineStatus: hb.engine,
-        lastHeartbeatAt: new Date(),
-        // A node whose engine is unreachable cannot run anything: it is unhealthy until it is back.
-        status: sql`case when ${nodes.status} = 'draining' then 'draining' when ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end`,
-      })
-      .where(and(eq(nodes.id, id), eq(nodes.token, token)))
-      .returning();
+    // Raw (row-mapping.ts): 50 heartbeats a second in a large cluster, each returning its list
+    // of running tasks; drizzle's builder and mapping were ~4 % of the control plane's CPU while
+    // placing on 1,000 nodes.
+    const res = (await this.db.execute(sql`
+      update nodes set
+        cpu_percent = ${hb.cpuPercent},
+        memory_used_mb = ${hb.memoryUsedMb === null ? null : Math.round(hb.memoryUsedMb)},
+        running_task_ids = ${JSON.stringify(hb.runningTaskIds)}::jsonb,
+        engine_status = ${hb.engine},
+        last_heartbeat_at = ${new Date().toISOString()}::timestamptz,
+        -- A node whose engine is unreachable cannot run anything: it is unhealthy until it is back.
+        status = case when status = 'draining' then 'draining' when ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end
+      where id = ${id}::uuid and token = ${token}
+      returning *`)) as unknown as { rows: Array<Record<string, unknown>> };
+    const [n] = rowsOf(nodes, res.rows);
     if (n) return n;
     return (await this.get(id)) ? 'unauthorized' : 'unknown';
   }
