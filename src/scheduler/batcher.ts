@@ -65,11 +65,6 @@ export class Batcher<T> {
     });
   }
 
-  /** Nothing waits for a batch and none is being handled (a tail may still be running). */
-  get idle(): boolean {
-    return !this.draining && this.queue.length === 0;
-  }
-
   /** Brings held items back into the next batch. */
   readd(entries: Array<BatchEntry<T>>): void {
     for (const e of entries) {

@@ -204,9 +204,18 @@ export class Dispatcher implements Part {
   private readonly batcher = new Batcher<Taken>(MAX_BATCH, (batch) => this.decideBatch(batch));
   private arrivals = 0;
 
+  /** Jobs taken from the tenants' queues and not yet ended (placed, sent back, held…). */
+  private fromQueues = 0;
+
   private process(job: Job, token: string | undefined): Promise<void> {
     const { taskId } = PendingJob.parse(job.data);
-    return this.decide({ job, token, taskId, seq: this.arrivals++, rank: job.priority });
+    this.fromQueues++;
+    const done = this.decide({ job, token, taskId, seq: this.arrivals++, rank: job.priority });
+    const ended = () => {
+      this.fromQueues--;
+    };
+    done.then(ended, ended);
+    return done;
   }
 
   /**
@@ -234,12 +243,14 @@ export class Dispatcher implements Part {
 
   /**
    * Tasks just submitted, offered as released ones are (offer()), but only while this dispatcher
-   * has nothing in hand: a task submitted to a cluster with room skips its tenant's queue (a
-   * Redis round trip and three scripts, ~5 ms of a lone task's wait), while a backlog being
-   * worked through keeps its order (its tasks are in hand or in the queue).
+   * holds no job from the queues: a task submitted to a cluster with room skips its tenant's
+   * queue (a Redis round trip and three scripts, ~4 ms of a lone task's wait), while a backlog
+   * being worked through keeps its order (its jobs are in hand, or come from the queue that new
+   * tasks then join). Offered tasks being decided do not count: at a steady rate every task goes
+   * directly, and the tenants' queue readers can stay closed.
    */
   offerSubmitted(rows: PendingRow[]): boolean {
-    return this.batcher.idle && this.offer(rows);
+    return this.fromQueues === 0 && this.offer(rows);
   }
 
   private decide(taken: Taken): Promise<void> {
