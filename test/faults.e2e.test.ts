@@ -66,6 +66,44 @@ describe('Redis going away', () => {
   });
 });
 
+describe('Redis going away while the cluster has room', () => {
+  it('still answers 503 and stores nothing (a task is not handed to the dispatcher directly then)', async () => {
+    // With room and nothing waiting, a task goes to the dispatcher without a pending job; that
+    // shortcut must not accept work the queues cannot take.
+    const redis = await PrivateRedis.start();
+    cleanups.push(() => redis.stop());
+    const server = await startJarvis({ command: 'server', databaseUrl: null, env: { REDIS_URL: redis.url } });
+    cleanups.push(() => server.stop());
+    const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
+      ...(process.env as Record<string, string>),
+      REDIS_URL: redis.url,
+      JARVIS_REDIS_PREFIX: server.prefix,
+      JARVIS_API_URL: server.url,
+      JARVIS_WORKER_NAME: `w-${server.prefix}`,
+    });
+    cleanups.push(() => worker.stop());
+    await worker.waitFor(/worker: registered/, 30_000);
+    const http = api(server.url);
+    const ran = await http.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '1' } });
+    expect((await http.waitForTask(ran.body.id, isFinal, 30_000)).status).toBe('succeeded');
+
+    // The worker goes first (its node stays available until its heartbeats are missed), so that
+    // it does not sit out its time limits waiting for Redis when the test ends.
+    await worker.stop();
+    expect((await http.get('/nodes')).body.items[0].status).toBe('available');
+    await redis.stop();
+    const refused = await http.post('/tasks', { image: 'sim' });
+    expect(refused.status).toBe(503);
+    expect(refused.body.detail).toMatch(/task queue \(Redis at 127\.0\.0\.1:\d+\) is unavailable.*nothing was stored/);
+    expect((await http.post('/tasks/batch', { tasks: [{ image: 'sim' }] })).status).toBe(503);
+    expect((await http.get('/tasks?limit=10')).body.total).toBe(1);
+    // Back, and seen back, so that the server stops at once, not after its time limits.
+    await redis.start();
+    const until = Date.now() + 20_000;
+    while ((await http.get('/health')).status !== 200 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  });
+});
+
 describe('a pending job that ended while its task is still queued', () => {
   it('is found by the reconciler and the task runs', async () => {
     const first = await startJarvis({ command: 'server', databaseUrl: null });
