@@ -15,12 +15,31 @@ afterEach(async () => {
 
 const isFinal = (t: { status: string }) => ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(t.status);
 
+/** A `jarvis server` on a redis-server of its own, which the test may stop and start. */
+async function serverOnPrivateRedis() {
+  const redis = await PrivateRedis.start();
+  cleanups.push(() => redis.stop());
+  const server = await startJarvis({ command: 'server', databaseUrl: null, env: { REDIS_URL: redis.url } });
+  cleanups.push(() => server.stop());
+  return { redis, server };
+}
+
+/** A `jarvis worker` for that server, on the same redis-server. */
+function workerOn(redis: { url: string }, server: { prefix: string; url: string }, args: string[] = []) {
+  const worker = spawnJarvis(['worker', ...args], {
+    ...(process.env as Record<string, string>),
+    REDIS_URL: redis.url,
+    JARVIS_REDIS_PREFIX: server.prefix,
+    JARVIS_API_URL: server.url,
+    JARVIS_WORKER_NAME: `w-${server.prefix}`,
+  });
+  cleanups.push(() => worker.stop());
+  return worker;
+}
+
 describe('Redis going away', () => {
   it('answers 503 and stores nothing while Redis is down, then re-enqueues every accepted task when it is back', async () => {
-    const redis = await PrivateRedis.start();
-    cleanups.push(() => redis.stop());
-    const server = await startJarvis({ command: 'server', databaseUrl: null, env: { REDIS_URL: redis.url } });
-    cleanups.push(() => server.stop());
+    const { redis, server } = await serverOnPrivateRedis();
     const http = api(server.url);
 
     // No worker yet: accepted tasks wait, and say why.
@@ -49,14 +68,7 @@ describe('Redis going away', () => {
     expect(list.body.total).toBe(3);
 
     await redis.start(); // back, empty
-    const worker = spawnJarvis(['worker'], {
-      ...(process.env as Record<string, string>),
-      REDIS_URL: redis.url,
-      JARVIS_REDIS_PREFIX: server.prefix,
-      JARVIS_API_URL: server.url,
-      JARVIS_WORKER_NAME: `w-${server.prefix}`,
-    });
-    cleanups.push(() => worker.stop());
+    workerOn(redis, server);
     for (const id of accepted) {
       const done = await http.waitForTask(id, isFinal, 45_000);
       expect(done.status).toBe('succeeded');
@@ -70,18 +82,8 @@ describe('Redis going away while the cluster has room', () => {
   it('still answers 503 and stores nothing (a task is not handed to the dispatcher directly then)', async () => {
     // With room and nothing waiting, a task goes to the dispatcher without a pending job; that
     // shortcut must not accept work the queues cannot take.
-    const redis = await PrivateRedis.start();
-    cleanups.push(() => redis.stop());
-    const server = await startJarvis({ command: 'server', databaseUrl: null, env: { REDIS_URL: redis.url } });
-    cleanups.push(() => server.stop());
-    const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
-      ...(process.env as Record<string, string>),
-      REDIS_URL: redis.url,
-      JARVIS_REDIS_PREFIX: server.prefix,
-      JARVIS_API_URL: server.url,
-      JARVIS_WORKER_NAME: `w-${server.prefix}`,
-    });
-    cleanups.push(() => worker.stop());
+    const { redis, server } = await serverOnPrivateRedis();
+    const worker = workerOn(redis, server, ['--executor', 'simulated']);
     await worker.waitFor(/worker: registered/, 30_000);
     const http = api(server.url);
     const ran = await http.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '1' } });
@@ -97,10 +99,15 @@ describe('Redis going away while the cluster has room', () => {
     expect(refused.body.detail).toMatch(/task queue \(Redis at 127\.0\.0\.1:\d+\) is unavailable.*nothing was stored/);
     expect((await http.post('/tasks/batch', { tasks: [{ image: 'sim' }] })).status).toBe(503);
     expect((await http.get('/tasks?limit=10')).body.total).toBe(1);
-    // Back, and seen back, so that the server stops at once, not after its time limits.
+    // Back, and seen back. Stopping then must not sit out the 15 s grace period: BullMQ's readers
+    // of the pending queues could wait for ever on a blocking connection still reconnecting.
     await redis.start();
     const until = Date.now() + 20_000;
     while ((await http.get('/health')).status !== 200 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const stopping = Date.now();
+    await server.stop();
+    expect(Date.now() - stopping, 'the server stopped before its grace period ran out').toBeLessThan(10_000);
+    expect(server.output()).not.toMatch(/grace period of \d+ ms is over/);
   });
 });
 

@@ -11,19 +11,21 @@ export interface Closable {
 
 export async function closeInOrder(parts: Closable[], graceMs: number, logger: Pick<Logger, 'warn'>): Promise<void> {
   let force = false;
+  let current = '';
   let timer: NodeJS.Timeout | undefined;
   let overdue!: () => void;
   const graceOver = new Promise<void>((resolve) => {
     overdue = resolve;
     timer = setTimeout(() => {
       force = true;
-      logger.warn(`shutdown: the grace period of ${graceMs} ms is over; closing what is left without waiting for work in flight`);
+      logger.warn(`shutdown: the grace period of ${graceMs} ms is over while closing ${current}; closing what is left without waiting for work in flight`);
       resolve();
     }, graceMs);
     timer.unref?.();
   });
   try {
     for (const part of parts) {
+      current = part.name;
       const closing = part.close({ force }).catch((err) => logger.warn({ err }, `shutdown: error closing ${part.name}`));
       if (!force) {
         await Promise.race([closing, graceOver]);

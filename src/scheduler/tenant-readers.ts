@@ -16,6 +16,15 @@ import { controlPlaneWorkerOptions, logQueueError, type RedisNames } from './que
  */
 export const FETCHERS = 4;
 
+/**
+ * How long closing readers is waited for. BullMQ 6.7's Worker.close awaits its blocking
+ * connection's 'end' event, which never comes while that connection is reconnecting (after Redis
+ * was away and back: taskforcesh/bullmq#4656, #4065), and a server stopped then sat out its whole
+ * 15 s grace period. Past this the wait is given up; the jobs the readers held were already
+ * handed back or decided, and their connections end with the process's.
+ */
+const CLOSE_WAIT_MS = 3_000;
+
 export interface TenantReadersDeps {
   connection: Redis;
   names: RedisNames;
@@ -100,7 +109,7 @@ export class TenantReaders {
       this.readers.delete(tenant);
       this.retired.add(tenant);
       this.deps.logger.debug({ tenant }, "dispatcher: closed an idle tenant's queue readers");
-      await Promise.all(ws.map((w) => w.close().catch(() => undefined)));
+      await this.closeAll(ws);
     }
   }
 
@@ -113,7 +122,7 @@ export class TenantReaders {
       if (ws.every((w) => w.isRunning()) || paused(tenant)) continue;
       this.deps.logger.warn({ tenant }, "dispatcher: a tenant's queue loop had stopped; starting a new one");
       this.readers.delete(tenant);
-      await Promise.all(ws.map((w) => w.close().catch(() => undefined)));
+      await this.closeAll(ws);
       this.read(tenant);
     }
   }
@@ -123,6 +132,18 @@ export class TenantReaders {
     this.retired.clear();
     const ws = [...this.readers.values()].flat();
     this.readers.clear();
-    await Promise.all(ws.map((w) => w.close(force)));
+    await this.closeAll(ws, force);
+  }
+
+  private async closeAll(ws: Worker[], force = false): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const closed = Promise.all(ws.map((w) => w.close(force).catch(() => undefined))).then(() => true);
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS);
+    });
+    if (!(await Promise.race([closed, late]))) {
+      this.deps.logger.warn({ readers: ws.length }, `dispatcher: queue readers did not close within ${CLOSE_WAIT_MS} ms (a Redis connection still reconnecting); going on without them`);
+    }
+    clearTimeout(timer);
   }
 }
