@@ -153,6 +153,7 @@ export async function startControlPlane(
     intervalMs: config.tasks.reconcile_seconds * 1000,
     agingSeconds: config.scheduler.aging_seconds,
     restorePlaced: (ids) => dispatcher.restorePlaced(ids),
+    inHand: (id) => dispatcher.holdsWithoutJob(id),
     pending,
   });
   const nodeHealth = new NodeHealthMonitor({

@@ -204,6 +204,14 @@ export class Dispatcher implements Part {
   private readonly batcher = new Batcher<Taken>(MAX_BATCH, (batch) => this.decideBatch(batch));
   private arrivals = 0;
 
+  /** Tasks offered (no job) and not yet ended: placed and handed over, queued, or failed. */
+  private readonly offered = new Set<string>();
+
+  /** Whether a task offered to this dispatcher (it has no job) is still in its hands; see Reconciler. */
+  holdsWithoutJob(taskId: string): boolean {
+    return this.offered.has(taskId);
+  }
+
   /** Jobs taken from the tenants' queues and not yet ended (placed, sent back, held…). */
   private fromQueues = 0;
 
@@ -232,9 +240,15 @@ export class Dispatcher implements Part {
     if (!this.running || this.room.congested()) return false;
     for (const row of rows) {
       const taken: Taken = { job: null, token: undefined, taskId: row.id, row, seq: this.arrivals++, rank: PRIORITY_RANK[row.priority] };
-      this.decide(taken).catch(async (err) => {
+      this.offered.add(row.id);
+      const done = this.decide(taken);
+      const ended = () => {
+        this.offered.delete(row.id);
+      };
+      done.then(ended, ended);
+      done.catch(async (err) => {
         if (err instanceof DelayedError || err instanceof WaitingError) return;
-        this.deps.logger.warn({ err, task_id: row.id }, 'dispatcher: could not place a released task at once; queueing it');
+        this.deps.logger.warn({ err, task_id: row.id }, 'dispatcher: could not place an offered task at once; queueing it');
         await this.deps.pending.add([row]).catch(() => undefined);
       });
     }

@@ -42,6 +42,11 @@ export class Reconciler implements Part {
       agingSeconds: number;
       /** Hands placed tasks whose node jobs were lost to their nodes again. */
       restorePlaced(ids: string[]): Promise<void>;
+      /**
+       * Whether this process's dispatcher has the task in hand without a job (offered to it
+       * directly: being decided, held waiting, or being handed to its node): not lost.
+       */
+      inHand?(taskId: string): boolean;
       pending: PendingQueues;
     },
   ) {}
@@ -105,7 +110,8 @@ export class Reconciler implements Part {
     // twice in 7 of 8). A job lost for real is still missing SECOND_LOOK_MS later.
     await sleep(Math.max(0, SECOND_LOOK_MS - (Date.now() - firstSeen)));
     if (this.halted) return 0; // stopped leading meanwhile: the next leader's pass looks again
-    const { missing, deadIds } = await this.jobless(suspects);
+    const { missing: jobless, deadIds } = await this.jobless(suspects);
+    const missing = jobless.filter((t) => !this.deps.inHand?.(t.id));
     const lostQueued = missing.filter((t) => t.status === 'queued' || !t.nodeId);
     const lostPlaced = missing.filter((t) => t.status === 'scheduled' && t.nodeId);
     for (const t of lostQueued) if (deadIds.has(t.id)) await this.deps.pending.remove(t.id, t.tenant).catch(() => undefined);

@@ -170,6 +170,15 @@ export class WaitingRoom {
    * queue, or step aside (see Waiting at the top).
    */
   async park(waits: Waiting[], heldHere: Pending[], roomForSome: boolean): Promise<void> {
+    // An offered task (no job) that must wait goes to its tenant's queue at once and comes back
+    // with a job: every waiting task is then in a queue (the queue-depth metrics and the board
+    // count it), and none is in memory without a job for the reconciler to restore.
+    const offered = waits.filter((w) => !w.p.value.job);
+    if (offered.length === 0) return this.parkJobs(waits, heldHere, roomForSome);
+    await Promise.all([this.parkJobs(waits.filter((w) => w.p.value.job), heldHere, roomForSome), ...offered.map((w) => this.queueOffered(w.p))]);
+  }
+
+  private async parkJobs(waits: Waiting[], heldHere: Pending[], roomForSome: boolean): Promise<void> {
     if (waits.length === 0) return;
     if (!this.deps.isRunning()) {
       await Promise.all(waits.map(({ p }) => this.delay(p, WAIT_RETRY_MS)));
@@ -363,7 +372,7 @@ export class WaitingRoom {
     try {
       await this.deps.pending.add([p.value.row!]);
     } catch (err) {
-      this.deps.logger.warn({ err, task_id: p.value.taskId }, 'dispatcher: could not queue a released task that must wait; the reconciler will');
+      this.deps.logger.warn({ err, task_id: p.value.taskId }, 'dispatcher: could not queue an offered task that must wait; the reconciler will');
     }
     p.settle();
   }
