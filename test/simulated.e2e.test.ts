@@ -110,14 +110,31 @@ it('places the 130 tasks a finished parent releases on 6 slots: those with room 
   }
 }, 90_000);
 
-it("closes an idle tenant's queue readers (their Redis connections) and reads the queue again when work comes", async () => {
-  const s = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_IDLE_TENANT_SECONDS: '1' } });
-  const w = spawnSimulatedNodes(s, 'idle', 2, { cpu: 4, memoryMb: 4096, maxTasks: 4 });
+/**
+ * A `jarvis server` of the test's own (env), simulated nodes of 4 CPUs, 4 GiB and 4 tasks each,
+ * and a handle on the default tenant's pending queue; all stopped after `body`.
+ */
+async function onOwnServer(
+  env: Record<string, string>,
+  cluster: { name: string; nodes: number },
+  body: (c: { s: JarvisProcess & { prefix: string }; h: ReturnType<typeof api>; pending: Queue }) => Promise<void>,
+): Promise<void> {
+  const s = await startJarvis({ command: 'server', databaseUrl: null, env });
+  const w = spawnSimulatedNodes(s, cluster.name, cluster.nodes, { cpu: 4, memoryMb: 4096, maxTasks: 4 });
   const names = redisNames(s.prefix);
   const pending = new Queue(names.pendingQueue('default'), { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
   try {
-    await w.waitFor(/worker: simulated nodes registered/, 30_000);
-    const h = api(s.url);
+    await w.waitFor(cluster.nodes > 1 ? /worker: simulated nodes registered/ : /worker: registered/, 30_000);
+    await body({ s, h: api(s.url), pending });
+  } finally {
+    await pending.close();
+    await w.stop();
+    await s.stop();
+  }
+}
+
+it("closes an idle tenant's queue readers (their Redis connections) and reads the queue again when work comes", async () => {
+  await onOwnServer({ JARVIS_IDLE_TENANT_SECONDS: '1' }, { name: 'idle', nodes: 2 }, async ({ h, pending }) => {
     const readers = async (want: (n: number) => boolean) => {
       const until = Date.now() + 15_000;
       for (;;) {
@@ -137,11 +154,7 @@ it("closes an idle tenant's queue readers (their Redis connections) and reads th
     const again = (await h.post('/tasks', failingTwice)).body.id as string;
     expect(await readers((n) => n > 0), 'and open again when work comes').toBeGreaterThan(0);
     expect((await h.waitForTask(again, (t) => t.status === 'failed', 10_000)).attempts).toBe(2);
-  } finally {
-    await pending.close();
-    await w.stop();
-    await s.stop();
-  }
+  });
 }, 60_000);
 
 it('queues a submitted task that must wait, and places it once when room comes', async () => {
@@ -149,13 +162,7 @@ it('queues a submitted task that must wait, and places it once when room comes',
   // must wait goes to its queue then (the metrics and the board count it), not to memory where the
   // reconciler (every second here) took it for a task whose job Redis lost, queued it, and the
   // dispatcher placed it twice over, reserving its room twice.
-  const s = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_RECONCILE_SECONDS: '1' } });
-  const w = spawnSimulatedNodes(s, 'once', 1, { cpu: 4, memoryMb: 4096, maxTasks: 4 });
-  const names = redisNames(s.prefix);
-  const pending = new Queue(names.pendingQueue('default'), { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
-  try {
-    await w.waitFor(/worker: registered/, 30_000);
-    const h = api(s.url);
+  await onOwnServer({ JARVIS_RECONCILE_SECONDS: '1' }, { name: 'once', nodes: 1 }, async ({ s, h, pending }) => {
     const node = (await h.get('/nodes')).body.items[0];
     expect((await h.post(`/nodes/${node.id}/drain`)).status).toBe(200);
     const id = (await h.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '60000' } })).body.id as string;
@@ -169,11 +176,7 @@ it('queues a submitted task that must wait, and places it once when room comes',
     expect((await h.get(`/nodes/${node.id}`)).body.allocated).toMatchObject({ tasks: 1, cpu: 1, memory_mb: 256 });
     expect((await h.post(`/tasks/${id}/cancel`)).status).toBe(200);
     expect((await h.get(`/nodes/${node.id}`)).body.allocated).toMatchObject({ tasks: 0, cpu: 0, memory_mb: 0 });
-  } finally {
-    await pending.close();
-    await w.stop();
-    await s.stop();
-  }
+  });
 }, 60_000);
 
 it('does not start a task whose cancel the node finds already recorded when it takes the job', async () => {

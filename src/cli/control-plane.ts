@@ -189,9 +189,7 @@ export async function startControlPlane(
     redis,
     names,
     pending,
-    // Only while Redis answers: with it down the task is refused (503, nothing stored), as
-    // through the queue, instead of being placed on a node its job cannot reach.
-    offerSubmitted: (rows) => redis.status === 'ready' && dispatcher.offerSubmitted(rows),
+    offerSubmitted: (rows) => dispatcher.offerSubmitted(rows),
     tenantStore,
     metrics,
     newBlockingConnection: () => {

@@ -31,7 +31,8 @@ export interface ControlDeps {
   pending: PendingQueues;
   /**
    * Hands tasks just stored straight to this process's dispatcher instead of their queue; false
-   * (queue them) when it does not lead or has work in hand. Absent in a process without one.
+   * (queue them) when it does not lead, has jobs from the queues in hand, tasks wait for room, or
+   * Redis is not ready. Absent in a process without a dispatcher.
    */
   offerSubmitted?: (rows: PendingRow[]) => boolean;
   metrics: ControlPlaneMetrics;

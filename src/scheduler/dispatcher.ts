@@ -59,27 +59,6 @@ const MAX_BATCH = 1000;
 /** How often the dispatcher looks for tenants whose pending queue it does not read yet. */
 const TENANT_WATCH_MS = 500;
 
-/**
- * A task can be in a batch twice: held in memory without a job (offered, then waiting) and taken
- * from its queue after the reconciler, finding no job, gave it one. It is decided once (placing
- * it twice would reserve its room twice): the entry with a job is kept, so it waits with its
- * job; the other ends here.
- */
-function onePerTask(batch: Pending[]): Pending[] {
-  const kept = new Map<string, Pending>();
-  for (const p of batch) {
-    const k = kept.get(p.value.taskId);
-    if (!k || (!k.value.job && p.value.job)) kept.set(p.value.taskId, p);
-  }
-  if (kept.size === batch.length) return batch;
-  const out: Pending[] = [];
-  for (const p of batch) {
-    if (kept.get(p.value.taskId) === p) out.push(p);
-    else p.settle();
-  }
-  return out;
-}
-
 export class Dispatcher implements Part {
   /** Each tenant's queue readers (BullMQ workers); all feed the one batcher. */
   private readonly readers: TenantReaders;
@@ -204,7 +183,7 @@ export class Dispatcher implements Part {
   private readonly batcher = new Batcher<Taken>(MAX_BATCH, (batch) => this.decideBatch(batch));
   private arrivals = 0;
 
-  /** Tasks offered (no job) and not yet ended: placed and handed over, queued, or failed. */
+  /** Tasks offered (no job) and not yet ended: placed and handed over, queued to wait, or failed. */
   private readonly offered = new Set<string>();
 
   /** Whether a task offered to this dispatcher (it has no job) is still in its hands; see Reconciler. */
@@ -261,10 +240,12 @@ export class Dispatcher implements Part {
    * queue (a Redis round trip and three scripts, ~4 ms of a lone task's wait), while a backlog
    * being worked through keeps its order (its jobs are in hand, or come from the queue that new
    * tasks then join). Offered tasks being decided do not count: at a steady rate every task goes
-   * directly, and the tenants' queue readers can stay closed.
+   * directly, and the tenants' queue readers can stay closed. Only while Redis answers: with it
+   * down the task is refused (503, nothing stored), as through the queue, instead of being placed
+   * on a node its job cannot reach.
    */
   offerSubmitted(rows: PendingRow[]): boolean {
-    return this.fromQueues === 0 && this.offer(rows);
+    return this.deps.connection.status === 'ready' && this.fromQueues === 0 && this.offer(rows);
   }
 
   private decide(taken: Taken): Promise<void> {
@@ -282,7 +263,7 @@ export class Dispatcher implements Part {
     // each tenant's queue, not to tasks that came after it (read again from a paused queue, say).
     batch.push(...this.room.takeHeld());
     batch.sort((a, b) => (a.value.rank ?? 0) - (b.value.rank ?? 0) || a.value.seq - b.value.seq);
-    const entries = onePerTask(batch).map((p) => ({ p, data: { taskId: p.value.taskId } }));
+    const entries = batch.map((p) => ({ p, data: { taskId: p.value.taskId } }));
     // The three reads at once (the nodes' view is read again for a second try, below).
     let firstView: Promise<PlacementNode[]> | null = nodes.placementView();
     firstView.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile

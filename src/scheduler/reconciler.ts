@@ -44,7 +44,7 @@ export class Reconciler implements Part {
       restorePlaced(ids: string[]): Promise<void>;
       /**
        * Whether this process's dispatcher has the task in hand without a job (offered to it
-       * directly: being decided, held waiting, or being handed to its node): not lost.
+       * directly, and being decided or handed to its node): not lost.
        */
       inHand?(taskId: string): boolean;
       pending: PendingQueues;

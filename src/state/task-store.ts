@@ -131,10 +131,10 @@ export class TaskStore {
     return t ?? null;
   }
 
-  /** Read raw, as getMany: GET /tasks/{id} is what clients poll, and drizzle's select builder was a quarter of its CPU. */
+  /** Read raw, through getMany: GET /tasks/{id} is what clients poll, and drizzle's select builder was a quarter of its CPU. */
   async get(id: string): Promise<TaskRow | null> {
-    const res = (await this.db.execute(sql`select * from tasks where id = ${id}::uuid`)) as unknown as { rows: Array<Record<string, unknown>> };
-    return res.rows.length > 0 ? rowsOf(tasks, res.rows)[0] : null;
+    const [t] = await this.getMany([id]);
+    return t ?? null;
   }
 
   async list(filter: TaskFilter): Promise<{ items: TaskRow[]; total: number }> {
