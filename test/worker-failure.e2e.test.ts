@@ -37,8 +37,6 @@ async function cluster(offlineSeconds: number) {
       JARVIS_REDIS_PREFIX: server.prefix,
       JARVIS_API_URL: server.url,
       JARVIS_HEARTBEAT_SECONDS: '1',
-      // A restarted worker gets its running jobs back (to adopt their containers) within this.
-      JARVIS_JOB_LOCK_SECONDS: '10',
     });
     cleanups.push(() => w.stop('SIGKILL'));
     return w;

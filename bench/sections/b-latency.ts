@@ -230,7 +230,6 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     started_at: string | null;
     finished_at: string | null;
   }
-  const nodeQs = new Map<string, Map<string, Record<string, number>>>();
   const segs: Record<string, number[]> = {
     '01_post_sent_to_row_inserted': [],
     '02_row_inserted_to_node_job_added': [],
@@ -258,13 +257,10 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     const t = await client.json<TaskView>('GET', `/tasks/${s.id}`, undefined, 200);
     const ev = await client.json<{ items: Array<{ at: string; status: string }> }>('GET', `/tasks/${s.id}/events`, undefined, 200);
     const at = (status: string) => Date.parse(ev.items.find((e) => e.status === status)?.at ?? '');
-    let nodeQ = nodeQs.get(t.node_id ?? '');
-    if (!nodeQ) {
-      nodeQ = await streamTimes(`node-${t.node_id}`);
-      nodeQs.set(t.node_id ?? '', nodeQ);
-    }
     const pend = pendingQ.get(s.id) ?? {};
-    const node = nodeQ.get(`${s.id}-a1`) ?? {};
+    // The attempt's record (scheduler/hand-over.ts): when it was handed to the node, and when the node took it.
+    const [handed, taken] = await redis.hmget(`{${prefix}}:attempt:${s.id}-a1`, 'at', 'taken');
+    const node = { added: handed ? Number(handed) : NaN, active: taken ? Number(taken) : NaN };
     const fin = reportQ.get(`finished-${s.id}-a1`) ?? {};
     const queued = at('queued');
     const succeeded = at('succeeded');

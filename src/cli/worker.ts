@@ -7,6 +7,7 @@ import { Queue } from 'bullmq';
 import { consumerConnection, redisNames } from '../scheduler/queues.ts';
 import { StartReports } from '../worker/start-reports.ts';
 import { NodeAgent } from '../worker/agent.ts';
+import { NodeInbox } from '../worker/node-inbox.ts';
 import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
 import { hardeningFromConfig } from '../worker/container-security.ts';
 import { DockerExecutor } from '../worker/docker-executor.ts';
@@ -22,6 +23,9 @@ export interface RunningWorkers {
 export async function startWorker(config: Config, logger: Logger, nodes = 1): Promise<RunningWorkers> {
   const simulated = config.worker.executor === 'simulated';
   if (simulated) logger.warn('worker: simulated executor: tasks are not run, only waited for (jarvis.sim/duration_ms)');
+  if (config.worker.job_lock_seconds !== undefined) {
+    logger.warn('worker.job_lock_seconds (JARVIS_JOB_LOCK_SECONDS) is no longer used: a restarted worker takes back its unfinished attempts at once. Remove it from your config.');
+  }
   if (nodes > 1 && !simulated) throw new Error('--nodes > 1 needs --executor simulated: real nodes are one per process');
   // Over HTTPS with a private CA: JARVIS_CA_FILE (worker.ca_file), read once here.
   const fetch = trustingFetch(loadCa(config.worker.ca_file));
@@ -33,8 +37,10 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   const connection = consumerConnection(config.redis.url, {}, { pipelined: config.redis.auto_pipeline });
   const names = redisNames(config.redis.prefix);
   const events = new Queue(names.eventsQueue, { connection, prefix: names.bullPrefix });
-  // One events queue for every agent, and so one batch of "started" reports for the process.
-  const shared = { connection, subscriber: consumerConnection(config.redis.url), events, starts: new StartReports(events) };
+  // One events queue for every agent, and so one batch of "started" reports for the process; one
+  // reader of all the nodes' inboxes.
+  const inbox = new NodeInbox({ connection, names, logger });
+  const shared = { connection, subscriber: consumerConnection(config.redis.url), events, starts: new StartReports(events), inbox };
   shared.connection.on('error', (err) => logger.debug({ err }, 'worker: redis connection error'));
   shared.subscriber.on('error', (err) => logger.debug({ err }, 'worker: redis subscriber error'));
   // Every agent listens for cancel messages on the one shared subscriber.
@@ -52,6 +58,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
     agents,
     close: closeOnce(async ({ force }) => {
       await Promise.allSettled(agents.map((a) => a.close({ force })));
+      await inbox.close().catch(() => undefined);
       await events.close().catch(() => undefined);
       shared.subscriber.disconnect();
       await shared.connection.quit().catch(() => shared.connection.disconnect());

@@ -34,7 +34,8 @@ describe('loadConfig', () => {
     expect(c.database).toEqual({ url: null, data_dir: '.jarvis/pglite' });
     expect(c.tasks).toEqual({ default_network: 'none', log_cap_bytes: 10_485_760, reconcile_seconds: 5 });
     expect(c.worker.capacity).toEqual({ cpu: null, memory_mb: null, gpu: 0, max_tasks: null });
-    expect(c.worker).toMatchObject({ name: null, executor: 'docker', heartbeat_seconds: 5, job_lock_seconds: 30, labels: {} });
+    expect(c.worker).toMatchObject({ name: null, executor: 'docker', heartbeat_seconds: 5, labels: {} });
+    expect(c.worker.job_lock_seconds).toBeUndefined();
     expect(c.scheduler).toEqual({ strategy: 'binpack', aging_seconds: 60, idle_tenant_seconds: 300, critical_jumps_tenants: false });
     expect(c.metrics.enabled).toBe(true);
     expect(c.log_level).toBe('info');

@@ -58,7 +58,8 @@ export const ConfigSchema = z.strictObject({
     executor: z.enum(['docker', 'simulated']),
     ca_file: z.string().min(1).nullable(),
     heartbeat_seconds: z.number().positive(),
-    job_lock_seconds: z.number().positive(),
+    /** No longer used (node inboxes hold no locks: worker/node-inbox.ts); accepted so old files still load. */
+    job_lock_seconds: z.number().positive().optional(),
     capacity: z.strictObject({
       cpu: z.number().positive().nullable(),
       memory_mb: nullableInt,

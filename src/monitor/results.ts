@@ -9,7 +9,7 @@ import type { FinishReport, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry } from '../scheduler/batcher.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import type { PendingQueues } from '../scheduler/pending.ts';
-import { controlPlaneWorkerOptions, EventsQueueJob, logQueueError, type TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
+import { closeWorkers, controlPlaneWorkerOptions, EventsQueueJob, logQueueError, type TaskEventJob, type RedisNames } from '../scheduler/queues.ts';
 
 export interface ResultRecorderDeps {
   tasks: TaskStore;
@@ -88,7 +88,8 @@ export class ResultRecorder implements Part {
     this.closer ??= closeOnce(async ({ force }) => {
       const workers = this.workers;
       this.workers = [];
-      await Promise.all(workers.map((w) => w.close(force)));
+      // Waited for at most a few seconds (scheduler/queues.ts, closeWorkers).
+      await closeWorkers(workers, force ?? false, this.deps.logger, 'results');
     });
     return this.closer(options);
   }

@@ -164,10 +164,7 @@ export class Dispatcher implements Part {
   /** Stops for good (see lifecycle/part.ts); force: placements in flight are not waited for. */
   close(options?: CloseOptions): Promise<void> {
     this.closer ??= closeOnce(async ({ force }) => {
-      const closing = [this.stop(force), this.nodes.close()];
-      for (const r of await Promise.allSettled(closing)) {
-        if (r.status === 'rejected') this.deps.logger.warn({ err: r.reason }, 'dispatcher: error while closing');
-      }
+      await this.stop(force).catch((err) => this.deps.logger.warn({ err }, 'dispatcher: error while closing'));
     });
     return this.closer(options);
   }

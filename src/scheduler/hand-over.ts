@@ -1,12 +1,17 @@
-// Handing placed tasks to their nodes: each node has its own BullMQ queue, and a placed
-// attempt becomes one job in it, carrying everything the worker needs (it has no database).
-// The job id is the attempt (`<task>-a<n>`), so handing the same attempt over twice (after a
-// crash, or by the reconciler) adds nothing.
-import { Queue } from 'bullmq';
+// Handing placed tasks to their nodes. Each node has an inbox, a Redis stream its worker reads
+// through a consumer group (worker/node-inbox.ts); a placed attempt becomes one entry carrying
+// everything the worker needs (it has no database), and a small record of the attempt
+// (names.attemptKey) says it was handed over. Handing the same attempt over twice (after a
+// crash, or by the reconciler) adds nothing while that record exists.
+//
+// This replaced a BullMQ queue per node (session 11): a job there cost Redis two of BullMQ's
+// scripts (add, then take on the node, each with its event-stream entries) and the node a lock
+// renewed for as long as the task ran. An entry costs an XADD here and an XREADGROUP share there;
+// a running task holds nothing.
 import type { Redis } from 'ioredis';
 import { policyFor, type TenantPolicy } from '../auth/tenant-policy.ts';
 import type { TaskRow } from '../state/schema.ts';
-import type { NodeJob, RedisNames } from './queues.ts';
+import { RECORD_TTL_S, type NodeJob, type RedisNames } from './queues.ts';
 
 export interface HandOverDeps {
   connection: Redis;
@@ -16,12 +21,36 @@ export interface HandOverDeps {
   tenantPolicies?: Record<string, TenantPolicy>;
 }
 
+/**
+ * KEYS: the node's inbox, then one attempt record per entry. ARGV: now (ms), the node's id, the
+ * record's TTL, then each entry's job (JSON). Adds an entry for each attempt not handed over yet.
+ */
+const HAND_OVER = `
+local added = 0
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('HSET', KEYS[i], 'at', ARGV[1], 'node', ARGV[2])
+    redis.call('EXPIRE', KEYS[i], ARGV[3])
+    redis.call('XADD', KEYS[1], '*', 'job', ARGV[i + 2])
+    added = added + 1
+  end
+end
+return added
+`;
+
+type HandOverCommand = (numKeys: number, ...args: Array<string | number>) => Promise<number>;
+
 export class NodeHandOver {
-  private readonly queues = new Map<string, Queue>();
+  private readonly command: HandOverCommand;
 
-  constructor(private readonly deps: HandOverDeps) {}
+  constructor(private readonly deps: HandOverDeps) {
+    const c = deps.connection as Redis & { jarvisHandOver?: HandOverCommand };
+    // ioredis sends the script by its SHA and loads it on NOSCRIPT; defined once per connection.
+    if (!c.jarvisHandOver) c.defineCommand('jarvisHandOver', { lua: HAND_OVER });
+    this.command = (c as Redis & { jarvisHandOver: HandOverCommand }).jarvisHandOver.bind(c);
+  }
 
-  /** Adds each placed task's job to its node's queue (one bulk add per node). */
+  /** Adds each placed task's entry to its node's inbox (one script call per node). */
   async handOver(placed: TaskRow[]): Promise<void> {
     const byNode = new Map<string, TaskRow[]>();
     for (const t of placed) {
@@ -29,35 +58,19 @@ export class NodeHandOver {
       list.push(t);
       byNode.set(t.nodeId as string, list);
     }
-    // A lone job by add(): addBulk builds an ioredis pipeline, which copies BullMQ's ~50 script
-    // methods onto itself (1.4 % of the control plane's CPU while placing on 1,000 nodes, where
-    // most nodes get one task per batch).
+    const { names } = this.deps;
+    const now = Date.now();
     await Promise.all(
       [...byNode].map(([nodeId, list]) => {
-        const q = this.queue(nodeId);
-        if (list.length > 1) return q.addBulk(list.map((t) => this.job(t)));
-        const { name, data, opts } = this.job(list[0]);
-        return q.add(name, data, opts);
+        const keys = [names.nodeInbox(nodeId), ...list.map((t) => names.attemptKey(t.id, t.attempts))];
+        return this.command(keys.length, ...keys, now, nodeId, RECORD_TTL_S, ...list.map((t) => JSON.stringify(this.job(t))));
       }),
     );
   }
 
-  async close(): Promise<void> {
-    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
-  }
-
-  private queue(nodeId: string): Queue {
-    let q = this.queues.get(nodeId);
-    if (!q) {
-      q = new Queue(this.deps.names.nodeQueue(nodeId), { connection: this.deps.connection, prefix: this.deps.names.bullPrefix });
-      this.queues.set(nodeId, q);
-    }
-    return q;
-  }
-
-  private job(task: TaskRow) {
+  private job(task: TaskRow): NodeJob {
     const nodeId = task.nodeId as string;
-    const data: NodeJob = {
+    return {
       taskId: task.id,
       attempt: task.attempts,
       nodeId,
@@ -74,17 +87,6 @@ export class NodeHandOver {
       outputs: Object.fromEntries(Object.entries(task.outputSpec ?? {}).map(([name, o]) => [name, o.path])),
       // The worker enforces it again on the container (submit already refused what it forbids).
       security: { allowHostNetwork: policyFor(this.deps.tenantPolicies ?? {}, task.tenant).allow_host_network, allowHostMounts: false, mounts: [] },
-    };
-    return {
-      name: 'run',
-      data,
-      opts: {
-        jobId: `${task.id}-a${task.attempts}`,
-        // Kept an hour after it ran: its id then still dedupes a repeated hand-over, and the
-        // reconciler can tell "ran" from "lost with Redis".
-        removeOnComplete: { age: 3600, count: 10_000 },
-        removeOnFail: { count: 1000 },
-      },
     };
   }
 }

@@ -15,7 +15,10 @@ export interface RedisNames {
   /** The set of tenants that have a pending queue. */
   pendingTenantsKey: string;
   eventsQueue: string;
-  nodeQueue(nodeId: string): string;
+  /** A node's inbox: a Redis stream of the attempts handed to it (worker/node-inbox.ts). */
+  nodeInbox(nodeId: string): string;
+  /** The record of one attempt handed to a node: when, and when the node took it (a hash). */
+  attemptKey(taskId: string, attempt: number): string;
   logStream(taskId: string): string;
   cancelKey(taskId: string): string;
   cancelChannel: string;
@@ -29,7 +32,8 @@ export function redisNames(prefix: string): RedisNames {
     pendingQueue: (tenant) => (tenant === 'default' ? 'pending' : `pending-${tenant}`),
     pendingTenantsKey: `${tag}:pending-tenants`,
     eventsQueue: 'task-events',
-    nodeQueue: (nodeId) => `node-${nodeId}`,
+    nodeInbox: (nodeId) => `${tag}:inbox:${nodeId}`,
+    attemptKey: (taskId, attempt) => `${tag}:attempt:${taskId}-a${attempt}`,
     logStream: (taskId) => `${tag}:logs:${taskId}`,
     cancelKey: (taskId) => `${tag}:cancel:${taskId}`,
     cancelChannel: `${tag}:cancel`,
@@ -74,6 +78,14 @@ export function consumerConnection(url: string, extra: RedisOptions = {}, option
 export function producerConnection(url: string, extra: RedisOptions = {}, options: ConnectionOptions = {}): Redis {
   return connection(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, ...extra }, options);
 }
+
+/**
+ * How long an attempt's record (RedisNames.attemptKey) lives at most; the worker shortens it to
+ * RECORD_AFTER_DONE_S once the attempt is reported. The reconciler reads it only while the task
+ * is `scheduled`, and a repeated hand-over adds nothing while it exists.
+ */
+export const RECORD_TTL_S = 86_400;
+export const RECORD_AFTER_DONE_S = 3_600;
 
 export const PendingJob = z.object({ taskId: z.string().uuid(), notBefore: z.number().optional() });
 export type PendingJob = z.infer<typeof PendingJob>;
@@ -153,6 +165,28 @@ export function controlPlaneWorkerOptions(connection: Redis, names: RedisNames) 
     removeOnComplete: { count: 0 },
     removeOnFail: { count: 1000 },
   };
+}
+
+/**
+ * How long closing BullMQ workers is waited for. BullMQ 6.7's Worker.close awaits its blocking
+ * connection's 'end' event, which never comes while that connection is reconnecting (after Redis
+ * was away and back: taskforcesh/bullmq#4656, #4065), and a server stopped then sat out its whole
+ * 15 s grace period. Past this the wait is given up: the jobs they held were decided or are
+ * handed out again after their lock, and their connections end with the process's.
+ */
+const CLOSE_WAIT_MS = 3_000;
+
+/** Closes BullMQ workers, waiting CLOSE_WAIT_MS at most (see above); says so when it gave up. */
+export async function closeWorkers(workers: Array<{ close(force?: boolean): Promise<void> }>, force: boolean, logger: Logger, who: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const closed = Promise.all(workers.map((w) => w.close(force).catch(() => undefined))).then(() => true);
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS);
+  });
+  if (!(await Promise.race([closed, late]))) {
+    logger.warn({ readers: workers.length }, `${who}: queue readers did not close within ${CLOSE_WAIT_MS} ms (a Redis connection still reconnecting); going on without them`);
+  }
+  clearTimeout(timer);
 }
 
 const LOST_LOCK = /Missing lock for job|Lock mismatch for job|could not renew lock for job|Missing key for job \S+\. moveToFinished/;

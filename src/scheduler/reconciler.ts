@@ -132,12 +132,10 @@ export class Reconciler implements Part {
     const { connection, names } = this.deps;
     const pipe = connection.pipeline();
     for (const t of batch) {
-      const key =
-        t.status === 'queued' || !t.nodeId
-          ? `${names.bullPrefix}:${names.pendingQueue(t.tenant)}:${t.id}`
-          : `${names.bullPrefix}:${names.nodeQueue(t.nodeId)}:${t.id}-a${t.attempts}`;
-      // A job hash always has its timestamp; a missing field means a missing job.
-      pipe.hmget(key, 'timestamp', 'priority', 'finishedOn');
+      // A job hash always has its timestamp, and an attempt's record (scheduler/hand-over.ts)
+      // when it was handed over; a missing field means a missing job.
+      if (t.status === 'queued' || !t.nodeId) pipe.hmget(`${names.bullPrefix}:${names.pendingQueue(t.tenant)}:${t.id}`, 'timestamp', 'priority', 'finishedOn');
+      else pipe.hmget(names.attemptKey(t.id, t.attempts), 'at');
     }
     const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as JobFields | undefined);
     // A pending job that ended (it failed: a batch that threw fails its jobs) while its task is

@@ -6,7 +6,7 @@ import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { PendingQueues } from './pending.ts';
-import { controlPlaneWorkerOptions, logQueueError, type RedisNames } from './queues.ts';
+import { closeWorkers, controlPlaneWorkerOptions, logQueueError, type RedisNames } from './queues.ts';
 
 /**
  * BullMQ workers per tenant's queue. A BullMQ worker takes jobs one after another, a Redis round
@@ -15,15 +15,6 @@ import { controlPlaneWorkerOptions, logQueueError, type RedisNames } from './que
  * than four: by then both cores are busy).
  */
 export const FETCHERS = 4;
-
-/**
- * How long closing readers is waited for. BullMQ 6.7's Worker.close awaits its blocking
- * connection's 'end' event, which never comes while that connection is reconnecting (after Redis
- * was away and back: taskforcesh/bullmq#4656, #4065), and a server stopped then sat out its whole
- * 15 s grace period. Past this the wait is given up; the jobs the readers held were already
- * handed back or decided, and their connections end with the process's.
- */
-const CLOSE_WAIT_MS = 3_000;
 
 export interface TenantReadersDeps {
   connection: Redis;
@@ -135,15 +126,8 @@ export class TenantReaders {
     await this.closeAll(ws, force);
   }
 
-  private async closeAll(ws: Worker[], force = false): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const closed = Promise.all(ws.map((w) => w.close(force).catch(() => undefined))).then(() => true);
-    const late = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS);
-    });
-    if (!(await Promise.race([closed, late]))) {
-      this.deps.logger.warn({ readers: ws.length }, `dispatcher: queue readers did not close within ${CLOSE_WAIT_MS} ms (a Redis connection still reconnecting); going on without them`);
-    }
-    clearTimeout(timer);
+  /** Waited for at most a few seconds (queues.ts, closeWorkers: a BullMQ close can hang after Redis was away). */
+  private closeAll(ws: Worker[], force = false): Promise<void> {
+    return closeWorkers(ws, force, this.deps.logger, 'dispatcher');
   }
 }

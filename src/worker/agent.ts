@@ -1,13 +1,13 @@
 // The node agent (`jarvis worker`): registers with the control plane, heartbeats, and runs the
-// jobs of its own queue through an executor. It has no database: a job carries everything
-// needed to run, output goes to a Redis stream, and results go back as messages on the
-// events queue, tagged with the attempt so the control plane can ignore stale ones.
-// While the Docker engine is unreachable it takes no jobs and says so.
+// attempts handed to its inbox (worker/node-inbox.ts) through an executor. It has no database:
+// an entry carries everything needed to run, output goes to a Redis stream, and results go back
+// as messages on the events queue, tagged with the attempt so the control plane can ignore
+// stale ones. While the Docker engine is unreachable it takes nothing and says so.
 import { hostname, cpus, totalmem } from 'node:os';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { consumerConnection, logQueueError, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
+import { consumerConnection, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
 import type { Config } from '../config/index.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { hostLoad } from './host-load.ts';
@@ -19,6 +19,7 @@ import { StdoutResult } from '../workflow/outputs.ts';
 import type { SecretMasker } from './secret-mask.ts';
 import { StartReports } from './start-reports.ts';
 import { HEARTBEAT_PERIOD_HEADER } from '../domain/heartbeats.ts';
+import { NodeInbox, type InboxEntry } from './node-inbox.ts';
 
 export type AgentState = 'starting' | 'running' | 'engine_unreachable' | 'stopping' | 'stopped';
 
@@ -38,7 +39,7 @@ export interface NodeAgentOptions {
    * Connections shared by the agents of one process (many simulated nodes): the caller owns
    * and closes them. Without, the agent opens its own.
    */
-  shared?: { connection: Redis; subscriber: Redis; events: Queue; starts: StartReports };
+  shared?: { connection: Redis; subscriber: Redis; events: Queue; starts: StartReports; inbox: NodeInbox };
   /** How to reach the control plane; default the global fetch (src/tls/trusted-fetch.ts: with a CA). */
   fetch?: typeof fetch;
 }
@@ -49,7 +50,11 @@ export class NodeAgent implements Part {
   private readonly names: RedisNames;
   private readonly connection: Redis;
   private readonly subscriber: Redis;
-  private worker: Worker | null = null;
+  private readonly inbox: NodeInbox;
+  /** Entries taken from the inbox and not started yet (at most max_tasks run at once). */
+  private readonly backlog: InboxEntry[] = [];
+  /** Attempts being run, to wait for on close. */
+  private readonly inFlight = new Set<Promise<void>>();
   private events: Queue | null = null;
   private starts: StartReports | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -75,6 +80,7 @@ export class NodeAgent implements Part {
     this.heartbeatPeriodMs = opts.config.worker.heartbeat_seconds * 1000;
     this.connection = opts.shared?.connection ?? consumerConnection(opts.config.redis.url, {}, { pipelined: opts.config.redis.auto_pipeline });
     this.subscriber = opts.shared?.subscriber ?? consumerConnection(opts.config.redis.url);
+    this.inbox = opts.shared?.inbox ?? new NodeInbox({ connection: this.connection, names: this.names, logger: opts.logger });
     if (!opts.shared) {
       this.connection.on('error', (err) => opts.logger.debug({ err }, 'worker: redis connection error'));
       this.subscriber.on('error', (err) => opts.logger.debug({ err }, 'worker: redis subscriber error'));
@@ -102,23 +108,13 @@ export class NodeAgent implements Part {
     this.starts = this.opts.shared?.starts ?? new StartReports(this.events);
     await this.subscriber.subscribe(this.names.cancelChannel);
     this.subscriber.on('message', this.onCancelMessage);
-    this.worker = new Worker(this.names.nodeQueue(this.node.id), (job) => this.process(job), {
-      connection: this.connection,
-      prefix: this.names.bullPrefix,
-      concurrency: this.capacity.max_tasks,
-      autorun: false,
-      // A worker killed mid-task gets its jobs back within worker.job_lock_seconds after it
-      // restarts (and adopts their containers); a job may stall as often as its worker restarts.
-      lockDuration: this.opts.config.worker.job_lock_seconds * 1000,
-      stalledInterval: (this.opts.config.worker.job_lock_seconds * 1000) / 2,
-      maxStalledCount: 1_000,
-    });
-    this.worker.on('error', (err) => logQueueError(logger, 'worker', err));
     if (engineOk) {
       await this.sweepLeftovers();
       this.state = 'running';
-      void this.worker.run();
     }
+    // A worker killed mid-task gets back, at once, what it took and did not finish (and adopts
+    // the containers); while the engine is away nothing is taken.
+    await this.inbox.join(this.node.id, (entries) => this.take(entries), !engineOk);
     this.scheduleEngineCheck();
     await this.heartbeat();
     this.scheduleHeartbeat();
@@ -146,13 +142,13 @@ export class NodeAgent implements Part {
       const ok = await this.engineAnswers();
       if (!ok && this.state === 'running') {
         this.state = 'engine_unreachable';
-        this.worker?.pause(true).catch(() => undefined);
+        if (this.node) this.inbox.pause(this.node.id, true);
         void this.heartbeat();
       } else if (ok && this.state === 'engine_unreachable') {
         this.state = 'running';
         this.opts.logger.info('worker: Docker engine answers again; taking jobs');
-        if (this.worker && !this.worker.isRunning()) void this.worker.run();
-        else this.worker?.resume();
+        if (this.node) this.inbox.pause(this.node.id, false);
+        this.pump();
         void this.heartbeat();
       }
       this.engineTimer = setTimeout(tick, every);
@@ -189,15 +185,15 @@ export class NodeAgent implements Part {
   }
 
   /**
-   * Whether a job must be checked with the control plane before it runs. Not when it was added
-   * after the last heartbeat that failed (or this agent's start) and heartbeats have been
-   * answered since, the last one recently: a node's attempts are taken from it only after
-   * offline_seconds without heartbeats, so that job is still this node's. This spares the
+   * Whether an attempt must be checked with the control plane before it runs. Not when it was
+   * handed over after the last heartbeat that failed (or this agent's start) and heartbeats have
+   * been answered since, the last one recently: a node's attempts are taken from it only after
+   * offline_seconds without heartbeats, so that attempt is still this node's. This spares the
    * control plane a request per task, which at thousands of tasks a second is most of its work.
    */
-  private mayHaveLost(job: Job): boolean {
-    const answered = job.timestamp > this.heartbeatFailedAt && Date.now() - this.heartbeatOkAt < 2 * this.heartbeatPeriodMs;
-    return !answered || job.attemptsStarted > 1;
+  private mayHaveLost(entry: InboxEntry): boolean {
+    const answered = entry.at > this.heartbeatFailedAt && Date.now() - this.heartbeatOkAt < 2 * this.heartbeatPeriodMs;
+    return !answered || entry.redelivered;
   }
 
   /**
@@ -219,7 +215,7 @@ export class NodeAgent implements Part {
 
   /**
    * After a restart: containers of attempts this node no longer owns are killed; those it still
-   * owns are left for their jobs, which BullMQ hands back, and which then adopt them.
+   * owns are left for their inbox entries, which come back as redelivered, and which then adopt them.
    */
   private async sweepLeftovers(): Promise<void> {
     const executor = this.opts.executor;
@@ -231,9 +227,10 @@ export class NodeAgent implements Part {
           await executor.discard(c.taskId, c.attempt);
           this.opts.logger.warn({ task_id: c.taskId, attempt: c.attempt }, 'worker: killed the container of an attempt this node no longer owns');
         } else {
-          this.opts.logger.info({ task_id: c.taskId, attempt: c.attempt }, 'worker: found the container of an attempt it still owns; its job will adopt it');
-          // Listed as running in heartbeats until its job comes back (BullMQ hands back a dead
-          // worker's jobs within seconds), so the control plane does not think it lost.
+          this.opts.logger.info({ task_id: c.taskId, attempt: c.attempt }, 'worker: found the container of an attempt it still owns; its inbox entry will adopt it');
+          // Listed as running in heartbeats until its entry is taken again (at once, unless the
+          // attempt was reported and only its container was left), so the control plane does
+          // not think it lost.
           this.unreported.set(c.taskId, c.attempt);
           setTimeout(() => {
             if (!this.running.has(c.taskId) && this.unreported.get(c.taskId) === c.attempt) this.unreported.delete(c.taskId);
@@ -307,18 +304,40 @@ export class NodeAgent implements Part {
     });
   }
 
-  private async process(job: Job): Promise<void> {
-    const parsed = NodeJob.safeParse(job.data);
+  /** Entries from the inbox: run at once while there is a free slot, else when one frees. */
+  private take(entries: InboxEntry[]): void {
+    this.backlog.push(...entries);
+    this.pump();
+  }
+
+  private pump(): void {
+    const node = this.node;
+    while (node && this.state === 'running' && this.inFlight.size < this.capacity.max_tasks && this.backlog.length > 0) {
+      const entry = this.backlog.shift() as InboxEntry;
+      const run: Promise<void> = this.process(entry)
+        .catch((err) => this.opts.logger.error({ err }, 'worker: an attempt failed unexpectedly'))
+        .then(() => this.inbox.done(node.id, entry.id, attemptOf(entry.job)))
+        .catch((err) => this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: could not mark an attempt done in Redis; it is taken again at the next start'))
+        .finally(() => {
+          this.inFlight.delete(run);
+          this.pump();
+        });
+      this.inFlight.add(run);
+    }
+  }
+
+  private async process(entry: InboxEntry): Promise<void> {
+    const parsed = NodeJob.safeParse(entry.job);
     if (!parsed.success) {
-      // A job this worker cannot read (a newer control plane?): report it, so the task fails
+      // An entry this worker cannot read (a newer control plane?): report it, so the task fails
       // visibly instead of staying "scheduled" for ever.
-      const { taskId, attempt } = job.data ?? {};
+      const which = attemptOf(entry.job);
       const problem = `worker could not read its job: ${parsed.error.message}`;
-      this.opts.logger.error({ task_id: taskId, attempt }, problem);
-      if (typeof taskId === 'string' && Number.isInteger(attempt) && this.node) {
+      this.opts.logger.error({ task_id: which?.taskId, attempt: which?.attempt }, problem);
+      if (which && Number.isInteger(which.attempt) && this.node) {
         const now = new Date().toISOString();
         await this.report({
-          type: 'finished', taskId, attempt, nodeId: this.node.id, status: 'error', exitCode: null,
+          type: 'finished', taskId: which.taskId, attempt: which.attempt, nodeId: this.node.id, status: 'error', exitCode: null,
           error: problem, startedAt: null, finishedAt: now, truncated: false, outputs: null, result: null,
         });
       }
@@ -326,7 +345,7 @@ export class NodeAgent implements Part {
     }
     const spec = parsed.data;
     const log = this.opts.logger.child({ task_id: spec.taskId, attempt: spec.attempt });
-    if (this.mayHaveLost(job) && (await this.owns(spec.taskId, spec.attempt)) === false) {
+    if (this.mayHaveLost(entry) && (await this.owns(spec.taskId, spec.attempt)) === false) {
       // Placed elsewhere since (this node was offline), or cancelled: nothing to run or report.
       await this.opts.executor.discard?.(spec.taskId, spec.attempt).catch(() => false);
       log.info('worker: skipping a job for an attempt this node no longer owns');
@@ -351,7 +370,12 @@ export class NodeAgent implements Part {
     // before it started. Two plain commands, not a MULTI: an ioredis pipeline on a connection
     // that carries BullMQ's ~50 scripts copies every script method onto itself, which was 7 % of a
     // 1,000-node worker's CPU plus the garbage it left (bench (e) profile).
-    const [, cancelled] = await Promise.all([this.connection.del(this.names.logStream(spec.taskId)), this.connection.exists(this.names.cancelKey(spec.taskId))]);
+    // And when the node took it, beside when it was handed over (the attempt's record).
+    const [, cancelled] = await Promise.all([
+      this.connection.del(this.names.logStream(spec.taskId)),
+      this.connection.exists(this.names.cancelKey(spec.taskId)),
+      this.connection.hset(this.names.attemptKey(spec.taskId, spec.attempt), 'taken', Date.now()),
+    ]);
     const { env, masker, problem: secretsProblem } = await resolveTaskEnv(spec, node, (path, body, token) => this.api(path, body, token));
     const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes, masker);
     const stdout = new StdoutLastLine(masker?.fork() ?? null);
@@ -428,15 +452,19 @@ export class NodeAgent implements Part {
   }
 
   /**
-   * Stops taking jobs, waits for running attempts (up to BullMQ's close), closes connections (see
-   * lifecycle/part.ts); force: running attempts are not waited for.
+   * Stops taking attempts, waits for running ones, closes connections (see lifecycle/part.ts);
+   * force: running attempts are not waited for. What was taken and not started stays pending in
+   * the inbox, for the next start.
    */
   close(options?: CloseOptions): Promise<void> {
     this.closer ??= closeOnce(async ({ force }) => {
       this.state = 'stopping';
       if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
       if (this.engineTimer) clearTimeout(this.engineTimer);
-      const steps = [this.worker?.close(force), this.opts.shared ? undefined : this.events?.close()];
+      if (this.node) this.inbox.leave(this.node.id);
+      this.backlog.length = 0;
+      if (!force) await Promise.allSettled([...this.inFlight]);
+      const steps = this.opts.shared ? [] : [this.inbox.close(), this.events?.close()];
       for (const r of await Promise.allSettled(steps)) {
         if (r.status === 'rejected') this.opts.logger.warn({ err: r.reason }, 'worker: error while closing');
       }
@@ -471,4 +499,10 @@ class StdoutLastLine {
     const r = this.last.result();
     return r.ok && r.value !== null ? r.value.replaceAll('\u0000', '\uFFFD') : null;
   }
+}
+
+/** The task and attempt an inbox entry is for, when it says (to expire the attempt's record). */
+function attemptOf(job: unknown): { taskId: string; attempt: number } | null {
+  const j = job as { taskId?: unknown; attempt?: unknown } | null;
+  return typeof j?.taskId === 'string' && typeof j.attempt === 'number' ? { taskId: j.taskId, attempt: j.attempt } : null;
 }

@@ -1,0 +1,117 @@
+// Nodes' inboxes against a real Redis: what the control plane hands over (scheduler/hand-over.ts)
+// and what a worker process reads (node-inbox.ts). An attempt handed over twice arrives once; an
+// entry taken and not done comes back, marked, to the node's next reader; a done one leaves the
+// stream and its record expires; a paused node takes nothing until it resumes; one reader serves
+// nodes that join while it is blocked.
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, expect, it } from 'vitest';
+import { REDIS_URL } from '../../test/support/env.ts';
+import { NodeHandOver } from '../scheduler/hand-over.ts';
+import { consumerConnection, RECORD_AFTER_DONE_S, redisNames } from '../scheduler/queues.ts';
+import type { TaskRow } from '../state/schema.ts';
+import { NodeInbox, type InboxEntry } from './node-inbox.ts';
+
+const names = redisNames(`inbox-${randomUUID().slice(0, 8)}`);
+const logger = pino({ level: 'silent' });
+const opened: Array<{ close(): Promise<void> } | Redis> = [];
+const redis = consumerConnection(REDIS_URL, {}, { pipelined: true });
+const handOver = new NodeHandOver({ connection: redis, names, logCapBytes: 1024 });
+
+afterAll(async () => {
+  for (const o of opened.reverse()) await ('quit' in o ? o.quit() : o.close()).catch(() => undefined);
+  const keys = await redis.keys(`${names.bullPrefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+function inbox(): NodeInbox {
+  const i = new NodeInbox({ connection: redis, names, logger });
+  opened.push(i);
+  return i;
+}
+
+function placed(nodeId: string, attempts = 1): TaskRow {
+  return {
+    id: randomUUID(), attempts, nodeId, tenant: 'default', image: 'img', command: ['true'], env: {}, cpu: 1, memoryMb: 64, gpu: 0,
+    network: 'none', timeoutSeconds: null, labels: {}, outputSpec: {},
+  } as unknown as TaskRow;
+}
+
+/** Collects what a node is given. */
+function mailbox() {
+  const got: InboxEntry[] = [];
+  return {
+    got,
+    deliver: (entries: InboxEntry[]) => got.push(...entries),
+    async until(n: number, ms = 5_000) {
+      const end = Date.now() + ms;
+      while (got.length < n && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      return got;
+    },
+  };
+}
+
+const taskOf = (e: InboxEntry) => (e.job as { taskId: string }).taskId;
+
+it('delivers an attempt handed over twice once, with everything the worker needs, to a node that joined while the reader was blocked', async () => {
+  const reader = inbox();
+  const [a, b] = [randomUUID(), randomUUID()];
+  const boxA = mailbox();
+  const boxB = mailbox();
+  await reader.join(a, boxA.deliver);
+  await new Promise((r) => setTimeout(r, 100)); // the reader is blocked on A's inbox alone
+  await reader.join(b, boxB.deliver);
+  const t = placed(b);
+  await handOver.handOver([t]);
+  await handOver.handOver([t]);
+  await boxB.until(1);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(boxB.got).toHaveLength(1);
+  expect(boxB.got[0]).toMatchObject({ redelivered: false, job: { taskId: t.id, attempt: 1, nodeId: b, image: 'img', command: ['true'], logCapBytes: 1024 } });
+  expect(boxB.got[0].at).toBeGreaterThan(Date.now() - 10_000);
+  expect(boxA.got).toHaveLength(0);
+  // The next attempt of the same task is a new entry.
+  await handOver.handOver([{ ...t, attempts: 2 }]);
+  expect((await boxB.until(2)).map((e) => (e.job as { attempt: number }).attempt)).toEqual([1, 2]);
+});
+
+it("gives what a node took and did not finish back to its next reader, marked; what is done leaves the stream and its record expires", async () => {
+  const node = randomUUID();
+  const first = inbox();
+  const box1 = mailbox();
+  await first.join(node, box1.deliver);
+  const [t1, t2] = [placed(node), placed(node)];
+  await handOver.handOver([t1, t2]);
+  expect((await box1.until(2)).map(taskOf)).toEqual([t1.id, t2.id]);
+  await first.done(node, box1.got[0].id, { taskId: t1.id, attempt: 1 });
+  await first.close(); // the process stops with t2 taken and not done
+
+  const again = inbox();
+  const box2 = mailbox();
+  await again.join(node, box2.deliver);
+  expect(box2.got.map((e) => [taskOf(e), e.redelivered])).toEqual([[t2.id, true]]);
+  await again.done(node, box2.got[0].id, { taskId: t2.id, attempt: 1 });
+  expect(await redis.xlen(names.nodeInbox(node))).toBe(0);
+  const ttl = await redis.ttl(names.attemptKey(t2.id, 1));
+  expect(ttl).toBeGreaterThan(0);
+  expect(ttl).toBeLessThanOrEqual(RECORD_AFTER_DONE_S);
+  // Handed over again within the hour (a late reconciler), it is not delivered again.
+  await handOver.handOver([t2]);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(box2.got).toHaveLength(1);
+});
+
+it('takes nothing for a paused node until it resumes', async () => {
+  const node = randomUUID();
+  const reader = inbox();
+  const box = mailbox();
+  await reader.join(node, box.deliver, true);
+  const t = placed(node);
+  await handOver.handOver([t]);
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(box.got).toHaveLength(0);
+  reader.pause(node, false);
+  expect((await box.until(1)).map(taskOf)).toEqual([t.id]);
+});
