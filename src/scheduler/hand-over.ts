@@ -22,17 +22,28 @@ export interface HandOverDeps {
 }
 
 /**
- * KEYS: the node's inbox, then one attempt record per entry. ARGV: now (ms), the node's id, the
- * record's TTL, then each entry's job (JSON). Adds an entry for each attempt not handed over yet.
+ * KEYS: the node's inbox, the node's reader key, then one attempt record per entry. ARGV: now
+ * (ms), the node's id, the record's TTL, the bells' key prefix, then each entry's job (JSON).
+ * Adds an entry for each attempt not handed over yet, then rings the node's reader (its bell
+ * lives an hour past its last ring, so a reader that died leaves no list for long). The bell's
+ * key is built here from the reader key's value; it shares the deployment's hash tag.
  */
 const HAND_OVER = `
 local added = 0
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 0 then
     redis.call('HSET', KEYS[i], 'at', ARGV[1], 'node', ARGV[2])
     redis.call('EXPIRE', KEYS[i], ARGV[3])
     redis.call('XADD', KEYS[1], '*', 'job', ARGV[i + 2])
     added = added + 1
+  end
+end
+if added > 0 then
+  local reader = redis.call('GET', KEYS[2])
+  if reader then
+    local bell = ARGV[4] .. reader
+    redis.call('RPUSH', bell, ARGV[2])
+    redis.call('EXPIRE', bell, 3600)
   end
 end
 return added
@@ -62,8 +73,8 @@ export class NodeHandOver {
     const now = Date.now();
     await Promise.all(
       [...byNode].map(([nodeId, list]) => {
-        const keys = [names.nodeInbox(nodeId), ...list.map((t) => names.attemptKey(t.id, t.attempts))];
-        return this.command(keys.length, ...keys, now, nodeId, RECORD_TTL_S, ...list.map((t) => JSON.stringify(this.job(t))));
+        const keys = [names.nodeInbox(nodeId), names.nodeReader(nodeId), ...list.map((t) => names.attemptKey(t.id, t.attempts))];
+        return this.command(keys.length, ...keys, now, nodeId, RECORD_TTL_S, names.readerBell(''), ...list.map((t) => JSON.stringify(this.job(t))));
       }),
     );
   }

@@ -19,6 +19,10 @@ export interface RedisNames {
   nodeInbox(nodeId: string): string;
   /** The record of one attempt handed to a node: when, and when the node took it (a hash). */
   attemptKey(taskId: string, attempt: number): string;
+  /** Which reader (a worker process) reads a node's inbox now. */
+  nodeReader(nodeId: string): string;
+  /** A reader's bell: the ids of its nodes whose inboxes got entries (a list). */
+  readerBell(readerId: string): string;
   logStream(taskId: string): string;
   cancelKey(taskId: string): string;
   cancelChannel: string;
@@ -34,6 +38,8 @@ export function redisNames(prefix: string): RedisNames {
     eventsQueue: 'task-events',
     nodeInbox: (nodeId) => `${tag}:inbox:${nodeId}`,
     attemptKey: (taskId, attempt) => `${tag}:attempt:${taskId}-a${attempt}`,
+    nodeReader: (nodeId) => `${tag}:reader:${nodeId}`,
+    readerBell: (readerId) => `${tag}:bell:${readerId}`,
     logStream: (taskId) => `${tag}:logs:${taskId}`,
     cancelKey: (taskId) => `${tag}:cancel:${taskId}`,
     cancelChannel: `${tag}:cancel`,

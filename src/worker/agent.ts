@@ -73,11 +73,16 @@ export class NodeAgent implements Part {
   private heartbeatFailedAt = Date.now();
   private heartbeatOkAt = 0;
   private heartbeatPeriodMs: number;
+  /** What this node offers, read once (os.cpus() reads /proc/cpuinfo each time). */
+  private readonly capacity: { cpu: number; memory_mb: number; gpu: number; max_tasks: number };
   private readonly onCancelMessage = (_channel: string, taskId: string) => this.running.get(taskId)?.abort();
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.names = redisNames(opts.config.redis.prefix);
     this.heartbeatPeriodMs = opts.config.worker.heartbeat_seconds * 1000;
+    const c = opts.config.worker.capacity;
+    const cores = cpus().length;
+    this.capacity = { cpu: c.cpu ?? cores, memory_mb: c.memory_mb ?? Math.floor(totalmem() / 1024 / 1024), gpu: c.gpu, max_tasks: c.max_tasks ?? cores * 4 };
     this.connection = opts.shared?.connection ?? consumerConnection(opts.config.redis.url, {}, { pipelined: opts.config.redis.auto_pipeline });
     this.subscriber = opts.shared?.subscriber ?? consumerConnection(opts.config.redis.url);
     this.inbox = opts.shared?.inbox ?? new NodeInbox({ connection: this.connection, names: this.names, logger: opts.logger });
@@ -87,16 +92,6 @@ export class NodeAgent implements Part {
     }
   }
 
-  private get capacity() {
-    const c = this.opts.config.worker.capacity;
-    const cores = cpus().length;
-    return {
-      cpu: c.cpu ?? cores,
-      memory_mb: c.memory_mb ?? Math.floor(totalmem() / 1024 / 1024),
-      gpu: c.gpu,
-      max_tasks: c.max_tasks ?? cores * 4,
-    };
-  }
 
   async start(): Promise<void> {
     const { logger } = this.opts;

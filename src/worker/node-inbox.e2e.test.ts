@@ -2,7 +2,7 @@
 // and what a worker process reads (node-inbox.ts). An attempt handed over twice arrives once; an
 // entry taken and not done comes back, marked, to the node's next reader; a done one leaves the
 // stream and its record expires; a paused node takes nothing until it resumes; one reader serves
-// nodes that join while it is blocked.
+// nodes that join while it is blocked, and sweeps up what a lost ring would leave.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
@@ -26,8 +26,8 @@ afterAll(async () => {
   await redis.quit();
 });
 
-function inbox(): NodeInbox {
-  const i = new NodeInbox({ connection: redis, names, logger });
+function inbox(sweepMs?: number): NodeInbox {
+  const i = new NodeInbox({ connection: redis, names, logger, sweepMs });
   opened.push(i);
   return i;
 }
@@ -101,6 +101,17 @@ it("gives what a node took and did not finish back to its next reader, marked; w
   await handOver.handOver([t2]);
   await new Promise((r) => setTimeout(r, 300));
   expect(box2.got).toHaveLength(1);
+});
+
+it("still takes an entry whose ring was lost, at its reader's next sweep", async () => {
+  const node = randomUUID();
+  const reader = inbox(500);
+  const box = mailbox();
+  await reader.join(node, box.deliver);
+  await redis.del(names.nodeReader(node)); // as if Redis had lost it: the hand-over rings no one
+  const t = placed(node);
+  await handOver.handOver([t]);
+  expect((await box.until(1)).map(taskOf)).toEqual([t.id]);
 });
 
 it('takes nothing for a paused node until it resumes', async () => {
