@@ -1,5 +1,6 @@
 // The simulated executor: same queues, reports and heartbeats as a real worker, no container.
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REDIS_URL } from './support/env.ts';
 import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, type JarvisProcess } from './support/jarvis.ts';
@@ -176,6 +177,35 @@ it('queues a submitted task that must wait, and places it once when room comes',
     expect((await h.get(`/nodes/${node.id}`)).body.allocated).toMatchObject({ tasks: 1, cpu: 1, memory_mb: 256 });
     expect((await h.post(`/tasks/${id}/cancel`)).status).toBe(200);
     expect((await h.get(`/nodes/${node.id}`)).body.allocated).toMatchObject({ tasks: 0, cpu: 0, memory_mb: 0 });
+  });
+}, 60_000);
+
+it('places a submitted task that fits at once, without its queue, while another waits for room', async () => {
+  // Tasks held waiting for room are decided again in every batch, so one that arrives while they
+  // wait goes to the dispatcher directly and joins their batch: it takes the room they cannot use.
+  await onOwnServer({}, { name: 'beside', nodes: 1 }, async ({ s, h, pending }) => {
+    const sim = { 'jarvis.sim/duration_ms': '60000' };
+    const a = (await h.post('/tasks', { image: 'sim', labels: sim, resources: { cpu: 3, memory_mb: 256 } })).body.id as string;
+    await h.waitForTask(a, (t) => t.status === 'running');
+    const b = (await h.post('/tasks', { image: 'sim', labels: sim, resources: { cpu: 2, memory_mb: 256 } })).body.id as string;
+    await h.waitForTask(b, (t) => /no node fits/.test(t.status_reason ?? ''));
+    expect(await pending.getJob(b), 'the waiting task is in its queue (and held: its job is active)').toBeTruthy();
+    const c = (await h.post('/tasks', { image: 'sim', labels: sim, resources: { cpu: 1, memory_mb: 256 } })).body.id as string;
+    await h.waitForTask(c, (t) => t.status === 'running');
+    expect((await h.get(`/tasks/${b}`)).body.status).toBe('queued');
+    // The queue's event stream names every job ever added to it: b's, not c's.
+    const redis = new Redis(REDIS_URL);
+    try {
+      const added = (await redis.xrange(`${redisNames(s.prefix).bullPrefix}:${redisNames(s.prefix).pendingQueue('default')}:events`, '-', '+'))
+        .map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : []))))
+        .filter((e) => e.event === 'added')
+        .map((e) => e.jobId);
+      expect(added).toContain(b);
+      expect(added).not.toContain(c);
+    } finally {
+      redis.disconnect();
+    }
+    for (const id of [a, b, c]) expect((await h.post(`/tasks/${id}/cancel`)).status).toBe(200); // the worker then stops at once
   });
 }, 60_000);
 

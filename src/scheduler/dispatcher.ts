@@ -214,6 +214,32 @@ export class Dispatcher implements Part {
    */
   offer(rows: PendingRow[]): boolean {
     if (!this.running || this.room.congested()) return false;
+    this.decideOffered(rows);
+    return true;
+  }
+
+  /**
+   * Tasks just submitted, offered as released ones are (offer()), but only while every job this
+   * dispatcher took from the queues has been decided (none, or only tasks held waiting for room)
+   * and no queue is paused: a task submitted to a cluster with room skips its tenant's queue (a
+   * Redis round trip and three scripts, ~4 ms of a lone task's wait), while a backlog being
+   * worked through keeps its order (its jobs are in hand, or come from the queue that new tasks
+   * then join). Held tasks do not stop it: they are decided again in every batch, the new task's
+   * included, in priority order and fair share, so a task that fits still goes first only when
+   * nothing held before it fits. Offered tasks being decided do not count either: at a steady
+   * rate every task goes directly, and the tenants' queue readers can stay closed. With a queue
+   * paused (room for nothing) it queues. Only while Redis answers: with it down the task is
+   * refused (503, nothing stored), as through the queue, instead of being placed on a node its
+   * hand-over cannot reach.
+   */
+  offerSubmitted(rows: PendingRow[]): boolean {
+    if (!this.running || this.deps.connection.status !== 'ready' || this.room.anyPaused() || this.fromQueues !== this.room.heldCount()) return false;
+    this.decideOffered(rows);
+    return true;
+  }
+
+  /** Decides tasks that have no job (see offer()); one that must wait is queued then. */
+  private decideOffered(rows: PendingRow[]): void {
     for (const row of rows) {
       const taken: Taken = { job: null, token: undefined, taskId: row.id, row, seq: this.arrivals++, rank: PRIORITY_RANK[row.priority] };
       this.offered.add(row.id);
@@ -228,21 +254,6 @@ export class Dispatcher implements Part {
         await this.deps.pending.add([row]).catch(() => undefined);
       });
     }
-    return true;
-  }
-
-  /**
-   * Tasks just submitted, offered as released ones are (offer()), but only while this dispatcher
-   * holds no job from the queues: a task submitted to a cluster with room skips its tenant's
-   * queue (a Redis round trip and three scripts, ~4 ms of a lone task's wait), while a backlog
-   * being worked through keeps its order (its jobs are in hand, or come from the queue that new
-   * tasks then join). Offered tasks being decided do not count: at a steady rate every task goes
-   * directly, and the tenants' queue readers can stay closed. Only while Redis answers: with it
-   * down the task is refused (503, nothing stored), as through the queue, instead of being placed
-   * on a node its job cannot reach.
-   */
-  offerSubmitted(rows: PendingRow[]): boolean {
-    return this.deps.connection.status === 'ready' && this.fromQueues === 0 && this.offer(rows);
   }
 
   private decide(taken: Taken): Promise<void> {

@@ -230,6 +230,18 @@ export class WaitingRoom {
     return this.paused.size > 0 || this.holdsAny();
   }
 
+  /** Whether a tenant's queue is paused (the cluster had room for nothing). */
+  anyPaused(): boolean {
+    return this.paused.size > 0;
+  }
+
+  /** How many tasks are held in memory, over all tenants (each a job taken from its queue). */
+  heldCount(): number {
+    let n = 0;
+    for (const set of this.holding.values()) n += set.size;
+    return n;
+  }
+
   /** Whether any tenant has tasks held in memory. */
   private holdsAny(): boolean {
     for (const set of this.holding.values()) if (set.size > 0) return true;
