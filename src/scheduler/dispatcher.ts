@@ -190,6 +190,8 @@ export class Dispatcher implements Part {
 
   /** Jobs taken from the tenants' queues and not yet ended (placed, sent back, held…). */
   private fromQueues = 0;
+  /** Whether the last batch left room for a task of some shape (placement.ts, roomForAny). */
+  private roomLeft = true;
 
   private process(job: Job, token: string | undefined): Promise<void> {
     const { taskId } = PendingJob.parse(job.data);
@@ -224,16 +226,22 @@ export class Dispatcher implements Part {
    * and no queue is paused: a task submitted to a cluster with room skips its tenant's queue (a
    * Redis round trip and three scripts, ~4 ms of a lone task's wait), while a backlog being
    * worked through keeps its order (its jobs are in hand, or come from the queue that new tasks
-   * then join). Held tasks do not stop it: they are decided again in every batch, the new task's
-   * included, in priority order and fair share, so a task that fits still goes first only when
-   * nothing held before it fits. Offered tasks being decided do not count either: at a steady
+   * then join). Held tasks do not stop a lone task while the last batch left room: they are
+   * decided again in every batch, the new task's included, in priority order and fair share, so
+   * it takes only room they cannot use. Several tasks at once (a batch, or requests grouped into
+   * one commit), or no room left, queue then: a task offered that must wait is decided twice
+   * (here, then from the queue it goes to), which halved POST /tasks/batch's rate on a cluster
+   * without nodes (bench (a)) and kept a flood of tasks that fit nowhere out of the delayed set
+   * for a while (test/priority.e2e.test.ts). Offered tasks being decided do not count either: at a steady
    * rate every task goes directly, and the tenants' queue readers can stay closed. With a queue
    * paused (room for nothing) it queues. Only while Redis answers: with it down the task is
    * refused (503, nothing stored), as through the queue, instead of being placed on a node its
    * hand-over cannot reach.
    */
   offerSubmitted(rows: PendingRow[]): boolean {
-    if (!this.running || this.deps.connection.status !== 'ready' || this.room.anyPaused() || this.fromQueues !== this.room.heldCount()) return false;
+    if (!this.running || this.deps.connection.status !== 'ready' || this.room.anyPaused()) return false;
+    const held = this.room.heldCount();
+    if (this.fromQueues !== held || (held > 0 && (!this.roomLeft || rows.length > 1))) return false;
     this.decideOffered(rows);
     return true;
   }
@@ -342,6 +350,7 @@ export class Dispatcher implements Part {
       for (const n of never) await this.failNever(n.p, n.task, n.reason);
       // Room left for a task of some shape after this batch's choices (the view holds them).
       const roomForSome = roomForAny(view);
+      this.roomLeft = roomForSome;
       await this.wait(waits, heldHere, roomForSome);
       const { placed, refused, gone } = await tasks.placeMany(plans);
       for (const t of placed) {
