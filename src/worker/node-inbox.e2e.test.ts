@@ -112,6 +112,8 @@ it("still takes an entry whose ring was lost, at its reader's next sweep", async
   const t = placed(node);
   await handOver.handOver([t]);
   expect((await box.until(1)).map(taskOf)).toEqual([t.id]);
+  // The sweep named the reader again: the next hand-over rings it.
+  expect(await redis.get(names.nodeReader(node))).toBeTruthy();
 });
 
 it('takes nothing for a paused node until it resumes', async () => {

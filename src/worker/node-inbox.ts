@@ -9,7 +9,7 @@
 // and a hand-over rings that reader's bell (a list of node ids) once it has added entries; the
 // reader blocks on its bell alone and reads, without blocking, only the inboxes that rang. A
 // slow sweep over every inbox catches what a lost ring would leave (Redis emptied, a reader key
-// taken over by another process).
+// taken over by another process), and names this reader again for each of its nodes.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -173,6 +173,9 @@ export class NodeInbox {
         if (Date.now() - this.lastSweep >= (this.deps.sweepMs ?? SWEEP_MS)) {
           this.lastSweep = Date.now();
           for (const key of this.subs.keys()) keys.add(key);
+          // And each node names this reader again: Redis emptied (restarted without its data)
+          // would otherwise leave every later hand-over to wait for a sweep.
+          await Promise.all([...this.subs.values()].map((sub) => connection.set(names.nodeReader(sub.nodeId), this.readerId)));
         }
         await this.read([...keys].filter((key) => this.subs.get(key)?.paused === false));
       } catch (err) {
