@@ -31,8 +31,9 @@ export interface ControlDeps {
   pending: PendingQueues;
   /**
    * Hands tasks just stored straight to this process's dispatcher instead of their queue; false
-   * (queue them) when it does not lead, has jobs from the queues in hand, tasks wait for room, or
-   * Redis is not ready. Absent in a process without a dispatcher.
+   * (queue them) when it does not lead, has jobs from the queues not yet decided, a queue is
+   * paused, tasks are held and these are several or no room was left, or Redis is not ready
+   * (Dispatcher.offerSubmitted). Absent in a process without a dispatcher.
    */
   offerSubmitted?: (rows: PendingRow[]) => boolean;
   metrics: ControlPlaneMetrics;

@@ -232,11 +232,11 @@ export class Dispatcher implements Part {
    * one commit), or no room left, queue then: a task offered that must wait is decided twice
    * (here, then from the queue it goes to), which halved POST /tasks/batch's rate on a cluster
    * without nodes (bench (a)) and kept a flood of tasks that fit nowhere out of the delayed set
-   * for a while (test/priority.e2e.test.ts). Offered tasks being decided do not count either: at a steady
-   * rate every task goes directly, and the tenants' queue readers can stay closed. With a queue
-   * paused (room for nothing) it queues. Only while Redis answers: with it down the task is
-   * refused (503, nothing stored), as through the queue, instead of being placed on a node its
-   * hand-over cannot reach.
+   * for a while (test/priority.e2e.test.ts). Offered tasks being decided do not count either:
+   * at a steady rate every task goes directly, and the tenants' queue readers can stay closed.
+   * With a queue paused (room for nothing) it queues. Only while Redis answers: with it down the
+   * task is refused (503, nothing stored), as through the queue, instead of being placed on a
+   * node its hand-over cannot reach.
    */
   offerSubmitted(rows: PendingRow[]): boolean {
     if (!this.running || this.deps.connection.status !== 'ready' || this.room.anyPaused()) return false;

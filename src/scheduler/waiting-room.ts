@@ -112,7 +112,7 @@ export class WaitingRoom {
   wake(): void {
     // Tasks held in memory are the front of their queues: they are decided again, and a batch
     // of them that leaves room promotes tasks that stepped aside. Holding none, promote now.
-    if (!this.holdsAny()) void this.deps.pending.promote().catch(() => undefined);
+    if (this.heldCount() === 0) void this.deps.pending.promote().catch(() => undefined);
     this.lookAgainAtHeld();
   }
 
@@ -227,7 +227,7 @@ export class WaitingRoom {
 
   /** Whether tasks wait for room: held in memory, or in a paused tenant's queue. */
   congested(): boolean {
-    return this.paused.size > 0 || this.holdsAny();
+    return this.anyPaused() || this.heldCount() > 0;
   }
 
   /** Whether a tenant's queue is paused (the cluster had room for nothing). */
@@ -240,12 +240,6 @@ export class WaitingRoom {
     let n = 0;
     for (const set of this.holding.values()) n += set.size;
     return n;
-  }
-
-  /** Whether any tenant has tasks held in memory. */
-  private holdsAny(): boolean {
-    for (const set of this.holding.values()) if (set.size > 0) return true;
-    return false;
   }
 
   /** Remembers the shape of a task that waits outside the held front (stepped aside, or in a paused queue). */
