@@ -22,7 +22,8 @@ export function leaderParts(deps: ControlDeps) {
     },
     onRun: (s, runId, lagMs) => deps.logger.debug({ schedule_id: s.id, run: runId, lag_ms: lagMs }, 'schedules: run started'),
   });
-  const outbox = new WebhookOutbox({ webhooks: deps.webhooks, logger: deps.logger });
+  // The outbox wakes the sender when it writes deliveries (the sender looks only each second while none is pending).
+  const outbox = new WebhookOutbox({ webhooks: deps.webhooks, logger: deps.logger, onDeliveries: () => sender.wake() });
   const sender = new WebhookSender({
     webhooks: deps.webhooks,
     secretBox: deps.secretBox,

@@ -31,6 +31,14 @@ export interface WebhookSenderDeps {
   onAttempt?(d: SendableDelivery, delivered: boolean): void;
 }
 
+/** The longest wait between looks while deliveries are pending. */
+const BUSY_MS = 200;
+/**
+ * The wait while none is pending: the outbox wakes the sender when it writes deliveries
+ * (leader-parts.ts), so only a re-send by hand through another process waits up to this long.
+ */
+const IDLE_MS = 1_000;
+
 export class WebhookSender implements Part {
   private timer: NodeJS.Timeout | null = null;
   private generation = 0;
@@ -43,21 +51,32 @@ export class WebhookSender implements Part {
 
   constructor(private readonly deps: WebhookSenderDeps) {}
 
+  /** The next look of the running loop (start()), which wake() brings forward. */
+  private loop: (() => Promise<void>) | null = null;
+
   start(): void {
     if (this.timer) return;
     const generation = ++this.generation;
     const loop = async () => {
-      let sleep = 200;
+      let sleep = BUSY_MS;
       try {
         await this.kick();
         const next = await this.deps.webhooks.nextDue();
-        if (next) sleep = Math.max(10, Math.min(sleep, next.getTime() - Date.now()));
+        sleep = next ? Math.max(10, Math.min(sleep, next.getTime() - Date.now())) : IDLE_MS;
       } catch (err) {
         this.deps.logger.warn({ err }, 'webhooks: sender pass failed; will try again');
       }
       if (generation === this.generation) this.timer = setTimeout(() => void loop(), sleep);
     };
+    this.loop = loop;
     this.timer = setTimeout(() => void loop(), 0);
+  }
+
+  /** New deliveries were written (the outbox, in this process): look at once, not at the next tick. */
+  wake(): void {
+    if (!this.timer || !this.loop) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.loop?.(), 0);
   }
 
   async stop(force = false): Promise<void> {
