@@ -171,7 +171,10 @@ export async function startControlPlane(
   redis.on('ready', () => {
     if (redisDown) logger.info('Redis is back; re-enqueueing queued work it may have lost');
     redisDown = false;
-    if (leader?.isLeader) reconciler.reconcile().catch((err) => logger.warn({ err }, 'reconciler: pass after reconnect failed'));
+    if (leader?.isLeader) {
+      reconciler.catchUp();
+      reconciler.reconcile().catch((err) => logger.warn({ err }, 'reconciler: pass after reconnect failed'));
+    }
   });
 
   const auditStore = new AuditStore(database.db);

@@ -23,6 +23,8 @@ export interface RedisNames {
   nodeReader(nodeId: string): string;
   /** A reader's bell: the ids of its nodes whose inboxes got entries (a list). */
   readerBell(readerId: string): string;
+  /** Set once the reconciler has checked every queued task against Redis; gone when Redis lost its data. */
+  reconciledKey: string;
   logStream(taskId: string): string;
   cancelKey(taskId: string): string;
   cancelChannel: string;
@@ -40,6 +42,7 @@ export function redisNames(prefix: string): RedisNames {
     attemptKey: (taskId, attempt) => `${tag}:attempt:${taskId}-a${attempt}`,
     nodeReader: (nodeId) => `${tag}:reader:${nodeId}`,
     readerBell: (readerId) => `${tag}:bell:${readerId}`,
+    reconciledKey: `${tag}:reconciled`,
     logStream: (taskId) => `${tag}:logs:${taskId}`,
     cancelKey: (taskId) => `${tag}:cancel:${taskId}`,
     cancelChannel: `${tag}:cancel`,

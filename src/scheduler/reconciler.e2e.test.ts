@@ -43,9 +43,9 @@ afterAll(async () => {
   await dropDatabase?.();
 });
 
-function reconciler() {
+function reconciler(agingSeconds = 3600) {
   const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
-  return new Reconciler({ tasks: store, connection: redis, names, logger, intervalMs: 3_600_000, agingSeconds: 3600, restorePlaced: async () => undefined, pending });
+  return new Reconciler({ tasks: store, connection: redis, names, logger, intervalMs: 3_600_000, agingSeconds, restorePlaced: async () => undefined, pending });
 }
 
 const queuedTask = async () => (await store.insertMany([taskRowFrom({ image: 'sim' } as never, config, { status: 'queued', statusReason: 'waiting', tenant: 'default' })]))[0];
@@ -70,3 +70,34 @@ it('leaves a task whose job arrives just after the first look alone, and reports
   expect(await jobExists(arriving.id)).toBe(true);
   expect(logged.filter((l) => l.msg.startsWith('reconciler: re-enqueued'))).toEqual([]);
 });
+
+it('checks every task once, then new tasks and a slice of the backlog each pass, and everything again once Redis lost its data', async () => {
+  // A backlog longer than two steady slices (1,000 tasks each), every task with its job. Critical
+  // (and the tests' earlier tasks aged at once): a backlog that can still age is checked at full
+  // pace, for its aging.
+  const backlog = await store.insertMany(
+    Array.from({ length: 2_500 }, () => taskRowFrom({ image: 'sim', priority: 'critical' } as never, config, { status: 'queued', statusReason: 'waiting', tenant: 'default' })),
+  );
+  await pending.add(backlog);
+  const r = reconciler(0.001);
+  await redis.del(names.reconciledKey);
+  logged.length = 0;
+  expect(await r.reconcile(), 'catching up: all checked, nothing missing').toBe(0);
+  expect(await redis.exists(names.reconciledKey), 'and Redis is marked').toBe(1);
+  expect(await r.reconcile(), 'a steady pass: the first slice').toBe(0);
+  // Accepted by a process that died between its commit and its enqueue: the next pass finds it,
+  // though the slice it reads of the backlog is far from the end.
+  const orphan = await queuedTask();
+  expect(await r.reconcile()).toBe(1);
+  expect(await jobExists(orphan.id)).toBe(true);
+  // Redis lost its data (the mark with it); one job is enough to show the whole backlog is read again.
+  const late = backlog[2_200];
+  await pending.remove(late.id, 'default');
+  expect(await jobExists(late.id)).toBe(false);
+  await redis.del(names.reconciledKey);
+  logged.length = 0;
+  expect(await r.reconcile()).toBe(1);
+  expect(await jobExists(late.id)).toBe(true);
+  expect(logged.map((l) => l.msg)).toContain('reconciler: Redis lost its data (its mark is gone); checking every queued task again');
+  expect(await redis.exists(names.reconciledKey)).toBe(1);
+}, 60_000);

@@ -2,6 +2,18 @@
 // flushed, or down while a task was accepted before the crash of a previous process). The
 // database is the truth: every queued task must have a pending job. Runs at start, on each
 // Redis reconnect and every few seconds; adding an existing job id is a no-op in BullMQ.
+//
+// The same passes age waiting tasks (agedPriority): a job's priority rises one class per
+// scheduler.aging_seconds until it is critical.
+//
+// Two paces. A pass checks up to PAGE tasks from where the last one stopped while catching up
+// (at start, after a reconnect, and when Redis lost its data: until every queued task was
+// checked once, when Redis gets a mark, reconciledKey), and while some task seen in the last
+// round of the backlog can still age. Otherwise (every waiting task critical, aged or not) it
+// checks the tasks that arrived since the pass before last and STEADY_PAGE more of the backlog;
+// and if the mark is gone, Redis lost its data, so it catches up again. Checking 10,000 tasks
+// every 5 s whatever happened was what an idle control plane kept doing with 100,000 tasks
+// queued (docs/decisions.md).
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskStore } from '../state/task-store.ts';
@@ -15,6 +27,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** Tasks looked at per pass at most, and per step: a pass reads and checks one step at a time. */
 const PAGE = 10_000;
 const STEP = 100;
+/** Tasks of the backlog looked at per steady pass (beside the new ones): 100,000 in 100 passes. */
+const STEADY_PAGE = 1_000;
 /** How long after a task was first seen without its job it is looked at again before its job is restored. */
 const SECOND_LOOK_MS = 500;
 
@@ -31,6 +45,18 @@ export class Reconciler implements Part {
   private cursor = 0;
   /** Set by stop(): a paced pass stops between steps. */
   private halted = false;
+  /** Until every queued task has been checked once (see the top of this file). */
+  private catchingUp = true;
+  /** Steady passes read the tasks after this seq (the newest seen by the pass before last)… */
+  private newFrom = 0;
+  /** …and this is the newest seen so far. */
+  private newest = 0;
+  /** Counts catchUp() calls: a step read before one does not move the cursor it reset. */
+  private catchUps = 0;
+  /** Whether a queued task seen in this round of the backlog (or new) can still age… */
+  private mayAge = false;
+  /** …and in the last round: then every pass checks PAGE tasks, so aging keeps its pace. */
+  private aging = true;
 
   constructor(
     private readonly deps: {
@@ -54,6 +80,7 @@ export class Reconciler implements Part {
   start(): void {
     if (this.timer) return;
     this.halted = false;
+    this.catchUp();
     const generation = ++this.generation;
     const tick = () => {
       this.reconcile()
@@ -74,6 +101,13 @@ export class Reconciler implements Part {
     if (!force) await this.running?.catch(() => undefined);
   }
 
+  /** The next passes check every queued task from the oldest (Redis may have lost its data). */
+  catchUp(): void {
+    this.catchingUp = true;
+    this.cursor = 0;
+    this.catchUps++;
+  }
+
   /** One pass; returns how many jobs it had to put back. */
   reconcile(): Promise<number> {
     this.running ??= this.pass().finally(() => (this.running = null));
@@ -83,23 +117,66 @@ export class Reconciler implements Part {
   private async pass(): Promise<number> {
     // Queued tasks need a pending job; placed tasks not yet started need their node job.
     // The same pass ages waiting tasks: their job's priority follows agedPriority().
-    // Up to 10,000 tasks per pass, resuming where the last pass stopped, so any backlog is
-    // covered within a few passes without one pass growing with it. They are read and checked
+    // Up to 10,000 tasks per pass (PAGE; STEADY_PAGE when nothing can age, see the top),
+    // resuming where the last pass stopped, so any backlog is covered within a few passes
+    // without one pass growing with it. They are read and checked
     // 100 at a time, with a pause between steps that spreads a full pass over about half the
     // interval (at most 20 ms a step): one read of 10,000 rows held an API process's requests
     // for ~80 ms every pass, and 100 steps back to back still made a burst that requests queued
     // behind (p99 of POST /tasks at half rate, bench (a): 97 ms in one read; 22–36 ms in
     // unpaced steps; ~14 ms with no reconciler at all).
     const pause = Math.min(20, this.deps.intervalMs / 2 / (PAGE / STEP));
+    const { connection, names } = this.deps;
+    if (!this.catchingUp && (await connection.exists(names.reconciledKey)) === 0) {
+      this.deps.logger.warn('reconciler: Redis lost its data (its mark is gone); checking every queued task again');
+      this.catchUp();
+    }
     const suspects: Step = [];
     let firstSeen = 0;
-    for (let seen = 0; seen < PAGE && !this.halted; seen += STEP) {
-      const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled'], this.cursor, STEP);
-      this.cursor = queued.length === STEP ? queued[queued.length - 1].seq : 0;
+    const checked = new Set<string>(); // a new task may be in the backlog's slice too
+    const checkStep = async (step: Step) => {
+      const queued = step.filter((t) => !checked.has(t.id));
+      for (const t of queued) {
+        checked.add(t.id);
+        this.newest = Math.max(this.newest, t.seq);
+      }
       const jobless = await this.check(queued);
       if (jobless.length > 0 && suspects.length === 0) firstSeen = Date.now();
       suspects.push(...jobless);
-      if (this.cursor === 0) break;
+    };
+    // Steady: the tasks that arrived since the pass before last first (one accepted by a process
+    // that died between its commit and its enqueue is found within two passes; reading from the
+    // pass before last covers transactions that committed after a later seq was read).
+    if (!this.catchingUp) {
+      let from = this.newFrom;
+      this.newFrom = this.newest;
+      for (let seen = 0; seen < PAGE && !this.halted; seen += STEP) {
+        const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled'], from, STEP);
+        await checkStep(queued);
+        if (queued.length < STEP) break;
+        from = queued[queued.length - 1].seq;
+        await sleep(pause);
+      }
+    }
+    const page = this.catchingUp || this.aging ? PAGE : STEADY_PAGE;
+    for (let seen = 0; seen < page && !this.halted; seen += STEP) {
+      const epoch = this.catchUps;
+      const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled'], this.cursor, STEP);
+      await checkStep(queued);
+      if (epoch !== this.catchUps) continue; // caught up from the oldest meanwhile (a reconnect)
+      this.cursor = queued.length === STEP ? queued[queued.length - 1].seq : 0;
+      if (this.cursor === 0) {
+        // A round of the backlog is over.
+        this.aging = this.mayAge;
+        this.mayAge = false;
+        // Every queued task has been checked once since catching up began: mark Redis.
+        if (this.catchingUp && !this.halted) {
+          await connection.set(names.reconciledKey, String(Date.now()));
+          this.catchingUp = false;
+          this.newFrom = this.newest;
+        }
+        break;
+      }
       await sleep(pause);
     }
     if (suspects.length === 0) return 0;
@@ -160,6 +237,7 @@ export class Reconciler implements Part {
       const current = found[j];
       if (t.status !== 'queued' || !current?.[0]) continue;
       const aged = agedPriority(t.priority, t.createdAt, this.deps.agingSeconds);
+      if (aged > PRIORITY_RANK.critical) this.mayAge = true;
       if (aged < Number(current[1] ?? PRIORITY_RANK[t.priority])) {
         const job = await this.deps.pending.job(t.id, t.tenant);
         await job?.changePriority({ priority: aged }).catch(() => undefined);
