@@ -12,6 +12,7 @@
 //   2. `tasks` tasks stored and queued by POST /tasks/batch (1,000 per body, 2 in flight); for `up`
 //      the local node is drained first (POST /nodes/{id}/drain) so nothing runs;
 //   3. restarted on the same data (the steady state of a laptop that keeps 100,000 tasks).
+// Each phase also gives the tree's CPU over its 5 s of samples (idle_cpu_pct_of_one_core).
 // Memory = VmRSS summed over the process tree (the figure the issue sets aims for) and Pss (shared
 // pages split between the processes sharing them; fairer when the tree holds PostgreSQL's processes,
 // which share their buffers and binary). --embedded picks which embedded database(s) `up` runs on
@@ -24,7 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { HttpClient } from './support/load.ts';
-import { treeMemory, type TreeMemory } from './support/proc-memory.ts';
+import { treeCpuPct, treeCpuTicks, treeMemory, type TreeMemory } from './support/proc-memory.ts';
 import { connectRedis, createDatabase, deleteKeysWithPrefix, IMAGE, machineFacts } from './support/services.ts';
 import { round, sleep } from './support/stats.ts';
 
@@ -54,6 +55,8 @@ interface Probe {
 interface PhaseFigures {
   tree: TreeMemory;
   rss_mb_samples: number[];
+  /** CPU of the whole tree (Node and PostgreSQL's processes) over the 5 s of samples, % of one core. */
+  idle_cpu_pct_of_one_core: number;
   node: { rss_mb: number; heap_total_mb: number; heap_used_mb: number; external_mb: number; array_buffers_mb: number; wasm_memory_mb: number } | null;
 }
 
@@ -81,12 +84,15 @@ function readProbe(file: string): PhaseFigures['node'] {
 async function measureIdle(j: JarvisProcess, probeFile: string): Promise<PhaseFigures> {
   await sleep((IDLE_S - 5) * 1000);
   const samples: TreeMemory[] = [];
+  const cpu0 = treeCpuTicks(j.pid);
+  const t0 = performance.now();
   for (let i = 0; i < 5; i++) {
     samples.push(treeMemory(j.pid));
     await sleep(1000);
   }
+  const cpu = treeCpuPct(cpu0, treeCpuTicks(j.pid), (performance.now() - t0) / 1000);
   const sorted = [...samples].sort((a, b) => a.rss_mb - b.rss_mb);
-  return { tree: sorted[2], rss_mb_samples: samples.map((s) => s.rss_mb), node: readProbe(probeFile) };
+  return { tree: sorted[2], rss_mb_samples: samples.map((s) => s.rss_mb), idle_cpu_pct_of_one_core: cpu, node: readProbe(probeFile) };
 }
 
 async function fill(j: JarvisProcess, drainLocalNode: boolean) {
@@ -230,7 +236,8 @@ for (const r of results) {
   process.stdout.write(
     `${r.mode}: idle ${r.idle_after_start.tree.rss_mb} MB RSS / ${r.idle_after_start.tree.pss_mb} MB PSS; ` +
       `with ${TASKS} tasks ${r.idle_after_fill.tree.rss_mb} / ${r.idle_after_fill.tree.pss_mb}; restarted ${r.idle_after_restart_with_tasks.tree.rss_mb} / ${r.idle_after_restart_with_tasks.tree.pss_mb}; ` +
-      `start ${r.start_s_fresh} s (restart ${r.start_s_restart_with_tasks} s); fill ${r.fill.tasks_per_s}/s\n`,
+      `start ${r.start_s_fresh} s (restart ${r.start_s_restart_with_tasks} s); fill ${r.fill.tasks_per_s}/s; ` +
+      `idle CPU ${r.idle_after_start.idle_cpu_pct_of_one_core} / ${r.idle_after_fill.idle_cpu_pct_of_one_core} / ${r.idle_after_restart_with_tasks.idle_cpu_pct_of_one_core} % of a core\n`,
   );
 }
 process.stdout.write(`results: ${file}\n`);

@@ -63,3 +63,25 @@ export function treeMemory(root: number): TreeMemory {
   const sum = (k: 'rss_mb' | 'pss_mb') => Math.round(processes.reduce((a, p) => a + p[k], 0) * 10) / 10;
   return { processes, rss_mb: sum('rss_mb'), pss_mb: sum('pss_mb') };
 }
+
+/** CPU time (user + system, in clock ticks of 1/100 s) used so far by each process of the tree. */
+export function treeCpuTicks(root: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of processTree(root)) {
+    try {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      out.set(pid, Number(f[11]) + Number(f[12])); // utime, stime (fields 14 and 15)
+    } catch {
+      /* ended meanwhile */
+    }
+  }
+  return out;
+}
+
+/** The tree's CPU between two treeCpuTicks() readings `seconds` apart, in % of one core (processes in both). */
+export function treeCpuPct(before: Map<number, number>, after: Map<number, number>, seconds: number): number {
+  let ticks = 0;
+  for (const [pid, t] of after) ticks += t - (before.get(pid) ?? t);
+  return Math.round((ticks / seconds) * 10) / 10; // 100 ticks a second = 100 % of a core
+}

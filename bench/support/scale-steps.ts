@@ -134,6 +134,7 @@ export async function enqueueProbe(url: string, set: string, n: number, serverPi
   const backends = dbc ? watchBackends(dbc) : null;
   const checkpoints0 = dbc ? await checkpointCount(dbc) : null;
   const cpu0 = cpuSnapshot(serverPid);
+  const fromUs = Number(process.hrtime.bigint() / 1000n); // the clock of CPU profiles' timestamps
   const r = await closedLoop(
     n,
     PROBE_CONCURRENCY,
@@ -142,6 +143,7 @@ export async function enqueueProbe(url: string, set: string, n: number, serverPi
       if (res.status !== 201) throw new Error(`POST /tasks answered ${res.status}: ${res.body.slice(0, 300)}`);
     }, 20),
   );
+  const window_us = [fromUs, Number(process.hrtime.bigint() / 1000n)];
   client.close();
   const cpu = cpuDeltaOf(cpu0, serverPid);
   // ms each autovacuum activity, and each statement (the 10 seen longest), was seen running
@@ -149,7 +151,7 @@ export async function enqueueProbe(url: string, set: string, n: number, serverPi
   const seen = backends ? await backends() : null;
   // PostgreSQL checkpoints that began during the probe (a big insert's WAL can start one).
   const checkpoints = dbc && checkpoints0 !== null ? (await checkpointCount(dbc)) - checkpoints0 : null;
-  return { ...loopFacts(r), cpu, autovacuum_seen_ms: seen?.autovacuum ?? null, postgres_statements_seen_ms: seen?.statements ?? null, checkpoints_during_probe: checkpoints };
+  return { ...loopFacts(r), cpu, autovacuum_seen_ms: seen?.autovacuum ?? null, postgres_statements_seen_ms: seen?.statements ?? null, checkpoints_during_probe: checkpoints, window_us };
 }
 
 export function cpuDeltaOf(cpu0: ReturnType<typeof cpuSnapshot>, serverPid: number, worker?: { pid: number; cpu0: number | null }) {
