@@ -39,18 +39,9 @@ export class WebhookOutbox implements Part {
   /** Whether the last pass found no webhook at all. */
   private noWebhooks = false;
 
-  constructor(
-    private readonly deps: {
-      webhooks: WebhookStore;
-      logger: Logger;
-      intervalMs?: number;
-      /** The wait while no webhook exists at all (IDLE_MS). */
-      idleMs?: number;
-      onDeliveries?(n: number): void;
-    },
-  ) {
+  constructor(private readonly deps: { webhooks: WebhookStore; logger: Logger; intervalMs?: number; onDeliveries?(n: number): void }) {
     const interval = deps.intervalMs ?? 200;
-    const idle = Math.max(interval, deps.idleMs ?? IDLE_MS);
+    const idle = Math.max(interval, IDLE_MS);
     // Events read: read on at once. Caught up: wait an interval, or IDLE_MS while no webhook exists.
     this.loop = new PassLoop(
       async () => ((await this.pass()) > 0 ? 0 : this.noWebhooks ? idle : interval),
