@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { HttpClient } from './support/load.ts';
-import { treeCpuPct, treeCpuTicks, treeMemory, type TreeMemory } from './support/proc-memory.ts';
+import { treeCpuMsByPid, treeCpuPct, treeMemory, type TreeMemory } from './support/proc-memory.ts';
 import { connectRedis, createDatabase, deleteKeysWithPrefix, IMAGE, machineFacts } from './support/services.ts';
 import { round, sleep } from './support/stats.ts';
 
@@ -84,13 +84,13 @@ function readProbe(file: string): PhaseFigures['node'] {
 async function measureIdle(j: JarvisProcess, probeFile: string): Promise<PhaseFigures> {
   await sleep((IDLE_S - 5) * 1000);
   const samples: TreeMemory[] = [];
-  const cpu0 = treeCpuTicks(j.pid);
+  const cpu0 = treeCpuMsByPid(j.pid);
   const t0 = performance.now();
   for (let i = 0; i < 5; i++) {
     samples.push(treeMemory(j.pid));
     await sleep(1000);
   }
-  const cpu = treeCpuPct(cpu0, treeCpuTicks(j.pid), (performance.now() - t0) / 1000);
+  const cpu = treeCpuPct(cpu0, treeCpuMsByPid(j.pid), (performance.now() - t0) / 1000);
   const sorted = [...samples].sort((a, b) => a.rss_mb - b.rss_mb);
   return { tree: sorted[2], rss_mb_samples: samples.map((s) => s.rss_mb), idle_cpu_pct_of_one_core: cpu, node: readProbe(probeFile) };
 }

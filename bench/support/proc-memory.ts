@@ -3,6 +3,7 @@
 // binary, count once per process) and Pss (each shared page split between the processes sharing
 // it: the tree's fair share of the machine's memory).
 import { readdirSync, readFileSync } from 'node:fs';
+import { processCpuMs } from './services.ts';
 
 export interface TreeMemory {
   processes: Array<{ pid: number; name: string; rss_mb: number; pss_mb: number }>;
@@ -64,24 +65,19 @@ export function treeMemory(root: number): TreeMemory {
   return { processes, rss_mb: sum('rss_mb'), pss_mb: sum('pss_mb') };
 }
 
-/** CPU time (user + system, in clock ticks of 1/100 s) used so far by each process of the tree. */
-export function treeCpuTicks(root: number): Map<number, number> {
+/** CPU time (ms, user + system) used so far by each process of the tree (processCpuMs each). */
+export function treeCpuMsByPid(root: number): Map<number, number> {
   const out = new Map<number, number>();
   for (const pid of processTree(root)) {
-    try {
-      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      out.set(pid, Number(f[11]) + Number(f[12])); // utime, stime (fields 14 and 15)
-    } catch {
-      /* ended meanwhile */
-    }
+    const ms = processCpuMs(pid);
+    if (ms !== null) out.set(pid, ms);
   }
   return out;
 }
 
-/** The tree's CPU between two treeCpuTicks() readings `seconds` apart, in % of one core (processes in both). */
+/** The tree's CPU between two treeCpuMsByPid() readings `seconds` apart, in % of one core (processes in both). */
 export function treeCpuPct(before: Map<number, number>, after: Map<number, number>, seconds: number): number {
-  let ticks = 0;
-  for (const [pid, t] of after) ticks += t - (before.get(pid) ?? t);
-  return Math.round((ticks / seconds) * 10) / 10; // 100 ticks a second = 100 % of a core
+  let ms = 0;
+  for (const [pid, t] of after) ms += t - (before.get(pid) ?? t);
+  return Math.round(ms / seconds) / 10; // 1,000 ms a second = 100 % of a core, to 0.1
 }

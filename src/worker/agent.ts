@@ -92,7 +92,6 @@ export class NodeAgent implements Part {
     }
   }
 
-
   async start(): Promise<void> {
     const { logger } = this.opts;
     const engineOk = await this.engineAnswers();
