@@ -189,13 +189,14 @@ it('places a submitted task that fits at once, without its queue, while another 
     await h.waitForTask(a, (t) => t.status === 'running');
     const b = (await h.post('/tasks', { image: 'sim', labels: sim, resources: { cpu: 2, memory_mb: 256 } })).body.id as string;
     await h.waitForTask(b, (t) => /no node fits/.test(t.status_reason ?? ''));
-    expect(await pending.getJob(b), 'the waiting task is in its queue').toBeTruthy();
-    // b was offered first (nothing waited), then queued; the dispatcher takes its job back from
-    // the queue and decides it again before holding it. While that second decision runs a new
-    // task queues behind it (its order is kept), so c comes only once b is held: its job active,
-    // and a batch's few milliseconds past.
+    // b was offered first (nothing waited), then queued (its reason is written before its job is
+    // added); the dispatcher takes its job back from the queue and decides it again before
+    // holding it. While that second decision runs a new task queues behind it (its order is
+    // kept), so c comes only once b is held: its job in the queue and active, and a batch's few
+    // milliseconds past.
     const until = Date.now() + 10_000;
     while ((await pending.getJobState(b)) !== 'active' && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(await pending.getJob(b), 'the waiting task is in its queue').toBeTruthy();
     expect(await pending.getJobState(b), 'the waiting task is held: its job is active').toBe('active');
     await new Promise((r) => setTimeout(r, 1_000));
     const c = (await h.post('/tasks', { image: 'sim', labels: sim, resources: { cpu: 1, memory_mb: 256 } })).body.id as string;
