@@ -115,9 +115,12 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
     await this.queue(tenant).remove(taskId);
   }
 
-  /** The job of a task, or undefined. */
-  job(taskId: string, tenant: string): Promise<Job | undefined> {
-    return Job.fromId(this.queue(tenant), taskId);
+  /**
+   * Moves a task's job to another priority (aging), without reading the job first: BullMQ's
+   * script needs only its id, and fails (a negative code, thrown) when the job is gone.
+   */
+  changePriority(taskId: string, tenant: string, priority: number): Promise<void> {
+    return new Job(this.queue(tenant), 'place', undefined, {}, taskId).changePriority({ priority });
   }
 
   /**

@@ -101,3 +101,24 @@ it('checks every task once, then new tasks and a slice of the backlog each pass,
   expect(logged.map((l) => l.msg)).toContain('reconciler: Redis lost its data (its mark is gone); checking every queued task again');
   expect(await redis.exists(names.reconciledKey)).toBe(1);
 }, 60_000);
+
+it("ages waiting tasks' jobs in their queue: each moves up a class per aging period, ahead of newer work of that class", async () => {
+  // Three steps' worth of low tasks (the changes of a step go out together) and, after they
+  // waited two periods, a new normal task: the lows are high now and go before it.
+  const tenant = 'aging';
+  const rows = (priority: string, n: number) =>
+    store.insertMany(Array.from({ length: n }, () => taskRowFrom({ image: 'sim', priority } as never, config, { status: 'queued', statusReason: 'waiting', tenant })));
+  const lows = await rows('low', 250);
+  await pending.add(lows);
+  await new Promise((r) => setTimeout(r, 2_100));
+  const [normal] = await rows('normal', 1);
+  await pending.add([normal]);
+  const queue = pending.queue(tenant);
+  await reconciler(1).reconcile();
+  const priority = async (id: string) => Number(await redis.hget(`${names.bullPrefix}:${names.pendingQueue(tenant)}:${id}`, 'priority'));
+  expect(new Set(await Promise.all(lows.map((t) => priority(t.id)))), 'every low task is high now').toEqual(new Set([2]));
+  expect(await priority(normal.id), 'the new normal task has not aged').toBe(3);
+  const order = (await queue.getPrioritized(0, -1)).map((j) => j.id);
+  expect(order).toHaveLength(251);
+  expect(order.at(-1), 'the normal task is taken last').toBe(normal.id);
+}, 60_000);
