@@ -126,7 +126,11 @@ describe('webhooks', () => {
     }
     expect(new Set(rx.got.map((g) => g.eventId)).size).toBe(rx.got.length);
 
-    const log = await call('GET', `/webhooks/${created.body.id}/deliveries?limit=500`);
+    // Each request reaches the receiver before its sender has the answer and records it.
+    const log = await until('every delivery recorded', async () => {
+      const l = await call('GET', `/webhooks/${created.body.id}/deliveries?limit=500`);
+      return l.status !== 200 || l.body.items.every((d: { status: string }) => d.status === 'delivered') ? l : null;
+    }, 10_000);
     expect(log.status).toBe(200);
     expect(log.body.total).toBe(rx.got.length);
     for (const d of log.body.items) expect(d).toMatchObject({ status: 'delivered', attempts: 1, response_code: 200, last_error: null });
@@ -143,7 +147,10 @@ describe('webhooks', () => {
     expect(rx.got.map((g) => `${g.event.type} ${g.status}`)).toEqual(['task.queued 500', 'task.queued 500', 'task.queued 500', 'task.queued 200', 'task.succeeded 200']);
     expect(new Set(rx.got.slice(0, 4).map((g) => g.deliveryId)).size).toBe(1); // one delivery, four attempts
     expect(new Set(rx.got.slice(0, 4).map((g) => g.eventId)).size).toBe(1);
-    const log = (await call('GET', `/webhooks/${hook.id}/deliveries`)).body.items;
+    const log = await until('both deliveries recorded', async () => {
+      const items = (await call('GET', `/webhooks/${hook.id}/deliveries`)).body.items;
+      return items.length === 2 && items.every((d: { status: string }) => d.status === 'delivered') ? items : null;
+    }, 10_000);
     const queued = log.find((d: { event_type: string }) => d.event_type === 'task.queued');
     expect(queued).toMatchObject({ status: 'delivered', attempts: 4, response_code: 200, last_error: null });
     expect(log.find((d: { event_type: string }) => d.event_type === 'task.succeeded')).toMatchObject({ status: 'delivered', attempts: 1 });
@@ -190,7 +197,11 @@ describe('webhooks', () => {
     expect(ok).toHaveLength(1);
     expect(ok[0].event.data.task!.id).toBe(t.id);
     expect(new Set(rx.got.map((g) => g.deliveryId)).size).toBe(1);
-    const d = (await call('GET', `/webhooks/${hook.id}/deliveries`)).body.items[0];
+    // The receiver sees the request before the sender has its answer and records it.
+    const d = await until('the delivery recorded as delivered', async () => {
+      const item = (await call('GET', `/webhooks/${hook.id}/deliveries`)).body.items[0];
+      return item?.status === 'delivered' ? item : null;
+    }, 10_000);
     expect(d).toMatchObject({ status: 'delivered', response_code: 200 });
     // An attempt the killed control plane made but had not recorded yet is sent again (at least once).
     expect(d.attempts).toBeGreaterThanOrEqual(rx.got.length - 1);
