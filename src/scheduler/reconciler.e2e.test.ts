@@ -103,18 +103,18 @@ it('checks every task once, then new tasks and a slice of the backlog each pass,
 }, 60_000);
 
 it("ages waiting tasks' jobs in their queue: each moves up a class per aging period, ahead of newer work of that class", async () => {
-  // Three steps' worth of low tasks (the changes of a step go out together) and, after they
-  // waited two periods, a new normal task: the lows are high now and go before it.
+  // Three steps' worth of low tasks (the changes of a step go out together) that have waited two
+  // and a half periods (created so; no clock to race), and a new normal task: the lows are high
+  // now and go before it.
   const tenant = 'aging';
-  const rows = (priority: string, n: number) =>
-    store.insertMany(Array.from({ length: n }, () => taskRowFrom({ image: 'sim', priority } as never, config, { status: 'queued', statusReason: 'waiting', tenant })));
-  const lows = await rows('low', 250);
-  await pending.add(lows);
-  await new Promise((r) => setTimeout(r, 2_100));
-  const [normal] = await rows('normal', 1);
-  await pending.add([normal]);
+  const rows = (priority: string, n: number, createdAt: Date) =>
+    store.insertMany(Array.from({ length: n }, () => taskRowFrom({ image: 'sim', priority } as never, config, { status: 'queued', statusReason: 'waiting', tenant, createdAt })));
+  const lows = await rows('low', 250, new Date(Date.now() - 150_000));
+  const [normal] = await rows('normal', 1, new Date());
+  await pending.add([...lows, normal]);
   const queue = pending.queue(tenant);
-  await reconciler(1).reconcile();
+  expect((await queue.getPrioritized(0, 0)).map((j) => j.id), 'before the pass the normal task goes first').toEqual([normal.id]);
+  await reconciler(60).reconcile();
   const priority = async (id: string) => Number(await redis.hget(`${names.bullPrefix}:${names.pendingQueue(tenant)}:${id}`, 'priority'));
   expect(new Set(await Promise.all(lows.map((t) => priority(t.id)))), 'every low task is high now').toEqual(new Set([2]));
   expect(await priority(normal.id), 'the new normal task has not aged').toBe(3);
