@@ -234,16 +234,18 @@ export class Reconciler implements Part {
     if (batch.length === 0) return [];
     const { missing, found } = await this.jobless(batch);
     // The step's changes go out together, in one write (auto-pipelined). One at a time, each
-    // read its job and then changed it, two round trips and two writes per task: ~465 changes a
-    // second took 20–45 % of a core after a 100,000-task burst, a quarter of it ioredis copying
-    // BullMQ's ~50 scripts onto a new pipeline per write (docs/decisions.md, "Idle work").
+    // read its job and then changed it, two round trips and two writes per task: after a
+    // 100,000-task burst that took up to a third of a core, a fifth of it ioredis copying
+    // BullMQ's ~50 scripts onto a new pipeline per write (docs/decisions.md, "Idle work";
+    // bench/after-burst.ts).
     const changes: Array<Promise<void>> = [];
     for (const [j, t] of batch.entries()) {
       const current = found[j];
       if (t.status !== 'queued' || !current?.[0]) continue;
       const aged = agedPriority(t.priority, t.createdAt, this.deps.agingSeconds);
       if (aged > PRIORITY_RANK.critical) this.mayAge = true;
-      // A job taken or finished meanwhile fails the change; the next pass sees it as it is then.
+      // A job gone meanwhile (its task placed or cancelled) fails the change; the next pass sees
+      // the task as it is then.
       if (aged < Number(current[1] ?? PRIORITY_RANK[t.priority])) changes.push(this.deps.pending.changePriority(t.id, t.tenant, aged).catch(() => undefined));
     }
     await Promise.all(changes);
