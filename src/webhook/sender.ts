@@ -51,13 +51,18 @@ export class WebhookSender implements Part {
 
   constructor(private readonly deps: WebhookSenderDeps) {}
 
-  /** The next look of the running loop (start()), which wake() brings forward. */
+  /** The loop of start(): one look, then the next one scheduled (this.timer). */
   private loop: (() => Promise<void>) | null = null;
+  /** Whether a look is under way (wake() then asks for the next one at once, not for a second loop). */
+  private looking = false;
+  private lookAgain = false;
 
   start(): void {
     if (this.timer) return;
     const generation = ++this.generation;
     const loop = async () => {
+      this.looking = true;
+      this.lookAgain = false;
       let sleep = BUSY_MS;
       try {
         await this.kick();
@@ -66,7 +71,8 @@ export class WebhookSender implements Part {
       } catch (err) {
         this.deps.logger.warn({ err }, 'webhooks: sender pass failed; will try again');
       }
-      if (generation === this.generation) this.timer = setTimeout(() => void loop(), sleep);
+      this.looking = false;
+      if (generation === this.generation) this.timer = setTimeout(() => void loop(), this.lookAgain ? 0 : sleep);
     };
     this.loop = loop;
     this.timer = setTimeout(() => void loop(), 0);
@@ -75,6 +81,10 @@ export class WebhookSender implements Part {
   /** New deliveries were written (the outbox, in this process): look at once, not at the next tick. */
   wake(): void {
     if (!this.timer || !this.loop) return;
+    if (this.looking) {
+      this.lookAgain = true; // the look under way schedules the next one at once
+      return;
+    }
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.loop?.(), 0);
   }
