@@ -17,6 +17,8 @@ export type PendingRow = Pick<TaskRow, 'id' | 'priority' | 'tenant'>;
 const WAKE_COUNT = 1_000;
 /** ... and at least this many of each tenant's, however many tenants wait. */
 const WAKE_MIN_PER_TENANT = 50;
+/** How long a tenant's listing (SADD to the set of tenants) stands before an add sends it again. */
+const LIST_EVERY_MS = 1_000;
 
 /**
  * Events in this process: `tenant` the first time a tenant's queue is used, `wake` when capacity
@@ -25,6 +27,7 @@ const WAKE_MIN_PER_TENANT = 50;
 export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; added: [string, number] }> {
   private readonly queues = new Map<string, Queue>();
   private readonly known = new Set<string>();
+  private readonly listings = new Map<string, { at: number; done: Promise<unknown> }>();
   private wakeState: { again: boolean; done: Promise<void> } | null = null;
 
   constructor(
@@ -33,6 +36,8 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
     private readonly onError: (err: Error) => void = () => undefined,
   ) {
     super();
+    // A new connection may be to a Redis that lost the set (a restart without persistence).
+    connection.on('ready', () => this.listings.clear());
   }
 
   /** The tenant's pending queue (made on first use). */
@@ -74,9 +79,7 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
           ),
         );
       }
-      // Every time, not once per process: Redis may have lost the set (a restart without
-      // persistence), and a scheduler in another process learns of the tenant only from it.
-      adds.push(this.connection.sadd(this.names.pendingTenantsKey, tenant));
+      adds.push(this.list(tenant));
       await Promise.all(adds);
       if (!this.known.has(tenant)) {
         this.known.add(tenant);
@@ -84,6 +87,26 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
       }
       this.emit('added', tenant, list.reduce((best, t) => Math.min(best, PRIORITY_RANK[t.priority]), Number.POSITIVE_INFINITY));
     }
+  }
+
+  /**
+   * Lists the tenant in the set of tenants with a queue, which is how a scheduler in another
+   * process learns of it. Not once per process: Redis may have lost the set without this
+   * connection dropping (FLUSHALL), so it is sent again at most every LIST_EVERY_MS. Not on every
+   * add either: a lone SADD on the shared connection costs a pipeline of its own, and ioredis copies
+   * all of BullMQ's scripts onto each (about 50 µs, half that copy's cost on POST /tasks). Adds
+   * within the window wait for the same SADD, so each add still fails if its listing failed.
+   */
+  private list(tenant: string): Promise<unknown> {
+    const now = Date.now();
+    const last = this.listings.get(tenant);
+    if (last && now - last.at < LIST_EVERY_MS) return last.done;
+    const done = this.connection.sadd(this.names.pendingTenantsKey, tenant).catch((err: unknown) => {
+      if (this.listings.get(tenant)?.done === done) this.listings.delete(tenant);
+      throw err;
+    });
+    this.listings.set(tenant, { at: now, done });
+    return done;
   }
 
   /**
