@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import { Queue } from 'bullmq';
 import { consumerConnection, redisNames } from '../scheduler/queues.ts';
-import { StartReports } from '../worker/start-reports.ts';
+import { Reports } from '../worker/reports.ts';
 import { NodeAgent } from '../worker/agent.ts';
 import { NodeInbox } from '../worker/node-inbox.ts';
 import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
@@ -40,7 +40,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   // One events queue for every agent, and so one batch of "started" reports for the process; one
   // reader of all the nodes' inboxes.
   const inbox = new NodeInbox({ connection, names, logger });
-  const shared = { connection, subscriber: consumerConnection(config.redis.url), events, starts: new StartReports(events), inbox };
+  const shared = { connection, subscriber: consumerConnection(config.redis.url), events, reports: new Reports(events), inbox };
   shared.connection.on('error', (err) => logger.debug({ err }, 'worker: redis connection error'));
   shared.subscriber.on('error', (err) => logger.debug({ err }, 'worker: redis subscriber error'));
   // Every agent listens for cancel messages on the one shared subscriber.

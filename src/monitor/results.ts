@@ -41,8 +41,10 @@ const FINISHED_LOG_BYTES = 16 * 1024 * 1024;
  * allowable limit", 6–168 a bench (e) run; applied all the same by their first taker). Four
  * readers fetch four at a time (as the dispatcher's do, scheduler/tenant-readers.ts), and each
  * holds at most a quarter of two batches of "finished" reports (one being stored, the next
- * filling; a finished report is one job) and a few jobs of "started" reports (each carries up to
- * 500, worker/start-reports.ts), so a run of fetches is short. See docs/decisions.md.
+ * filling) as if each report were a job of its own, and a few more, so a run of fetches is
+ * short. A report is a job of its own when it comes from an older worker, or from a worker
+ * process with one node whose attempts end one at a time; a process with many nodes sends up to
+ * 200 in a job (worker/reports.ts). See docs/decisions.md.
  */
 const READERS = 4;
 const JOBS_PER_READER = (2 * FINISHED_BATCH + 16) / READERS;
@@ -105,8 +107,16 @@ export class ResultRecorder implements Part {
 
   private process(job: Job): Promise<void> {
     const event = EventsQueueJob.parse(job.data);
-    if (event.type === 'started-many') return Promise.all(event.reports.map((r) => this.started.add(r))).then(() => undefined);
-    return event.type === 'finished' ? this.finished.add(event) : this.started.add(event);
+    switch (event.type) {
+      case 'started-many':
+        return Promise.all(event.reports.map((r) => this.started.add(r))).then(() => undefined);
+      case 'finished-many':
+        return Promise.all(event.reports.map((r) => this.finished.add(r))).then(() => undefined);
+      case 'finished':
+        return this.finished.add(event);
+      case 'started':
+        return this.started.add(event);
+    }
   }
 
   private async storeStarted(batch: Array<BatchEntry<StartedEvent>>): Promise<void> {

@@ -130,35 +130,37 @@ const StartedReport = z.object({
   at: z.string(),
 });
 
-export const TaskEventJob = z.discriminatedUnion('type', [
-  StartedReport,
-  z.object({
-    type: z.literal('finished'),
-    taskId: z.string().uuid(),
-    attempt: z.number().int(),
-    nodeId: z.string().uuid(),
-    status: z.enum(['succeeded', 'failed', 'timed_out', 'cancelled', 'error']),
-    exitCode: z.number().int().nullable(),
-    error: z.string().nullable(),
-    startedAt: z.string().nullable(),
-    finishedAt: z.string(),
-    truncated: z.boolean(),
-    /** The declared outputs' values, when the attempt succeeded. */
-    outputs: z.record(z.string(), z.string()).nullable().default(null),
-    /** The last non-blank line of stdout, secrets masked; null when none (or over 64 KiB). */
-    result: z.string().nullable().default(null),
-  }),
-]);
+const FinishedReport = z.object({
+  type: z.literal('finished'),
+  taskId: z.string().uuid(),
+  attempt: z.number().int(),
+  nodeId: z.string().uuid(),
+  status: z.enum(['succeeded', 'failed', 'timed_out', 'cancelled', 'error']),
+  exitCode: z.number().int().nullable(),
+  error: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string(),
+  truncated: z.boolean(),
+  /** The declared outputs' values, when the attempt succeeded. */
+  outputs: z.record(z.string(), z.string()).nullable().default(null),
+  /** The last non-blank line of stdout, secrets masked; null when none (or over 64 KiB). */
+  result: z.string().nullable().default(null),
+});
+
+export const TaskEventJob = z.discriminatedUnion('type', [StartedReport, FinishedReport]);
 export type TaskEventJob = z.infer<typeof TaskEventJob>;
 
 /**
- * Several "started" reports in one job: the attempts a worker process started while its last
- * such job was being added (worker/start-reports.ts). One job instead of one each saves the
- * events queue three Redis scripts per attempt. Single reports (older workers) still count.
+ * Several reports of one kind in one job: the attempts a worker process started (or ended) while
+ * its last such job was being added (worker/reports.ts). One job instead of one each saves the
+ * events queue three Redis scripts per attempt (added, taken, finished) and the control plane a
+ * job fetch. Single reports (older workers) still count.
  */
 export const StartedReports = z.object({ type: z.literal('started-many'), reports: z.array(StartedReport).min(1).max(1000) });
 export type StartedReports = z.infer<typeof StartedReports>;
-export const EventsQueueJob = z.union([TaskEventJob, StartedReports]);
+export const FinishedReports = z.object({ type: z.literal('finished-many'), reports: z.array(FinishedReport).min(1).max(1000) });
+export type FinishedReports = z.infer<typeof FinishedReports>;
+export const EventsQueueJob = z.union([TaskEventJob, StartedReports, FinishedReports]);
 
 /**
  * Options of the control plane's BullMQ workers. Short locks: jobs of a control plane killed

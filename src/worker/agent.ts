@@ -17,7 +17,7 @@ import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { StringDecoder } from 'node:string_decoder';
 import { StdoutResult } from '../workflow/outputs.ts';
 import type { SecretMasker } from './secret-mask.ts';
-import { StartReports } from './start-reports.ts';
+import { Reports } from './reports.ts';
 import { HEARTBEAT_PERIOD_HEADER } from '../domain/heartbeats.ts';
 import { NodeInbox, type InboxEntry } from './node-inbox.ts';
 
@@ -39,7 +39,7 @@ export interface NodeAgentOptions {
    * Connections shared by the agents of one process (many simulated nodes): the caller owns
    * and closes them. Without, the agent opens its own.
    */
-  shared?: { connection: Redis; subscriber: Redis; events: Queue; starts: StartReports; inbox: NodeInbox };
+  shared?: { connection: Redis; subscriber: Redis; events: Queue; reports: Reports; inbox: NodeInbox };
   /** How to reach the control plane; default the global fetch (src/tls/trusted-fetch.ts: with a CA). */
   fetch?: typeof fetch;
 }
@@ -56,7 +56,7 @@ export class NodeAgent implements Part {
   /** Attempts being run, to wait for on close. */
   private readonly inFlight = new Set<Promise<void>>();
   private events: Queue | null = null;
-  private starts: StartReports | null = null;
+  private reports: Reports | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private engineTimer: NodeJS.Timeout | null = null;
   /** The attempt of each task this node runs now, to stop it on a cancel. */
@@ -99,7 +99,7 @@ export class NodeAgent implements Part {
     this.node = await this.register();
     logger.info({ node_id: this.node.id, node: this.node.name, capacity: this.capacity }, 'worker: registered');
     this.events = this.opts.shared?.events ?? new Queue(this.names.eventsQueue, { connection: this.connection, prefix: this.names.bullPrefix });
-    this.starts = this.opts.shared?.starts ?? new StartReports(this.events);
+    this.reports = this.opts.shared?.reports ?? new Reports(this.events);
     await this.subscriber.subscribe(this.names.cancelChannel);
     this.subscriber.on('message', this.onCancelMessage);
     if (engineOk) {
@@ -286,16 +286,9 @@ export class NodeAgent implements Part {
     }
   }
 
-  private async report(event: TaskEventJob): Promise<void> {
-    const jobId = `${event.type}-${event.taskId}-a${event.attempt}`;
-    // Retried by BullMQ if recording fails (database briefly away, a lock conflict).
-    await this.events!.add(event.type, event, {
-      jobId,
-      attempts: 20,
-      backoff: { type: 'exponential', delay: 250 },
-      removeOnComplete: true,
-      removeOnFail: { count: 1000 },
-    });
+  /** Retried by BullMQ if recording fails (database briefly away, a lock conflict); see reports.ts. */
+  private report(event: Extract<TaskEventJob, { type: 'finished' }>): Promise<void> {
+    return this.reports!.finished(event);
   }
 
   /** Entries from the inbox: run at once while there is a free slot, else when one frees. */
@@ -409,7 +402,7 @@ export class NodeAgent implements Part {
             },
             onOutcome: (o) => finish(o),
             onStarted: async ({ startedAt }) => {
-              await this.starts!.report({ type: 'started', taskId: spec.taskId, attempt: spec.attempt, nodeId: node.id, at: startedAt.toISOString() });
+              await this.reports!.started({ type: 'started', taskId: spec.taskId, attempt: spec.attempt, nodeId: node.id, at: startedAt.toISOString() });
             },
           },
         );

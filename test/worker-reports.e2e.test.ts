@@ -1,0 +1,81 @@
+// How workers' reports reach the control plane: a worker process with many nodes sends the
+// attempts that end together as a few "finished-many" jobs on the events queue (not one job
+// each), and every task is recorded once; a report sent alone, as older workers do, still counts.
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, expect, it } from 'vitest';
+import { REDIS_URL } from './support/env.ts';
+import { api, spawnSimulatedNodes, startJarvis } from './support/jarvis.ts';
+import { redisNames } from '../src/scheduler/queues.ts';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+/** The jobs added to the events queue so far, by name (from BullMQ's event stream). */
+async function jobsAdded(redis: Redis, prefix: string): Promise<Record<string, number>> {
+  const names = redisNames(prefix);
+  const entries = await redis.xrange(`${names.bullPrefix}:${names.eventsQueue}:events`, '-', '+');
+  const out: Record<string, number> = {};
+  for (const [, fields] of entries) {
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+    if (f.event === 'added') out[f.name] = (out[f.name] ?? 0) + 1;
+  }
+  return out;
+}
+
+it('sends the attempts a worker process ends together in a few jobs, and records each task once', async () => {
+  const server = await startJarvis({ command: 'server', databaseUrl: null });
+  cleanups.push(() => server.stop());
+  const worker = spawnSimulatedNodes(server, 'reports', 10, { cpu: 64, memoryMb: 65536, maxTasks: 50 });
+  cleanups.push(() => worker.stop());
+  await worker.waitFor(/worker: simulated nodes registered/, 30_000);
+  const redis = new Redis(REDIS_URL);
+  cleanups.push(() => redis.quit());
+
+  const http = api(server.url);
+  const count = 300;
+  const created = (await http.post('/tasks/batch', { tasks: Array.from({ length: count }, (_, i) => ({ image: 'sim', name: `r-${i}` })) })).body.items as Array<{ id: string }>;
+  expect(created).toHaveLength(count);
+  for (const { id } of created) {
+    const t = await http.waitForTask(id, (x) => x.status === 'succeeded' || x.status === 'failed', 60_000);
+    expect(t).toMatchObject({ status: 'succeeded', exit_code: 0, attempts: 1 });
+  }
+  // Each ended once: one "succeeded" event per task.
+  for (const { id } of created.slice(0, 20)) {
+    const events = (await http.get(`/tasks/${id}/events`)).body.items as Array<{ status: string }>;
+    expect(events.filter((e) => e.status === 'succeeded')).toHaveLength(1);
+  }
+  const added = await jobsAdded(redis, server.prefix);
+  expect(added.finished ?? 0, 'no report went alone in the old shape').toBe(0);
+  expect(added['finished-many']).toBeGreaterThanOrEqual(1);
+  // 300 attempts ending in bursts on 10 nodes of one process: far fewer jobs than attempts.
+  expect(added['finished-many']).toBeLessThanOrEqual(count / 3);
+}, 120_000);
+
+it('records a report sent alone, as an older worker sends it', async () => {
+  // This test plays an older node itself, through the same HTTP calls and events queue.
+  const server = await startJarvis({ command: 'server', databaseUrl: null });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  const reg = await http.post('/nodes/register', { name: `old-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } });
+  expect(reg.status).toBe(201);
+  const node = reg.body as { id: string };
+  const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
+  await http.waitForTask(id, (t) => t.status === 'scheduled');
+
+  const names = redisNames(server.prefix);
+  const events = new Queue(names.eventsQueue, { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
+  cleanups.push(() => events.close());
+  const at = new Date().toISOString();
+  await events.add('started', { type: 'started', taskId: id, attempt: 1, nodeId: node.id, at }, { jobId: `started-${id}-a1` });
+  await events.add(
+    'finished',
+    { type: 'finished', taskId: id, attempt: 1, nodeId: node.id, status: 'succeeded', exitCode: 0, error: null, startedAt: at, finishedAt: new Date().toISOString(), truncated: false, outputs: null, result: '42' },
+    { jobId: `finished-${id}-a1` },
+  );
+  const t = await http.waitForTask(id, (x) => x.status === 'succeeded');
+  expect(t).toMatchObject({ exit_code: 0, attempts: 1, result: '42' });
+}, 60_000);
