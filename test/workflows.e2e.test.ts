@@ -117,8 +117,11 @@ describe('workflows', () => {
     expect(r.status).toBe(201);
     // While some parents have succeeded, the sink says how many it still waits on, and which.
     let seen = false;
+    let waitingForSlot = false;
     for (let i = 0; i < 300 && !seen; i++) {
       const t = byKey((await http.get(`/workflows/${r.body.id}`)).body.tasks);
+      // Released by the root but over max_parallel: pending, saying so.
+      waitingForSlot ||= mids.some((m) => t[m.key].status === 'pending' && t[m.key].status_reason === 'ready; waiting for a free slot (max_parallel 3)');
       const left = mids.filter((m) => t[m.key].status !== 'succeeded').map((m) => m.key);
       if (left.length < width && t.sink.status === 'pending') {
         const expected = left.length > 5 ? `waiting on ${left.length} of ${width} parents: ${left.slice(0, 3).join(', ')}, …` : `waiting on ${left.join(', ')}`;
@@ -127,6 +130,7 @@ describe('workflows', () => {
       } else await new Promise((res) => setTimeout(res, 50));
     }
     expect(seen).toBe(true);
+    expect(waitingForSlot, 'tasks over max_parallel said they wait for a slot').toBe(true);
     const done = await waitForWorkflow(r.body.id, 90_000);
     expect(done.status).toBe('succeeded');
     // Never more than 3 containers of this workflow alive at the same moment.

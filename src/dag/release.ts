@@ -30,8 +30,9 @@ export class WorkflowReleaser {
     for (const id of [...byWorkflow.keys()].sort()) {
       const wf = await this.workflows.lock(tx, id);
       if (!wf || wf.status !== 'running') continue;
-      await this.settle(tx, wf, byWorkflow.get(id) as TaskRow[]);
-      released.push(...(await this.fillSlots(tx, wf)));
+      const ready: string[] = [];
+      await this.settle(tx, wf, byWorkflow.get(id) as TaskRow[], ready);
+      released.push(...(await this.fillSlots(tx, wf, ready)));
       await this.finishIfDone(tx, wf);
     }
     return released;
@@ -40,11 +41,12 @@ export class WorkflowReleaser {
   /** At creation: roots are already marked ready (a root's `when` is decided here); queue as many as max_parallel allows. */
   async start(tx: Tx, wf: WorkflowRow): Promise<TaskRow[]> {
     const conditional = await this.workflows.readyConditional(tx, wf.id);
+    const ready: string[] = [];
     if (conditional.length > 0) {
-      await this.settle(tx, wf, await this.admit(tx, wf, conditional));
+      await this.settle(tx, wf, await this.admit(tx, wf, conditional, ready), ready);
       await this.finishIfDone(tx, wf);
     }
-    return this.fillSlots(tx, wf);
+    return this.fillSlots(tx, wf, ready);
   }
 
   /**
@@ -54,9 +56,10 @@ export class WorkflowReleaser {
    */
   async restart(tx: Tx, wf: WorkflowRow, reset: TaskRow[]): Promise<TaskRow[]> {
     const waiting = await this.workflows.unsucceededParents(tx, wf.id, reset.map((t) => t.id), this.satisfying(wf));
-    const ready = reset.filter((t) => (waiting.get(t.id)?.count ?? 0) === 0);
-    await this.settle(tx, wf, await this.admit(tx, wf, ready));
-    const released = await this.fillSlots(tx, wf);
+    const ready: string[] = [];
+    const done = reset.filter((t) => (waiting.get(t.id)?.count ?? 0) === 0);
+    await this.settle(tx, wf, await this.admit(tx, wf, done, ready), ready);
+    const released = await this.fillSlots(tx, wf, ready);
     await this.finishIfDone(tx, wf);
     return released;
   }
@@ -68,21 +71,22 @@ export class WorkflowReleaser {
 
   /**
    * Applies the ends of tasks, and of the tasks their release ended in turn (skipped by `when`,
-   * failed for a missing template value), until nothing more ends.
+   * failed for a missing template value), until nothing more ends. Tasks that became ready are
+   * added to `ready`, for fillSlots.
    */
-  private async settle(tx: Tx, wf: WorkflowRow, ended: TaskRow[]): Promise<void> {
+  private async settle(tx: Tx, wf: WorkflowRow, ended: TaskRow[], ready: string[]): Promise<void> {
     const satisfied = this.satisfying(wf);
     let batch = ended;
     while (batch.length > 0) {
       const done = batch.filter((t) => satisfied.includes(t.status));
       const stopped = batch.filter((t) => !satisfied.includes(t.status));
       if (stopped.length > 0) await this.skipDescendants(tx, wf, stopped);
-      batch = done.length > 0 ? await this.readyChildren(tx, wf, done.map((t) => t.workflowKey as string)) : [];
+      batch = done.length > 0 ? await this.readyChildren(tx, wf, done.map((t) => t.workflowKey as string), ready) : [];
     }
   }
 
   /** Children of the tasks that just ended whose parents are all done are released; returns those that ended at release. */
-  private async readyChildren(tx: Tx, wf: WorkflowRow, keys: string[]): Promise<TaskRow[]> {
+  private async readyChildren(tx: Tx, wf: WorkflowRow, keys: string[], released: string[]): Promise<TaskRow[]> {
     const children = await this.workflows.pendingChildren(tx, wf.id, keys);
     if (children.length === 0) return [];
     const waitingOnParents = await this.workflows.unsucceededParents(tx, wf.id, children.map((c) => c.id), this.satisfying(wf));
@@ -94,19 +98,20 @@ export class WorkflowReleaser {
       else reasons.push({ taskId: child.id, reason: waitingOn(w.count, w.some, child.dependsOn.length) });
     }
     await this.workflows.setWaitingReasons(tx, reasons);
-    return this.admit(tx, wf, ready);
+    return this.admit(tx, wf, ready, released);
   }
 
   /**
    * Tasks whose parents are all done: a `when` decides whether each runs (false or an error:
    * skipped, the reason naming the condition), then its templates are filled from its
-   * ancestors' values (a missing value: failed, saying which). The rest become ready. Returns
-   * the tasks that ended here.
+   * ancestors' values (a missing value: failed, saying which). The rest become ready: they are
+   * added to `ready`, still pending, for fillSlots to queue or mark. Returns the tasks that
+   * ended here.
    */
-  private async admit(tx: Tx, wf: WorkflowRow, rows: TaskRow[]): Promise<TaskRow[]> {
+  private async admit(tx: Tx, wf: WorkflowRow, rows: TaskRow[], ready: string[]): Promise<TaskRow[]> {
     const plain = rows.filter((t) => !t.templates && !t.whenCondition);
     const special = rows.filter((t) => t.templates || t.whenCondition);
-    const ready = plain.map((t) => t.id);
+    for (const t of plain) ready.push(t.id);
     const ended: TaskRow[] = [];
     if (special.length > 0) {
       const plans = special.map((t) => ({ task: t, ...planOf(t) }));
@@ -137,7 +142,6 @@ export class WorkflowReleaser {
         ready.push(task.id);
       }
     }
-    await this.workflows.markReady(tx, ready);
     return ended;
   }
 
@@ -169,9 +173,10 @@ export class WorkflowReleaser {
     }
   }
 
-  private async fillSlots(tx: Tx, wf: WorkflowRow): Promise<TaskRow[]> {
+  /** Queues ready tasks (those marked before, and `ready`) while max_parallel leaves slots; marks the rest ready. */
+  private async fillSlots(tx: Tx, wf: WorkflowRow, ready: string[] = []): Promise<TaskRow[]> {
     const free = wf.maxParallel === null ? 1_000_000_000 : wf.maxParallel - (await this.workflows.activeCount(tx, wf.id));
-    return this.workflows.queueReady(tx, wf.id, free, `ready; waiting for a free slot (max_parallel ${wf.maxParallel})`);
+    return this.workflows.queueReady(tx, wf.id, free, `ready; waiting for a free slot (max_parallel ${wf.maxParallel})`, ready);
   }
 
   private async finishIfDone(tx: Tx, wf: WorkflowRow): Promise<void> {
