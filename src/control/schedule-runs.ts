@@ -2,7 +2,8 @@
 // trigger by hand): a task or a workflow of the schedule's tenant, linked by schedule_id. The
 // caller enqueues the returned queued tasks after the commit; if Redis refuses, the reconciler
 // enqueues them (they are queued rows in the database).
-import { tasks as taskTable, type NewTaskRow, type ScheduleRow, type TaskRow } from '../state/schema.ts';
+import { tasks as taskTable, type NewTaskRow, type ScheduleRow } from '../state/schema.ts';
+import type { ReleasedTask } from '../state/task-store.ts';
 import type { Tx } from '../state/tx.ts';
 import type { TaskSpec, WorkflowSpec } from '../domain/task.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
@@ -13,7 +14,7 @@ export interface ScheduleRun {
   kind: 'task' | 'workflow';
   runId: string;
   /** Tasks to enqueue once the transaction has committed. */
-  queued: TaskRow[];
+  queued: ReleasedTask[];
 }
 
 /** The label a tick's run carries: the tick it was started for (as Kubernetes' cronjob-scheduled-timestamp). */

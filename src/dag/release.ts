@@ -9,7 +9,7 @@
 // queued only in the one transaction that commits its last parent's end, it is released
 // exactly once, whatever crashes around it.
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
-import type { Tx } from '../state/task-store.ts';
+import type { ReleasedTask, Tx } from '../state/task-store.ts';
 import type { WorkflowStore } from '../state/workflow-store.ts';
 import { compileCondition, decideWhen, type CompiledCondition } from '../workflow/condition.ts';
 import { renderTaskTemplates } from '../workflow/task-templates.ts';
@@ -20,13 +20,13 @@ export class WorkflowReleaser {
   constructor(private readonly workflows: WorkflowStore) {}
 
   /** TaskStore's onFinal hook: the tasks that just ended (of any workflows, or none). */
-  readonly onTasksFinal = async (tx: Tx, ended: TaskRow[]): Promise<TaskRow[]> => {
+  readonly onTasksFinal = async (tx: Tx, ended: TaskRow[]): Promise<ReleasedTask[]> => {
     const byWorkflow = new Map<string, TaskRow[]>();
     for (const t of ended) {
       if (!t.workflowId || !t.workflowKey) continue;
       byWorkflow.set(t.workflowId, [...(byWorkflow.get(t.workflowId) ?? []), t]);
     }
-    const released: TaskRow[] = [];
+    const released: ReleasedTask[] = [];
     for (const id of [...byWorkflow.keys()].sort()) {
       const wf = await this.workflows.lock(tx, id);
       if (!wf || wf.status !== 'running') continue;
@@ -39,7 +39,7 @@ export class WorkflowReleaser {
   };
 
   /** At creation: roots are already marked ready (a root's `when` is decided here); queue as many as max_parallel allows. */
-  async start(tx: Tx, wf: WorkflowRow): Promise<TaskRow[]> {
+  async start(tx: Tx, wf: WorkflowRow): Promise<ReleasedTask[]> {
     const conditional = await this.workflows.readyConditional(tx, wf.id);
     const ready: string[] = [];
     if (conditional.length > 0) {
@@ -54,7 +54,7 @@ export class WorkflowReleaser {
    * whose parents are all done again are released (templates filled again from the kept
    * tasks' values, `when` decided again).
    */
-  async restart(tx: Tx, wf: WorkflowRow, reset: TaskRow[]): Promise<TaskRow[]> {
+  async restart(tx: Tx, wf: WorkflowRow, reset: TaskRow[]): Promise<ReleasedTask[]> {
     const waiting = await this.workflows.unsucceededParents(tx, wf.id, reset.map((t) => t.id), this.satisfying(wf));
     const ready: string[] = [];
     const done = reset.filter((t) => (waiting.get(t.id)?.count ?? 0) === 0);
@@ -174,7 +174,7 @@ export class WorkflowReleaser {
   }
 
   /** Queues ready tasks (those marked before, and `ready`) while max_parallel leaves slots; marks the rest ready. */
-  private async fillSlots(tx: Tx, wf: WorkflowRow, ready: string[] = []): Promise<TaskRow[]> {
+  private async fillSlots(tx: Tx, wf: WorkflowRow, ready: string[] = []): Promise<ReleasedTask[]> {
     const free = wf.maxParallel === null ? 1_000_000_000 : wf.maxParallel - (await this.workflows.activeCount(tx, wf.id));
     return this.workflows.queueReady(tx, wf.id, free, `ready; waiting for a free slot (max_parallel ${wf.maxParallel})`, ready);
   }

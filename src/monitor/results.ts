@@ -5,7 +5,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskRow } from '../state/schema.ts';
-import type { FinishReport, TaskStore } from '../state/task-store.ts';
+import type { FinishReport, ReleasedTask, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchEntry } from '../scheduler/batcher.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import type { PendingQueues } from '../scheduler/pending.ts';
@@ -16,7 +16,7 @@ export interface ResultRecorderDeps {
   /** Released workflow tasks and retries are enqueued here. */
   pending: PendingQueues;
   /** Released workflow tasks go to the dispatcher at once when it takes them (Dispatcher.offer), else to pending. */
-  offer?(rows: TaskRow[]): boolean;
+  offer?(rows: ReleasedTask[]): boolean;
   connection: Redis;
   /** A non-blocking connection for reading log streams. */
   redis: Redis;

@@ -39,13 +39,16 @@ export interface FinishResult {
  * skips the task's children there, so a crash can never finish a parent without its children's
  * fate). Returns tasks it moved to `queued`, which the caller enqueues after the commit.
  */
-export type OnTaskFinal = (tx: Tx, ended: TaskRow[]) => Promise<TaskRow[]>;
+export type OnTaskFinal = (tx: Tx, ended: TaskRow[]) => Promise<ReleasedTask[]>;
+
+/** What the caller needs of a task released to `queued` to enqueue it (scheduler/pending.ts). */
+export type ReleasedTask = Pick<TaskRow, 'id' | 'priority' | 'tenant'>;
 
 interface Retry { id: string; exit_code: number | null; error: string | null; reason: string; i: number; retryInMs: number; outputs: Record<string, string> | null; result: string | null }
 interface Final { id: string; status: FinishStatus; exit_code: number | null; error: string | null; started_at: string | null; finished_at: string; i: number; outputs: Record<string, string> | null; result: string | null }
 
 /** See TaskStore.finishMany. Reports for an attempt the task no longer has are ignored (null). */
-export async function finishAttempts(tx: Tx, reports: FinishReport[], onFinal: OnTaskFinal): Promise<{ results: Array<FinishResult | null>; released: TaskRow[] }> {
+export async function finishAttempts(tx: Tx, reports: FinishReport[], onFinal: OnTaskFinal): Promise<{ results: Array<FinishResult | null>; released: ReleasedTask[] }> {
   const ids = reports.map((r) => r.taskId);
   // Lock order, as everywhere: workflow rows (by id), then task rows (by id), then nodes.
   // Raw statements read through row-mapping.ts, as in place-attempts.ts.

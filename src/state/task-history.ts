@@ -23,10 +23,11 @@ export async function recordEvents(tx: Tx, rows: TaskRow[], reason: string | nul
  * Runs `update` (an UPDATE of tasks, without RETURNING) and records one event for each task it
  * changed in the same statement, at `at`, with `reason` (SQL over the UPDATE's tables, read after
  * the change). Returns the changed rows as the driver gives them: whole when `whole`, else their
- * id, status, node_id and attempts (map whole rows with row-mapping.ts's rowsOf).
+ * id, status, node_id and attempts, and the columns named in `also` (map whole rows with
+ * row-mapping.ts's rowsOf).
  */
-export async function updateWithEvents(tx: Tx, update: SQL, reason: SQL, at: string, whole: boolean): Promise<Array<Record<string, unknown>>> {
-  const returning = sql.raw(whole ? 'tasks.*' : 'tasks.id, tasks.status, tasks.node_id, tasks.attempts');
+export async function updateWithEvents(tx: Tx, update: SQL, reason: SQL, at: string, whole: boolean, also: string[] = []): Promise<Array<Record<string, unknown>>> {
+  const returning = sql.raw(whole ? 'tasks.*' : ['id', 'status', 'node_id', 'attempts', ...also].map((c) => `tasks.${c}`).join(', '));
   const res = (await tx.execute(sql`
     with changed as (
       ${update}

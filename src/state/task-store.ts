@@ -6,7 +6,7 @@ import type { Db } from './db.ts';
 import { taskEvents, taskLogs, tasks, type NewTaskRow, type NodeRow, type TaskRow } from './schema.ts';
 import { isFinal, isOnNode, isRetryable, ON_NODE_STATUSES, type TaskStatus } from '../domain/task.ts';
 import { nodeWentOffline, retryRequested } from '../domain/status-reasons.ts';
-import { finishAttempts, type FinishReport, type FinishResult, type OnTaskFinal } from './finish-attempts.ts';
+import { finishAttempts, type FinishReport, type FinishResult, type OnTaskFinal, type ReleasedTask } from './finish-attempts.ts';
 import { release } from './node-reservations.ts';
 import { markStarted, placeAttempts } from './place-attempts.ts';
 import { addEvent, recordEvents } from './task-history.ts';
@@ -33,7 +33,7 @@ const REQUEST_FIELDS = fieldsOf(tasks, ['id', 'status', 'nodeId', 'priority', 't
 export type PlacementRequest = ReturnType<typeof REQUEST_FIELDS.read>[number];
 
 export type { FinishStatus } from '../domain/task.ts';
-export type { FinishReport, FinishResult, OnTaskFinal, Tx };
+export type { FinishReport, FinishResult, OnTaskFinal, ReleasedTask, Tx };
 
 export class TaskStore {
   private onFinal: OnTaskFinal = async () => [];
@@ -197,7 +197,7 @@ export class TaskStore {
   }
 
   /** Fails a queued task that can never run (bigger than any node, say). */
-  async failQueued(taskId: string, error: string): Promise<{ task: TaskRow; released: TaskRow[] } | null> {
+  async failQueued(taskId: string, error: string): Promise<{ task: TaskRow; released: ReleasedTask[] } | null> {
     return this.db.transaction(async (tx) => {
       const locked = await this.lockTask(tx, taskId);
       if (!locked || locked.status !== 'queued') return null;
@@ -244,7 +244,7 @@ export class TaskStore {
    * `retryInMs`) or the final state (unless the task already ended, e.g. it was cancelled).
    * Reports for an attempt the task no longer has are ignored (null).
    */
-  async finishMany(reports: FinishReport[]): Promise<{ results: Array<FinishResult | null>; released: TaskRow[] }> {
+  async finishMany(reports: FinishReport[]): Promise<{ results: Array<FinishResult | null>; released: ReleasedTask[] }> {
     if (reports.length === 0) return { results: [], released: [] };
     if (new Set(reports.map((r) => r.taskId)).size !== reports.length) throw new Error('finishMany: a task appears twice in one batch');
     return this.db.transaction((tx) => finishAttempts(tx, reports, this.onFinal));
@@ -253,7 +253,7 @@ export class TaskStore {
   async cancel(
     taskId: string,
     reason = 'cancelled by request',
-  ): Promise<{ task: TaskRow; wasOnNode: boolean; released: TaskRow[] } | 'not_found' | { ended: TaskRow }> {
+  ): Promise<{ task: TaskRow; wasOnNode: boolean; released: ReleasedTask[] } | 'not_found' | { ended: TaskRow }> {
     return this.db.transaction(async (tx) => {
       const t = await this.lockTask(tx, taskId);
       if (!t) return 'not_found';
