@@ -36,7 +36,10 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   }
   const connection = consumerConnection(config.redis.url, {}, { pipelined: config.redis.auto_pipeline });
   const names = redisNames(config.redis.prefix);
-  const events = new Queue(names.eventsQueue, { connection, prefix: names.bullPrefix });
+  // Its own connection, so the nodes' commands go on one without BullMQ's scripts (NodeAgent.eventsConnection).
+  const eventsConnection = consumerConnection(config.redis.url, {}, { pipelined: config.redis.auto_pipeline });
+  eventsConnection.on('error', (err) => logger.debug({ err }, 'worker: redis connection error (events)'));
+  const events = new Queue(names.eventsQueue, { connection: eventsConnection, prefix: names.bullPrefix });
   // One events queue for every agent, and so one batch of "started" reports for the process; one
   // reader of all the nodes' inboxes.
   const inbox = new NodeInbox({ connection, names, logger });
@@ -60,6 +63,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
       await Promise.allSettled(agents.map((a) => a.close({ force })));
       await inbox.close().catch(() => undefined);
       await events.close().catch(() => undefined);
+      await eventsConnection.quit().catch(() => eventsConnection.disconnect());
       shared.subscriber.disconnect();
       await shared.connection.quit().catch(() => shared.connection.disconnect());
     }),

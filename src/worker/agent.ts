@@ -56,6 +56,7 @@ export class NodeAgent implements Part {
   /** Attempts being run, to wait for on close. */
   private readonly inFlight = new Set<Promise<void>>();
   private events: Queue | null = null;
+  private eventsRedis: Redis | null = null;
   private reports: Reports | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private engineTimer: NodeJS.Timeout | null = null;
@@ -98,7 +99,7 @@ export class NodeAgent implements Part {
     if (!engineOk) this.state = 'engine_unreachable';
     this.node = await this.register();
     logger.info({ node_id: this.node.id, node: this.node.name, capacity: this.capacity }, 'worker: registered');
-    this.events = this.opts.shared?.events ?? new Queue(this.names.eventsQueue, { connection: this.connection, prefix: this.names.bullPrefix });
+    this.events = this.opts.shared?.events ?? new Queue(this.names.eventsQueue, { connection: this.eventsConnection(), prefix: this.names.bullPrefix });
     this.reports = this.opts.shared?.reports ?? new Reports(this.events);
     await this.subscriber.subscribe(this.names.cancelChannel);
     this.subscriber.on('message', this.onCancelMessage);
@@ -112,6 +113,19 @@ export class NodeAgent implements Part {
     this.scheduleEngineCheck();
     await this.heartbeat();
     this.scheduleHeartbeat();
+  }
+
+  /**
+   * The events queue's own connection. BullMQ defines its ~50 scripts on the connection it is
+   * given, and ioredis copies them onto every pipeline of that connection, the auto-pipeline of
+   * each turn of the event loop included: the node's own commands (inbox, logs, attempt records)
+   * stay on a connection without them.
+   */
+  private eventsConnection(): Redis {
+    const { config, logger } = this.opts;
+    this.eventsRedis = consumerConnection(config.redis.url, {}, { pipelined: config.redis.auto_pipeline });
+    this.eventsRedis.on('error', (err) => logger.debug({ err }, 'worker: redis connection error (events)'));
+    return this.eventsRedis;
   }
 
   private async engineAnswers(): Promise<boolean> {
@@ -130,6 +144,7 @@ export class NodeAgent implements Part {
   }
 
   private scheduleEngineCheck(): void {
+    if (this.opts.executor.alwaysAnswers) return;
     const every = this.opts.engineCheckMs ?? 2_000;
     const tick = async () => {
       if (this.state === 'stopping' || this.state === 'stopped') return;
@@ -459,6 +474,8 @@ export class NodeAgent implements Part {
       if (!this.opts.shared) {
         this.subscriber.disconnect();
         await this.connection.quit().catch(() => this.connection.disconnect());
+        const events = this.eventsRedis;
+        await events?.quit().catch(() => events.disconnect());
       }
       this.state = 'stopped';
     });

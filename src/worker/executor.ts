@@ -53,6 +53,11 @@ export interface Executor {
   run(spec: RunSpec, hooks?: RunHooks): Promise<RunOutcome & { startedAt: Date | null; finishedAt: Date }>;
   /** Throws a clear error when the engine cannot be reached. */
   ping(): Promise<void>;
+  /**
+   * True when there is no engine that can go away (the simulated executor): the agent then does
+   * not check it every couple of seconds (a thousand simulated nodes in one process would each).
+   */
+  readonly alwaysAnswers?: boolean;
   /** Containers this node left behind (after a restart), by task and attempt. */
   leftovers?(nodeId: string): Promise<Array<{ taskId: string; attempt: number }>>;
   /** Kills and removes the container of an attempt; false when there was none. */

@@ -9,6 +9,8 @@ export const SIM_DURATION_LABEL = 'jarvis.sim/duration_ms';
 export const SIM_EXIT_CODE_LABEL = 'jarvis.sim/exit_code';
 
 export class SimulatedExecutor implements Executor {
+  readonly alwaysAnswers = true;
+
   async ping(): Promise<void> {}
 
   async run(spec: RunSpec, hooks: RunHooks = {}): Promise<RunOutcome & { startedAt: Date | null; finishedAt: Date }> {
