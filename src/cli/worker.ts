@@ -36,7 +36,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   }
   const connection = consumerConnection(config.redis.url, {}, { pipelined: config.redis.auto_pipeline });
   const names = redisNames(config.redis.prefix);
-  // Its own connection, so the nodes' commands go on one without BullMQ's scripts (NodeAgent.eventsConnection).
+  // Its own connection, so the nodes' commands go on one without BullMQ's scripts (NodeAgent.openEventsConnection).
   const eventsConnection = consumerConnection(config.redis.url, {}, { pipelined: config.redis.auto_pipeline });
   eventsConnection.on('error', (err) => logger.debug({ err }, 'worker: redis connection error (events)'));
   const events = new Queue(names.eventsQueue, { connection: eventsConnection, prefix: names.bullPrefix });

@@ -225,7 +225,6 @@ export class WorkflowStore {
     return { workflow, reset };
   }
 
-
   async activeCount(tx: Tx, workflowId: string): Promise<number> {
     const [{ n }] = await tx.select({ n: count() }).from(tasks).where(and(eq(tasks.workflowId, workflowId), inArray(tasks.status, ACTIVE)));
     return Number(n);
@@ -236,7 +235,7 @@ export class WorkflowStore {
    * before, and `newlyReady` (pending tasks whose parents just finished). The rest of both are
    * marked ready, saying they wait for a slot. Each task changes once: a task released at once
    * is not first marked ready (a second new version of its row, and of its index entries, which
-   * was a third of releasing a 1,000-wide fan-out). Raw statements read through row-mapping.ts.
+   * was a third of releasing a 1,000-wide fan-out). Returns only what enqueueing needs.
    */
   async queueReady(tx: Tx, workflowId: string, limit: number, waitingReason: string, newlyReady: string[] = []): Promise<ReleasedTask[]> {
     const isReady = sql`tasks.workflow_id = ${workflowId} and tasks.status = 'pending' and (tasks.dag_ready or tasks.id = any(${uuidArray(newlyReady)}::uuid[]))`;

@@ -99,7 +99,7 @@ export class NodeAgent implements Part {
     if (!engineOk) this.state = 'engine_unreachable';
     this.node = await this.register();
     logger.info({ node_id: this.node.id, node: this.node.name, capacity: this.capacity }, 'worker: registered');
-    this.events = this.opts.shared?.events ?? new Queue(this.names.eventsQueue, { connection: this.eventsConnection(), prefix: this.names.bullPrefix });
+    this.events = this.opts.shared?.events ?? new Queue(this.names.eventsQueue, { connection: this.openEventsConnection(), prefix: this.names.bullPrefix });
     this.reports = this.opts.shared?.reports ?? new Reports(this.events);
     await this.subscriber.subscribe(this.names.cancelChannel);
     this.subscriber.on('message', this.onCancelMessage);
@@ -121,7 +121,7 @@ export class NodeAgent implements Part {
    * each turn of the event loop included: the node's own commands (inbox, logs, attempt records)
    * stay on a connection without them.
    */
-  private eventsConnection(): Redis {
+  private openEventsConnection(): Redis {
     const { config, logger } = this.opts;
     this.eventsRedis = consumerConnection(config.redis.url, {}, { pipelined: config.redis.auto_pipeline });
     this.eventsRedis.on('error', (err) => logger.debug({ err }, 'worker: redis connection error (events)'));
