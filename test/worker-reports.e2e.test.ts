@@ -1,12 +1,14 @@
 // How workers' reports reach the control plane: a worker process with many nodes sends the
 // attempts that end together as a few "finished-many" jobs on the events queue (not one job
-// each), and every task is recorded once; a report sent alone, as older workers do, still counts.
+// each), and every task is recorded once; a report sent alone, as older workers do, still counts;
+// and a report waiting in the queue is not taken for a lost one, though its job has no id to find.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, expect, it } from 'vitest';
 import { REDIS_URL } from './support/env.ts';
 import { api, spawnSimulatedNodes, startJarvis } from './support/jarvis.ts';
-import { redisNames } from '../src/scheduler/queues.ts';
+import { consumerConnection, redisNames } from '../src/scheduler/queues.ts';
+import { Reports } from '../src/worker/reports.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -78,4 +80,43 @@ it('records a report sent alone, as an older worker sends it', async () => {
   );
   const t = await http.waitForTask(id, (x) => x.status === 'succeeded');
   expect(t).toMatchObject({ exit_code: 0, attempts: 1, result: '42' });
+}, 60_000);
+
+it('does not place again an attempt whose report waits in the events queue', async () => {
+  // This test plays a current node: its report goes in a job of many (worker/reports.ts) while
+  // the control plane is not taking reports (the events queue paused), and its heartbeats stop
+  // listing the task, as they do once the report is queued.
+  const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '120' } });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  const reg = await http.post('/nodes/register', { name: `queued-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } });
+  const node = reg.body as { id: string; token: string };
+  const beat = (running: string[]) => http.post(`/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, engine: 'ok' }, { authorization: `Bearer ${node.token}` });
+  expect((await beat([])).status).toBe(200);
+  const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
+  await http.waitForTask(id, (t) => t.status === 'scheduled');
+
+  const names = redisNames(server.prefix);
+  const redis = consumerConnection(REDIS_URL);
+  cleanups.push(() => redis.quit());
+  const events = new Queue(names.eventsQueue, { connection: redis, prefix: names.bullPrefix });
+  cleanups.push(() => events.close());
+  const reports = new Reports(events, { connection: redis, names });
+  const at = new Date().toISOString();
+  await reports.started({ type: 'started', taskId: id, attempt: 1, nodeId: node.id, at });
+  await http.waitForTask(id, (t) => t.status === 'running');
+  expect((await beat([id])).status).toBe(200);
+
+  await events.pause();
+  await reports.finished({ type: 'finished', taskId: id, attempt: 1, nodeId: node.id, status: 'succeeded', exitCode: 0, error: null, startedAt: at, finishedAt: new Date().toISOString(), truncated: false, outputs: null, result: null });
+  // Heartbeats without it for well over two periods: the other test shows a lost report is
+  // placed again within this time.
+  for (let i = 0; i < 12; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    await beat([]);
+  }
+  expect((await http.get(`/tasks/${id}`)).body).toMatchObject({ status: 'running', attempts: 1 });
+
+  await events.resume();
+  expect(await http.waitForTask(id, (t) => t.status === 'succeeded')).toMatchObject({ attempts: 1, exit_code: 0 });
 }, 60_000);

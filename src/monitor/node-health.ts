@@ -64,7 +64,10 @@ export class NodeHealthMonitor implements Part {
   /**
    * A task recorded as running on a live node that the node's heartbeats stopped listing, and
    * whose "finished" report is not waiting in the events queue, lost its report (Redis lost
-   * it): it is placed again. Two heartbeats of grace cover a report on its way.
+   * it): it is placed again. Two heartbeats of grace cover a report on its way. A report is
+   * known to wait by its attempt's record, which the worker marks `reported` once the report's
+   * job is queued (worker/reports.ts: a job carries many reports), or, from an older worker, by
+   * the report's own job id.
    */
   private async requeueLostAttempts(): Promise<void> {
     const { tasks, redis, names, logger } = this.deps;
@@ -72,7 +75,11 @@ export class NodeHealthMonitor implements Part {
     if (Date.now() - this.lostCheckedAt < this.periodSeconds * 1000) return;
     this.lostCheckedAt = Date.now();
     for (const t of await tasks.unlistedRunning(2 * this.periodSeconds)) {
-      if (await redis.exists(`${names.bullPrefix}:${names.eventsQueue}:finished-${t.id}-a${t.attempts}`)) continue;
+      const [reported, ownJob] = await Promise.all([
+        redis.hexists(names.attemptKey(t.id, t.attempts), 'reported'),
+        redis.exists(`${names.bullPrefix}:${names.eventsQueue}:finished-${t.id}-a${t.attempts}`),
+      ]);
+      if (reported === 1 || ownJob === 1) continue;
       const again = await tasks.requeueLost(t.id, t.attempts, `node ${t.nodeName} no longer runs attempt ${t.attempts} and its result was lost; placing it again`);
       if (!again) continue;
       await this.deps.pending.add([again]);

@@ -100,7 +100,7 @@ export class NodeAgent implements Part {
     this.node = await this.register();
     logger.info({ node_id: this.node.id, node: this.node.name, capacity: this.capacity }, 'worker: registered');
     this.events = this.opts.shared?.events ?? new Queue(this.names.eventsQueue, { connection: this.openEventsConnection(), prefix: this.names.bullPrefix });
-    this.reports = this.opts.shared?.reports ?? new Reports(this.events);
+    this.reports = this.opts.shared?.reports ?? new Reports(this.events, { connection: this.connection, names: this.names });
     await this.subscriber.subscribe(this.names.cancelChannel);
     this.subscriber.on('message', this.onCancelMessage);
     if (engineOk) {

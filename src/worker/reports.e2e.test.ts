@@ -1,6 +1,7 @@
 // A worker process's reports against a real Redis: reports given together leave in few jobs,
 // "finished" ones split so no job holds much more than 256 KiB of them (a report may carry a
-// 64 KiB result), each report in exactly one job, and each resolves once its job is queued.
+// 64 KiB result), each report in exactly one job, and each resolves once its job is queued,
+// with its attempt's record marked as reported (what the node health check looks for).
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -46,7 +47,7 @@ async function queued() {
 }
 
 it('sends reports given together in few jobs, large ones split near 256 KiB, each once', async () => {
-  const reports = new Reports(events);
+  const reports = new Reports(events, { connection: redis, names });
   const big = Array.from({ length: 10 }, (_, i) => finished(String(i).repeat(60 * 1024)));
   const small = Array.from({ length: 50 }, () => finished('ok'));
   const started = Array.from({ length: 30 }, () => ({ type: 'started' as const, taskId: randomUUID(), attempt: 1, nodeId: randomUUID(), at: new Date().toISOString() }));
@@ -67,6 +68,14 @@ it('sends reports given together in few jobs, large ones split near 256 KiB, eac
   // The results arrive whole.
   const byId = new Map(ends.flatMap((j) => (j.data.type === 'finished-many' ? j.data.reports : [])).map((r) => [r.taskId, r]));
   for (const r of big) expect(byId.get(r.taskId)?.result).toBe(r.result);
+  // Every finished attempt's record says it was reported, and goes away within the hour.
+  for (const r of [...big, ...small]) {
+    const key = names.attemptKey(r.taskId, r.attempt);
+    expect(await redis.hexists(key, 'reported')).toBe(1);
+    const ttl = await redis.ttl(key);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(3600);
+  }
 });
 
 it('fails a report whose job could not be queued', async () => {
@@ -74,8 +83,11 @@ it('fails a report whose job could not be queued', async () => {
   down.on('error', () => undefined);
   const broken = new Queue(names.eventsQueue, { connection: down, prefix: names.bullPrefix });
   broken.on('error', () => undefined);
-  const reports = new Reports(broken);
-  await expect(reports.finished(finished('x'))).rejects.toThrow();
+  const reports = new Reports(broken, { connection: redis, names });
+  const report = finished('x');
+  await expect(reports.finished(report)).rejects.toThrow();
+  // No mark without its report: the node health check must see this result as lost.
+  expect(await redis.exists(names.attemptKey(report.taskId, report.attempt))).toBe(0);
   await broken.close().catch(() => undefined);
   down.disconnect();
 });

@@ -5,9 +5,15 @@
 // report, and the control plane a job fetch; it stores reports in batches anyway
 // (monitor/results.ts). A report resolves once the job holding it is in the queue: only then
 // may its inbox entry be acknowledged.
+//
+// A "finished" report also marks its attempt's record in Redis as reported, once its job is
+// queued: the control plane's node health check (monitor/node-health.ts) takes a running task
+// its node stopped listing for one whose result was lost, unless the report is waiting in the
+// events queue, and a job of many reports has no id to look for.
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { Batcher } from '../scheduler/batcher.ts';
-import type { FinishedReports, StartedReports, TaskEventJob } from '../scheduler/queues.ts';
+import { RECORD_AFTER_DONE_S, type FinishedReports, type RedisNames, type StartedReports, type TaskEventJob } from '../scheduler/queues.ts';
 
 type Started = Extract<TaskEventJob, { type: 'started' }>;
 type Finished = Extract<TaskEventJob, { type: 'finished' }>;
@@ -49,10 +55,21 @@ export class Reports {
     }
     // As above: applied at least once, fenced by attempt in the task store.
     await this.events.addBulk(jobs.map((data) => ({ name: data.type, data, opts: JOB_OPTIONS })));
+    // Only after the jobs are queued: a mark without its report would keep a lost result lost.
+    const pipe = this.records.connection.pipeline();
+    for (const { value: r } of batch) {
+      const key = this.records.names.attemptKey(r.taskId, r.attempt);
+      pipe.hset(key, 'reported', Date.now()).expire(key, RECORD_AFTER_DONE_S);
+    }
+    await pipe.exec();
     for (const b of batch) b.settle();
   });
 
-  constructor(private readonly events: Queue) {}
+  /** records: where the attempts' records are (the nodes' connection, not the events queue's). */
+  constructor(
+    private readonly events: Queue,
+    private readonly records: { connection: Redis; names: RedisNames },
+  ) {}
 
   /** Resolves once the report is in the events queue (with the others of its batch). */
   started(event: Started): Promise<void> {
