@@ -124,6 +124,7 @@ export async function startControlPlane(
     tenantPolicies: config.tenants.policies,
     agingSeconds: config.scheduler.aging_seconds,
     idleTenantMs: config.scheduler.idle_tenant_seconds * 1000,
+    viewReuseMs: config.scheduler.view_reuse_ms,
     onPlaced: (t) => {
       // Placement latency of first attempts; a retry's wait would need the time it was queued again.
       if (t.attempts === 1) metrics.queueWait.observe({ priority: t.priority }, ((t.scheduledAt?.getTime() ?? Date.now()) - t.createdAt.getTime()) / 1000);

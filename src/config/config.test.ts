@@ -36,7 +36,7 @@ describe('loadConfig', () => {
     expect(c.worker.capacity).toEqual({ cpu: null, memory_mb: null, gpu: 0, max_tasks: null });
     expect(c.worker).toMatchObject({ name: null, executor: 'docker', heartbeat_seconds: 5, labels: {} });
     expect(c.worker.job_lock_seconds).toBeUndefined();
-    expect(c.scheduler).toEqual({ strategy: 'binpack', aging_seconds: 60, idle_tenant_seconds: 300, critical_jumps_tenants: false });
+    expect(c.scheduler).toEqual({ strategy: 'binpack', aging_seconds: 60, idle_tenant_seconds: 300, critical_jumps_tenants: false, view_reuse_ms: 200 });
     expect(c.metrics.enabled).toBe(true);
     expect(c.log_level).toBe('info');
   });
@@ -68,6 +68,7 @@ describe('loadConfig', () => {
         JARVIS_SCHEDULER_STRATEGY: 'spread',
         JARVIS_AGING_SECONDS: '2.5',
         JARVIS_CRITICAL_JUMPS_TENANTS: 'true',
+        JARVIS_VIEW_REUSE_MS: '0',
         JARVIS_DEFAULT_NETWORK: 'bridge',
         JARVIS_REDIS_AUTO_PIPELINE: 'false',
       },
@@ -76,7 +77,7 @@ describe('loadConfig', () => {
     expect(c.redis).toEqual({ url: 'redis://cache:6380', prefix: 'fromfile', auto_pipeline: false });
     expect(c.database.url).toBe('postgres://db/jarvis');
     expect(c.metrics.enabled).toBe(false);
-    expect(c.scheduler).toEqual({ strategy: 'spread', aging_seconds: 2.5, idle_tenant_seconds: 300, critical_jumps_tenants: true });
+    expect(c.scheduler).toEqual({ strategy: 'spread', aging_seconds: 2.5, idle_tenant_seconds: 300, critical_jumps_tenants: true, view_reuse_ms: 0 });
     expect(c.tasks.default_network).toBe('bridge');
   });
 

@@ -95,6 +95,8 @@ export const ConfigSchema = z.strictObject({
     idle_tenant_seconds: z.number().positive(),
     /** Critical tasks go first whatever their tenant's fair share (off: fair share orders tenants, priority orders within one). */
     critical_jumps_tenants: z.boolean(),
+    /** How long a placement batch may reuse the nodes' view the last one left, ms (0: read the nodes for every batch). */
+    view_reuse_ms: z.number().int().min(0).max(60_000),
   }),
   leader: z.strictObject({
     ttl_seconds: z.number().positive(),
@@ -204,6 +206,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_MAX_HEARTBEATS_PER_SECOND', ['nodes', 'max_heartbeats_per_second']],
     ['JARVIS_AGING_SECONDS', ['scheduler', 'aging_seconds']],
     ['JARVIS_IDLE_TENANT_SECONDS', ['scheduler', 'idle_tenant_seconds']],
+    ['JARVIS_VIEW_REUSE_MS', ['scheduler', 'view_reuse_ms']],
     ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],
     ['JARVIS_RATE_LIMIT_PER_S', ['auth', 'default_rate_per_s']],

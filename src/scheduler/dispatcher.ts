@@ -25,7 +25,7 @@ import { PendingJob, type RedisNames } from './queues.ts';
 import { agedPriority } from './aging.ts';
 import { TenantReaders } from './tenant-readers.ts';
 import { byRank, HELD_RECHECK_MS, HELD_RETRY_MS, WAIT_RETRY_MS, WaitingRoom, type Pending, type Taken, type Waiting } from './waiting-room.ts';
-import type { PlacementNode } from '../domain/fit.ts';
+import { KeptView, type View } from './kept-view.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
 export interface DispatcherDeps {
@@ -46,6 +46,8 @@ export interface DispatcherDeps {
   agingSeconds: number;
   /** scheduler.idle_tenant_seconds, in ms: a tenant's queue readers close after this long idle. */
   idleTenantMs?: number;
+  /** See KeptView (kept-view.ts); default VIEW_REUSE_MS. */
+  viewReuseMs?: number;
   /** What each tenant's tasks may ask beyond the restricted container profile (tenants.policies). */
   tenantPolicies?: Record<string, TenantPolicy>;
   /** Called when a task is placed, with the time it waited since it was accepted. */
@@ -75,13 +77,19 @@ export class Dispatcher implements Part {
   private heldLook = { signature: null as string | null, at: 0 };
   /** Tasks that found no room (waiting-room.ts). */
   private readonly room: WaitingRoom;
-  private readonly onWake = () => this.room.wake();
+  /** The nodes' view the last batch left (kept-view.ts). */
+  private readonly view: KeptView;
+  private readonly onWake = () => {
+    this.view.drop(); // room freed, or a node came: the next batch reads the nodes again
+    this.room.wake();
+  };
   private readonly onAdded = (tenant: string, bestRank: number) => {
     if (this.running) this.readers.arrived(tenant);
     this.room.arrived(tenant, bestRank);
   };
 
   constructor(private readonly deps: DispatcherDeps) {
+    this.view = new KeptView(() => deps.nodes.placementView(), deps.viewReuseMs);
     this.nodes = new NodeHandOver(deps);
     this.usage = new TenantUsage(deps.tenants);
     this.room = new WaitingRoom({
@@ -139,6 +147,7 @@ export class Dispatcher implements Part {
     const now = Date.now();
     if (signature !== null && signature === this.heldLook.signature && now - this.heldLook.at < HELD_RECHECK_MS) return;
     this.heldLook = { signature, at: now };
+    this.view.drop();
     this.room.lookAgainAtHeld();
   }
 
@@ -274,14 +283,15 @@ export class Dispatcher implements Part {
   }
 
   private async decideBatch(batch: Pending[]): Promise<BatchHandled> {
-    const { tasks, nodes } = this.deps;
+    const { tasks } = this.deps;
     // Every batch has the tasks held in memory in it: room this batch finds goes to the front of
     // each tenant's queue, not to tasks that came after it (read again from a paused queue, say).
     batch.push(...this.room.takeHeld());
     batch.sort((a, b) => (a.value.rank ?? 0) - (b.value.rank ?? 0) || a.value.seq - b.value.seq);
     const entries = batch.map((p) => ({ p, data: { taskId: p.value.taskId } }));
-    // The three reads at once (the nodes' view is read again for a second try, below).
-    let firstView: Promise<PlacementNode[]> | null = nodes.placementView();
+    // The three reads at once (the nodes' view may be the one the last batch left, kept-view.ts;
+    // it is read again for a second try, below).
+    let firstView: Promise<View> | null = this.view.take();
     firstView.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     const [requests, tenants] = await Promise.all([tasks.placementRequests(entries.map((e) => e.data.taskId)), this.usage.states()]);
     const rows = new Map(requests.map((t) => [t.id, t]));
@@ -292,7 +302,8 @@ export class Dispatcher implements Part {
     const heldHere: Pending[] = [];
     let undecided = entries;
     for (let tries = 0; tries < 3 && undecided.length > 0; tries++) {
-      const view = await (firstView ?? nodes.placementView());
+      const current = await (firstView ?? this.view.fresh());
+      const view = current.nodes;
       firstView = null;
       const plans: Array<{ taskId: string; nodeId: string }> = [];
       const waits: Waiting[] = [];
@@ -344,6 +355,15 @@ export class Dispatcher implements Part {
           else never.push({ p: c.p, task: c.task, reason: choice.reason });
         }
       }
+      // A task waits, or fails as fitting no node, only on a fresh read: a kept view may not show
+      // room freed or a node that came meanwhile. Nothing was written yet; the tasks taken as
+      // candidates are decided again (the others were settled or set aside above).
+      if (current.kept && (waits.length > 0 || never.length > 0)) {
+        const again = new Set(candidates.map((c) => c.task.id));
+        undecided = undecided.filter((e) => again.has(e.data.taskId));
+        tries--;
+        continue;
+      }
       // Waiting for room while its tenant holds more than its share: fairness is the reason.
       for (const w of waits) w.reason = order.fairnessReason(w.task.tenant) ?? w.reason;
       for (const { candidate, reason } of order.quotaHeld()) waits.push({ p: candidate.p, task: candidate.task, reason });
@@ -363,6 +383,9 @@ export class Dispatcher implements Part {
       // Room is left after this batch (a node that came up frees room for many more than one
       // wake brings back), or room for the shape of a task waiting outside the held front.
       this.room.afterBatch(view, placed.length > 0 && waits.length === 0, roomForSome);
+      // The view holds this try's reservations; the next batch may start from it if the database
+      // made them all (a task gone or refused left room reserved in it that is not).
+      if (refused.length === 0 && gone.length === 0) this.view.keep(current);
       // A node that changed since the choice (drained, or room taken): choose again.
       const again = new Set(refused);
       undecided = undecided.filter((e) => again.has(e.data.taskId));
