@@ -181,7 +181,8 @@ export class Dispatcher implements Part {
   /**
    * Jobs are decided in batches: BullMQ hands out up to `concurrency` jobs (priority, then
    * FIFO) and each waits here until the batch it joined is decided. One batch at a time, sorted
-   * by priority then arrival, against one view of the nodes that each decision updates: the
+   * by priority then arrival, against one view of the nodes that each decision updates (read, or
+   * the one the last batch left: kept-view.ts): the
    * highest-priority task gets the free room, and the whole batch costs a few statements
    * instead of a transaction per task. While one batch is stored, the next fills up, so batches
    * grow with the load and a lone task is decided at once.

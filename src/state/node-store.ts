@@ -89,8 +89,9 @@ export class NodeStore {
 
   /**
    * The columns placement decides on, for every node (not the heartbeats' running-task lists).
-   * Read raw (row-mapping.ts): every placement batch reads all nodes, 1,000 rows at a time in a
-   * large cluster, and drizzle's per-row mapping was most of that read's cost.
+   * Read raw (row-mapping.ts): placement batches read all nodes (those not starting from the last
+   * batch's view, scheduler/kept-view.ts), 1,000 rows at a time in a large cluster, and drizzle's
+   * per-row mapping was most of that read's cost.
    */
   async placementView(): Promise<PlacementNode[]> {
     const res = (await this.db.execute(sql`select ${PLACEMENT_FIELDS.list} from nodes order by nodes.registered_at`)) as unknown as { rows: Array<Record<string, unknown>> };
