@@ -25,6 +25,7 @@ import { S } from '../support/settings.ts';
 import { round, sleep } from '../support/stats.ts';
 import { pad } from '../support/table.ts';
 import { groupCommit, oneStatement } from '../support/whatif.ts';
+import { watchSlowWaits } from '../support/pg-waits.ts';
 
 async function rawBullmq(redis: Redis): Promise<ThroughputResult> {
   const prefix = `${RUN_ID}-raw`;
@@ -248,10 +249,14 @@ async function jarvisServer(redis: Redis, v: ServerVariant): Promise<ThroughputR
     let res: ThroughputResult;
     if (v.openRate) {
       await closedLoop(warmup, inFlight, op);
+      // What the slow statements wait on during the loop: the tail's cause, in every run.
+      const waits = db ? await watchSlowWaits(db.name) : null;
       const r = await openLoop(requests, v.openRate, op);
+      const slowWaits = waits ? await waits() : null;
       assertFewErrors(what, r);
       res = throughputOf(label, what, r);
       res.check = { asked_per_second: round(v.openRate, 0), max_in_flight: r.concurrency };
+      res.postgres_slow_waits = slowWaits;
     } else {
       res = await measured(label, what, op, { redis, serverPid: jarvis.pid, dbName: db?.name, requests, warmupOverride: warmup, concurrency: inFlight });
     }
@@ -467,6 +472,12 @@ export function printSubmitThroughput(a: Record<string, unknown>): string[] {
   if (ratio.http_ceiling_over_raw !== null) lines.push(`    ceiling: a bare HTTP server that does nothing / raw Queue.add = ${ratio.http_ceiling_over_raw}`);
   lines.push(`    best POST /tasks/batch / raw addBulk, per task = ${ratio.best_batch_over_raw_addbulk} (target ≥ 0.5: ${met(ratio.meets_batch_target)})`);
   lines.push(`    p99 of single submits at half that rate = ${ratio.half_rate_p99_ms} ms (target ≤ 25: ${met(ratio.meets_p99_target)})`);
+  for (const r of a.results as ThroughputResult[]) {
+    const w = r.postgres_slow_waits;
+    if (!w) continue;
+    const top = w.slow.slice(0, 3).map((x) => `${x.samples} × ${x.wait} (${x.statement.slice(0, 24)}…)`);
+    lines.push(`    ${r.label}: PostgreSQL statements > 20 ms, by wait, of ${w.samples} samples: ${top.length ? top.join(', ') : 'none'}`);
+  }
   lines.push('');
   return lines;
 }

@@ -7,6 +7,7 @@ import { closedLoop, loopFigures, type LoopResult } from './load.ts';
 import { commandStatsDelta, cpuDelta, cpuSnapshot, pgCounters, redisCommandStats, type PgCounters } from './services.ts';
 import { S } from './settings.ts';
 import { round, sleep, type Summary } from './stats.ts';
+import type { SlowWaits } from './pg-waits.ts';
 
 export interface ThroughputResult {
   label: string;
@@ -27,6 +28,8 @@ export interface ThroughputResult {
   profile?: ProfileSummary | null;
   /** CLOCK_MONOTONIC µs around the measured loop (for the profile). */
   window_us?: [number, number];
+  /** Open loops: what PostgreSQL's slow statements waited on (pg-waits.ts). */
+  postgres_slow_waits?: SlowWaits | null;
 }
 
 export function throughputOf(label: string, what: string, r: LoopResult): ThroughputResult {
