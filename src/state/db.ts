@@ -84,8 +84,13 @@ async function openPostgres(url: string, label: string, local: LocalPostgres | n
   // Enough for the API, the dispatcher and the result recorder (16 jobs in flight each) together:
   // finishes of one workflow wait on its row lock while holding a connection.
   const pool = new pg.default.Pool({ connectionString: url, max: 20, connectionTimeoutMillis: 5_000 });
-  // An idle client losing its server must not crash the process; the next query reports it.
+  // A client losing its server must not crash the process; the next query on it reports it, and
+  // the pool drops it on release. The pool catches this for idle clients ('error' below) and for
+  // pool.query; a client checked out for a transaction has no listener of its own (pg-pool
+  // removes the idle one), so a connection cut between a transaction's statements threw an
+  // unhandled 'error' event and ended the server.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = drizzle(pool, { schema });
   try {
     await migrate(db, { migrationsFolder });
