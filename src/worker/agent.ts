@@ -14,12 +14,12 @@ import { hostLoad } from './host-load.ts';
 import { LogWriter } from './log-writer.ts';
 import { resolveTaskEnv } from './task-env.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
+import { StringDecoder } from 'node:string_decoder';
 import { StdoutResult } from '../workflow/outputs.ts';
 import type { SecretMasker } from './secret-mask.ts';
 import { Reports } from './reports.ts';
 import { HEARTBEAT_PERIOD_HEADER } from '../domain/heartbeats.ts';
 import { NodeInbox, type InboxEntry } from './node-inbox.ts';
-import { Utf8Chunks } from './utf8-chunks.ts';
 
 export type AgentState = 'starting' | 'running' | 'engine_unreachable' | 'stopping' | 'stopped';
 
@@ -316,13 +316,9 @@ export class NodeAgent implements Part {
     const node = this.node;
     while (node && this.state === 'running' && this.inFlight.size < this.capacity.max_tasks && this.backlog.length > 0) {
       const entry = this.backlog.shift() as InboxEntry;
-      // The callbacks below keep only what marking it done needs, not the whole job, for as
-      // long as the attempt runs (a simulated worker holds 100,000 of them in bench (e)).
-      const entryId = entry.id;
-      const which = attemptOf(entry.job);
       const run: Promise<void> = this.process(entry)
         .catch((err) => this.opts.logger.error({ err }, 'worker: an attempt failed unexpectedly'))
-        .then(() => this.inbox.done(node.id, entryId, which))
+        .then(() => this.inbox.done(node.id, entry.id, attemptOf(entry.job)))
         .catch((err) => this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: could not mark an attempt done in Redis; it is taken again at the next start'))
         .finally(() => {
           this.inFlight.delete(run);
@@ -491,7 +487,7 @@ class FatalAgentError extends Error {}
 
 /** `result` (workflow/outputs.ts) from the stdout stream alone, secrets masked as in the logs. */
 class StdoutLastLine {
-  private readonly decoder = new Utf8Chunks();
+  private readonly decoder = new StringDecoder('utf8');
   private readonly last = new StdoutResult();
   constructor(private readonly masker: SecretMasker | null) {}
 
