@@ -190,7 +190,6 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
   // trim the pending queue's stream (BullMQ keeps ~10,000 events) past these tasks' entries.
   const streamTimes = (queue: string) => bullEventTimes(redis, prefix, queue);
   const pendingQ = await streamTimes('pending');
-  const reportQ = await streamTimes('task-events');
 
   // --- the same with a backlog that fits no node: does it slow unrelated work? ---
   // S.latencyBacklog tasks whose node_selector matches no node: they wait for ever ("no node
@@ -236,10 +235,10 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     '03_node_job_added_to_worker_took_it': [],
     '04_worker_took_it_to_container_started': [],
     '05_container_running': [],
-    '06_container_exited_to_result_report_added': [],
-    '07_result_report_added_to_recorder_took_it': [],
-    '08_recorder_took_it_to_succeeded_recorded': [],
-    '09_succeeded_recorded_to_observed_by_poll': [],
+    // One segment from the exit to the recorded result: a worker's "finished" reports travel in
+    // jobs of many (worker/reports.ts), which have no per-task id in the events stream to split it by.
+    '06_container_exited_to_succeeded_recorded': [],
+    '07_succeeded_recorded_to_observed_by_poll': [],
   };
   const extra: Record<string, number[]> = {
     post_response_ms: [],
@@ -261,7 +260,6 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     // The attempt's record (scheduler/hand-over.ts): when it was handed to the node, and when the node took it.
     const [handed, taken] = await redis.hmget(`{${prefix}}:attempt:${s.id}-a1`, 'at', 'taken');
     const node = { added: handed ? Number(handed) : NaN, active: taken ? Number(taken) : NaN };
-    const fin = reportQ.get(`finished-${s.id}-a1`) ?? {};
     const queued = at('queued');
     const succeeded = at('succeeded');
     const started = Date.parse(t.started_at ?? '');
@@ -279,8 +277,6 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
       node.active,
       started,
       finished,
-      fin.added,
-      fin.active,
       succeeded,
       s.observed,
     ];
@@ -301,14 +297,14 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
         `${S.pollMs} ms (start to start) until a final status; wall time from sending the POST to receiving the GET that shows "succeeded". ` +
         `Polling was chosen over following /tasks/{id}/logs?follow=true: that stream's end event waits for the recorded result by re-reading ` +
         `the task every 50 ms (src/api/routes/tasks.ts), which would measure its 50 ms loop instead of Jarvis. The poll adds on average about ` +
-        `half the interval plus one GET; segment 09 of the breakdown shows it.`,
+        `half the interval plus one GET; segment 07 of the breakdown shows it.`,
       docker_executor: 'Jarvis\'s DockerExecutor.run called in the bench process (no queues, no database): create (the image is inspected and pulled only if the engine has none), attach, start, wait, remove (an inspect after the exit only for exit code 137 or a lost one); same limits as a Jarvis task (1 CPU, 256 MiB, network none).',
       dockerode: 'dockerode in the bench process: createContainer (network none) → start → wait → remove; no attach, no limits.',
       docker_run: `\`docker run --rm --network none ${IMAGE} true\` spawned with child_process, wall time to exit.`,
       order: `${S.latencyWarmup} warm-up rounds, then ${S.latencyCount} measured rounds; each round runs one of each, sequentially, starting with a different one each round (the order rotates; with the backlog, Jarvis and docker run alternate which goes first).`,
       breakdown:
         'Per task, from timestamps on this host\'s one clock: the task\'s events in PostgreSQL ("queued" = row inserted, "succeeded" = result recorded), ' +
-        'BullMQ\'s event streams of the pending, node and task-events queues (Redis-stamped "added" and "active" of each job), Docker\'s StartedAt/FinishedAt, ' +
+        'BullMQ\'s event stream of the pending queue and the attempt\'s record in Redis (Redis-stamped "added" and "active"/"taken" of each job), Docker\'s StartedAt/FinishedAt, ' +
         'and the bench\'s own send/observe times. Segments are consecutive, so per task they add up to the wall time (medians need not). ' +
         'A task submitted while the dispatcher has nothing in hand goes to it directly (no pending job); for those that went through their ' +
         'pending queue, segment 02 is split in jarvis_extra.via_queue_* (jarvis_tasks_via_pending_queue counts them).',
