@@ -133,6 +133,9 @@ async function flood(redis: Redis) {
       flood_statuses: flood.statuses,
       flood_from: 'a process of its own (bench/support/flood-child.ts)',
       flood_without_answer: flood.errors,
+      // When the slow reads came (s after the victim's first read), to tell a stall at the flood's
+      // start from one that recurs.
+      victim_beside_over_50ms: beside.latenciesMs.flatMap((ms, i) => (ms > 50 ? [{ at_s: round(i / VICTIM_RATE, 2), ms: round(ms, 1) }] : [])),
       flood_first_error: flood.firstError,
       victim_rate_per_s: VICTIM_RATE,
       victim_alone_ms: summarize(alone.latenciesMs.filter(Number.isFinite)),
