@@ -169,9 +169,7 @@ it('queues a submitted task that must wait, and places it once when room comes',
     const id = (await h.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '60000' } })).body.id as string;
     await h.waitForTask(id, (t) => /draining/.test(t.status_reason ?? ''));
     // Its reason is written before its job is added to the queue: wait for the job.
-    const until = Date.now() + 10_000;
-    while (!(await pending.getJob(id)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    expect(await pending.getJob(id), 'the waiting task is in its queue').toBeTruthy();
+    await expect.poll(() => pending.getJob(id), { timeout: 10_000, interval: 50, message: 'the waiting task is in its queue' }).toBeTruthy();
     await new Promise((r) => setTimeout(r, 3_000)); // two passes of the reconciler and their second looks
     expect(s.output()).not.toContain('jobs Redis had lost');
     expect((await h.post(`/nodes/${node.id}/resume`)).status).toBe(200);

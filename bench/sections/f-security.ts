@@ -6,7 +6,7 @@
 // 429) while another key reads at a steady rate; that key's latency p99 against the same reads
 // with no flood.
 import type { Redis } from 'ioredis';
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freshDatabase, pausePendingQueue, TASK_BODY } from '../support/fixtures.ts';
 import { log, onCleanup, RUN_ID } from '../support/harness.ts';
@@ -22,6 +22,26 @@ const FLOOD_LIMIT_PER_S = 100;
 const FLOOD_SECONDS = 10;
 const VICTIM_RATE = 50;
 const FLOOD_CHILD = fileURLToPath(new URL('../support/flood-child.ts', import.meta.url));
+
+/** What flood-child.ts sends when its loop is done. */
+interface FloodReport {
+  statuses: Record<string, number>;
+  errors: number;
+  firstError: string | null;
+}
+
+/** The child's next message; rejects if it ends or fails first (`what`: for the error). */
+function nextMessage<T = unknown>(child: ChildProcess, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`(f) the flood's process ended (exit code ${code}) before it ${what}`));
+    child.once('exit', onExit);
+    child.once('error', reject);
+    child.once('message', (m) => {
+      child.off('exit', onExit).off('error', reject);
+      resolve(m as T);
+    });
+  });
+}
 
 interface Arm {
   arm: 'open' | 'key';
@@ -110,18 +130,9 @@ async function flood(redis: Redis) {
     const child = fork(FLOOD_CHILD, [s.jarvis.url, String(FLOOD_LIMIT_PER_S * 10 * FLOOD_SECONDS), String(FLOOD_LIMIT_PER_S * 10)], {
       env: { ...process.env, FLOOD_KEY: flooderKey },
     });
-    const floodDone = new Promise<{ statuses: Record<string, number>; errors: number; firstError: string | null }>((resolve, reject) => {
-      child.on('message', (m: { statuses?: Record<string, number>; errors: number; firstError: string | null }) => {
-        if (m.statuses) resolve(m as never);
-      });
-      child.on('exit', (code) => reject(new Error(`(f) the flood's process ended (exit code ${code}) before it reported`)));
-      child.on('error', reject);
-    });
+    await nextMessage(child, 'started'); // its loader and modules are in: the flood begins now
+    const floodDone = nextMessage<FloodReport>(child, 'reported');
     floodDone.catch(() => undefined); // awaited below
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', (code) => reject(new Error(`(f) the flood's process ended (exit code ${code}) before it started`)));
-    });
     await new Promise((r) => setTimeout(r, 300)); // the flood is on before the victim starts
     const beside = await openLoop(victimCount, VICTIM_RATE, read);
     const flood = await floodDone;
