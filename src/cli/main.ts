@@ -12,6 +12,7 @@ import { registerScheduleCommands } from './schedules.ts';
 import { registerTenantCommands } from './tenants.ts';
 import { isFinal } from '../domain/task.ts';
 import type { CloseOptions } from '../lifecycle/part.ts';
+import { startIdleCollector } from '../lifecycle/idle-collector.ts';
 import { closeInOrder, type Closable } from '../lifecycle/shutdown.ts';
 
 const program = new Command();
@@ -59,7 +60,15 @@ const GRACE_MS = 15_000;
 /** After the grace period, how long the forced close may take before the process just exits. */
 const FORCE_MS = 5_000;
 /** Closes the parts on SIGINT/SIGTERM (a second signal exits at once); returns the stop for other causes. */
+/**
+ * A long-lived process (up, server, worker, an API process): closes `parts` in order on a signal,
+ * and gives its heap back when idle after a burst (lifecycle/idle-collector.ts).
+ */
 function onSignals(logger: Logger, parts: Closable[]): (why: string) => void {
+  startIdleCollector({
+    onCollect: ({ heapBefore, heapAfter, pauseMs }) =>
+      logger.debug({ heap_mb_before: Math.round(heapBefore / 2 ** 20), heap_mb_after: Math.round(heapAfter / 2 ** 20), pause_ms: Math.round(pauseMs) }, 'idle: heap collected after a burst'),
+  });
   let stopping = false;
   const stop = (signal: string, isSignal = true) => {
     if (stopping) {

@@ -1,0 +1,67 @@
+// Gives memory back after a burst, once the process is idle. V8 sizes its heap for the busiest
+// moment and keeps it: after 100,000 tasks went in, `jarvis up` still held a 200–400 MB heap of
+// which most was garbage 15 s later, and how much depended on when V8 happened to run a full
+// collection (the embedded figure moved from 495 to 884 MB between runs; docs/decisions.md,
+// "An idle collection after a burst"). So every few seconds this looks at the event loop: when
+// it was quiet over the last interval and the heap has grown by `growthBytes` since the
+// last collection, it runs one full collection, which lets V8 release the emptied pages.
+//
+// Node exposes `gc` only with --expose-gc; this sets that flag at run time
+// (v8.setFlagsFromString) and reads `gc` from a new context, where V8 installs it. At most one
+// collection per `growthBytes` of growth, and never while the loop is busy, so the pause
+// (tens of ms for a few hundred MB) falls where nothing waits on it.
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+export interface IdleCollectorOptions {
+  /** How often the loop is looked at (default 5 s). */
+  intervalMs?: number;
+  /** Below this share of the interval busy, the process counts as quiet (default 0.25: `jarvis up` holding 100,000 queued tasks stays 10–13 % busy with its reconciler). */
+  idleBelow?: number;
+  /** Heap growth since the last collection that makes one worth it (default 32 MiB). */
+  growthBytes?: number;
+  /** Told after each collection (heap sizes before and after, and the pause). */
+  onCollect?: (c: { heapBefore: number; heapAfter: number; pauseMs: number }) => void;
+}
+
+/** Collect now? `heapTotal` against the heap size right after the last collection. */
+export function shouldCollect(utilization: number, heapTotal: number, baseline: number, o: Required<Pick<IdleCollectorOptions, 'idleBelow' | 'growthBytes'>>): boolean {
+  return utilization < o.idleBelow && heapTotal - baseline >= o.growthBytes;
+}
+
+let exposedGc: (() => void) | null = null;
+/** V8's full collection, reached through --expose-gc set at run time. */
+export function fullCollection(): () => void {
+  if (!exposedGc) {
+    v8.setFlagsFromString('--expose-gc');
+    exposedGc = vm.runInNewContext('gc') as () => void;
+  }
+  return exposedGc;
+}
+
+/** Starts looking; the answer stops it. The timer never keeps the process alive. */
+export function startIdleCollector(options: IdleCollectorOptions = {}): () => void {
+  const o = { intervalMs: 5_000, idleBelow: 0.25, growthBytes: 32 * 1024 * 1024, ...options };
+  const gc = fullCollection();
+  let baseline = process.memoryUsage().heapTotal;
+  let last: EventLoopUtilization = performance.eventLoopUtilization();
+  const timer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const { utilization } = performance.eventLoopUtilization(now, last);
+    last = now;
+    const heapBefore = process.memoryUsage().heapTotal;
+    // A heap that shrank on its own is the new floor.
+    if (heapBefore < baseline) baseline = heapBefore;
+    if (!shouldCollect(utilization, heapBefore, baseline, o)) return;
+    const started = performance.now();
+    gc();
+    const heapAfter = process.memoryUsage().heapTotal;
+    baseline = heapAfter;
+    // The collection itself counts as busy time: leave it out of the next look.
+    last = performance.eventLoopUtilization();
+    o.onCollect?.({ heapBefore, heapAfter, pauseMs: performance.now() - started });
+  }, o.intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
