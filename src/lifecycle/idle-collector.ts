@@ -15,7 +15,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 
 export interface IdleCollectorOptions {
-  /** How often the loop is looked at (default 5 s). */
+  /** How often the loop is looked at (default 2 s). */
   intervalMs?: number;
   /** Below this share of the interval busy, the process counts as quiet (default 0.25: `jarvis up` holding 100,000 queued tasks stays 10–13 % busy with its reconciler). */
   idleBelow?: number;
@@ -42,7 +42,7 @@ export function fullCollection(): () => void {
 
 /** Starts looking; the answer stops it. The timer never keeps the process alive. */
 export function startIdleCollector(options: IdleCollectorOptions = {}): () => void {
-  const o = { intervalMs: 5_000, idleBelow: 0.25, growthBytes: 32 * 1024 * 1024, ...options };
+  const o = { intervalMs: 2_000, idleBelow: 0.25, growthBytes: 32 * 1024 * 1024, ...options };
   const gc = fullCollection();
   let baseline = process.memoryUsage().heapTotal;
   let last: EventLoopUtilization = performance.eventLoopUtilization();
