@@ -10,11 +10,14 @@
 // exactly once, whatever crashes around it.
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import type { ReleasedTask, Tx } from '../state/task-store.ts';
-import type { WorkflowStore } from '../state/workflow-store.ts';
+import type { ChildToRelease, WorkflowStore } from '../state/workflow-store.ts';
 import { compileCondition, decideWhen, type CompiledCondition } from '../workflow/condition.ts';
 import { renderTaskTemplates } from '../workflow/task-templates.ts';
 import { hasTemplate, parseTemplate, referencesOf, type AncestorValue } from '../workflow/template.ts';
 import { cannotFill } from '../domain/status-reasons.ts';
+
+/** What a release decides a task on: its `when` and its templates. */
+type ToAdmit = Pick<TaskRow, 'id' | 'templates' | 'whenCondition'>;
 
 export class WorkflowReleaser {
   constructor(private readonly workflows: WorkflowStore) {}
@@ -87,15 +90,13 @@ export class WorkflowReleaser {
 
   /** Children of the tasks that just ended whose parents are all done are released; returns those that ended at release. */
   private async readyChildren(tx: Tx, wf: WorkflowRow, keys: string[], released: string[]): Promise<TaskRow[]> {
-    const children = await this.workflows.pendingChildren(tx, wf.id, keys);
+    const children = await this.workflows.pendingChildrenToRelease(tx, wf.id, keys, this.satisfying(wf));
     if (children.length === 0) return [];
-    const waitingOnParents = await this.workflows.unsucceededParents(tx, wf.id, children.map((c) => c.id), this.satisfying(wf));
-    const ready: TaskRow[] = [];
+    const ready: ChildToRelease[] = [];
     const reasons: Array<{ taskId: string; reason: string }> = [];
     for (const child of children) {
-      const w = waitingOnParents.get(child.id) ?? { count: 0, some: [] };
-      if (w.count === 0) ready.push(child);
-      else reasons.push({ taskId: child.id, reason: waitingOn(w.count, w.some, child.dependsOn.length) });
+      if (child.openParents === 0) ready.push(child);
+      else reasons.push({ taskId: child.id, reason: waitingOn(child.openParents, child.someOpen, child.dependsOn.length) });
     }
     await this.workflows.setWaitingReasons(tx, reasons);
     return this.admit(tx, wf, ready, released);
@@ -108,7 +109,7 @@ export class WorkflowReleaser {
    * added to `ready`, still pending, for fillSlots to queue or mark. Returns the tasks that
    * ended here.
    */
-  private async admit(tx: Tx, wf: WorkflowRow, rows: TaskRow[], ready: string[]): Promise<TaskRow[]> {
+  private async admit(tx: Tx, wf: WorkflowRow, rows: ToAdmit[], ready: string[]): Promise<TaskRow[]> {
     const plain = rows.filter((t) => !t.templates && !t.whenCondition);
     const special = rows.filter((t) => t.templates || t.whenCondition);
     for (const t of plain) ready.push(t.id);
@@ -192,7 +193,7 @@ export function waitingOn(count: number, some: string[], parents: number): strin
 }
 
 /** The condition of a task and the keys of the tasks its templates and condition read. */
-function planOf(t: TaskRow): { condition: CompiledCondition | null; conditionError: string | null; keys: string[] } {
+function planOf(t: ToAdmit): { condition: CompiledCondition | null; conditionError: string | null; keys: string[] } {
   const keys: string[] = [];
   let condition: CompiledCondition | null = null;
   let conditionError: string | null = null;

@@ -8,13 +8,18 @@ import type { ReleasedTask, TaskStore, Tx } from './task-store.ts';
 
 import { recordWorkflowEvent } from './workflow-history.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
-import { rowsOf } from './row-mapping.ts';
+import { fieldsOf } from './row-mapping.ts';
 import { updateWithEvents } from './task-history.ts';
 import { uuidArray } from './tx.ts';
 import { ACTIVE_STATUSES as ACTIVE, UNFINISHED_STATUSES as UNFINISHED, type WorkflowStatus } from '../domain/task.ts';
 
 /** The history's reason for a task its workflow released. */
 const RELEASED = 'parents succeeded; released';
+
+const CHILD_FIELDS = fieldsOf(tasks, ['id', 'dependsOn', 'templates', 'whenCondition'] as const);
+
+/** A pending child read for its release (WorkflowStore.pendingChildrenToRelease). */
+export type ChildToRelease = ReturnType<typeof CHILD_FIELDS.read>[number] & { openParents: number; someOpen: string[] };
 
 export class WorkflowStore {
   constructor(
@@ -79,13 +84,27 @@ export class WorkflowStore {
     return w ?? null;
   }
 
-  /** Pending tasks of the workflow that list any of `keys` among their parents (raw, read through row-mapping.ts: a fan-out reads 1,000). */
-  async pendingChildren(tx: Tx, workflowId: string, keys: string[]): Promise<TaskRow[]> {
+  /**
+   * The pending tasks of the workflow that depend on any of `keys`, each with what its release
+   * decides on (its templates and `when`) and its parents that have not finished as `satisfied`
+   * says (unsucceededParents). Only those columns are read: a 1,000-wide fan-out's release spent
+   * 15–21 ms reading and mapping the children's whole rows. Two statements, not one: folded into
+   * one, PostgreSQL's estimate of the children (1 row, before statistics catch up) made it look
+   * the parents up once per child, a scan of the workflow's tasks each (300–450 ms for 1,000);
+   * given the children's ids, it plans a hash join.
+   */
+  async pendingChildrenToRelease(tx: Tx, workflowId: string, keys: string[], satisfied: string[]): Promise<ChildToRelease[]> {
     const r = (await tx.execute(sql`
-      select * from tasks
-      where workflow_id = ${workflowId} and status = 'pending'
-        and depends_on ?| array(select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb))`)) as unknown as { rows: Array<Record<string, unknown>> };
-    return rowsOf(tasks, r.rows);
+      select ${CHILD_FIELDS.list} from tasks
+      where tasks.workflow_id = ${workflowId} and tasks.status = 'pending'
+        and tasks.depends_on ?| array(select jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb))`)) as unknown as { rows: Array<Record<string, unknown>> };
+    const children = CHILD_FIELDS.read(r.rows);
+    if (children.length === 0) return [];
+    const open = await this.unsucceededParents(tx, workflowId, children.map((c) => c.id), satisfied);
+    return children.map((c) => {
+      const o = open.get(c.id);
+      return { ...c, openParents: o?.count ?? 0, someOpen: o?.some ?? [] };
+    });
   }
 
   /**
