@@ -59,10 +59,10 @@ function makeLogger(cfg: Config, role: string): Logger {
 const GRACE_MS = 15_000;
 /** After the grace period, how long the forced close may take before the process just exits. */
 const FORCE_MS = 5_000;
-/** Closes the parts on SIGINT/SIGTERM (a second signal exits at once); returns the stop for other causes. */
 /**
- * A long-lived process (up, server, worker, an API process): closes `parts` in order on a signal,
- * and gives its heap back when idle after a burst (lifecycle/idle-collector.ts).
+ * A long-lived process (up, server, worker, an API process): closes `parts` in order on
+ * SIGINT/SIGTERM (a second signal exits at once) and returns the stop for other causes; and
+ * gives its heap back when quiet after a burst (lifecycle/idle-collector.ts).
  */
 function onSignals(logger: Logger, parts: Closable[]): (why: string) => void {
   startIdleCollector({
