@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fullCollection, shouldCollect, startIdleCollector } from './idle-collector.ts';
 
 const MB = 2 ** 20;
-const rule = { idleBelow: 0.25, growthBytes: 32 * MB };
+const rule = { idleBelow: 0.25, growthBytes: 32 * MB, maxHeapBytes: 512 * MB };
 
 describe('shouldCollect', () => {
   it('collects when the loop was quiet and the heap grew by the threshold', () => {
@@ -17,6 +17,11 @@ describe('shouldCollect', () => {
 
   it('does not collect again for growth below the threshold', () => {
     expect(shouldCollect(0, 71 * MB, 40 * MB, rule)).toBe(false);
+  });
+
+  it('leaves a heap above the cap to V8 (a big live state, not a burst: one long pause)', () => {
+    expect(shouldCollect(0, 512 * MB, 40 * MB, rule)).toBe(true);
+    expect(shouldCollect(0, 513 * MB, 40 * MB, rule)).toBe(false);
   });
 });
 
