@@ -10,7 +10,7 @@
 // exactly once, whatever crashes around it.
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import type { ReleasedTask, Tx } from '../state/task-store.ts';
-import type { ChildToRelease, WorkflowStore } from '../state/workflow-store.ts';
+import type { WorkflowStore } from '../state/workflow-store.ts';
 import { compileCondition, decideWhen, type CompiledCondition } from '../workflow/condition.ts';
 import { renderTaskTemplates } from '../workflow/task-templates.ts';
 import { hasTemplate, parseTemplate, referencesOf, type AncestorValue } from '../workflow/template.ts';
@@ -92,7 +92,7 @@ export class WorkflowReleaser {
   private async readyChildren(tx: Tx, wf: WorkflowRow, keys: string[], released: string[]): Promise<TaskRow[]> {
     const children = await this.workflows.pendingChildrenToRelease(tx, wf.id, keys, this.satisfying(wf));
     if (children.length === 0) return [];
-    const ready: ChildToRelease[] = [];
+    const ready: ToAdmit[] = [];
     const reasons: Array<{ taskId: string; reason: string }> = [];
     for (const child of children) {
       if (child.openParents === 0) ready.push(child);

@@ -38,6 +38,9 @@ export function shouldCollect(utilization: number, heapTotal: number, baseline: 
   return utilization < o.idleBelow && heapTotal - baseline >= o.growthBytes && heapTotal <= o.maxHeapBytes;
 }
 
+/** V8's heap size (process.memoryUsage's heapTotal, without reading the process's RSS too). */
+const heapTotal = () => v8.getHeapStatistics().total_heap_size;
+
 let exposedGc: (() => void) | null = null;
 /** V8's full collection, reached through --expose-gc set at run time. */
 export function fullCollection(): () => void {
@@ -52,19 +55,19 @@ export function fullCollection(): () => void {
 export function startIdleCollector(options: IdleCollectorOptions = {}): () => void {
   const o = { intervalMs: 2_000, idleBelow: 0.25, growthBytes: 32 * 1024 * 1024, maxHeapBytes: 512 * 1024 * 1024, ...options };
   const gc = fullCollection();
-  let baseline = process.memoryUsage().heapTotal;
+  let baseline = heapTotal();
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization();
     const { utilization } = performance.eventLoopUtilization(now, last);
     last = now;
-    const heapBefore = process.memoryUsage().heapTotal;
+    const heapBefore = heapTotal();
     // A heap that shrank on its own is the new floor.
     if (heapBefore < baseline) baseline = heapBefore;
     if (!shouldCollect(utilization, heapBefore, baseline, o)) return;
     const started = performance.now();
     gc();
-    const heapAfter = process.memoryUsage().heapTotal;
+    const heapAfter = heapTotal();
     baseline = heapAfter;
     // The collection itself counts as busy time: leave it out of the next look.
     last = performance.eventLoopUtilization();
