@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compare, direction, figures, formatComparison } from './compare.ts';
+import { compare, direction, figures, formatComparison, machinePace } from './compare.ts';
 
 // Two small results shaped like bench/results/*.json.
 const A = {
@@ -117,5 +117,24 @@ describe('compare', () => {
     expect(worse).not.toContain('jarvis_submit_to_succeeded_ms');
     expect(text).toContain('Only in B: 1 figure of e_cluster_scale (e_cluster_scale.runs[nodes=1000].drain.placements_per_second)');
     expect(text).toContain('15 figures in both: 4 better, 5 worse, 6 the same, 0 without a known direction.');
+  });
+
+  it("heads the table with both runs' machine pace, and how much slower B's machine was", () => {
+    const paced = (cpu: number[], pings: number[]) => ({
+      machine_pace: Object.fromEntries(cpu.map((c, i) => [`s${i}`, { cpu_ms: c, redis_pings_per_second: pings[i] }])),
+    });
+    const a = { ...A, ...paced([40, 44, 41], [50_000, 48_000, 52_000]) };
+    const b = { ...B, ...paced([90, 82, 300], [20_000, 25_000, 22_000]) };
+    expect(machinePace(a)).toEqual({ cpuMs: 41, pingsPerSecond: 50_000 });
+    expect(machinePace(b)).toEqual({ cpuMs: 90, pingsPerSecond: 22_000 });
+    expect([...figures(b).keys()].some((k) => k.startsWith('machine_pace'))).toBe(false);
+    const text = formatComparison('a.json', 'b.json', a, b);
+    expect(text).toContain("Machine pace (a fixed CPU task, median of the run's probes; lower ms is faster): A 41 ms, 50000 Redis PINGs/s; B 90 ms, 22000 Redis PINGs/s");
+    expect(text).toContain("B's machine was 2.20× slower than A's at CPU work (Redis PINGs B/A 0.44)");
+    expect(formatComparison('b.json', 'a.json', b, a)).toContain("B's machine was 2.20× faster than A's");
+    expect(formatComparison('a.json', 'a2.json', a, a)).toContain("B's machine was about as fast as A's");
+    // Runs from before the probe existed
+    expect(machinePace(A)).toBeNull();
+    expect(formatComparison('old.json', 'b.json', A, b)).toContain('A not recorded; B 90 ms');
   });
 });

@@ -20,6 +20,7 @@ export interface FigureChange {
 /** Keys whose subtree is about the run, not a figure of Jarvis. */
 const NOT_FIGURES = new Set([
   'machine',
+  'machine_pace',
   'services',
   'settings',
   'loadavg',
@@ -161,11 +162,34 @@ function bySection(names: string[]): string {
   return [...count].map(([k, c]) => `${c} figure${c === 1 ? '' : 's'} of ${k}`).join(', ') + shown;
 }
 
+/** A run's machine pace (support/machine-pace.ts): the median over its probes, or null in runs before it was recorded. */
+export function machinePace(result: unknown): { cpuMs: number; pingsPerSecond: number } | null {
+  const probes = Object.values(((result as { machine_pace?: unknown } | null)?.machine_pace ?? {}) as Record<string, { cpu_ms?: unknown; redis_pings_per_second?: unknown }>);
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+  const cpu = probes.map((p) => p?.cpu_ms).filter((x): x is number => typeof x === 'number' && x > 0);
+  const pings = probes.map((p) => p?.redis_pings_per_second).filter((x): x is number => typeof x === 'number' && x > 0);
+  return cpu.length && pings.length ? { cpuMs: median(cpu), pingsPerSecond: median(pings) } : null;
+}
+
+/** The two runs' machine paces, and how much slower B's machine was: a change of that size in a figure may be the machine's. */
+function paceLines(a: unknown, b: unknown): string[] {
+  const pa = machinePace(a);
+  const pb = machinePace(b);
+  const one = (p: ReturnType<typeof machinePace>) => (p ? `${p.cpuMs} ms, ${p.pingsPerSecond} Redis PINGs/s` : 'not recorded');
+  const lines = [`Machine pace (a fixed CPU task, median of the run's probes; lower ms is faster): A ${one(pa)}; B ${one(pb)}`];
+  if (pa && pb) {
+    const r = pb.cpuMs / pa.cpuMs;
+    const what = Math.abs(r - 1) < 0.1 ? 'about as fast as A\'s' : r > 1 ? `${r.toFixed(2)}× slower than A's` : `${(1 / r).toFixed(2)}× faster than A's`;
+    lines.push(`B's machine was ${what} at CPU work (Redis PINGs B/A ${(pb.pingsPerSecond / pa.pingsPerSecond).toFixed(2)}): figures move with the machine as well as the code.`);
+  }
+  return lines;
+}
+
 /** The comparison as a table, worst changes summarised at the end. */
 export function formatComparison(aName: string, bName: string, a: unknown, b: unknown, worseBeyond = 0.1): string {
   const { changes, onlyA, onlyB } = compare(a, b);
   const width = Math.min(100, Math.max(20, ...changes.map((c) => c.name.length)));
-  const lines = [`A: ${aName}`, `B: ${bName}`, '', `${'figure'.padEnd(width)} ${'A'.padStart(12)} ${'B'.padStart(12)} ${'B/A'.padStart(8)} ${'change'.padStart(9)}  verdict`];
+  const lines = [`A: ${aName}`, `B: ${bName}`, ...paceLines(a, b), '', `${'figure'.padEnd(width)} ${'A'.padStart(12)} ${'B'.padStart(12)} ${'B/A'.padStart(8)} ${'change'.padStart(9)}  verdict`];
   for (const c of changes) {
     lines.push(
       `${c.name.padEnd(width)} ${show(c.a).padStart(12)} ${show(c.b).padStart(12)} ${(c.ratio === null ? '' : c.ratio.toFixed(3)).padStart(8)} ${change(c).padStart(9)}  ${c.verdict ?? ''}`,

@@ -38,6 +38,7 @@ import { fairSharePhase, printFairShare } from './sections/h-fair-share.ts';
 import { printSchedules, printWebhooks, schedulePhase, webhookPhase } from './sections/i-schedules-webhooks.ts';
 import { freshDatabase, TASK_BODY } from './support/fixtures.ts';
 import { cleanup, cleanUpOnSignals, log, onCleanup, RESULTS_DIR, RUN_ID, wasInterrupted } from './support/harness.ts';
+import { measurePace, type Pace } from './support/machine-pace.ts';
 import { checkServices, connectRedis, deleteKeysWithPrefix, machineFacts, MissingServiceError, REDIS_URL } from './support/services.ts';
 import { parseSettings, runs, S, SECTIONS, USAGE, UsageError, type SectionId } from './support/settings.ts';
 import { round } from './support/stats.ts';
@@ -146,19 +147,25 @@ async function main() {
     },
     /** 1/5/15-minute load averages when each section started and at the end (this machine is shared). */
     loadavg: {} as Record<string, number[]>,
+    /** The machine's pace when each section started and at the end (support/machine-pace.ts). */
+    machine_pace: {} as Record<string, Pace>,
   };
   const loadavg = result.loadavg as Record<string, number[]>;
-  const noteLoad = (at: string) => (loadavg[at] = os.loadavg().map((x) => round(x, 2)));
+  const pace = result.machine_pace as Record<string, Pace>;
+  const noteLoad = async (at: string) => {
+    loadavg[at] = os.loadavg().map((x) => round(x, 2));
+    pace[at] = await measurePace(redis);
+  };
 
   const printed: string[][] = [];
   for (const s of ALL) {
     if (!runs(s.id)) continue;
-    noteLoad(`${s.id}_start`);
+    await noteLoad(`${s.id}_start`);
     const r = await s.run(redis);
     result[s.key] = r;
     printed.push(s.print(r));
   }
-  noteLoad('end');
+  await noteLoad('end');
 
   await cleanup();
   const finishedAt = new Date();
