@@ -165,6 +165,12 @@ describe('API keys and roles', () => {
     expect(limited[0].headers.get('ratelimit-policy')).toBe('"per-key";q=2;w=1');
     expect(limited[0].headers.get('ratelimit')).toMatch(/^"per-key";r=0;t=\d+$/);
     expect(answers[0].headers.get('ratelimit')).toMatch(/^"per-key";r=\d+;t=1$/);
+    // The audit log holds the refusals folded: one record per second for the lot, with their count.
+    const audit = await as(ADMIN)('GET', `/audit?key_id=${slow.body.id}`);
+    const refused = (audit.body.items as Array<{ status: number; count: number; action: string }>).filter((i) => i.status === 429);
+    expect(refused.reduce((n, i) => n + i.count, 0)).toBe(limited.length);
+    expect(refused.length).toBeLessThan(limited.length);
+    expect(refused[0]).toMatchObject({ action: 'task.list' });
     // Every answer the key gets carries them, a refusal of its input too.
     await new Promise((r) => setTimeout(r, 1_100));
     const invalid = await call('GET', '/tasks?limit=0');

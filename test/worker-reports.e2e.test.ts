@@ -120,3 +120,57 @@ it('does not place again an attempt whose report waits in the events queue', asy
   await events.resume();
   expect(await http.waitForTask(id, (t) => t.status === 'succeeded')).toMatchObject({ attempts: 1, exit_code: 0 });
 }, 60_000);
+
+it('judges a running attempt by when its node drew up a heartbeat, not by when the heartbeat arrived', async () => {
+  // This test plays a current node. A heartbeat drawn up just before an attempt started and
+  // delivered long after (a control plane that stalled for longer than two periods: a heap
+  // snapshot or a long pause; or a node clock behind the control plane's) leaves the attempt
+  // out: it must not be taken for a lost one and placed again while it runs. A list drawn up well
+  // after the start that leaves it out still means its result was lost.
+  const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '120' } });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  const reg = await http.post('/nodes/register', { name: `late-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } });
+  const node = reg.body as { id: string; token: string };
+  const beat = (running: string[], listedAt: Date) =>
+    http.post(`/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, listed_at: listedAt.toISOString(), engine: 'ok' }, { authorization: `Bearer ${node.token}` });
+  expect((await beat([], new Date())).status).toBe(200);
+  const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
+  await http.waitForTask(id, (t) => t.status === 'scheduled');
+
+  const names = redisNames(server.prefix);
+  const redis = consumerConnection(REDIS_URL);
+  cleanups.push(() => redis.quit());
+  const events = new Queue(names.eventsQueue, { connection: redis, prefix: names.bullPrefix });
+  cleanups.push(() => events.close());
+  const reports = new Reports(events, { connection: redis, names });
+  const startedAt = new Date();
+  await reports.started({ type: 'started', taskId: id, attempt: 1, nodeId: node.id, at: startedAt.toISOString() });
+  await http.waitForTask(id, (t) => t.status === 'running');
+
+  // For well over two periods, only the list drawn up a moment before the start arrives.
+  const before = new Date(startedAt.getTime() - 50);
+  for (let i = 0; i < 8; i++) {
+    expect((await beat([], before)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  expect((await http.get(`/tasks/${id}`)).body).toMatchObject({ status: 'running', attempts: 1 });
+
+  // Lists drawn up now leave it out: its result was lost, and it is placed again.
+  let beating = true;
+  const fresh = (async () => {
+    while (beating) {
+      await beat([], new Date());
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  try {
+    expect(await http.waitForTask(id, (t) => t.attempts === 2, 15_000)).toMatchObject({ attempts: 2 });
+  } finally {
+    beating = false;
+    await fresh;
+  }
+  // A time the node could not mean is refused, as any invalid field.
+  const bad = await http.post(`/nodes/${node.id}/heartbeat`, { running_task_ids: [], listed_at: '0001-01-01T00:00:00Z' }, { authorization: `Bearer ${node.token}` });
+  expect(bad.status).toBe(422);
+}, 60_000);

@@ -221,6 +221,14 @@ export const NodeHeartbeat = z
     cpu_percent: laxFloat(z.number().gte(0)).nullable().optional(),
     memory_used_mb: laxFloat(z.number().gte(0)).nullable().optional(),
     running_task_ids: z.array(z.string()).optional(),
+    listed_at: z.iso
+      .datetime({ offset: true })
+      .refine((s) => Date.parse(s) >= Date.UTC(2000, 0, 1), { message: 'Input should be a time after 2000-01-01' })
+      .optional()
+      .openapi({
+        description:
+          "When the node drew up running_task_ids, by its own clock (the clock of its tasks' started reports). A running task a list leaves out is placed again only when it started two heartbeat periods before that list was drawn up, so a heartbeat delivered late (a control plane that stalled) or a node clock behind the control plane's does not take a running task for a lost one. Without it, the time the heartbeat is received is used.",
+      }),
     engine: z.enum(['ok', 'unreachable']).optional(),
   })
   .openapi('NodeHeartbeat');

@@ -59,6 +59,10 @@ export const AuditRecord = z
     status: z.int(),
     client: z.string().nullable(),
     request_id: z.string().nullable(),
+    count: z.int().openapi({
+      description:
+        'How many requests this record stands for: 1 for a change; refusals (401, 403, 429) of one key, or of one client address without a key, for one action and status within a second are one record, with the time, target and request id of the first',
+    }),
   })
   .openapi('AuditRecord');
 

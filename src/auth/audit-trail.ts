@@ -2,16 +2,31 @@
 // past 500), so auditing every submit costs one INSERT per batch rather than one per request.
 // Records still in memory when the process is killed (at most 200 ms' worth) are lost; a clean
 // close() writes them. Old records are trimmed once an hour to `retentionDays`.
+//
+// Refusals (401, 403, 429) are folded: those of one key (or, without a key, one client address)
+// for one action and status within a second become one record whose `count` says how many
+// requests it stands for. A flood of refused requests — a key far over its rate, or anyone
+// without a key — would otherwise write a row per request (9,000 in bench (f)'s 10 s flood), and
+// a client without any key could fill the database that way. Folded records are held for up to a
+// second before joining a batch; GET /audit and close() release them at once.
 import type { Logger } from 'pino';
 import type { AuditEntry, AuditStore } from '../state/audit-store.ts';
 
 const FLUSH_MS = 200;
 const FLUSH_AT = 500;
 const PURGE_EVERY_MS = 3_600_000;
+/** Refusals alike within this long are one record. */
+export const REFUSAL_WINDOW_MS = 1_000;
+/** Distinct refusals held at once; past it they are released early (many client addresses at once). */
+const REFUSALS_HELD_AT_MOST = 10_000;
+const REFUSED = new Set([401, 403, 429]);
 
 export class AuditTrail {
   private buffer: AuditEntry[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** Refusals being folded, by what makes them alike (see the top). */
+  private refusals = new Map<string, AuditEntry & { count: number }>();
+  private refusalTimer: NodeJS.Timeout | null = null;
   private purgeTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private closed: Promise<void> | null = null;
@@ -37,13 +52,49 @@ export class AuditTrail {
 
   record(entry: AuditEntry): void {
     if (this.closed) return;
-    this.buffer.push(entry);
-    if (this.buffer.length >= FLUSH_AT) void this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), FLUSH_MS);
+    if (REFUSED.has(entry.status)) {
+      this.fold(entry);
+      return;
+    }
+    this.add({ ...entry, count: 1 });
   }
 
-  /** Writes what is buffered; resolves once it is stored (or its failure logged). */
+  private fold(entry: AuditEntry): void {
+    const who = entry.keyId !== null ? `key:${entry.keyId}` : `client:${entry.client ?? ''}`;
+    const alike = `${entry.status} ${entry.action} ${who}`;
+    const held = this.refusals.get(alike);
+    if (held) {
+      held.count++;
+      return;
+    }
+    this.refusals.set(alike, { ...entry, count: 1 });
+    if (this.refusals.size >= REFUSALS_HELD_AT_MOST) this.releaseRefusals();
+    else this.refusalTimer ??= setTimeout(() => this.releaseRefusals(), REFUSAL_WINDOW_MS);
+  }
+
+  /** The folded refusals join the next batch; refusals after this start new records. */
+  private releaseRefusals(): void {
+    if (this.refusalTimer) clearTimeout(this.refusalTimer);
+    this.refusalTimer = null;
+    const held = [...this.refusals.values()];
+    this.refusals = new Map();
+    for (const r of held) this.add(r);
+  }
+
+  private add(entry: AuditEntry & { count: number }): void {
+    this.buffer.push(entry);
+    if (this.buffer.length >= FLUSH_AT) void this.write();
+    else if (!this.timer) this.timer = setTimeout(() => void this.write(), FLUSH_MS);
+  }
+
+  /** Writes what is buffered, folded refusals included; resolves once it is stored (or its failure logged). */
   flush(): Promise<void> {
+    if (this.refusals.size > 0) this.releaseRefusals();
+    return this.write();
+  }
+
+  /** Writes the batch (refusals still being folded stay held). */
+  private write(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const batch = this.buffer;

@@ -14,6 +14,8 @@ export interface Heartbeat {
   cpuPercent: number | null;
   memoryUsedMb: number | null;
   runningTaskIds: string[];
+  /** When the node drew up runningTaskIds, by its clock (null: an older worker, which does not say). */
+  listedAt: Date | null;
   engine: 'ok' | 'unreachable';
 }
 

@@ -5,7 +5,8 @@ import type { Db } from './db.ts';
 import { insertAsJson } from './json-insert.ts';
 import { auditLog, type AuditRow } from './schema.ts';
 
-export type AuditEntry = Omit<AuditRow, 'id'>;
+/** A record as the middleware makes it; `count` is 1 unless the trail folded repeated refusals into it. */
+export type AuditEntry = Omit<AuditRow, 'id' | 'count'> & { count?: number };
 
 export interface AuditFilter {
   action?: string;

@@ -57,7 +57,7 @@ export class NodeStore {
   async heartbeat(
     id: string,
     token: string,
-    hb: { cpuPercent: number | null; memoryUsedMb: number | null; runningTaskIds: string[]; engine: 'ok' | 'unreachable' },
+    hb: { cpuPercent: number | null; memoryUsedMb: number | null; runningTaskIds: string[]; listedAt: Date | null; engine: 'ok' | 'unreachable' },
   ): Promise<NodeRow | 'unknown' | 'unauthorized'> {
     // Raw (row-mapping.ts): 50 heartbeats a second in a large cluster, each returning its list
     // of running tasks; drizzle's builder and mapping were ~4 % of the control plane's CPU while
@@ -67,6 +67,7 @@ export class NodeStore {
         cpu_percent = ${hb.cpuPercent},
         memory_used_mb = ${hb.memoryUsedMb === null ? null : Math.round(hb.memoryUsedMb)},
         running_task_ids = ${JSON.stringify(hb.runningTaskIds)}::jsonb,
+        running_listed_at = ${hb.listedAt?.toISOString() ?? null}::timestamptz,
         engine_status = ${hb.engine},
         last_heartbeat_at = ${new Date().toISOString()}::timestamptz,
         -- A node whose engine is unreachable cannot run anything: it is unhealthy until it is back.

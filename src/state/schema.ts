@@ -285,6 +285,11 @@ export const nodes = pgTable('nodes', {
   cpuPercent: doublePrecision('cpu_percent'),
   memoryUsedMb: integer('memory_used_mb'),
   runningTaskIds: jsonb('running_task_ids').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+  /**
+   * When the node drew up that list, by its own clock (the clock of its tasks' started_at); null
+   * from a worker that does not say. What a lost attempt is judged by (TaskStore.unlistedRunning).
+   */
+  runningListedAt: ts('running_listed_at'),
   engineStatus: text('engine_status'),
   token: text('token').notNull(),
   lastHeartbeatAt: ts('last_heartbeat_at'),
@@ -323,6 +328,8 @@ export const auditLog = pgTable(
     status: integer('status').notNull(),
     client: text('client'),
     requestId: text('request_id'),
+    /** How many requests the record stands for: refusals of one key (or client address), action and status within a second are one record (auth/audit-trail.ts). */
+    count: integer('count').notNull().default(1),
   },
   (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_key_idx').on(t.keyId, t.id), index('audit_log_tenant_idx').on(t.tenant, t.id)],
 );

@@ -308,8 +308,12 @@ export class TaskStore {
   }
 
   /**
-   * Tasks running on a live node whose latest heartbeat, sent more than `graceSeconds` after
-   * the attempt started, no longer lists them: one query for the whole cluster.
+   * Tasks running on a live node whose latest heartbeat, its list drawn up more than
+   * `graceSeconds` after the attempt started, no longer lists them: one query for the whole
+   * cluster. Both times are the node's clock (its list's listed_at, its report's started_at), so
+   * a heartbeat delivered late — a control plane that stalled for longer than the grace — or a
+   * node clock behind the control plane's is not taken for a lost attempt; from a worker that
+   * sends no listed_at, the time its heartbeat arrived stands in.
    */
   async unlistedRunning(graceSeconds: number): Promise<Array<{ id: string; attempts: number; nodeName: string }>> {
     // The nodes' lists are spread into rows once and anti-joined by hash. Testing each running
@@ -328,7 +332,7 @@ export class TaskStore {
       join nodes n on n.id = t.node_id
       left join listed l on l.node_id = t.node_id and l.task_id = t.id::text
       where t.status = 'running' and n.status <> 'offline' and n.last_heartbeat_at is not null
-        and t.started_at < n.last_heartbeat_at - make_interval(secs => ${graceSeconds})
+        and t.started_at < coalesce(n.running_listed_at, n.last_heartbeat_at) - make_interval(secs => ${graceSeconds})
         and l.task_id is null`)) as unknown as { rows: Array<{ id: string; attempts: number; node_name: string }> };
     return r.rows.map((x) => ({ id: x.id, attempts: x.attempts, nodeName: x.node_name }));
   }

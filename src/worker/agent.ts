@@ -283,6 +283,9 @@ export class NodeAgent implements Part {
           cpu_percent: Math.round(cpuPercent * 10) / 10,
           memory_used_mb: Math.round(mem.active / 1024 / 1024),
           running_task_ids: [...this.unreported.keys()],
+          // By this process's clock, as its tasks' started reports: the control plane judges a
+          // task this list leaves out by when the list was drawn up, not by when it arrived.
+          listed_at: new Date().toISOString(),
           engine: this.state === 'engine_unreachable' ? 'unreachable' : 'ok',
         },
         this.node.token,

@@ -36,6 +36,7 @@ export function auditRoutes(deps: ApiDeps) {
       status: r.status,
       client: r.client,
       request_id: r.requestId,
+      count: r.count,
     }));
     return c.json({ items, total: page.total, limit: q.limit, offset: q.offset }, 200);
   });

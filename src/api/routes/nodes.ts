@@ -58,6 +58,7 @@ export function nodeRoutes(control: Control, authenticator: Authenticator) {
       cpuPercent: hb.cpu_percent ?? null,
       memoryUsedMb: hb.memory_used_mb ?? null,
       runningTaskIds: hb.running_task_ids ?? [],
+      listedAt: hb.listed_at ? new Date(hb.listed_at) : null,
       engine: hb.engine ?? 'ok',
     });
     // The period the node keeps from now on: longer in a large cluster (domain/heartbeats.ts).

@@ -1,0 +1,1 @@
+ALTER TABLE "nodes" ADD COLUMN "running_listed_at" timestamp with time zone;
