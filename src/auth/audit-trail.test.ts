@@ -71,4 +71,11 @@ describe('AuditTrail', () => {
     await vi.advanceTimersByTimeAsync(REFUSAL_WINDOW_MS * 2);
     expect(stored).toHaveLength(2);
   });
+
+  it('releases folded refusals early when 10,000 differ (many client addresses at once), so memory stays bounded', async () => {
+    for (let i = 0; i < 10_000; i++) trail.record(entry({ status: 401, client: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}` }));
+    await vi.advanceTimersByTimeAsync(0); // no window has passed
+    expect(stored).toHaveLength(10_000);
+    expect(stored.every((r) => r.count === 1)).toBe(true);
+  });
 });
