@@ -2,11 +2,13 @@
 // attempts that end together as a few "finished-many" jobs on the events queue (not one job
 // each), and every task is recorded once; a report sent alone, as older workers do, still counts;
 // and a report waiting in the queue is not taken for a lost one, though its job has no id to find.
+import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, expect, it } from 'vitest';
 import { REDIS_URL } from './support/env.ts';
-import { api, spawnSimulatedNodes, startJarvis } from './support/jarvis.ts';
+import { api, spawnJarvis, spawnSimulatedNodes, startJarvis } from './support/jarvis.ts';
 import { consumerConnection, redisNames } from '../src/scheduler/queues.ts';
 import { Reports } from '../src/worker/reports.ts';
 
@@ -173,4 +175,47 @@ it('judges a running attempt by when its node drew up a heartbeat, not by when t
   // A time the node could not mean is refused, as any invalid field.
   const bad = await http.post(`/nodes/${node.id}/heartbeat`, { running_task_ids: [], listed_at: '0001-01-01T00:00:00Z' }, { authorization: `Bearer ${node.token}` });
   expect(bad.status).toBe(422);
+}, 60_000);
+
+it('heartbeats without listed_at to a control plane older than the worker, saying so once', async () => {
+  // This test plays a control plane from before listed_at (a rolling upgrade that began with the
+  // workers): it forbids unknown fields in a heartbeat, as FastAPI's models do (422 extra_forbidden).
+  const beats: Array<Record<string, unknown>> = [];
+  const id = randomUUID();
+  const old = createServer((req, res) => {
+    let text = '';
+    req.on('data', (d) => (text += d));
+    req.on('end', () => {
+      const body = JSON.parse(text || '{}') as Record<string, unknown>;
+      const answer = (status: number, json: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(json));
+      };
+      if (req.url === '/nodes/register') return answer(201, { id, token: 'node-token', name: body.name });
+      if (req.url === `/nodes/${id}/heartbeat`) {
+        beats.push(body);
+        if ('listed_at' in body) return answer(422, { detail: [{ type: 'extra_forbidden', loc: ['body', 'listed_at'], msg: 'Extra inputs are not permitted', input: body.listed_at }] });
+        return answer(200, { id, status: 'available' });
+      }
+      answer(404, { detail: 'Not Found' });
+    });
+  });
+  await new Promise<void>((r) => old.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => old.close(r)));
+  const port = (old.address() as { port: number }).port;
+  const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
+    ...(process.env as Record<string, string>),
+    JARVIS_REDIS_PREFIX: `old-cp-${id.slice(0, 8)}`,
+    JARVIS_API_URL: `http://127.0.0.1:${port}`,
+    JARVIS_HEARTBEAT_SECONDS: '1',
+  });
+  cleanups.push(() => worker.stop());
+  await worker.waitFor(/does not take listed_at/, 30_000);
+  const deadline = Date.now() + 10_000;
+  while (beats.filter((b) => !('listed_at' in b)).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  expect(beats.filter((b) => 'listed_at' in b)).toHaveLength(1); // asked once, then never again
+  expect(beats.filter((b) => !('listed_at' in b)).length).toBeGreaterThanOrEqual(3);
+  expect(beats.at(-1)).toMatchObject({ running_task_ids: [], engine: 'ok' });
+  expect(worker.output().match(/does not take listed_at/g)).toHaveLength(1);
+  expect(worker.output()).not.toMatch(/heartbeat refused/);
 }, 60_000);

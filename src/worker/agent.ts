@@ -73,6 +73,8 @@ export class NodeAgent implements Part {
   /** When a heartbeat last failed (at first: when this agent started) and last succeeded. */
   private heartbeatFailedAt = Date.now();
   private heartbeatOkAt = 0;
+  /** Whether heartbeats say when their list was drawn up (an older control plane refuses the field). */
+  private sendsListedAt = true;
   private heartbeatPeriodMs: number;
   /** What this node offers, read once (os.cpus() reads /proc/cpuinfo each time). */
   private readonly capacity: { cpu: number; memory_mb: number; gpu: number; max_tasks: number };
@@ -277,19 +279,25 @@ export class NodeAgent implements Part {
     if (!this.node) return;
     try {
       const { cpuPercent, mem } = await hostLoad();
-      const res = await this.api(
-        `/nodes/${this.node.id}/heartbeat`,
-        {
-          cpu_percent: Math.round(cpuPercent * 10) / 10,
-          memory_used_mb: Math.round(mem.active / 1024 / 1024),
-          running_task_ids: [...this.unreported.keys()],
-          // By this process's clock, as its tasks' started reports: the control plane judges a
-          // task this list leaves out by when the list was drawn up, not by when it arrived.
-          listed_at: new Date().toISOString(),
-          engine: this.state === 'engine_unreachable' ? 'unreachable' : 'ok',
-        },
-        this.node.token,
-      );
+      const path = `/nodes/${this.node.id}/heartbeat`;
+      const beat = {
+        cpu_percent: Math.round(cpuPercent * 10) / 10,
+        memory_used_mb: Math.round(mem.active / 1024 / 1024),
+        running_task_ids: [...this.unreported.keys()],
+        engine: this.state === 'engine_unreachable' ? 'unreachable' : 'ok',
+      };
+      // By this process's clock, as its tasks' started reports: the control plane judges a task
+      // this list leaves out by when the list was drawn up, not by when it arrived.
+      const listedAt = new Date().toISOString();
+      let res = await this.api(path, this.sendsListedAt ? { ...beat, listed_at: listedAt } : beat, this.node.token);
+      if (res.status === 422 && this.sendsListedAt && (await refusesListedAt(res))) {
+        // A control plane older than this worker (a rolling upgrade that began with the workers).
+        this.sendsListedAt = false;
+        this.opts.logger.warn(
+          'worker: the control plane does not take listed_at (it is older than this worker); heartbeats go without it until this worker restarts. Upgrade the control plane: until then, one that stalls for two heartbeat periods may place a running task again',
+        );
+        res = await this.api(path, beat, this.node.token);
+      }
       if (res.ok) {
         this.heartbeatOkAt = Date.now();
         this.takePeriod(res);
@@ -512,4 +520,10 @@ class StdoutLastLine {
 function attemptOf(job: unknown): { taskId: string; attempt: number } | null {
   const j = job as { taskId?: unknown; attempt?: unknown } | null;
   return typeof j?.taskId === 'string' && typeof j.attempt === 'number' ? { taskId: j.taskId, attempt: j.attempt } : null;
+}
+
+/** Whether a 422 answer to a heartbeat refuses its listed_at field (FastAPI's extra_forbidden, from a control plane that predates it). Reads the body. */
+async function refusesListedAt(res: Response): Promise<boolean> {
+  const body = (await res.json().catch(() => null)) as { detail?: unknown } | null;
+  return Array.isArray(body?.detail) && body.detail.some((d: { loc?: unknown }) => Array.isArray(d?.loc) && d.loc.includes('listed_at'));
 }
