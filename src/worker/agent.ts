@@ -305,7 +305,7 @@ export class NodeAgent implements Part {
       if (res.status === 404) {
         this.opts.logger.error({ node_id: this.node.id }, 'worker: the control plane no longer knows this node (deleted?); restart the worker to register it again');
       } else if (!res.ok) this.opts.logger.warn({ status: res.status }, 'worker: heartbeat refused');
-      await res.body?.cancel();
+      if (!res.bodyUsed) await res.body?.cancel(); // a 422 read for listed_at was consumed
     } catch (err) {
       this.heartbeatFailedAt = Date.now();
       this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: heartbeat failed; will retry');
