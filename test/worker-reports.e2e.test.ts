@@ -30,6 +30,37 @@ async function jobsAdded(redis: Redis, prefix: string): Promise<Record<string, n
   return out;
 }
 
+/**
+ * A `jarvis server` (heartbeats every second, nodes offline only after 120 s) and a node this
+ * test plays through the same HTTP calls and events queue as a worker: registered, one
+ * heartbeat answered, and a task placed on it. `beat` sends a heartbeat listing `running`
+ * (with `listed_at` when given); `reports` sends its reports as a current worker does.
+ */
+async function playedNode(name: string) {
+  const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '120' } });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  const reg = await http.post('/nodes/register', { name: `${name}-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } });
+  const node = reg.body as { id: string; token: string };
+  const beat = (running: string[], listedAt?: Date) =>
+    http.post(
+      `/nodes/${node.id}/heartbeat`,
+      { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, ...(listedAt ? { listed_at: listedAt.toISOString() } : {}), engine: 'ok' },
+      { authorization: `Bearer ${node.token}` },
+    );
+  expect((await beat([])).status).toBe(200);
+  const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
+  await http.waitForTask(id, (t) => t.status === 'scheduled');
+
+  const names = redisNames(server.prefix);
+  const redis = consumerConnection(REDIS_URL);
+  cleanups.push(() => redis.quit());
+  const events = new Queue(names.eventsQueue, { connection: redis, prefix: names.bullPrefix });
+  cleanups.push(() => events.close());
+  const reports = new Reports(events, { connection: redis, names });
+  return { http, node, id, beat, events, reports };
+}
+
 it('sends the attempts a worker process ends together in a few jobs, and records each task once', async () => {
   const server = await startJarvis({ command: 'server', databaseUrl: null });
   cleanups.push(() => server.stop());
@@ -88,22 +119,7 @@ it('does not place again an attempt whose report waits in the events queue', asy
   // This test plays a current node: its report goes in a job of many (worker/reports.ts) while
   // the control plane is not taking reports (the events queue paused), and its heartbeats stop
   // listing the task, as they do once the report is queued.
-  const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '120' } });
-  cleanups.push(() => server.stop());
-  const http = api(server.url);
-  const reg = await http.post('/nodes/register', { name: `queued-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } });
-  const node = reg.body as { id: string; token: string };
-  const beat = (running: string[]) => http.post(`/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, engine: 'ok' }, { authorization: `Bearer ${node.token}` });
-  expect((await beat([])).status).toBe(200);
-  const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
-  await http.waitForTask(id, (t) => t.status === 'scheduled');
-
-  const names = redisNames(server.prefix);
-  const redis = consumerConnection(REDIS_URL);
-  cleanups.push(() => redis.quit());
-  const events = new Queue(names.eventsQueue, { connection: redis, prefix: names.bullPrefix });
-  cleanups.push(() => events.close());
-  const reports = new Reports(events, { connection: redis, names });
+  const { http, node, id, beat, events, reports } = await playedNode('queued');
   const at = new Date().toISOString();
   await reports.started({ type: 'started', taskId: id, attempt: 1, nodeId: node.id, at });
   await http.waitForTask(id, (t) => t.status === 'running');
@@ -129,23 +145,7 @@ it('judges a running attempt by when its node drew up a heartbeat, not by when t
   // snapshot or a long pause; or a node clock behind the control plane's) leaves the attempt
   // out: it must not be taken for a lost one and placed again while it runs. A list drawn up well
   // after the start that leaves it out still means its result was lost.
-  const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '120' } });
-  cleanups.push(() => server.stop());
-  const http = api(server.url);
-  const reg = await http.post('/nodes/register', { name: `late-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } });
-  const node = reg.body as { id: string; token: string };
-  const beat = (running: string[], listedAt: Date) =>
-    http.post(`/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, listed_at: listedAt.toISOString(), engine: 'ok' }, { authorization: `Bearer ${node.token}` });
-  expect((await beat([], new Date())).status).toBe(200);
-  const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
-  await http.waitForTask(id, (t) => t.status === 'scheduled');
-
-  const names = redisNames(server.prefix);
-  const redis = consumerConnection(REDIS_URL);
-  cleanups.push(() => redis.quit());
-  const events = new Queue(names.eventsQueue, { connection: redis, prefix: names.bullPrefix });
-  cleanups.push(() => events.close());
-  const reports = new Reports(events, { connection: redis, names });
+  const { http, node, id, beat, reports } = await playedNode('late');
   const startedAt = new Date();
   await reports.started({ type: 'started', taskId: id, attempt: 1, nodeId: node.id, at: startedAt.toISOString() });
   await http.waitForTask(id, (t) => t.status === 'running');
