@@ -99,7 +99,7 @@ export async function startControlPlane(
     logger,
     countByStatus: () => tasks.countByStatus(),
     queueJobs: async () => jobCountsByQueue([...(await pending.all()), eventsQueue]),
-    queueDepthByPriority: async () => pendingByPriority(await pending.all()),
+    queueDepthByPriority: () => pendingByPriority(pending),
     nodes: () => nodes.list(),
     tenants: async () => {
       const [views, shapes] = await Promise.all([tenantControl.list(EVERYONE), tenantStore.demandShapes()]);

@@ -9,6 +9,7 @@ import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { FINAL_STATUSES as FINAL, NODE_STATUSES, PRIORITIES, PRIORITY_RANK, TASK_STATUSES } from '../domain/task.ts';
 import type { NodeRow } from '../state/schema.ts';
+import type { PendingQueues } from '../scheduler/pending.ts';
 import { ScrapeSource } from './scrape-source.ts';
 import { registerTenantMetrics, type TenantFigures } from './tenant-metrics.ts';
 
@@ -300,11 +301,12 @@ export async function jobCountsByQueue(queues: Queue[]): Promise<Record<string, 
 }
 
 /**
- * Prioritized jobs in the pending queue by priority name, for MetricsSources.queueDepthByPriority:
- * one ZCOUNT per priority in one script (BullMQ's getCountsPerPriority), cheap at any depth.
- * Jobs added without a priority (BullMQ priority 0, the plain wait list) are not Jarvis's.
+ * Tasks waiting in the pending queues (prioritized, not taken) by priority name, for
+ * MetricsSources.queueDepthByPriority: per tenant one ZCOUNT per priority in one script (BullMQ's
+ * getCountsPerPriority) plus the tasks group jobs hold (PendingQueues.depthByRank), cheap at any
+ * depth. Jobs added without a priority (BullMQ priority 0, the plain wait list) are not Jarvis's.
  */
-export async function pendingByPriority(queues: Queue[]): Promise<Record<string, number>> {
-  const counts = await Promise.all(queues.map((q) => q.getCountsPerPriority(PRIORITIES.map((p) => PRIORITY_RANK[p]))));
-  return Object.fromEntries(PRIORITIES.map((p) => [p, counts.reduce((sum, byRank) => sum + (byRank[String(PRIORITY_RANK[p])] ?? 0), 0)]));
+export async function pendingByPriority(pending: Pick<PendingQueues, 'depthByRank'>): Promise<Record<string, number>> {
+  const byRank = await pending.depthByRank(PRIORITIES.map((p) => PRIORITY_RANK[p]));
+  return Object.fromEntries(PRIORITIES.map((p) => [p, byRank[String(PRIORITY_RANK[p])] ?? 0]));
 }

@@ -15,7 +15,8 @@ import type { TaskRow } from '../state/schema.ts';
 import type { PlacementRequest, TaskStore } from '../state/task-store.ts';
 import { Batcher, type BatchHandled } from './batcher.ts';
 import type { PendingQueues, PendingRow } from './pending.ts';
-import { PRIORITY_RANK } from '../domain/task.ts';
+import { PRIORITY_RANK, type Priority } from '../domain/task.ts';
+import { GroupGate, movedError, TaskGroup, type GroupReturn } from './task-group.ts';
 import { chooseNode, reserve, roomForAny, type PlacementChoice, type PlacementStrategy, type ScanCursor } from './placement.ts';
 import { clusterCapacity, FairShareOrder, type Candidate } from './fair-share.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
@@ -107,7 +108,7 @@ export class Dispatcher implements Part {
       logger: deps.logger,
       concurrency: MAX_BATCH / 2,
       idleTenantMs: deps.idleTenantMs ?? 300_000,
-      take: (job, token) => this.process(job, token),
+      take: (job, token, tenant) => this.process(job, token, tenant),
       busy: (tenant) => this.room.isPaused(tenant) || this.room.holds(tenant),
     });
   }
@@ -165,8 +166,10 @@ export class Dispatcher implements Part {
     if (this.watch) clearInterval(this.watch);
     if (this.heldTimer) clearInterval(this.heldTimer);
     this.watch = this.heldTimer = null;
-    // Held jobs go back to their queues (delayed briefly), so closing the workers does not wait on them.
+    // Held jobs go back to their queues (delayed briefly), so closing the workers does not wait on
+    // them; group jobs waiting at the gate see the dispatcher stopped and go back too.
     await this.room.stop();
+    this.gate.openAll();
     await this.readers.close(force);
   }
 
@@ -203,8 +206,10 @@ export class Dispatcher implements Part {
   /** Whether the last batch left room for a task of some shape (placement.ts, roomForAny). */
   private roomLeft = true;
 
-  private process(job: Job, token: string | undefined): Promise<void> {
-    const { taskId } = PendingJob.parse(job.data);
+  private process(job: Job, token: string | undefined, tenant: string): Promise<void> {
+    const data = PendingJob.parse(job.data);
+    if ('taskIds' in data) return this.processGroup(job, token, tenant, data);
+    const { taskId } = data;
     this.fromQueues++;
     const done = this.decide({ job, token, taskId, seq: this.arrivals++, rank: job.priority });
     const ended = () => {
@@ -212,6 +217,72 @@ export class Dispatcher implements Part {
     };
     done.then(ended, ended);
     return done;
+  }
+
+  /** Tasks of group jobs in hand, per tenant (task-group.ts). */
+  private readonly gate = new GroupGate(MAX_BATCH);
+
+  /**
+   * A group job (task-group.ts): once the tenant has room in hand for it (GroupGate), its tasks
+   * are decided one by one as offered tasks are, each in hand without a job of its own (the
+   * reconciler asks holdsWithoutJob); the job ends, or moves back with the tasks that must wait,
+   * once each is resolved. A group that gets its turn while its tenant's queue is paused (room
+   * for nothing) goes back whole, unread; one whose turn comes as the dispatcher stops, to the
+   * delayed set briefly, as held jobs do.
+   */
+  private async processGroup(job: Job, token: string | undefined, tenant: string, data: { taskIds: string[]; priority: Priority }): Promise<void> {
+    const rows: PendingRow[] = [...new Set(data.taskIds)].map((id) => ({ id, tenant, priority: data.priority }));
+    this.fromQueues++; // in hand while it waits at the gate: submitted tasks do not go round it
+    try {
+      await this.gate.enter(tenant, rows.length);
+    } finally {
+      this.fromQueues--;
+    }
+    if (!this.running || this.room.isPaused(tenant)) {
+      this.gate.leave(tenant, rows.length);
+      const how = this.running ? ({ kind: 'back' } as const) : ({ kind: 'later', ms: WAIT_RETRY_MS } as const);
+      await this.moveGroup(job, token, how);
+      throw movedError(how.kind);
+    }
+    const group = new TaskGroup(job, token, rows, () => this.gate.leave(tenant));
+    for (const row of rows) {
+      const taken: Taken = { job: null, token: undefined, taskId: row.id, row, seq: this.arrivals++, rank: job.priority, group };
+      this.offered.add(row.id);
+      this.fromQueues++;
+      const ended = () => {
+        this.offered.delete(row.id);
+        this.fromQueues--;
+        group.resolve(row.id);
+      };
+      this.decide(taken).then(ended, async (err: unknown) => {
+        ended();
+        if (err instanceof DelayedError || err instanceof WaitingError) return;
+        this.deps.logger.warn({ err, task_id: row.id }, 'dispatcher: could not place a task of a group job; it goes back to its queue');
+        if (group.open) group.giveBack(row, { kind: 'back' });
+        else await this.deps.pending.add([row]).catch(() => undefined);
+      });
+    }
+    await group.resolved;
+    const plan = group.plan();
+    const kept = new Set(plan.keep.map((r) => r.id));
+    await this.deps.pending
+      .groupChanged(tenant, job.id!, plan.rank ?? job.priority, rows.filter((r) => !kept.has(r.id)).map((r) => r.id), kept.size)
+      .catch((err) => this.deps.logger.debug({ err }, "dispatcher: could not update a group job's marks; the reconciler checks its tasks"));
+    if (!plan.move) return;
+    await this.moveGroup(job, token, plan.move, { taskIds: [...kept], priority: data.priority }, plan.rank);
+    throw movedError(plan.move.kind);
+  }
+
+  /** Moves a group job back to its queue or to the delayed set, with the tasks it keeps (data). */
+  private async moveGroup(job: Job, token: string | undefined, how: GroupReturn, data?: { taskIds: string[]; priority: Priority }, rank?: number | null): Promise<void> {
+    try {
+      if (data) await job.updateData(data);
+      if (rank !== undefined && rank !== null && rank !== job.priority) await job.changePriority({ priority: rank }).catch(() => undefined);
+      if (how.kind === 'back') await job.moveToWait(token);
+      else await job.moveToDelayed(Date.now() + how.ms, token);
+    } catch (err) {
+      this.deps.logger.debug({ err, job_id: job.id }, 'dispatcher: could not move a group job back; leaving it to the reconciler');
+    }
   }
 
   /**
@@ -289,7 +360,17 @@ export class Dispatcher implements Part {
     // each tenant's queue, not to tasks that came after it (read again from a paused queue, say).
     batch.push(...this.room.takeHeld());
     batch.sort((a, b) => (a.value.rank ?? 0) - (b.value.rank ?? 0) || a.value.seq - b.value.seq);
-    const entries = batch.map((p) => ({ p, data: { taskId: p.value.taskId } }));
+    // A task in two jobs (added again while queued: the ids of group jobs are their own,
+    // pending.ts) is decided once: the first in order decides it, the other's job ends.
+    const seen = new Set<string>();
+    const entries: Array<{ p: Pending; data: { taskId: string } }> = [];
+    for (const p of batch) {
+      if (seen.has(p.value.taskId)) p.settle();
+      else {
+        seen.add(p.value.taskId);
+        entries.push({ p, data: { taskId: p.value.taskId } });
+      }
+    }
     // The three reads at once (the nodes' view may be the one the last batch left, kept-view.ts;
     // it is read again for a second try, below).
     let firstView: Promise<View> | null = this.view.take();
@@ -391,7 +472,7 @@ export class Dispatcher implements Part {
       const again = new Set(refused);
       undecided = undecided.filter((e) => again.has(e.data.taskId));
     }
-    await Promise.all(undecided.map(({ p }) => this.room.delay(p, WAIT_RETRY_MS)));
+    await this.room.delayAll(undecided.map(({ p }) => p), WAIT_RETRY_MS);
     // The next batch is decided while this one's tasks are handed to their nodes; their jobs
     // end only once handed over (a crash before leaves them to be taken again, and a placed
     // task is then handed over again).

@@ -1,9 +1,21 @@
 // The pending queues: one BullMQ queue per tenant, each in priority order (FIFO within a
 // priority), so a tenant that floods its queue never stands in front of another tenant's work:
 // the dispatcher takes the front of every tenant's queue into one batch and fair share decides
-// among them (dispatcher.ts, fair-share.ts). The job id is the task id, so adding a task that
-// already has a job is a no-op: callers (the API, the reconciler, the result recorder) may
-// overlap safely. Tenants with a queue are listed in a Redis set the dispatcher watches.
+// among them (dispatcher.ts, fair-share.ts). Tenants with a queue are listed in a Redis set the
+// dispatcher watches.
+//
+// A task added alone (or after a delay: a retry's backoff) gets a job of its own, whose id is the
+// task id, so adding it again is a no-op. Tasks added together (a batch, a workflow's released
+// tasks, the reconciler's restores) go in GROUP jobs: up to GROUP_MAX tasks of one tenant and
+// priority per job, `{taskIds, priority}`. BullMQ's scripts cost the same per job whatever it
+// carries (an add when queued; a take and a finish when placed: most of Redis's work in a drain),
+// so a group of 100 costs what one task did (docs/decisions.md, "Group jobs"). A group's id is
+// its own, so a task may be in two jobs (a caller added it again): the dispatcher places only
+// tasks still queued, and one task once per batch. Beside each group, Redis keeps which group
+// holds each of its tasks (groupedTasks, for the reconciler) and its size (groupSizes, for the
+// queue depth in tasks); both are written before the job, so a crash between leaves a mark
+// without a job, which the reconciler sees as a task without one.
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -12,6 +24,9 @@ import { PRIORITY_RANK } from '../domain/task.ts';
 import type { RedisNames } from './queues.ts';
 
 export type PendingRow = Pick<TaskRow, 'id' | 'priority' | 'tenant'>;
+
+/** The most tasks in one group job. */
+export const GROUP_MAX = 100;
 
 /** How many waiting tasks one change of capacity wakes, over all tenants. */
 const WAKE_COUNT = 1_000;
@@ -51,7 +66,11 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
     return q;
   }
 
-  /** Queues the tasks, each in its tenant's queue; delayMs: a retry's backoff, which waking does not cut short. */
+  /**
+   * Queues the tasks in their tenants' queues: alone, or in groups when several of a tenant's
+   * share a priority (see the top); delayMs: a retry's backoff, which waking does not cut short
+   * (such tasks get jobs of their own).
+   */
   async add(rows: PendingRow[], delayMs = 0): Promise<void> {
     const byTenant = new Map<string, PendingRow[]>();
     for (const r of rows) {
@@ -61,24 +80,37 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
     }
     for (const [tenant, list] of byTenant) {
       const q = this.queue(tenant);
+      const { singles, groups } = delayMs > 0 ? { singles: list, groups: [] } : grouped(list);
+      const jobs: Parameters<Queue['addBulk']>[0] = singles.map((t) => ({
+        name: 'place',
+        data: delayMs > 0 ? { taskId: t.id, notBefore: Date.now() + delayMs } : { taskId: t.id },
+        opts: {
+          jobId: t.id,
+          priority: PRIORITY_RANK[t.priority],
+          delay: delayMs > 0 ? delayMs : undefined,
+          removeOnComplete: true,
+          removeOnFail: { count: 1000 },
+        },
+      }));
       const adds: Array<Promise<unknown>> = [];
-      for (let i = 0; i < list.length; i += 1000) {
-        adds.push(
-          q.addBulk(
-            list.slice(i, i + 1000).map((t) => ({
-              name: 'place',
-              data: delayMs > 0 ? { taskId: t.id, notBefore: Date.now() + delayMs } : { taskId: t.id },
-              opts: {
-                jobId: t.id,
-                priority: PRIORITY_RANK[t.priority],
-                delay: delayMs > 0 ? delayMs : undefined,
-                removeOnComplete: true,
-                removeOnFail: { count: 1000 },
-              },
-            })),
-          ),
-        );
+      if (groups.length > 0) {
+        // The marks go first, on the same connection as the add (see the top).
+        const marks: string[] = [];
+        const sizes: string[] = [];
+        for (const g of groups) {
+          const jobId = `g-${randomUUID()}`;
+          const rank = PRIORITY_RANK[g[0].priority];
+          for (const t of g) marks.push(t.id, jobId);
+          sizes.push(jobId, `${rank}:${g.length}`);
+          jobs.push({
+            name: 'place',
+            data: { taskIds: g.map((t) => t.id), priority: g[0].priority },
+            opts: { jobId, priority: rank, removeOnComplete: true, removeOnFail: { count: 1000 } },
+          });
+        }
+        adds.push(this.connection.hset(this.names.groupedTasks(tenant), ...marks), this.connection.hset(this.names.groupSizes(tenant), ...sizes));
       }
+      for (let i = 0; i < jobs.length; i += 1000) adds.push(q.addBulk(jobs.slice(i, i + 1000)));
       adds.push(this.list(tenant));
       await Promise.all(adds);
       if (!this.known.has(tenant)) {
@@ -89,6 +121,38 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
     }
   }
 
+  /**
+   * A group job ended or goes back to its queue with `left` of its tasks (none: it ended): the
+   * other tasks' marks go, and its size becomes what is left.
+   */
+  async groupChanged(tenant: string, jobId: string, rank: number, gone: string[], left: number): Promise<void> {
+    const writes: Array<Promise<unknown>> = [];
+    if (gone.length > 0) writes.push(this.connection.hdel(this.names.groupedTasks(tenant), ...gone));
+    if (left > 0) writes.push(this.connection.hset(this.names.groupSizes(tenant), jobId, `${rank}:${left}`));
+    else writes.push(this.connection.hdel(this.names.groupSizes(tenant), jobId));
+    await Promise.all(writes);
+  }
+
+  /**
+   * Tasks waiting in each tenant's queue (prioritized, not taken) by priority rank: BullMQ's count
+   * of jobs per priority (one ZCOUNT each), plus what the group jobs among them hold beyond one
+   * (one script per tenant, over its groups). Over every tenant, or those named.
+   */
+  async depthByRank(ranks: number[], tenants?: string[]): Promise<Record<string, number>> {
+    const out: Record<string, number> = Object.fromEntries(ranks.map((r) => [String(r), 0]));
+    await Promise.all(
+      (tenants ?? (await this.tenants())).map(async (tenant) => {
+        const q = this.queue(tenant);
+        const [jobs, extra] = await Promise.all([
+          q.getCountsPerPriority(ranks),
+          this.connection.eval(GROUP_DEPTH, 2, this.names.groupSizes(tenant), q.keys.prioritized) as Promise<Array<[string, number]> | null>,
+        ]);
+        for (const r of ranks) out[String(r)] += jobs[String(r)] ?? 0;
+        for (const [rank, n] of extra ?? []) if (rank in out) out[rank] += Number(n);
+      }),
+    );
+    return out;
+  }
   /**
    * Lists the tenant in the set of tenants with a queue, which is how a scheduler in another
    * process learns of it. Not once per process: Redis may have lost the set without this
@@ -139,11 +203,15 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
   }
 
   /**
-   * Moves a task's job to another priority (aging), without reading the job first: BullMQ's
-   * script needs only its id, and fails (a negative code, thrown) when the job is gone.
+   * Moves a job (a task's, or a group's) to another priority (aging), without reading the job
+   * first: BullMQ's script needs only its id, and fails (a negative code, thrown) when the job is gone.
    */
-  changePriority(taskId: string, tenant: string, priority: number): Promise<void> {
-    return new Job(this.queue(tenant), 'place', undefined, {}, taskId).changePriority({ priority });
+  async changePriority(jobId: string, tenant: string, priority: number): Promise<void> {
+    await new Job(this.queue(tenant), 'place', undefined, {}, jobId).changePriority({ priority });
+    if (jobId.startsWith('g-')) {
+      const size = await this.connection.hget(this.names.groupSizes(tenant), jobId);
+      if (size) await this.connection.hset(this.names.groupSizes(tenant), jobId, `${priority}:${size.split(':')[1]}`);
+    }
   }
 
   /**
@@ -202,3 +270,41 @@ async function promoteWaiting(queue: Queue, count: number): Promise<void> {
   forRoom.sort((a, b) => a.timestamp - b.timestamp);
   await Promise.all(forRoom.map((job) => job.promote().catch(() => undefined)));
 }
+
+/** A tenant's tasks split into those queued alone and groups of one priority (at most GROUP_MAX each, two or more). */
+function grouped(list: PendingRow[]): { singles: PendingRow[]; groups: PendingRow[][] } {
+  if (list.length < 2) return { singles: list, groups: [] };
+  const byPriority = new Map<string, PendingRow[]>();
+  for (const r of list) {
+    const l = byPriority.get(r.priority);
+    if (l) l.push(r);
+    else byPriority.set(r.priority, [r]);
+  }
+  const singles: PendingRow[] = [];
+  const groups: PendingRow[][] = [];
+  for (const l of byPriority.values()) {
+    for (let i = 0; i < l.length; i += GROUP_MAX) {
+      const g = l.slice(i, i + GROUP_MAX);
+      if (g.length === 1) singles.push(g[0]);
+      else groups.push(g);
+    }
+  }
+  return { singles, groups };
+}
+
+/**
+ * KEYS[1] a tenant's group sizes (job id → "rank:tasks"), KEYS[2] its queue's prioritized set: for
+ * the groups waiting there, the tasks they hold beyond one, summed by rank, as [rank, n] pairs.
+ */
+const GROUP_DEPTH = `
+local sizes = redis.call('HGETALL', KEYS[1])
+local extra = {}
+for i = 1, #sizes, 2 do
+  if redis.call('ZSCORE', KEYS[2], sizes[i]) then
+    local rank, n = string.match(sizes[i + 1], '^(%d+):(%d+)$')
+    if rank then extra[rank] = (extra[rank] or 0) + tonumber(n) - 1 end
+  end
+end
+local out = {}
+for rank, n in pairs(extra) do out[#out + 1] = {rank, n} end
+return out`;

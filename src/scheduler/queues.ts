@@ -5,7 +5,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { ContainerSecurity } from '../domain/container.ts';
-import { NETWORKS } from '../domain/task.ts';
+import { NETWORKS, PRIORITIES } from '../domain/task.ts';
 
 export interface RedisNames {
   /** BullMQ's prefix option. */
@@ -14,6 +14,10 @@ export interface RedisNames {
   pendingQueue(tenant: string): string;
   /** The set of tenants that have a pending queue. */
   pendingTenantsKey: string;
+  /** A tenant's tasks queued in a group job (pending.ts): task id → the group's job id (a hash). */
+  groupedTasks(tenant: string): string;
+  /** A tenant's group jobs: job id → "rank:tasks" (a hash), for the queue depth in tasks. */
+  groupSizes(tenant: string): string;
   eventsQueue: string;
   /** A node's inbox: a Redis stream of the attempts handed to it (worker/node-inbox.ts). */
   nodeInbox(nodeId: string): string;
@@ -37,6 +41,8 @@ export function redisNames(prefix: string): RedisNames {
     bullPrefix: tag,
     pendingQueue: (tenant) => (tenant === 'default' ? 'pending' : `pending-${tenant}`),
     pendingTenantsKey: `${tag}:pending-tenants`,
+    groupedTasks: (tenant) => `${tag}:grouped:${tenant}`,
+    groupSizes: (tenant) => `${tag}:group-sizes:${tenant}`,
     eventsQueue: 'task-events',
     nodeInbox: (nodeId) => `${tag}:inbox:${nodeId}`,
     attemptKey: (taskId, attempt) => `${tag}:attempt:${taskId}-a${attempt}`,
@@ -96,7 +102,11 @@ export function producerConnection(url: string, extra: RedisOptions = {}, option
 export const RECORD_TTL_S = 86_400;
 export const RECORD_AFTER_DONE_S = 3_600;
 
-export const PendingJob = z.object({ taskId: z.string().uuid(), notBefore: z.number().optional() });
+/** A pending job: one task (its id is the task's), or a group of a tenant's tasks of one priority added together (pending.ts). */
+export const PendingJob = z.union([
+  z.object({ taskId: z.string().uuid(), notBefore: z.number().optional() }),
+  z.object({ taskIds: z.array(z.string().uuid()).min(1), priority: z.enum(PRIORITIES) }),
+]);
 export type PendingJob = z.infer<typeof PendingJob>;
 
 /** What a node needs to run one attempt; the worker has no database, so it travels whole. */

@@ -49,7 +49,16 @@ function reconciler(agingSeconds = 3600) {
 }
 
 const queuedTask = async () => (await store.insertMany([taskRowFrom({ image: 'sim' } as never, config, { status: 'queued', statusReason: 'waiting', tenant: 'default' })]))[0];
-const jobExists = async (id: string) => (await redis.exists(`${names.bullPrefix}:${names.pendingQueue('default')}:${id}`)) === 1;
+const jobKey = (tenant: string, jobId: string) => `${names.bullPrefix}:${names.pendingQueue(tenant)}:${jobId}`;
+/** The id of the job that holds a queued task: its own, or the group job its mark names whose tasks include it (pending.ts). */
+async function jobOf(id: string, tenant = 'default'): Promise<string | null> {
+  if ((await redis.exists(jobKey(tenant, id))) === 1) return id;
+  const group = await redis.hget(names.groupedTasks(tenant), id);
+  if (!group) return null;
+  const data = await redis.hget(jobKey(tenant, group), 'data');
+  return data && (JSON.parse(data) as { taskIds: string[] }).taskIds.includes(id) ? group : null;
+}
+const jobExists = async (id: string, tenant = 'default') => (await jobOf(id, tenant)) !== null;
 
 it('gives a queued task whose job Redis lost a job again, and says so', async () => {
   const lost = await queuedTask();
@@ -90,13 +99,18 @@ it('checks every task once, then new tasks and a slice of the backlog each pass,
   const orphan = await queuedTask();
   expect(await r.reconcile()).toBe(1);
   expect(await jobExists(orphan.id)).toBe(true);
-  // Redis lost its data (the mark with it); one job is enough to show the whole backlog is read again.
+  // Redis lost its data (the mark with it); one job is enough to show the whole backlog is read
+  // again. The backlog was added together, so it is in group jobs of 100: the late task's goes,
+  // and its 100 tasks are given jobs again.
   const late = backlog[2_200];
-  await pending.remove(late.id, 'default');
+  const group = await jobOf(late.id);
+  expect(group, 'added together, the backlog is in group jobs').toMatch(/^g-/);
+  expect(JSON.parse((await redis.hget(jobKey('default', group!), 'data'))!).taskIds).toHaveLength(100);
+  await pending.remove(group!, 'default');
   expect(await jobExists(late.id)).toBe(false);
   await redis.del(names.reconciledKey);
   logged.length = 0;
-  expect(await r.reconcile()).toBe(1);
+  expect(await r.reconcile()).toBe(100);
   expect(await jobExists(late.id)).toBe(true);
   expect(logged.map((l) => l.msg)).toContain('reconciler: Redis lost its data (its mark is gone); checking every queued task again');
   expect(await redis.exists(names.reconciledKey)).toBe(1);
@@ -115,10 +129,36 @@ it("ages waiting tasks' jobs in their queue: each moves up a class per aging per
   const queue = pending.queue(tenant);
   expect((await queue.getPrioritized(0, 0)).map((j) => j.id), 'before the pass the normal task goes first').toEqual([normal.id]);
   await reconciler(60).reconcile();
-  const priority = async (id: string) => Number(await redis.hget(`${names.bullPrefix}:${names.pendingQueue(tenant)}:${id}`, 'priority'));
+  // The lows were added together: three group jobs (100, 100, 50), each moved once; the normal task has its own.
+  const priority = async (id: string) => Number(await redis.hget(jobKey(tenant, (await jobOf(id, tenant))!), 'priority'));
+  expect(new Set(await Promise.all(lows.map((t) => jobOf(t.id, tenant)))).size, 'the lows are in three group jobs').toBe(3);
   expect(new Set(await Promise.all(lows.map((t) => priority(t.id)))), 'every low task is high now').toEqual(new Set([2]));
   expect(await priority(normal.id), 'the new normal task has not aged').toBe(3);
   const order = (await queue.getPrioritized(0, -1)).map((j) => j.id);
-  expect(order).toHaveLength(251);
+  expect(order).toHaveLength(4);
   expect(order.at(-1), 'the normal task is taken last').toBe(normal.id);
+  // The queue depth counts tasks, not jobs: 250 high (aged) and 1 normal.
+  expect(await pending.depthByRank([1, 2, 3, 4], [tenant])).toEqual({ '1': 0, '2': 250, '3': 1, '4': 0 });
 }, 60_000);
+
+it("restores a queued task that left its group job (a group that moved back without it, or ended), but not one still in it", async () => {
+  const [a, b, c] = await store.insertMany(
+    Array.from({ length: 3 }, () => taskRowFrom({ image: 'sim' } as never, config, { status: 'queued', statusReason: 'waiting', tenant: 'default' })),
+  );
+  await pending.add([a, b, c]);
+  const group = (await jobOf(a.id))!;
+  expect(group).toMatch(/^g-/);
+  expect(await reconciler().reconcile(), 'all three are in their group job').toBe(0);
+  // The group moves back with a and b only (c was held in memory by a dispatcher that then died).
+  const job = await pending.queue('default').getJob(group);
+  await job!.updateData({ taskIds: [a.id, b.id], priority: 'normal' });
+  logged.length = 0;
+  expect(await reconciler().reconcile()).toBe(1);
+  expect(await jobExists(c.id)).toBe(true);
+  expect(await jobOf(a.id), 'a is still in its group').toBe(group);
+  // The group job is gone (Redis lost it): its marks name a job that no longer exists.
+  await pending.remove(group, 'default');
+  expect(await reconciler().reconcile()).toBe(2);
+  expect(await jobExists(a.id)).toBe(true);
+  expect(await jobExists(b.id)).toBe(true);
+});

@@ -35,6 +35,19 @@ const SECOND_LOOK_MS = 500;
 type Step = Awaited<ReturnType<TaskStore['idsInStatus']>>;
 /** A job hash's timestamp, priority and finishedOn fields (null when absent). */
 type JobFields = [string | null, string | null, string | null];
+/** A task's job as read: its fields and its id (the task's own, or a group job's). */
+type Found = { fields: JobFields; jobId: string };
+
+/** The task ids a group job's data holds (none when it is not a group's or does not parse). */
+function taskIdsOf(data: string | null | undefined): Set<string> {
+  if (!data) return new Set();
+  try {
+    const parsed = JSON.parse(data) as { taskIds?: unknown };
+    return new Set(Array.isArray(parsed.taskIds) ? parsed.taskIds.filter((x): x is string => typeof x === 'string') : []);
+  } catch {
+    return new Set();
+  }
+}
 
 export class Reconciler implements Part {
   private timer: NodeJS.Timeout | null = null;
@@ -202,24 +215,55 @@ export class Reconciler implements Part {
   /**
    * The tasks of `batch` that have no job in Redis (or, queued, only a pending job that ended)
    * and are still as the batch read them in the database: a task placed or started since the
-   * batch was read is not missing.
+   * batch was read is not missing. A queued task's job is its own (its id is the task's) or a
+   * group job (pending.ts) that its mark names and whose tasks still include it.
    */
-  private async jobless(batch: Step): Promise<{ missing: Step; deadIds: Set<string>; found: Array<JobFields | undefined> }> {
+  private async jobless(batch: Step): Promise<{ missing: Step; deadIds: Set<string>; found: Array<Found | undefined> }> {
     if (batch.length === 0) return { missing: [], deadIds: new Set(), found: [] };
     const { connection, names } = this.deps;
+    const jobKey = (tenant: string, jobId: string) => `${names.bullPrefix}:${names.pendingQueue(tenant)}:${jobId}`;
+    const pending = (t: Step[number]) => t.status === 'queued' || !t.nodeId;
     const pipe = connection.pipeline();
     for (const t of batch) {
       // A job hash always has its timestamp, and an attempt's record (scheduler/hand-over.ts)
       // when it was handed over; a missing field means a missing job.
-      if (t.status === 'queued' || !t.nodeId) pipe.hmget(`${names.bullPrefix}:${names.pendingQueue(t.tenant)}:${t.id}`, 'timestamp', 'priority', 'finishedOn');
+      if (pending(t)) pipe.hmget(jobKey(t.tenant, t.id), 'timestamp', 'priority', 'finishedOn').hget(names.groupedTasks(t.tenant), t.id);
       else pipe.hmget(names.attemptKey(t.id, t.attempts), 'at');
     }
-    const found = ((await pipe.exec()) ?? []).map((r) => r?.[1] as JobFields | undefined);
+    const replies = ((await pipe.exec()) ?? []).map((r) => r?.[1]);
+    const found: Array<Found | undefined> = [];
+    const marks = new Map<number, string>(); // batch index → the group job its mark names
+    let k = 0;
+    for (const [j, t] of batch.entries()) {
+      const fields = replies[k++] as JobFields | undefined;
+      if (!pending(t)) {
+        found[j] = fields ? { fields, jobId: t.id } : undefined;
+        continue;
+      }
+      const mark = replies[k++] as string | null | undefined;
+      found[j] = fields ? { fields, jobId: t.id } : undefined;
+      if (!fields?.[0] && mark) marks.set(j, mark);
+    }
+    if (marks.size > 0) {
+      // The groups named, each read once: its fields, and whether its tasks still include the task.
+      const groups = new Map<string, { tenant: string; jobId: string }>();
+      for (const [j, jobId] of marks) groups.set(`${batch[j].tenant}\n${jobId}`, { tenant: batch[j].tenant, jobId });
+      const list = [...groups.values()];
+      const gp = connection.pipeline();
+      for (const g of list) gp.hmget(jobKey(g.tenant, g.jobId), 'timestamp', 'priority', 'finishedOn', 'data');
+      const read = ((await gp.exec()) ?? []).map((r) => r?.[1] as [string | null, string | null, string | null, string | null] | undefined);
+      const byKey = new Map(list.map((g, i) => [`${g.tenant}\n${g.jobId}`, { jobId: g.jobId, fields: read[i], tasks: taskIdsOf(read[i]?.[3]) }]));
+      for (const [j, jobId] of marks) {
+        const g = byKey.get(`${batch[j].tenant}\n${jobId}`);
+        if (g?.fields?.[0] && g.tasks.has(batch[j].id)) found[j] = { fields: [g.fields[0], g.fields[1], g.fields[2]], jobId: g.jobId };
+      }
+    }
     // A pending job that ended (it failed: a batch that threw fails its jobs) while its task is
     // still queued would keep the task from ever being enqueued again: it counts as missing.
-    const dead = (t: Step[number], j: number) => t.status === 'queued' && !!found[j]?.[2];
-    const noJob = batch.filter((t, j) => !found[j]?.[0] || dead(t, j));
-    const deadIds = new Set(batch.filter((t, j) => found[j]?.[0] && dead(t, j)).map((t) => t.id));
+    const dead = (t: Step[number], j: number) => t.status === 'queued' && !!found[j]?.fields[2];
+    const noJob = batch.filter((t, j) => !found[j]?.fields[0] || dead(t, j));
+    // Its own job that ended is removed before the task is queued again (a group's is left: its id is not the task's).
+    const deadIds = new Set(batch.filter((t, j) => found[j]?.fields[0] && dead(t, j) && found[j]?.jobId === t.id).map((t) => t.id));
     if (noJob.length === 0) return { missing: [], deadIds, found };
     const now = new Map((await this.deps.tasks.getMany(noJob.map((t) => t.id))).map((t) => [t.id, t]));
     const missing = noJob.filter((t) => {
@@ -237,18 +281,20 @@ export class Reconciler implements Part {
     // read its job and then changed it, two round trips and two writes per task: after a
     // 100,000-task burst that took up to a third of a core, a fifth of it ioredis copying
     // BullMQ's ~50 scripts onto a new pipeline per write (docs/decisions.md, "Idle work";
-    // bench/after-burst.ts).
-    const changes: Array<Promise<void>> = [];
+    // bench/after-burst.ts). A group job is moved once, to the best rank its tasks have aged to.
+    const changes = new Map<string, { tenant: string; rank: number }>();
     for (const [j, t] of batch.entries()) {
       const current = found[j];
-      if (t.status !== 'queued' || !current?.[0]) continue;
+      if (t.status !== 'queued' || !current?.fields[0]) continue;
       const aged = agedPriority(t.priority, t.createdAt, this.deps.agingSeconds);
       if (aged > PRIORITY_RANK.critical) this.mayAge = true;
-      // A job gone meanwhile (its task placed or cancelled) fails the change; the next pass sees
-      // the task as it is then.
-      if (aged < Number(current[1] ?? PRIORITY_RANK[t.priority])) changes.push(this.deps.pending.changePriority(t.id, t.tenant, aged).catch(() => undefined));
+      const was = Number(current.fields[1] ?? PRIORITY_RANK[t.priority]);
+      const change = changes.get(current.jobId);
+      if (aged < (change?.rank ?? was)) changes.set(current.jobId, { tenant: t.tenant, rank: aged });
     }
-    await Promise.all(changes);
+    // A job gone meanwhile (its task placed or cancelled) fails the change; the next pass sees
+    // the task as it is then.
+    await Promise.all([...changes].map(([jobId, c]) => this.deps.pending.changePriority(jobId, c.tenant, c.rank).catch(() => undefined)));
     return missing;
   }
 

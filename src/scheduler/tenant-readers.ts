@@ -25,8 +25,8 @@ export interface TenantReadersDeps {
   concurrency: number;
   /** scheduler.idle_tenant_seconds, in ms. */
   idleTenantMs: number;
-  /** Takes a job (the dispatcher's batch). */
-  take(job: Job, token: string | undefined): Promise<void>;
+  /** Takes a job of the tenant's queue (the dispatcher's batch). */
+  take(job: Job, token: string | undefined, tenant: string): Promise<void>;
   /** Whether the tenant has tasks waiting in the dispatcher's hands (held, or its queue paused): not idle. */
   busy(tenant: string): boolean;
 }
@@ -55,7 +55,7 @@ export class TenantReaders {
         names.pendingQueue(tenant),
         (job, token) => {
           this.lastTaken.set(tenant, Date.now());
-          return this.deps.take(job, token);
+          return this.deps.take(job, token, tenant);
         },
         { ...controlPlaneWorkerOptions(connection, names), concurrency: this.deps.concurrency },
       );

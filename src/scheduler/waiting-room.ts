@@ -10,6 +10,7 @@ import type { BatchEntry } from './batcher.ts';
 import type { PendingQueues, PendingRow } from './pending.ts';
 import { chooseNode, type PlacementNode, type PlacementStrategy } from './placement.ts';
 import type { PlacementRequest } from '../state/task-store.ts';
+import type { GroupReturn, TaskGroup } from './task-group.ts';
 
 export const WAIT_RETRY_MS = 500;
 
@@ -64,8 +65,10 @@ export interface Taken {
   job: Job | null;
   token: string | undefined;
   taskId: string;
-  /** An offered task's row, to queue it should it have to wait. */
+  /** An offered task's row (or a group's task's), to queue it should it have to wait. */
   row?: PendingRow;
+  /** The group job it came in (task-group.ts): while the group is open, a task that must wait goes back with it. */
+  group?: TaskGroup;
   seq: number;
   /** Set when it is held in memory (the tenant it is held under). */
   tenant?: string;
@@ -161,7 +164,7 @@ export class WaitingRoom {
     this.paused.clear();
     const held = [...this.held.values()].flat();
     this.held.clear();
-    await Promise.all(held.map((p) => this.delay(p, WAIT_RETRY_MS)));
+    await this.delayAll(held, WAIT_RETRY_MS);
   }
 
   /**
@@ -173,15 +176,16 @@ export class WaitingRoom {
     // An offered task (no job) that must wait goes to its tenant's queue at once and comes back
     // with a job: every waiting task is then in a queue (the queue-depth metrics and the board
     // count it), and none is in memory without a job for the reconciler to restore.
-    const offered = waits.filter((w) => !w.p.value.job);
+    // A task of a group job is parked as a job is: held, or back (with its group while that is open).
+    const offered = waits.filter((w) => !w.p.value.job && !w.p.value.group);
     if (offered.length === 0) return this.parkJobs(waits, heldHere, roomForSome);
-    await Promise.all([this.parkJobs(waits.filter((w) => w.p.value.job), heldHere, roomForSome), ...offered.map((w) => this.queueOffered(w.p))]);
+    await Promise.all([this.parkJobs(waits.filter((w) => w.p.value.job || w.p.value.group), heldHere, roomForSome), this.queueOffered(...offered.map((w) => w.p))]);
   }
 
   private async parkJobs(waits: Waiting[], heldHere: Pending[], roomForSome: boolean): Promise<void> {
     if (waits.length === 0) return;
     if (!this.deps.isRunning()) {
-      await Promise.all(waits.map(({ p }) => this.delay(p, WAIT_RETRY_MS)));
+      await this.delayAll(waits.map(({ p }) => p), WAIT_RETRY_MS);
       return;
     }
     // Per tenant, the best of those held already (in memory, or by this batch) and the new are
@@ -205,6 +209,7 @@ export class WaitingRoom {
         if (!keep.has(p)) continue;
         heldHere.push(p);
         p.hold();
+        p.value.group?.resolve(p.value.taskId); // held: no longer the group job's
         let set = this.holding.get(tenant);
         if (!set) this.holding.set(tenant, (set = new Set()));
         set.add(p.value);
@@ -216,13 +221,13 @@ export class WaitingRoom {
     if (roomForSome) {
       // Room for some shape exists, so the queue must keep flowing: tasks arriving behind these
       // may fit where these do not. They step out of its way into the delayed set.
-      await Promise.all(back.map((p) => this.stepAside(p)));
+      await this.each(back, (p) => this.stepAside(p));
       return;
     }
     // No room for anything: the tenant's queue pauses (before the jobs go back, so they are not
     // taken again at once) and they wait in it, in order, at no cost.
     await Promise.all(pausing.map((t) => this.pause(t)));
-    await Promise.all(back.map((p) => this.sendBack(p)));
+    await this.each(back, (p) => this.sendBack(p));
   }
 
   /** Whether tasks wait for room: held in memory, or in a paused tenant's queue. */
@@ -346,7 +351,7 @@ export class WaitingRoom {
   async keepHeld(list: Pending[]): Promise<void> {
     if (list.length === 0) return;
     if (!this.deps.isRunning()) {
-      await Promise.all(list.map((p) => this.delay(p, WAIT_RETRY_MS)));
+      await this.delayAll(list, WAIT_RETRY_MS);
       return;
     }
     for (const p of list) {
@@ -357,6 +362,22 @@ export class WaitingRoom {
     }
   }
 
+  /** delay() for many: see each(). */
+  delayAll(ps: Pending[], ms: number): Promise<void> {
+    return this.each(ps, (p) => this.delay(p, ms));
+  }
+
+  /**
+   * Sends waiting tasks back with `how`, except those without a job of their own or an open group
+   * to go back with (offered, or held after their group moved on): they go to their queues
+   * together, in group jobs, rather than in a job each.
+   */
+  private async each(ps: Pending[], how: (p: Pending) => Promise<void>): Promise<void> {
+    const loose = ps.filter((p) => !p.value.job && !p.value.group?.open);
+    const rest = loose.length === 0 ? ps : ps.filter((p) => p.value.job || p.value.group?.open);
+    await Promise.all([...rest.map(how), this.queueOffered(...loose)]);
+  }
+
   /**
    * Moves a job to the delayed set and ends its processing. A job that cannot be moved (its lock
    * or key is gone: another taker has it, or it was removed) is let go; the database and the
@@ -364,7 +385,7 @@ export class WaitingRoom {
    */
   async delay(p: Pending, ms: number): Promise<void> {
     const { job } = p.value;
-    if (!job) return this.queueOffered(p);
+    if (!job) return this.jobless(p, { kind: 'later', ms }, false);
     try {
       await job.moveToDelayed(Date.now() + ms, p.value.token);
     } catch (err) {
@@ -373,14 +394,28 @@ export class WaitingRoom {
     p.settle(new DelayedError());
   }
 
-  /** An offered task (no job) that must wait after all goes to its tenant's queue. */
-  private async queueOffered(p: Pending): Promise<void> {
-    try {
-      await this.deps.pending.add([p.value.row!]);
-    } catch (err) {
-      this.deps.logger.warn({ err, task_id: p.value.taskId }, 'dispatcher: could not queue an offered task that must wait; the reconciler will');
-    }
+  /**
+   * A task without a job of its own that must wait: one of an open group goes back with its group
+   * job (task-group.ts), its shape remembered when it waits outside the held front (aside); any other (offered, or of a group that has moved on) goes to its
+   * tenant's queue.
+   */
+  private async jobless(p: Pending, how: GroupReturn, aside = true): Promise<void> {
+    const { group, row, rank } = p.value;
+    if (!group?.open) return this.queueOffered(p);
+    if (aside) this.rememberShape(p.value.shape);
+    group.giveBack(row!, how, rank);
     p.settle();
+  }
+
+  /** Offered tasks (no job) that must wait after all go to their tenants' queues, together (in group jobs). */
+  private async queueOffered(...ps: Pending[]): Promise<void> {
+    if (ps.length === 0) return;
+    try {
+      await this.deps.pending.add(ps.map((p) => p.value.row!));
+    } catch (err) {
+      this.deps.logger.warn({ err, task_ids: ps.slice(0, 10).map((p) => p.value.taskId) }, 'dispatcher: could not queue offered tasks that must wait; the reconciler will');
+    }
+    for (const p of ps) p.settle();
   }
 
   /** Whether tasks are held in memory, not in a batch now (what lookAgainAtHeld would decide again). */
@@ -402,7 +437,7 @@ export class WaitingRoom {
    */
   private async stepAside(p: Pending): Promise<void> {
     const { job, rank } = p.value;
-    if (!job) return this.queueOffered(p);
+    if (!job) return this.jobless(p, { kind: 'later', ms: waitFailsafeMs(p.value.group?.job.attemptsStarted ?? 1) });
     this.rememberShape(p.value.shape);
     if (rank !== undefined && rank !== job.priority) await job.changePriority({ priority: rank }).catch(() => undefined);
     await this.delay(p, waitFailsafeMs(job.attemptsStarted));
@@ -415,7 +450,7 @@ export class WaitingRoom {
    */
   private async sendBack(p: Pending): Promise<void> {
     const { job, token, rank } = p.value;
-    if (!job) return this.queueOffered(p);
+    if (!job) return this.jobless(p, { kind: 'back' });
     this.rememberShape(p.value.shape);
     try {
       // Aging: a waiting task moves up one priority class per aging_seconds waited, so a
