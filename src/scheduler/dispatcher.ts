@@ -219,8 +219,11 @@ export class Dispatcher implements Part {
     return done;
   }
 
-  /** Tasks of group jobs in hand, per tenant (task-group.ts). */
-  private readonly gate = new GroupGate(MAX_BATCH);
+  /**
+   * Tasks of group jobs in hand, per tenant (task-group.ts): two batches' worth, so the next batch
+   * is decided while the last one's tasks are handed to their nodes (they are resolved only then).
+   */
+  private readonly gate = new GroupGate(2 * MAX_BATCH);
 
   /**
    * A group job (task-group.ts): once the tenant has room in hand for it (GroupGate), its tasks
@@ -255,11 +258,13 @@ export class Dispatcher implements Part {
         group.resolve(row.id);
       };
       this.decide(taken).then(ended, async (err: unknown) => {
+        const failed = !(err instanceof DelayedError || err instanceof WaitingError);
+        if (failed) this.deps.logger.warn({ err, task_id: row.id }, 'dispatcher: could not place a task of a group job; it goes back to its queue');
+        // Given back before it counts as ended, so the group moves with it.
+        const back = failed && group.open;
+        if (back) group.giveBack(row, { kind: 'back' });
         ended();
-        if (err instanceof DelayedError || err instanceof WaitingError) return;
-        this.deps.logger.warn({ err, task_id: row.id }, 'dispatcher: could not place a task of a group job; it goes back to its queue');
-        if (group.open) group.giveBack(row, { kind: 'back' });
-        else await this.deps.pending.add([row]).catch(() => undefined);
+        if (failed && !back) await this.deps.pending.add([row]).catch(() => undefined);
       });
     }
     await group.resolved;
