@@ -55,9 +55,11 @@ it('keeps a batch that must wait in a few group jobs, counts its tasks in the qu
   const lows = (await http.post('/tasks/batch', { tasks: Array.from({ length: 150 }, (_, i) => sim('low', i)) })).body.items.map((t: { id: string }) => t.id) as string[];
   const normals = (await http.post('/tasks/batch', { tasks: Array.from({ length: 150 }, (_, i) => sim('normal', i)) })).body.items.map((t: { id: string }) => t.id) as string[];
   await waitUntilLookedAt(http, 300);
-  // The best 100 wait in the dispatcher's memory (the normals first), the other 200 in the queue.
+  // The best 100 wait in the dispatcher's memory (normals), the other 200 in the queue. Under load
+  // the lows may be the front held for a moment: the normals that came after are then found in
+  // the paused queue by the dispatcher's next look (within a second) and take their place.
   let figures = await queueFigures(http);
-  for (const until = Date.now() + 10_000; figures.normal + figures.low !== 200 && Date.now() < until; await new Promise((r) => setTimeout(r, 200))) figures = await queueFigures(http);
+  for (const until = Date.now() + 10_000; (figures.normal !== 50 || figures.low !== 150) && Date.now() < until; await new Promise((r) => setTimeout(r, 200))) figures = await queueFigures(http);
   expect(figures.normal + figures.low, 'the queue depth counts the tasks in group jobs').toBe(200);
   expect(figures.low, 'every low task waits behind the normals').toBe(150);
   expect(figures.jobs, '300 tasks in a few jobs, not one each').toBeLessThanOrEqual(5);

@@ -1,10 +1,10 @@
 // Takes queued tasks from the tenants' pending queues (each in priority order, FIFO within a
 // priority) and hands each to a node's own queue. The fronts of all tenants' queues meet in one
-// batch, where fair share (fair-share.ts) orders them across tenants and enforces quotas. The
-// database decides: a job whose task is no longer queued is dropped, and a task already placed
-// (we crashed after placing it) is handed over again under the same job id, which BullMQ
-// deduplicates. A task that fits nowhere now waits (waiting-room.ts); one that can never fit
-// fails at once with the reason.
+// batch, where fair share (fair-share.ts) orders them across tenants and enforces quotas. A
+// group job's tasks are decided one by one (task-group.ts). The database decides: a task no
+// longer queued is dropped, and a task already placed (we crashed after placing it) is handed
+// over again, which its attempt's record deduplicates (hand-over.ts). A task that fits nowhere
+// now waits (waiting-room.ts); one that can never fit fails at once with the reason.
 import type { TenantPolicy } from '../auth/tenant-policy.ts';
 import { NodeHandOver } from './hand-over.ts';
 import { DelayedError, WaitingError, type Job } from 'bullmq';

@@ -1,7 +1,9 @@
 // Puts accepted work back into Redis when Redis lost it (restarted without persistence,
 // flushed, or down while a task was accepted before the crash of a previous process). The
-// database is the truth: every queued task must have a pending job. Runs at start, on each
-// Redis reconnect and every few seconds; adding an existing job id is a no-op in BullMQ.
+// database is the truth: every queued task must have a pending job (its own, or a group job
+// that lists it: pending.ts). Runs at start, on each Redis reconnect and every few seconds; a
+// task restored while another job still has it is decided once (the dispatcher places only
+// tasks still queued).
 //
 // The same passes age waiting tasks (agedPriority): a job's priority rises one class per
 // scheduler.aging_seconds until it is critical.

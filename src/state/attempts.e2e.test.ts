@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import pg from 'pg';
 import { createTestDatabase } from '../../test/support/database.ts';
 import { openDatabase, type Database } from './db.ts';
 import { TaskStore } from './task-store.ts';
@@ -21,9 +22,11 @@ const config = loadConfig({ file: null, overrides: {} });
 describe.each(['postgres', 'embedded'] as const)('placing and starting attempts (%s)', (kind) => {
   let database: Database;
   let cleanup: () => Promise<void>;
+  let url: string | null = null;
   beforeAll(async () => {
     if (kind === 'postgres') {
       const db = await createTestDatabase();
+      url = db.url;
       database = await openDatabase({ url: db.url, dataDir: '/nonexistent' });
       cleanup = () => db.drop();
     } else {
@@ -124,5 +127,61 @@ describe.each(['postgres', 'embedded'] as const)('placing and starting attempts 
     expect(bEvents.map((e) => e.status)).toEqual(['queued', 'scheduled', 'running', 'queued']);
     expect(bEvents[3]).toMatchObject({ nodeId: null, attempt: 1, reason: results[1]?.task.statusReason });
     expect((await nodeStore.get(roomy.id))?.allocatedTasks).toBe(0);
+  });
+
+  it('places a task once and fills a node no further than its room when placements race (one statement each)', async () => {
+    const store = new TaskStore(database.db);
+    const nodeStore = new NodeStore(database.db);
+    const one = await nodeStore.register({ name: `race-${kind}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, gpu: 0, max_tasks: 3 }, labels: {} });
+    const roomy = await nodeStore.register({ name: `race-roomy-${kind}`, hostname: 'h', capacity: { cpu: 64, memory_mb: 65536, gpu: 0, max_tasks: 100 }, labels: {} });
+    const rows = await store.insertMany(Array.from({ length: 8 }, () => taskRowFrom({ image: 'busybox' } as never, config, { status: 'queued', statusReason: 'waiting', tenant: 't1' })));
+    const ids = rows.map((t) => t.id);
+    // The same task in two placements at once, and more tasks than the node has slots: each
+    // placement sees what the other committed (it waits for the rows the other locked). On
+    // PostgreSQL another session holds the first task's row meanwhile, so both placements are
+    // under way, past their snapshots, when it lets go (the embedded database runs one at a time).
+    const blocker = url ? new pg.Client({ connectionString: url }) : null;
+    if (blocker) {
+      await blocker.connect();
+      await blocker.query('begin');
+      await blocker.query('select id from tasks where id = $1 for update', [ids[0]]);
+    }
+    const racing = Promise.all([
+      store.placeMany([{ taskId: ids[0], nodeId: roomy.id }]),
+      store.placeMany([{ taskId: ids[0], nodeId: roomy.id }]),
+      store.placeMany(ids.slice(1, 5).map((taskId) => ({ taskId, nodeId: one.id }))),
+      store.placeMany(ids.slice(5).map((taskId) => ({ taskId, nodeId: one.id }))),
+    ]);
+    if (blocker) {
+      await new Promise((r) => setTimeout(r, 300));
+      await blocker.query('commit');
+      await blocker.end();
+    }
+    const results = await racing;
+    const placed = results.flatMap((r) => r.placed.map((t) => t.id));
+    expect(new Set(placed).size, 'no task placed twice').toBe(placed.length);
+    expect(results[0].placed.length + results[1].placed.length, 'the task both placements wanted is placed once').toBe(1);
+    expect([...results[0].gone, ...results[1].gone], 'and the other placement finds it gone').toEqual([ids[0]]);
+    expect((await nodeStore.get(roomy.id))!.allocatedTasks).toBe(1);
+    const onOne = results[2].placed.length + results[3].placed.length;
+    expect(onOne, 'the small node is filled, no further than its slots').toBe(3);
+    expect((await nodeStore.get(one.id))!.allocatedTasks, "the node's reservation is what was placed on it").toBe(3);
+    const inDb = (await store.getMany(ids)).filter((t) => t.status === 'scheduled');
+    expect(inDb.map((t) => t.id).sort()).toEqual([...placed].sort());
+    for (const t of inDb) {
+      expect(t.attempts).toBe(1);
+      expect(t.statusReason).toMatch(new RegExp(`^placed on node race-(roomy-)?${kind}; waiting for it to start the container$`));
+      expect((await store.events(t.id)).map((e) => e.status)).toEqual(['queued', 'scheduled']);
+    }
+    // Every task not placed is still queued, untouched, and reported refused or gone.
+    for (const r of results) {
+      for (const id of [...r.refused, ...r.gone]) expect(placed.includes(id) ? 'placed' : (await store.get(id))?.status).toMatch(/queued|placed/);
+    }
+    // A node that no longer accepts work takes nothing.
+    await database.db.execute(sql`update nodes set status = 'draining' where id = ${one.id}`);
+    const rest = ids.filter((id) => !placed.includes(id));
+    expect(rest).toHaveLength(4);
+    const late = await store.placeMany(rest.map((taskId) => ({ taskId, nodeId: one.id })));
+    expect(late).toEqual({ placed: [], refused: rest, gone: [] });
   });
 });
