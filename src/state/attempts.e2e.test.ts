@@ -129,7 +129,7 @@ describe.each(['postgres', 'embedded'] as const)('placing and starting attempts 
     expect((await nodeStore.get(roomy.id))?.allocatedTasks).toBe(0);
   });
 
-  it('places a task once and fills a node no further than its room when placements race (one statement each)', async () => {
+  it('places a task once and fills a node no further than its room when placements race', async () => {
     const store = new TaskStore(database.db);
     const nodeStore = new NodeStore(database.db);
     const one = await nodeStore.register({ name: `race-${kind}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, gpu: 0, max_tasks: 3 }, labels: {} });

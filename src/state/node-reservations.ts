@@ -1,6 +1,6 @@
 // The reservation columns of the nodes table: what is reserved on each node for the tasks placed
-// on it. They change only here, inside the transaction (or the one statement) that changes those
-// tasks, so they always add up to the tasks placed on the node. The guard of a reservation is the domain's fit rule
+// on it. They change only here, inside the transaction that changes those tasks, so they always
+// add up to the tasks placed on the node. The guard of a reservation is the domain's fit rule
 // (src/domain/fit.ts) written as SQL from the same terms.
 import { eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import { ACCEPTS_WORK, FIT_TERMS, type Ask } from '../domain/fit.ts';
@@ -47,20 +47,22 @@ function nodeSums(items: Array<{ nodeId: string; cpu: number; memoryMb: number; 
 type Placed = { nodeId: string; cpu: number; memoryMb: number; gpu: number };
 
 /**
- * The reservation as one UPDATE over `source`, a relation `r(id, cpu, "memoryMb", gpu, tasks)`
- * of node sums: returns the id and name of each node that took its sum (state/place-attempts.ts
- * uses it inside a larger statement).
+ * Reserves, for each node, the sum of its tasks' requests, only where the node accepts work and
+ * it all still fits. Returns the names of the nodes that took their tasks, by id.
  */
-export function reserveStatement(source: SQL): SQL {
-  return sql`
+export async function reserve(tx: Tx, items: Placed[]): Promise<Map<string, string>> {
+  const wanted = nodeSums(items);
+  if (wanted === null) return new Map();
+  const took = (await tx.execute(sql`
     update nodes set
       allocated_cpu = nodes.allocated_cpu + r.cpu,
       allocated_memory_mb = nodes.allocated_memory_mb + r."memoryMb",
       allocated_gpu = nodes.allocated_gpu + r.gpu,
       allocated_tasks = nodes.allocated_tasks + r.tasks
-    from ${source}
+    from jsonb_to_recordset(${wanted}::jsonb) as ${RECORDSET}
     where nodes.id = r.id and nodes.status = ${ACCEPTS_WORK} and ${FIT_GUARD}
-    returning nodes.id, nodes.name`;
+    returning nodes.id, nodes.name`)) as unknown as { rows: Array<{ id: string; name: string }> };
+  return new Map(took.rows.map((n) => [n.id, n.name]));
 }
 
 /** Releases one task's reservation on its node. */

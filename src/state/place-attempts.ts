@@ -2,63 +2,55 @@
 // the result recorder drive through TaskStore.placeMany and markRunningMany.
 import { sql } from 'drizzle-orm';
 import { CONTAINER_STARTED, placedOn, placedWaitingForStart } from '../domain/status-reasons.ts';
-import { reserveStatement } from './node-reservations.ts';
+import { reserve } from './node-reservations.ts';
 import { tasks, type TaskRow } from './schema.ts';
 import { rowsOf } from './row-mapping.ts';
 import { updateWithEvents } from './task-history.ts';
-import type { Tx } from './tx.ts';
-
-/** The words of placedWaitingForStart(name) around the node's name, for the statement to put it in. */
-const PLACED_ON = placedOn('');
-const WAITING_SUFFIX = placedWaitingForStart('').slice(PLACED_ON.length);
+import { uuidArray, type Tx } from './tx.ts';
 
 /** See TaskStore.placeMany. */
-export async function placeAttempts(db: Pick<Tx, 'execute'>, plans: Array<{ taskId: string; nodeId: string }>): Promise<{ placed: TaskRow[]; refused: string[]; gone: string[] }> {
-  // ONE statement, so one round trip and no transaction around it (it was five: begin, lock,
-  // reserve, move, commit; 5–9 ms of a lone task's wait on this machine, docs/decisions.md). In
-  // order: the tasks still queued are locked, by id (two placements never wait on each other);
-  // what they ask is summed per node and reserved only where the node accepts work and all of it
-  // still fits (reserveStatement, FIT_GUARD); the tasks whose node took them move to `scheduled`
-  // with their history events. Under READ COMMITTED a row changed by another transaction while
-  // this one waited for its lock is checked again (a task cancelled or placed meanwhile is not
-  // locked, a node drained meanwhile takes nothing), and the update works on the row locked.
+export async function placeAttempts(tx: Tx, plans: Array<{ taskId: string; nodeId: string }>): Promise<{ placed: TaskRow[]; refused: string[]; gone: string[] }> {
+  const ids = plans.map((p) => p.taskId);
+  // Raw statements, not drizzle's builder (see row-mapping.ts): lock the tasks still queued,
+  // reserve room on their nodes, then ONE statement moves the placed ones to `scheduled`,
+  // records their history events and returns their rows (three round trips; five before).
+  const live = (await tx.execute(sql`
+    select id, cpu, memory_mb as "memoryMb", gpu from tasks
+    where id = any(${uuidArray(ids)}::uuid[]) and status = 'queued'
+    order by id for update`)) as unknown as { rows: Array<{ id: string; cpu: number; memoryMb: number; gpu: number }> };
+  const request = new Map(live.rows.map((t) => [t.id, t]));
+  const gone = ids.filter((id) => !request.has(id));
+  const nodeName = await reserve(
+    tx,
+    plans.flatMap((p) => {
+      const r = request.get(p.taskId);
+      return r ? [{ cpu: r.cpu, memoryMb: r.memoryMb, gpu: r.gpu, nodeId: p.nodeId }] : [];
+    }),
+  );
+  const refused: string[] = [];
+  const go: Array<{ id: string; node_id: string; reason: string; event: string }> = [];
+  for (const p of plans) {
+    if (!request.has(p.taskId)) continue;
+    const name = nodeName.get(p.nodeId);
+    if (name === undefined) refused.push(p.taskId);
+    else go.push({ id: p.taskId, node_id: p.nodeId, reason: placedWaitingForStart(name), event: placedOn(name) });
+  }
+  if (go.length === 0) return { placed: [], refused, gone };
   const at = new Date().toISOString();
-  const plan = JSON.stringify(plans.map((p) => ({ id: p.taskId, node_id: p.nodeId })));
-  const res = (await db.execute(sql`
-    with plan as (
-      select * from jsonb_to_recordset(${plan}::jsonb) as p(id uuid, node_id uuid)
-    ), live as (
-      select tasks.id, tasks.cpu, tasks.memory_mb, tasks.gpu, plan.node_id
-      from tasks join plan on plan.id = tasks.id
-      where tasks.status = 'queued'
-      order by tasks.id
-      for update of tasks
-    ), r as (
-      select node_id as id, sum(cpu)::float8 as cpu, sum(memory_mb)::int as "memoryMb", sum(gpu)::int as gpu, count(*)::int as tasks
-      from live group by node_id
-    ), took as (${reserveStatement(sql`r`)}
-    ), changed as (
-      update tasks set
+  const moved = await updateWithEvents(
+    tx,
+    sql`update tasks set
         status = 'scheduled',
-        node_id = live.node_id,
+        node_id = r.node_id,
         attempts = tasks.attempts + 1,
         scheduled_at = ${at}::timestamptz,
-        status_reason = ${PLACED_ON} || took.name || ${WAITING_SUFFIX}
-      from live join took on took.id = live.node_id
-      where tasks.id = live.id
-      returning tasks.*, (${PLACED_ON} || took.name)::text as event_reason
-    ), history as (
-      insert into task_events (task_id, at, status, node_id, attempt, reason)
-      select id, ${at}::timestamptz, status, node_id, attempts, event_reason from changed
-    )
-    select l.live_ids, changed.* from (select coalesce(json_agg(id), '[]'::json) as live_ids from live) l left join changed on true`)) as unknown as {
-    rows: Array<Record<string, unknown>>;
-  };
-  const live = new Set<string>((res.rows[0]?.live_ids as string[] | undefined) ?? []);
-  const moved = res.rows.filter((r) => r.id !== null && r.id !== undefined);
-  const placedIds = new Set(moved.map((r) => r.id as string));
-  const gone = plans.filter((p) => !live.has(p.taskId)).map((p) => p.taskId);
-  const refused = plans.filter((p) => live.has(p.taskId) && !placedIds.has(p.taskId)).map((p) => p.taskId);
+        status_reason = r.reason
+      from jsonb_to_recordset(${JSON.stringify(go)}::jsonb) as r(id uuid, node_id uuid, reason text, event text)
+      where tasks.id = r.id`,
+    sql`r.event`,
+    at,
+    true,
+  );
   return { placed: rowsOf(tasks, moved), refused, gone };
 }
 
