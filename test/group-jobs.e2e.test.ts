@@ -5,7 +5,7 @@
 // cancelled while it waits in a group never runs.
 import { afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
-import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
+import { api, spawnSimulatedNodes, startJarvis } from './support/jarvis.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -20,12 +20,7 @@ async function serverWithoutNodes() {
   cleanups.push(() => s.stop());
   const http = api(s.url);
   const addNode = async (maxTasks: number) => {
-    const w = spawnJarvis(['worker', '--executor', 'simulated', '--cpu', '1000', '--memory-mb', '1000000', '--max-tasks', String(maxTasks)], {
-      ...(process.env as Record<string, string>),
-      JARVIS_REDIS_PREFIX: s.prefix,
-      JARVIS_API_URL: s.url,
-      JARVIS_WORKER_NAME: `groups-${s.prefix}`,
-    });
+    const w = spawnSimulatedNodes(s, `groups-${s.prefix}`, 1, { cpu: 1000, memoryMb: 1_000_000, maxTasks });
     cleanups.push(() => w.stop());
     await w.waitFor(/worker: registered/, 30_000);
   };

@@ -247,7 +247,7 @@ export class Dispatcher implements Part {
       await this.moveGroup(job, token, how);
       throw movedError(how.kind);
     }
-    const group = new TaskGroup(job, token, rows, () => this.gate.leave(tenant));
+    const group = new TaskGroup(job, rows.map((r) => r.id), () => this.gate.leave(tenant));
     for (const row of rows) {
       const taken: Taken = { job: null, token: undefined, taskId: row.id, row, seq: this.arrivals++, rank: job.priority, group };
       this.offered.add(row.id);

@@ -8,7 +8,7 @@ const job = {} as Job;
 describe('TaskGroup', () => {
   it('resolves once every task is resolved, each counted once, and ends when nothing was given back', async () => {
     const seen: string[] = [];
-    const g = new TaskGroup(job, 'tok', [row('a'), row('b')], (id) => seen.push(id));
+    const g = new TaskGroup(job, ['a', 'b'], (id) => seen.push(id));
     let done = false;
     void g.resolved.then(() => (done = true));
     g.resolve('a');
@@ -23,7 +23,7 @@ describe('TaskGroup', () => {
   });
 
   it('moves back to its queue with what must wait (those to delay too), at the best rank among them', async () => {
-    const g = new TaskGroup(job, 'tok', [row('a'), row('b'), row('c')]);
+    const g = new TaskGroup(job, ['a', 'b', 'c']);
     g.giveBack(row('a'), { kind: 'later', ms: 30_000 }, 3);
     g.giveBack(row('b'), { kind: 'back' }, 2);
     g.resolve('c');
@@ -32,7 +32,7 @@ describe('TaskGroup', () => {
   });
 
   it('moves to the delayed set for the shortest delay when all that waits is to be delayed', async () => {
-    const g = new TaskGroup(job, 'tok', [row('a'), row('b')]);
+    const g = new TaskGroup(job, ['a', 'b']);
     g.giveBack(row('a'), { kind: 'later', ms: 30_000 });
     g.giveBack(row('b'), { kind: 'later', ms: 500 });
     await g.resolved;

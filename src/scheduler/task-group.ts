@@ -24,13 +24,13 @@ export class TaskGroup {
   readonly resolved: Promise<void>;
 
   constructor(
+    /** The group's job (how many times it was taken sets a stepped-aside task's delay). */
     readonly job: Job,
-    readonly token: string | undefined,
-    readonly rows: PendingRow[],
+    taskIds: string[],
     /** Called once per task as it is resolved. */
     private readonly onResolve: (taskId: string) => void = () => undefined,
   ) {
-    this.unresolved = new Set(rows.map((r) => r.id));
+    this.unresolved = new Set(taskIds);
     this.resolved = new Promise((r) => (this.resolveAll = r));
     if (this.unresolved.size === 0) this.resolveAll();
   }

@@ -396,8 +396,8 @@ export class WaitingRoom {
 
   /**
    * A task without a job of its own that must wait: one of an open group goes back with its group
-   * job (task-group.ts), its shape remembered when it waits outside the held front (aside); any other (offered, or of a group that has moved on) goes to its
-   * tenant's queue.
+   * job (task-group.ts), its shape remembered when it waits outside the held front (aside); any
+   * other (offered, or of a group that has moved on) goes to its tenant's queue.
    */
   private async jobless(p: Pending, how: GroupReturn, aside = true): Promise<void> {
     const { group, row, rank } = p.value;
