@@ -89,9 +89,13 @@ export const tasks = pgTable(
   (t) => [
     index('tasks_status_idx').on(t.status),
     index('tasks_seq_idx').on(t.seq),
-    index('tasks_node_idx').on(t.nodeId),
-    index('tasks_workflow_idx').on(t.workflowId, t.status),
-    index('tasks_depends_on_idx').using('gin', t.dependsOn),
+    // Partial where the column is often empty: a standalone task (no workflow, node, name or
+    // label yet) then adds no entry to these five, and each query's own condition implies the
+    // index's (`node_id = $1` implies `node_id is not null`; the label filter says `labels <>
+    // '{}'` itself). Measured in docs/decisions.md ("Partial indexes").
+    index('tasks_node_idx').on(t.nodeId).where(sql`node_id is not null`),
+    index('tasks_workflow_idx').on(t.workflowId, t.status).where(sql`workflow_id is not null`),
+    index('tasks_depends_on_idx').using('gin', t.dependsOn).where(sql`workflow_id is not null`),
     index('tasks_tenant_seq_idx').on(t.tenant, t.seq),
     index('tasks_schedule_idx').on(t.scheduleId, t.status).where(sql`schedule_id is not null`),
     // Fair share reads what each tenant holds and waits for, every placement batch and scrape:
@@ -106,9 +110,9 @@ export const tasks = pgTable(
     // instead of 0.06 (bench (e): 80 % of a core during the enqueue probe with 100,000 queued).
     index('tasks_waiting_seq_idx').on(t.seq).where(sql`status in ('queued', 'scheduled')`),
     // GET /tasks?name= (a prefix): LIKE 'x%' and range compares use it whatever the collation.
-    index('tasks_name_idx').on(t.name.op('text_pattern_ops')),
-    // GET /tasks?label=k:v (labels @> '{"k":"v"}').
-    index('tasks_labels_idx').using('gin', t.labels.op('jsonb_path_ops')),
+    index('tasks_name_idx').on(t.name.op('text_pattern_ops')).where(sql`name is not null`),
+    // GET /tasks?label=k:v (labels @> '{"k":"v"}' and labels <> '{}').
+    index('tasks_labels_idx').using('gin', t.labels.op('jsonb_path_ops')).where(sql`labels <> '{}'::jsonb`),
     // The status is one of the domain's statuses, checked by the database too (raw SQL updates included).
     check('tasks_status_check', sql.raw(`"status" in (${TASK_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
   ],

@@ -144,7 +144,8 @@ export class TaskStore {
     if (filter.workflowId) where.push(eq(tasks.workflowId, filter.workflowId));
     if (filter.nodeId) where.push(eq(tasks.nodeId, filter.nodeId));
     if (filter.scheduleId) where.push(eq(tasks.scheduleId, filter.scheduleId));
-    if (filter.label) where.push(sql`${tasks.labels} @> ${JSON.stringify({ [filter.label.key]: filter.label.value })}::jsonb`);
+    // `<> '{}'` is implied by the containment, but said so the planner may use tasks_labels_idx (partial).
+    if (filter.label) where.push(sql`${tasks.labels} @> ${JSON.stringify({ [filter.label.key]: filter.label.value })}::jsonb and ${tasks.labels} <> '{}'::jsonb`);
     if (filter.namePrefix) where.push(sql`${tasks.name} like ${filter.namePrefix.replace(/[\\%_]/g, '\\$&') + '%'}`);
     const cond = where.length ? and(...where) : undefined;
     const [items, [{ n }]] = await Promise.all([
