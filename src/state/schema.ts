@@ -56,7 +56,7 @@ export const tasks = pgTable(
     retryBackoffSeconds: doublePrecision('retry_backoff_seconds').notNull(),
     nodeSelector: jsonb('node_selector').$type<Record<string, string>>().notNull(),
     labels: jsonb('labels').$type<Record<string, string>>().notNull(),
-    idempotencyKey: text('idempotency_key').unique(),
+    idempotencyKey: text('idempotency_key'),
     network: text('network', { enum: NETWORKS }).notNull(),
     // The tenant of the key that submitted it ('default' in open mode); a key sees only its own.
     tenant: text('tenant').notNull().default('default'),
@@ -87,6 +87,8 @@ export const tasks = pgTable(
     finishedAt: ts('finished_at'),
   },
   (t) => [
+    // Unique where set: NULLs never clash, and most tasks have none, so they add no entry.
+    uniqueIndex('tasks_idempotency_key_uq').on(t.idempotencyKey).where(sql`idempotency_key is not null`),
     index('tasks_status_idx').on(t.status),
     index('tasks_seq_idx').on(t.seq),
     // Partial where the column is often empty: a standalone task (no workflow, node, name or
