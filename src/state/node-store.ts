@@ -2,7 +2,7 @@
 // reservation columns are changed only by node-reservations.ts, inside the same transaction as
 // the task change, so they always add up to the tasks placed on the node.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { and, asc, eq, inArray, lt, or, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, inArray, lt, or, isNull, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { nodes, type NodeRow } from './schema.ts';
 import type { PlacementNode } from '../domain/fit.ts';
@@ -11,6 +11,18 @@ import { fieldsOf, rowsOf } from './row-mapping.ts';
 const PLACEMENT_FIELDS = fieldsOf(nodes, [
   'id', 'name', 'status', 'labels', 'cpu', 'memoryMb', 'gpu', 'maxTasks', 'allocatedCpu', 'allocatedMemoryMb', 'allocatedGpu', 'allocatedTasks',
 ] as const);
+
+/**
+ * What a heartbeat reads back: every column but the running list, which the heartbeat itself
+ * sets (a node running 1,000 tasks sends ~40 kB; reading it back as well doubled the statement's
+ * cost, docs/decisions.md "Heartbeats").
+ */
+const HEARTBEAT_RETURNING = sql.raw(
+  Object.values(getTableColumns(nodes))
+    .filter((c) => c.name !== 'running_task_ids')
+    .map((c) => `"${c.name}"`)
+    .join(', '),
+);
 
 export interface NodeRegistration {
   name: string;
@@ -73,9 +85,12 @@ export class NodeStore {
         -- A node whose engine is unreachable cannot run anything: it is unhealthy until it is back.
         status = case when status = 'draining' then 'draining' when ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end
       where id = ${id}::uuid and token = ${token}
-      returning *`)) as unknown as { rows: Array<Record<string, unknown>> };
+      returning ${HEARTBEAT_RETURNING}`)) as unknown as { rows: Array<Record<string, unknown>> };
     const [n] = rowsOf(nodes, res.rows);
-    if (n) return n;
+    if (n) {
+      n.runningTaskIds = hb.runningTaskIds;
+      return n;
+    }
     return (await this.get(id)) ? 'unauthorized' : 'unknown';
   }
 
