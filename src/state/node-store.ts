@@ -15,7 +15,7 @@ const PLACEMENT_FIELDS = fieldsOf(nodes, [
 /**
  * What a heartbeat reads back: every column but the running list, which the heartbeat itself
  * sets (a node running 1,000 tasks sends ~40 kB; reading it back as well doubled the statement's
- * cost, docs/decisions.md "Heartbeats").
+ * cost, docs/decisions.md "Cheaper rows").
  */
 const HEARTBEAT_RETURNING = sql.raw(
   Object.values(getTableColumns(nodes))

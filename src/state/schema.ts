@@ -94,7 +94,7 @@ export const tasks = pgTable(
     // Partial where the column is often empty: a standalone task (no workflow, node, name or
     // label yet) then adds no entry to these five, and each query's own condition implies the
     // index's (`node_id = $1` implies `node_id is not null`; the label filter says `labels <>
-    // '{}'` itself). Measured in docs/decisions.md ("Partial indexes").
+    // '{}'` itself). Measured in docs/decisions.md ("Cheaper rows").
     index('tasks_node_idx').on(t.nodeId).where(sql`node_id is not null`),
     index('tasks_workflow_idx').on(t.workflowId, t.status).where(sql`workflow_id is not null`),
     index('tasks_depends_on_idx').using('gin', t.dependsOn).where(sql`workflow_id is not null`),
