@@ -107,12 +107,14 @@ async function explain(url: string): Promise<DashboardResult['plans']> {
   await client.connect();
   const plans: DashboardResult['plans'] = {};
   try {
+    // The conditions TaskStore.list writes (state/task-store.ts): the label filter says
+    // `labels <> '{}'` too, for the partial tasks_labels_idx.
     const queries: Record<string, string> = {
       'newest 50': `select * from tasks order by seq desc limit 50`,
       'name starts with bulk-9999': `select * from tasks where name like 'bulk-9999%' order by seq desc limit 50`,
       'count, name starts with bulk-9999': `select count(*) from tasks where name like 'bulk-9999%'`,
-      'label batch:7, newest 50': `select * from tasks where labels @> '{"batch":"7"}'::jsonb order by seq desc limit 50`,
-      'count, label batch:7': `select count(*) from tasks where labels @> '{"batch":"7"}'::jsonb`,
+      'label batch:7, newest 50': `select * from tasks where labels @> '{"batch":"7"}'::jsonb and labels <> '{}'::jsonb order by seq desc limit 50`,
+      'count, label batch:7': `select count(*) from tasks where labels @> '{"batch":"7"}'::jsonb and labels <> '{}'::jsonb`,
       'overview, last hour of events': `select e.status, count(*) from task_events e where e.at >= now() - interval '1 hour' group by 1`,
     };
     for (const [name, q] of Object.entries(queries)) {
