@@ -1,6 +1,7 @@
 // TaskStore's queries against a real PostgreSQL whose statistics are stale, as they are while
 // tasks arrive faster than autoanalyze runs: the reconciler's page must still be read in order
-// from the index, not gathered whole and sorted.
+// from the index, not gathered whole and sorted. And the label filter's count must reach the
+// partial index on labels.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -75,5 +76,28 @@ describe('TaskStore with stale statistics', () => {
     const plan = await planOfPage(true);
     expect(plan.map((n) => n['Node Type'])).toEqual(['Limit', 'Index Scan']);
     expect(plan[1]['Index Name']).toBe('tasks_waiting_seq_idx');
+  });
+
+  it('counts a label filter from the partial labels index, which the filter alone could not use', async () => {
+    const config = loadConfig({ file: null, overrides: {} });
+    await new TaskStore(database.db).insertMany(
+      Array.from({ length: 200 }, (_, i) => taskRowFrom({ image: 'busybox', labels: { team: i % 2 ? 'a' : 'b' } } as never, config, { status: 'queued', statusReason: 'waiting', tenant: 't' })),
+    );
+    await pool.query('analyze tasks');
+    sent.length = 0;
+    const page = await store.list({ label: { key: 'team', value: 'a' }, limit: 50, offset: 0 });
+    expect(page.total).toBe(100);
+    expect(page.items.every((t) => t.labels.team === 'a')).toBe(true);
+    const count = sent.find((s) => /^select count\(\*\)/i.test(s.query));
+    expect(count).toBeDefined();
+    const plan = async (query: string) => {
+      const r = await pool.query(`explain (format json) ${query}`, count!.params);
+      return nodesOf(r.rows[0]['QUERY PLAN'][0].Plan).map((n) => n['Index Name']);
+    };
+    expect(await plan(count!.query)).toContain('tasks_labels_idx');
+    // Without its `labels <> '{}'` the same filter reads the table: the index is partial.
+    const bare = count!.query.replace(/ and "tasks"\."labels" <> '\{\}'::jsonb/, '');
+    expect(bare).not.toBe(count!.query);
+    expect(await plan(bare)).not.toContain('tasks_labels_idx');
   });
 });
