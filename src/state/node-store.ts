@@ -6,7 +6,7 @@ import { and, asc, eq, getTableColumns, inArray, lt, or, isNull, sql } from 'dri
 import type { Db } from './db.ts';
 import { nodes, type NodeRow } from './schema.ts';
 import type { PlacementNode } from '../domain/fit.ts';
-import { fieldsOf, rowsOf } from './row-mapping.ts';
+import { fieldsOf } from './row-mapping.ts';
 
 const PLACEMENT_FIELDS = fieldsOf(nodes, [
   'id', 'name', 'status', 'labels', 'cpu', 'memoryMb', 'gpu', 'maxTasks', 'allocatedCpu', 'allocatedMemoryMb', 'allocatedGpu', 'allocatedTasks',
@@ -17,11 +17,9 @@ const PLACEMENT_FIELDS = fieldsOf(nodes, [
  * sets (a node running 1,000 tasks sends ~40 kB; reading it back as well doubled the statement's
  * cost, docs/decisions.md "Cheaper rows").
  */
-const HEARTBEAT_RETURNING = sql.raw(
-  Object.values(getTableColumns(nodes))
-    .filter((c) => c.name !== 'running_task_ids')
-    .map((c) => `"${c.name}"`)
-    .join(', '),
+const HEARTBEAT_FIELDS = fieldsOf(
+  nodes,
+  (Object.keys(getTableColumns(nodes)) as Array<keyof NodeRow>).filter((k): k is Exclude<keyof NodeRow, 'runningTaskIds'> => k !== 'runningTaskIds'),
 );
 
 export interface NodeRegistration {
@@ -85,12 +83,9 @@ export class NodeStore {
         -- A node whose engine is unreachable cannot run anything: it is unhealthy until it is back.
         status = case when status = 'draining' then 'draining' when ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end
       where id = ${id}::uuid and token = ${token}
-      returning ${HEARTBEAT_RETURNING}`)) as unknown as { rows: Array<Record<string, unknown>> };
-    const [n] = rowsOf(nodes, res.rows);
-    if (n) {
-      n.runningTaskIds = hb.runningTaskIds;
-      return n;
-    }
+      returning ${HEARTBEAT_FIELDS.list}`)) as unknown as { rows: Array<Record<string, unknown>> };
+    const [n] = HEARTBEAT_FIELDS.read(res.rows);
+    if (n) return { ...n, runningTaskIds: hb.runningTaskIds };
     return (await this.get(id)) ? 'unauthorized' : 'unknown';
   }
 
