@@ -47,6 +47,12 @@ describe('nodes', () => {
     const own = await http.post(`/nodes/${yes.body.id}/heartbeat`, beat, { authorization: `Bearer ${yes.body.token}` });
     expect(own.status).toBe(200);
     expect(own.body).toMatchObject({ id: yes.body.id, cpu_percent: 1, memory_used_mb: 10 });
+    // What it says it runs: listed by GET /nodes/{id}, counted by the metrics.
+    const running = ['t-1', 't-2', 't-3'];
+    expect((await http.post(`/nodes/${yes.body.id}/heartbeat`, { ...beat, running_task_ids: running }, { authorization: `Bearer ${yes.body.token}` })).status).toBe(200);
+    expect((await http.get(`/nodes/${yes.body.id}`)).body.running_tasks).toEqual(running);
+    const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/^jarvis_node_tasks_running\{node="manual"\} 3$/m);
     // Never heartbeats: after the configured silence it is no longer offered work. Remove it.
     expect((await http.call('DELETE', `/nodes/${yes.body.id}`)).status).toBe(204);
     expect((await http.get(`/nodes/${yes.body.id}`)).status).toBe(404);

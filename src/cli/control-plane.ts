@@ -100,7 +100,7 @@ export async function startControlPlane(
     countByStatus: () => tasks.countByStatus(),
     queueJobs: async () => jobCountsByQueue([...(await pending.all()), eventsQueue]),
     queueDepthByPriority: () => pendingByPriority(pending),
-    nodes: () => nodes.list(),
+    nodes: () => nodes.snapshots(),
     tenants: async () => {
       const [views, shapes] = await Promise.all([tenantControl.list(EVERYONE), tenantStore.demandShapes()]);
       return {

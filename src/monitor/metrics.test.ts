@@ -21,7 +21,7 @@ const node: NodeSnapshot = {
   allocatedTasks: 2,
   cpuPercent: 37.5,
   memoryUsedMb: 1024,
-  runningTaskIds: ['a', 'b'],
+  runningTasks: 2,
   lastHeartbeatAt: new Date(1_700_000_000_000),
 };
 

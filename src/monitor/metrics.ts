@@ -17,8 +17,8 @@ export { NODE_STATUSES, PRIORITIES, TASK_STATUSES };
 /** BullMQ job states reported for each of Jarvis's queues. */
 export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
 
-/** What a node looks like to the metrics (a NodeStore row). */
-export type NodeSnapshot = Pick<
+/** What a node looks like to the metrics (NodeStore.snapshots: a row, its running list counted). */
+export type NodeSnapshot = { runningTasks: number } & Pick<
   NodeRow,
   | 'id'
   | 'name'
@@ -34,7 +34,6 @@ export type NodeSnapshot = Pick<
   | 'allocatedTasks'
   | 'cpuPercent'
   | 'memoryUsedMb'
-  | 'runningTaskIds'
   | 'lastHeartbeatAt'
 >;
 
@@ -45,7 +44,7 @@ export interface MetricsSources {
   queueJobs(): Promise<Record<string, Record<string, number>>>;
   /** Jobs in the pending queue waiting to be taken by the dispatcher, by priority name. */
   queueDepthByPriority(): Promise<Record<string, number>>;
-  /** Registered nodes (NodeStore.list). */
+  /** Registered nodes (NodeStore.snapshots). */
   nodes(): Promise<NodeSnapshot[]>;
   /** Tenants' usage, shares and queued demand (absent: no tenant metrics). */
   tenants?(): Promise<TenantFigures>;
@@ -259,7 +258,7 @@ export class ControlPlaneMetrics {
     nodeGauge('jarvis_node_gpu_allocated', 'GPUs reserved by the tasks placed on a node, by node', (n) => n.allocatedGpu);
     nodeGauge('jarvis_node_task_slots', 'Tasks a node runs at once (max_tasks), by node', (n) => n.maxTasks);
     nodeGauge('jarvis_node_task_slots_allocated', 'Task slots taken by the tasks placed on a node, by node', (n) => n.allocatedTasks);
-    nodeGauge('jarvis_node_tasks_running', 'Tasks a node said it runs in its last heartbeat, by node', (n) => n.runningTaskIds.length);
+    nodeGauge('jarvis_node_tasks_running', 'Tasks a node said it runs in its last heartbeat, by node', (n) => n.runningTasks);
     nodeGauge('jarvis_node_last_heartbeat_timestamp_seconds', "When a node's last heartbeat arrived (Unix time), by node", (n) =>
       n.lastHeartbeatAt ? n.lastHeartbeatAt.getTime() / 1000 : null,
     );
