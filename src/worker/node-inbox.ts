@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RECORD_AFTER_DONE_S, type RedisNames } from '../scheduler/queues.ts';
+import { attemptDone } from './attempt-commands.ts';
 
 /** The consumer group every inbox has, and its one consumer (a node is served by one process). */
 const GROUP = 'node';
@@ -96,11 +97,12 @@ export class NodeInbox {
   async done(nodeId: string, entryId: string, attempt: { taskId: string; attempt: number } | null): Promise<void> {
     const { connection, names } = this.deps;
     const key = names.nodeInbox(nodeId);
-    await Promise.all([
-      connection.xack(key, GROUP, entryId),
-      connection.xdel(key, entryId),
-      attempt ? connection.expire(names.attemptKey(attempt.taskId, attempt.attempt), RECORD_AFTER_DONE_S) : undefined,
-    ]);
+    if (attempt) {
+      await attemptDone(connection, { inbox: key, group: GROUP, entryId, attemptKey: names.attemptKey(attempt.taskId, attempt.attempt), ttlSeconds: RECORD_AFTER_DONE_S });
+    } else {
+      // An entry that named no attempt (unreadable): nothing to expire.
+      await Promise.all([connection.xack(key, GROUP, entryId), connection.xdel(key, entryId)]);
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,52 @@
+// The Redis commands a worker sends once per attempt, each as one script where it was three
+// commands: whatever a command does, ioredis costs the worker ~12–15 µs of CPU to send it and
+// read its answer, and a process running thousands of attempts a second (many simulated nodes)
+// spent a large part of its time on them (docs/decisions.md "A worker's commands per attempt").
+// Every key of a script has the prefix's hash tag (scheduler/queues.ts), so a script's keys are in
+// one slot, as a Redis Cluster requires.
+import type { Redis } from 'ioredis';
+
+/**
+ * Taking an attempt: a fresh live log (a job handed back after a restart replays the adopted
+ * container's output from its start), whether the task was cancelled before it started, and
+ * when the node took it (the attempt's record). KEYS: log stream, cancel key, attempt record.
+ */
+const TAKE = `
+redis.call('del', KEYS[1])
+local cancelled = redis.call('exists', KEYS[2])
+redis.call('hset', KEYS[3], 'taken', ARGV[1])
+return cancelled`;
+
+/**
+ * An attempt is over: its inbox entry leaves the group's pending list and the stream, and its
+ * record expires. KEYS: the inbox, the attempt record. ARGV: group, entry id, seconds.
+ */
+const DONE = `
+redis.call('xack', KEYS[1], ARGV[1], ARGV[2])
+redis.call('xdel', KEYS[1], ARGV[2])
+redis.call('expire', KEYS[2], ARGV[3])
+return 1`;
+
+interface Scripts {
+  jarvisTakeAttempt(logStream: string, cancelKey: string, attemptKey: string, now: number): Promise<number>;
+  jarvisAttemptDone(inbox: string, attemptKey: string, group: string, entryId: string, ttlSeconds: number): Promise<number>;
+}
+
+/** The connection with the scripts defined on it (once per connection). */
+function scripts(redis: Redis): Scripts {
+  const r = redis as Redis & Partial<Scripts>;
+  if (!r.jarvisTakeAttempt) {
+    redis.defineCommand('jarvisTakeAttempt', { numberOfKeys: 3, lua: TAKE });
+    redis.defineCommand('jarvisAttemptDone', { numberOfKeys: 2, lua: DONE });
+  }
+  return r as Redis & Scripts;
+}
+
+/** Resolves to whether the task was cancelled before its attempt started. */
+export async function takeAttempt(redis: Redis, keys: { logStream: string; cancelKey: string; attemptKey: string }): Promise<boolean> {
+  return (await scripts(redis).jarvisTakeAttempt(keys.logStream, keys.cancelKey, keys.attemptKey, Date.now())) === 1;
+}
+
+export async function attemptDone(redis: Redis, o: { inbox: string; group: string; entryId: string; attemptKey: string; ttlSeconds: number }): Promise<void> {
+  await scripts(redis).jarvisAttemptDone(o.inbox, o.attemptKey, o.group, o.entryId, o.ttlSeconds);
+}
