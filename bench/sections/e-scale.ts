@@ -34,7 +34,7 @@ import { S } from '../support/settings.ts';
 import { pad } from '../support/table.ts';
 import { BATCH, BATCH_CONCURRENCY, CPU_CHOICES, MEMORY_CHOICES, mixedTasks, PRIORITIES, PROBE_BODY, PROBE_CONCURRENCY, SIM_RUN_MS, TARGET_P99_MS, TARGET_RATE, type ScaleOptions, type TaskBody } from '../support/scale-workload.ts';
 import { watchProblems, type LogProblems } from '../support/log-problems.ts';
-import { nodeStatuses, rowsOf, statusCounts, waitUntilPlaced, withClient } from '../support/scale-db.ts';
+import { nodeStatuses, placementGaps, rowsOf, statusCounts, stragglers, waitUntilPlaced, withClient } from '../support/scale-db.ts';
 import { autovacuumIdle, capacityProbes, cpuDeltaOf, enqueueProbe, eventLoopSampler, failFast, nodeCalls, perSecond, priorityOrder, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
 import { codeVersion, redisUsedMb, rssMb } from '../support/process-facts.ts';
 
@@ -280,6 +280,9 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
       placements_per_second: round(rate, 1),
       placements_per_second_from_resume: times.length ? round(times.length / ((last - tResume) / 1000), 1) : 0,
       per_second: perSecond(times, first),
+      /** Stretches of over 1 s with nothing placed, and the last tasks placed with their history (what held them). */
+      gaps_over_1s: placementGaps(times),
+      last_placed: await stragglers(dbc, ['backlog', 'probe-empty', 'probe-backlog'], tResume).catch((err: Error) => ({ error: err.message })),
       priority_order: priorityOrder(drainRows, tResume),
       backlog_submit_to_placed_ms: {
         note: 'the backlog tasks placed in this window only: mostly time spent queued behind the rest of the backlog (and, for the first ones, the build), NOT the aim\'s "while capacity exists" figure',
@@ -294,6 +297,10 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
         `${drained.queued - drained.never_placed} placed and queued again; nodes ${JSON.stringify(nodesAfter)}; ` +
         `server event-loop delay per 5 s p50 ${drainLoopDelay.interval_max_ms.p50} ms, max ${drainLoopDelay.interval_max_ms.max} ms`,
     );
+    const gaps = out.drain.gaps_over_1s as Array<{ after_ms: number; gap_ms: number; placed_before: number }>;
+    if (gaps.length > 0) {
+      o.log(`(e) ${nodes} nodes: nothing placed for ${gaps.map((g) => `${g.gap_ms} ms after ${g.placed_before}`).join(', ')} (the last tasks placed and their history: drain.last_placed in the results)`);
+    }
 
     // 8. Capacity exists again, on the filled cluster (only if everything was placed: otherwise the rest of the backlog is ahead of it).
     if (drained.outcome === 'all placed') {

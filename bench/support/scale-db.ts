@@ -105,3 +105,52 @@ export async function withClient<T>(url: string, sockets: number, fn: (c: HttpCl
     c.close();
   }
 }
+
+/** A task placed late in the drain, with its history (what held it). */
+export interface Straggler {
+  set: string;
+  priority: string;
+  tenant: string;
+  resources: { cpu: number; memory_mb: number; gpu: number };
+  /** Each state change, ms from the drain's resume (negative: before it), with its reason. */
+  events: Array<{ at_ms: number; status: string; reason: string | null }>;
+}
+
+/**
+ * The `n` tasks of these sets whose first placement came last, with their history: a drain that
+ * ends with a few tasks placed seconds after the rest says, here, what those tasks waited in.
+ */
+export async function stragglers(dbc: pg.Client, sets: string[], resumedAt: number, n = 5): Promise<Straggler[]> {
+  const { rows } = await dbc.query<{ id: string; set: string; priority: string; tenant: string; cpu: number; memory_mb: number; gpu: number }>(
+    `select t.id, labels->>'${SET_LABEL}' as set, priority, tenant, cpu::float8 as cpu, memory_mb, gpu::float8 as gpu
+       from tasks t join lateral (select min(e.at) as first from task_events e where e.task_id = t.id and e.status = 'scheduled') p on true
+      where labels->>'${SET_LABEL}' = any($1) and p.first is not null
+      order by p.first desc limit $2`,
+    [sets, n],
+  );
+  const out: Straggler[] = [];
+  for (const r of rows) {
+    const ev = await dbc.query<{ at: number; status: string; reason: string | null }>(
+      `select (extract(epoch from at) * 1000)::float8 as at, status, reason from task_events where task_id = $1 order by id`,
+      [r.id],
+    );
+    out.push({
+      set: r.set,
+      priority: r.priority,
+      tenant: r.tenant,
+      resources: { cpu: Number(r.cpu), memory_mb: Number(r.memory_mb), gpu: Number(r.gpu) },
+      events: ev.rows.map((e) => ({ at_ms: Math.round(Number(e.at) - resumedAt), status: e.status, reason: e.reason })),
+    });
+  }
+  return out;
+}
+
+/** Stretches of more than `minMs` with no first placement between the drain's first and last (ms from the first, and how many were placed before). */
+export function placementGaps(sortedTimes: number[], minMs = 1_000): Array<{ after_ms: number; gap_ms: number; placed_before: number }> {
+  const gaps: Array<{ after_ms: number; gap_ms: number; placed_before: number }> = [];
+  for (let i = 1; i < sortedTimes.length; i++) {
+    const gap = sortedTimes[i] - sortedTimes[i - 1];
+    if (gap > minMs) gaps.push({ after_ms: Math.round(sortedTimes[i - 1] - sortedTimes[0]), gap_ms: Math.round(gap), placed_before: i });
+  }
+  return gaps;
+}
