@@ -101,7 +101,7 @@ export class NodeStore {
   /**
    * Every node as the metrics show it: each column but the running list, which is counted in
    * PostgreSQL instead. A scrape read every list whole (1,000 nodes running ~100 tasks each: ~4 MB
-   * of JSON, ~45 ms of the server's CPU per scrape, docs/decisions.md "A scrape without the lists").
+   * of JSON, ~45 ms of the server's CPU per scrape, docs/decisions.md "A scrape without the running lists").
    */
   async snapshots(): Promise<Array<Omit<NodeRow, 'runningTaskIds'> & { runningTasks: number }>> {
     const res = (await this.db.execute(
