@@ -13,11 +13,11 @@ const PLACEMENT_FIELDS = fieldsOf(nodes, [
 ] as const);
 
 /**
- * What a heartbeat reads back: every column but the running list, which the heartbeat itself
- * sets (a node running 1,000 tasks sends ~40 kB; reading it back as well doubled the statement's
- * cost, docs/decisions.md "Cheaper rows").
+ * Every column but the running list (a node running 1,000 tasks lists ~40 kB of ids). A heartbeat
+ * reads these back, since it has just set the list itself (reading it back as well doubled the
+ * statement's cost, docs/decisions.md "Cheaper rows"); the metrics read these and count the list.
  */
-const HEARTBEAT_FIELDS = fieldsOf(
+const ALL_BUT_RUNNING_LIST = fieldsOf(
   nodes,
   (Object.keys(getTableColumns(nodes)) as Array<keyof NodeRow>).filter((k): k is Exclude<keyof NodeRow, 'runningTaskIds'> => k !== 'runningTaskIds'),
 );
@@ -83,8 +83,8 @@ export class NodeStore {
         -- A node whose engine is unreachable cannot run anything: it is unhealthy until it is back.
         status = case when status = 'draining' then 'draining' when ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end
       where id = ${id}::uuid and token = ${token}
-      returning ${HEARTBEAT_FIELDS.list}`)) as unknown as { rows: Array<Record<string, unknown>> };
-    const [n] = HEARTBEAT_FIELDS.read(res.rows);
+      returning ${ALL_BUT_RUNNING_LIST.list}`)) as unknown as { rows: Array<Record<string, unknown>> };
+    const [n] = ALL_BUT_RUNNING_LIST.read(res.rows);
     if (n) return { ...n, runningTaskIds: hb.runningTaskIds };
     return (await this.get(id)) ? 'unauthorized' : 'unknown';
   }
@@ -105,9 +105,9 @@ export class NodeStore {
    */
   async snapshots(): Promise<Array<Omit<NodeRow, 'runningTaskIds'> & { runningTasks: number }>> {
     const res = (await this.db.execute(
-      sql`select ${HEARTBEAT_FIELDS.list}, case when jsonb_typeof(running_task_ids) = 'array' then jsonb_array_length(running_task_ids) else 0 end as "runningTasks" from nodes order by nodes.registered_at`,
+      sql`select ${ALL_BUT_RUNNING_LIST.list}, case when jsonb_typeof(running_task_ids) = 'array' then jsonb_array_length(running_task_ids) else 0 end as "runningTasks" from nodes order by nodes.registered_at`,
     )) as unknown as { rows: Array<Record<string, unknown> & { runningTasks: number }> };
-    const rows = HEARTBEAT_FIELDS.read(res.rows);
+    const rows = ALL_BUT_RUNNING_LIST.read(res.rows);
     return rows.map((n, i) => Object.assign(n, { runningTasks: Number(res.rows[i].runningTasks) }));
   }
 
