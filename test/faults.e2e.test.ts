@@ -138,6 +138,9 @@ describe('a pending job that ended while its task is still queued', () => {
     cleanups.push(() => worker.stop());
     expect((await api(server.url).waitForTask(id, isFinal, 30_000)).status).toBe('succeeded');
     expect(server.output()).toContain('reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^jarvis_tasks_restored_total\{kind="queued"\} 1$/m);
+    expect(metrics).toMatch(/^jarvis_tasks_restored_total\{kind="placed"\} 0$/m);
   });
 });
 
@@ -168,6 +171,8 @@ describe('a Redis that lost every pending job of a backlog', () => {
     const again = api(server.url);
     for (const id of ids) expect((await again.waitForTask(id, isFinal, 60_000)).status).toBe('succeeded');
     expect(server.output()).toMatch(/"restored":250,.*reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost/);
+    // Operators see it in the metrics too.
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^jarvis_tasks_restored_total\{kind="queued"\} 250$/m);
   });
 });
 

@@ -35,7 +35,7 @@ import { pad } from '../support/table.ts';
 import { BATCH, BATCH_CONCURRENCY, CPU_CHOICES, MEMORY_CHOICES, mixedTasks, PRIORITIES, PROBE_BODY, PROBE_CONCURRENCY, SIM_RUN_MS, TARGET_P99_MS, TARGET_RATE, type ScaleOptions, type TaskBody } from '../support/scale-workload.ts';
 import { watchProblems, type LogProblems } from '../support/log-problems.ts';
 import { nodeStatuses, placementGaps, rowsOf, statusCounts, stragglers, waitUntilPlaced, withClient } from '../support/scale-db.ts';
-import { autovacuumIdle, capacityProbes, cpuDeltaOf, enqueueProbe, eventLoopSampler, failFast, nodeCalls, perSecond, priorityOrder, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
+import { autovacuumIdle, capacityProbes, cpuDeltaOf, enqueueProbe, eventLoopSampler, failFast, nodeCalls, perSecond, priorityOrder, restoredByReconciler, type CapacityProbe, type CpuFacts, type Ctx } from '../support/scale-steps.ts';
 import { codeVersion, redisUsedMb, rssMb } from '../support/process-facts.ts';
 
 /** The result for one node count (fields after an `error` are missing). */
@@ -300,6 +300,11 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
     const gaps = out.drain.gaps_over_1s as Array<{ after_ms: number; gap_ms: number; placed_before: number }>;
     if (gaps.length > 0) {
       o.log(`(e) ${nodes} nodes: nothing placed for ${gaps.map((g) => `${g.gap_ms} ms after ${g.placed_before}`).join(', ')} (the last tasks placed and their history: drain.last_placed in the results)`);
+    }
+    const restored = await restoredByReconciler(url).catch((err: Error) => ({ error: err.message }));
+    out.drain.restored_by_reconciler_since_start = restored;
+    if ('queued' in restored && restored.queued + restored.placed > 0) {
+      o.log(`(e) ${nodes} nodes: the reconciler restored ${restored.queued} queued and ${restored.placed} placed tasks whose jobs were lost (since the server started)`);
     }
 
     // 8. Capacity exists again, on the filled cluster (only if everything was placed: otherwise the rest of the backlog is ahead of it).

@@ -279,3 +279,13 @@ export function eventLoopSampler(url: string, everyMs: number) {
     };
   };
 }
+
+/**
+ * Tasks the server's reconciler restored since it started (their jobs were lost: each waited
+ * for a reconciler pass), from its /metrics (`jarvis_tasks_restored_total`).
+ */
+export async function restoredByReconciler(url: string): Promise<{ queued: number; placed: number }> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+  const count = (kind: string) => Number(new RegExp(`^jarvis_tasks_restored_total\\{kind="${kind}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { queued: count('queued'), placed: count('placed') };
+}

@@ -155,6 +155,7 @@ export async function startControlPlane(
     agingSeconds: config.scheduler.aging_seconds,
     restorePlaced: (ids) => dispatcher.restorePlaced(ids),
     inHand: (id) => dispatcher.holdsWithoutJob(id),
+    onRestored: (kind, count) => metrics.restored.inc({ kind }, count),
     pending,
   });
   const nodeHealth = new NodeHealthMonitor({

@@ -63,6 +63,8 @@ describe('ControlPlaneMetrics', () => {
     // Known labels start at zero.
     expect(line(text, 'jarvis_tasks_finished_total{status="timed_out",priority="low"}')).toMatch(/ 0$/);
     expect(line(text, 'jarvis_task_retries_total{priority="critical"}')).toMatch(/ 0$/);
+    expect(line(text, 'jarvis_tasks_restored_total{kind="queued"}')).toMatch(/ 0$/);
+    expect(line(text, 'jarvis_tasks_restored_total{kind="placed"}')).toMatch(/ 0$/);
   });
 
   it('leaves out what a failing source would give and says so, without failing the scrape', async () => {

@@ -86,6 +86,8 @@ export class ControlPlaneMetrics {
   readonly finished: CounterLike<'status' | 'priority'>;
   /** Attempts that failed or timed out and were put back in the queue for another attempt. */
   readonly retries: CounterLike<'priority'>;
+  /** Tasks whose jobs Redis had lost, restored by the reconciler (queued again, or handed to their node again). */
+  readonly restored: CounterLike<'kind'>;
   readonly httpDuration: HistogramLike<'method' | 'route' | 'status'>;
   /** Placement latency: acceptance to placement on a node (see docs/metrics.md). */
   readonly queueWait: HistogramLike<'priority'>;
@@ -94,7 +96,7 @@ export class ControlPlaneMetrics {
   constructor(options: MetricsOptions) {
     this.enabled = options.enabled ?? true;
     if (!this.enabled) {
-      this.submitted = this.finished = this.retries = noop;
+      this.submitted = this.finished = this.retries = this.restored = noop;
       this.httpDuration = this.queueWait = this.runDuration = noop;
       return;
     }
@@ -117,6 +119,12 @@ export class ControlPlaneMetrics {
       name: 'jarvis_task_retries_total',
       help: 'Attempts that failed or timed out and were queued again for another attempt, by priority.',
       labelNames: ['priority'],
+      registers,
+    });
+    const restored = new Counter({
+      name: 'jarvis_tasks_restored_total',
+      help: "Tasks whose jobs Redis had lost, restored by the reconciler: queued again (kind=queued) or handed to their node again (kind=placed).",
+      labelNames: ['kind'],
       registers,
     });
     const queueWait = new Histogram({
@@ -149,7 +157,9 @@ export class ControlPlaneMetrics {
       for (const status of FINAL) finished.inc({ status, priority }, 0);
     }
     for (const status of FINAL) runDuration.zero({ status });
+    for (const kind of ['queued', 'placed']) restored.inc({ kind }, 0);
     this.submitted = submitted;
+    this.restored = restored;
     this.finished = finished;
     this.retries = retries;
     this.queueWait = queueWait;

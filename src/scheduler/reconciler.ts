@@ -88,6 +88,8 @@ export class Reconciler implements Part {
        * directly, and being decided or handed to its node): not lost.
        */
       inHand?(taskId: string): boolean;
+      /** Told how many tasks whose jobs were lost it restored: queued again, or handed to their nodes again. */
+      onRestored?(kind: 'queued' | 'placed', count: number): void;
       pending: PendingQueues;
     },
   ) {}
@@ -209,6 +211,8 @@ export class Reconciler implements Part {
     for (const t of lostQueued) if (deadIds.has(t.id)) await this.deps.pending.remove(t.id, t.tenant).catch(() => undefined);
     if (lostQueued.length > 0) await this.deps.pending.add(lostQueued);
     if (lostPlaced.length > 0) await this.deps.restorePlaced(lostPlaced.map((t) => t.id));
+    if (lostQueued.length > 0) this.deps.onRestored?.('queued', lostQueued.length);
+    if (lostPlaced.length > 0) this.deps.onRestored?.('placed', lostPlaced.length);
     const restored = missing.length;
     if (restored > 0) this.deps.logger.warn({ restored }, 'reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
     return restored;
