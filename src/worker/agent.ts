@@ -14,13 +14,13 @@ import { hostLoad } from './host-load.ts';
 import { LogWriter } from './log-writer.ts';
 import { resolveTaskEnv } from './task-env.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
-import { StringDecoder } from 'node:string_decoder';
 import { StdoutResult } from '../workflow/outputs.ts';
 import type { SecretMasker } from './secret-mask.ts';
 import { Reports } from './reports.ts';
 import { HEARTBEAT_PERIOD_HEADER } from '../domain/heartbeats.ts';
 import { NodeInbox, type InboxEntry } from './node-inbox.ts';
 import { takeAttempt } from './attempt-commands.ts';
+import { Utf8Text } from './utf8-text.ts';
 
 /** The fields naming an attempt on its log lines. */
 interface AttemptFields {
@@ -502,7 +502,7 @@ class FatalAgentError extends Error {}
 
 /** `result` (workflow/outputs.ts) from the stdout stream alone, secrets masked as in the logs. */
 class StdoutLastLine {
-  private readonly decoder = new StringDecoder('utf8');
+  private readonly decoder = new Utf8Text();
   private readonly last = new StdoutResult();
   constructor(private readonly masker: SecretMasker | null) {}
 

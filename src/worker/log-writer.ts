@@ -1,12 +1,12 @@
 // Appends one attempt's output to its live Redis stream, bounded by the log cap: past the cap
 // the rest is dropped and the stream says "truncated". Writes are pipelined in order; close()
 // waits for them and then writes the end marker that log followers stop at.
-import { StringDecoder } from 'node:string_decoder';
 import type { Redis } from 'ioredis';
 import type { SecretMasker } from './secret-mask.ts';
+import { Utf8Text } from './utf8-text.ts';
 
 export class LogWriter {
-  private readonly decoder = new StringDecoder('utf8');
+  private readonly decoder = new Utf8Text();
   private written = 0;
   private pending: Promise<unknown> = Promise.resolve();
   private failed: Error | null = null;
