@@ -27,6 +27,7 @@ import { agedPriority } from './aging.ts';
 import { TenantReaders } from './tenant-readers.ts';
 import { byRank, HELD_RECHECK_MS, HELD_RETRY_MS, WAIT_RETRY_MS, WaitingRoom, type Pending, type Taken, type Waiting } from './waiting-room.ts';
 import { KeptView, type View } from './kept-view.ts';
+import { CountedSet } from './counted-set.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 
 export interface DispatcherDeps {
@@ -193,8 +194,11 @@ export class Dispatcher implements Part {
   private readonly batcher = new Batcher<Taken>(MAX_BATCH, (batch) => this.decideBatch(batch));
   private arrivals = 0;
 
-  /** Tasks offered (no job) and not yet ended: placed and handed over, queued to wait, or failed. */
-  private readonly offered = new Set<string>();
+  /**
+   * Tasks offered (no job) and not yet ended: placed and handed over, queued to wait, or failed.
+   * Counted: a task can be in hand twice for a moment (counted-set.ts).
+   */
+  private readonly offered = new CountedSet<string>();
 
   /** Whether a task offered to this dispatcher (it has no job) is still in its hands; see Reconciler. */
   holdsWithoutJob(taskId: string): boolean {

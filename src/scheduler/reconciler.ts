@@ -214,7 +214,7 @@ export class Reconciler implements Part {
     if (lostQueued.length > 0) this.deps.onRestored?.('queued', lostQueued.length);
     if (lostPlaced.length > 0) this.deps.onRestored?.('placed', lostPlaced.length);
     const restored = missing.length;
-    if (restored > 0) this.deps.logger.warn({ restored }, 'reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
+    if (restored > 0) this.deps.logger.warn({ restored, task_ids: missing.slice(0, 10).map((t) => t.id) }, 'reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
     return restored;
   }
 
