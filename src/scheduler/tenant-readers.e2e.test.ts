@@ -42,19 +42,25 @@ beforeAll(async () => {
     logger: pino({ level: 'silent' }),
     concurrency: CONCURRENCY,
     idleTenantMs: 600_000,
-    take: async (_job: Job) => {
-      taken++;
-      if (pauseOnTake) {
-        pauseOnTake = false;
-        for (const w of readers.of(TENANT)) void w.pause(true);
-        return;
-      }
-      // Counted from another connection, a moment after the first job arrived.
-      activeAtFirst ??= pending.queue(TENANT).getActiveCount();
+    take: (job: Job) => {
+      // A job the dispatcher cannot read throws before any promise exists (PendingJob.parse).
+      if (job.data.unreadable) throw new Error('not a task job');
+      return takeReadable();
     },
     busy: () => false,
   });
 });
+
+async function takeReadable(): Promise<void> {
+  taken++;
+  if (pauseOnTake) {
+    pauseOnTake = false;
+    for (const w of readers.of(TENANT)) void w.pause(true);
+    return;
+  }
+  // Counted from another connection, a moment after the first job arrived.
+  activeAtFirst ??= pending.queue(TENANT).getActiveCount();
+}
 
 afterAll(async () => {
   await readers?.close(true);
@@ -114,3 +120,26 @@ it('hands out the first job at once when a paused queue is read again', async ()
   await allTaken(3 * JOBS);
   expect(await activeAtFirst).toBeLessThan(CONCURRENCY / 5);
 }, 90_000);
+
+it('counts nothing in hand for a job the dispatcher throws on at once', async () => {
+  // A reader's concurrency restarts from the jobs it holds when it is resumed; a job whose
+  // take() threw synchronously is failed by BullMQ and must not stay counted as held.
+  const queue = pending.queue(TENANT);
+  const bad = 20;
+  await queue.addBulk(
+    Array.from({ length: bad }, () => {
+      const id = randomUUID();
+      return { name: 'place', data: { taskId: id, unreadable: true }, opts: { jobId: id, priority: 3 } };
+    }),
+  );
+  const until = Date.now() + 20_000;
+  while ((await queue.getFailedCount()) < bad && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  expect(await queue.getFailedCount()).toBe(bad);
+  const workers = readers.of(TENANT);
+  await Promise.all(workers.map((w) => w.pause(true)));
+  await Promise.all(workers.map((w) => w.resume()));
+  expect(workers.map((w) => w.concurrency)).toEqual(workers.map(() => 1));
+  // And the readers still hand out readable work.
+  await queueJobs(10);
+  await allTaken(3 * JOBS + 10);
+}, 60_000);

@@ -71,7 +71,14 @@ export class TenantReaders {
           this.lastTaken.set(tenant, Date.now());
           inHand++;
           if (worker.concurrency < max) worker.concurrency = Math.min(max, Math.max(worker.concurrency, inHand) + 1);
-          const taken = this.deps.take(job, token, tenant);
+          let taken: Promise<void>;
+          try {
+            taken = this.deps.take(job, token, tenant);
+          } catch (err) {
+            // take() threw before it returned a promise (a job it could not read): nothing is in hand.
+            inHand--;
+            throw err;
+          }
           const settled = () => {
             inHand--;
           };
