@@ -53,8 +53,23 @@ describe('Redis going away', () => {
     expect(waiting.status).toBe('queued');
 
     await redis.stop(); // everything in it is gone
+    // Status changes the overview counts (each task's history events), before the refusal.
+    const changes = async () => {
+      const o = await http.get('/overview');
+      expect(o.status).toBe(200);
+      return (o.body.last_hour.buckets as Array<{ counts: Record<string, number> }>).reduce((n, b) => n + Object.values(b.counts).reduce((a, c) => a + c, 0), 0);
+    };
+    const changesBefore = await changes();
     const refused = await http.post('/tasks', { image: TEST_IMAGE, command: ['echo', 'refused'] });
     expect(refused.status).toBe(503);
+    // A batch and a workflow are refused the same way.
+    expect((await http.post('/tasks/batch', { tasks: [{ image: TEST_IMAGE }, { image: TEST_IMAGE }] })).status).toBe(503);
+    const wf = await http.post('/workflows', { name: 'refused', tasks: [{ key: 'a', image: TEST_IMAGE }, { key: 'b', image: TEST_IMAGE, depends_on: ['a'] }] });
+    expect(wf.status).toBe(503);
+    expect(wf.body.detail).toMatch(/nothing was stored/);
+    expect((await http.get('/workflows')).body.total).toBe(0);
+    // Their rows were inserted, then taken back when the enqueue failed: their first events with them.
+    expect(await changes()).toBe(changesBefore);
     expect(refused.body.detail).toMatch(/task queue \(Redis at 127\.0\.0\.1:\d+\) is unavailable.*nothing was stored/);
     const health = await http.get('/health');
     expect(health.status).toBe(503);

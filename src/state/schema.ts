@@ -155,9 +155,10 @@ export const taskEvents = pgTable(
   'task_events',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    // No foreign key to tasks: every event is written from a task row that exists, and tasks are
-    // never deleted; the key's check (a lookup and a row lock per event, WAL-logged) was ~20 % of
-    // a 100-task insert (docs/decisions.md, "A task's first event without a key check").
+    // No foreign key to tasks: every event is written from a task row that exists, and the code
+    // that takes back tasks (an enqueue that failed) deletes their events itself; the key's check
+    // (a lookup and a row lock per event, WAL-logged) was ~20 % of a 100-task insert
+    // (docs/decisions.md, "A task's first event without a key check").
     taskId: uuid('task_id').notNull(),
     at: ts('at').notNull(),
     status: text('status').notNull(),

@@ -89,7 +89,7 @@ export class TaskStore {
     try {
       await enqueue(task);
     } catch (err) {
-      await this.db.delete(tasks).where(eq(tasks.id, task.id));
+      await this.deleteMany([task.id]);
       throw err;
     }
     return { task, created: true };
@@ -111,7 +111,7 @@ export class TaskStore {
     try {
       await enqueue(created);
     } catch (err) {
-      await this.db.delete(tasks).where(inArray(tasks.id, created.map((t) => t.id)));
+      await this.deleteMany(created.map((t) => t.id));
       throw err;
     }
     return created;
@@ -122,8 +122,14 @@ export class TaskStore {
     return (await insertAsJson(this.db, tasks, rows)) ?? this.db.insert(tasks).values(rows).returning();
   }
 
+  /**
+   * Takes back tasks just inserted (their enqueue failed), with the history events their insert
+   * wrote: task_events has no foreign key to cascade a delete (migration 0015).
+   */
   async deleteMany(ids: string[]): Promise<void> {
-    await this.db.delete(tasks).where(inArray(tasks.id, ids));
+    await this.db.execute(sql`
+      with gone as (delete from tasks where id = any(${uuidArray(ids)}::uuid[]) returning id)
+      delete from task_events e using gone where e.task_id = gone.id`);
   }
 
   async findByIdempotencyKey(key: string): Promise<TaskRow | null> {

@@ -53,8 +53,14 @@ export class WorkflowStore {
     return { workflow: w, queued };
   }
 
+  /**
+   * Takes back a workflow just stored (its enqueue failed): its tasks and its events go with it
+   * (foreign keys), and its tasks' events here, as task_events has no key to cascade (migration 0015).
+   */
   async delete(id: string): Promise<void> {
-    await this.db.delete(workflows).where(eq(workflows.id, id));
+    await this.db.execute(sql`
+      with events as (delete from task_events e using tasks t where t.workflow_id = ${id} and e.task_id = t.id)
+      delete from workflows where id = ${id}`);
   }
 
   async get(id: string): Promise<WorkflowRow | null> {
