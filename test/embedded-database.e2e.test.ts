@@ -1,6 +1,7 @@
 // `jarvis up` without DATABASE_URL: which embedded database it picks, and that the private
 // PostgreSQL server it runs (src/state/local-postgres.ts) lives and dies with it, even when
 // Jarvis is killed (SIGKILL) and started again.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -106,6 +107,34 @@ describe('jarvis up on its private PostgreSQL server', () => {
     await second.stop('SIGTERM');
     expect(alive(own)).toBe(false);
     expect(existsSync(join(pgDir, 'postmaster.pid'))).toBe(false);
+  });
+});
+
+describe('jarvis up at rest', () => {
+  it('closes the private server\'s idle connections within seconds of a burst', async () => {
+    // Each idle backend holds ~16-22 MB of RSS; `jarvis up` idles at rest (issue #17, item 2).
+    const root = tempDir();
+    const pgDir = join(root, '.jarvis', 'postgres');
+    const up = await startJarvis({ databaseUrl: null, prefix: uniquePrefix(), dataDir: join(root, '.jarvis', 'pglite') });
+    cleanups.push(() => up.stop());
+    const http = api(up.url);
+    // Connections to the server over its unix socket ("[local]" in their process titles).
+    const backends = () =>
+      execFileSync('ps', ['--ppid', String(serverPid(pgDir)), '-o', 'args='], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.includes('[local]')).length;
+    const burst = await Promise.all(Array.from({ length: 40 }, () => http.get('/tasks?limit=5')));
+    expect(burst.every((r) => r.status === 200)).toBe(true);
+    const afterBurst = backends();
+    expect(afterBurst, 'the burst used several connections at once').toBeGreaterThan(3);
+    const until = Date.now() + 4_000;
+    let left = afterBurst;
+    while (left > 2 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+      left = backends();
+    }
+    // At most what a periodic pass has open; the pool's default kept them for 10 s.
+    expect(left).toBeLessThanOrEqual(2);
   });
 });
 

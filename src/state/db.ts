@@ -83,7 +83,10 @@ async function openPostgres(url: string, label: string, local: LocalPostgres | n
   const { migrate } = await import('drizzle-orm/node-postgres/migrator');
   // Enough for the API, the dispatcher and the result recorder (16 jobs in flight each) together:
   // finishes of one workflow wait on its row lock while holding a connection.
-  const pool = new pg.default.Pool({ connectionString: url, max: 20, connectionTimeoutMillis: 5_000 });
+  // On the private server (`jarvis up`), a connection idle for a second is closed: each idle
+  // backend held ~16-22 MB of RSS between the periodic passes that use a few at once, and one
+  // over the unix socket opens in about a millisecond (docs/decisions.md, "Embedded database").
+  const pool = new pg.default.Pool({ connectionString: url, max: 20, connectionTimeoutMillis: 5_000, idleTimeoutMillis: local ? 1_000 : 10_000 });
   // A client losing its server must not crash the process; the next query on it reports it, and
   // the pool drops it on release. The pool catches this for idle clients ('error' below) and for
   // pool.query; a client checked out for a transaction has no listener of its own (pg-pool
