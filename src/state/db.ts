@@ -85,7 +85,7 @@ async function openPostgres(url: string, label: string, local: LocalPostgres | n
   // finishes of one workflow wait on its row lock while holding a connection.
   // On the private server (`jarvis up`), a connection idle for a second is closed: each idle
   // backend held ~16-22 MB of RSS between the periodic passes that use a few at once, and one
-  // over the unix socket opens in about a millisecond (docs/decisions.md, "Embedded database").
+  // over the unix socket opens and answers in ~2 ms (docs/decisions.md, "Embedded database").
   const pool = new pg.default.Pool({ connectionString: url, max: 20, connectionTimeoutMillis: 5_000, idleTimeoutMillis: local ? 1_000 : 10_000 });
   // A client losing its server must not crash the process; the next query on it reports it, and
   // the pool drops it on release. The pool catches this for idle clients ('error' below) and for
