@@ -436,7 +436,7 @@ export async function submitThroughputPhase(redis: Redis): Promise<Record<string
       'process (or --processes 2: a primary and two API processes on one port) with its own fresh database and Redis prefix, no worker, driven ' +
       'over HTTP; a request counts when it answered 201 (rows committed and jobs enqueued). Without a node the dispatcher keeps taking each ' +
       'queued job, finding no node, updating the task\'s status_reason and delaying the job; the "pending queue paused" variant pauses that ' +
-      'queue first so only the API works. Batches: POST /tasks/batch of 100 tasks with concurrency/8 requests in flight, 5 times as many tasks as the single rows, against raw addBulk ' +
+      `queue first so only the API works. Batches: POST /tasks/batch of 100 tasks with concurrency/8 requests in flight, ${BATCH_TASKS_FACTOR} times as many tasks as the single rows, against raw addBulk ` +
       'of 100 jobs with the same in flight, both restated per task. Raw BullMQ: Queue.add of {taskId} with jobId, priority 3 and the same ' +
       'remove options, from this process, same concurrency. Half rate: an open loop of single POST /tasks at half the best closed-loop ' +
       'single rate of this run, on one process, on --processes 2 and on one process with the queue paused; the lower p99 of the first two ' +
