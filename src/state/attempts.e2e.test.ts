@@ -138,13 +138,15 @@ describe.each(['postgres', 'embedded'] as const)('placing and starting attempts 
     const ids = rows.map((t) => t.id);
     // The same task in two placements at once, and more tasks than the node has slots: each
     // placement sees what the other committed (it waits for the rows the other locked). On
-    // PostgreSQL another session holds the first task's row meanwhile, so both placements are
+    // PostgreSQL another session changes the first task's row meanwhile, so both placements are
     // under way, past their snapshots, when it lets go (the embedded database runs one at a time).
     const blocker = url ? new pg.Client({ connectionString: url }) : null;
     if (blocker) {
       await blocker.connect();
       await blocker.query('begin');
-      await blocker.query('select id from tasks where id = $1 for update', [ids[0]]);
+      // It changes the row (still queued), so each placement finds a newer version of it than
+      // its statement's snapshot holds, the case READ COMMITTED re-reads.
+      await blocker.query(`update tasks set status_reason = 'changed meanwhile' where id = $1`, [ids[0]]);
     }
     const racing = Promise.all([
       store.placeMany([{ taskId: ids[0], nodeId: roomy.id }]),

@@ -1,9 +1,10 @@
 // The reservation columns of the nodes table: what is reserved on each node for the tasks placed
-// on it. They change only here, inside the transaction that changes those tasks, so they always
-// add up to the tasks placed on the node. The guard of a reservation is the domain's fit rule
+// on it. They change only with those tasks, in the same statement (placing: place-attempts.ts,
+// with RESERVE_SET and FIT_GUARD) or transaction (releasing, here), so they always add up to the
+// tasks placed on the node. The guard of a reservation is the domain's fit rule
 // (src/domain/fit.ts) written as SQL from the same terms.
 import { eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
-import { ACCEPTS_WORK, FIT_TERMS, type Ask } from '../domain/fit.ts';
+import { FIT_TERMS, type Ask } from '../domain/fit.ts';
 import { nodes } from './schema.ts';
 import type { Tx } from './tx.ts';
 
@@ -23,6 +24,12 @@ const askedColumn = (key: keyof Ask | null) => sql.raw(key === null ? 'r.tasks' 
 export const FIT_GUARD: SQL = sql.join(
   FIT_TERMS.map((t) => sql`${column(t.allocated)} + ${askedColumn(t.asked)} <= ${column(t.capacity)}${t.slack ? sql.raw(` + ${t.slack}`) : sql``}`),
   sql` and `,
+);
+
+/** The reservation's SET list: each node's columns grow by the sums in `r` (as RECORDSET names them). */
+export const RESERVE_SET: SQL = sql.raw(
+  'allocated_cpu = nodes.allocated_cpu + r.cpu, allocated_memory_mb = nodes.allocated_memory_mb + r."memoryMb", ' +
+    'allocated_gpu = nodes.allocated_gpu + r.gpu, allocated_tasks = nodes.allocated_tasks + r.tasks',
 );
 
 const RECORDSET = sql.raw(`r(id uuid, cpu float8, "memoryMb" int, gpu int, tasks int)`);
@@ -45,25 +52,6 @@ function nodeSums(items: Array<{ nodeId: string; cpu: number; memoryMb: number; 
 }
 
 type Placed = { nodeId: string; cpu: number; memoryMb: number; gpu: number };
-
-/**
- * Reserves, for each node, the sum of its tasks' requests, only where the node accepts work and
- * it all still fits. Returns the names of the nodes that took their tasks, by id.
- */
-export async function reserve(tx: Tx, items: Placed[]): Promise<Map<string, string>> {
-  const wanted = nodeSums(items);
-  if (wanted === null) return new Map();
-  const took = (await tx.execute(sql`
-    update nodes set
-      allocated_cpu = nodes.allocated_cpu + r.cpu,
-      allocated_memory_mb = nodes.allocated_memory_mb + r."memoryMb",
-      allocated_gpu = nodes.allocated_gpu + r.gpu,
-      allocated_tasks = nodes.allocated_tasks + r.tasks
-    from jsonb_to_recordset(${wanted}::jsonb) as ${RECORDSET}
-    where nodes.id = r.id and nodes.status = ${ACCEPTS_WORK} and ${FIT_GUARD}
-    returning nodes.id, nodes.name`)) as unknown as { rows: Array<{ id: string; name: string }> };
-  return new Map(took.rows.map((n) => [n.id, n.name]));
-}
 
 /** Releases one task's reservation on its node. */
 export async function release(tx: Tx, t: Placed): Promise<void> {

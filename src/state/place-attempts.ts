@@ -2,55 +2,74 @@
 // the result recorder drive through TaskStore.placeMany and markRunningMany.
 import { sql } from 'drizzle-orm';
 import { CONTAINER_STARTED, placedOn, placedWaitingForStart } from '../domain/status-reasons.ts';
-import { reserve } from './node-reservations.ts';
+import { ACCEPTS_WORK } from '../domain/fit.ts';
+import type { Db } from './db.ts';
+import { FIT_GUARD, RESERVE_SET } from './node-reservations.ts';
 import { tasks, type TaskRow } from './schema.ts';
 import { rowsOf } from './row-mapping.ts';
 import { updateWithEvents } from './task-history.ts';
-import { uuidArray, type Tx } from './tx.ts';
+import type { Tx } from './tx.ts';
 
-/** See TaskStore.placeMany. */
-export async function placeAttempts(tx: Tx, plans: Array<{ taskId: string; nodeId: string }>): Promise<{ placed: TaskRow[]; refused: string[]; gone: string[] }> {
-  const ids = plans.map((p) => p.taskId);
-  // Raw statements, not drizzle's builder (see row-mapping.ts): lock the tasks still queued,
-  // reserve room on their nodes, then ONE statement moves the placed ones to `scheduled`,
-  // records their history events and returns their rows (three round trips; five before).
-  const live = (await tx.execute(sql`
-    select id, cpu, memory_mb as "memoryMb", gpu from tasks
-    where id = any(${uuidArray(ids)}::uuid[]) and status = 'queued'
-    order by id for update`)) as unknown as { rows: Array<{ id: string; cpu: number; memoryMb: number; gpu: number }> };
-  const request = new Map(live.rows.map((t) => [t.id, t]));
-  const gone = ids.filter((id) => !request.has(id));
-  const nodeName = await reserve(
-    tx,
-    plans.flatMap((p) => {
-      const r = request.get(p.taskId);
-      return r ? [{ cpu: r.cpu, memoryMb: r.memoryMb, gpu: r.gpu, nodeId: p.nodeId }] : [];
-    }),
-  );
-  const refused: string[] = [];
-  const go: Array<{ id: string; node_id: string; reason: string; event: string }> = [];
-  for (const p of plans) {
-    if (!request.has(p.taskId)) continue;
-    const name = nodeName.get(p.nodeId);
-    if (name === undefined) refused.push(p.taskId);
-    else go.push({ id: p.taskId, node_id: p.nodeId, reason: placedWaitingForStart(name), event: placedOn(name) });
-  }
-  if (go.length === 0) return { placed: [], refused, gone };
+/** A reason built around a node's name, split where the name goes (the SQL puts it between). */
+const around = (reason: (node: string) => string): [string, string] => reason('\u0000').split('\u0000') as [string, string];
+const WAITING = around(placedWaitingForStart);
+const PLACED = around(placedOn);
+
+/**
+ * See TaskStore.placeMany. ONE statement, so it needs no transaction of its own (one round trip
+ * instead of five: begin, lock, reserve, place, commit): it locks the tasks still queued (in id
+ * order), reserves on each node the sum of its tasks' requests where the node accepts work and
+ * it all still fits (the guard of node-reservations.ts), moves the tasks whose node took them to
+ * `scheduled` with their history events, and returns those rows with the ids it locked. A
+ * concurrent change waits for the locks and is seen as READ COMMITTED re-reads a locked or
+ * updated row (a task placed or cancelled meanwhile is no longer queued; a node's room taken
+ * meanwhile is checked against its latest row).
+ */
+export async function placeAttempts(db: Tx | Db, plans: Array<{ taskId: string; nodeId: string }>): Promise<{ placed: TaskRow[]; refused: string[]; gone: string[] }> {
   const at = new Date().toISOString();
-  const moved = await updateWithEvents(
-    tx,
-    sql`update tasks set
+  const plan = JSON.stringify(plans.map((p) => ({ id: p.taskId, node_id: p.nodeId })));
+  const res = (await db.execute(sql`
+    with plan as (
+      select * from jsonb_to_recordset(${plan}::jsonb) as p(id uuid, node_id uuid)
+    ), live as (
+      select t.id, t.cpu, t.memory_mb, t.gpu, p.node_id from tasks t join plan p on p.id = t.id
+      where t.status = 'queued'
+      order by t.id for update of t
+    ), r as (
+      select node_id as id, sum(cpu)::float8 as cpu, sum(memory_mb)::int as "memoryMb", sum(gpu)::int as gpu, count(*)::int as tasks
+      from live group by node_id order by node_id
+    ), took as (
+      update nodes set ${RESERVE_SET}
+      from r where nodes.id = r.id and nodes.status = ${ACCEPTS_WORK} and ${FIT_GUARD}
+      returning nodes.id, nodes.name
+    ), changed as (
+      update tasks set
         status = 'scheduled',
-        node_id = r.node_id,
+        node_id = took.id,
         attempts = tasks.attempts + 1,
         scheduled_at = ${at}::timestamptz,
-        status_reason = r.reason
-      from jsonb_to_recordset(${JSON.stringify(go)}::jsonb) as r(id uuid, node_id uuid, reason text, event text)
-      where tasks.id = r.id`,
-    sql`r.event`,
-    at,
-    true,
-  );
+        status_reason = ${WAITING[0]} || took.name || ${WAITING[1]}
+      from live join took on took.id = live.node_id
+      where tasks.id = live.id
+      returning tasks.*, ${PLACED[0]} || took.name || ${PLACED[1]} as event_reason
+    ), history as (
+      insert into task_events (task_id, at, status, node_id, attempt, reason)
+      select id, ${at}::timestamptz, status, node_id, attempts, event_reason from changed
+    )
+    select l.locked, c.* from (select coalesce(json_agg(id), '[]') as locked from live) l left join changed c on true`)) as unknown as {
+    rows: Array<Record<string, unknown> & { locked: string[] | string }>;
+  };
+  // json comes back parsed from node-postgres and as text from PGlite.
+  const first = res.rows[0]?.locked ?? [];
+  const locked = new Set<string>(typeof first === 'string' ? JSON.parse(first) : first);
+  const moved = res.rows.filter((r) => r.id !== null && r.id !== undefined);
+  const placedIds = new Set(moved.map((r) => r.id as string));
+  const gone: string[] = [];
+  const refused: string[] = [];
+  for (const p of plans) {
+    if (!locked.has(p.taskId)) gone.push(p.taskId);
+    else if (!placedIds.has(p.taskId)) refused.push(p.taskId);
+  }
   return { placed: rowsOf(tasks, moved), refused, gone };
 }
 

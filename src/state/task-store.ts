@@ -228,7 +228,7 @@ export class TaskStore {
    */
   async placeMany(plans: Array<{ taskId: string; nodeId: string }>): Promise<{ placed: TaskRow[]; refused: string[]; gone: string[] }> {
     if (plans.length === 0) return { placed: [], refused: [], gone: [] };
-    return this.db.transaction((tx) => placeAttempts(tx, plans));
+    return placeAttempts(this.db, plans);
   }
 
   /**
