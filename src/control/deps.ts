@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { WorkflowReleaser } from '../dag/release.ts';
 import type { ControlPlaneMetrics } from '../monitor/metrics.ts';
-import type { PendingQueues, PendingRow } from '../scheduler/pending.ts';
+import type { PendingQueues } from '../scheduler/pending.ts';
+import type { TaskRow } from '../state/schema.ts';
 import type { RedisNames } from '../scheduler/queues.ts';
 import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
@@ -35,7 +36,7 @@ export interface ControlDeps {
    * paused, tasks are held and these are several or no room was left, or Redis is not ready
    * (Dispatcher.offerSubmitted). Absent in a process without a dispatcher.
    */
-  offerSubmitted?: (rows: PendingRow[]) => boolean;
+  offerSubmitted?: (rows: TaskRow[]) => boolean;
   metrics: ControlPlaneMetrics;
   /** A new connection for one blocking reader (a log follower); the caller quits it. */
   newBlockingConnection(): Redis;

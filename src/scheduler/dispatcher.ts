@@ -328,18 +328,22 @@ export class Dispatcher implements Part {
    * task is refused (503, nothing stored), as through the queue, instead of being placed on a
    * node its hand-over cannot reach.
    */
-  offerSubmitted(rows: PendingRow[]): boolean {
+  offerSubmitted(rows: TaskRow[]): boolean {
     if (!this.running || this.deps.connection.status !== 'ready' || this.room.anyPaused()) return false;
     const held = this.room.heldCount();
     if (this.fromQueues !== held || (held > 0 && (!this.roomLeft || rows.length > 1))) return false;
-    this.decideOffered(rows);
+    this.decideOffered(rows, true);
     return true;
   }
 
-  /** Decides tasks that have no job (see offer()); one that must wait is queued then. */
-  private decideOffered(rows: PendingRow[]): void {
+  /**
+   * Decides tasks that have no job (see offer()); one that must wait is queued then. `stored`:
+   * the rows are whole, as just stored (a submission), and their first batch takes its placement
+   * fields from them instead of reading them back.
+   */
+  private decideOffered(rows: PendingRow[] | TaskRow[], stored = false): void {
     for (const row of rows) {
-      const taken: Taken = { job: null, token: undefined, taskId: row.id, row, seq: this.arrivals++, rank: PRIORITY_RANK[row.priority] };
+      const taken: Taken = { job: null, token: undefined, taskId: row.id, row, seq: this.arrivals++, rank: PRIORITY_RANK[row.priority], request: stored ? (row as TaskRow) : undefined };
       this.offered.add(row.id);
       const done = this.decide(taken);
       const ended = () => {
@@ -384,8 +388,16 @@ export class Dispatcher implements Part {
     // it is read again for a second try, below).
     let firstView: Promise<View> | null = this.view.take();
     firstView.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-    const [requests, tenants] = await Promise.all([tasks.placementRequests(entries.map((e) => e.data.taskId)), this.usage.states()]);
-    const rows = new Map(requests.map((t) => [t.id, t]));
+    // A task just submitted here comes with its placement fields (once; see Taken.request).
+    const given: PlacementRequest[] = [];
+    const toRead: string[] = [];
+    for (const { p } of entries) {
+      if (p.value.request) given.push(p.value.request);
+      else toRead.push(p.value.taskId);
+      p.value.request = undefined;
+    }
+    const [requests, tenants] = await Promise.all([tasks.placementRequests(toRead), this.usage.states()]);
+    const rows = new Map([...given, ...requests].map((t) => [t.id, t]));
     const handOver: TaskRow[] = [];
     const placedBefore: string[] = [];
     // Waiting tasks this batch holds in memory: they join this.held once it is decided (the

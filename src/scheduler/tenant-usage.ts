@@ -28,14 +28,11 @@ export class TenantUsage {
 
   async states(): Promise<Map<string, TenantState>> {
     if (this.read && this.read.active > CACHED_ABOVE && Date.now() - this.read.at < freshFor(this.read.active)) return this.read.states;
-    const [settings, usage] = await Promise.all([this.store.settings(), this.store.usage()]);
     const states = new Map<string, TenantState>();
     let active = 0;
-    for (const name of new Set([...settings.keys(), ...usage.keys()])) {
-      const s = settings.get(name) ?? DEFAULT_SETTINGS;
-      const u = usage.get(name) ?? { cpu: 0, memoryMb: 0, gpu: 0, running: 0 };
+    for (const [name, { settings: s, usage: u }] of await this.store.shares()) {
       active += u.running;
-      states.set(name, { weight: s.weight, quota: s.quota, usage: { ...u } });
+      states.set(name, { weight: s.weight, quota: s.quota, usage: u });
     }
     this.read = { at: Date.now(), states, active };
     return states;

@@ -67,6 +67,11 @@ export interface Taken {
   taskId: string;
   /** An offered task's row (or a group's task's), to queue it should it have to wait. */
   row?: PendingRow;
+  /**
+   * A task submitted in this process (Dispatcher.offerSubmitted): what placing it needs, as just
+   * stored, so its first batch does not read it back. Used once: a later decision reads it again.
+   */
+  request?: PlacementRequest;
   /** The group job it came in (task-group.ts): while the group is open, a task that must wait goes back with it. */
   group?: TaskGroup;
   seq: number;

@@ -3,7 +3,8 @@
 // against a real PostgreSQL and the embedded one: the rows placeMany returns equal what a SELECT
 // reads (as do getMany, placementRequests and placementView, also read raw), each placed or
 // started task gets exactly one history event, and a node without room refuses its tasks
-// without touching them.
+// without touching them. The tenants' shares the dispatcher reads with them (one statement) are
+// what the tenants' settings and usage read apart give.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { createTestDatabase } from '../../test/support/database.ts';
 import { openDatabase, type Database } from './db.ts';
 import { TaskStore } from './task-store.ts';
 import { NodeStore } from './node-store.ts';
+import { DEFAULT_SETTINGS, TenantStore } from './tenant-store.ts';
 import { taskRowFrom } from '../control/task-rows.ts';
 import { loadConfig } from '../config/index.ts';
 
@@ -90,6 +92,19 @@ describe.each(['postgres', 'embedded'] as const)('placing and starting attempts 
     });
     expect((await nodeStore.get(roomy.id))?.allocatedTasks).toBe(2);
     expect((await nodeStore.get(tight.id))?.allocatedTasks).toBe(0);
+
+    // The tenants' shares: t1 holds a and b and has no settings; another has settings and holds nothing.
+    const tenantStore = new TenantStore(database.db);
+    await tenantStore.put(`quiet-${kind}`, { weight: 3, quota: { cpu: 2.5, memoryMb: null, gpu: 1, maxRunning: 5 } });
+    const shares = await tenantStore.shares();
+    const [settings, usage] = await Promise.all([tenantStore.settings(), tenantStore.usage()]);
+    expect(new Set(shares.keys())).toEqual(new Set([...settings.keys(), ...usage.keys()]));
+    for (const [name, share] of shares) {
+      expect(share.settings).toEqual(settings.get(name) ?? DEFAULT_SETTINGS);
+      expect(share.usage).toEqual(usage.get(name) ?? { cpu: 0, memoryMb: 0, gpu: 0, running: 0 });
+    }
+    expect(shares.get('t1')).toEqual({ settings: DEFAULT_SETTINGS, usage: { cpu: 1.5, memoryMb: expect.any(Number), gpu: 0, running: 2 } });
+    expect(shares.get(`quiet-${kind}`)).toEqual({ settings: { weight: 3, quota: { cpu: 2.5, memoryMb: null, gpu: 1, maxRunning: 5 } }, usage: { cpu: 0, memoryMb: 0, gpu: 0, running: 0 } });
 
     // Started: a's report counts; a report for an attempt b does not have changes nothing.
     const at = new Date(Date.now() - 1000);

@@ -1,5 +1,5 @@
-// Placing attempts and marking them started, many at once: the transactions the dispatcher and
-// the result recorder drive through TaskStore.placeMany and markRunningMany.
+// Placing attempts and marking them started, many at once, each in one statement: what the
+// dispatcher and the result recorder drive through TaskStore.placeMany and markRunningMany.
 import { sql } from 'drizzle-orm';
 import { CONTAINER_STARTED, placedOn, placedWaitingForStart } from '../domain/status-reasons.ts';
 import { ACCEPTS_WORK } from '../domain/fit.ts';
@@ -74,7 +74,7 @@ export async function placeAttempts(db: Tx | Db, plans: Array<{ taskId: string; 
 }
 
 /** See TaskStore.markRunningMany. */
-export async function markStarted(tx: Tx, reports: Array<{ taskId: string; attempt: number; startedAt: Date }>): Promise<string[]> {
+export async function markStarted(tx: Tx | Db, reports: Array<{ taskId: string; attempt: number; startedAt: Date }>): Promise<string[]> {
   const rows = JSON.stringify(reports.map((r) => ({ id: r.taskId, attempt: r.attempt, at: r.startedAt.toISOString() })));
   // One statement: the attempts still scheduled become running, with their history events.
   const started = await updateWithEvents(

@@ -26,7 +26,7 @@ export async function recordEvents(tx: Tx, rows: TaskRow[], reason: string | nul
  * id, status, node_id and attempts, and the columns named in `also` (map whole rows with
  * row-mapping.ts's rowsOf).
  */
-export async function updateWithEvents(tx: Tx, update: SQL, reason: SQL, at: string, whole: boolean, also: string[] = []): Promise<Array<Record<string, unknown>>> {
+export async function updateWithEvents(tx: Tx | Db, update: SQL, reason: SQL, at: string, whole: boolean, also: string[] = []): Promise<Array<Record<string, unknown>>> {
   const returning = sql.raw(whole ? 'tasks.*' : ['id', 'status', 'node_id', 'attempts', ...also].map((c) => `tasks.${c}`).join(', '));
   const res = (await tx.execute(sql`
     with changed as (

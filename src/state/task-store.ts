@@ -232,13 +232,13 @@ export class TaskStore {
   }
 
   /**
-   * Marks started attempts running (one transaction for many reports); returns the ids of the
-   * tasks it changed. A report for an attempt the task no longer has, or for a task no longer
-   * scheduled, changes nothing.
+   * Marks started attempts running (one statement for many reports, so no transaction of its
+   * own); returns the ids of the tasks it changed. A report for an attempt the task no longer
+   * has, or for a task no longer scheduled, changes nothing.
    */
   async markRunningMany(reports: Array<{ taskId: string; attempt: number; startedAt: Date }>): Promise<string[]> {
     if (reports.length === 0) return [];
-    return this.db.transaction((tx) => markStarted(tx, reports));
+    return markStarted(this.db, reports);
   }
 
   /**

@@ -84,6 +84,47 @@ export class TenantStore {
       .onConflictDoUpdate({ target: tenants.name, set: values });
   }
 
+  /**
+   * Every tenant with settings or holding capacity: its settings (the defaults for one without)
+   * and what its scheduled and running tasks hold. One statement: settings() and usage() together,
+   * for the dispatcher's every batch (scheduler/tenant-usage.ts).
+   */
+  async shares(): Promise<Map<string, { settings: TenantSettings; usage: TenantUsage }>> {
+    const r = (await this.db.execute(sql`
+      select coalesce(t.name, u.tenant) as name, t.weight, t.quota_cpu, t.quota_memory_mb, t.quota_gpu, t.quota_max_running,
+        u.cpu, u.memory_mb, u.gpu, u.running
+      from tenants t full join (
+        select tenant, sum(cpu)::float8 as cpu, sum(memory_mb)::float8 as memory_mb, sum(gpu)::float8 as gpu, count(*)::int as running
+        from tasks where status in ('scheduled', 'running') group by tenant
+      ) u on u.tenant = t.name`)) as unknown as {
+      rows: Array<{
+        name: string;
+        weight: number | null;
+        quota_cpu: number | null;
+        quota_memory_mb: number | null;
+        quota_gpu: number | null;
+        quota_max_running: number | null;
+        cpu: number | null;
+        memory_mb: number | null;
+        gpu: number | null;
+        running: number | null;
+      }>;
+    };
+    const num = (v: number | null) => (v === null ? null : Number(v));
+    return new Map(
+      r.rows.map((x) => [
+        x.name,
+        {
+          settings:
+            x.weight === null
+              ? DEFAULT_SETTINGS
+              : { weight: Number(x.weight), quota: { cpu: num(x.quota_cpu), memoryMb: num(x.quota_memory_mb), gpu: num(x.quota_gpu), maxRunning: num(x.quota_max_running) } },
+          usage: { cpu: Number(x.cpu ?? 0), memoryMb: Number(x.memory_mb ?? 0), gpu: Number(x.gpu ?? 0), running: Number(x.running ?? 0) },
+        },
+      ]),
+    );
+  }
+
   /** What each tenant's scheduled and running tasks hold (tenants holding nothing are absent). */
   async usage(): Promise<Map<string, TenantUsage>> {
     const r = (await this.db.execute(sql`
