@@ -56,19 +56,22 @@ export async function placeAttempts(db: Tx | Db, plans: Array<{ taskId: string; 
       insert into task_events (task_id, at, status, node_id, attempt, reason)
       select id, ${at}::timestamptz, status, node_id, attempts, event_reason from changed
     )
-    select l.locked, c.* from (select coalesce(json_agg(id), '[]') as locked from live) l left join changed c on true`)) as unknown as {
-    rows: Array<Record<string, unknown> & { locked: string[] | string }>;
+    select case when row_number() over () = 1 then n.refused end as refused, c.*
+    from (select coalesce(json_agg(live.id), '[]') as refused from live where not exists (select 1 from took where took.id = live.node_id)) n
+    left join changed c on true`)) as unknown as {
+    rows: Array<Record<string, unknown> & { refused: string[] | string | null }>;
   };
-  // json comes back parsed from node-postgres and as text from PGlite.
-  const first = res.rows[0]?.locked ?? [];
-  const locked = new Set<string>(typeof first === 'string' ? JSON.parse(first) : first);
+  // The tasks locked whose node did not take them, on the first row only (a batch's rows would
+  // each carry the list otherwise); json comes back parsed from node-postgres, as text from PGlite.
+  const first = res.rows[0]?.refused ?? [];
+  const refusedIds = new Set<string>(typeof first === 'string' ? JSON.parse(first) : first);
   const moved = res.rows.filter((r) => r.id !== null && r.id !== undefined);
   const placedIds = new Set(moved.map((r) => r.id as string));
   const gone: string[] = [];
   const refused: string[] = [];
   for (const p of plans) {
-    if (!locked.has(p.taskId)) gone.push(p.taskId);
-    else if (!placedIds.has(p.taskId)) refused.push(p.taskId);
+    if (refusedIds.has(p.taskId)) refused.push(p.taskId);
+    else if (!placedIds.has(p.taskId)) gone.push(p.taskId);
   }
   return { placed: rowsOf(tasks, moved), refused, gone };
 }
