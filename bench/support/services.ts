@@ -218,12 +218,14 @@ const CLK_TCK = (() => {
 })();
 
 /** CPU time (ms, user + system, all threads) of one process; null when it is gone. */
-export function processCpuMs(pid: number): number | null {
+export function processCpuMs(pid: number, withReapedChildren = false): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After "pid (comm) ": state is field 3, utime 14, stime 15 → indexes 11 and 12 here.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+    // After "pid (comm) ": state is field 3, utime 14, stime 15 → indexes 11 and 12 here; the
+    // reaped children's cutime 16 and cstime 17 → 13 and 14.
+    const ticks = Number(fields[11]) + Number(fields[12]) + (withReapedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
+    return (ticks * 1000) / CLK_TCK;
   } catch {
     return null;
   }
@@ -257,7 +259,13 @@ export function treeCpuMs(pid: number): number | null {
   return total;
 }
 
-/** Summed CPU time (ms) of every process whose command name is `comm` (e.g. postgres, redis-server). */
+/**
+ * Summed CPU time (ms) of every process whose command name is `comm` (e.g. postgres,
+ * redis-server), with what their exited children used once reaped (cutime and cstime): a
+ * PostgreSQL backend that ends between two snapshots moves its time into its postmaster's,
+ * instead of dropping out of the sum (which made PostgreSQL's share negative in bench (e)'s
+ * probes, where the pool closes idle connections).
+ */
 export function cpuMsOfCommand(comm: string): number {
   let total = 0;
   let entries: string[] = [];
@@ -273,7 +281,7 @@ export function cpuMsOfCommand(comm: string): number {
     } catch {
       continue;
     }
-    total += processCpuMs(Number(e)) ?? 0;
+    total += processCpuMs(Number(e), true) ?? 0;
   }
   return total;
 }
@@ -341,7 +349,7 @@ export function cpuDelta(a: CpuSnapshot, b: CpuSnapshot) {
     machine_cores: cores,
     jarvis_process_pct_of_one_core: a.server !== null && b.server !== null ? pct(b.server - a.server) : null,
     bench_process_pct_of_one_core: pct(b.bench - a.bench),
-    /** Summed over every process named "postgres"; one that exits between the snapshots drops out (approximate). */
+    /** Summed over every process named "postgres", with the backends that exited meanwhile (cpuMsOfCommand). */
     postgres_all_backends_pct_of_one_core: pct(b.postgres - a.postgres),
     redis_server_pct_of_one_core: pct(b.redis - a.redis),
     jarvis_cpu_ms: a.server !== null && b.server !== null ? Math.round(b.server - a.server) : null,
