@@ -11,7 +11,11 @@ import { updateWithEvents } from './task-history.ts';
 import type { Tx } from './tx.ts';
 
 /** A reason built around a node's name, split where the name goes (the SQL puts it between). */
-const around = (reason: (node: string) => string): [string, string] => reason('\u0000').split('\u0000') as [string, string];
+function around(reason: (node: string) => string): [string, string] {
+  const parts = reason('\u0000').split('\u0000');
+  if (parts.length !== 2) throw new Error(`place-attempts: a placement reason must name its node once: ${JSON.stringify(reason('<node>'))}`);
+  return [parts[0], parts[1]];
+}
 const WAITING = around(placedWaitingForStart);
 const PLACED = around(placedOn);
 
@@ -20,7 +24,8 @@ const PLACED = around(placedOn);
  * instead of five: begin, lock, reserve, place, commit): it locks the tasks still queued (in id
  * order), reserves on each node the sum of its tasks' requests where the node accepts work and
  * it all still fits (the guard of node-reservations.ts), moves the tasks whose node took them to
- * `scheduled` with their history events, and returns those rows with the ids it locked. A
+ * `scheduled` with their history events, and returns those rows and the tasks it locked whose
+ * node refused them (the rest of the plans are gone: no longer queued). A
  * concurrent change waits for the locks and is seen as READ COMMITTED re-reads a locked or
  * updated row (a task placed or cancelled meanwhile is no longer queued; a node's room taken
  * meanwhile is checked against its latest row).
