@@ -43,7 +43,9 @@ export async function capacityProbe(ctx: Ctx, set: string, rate: number, seconds
   const tasks = mixedTasks(n, seed, set, 'normal');
   const cpu0 = cpuSnapshot(ctx.serverPid);
   const w0 = { pid: ctx.workerPid, cpu0: processCpuMs(ctx.workerPid) };
+  const backends = watchBackends(ctx.dbc);
   const r = await withClient(ctx.url, 256, (client) => openLoop(n, rate, failFast((i) => postTask(client, tasks[i]), 20)));
+  const seen = await backends();
   const wait = await waitUntilPlaced(ctx.dbc, 120_000, 90_000, 250);
   const cpu = cpuDeltaOf(cpu0, ctx.serverPid, w0);
   const { rows } = await rowsOf(ctx.dbc, [set]);
@@ -59,6 +61,9 @@ export async function capacityProbe(ctx: Ctx, set: string, rate: number, seconds
     submit_to_placed_ms: summarize(placed.map((x) => (x.scheduled as number) - x.created)),
     post: { ...loopFacts(r), start_lag_ms: summarize(r.startLagMs) },
     cpu,
+    /** What PostgreSQL was busy with while the tasks were sent (watchBackends: sampled every 100 ms). */
+    autovacuum_seen_ms: seen.autovacuum,
+    postgres_statements_seen_ms: seen.statements,
   };
 }
 
@@ -77,7 +82,8 @@ export async function capacityProbes(ctx: Ctx, o: ScaleOptions, tag: string, nod
 /**
  * Watches this database's busy PostgreSQL backends while a probe runs (pg_stat_activity, every
  * 100 ms): for how long each autovacuum activity ("autovacuum: VACUUM ANALYZE public.tasks") and
- * each statement (its first 100 characters, by backend type) was seen running. Autovacuum competes
+ * each statement (its first 100 characters, by backend type and what it waited on, CPU for
+ * nothing) was seen running. Autovacuum competes
  * with the probe's requests for the 2 cores; the statements show what else PostgreSQL was doing.
  */
 function watchBackends(dbc: pg.Client): () => Promise<{ autovacuum: Record<string, number>; statements: Record<string, number> }> {
@@ -90,7 +96,7 @@ function watchBackends(dbc: pg.Client): () => Promise<{ autovacuum: Record<strin
     busy = true;
     dbc
       .query<{ kind: string; query: string }>(
-        `select backend_type as kind, left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query from pg_stat_activity
+        `select backend_type as kind, coalesce(wait_event_type || ':' || wait_event, 'CPU') || ' ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query from pg_stat_activity
          where state = 'active' and pid <> pg_backend_pid() and datname = current_database()`,
       )
       .then((r) => {
