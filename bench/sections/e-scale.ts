@@ -221,7 +221,7 @@ async function oneSize(redis: Redis, o: ScaleOptions, nodes: number): Promise<Sc
       duringAutovacuum.waited_for_autovacuum_ms = waited;
     }
     out.enqueue = {
-      what: `${o.probe} single POST /tasks (cpu 0.25, 128 MiB, normal), ${PROBE_CONCURRENCY} in flight, client-side latency; every node drained in both, so the dispatcher finds no room for any queued task in either. autovacuum_seen_ms: PostgreSQL's autovacuum workers on this database during the probe, by activity, sampled every 100 ms (after the backlog's 100,000 inserts one may vacuum and analyze the task tables while the probe runs); postgres_statements_seen_ms: the 10 statements seen running longest, by backend type, same samples`,
+      what: `${o.probe} single POST /tasks (cpu 0.25, 128 MiB, normal), ${PROBE_CONCURRENCY} in flight, client-side latency; every node drained in both, so the dispatcher finds no room for any queued task in either. autovacuum_seen_ms: PostgreSQL's autovacuum workers on this database during the probe, by activity, sampled every 100 ms (after the backlog's 100,000 inserts one may vacuum and analyze the task tables while the probe runs); postgres_statements_seen_ms: the 10 statements seen running longest, by backend type and wait event (CPU: none), same samples`,
       empty_queue: enqEmpty,
       with_backlog: { ...enqBacklog, queued_before: counts.queued },
       with_backlog_during_autovacuum: duringAutovacuum,

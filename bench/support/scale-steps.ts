@@ -95,14 +95,14 @@ function watchBackends(dbc: pg.Client): () => Promise<{ autovacuum: Record<strin
     if (busy) return;
     busy = true;
     dbc
-      .query<{ kind: string; query: string }>(
-        `select backend_type as kind, coalesce(wait_event_type || ':' || wait_event, 'CPU') || ' ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query from pg_stat_activity
+      .query<{ kind: string; wait: string; query: string }>(
+        `select backend_type as kind, coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait, left(regexp_replace(query, '\\s+', ' ', 'g'), 100) as query from pg_stat_activity
          where state = 'active' and pid <> pg_backend_pid() and datname = current_database()`,
       )
       .then((r) => {
         for (const x of r.rows) {
           const into = x.kind === 'autovacuum worker' ? autovacuum : statements;
-          const key = x.kind === 'autovacuum worker' ? x.query : `${x.kind}: ${x.query}`;
+          const key = x.kind === 'autovacuum worker' ? x.query : `${x.kind}: ${x.wait} ${x.query}`;
           into.set(key, (into.get(key) ?? 0) + every);
         }
       })
