@@ -45,8 +45,25 @@ export const CPU_BUCKETS = [0.5, 1, 2, 4, 8, 16] as const;
 export const MEMORY_BUCKETS_MB = [256, 1024, 4096, 16384, 65536] as const;
 export const GPU_BUCKETS = [0, 1, 2, 4, 8] as const;
 
-function settingsOf(r: TenantRow): TenantSettings {
+function settingsOf(r: Pick<TenantRow, 'weight' | 'quotaCpu' | 'quotaMemoryMb' | 'quotaGpu' | 'quotaMaxRunning'>): TenantSettings {
   return { weight: r.weight, quota: { cpu: r.quotaCpu, memoryMb: r.quotaMemoryMb, gpu: r.quotaGpu, maxRunning: r.quotaMaxRunning } };
+}
+
+/** Each tenant's scheduled and running tasks, summed (usage() and shares()). */
+const USAGE_BY_TENANT = sql`
+  select tenant, sum(cpu)::float8 as cpu, sum(memory_mb)::float8 as memory_mb, sum(gpu)::float8 as gpu, count(*)::int as running
+  from tasks where status in ('scheduled', 'running') group by tenant`;
+
+interface UsageRow {
+  cpu: number | null;
+  memory_mb: number | null;
+  gpu: number | null;
+  running: number | null;
+}
+
+/** A row of USAGE_BY_TENANT (nulls: a tenant holding nothing). */
+function usageOf(x: UsageRow): TenantUsage {
+  return { cpu: Number(x.cpu ?? 0), memoryMb: Number(x.memory_mb ?? 0), gpu: Number(x.gpu ?? 0), running: Number(x.running ?? 0) };
 }
 
 /** SQL that names the bucket a value falls in: "le_<bound>" or "gt_<last bound>". */
@@ -91,48 +108,18 @@ export class TenantStore {
    */
   async shares(): Promise<Map<string, { settings: TenantSettings; usage: TenantUsage }>> {
     const r = (await this.db.execute(sql`
-      select coalesce(t.name, u.tenant) as name, t.weight, t.quota_cpu, t.quota_memory_mb, t.quota_gpu, t.quota_max_running,
-        u.cpu, u.memory_mb, u.gpu, u.running
-      from tenants t full join (
-        select tenant, sum(cpu)::float8 as cpu, sum(memory_mb)::float8 as memory_mb, sum(gpu)::float8 as gpu, count(*)::int as running
-        from tasks where status in ('scheduled', 'running') group by tenant
-      ) u on u.tenant = t.name`)) as unknown as {
-      rows: Array<{
-        name: string;
-        weight: number | null;
-        quota_cpu: number | null;
-        quota_memory_mb: number | null;
-        quota_gpu: number | null;
-        quota_max_running: number | null;
-        cpu: number | null;
-        memory_mb: number | null;
-        gpu: number | null;
-        running: number | null;
-      }>;
+      select coalesce(t.name, u.tenant) as name, t.weight, t.quota_cpu as "quotaCpu", t.quota_memory_mb as "quotaMemoryMb",
+        t.quota_gpu as "quotaGpu", t.quota_max_running as "quotaMaxRunning", u.cpu, u.memory_mb, u.gpu, u.running
+      from tenants t full join (${USAGE_BY_TENANT}) u on u.tenant = t.name`)) as unknown as {
+      rows: Array<UsageRow & Pick<TenantRow, 'name' | 'quotaCpu' | 'quotaMemoryMb' | 'quotaGpu' | 'quotaMaxRunning'> & { weight: number | null }>;
     };
-    const num = (v: number | null) => (v === null ? null : Number(v));
-    return new Map(
-      r.rows.map((x) => [
-        x.name,
-        {
-          settings:
-            x.weight === null
-              ? DEFAULT_SETTINGS
-              : { weight: Number(x.weight), quota: { cpu: num(x.quota_cpu), memoryMb: num(x.quota_memory_mb), gpu: num(x.quota_gpu), maxRunning: num(x.quota_max_running) } },
-          usage: { cpu: Number(x.cpu ?? 0), memoryMb: Number(x.memory_mb ?? 0), gpu: Number(x.gpu ?? 0), running: Number(x.running ?? 0) },
-        },
-      ]),
-    );
+    return new Map(r.rows.map((x) => [x.name, { settings: x.weight === null ? DEFAULT_SETTINGS : settingsOf({ ...x, weight: x.weight }), usage: usageOf(x) }]));
   }
 
   /** What each tenant's scheduled and running tasks hold (tenants holding nothing are absent). */
   async usage(): Promise<Map<string, TenantUsage>> {
-    const r = (await this.db.execute(sql`
-      select tenant, sum(cpu)::float8 as cpu, sum(memory_mb)::float8 as memory_mb, sum(gpu)::float8 as gpu, count(*)::int as running
-      from tasks where status in ('scheduled', 'running') group by tenant`)) as unknown as {
-      rows: Array<{ tenant: string; cpu: number; memory_mb: number; gpu: number; running: number }>;
-    };
-    return new Map(r.rows.map((x) => [x.tenant, { cpu: Number(x.cpu), memoryMb: Number(x.memory_mb), gpu: Number(x.gpu), running: Number(x.running) }]));
+    const r = (await this.db.execute(USAGE_BY_TENANT)) as unknown as { rows: Array<UsageRow & { tenant: string }> };
+    return new Map(r.rows.map((x) => [x.tenant, usageOf(x)]));
   }
 
   /** What each tenant's queued tasks ask for (tenants with none queued are absent). */
