@@ -12,8 +12,25 @@ export interface TaskOutput {
   truncated: boolean;
 }
 
+/** How the end of a followed task waits for its recorded result (see recordedEnd). */
+export interface EndWait {
+  /** Between reads at first, ms. */
+  quickMs: number;
+  /** For how long reads are quick, ms. */
+  quickForMs: number;
+  /** Between reads after that, ms. */
+  slowMs: number;
+  /** After this long the end says the status as it is, ms. */
+  giveUpMs: number;
+}
+
+const END_WAIT: EndWait = { quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 5_000 };
+
 export class TaskLogs {
-  constructor(private readonly deps: Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'newBlockingConnection'>) {}
+  constructor(
+    private readonly deps: Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'newBlockingConnection'>,
+    private readonly endWait: EndWait = END_WAIT,
+  ) {}
 
   /** The output so far: stored when the attempt has ended, else what the live stream holds. */
   async read(id: string, actor: Actor): Promise<TaskOutput> {
@@ -39,17 +56,29 @@ export class TaskLogs {
     onReader(reader);
     try {
       await this.followStream(id, reader, isClosed, emit);
-      // The worker writes its end marker just before it reports the result; give the report a
-      // moment to land so the end carries the final status.
-      let end = await this.deps.tasks.get(id);
-      for (let i = 0; i < 100 && !isClosed() && end && !isFinal(end.status); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        end = await this.deps.tasks.get(id);
-      }
+      const end = await this.recordedEnd(id, isClosed);
       return { status: end?.status, exit_code: end?.exitCode ?? null };
     } finally {
       reader.disconnect();
     }
+  }
+
+  /**
+   * The task once its result is recorded, so the end carries the final status. The worker writes
+   * its end marker just before it reports the result, and the control plane records it some
+   * milliseconds later (bench (b): ~10 ms from the container's exit). So the task is read again
+   * every 5 ms at first, then every 50 ms, and as it is after 5 s at most.
+   */
+  private async recordedEnd(id: string, isClosed: () => boolean) {
+    const since = Date.now();
+    let end = await this.deps.tasks.get(id);
+    while (end && !isFinal(end.status) && !isClosed()) {
+      const waited = Date.now() - since;
+      if (waited >= this.endWait.giveUpMs) break;
+      await new Promise((r) => setTimeout(r, waited < this.endWait.quickForMs ? this.endWait.quickMs : this.endWait.slowMs));
+      end = await this.deps.tasks.get(id);
+    }
+    return end;
   }
 
   private async readLive(id: string, attempt: number): Promise<TaskOutput> {

@@ -1,0 +1,95 @@
+// Following a task's output to its end (control/task-logs.ts) on a real Redis: the worker writes
+// its end marker before the control plane records the result, so the end must wait for that
+// record and carry it, and give up with the status as it is when no record comes. The task store
+// here is a stand-in holding one row whose status the test changes (the store's own reads are
+// tested against PostgreSQL in state/); the route's end-to-end follow is in test/logs.e2e.test.ts.
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisNames } from '../scheduler/queues.ts';
+import type { ControlDeps } from './deps.ts';
+import { TaskLogs, type EndWait } from './task-logs.ts';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+describe('following a task to its end', () => {
+  const names = redisNames(`test-follow-${randomUUID().slice(0, 8)}`);
+  let redis: Redis;
+  const readers: Redis[] = [];
+  beforeAll(() => {
+    redis = new Redis(REDIS_URL);
+  });
+  afterAll(async () => {
+    for (const r of readers) r.disconnect();
+    await redis.quit();
+  });
+
+  /** A TaskLogs over one task whose status the test sets; counts the reads of it. */
+  function setup(endWait: EndWait) {
+    const id = randomUUID();
+    const row = { id, tenant: 'default', status: 'running', exitCode: null as number | null, attempts: 1 };
+    let reads = 0;
+    const tasks = {
+      get: async (taskId: string) => {
+        reads++;
+        return taskId === id ? { ...row } : null;
+      },
+      logs: async () => null,
+    };
+    const deps = {
+      tasks,
+      redis,
+      names,
+      newBlockingConnection: () => {
+        const r = new Redis(REDIS_URL);
+        readers.push(r);
+        return r;
+      },
+    } as unknown as Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'newBlockingConnection'>;
+    return { id, row, logs: new TaskLogs(deps, endWait), reads: () => reads };
+  }
+
+  it('sends the lines, then waits for the recorded result and ends with it', async () => {
+    const { id, row, logs, reads } = setup({ quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 5_000 });
+    const lines: string[] = [];
+    const following = logs.follow(id, () => false, async (line) => void lines.push(line));
+    // As the worker does: output, then the end marker; the result is recorded 120 ms later
+    // (past the quick reads), as when the control plane is slow to take the report.
+    await redis.xadd(names.logStream(id), '*', 'a', '1', 'd', 'hello\nwor');
+    await redis.xadd(names.logStream(id), '*', 'a', '1', 'd', 'ld\n');
+    await redis.xadd(names.logStream(id), '*', 'a', '1', 'end', '1');
+    const marked = Date.now();
+    setTimeout(() => Object.assign(row, { status: 'succeeded', exitCode: 0 }), 120);
+    const end = await following;
+    expect(lines).toEqual(['hello', 'world']);
+    expect(end).toEqual({ status: 'succeeded', exit_code: 0 });
+    expect(Date.now() - marked).toBeGreaterThanOrEqual(115);
+    // Read at once, every 5 ms for 100 ms, then every 50 ms: about 20 reads, not one per ms.
+    expect(reads()).toBeGreaterThan(5);
+    expect(reads()).toBeLessThan(40);
+    await redis.del(names.logStream(id));
+  });
+
+  it('ends with the status as it is when no result is recorded in time', async () => {
+    const { id, logs } = setup({ quickMs: 5, quickForMs: 20, slowMs: 20, giveUpMs: 150 });
+    const following = logs.follow(id, () => false, async () => undefined);
+    await redis.xadd(names.logStream(id), '*', 'a', '1', 'end', '1');
+    const marked = Date.now();
+    expect(await following).toEqual({ status: 'running', exit_code: null });
+    expect(Date.now() - marked).toBeGreaterThanOrEqual(140);
+    await redis.del(names.logStream(id));
+  });
+
+  it('stops waiting when the reader has left', async () => {
+    const { id, logs, reads } = setup({ quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 60_000 });
+    let closed = false;
+    const following = logs.follow(id, () => closed, async () => undefined);
+    await redis.xadd(names.logStream(id), '*', 'a', '1', 'end', '1');
+    setTimeout(() => (closed = true), 30);
+    expect(await following).toEqual({ status: 'running', exit_code: null });
+    const after = reads();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(reads()).toBe(after);
+    await redis.del(names.logStream(id));
+  });
+});
