@@ -124,6 +124,19 @@ describe('task logs', () => {
     expect(sse.events.filter((e) => e.event === 'end')).toHaveLength(1);
   });
 
+  it('follows a retried task through every attempt and ends with its final result', async () => {
+    const jarvis = await startJarvis({ databaseUrl: null });
+    cleanups.push(() => jarvis.stop());
+    const http = api(jarvis.url);
+    const task = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo "try"; exit 3', max_retries: 1, retry_backoff_seconds: 0 });
+    expect(task.status).toBe(201);
+    const sse = await readSse(`${jarvis.url}/tasks/${task.body.id}/logs?follow=true`);
+    expect(sse.events.filter((e) => e.event === 'message').map((e) => e.data)).toEqual(['try', 'try']);
+    expect(sse.events.filter((e) => e.event === 'end')).toHaveLength(1);
+    expect(JSON.parse(sse.events.at(-1)!.data)).toEqual({ status: 'failed', exit_code: 3 });
+    expect((await http.get(`/tasks/${task.body.id}`)).body).toMatchObject({ status: 'failed', attempts: 2 });
+  });
+
   it.each([
     ['PostgreSQL', true],
     ['the embedded database', false],

@@ -1,6 +1,7 @@
 // Following a task's output to its end (control/task-logs.ts) on a real Redis: the worker writes
 // its end marker before the control plane records the result, so the end must wait for that
-// record and carry it, and give up with the status as it is when no record comes. The task store
+// record and carry it, go on into the next attempt when the record is a retry, and give up with
+// the status as it is when no record comes. The task store
 // here is a stand-in holding one row whose status the test changes (the store's own reads are
 // tested against PostgreSQL in state/); the route's end-to-end follow is in test/logs.e2e.test.ts.
 import { randomUUID } from 'node:crypto';
@@ -68,6 +69,28 @@ describe('following a task to its end', () => {
     expect(reads()).toBeGreaterThan(5);
     expect(reads()).toBeLessThan(40);
     await redis.del(names.logStream(id));
+  });
+
+  it('follows a retried task into its next attempt, and ends with the last', async () => {
+    const { id, row, logs } = setup({ quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 5_000 });
+    const lines: string[] = [];
+    const following = logs.follow(id, () => false, async (line) => void lines.push(line));
+    const stream = names.logStream(id);
+    await redis.xadd(stream, '*', 'a', '1', 'd', 'try 1\n');
+    await redis.xadd(stream, '*', 'a', '1', 'end', '1');
+    // The control plane records a retry: back to queued, the attempt's exit code kept.
+    setTimeout(() => Object.assign(row, { status: 'queued', exitCode: 3 }), 20);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(lines).toEqual(['try 1']);
+    // The next attempt: its worker starts the stream afresh (worker/attempt-commands.ts).
+    Object.assign(row, { status: 'running', exitCode: null, attempts: 2 });
+    await redis.del(stream);
+    await redis.xadd(stream, '*', 'a', '2', 'd', 'try 2\n');
+    await redis.xadd(stream, '*', 'a', '2', 'end', '1');
+    setTimeout(() => Object.assign(row, { status: 'failed', exitCode: 3 }), 20);
+    expect(await following).toEqual({ status: 'failed', exit_code: 3 });
+    expect(lines).toEqual(['try 1', 'try 2']);
+    await redis.del(stream);
   });
 
   it('ends with the status as it is when no result is recorded in time', async () => {

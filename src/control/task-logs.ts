@@ -6,6 +6,7 @@ import { isFinal } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
 import { NotFound } from '../domain/errors.ts';
 import { canSee, type Actor } from './actor.ts';
+import type { TaskRow } from '../state/schema.ts';
 
 export interface TaskOutput {
   logs: string;
@@ -49,36 +50,45 @@ export class TaskLogs {
 
   /**
    * Emits the task's output line by line until it ends (or `isClosed` says the reader left), then
-   * answers how it ended.
+   * answers how it ended. An attempt that ends in a retry does not end the stream: the next
+   * attempt's output follows on it, until an attempt's end is the task's.
    */
   async follow(id: string, isClosed: () => boolean, emit: (line: string) => Promise<void>, onReader: (reader: Redis) => void = () => undefined) {
     const reader = this.deps.newBlockingConnection();
     onReader(reader);
     try {
-      await this.followStream(id, reader, isClosed, emit);
-      const end = await this.recordedEnd(id, isClosed);
-      return { status: end?.status, exit_code: end?.exitCode ?? null };
+      const at: StreamPosition = { lastId: '0', partial: '', sentAny: false };
+      for (;;) {
+        const attempt = await this.followStream(id, reader, isClosed, emit, at);
+        const { task, recorded } = await this.recordedEnd(id, attempt, isClosed);
+        // Another attempt comes (a retry was recorded): its worker starts the stream afresh.
+        const again = recorded && attempt !== null && task !== null && !isFinal(task.status) && !isClosed();
+        if (!again) return { status: task?.status, exit_code: task?.exitCode ?? null };
+      }
     } finally {
       reader.disconnect();
     }
   }
 
   /**
-   * The task once its result is recorded, so the end carries the final status. The worker writes
-   * its end marker just before it reports the result, and the control plane records it some
-   * milliseconds later (bench (b): ~10 ms from the container's exit). So the task is read again
-   * every 5 ms at first, then every 50 ms, and as it is after 5 s at most.
+   * The task once the result of `attempt` is recorded (null: the task's end), so the end carries
+   * the recorded status. The worker writes its end marker just before it reports the result, and
+   * the control plane records it some milliseconds later (bench (b): ~10 ms from the container's
+   * exit). So the task is read again every 5 ms at first, then every 50 ms, and as it is after 5 s
+   * at most (`recorded` false). A result is recorded once the task has ended, or has gone back to
+   * wait for another attempt, or is on a later attempt already.
    */
-  private async recordedEnd(id: string, isClosed: () => boolean) {
+  private async recordedEnd(id: string, attempt: number | null, isClosed: () => boolean) {
+    const isRecorded = (t: TaskRow | null) => !t || isFinal(t.status) || (attempt !== null && (t.attempts > attempt || t.status === 'queued' || t.status === 'pending'));
     const since = Date.now();
-    let end = await this.deps.tasks.get(id);
-    while (end && !isFinal(end.status) && !isClosed()) {
+    let task = await this.deps.tasks.get(id);
+    while (!isRecorded(task) && !isClosed()) {
       const waited = Date.now() - since;
       if (waited >= this.endWait.giveUpMs) break;
       await new Promise((r) => setTimeout(r, waited < this.endWait.quickForMs ? this.endWait.quickMs : this.endWait.slowMs));
-      end = await this.deps.tasks.get(id);
+      task = await this.deps.tasks.get(id);
     }
-    return end;
+    return { task, recorded: isRecorded(task) };
   }
 
   private async readLive(id: string, attempt: number): Promise<TaskOutput> {
@@ -95,37 +105,37 @@ export class TaskLogs {
   }
 
   /**
-   * Streams the task's output line by line from its live Redis stream until the worker's end
-   * marker; for a task that ended before (its stream gone) it sends the stored log.
+   * Streams the task's output line by line from its live Redis stream, from `at` on, until an
+   * attempt's end marker, and answers that attempt; for a task that ended with no live stream (it
+   * ended long ago) it sends the stored log once and answers null, as it does when the reader left.
    */
-  private async followStream(id: string, reader: Redis, isClosed: () => boolean, emit: (line: string) => Promise<void>): Promise<void> {
+  private async followStream(id: string, reader: Redis, isClosed: () => boolean, emit: (line: string) => Promise<void>, at: StreamPosition): Promise<number | null> {
     const key = this.deps.names.logStream(id);
-    let lastId = '0';
-    let partial = '';
-    let sentAny = false;
     const flushLines = async (text: string) => {
-      partial += text;
-      const lines = partial.split('\n');
-      partial = lines.pop() ?? '';
+      at.partial += text;
+      const lines = at.partial.split('\n');
+      at.partial = lines.pop() ?? '';
       for (const line of lines) {
         await emit(line);
-        sentAny = true;
+        at.sentAny = true;
       }
     };
     while (!isClosed()) {
-      const res = (await reader.xread('COUNT', 500, 'BLOCK', 1000, 'STREAMS', key, lastId).catch((err) => {
+      const res = (await reader.xread('COUNT', 500, 'BLOCK', 1000, 'STREAMS', key, at.lastId).catch((err) => {
         if (isClosed()) return null;
         throw err;
       })) as Array<[string, Array<[string, string[]]>]> | null;
       if (res) {
         for (const [, entries] of res) {
           for (const [entryId, raw] of entries) {
-            lastId = entryId;
+            at.lastId = entryId;
             const f = fieldsOf(raw);
             if (f.d !== undefined) await flushLines(f.d);
             if (f.end === '1') {
-              if (partial) await emit(partial);
-              return;
+              if (at.partial) await emit(at.partial);
+              at.partial = '';
+              const attempt = Number(f.a);
+              return Number.isInteger(attempt) && attempt > 0 ? attempt : null;
             }
           }
         }
@@ -134,14 +144,24 @@ export class TaskLogs {
       const t = await this.deps.tasks.get(id);
       if (!t || isFinal(t.status)) {
         // Ended with no (more) live stream: fall back to the stored log once.
-        if (!sentAny && lastId === '0') {
+        if (!at.sentAny && at.lastId === '0') {
           const stored = await this.deps.tasks.logs(id);
           if (stored) await flushLines(stored.logs.endsWith('\n') || stored.logs === '' ? stored.logs : stored.logs + '\n');
-        } else if (partial) {
-          await emit(partial);
+        } else if (at.partial) {
+          await emit(at.partial);
+          at.partial = '';
         }
-        return;
+        return null;
       }
     }
+    return null;
   }
+}
+
+/** Where a follower is in a task's stream, kept from one attempt to the next. */
+interface StreamPosition {
+  lastId: string;
+  /** The last line so far, not yet ended by a newline. */
+  partial: string;
+  sentAny: boolean;
 }
