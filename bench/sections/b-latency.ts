@@ -101,7 +101,10 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     const id = (JSON.parse(r.body) as { id: string }).id;
     const end = await new Promise<{ status: string; exit_code: number | null }>((resolveEnd, reject) => {
       const req = http.get(`${jarvis.url}/tasks/${id}/logs?follow=true`, { agent: client.agent }, (res) => {
-        if (res.statusCode !== 200) return reject(new Error(`GET /tasks/${id}/logs?follow=true answered ${res.statusCode}`));
+        if (res.statusCode !== 200) {
+          res.resume();
+          return reject(new Error(`GET /tasks/${id}/logs?follow=true answered ${res.statusCode}`));
+        }
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
@@ -232,7 +235,8 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
 
   // --- the same with a backlog that fits no node: does it slow unrelated work? ---
   // S.latencyBacklog tasks whose node_selector matches no node: they wait for ever ("no node
-  // fits"), queued before the probes. Then S.latencyCount more rounds of jarvis and docker run.
+  // fits"), queued before the probes. Then S.latencyCount more rounds of jarvis (polled and
+  // followed) and docker run.
   let withBacklog: {
     backlog: number;
     queued_in_s: number;
@@ -370,7 +374,7 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
       docker_executor: 'Jarvis\'s DockerExecutor.run called in the bench process (no queues, no database): create (the image is inspected and pulled only if the engine has none), attach, start, wait, remove (an inspect after the exit only for exit code 137 or a lost one); same limits as a Jarvis task (1 CPU, 256 MiB, network none).',
       dockerode: 'dockerode in the bench process: createContainer (network none) → start → wait → remove; no attach, no limits.',
       docker_run: `\`docker run --rm --network none ${IMAGE} true\` spawned with child_process, wall time to exit.`,
-      order: `${S.latencyWarmup} warm-up rounds, then ${S.latencyCount} measured rounds; each round runs one of each, sequentially, starting with a different one each round (the order rotates; with the backlog, Jarvis and docker run alternate which goes first).`,
+      order: `${S.latencyWarmup} warm-up rounds, then ${S.latencyCount} measured rounds; each round runs one of each, sequentially, starting with a different one each round (the order rotates; with the backlog, the polled task, the followed one and docker run rotate alike).`,
       breakdown:
         'Per task, from timestamps on this host\'s one clock: the task\'s events in PostgreSQL ("queued" = row inserted, "succeeded" = result recorded), ' +
         'BullMQ\'s event stream of the pending queue and the attempt\'s record in Redis (Redis-stamped "added" and "active"/"taken" of each job), Docker\'s StartedAt/FinishedAt, ' +
