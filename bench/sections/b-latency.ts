@@ -69,12 +69,15 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     t0: number;
     observed: number;
   }
-  const jarvisOnce = async (): Promise<JarvisSample> => {
+  /** POST /tasks of the trivial task: when it was sent, how long the answer took, the task's id. */
+  const submitOne = async () => {
     const t0 = epochNow();
     const r = await client.request('POST', '/tasks', TASK_BODY);
     if (r.status !== 201) throw new Error(`POST /tasks answered ${r.status}: ${r.body.slice(0, 300)}`);
-    const postMs = epochNow() - t0;
-    const id = (JSON.parse(r.body) as { id: string }).id;
+    return { t0, postMs: epochNow() - t0, id: (JSON.parse(r.body) as { id: string }).id };
+  };
+  const jarvisOnce = async (): Promise<JarvisSample> => {
+    const { t0, postMs, id } = await submitOne();
     let polls = 0;
     for (;;) {
       const s = epochNow();
@@ -94,11 +97,7 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
   // The same task, waited for as `jarvis submit --follow` does: its output followed as Server-Sent
   // Events until the "end" event, which carries the recorded status (no polling by the client).
   const jarvisFollowOnce = async (): Promise<JarvisSample> => {
-    const t0 = epochNow();
-    const r = await client.request('POST', '/tasks', TASK_BODY);
-    if (r.status !== 201) throw new Error(`POST /tasks answered ${r.status}: ${r.body.slice(0, 300)}`);
-    const postMs = epochNow() - t0;
-    const id = (JSON.parse(r.body) as { id: string }).id;
+    const { t0, postMs, id } = await submitOne();
     const end = await new Promise<{ status: string; exit_code: number | null }>((resolveEnd, reject) => {
       const req = http.get(`${jarvis.url}/tasks/${id}/logs?follow=true`, { agent: client.agent }, (res) => {
         if (res.statusCode !== 200) {
