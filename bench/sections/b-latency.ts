@@ -315,19 +315,27 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     followed_worker_took_it_to_container_started: [],
     followed_succeeded_recorded_to_end_event: [],
   };
+  /**
+   * A task's own times: its events (`at(status)`), its container's start and end, and the
+   * attempt's record (scheduler/hand-over.ts): when it was handed to the node, and when the node took it.
+   */
+  const timesOf = async (id: string) => {
+    const t = await client.json<TaskView>('GET', `/tasks/${id}`, undefined, 200);
+    const ev = await client.json<{ items: Array<{ at: string; status: string }> }>('GET', `/tasks/${id}/events`, undefined, 200);
+    const [handed, taken] = await redis.hmget(`{${prefix}}:attempt:${id}-a1`, 'at', 'taken');
+    return {
+      at: (status: string) => Date.parse(ev.items.find((e) => e.status === status)?.at ?? ''),
+      started: Date.parse(t.started_at ?? ''),
+      finished: Date.parse(t.finished_at ?? ''),
+      node: { added: handed ? Number(handed) : NaN, active: taken ? Number(taken) : NaN },
+    };
+  };
   let viaQueue = 0;
   for (const s of samples.jarvis) {
-    const t = await client.json<TaskView>('GET', `/tasks/${s.id}`, undefined, 200);
-    const ev = await client.json<{ items: Array<{ at: string; status: string }> }>('GET', `/tasks/${s.id}/events`, undefined, 200);
-    const at = (status: string) => Date.parse(ev.items.find((e) => e.status === status)?.at ?? '');
+    const { at, started, finished, node } = await timesOf(s.id);
     const pend = pendingQ.get(s.id) ?? {};
-    // The attempt's record (scheduler/hand-over.ts): when it was handed to the node, and when the node took it.
-    const [handed, taken] = await redis.hmget(`{${prefix}}:attempt:${s.id}-a1`, 'at', 'taken');
-    const node = { added: handed ? Number(handed) : NaN, active: taken ? Number(taken) : NaN };
     const queued = at('queued');
     const succeeded = at('succeeded');
-    const started = Date.parse(t.started_at ?? '');
-    const finished = Date.parse(t.finished_at ?? '');
     if (pend.added !== undefined) {
       viaQueue++;
       extra.via_queue_row_inserted_to_pending_job_added.push(pend.added - queued);
@@ -351,11 +359,9 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     extra.started_report_recorded_after_container_start_ms.push(at('running') - started);
   }
   for (const s of samples.follow) {
-    const t = await client.json<TaskView>('GET', `/tasks/${s.id}`, undefined, 200);
-    const ev = await client.json<{ items: Array<{ at: string; status: string }> }>('GET', `/tasks/${s.id}/events`, undefined, 200);
-    const taken = Number((await redis.hget(`{${prefix}}:attempt:${s.id}-a1`, 'taken')) ?? NaN);
-    extra.followed_worker_took_it_to_container_started.push(Date.parse(t.started_at ?? '') - taken);
-    extra.followed_succeeded_recorded_to_end_event.push(s.observed - Date.parse(ev.items.find((e) => e.status === 'succeeded')?.at ?? ''));
+    const { at, started, node } = await timesOf(s.id);
+    extra.followed_worker_took_it_to_container_started.push(started - node.active);
+    extra.followed_succeeded_recorded_to_end_event.push(s.observed - at('succeeded'));
   }
   client.close();
   await stop();
