@@ -9,6 +9,8 @@ interface Plan {
   keys: string[];
   names: string[];
   columns: Column[];
+  /** Which columns are json/jsonb: row_to_json gives them as values already. */
+  json: boolean[];
 }
 
 const plans = new WeakMap<PgTable, Plan>();
@@ -17,7 +19,8 @@ function planOf(table: PgTable): Plan {
   let p = plans.get(table);
   if (!p) {
     const entries = Object.entries(getTableColumns(table)) as Array<[string, Column]>;
-    p = { keys: entries.map(([k]) => k), names: entries.map(([, c]) => c.name), columns: entries.map(([, c]) => c) };
+    const columns = entries.map(([, c]) => c);
+    p = { keys: entries.map(([k]) => k), names: columns.map((c) => c.name), columns, json: columns.map((c) => c.dataType === 'json') };
     plans.set(table, p);
   }
   return p;
@@ -31,6 +34,24 @@ function planOf(table: PgTable): Plan {
 export function rowsOf<T extends PgTable>(table: T, raw: Array<Record<string, unknown>>): Array<T['$inferSelect']> {
   const { keys, names, columns } = planOf(table);
   return mapRows(raw, keys, names, columns) as Array<T['$inferSelect']>;
+}
+
+/**
+ * The table's row from `row_to_json(<table>)::text`: one text column instead of one per column,
+ * so the driver builds no per-column parsers for the statement (pg's addFields) and PostgreSQL
+ * sends one field. json/jsonb columns arrive as values and are kept as they are; every other
+ * column arrives as the JSON form of its value (timestamps in ISO form, numbers as numbers) and
+ * goes through drizzle's mapping as a driver's value would, so the row equals a SELECT's.
+ */
+export function rowFromJson<T extends PgTable>(table: T, text: string): T['$inferSelect'] {
+  const { keys, names, columns, json } = planOf(table);
+  const r = JSON.parse(text) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const v = r[names[i]];
+    out[keys[i]] = v === null || v === undefined ? null : json[i] ? v : columns[i].mapFromDriverValue(v);
+  }
+  return out as T['$inferSelect'];
 }
 
 /** Each raw row's field names[i], mapped by columns[i], as property keys[i] (null for none). */

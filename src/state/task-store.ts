@@ -12,7 +12,7 @@ import { markStarted, placeAttempts } from './place-attempts.ts';
 import { addEvent, recordEvents } from './task-history.ts';
 import { taskOverview, type TaskOverview } from './task-overview.ts';
 import { isUniqueViolation, uuidArray, type Tx } from './tx.ts';
-import { fieldsOf, rowsOf } from './row-mapping.ts';
+import { fieldsOf, rowFromJson, rowsOf } from './row-mapping.ts';
 import { insertAsJson } from './json-insert.ts';
 
 export interface TaskFilter {
@@ -38,7 +38,15 @@ export type { FinishReport, FinishResult, OnTaskFinal, ReleasedTask, Tx };
 export class TaskStore {
   private onFinal: OnTaskFinal = async () => [];
 
-  constructor(private readonly db: Db) {}
+  private readonly byId;
+
+  constructor(private readonly db: Db) {
+    this.byId = db
+      .select({ row: sql<string>`row_to_json(${tasks})::text` })
+      .from(tasks)
+      .where(eq(tasks.id, sql.placeholder('id')))
+      .prepare('jarvis_task_by_id');
+  }
 
   /** Installs the hook run on every final transition (the composer wires the DAG manager). */
   setOnFinal(hook: OnTaskFinal): void {
@@ -137,11 +145,17 @@ export class TaskStore {
     return t ?? null;
   }
 
-  /** Read raw, through getMany: GET /tasks/{id} is what clients poll, and drizzle's select builder was a quarter of its CPU. */
+  /**
+   * GET /tasks/{id} is what clients poll. A named statement (parsed and planned once per
+   * connection) that returns the row as one JSON text: the driver then builds one field's
+   * parser instead of forty, and drizzle's builder runs once (docs/decisions.md, "A polled
+   * task's read").
+   */
   async get(id: string): Promise<TaskRow | null> {
-    const [t] = await this.getMany([id]);
-    return t ?? null;
+    const [r] = await this.byId.execute({ id });
+    return r ? rowFromJson(tasks, r.row) : null;
   }
+
 
   async list(filter: TaskFilter): Promise<{ items: TaskRow[]; total: number }> {
     const where: SQL[] = [];
