@@ -121,8 +121,8 @@ describe.each(['postgres', 'embedded'] as const)('placing and starting attempts 
     await database.db.execute(sql`update tasks set max_retries = 1 where id = ${b}`);
     const end = { exitCode: 0, error: null, startedAt: at, finishedAt: new Date(), logs: 'out\n', truncated: false };
     const { results } = await store.finishMany([
-      { ...end, taskId: a, attempt: 1, status: 'succeeded', outputs: { o: 'v' }, result: 'r' },
-      { ...end, taskId: b, attempt: 1, status: 'failed', exitCode: 3, error: 'exited with code 3' },
+      { ...end, taskId: a, attempt: 1, status: 'succeeded', outputs: { o: 'v' }, result: 'r', logs: 'a "q" \\ é\u2028 \ud800 lone\n' },
+      { ...end, taskId: b, attempt: 1, status: 'failed', exitCode: 3, error: 'exited with code 3', truncated: true },
       { ...end, taskId: c, attempt: 1, status: 'succeeded' },
     ]);
     expect(results[2]).toBeNull();
@@ -142,6 +142,11 @@ describe.each(['postgres', 'embedded'] as const)('placing and starting attempts 
     expect(bEvents.map((e) => e.status)).toEqual(['queued', 'scheduled', 'running', 'queued']);
     expect(bEvents[3]).toMatchObject({ nodeId: null, attempt: 1, reason: results[1]?.task.statusReason });
     expect((await nodeStore.get(roomy.id))?.allocatedTasks).toBe(0);
+    // The logs of both attempts that counted, as sent (a lone surrogate stored as U+FFFD, as the
+    // driver stores a parameter holding one); none for the ignored report.
+    expect(await store.logs(a)).toEqual({ logs: 'a "q" \\ é\u2028 \ufffd lone\n', truncated: false });
+    expect(await store.logs(b)).toEqual({ logs: 'out\n', truncated: true });
+    expect(await store.logs(c)).toBeNull();
   });
 
   it('places a task once and fills a node no further than its room when placements race', async () => {

@@ -126,7 +126,7 @@ const wellFormed = (_key: string, v: unknown) =>
   typeof v === 'string' && !(v as unknown as { isWellFormed(): boolean }).isWellFormed() ? (v as unknown as { toWellFormed(): string }).toWellFormed() : v;
 
 /** The rows as JSON; the replacer (slow) only when the plain text holds an escaped surrogate. */
-function toJson(rows: unknown[]): string {
+export function toJson(rows: unknown[]): string {
   const text = JSON.stringify(rows);
   return /\\u[dD][89a-fA-F]/.test(text) ? JSON.stringify(rows, wellFormed) : text;
 }

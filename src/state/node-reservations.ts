@@ -66,16 +66,25 @@ export async function release(tx: Tx, t: Placed): Promise<void> {
     .where(eq(nodes.id, t.nodeId));
 }
 
-/** Releases the reservations of many tasks: one update of each node's sums, by id. */
-export async function releaseMany(tx: Tx, ts: Array<Omit<Placed, 'nodeId'> & { nodeId: string | null }>): Promise<void> {
+/**
+ * The UPDATE that releases the reservations of many tasks (one update of each node's sums, by
+ * id), or null for none: run alone (releaseMany) or as a CTE of a larger statement.
+ */
+export function releaseStatement(ts: Array<Omit<Placed, 'nodeId'> & { nodeId: string | null }>): SQL | null {
   const rows = nodeSums(ts.filter((t): t is Placed => t.nodeId !== null));
-  if (rows === null) return;
-  await tx.execute(sql`
+  if (rows === null) return null;
+  return sql`
     update nodes set
       allocated_cpu = greatest(nodes.allocated_cpu - r.cpu, 0),
       allocated_memory_mb = greatest(nodes.allocated_memory_mb - r."memoryMb", 0),
       allocated_gpu = greatest(nodes.allocated_gpu - r.gpu, 0),
       allocated_tasks = greatest(nodes.allocated_tasks - r.tasks, 0)
     from jsonb_to_recordset(${rows}::jsonb) as ${RECORDSET}
-    where nodes.id = r.id`);
+    where nodes.id = r.id`;
+}
+
+/** Releases the reservations of many tasks: one update of each node's sums, by id. */
+export async function releaseMany(tx: Tx, ts: Array<Omit<Placed, 'nodeId'> & { nodeId: string | null }>): Promise<void> {
+  const statement = releaseStatement(ts);
+  if (statement) await tx.execute(statement);
 }
