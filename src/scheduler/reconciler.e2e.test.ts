@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase } from '../../test/support/database.ts';
 import { REDIS_URL } from '../../test/support/env.ts';
@@ -43,9 +44,9 @@ afterAll(async () => {
   await dropDatabase?.();
 });
 
-function reconciler(agingSeconds = 3600) {
+function reconciler(agingSeconds = 3600, tasks: TaskStore = store) {
   const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
-  return new Reconciler({ tasks: store, connection: redis, names, logger, intervalMs: 3_600_000, agingSeconds, restorePlaced: async () => undefined, pending });
+  return new Reconciler({ tasks, connection: redis, names, logger, intervalMs: 3_600_000, agingSeconds, restorePlaced: async () => undefined, pending });
 }
 
 const queuedTask = async () => (await store.insertMany([taskRowFrom({ image: 'sim' } as never, config, { status: 'queued', statusReason: 'waiting', tenant: 'default' })]))[0];
@@ -139,6 +140,42 @@ it("ages waiting tasks' jobs in their queue: each moves up a class per aging per
   expect(order.at(-1), 'the normal task is taken last').toBe(normal.id);
   // The queue depth counts tasks, not jobs: 250 high (aged) and 1 normal.
   expect(await pending.depthByRank([1, 2, 3, 4], [tenant])).toEqual({ '1': 0, '2': 250, '3': 1, '4': 0 });
+}, 60_000);
+
+it('once caught up, re-ranks a task that moved up an aging class without reading the rest of a backlog that can still age', async () => {
+  // A backlog of 2,500 normal tasks (they can age, but not within the test: an hour a class) and
+  // one more normal task, stored first, that will cross into its first aging class between two
+  // steady passes. The store counts the rows the passes read of the backlog.
+  const tenant = 'aging-steady';
+  const rows = (n: number) => store.insertMany(Array.from({ length: n }, () => taskRowFrom({ image: 'sim' } as never, config, { status: 'queued', statusReason: 'waiting', tenant })));
+  const [soon] = await rows(1);
+  const backlog = await rows(2_500);
+  await pending.add([soon]); // a job of its own (tasks added together share group jobs)
+  await pending.add(backlog);
+  let read = 0;
+  const counting = Object.create(store) as TaskStore;
+  counting.idsInStatus = async (...args) => {
+    const page = await store.idsInStatus(...args);
+    read += page.length;
+    return page;
+  };
+  const r = reconciler(3600, counting);
+  expect(await r.reconcile(), 'catching up').toBe(0);
+  const queued = read;
+  expect(queued).toBeGreaterThan(2_500);
+  read = 0;
+  expect(await r.reconcile(), 'a steady pass').toBe(0);
+  expect(read, 'a steady pass reads a slice of the backlog, not all of it').toBeLessThanOrEqual(1_000);
+  // Half a second short of an hour's wait: it moves up a class before the next pass.
+  await database.db.execute(sql`update tasks set created_at = now() - interval '3599.5 seconds' where id = ${soon.id}`);
+  await new Promise((res) => setTimeout(res, 700));
+  read = 0;
+  expect(await r.reconcile()).toBe(0);
+  expect(read).toBeLessThanOrEqual(1_000);
+  const priority = async (id: string) => Number(await redis.hget(jobKey(tenant, (await jobOf(id, tenant))!), 'priority'));
+  expect(await priority(soon.id), 'the task that waited an hour is high now').toBe(2);
+  expect(await priority(backlog[0].id), 'the rest are still normal').toBe(3);
+  expect(await priority(backlog[2_499].id)).toBe(3);
 }, 60_000);
 
 it("restores a queued task that left its group job (a group that moved back without it, or ended), but not one still in it", async () => {

@@ -10,12 +10,13 @@
 //
 // Two paces. A pass checks up to PAGE tasks from where the last one stopped while catching up
 // (at start, after a reconnect, and when Redis lost its data: until every queued task was
-// checked once, when Redis gets a mark, reconciledKey), and while some task seen in the last
-// round of the backlog can still age. Otherwise (every waiting task critical, aged or not) it
-// checks the tasks that arrived since the pass before last and STEADY_PAGE more of the backlog;
-// and if the mark is gone, Redis lost its data, so it catches up again. Checking 10,000 tasks
-// every 5 s whatever happened was what an idle control plane kept doing with 100,000 tasks
-// queued (docs/decisions.md).
+// checked once, when Redis gets a mark, reconciledKey). Otherwise it checks the tasks that
+// arrived since the pass before last, STEADY_PAGE more of the backlog, and the tasks that moved
+// up an aging class since the last pass (the database finds them: the rest of the backlog has
+// nothing to re-rank); and if the mark is gone, Redis lost its data, so it catches up again.
+// Checking 10,000 tasks every 5 s whatever happened was what an idle control plane kept doing
+// with 100,000 tasks queued, and, until every task was critical, with any backlog that could
+// still age (docs/decisions.md).
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskStore } from '../state/task-store.ts';
@@ -31,6 +32,8 @@ const PAGE = 10_000;
 const STEP = 100;
 /** Tasks of the backlog looked at per steady pass (beside the new ones): 100,000 in 100 passes. */
 const STEADY_PAGE = 1_000;
+/** The most aging classes a task moves up: from low to critical. */
+const MAX_AGING_CLASSES = PRIORITY_RANK.low - PRIORITY_RANK.critical;
 /** How long after a task was first seen without its job it is looked at again before its job is restored. */
 const SECOND_LOOK_MS = 500;
 
@@ -68,10 +71,10 @@ export class Reconciler implements Part {
   private newest = 0;
   /** Counts catchUp() calls: a step read before one does not move the cursor it reset. */
   private catchUps = 0;
-  /** Whether a queued task seen in this round of the backlog (or new) can still age… */
-  private mayAge = false;
-  /** …and in the last round: then every pass checks PAGE tasks, so aging keeps its pace. */
-  private aging = true;
+  /** When the current catch-up began: every task it checks is aged as of then or later. */
+  private catchUpFrom: number | null = null;
+  /** Aging is applied up to this time (ms, this clock); null while catching up. */
+  private agedUpTo: number | null = null;
 
   constructor(
     private readonly deps: {
@@ -123,6 +126,8 @@ export class Reconciler implements Part {
     this.catchingUp = true;
     this.cursor = 0;
     this.catchUps++;
+    this.catchUpFrom = null;
+    this.agedUpTo = null;
   }
 
   /** One pass; returns how many jobs it had to put back. */
@@ -148,6 +153,8 @@ export class Reconciler implements Part {
       this.deps.logger.warn('reconciler: Redis lost its data (its mark is gone); checking every queued task again');
       this.catchUp();
     }
+    const passStart = Date.now();
+    if (this.catchingUp) this.catchUpFrom ??= passStart;
     const suspects: Step = [];
     let firstSeen = 0;
     const checked = new Set<string>(); // a new task may be in the backlog's slice too
@@ -174,8 +181,25 @@ export class Reconciler implements Part {
         from = queued[queued.length - 1].seq;
         await sleep(pause);
       }
+      // The tasks that moved up an aging class since the last pass (all of them: a burst of
+      // tasks crosses together), then the slice of the backlog below.
+      const agedFrom = this.agedUpTo ?? passStart;
+      let afterSeq = 0;
+      let crossedAll = true;
+      for (;;) {
+        if (this.halted) {
+          crossedAll = false;
+          break;
+        }
+        const crossed = await this.deps.tasks.crossedAgingClass(agedFrom, passStart, this.deps.agingSeconds, MAX_AGING_CLASSES, afterSeq, STEP);
+        await checkStep(crossed);
+        if (crossed.length < STEP) break;
+        afterSeq = crossed[crossed.length - 1].seq;
+        await sleep(pause);
+      }
+      if (crossedAll) this.agedUpTo = passStart;
     }
-    const page = this.catchingUp || this.aging ? PAGE : STEADY_PAGE;
+    const page = this.catchingUp ? PAGE : STEADY_PAGE;
     for (let seen = 0; seen < page && !this.halted; seen += STEP) {
       const epoch = this.catchUps;
       const queued = await this.deps.tasks.idsInStatus(['queued', 'scheduled'], this.cursor, STEP);
@@ -183,14 +207,13 @@ export class Reconciler implements Part {
       if (epoch !== this.catchUps) continue; // caught up from the oldest meanwhile (a reconnect)
       this.cursor = queued.length === STEP ? queued[queued.length - 1].seq : 0;
       if (this.cursor === 0) {
-        // A round of the backlog is over.
-        this.aging = this.mayAge;
-        this.mayAge = false;
-        // Every queued task has been checked once since catching up began: mark Redis.
+        // A round of the backlog is over. Every queued task has been checked (and aged) once
+        // since catching up began: mark Redis; aging goes on from when the catch-up began.
         if (this.catchingUp && !this.halted) {
           await connection.set(names.reconciledKey, String(Date.now()));
           this.catchingUp = false;
           this.newFrom = this.newest;
+          this.agedUpTo = this.catchUpFrom ?? passStart;
         }
         break;
       }
@@ -293,7 +316,6 @@ export class Reconciler implements Part {
       const current = found[j];
       if (t.status !== 'queued' || !current?.fields[0]) continue;
       const aged = agedPriority(t.priority, t.createdAt, this.deps.agingSeconds);
-      if (aged > PRIORITY_RANK.critical) this.mayAge = true;
       const was = Number(current.fields[1] ?? PRIORITY_RANK[t.priority]);
       const change = changes.get(current.jobId);
       if (aged < (change?.rank ?? was)) changes.set(current.jobId, { tenant: t.tenant, rank: aged });

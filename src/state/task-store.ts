@@ -402,6 +402,41 @@ export class TaskStore {
   }
 
   /**
+   * Queued tasks that moved up an aging class (one per `agingSeconds` waited, up to `maxClasses`)
+   * between `from` and `to` (ms, this process's clock, as agedPriority reads it), after `afterSeq`
+   * in seq order: what the reconciler must re-rank, without reading the rest of the backlog.
+   * Critical tasks never age; a task older than `maxClasses` periods has stopped aging. Read
+   * through tasks_waiting_seq_idx (the waiting tasks only), whatever the table's size.
+   */
+  async crossedAgingClass(
+    from: number,
+    to: number,
+    agingSeconds: number,
+    maxClasses: number,
+    afterSeq: number,
+    limit: number,
+  ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'tenant' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {
+    const [f, t] = [new Date(from).toISOString(), new Date(to).toISOString()];
+    return this.db
+      .select({ id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, tenant: tasks.tenant, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
+      .from(tasks)
+      .where(
+        and(
+          eq(tasks.status, 'queued'),
+          sql`${tasks.priority} <> 'critical'`,
+          sql`${tasks.seq} > ${afterSeq}`,
+          // Created before `from` (a newer task is the reconciler's to check as new) and not so
+          // long before it that it had stopped aging.
+          sql`${tasks.createdAt} <= ${f}::timestamptz`,
+          sql`${tasks.createdAt} > ${f}::timestamptz - make_interval(secs => ${agingSeconds * maxClasses})`,
+          sql`floor(extract(epoch from ${t}::timestamptz - ${tasks.createdAt}) / ${agingSeconds}) > floor(extract(epoch from ${f}::timestamptz - ${tasks.createdAt}) / ${agingSeconds})`,
+        ),
+      )
+      .orderBy(tasks.seq)
+      .limit(limit);
+  }
+
+  /**
    * Tasks in the given statuses after `afterSeq`, oldest first: one page of a full scan.
    *
    * The page is read in seq order from an index, never gathered whole and sorted: while tasks
