@@ -1,5 +1,6 @@
 // A task end to end through the HTTP API of a real `jarvis up` (PostgreSQL, Redis, Docker).
 import { execFileSync } from 'node:child_process';
+import nodeHttp from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { REMOTE_IMAGE, TEST_IMAGE } from './support/env.ts';
@@ -240,4 +241,30 @@ describe('a task end to end', () => {
     expect(n.last_heartbeat_at).not.toBeNull();
     expect((await http.get(`/nodes/${n.id}`)).body.id).toBe(n.id);
   });
+
+  it('keeps an idle keep-alive connection open well past 5 s, and says for how long', async () => {
+    // A client that reuses a connection as the server closes it gets no answer: the server keeps
+    // idle connections 65 s (Node's default, 5 s, was met by clients pausing between bursts).
+    const agent = new nodeHttp.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) =>
+      new Promise<{ status: number; keepAlive: string | undefined; port: number }>((resolve, reject) => {
+        nodeHttp
+          .get(`${jarvis.url}${path}`, { agent }, (res) => {
+            const port = res.socket.localPort ?? 0;
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, keepAlive: res.headers['keep-alive'], port }));
+          })
+          .on('error', reject);
+      });
+    try {
+      const first = await get('/health');
+      expect(first).toMatchObject({ status: 200, keepAlive: 'timeout=65' });
+      await new Promise((r) => setTimeout(r, 5_500));
+      const second = await get('/tasks?limit=1');
+      expect(second.status).toBe(200);
+      expect(second.port, 'the same connection, still open').toBe(first.port);
+    } finally {
+      agent.destroy();
+    }
+  }, 20_000);
 });

@@ -38,6 +38,9 @@ import { ScheduleStore } from '../state/schedule-store.ts';
 import { WebhookStore } from '../state/webhook-store.ts';
 import { leaderParts } from './leader-parts.ts';
 
+
+/** How long an idle keep-alive connection is kept open (see where the server starts). */
+const KEEP_ALIVE_MS = 65_000;
 export interface ControlPlane {
   url: string;
   port: number;
@@ -275,6 +278,13 @@ export async function startControlPlane(
       );
     });
   });
+  // Keep-alive connections idle for up to 65 s stay open (Node's default closes them after 5 s).
+  // A client that reuses a connection just as the server closes it gets no answer ("socket hang
+  // up"), and a POST cannot be retried safely; Node's http.Agent ignores the server's timeout hint
+  // unless it has a timeout of its own, so clients that pause ~5 s between bursts met that race
+  // (bench (d) lost 22 of 48,000 POSTs so). Longer than the idle timeouts of common proxies
+  // (60 s), so a proxy in front closes first, as it should. headersTimeout stays 60 s per request.
+  (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = KEEP_ALIVE_MS;
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
 
