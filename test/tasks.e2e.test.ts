@@ -252,7 +252,7 @@ describe('a task end to end', () => {
           .get(`${jarvis.url}${path}`, { agent }, (res) => {
             const port = res.socket.localPort ?? 0;
             res.resume();
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, keepAlive: res.headers['keep-alive'], port }));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, keepAlive: res.headers['keep-alive']?.toString(), port }));
           })
           .on('error', reject);
       });

@@ -1,29 +1,19 @@
 // The light insert (json-insert.ts) against a real PostgreSQL: what it returns equals what a
 // SELECT reads back, defaults included, for the group commit's rows, a batch, odd text and the
 // audit log.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../test/support/database.ts';
-import { openDatabase, type Database } from './db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../../test/support/database.ts';
 import { TaskStore } from './task-store.ts';
 import { AuditStore } from './audit-store.ts';
 import { taskRowFrom } from '../control/task-rows.ts';
 import { loadConfig } from '../config/index.ts';
 
 describe('insert as one JSON value', () => {
-  let db: { url: string; drop(): Promise<void> };
-  let database: Database;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    database = await openDatabase({ url: db.url, dataDir: '/nonexistent' });
-  });
-  afterAll(async () => {
-    await database?.close();
-    await db?.drop();
-  });
+  const opened = useTestDatabase();
   const config = loadConfig({ file: null, overrides: {} });
 
   it('returns the rows a SELECT reads, defaults and odd values included', async () => {
-    const store = new TaskStore(database.db);
+    const store = new TaskStore(opened().db);
     const specs = [
       { image: 'busybox', command: 'true' },
       { image: 'busybox', command: ['true'], env: { A: '1', B: { secret: 'x' } }, labels: { 'team/x': 'é "quoted" \\ \ud800 lone' }, name: 'n\u2028' },
@@ -44,7 +34,7 @@ describe('insert as one JSON value', () => {
   });
 
   it('stores a batch (in a transaction) the same way', async () => {
-    const store = new TaskStore(database.db);
+    const store = new TaskStore(opened().db);
     const rows = Array.from({ length: 700 }, (_, i) => taskRowFrom({ image: 'busybox', name: `b${i}` } as never, config, { status: 'queued', statusReason: null }));
     const created = await store.createMany(rows, async () => undefined);
     expect(created.length).toBe(700);
@@ -53,7 +43,7 @@ describe('insert as one JSON value', () => {
   });
 
   it('writes audit records', async () => {
-    const audit = new AuditStore(database.db);
+    const audit = new AuditStore(opened().db);
     const at = new Date();
     await audit.insertMany([
       { at, keyId: null, keyName: null, tenant: 'x', role: 'admin', action: 'POST /tasks', target: 't', status: 201, client: '127.0.0.1', requestId: 'r1' },

@@ -2,12 +2,12 @@
 // it gives must equal drizzle's own SELECT of the same task, for every column and for tasks in
 // every shape (fresh, placed and finished with outputs, all nullable columns set or null), on
 // PostgreSQL and on PGlite.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
-import { createTestDatabase } from '../../test/support/database.ts';
+import { useTestDatabase } from '../../test/support/database.ts';
 import { openDatabase, type Database } from './db.ts';
 import { tasks } from './schema.ts';
 import { TaskStore } from './task-store.ts';
@@ -44,21 +44,12 @@ async function checkReads(database: Database) {
 }
 
 describe('TaskStore.get', () => {
-  let db: { url: string; drop(): Promise<void> };
-  let database: Database;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    database = await openDatabase({ url: db.url, dataDir: '/nonexistent' });
-  });
-  afterAll(async () => {
-    await database?.close();
-    await db?.drop();
-  });
+  const opened = useTestDatabase();
 
   it('reads what a SELECT reads, on PostgreSQL, again and again on each pooled connection', async () => {
-    await checkReads(database);
+    await checkReads(opened());
     // The named statement is prepared once per connection: reads in parallel use several.
-    const store = new TaskStore(database.db);
+    const store = new TaskStore(opened().db);
     const [t] = await store.insertMany([taskRowFrom({ image: 'busybox' } as never, config, { status: 'queued', statusReason: null })]);
     const all = await Promise.all(Array.from({ length: 40 }, () => store.get(t.id)));
     expect(all.every((r) => r?.id === t.id)).toBe(true);
