@@ -38,9 +38,9 @@ import { ScheduleStore } from '../state/schedule-store.ts';
 import { WebhookStore } from '../state/webhook-store.ts';
 import { leaderParts } from './leader-parts.ts';
 
-
 /** How long an idle keep-alive connection is kept open (see where the server starts). */
 const KEEP_ALIVE_MS = 65_000;
+
 export interface ControlPlane {
   url: string;
   port: number;

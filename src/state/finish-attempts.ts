@@ -9,6 +9,7 @@ import { toJson } from './json-insert.ts';
 import { releaseMany, releaseStatement } from './node-reservations.ts';
 import { taskEvents, tasks, type TaskRow } from './schema.ts';
 import { rowsOf } from './row-mapping.ts';
+import { eventsOf } from './task-history.ts';
 import { uuidArray, type Tx } from './tx.ts';
 
 export interface FinishReport {
@@ -157,10 +158,7 @@ async function store(tx: Tx, logs: Log[], retries: Retry[], finals: Final[], rel
   }
   const changed = sql.raw(changedSets.map((name) => `select * from ${name}`).join(' union all '));
   if (changedSets.length > 0) {
-    parts.push(sql`history as (
-      insert into task_events (task_id, at, status, node_id, attempt, reason)
-      select id, ${at}::timestamptz, status, node_id, attempts, event_reason from (${changed}) as c
-    )`);
+    parts.push(sql`history as (${eventsOf(sql`(${changed}) as c`, at)})`);
   }
   const release = releaseStatement(releasing);
   if (release) parts.push(sql`released as (${release})`);

@@ -7,7 +7,7 @@ import type { Db } from './db.ts';
 import { FIT_GUARD, RESERVE_SET } from './node-reservations.ts';
 import { tasks, type TaskRow } from './schema.ts';
 import { rowsOf } from './row-mapping.ts';
-import { updateWithEvents } from './task-history.ts';
+import { eventsOf, updateWithEvents } from './task-history.ts';
 import type { Tx } from './tx.ts';
 
 /** A reason built around a node's name, split where the name goes (the SQL puts it between). */
@@ -57,10 +57,7 @@ export async function placeAttempts(db: Tx | Db, plans: Array<{ taskId: string; 
       from live join took on took.id = live.node_id
       where tasks.id = live.id
       returning tasks.*, ${PLACED[0]} || took.name || ${PLACED[1]} as event_reason
-    ), history as (
-      insert into task_events (task_id, at, status, node_id, attempt, reason)
-      select id, ${at}::timestamptz, status, node_id, attempts, event_reason from changed
-    )
+    ), history as (${eventsOf(sql`changed`, at)})
     select case when row_number() over () = 1 then n.refused end as refused, c.*
     from (select coalesce(json_agg(live.id), '[]') as refused from live where not exists (select 1 from took where took.id = live.node_id)) n
     left join changed c on true`)) as unknown as {

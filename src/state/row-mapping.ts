@@ -5,13 +5,20 @@
 import { getTableColumns, getTableName, sql, type Column, type SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 
+/** Maps one column's value (not null) to what drizzle's select gives. */
+type Reader = (v: unknown) => unknown;
+
 interface Plan {
   keys: string[];
   names: string[];
-  columns: Column[];
-  /** Which columns are json/jsonb: row_to_json gives them as values already. */
-  json: boolean[];
+  /** Per column, for a driver's value: drizzle's own mapping. */
+  fromDriver: Reader[];
+  /** Per column, for a value of row_to_json: json/jsonb columns arrive as values already. */
+  fromJson: Reader[];
 }
+
+const readerOf = (c: Column): Reader => (v) => c.mapFromDriverValue(v);
+const asIs: Reader = (v) => v;
 
 const plans = new WeakMap<PgTable, Plan>();
 
@@ -20,7 +27,8 @@ function planOf(table: PgTable): Plan {
   if (!p) {
     const entries = Object.entries(getTableColumns(table)) as Array<[string, Column]>;
     const columns = entries.map(([, c]) => c);
-    p = { keys: entries.map(([k]) => k), names: columns.map((c) => c.name), columns, json: columns.map((c) => c.dataType === 'json') };
+    const fromDriver = columns.map(readerOf);
+    p = { keys: entries.map(([k]) => k), names: columns.map((c) => c.name), fromDriver, fromJson: columns.map((c, i) => (c.dataType === 'json' ? asIs : fromDriver[i])) };
     plans.set(table, p);
   }
   return p;
@@ -32,8 +40,8 @@ function planOf(table: PgTable): Plan {
  * properties in the same order (one V8 shape for all of them).
  */
 export function rowsOf<T extends PgTable>(table: T, raw: Array<Record<string, unknown>>): Array<T['$inferSelect']> {
-  const { keys, names, columns } = planOf(table);
-  return mapRows(raw, keys, names, columns) as Array<T['$inferSelect']>;
+  const { keys, names, fromDriver } = planOf(table);
+  return mapRows(raw, keys, names, fromDriver) as Array<T['$inferSelect']>;
 }
 
 /**
@@ -44,23 +52,17 @@ export function rowsOf<T extends PgTable>(table: T, raw: Array<Record<string, un
  * goes through drizzle's mapping as a driver's value would, so the row equals a SELECT's.
  */
 export function rowFromJson<T extends PgTable>(table: T, text: string): T['$inferSelect'] {
-  const { keys, names, columns, json } = planOf(table);
-  const r = JSON.parse(text) as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < keys.length; i++) {
-    const v = r[names[i]];
-    out[keys[i]] = v === null || v === undefined ? null : json[i] ? v : columns[i].mapFromDriverValue(v);
-  }
-  return out as T['$inferSelect'];
+  const { keys, names, fromJson } = planOf(table);
+  return mapRows([JSON.parse(text) as Record<string, unknown>], keys, names, fromJson)[0] as T['$inferSelect'];
 }
 
-/** Each raw row's field names[i], mapped by columns[i], as property keys[i] (null for none). */
-function mapRows(raw: Array<Record<string, unknown>>, keys: readonly string[], names: readonly string[], columns: readonly Column[]): Array<Record<string, unknown>> {
+/** Each raw row's field names[i], mapped by read[i], as property keys[i] (null for none). */
+function mapRows(raw: Array<Record<string, unknown>>, keys: readonly string[], names: readonly string[], read: readonly Reader[]): Array<Record<string, unknown>> {
   return raw.map((r) => {
     const out: Record<string, unknown> = {};
     for (let i = 0; i < keys.length; i++) {
       const v = r[names[i]];
-      out[keys[i]] = v === null || v === undefined ? null : columns[i].mapFromDriverValue(v);
+      out[keys[i]] = v === null || v === undefined ? null : read[i](v);
     }
     return out;
   });
@@ -79,11 +81,12 @@ export function fieldsOf<T extends PgTable, K extends keyof T['$inferSelect'] & 
     return c;
   });
   const name = getTableName(table);
+  const readers = columns.map(readerOf);
   const list = sql.raw(keys.map((k, i) => `${quote(name)}.${quote(columns[i].name)} as ${quote(k)}`).join(', '));
   return {
     list,
     // Aliased to the property names: the raw rows' fields are the keys themselves.
-    read: (raw) => mapRows(raw, keys, keys, columns) as Array<Pick<T['$inferSelect'], K>>,
+    read: (raw) => mapRows(raw, keys, keys, readers) as Array<Pick<T['$inferSelect'], K>>,
   };
 }
 

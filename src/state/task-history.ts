@@ -32,12 +32,19 @@ export async function updateWithEvents(tx: Tx | Db, update: SQL, reason: SQL, at
     with changed as (
       ${update}
       returning ${returning}, (${reason})::text as event_reason
-    ), history as (
-      insert into task_events (task_id, at, status, node_id, attempt, reason)
-      select id, ${at}::timestamptz, status, node_id, attempts, event_reason from changed
-    )
+    ), history as (${eventsOf(sql`changed`, at)})
     select * from changed`)) as unknown as { rows: Array<Record<string, unknown>> };
   return res.rows;
+}
+
+/**
+ * The INSERT (for a CTE) of one history event per row of `changed` (a CTE or subquery of changed
+ * tasks with id, status, node_id, attempts and event_reason), at `at`.
+ */
+export function eventsOf(changed: SQL, at: string): SQL {
+  return sql`
+    insert into task_events (task_id, at, status, node_id, attempt, reason)
+    select id, ${at}::timestamptz, status, node_id, attempts, event_reason from ${changed}`;
 }
 
 /** Records one task's state change. */

@@ -32,6 +32,10 @@ export interface TaskFilter {
 const REQUEST_FIELDS = fieldsOf(tasks, ['id', 'status', 'nodeId', 'priority', 'tenant', 'createdAt', 'statusReason', 'cpu', 'memoryMb', 'gpu', 'nodeSelector'] as const);
 export type PlacementRequest = ReturnType<typeof REQUEST_FIELDS.read>[number];
 
+/** What the reconciler reads of a waiting task (idsInStatus, crossedAgingClass). */
+const WAITING_FIELDS = { id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, tenant: tasks.tenant, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt };
+export type WaitingTask = Pick<TaskRow, 'id' | 'status' | 'priority' | 'tenant' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>;
+
 export type { FinishStatus } from '../domain/task.ts';
 export type { FinishReport, FinishResult, OnTaskFinal, ReleasedTask, Tx };
 
@@ -155,7 +159,6 @@ export class TaskStore {
     const [r] = await this.byId.execute({ id });
     return r ? rowFromJson(tasks, r.row) : null;
   }
-
 
   async list(filter: TaskFilter): Promise<{ items: TaskRow[]; total: number }> {
     const where: SQL[] = [];
@@ -415,10 +418,10 @@ export class TaskStore {
     maxClasses: number,
     afterSeq: number,
     limit: number,
-  ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'tenant' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {
+  ): Promise<WaitingTask[]> {
     const [f, t] = [new Date(from).toISOString(), new Date(to).toISOString()];
     return this.db
-      .select({ id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, tenant: tasks.tenant, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
+      .select(WAITING_FIELDS)
       .from(tasks)
       .where(
         and(
@@ -450,11 +453,11 @@ export class TaskStore {
     statuses: readonly TaskStatus[],
     afterSeq = 0,
     limit = 10_000,
-  ): Promise<Array<Pick<TaskRow, 'id' | 'status' | 'priority' | 'tenant' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>>> {
+  ): Promise<WaitingTask[]> {
     return this.db.transaction(async (tx) => {
       await tx.execute(sql`select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`);
       return tx
-        .select({ id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, tenant: tasks.tenant, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt })
+        .select(WAITING_FIELDS)
         .from(tasks)
         .where(and(inArray(tasks.status, statuses), sql`${tasks.seq} > ${afterSeq}`))
         .orderBy(tasks.seq)
