@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
-import { api, runCli, spawnJarvis, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
+import { api, runCli, spawnJarvis, startJarvis, tempDir, uniquePrefix, withOutputs } from './support/jarvis.ts';
 import { cuttableTestDatabase, Forwarder, PrivateRedis } from './support/services.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -151,7 +151,7 @@ describe('a pending job that ended while its task is still queued', () => {
       JARVIS_WORKER_NAME: `w-${server.prefix}`,
     });
     cleanups.push(() => worker.stop());
-    expect((await api(server.url).waitForTask(id, isFinal, 30_000)).status).toBe('succeeded');
+    expect((await withOutputs(api(server.url).waitForTask(id, isFinal, 30_000), { server, worker })).status).toBe('succeeded');
     expect(server.output()).toContain('reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/^jarvis_tasks_restored_total\{kind="queued"\} 1$/m);

@@ -170,4 +170,19 @@ export function api(base: string) {
   };
 }
 
+/**
+ * Awaits a step; if it fails, the error also carries the last lines each named process printed,
+ * its request log left out (a test polling a task fills it), so that a task stuck between a
+ * server and a worker says which side stopped, and where.
+ */
+export async function withOutputs<T>(step: Promise<T>, procs: Record<string, { output(): string }>, lines = 40): Promise<T> {
+  try {
+    return await step;
+  } catch (err) {
+    const tails = Object.entries(procs).map(([name, p]) => `--- ${name}, last ${lines} lines:\n${p.output().split('\n').filter((l) => !l.includes('"msg":"request"')).slice(-lines).join('\n')}`);
+    (err as Error).message += `\n${tails.join('\n')}`;
+    throw err;
+  }
+}
+
 export const FINAL = ['succeeded', 'failed', 'timed_out', 'cancelled', 'skipped'];
