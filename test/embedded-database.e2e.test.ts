@@ -88,6 +88,8 @@ describe('jarvis up on its private PostgreSQL server', () => {
     const first = await startJarvis({ databaseUrl: null, prefix, dataDir });
     cleanups.push(() => first.stop());
     expect(first.output()).toContain(`"database":"embedded PostgreSQL in ${pgDir}`);
+    // The banner names the database it opened (it said "kept in .jarvis/pglite" for this one).
+    expect(first.output()).toMatch(new RegExp(`^  Database +embedded PostgreSQL in ${pgDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(`, 'm'));
     let http = api(first.url);
     const done = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo kept; exit 3', name: 'keep-me' });
     const before = await http.waitForTask(done.body.id, isFinal);

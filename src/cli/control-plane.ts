@@ -45,6 +45,8 @@ export interface ControlPlane {
   url: string;
   port: number;
   deps: ApiDeps;
+  /** Where the state is, as the database's log line says it (no password). */
+  database: string;
   /** Closes every part in order (see lifecycle/part.ts); force: nothing waits for work in flight. */
   close(options?: CloseOptions): Promise<void>;
 }
@@ -265,7 +267,7 @@ export async function startControlPlane(
     consumer.disconnect();
     await database.close().catch((err) => logger.warn({ err }, 'control plane: error closing the database'));
   };
-  if (role === 'scheduler') return { url: '', port: 0, deps, close: closeOnce(({ force }) => closeParts(force, Promise.resolve())) };
+  if (role === 'scheduler') return { url: '', port: 0, deps, database: database.label, close: closeOnce(({ force }) => closeParts(force, Promise.resolve())) };
   const server: ServerType = await new Promise((resolve, reject) => {
     const listen = { fetch: app.fetch, hostname: config.server.host, port: config.server.port };
     const https = tls ? { createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } } : {};
@@ -295,7 +297,7 @@ export async function startControlPlane(
     await closeParts(force, http);
   });
 
-  return { url, port, deps, close };
+  return { url, port, deps, database: database.label, close };
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;

@@ -103,7 +103,8 @@ function serverOverrides(opts: { host?: string; port?: string; insecure?: boolea
   return Object.keys(server).length ? { server } : {};
 }
 
-function banner(url: string, withWorker: boolean, cfg: Config) {
+/** database: the opened database's label (state/db.ts), or null for DATABASE_URL's server. */
+function banner(url: string, withWorker: boolean, cfg: Config, database: string | null) {
   flushLogs();
   const here = (path: string) => decodeURIComponent(new URL(`../../${path}`, import.meta.url).pathname);
   const lines = [
@@ -116,7 +117,7 @@ function banner(url: string, withWorker: boolean, cfg: Config) {
     `                and ${here('grafana/dashboards')} at /var/lib/grafana/dashboards/jarvis`,
     `                (or: docker compose -f docker-compose.observability.yml up; see docs/observability.md)`,
     `  Health        ${url}/health`,
-    `  Database      ${cfg.database.url ? 'PostgreSQL (DATABASE_URL)' : `embedded, kept in ${cfg.database.data_dir}`}`,
+    `  Database      ${cfg.database.url || !database ? 'PostgreSQL (DATABASE_URL)' : database}`,
     '',
     'Try it:',
     `  curl -s -X POST ${url}/tasks -H 'content-type: application/json' \\`,
@@ -155,7 +156,7 @@ async function runControlPlane(opts: ServerOpts, withWorker: boolean) {
   if (withWorker) parts.push(await localWorker(cfg, logger, cp.url, localToken as string));
   parts.push({ name: 'control plane', close: (o?: CloseOptions) => cp.close(o) });
   onSignals(logger, parts);
-  banner(cp.url, withWorker, cfg);
+  banner(cp.url, withWorker, cfg, cp.database);
 }
 
 /** `jarvis up` on the embedded database keeps its own secret key beside it (auth/local-secret-key.ts). */
@@ -186,6 +187,7 @@ async function runPrimary(cfg: Config, withWorker: boolean) {
   const parts: Closable[] = [];
   const env: Record<string, string> = {};
   let url = cfg.database.url;
+  let embedded: string | null = null;
   if (!url) {
     // The embedded PostgreSQL is this process's child, shared by the API processes over its socket.
     const choice = embeddedChoice(cfg.database.data_dir);
@@ -197,6 +199,7 @@ async function runPrimary(cfg: Config, withWorker: boolean) {
     parts.push({ name: 'embedded database', close: () => local.stop() });
     url = local.url;
     env.DATABASE_URL = url;
+    embedded = `embedded PostgreSQL in ${choice.dir} (${choice.bin})`;
   }
   const stopAll = async (o?: CloseOptions) => {
     for (const p of [...parts].reverse()) await p.close(o).catch((err) => logger.warn({ err }, `shutdown: error closing ${p.name}`));
@@ -215,7 +218,7 @@ async function runPrimary(cfg: Config, withWorker: boolean) {
     if (withWorker) parts.unshift(await localWorker(cfg, logger, children.url, token as string));
     logger.info({ processes: cfg.server.processes, pids: children.pids(), scheduler: children.schedulerPid(), url: children.url }, 'API processes ready');
     onSignals(logger, parts);
-    banner(children.url, withWorker, cfg);
+    banner(children.url, withWorker, cfg, embedded);
   } catch (err) {
     await stopAll({ force: true });
     throw err;
