@@ -244,7 +244,11 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     docker_run_cli_ms: Summary | null;
     jarvis_p50_over_docker_run_p50: number | null;
     jarvis_followed_p50_over_docker_run_p50: number | null;
+    /** Filled in below, as jarvis_breakdown_ms is for the empty queue. */
+    jarvis_breakdown_ms?: Record<string, Summary>;
+    jarvis_tasks_via_pending_queue?: number;
   } | null = null;
+  let backlogPolled: JarvisSample[] = [];
   if (S.latencyBacklog > 0) {
     log(`(b) queueing ${S.latencyBacklog} tasks that fit no node (node_selector matches none)…`);
     const waiting = { image: IMAGE, command: ['true'], node_selector: { 'jarvis.bench/pool': 'none' }, resources: { cpu: 0.1, memory_mb: 16 } };
@@ -269,6 +273,7 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     const j = summarize(js.map((x) => x.wall_ms));
     const f = summarize(fs.map((x) => x.wall_ms));
     const c = cs.length ? summarize(cs.map((x) => x.wall_ms)) : null;
+    backlogPolled = js;
     withBacklog = {
       backlog: S.latencyBacklog,
       queued_in_s: round(queuedIn, 1),
@@ -330,33 +335,38 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
       node: { added: handed ? Number(handed) : NaN, active: taken ? Number(taken) : NaN },
     };
   };
-  let viaQueue = 0;
-  for (const s of samples.jarvis) {
+  /** One polled sample's way, segment by segment, into `into` (and the queue's part, when it went through it). */
+  const addPolled = async (s: JarvisSample, into: Record<string, number[]>, pendingTimes: Map<string, Record<string, number>>, more: Record<string, number[]> | null): Promise<boolean> => {
     const { at, started, finished, node } = await timesOf(s.id);
-    const pend = pendingQ.get(s.id) ?? {};
+    const pend = pendingTimes.get(s.id) ?? {};
     const queued = at('queued');
     const succeeded = at('succeeded');
-    if (pend.added !== undefined) {
-      viaQueue++;
-      extra.via_queue_row_inserted_to_pending_job_added.push(pend.added - queued);
-      extra.via_queue_pending_job_added_to_dispatcher_took_it.push((pend.active ?? NaN) - pend.added);
-      extra.via_queue_dispatcher_took_it_to_node_job_added.push((node.added ?? NaN) - (pend.active ?? NaN));
+    const points = [s.t0, queued, node.added, node.active, started, finished, succeeded, s.observed];
+    Object.values(into).forEach((list, k) => list.push(points[k + 1] - points[k]));
+    if (more) {
+      more.post_response_ms.push(s.post_ms);
+      more.polls_per_task.push(s.polls);
+      more.submit_to_succeeded_recorded_ms.push(succeeded - s.t0);
+      more.started_report_recorded_after_container_start_ms.push(at('running') - started);
     }
-    const points = [
-      s.t0,
-      queued,
-      node.added,
-      node.active,
-      started,
-      finished,
-      succeeded,
-      s.observed,
-    ];
-    Object.values(segs).forEach((list, k) => list.push(points[k + 1] - points[k]));
-    extra.post_response_ms.push(s.post_ms);
-    extra.polls_per_task.push(s.polls);
-    extra.submit_to_succeeded_recorded_ms.push(succeeded - s.t0);
-    extra.started_report_recorded_after_container_start_ms.push(at('running') - started);
+    if (pend.added === undefined) return false;
+    if (more) {
+      more.via_queue_row_inserted_to_pending_job_added.push(pend.added - queued);
+      more.via_queue_pending_job_added_to_dispatcher_took_it.push((pend.active ?? NaN) - pend.added);
+      more.via_queue_dispatcher_took_it_to_node_job_added.push((node.added ?? NaN) - (pend.active ?? NaN));
+    }
+    return true;
+  };
+  let viaQueue = 0;
+  for (const s of samples.jarvis) if (await addPolled(s, segs, pendingQ, extra)) viaQueue++;
+  if (withBacklog && backlogPolled.length > 0) {
+    // The same segments with the backlog waiting (its queue's stream read now, after its rounds).
+    const backlogSegs: Record<string, number[]> = Object.fromEntries(Object.keys(segs).map((k) => [k, [] as number[]]));
+    const pendingAfter = await streamTimes('pending');
+    let via = 0;
+    for (const s of backlogPolled) if (await addPolled(s, backlogSegs, pendingAfter, null)) via++;
+    withBacklog.jarvis_breakdown_ms = Object.fromEntries(Object.entries(backlogSegs).map(([k, v]) => [k, summarize(v)]));
+    withBacklog.jarvis_tasks_via_pending_queue = via;
   }
   for (const s of samples.follow) {
     const { at, started, node } = await timesOf(s.id);
@@ -453,6 +463,10 @@ export function printLatency(b: Awaited<ReturnType<typeof latencyPhase>>): strin
     row(`jarvis up, ${wb.backlog} tasks waiting: POST → end event (followed)`, wb.jarvis_followed_submit_to_end_ms);
     row(`docker run, in the same rounds`, wb.docker_run_cli_ms);
     lines.push(`    with the backlog: ratio jarvis p50 / docker run p50 = ${wb.jarvis_p50_over_docker_run_p50}; followed: ${wb.jarvis_followed_p50_over_docker_run_p50} (target ≤ 1.15)`);
+    if (wb.jarvis_breakdown_ms) {
+      lines.push(`    where jarvis time goes with the backlog (p50 / mean ms; ${wb.jarvis_tasks_via_pending_queue} of ${wb.jarvis_submit_to_succeeded_ms.n} tasks went through their pending queue):`);
+      for (const [k, s] of Object.entries(wb.jarvis_breakdown_ms)) lines.push(`      ${pad(k, 48)}${pad(s.p50, 9, true)}${pad(s.mean, 9, true)}`);
+    }
   }
   lines.push(
     `    DockerExecutor engine calls, p50 ms: ${Object.entries(b.docker_executor_engine_calls_ms)

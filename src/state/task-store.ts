@@ -214,7 +214,7 @@ export class TaskStore {
       with changed as (
         update tasks set status_reason = r.reason
         from jsonb_to_recordset(${rows}::jsonb) as r(id uuid, reason text, event boolean)
-        where tasks.id = r.id and tasks.status = ${status}
+        where tasks.id = r.id and tasks.id = any(${uuidArray(reasons.map((r) => r.taskId))}::uuid[]) and tasks.status = ${status}
         returning tasks.id, tasks.status, tasks.node_id, tasks.attempts, r.reason, r.event)
       insert into task_events (task_id, at, status, node_id, attempt, reason)
       select id, now(), status, node_id, attempts, reason from changed where event`);
