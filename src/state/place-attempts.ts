@@ -29,13 +29,14 @@ const PLACED = around(placedOn);
  * concurrent change waits for the locks and is seen as READ COMMITTED re-reads a locked or
  * updated row (a task placed or cancelled meanwhile is no longer queued; a node's room taken
  * meanwhile is checked against its latest row).
+ *
+ * The tasks are found by `id = any(array)` as well as by the join: the planner then reads them
+ * by primary key whatever its statistics say. Right after a burst of submissions (before
+ * autovacuum's analyze, up to a minute) it took `status = 'queued'` for a few dozen rows and
+ * scanned every queued task for the join: 5 ms per lone placement with 20,000 waiting, 0.1 ms
+ * by key (docs/decisions.md, "Statistics after a burst"). setStatusReasons and markStarted do
+ * the same.
  */
-// The tasks are found by `id = any(array)` as well as by the join: the planner then reads them
-// by primary key whatever its statistics say. Right after a burst of submissions (before
-// autovacuum's analyze, up to a minute) it took `status = 'queued'` for a few dozen rows and
-// scanned every queued task for the join: 5 ms per lone placement with 20,000 waiting, 0.1 ms
-// by key (docs/decisions.md, "Statistics after a burst"). setStatusReasons and markStarted do
-// the same.
 export async function placeAttempts(db: Tx | Db, plans: Array<{ taskId: string; nodeId: string }>): Promise<{ placed: TaskRow[]; refused: string[]; gone: string[] }> {
   const at = new Date().toISOString();
   const plan = JSON.stringify(plans.map((p) => ({ id: p.taskId, node_id: p.nodeId })));
