@@ -104,10 +104,10 @@ describe('Redis going away while the cluster has room', () => {
     const ran = await http.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '1' } });
     expect((await http.waitForTask(ran.body.id, isFinal, 30_000)).status).toBe('succeeded');
 
-    // The worker goes first (its node stays available until its heartbeats are missed), so that
-    // it does not sit out its time limits waiting for Redis when the test ends.
+    // The worker goes first (its last heartbeat says it stops: its node takes nothing more), so
+    // that it does not sit out its time limits waiting for Redis when the test ends.
     await worker.stop();
-    expect((await http.get('/nodes')).body.items[0].status).toBe('available');
+    expect((await http.get('/nodes')).body.items[0].status).toBe('unhealthy');
     await redis.stop();
     const refused = await http.post('/tasks', { image: 'sim' });
     expect(refused.status).toBe(503);

@@ -211,3 +211,32 @@ describe('heartbeat period', () => {
     }
   }, 60_000);
 });
+
+describe('a worker that stops cleanly', () => {
+  it('says so: its node takes nothing more, and the next task runs on the node that is there', async () => {
+    const own = await startJarvis({ command: 'server', databaseUrl: null });
+    const workerNamed = (name: string) =>
+      spawnJarvis(['worker', '--executor', 'simulated', '--name', name], { ...(process.env as Record<string, string>), JARVIS_REDIS_PREFIX: own.prefix, JARVIS_API_URL: own.url });
+    const first = workerNamed('leaves');
+    let second: ReturnType<typeof spawnJarvis> | undefined;
+    try {
+      await first.waitFor(/"msg":"worker: running"/, 30_000);
+      const http = api(own.url);
+      await first.stop();
+      // Before, it stayed available until its heartbeats had been missed for nodes.offline_seconds,
+      // and took the next task first (it registered first): that task waited as long.
+      expect((await http.get('/nodes')).body.items.map((n: { name: string; status: string }) => [n.name, n.status])).toEqual([['leaves', 'unhealthy']]);
+      second = workerNamed('stays');
+      await second.waitFor(/worker: registered/, 30_000);
+      const t = await http.post('/tasks', sim(1));
+      const done = await http.waitForTask(t.body.id, (x) => x.status === 'succeeded', 10_000);
+      const nodes = (await http.get('/nodes')).body.items as Array<{ id: string; name: string }>;
+      expect(nodes.find((n) => n.id === done.node_id)?.name).toBe('stays');
+      expect(done.attempts).toBe(1);
+    } finally {
+      await second?.stop();
+      await first.stop();
+      await own.stop();
+    }
+  });
+});

@@ -230,6 +230,10 @@ export const NodeHeartbeat = z
           "When the node drew up running_task_ids, by its own clock (the clock of its tasks' started reports). A running task a list leaves out is placed again only when it started two heartbeat periods before that list was drawn up, so a heartbeat delivered late (a control plane that stalled) or a node clock behind the control plane's does not take a running task for a lost one. Without it, the time the heartbeat is received is used.",
       }),
     engine: z.enum(['ok', 'unreachable']).optional(),
+    stopping: z.boolean().optional().openapi({
+      description:
+        "The worker is stopping (its last heartbeat, once what it ran has ended): the node is unhealthy from now on, so nothing more is placed on it; it goes offline after nodes.offline_seconds as a silent node does (what was placed on it and not taken is then placed again), or is available again when its worker starts and heartbeats.",
+    }),
   })
   .openapi('NodeHeartbeat');
 

@@ -298,6 +298,8 @@ program
     if (!Number.isInteger(nodes) || nodes < 1) throw new CliError(`--nodes must be a whole number ≥ 1, got "${opts.nodes}"`);
     const workers = await startWorker(cfg, logger, nodes);
     onSignals(logger, [{ name: 'worker', close: (o?: CloseOptions) => workers.close(o) }]);
+    // From here a SIGTERM stops it cleanly (its last heartbeat says so); before, it just ends.
+    logger.info('worker: running');
   });
 
 function client(opts: { apiUrl?: string }) {

@@ -17,6 +17,8 @@ export interface Heartbeat {
   /** When the node drew up runningTaskIds, by its clock (null: an older worker, which does not say). */
   listedAt: Date | null;
   engine: 'ok' | 'unreachable';
+  /** The worker's last heartbeat before it stops: nothing more is placed on the node. */
+  stopping?: boolean;
 }
 
 /** How long the live-node count behind the heartbeat period is reused. */

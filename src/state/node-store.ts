@@ -67,7 +67,7 @@ export class NodeStore {
   async heartbeat(
     id: string,
     token: string,
-    hb: { cpuPercent: number | null; memoryUsedMb: number | null; runningTaskIds: string[]; listedAt: Date | null; engine: 'ok' | 'unreachable' },
+    hb: { cpuPercent: number | null; memoryUsedMb: number | null; runningTaskIds: string[]; listedAt: Date | null; engine: 'ok' | 'unreachable'; stopping?: boolean },
   ): Promise<NodeRow | 'unknown' | 'unauthorized'> {
     // Raw (row-mapping.ts): 50 heartbeats a second in a large cluster, each returning its list
     // of running tasks; drizzle's builder and mapping were ~4 % of the control plane's CPU while
@@ -80,8 +80,11 @@ export class NodeStore {
         running_listed_at = ${hb.listedAt?.toISOString() ?? null}::timestamptz,
         engine_status = ${hb.engine},
         last_heartbeat_at = ${new Date().toISOString()}::timestamptz,
-        -- A node whose engine is unreachable cannot run anything: it is unhealthy until it is back.
-        status = case when status = 'draining' then 'draining' when ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end
+        -- A node whose engine is unreachable cannot run anything: it is unhealthy until it is
+        -- back. So is one whose worker is stopping: nothing more is placed on it, and its tasks
+        -- are placed again only when it goes offline as usual (its last results may still be on
+        -- their way); a worker that starts again under its name makes it available again.
+        status = case when status = 'draining' then 'draining' when ${hb.stopping === true} or ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end
       where id = ${id}::uuid and token = ${token}
       returning ${ALL_BUT_RUNNING_LIST.list}`)) as unknown as { rows: Array<Record<string, unknown>> };
     const [n] = ALL_BUT_RUNNING_LIST.read(res.rows);

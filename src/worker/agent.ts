@@ -174,10 +174,10 @@ export class NodeAgent implements Part {
     this.engineTimer = setTimeout(tick, every);
   }
 
-  private async api(path: string, body: unknown, token?: string): Promise<Response> {
+  private async api(path: string, body: unknown, token?: string, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
-    return (this.opts.fetch ?? fetch)(new URL(path, this.opts.config.worker.api_url), { method: 'POST', headers, body: JSON.stringify(body) });
+    return (this.opts.fetch ?? fetch)(new URL(path, this.opts.config.worker.api_url), { method: 'POST', headers, body: JSON.stringify(body), signal });
   }
 
   private async register(): Promise<NodeIdentity> {
@@ -316,6 +316,21 @@ export class NodeAgent implements Part {
     } catch (err) {
       this.heartbeatFailedAt = Date.now();
       this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: heartbeat failed; will retry');
+    }
+  }
+
+  /**
+   * A clean stop's last heartbeat: nothing more is placed on this node (without it, the control
+   * plane placed tasks on it until its heartbeats had been missed for nodes.offline_seconds, and
+   * they waited that long). A control plane too old for the field refuses it: nothing changes.
+   */
+  private async sayStopping(): Promise<void> {
+    if (!this.node) return;
+    try {
+      const res = await this.api(`/nodes/${this.node.id}/heartbeat`, { running_task_ids: [...this.unreported.keys()], stopping: true }, this.node.token, AbortSignal.timeout(2_000));
+      await res.body?.cancel();
+    } catch (err) {
+      this.opts.logger.debug({ err: { message: (err as Error).message } }, 'worker: could not say it is stopping');
     }
   }
 
@@ -480,7 +495,10 @@ export class NodeAgent implements Part {
       if (this.engineTimer) clearTimeout(this.engineTimer);
       if (this.node) this.inbox.leave(this.node.id);
       this.backlog.length = 0;
-      if (!force) await Promise.allSettled([...this.inFlight]);
+      if (!force) {
+        await Promise.allSettled([...this.inFlight]);
+        await this.sayStopping();
+      }
       const steps = this.opts.shared ? [] : [this.inbox.close(), this.events?.close()];
       for (const r of await Promise.allSettled(steps)) {
         if (r.status === 'rejected') this.opts.logger.warn({ err: r.reason }, 'worker: error while closing');

@@ -60,6 +60,7 @@ export function nodeRoutes(control: Control, authenticator: Authenticator) {
       runningTaskIds: hb.running_task_ids ?? [],
       listedAt: hb.listed_at ? new Date(hb.listed_at) : null,
       engine: hb.engine ?? 'ok',
+      stopping: hb.stopping === true,
     });
     // The period the node keeps from now on: longer in a large cluster (domain/heartbeats.ts).
     c.header(HEARTBEAT_PERIOD_HEADER, String(await nodes.heartbeatPeriod()));
