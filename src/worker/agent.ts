@@ -282,7 +282,16 @@ export class NodeAgent implements Part {
     this.heartbeatPeriodMs = Math.min(600_000, Math.max(this.opts.config.worker.heartbeat_seconds * 1000, asked * 1000));
   }
 
-  private async heartbeat(): Promise<void> {
+  /** The heartbeat under way, if any: a clean stop's last one goes after it (else it could land second). */
+  private beating: Promise<void> | null = null;
+
+  private heartbeat(): Promise<void> {
+    const beat = this.beat();
+    this.beating = beat;
+    return beat;
+  }
+
+  private async beat(): Promise<void> {
     if (!this.node) return;
     try {
       const { cpuPercent, mem } = await hostLoad();
@@ -326,6 +335,7 @@ export class NodeAgent implements Part {
    */
   private async sayStopping(): Promise<void> {
     if (!this.node) return;
+    await this.beating;
     try {
       const res = await this.api(`/nodes/${this.node.id}/heartbeat`, { running_task_ids: [...this.unreported.keys()], stopping: true }, this.node.token, AbortSignal.timeout(2_000));
       await res.body?.cancel();
