@@ -365,7 +365,7 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     const pendingAfter = await streamTimes('pending');
     let via = 0;
     for (const s of backlogPolled) if (await addPolled(s, backlogSegs, pendingAfter, null)) via++;
-    withBacklog.jarvis_breakdown_ms = Object.fromEntries(Object.entries(backlogSegs).map(([k, v]) => [k, summarize(v)]));
+    withBacklog.jarvis_breakdown_ms = summarizeEach(backlogSegs);
     withBacklog.jarvis_tasks_via_pending_queue = via;
   }
   for (const s of samples.follow) {
@@ -421,8 +421,8 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
     docker_executor_engine_calls_ms: Object.fromEntries(
       [...engineCalls].map(([k, v]) => [k, { calls_per_run: round(v.length / samples.executor.length, 2), ...summarize(v) }]),
     ),
-    jarvis_breakdown_ms: Object.fromEntries(Object.entries(segs).map(([k, v]) => [k, summarize(v)])),
-    jarvis_extra: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, summarize(v)])),
+    jarvis_breakdown_ms: summarizeEach(segs),
+    jarvis_extra: summarizeEach(extra),
     jarvis_tasks_via_pending_queue: viaQueue,
     ratio: {} as Record<string, number | boolean | string | null>,
     with_backlog_that_fits_no_node: withBacklog,
@@ -442,6 +442,11 @@ export async function latencyPhase(redis: Redis, facts: { cli: boolean }) {
   };
   return result;
 }
+/** Each named list of samples, summarized. */
+function summarizeEach(lists: Record<string, number[]>): Record<string, Summary> {
+  return Object.fromEntries(Object.entries(lists).map(([k, v]) => [k, summarize(v)]));
+}
+
 /** The section's table for the console (the JSON result holds every figure). */
 export function printLatency(b: Awaited<ReturnType<typeof latencyPhase>>): string[] {
   const lines: string[] = [];

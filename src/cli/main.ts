@@ -183,7 +183,7 @@ async function localWorker(cfg: Config, logger: Logger, url: string, token: stri
 async function runPrimary(cfg: Config, withWorker: boolean) {
   const logger = makeLogger(cfg, 'primary');
   const { startChildren, LOCAL_TOKEN_ENV } = await import('./cluster.ts');
-  const { openDatabase, embeddedChoice } = await import('../state/db.ts');
+  const { openDatabase, embeddedChoice, localPostgresLabel } = await import('../state/db.ts');
   const parts: Closable[] = [];
   const env: Record<string, string> = {};
   let url = cfg.database.url;
@@ -199,7 +199,7 @@ async function runPrimary(cfg: Config, withWorker: boolean) {
     parts.push({ name: 'embedded database', close: () => local.stop() });
     url = local.url;
     env.DATABASE_URL = url;
-    embedded = `embedded PostgreSQL in ${choice.dir} (${choice.bin})`;
+    embedded = localPostgresLabel(choice.dir, choice.bin);
   }
   const stopAll = async (o?: CloseOptions) => {
     for (const p of [...parts].reverse()) await p.close(o).catch((err) => logger.warn({ err }, `shutdown: error closing ${p.name}`));

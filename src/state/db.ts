@@ -52,6 +52,11 @@ export function embeddedChoice(dataDir: string, env: NodeJS.ProcessEnv = process
   return bin && !pgliteHasState ? { kind: 'postgres', bin, dir } : { kind: 'pglite' };
 }
 
+/** How the private PostgreSQL server is named in the log and the start banner. */
+export function localPostgresLabel(dir: string, bin: string): string {
+  return `embedded PostgreSQL in ${dir} (${bin})`;
+}
+
 export async function openDatabase(options: { url: string | null; dataDir: string }): Promise<Database> {
   if (options.url) return openPostgres(options.url, redact(options.url), null);
   const dataDir = resolve(options.dataDir);
@@ -70,7 +75,7 @@ export async function openDatabase(options: { url: string | null; dataDir: strin
     return { ...db, label: `${db.label} (the private PostgreSQL server could not start: ${(err as Error).message.split('\n')[0]})` };
   }
   try {
-    return await openPostgres(local.url, `embedded PostgreSQL in ${choice.dir} (${choice.bin})`, local);
+    return await openPostgres(local.url, localPostgresLabel(choice.dir, choice.bin), local);
   } catch (err) {
     await local.stop();
     throw err;
