@@ -239,4 +239,74 @@ describe('a worker that stops cleanly', () => {
       await own.stop();
     }
   });
+
+  it('finishes a task longer than nodes.offline_seconds once, taking nothing new meanwhile', async () => {
+    // Before, a stopping worker sent no heartbeat while its tasks ended: its node went offline
+    // after offline_seconds and a task still running there was placed again (it ran twice).
+    const own = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_OFFLINE_SECONDS: '3', JARVIS_HEARTBEAT_SECONDS: '1' } });
+    const worker = spawnJarvis(['worker', '--executor', 'simulated', '--name', 'slow'], {
+      ...(process.env as Record<string, string>),
+      JARVIS_REDIS_PREFIX: own.prefix,
+      JARVIS_API_URL: own.url,
+      JARVIS_HEARTBEAT_SECONDS: '1',
+    });
+    try {
+      await worker.waitFor(/"msg":"worker: running"/, 30_000);
+      const http = api(own.url);
+      const long = await http.post('/tasks', sim(7_000));
+      await http.waitForTask(long.body.id, (x) => x.status === 'running', 10_000);
+      const stopped = worker.stop();
+      await waitUntil(async () => (await http.get('/nodes')).body.items[0]?.status === 'unhealthy', 5_000);
+      const later = await http.post('/tasks', sim(1));
+      await new Promise((r) => setTimeout(r, 5_000)); // past offline_seconds, the long task still running
+      expect((await http.get('/nodes')).body.items[0].status).toBe('unhealthy');
+      expect((await http.get(`/tasks/${long.body.id}`)).body).toMatchObject({ status: 'running', attempts: 1 });
+      expect((await http.get(`/tasks/${later.body.id}`)).body).toMatchObject({ status: 'queued', attempts: 0 });
+      expect(await stopped).toBe(0);
+      const done = await http.waitForTask(long.body.id, (x) => x.status === 'succeeded', 5_000);
+      expect(done.attempts).toBe(1);
+      expect(worker.output().match(new RegExp(`"task_id":"${long.body.id}"[^\n]*"msg":"worker: attempt finished"`, 'g'))).toHaveLength(1);
+    } finally {
+      await worker.stop();
+      await own.stop();
+    }
+  }, 60_000);
+
+  it('gives back at once what its node was handed and had not taken; the node never runs it', async () => {
+    const own = await startJarvis({ command: 'server', databaseUrl: null });
+    const http = api(own.url);
+    // A node that registers and never reads its inbox: what is placed there stays untaken.
+    const node = (await http.post('/nodes/register', { name: 'gone', hostname: 'h', capacity: { cpu: 2, memory_mb: 1024, max_tasks: 4 } })).body;
+    const beat = (extra: Record<string, unknown>) => http.post(`/nodes/${node.id}/heartbeat`, { running_task_ids: [], engine: 'ok', ...extra }, { authorization: `Bearer ${node.token}` });
+    let worker: ReturnType<typeof spawnJarvis> | undefined;
+    try {
+      const t = await http.post('/tasks', sim(1));
+      await http.waitForTask(t.body.id, (x) => x.status === 'scheduled', 10_000);
+      expect((await beat({ stopping: true })).body.status).toBe('unhealthy');
+      const back = (await http.get(`/tasks/${t.body.id}`)).body;
+      expect(back).toMatchObject({ status: 'queued', node_id: null, attempts: 1, status_reason: expect.stringMatching(/^node gone stopped before it took attempt 1; placing it again|^no node fits/) });
+      const history = (await http.get(`/tasks/${t.body.id}/events`)).body;
+      expect(JSON.stringify(history)).toContain('node gone stopped before it took attempt 1; placing it again');
+      // A worker started under the node's name reads its inbox, finds attempt 1 there, and skips
+      // it: the task runs once, as attempt 2.
+      worker = spawnJarvis(['worker', '--executor', 'simulated', '--name', 'gone'], { ...(process.env as Record<string, string>), JARVIS_REDIS_PREFIX: own.prefix, JARVIS_API_URL: own.url });
+      const done = await http.waitForTask(t.body.id, (x) => x.status === 'succeeded', 20_000);
+      expect(done.attempts).toBe(2);
+      // Which check stops it depends on timing: the attempt's withdrawal in Redis, or the
+      // ownership check of a worker that has not heartbeat yet (node-inbox.e2e tests the first).
+      await worker.waitFor(/skipping (an attempt the control plane withdrew|a job for an attempt this node no longer owns)/, 5_000);
+      expect(worker.output().match(/"msg":"worker: attempt finished"/g)).toHaveLength(1);
+    } finally {
+      await worker?.stop();
+      await own.stop();
+    }
+  }, 60_000);
 });
+
+async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -177,7 +177,7 @@ it('judges a running attempt by when its node drew up a heartbeat, not by when t
   expect(bad.status).toBe(422);
 }, 60_000);
 
-it('heartbeats without listed_at to a control plane older than the worker, saying so once', async () => {
+it('heartbeats without listed_at or stopping to a control plane older than the worker, saying so once each', async () => {
   // This test plays a control plane from before listed_at (a rolling upgrade that began with the
   // workers): it forbids unknown fields in a heartbeat, as FastAPI's models do (422 extra_forbidden).
   const beats: Array<Record<string, unknown>> = [];
@@ -194,7 +194,8 @@ it('heartbeats without listed_at to a control plane older than the worker, sayin
       if (req.url === '/nodes/register') return answer(201, { id, token: 'node-token', name: body.name });
       if (req.url === `/nodes/${id}/heartbeat`) {
         beats.push(body);
-        if ('listed_at' in body) return answer(422, { detail: [{ type: 'extra_forbidden', loc: ['body', 'listed_at'], msg: 'Extra inputs are not permitted', input: body.listed_at }] });
+        const extra = ['listed_at', 'stopping'].filter((k) => k in body);
+        if (extra.length > 0) return answer(422, { detail: extra.map((k) => ({ type: 'extra_forbidden', loc: ['body', k], msg: 'Extra inputs are not permitted', input: body[k] })) });
         return answer(200, { id, status: 'available' });
       }
       answer(404, { detail: 'Not Found' });
@@ -217,5 +218,13 @@ it('heartbeats without listed_at to a control plane older than the worker, sayin
   expect(beats.filter((b) => !('listed_at' in b)).length).toBeGreaterThanOrEqual(3);
   expect(beats.at(-1)).toMatchObject({ running_task_ids: [], engine: 'ok' });
   expect(worker.output().match(/does not take listed_at/g)).toHaveLength(1);
+  expect(worker.output()).not.toMatch(/heartbeat refused/);
+  // Stopping, it heartbeats on without the field the old control plane refuses.
+  const before = beats.length;
+  expect(await worker.stop()).toBe(0);
+  const stopping = beats.slice(before);
+  expect(stopping.filter((b) => 'stopping' in b)).toHaveLength(1);
+  expect(stopping.filter((b) => !('stopping' in b) && !('listed_at' in b)).length).toBeGreaterThanOrEqual(2); // at the start and at the end
+  expect(worker.output().match(/does not take stopping/g)).toHaveLength(1);
   expect(worker.output()).not.toMatch(/heartbeat refused/);
 }, 60_000);

@@ -8,6 +8,7 @@ import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
 import { isSecretRef } from '../domain/task.ts';
 import { heartbeatPeriodSeconds } from '../domain/heartbeats.ts';
+import { withdrawUntaken } from '../scheduler/hand-over.ts';
 
 
 export interface Heartbeat {
@@ -17,7 +18,7 @@ export interface Heartbeat {
   /** When the node drew up runningTaskIds, by its clock (null: an older worker, which does not say). */
   listedAt: Date | null;
   engine: 'ok' | 'unreachable';
-  /** The worker's last heartbeat before it stops: nothing more is placed on the node. */
+  /** The worker is stopping (its heartbeats while its running attempts end, and its last): nothing more is placed on the node. */
   stopping?: boolean;
 }
 
@@ -71,7 +72,27 @@ export class NodeControl {
     if (n === 'unauthorized') {
       throw new Unauthorized("This node's token is required: pass the token POST /nodes/register answered with as \"Authorization: Bearer TOKEN\"");
     }
+    if (hb.stopping) await this.giveBackUntaken(n);
     return n;
+  }
+
+  /**
+   * A stopping node's attempts it has not taken are placed again now, not when the node goes
+   * offline: its worker reads no more entries. Each is withdrawn in Redis first, in one script
+   * with the worker's take, so the node never runs one that is placed again (a worker restarted
+   * under its name would otherwise find the entry). Its next heartbeat tries again on failure.
+   */
+  private async giveBackUntaken(n: NodeRow): Promise<void> {
+    const { tasks, redis, names, pending, logger } = this.deps;
+    try {
+      const withdrawn = await withdrawUntaken(redis, names, await tasks.scheduledOn(n.id));
+      const again = await tasks.requeueUntaken(n.id, n.name, withdrawn);
+      if (again.length === 0) return;
+      await pending.add(again);
+      logger.info({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} is stopping: the tasks it had not taken are placed again`);
+    } catch (err) {
+      logger.warn({ err, node_id: n.id, node: n.name }, `node ${n.name} is stopping: could not give back the tasks it had not taken; its next heartbeat tries again`);
+    }
   }
 
   /**

@@ -7,6 +7,7 @@ export const placedOn = (node: string) => `placed on node ${node}`;
 export const placedWaitingForStart = (node: string) => `${placedOn(node)}; waiting for it to start the container`;
 export const CONTAINER_STARTED = 'container started';
 export const nodeWentOffline = (node: string, attempt: number) => `node ${node} went offline during attempt ${attempt}; placing it again`;
+export const nodeStoppedBeforeTaking = (node: string, attempt: number) => `node ${node} stopped before it took attempt ${attempt}; placing it again`;
 export const retryRequested = (after: string) => `retry requested after ${after}; ${WAITING_FOR_SCHEDULER}`;
 
 /** A reason a tenant's fair share or quota gives (scheduler/fair-share.ts composes them). */

@@ -51,6 +51,40 @@ return added
 
 type HandOverCommand = (numKeys: number, ...args: Array<string | number>) => Promise<number>;
 
+/**
+ * KEYS: attempt records. ARGV: the record's TTL. Withdraws each attempt its node has not taken
+ * (worker/attempt-commands.ts sets `taken`; its take refuses a withdrawn attempt): marks the
+ * record, or makes one (an attempt not handed over yet is then never handed over). Answers the
+ * 1-based positions of the attempts withdrawn. One script, so a take cannot fall in between.
+ */
+const WITHDRAW = `
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], 'taken') == 0 then
+    local fresh = redis.call('EXISTS', KEYS[i]) == 0
+    redis.call('HSET', KEYS[i], 'withdrawn', '1')
+    if fresh then redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+    out[#out + 1] = i
+  end
+end
+return out
+`;
+
+type WithdrawCommand = (numKeys: number, ...args: Array<string | number>) => Promise<number[]>;
+
+/**
+ * Of these attempts, those their node had not taken, now withdrawn: the node will not run them,
+ * so they may be placed again (a stopping worker's inbox, control/nodes.ts).
+ */
+export async function withdrawUntaken<T extends { id: string; attempts: number }>(connection: Redis, names: RedisNames, attempts: T[]): Promise<T[]> {
+  if (attempts.length === 0) return [];
+  const c = connection as Redis & { jarvisWithdraw?: WithdrawCommand };
+  if (!c.jarvisWithdraw) c.defineCommand('jarvisWithdraw', { lua: WITHDRAW });
+  const keys = attempts.map((t) => names.attemptKey(t.id, t.attempts));
+  const positions = await (c as Redis & { jarvisWithdraw: WithdrawCommand }).jarvisWithdraw(keys.length, ...keys, RECORD_TTL_S);
+  return positions.map((i) => attempts[i - 1]);
+}
+
 export class NodeHandOver {
   private readonly command: HandOverCommand;
 

@@ -81,9 +81,10 @@ export class NodeStore {
         engine_status = ${hb.engine},
         last_heartbeat_at = ${new Date().toISOString()}::timestamptz,
         -- A node whose engine is unreachable cannot run anything: it is unhealthy until it is
-        -- back. So is one whose worker is stopping: nothing more is placed on it, and its tasks
-        -- are placed again only when it goes offline as usual (its last results may still be on
-        -- their way); a worker that starts again under its name makes it available again.
+        -- back. So is one whose worker is stopping: nothing more is placed on it (what it had
+        -- not taken is given back: control/nodes.ts; what it ran is placed again only when it
+        -- goes offline as usual, its last results may still be on their way); a worker that
+        -- starts again under its name makes it available again.
         status = case when status = 'draining' then 'draining' when ${hb.stopping === true} or ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end
       where id = ${id}::uuid and token = ${token}
       returning ${ALL_BUT_RUNNING_LIST.list}`)) as unknown as { rows: Array<Record<string, unknown>> };

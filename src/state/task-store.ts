@@ -5,7 +5,7 @@ import { and, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { taskEvents, taskLogs, tasks, type NewTaskRow, type NodeRow, type TaskRow } from './schema.ts';
 import { isFinal, isOnNode, isRetryable, ON_NODE_STATUSES, type TaskStatus } from '../domain/task.ts';
-import { nodeWentOffline, retryRequested } from '../domain/status-reasons.ts';
+import { nodeStoppedBeforeTaking, nodeWentOffline, retryRequested } from '../domain/status-reasons.ts';
 import { finishAttempts, type FinishReport, type FinishResult, type OnTaskFinal, type ReleasedTask } from './finish-attempts.ts';
 import { release } from './node-reservations.ts';
 import { markStarted, placeAttempts } from './place-attempts.ts';
@@ -312,22 +312,32 @@ export class TaskStore {
         .from(tasks)
         .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.status, ON_NODE_STATUSES)))
         .for('update');
-      const out: TaskRow[] = [];
-      for (const t of lost) {
-        if (t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
-        const [again] = await tx
-          .update(tasks)
-          .set({
-            status: 'queued',
-            nodeId: null,
-            statusReason: nodeWentOffline(nodeName, t.attempts),
-          })
-          .where(eq(tasks.id, t.id))
-          .returning();
-        out.push(again);
-      }
-      await recordEvents(tx, out, null);
-      return out;
+      return putBack(tx, lost, (t) => nodeWentOffline(nodeName, t.attempts));
+    });
+  }
+
+  /** The attempts handed to a node that it has not started (status `scheduled`). */
+  async scheduledOn(nodeId: string): Promise<Array<{ id: string; attempts: number }>> {
+    return this.db
+      .select({ id: tasks.id, attempts: tasks.attempts })
+      .from(tasks)
+      .where(and(eq(tasks.nodeId, nodeId), eq(tasks.status, 'scheduled')));
+  }
+
+  /**
+   * Takes back attempts a stopping node never took (withdrawn first, so it never will), as
+   * requeueFromNode does; each only while it is still that attempt, scheduled on that node.
+   */
+  async requeueUntaken(nodeId: string, nodeName: string, attempts: Array<{ id: string; attempts: number }>): Promise<TaskRow[]> {
+    if (attempts.length === 0) return [];
+    const attemptOf = new Map(attempts.map((a) => [a.id, a.attempts]));
+    return this.db.transaction(async (tx) => {
+      const rows = await tx
+        .select()
+        .from(tasks)
+        .where(and(sql`${tasks.id} = any(${uuidArray([...attemptOf.keys()])}::uuid[])`, eq(tasks.nodeId, nodeId), eq(tasks.status, 'scheduled')))
+        .for('update');
+      return putBack(tx, rows.filter((t) => attemptOf.get(t.id) === t.attempts), (t) => nodeStoppedBeforeTaking(nodeName, t.attempts));
     });
   }
 
@@ -467,3 +477,15 @@ export class TaskStore {
 }
 
 export type { NodeRow, TaskRow };
+
+/** Rows locked on a node back to `queued`, their reservations freed, with why (one history event each). */
+async function putBack(tx: Tx, rows: TaskRow[], reason: (t: TaskRow) => string): Promise<TaskRow[]> {
+  const out: TaskRow[] = [];
+  for (const t of rows) {
+    if (t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
+    const [again] = await tx.update(tasks).set({ status: 'queued', nodeId: null, statusReason: reason(t) }).where(eq(tasks.id, t.id)).returning();
+    out.push(again);
+  }
+  await recordEvents(tx, out, null);
+  return out;
+}

@@ -82,6 +82,10 @@ export class NodeAgent implements Part {
   private heartbeatOkAt = 0;
   /** Whether heartbeats say when their list was drawn up (an older control plane refuses the field). */
   private sendsListedAt = true;
+  /** Whether heartbeats while stopping say so (false after a control plane older than the field refused it). */
+  private sendsStopping = true;
+  /** Set once a clean stop's last heartbeat is under way: no heartbeat is scheduled after it. */
+  private heartbeatsOver = false;
   private heartbeatPeriodMs: number;
   /** What this node offers, read once (os.cpus() reads /proc/cpuinfo each time). */
   private readonly capacity: { cpu: number; memory_mb: number; gpu: number; max_tasks: number };
@@ -270,7 +274,7 @@ export class NodeAgent implements Part {
     const wait = this.heartbeatPeriodMs > base ? this.heartbeatPeriodMs * (0.9 + Math.random() * 0.1) : this.heartbeatPeriodMs;
     this.heartbeatTimer = setTimeout(() => {
       void this.heartbeat().finally(() => {
-        if (this.state !== 'stopping' && this.state !== 'stopped') this.scheduleHeartbeat();
+        if (this.state !== 'stopped' && !this.heartbeatsOver) this.scheduleHeartbeat();
       });
     }, wait);
   }
@@ -291,28 +295,38 @@ export class NodeAgent implements Part {
     return beat;
   }
 
-  private async beat(): Promise<void> {
+  private async beat(signal?: AbortSignal): Promise<void> {
     if (!this.node) return;
     try {
       const { cpuPercent, mem } = await hostLoad();
       const path = `/nodes/${this.node.id}/heartbeat`;
-      const beat = {
+      const stopping = this.state === 'stopping';
+      const body = () => ({
         cpu_percent: Math.round(cpuPercent * 10) / 10,
         memory_used_mb: Math.round(mem.active / 1024 / 1024),
         running_task_ids: [...this.unreported.keys()],
         engine: this.state === 'engine_unreachable' ? 'unreachable' : 'ok',
-      };
-      // By this process's clock, as its tasks' started reports: the control plane judges a task
-      // this list leaves out by when the list was drawn up, not by when it arrived.
+        // By this process's clock, as its tasks' started reports: the control plane judges a
+        // task this list leaves out by when the list was drawn up, not by when it arrived.
+        ...(this.sendsListedAt ? { listed_at: listedAt } : {}),
+        ...(stopping && this.sendsStopping ? { stopping: true } : {}),
+      });
       const listedAt = new Date().toISOString();
-      let res = await this.api(path, this.sendsListedAt ? { ...beat, listed_at: listedAt } : beat, this.node.token);
-      if (res.status === 422 && this.sendsListedAt && (await refusesListedAt(res))) {
+      let res = await this.api(path, body(), this.node.token, signal);
+      if (res.status === 422 && (this.sendsListedAt || this.sendsStopping)) {
         // A control plane older than this worker (a rolling upgrade that began with the workers).
-        this.sendsListedAt = false;
-        this.opts.logger.warn(
-          'worker: the control plane does not take listed_at (it is older than this worker); heartbeats go without it until this worker restarts. Upgrade the control plane: until then, one that stalls for two heartbeat periods may place a running task again',
-        );
-        res = await this.api(path, beat, this.node.token);
+        const refused = await refusedFields(res);
+        if (refused.includes('listed_at') && this.sendsListedAt) {
+          this.sendsListedAt = false;
+          this.opts.logger.warn(
+            'worker: the control plane does not take listed_at (it is older than this worker); heartbeats go without it until this worker restarts. Upgrade the control plane: until then, one that stalls for two heartbeat periods may place a running task again',
+          );
+        }
+        if (refused.includes('stopping') && this.sendsStopping) {
+          this.sendsStopping = false;
+          this.opts.logger.warn('worker: the control plane does not take stopping (it is older than this worker); it may place tasks on this node until the node goes offline. Upgrade the control plane');
+        }
+        if (refused.length > 0) res = await this.api(path, body(), this.node.token, signal);
       }
       if (res.ok) {
         this.heartbeatOkAt = Date.now();
@@ -321,26 +335,11 @@ export class NodeAgent implements Part {
       if (res.status === 404) {
         this.opts.logger.error({ node_id: this.node.id }, 'worker: the control plane no longer knows this node (deleted?); restart the worker to register it again');
       } else if (!res.ok) this.opts.logger.warn({ status: res.status }, 'worker: heartbeat refused');
-      if (!res.bodyUsed) await res.body?.cancel(); // a 422 read for listed_at was consumed
+      if (!res.bodyUsed) await res.body?.cancel(); // a 422 read for its fields was consumed
     } catch (err) {
       this.heartbeatFailedAt = Date.now();
-      this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: heartbeat failed; will retry');
-    }
-  }
-
-  /**
-   * A clean stop's last heartbeat: nothing more is placed on this node (without it, the control
-   * plane placed tasks on it until its heartbeats had been missed for nodes.offline_seconds, and
-   * they waited that long). A control plane too old for the field refuses it: nothing changes.
-   */
-  private async sayStopping(): Promise<void> {
-    if (!this.node) return;
-    await this.beating;
-    try {
-      const res = await this.api(`/nodes/${this.node.id}/heartbeat`, { running_task_ids: [...this.unreported.keys()], stopping: true }, this.node.token, AbortSignal.timeout(2_000));
-      await res.body?.cancel();
-    } catch (err) {
-      this.opts.logger.debug({ err: { message: (err as Error).message } }, 'worker: could not say it is stopping');
+      if (this.state === 'stopping') this.opts.logger.debug({ err: { message: (err as Error).message } }, 'worker: a heartbeat while stopping failed');
+      else this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: heartbeat failed; will retry');
     }
   }
 
@@ -413,11 +412,17 @@ export class NodeAgent implements Part {
     const node = this.node as NodeIdentity;
     // A fresh live log for this attempt, whether the task was cancelled before it started, and
     // when the node took it (the attempt's record, beside when it was handed over): one script.
-    const cancelled = await takeAttempt(this.connection, {
+    const taken = await takeAttempt(this.connection, {
       logStream: this.names.logStream(spec.taskId),
       cancelKey: this.names.cancelKey(spec.taskId),
       attemptKey: this.names.attemptKey(spec.taskId, spec.attempt),
     });
+    if (taken === 'withdrawn') {
+      // Given back while this node was stopping (control/nodes.ts): placed again elsewhere.
+      this.opts.logger.info(at, 'worker: skipping an attempt the control plane withdrew when this node stopped');
+      return;
+    }
+    const cancelled = taken === 'cancelled';
     const { env, masker, problem: secretsProblem } = await resolveTaskEnv(spec, node, (path, body, token) => this.api(path, body, token));
     const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes, masker);
     const stdout = new StdoutLastLine(masker?.fork() ?? null);
@@ -501,14 +506,25 @@ export class NodeAgent implements Part {
   close(options?: CloseOptions): Promise<void> {
     this.closer ??= closeOnce(async ({ force }) => {
       this.state = 'stopping';
-      if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
       if (this.engineTimer) clearTimeout(this.engineTimer);
       if (this.node) this.inbox.leave(this.node.id);
       this.backlog.length = 0;
       if (!force) {
+        // Heartbeats go on while running attempts end, each saying the node is stopping: the
+        // control plane places nothing more here and gives back what this node had not taken,
+        // and the attempts still running are not taken for lost (without heartbeats the node
+        // went offline after nodes.offline_seconds, and a longer task ran a second time).
+        await this.beating;
+        await this.heartbeat();
         await Promise.allSettled([...this.inFlight]);
-        await this.sayStopping();
+        // The last one, once what ran here has ended (after any under way, else it could land second).
+        this.heartbeatsOver = true;
+        if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+        await this.beating;
+        if (this.node) await this.beat(AbortSignal.timeout(2_000));
       }
+      this.heartbeatsOver = true;
+      if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
       const steps = this.opts.shared ? [] : [this.inbox.close(), this.events?.close()];
       for (const r of await Promise.allSettled(steps)) {
         if (r.status === 'rejected') this.opts.logger.warn({ err: r.reason }, 'worker: error while closing');
@@ -554,8 +570,11 @@ function attemptOf(job: unknown): { taskId: string; attempt: number } | null {
   return typeof j?.taskId === 'string' && typeof j.attempt === 'number' ? { taskId: j.taskId, attempt: j.attempt } : null;
 }
 
-/** Whether a 422 answer to a heartbeat refuses its listed_at field (FastAPI's extra_forbidden, from a control plane that predates it). Reads the body. */
-async function refusesListedAt(res: Response): Promise<boolean> {
+/** The fields a 422 answer to a heartbeat refuses as unknown (FastAPI's extra_forbidden, from a control plane that predates them). Reads the body. */
+async function refusedFields(res: Response): Promise<string[]> {
   const body = (await res.json().catch(() => null)) as { detail?: unknown } | null;
-  return Array.isArray(body?.detail) && body.detail.some((d: { loc?: unknown }) => Array.isArray(d?.loc) && d.loc.includes('listed_at'));
+  if (!Array.isArray(body?.detail)) return [];
+  return body.detail
+    .filter((d: { type?: unknown; loc?: unknown }) => d?.type === 'extra_forbidden' && Array.isArray(d.loc))
+    .map((d: { loc: unknown[] }) => String(d.loc[d.loc.length - 1]));
 }

@@ -9,9 +9,12 @@ import type { Redis } from 'ioredis';
 /**
  * Taking an attempt: a fresh live log (a job handed back after a restart replays the adopted
  * container's output from its start), whether the task was cancelled before it started, and
- * when the node took it (the attempt's record). KEYS: log stream, cancel key, attempt record.
+ * when the node took it (the attempt's record). An attempt the control plane withdrew (its node
+ * was stopping and had not taken it: scheduler/hand-over.ts) is not taken: it answers 2.
+ * KEYS: log stream, cancel key, attempt record.
  */
 const TAKE = `
+if redis.call('hexists', KEYS[3], 'withdrawn') == 1 then return 2 end
 redis.call('del', KEYS[1])
 local cancelled = redis.call('exists', KEYS[2])
 redis.call('hset', KEYS[3], 'taken', ARGV[1])
@@ -42,9 +45,13 @@ function scripts(redis: Redis): Scripts {
   return r as Redis & Scripts;
 }
 
-/** Resolves to whether the task was cancelled before its attempt started. */
-export async function takeAttempt(redis: Redis, keys: { logStream: string; cancelKey: string; attemptKey: string }): Promise<boolean> {
-  return (await scripts(redis).jarvisTakeAttempt(keys.logStream, keys.cancelKey, keys.attemptKey, Date.now())) === 1;
+/**
+ * Takes the attempt: 'cancelled' when the task was cancelled before it started, 'withdrawn'
+ * when it is not this node's to run any more (nothing to run or report).
+ */
+export async function takeAttempt(redis: Redis, keys: { logStream: string; cancelKey: string; attemptKey: string }): Promise<'taken' | 'cancelled' | 'withdrawn'> {
+  const r = await scripts(redis).jarvisTakeAttempt(keys.logStream, keys.cancelKey, keys.attemptKey, Date.now());
+  return r === 2 ? 'withdrawn' : r === 1 ? 'cancelled' : 'taken';
 }
 
 export async function attemptDone(redis: Redis, o: { inbox: string; group: string; entryId: string; attemptKey: string; ttlSeconds: number }): Promise<void> {

@@ -2,16 +2,18 @@
 // and what a worker process reads (node-inbox.ts). An attempt handed over twice arrives once; an
 // entry taken and not done comes back, marked, to the node's next reader; a done one leaves the
 // stream and its record expires; a paused node takes nothing until it resumes; one reader serves
-// nodes that join while it is blocked, and sweeps up what a lost ring would leave.
+// nodes that join while it is blocked, and sweeps up what a lost ring would leave. An attempt the
+// control plane withdrew (a stopping node's) is not taken, and one taken is not withdrawn.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, expect, it } from 'vitest';
 import { REDIS_URL } from '../../test/support/env.ts';
-import { NodeHandOver } from '../scheduler/hand-over.ts';
+import { NodeHandOver, withdrawUntaken } from '../scheduler/hand-over.ts';
 import { consumerConnection, RECORD_AFTER_DONE_S, redisNames } from '../scheduler/queues.ts';
 import type { TaskRow } from '../state/schema.ts';
 import { NodeInbox, type InboxEntry } from './node-inbox.ts';
+import { takeAttempt } from './attempt-commands.ts';
 
 const names = redisNames(`inbox-${randomUUID().slice(0, 8)}`);
 const logger = pino({ level: 'silent' });
@@ -127,4 +129,21 @@ it('takes nothing for a paused node until it resumes', async () => {
   expect(box.got).toHaveLength(0);
   reader.pause(node, false);
   expect((await box.until(1)).map(taskOf)).toEqual([t.id]);
+});
+
+it('an attempt withdrawn before its node took it is not taken; one taken first is not withdrawn', async () => {
+  const nodeId = randomUUID();
+  const [untaken, taken, never] = [placed(nodeId), placed(nodeId), placed(nodeId)];
+  await handOver.handOver([untaken, taken]);
+  const keys = (t: TaskRow) => ({ logStream: names.logStream(t.id), cancelKey: names.cancelKey(t.id), attemptKey: names.attemptKey(t.id, t.attempts) });
+  expect(await takeAttempt(redis, keys(taken))).toBe('taken');
+  // `never` was placed and not handed over yet: withdrawn, it is never handed over either.
+  expect((await withdrawUntaken(redis, names, [untaken, taken, never])).map((t) => t.id)).toEqual([untaken.id, never.id]);
+  expect(await takeAttempt(redis, keys(untaken))).toBe('withdrawn');
+  expect(await takeAttempt(redis, keys(taken))).toBe('taken');
+  await handOver.handOver([never]);
+  expect(await redis.xlen(names.nodeInbox(nodeId))).toBe(2);
+  expect(await redis.ttl(names.attemptKey(never.id, 1))).toBeGreaterThan(0);
+  // A second withdrawal of the same attempts changes nothing.
+  expect((await withdrawUntaken(redis, names, [untaken, taken])).map((t) => t.id)).toEqual([untaken.id]);
 });
