@@ -132,3 +132,42 @@ it('places again an attempt whose node stopped listing it and whose result never
   expect(history.find((e) => e.status === 'queued' && e.attempt === 1 && /no longer runs attempt 1 and its result was lost/.test(e.reason ?? ''))).toBeDefined();
   expect(history.at(-1)).toMatchObject({ status: 'scheduled', attempt: 2 });
 }, 60_000);
+
+it('does not take a node for offline because the control plane was down longer than nodes.offline_seconds', async () => {
+  // This test plays the node, as above. A control plane that comes back after a long stop (an
+  // upgrade, a reboot) last heard from every node before it stopped: silence is counted from
+  // when it began to watch again, not from the last heartbeat, or every node whose next
+  // heartbeat had not come yet was taken for offline and what it ran was placed again.
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const prefix = uniquePrefix();
+  const env = { PORT: String(await freePort()), JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '3' };
+  const first = await startJarvis({ command: 'server', databaseUrl: db.url, prefix, env });
+  cleanups.push(() => first.stop('SIGKILL'));
+  const http = api(first.url);
+  const node = (await http.post('/nodes/register', { name: `patient-${prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } })).body as { id: string; token: string };
+  const beat = (running: string[]) => http.post(`/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, engine: 'ok' }, { authorization: `Bearer ${node.token}` });
+  const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
+  await http.waitForTask(id, (t) => t.status === 'scheduled');
+  const names = redisNames(prefix);
+  const events = new Queue(names.eventsQueue, { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
+  cleanups.push(() => events.close());
+  await events.add('started', { type: 'started', taskId: id, attempt: 1, nodeId: node.id, at: new Date().toISOString() }, { jobId: `started-${id}-a1` });
+  await http.waitForTask(id, (t) => t.status === 'running');
+  expect((await beat([id])).status).toBe(200);
+
+  await first.stop('SIGKILL');
+  await new Promise((r) => setTimeout(r, 6_000)); // longer than the 5 s after which a silent node is offline
+  const again = await startJarvis({ command: 'server', databaseUrl: db.url, prefix, env });
+  cleanups.push(() => again.stop());
+  await again.waitFor(/now schedules and monitors/, 15_000);
+  await new Promise((r) => setTimeout(r, 2_000)); // the node's next heartbeat is not due yet (monitored every second)
+  expect((await http.get(`/nodes/${node.id}`)).body.status).not.toBe('offline');
+  expect((await http.get(`/tasks/${id}`)).body).toMatchObject({ status: 'running', attempts: 1 });
+  expect((await beat([id])).body.status).toBe('available');
+  // Silence after the restart still counts: a node that stays silent goes offline.
+  const deadline = Date.now() + 15_000;
+  while ((await http.get(`/nodes/${node.id}`)).body.status !== 'offline' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  expect((await http.get(`/nodes/${node.id}`)).body.status).toBe('offline');
+  expect((await http.waitForTask(id, (t) => t.status === 'queued' || t.attempts === 2)).status_reason).toMatch(/went offline during attempt 1|no node fits/);
+}, 90_000);

@@ -34,8 +34,17 @@ export class NodeHealthMonitor implements Part {
   /** The heartbeat period nodes keep now, seconds: longer in a large cluster (domain/heartbeats.ts). */
   private periodSeconds: number;
 
+  /**
+   * When this process began to watch (its election). Silence is counted from then at the
+   * earliest: a control plane back from a stop longer than offline_seconds last heard from every
+   * node before it stopped, and took each whose next heartbeat had not come yet for offline,
+   * placing what it ran again while it still ran.
+   */
+  private watchingSince = Date.now();
+
   start(): void {
     if (this.timer) return;
+    this.watchingSince = Date.now();
     this.timer = setInterval(() => void this.check(), 1_000);
   }
 
@@ -45,7 +54,9 @@ export class NodeHealthMonitor implements Part {
     try {
       this.periodSeconds = heartbeatPeriodSeconds(await nodes.countLive(), heartbeatSeconds, maxHeartbeatsPerSecond);
       const silence = silenceSeconds(this.periodSeconds, unhealthyAfterMissed, offlineSeconds);
-      const changed = await nodes.markSilent(new Date(now - silence.unhealthy * 1000), new Date(now - silence.offline * 1000));
+      // A node is silent for `seconds` when neither it nor this process's watch began since.
+      const silentFor = (seconds: number) => (now - seconds * 1000 > this.watchingSince ? new Date(now - seconds * 1000) : null);
+      const changed = await nodes.markSilent(silentFor(silence.unhealthy), silentFor(silence.offline));
       for (const n of changed) logger.warn({ node_id: n.id, node: n.name, status: n.status }, `node ${n.name} is ${n.status}: no heartbeat`);
       // Every offline node still holding tasks, not only those that just went offline: a crash
       // between marking a node offline and taking its tasks back must not strand them.

@@ -147,17 +147,22 @@ export class NodeStore {
   }
 
   /** Marks nodes whose heartbeats stopped; returns those that changed. */
-  async markSilent(unhealthyBefore: Date, offlineBefore: Date): Promise<NodeRow[]> {
-    const offline = await this.db
-      .update(nodes)
-      .set({ status: 'offline' })
-      .where(and(inArray(nodes.status, ['available', 'draining', 'unhealthy']), or(isNull(nodes.lastHeartbeatAt), lt(nodes.lastHeartbeatAt, offlineBefore))))
-      .returning();
-    const unhealthy = await this.db
-      .update(nodes)
-      .set({ status: 'unhealthy' })
-      .where(and(inArray(nodes.status, ['available']), lt(nodes.lastHeartbeatAt, unhealthyBefore)))
-      .returning();
+  /** Nodes last heard from before these times become offline, or unhealthy; null: none yet. */
+  async markSilent(unhealthyBefore: Date | null, offlineBefore: Date | null): Promise<NodeRow[]> {
+    const offline = offlineBefore
+      ? await this.db
+          .update(nodes)
+          .set({ status: 'offline' })
+          .where(and(inArray(nodes.status, ['available', 'draining', 'unhealthy']), or(isNull(nodes.lastHeartbeatAt), lt(nodes.lastHeartbeatAt, offlineBefore))))
+          .returning()
+      : [];
+    const unhealthy = unhealthyBefore
+      ? await this.db
+          .update(nodes)
+          .set({ status: 'unhealthy' })
+          .where(and(inArray(nodes.status, ['available']), lt(nodes.lastHeartbeatAt, unhealthyBefore)))
+          .returning()
+      : [];
     return [...offline, ...unhealthy];
   }
 
