@@ -228,3 +228,40 @@ it('heartbeats without listed_at or stopping to a control plane older than the w
   expect(worker.output().match(/does not take stopping/g)).toHaveLength(1);
   expect(worker.output()).not.toMatch(/heartbeat refused/);
 }, 60_000);
+
+it('gives up on a heartbeat the control plane never answers, and heartbeats on', async () => {
+  // A control plane that takes the connection and never answers (stalled, or a proxy that
+  // holds requests) held back every later heartbeat: the node went offline once it recovered.
+  const beats: number[] = [];
+  const id = randomUUID();
+  const stalled = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const answer = (status: number, json: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(json));
+      };
+      if (req.url === '/nodes/register') return answer(201, { id, token: 'node-token', name: 'stalled' });
+      if (req.url === `/nodes/${id}/heartbeat`) {
+        beats.push(Date.now());
+        if (beats.length === 2) return; // never answered
+        return answer(200, { id, status: 'available' });
+      }
+      answer(404, { detail: 'Not Found' });
+    });
+  });
+  await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => { stalled.closeAllConnections(); stalled.close(r); }));
+  const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
+    ...(process.env as Record<string, string>),
+    JARVIS_REDIS_PREFIX: `stalled-${id.slice(0, 8)}`,
+    JARVIS_API_URL: `http://127.0.0.1:${(stalled.address() as { port: number }).port}`,
+    JARVIS_HEARTBEAT_SECONDS: '1',
+  });
+  cleanups.push(() => worker.stop());
+  await worker.waitFor(/heartbeat failed; will retry/, 20_000);
+  const deadline = Date.now() + 5_000;
+  while (beats.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  expect(beats.length).toBeGreaterThanOrEqual(4);
+  expect(beats[2] - beats[1]).toBeGreaterThanOrEqual(9_000); // the unanswered one was given ~10 s
+}, 60_000);

@@ -178,7 +178,8 @@ export class NodeAgent implements Part {
     this.engineTimer = setTimeout(tick, every);
   }
 
-  private async api(path: string, body: unknown, token?: string, signal?: AbortSignal): Promise<Response> {
+  /** POSTs to the control plane; gives up after 30 s unless told otherwise (an answer never comes from one that stalled). */
+  private async api(path: string, body: unknown, token?: string, signal: AbortSignal = AbortSignal.timeout(30_000)): Promise<Response> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
     return (this.opts.fetch ?? fetch)(new URL(path, this.opts.config.worker.api_url), { method: 'POST', headers, body: JSON.stringify(body), signal });
@@ -295,7 +296,12 @@ export class NodeAgent implements Part {
     return beat;
   }
 
-  private async beat(signal?: AbortSignal): Promise<void> {
+  /**
+   * One heartbeat. Without a signal it gives up after a period (10 s at least), so a control
+   * plane that accepts the connection and never answers does not hold back the heartbeats after
+   * it, nor a clean stop.
+   */
+  private async beat(signal: AbortSignal = AbortSignal.timeout(Math.max(10_000, this.heartbeatPeriodMs))): Promise<void> {
     if (!this.node) return;
     try {
       const { cpuPercent, mem } = await hostLoad();
