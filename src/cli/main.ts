@@ -298,7 +298,7 @@ program
     if (!Number.isInteger(nodes) || nodes < 1) throw new CliError(`--nodes must be a whole number ≥ 1, got "${opts.nodes}"`);
     const workers = await startWorker(cfg, logger, nodes);
     onSignals(logger, [{ name: 'worker', close: (o?: CloseOptions) => workers.close(o) }]);
-    // From here a SIGTERM stops it cleanly (its last heartbeat says so); before, it just ends.
+    // From here a SIGTERM stops it cleanly (its heartbeats say so until its tasks end); before, it just ends.
     logger.info('worker: running');
   });
 
