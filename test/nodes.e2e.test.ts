@@ -1,5 +1,6 @@
 // Nodes through the API: registration with a token, drain/resume/delete, and batch submission,
 // with simulated workers (same queues and reports as real ones, no containers).
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 
@@ -309,4 +310,99 @@ async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<voi
     if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+describe('a worker cut off from the control plane', () => {
+  // The worker reaches the API through a proxy the test can cut (Redis stays reachable, as in a
+  // partition between the two). Cut for longer than nodes.offline_seconds, its node goes offline
+  // and its task is placed again; before, the cut-off node ran its attempt on to the end (hours,
+  // for a long task), its result ignored.
+  async function setUp() {
+    const own = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_OFFLINE_SECONDS: '3', JARVIS_HEARTBEAT_SECONDS: '1' } });
+    const proxy = await cuttableProxy(own.url);
+    const worker = (name: string, url: string) =>
+      spawnJarvis(['worker', '--executor', 'simulated', '--name', name], { ...(process.env as Record<string, string>), JARVIS_REDIS_PREFIX: own.prefix, JARVIS_API_URL: url, JARVIS_HEARTBEAT_SECONDS: '1' });
+    const cutOff = worker('cut-off', proxy.url);
+    const started: Array<ReturnType<typeof spawnJarvis>> = [cutOff];
+    await cutOff.waitFor(/"msg":"worker: running"/, 30_000);
+    const http = api(own.url);
+    const t = (await http.post('/tasks', sim(60_000))).body as { id: string };
+    await http.waitForTask(t.id, (x) => x.status === 'running', 10_000);
+    return {
+      own, proxy, cutOff, http, task: t.id,
+      other: async () => {
+        const w = worker('other', own.url);
+        started.push(w);
+        await w.waitFor(/"msg":"worker: running"/, 30_000);
+      },
+      async close() {
+        proxy.cut(true);
+        await Promise.all(started.map((w) => w.stop('SIGKILL')));
+        await proxy.close();
+        await own.stop();
+      },
+    };
+  }
+
+  it('stops, once it is heard again, an attempt that was placed again on another node meanwhile', async () => {
+    const s = await setUp();
+    try {
+      await s.other();
+      s.proxy.cut(true);
+      const again = await s.http.waitForTask(s.task, (x) => x.attempts === 2 && x.status === 'running', 20_000);
+      const nodes = (await s.http.get('/nodes')).body.items as Array<{ id: string; name: string; status: string }>;
+      expect(nodes.find((n) => n.id === again.node_id)?.name).toBe('other');
+      expect(nodes.find((n) => n.name === 'cut-off')?.status).toBe('offline');
+      s.proxy.cut(false);
+      await s.cutOff.waitFor(/stopped an attempt this node no longer owns: it was placed again while this node could not reach/, 15_000);
+      await s.cutOff.waitFor(/"attempt":1,"status":"cancelled"[^\n]*"msg":"worker: attempt finished"/, 5_000);
+      // The attempt that counts runs on; the stopped one's report changed nothing.
+      expect((await s.http.get(`/tasks/${s.task}`)).body).toMatchObject({ status: 'running', attempts: 2, node_id: again.node_id });
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
+
+  it('stops the lost attempt when the task comes back to its own node, and runs the new one', async () => {
+    const s = await setUp();
+    try {
+      s.proxy.cut(true);
+      await s.http.waitForTask(s.task, (x) => x.status === 'queued' && x.attempts === 1, 20_000);
+      s.proxy.cut(false);
+      // Placed again on the node it was lost on, once that node heartbeats: its worker stops
+      // attempt 1 (whichever it learns first: the ownership check or the newer attempt) and runs 2.
+      await s.http.waitForTask(s.task, (x) => x.attempts === 2 && x.status === 'running', 20_000);
+      await s.cutOff.waitFor(/"attempt":1,"status":"cancelled"[^\n]*"msg":"worker: attempt finished"/, 10_000);
+      expect(s.cutOff.output()).toMatch(/stopped an attempt this node no longer owns/);
+      expect((await s.http.get(`/tasks/${s.task}`)).body).toMatchObject({ status: 'running', attempts: 2 });
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
+});
+
+/** A TCP proxy to `url` this test can cut: `cut(true)` drops every connection and refuses new ones. */
+async function cuttableProxy(url: string) {
+  const target = new URL(url);
+  let isCut = false;
+  const sockets = new Set<Socket>();
+  const proxy = createNetServer((c) => {
+    if (isCut) return c.destroy();
+    const u = connect(Number(target.port), target.hostname);
+    for (const s of [c, u]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    c.pipe(u).pipe(c);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`,
+    cut(on: boolean) {
+      isCut = on;
+      if (on) for (const s of sockets) s.destroy();
+    },
+    close: () => new Promise((r) => proxy.close(r)),
+  };
 }

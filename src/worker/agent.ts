@@ -68,7 +68,7 @@ export class NodeAgent implements Part {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private engineTimer: NodeJS.Timeout | null = null;
   /** The attempt of each task this node runs now, to stop it on a cancel. */
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, { attempt: number; abort: AbortController }>();
   /**
    * Attempts taken and not yet reported (task → attempt): what heartbeats list as running on
    * this node. Both maps are keyed by task, and a task's next attempt can start here while the
@@ -89,7 +89,7 @@ export class NodeAgent implements Part {
   private heartbeatPeriodMs: number;
   /** What this node offers, read once (os.cpus() reads /proc/cpuinfo each time). */
   private readonly capacity: { cpu: number; memory_mb: number; gpu: number; max_tasks: number };
-  private readonly onCancelMessage = (_channel: string, taskId: string) => this.running.get(taskId)?.abort();
+  private readonly onCancelMessage = (_channel: string, taskId: string) => this.running.get(taskId)?.abort.abort();
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.names = redisNames(opts.config.redis.prefix);
@@ -237,6 +237,19 @@ export class NodeAgent implements Part {
   }
 
   /**
+   * Heard again after failed heartbeats: attempts still running here that the control plane
+   * placed again meanwhile (this node went offline for it) are stopped, so a task does not go on
+   * running twice (hours, for a long one) with this node's result ignored.
+   */
+  private async stopLostAttempts(): Promise<void> {
+    for (const [taskId, run] of [...this.running]) {
+      if ((await this.owns(taskId, run.attempt)) !== false || run.abort.signal.aborted) continue;
+      run.abort.abort();
+      this.opts.logger.warn({ task_id: taskId, attempt: run.attempt }, 'worker: stopped an attempt this node no longer owns: it was placed again while this node could not reach the control plane');
+    }
+  }
+
+  /**
    * After a restart: containers of attempts this node no longer owns are killed; those it still
    * owns are left for their inbox entries, which come back as redelivered, and which then adopt them.
    */
@@ -335,8 +348,10 @@ export class NodeAgent implements Part {
         if (refused.length > 0) res = await this.api(path, body(), this.node.token, signal);
       }
       if (res.ok) {
+        const wasAway = this.heartbeatFailedAt > this.heartbeatOkAt;
         this.heartbeatOkAt = Date.now();
         this.takePeriod(res);
+        if (wasAway) void this.stopLostAttempts();
       } else this.heartbeatFailedAt = Date.now();
       if (res.status === 404) {
         this.opts.logger.error({ node_id: this.node.id }, 'worker: the control plane no longer knows this node (deleted?); restart the worker to register it again');
@@ -403,8 +418,15 @@ export class NodeAgent implements Part {
       this.opts.logger.info(at, 'worker: skipping a job for an attempt this node no longer owns');
       return;
     }
+    const older = this.running.get(spec.taskId);
+    if (older && older.attempt < spec.attempt) {
+      // The control plane hands over a newer attempt only once it took the older one back (this
+      // node was offline for it): the older one is lost, its result would be ignored.
+      older.abort.abort();
+      this.opts.logger.warn({ ...at, lost_attempt: older.attempt }, 'worker: stopped an attempt this node no longer owns: it was handed a newer attempt of the same task');
+    }
     const abort = new AbortController();
-    this.running.set(spec.taskId, abort);
+    this.running.set(spec.taskId, { attempt: spec.attempt, abort });
     this.unreported.set(spec.taskId, spec.attempt);
     try {
       await this.runAndReport(spec, abort, at);
@@ -478,7 +500,7 @@ export class NodeAgent implements Part {
       this.opts.logger.error({ ...at, err }, 'worker: the attempt could not run');
       outcome = { status: 'error', exitCode: null, error: (err as Error).message, startedAt: null, finishedAt: new Date() };
     } finally {
-      if (this.running.get(spec.taskId) === abort) this.running.delete(spec.taskId);
+      if (this.running.get(spec.taskId)?.abort === abort) this.running.delete(spec.taskId);
     }
     await finish(outcome);
   }
