@@ -348,7 +348,9 @@ export class NodeAgent implements Part {
         if (refused.length > 0) res = await this.api(path, body(), this.node.token, signal);
       }
       if (res.ok) {
-        const wasAway = this.heartbeatFailedAt > this.heartbeatOkAt;
+        // Away long enough to have been taken for offline: silent for at least three periods
+        // (domain/heartbeats.ts); two here, as this clock is not the control plane's.
+        const wasAway = this.heartbeatFailedAt > this.heartbeatOkAt && Date.now() - this.heartbeatOkAt >= 2 * this.heartbeatPeriodMs;
         this.heartbeatOkAt = Date.now();
         this.takePeriod(res);
         if (wasAway) void this.stopLostAttempts();
