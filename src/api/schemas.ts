@@ -232,7 +232,7 @@ export const NodeHeartbeat = z
     engine: z.enum(['ok', 'unreachable']).optional(),
     stopping: z.boolean().optional().openapi({
       description:
-        "The worker is stopping (its heartbeats from the start of a clean stop until what it runs has ended): the node is unhealthy, so nothing more is placed on it, and what was handed to it and not taken is placed again at once; after its last heartbeat it goes offline after nodes.offline_seconds as a silent node does, or is available again when its worker starts and heartbeats.",
+        "The worker is stopping (its heartbeats from the start of a clean stop until what it runs has ended or the shutdown grace period is over): the node is unhealthy, so nothing more is placed on it, and what was handed to it and not taken is placed again at once; after its last heartbeat it goes offline after nodes.offline_seconds as a silent node does, or is available again when its worker starts and heartbeats.",
     }),
   })
   .openapi('NodeHeartbeat');
