@@ -296,6 +296,8 @@ describe('a worker that stops cleanly', () => {
       // Which check stops it depends on timing: the attempt's withdrawal in Redis, or the
       // ownership check of a worker that has not heartbeat yet (node-inbox.e2e tests the first).
       await worker.waitFor(/skipping (an attempt the control plane withdrew|a job for an attempt this node no longer owns)/, 5_000);
+      // Its line comes after its report, which the task's status already shows: wait for it.
+      await worker.waitFor(/"attempt":2,"status":"succeeded"[^\n]*"msg":"worker: attempt finished"/, 5_000);
       expect(worker.output().match(/"msg":"worker: attempt finished"/g)).toHaveLength(1);
     } finally {
       await worker?.stop();
