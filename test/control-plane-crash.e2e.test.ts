@@ -171,3 +171,36 @@ it('does not take a node for offline because the control plane was down longer t
   expect((await http.get(`/nodes/${node.id}`)).body.status).toBe('offline');
   expect((await http.waitForTask(id, (t) => t.status === 'queued' || t.attempts === 2)).status_reason).toMatch(/went offline during attempt 1|no node fits/);
 }, 90_000);
+
+it('does not spend a retry on an attempt lost with its node', async () => {
+  // This test plays the first node, as above: attempt 1 starts there and the node goes silent,
+  // so the task is placed again. A simulated worker then runs it, failing each time. With
+  // max_retries 1 the task gets two attempts that end on a node (2 and 3); before, the lost
+  // attempt spent the retry and attempt 2's failure was final.
+  const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '3' } });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  const node = (await http.post('/nodes/register', { name: `lost-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } })).body as { id: string; token: string };
+  const body = { image: 'sim', max_retries: 1, retry_backoff_seconds: 0.1, labels: { 'jarvis.sim/exit_code': '1' } };
+  const id = (await http.post('/tasks', body)).body.id as string;
+  await http.waitForTask(id, (t) => t.status === 'scheduled');
+  const names = redisNames(server.prefix);
+  const events = new Queue(names.eventsQueue, { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
+  cleanups.push(() => events.close());
+  await events.add('started', { type: 'started', taskId: id, attempt: 1, nodeId: node.id, at: new Date().toISOString() }, { jobId: `started-${id}-a1` });
+  await http.waitForTask(id, (t) => t.status === 'running');
+  // Silent from here: offline after 5 s (offline_seconds 3, never before five 1 s periods).
+  await http.waitForTask(id, (t) => t.status === 'queued', 15_000);
+  const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
+    ...(process.env as Record<string, string>),
+    JARVIS_REDIS_PREFIX: server.prefix,
+    JARVIS_API_URL: server.url,
+    JARVIS_WORKER_NAME: `sim-${server.prefix}`,
+  });
+  cleanups.push(() => worker.stop());
+  const done = await http.waitForTask(id, (t) => t.status === 'failed', 30_000);
+  expect(done.attempts).toBe(3);
+  const reasons = ((await http.get(`/tasks/${id}/events`)).body.items as Array<{ reason: string | null }>).map((e) => e.reason ?? '');
+  expect(reasons).toContainEqual(expect.stringMatching(/went offline during attempt 1/));
+  expect(reasons).toContainEqual('attempt 2 failed (exited with code 1); retrying in 0.1 s (attempt 3 of 3)');
+}, 60_000);

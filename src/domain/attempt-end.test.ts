@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { attemptEnd, retryDelayMs } from './attempt-end.ts';
 
-const running = { status: 'running', attempts: 1, maxRetries: 2, retryBackoffSeconds: 1.5 };
+const running = { status: 'running', attempts: 1, lostAttempts: 0, maxRetries: 2, retryBackoffSeconds: 1.5 };
 
 describe('the end of an attempt', () => {
   it('doubles the backoff with each attempt', () => {
@@ -18,6 +18,17 @@ describe('the end of an attempt', () => {
       kind: 'retry',
       reason: 'attempt 2 timed out (timed_out); retrying in 3 s (attempt 3 of 3)',
     });
+  });
+
+  it('does not count attempts lost with their node against the retries, nor in the backoff', () => {
+    // Attempt 2 was lost (its node went offline): attempt 3 is the second to end, one retry spent.
+    expect(attemptEnd({ ...running, attempts: 3, lostAttempts: 1 }, { status: 'failed', error: 'exit code 1' })).toEqual({
+      kind: 'retry',
+      retryInMs: 3000,
+      reason: 'attempt 3 failed (exit code 1); retrying in 3 s (attempt 4 of 4)',
+    });
+    expect(attemptEnd({ ...running, attempts: 4, lostAttempts: 1 }, { status: 'failed', error: 'x' })).toEqual({ kind: 'final' });
+    expect(attemptEnd({ ...running, maxRetries: 0, attempts: 3, lostAttempts: 2 }, { status: 'failed', error: 'x' })).toEqual({ kind: 'final' });
   });
 
   it('ends the task when retries are spent, or on success or cancel', () => {

@@ -6,6 +6,8 @@ import { isOnNode, type FinishStatus } from './task.ts';
 export interface AttemptOf {
   status: string;
   attempts: number;
+  /** Attempts lost with their node: they do not count against maxRetries. */
+  lostAttempts: number;
   maxRetries: number;
   retryBackoffSeconds: number;
 }
@@ -17,14 +19,20 @@ export function retryDelayMs(backoffSeconds: number, attempt: number): number {
   return Math.round(backoffSeconds * 1000 * 2 ** (attempt - 1));
 }
 
+/**
+ * Retries are counted over the attempts that ended on their node: an attempt lost with its node
+ * (placed again by the control plane) neither spends a retry nor lengthens the backoff, and the
+ * attempts a task may have grow by one for each.
+ */
 export function attemptEnd(t: AttemptOf, report: { status: FinishStatus; error: string | null }): AttemptEnd {
   if (!isOnNode(t.status)) return { kind: 'ignore' };
   const retryable = report.status === 'failed' || report.status === 'timed_out';
-  if (!retryable || t.attempts > t.maxRetries) return { kind: 'final' };
-  const retryInMs = retryDelayMs(t.retryBackoffSeconds, t.attempts);
+  const ended = t.attempts - t.lostAttempts;
+  if (!retryable || ended > t.maxRetries) return { kind: 'final' };
+  const retryInMs = retryDelayMs(t.retryBackoffSeconds, ended);
   const why = report.error ?? report.status;
   const reason =
     `attempt ${t.attempts} ${report.status === 'timed_out' ? 'timed out' : 'failed'} (${why}); ` +
-    `retrying in ${retryInMs / 1000} s (attempt ${t.attempts + 1} of ${t.maxRetries + 1})`;
+    `retrying in ${retryInMs / 1000} s (attempt ${t.attempts + 1} of ${t.maxRetries + 1 + t.lostAttempts})`;
   return { kind: 'retry', retryInMs, reason };
 }

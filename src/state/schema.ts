@@ -64,6 +64,9 @@ export const tasks = pgTable(
     statusReason: text('status_reason'),
     nodeId: uuid('node_id'),
     attempts: integer('attempts').notNull().default(0),
+    // Of those, attempts lost with their node (offline, stopped before it took the attempt, or its
+    // result lost): placed again without counting against max_retries (domain/attempt-end.ts).
+    lostAttempts: integer('lost_attempts').notNull().default(0),
     exitCode: integer('exit_code'),
     error: text('error'),
     workflowId: uuid('workflow_id').references((): AnyPgColumn => workflows.id, { onDelete: 'cascade' }),

@@ -380,7 +380,11 @@ export class TaskStore {
       const t = await this.lockTask(tx, taskId);
       if (!t || t.attempts !== attempt || !isOnNode(t.status)) return null;
       if (t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
-      const [again] = await tx.update(tasks).set({ status: 'queued', nodeId: null, statusReason: reason }).where(eq(tasks.id, t.id)).returning();
+      const [again] = await tx
+        .update(tasks)
+        .set({ status: 'queued', nodeId: null, statusReason: reason, lostAttempts: sql`${tasks.lostAttempts} + 1` })
+        .where(eq(tasks.id, t.id))
+        .returning();
       await addEvent(tx, again, reason);
       return again;
     });
@@ -483,7 +487,11 @@ async function putBack(tx: Tx, rows: TaskRow[], reason: (t: TaskRow) => string):
   const out: TaskRow[] = [];
   for (const t of rows) {
     if (t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
-    const [again] = await tx.update(tasks).set({ status: 'queued', nodeId: null, statusReason: reason(t) }).where(eq(tasks.id, t.id)).returning();
+    const [again] = await tx
+      .update(tasks)
+      .set({ status: 'queued', nodeId: null, statusReason: reason(t), lostAttempts: sql`${tasks.lostAttempts} + 1` })
+      .where(eq(tasks.id, t.id))
+      .returning();
     out.push(again);
   }
   await recordEvents(tx, out, null);
