@@ -130,6 +130,7 @@ it('places again an attempt whose node stopped listing it and whose result never
   expect(again, 'the lost attempt was never placed again').not.toBeNull();
   const history = (await http.get(`/tasks/${id}/events`)).body.items as Array<{ status: string; attempt: number; reason: string | null }>;
   expect(history.find((e) => e.status === 'queued' && e.attempt === 1 && /no longer runs attempt 1 and its result was lost/.test(e.reason ?? ''))).toBeDefined();
+  expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^jarvis_task_attempts_lost_total\{reason="result_lost"\} 1$/m);
   expect(history.at(-1)).toMatchObject({ status: 'scheduled', attempt: 2 });
 }, 60_000);
 
@@ -203,4 +204,6 @@ it('does not spend a retry on an attempt lost with its node', async () => {
   const reasons = ((await http.get(`/tasks/${id}/events`)).body.items as Array<{ reason: string | null }>).map((e) => e.reason ?? '');
   expect(reasons).toContainEqual(expect.stringMatching(/went offline during attempt 1/));
   expect(reasons).toContainEqual('attempt 2 failed (exited with code 1); retrying in 0.1 s (attempt 3 of 3)');
+  // Operators see the lost attempt in the metrics.
+  expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^jarvis_task_attempts_lost_total\{reason="node_offline"\} 1$/m);
 }, 60_000);

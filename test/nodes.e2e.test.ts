@@ -288,6 +288,7 @@ describe('a worker that stops cleanly', () => {
       expect(back).toMatchObject({ status: 'queued', node_id: null, attempts: 1, status_reason: expect.stringMatching(/^node gone stopped before it took attempt 1; placing it again|^no node fits/) });
       const history = (await http.get(`/tasks/${t.body.id}/events`)).body;
       expect(JSON.stringify(history)).toContain('node gone stopped before it took attempt 1; placing it again');
+      expect(await (await fetch(`${own.url}/metrics`)).text()).toMatch(/^jarvis_task_attempts_lost_total\{reason="node_stopped"\} 1$/m);
       // A worker started under the node's name reads its inbox, finds attempt 1 there, and skips
       // it: the task runs once, as attempt 2.
       worker = spawnJarvis(['worker', '--executor', 'simulated', '--name', 'gone'], { ...(process.env as Record<string, string>), JARVIS_REDIS_PREFIX: own.prefix, JARVIS_API_URL: own.url });

@@ -174,6 +174,7 @@ export async function startControlPlane(
     unhealthyAfterMissed: config.nodes.unhealthy_after_missed,
     maxHeartbeatsPerSecond: config.nodes.max_heartbeats_per_second,
     offlineSeconds: config.nodes.offline_seconds,
+    onLost: (reason, count) => metrics.lostAttempts.inc({ reason }, count),
   });
   redis.on('ready', () => {
     if (redisDown) logger.info('Redis is back; re-enqueueing queued work it may have lost');

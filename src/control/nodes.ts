@@ -89,6 +89,7 @@ export class NodeControl {
       const again = await tasks.requeueUntaken(n.id, n.name, withdrawn);
       if (again.length === 0) return;
       await pending.add(again);
+      this.deps.metrics.lostAttempts.inc({ reason: 'node_stopped' }, again.length);
       logger.info({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} is stopping: the tasks it had not taken are placed again`);
     } catch (err) {
       logger.warn({ err, node_id: n.id, node: n.name }, `node ${n.name} is stopping: could not give back the tasks it had not taken; its next heartbeat tries again`);

@@ -72,6 +72,10 @@ const noop = { inc() {}, observe() {} };
 
 const MIB = 1024 * 1024;
 
+/** Why an attempt was taken back from its node (jarvis_task_attempts_lost_total's reason). */
+export const LOST_REASONS = ['node_offline', 'node_stopped', 'result_lost'] as const;
+export type LostReason = (typeof LOST_REASONS)[number];
+
 export class ControlPlaneMetrics {
   readonly registry = new Registry();
   /**
@@ -88,6 +92,8 @@ export class ControlPlaneMetrics {
   readonly retries: CounterLike<'priority'>;
   /** Tasks whose jobs Redis had lost, restored by the reconciler (queued again, or handed to their node again). */
   readonly restored: CounterLike<'kind'>;
+  /** Attempts taken back from their node and placed again, by why (LOST_REASONS). */
+  readonly lostAttempts: CounterLike<'reason'>;
   readonly httpDuration: HistogramLike<'method' | 'route' | 'status'>;
   /** Placement latency: acceptance to placement on a node (see docs/metrics.md). */
   readonly queueWait: HistogramLike<'priority'>;
@@ -96,7 +102,7 @@ export class ControlPlaneMetrics {
   constructor(options: MetricsOptions) {
     this.enabled = options.enabled ?? true;
     if (!this.enabled) {
-      this.submitted = this.finished = this.retries = this.restored = noop;
+      this.submitted = this.finished = this.retries = this.restored = this.lostAttempts = noop;
       this.httpDuration = this.queueWait = this.runDuration = noop;
       return;
     }
@@ -125,6 +131,12 @@ export class ControlPlaneMetrics {
       name: 'jarvis_tasks_restored_total',
       help: "Tasks whose jobs Redis had lost, restored by the reconciler: queued again (kind=queued) or handed to their node again (kind=placed).",
       labelNames: ['kind'],
+      registers,
+    });
+    const lostAttempts = new Counter({
+      name: 'jarvis_task_attempts_lost_total',
+      help: 'Attempts taken back from their node and placed again (not counted against max_retries), by why: the node went offline (node_offline), stopped before taking it (node_stopped), or lost its result (result_lost).',
+      labelNames: ['reason'],
       registers,
     });
     const queueWait = new Histogram({
@@ -158,6 +170,8 @@ export class ControlPlaneMetrics {
     }
     for (const status of FINAL) runDuration.zero({ status });
     for (const kind of ['queued', 'placed']) restored.inc({ kind }, 0);
+    for (const reason of LOST_REASONS) lostAttempts.inc({ reason }, 0);
+    this.lostAttempts = lostAttempts;
     this.submitted = submitted;
     this.restored = restored;
     this.finished = finished;

@@ -9,6 +9,7 @@ import type { NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import type { CloseOptions, Part } from '../lifecycle/part.ts';
 import { heartbeatPeriodSeconds, silenceSeconds } from '../domain/heartbeats.ts';
+import type { LostReason } from './metrics.ts';
 
 export class NodeHealthMonitor implements Part {
   private timer: NodeJS.Timeout | null = null;
@@ -26,6 +27,8 @@ export class NodeHealthMonitor implements Part {
       unhealthyAfterMissed: number;
       offlineSeconds: number;
       maxHeartbeatsPerSecond: number;
+      /** Attempts taken back from their node (counted by jarvis_task_attempts_lost_total). */
+      onLost?: (reason: LostReason, count: number) => void;
     },
   ) {
     this.periodSeconds = deps.heartbeatSeconds;
@@ -64,6 +67,7 @@ export class NodeHealthMonitor implements Part {
         const again = await this.deps.tasks.requeueFromNode(n.id, n.name);
         if (again.length === 0) continue;
         await this.deps.pending.add(again);
+        this.deps.onLost?.('node_offline', again.length);
         logger.warn({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} is offline: its tasks are placed again`);
       }
       await this.requeueLostAttempts();
@@ -94,6 +98,7 @@ export class NodeHealthMonitor implements Part {
       const again = await tasks.requeueLost(t.id, t.attempts, `node ${t.nodeName} no longer runs attempt ${t.attempts} and its result was lost; placing it again`);
       if (!again) continue;
       await this.deps.pending.add([again]);
+      this.deps.onLost?.('result_lost', 1);
       logger.warn({ task_id: t.id, attempt: t.attempts, node: t.nodeName }, 'node health: an attempt lost its result; placing the task again');
     }
   }
