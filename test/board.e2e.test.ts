@@ -80,5 +80,17 @@ describe('queue board at /admin/queues', () => {
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, 'board.png'), fullPage: true });
     expect(problems).toEqual([]);
+
+    // It only shows: a job added by hand (to task-events, a forged result) is refused and none
+    // is added; so are the board's other actions on the queues.
+    const forged = { type: 'finished', taskId: waiting[0], attempt: 1, status: 'succeeded', exitCode: 0, error: null, finishedAt: new Date().toISOString(), result: 'forged' };
+    const add = await fetch(`${jarvis.url}/admin/queues/api/queues/task-events/add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'finished', data: forged }) });
+    expect(add.status).toBe(405);
+    for (const [method, path] of [['PUT', 'pending/pause'], ['PUT', 'pending/clean/delayed'], ['PUT', 'task-events/empty'], ['PUT', 'pending/retry/failed']]) {
+      expect((await fetch(`${jarvis.url}/admin/queues/api/queues/${path}`, { method })).status, `${method} ${path}`).toBe(405);
+    }
+    const counts = (await (await fetch(`${jarvis.url}/admin/queues/api/queues?activeQueue=task-events&status=latest&page=1`)).json()) as { queues: Array<{ name: string; counts: Record<string, number>; readOnlyMode: boolean }> };
+    expect(counts.queues.every((q) => q.readOnlyMode)).toBe(true);
+    expect((await http.get(`/tasks/${waiting[0]}`)).body.status).toBe('queued');
   });
 });

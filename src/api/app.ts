@@ -85,7 +85,11 @@ export function createApp(deps: ApiDeps) {
       // Tenants' pending queues appear as tenants submit: the board's list is refreshed per request.
       sub.use(`${BOARD_PATH}/*`, async (_c, next) => {
         const queues = await deps.queues().catch(() => []);
-        for (const q of queues) if (!adapters.has(q.name)) adapters.set(q.name, new BullMQAdapter(q));
+        // Read-only: the queues are Jarvis's working copy of what PostgreSQL holds. A job added,
+        // retried or removed by hand there is one the control plane never decided, and a job
+        // added to task-events is a forged result (an operator could have set any tenant's task
+        // outcome and outputs that way): bull-board answers every such call with 405.
+        for (const q of queues) if (!adapters.has(q.name)) adapters.set(q.name, new BullMQAdapter(q, { readOnlyMode: true }));
         shown.replaceQueues(queues.map((q) => adapters.get(q.name)!));
         await next();
       });
