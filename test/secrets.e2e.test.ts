@@ -54,15 +54,17 @@ describe('secrets', () => {
     // chunks, and stderr does not count.
     const last = await as(submitter)('POST', '/tasks', {
       image: TEST_IMAGE,
-      command: 'printf "%s" "$DB" | cut -c1-7 | tr -d "\\n"; sleep 0.3; printf "%s\\n\\n" "$DB" | cut -c8-; echo on-stderr >&2',
+      command: 'printf "%s" "$DB" | cut -c1-7 | tr -d "\\n"; sleep 0.3; printf "%s\\n\\n" "$DB" | cut -c8-; echo on-stderr >&2; echo "user=app pw=$DB" > /tmp/conn',
       env: { DB: { secret: 'db' } },
+      // A declared output that holds the value is masked too (it reaches the API, webhooks and later tasks).
+      outputs: { conn: { path: '/tmp/conn' } },
     });
     let lastTask = last.body;
     for (let i = 0; i < 300 && !['succeeded', 'failed', 'cancelled', 'timed_out'].includes(lastTask.status); i++) {
       await new Promise((r) => setTimeout(r, 100));
       lastTask = (await as(submitter)('GET', `/tasks/${last.body.id}`)).body;
     }
-    expect(lastTask).toMatchObject({ status: 'succeeded', result: '***' });
+    expect(lastTask).toMatchObject({ status: 'succeeded', result: '***', outputs: { conn: 'user=app pw=***' } });
 
     const events = await as(submitter)('GET', `/tasks/${t.body.id}/events`);
     const audit = await as(ADMIN)('GET', '/audit?limit=500');

@@ -460,7 +460,7 @@ export class NodeAgent implements Part {
     // Reported once: as soon as the executor knows the outcome (before it removes the
     // container), or after run() for outcomes it does not hand over early.
     let reported: Promise<void> | null = null;
-    const finish = (o: RunOutcome & { startedAt: Date | null; finishedAt: Date }) => (reported ??= this.reportFinished(spec, o, writer, stdout, at));
+    const finish = (o: RunOutcome & { startedAt: Date | null; finishedAt: Date }) => (reported ??= this.reportFinished(spec, o, writer, stdout, at, masker));
     try {
       if (secretsProblem) {
         outcome = { status: 'error', exitCode: null, error: secretsProblem, startedAt: null, finishedAt: new Date() };
@@ -508,7 +508,14 @@ export class NodeAgent implements Part {
   }
 
   /** Flushes the attempt's output and reports how it ended. */
-  private async reportFinished(spec: NodeJob, outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date }, writer: LogWriter, stdout: StdoutLastLine, at: AttemptFields): Promise<void> {
+  private async reportFinished(
+    spec: NodeJob,
+    outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date },
+    writer: LogWriter,
+    stdout: StdoutLastLine,
+    at: AttemptFields,
+    masker: SecretMasker | null,
+  ): Promise<void> {
     const node = this.node as NodeIdentity;
     await writer.close().catch((err) => this.opts.logger.error({ ...at, err }, 'worker: some output could not be written to Redis'));
     await this.report({
@@ -522,7 +529,8 @@ export class NodeAgent implements Part {
       startedAt: outcome.startedAt ? outcome.startedAt.toISOString() : null,
       finishedAt: outcome.finishedAt.toISOString(),
       truncated: writer.truncated,
-      outputs: outcome.status === 'succeeded' ? (outcome.outputs ?? null) : null,
+      // Masked as the logs and result are: outputs reach the API, webhooks and later tasks' commands.
+      outputs: outcome.status === 'succeeded' && outcome.outputs ? maskedOutputs(outcome.outputs, masker) : null,
       result: stdout.result(),
     });
     this.opts.logger.info({ ...at, status: outcome.status, exit_code: outcome.exitCode }, 'worker: attempt finished');
@@ -592,6 +600,12 @@ class StdoutLastLine {
     const r = this.last.result();
     return r.ok && r.value !== null ? r.value.replaceAll('\u0000', '\uFFFD') : null;
   }
+}
+
+/** Each output value with the task's secret values masked (none: as they are). */
+function maskedOutputs(outputs: Record<string, string>, masker: SecretMasker | null): Record<string, string> {
+  if (!masker?.active) return outputs;
+  return Object.fromEntries(Object.entries(outputs).map(([name, value]) => [name, masker.mask(value)]));
 }
 
 /** The task and attempt an inbox entry is for, when it says (to expire the attempt's record). */
