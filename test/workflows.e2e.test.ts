@@ -156,6 +156,29 @@ describe('workflows', () => {
     expect(t.solo.status).toBe('succeeded');
   });
 
+  it('refuses to retry one task while its workflow runs, and allows it once the workflow has ended', async () => {
+    // Retried alone in a running workflow, a's success would have let the workflow end
+    // `succeeded` with b, which its failure skipped, never run.
+    const r = await http.post('/workflows', { tasks: [task('a', 'exit 2'), task('b', 'echo b', ['a']), task('slow', 'sleep 3')] });
+    const id = r.body.id as string;
+    const a = byKey(r.body.tasks).a;
+    await http.waitForTask(a.id, (t) => t.status === 'failed', 30_000);
+    expect((await http.get(`/workflows/${id}`)).body.status).toBe('running');
+    const refused = await http.post(`/tasks/${a.id}/retry`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toBe(
+      `This task's workflow ${id} is still running: retried alone, the tasks its failure skipped would not run. Retry the workflow once it has ended (POST /workflows/${id}/retry): it runs this task again and what it skipped`,
+    );
+    expect((await http.get(`/tasks/${a.id}`)).body).toMatchObject({ status: 'failed', attempts: 1 });
+    expect((await waitForWorkflow(id)).status).toBe('failed');
+    // Ended, the workflow keeps its outcome; the task alone may run again, as documented.
+    const again = await http.post(`/tasks/${a.id}/retry`);
+    expect(again.status).toBe(200);
+    expect(again.body.status).toBe('queued');
+    await http.waitForTask(a.id, (t) => t.status === 'failed' && t.attempts === 2, 30_000);
+    expect((await http.get(`/workflows/${id}`)).body.status).toBe('failed');
+  });
+
   it('continue: runs every task whose own parents succeeded', async () => {
     const r = await http.post('/workflows', {
       on_failure: 'continue',

@@ -135,6 +135,11 @@ export class TaskControl {
     const r = await this.deps.tasks.retry(id);
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('notRetryable' in r) throw new Conflict(`Task is ${r.notRetryable.status}; only failed, timed_out or cancelled tasks can be retried`);
+    if ('workflowRunning' in r) {
+      throw new Conflict(
+        `This task's workflow ${r.workflowRunning.workflowId} is still running: retried alone, the tasks its failure skipped would not run. Retry the workflow once it has ended (POST /workflows/${r.workflowRunning.workflowId}/retry): it runs this task again and what it skipped`,
+      );
+    }
     // A cancel told the nodes about this task; it was about the attempt that ended, not the new one.
     await this.deps.redis.del(this.deps.names.cancelKey(id)).catch(() => undefined);
     try {

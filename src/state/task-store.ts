@@ -3,7 +3,7 @@
 // so a late or repeated report can never move a task twice or out of a final state.
 import { and, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { taskEvents, taskLogs, tasks, type NewTaskRow, type NodeRow, type TaskRow } from './schema.ts';
+import { taskEvents, taskLogs, tasks, workflows, type NewTaskRow, type NodeRow, type TaskRow } from './schema.ts';
 import { isFinal, isOnNode, isRetryable, ON_NODE_STATUSES, type TaskStatus } from '../domain/task.ts';
 import { nodeStoppedBeforeTaking, nodeWentOffline, retryRequested } from '../domain/status-reasons.ts';
 import { finishAttempts, type FinishReport, type FinishResult, type OnTaskFinal, type ReleasedTask } from './finish-attempts.ts';
@@ -391,11 +391,19 @@ export class TaskStore {
   }
 
   /** A new attempt of a task that ended unsuccessfully: back to `queued`. */
-  async retry(taskId: string): Promise<TaskRow | 'not_found' | { notRetryable: TaskRow }> {
+  async retry(taskId: string): Promise<TaskRow | 'not_found' | { notRetryable: TaskRow } | { workflowRunning: TaskRow }> {
     return this.db.transaction(async (tx) => {
+      // A task of a running workflow is refused: what its failure skipped would stay skipped,
+      // and its success would let the workflow end `succeeded` with those tasks never run. The
+      // workflow's row is locked first, as recording results does (finish-attempts.ts), so the
+      // answer holds until this transaction ends.
+      const [peek] = await tx.select({ workflowId: tasks.workflowId }).from(tasks).where(eq(tasks.id, taskId));
+      if (!peek) return 'not_found';
+      const [wf] = peek.workflowId ? await tx.select({ status: workflows.status }).from(workflows).where(eq(workflows.id, peek.workflowId)).for('update') : [];
       const [t] = await tx.select().from(tasks).where(eq(tasks.id, taskId)).for('update');
       if (!t) return 'not_found';
       if (!isRetryable(t.status)) return { notRetryable: t };
+      if (wf?.status === 'running') return { workflowRunning: t };
       const [again] = await tx
         .update(tasks)
         .set({
