@@ -240,13 +240,16 @@ describe('API keys and roles', () => {
     expect(w.body.detail).toMatch(/^task "h": network "host" is not allowed/);
   });
 
-  it('lets a node register only with the registration token or an operator key once keys are in use', async () => {
+  it('lets a node register only with the registration token or an admin key once keys are in use', async () => {
     const body = { name: 'n-reg', hostname: 'h', capacity: { cpu: 1, memory_mb: 128, gpu: 0, max_tasks: 1 } };
     const none = await as(null)('POST', '/nodes/register', body);
     expect(none.status).toBe(401);
-    expect(none.body.detail).toMatch(/registration token .* or an operator or admin API key/);
+    expect(none.body.detail).toMatch(/registration token .* or an admin API key/);
     expect((await as(keys['submitter-alpha'])('POST', '/nodes/register', body)).status).toBe(401);
-    const ok = await as(keys['operator-alpha'])('POST', '/nodes/register', body);
+    // Not an operator: a node is handed every tenant's secrets, and registering an existing
+    // node's name answers with that node's token.
+    expect((await as(keys['operator-alpha'])('POST', '/nodes/register', body)).status).toBe(401);
+    const ok = await as(ADMIN)('POST', '/nodes/register', body);
     expect(ok.status).toBe(201);
     // The node asks about its attempts with its own token, and nobody else can.
     const path = `/nodes/${ok.body.id}/attempts/${ANY_ID}?attempt=1`;

@@ -9,6 +9,8 @@ export type Permission =
   | 'tasks:retry'
   | 'nodes:read'
   | 'nodes:manage'
+  /** Joining the cluster: a node is handed any tenant's tasks and their secrets. */
+  | 'nodes:register'
   | 'queues:board'
   | 'keys:manage'
   | 'audit:read'
@@ -28,6 +30,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'tasks:retry',
     'nodes:read',
     'nodes:manage',
+    'nodes:register',
     'queues:board',
     'keys:manage',
     'audit:read',

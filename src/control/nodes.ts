@@ -44,8 +44,11 @@ export class NodeControl {
   /**
    * `bearer` is the token the caller presented (empty for none). Without API keys (open mode) a
    * node needs the registration token only when one is configured, as before keys existed; once
-   * keys are in use it needs the registration token, `jarvis up`'s own token, or an operator or
-   * admin key (`byKey`), so nobody else can join the cluster and receive its tasks and secrets.
+   * keys are in use it needs the registration token, `jarvis up`'s own token, or an admin key
+   * (`byKey`), so nobody else can join the cluster and receive its tasks and secrets. Not an
+   * operator key (before session 28 it could): a node is handed every tenant's tasks with their
+   * secret values, which only admin keys may read; and registering an existing node's name
+   * answers with that node's token.
    */
   async register(reg: NodeRegistration, bearer: string, who: { keysInUse: boolean; byKey: boolean }): Promise<NodeRow> {
     const configured = this.deps.config.nodes.registration_token;
@@ -55,7 +58,7 @@ export class NodeControl {
     if (!admitted) {
       throw new Unauthorized(
         who.keysInUse
-          ? 'Registering a node needs the registration token (JARVIS_REGISTRATION_TOKEN on the worker) or an operator or admin API key, as "Authorization: Bearer …"'
+          ? 'Registering a node needs the registration token (JARVIS_REGISTRATION_TOKEN on the worker) or an admin API key, as "Authorization: Bearer …"'
           : 'A valid registration token is required: pass it as "Authorization: Bearer TOKEN" (JARVIS_REGISTRATION_TOKEN on the worker)',
       );
     }

@@ -30,7 +30,7 @@ export function nodeRoutes(control: Control, authenticator: Authenticator) {
     const bearer = bearerOf(c.req.header('authorization'));
     const keysInUse = !(await authenticator.isOpen());
     const auth = keysInUse && bearer ? await authenticator.authenticate(bearer) : { ok: false as const };
-    const byKey = auth.ok && allows(auth.principal.role, 'nodes:manage');
+    const byKey = auth.ok && allows(auth.principal.role, 'nodes:register');
     const n = await nodes.register({ name: body.name, hostname: body.hostname, capacity: body.capacity, labels: body.labels ?? {} }, bearer, { keysInUse, byKey });
     return c.json({ ...presentNode(n), token: n.token }, 201);
   });
