@@ -137,6 +137,27 @@ describe('task logs', () => {
     expect((await http.get(`/tasks/${task.body.id}`)).body).toMatchObject({ status: 'failed', attempts: 2 });
   });
 
+  it("shows a retry's own output while it runs, not the attempt before it", async () => {
+    const jarvis = await startJarvis({ databaseUrl: null });
+    cleanups.push(() => jarvis.stop());
+    const http = api(jarvis.url);
+    // Each attempt prints its own number, then fails after a while.
+    const task = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo "run $RANDOM$RANDOM"; sleep 2; exit 3', max_retries: 1, retry_backoff_seconds: 0 });
+    const id = task.body.id as string;
+    await http.waitForTask(id, (t) => t.attempts === 2 && t.status === 'running', 30_000);
+    let now = '';
+    for (let i = 0; i < 40 && !now; i++) {
+      now = (await http.get(`/tasks/${id}/logs`)).body.logs as string;
+      if (!now) await new Promise((r) => setTimeout(r, 50));
+    }
+    const done = await http.waitForTask(id, isFinal, 30_000);
+    expect(done).toMatchObject({ status: 'failed', attempts: 2 });
+    const last = (await http.get(`/tasks/${id}/logs`)).body.logs as string;
+    // What it showed while attempt 2 ran is attempt 2's output, which is what is kept at its end.
+    expect(now).toMatch(/^run \d+\n$/);
+    expect(now).toBe(last);
+  });
+
   it.each([
     ['PostgreSQL', true],
     ['the embedded database', false],

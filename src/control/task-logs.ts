@@ -2,7 +2,7 @@
 // running one, and following that stream line by line until the worker's end marker.
 import type { Redis } from 'ioredis';
 import { fieldsOf } from '../monitor/results.ts';
-import { isFinal } from '../domain/task.ts';
+import { isFinal, isOnNode } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
 import { NotFound } from '../domain/errors.ts';
 import { canSee, type Actor } from './actor.ts';
@@ -33,12 +33,16 @@ export class TaskLogs {
     private readonly endWait: EndWait = END_WAIT,
   ) {}
 
-  /** The output so far: stored when the attempt has ended, else what the live stream holds. */
+  /**
+   * The output so far: stored when the attempt has ended, else what the live stream holds. A
+   * later attempt on a node (a retry) shows its own output, not the stored one of the attempt
+   * before it (which it showed until session 28, for as long as the retry ran).
+   */
   async read(id: string, actor: Actor): Promise<TaskOutput> {
     const t = await this.deps.tasks.get(id);
     if (!t || !canSee(actor, t.tenant)) throw new NotFound('Task not found');
     const stored = await this.deps.tasks.logs(id);
-    if (stored) return stored;
+    if (stored && !(isOnNode(t.status) && stored.attempt < t.attempts)) return { logs: stored.logs, truncated: stored.truncated };
     return this.readLive(id, t.attempts);
   }
 

@@ -421,9 +421,10 @@ export class TaskStore {
     });
   }
 
-  async logs(taskId: string): Promise<{ logs: string; truncated: boolean } | null> {
+  /** The stored output of the task's last ended attempt (one row per task). */
+  async logs(taskId: string): Promise<{ logs: string; truncated: boolean; attempt: number } | null> {
     const [l] = await this.db.select().from(taskLogs).where(eq(taskLogs.taskId, taskId));
-    return l ? { logs: l.logs, truncated: l.truncated } : null;
+    return l ? { logs: l.logs, truncated: l.truncated, attempt: l.attempt } : null;
   }
 
   /**
