@@ -41,21 +41,41 @@ export class Authenticator {
     return open;
   }
 
+  /** Keys were created or revoked here: open mode and keys are looked at again on the next request. */
+  keysChanged(): void {
+    this.openCheck = null;
+    this.cache.clear();
+  }
+
   /** The principal for a request carrying `key` (null: no Authorization header). */
   async authenticate(key: string | null): Promise<AuthOutcome> {
-    if (await this.isOpen()) return { ok: true, principal: OPEN_MODE };
+    if (await this.isOpen()) {
+      // Open mode as last seen (up to cacheMs ago). A key that exists shows it is over (the
+      // first key was just made, by `jarvis keys create` or another process): the request is
+      // that key's, not an anonymous admin's, and open mode is looked at again.
+      const known = key ? await this.lookUp(key) : null;
+      if (!known) return { ok: true, principal: OPEN_MODE };
+      this.openCheck = null;
+      return { ok: true, principal: known };
+    }
     if (!key) return { ok: false };
+    const principal = await this.lookUp(key);
+    return principal ? { ok: true, principal } : { ok: false };
+  }
+
+  /** The principal of a key, or null for an unknown or revoked one (cached for cacheMs). */
+  private async lookUp(key: string): Promise<Principal | null> {
     const hash = hashKey(key);
-    if (this.adminHash && hash === this.adminHash) return { ok: true, principal: ENV_ADMIN };
+    if (this.adminHash && hash === this.adminHash) return ENV_ADMIN;
     const now = Date.now();
     const hit = this.cache.get(hash);
-    if (hit && now - hit.at < this.cacheMs) return hit.principal ? { ok: true, principal: hit.principal } : { ok: false };
+    if (hit && now - hit.at < this.cacheMs) return hit.principal;
     const row = await this.keys.findActiveByHash(hash);
     const principal: Principal | null = row
       ? { keyId: row.id, name: row.name, role: row.role as Role, tenant: row.tenant, rateLimitPerS: row.rateLimitPerS }
       : null;
     if (this.cache.size >= MAX_CACHED) this.cache.clear();
     this.cache.set(hash, { principal, at: now });
-    return principal ? { ok: true, principal } : { ok: false };
+    return principal;
   }
 }

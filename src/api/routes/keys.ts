@@ -21,6 +21,8 @@ export function keyRoutes(deps: ApiDeps) {
   app.openapi(create, async (c) => {
     const b = c.req.valid('json');
     const { row, key } = await createApiKey(deps.keys, { name: b.name, role: b.role, tenant: b.tenant, rateLimitPerS: b.rate_limit_per_s });
+    // The first key ends open mode: not up to the open check's cache time later in this process.
+    deps.authenticator.keysChanged();
     c.set('auditTarget', row.id);
     return c.json({ ...describeKey(row), key }, 201);
   });
@@ -45,6 +47,7 @@ export function keyRoutes(deps: ApiDeps) {
   app.openapi(revoke, async (c) => {
     const { id } = c.req.valid('param');
     if (!(await deps.keys.revoke(id))) throw new NotFoundError('Key not found');
+    deps.authenticator.keysChanged();
     return c.body(null, 204);
   });
 
