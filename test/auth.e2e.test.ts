@@ -318,4 +318,20 @@ describe('open mode and the first key', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--role must be one of admin, operator, submitter, viewer');
   });
+
+  it('keeps /metrics, when not public, to operator and admin keys: it names every tenant', async () => {
+    const p = spawnJarvis(['server'], { ...env(), JARVIS_ADMIN_KEY: ADMIN, JARVIS_PUBLIC_METRICS: 'false' });
+    running.push(p);
+    const url = (await p.waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000))[1];
+    const call = (key: string | null) => api(url).call('GET', '/metrics', undefined, key ? { authorization: `Bearer ${key}` } : {});
+    const made: Record<string, string> = {};
+    for (const role of ROLES) made[role] = (await api(url).call('POST', '/auth/keys', { name: `m-${role}`, role, tenant: 'alpha' }, { authorization: `Bearer ${ADMIN}` })).body.key;
+    expect((await call(null)).status).toBe(401);
+    for (const role of ['viewer', 'submitter'] as const) {
+      const r = await call(made[role]);
+      expect(r.status, role).toBe(403);
+      expect(r.body.detail).toBe(`This needs the operator role; your key has the ${role} role`);
+    }
+    for (const role of ['operator', 'admin'] as const) expect((await call(made[role])).status, role).toBe(200);
+  });
 });

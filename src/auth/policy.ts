@@ -12,6 +12,8 @@ export type Permission =
   /** Joining the cluster: a node is handed any tenant's tasks and their secrets. */
   | 'nodes:register'
   | 'queues:board'
+  /** /metrics when it is not public: every tenant's names, usage and backlog are in it. */
+  | 'metrics:read'
   | 'keys:manage'
   | 'audit:read'
   | 'secrets:manage'
@@ -22,7 +24,7 @@ export type Permission =
 const GRANTS: Record<Role, readonly Permission[]> = {
   viewer: ['tasks:read', 'tenants:read'],
   submitter: ['tasks:read', 'tenants:read', 'tasks:submit', 'tasks:cancel', 'tasks:retry', 'secrets:manage', 'webhooks:manage'],
-  operator: ['tasks:read', 'tenants:read', 'tasks:cancel', 'nodes:read', 'nodes:manage', 'queues:board', 'webhooks:manage'],
+  operator: ['tasks:read', 'tenants:read', 'tasks:cancel', 'nodes:read', 'nodes:manage', 'queues:board', 'metrics:read', 'webhooks:manage'],
   admin: [
     'tasks:read',
     'tasks:submit',
@@ -32,6 +34,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'nodes:manage',
     'nodes:register',
     'queues:board',
+    'metrics:read',
     'keys:manage',
     'audit:read',
     'secrets:manage',

@@ -230,6 +230,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
   if (jumps !== undefined && jumps !== '') set(out, ['scheduler', 'critical_jumps_tenants'], envBoolean('JARVIS_CRITICAL_JUMPS_TENANTS', jumps));
   const autoPipeline = env.JARVIS_REDIS_AUTO_PIPELINE;
   if (autoPipeline !== undefined && autoPipeline !== '') set(out, ['redis', 'auto_pipeline'], envBoolean('JARVIS_REDIS_AUTO_PIPELINE', autoPipeline));
+  const publicMetrics = env.JARVIS_PUBLIC_METRICS;
+  if (publicMetrics !== undefined && publicMetrics !== '') set(out, ['auth', 'public_metrics'], envBoolean('JARVIS_PUBLIC_METRICS', publicMetrics));
   const metricsEnabled = env.JARVIS_METRICS_ENABLED;
   if (metricsEnabled !== undefined && metricsEnabled !== '') set(out, ['metrics', 'enabled'], envBoolean('JARVIS_METRICS_ENABLED', metricsEnabled));
   return out;

@@ -86,5 +86,9 @@ export const UI_RULE: RouteRule = { kind: 'public' };
 
 export const BOARD_RULE: RouteRule = key('queues:board', 'board.view');
 
-/** /metrics when `auth.public_metrics` is false: any key. */
-export const METRICS_RULE: RouteRule = key('tasks:read', 'metrics.read');
+/**
+ * /metrics when `auth.public_metrics` is false: an operator or admin key. Not a viewer's or a
+ * submitter's (any key until session 28): the metrics name every tenant with its usage and
+ * backlog, and such a key learns nothing of other tenants' work.
+ */
+export const METRICS_RULE: RouteRule = key('metrics:read', 'metrics.read');
