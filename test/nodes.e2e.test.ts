@@ -315,6 +315,36 @@ async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<voi
   }
 }
 
+describe('a drained node', () => {
+  it('is still draining when it comes back from offline, by heartbeat or by registering again', async () => {
+    // Before, the drain was only its status: once the node was offline, its next heartbeat or
+    // registration made it available, and tasks went to a node its operator had taken out.
+    const own = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_OFFLINE_SECONDS: '3', JARVIS_HEARTBEAT_SECONDS: '1' } });
+    try {
+      const http = api(own.url);
+      const reg = { name: 'retiring', hostname: 'h', capacity: { cpu: 2, memory_mb: 1024, max_tasks: 4 } };
+      const node = (await http.post('/nodes/register', reg)).body as { id: string; token: string };
+      const beat = () => http.post(`/nodes/${node.id}/heartbeat`, { running_task_ids: [], engine: 'ok' }, { authorization: `Bearer ${node.token}` });
+      expect((await http.post(`/nodes/${node.id}/drain`)).body.status).toBe('draining');
+      // Silent past the offline threshold (5 s: never before five 1 s periods).
+      const until = Date.now() + 15_000;
+      while ((await http.get(`/nodes/${node.id}`)).body.status !== 'offline' && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+      expect((await http.get(`/nodes/${node.id}`)).body.status).toBe('offline');
+      expect((await http.post(`/nodes/${node.id}/resume`)).status).toBe(409); // offline: as before
+      expect((await beat()).body.status).toBe('draining');
+      const t = await http.post('/tasks', sim(10));
+      expect((await http.waitForTask(t.body.id, (x) => /draining/.test(x.status_reason ?? ''))).status).toBe('queued');
+      // Offline again, then back by registering under its name (a restarted worker).
+      while ((await http.get(`/nodes/${node.id}`)).body.status !== 'offline' && Date.now() < until + 15_000) await new Promise((r) => setTimeout(r, 200));
+      expect((await http.post('/nodes/register', reg)).body.status).toBe('draining');
+      expect((await http.post(`/nodes/${node.id}/resume`)).body.status).toBe('available');
+      expect((await beat()).body.status).toBe('available');
+    } finally {
+      await own.stop();
+    }
+  }, 60_000);
+});
+
 describe('a worker cut off from the control plane', () => {
   // The worker reaches the API through a proxy the test can cut (Redis stays reachable, as in a
   // partition between the two). Cut for longer than nodes.offline_seconds, its node goes offline

@@ -49,7 +49,7 @@ export class NodeStore {
       // follows at once: until then the control plane knows only what it last heard, and must
       // not take a fresh registration for a heartbeat that listed nothing running.
       // An offline node's tasks were already taken back: it starts afresh.
-      const back = existing.status === 'offline' ? { status: 'available' as const, lastHeartbeatAt: now, runningTaskIds: [] } : {};
+      const back = existing.status === 'offline' ? { status: existing.drained ? ('draining' as const) : ('available' as const), lastHeartbeatAt: now, runningTaskIds: [] } : {};
       const [n] = await this.db.update(nodes).set({ ...values, ...back }).where(eq(nodes.id, existing.id)).returning();
       return n;
     }
@@ -85,7 +85,7 @@ export class NodeStore {
         -- not taken is given back: control/nodes.ts; what it ran is placed again only when it
         -- goes offline as usual, its last results may still be on their way); a worker that
         -- starts again under its name makes it available again.
-        status = case when status = 'draining' then 'draining' when ${hb.stopping === true} or ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end
+        status = case when drained then 'draining' when ${hb.stopping === true} or ${hb.engine} = 'unreachable' then 'unhealthy' else 'available' end
       where id = ${id}::uuid and token = ${token}
       returning ${ALL_BUT_RUNNING_LIST.list}`)) as unknown as { rows: Array<Record<string, unknown>> };
     const [n] = ALL_BUT_RUNNING_LIST.read(res.rows);
@@ -170,11 +170,14 @@ export class NodeStore {
     return this.db.select().from(nodes).where(and(eq(nodes.status, 'offline'), sql`${nodes.allocatedTasks} > 0`));
   }
 
-  /** available <-> draining. A draining node keeps what it runs and receives nothing new. */
+  /**
+   * available <-> draining. A draining node keeps what it runs and receives nothing new. The
+   * drain is kept (`drained`) while the node is offline too: it is `draining` when it is back.
+   */
   async setDraining(id: string, draining: boolean): Promise<NodeRow | null> {
     const [n] = await this.db
       .update(nodes)
-      .set({ status: draining ? 'draining' : sql`case when ${nodes.engineStatus} = 'unreachable' then 'unhealthy' else 'available' end` })
+      .set({ drained: draining, status: draining ? 'draining' : sql`case when ${nodes.engineStatus} = 'unreachable' then 'unhealthy' else 'available' end` })
       .where(and(eq(nodes.id, id), inArray(nodes.status, draining ? ['available', 'unhealthy', 'draining'] : ['draining', 'available'])))
       .returning();
     return n ?? (await this.get(id));

@@ -284,6 +284,11 @@ export const nodes = pgTable('nodes', {
   name: text('name').notNull(),
   hostname: text('hostname').notNull(),
   status: text('status', { enum: NODE_STATUSES }).notNull(),
+  /**
+   * Drained by an operator, until resumed: kept apart from the status, which goes `offline` when
+   * the node falls silent; a drained node that comes back is `draining` again, not `available`.
+   */
+  drained: boolean('drained').notNull().default(false),
   labels: jsonb('labels').$type<Record<string, string>>().notNull(),
   cpu: doublePrecision('cpu').notNull(),
   memoryMb: integer('memory_mb').notNull(),
