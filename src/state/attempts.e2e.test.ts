@@ -144,8 +144,8 @@ describe.each(['postgres', 'embedded'] as const)('placing and starting attempts 
     expect((await nodeStore.get(roomy.id))?.allocatedTasks).toBe(0);
     // The logs of both attempts that counted, as sent (a lone surrogate stored as U+FFFD, as the
     // driver stores a parameter holding one); none for the ignored report.
-    expect(await store.logs(a)).toEqual({ logs: 'a "q" \\ é\u2028 \ufffd lone\n', truncated: false });
-    expect(await store.logs(b)).toEqual({ logs: 'out\n', truncated: true });
+    expect(await store.logs(a)).toEqual({ logs: 'a "q" \\ é\u2028 \ufffd lone\n', truncated: false, attempt: 1 });
+    expect(await store.logs(b)).toEqual({ logs: 'out\n', truncated: true, attempt: 1 });
     expect(await store.logs(c)).toBeNull();
   });
 
