@@ -115,6 +115,28 @@ it.each([1, 2])('keeps priority and FIFO past the 100 waiting tasks held in memo
   expect(outOfOrder, 'low tasks that ran out of submission order').toEqual([]);
 }, 120_000);
 
+it("ages a workflow's task from its release, not from the workflow's submission", async () => {
+  // Aging every 2 s, a node of 4 CPUs. The workflow's second task needs the whole node and is
+  // released at 6 s, while a blocker holds a CPU until 8 s; a high task needing the whole node
+  // comes at 6.5 s. When the blocker ends, the second task has waited 2 s for room (one class:
+  // normal) and the high one 1.5 s (high): the high one goes first. Counted from the workflow's
+  // submission the second task had waited 8 s, four classes: critical, and it went first.
+  const h = await oneSlotCluster(2, 1, 4);
+  const sized = (ms: number, cpu: number, extra: Record<string, unknown>) => ({ image: 'sim', resources: { cpu, memory_mb: 64 }, labels: { 'jarvis.sim/duration_ms': String(ms) }, ...extra });
+  const blocker = (await h.post('/tasks', sized(8_000, 1, { name: 'blocker', priority: 'normal' }))).body.id;
+  await h.waitForTask(blocker, (t) => t.status === 'running');
+  const wf = await h.post('/workflows', {
+    tasks: [sized(6_000, 1, { key: 'first', priority: 'low' }), sized(50, 4, { key: 'second', priority: 'low', depends_on: ['first'] })],
+  });
+  expect(wf.status, JSON.stringify(wf.body)).toBe(201);
+  const ids = Object.fromEntries((wf.body.tasks as Array<{ workflow_key: string; id: string }>).map((t) => [t.workflow_key, t.id]));
+  await h.waitForTask(ids.second, (t) => t.status === 'queued', 15_000);
+  await new Promise((r) => setTimeout(r, 500));
+  const high = (await h.post('/tasks', sized(50, 4, { name: 'waiting-high', priority: 'high' }))).body.id;
+  const highStart = await startOf(h, high);
+  expect(highStart).toBeLessThan(await startOf(h, ids.second));
+}, 60_000);
+
 it('a backlog that fits no node does not hold back a task that fits', async () => {
   // The node has room, but 300 tasks ask for a label no node has: they wait ("no node fits"),
   // the first 100 held in memory and the rest stepped aside, out of the queue's way.

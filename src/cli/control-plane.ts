@@ -10,6 +10,7 @@ import { createApp } from '../api/app.ts';
 import type { ApiDeps } from '../api/deps.ts';
 import { ConfigError, type Config } from '../config/index.ts';
 import { ControlPlaneMetrics, jobCountsByQueue, pendingByPriority } from '../monitor/metrics.ts';
+import { waitingSince } from '../scheduler/aging.ts';
 import { NodeHealthMonitor } from '../monitor/node-health.ts';
 import { ResultRecorder } from '../monitor/results.ts';
 import { Dispatcher } from '../scheduler/dispatcher.ts';
@@ -131,8 +132,9 @@ export async function startControlPlane(
     idleTenantMs: config.scheduler.idle_tenant_seconds * 1000,
     viewReuseMs: config.scheduler.view_reuse_ms,
     onPlaced: (t) => {
-      // Placement latency of first attempts; a retry's wait would need the time it was queued again.
-      if (t.attempts === 1) metrics.queueWait.observe({ priority: t.priority }, ((t.scheduledAt?.getTime() ?? Date.now()) - t.createdAt.getTime()) / 1000);
+      // Placement latency of first attempts, from when the task began to wait (a workflow's
+      // child: its release, not the workflow's submission, which counted its parents' run time).
+      if (t.attempts === 1) metrics.queueWait.observe({ priority: t.priority }, ((t.scheduledAt?.getTime() ?? Date.now()) - waitingSince(t).getTime()) / 1000);
     },
     onFailed: (t) => metrics.finished.inc({ status: t.status, priority: t.priority }),
   });

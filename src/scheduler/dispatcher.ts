@@ -23,7 +23,7 @@ import type { TenantStore } from '../state/tenant-store.ts';
 import { TenantUsage } from './tenant-usage.ts';
 import { isTenantHold, reasonKind } from '../domain/status-reasons.ts';
 import { PendingJob, type RedisNames } from './queues.ts';
-import { agedPriority } from './aging.ts';
+import { agedPriority, waitingSince } from './aging.ts';
 import { TenantReaders } from './tenant-readers.ts';
 import { byRank, HELD_RECHECK_MS, HELD_RETRY_MS, WAIT_RETRY_MS, WaitingRoom, type Pending, type Taken, type Waiting } from './waiting-room.ts';
 import { KeptView, type View } from './kept-view.ts';
@@ -431,7 +431,7 @@ export class Dispatcher implements Part {
       // in no particular order within their class), then arrival.
       const now = Date.now();
       for (const c of candidates) {
-        c.p.value.rank = agedPriority(c.task.priority, c.task.createdAt, this.deps.agingSeconds, now);
+        c.p.value.rank = agedPriority(c.task.priority, waitingSince(c.task), this.deps.agingSeconds, now);
         c.p.value.createdAt = c.task.createdAt.getTime();
         c.p.value.shape = { cpu: c.task.cpu, memoryMb: c.task.memoryMb, gpu: c.task.gpu, nodeSelector: c.task.nodeSelector };
       }

@@ -21,7 +21,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TaskStore } from '../state/task-store.ts';
 import type { PendingQueues } from './pending.ts';
-import { agedPriority } from './aging.ts';
+import { agedPriority, waitingSince } from './aging.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { type RedisNames } from './queues.ts';
 import { PRIORITY_RANK } from '../domain/task.ts';
@@ -315,7 +315,7 @@ export class Reconciler implements Part {
     for (const [j, t] of batch.entries()) {
       const current = found[j];
       if (t.status !== 'queued' || !current?.fields[0]) continue;
-      const aged = agedPriority(t.priority, t.createdAt, this.deps.agingSeconds);
+      const aged = agedPriority(t.priority, waitingSince(t), this.deps.agingSeconds);
       const was = Number(current.fields[1] ?? PRIORITY_RANK[t.priority]);
       const change = changes.get(current.jobId);
       if (aged < (change?.rank ?? was)) changes.set(current.jobId, { tenant: t.tenant, rank: aged });

@@ -139,7 +139,7 @@ async function store(tx: Tx, logs: Log[], retries: Retry[], finals: Final[], rel
     changedSets.push('retried');
     parts.push(sql`retried as (
       update tasks set status = 'queued', node_id = null, exit_code = r.exit_code, error = r.error, status_reason = r.reason,
-        outputs = r.outputs, result = r.result
+        outputs = r.outputs, result = r.result, waiting_since = now()
       from jsonb_to_recordset(${JSON.stringify(retries)}::jsonb) as r(id uuid, exit_code int, error text, reason text, outputs jsonb, result text)
       where tasks.id = r.id
       returning tasks.*, tasks.status_reason::text as event_reason

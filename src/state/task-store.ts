@@ -29,12 +29,14 @@ export interface TaskFilter {
   offset: number;
 }
 
-const REQUEST_FIELDS = fieldsOf(tasks, ['id', 'status', 'nodeId', 'priority', 'tenant', 'createdAt', 'statusReason', 'cpu', 'memoryMb', 'gpu', 'nodeSelector'] as const);
+const REQUEST_FIELDS = fieldsOf(tasks, ['id', 'status', 'nodeId', 'priority', 'tenant', 'createdAt', 'waitingSince', 'statusReason', 'cpu', 'memoryMb', 'gpu', 'nodeSelector'] as const);
 export type PlacementRequest = ReturnType<typeof REQUEST_FIELDS.read>[number];
 
 /** What the reconciler reads of a waiting task (idsInStatus, crossedAgingClass). */
-const WAITING_FIELDS = { id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, tenant: tasks.tenant, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt };
-export type WaitingTask = Pick<TaskRow, 'id' | 'status' | 'priority' | 'tenant' | 'attempts' | 'nodeId' | 'createdAt' | 'seq'>;
+/** When a task began to wait for a node (scheduler/aging.ts, waitingSince), in SQL. */
+const SINCE = sql`coalesce(${tasks.waitingSince}, ${tasks.createdAt})`;
+const WAITING_FIELDS = { id: tasks.id, seq: tasks.seq, status: tasks.status, priority: tasks.priority, tenant: tasks.tenant, attempts: tasks.attempts, nodeId: tasks.nodeId, createdAt: tasks.createdAt, waitingSince: tasks.waitingSince };
+export type WaitingTask = Pick<TaskRow, 'id' | 'status' | 'priority' | 'tenant' | 'attempts' | 'nodeId' | 'createdAt' | 'waitingSince' | 'seq'>;
 
 export type { FinishStatus } from '../domain/task.ts';
 export type { FinishReport, FinishResult, OnTaskFinal, ReleasedTask, Tx };
@@ -382,7 +384,7 @@ export class TaskStore {
       if (t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
       const [again] = await tx
         .update(tasks)
-        .set({ status: 'queued', nodeId: null, statusReason: reason, lostAttempts: sql`${tasks.lostAttempts} + 1` })
+        .set({ status: 'queued', nodeId: null, statusReason: reason, lostAttempts: sql`${tasks.lostAttempts} + 1`, waitingSince: sql`now()` })
         .where(eq(tasks.id, t.id))
         .returning();
       await addEvent(tx, again, reason);
@@ -412,6 +414,7 @@ export class TaskStore {
           exitCode: null,
           error: null,
           finishedAt: null,
+          waitingSince: sql`now()`,
           statusReason: retryRequested(t.status),
         })
         .where(eq(tasks.id, t.id))
@@ -451,11 +454,11 @@ export class TaskStore {
           eq(tasks.status, 'queued'),
           sql`${tasks.priority} <> 'critical'`,
           sql`${tasks.seq} > ${afterSeq}`,
-          // Created before `from` (a newer task is the reconciler's to check as new) and not so
-          // long before it that it had stopped aging.
-          sql`${tasks.createdAt} <= ${f}::timestamptz`,
-          sql`${tasks.createdAt} > ${f}::timestamptz - make_interval(secs => ${agingSeconds * maxClasses})`,
-          sql`floor(extract(epoch from ${t}::timestamptz - ${tasks.createdAt}) / ${agingSeconds}) > floor(extract(epoch from ${f}::timestamptz - ${tasks.createdAt}) / ${agingSeconds})`,
+          // Waiting since before `from` (a newer task is the reconciler's to check as new) and not
+          // so long before it that it had stopped aging.
+          sql`${SINCE} <= ${f}::timestamptz`,
+          sql`${SINCE} > ${f}::timestamptz - make_interval(secs => ${agingSeconds * maxClasses})`,
+          sql`floor(extract(epoch from ${t}::timestamptz - ${SINCE}) / ${agingSeconds}) > floor(extract(epoch from ${f}::timestamptz - ${SINCE}) / ${agingSeconds})`,
         ),
       )
       .orderBy(tasks.seq)
@@ -498,7 +501,7 @@ async function putBack(tx: Tx, rows: TaskRow[], reason: (t: TaskRow) => string):
     if (t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
     const [again] = await tx
       .update(tasks)
-      .set({ status: 'queued', nodeId: null, statusReason: reason(t), lostAttempts: sql`${tasks.lostAttempts} + 1` })
+      .set({ status: 'queued', nodeId: null, statusReason: reason(t), lostAttempts: sql`${tasks.lostAttempts} + 1`, waitingSince: sql`now()` })
       .where(eq(tasks.id, t.id))
       .returning();
     out.push(again);

@@ -270,7 +270,7 @@ export class WorkflowStore {
     if (limit > 0) {
       const changed = await updateWithEvents(
         tx,
-        sql`update tasks set status = 'queued', dag_ready = false, status_reason = ${WAITING_FOR_SCHEDULER}
+        sql`update tasks set status = 'queued', dag_ready = false, status_reason = ${WAITING_FOR_SCHEDULER}, waiting_since = now()
           where tasks.id in (select tasks.id from tasks where ${isReady} order by tasks.seq limit ${Math.min(limit, 2_147_483_647)})`,
         sql`${RELEASED}`,
         new Date().toISOString(),
