@@ -43,6 +43,30 @@ async function expectEachEndedOnce(http: ReturnType<typeof api>, ids: string[]) 
   }
 }
 
+/**
+ * A node the test plays through the same HTTP calls and events queue a worker uses: registered
+ * under `name`; `beat` sends a heartbeat listing `running`; `start` reports attempt 1 of a task
+ * placed on it as started and waits until the task is running.
+ */
+async function playedNode(server: { url: string; prefix: string }, name: string) {
+  const http = api(server.url);
+  const reg = await http.post('/nodes/register', { name: `${name}-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } });
+  expect(reg.status).toBe(201);
+  const node = reg.body as { id: string; token: string };
+  const names = redisNames(server.prefix);
+  const events = new Queue(names.eventsQueue, { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
+  cleanups.push(() => events.close());
+  return {
+    node,
+    beat: (running: string[]) => http.post(`/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, engine: 'ok' }, { authorization: `Bearer ${node.token}` }),
+    async start(id: string) {
+      await http.waitForTask(id, (t) => t.status === 'scheduled');
+      await events.add('started', { type: 'started', taskId: id, attempt: 1, nodeId: node.id, at: new Date().toISOString() }, { jobId: `started-${id}-a1` });
+      await http.waitForTask(id, (t) => t.status === 'running');
+    },
+  };
+}
+
 const batch = (n: number, from: number) => ({
   tasks: Array.from({ length: n }, (_, i) => ({ image: 'sim', name: `t${from + i}`, resources: { cpu: 0.1, memory_mb: 16 }, labels: { 'jarvis.sim/duration_ms': '100' } })),
 });
@@ -103,20 +127,11 @@ it('places again an attempt whose node stopped listing it and whose result never
   const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '120' } });
   cleanups.push(() => server.stop());
   const http = api(server.url);
-  const reg = await http.post('/nodes/register', { name: `mute-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } });
-  expect(reg.status).toBe(201);
-  const node = reg.body as { id: string; token: string };
-  const auth = { authorization: `Bearer ${node.token}` };
-  const beat = (running: string[]) => http.post(`/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, engine: 'ok' }, auth);
+  const { beat, start } = await playedNode(server, 'mute');
   expect((await beat([])).status).toBe(200);
 
   const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
-  await http.waitForTask(id, (t) => t.status === 'scheduled');
-  const names = redisNames(server.prefix);
-  const events = new Queue(names.eventsQueue, { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
-  cleanups.push(() => events.close());
-  await events.add('started', { type: 'started', taskId: id, attempt: 1, nodeId: node.id, at: new Date().toISOString() }, { jobId: `started-${id}-a1` });
-  await http.waitForTask(id, (t) => t.status === 'running');
+  await start(id);
   expect((await beat([id])).status).toBe(200);
 
   // Heartbeats that no longer list it: after two heartbeat periods of grace, it is placed again.
@@ -146,15 +161,9 @@ it('does not take a node for offline because the control plane was down longer t
   const first = await startJarvis({ command: 'server', databaseUrl: db.url, prefix, env });
   cleanups.push(() => first.stop('SIGKILL'));
   const http = api(first.url);
-  const node = (await http.post('/nodes/register', { name: `patient-${prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } })).body as { id: string; token: string };
-  const beat = (running: string[]) => http.post(`/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 100, running_task_ids: running, engine: 'ok' }, { authorization: `Bearer ${node.token}` });
+  const { node, beat, start } = await playedNode(first, 'patient');
   const id = (await http.post('/tasks', { image: 'sim' })).body.id as string;
-  await http.waitForTask(id, (t) => t.status === 'scheduled');
-  const names = redisNames(prefix);
-  const events = new Queue(names.eventsQueue, { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
-  cleanups.push(() => events.close());
-  await events.add('started', { type: 'started', taskId: id, attempt: 1, nodeId: node.id, at: new Date().toISOString() }, { jobId: `started-${id}-a1` });
-  await http.waitForTask(id, (t) => t.status === 'running');
+  await start(id);
   expect((await beat([id])).status).toBe(200);
 
   await first.stop('SIGKILL');
@@ -181,15 +190,10 @@ it('does not spend a retry on an attempt lost with its node', async () => {
   const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_OFFLINE_SECONDS: '3' } });
   cleanups.push(() => server.stop());
   const http = api(server.url);
-  const node = (await http.post('/nodes/register', { name: `lost-${server.prefix}`, hostname: 'h', capacity: { cpu: 4, memory_mb: 4096, max_tasks: 4 } })).body as { id: string; token: string };
+  const { start } = await playedNode(server, 'lost');
   const body = { image: 'sim', max_retries: 1, retry_backoff_seconds: 0.1, labels: { 'jarvis.sim/exit_code': '1' } };
   const id = (await http.post('/tasks', body)).body.id as string;
-  await http.waitForTask(id, (t) => t.status === 'scheduled');
-  const names = redisNames(server.prefix);
-  const events = new Queue(names.eventsQueue, { connection: { url: REDIS_URL } as never, prefix: names.bullPrefix });
-  cleanups.push(() => events.close());
-  await events.add('started', { type: 'started', taskId: id, attempt: 1, nodeId: node.id, at: new Date().toISOString() }, { jobId: `started-${id}-a1` });
-  await http.waitForTask(id, (t) => t.status === 'running');
+  await start(id);
   // Silent from here: offline after 5 s (offline_seconds 3, never before five 1 s periods).
   await http.waitForTask(id, (t) => t.status === 'queued', 15_000);
   const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
