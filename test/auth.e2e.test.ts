@@ -255,6 +255,11 @@ describe('API keys and roles', () => {
     const path = `/nodes/${ok.body.id}/attempts/${ANY_ID}?attempt=1`;
     expect((await as(ok.body.token)('GET', path)).body).toEqual({ task_id: ANY_ID, attempt: 1, owned: false, status: null });
     expect((await as(ADMIN)('GET', path)).status).toBe(401);
+    // Who joined the cluster, and who tried, is in the audit log (by client: a node holds no key).
+    // The three refusals within a second are one record with their count (as for keys).
+    const records = (await as(ADMIN)('GET', '/audit?action=node.register&limit=50')).body.items as Array<{ status: number; count: number; key_id: string | null; client: string | null }>;
+    expect(records.map((r) => [r.status, r.count]).sort()).toEqual([[201, 1], [401, 3]]);
+    expect(records.every((r) => r.key_id === null && r.client)).toBe(true);
     await as(ADMIN)('DELETE', `/nodes/${ok.body.id}`);
   });
 

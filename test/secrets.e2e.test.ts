@@ -69,6 +69,8 @@ describe('secrets', () => {
     const events = await as(submitter)('GET', `/tasks/${t.body.id}/events`);
     const audit = await as(ADMIN)('GET', '/audit?limit=500');
     for (const text of [JSON.stringify(task), JSON.stringify(events.body), JSON.stringify(audit.body), jarvis.output()]) expect(text).not.toContain(VALUE);
+    // Each fetch of the values by the node is recorded (the node, never the values).
+    expect(audit.body.items).toContainEqual(expect.objectContaining({ action: 'node.secrets', status: 200, key_id: null }));
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     try {

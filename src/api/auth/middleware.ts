@@ -65,8 +65,8 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
       if (c.req.path !== '/metrics' || deps.publicMetrics) return next();
       rule = METRICS_RULE;
     }
-    if (rule?.kind === 'node') return next();
-    const action = rule?.kind === 'key' ? rule.action : `${c.req.method} ${c.req.path}`;
+    if (rule?.kind === 'node' && !rule.audit) return next();
+    const action = rule?.kind === 'key' ? rule.action : rule?.kind === 'node' && rule.audit ? rule.audit : `${c.req.method} ${c.req.path}`;
 
     const record = (p: Principal | null, status: number, created?: string | null) =>
       deps.audit.record({
@@ -82,6 +82,13 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
         requestId: c.get('requestId') ?? null,
       });
 
+    if (rule?.kind === 'node') {
+      // The route checks the node's token itself; who joined the cluster, or asked for a task's
+      // secret values, and every refusal, is recorded (no key: a node is not a key's holder).
+      await next();
+      record(null, c.res.status);
+      return;
+    }
     const auth = await deps.authenticator.authenticate(bearerToken(c.req.header('authorization')));
     if (!auth.ok) {
       record(null, 401);

@@ -7,8 +7,12 @@ import type { Permission } from '../../auth/policy.ts';
 export type RouteRule =
   /** Anyone (health, docs); `/metrics` is public unless `auth.public_metrics` is false. */
   | { kind: 'public' }
-  /** A worker node, which proves itself with its registration or node token in the route. */
-  | { kind: 'node' }
+  /**
+   * A worker node, which proves itself with its registration or node token in the route;
+   * `audit`: the action its answers are recorded under (registrations and secret fetches; not
+   * heartbeats, which come every few seconds from every node).
+   */
+  | { kind: 'node'; audit?: string }
   | { kind: 'key'; permission: Permission; action: string };
 
 const key = (permission: Permission, action: string): RouteRule => ({ kind: 'key', permission, action });
@@ -37,10 +41,10 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'POST /workflows/:id/cancel': key('tasks:cancel', 'workflow.cancel'),
   'POST /workflows/:id/retry': key('tasks:retry', 'workflow.retry'),
 
-  'POST /nodes/register': { kind: 'node' },
+  'POST /nodes/register': { kind: 'node', audit: 'node.register' },
   'POST /nodes/:id/heartbeat': { kind: 'node' },
   'GET /nodes/:id/attempts/:task_id': { kind: 'node' },
-  'POST /nodes/:id/secrets': { kind: 'node' },
+  'POST /nodes/:id/secrets': { kind: 'node', audit: 'node.secrets' },
   'GET /nodes': key('nodes:read', 'node.list'),
   'GET /nodes/:id': key('nodes:read', 'node.read'),
   'POST /nodes/:id/drain': key('nodes:manage', 'node.drain'),
