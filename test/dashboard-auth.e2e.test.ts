@@ -82,6 +82,14 @@ describe('dashboard sign-in, roles and tenants', () => {
     expect(await page.locator('header nav').innerText()).not.toContain('Nodes');
     expect(await page.locator('main').innerText()).not.toMatch(/\d+ nodes:/);
 
+    // Both sign-ins are in the audit log: the refused key with no name, the good one with its key's.
+    let signIns: Array<{ status: number; key_name: string | null }> = [];
+    for (let i = 0; i < 50 && signIns.length < 2; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      signIns = (await as(ADMIN)('GET', '/audit?action=ui.sign_in&limit=50')).body.items;
+    }
+    expect(signIns.map((r) => [r.status, r.key_name]).sort()).toEqual([[303, 'viewer-alpha'], [401, null]]);
+
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(/\/ui\/login$/);
     expect((await context.cookies(`${jarvis.url}/ui/`)).find((c) => c.name === 'jarvis_ui_key')).toBeUndefined();

@@ -20,7 +20,7 @@ import { secretRoutes } from './routes/secrets.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { tenantRoutes } from './routes/tenants.ts';
-import { authMiddleware } from './auth/middleware.ts';
+import { authMiddleware, clientAddress } from './auth/middleware.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -108,7 +108,20 @@ export function createApp(deps: ApiDeps) {
   let uiApp: Promise<Hono> | null = null;
   const loadUi = () =>
     (uiApp ??= import('../ui/dashboard.tsx').then(
-      ({ dashboard }) => new Hono().route('/ui', dashboard({ request: (path, init) => app.request(path, init), authenticator: deps.authenticator })),
+      ({ dashboard }) =>
+        new Hono().route(
+          '/ui',
+          dashboard({
+            request: (path, init) => app.request(path, init),
+            authenticator: deps.authenticator,
+            // Sign-ins, and refused keys above all, are audited as the API's requests are.
+            signedIn: (c, who, status) =>
+              deps.audit.record({
+                at: new Date(), keyId: who?.keyId ?? null, keyName: who?.name ?? null, tenant: who?.tenant ?? null, role: who?.role ?? null,
+                action: 'ui.sign_in', target: null, status, client: clientAddress(c), requestId: c.get('requestId') ?? null,
+              }),
+          }),
+        ),
       (err) => {
         uiApp = null;
         throw err;

@@ -3,6 +3,7 @@
 // live one per file in pages/; this file wires sign-in, CSRF and the routes.
 import { Hono } from 'hono';
 import type { Authenticator } from '../auth/authenticator.ts';
+import type { SignedIn } from './pages/login.tsx';
 import type { ApiRequest } from './api-client.ts';
 import { forbidden } from './error-page.tsx';
 import { csrfGuard, csrfToken, requireViewer } from './session.ts';
@@ -20,6 +21,8 @@ export interface DashboardDeps {
   /** Answers API requests in-process: `(path, init) => app.request(path, init)`. */
   request: ApiRequest;
   authenticator: Authenticator;
+  /** Records a sign-in (its key, or null when refused) in the audit log. */
+  signedIn?: SignedIn;
 }
 
 export function dashboard(deps: DashboardDeps) {
@@ -33,7 +36,7 @@ export function dashboard(deps: DashboardDeps) {
   });
   ui.use('*', csrfToken);
   ui.use('*', csrfGuard(forbidden));
-  ui.route('/', loginRoutes(deps.authenticator));
+  ui.route('/', loginRoutes(deps.authenticator, deps.signedIn));
   ui.use('*', requireViewer(deps.authenticator, deps.request));
   ui.route('/', actionRoutes());
   ui.get('/', overviewPage);

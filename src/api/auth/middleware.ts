@@ -46,7 +46,8 @@ export function ruleFor(c: Context, boardPath: string): { rule: RouteRule | unde
   return { rule: ROUTE_RULES[`${method} ${last.path}`], matched: true };
 }
 
-function client(c: Context): string | null {
+/** The client's address, as audit records name it (null when the server cannot tell). */
+export function clientAddress(c: Context): string | null {
   try {
     return getConnInfo(c).remote.address ?? null;
   } catch {
@@ -78,7 +79,7 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
         action,
         target: c.req.param('id') ?? c.req.param('name') ?? created ?? null,
         status,
-        client: client(c),
+        client: clientAddress(c),
         requestId: c.get('requestId') ?? null,
       });
 

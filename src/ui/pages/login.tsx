@@ -1,7 +1,8 @@
 // Sign-in and sign-out. The key is checked with the API's own authenticator, then kept only in an
 // HttpOnly, SameSite=Strict cookie. In open mode there is nothing to sign in to.
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { Authenticator } from '../../auth/authenticator.ts';
+import type { Principal } from '../../auth/principal.ts';
 import { bearerToken } from '../../auth/keys.ts';
 import { Layout } from '../layout.tsx';
 import { clearKeyCookie, CSRF_FIELD, safeNext, setKeyCookie } from '../session.ts';
@@ -34,7 +35,10 @@ function LoginForm(p: { csrf: string; next: string; error?: string; open: boolea
   );
 }
 
-export function loginRoutes(authenticator: Authenticator) {
+/** Told of each sign-in: the key's holder, or null for a refused key; and the answer's status. */
+export type SignedIn = (c: Context, who: Principal | null, status: number) => void;
+
+export function loginRoutes(authenticator: Authenticator, signedIn: SignedIn = () => undefined) {
   const app = new Hono();
   app.get('/login', async (c) => {
     const next = safeNext(c.req.query('next'));
@@ -47,6 +51,7 @@ export function loginRoutes(authenticator: Authenticator) {
     const key = typeof form.key === 'string' ? form.key.trim() : '';
     const valid = bearerToken(`Bearer ${key}`) !== null;
     const auth = valid && !(await authenticator.isOpen()) ? await authenticator.authenticate(key) : { ok: false as const };
+    signedIn(c, auth.ok ? auth.principal : null, auth.ok ? 303 : 401);
     if (!auth.ok) {
       c.status(401);
       return c.html(
