@@ -324,8 +324,8 @@ describe('open mode and the first key', () => {
     expect(bad.stderr).toContain('--role must be one of admin, operator, submitter, viewer');
   });
 
-  it('keeps /metrics, when not public, to operator and admin keys: it names every tenant', async () => {
-    const p = spawnJarvis(['server'], { ...env(), JARVIS_ADMIN_KEY: ADMIN, JARVIS_PUBLIC_METRICS: 'false' });
+  it('keeps /metrics, when not public, to operator and admin keys (it names every tenant), and the docs, when not public, to keys', async () => {
+    const p = spawnJarvis(['server'], { ...env(), JARVIS_ADMIN_KEY: ADMIN, JARVIS_PUBLIC_METRICS: 'false', JARVIS_PUBLIC_DOCS: 'false' });
     running.push(p);
     const url = (await p.waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000))[1];
     const call = (key: string | null) => api(url).call('GET', '/metrics', undefined, key ? { authorization: `Bearer ${key}` } : {});
@@ -338,5 +338,10 @@ describe('open mode and the first key', () => {
       expect(r.body.detail).toBe(`This needs the operator role; your key has the ${role} role`);
     }
     for (const role of ['operator', 'admin'] as const) expect((await call(made[role])).status, role).toBe(200);
+    for (const path of ['/openapi.json', '/docs', '/redoc']) {
+      expect((await api(url).get(path)).status, path).toBe(401);
+      expect((await api(url).call('GET', path, undefined, { authorization: `Bearer ${made.viewer}` })).status, path).toBe(200);
+    }
+    expect((await api(url).get('/health')).status).toBe(200);
   });
 });

@@ -21,6 +21,7 @@ import { scheduleRoutes } from './routes/schedules.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { authMiddleware, clientAddress } from './auth/middleware.ts';
+import { DOCS_PATHS } from './auth/route-policy.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -30,6 +31,19 @@ export function createApp(deps: ApiDeps) {
   const { max_body_bytes, max_workflow_body_bytes } = deps.config.server;
   // A workflow or a batch (up to 1,000 tasks) may be big; a single task is not.
   const bodyLimit = (path: string) => (path === '/workflows' || path === '/tasks/batch' ? max_workflow_body_bytes : max_body_bytes);
+  const auth = authMiddleware({
+    authenticator: deps.authenticator,
+    rateLimiter: deps.rateLimiter,
+    audit: deps.audit,
+    logger,
+    defaultRatePerS: deps.config.auth.default_rate_per_s,
+    publicMetrics: deps.config.auth.public_metrics,
+    publicDocs: deps.config.auth.public_docs,
+    boardPath: BOARD_PATH,
+  });
+  // The docs routes are added by installFastApi, before the middleware below could run for them:
+  // when they are not public, the key check goes in front of them here (it reads no body).
+  if (!deps.config.auth.public_docs) for (const path of DOCS_PATHS) app.use(path, auth);
   installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0', bodyLimit, extraResponses: documentedAnswers(deps.config.auth.public_metrics) });
 
   app.use('*', requestId());
@@ -51,18 +65,7 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
-  app.use(
-    '*',
-    authMiddleware({
-      authenticator: deps.authenticator,
-      rateLimiter: deps.rateLimiter,
-      audit: deps.audit,
-      logger,
-      defaultRatePerS: deps.config.auth.default_rate_per_s,
-      publicMetrics: deps.config.auth.public_metrics,
-      boardPath: BOARD_PATH,
-    }),
-  );
+  app.use('*', auth);
 
   const control = createControl(deps);
   const routes = [taskRoutes(control), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];

@@ -27,6 +27,7 @@ export const ConfigSchema = z.strictObject({
   auth: z.strictObject({
     default_rate_per_s: z.number().positive(),
     public_metrics: z.boolean(),
+    public_docs: z.boolean(),
     audit_retention_days: z.number().positive(),
   }),
   tenants: z.strictObject({
@@ -232,6 +233,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
   if (autoPipeline !== undefined && autoPipeline !== '') set(out, ['redis', 'auto_pipeline'], envBoolean('JARVIS_REDIS_AUTO_PIPELINE', autoPipeline));
   const publicMetrics = env.JARVIS_PUBLIC_METRICS;
   if (publicMetrics !== undefined && publicMetrics !== '') set(out, ['auth', 'public_metrics'], envBoolean('JARVIS_PUBLIC_METRICS', publicMetrics));
+  const publicDocs = env.JARVIS_PUBLIC_DOCS;
+  if (publicDocs !== undefined && publicDocs !== '') set(out, ['auth', 'public_docs'], envBoolean('JARVIS_PUBLIC_DOCS', publicDocs));
   const metricsEnabled = env.JARVIS_METRICS_ENABLED;
   if (metricsEnabled !== undefined && metricsEnabled !== '') set(out, ['metrics', 'enabled'], envBoolean('JARVIS_METRICS_ENABLED', metricsEnabled));
   return out;

@@ -12,7 +12,7 @@ import { allows, roleNeeded } from '../../auth/policy.ts';
 import { OPEN_MODE, type Principal } from '../../auth/principal.ts';
 import { rateLimitHeaders, type RateLimiter } from '../../auth/rate-limit.ts';
 import { ForbiddenError, HttpError, UnauthorizedError } from '../fastapi/index.ts';
-import { BOARD_RULE, METRICS_RULE, ROUTE_RULES, UI_PATH, UI_RULE, type RouteRule } from './route-policy.ts';
+import { BOARD_RULE, DOCS_PATHS, DOCS_RULE, METRICS_RULE, ROUTE_RULES, UI_PATH, UI_RULE, type RouteRule } from './route-policy.ts';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -30,6 +30,8 @@ export interface AuthMiddlewareDeps {
   /** Requests per second of a key without its own limit. */
   defaultRatePerS: number;
   publicMetrics: boolean;
+  /** auth.public_docs: false puts the API's description behind a key. */
+  publicDocs?: boolean;
   boardPath: string;
 }
 
@@ -63,8 +65,9 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
     if (!found.matched) return next(); // Not Found / Method Not Allowed, answered as FastAPI does
     let rule = found.rule;
     if (rule?.kind === 'public') {
-      if (c.req.path !== '/metrics' || deps.publicMetrics) return next();
-      rule = METRICS_RULE;
+      if (c.req.path === '/metrics' && !deps.publicMetrics) rule = METRICS_RULE;
+      else if (DOCS_PATHS.has(c.req.path) && deps.publicDocs === false) rule = DOCS_RULE;
+      else return next();
     }
     if (rule?.kind === 'node' && !rule.audit) return next();
     const action = rule?.kind === 'key' ? rule.action : rule?.kind === 'node' && rule.audit ? rule.audit : `${c.req.method} ${c.req.path}`;

@@ -90,6 +90,10 @@ export const UI_RULE: RouteRule = { kind: 'public' };
 
 export const BOARD_RULE: RouteRule = key('queues:board', 'board.view');
 
+/** The API's description, when `auth.public_docs` is false: any key (it describes routes, no data). */
+export const DOCS_PATHS: ReadonlySet<string> = new Set(['/openapi.json', '/docs', '/redoc']);
+export const DOCS_RULE: RouteRule = key('tasks:read', 'docs.read');
+
 /**
  * /metrics when `auth.public_metrics` is false: an operator or admin key. Not a viewer's or a
  * submitter's (any key until session 28): the metrics name every tenant with its usage and
