@@ -381,13 +381,7 @@ export class TaskStore {
     return this.db.transaction(async (tx) => {
       const t = await this.lockTask(tx, taskId);
       if (!t || t.attempts !== attempt || !isOnNode(t.status)) return null;
-      if (t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
-      const [again] = await tx
-        .update(tasks)
-        .set({ status: 'queued', nodeId: null, statusReason: reason, lostAttempts: sql`${tasks.lostAttempts} + 1`, waitingSince: sql`now()` })
-        .where(eq(tasks.id, t.id))
-        .returning();
-      await addEvent(tx, again, reason);
+      const [again] = await putBack(tx, [t], () => reason);
       return again;
     });
   }

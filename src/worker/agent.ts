@@ -555,14 +555,14 @@ export class NodeAgent implements Part {
         await this.beating;
         await this.heartbeat();
         await Promise.allSettled([...this.inFlight]);
-        // The last one, once what ran here has ended (after any under way, else it could land second).
-        this.heartbeatsOver = true;
-        if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
-        await this.beating;
-        if (this.node) await this.beat(AbortSignal.timeout(2_000));
       }
       this.heartbeatsOver = true;
       if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+      if (!force && this.node) {
+        // The last one, once what ran here has ended (after any under way, else it could land second).
+        await this.beating;
+        await this.beat(AbortSignal.timeout(2_000));
+      }
       const steps = this.opts.shared ? [] : [this.inbox.close(), this.events?.close()];
       for (const r of await Promise.allSettled(steps)) {
         if (r.status === 'rejected') this.opts.logger.warn({ err: r.reason }, 'worker: error while closing');
