@@ -104,6 +104,36 @@ describe('API keys and roles', () => {
     expect(r.status).toBe(401);
   });
 
+
+  it('checks the key and the role before reading the body: 401 or 403 whatever the body, over the size limit or malformed', async () => {
+    const big = JSON.stringify({ image: 'x', command: 'a'.repeat(2 * 1024 * 1024) }); // over max_body_bytes (1 MiB)
+    const send = (key: string | null, body: BodyInit, extra: RequestInit = {}) =>
+      fetch(`${jarvis.url}/tasks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body,
+        ...extra,
+      });
+    const streamed = () =>
+      new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 40; i++) c.enqueue(new TextEncoder().encode('a'.repeat(64 * 1024)));
+          c.close();
+        },
+      });
+    for (const key of [null, 'jvk_not-a-real-key']) {
+      for (const r of [await send(key, big), await send(key, '{"image": '), await send(key, streamed(), { duplex: 'half' } as RequestInit)]) {
+        expect(r.status).toBe(401);
+        expect(await r.json()).toEqual({ detail: 'Not authenticated' });
+      }
+    }
+    // A viewer may not submit: 403 before its oversized body is looked at.
+    const viewer = await send(keys['viewer-alpha']!, big);
+    expect(viewer.status).toBe(403);
+    expect(((await viewer.json()) as { detail: string }).detail).toMatch(/submitter role/);
+    // With a key that may submit, the same body is the 413 it was.
+    expect((await send(keys['submitter-alpha']!, big)).status).toBe(413);
+  });
   it("gives each role exactly the routes api.md gives it, and names the role needed when it refuses", async () => {
     const failures: string[] = [];
     for (const [route, allowed] of Object.entries(ALLOWED)) {

@@ -21,7 +21,6 @@ import { scheduleRoutes } from './routes/schedules.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { authMiddleware, clientAddress } from './auth/middleware.ts';
-import { DOCS_PATHS } from './auth/route-policy.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -41,11 +40,6 @@ export function createApp(deps: ApiDeps) {
     publicDocs: deps.config.auth.public_docs,
     boardPath: BOARD_PATH,
   });
-  // The docs routes are added by installFastApi, before the middleware below could run for them:
-  // when they are not public, the key check goes in front of them here (it reads no body).
-  if (!deps.config.auth.public_docs) for (const path of DOCS_PATHS) app.use(path, auth);
-  installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0', bodyLimit, extraResponses: documentedAnswers(deps.config.auth.public_metrics) });
-
   app.use('*', requestId());
   app.use('*', async (c, next) => {
     const start = process.hrtime.bigint();
@@ -65,7 +59,10 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
+  // The key is checked before the body is read (by installFastApi's middleware, next): a request
+  // without a key is 401 whatever its body, and a large body costs nothing before it.
   app.use('*', auth);
+  installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0', bodyLimit, extraResponses: documentedAnswers(deps.config.auth.public_metrics) });
 
   const control = createControl(deps);
   const routes = [taskRoutes(control), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];

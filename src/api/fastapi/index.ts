@@ -3,7 +3,7 @@
 // 404/405/307, and /openapi.json, /docs and /redoc. Set up with:
 //
 //   const app = new OpenAPIHono({ defaultHook: validationHook });
-//   installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0' }); // before any route or middleware
+//   installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0' }); // before any route
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Env, Schema } from 'hono';
 import { installDocs, type DocsOptions } from './docs.ts';
@@ -25,8 +25,9 @@ export interface FastApiOptions extends DocsOptions {
 }
 
 /**
- * Installs the request middleware (first, so it runs before anything else), the not-found and
- * error handlers, and the docs routes. Routes added later are picked up as they come.
+ * Installs the request middleware (it reads the body: middleware added before it, such as a key
+ * check, runs before the body is read), the not-found and error handlers, and the docs routes.
+ * Routes added later are picked up as they come.
  */
 export function installFastApi<E extends Env, S extends Schema, B extends string>(app: OpenAPIHono<E, S, B>, options: FastApiOptions): void {
   const { logger, bodyLimit, ...docs } = options;

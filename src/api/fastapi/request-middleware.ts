@@ -1,13 +1,13 @@
-// The first middleware of the app: reads a request to an OpenAPI route the way FastAPI does before
-// Hono's validators see it, and leaves what it read in a context variable for the validation
-// hook, which answers every problem of the request at the route (after the app's own middleware,
-// so authentication still comes before a 422). The body is read by FastAPI's rules
-// (request-body.ts). Where Hono's validators would read the request differently, it is sent
-// through the app once more in the form they read as FastAPI does, with the body as read carried
-// in the `env` of that call: a JSON body with no (or another JSON) content type gets
+// Reads a request to an OpenAPI route the way FastAPI does before Hono's validators see it, and
+// leaves what it read in a context variable for the validation hook, which answers every problem
+// of the request at the route. The body is read by FastAPI's rules (request-body.ts), once. Where
+// Hono's validators would read the request differently, the request is changed in place to the
+// form they read as FastAPI does: a JSON body with no (or another JSON) content type gets
 // `application/json`; a body that is missing, unreadable or not JSON becomes JSON `null` (which no
 // model accepts, so the hook runs and answers from what was read); a repeated scalar query key
-// keeps only its last value, as Starlette does.
+// keeps only its last value, as Starlette does. Nothing runs twice, so the app's own middleware
+// (the key check above all) may come before this one: a request without a key is refused before
+// a byte of its body is read.
 import type { OpenAPIHono, RouteConfig } from '@hono/zod-openapi';
 import type { Context, Env, MiddlewareHandler, Schema } from 'hono';
 import { matchedRoutes } from 'hono/route';
@@ -19,8 +19,6 @@ import { def, unwrap, isZodSchema } from './zod-schema.ts';
 /** Content types both Hono's JSON validator and @hono/zod-openapi's media-type gate accept. */
 const CANONICAL_JSON = /^application\/json(?:;\s*charset=[\w-]+)?$/i;
 const JSON_NULL = new TextEncoder().encode('null');
-/** The `env` key under which a request sent through again carries its body as first read. */
-const BODY_AS_READ = 'fastapiBodyAsRead';
 
 interface KnownRoute {
   route: RouteConfig;
@@ -39,26 +37,23 @@ export function fastApiRequests<E extends Env, S extends Schema, B extends strin
     if (!known) return next();
     const { route } = known;
     const { query, lastValuesOnly } = queryAsStarletteReadsIt(route, c.req.queries());
-    const carried = (c.env as Record<string, unknown> | undefined)?.[BODY_AS_READ] as RequestBody | undefined;
-    let body = carried;
+    let body: RequestBody | undefined;
     let bytes: Uint8Array | undefined;
     let retype = false;
-    if (!body && jsonBodySchema(route) && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    if (jsonBodySchema(route) && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       const contentType = c.req.header('content-type') ?? null;
       bytes = await readBodyLimited(c.req, bodyLimit(c.req.path));
       body = readRequestBody(bytes, contentType);
       if (body.kind !== 'json') [bytes, retype] = [JSON_NULL, true];
       else retype = !CANONICAL_JSON.test(contentType ?? '');
     }
-    if (retype || lastValuesOnly) {
-      const env = { ...(c.env as object | undefined), [BODY_AS_READ]: body };
-      return app.fetch(asHonoReadsIt(c, bytes, lastValuesOnly ? query : undefined), env as E['Bindings']);
-    }
-    if (body?.kind === 'json' && bytes !== undefined) {
+    if (retype || lastValuesOnly) c.req.raw = asHonoReadsIt(c, bytes, lastValuesOnly ? query : undefined);
+    if (bytes !== undefined) {
       // Parsed once: Hono's JSON validator gets this value instead of decoding and parsing the
-      // bytes again (which also built a Response per request to turn them into text).
-      const { value, text } = body;
-      (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
+      // bytes again (which also built a Response per request to turn them into text). What was
+      // cached of the body as it came (its bytes) is dropped, as the body Hono reads is this one.
+      const [value, text] = body?.kind === 'json' ? [body.value, body.text] : [null, 'null'];
+      c.req.bodyCache = { text: Promise.resolve(text) } as unknown as typeof c.req.bodyCache;
       c.req.json = <T>() => Promise.resolve(value as T);
     }
     const request: FastApiRequest = { route, params: pathParams(known, c.req.path), query, body };
@@ -67,7 +62,7 @@ export function fastApiRequests<E extends Env, S extends Schema, B extends strin
   };
 }
 
-/** The same request with `bytes` (JSON) as its body, and the query reduced to `query` when given. */
+/** The same request with `bytes` as its JSON body when given, and the query reduced to `query` when given. */
 function asHonoReadsIt(c: Context, bytes: Uint8Array | undefined, query: Record<string, string | string[]> | undefined): Request {
   const url = new URL(c.req.url);
   if (query) {
