@@ -107,7 +107,7 @@ describe('API keys and roles', () => {
 
   it('checks the key and the role before reading the body: 401 or 403 whatever the body, over the size limit or malformed', async () => {
     const big = JSON.stringify({ image: 'x', command: 'a'.repeat(2 * 1024 * 1024) }); // over max_body_bytes (1 MiB)
-    const send = (key: string | null, body: BodyInit, extra: RequestInit = {}) =>
+    const send = (key: string | null, body: string | ReadableStream, extra: RequestInit = {}) =>
       fetch(`${jarvis.url}/tasks`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },

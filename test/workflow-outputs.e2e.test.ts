@@ -230,6 +230,22 @@ describe('POST /workflows/{id}/retry', () => {
     expect(events.at(-1)).toBe('succeeded@2');
     expect((await http.post('/workflows/00000000-0000-0000-0000-000000000000/retry')).status).toBe(404);
   });
+
+  it("gives each task it re-runs its max_retries afresh, as a task's own retry does", async () => {
+    const flaky = { max_retries: 1, retry_backoff_seconds: 0.1 };
+    const reasons = async (id: string) => (await http.get(`/tasks/${id}/events`)).body.items.map((e: { reason: string | null }) => e.reason ?? '');
+    const wf = await http.post('/workflows', { tasks: [task('bad', 'exit 3', [], flaky)] });
+    expect(byKey((await waitForWorkflow(wf.body.id)).tasks).bad).toMatchObject({ status: 'failed', attempts: 2 });
+    expect((await http.post(`/workflows/${wf.body.id}/retry`)).status).toBe(200);
+    const bad = byKey((await waitForWorkflow(wf.body.id)).tasks).bad;
+    expect(bad).toMatchObject({ status: 'failed', attempts: 4 }); // before: 3, the retry's first failure was final
+    expect(await reasons(bad.id)).toContain('attempt 3 failed (exited with code 3); retrying in 0.1 s (attempt 4 of 4)');
+
+    const alone = await http.post('/tasks', { image: TEST_IMAGE, command: 'exit 3', resources: { cpu: 0.1, memory_mb: 32 }, ...flaky });
+    await http.waitForTask(alone.body.id, (x) => x.status === 'failed');
+    expect((await http.post(`/tasks/${alone.body.id}/retry`)).status).toBe(200);
+    expect(await http.waitForTask(alone.body.id, (x) => x.status === 'failed' && x.attempts > 2)).toMatchObject({ attempts: 4 });
+  });
 });
 
 describe('the CLI', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { attemptEnd, retryDelayMs } from './attempt-end.ts';
 
-const running = { status: 'running', attempts: 1, lostAttempts: 0, maxRetries: 2, retryBackoffSeconds: 1.5 };
+const running = { status: 'running', attempts: 1, lostAttempts: 0, retriedAttempts: 0, maxRetries: 2, retryBackoffSeconds: 1.5 };
 
 describe('the end of an attempt', () => {
   it('doubles the backoff with each attempt', () => {
@@ -29,6 +29,17 @@ describe('the end of an attempt', () => {
     });
     expect(attemptEnd({ ...running, attempts: 4, lostAttempts: 1 }, { status: 'failed', error: 'x' })).toEqual({ kind: 'final' });
     expect(attemptEnd({ ...running, maxRetries: 0, attempts: 3, lostAttempts: 2 }, { status: 'failed', error: 'x' })).toEqual({ kind: 'final' });
+  });
+
+  it("gives a task retried by a user its retries afresh, the backoff starting again", () => {
+    // Three attempts (one lost) before the retry: two counted. Attempt 4 is the first since.
+    const retried = { ...running, attempts: 4, lostAttempts: 1, retriedAttempts: 2 };
+    expect(attemptEnd(retried, { status: 'failed', error: 'exit code 1' })).toEqual({
+      kind: 'retry',
+      retryInMs: 1500,
+      reason: 'attempt 4 failed (exit code 1); retrying in 1.5 s (attempt 5 of 6)',
+    });
+    expect(attemptEnd({ ...retried, attempts: 6 }, { status: 'failed', error: 'x' })).toEqual({ kind: 'final' });
   });
 
   it('ends the task when retries are spent, or on success or cancel', () => {

@@ -67,6 +67,9 @@ export const tasks = pgTable(
     // Of those, attempts lost with their node (offline, stopped before it took the attempt, or its
     // result lost): placed again without counting against max_retries (domain/attempt-end.ts).
     lostAttempts: integer('lost_attempts').notNull().default(0),
+    // Of those, the attempts that counted against max_retries before a user's retry of the task
+    // (its own or its workflow's): the retry gives it its max_retries afresh (domain/attempt-end.ts).
+    retriedAttempts: integer('retried_attempts').notNull().default(0),
     // When it last began to wait for a node (released by its workflow, queued again for a retry
     // or after a lost attempt); null: since it was created. Aging counts from it (scheduler/aging.ts).
     waitingSince: ts('waiting_since'),

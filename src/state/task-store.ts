@@ -409,6 +409,8 @@ export class TaskStore {
           error: null,
           finishedAt: null,
           waitingSince: sql`now()`,
+          // Its max_retries afresh: the attempts that counted so far no longer do.
+          retriedAttempts: t.attempts - t.lostAttempts,
           statusReason: retryRequested(t.status),
         })
         .where(eq(tasks.id, t.id))

@@ -240,6 +240,8 @@ export class WorkflowStore {
           finishedAt: null,
           outputs: null,
           result: null,
+          // Its max_retries afresh: the attempts that counted so far no longer do.
+          retriedAttempts: t.attempts - t.lostAttempts,
           ...(t.templates ? { name: t.templates.name, command: t.templates.command, env: t.templates.env } : {}),
         })
         .where(eq(tasks.id, t.id))
