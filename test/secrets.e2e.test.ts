@@ -93,6 +93,28 @@ describe('secrets', () => {
     expect(other.status).toBe(422);
   });
 
+  it("keeps a node's token out of the log when its heartbeat's query fails", async () => {
+    const node = await as(ADMIN)('POST', '/nodes/register', { name: 'token-probe', hostname: 'h', capacity: { cpu: 1, memory_mb: 256, max_tasks: 1 } });
+    expect(node.status).toBe(201);
+    const token = node.body.token as string;
+    const beat = () => api(jarvis.url).call('POST', `/nodes/${node.body.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 1, running_task_ids: [], engine: 'ok' }, { authorization: `Bearer ${token}` });
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      // The heartbeat's statement, which binds the token, fails for real.
+      await client.query('ALTER TABLE nodes RENAME COLUMN token TO token_renamed');
+      const failed = await beat();
+      expect(failed.status).toBe(500);
+      expect(failed.body).toEqual({ detail: 'Internal Server Error' });
+    } finally {
+      await client.query('ALTER TABLE nodes RENAME COLUMN token_renamed TO token');
+      await client.end();
+    }
+    await jarvis.waitFor(/unhandled error on POST \/nodes\/[^/]+\/heartbeat: Failed query/, 10_000);
+    expect(jarvis.output()).not.toContain(token);
+    expect((await beat()).status).toBe(200);
+  });
+
   it('refuses to start once secrets exist and JARVIS_SECRET_KEY is gone', async () => {
     const { spawnJarvis } = await import('./support/jarvis.ts');
     const p = spawnJarvis(['server'], { ...(process.env as Record<string, string>), DATABASE_URL: db.url, PORT: '0', JARVIS_SECRET_KEY: '', JARVIS_ADMIN_KEY: ADMIN });

@@ -38,6 +38,7 @@ import { closeOnce, type CloseOptions } from '../lifecycle/part.ts';
 import { ScheduleStore } from '../state/schedule-store.ts';
 import { WebhookStore } from '../state/webhook-store.ts';
 import { leaderParts } from './leader-parts.ts';
+import { redactUrl } from '../monitor/log-redaction.ts';
 
 /** How long an idle keep-alive connection is kept open (see where the server starts). */
 const KEEP_ALIVE_MS = 65_000;
@@ -89,7 +90,7 @@ export async function startControlPlane(
   let redisDown = false;
   let leader: LeaderLock | null = null;
   const onRedisError = (err: Error) => {
-    if (!redisDown) logger.error({ err: { message: err.message } }, `Redis at ${config.redis.url} is unavailable; retrying`);
+    if (!redisDown) logger.error({ err: { message: err.message } }, `Redis at ${redactUrl(config.redis.url)} is unavailable; retrying`);
     redisDown = true;
   };
   redis.on('error', onRedisError);
@@ -227,7 +228,7 @@ export async function startControlPlane(
 
   // Serve once Redis answers (or after a few seconds, if it is down: the API then says so).
   await waitUntilReady(redis, 5_000).catch(() =>
-    logger.error(`Redis at ${config.redis.url} does not answer; starting anyway: submissions get 503 until it does`),
+    logger.error(`Redis at ${redactUrl(config.redis.url)} does not answer; starting anyway: submissions get 503 until it does`),
   );
 
   // Every replica records results and serves the API; only the leader schedules and monitors.

@@ -4,6 +4,7 @@ import type { PendingRow } from '../scheduler/pending.ts';
 import type { Config } from '../config/index.ts';
 import { Unavailable } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
+import { hostOf } from '../monitor/log-redaction.ts';
 
 export const ENQUEUE_TIMEOUT_MS = 3_000;
 
@@ -24,7 +25,7 @@ export function enqueueWithin(deps: Pick<ControlDeps, 'pending'>, rows: PendingR
 
 export function queueUnavailable(config: Config, what: string): Unavailable {
   return new Unavailable(
-    `The task queue (Redis at ${redactUrl(config.redis.url)}) is unavailable, so ${what} was not accepted and nothing was stored. Retry when Redis is back.`,
+    `The task queue (Redis at ${hostOf(config.redis.url, 6379)}) is unavailable, so ${what} was not accepted and nothing was stored. Retry when Redis is back.`,
   );
 }
 
@@ -40,15 +41,5 @@ export async function tellNodesToCancel(deps: Pick<ControlDeps, 'redis' | 'names
     await m.exec();
   } catch (err) {
     deps.logger.error({ err, task_ids: ids }, 'cancel: recorded, but could not tell the nodes (Redis unavailable); their results will be ignored');
-  }
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return `${u.hostname}:${u.port || 6379}`;
-  } catch {
-    return url;
   }
 }

@@ -10,6 +10,7 @@ import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { findPostgresBin, startLocalPostgres, type LocalPostgres } from './local-postgres.ts';
 import * as schema from './schema.ts';
+import { redactUrl } from '../monitor/log-redaction.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -155,13 +156,5 @@ async function openPglite(dataDir: string): Promise<Database> {
   };
 }
 
-/** A database URL fit for a log line: the password is replaced. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable database URL)';
-  }
-}
+/** A database URL fit for a log line: its password (in the user part or the query) replaced. */
+export const redact = redactUrl;

@@ -7,6 +7,7 @@ import type { Context, ErrorHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HttpError, RequestValidationError } from './errors.ts';
+import { withoutQueryParams } from '../../monitor/log-redaction.ts';
 
 /** The part of a pino logger the handler needs. */
 export interface ErrorLogger {
@@ -19,9 +20,11 @@ export function fastApiErrorHandler(logger: ErrorLogger): ErrorHandler {
     if (err instanceof RequestValidationError) return c.json({ detail: err.errors }, 422);
     if (err instanceof HttpError) return c.json({ detail: err.detail }, err.status, err.headers);
     if (err instanceof HTTPException) return fromHttpException(err, c);
+    // A failed query's message ends with its parameters (a node's token, for one): not logged.
+    const safe = withoutQueryParams(err);
     logger.error(
-      { err, request_id: requestIdOf(c), method: c.req.method, path: c.req.path },
-      `unhandled error on ${c.req.method} ${c.req.path}: ${err instanceof Error ? err.message : String(err)}`,
+      { err: safe, request_id: requestIdOf(c), method: c.req.method, path: c.req.path },
+      `unhandled error on ${c.req.method} ${c.req.path}: ${safe instanceof Error ? safe.message : String(safe)}`,
     );
     return c.json({ detail: 'Internal Server Error' }, 500);
   };
