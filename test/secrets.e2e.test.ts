@@ -81,6 +81,18 @@ describe('secrets', () => {
     }
   });
 
+  it('never echoes a value in a 422: the value is shown as Pydantic shows a SecretStr', async () => {
+    const noName = await as(submitter)('POST', '/secrets', { value: VALUE });
+    expect(noName.status).toBe(422);
+    expect(noName.body.detail).toEqual([{ type: 'missing', loc: ['body', 'name'], msg: 'Field required', input: { value: '**********' } }]);
+    const tooLong = await as(submitter)('POST', '/secrets', { name: 'big', value: VALUE.repeat(4000) });
+    expect(tooLong.status).toBe(422);
+    expect(tooLong.body.detail).toEqual([expect.objectContaining({ type: 'string_too_long', loc: ['body', 'value'], input: '**********' })]);
+    const raw = await fetch(`${jarvis.url}/secrets`, { method: 'POST', headers: { authorization: `Bearer ${submitter}`, 'content-type': 'text/plain' }, body: `{"name": "x", "value": "${VALUE}"}` });
+    expect(raw.status).toBe(422);
+    expect(await raw.text()).not.toContain(VALUE);
+  });
+
   it('refuses a task naming a secret its tenant does not have, pointing at the env key', async () => {
     const r = await as(submitter)('POST', '/tasks', { image: TEST_IMAGE, command: 'true', env: { X: { secret: 'nope' } } });
     expect(r.status).toBe(422);

@@ -174,6 +174,12 @@ describe('webhooks', () => {
     }
     const weak = await call('POST', '/webhooks', { url: 'http://127.0.0.1:1/', events: ['*'], secret: 'short' });
     expect(weak.status).toBe(422);
+    // A 422 shows a secret as Pydantic shows a SecretStr, and a URL's password hidden.
+    expect(weak.body.detail).toEqual([expect.objectContaining({ type: 'string_too_short', loc: ['body', 'secret'], input: '**********' })]);
+    const noEvents = await call('POST', '/webhooks', { url: 'http://127.0.0.1:1/', secret: SECRET });
+    expect(noEvents.body.detail).toEqual([expect.objectContaining({ type: 'missing', loc: ['body', 'events'], input: { url: 'http://127.0.0.1:1/', secret: '**********' } })]);
+    const withPassword = await call('POST', '/webhooks', { url: 'http://user:hunter2-pw@example.com/', events: ['*'], secret: SECRET });
+    expect(JSON.stringify(withPassword.body)).not.toContain('hunter2-pw');
     const unknown = await call('POST', '/webhooks', { url: 'http://127.0.0.1:1/', events: ['task.exploded'], secret: SECRET });
     expect(unknown.status).toBe(422);
     expect(unknown.body.detail[0].loc).toEqual(['body', 'events', 0]);

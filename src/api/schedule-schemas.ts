@@ -3,7 +3,7 @@ import { z } from '@hono/zod-openapi';
 import { scheduleCreateSchema } from '../schedule/schedule-spec.ts';
 import { CONCURRENCY_POLICIES } from '../schedule/tick-planner.ts';
 import { EventPattern } from '../webhook/events.ts';
-import { queryInt } from './fastapi/index.ts';
+import { queryInt, secretField } from './fastapi/index.ts';
 import { TaskCreate, TenantFilter, uuidParam, WorkflowCreate } from './schemas.ts';
 
 // A schedule's task is a new task each tick, so it cannot carry an idempotency key.
@@ -65,7 +65,7 @@ export const WebhookCreate = z
   .strictObject({
     url: z.string().max(2048).openapi({ example: 'https://hooks.example.com/jarvis' }),
     events: z.array(EventPattern).min(1).max(32).openapi({ example: ['task.succeeded', 'task.failed', 'workflow.*'] }),
-    secret: Secret,
+    secret: secretField(Secret),
   })
   .openapi('WebhookCreate');
 

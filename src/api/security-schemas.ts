@@ -1,7 +1,7 @@
 // Request and response schemas of the security routes (api.md, "Security"): keys, audit, secrets.
 import { z } from '@hono/zod-openapi';
 import { ROLES, TENANT_PATTERN } from '../auth/keys.ts';
-import { laxFloat, queryInt } from './fastapi/index.ts';
+import { laxFloat, queryInt, secretField } from './fastapi/index.ts';
 
 const NoNul = (max: number) =>
   z
@@ -77,7 +77,7 @@ export const SecretName = z.string().regex(SECRET_NAME, 'a secret name is 1-128 
 export const SecretCreate = z
   .strictObject({
     name: SecretName,
-    value: NoNul(65_536),
+    value: secretField(NoNul(65_536)),
     tenant: Tenant.optional().openapi({ description: "Admins only: another tenant's secret" }),
   })
   .openapi('SecretCreate');

@@ -7,6 +7,7 @@ import type { DeliveryRow, WebhookRow } from '../state/schema.ts';
 import { urlProblem, type DestinationRules } from '../webhook/destination.ts';
 import { canSee, type Actor } from './actor.ts';
 import type { ControlDeps } from './deps.ts';
+import { redactUrl } from '../monitor/log-redaction.ts';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
 
@@ -24,7 +25,7 @@ export class WebhookControl {
 
   async create(spec: { url: string; events: string[]; secret: string }, actor: Actor): Promise<WebhookRow> {
     const problem = urlProblem(spec.url, destinationRules(this.deps.config));
-    if (problem) throw new InvalidInput([{ type: 'value_error', loc: ['body', 'url'], msg: `Value error, the URL ${problem}`, input: spec.url, ctx: { error: {} } }]);
+    if (problem) throw new InvalidInput([{ type: 'value_error', loc: ['body', 'url'], msg: `Value error, the URL ${problem}`, input: withoutPassword(spec.url), ctx: { error: {} } }]);
     const box = this.deps.secretBox;
     if (!box) throw new Unavailable('Webhooks need JARVIS_SECRET_KEY to keep their secrets encrypted: start the control plane with it (32 random bytes, e.g. openssl rand -base64 32)');
     const row = { id: randomUUID(), tenant: actor.tenant, url: spec.url, events: [...new Set(spec.events)], createdAt: new Date() };
@@ -58,5 +59,14 @@ export class WebhookControl {
     const d = await this.deps.webhooks.delivery(id, deliveryId);
     if (!d) throw new NotFound('Delivery not found');
     return this.deps.webhooks.redeliver(d);
+  }
+}
+
+/** The URL as given, or with its password hidden when it has one (a 422 echoes it). */
+function withoutPassword(url: string): string {
+  try {
+    return new URL(url).password ? redactUrl(url) : url;
+  } catch {
+    return url;
   }
 }

@@ -17,6 +17,7 @@ export { valueErrorItem } from './pydantic-errors.ts';
 export { queryBool, queryInt } from './query-params.ts';
 export { laxFloat, laxInt } from './lax.ts';
 export { uuidError } from './uuid.ts';
+export { secretField } from './secret-fields.ts';
 
 export interface FastApiOptions extends DocsOptions {
   logger: ErrorLogger;

@@ -9,6 +9,7 @@ import { HttpError, RequestValidationError, type LocItem, type PydanticErrorItem
 import { zodIssuesToPydantic } from './pydantic-errors.ts';
 import { refuseDeepNesting, type RequestBody } from './request-body.ts';
 import { isZodSchema, type ZodSchema } from './zod-schema.ts';
+import { hideSecrets, secretKeys } from './secret-fields.ts';
 
 /** A request as FastAPI reads it, for the route it reached. */
 export interface FastApiRequest {
@@ -68,14 +69,15 @@ export async function validationHook(result: ValidationHookResult, c: Context): 
   if (!request) throw new Error('validationHook needs the FastAPI request middleware ahead of the routes: set the app up with installFastApi(app)');
   if (request.body?.kind === 'invalid') throw request.body.error;
   refuseDeepNesting(request.body);
+  const hidden = secretKeys(jsonBodySchema(request.route));
   const items = await validateRequest(request);
-  if (items.length > 0) throw new RequestValidationError(items);
+  if (items.length > 0) throw new RequestValidationError(hideSecrets(items, hidden));
   if (request.body?.kind === 'raw') throw new HttpError(415, 'Unsupported Media Type: send the body as application/json');
   // Hono's validator read an input differently from the middleware: report what zod found.
   const target = result.target;
   const schema = target === 'json' ? jsonBodySchema(request.route) : target === 'query' ? request.route.request?.query : request.route.request?.params;
   if (!isZodSchema(schema)) throw new Error(`no ${target} schema on ${request.route.method.toUpperCase()} ${request.route.path}`);
   throw new RequestValidationError(
-    zodIssuesToPydantic(result.error.issues, { loc: [LOC_ROOT[target] ?? target], schema, data: result.data, paramTarget: target !== 'json' }),
+    hideSecrets(zodIssuesToPydantic(result.error.issues, { loc: [LOC_ROOT[target] ?? target], schema, data: result.data, paramTarget: target !== 'json' }), hidden),
   );
 }
