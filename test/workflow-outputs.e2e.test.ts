@@ -241,10 +241,22 @@ describe('POST /workflows/{id}/retry', () => {
     expect(bad).toMatchObject({ status: 'failed', attempts: 4 }); // before: 3, the retry's first failure was final
     expect(await reasons(bad.id)).toContain('attempt 3 failed (exited with code 3); retrying in 0.1 s (attempt 4 of 4)');
 
-    const alone = await http.post('/tasks', { image: TEST_IMAGE, command: 'exit 3', resources: { cpu: 0.1, memory_mb: 32 }, ...flaky });
-    await http.waitForTask(alone.body.id, (x) => x.status === 'failed');
-    expect((await http.post(`/tasks/${alone.body.id}/retry`)).status).toBe(200);
+    const alone = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo partial; exit 3', resources: { cpu: 0.1, memory_mb: 32 }, ...flaky });
+    expect(await http.waitForTask(alone.body.id, (x) => x.status === 'failed')).toMatchObject({ result: 'partial' });
+    const retried = await http.post(`/tasks/${alone.body.id}/retry`);
+    expect(retried.status).toBe(200);
+    // What the last attempt left is not the new attempt's.
+    expect(retried.body).toMatchObject({ status: 'queued', result: null, outputs: null, exit_code: null });
     expect(await http.waitForTask(alone.body.id, (x) => x.status === 'failed' && x.attempts > 2)).toMatchObject({ attempts: 4 });
+  });
+
+  it('refuses to retry a workflow whose every task succeeded: there is nothing to run again', async () => {
+    const wf = await http.post('/workflows', { tasks: [task('fine', 'true')] });
+    expect((await waitForWorkflow(wf.body.id)).status).toBe('succeeded');
+    const r = await http.post(`/workflows/${wf.body.id}/retry`);
+    expect(r.status).toBe(409);
+    expect(r.body).toEqual({ detail: 'Every task of this workflow succeeded; there is nothing to retry (submit it again to run it all again)' });
+    expect((await http.get(`/workflows/${wf.body.id}`)).body.status).toBe('succeeded');
   });
 });
 

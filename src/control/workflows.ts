@@ -68,6 +68,7 @@ export class WorkflowControl {
     const r = await workflows.retry(id, (tx, wf, reset) => releaser.restart(tx, wf, reset));
     if (r === 'not_found') throw new NotFound('Workflow not found');
     if ('running' in r) throw new Conflict('Workflow is still running; retry it once it has ended (or cancel it first)');
+    if ('allSucceeded' in r) throw new Conflict('Every task of this workflow succeeded; there is nothing to retry (submit it again to run it all again)');
     // A cancel told the nodes about these tasks; it was about attempts that ended, not the new ones.
     if (r.reset.length > 0) await this.deps.redis.del(...r.reset.map((t) => this.deps.names.cancelKey(t.id))).catch(() => undefined);
     await this.deps.pending.add(r.queued).catch((err) =>

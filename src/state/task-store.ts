@@ -407,6 +407,9 @@ export class TaskStore {
           nodeId: null,
           exitCode: null,
           error: null,
+          // What the last attempt left is not this attempt's (a workflow's retry clears them too).
+          outputs: null,
+          result: null,
           finishedAt: null,
           waitingSince: sql`now()`,
           // Its max_retries afresh: the attempts that counted so far no longer do.

@@ -201,10 +201,10 @@ export class WorkflowStore {
   async retry(
     id: string,
     restart: (tx: Tx, wf: WorkflowRow, reset: TaskRow[]) => Promise<ReleasedTask[]>,
-  ): Promise<'not_found' | { running: WorkflowRow } | { reset: TaskRow[]; queued: ReleasedTask[] }> {
+  ): Promise<'not_found' | { running: WorkflowRow } | { allSucceeded: WorkflowRow } | { reset: TaskRow[]; queued: ReleasedTask[] }> {
     return this.db.transaction(async (tx) => {
       const r = await this.resetForRetry(tx, id);
-      if (r === 'not_found' || 'running' in r) return r;
+      if (r === 'not_found' || 'running' in r || 'allSucceeded' in r) return r;
       return { reset: r.reset, queued: await restart(tx, r.workflow, r.reset) };
     });
   }
@@ -215,7 +215,7 @@ export class WorkflowStore {
    * attempt), their submitted templates restored to be filled again at release. Succeeded tasks,
    * and what they left, are kept. Returns the reset tasks, or why nothing was done.
    */
-  async resetForRetry(tx: Tx, id: string): Promise<'not_found' | { running: WorkflowRow } | { workflow: WorkflowRow; reset: TaskRow[] }> {
+  async resetForRetry(tx: Tx, id: string): Promise<'not_found' | { running: WorkflowRow } | { allSucceeded: WorkflowRow } | { workflow: WorkflowRow; reset: TaskRow[] }> {
     const wf = await this.lock(tx, id);
     if (!wf) return 'not_found';
     if (wf.status === 'running') return { running: wf };
@@ -225,6 +225,9 @@ export class WorkflowStore {
       .where(and(eq(tasks.workflowId, id), inArray(tasks.status, ['failed', 'timed_out', 'cancelled', 'skipped'])))
       .orderBy(tasks.id)
       .for('update');
+    // Every task succeeded: there is nothing to run again (and the workflow would only be marked
+    // running and succeeded once more, with events and webhooks saying so).
+    if (again.length === 0) return { allSucceeded: wf };
     const reset: TaskRow[] = [];
     for (const t of again) {
       const reason = `workflow retry requested after ${t.status.replace('_', ' ')}; waiting for its parents`;
