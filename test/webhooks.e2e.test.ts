@@ -166,6 +166,43 @@ describe('webhooks', () => {
     await call('DELETE', `/webhooks/${hook.id}`);
   }, 60_000);
 
+  it('refuses to re-send a delivery that is still pending: it would arrive twice', async () => {
+    const rx = await receiver(() => 500);
+    const hook = (await call('POST', '/webhooks', { url: rx.url, events: ['task.queued'], secret: SECRET })).body;
+    await call('POST', '/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '10' } });
+    const pending = await until('a failed attempt', async () => {
+      const items = (await call('GET', `/webhooks/${hook.id}/deliveries`)).body.items as Array<{ id: string; status: string; attempts: number }>;
+      return items.find((d) => d.status === 'pending' && d.attempts >= 1);
+    });
+    const r = await call('POST', `/webhooks/${hook.id}/deliveries/${pending.id}/redeliver`);
+    expect(r.status).toBe(409);
+    expect(r.body.detail).toMatch(/^This delivery is still pending \(\d+ attempts? so far\); it is sent or retried by itself/);
+    expect((await call('GET', `/webhooks/${hook.id}/deliveries`)).body.total).toBe(1);
+    await call('DELETE', `/webhooks/${hook.id}`);
+  });
+
+  it('hears only events from after it was made, even those the outbox reads late', async () => {
+    // An open transaction holds the outbox back: events after it are not final until it ends,
+    // so they are read after the webhook below exists.
+    const pg = (await import('pg')).default;
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    cleanups.push(() => holder.end());
+    await holder.query('BEGIN');
+    await holder.query('SELECT txid_current()');
+    const before = (await call('POST', '/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '10' } })).body;
+    await http.waitForTask(before.id, (t) => t.status === 'succeeded');
+    await sleep(50);
+    const rx = await receiver();
+    const hook = (await call('POST', '/webhooks', { url: rx.url, events: ['task.*'], secret: SECRET })).body;
+    await holder.query('COMMIT');
+    const after = (await call('POST', '/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '10' } })).body;
+    await until('the later task delivered', () => rx.got.some((g) => g.event.type === 'task.succeeded' && g.event.data.task!.id === after.id));
+    await sleep(500);
+    expect(rx.got.filter((g) => g.event.data.task!.id === before.id).map((g) => g.event.type)).toEqual([]);
+    await call('DELETE', `/webhooks/${hook.id}`);
+  });
+
   it('refuses a URL that is not http(s) and a weak secret', async () => {
     for (const url of ['file:///etc/passwd', 'gopher://x', 'ftp://example.com/', 'not a url', 'http://user:pw@example.com/']) {
       const r = await call('POST', '/webhooks', { url, events: ['*'], secret: SECRET });

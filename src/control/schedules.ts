@@ -18,6 +18,7 @@ import { checkSecretRefs } from './secret-refs.ts';
 import { checkStandaloneSpecs, checkWorkflowSpecTemplates } from './template-checks.ts';
 import { taskRowFrom, workflowRows } from './task-rows.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
+import { isForeignKeyViolation } from '../state/tx.ts';
 
 export interface ScheduleSpec {
   name: string;
@@ -133,11 +134,17 @@ export class ScheduleControl {
    */
   async trigger(id: string, actor: Actor): Promise<{ schedule: ScheduleRow; run: ScheduleRun }> {
     const s = await this.get(id, actor);
-    const run = await this.deps.schedules.transaction(async (tx) => {
-      const r = await createScheduleRun(this.deps, tx, s, null);
-      await this.deps.schedules.noteRun(tx, s.id, r.runId);
-      return r;
-    });
+    const run = await this.deps.schedules
+      .transaction(async (tx) => {
+        const r = await createScheduleRun(this.deps, tx, s, null);
+        await this.deps.schedules.noteRun(tx, s.id, r.runId);
+        return r;
+      })
+      .catch((err: unknown) => {
+        // Deleted between the read above and the run's insert (which refers to it).
+        if (isForeignKeyViolation(err)) throw new NotFound('Schedule not found');
+        throw err;
+      });
     await this.deps.pending.add(run.queued).catch((err) =>
       this.deps.logger.warn({ err, schedule_id: id }, 'trigger: run stored, Redis unavailable; the reconciler will enqueue it'),
     );

@@ -2,7 +2,7 @@
 // again), read, list, delete, the delivery log and a re-send by hand. A webhook belongs to the
 // key's tenant and hears only that tenant's events; another tenant's webhook is not found.
 import { randomUUID } from 'node:crypto';
-import { InvalidInput, NotFound, Unavailable } from '../domain/errors.ts';
+import { Conflict, InvalidInput, NotFound, Unavailable } from '../domain/errors.ts';
 import type { DeliveryRow, WebhookRow } from '../state/schema.ts';
 import { urlProblem, type DestinationRules } from '../webhook/destination.ts';
 import { canSee, type Actor } from './actor.ts';
@@ -53,12 +53,18 @@ export class WebhookControl {
     return this.deps.webhooks.deliveries(id, q);
   }
 
-  /** Sends the event again as a new delivery (same event id, new delivery id), soon. */
+  /** Sends a delivered or failed event again as a new delivery (same event id, new delivery id), soon. */
   async redeliver(id: string, deliveryId: string, actor: Actor): Promise<DeliveryRow> {
     await this.get(id, actor);
     const d = await this.deps.webhooks.delivery(id, deliveryId);
     if (!d) throw new NotFound('Delivery not found');
-    return this.deps.webhooks.redeliver(d);
+    // Sent again beside a pending one, the event would arrive twice, and out of its line's order.
+    if (d.status === 'pending') {
+      throw new Conflict(`This delivery is still pending (${d.attempts} attempt${d.attempts === 1 ? '' : 's'} so far); it is sent or retried by itself. Redeliver it once it has been delivered or has failed`);
+    }
+    const again = await this.deps.webhooks.redeliver(d);
+    if (!again) throw new NotFound('Webhook not found');
+    return again;
   }
 }
 

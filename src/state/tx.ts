@@ -9,9 +9,15 @@ export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
  */
 export const uuidArray = (ids: string[]): string => `{${ids.join(',')}}`;
 
-export function isUniqueViolation(err: unknown): boolean {
+/** PostgreSQL's error code anywhere in the error's causes (drizzle wraps the driver's error). */
+function hasCode(err: unknown, code: string): boolean {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: string }).code === '23505') return true;
+    if ((e as { code?: string }).code === code) return true;
   }
   return false;
 }
+
+export const isUniqueViolation = (err: unknown): boolean => hasCode(err, '23505');
+
+/** A row refers to one that is gone (deleted meanwhile). */
+export const isForeignKeyViolation = (err: unknown): boolean => hasCode(err, '23503');

@@ -6,6 +6,7 @@ import { and, count, desc, eq, sql, type SQL } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './db.ts';
 import { webhookCursors, webhookDeliveries, webhooks, type DeliveryRow, type WebhookRow } from './schema.ts';
+import { isForeignKeyViolation } from './tx.ts';
 
 export type NewDeliveryRow = typeof webhookDeliveries.$inferInsert;
 export type EventSource = 'task_events' | 'workflow_events';
@@ -73,8 +74,8 @@ export class WebhookStore {
   }
 
   /** Every webhook's tenant and events, for the outbox's fan-out. */
-  async subscriptions(): Promise<Array<Pick<WebhookRow, 'id' | 'tenant' | 'events'>>> {
-    return this.db.select({ id: webhooks.id, tenant: webhooks.tenant, events: webhooks.events }).from(webhooks);
+  async subscriptions(): Promise<Array<Pick<WebhookRow, 'id' | 'tenant' | 'events' | 'createdAt'>>> {
+    return this.db.select({ id: webhooks.id, tenant: webhooks.tenant, events: webhooks.events, createdAt: webhooks.createdAt }).from(webhooks);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -97,8 +98,8 @@ export class WebhookStore {
     return d ?? null;
   }
 
-  /** A new delivery of the same event (same event id and body), in a line of its own. */
-  async redeliver(d: DeliveryRow): Promise<DeliveryRow> {
+  /** A new delivery of the same event (same event id and body), in a line of its own; null if its webhook was deleted meanwhile. */
+  async redeliver(d: DeliveryRow): Promise<DeliveryRow | null> {
     const id = randomUUID();
     const now = new Date();
     const [r] = await this.db
@@ -117,7 +118,11 @@ export class WebhookStore {
         nextAttemptAt: now,
         createdAt: now,
       })
-      .returning();
+      .returning()
+      .catch((err: unknown) => {
+        if (isForeignKeyViolation(err)) return [null];
+        throw err;
+      });
     return r;
   }
 

@@ -127,11 +127,13 @@ export class WebhookOutbox implements Part {
   }
 }
 
-function deliveriesFor(source: EventSource, e: SourceEvent, subs: Array<{ id: string; tenant: string; events: string[] }>): NewDeliveryRow[] {
+function deliveriesFor(source: EventSource, e: SourceEvent, subs: Array<{ id: string; tenant: string; events: string[]; createdAt: Date }>): NewDeliveryRow[] {
   const type = `${source === 'task_events' ? 'task' : 'workflow'}.${e.status}`;
   const known = source === 'task_events' ? (TASK_EVENTS as readonly string[]) : (WORKFLOW_EVENTS as readonly string[]);
   if (!known.includes(type)) return []; // pending, scheduled: not events a webhook hears
-  const wanted = subs.filter((s) => s.tenant === e.tenant && matchesEvent(s.events, type));
+  // A webhook hears its tenant's events from the time it was made: an event read late (the
+  // outbox waits for older transactions to end) is not sent to a webhook made after it.
+  const wanted = subs.filter((s) => s.tenant === e.tenant && e.at.getTime() >= s.createdAt.getTime() && matchesEvent(s.events, type));
   if (wanted.length === 0) return [];
   const eventId = `${source === 'task_events' ? 'evt_t' : 'evt_w'}${e.id}`;
   const body = eventBody(
