@@ -95,6 +95,9 @@ describe('schedules on one control plane', () => {
     const paused = await http.call('PATCH', `/schedules/${s.id}`, { paused: true });
     expect(paused.status).toBe(200);
     expect(paused.body).toMatchObject({ paused: true, next_run_at: null });
+    // A pause is no tick: last_tick_at is still the last even-second tick, not the PATCH's time.
+    const lastTick = new Date(paused.body.last_tick_at);
+    expect([lastTick.getUTCSeconds() % 2, lastTick.getUTCMilliseconds()]).toEqual([0, 0]);
     const before = (await runsOf(http, 'crud')).length;
     await sleep(3_000);
     expect((await runsOf(http, 'crud')).length).toBe(before);

@@ -25,7 +25,7 @@ export const Schedule = z
     concurrency: z.enum(CONCURRENCY_POLICIES),
     starting_deadline_seconds: z.number().int().nullable(),
     paused: z.boolean(),
-    last_tick_at: z.string().openapi({ description: 'The last tick handled (run or missed); the creation time before the first' }),
+    last_tick_at: z.string().openapi({ description: 'Ticks are counted from here: the last tick handled (run or missed), or the time of the last PATCH that resumed the schedule or changed its cron or time zone; the creation time before the first' }),
     next_run_at: Timestamp.openapi({ description: 'The next tick; null while paused' }),
     missed_ticks: z.number().int().openapi({ description: 'Ticks not run because they were past starting_deadline_seconds, or passed while the control plane was down' }),
     last_run_id: z.string().uuid().nullable().openapi({ description: 'The task or workflow the last run made' }),

@@ -115,7 +115,10 @@ export class ScheduleControl {
     const retimed = merged.cron !== s.cron || merged.timezone !== s.timezone || merged.paused !== s.paused;
     if (retimed) {
       const now = new Date();
-      Object.assign(change, { cron: merged.cron.trim(), timezone: merged.timezone, paused: merged.paused, lastTick: now, nextTick: nextTickOf(merged, now) });
+      // Ticks count from now once it runs on the new timing; a pause is no tick, and leaves
+      // the last one handled as it was (the resume counts from its own time).
+      Object.assign(change, { cron: merged.cron.trim(), timezone: merged.timezone, paused: merged.paused, nextTick: nextTickOf(merged, now) });
+      if (!merged.paused) change.lastTick = now;
     }
     const updated = await this.deps.schedules.update(id, change);
     if (!updated) throw new NotFound('Schedule not found');

@@ -95,7 +95,7 @@ export class ScheduleStore {
 
   /**
    * Claims the tick: in one transaction, last_tick moves from `claim.from` to the handled tick
-   * (only if it still is `claim.from`) and `createRun` makes the run. Returns the run's result,
+   * (only if it still is `claim.from` and the schedule is not paused) and `createRun` makes the run. Returns the run's result,
    * or null when another control plane claimed it first (nothing is written then).
    * With no createRun the ticks are only marked handled (missed).
    */
@@ -110,7 +110,8 @@ export class ScheduleStore {
             missedTicks: sql`least(${schedules.missedTicks} + ${claim.missed}, 2147483647)`,
             updatedAt: new Date(),
           })
-          .where(and(eq(schedules.id, id), eq(schedules.lastTick, claim.from)))
+          // Paused meanwhile (a pause leaves last_tick as it was): the tick is not this claim's.
+          .where(and(eq(schedules.id, id), eq(schedules.lastTick, claim.from), not(schedules.paused)))
           .returning({ id: schedules.id });
         if (moved.length === 0) throw new Lost();
         if (!createRun) return { result: null };
