@@ -300,6 +300,43 @@ describe('API keys and roles', () => {
   });
 });
 
+describe('refused credentials per address', () => {
+  let jarvis: Awaited<ReturnType<typeof startJarvis>>;
+  const REG = 'short-reg-token';
+  beforeAll(async () => {
+    jarvis = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_ADMIN_KEY: ADMIN, JARVIS_REGISTRATION_TOKEN: REG, JARVIS_REFUSALS_BURST: '3', JARVIS_REFUSALS_PER_S: '1' } });
+  });
+  afterAll(async () => {
+    await jarvis?.stop();
+  });
+
+  it('holds an address off, right key or wrong, once too many of its keys or tokens were refused; no key is no guess', async () => {
+    const call = (key: string | null, method = 'GET', path = '/tasks', body?: unknown) =>
+      api(jarvis.url).call(method, path, body, key ? { authorization: `Bearer ${key}` } : {});
+    const register = (token: string) => call(token, 'POST', '/nodes/register', { name: 'guess', hostname: 'h', capacity: { cpu: 1, memory_mb: 128, max_tasks: 1 } });
+    const page = (cookie: string) => fetch(`${jarvis.url}/ui/`, { headers: { cookie: `jarvis_ui_key=${cookie}` }, redirect: 'manual' });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    for (let i = 0; i < 10; i++) expect((await call(null)).status).toBe(401); // no key: not counted
+    // A wrong key, a wrong registration token and a wrong key in the dashboard's cookie count alike.
+    expect((await call('jvk_guess-1')).status).toBe(401);
+    expect((await register('guess-2')).status).toBe(401);
+    expect((await page('jvk_guess-3')).status).toBe(303);
+    expect((await call('jvk_guess-4')).status).toBe(401); // the burst of 3 is spent by this one
+    const held = await call(ADMIN); // the right key now waits too: a guess cannot tell
+    expect(held.status).toBe(429);
+    expect(held.body.detail).toMatch(/^Too many refused credentials from your address; retry in 1 s$/);
+    expect(held.headers.get('retry-after')).toBe('1');
+    expect((await register(REG)).status).toBe(429);
+    expect((await page(ADMIN)).status).toBe(429);
+    expect((await call(null)).status).toBe(401);
+    await sleep(1_200);
+    expect((await call(ADMIN)).status).toBe(200);
+    // The audit log has the held-off attempts.
+    const audit = (await call(ADMIN, 'GET', '/audit?limit=100')).body.items as Array<{ status: number }>;
+    expect(audit.some((r) => r.status === 429)).toBe(true);
+  });
+});
+
 describe('open mode and the first key', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   const running: JarvisProcess[] = [];

@@ -21,6 +21,7 @@ import { scheduleRoutes } from './routes/schedules.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { authMiddleware, clientAddress } from './auth/middleware.ts';
+import { RefusalGuard } from '../auth/refusal-guard.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -30,9 +31,11 @@ export function createApp(deps: ApiDeps) {
   const { max_body_bytes, max_workflow_body_bytes } = deps.config.server;
   // A workflow or a batch (up to 1,000 tasks) may be big; a single task is not.
   const bodyLimit = (path: string) => (path === '/workflows' || path === '/tasks/batch' ? max_workflow_body_bytes : max_body_bytes);
+  const refusals = new RefusalGuard(deps.rateLimiter, { perSecond: deps.config.auth.refusals_per_s, burst: deps.config.auth.refusals_burst });
   const auth = authMiddleware({
     authenticator: deps.authenticator,
     rateLimiter: deps.rateLimiter,
+    refusals,
     audit: deps.audit,
     logger,
     defaultRatePerS: deps.config.auth.default_rate_per_s,
@@ -114,6 +117,7 @@ export function createApp(deps: ApiDeps) {
           dashboard({
             request: (path, init) => app.request(path, init),
             authenticator: deps.authenticator,
+            refusals: { heldOff: (c) => refusals.heldOff(clientAddress(c)), refused: (c) => refusals.refused(clientAddress(c)) },
             // Sign-ins, and refused keys above all, are audited as the API's requests are.
             signedIn: (c, who, status) =>
               deps.audit.record({

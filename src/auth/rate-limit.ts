@@ -61,8 +61,9 @@ export class RateLimiter {
     this.redis = redis as WithBucket;
   }
 
-  async take(bucket: string, perSecond: number): Promise<RateDecision> {
-    const burst = Math.max(1, perSecond);
+  /** One token of `bucket`, refilled at `perSecond` and holding `burstOf` (default: one second's worth). */
+  async take(bucket: string, perSecond: number, burstOf?: number): Promise<RateDecision> {
+    const burst = Math.max(1, burstOf ?? perSecond);
     const limit = Math.floor(burst);
     const now = Date.now();
     let l = this.local.get(bucket);

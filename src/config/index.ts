@@ -26,6 +26,9 @@ export const ConfigSchema = z.strictObject({
   }),
   auth: z.strictObject({
     default_rate_per_s: z.number().positive(),
+    /** Refused credentials per second per client address, after a burst of refusals_burst (0: no limit). */
+    refusals_per_s: z.number().min(0),
+    refusals_burst: z.number().int().min(1),
     public_metrics: z.boolean(),
     public_docs: z.boolean(),
     audit_retention_days: z.number().positive(),
@@ -211,6 +214,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],
     ['JARVIS_RATE_LIMIT_PER_S', ['auth', 'default_rate_per_s']],
+    ['JARVIS_REFUSALS_PER_S', ['auth', 'refusals_per_s']],
+    ['JARVIS_REFUSALS_BURST', ['auth', 'refusals_burst']],
     ['JARVIS_AUDIT_RETENTION_DAYS', ['auth', 'audit_retention_days']],
     ['JARVIS_CONTAINER_PIDS_LIMIT', ['worker', 'security', 'pids_limit']],
     ['JARVIS_CONTAINER_TMP_SIZE_MB', ['worker', 'security', 'tmp_size_mb']],

@@ -1,7 +1,7 @@
 // The web dashboard at /ui: server-rendered pages (Hono JSX) over Jarvis's own JSON API, called
 // in-process with the viewer's key, plus one small script for live updates. Pages and actions
 // live one per file in pages/; this file wires sign-in, CSRF and the routes.
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { SignedIn } from './pages/login.tsx';
 import type { ApiRequest } from './api-client.ts';
@@ -23,6 +23,15 @@ export interface DashboardDeps {
   authenticator: Authenticator;
   /** Records a sign-in (its key, or null when refused) in the audit log. */
   signedIn?: SignedIn;
+  /** Refused keys per client address (auth.refusals_per_s), as the API counts them. */
+  refusals?: Refusals;
+}
+
+export interface Refusals {
+  /** Milliseconds this request's address is held off from showing a key (0: it may). */
+  heldOff(c: Context): number;
+  /** Counts a key refused from this request's address. */
+  refused(c: Context): Promise<void>;
 }
 
 export function dashboard(deps: DashboardDeps) {
@@ -36,8 +45,8 @@ export function dashboard(deps: DashboardDeps) {
   });
   ui.use('*', csrfToken);
   ui.use('*', csrfGuard(forbidden));
-  ui.route('/', loginRoutes(deps.authenticator, deps.signedIn));
-  ui.use('*', requireViewer(deps.authenticator, deps.request));
+  ui.route('/', loginRoutes(deps.authenticator, deps.signedIn, deps.refusals));
+  ui.use('*', requireViewer(deps.authenticator, deps.request, deps.refusals));
   ui.route('/', actionRoutes());
   ui.get('/', overviewPage);
   ui.get('/tasks', tasksPage);

@@ -16,6 +16,18 @@ export function forbidden(c: Context, why: string) {
   );
 }
 
+/** 429: the address has had too many keys refused (auth.refusals_per_s); `why` says when to retry. */
+export function heldOffPage(c: Context, why: string, retryAfterS: number) {
+  c.status(429);
+  c.header('Retry-After', String(retryAfterS));
+  return c.html(
+    <Layout title="Too many refused keys" viewer={null}>
+      <h1>429 — too many refused keys</h1>
+      <p role="alert">{why}</p>
+    </Layout>,
+  );
+}
+
 export function apiErrorPage(c: Context, status: number, text: string) {
   c.status(status === 404 || status === 403 || status === 422 ? status : 502);
   const title = status === 404 ? 'Not found' : status === 403 ? 'Not allowed' : 'Could not load this page';

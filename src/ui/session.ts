@@ -10,6 +10,9 @@ import { csrf } from 'hono/csrf';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Principal } from '../auth/principal.ts';
 import { ApiClient, type ApiRequest } from './api-client.ts';
+import { heldOffDetail } from '../auth/refusal-guard.ts';
+import type { Refusals } from './dashboard.tsx';
+import { heldOffPage } from './error-page.tsx';
 
 export const KEY_COOKIE = 'jarvis_ui_key';
 export const CSRF_COOKIE = 'jarvis_ui_csrf';
@@ -87,12 +90,16 @@ export function csrfGuard(forbidden: (c: Context, why: string) => Response | Pro
  * Finds the viewer: open mode, or the key in the cookie. Without a valid key, a page goes to the
  * sign-in form (and comes back afterwards).
  */
-export function requireViewer(authenticator: Authenticator, request: ApiRequest): MiddlewareHandler {
+export function requireViewer(authenticator: Authenticator, request: ApiRequest, refusals?: Refusals): MiddlewareHandler {
   return async (c, next) => {
     const open = await authenticator.isOpen();
     const key = open ? null : (getCookie(c, KEY_COOKIE) ?? null);
+    // A key in the cookie is a key shown: held off and counted as a sign-in's is.
+    const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
+    if (wait) return heldOffPage(c, heldOffDetail(wait), Math.max(1, Math.ceil(wait / 1000)));
     const auth = await authenticator.authenticate(key);
     if (!auth.ok) {
+      if (key) await refusals?.refused(c);
       if (key) clearKeyCookie(c);
       const back = c.req.method === 'GET' ? new URL(c.req.url).pathname + new URL(c.req.url).search : '/ui';
       return c.redirect(`/ui/login?next=${encodeURIComponent(back)}${key ? '&expired=1' : ''}`, 303);

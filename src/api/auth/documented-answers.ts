@@ -1,6 +1,6 @@
 // The answers every route can give besides its own, for /openapi.json: a body can be unreadable
 // (400) or too large (413); a route behind a key can refuse it (401), its role (403) or its rate
-// (429). Derived from the route table, so the document follows the rules.
+// (429); a route that takes a key or a token answers 429 to an address with too many refused. Derived from the route table, so the document follows the rules.
 import { ROUTE_RULES } from './route-policy.ts';
 
 export function documentedAnswers(publicMetrics: boolean) {
@@ -15,9 +15,12 @@ export function documentedAnswers(publicMetrics: boolean) {
     if (keyed) {
       out['401'] = 'Not authenticated: no key, or an unknown or revoked one (WWW-Authenticate: Bearer)';
       out['403'] = "The key's role may not do this (the detail names the role needed)";
-      out['429'] = "Over the key's rate limit (Retry-After, RateLimit and RateLimit-Policy headers)";
+      out['429'] = "Over the key's rate limit (Retry-After, RateLimit and RateLimit-Policy headers), or too many refused keys from this address (auth.refusals_per_s; Retry-After)";
     }
-    if (rule?.kind === 'node') out['401'] ??= "Missing or wrong registration or node token";
+    if (rule?.kind === 'node') {
+      out['401'] ??= 'Missing or wrong registration or node token';
+      out['429'] = 'Too many refused tokens from this address (auth.refusals_per_s; Retry-After)';
+    }
     return out;
   };
 }

@@ -11,6 +11,7 @@ import { bearerToken } from '../../auth/keys.ts';
 import { allows, roleNeeded } from '../../auth/policy.ts';
 import { OPEN_MODE, type Principal } from '../../auth/principal.ts';
 import { rateLimitHeaders, type RateLimiter } from '../../auth/rate-limit.ts';
+import { heldOffDetail, type RefusalGuard } from '../../auth/refusal-guard.ts';
 import { ForbiddenError, HttpError, UnauthorizedError } from '../fastapi/index.ts';
 import { BOARD_RULE, DOCS_PATHS, DOCS_RULE, METRICS_RULE, ROUTE_RULES, UI_PATH, UI_RULE, type RouteRule } from './route-policy.ts';
 
@@ -25,6 +26,8 @@ declare module 'hono' {
 export interface AuthMiddlewareDeps {
   authenticator: Authenticator;
   rateLimiter: RateLimiter;
+  /** Refused credentials per client address (auth.refusals_per_s). */
+  refusals: RefusalGuard;
   audit: AuditTrail;
   logger: Logger;
   /** Requests per second of a key without its own limit. */
@@ -69,7 +72,16 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
       else if (DOCS_PATHS.has(c.req.path) && deps.publicDocs === false) rule = DOCS_RULE;
       else return next();
     }
-    if (rule?.kind === 'node' && !rule.audit) return next();
+    const client = clientAddress(c);
+    const credential = c.req.header('authorization');
+    // An address that has had too many credentials refused is held off, whatever it shows now.
+    const heldOff = credential ? deps.refusals.heldOff(client) : 0;
+    if (rule?.kind === 'node' && !rule.audit) {
+      if (heldOff) throw heldOffError(heldOff);
+      await next();
+      if (c.res.status === 401 && credential) await deps.refusals.refused(client);
+      return;
+    }
     const action = rule?.kind === 'key' ? rule.action : rule?.kind === 'node' && rule.audit ? rule.audit : `${c.req.method} ${c.req.path}`;
 
     const record = (p: Principal | null, status: number, created?: string | null) =>
@@ -82,20 +94,27 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
         action,
         target: c.req.param('id') ?? c.req.param('name') ?? created ?? null,
         status,
-        client: clientAddress(c),
+        client,
         requestId: c.get('requestId') ?? null,
       });
 
+    if (heldOff) {
+      record(null, 429);
+      throw heldOffError(heldOff);
+    }
     if (rule?.kind === 'node') {
       // The route checks the node's token itself; who joined the cluster, or asked for a task's
       // secret values, and every refusal, is recorded (no key: a node is not a key's holder).
       await next();
       record(null, c.res.status);
+      if (c.res.status === 401 && credential) await deps.refusals.refused(client);
       return;
     }
-    const auth = await deps.authenticator.authenticate(bearerToken(c.req.header('authorization')));
+    const auth = await deps.authenticator.authenticate(bearerToken(credential));
     if (!auth.ok) {
       record(null, 401);
+      // A key was shown and refused (no key at all is no guess).
+      if (credential) await deps.refusals.refused(client);
       throw new UnauthorizedError('Not authenticated');
     }
     const p = auth.principal;
@@ -139,4 +158,8 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
     await next();
     if (!READS.has(c.req.method)) record(p, c.res.status, c.get('auditTarget') ?? null);
   };
+}
+
+function heldOffError(ms: number): HttpError {
+  return new HttpError(429, heldOffDetail(ms), { headers: { 'Retry-After': String(Math.max(1, Math.ceil(ms / 1000))) } });
 }

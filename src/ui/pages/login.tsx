@@ -6,6 +6,9 @@ import type { Principal } from '../../auth/principal.ts';
 import { bearerToken } from '../../auth/keys.ts';
 import { Layout } from '../layout.tsx';
 import { clearKeyCookie, CSRF_FIELD, safeNext, setKeyCookie } from '../session.ts';
+import { heldOffDetail } from '../../auth/refusal-guard.ts';
+import type { Refusals } from '../dashboard.tsx';
+import { heldOffPage } from '../error-page.tsx';
 
 function LoginForm(p: { csrf: string; next: string; error?: string; open: boolean }) {
   return (
@@ -38,7 +41,7 @@ function LoginForm(p: { csrf: string; next: string; error?: string; open: boolea
 /** Told of each sign-in: the key's holder, or null for a refused key; and the answer's status. */
 export type SignedIn = (c: Context, who: Principal | null, status: number) => void;
 
-export function loginRoutes(authenticator: Authenticator, signedIn: SignedIn = () => undefined) {
+export function loginRoutes(authenticator: Authenticator, signedIn: SignedIn = () => undefined, refusals?: Refusals) {
   const app = new Hono();
   app.get('/login', async (c) => {
     const next = safeNext(c.req.query('next'));
@@ -50,9 +53,15 @@ export function loginRoutes(authenticator: Authenticator, signedIn: SignedIn = (
     const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
     const key = typeof form.key === 'string' ? form.key.trim() : '';
     const valid = bearerToken(`Bearer ${key}`) !== null;
+    const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
+    if (wait) {
+      signedIn(c, null, 429);
+      return heldOffPage(c, heldOffDetail(wait), Math.max(1, Math.ceil(wait / 1000)));
+    }
     const auth = valid && !(await authenticator.isOpen()) ? await authenticator.authenticate(key) : { ok: false as const };
     signedIn(c, auth.ok ? auth.principal : null, auth.ok ? 303 : 401);
     if (!auth.ok) {
+      if (key) await refusals?.refused(c);
       c.status(401);
       return c.html(
         <LoginForm csrf={c.get('csrfToken')} next={next} open={false} error="That API key is not accepted: check it was copied whole and is not revoked." />,
