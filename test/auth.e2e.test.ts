@@ -316,8 +316,12 @@ describe('refused credentials per address', () => {
     const register = (token: string) => call(token, 'POST', '/nodes/register', { name: 'guess', hostname: 'h', capacity: { cpu: 1, memory_mb: 128, max_tasks: 1 } });
     const page = (cookie: string) => fetch(`${jarvis.url}/ui/`, { headers: { cookie: `jarvis_ui_key=${cookie}` }, redirect: 'manual' });
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const node = (await register(REG)).body as { id: string; token: string };
+    const beat = () => call(node.token, 'POST', `/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 1, running_task_ids: [], engine: 'ok' });
     for (let i = 0; i < 10; i++) expect((await call(null)).status).toBe(401); // no key: not counted
     // A wrong key, a wrong registration token and a wrong key in the dashboard's cookie count alike.
+    // (A wrong node token does not count: it is no guess at anything a person chose.)
+    expect((await call('wrong-node-token', 'POST', `/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 1, running_task_ids: [], engine: 'ok' })).status).toBe(401);
     expect((await call('jvk_guess-1')).status).toBe(401);
     expect((await register('guess-2')).status).toBe(401);
     expect((await page('jvk_guess-3')).status).toBe(303);
@@ -329,6 +333,8 @@ describe('refused credentials per address', () => {
     expect((await register(REG)).status).toBe(429);
     expect((await page(ADMIN)).status).toBe(429);
     expect((await call(null)).status).toBe(401);
+    // A node's own token is random, and its heartbeats are never held off (its node would go offline).
+    expect((await beat()).status).toBe(200);
     await sleep(1_200);
     expect((await call(ADMIN)).status).toBe(200);
     // The audit log has the held-off attempts.

@@ -1,6 +1,7 @@
 // The answers every route can give besides its own, for /openapi.json: a body can be unreadable
 // (400) or too large (413); a route behind a key can refuse it (401), its role (403) or its rate
-// (429); a route that takes a key or a token answers 429 to an address with too many refused. Derived from the route table, so the document follows the rules.
+// (429); a route that takes a key or the registration token answers 429 to an address with too
+// many refused. Derived from the route table, so the document follows the rules.
 import { ROUTE_RULES } from './route-policy.ts';
 
 export function documentedAnswers(publicMetrics: boolean) {
@@ -19,7 +20,7 @@ export function documentedAnswers(publicMetrics: boolean) {
     }
     if (rule?.kind === 'node') {
       out['401'] ??= 'Missing or wrong registration or node token';
-      out['429'] = 'Too many refused tokens from this address (auth.refusals_per_s; Retry-After)';
+      if (rule.guessable) out['429'] = 'Too many refused credentials from this address (auth.refusals_per_s; Retry-After)';
     }
     return out;
   };

@@ -72,16 +72,12 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
       else if (DOCS_PATHS.has(c.req.path) && deps.publicDocs === false) rule = DOCS_RULE;
       else return next();
     }
+    if (rule?.kind === 'node' && !rule.audit) return next();
     const client = clientAddress(c);
-    const credential = c.req.header('authorization');
-    // An address that has had too many credentials refused is held off, whatever it shows now.
+    // A credential shown where it could be guessed (a key, the registration token): refusals
+    // count per address, and an address that has had too many is held off, whatever it shows.
+    const credential = rule?.kind === 'node' && !rule.guessable ? undefined : c.req.header('authorization');
     const heldOff = credential ? deps.refusals.heldOff(client) : 0;
-    if (rule?.kind === 'node' && !rule.audit) {
-      if (heldOff) throw heldOffError(heldOff);
-      await next();
-      if (c.res.status === 401 && credential) await deps.refusals.refused(client);
-      return;
-    }
     const action = rule?.kind === 'key' ? rule.action : rule?.kind === 'node' && rule.audit ? rule.audit : `${c.req.method} ${c.req.path}`;
 
     const record = (p: Principal | null, status: number, created?: string | null) =>

@@ -10,9 +10,12 @@ export type RouteRule =
   /**
    * A worker node, which proves itself with its registration or node token in the route;
    * `audit`: the action its answers are recorded under (registrations and secret fetches; not
-   * heartbeats, which come every few seconds from every node).
+   * heartbeats, which come every few seconds from every node). `guessable`: the credential may be
+   * a token a person chose (the registration token), so its refusals count per client address
+   * (auth.refusals_per_s); a node's own token is 24 random bytes, and holding a node's address off
+   * its heartbeats would take the node offline.
    */
-  | { kind: 'node'; audit?: string }
+  | { kind: 'node'; audit?: string; guessable?: boolean }
   | { kind: 'key'; permission: Permission; action: string };
 
 const key = (permission: Permission, action: string): RouteRule => ({ kind: 'key', permission, action });
@@ -41,7 +44,7 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
   'POST /workflows/:id/cancel': key('tasks:cancel', 'workflow.cancel'),
   'POST /workflows/:id/retry': key('tasks:retry', 'workflow.retry'),
 
-  'POST /nodes/register': { kind: 'node', audit: 'node.register' },
+  'POST /nodes/register': { kind: 'node', audit: 'node.register', guessable: true },
   'POST /nodes/:id/heartbeat': { kind: 'node' },
   'GET /nodes/:id/attempts/:task_id': { kind: 'node' },
   'POST /nodes/:id/secrets': { kind: 'node', audit: 'node.secrets' },
