@@ -44,6 +44,16 @@ async function waitForWorkflow(id: string, ms = 60_000) {
 const byKey = (tasks: T[]) => Object.fromEntries(tasks.map((t) => [t.workflow_key, t]));
 const logsOf = async (t: T) => (await http.get(`/tasks/${t.id}/logs`)).body.logs as string;
 
+/** jarvis_tasks_finished_total by status, summed over priorities. */
+async function finishedCounts(): Promise<Record<string, number>> {
+  const text = await fetch(`${jarvis.url}/metrics`).then((r) => r.text());
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^jarvis_tasks_finished_total\{status="(\w+)",priority="\w+"\} (\d+)$/gm)) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+  return out;
+}
+const grew = (before: Record<string, number>, after: Record<string, number>) =>
+  Object.fromEntries(Object.keys(after).flatMap((k) => (after[k] !== (before[k] ?? 0) ? [[k, after[k] - (before[k] ?? 0)]] : [])));
+
 describe('workflows', () => {
   it('runs a diamond in dependency order; children wait, saying on whom', async () => {
     const r = await http.post('/workflows', {
@@ -144,6 +154,7 @@ describe('workflows', () => {
   });
 
   it('skip_downstream: skips what depends on a failed task, runs the rest, and fails the workflow', async () => {
+    const counted = await finishedCounts();
     const r = await http.post('/workflows', {
       tasks: [task('a', 'exit 2'), task('b', 'echo b', ['a']), task('c', 'echo c', ['b']), task('solo', 'echo solo')],
     });
@@ -154,6 +165,8 @@ describe('workflows', () => {
     expect(t.b).toMatchObject({ status: 'skipped', status_reason: 'skipped: upstream task a failed' });
     expect(t.c).toMatchObject({ status: 'skipped', status_reason: 'skipped: upstream task a failed' });
     expect(t.solo.status).toBe('succeeded');
+    // Every task that ended is counted as finished, the skipped ones too.
+    expect(grew(counted, await finishedCounts())).toEqual({ failed: 1, skipped: 2, succeeded: 1 });
   });
 
   it('refuses to retry one task while its workflow runs, and allows it once the workflow has ended', async () => {
@@ -209,6 +222,7 @@ describe('workflows', () => {
   });
 
   it('cancels: running tasks are cancelled, the rest skipped; a second cancel is a 409', async () => {
+    const counted = await finishedCounts();
     const r = await http.post('/workflows', { tasks: [task('long', 'sleep 60'), task('next', 'true', ['long'])] });
     const id = r.body.id;
     await http.waitForTask(byKey(r.body.tasks).long.id, (x) => x.status === 'running');
@@ -220,6 +234,7 @@ describe('workflows', () => {
     expect(t.next).toMatchObject({ status: 'skipped', status_reason: 'skipped: workflow cancelled' });
     expect((await http.post(`/workflows/${id}/cancel`)).status).toBe(409);
     expect((await http.get(`/workflows/${id}`)).body.status).toBe('cancelled');
+    expect(grew(counted, await finishedCounts())).toEqual({ cancelled: 1, skipped: 1 });
   });
 
   it.each([

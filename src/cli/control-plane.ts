@@ -116,6 +116,11 @@ export async function startControlPlane(
       };
     },
   });
+  // Tasks the workflow rules end (skipped, failed at release, cancelled with their workflow) are
+  // finished too; the other ends are counted where they happen (results, cancel, never placeable).
+  workflows.setOnEnded((ended) => {
+    for (const t of ended) metrics.finished.inc({ status: t.status, priority: t.priority });
+  });
 
   const dispatcher = new Dispatcher({
     tasks,

@@ -11,6 +11,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { findPostgresBin, startLocalPostgres, type LocalPostgres } from './local-postgres.ts';
 import * as schema from './schema.ts';
 import { redactUrl } from '../monitor/log-redaction.ts';
+import { withAfterCommit } from './tx.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -100,7 +101,7 @@ async function openPostgres(url: string, label: string, local: LocalPostgres | n
   // unhandled 'error' event and ended the server.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
-  const db = drizzle(pool, { schema });
+  const db = withAfterCommit(drizzle(pool, { schema }));
   try {
     await migrate(db, { migrationsFolder });
   } catch (err) {
@@ -143,7 +144,7 @@ async function openPglite(dataDir: string): Promise<Database> {
       { cause: err },
     );
   }
-  const db = drizzle(client, { schema });
+  const db = withAfterCommit(drizzle(client, { schema }));
   await migrate(db, { migrationsFolder });
   return {
     db: db as unknown as Db,

@@ -21,3 +21,39 @@ export const isUniqueViolation = (err: unknown): boolean => hasCode(err, '23505'
 
 /** A row refers to one that is gone (deleted meanwhile). */
 export const isForeignKeyViolation = (err: unknown): boolean => hasCode(err, '23503');
+
+/** Work to do once a transaction has committed, by transaction (see afterCommit). */
+const AFTER_COMMIT = new WeakMap<object, Array<() => void>>();
+
+/**
+ * Runs `fn` once `tx` has committed, not if it rolls back: for what must reflect committed state
+ * only (a counter of tasks ended). A transaction not opened through a database given to
+ * withAfterCommit (a nested one) runs it at once.
+ */
+export function afterCommit(tx: Tx, fn: () => void): void {
+  const hooks = AFTER_COMMIT.get(tx);
+  if (hooks) hooks.push(fn);
+  else fn();
+}
+
+/** The database, its transactions keeping afterCommit's work until they commit. */
+export function withAfterCommit<D extends { transaction: (...args: never[]) => Promise<unknown> }>(db: D): D {
+  const transaction = db.transaction.bind(db) as unknown as (fn: (tx: object) => Promise<unknown>, config?: unknown) => Promise<unknown>;
+  const wrapped = async (fn: (tx: object) => Promise<unknown>, config?: unknown) => {
+    const hooks: Array<() => void> = [];
+    const result = await transaction((tx) => {
+      AFTER_COMMIT.set(tx, hooks);
+      return fn(tx);
+    }, config);
+    for (const h of hooks) {
+      try {
+        h();
+      } catch {
+        // Committed: the caller gets its answer whatever a hook does.
+      }
+    }
+    return result;
+  };
+  Object.defineProperty(db, 'transaction', { value: wrapped, configurable: true, writable: true });
+  return db;
+}

@@ -10,7 +10,7 @@ import { recordWorkflowEvent } from './workflow-history.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { fieldsOf } from './row-mapping.ts';
 import { updateWithEvents } from './task-history.ts';
-import { uuidArray } from './tx.ts';
+import { afterCommit, uuidArray } from './tx.ts';
 import { ACTIVE_STATUSES as ACTIVE, UNFINISHED_STATUSES as UNFINISHED, type WorkflowStatus } from '../domain/task.ts';
 
 /** The history's reason for a task its workflow released. */
@@ -22,10 +22,22 @@ const CHILD_FIELDS = fieldsOf(tasks, ['id', 'dependsOn', 'templates', 'whenCondi
 export type ChildToRelease = ReturnType<typeof CHILD_FIELDS.read>[number] & { openParents: number; someOpen: string[] };
 
 export class WorkflowStore {
+  /** Told of the tasks this store ends (skipped, failed at release, cancelled with their workflow), once committed. */
+  private onEnded: (ended: TaskRow[]) => void = () => undefined;
+
   constructor(
     private readonly db: Db,
     private readonly taskStore: TaskStore,
   ) {}
+
+  /** Installs the hook told of the tasks the workflow rules end (the composer counts them). */
+  setOnEnded(hook: (ended: TaskRow[]) => void): void {
+    this.onEnded = hook;
+  }
+
+  private ended(tx: Tx, rows: TaskRow[]): void {
+    if (rows.length > 0) afterCommit(tx, () => this.onEnded(rows));
+  }
 
   /**
    * Stores a workflow and all its tasks (all `pending`), then lets `start` decide, in the same
@@ -161,6 +173,7 @@ export class WorkflowStore {
       await this.taskStore.recordEvents(tx, skipped, reason);
       out.push(...skipped);
     }
+    this.ended(tx, out);
     return out;
   }
 
@@ -172,6 +185,7 @@ export class WorkflowStore {
       .where(and(eq(tasks.id, id), eq(tasks.status, 'pending')))
       .returning();
     await this.taskStore.recordEvents(tx, failed, error);
+    this.ended(tx, failed);
     return failed;
   }
 
@@ -337,10 +351,13 @@ export class WorkflowStore {
         'skipped: workflow cancelled',
       );
       const onNode: string[] = [];
+      const cancelled: TaskRow[] = [];
       for (const t of unfinished.filter((t) => t.status !== 'pending')) {
         const r = await this.taskStore.cancelLocked(tx, t, 'workflow cancelled');
         if (r.wasOnNode) onNode.push(t.id);
+        cancelled.push(r.task);
       }
+      this.ended(tx, cancelled);
       await tx.update(workflows).set({ status: 'cancelled', finishedAt: new Date() }).where(eq(workflows.id, id));
       await recordWorkflowEvent(tx, id, 'cancelled');
       const [updated] = await tx.select().from(workflows).where(eq(workflows.id, id));
