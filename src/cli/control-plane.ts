@@ -38,7 +38,7 @@ import { closeOnce, type CloseOptions } from '../lifecycle/part.ts';
 import { ScheduleStore } from '../state/schedule-store.ts';
 import { WebhookStore } from '../state/webhook-store.ts';
 import { leaderParts } from './leader-parts.ts';
-import { redactUrl } from '../monitor/log-redaction.ts';
+import { redactUrl } from '../config/log-redaction.ts';
 
 /** How long an idle keep-alive connection is kept open (see where the server starts). */
 const KEEP_ALIVE_MS = 65_000;

@@ -4,7 +4,7 @@
 // at once.
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
-import { errSerializer } from '../monitor/log-redaction.ts';
+import { errSerializer } from '../config/log-redaction.ts';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
 import { ApiClient, CliError } from './client.ts';
@@ -55,7 +55,7 @@ function makeLogger(cfg: Config, role: string): Logger {
     if (pending._len !== 0 && !pending.destroyed) dest.flush();
   }, LOG_FLUSH_MS).unref();
   // Errors are logged without a failed query's parameters or a Redis command's arguments
-  // (monitor/log-redaction.ts): a node's token and the Redis password travel in them.
+  // (config/log-redaction.ts): a node's token and the Redis password travel in them.
   return pino({ level: cfg.log_level, base: { service: 'jarvis', role, pid: process.pid }, serializers: { err: errSerializer } }, dest);
 }
 

@@ -4,7 +4,7 @@ import type { PendingRow } from '../scheduler/pending.ts';
 import type { Config } from '../config/index.ts';
 import { Unavailable } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
-import { hostOf } from '../monitor/log-redaction.ts';
+import { hostOf } from '../config/log-redaction.ts';
 
 export const ENQUEUE_TIMEOUT_MS = 3_000;
 

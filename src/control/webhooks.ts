@@ -7,7 +7,7 @@ import type { DeliveryRow, WebhookRow } from '../state/schema.ts';
 import { urlProblem, type DestinationRules } from '../webhook/destination.ts';
 import { canSee, type Actor } from './actor.ts';
 import type { ControlDeps } from './deps.ts';
-import { redactUrl } from '../monitor/log-redaction.ts';
+import { redactUrl } from '../config/log-redaction.ts';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
 

@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { findPostgresBin, startLocalPostgres, type LocalPostgres } from './local-postgres.ts';
 import * as schema from './schema.ts';
-import { redactUrl } from '../monitor/log-redaction.ts';
+import { redactUrl } from '../config/log-redaction.ts';
 import { withAfterCommit } from './tx.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;

@@ -7,7 +7,7 @@ import type { Context, ErrorHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HttpError, RequestValidationError } from './errors.ts';
-import { withoutQueryParams } from '../../monitor/log-redaction.ts';
+import { withoutQueryParams } from '../../config/log-redaction.ts';
 
 /** The part of a pino logger the handler needs. */
 export interface ErrorLogger {
