@@ -203,14 +203,14 @@ Install them by hand (apt-get install -y ${missing[*]}) and run this again."
 # ensure_node_modules: npm ci when node_modules is missing or older than package-lock.json.
 
 ensure_node_modules() {
-  command -v node >/dev/null 2>&1 || jarvis_die "node is not installed; Jarvis needs Node.js 20 or newer"
-  command -v npm >/dev/null 2>&1 || jarvis_die "npm is not installed; Jarvis needs Node.js 20 or newer with npm"
+  command -v node >/dev/null 2>&1 || jarvis_die "node is not installed; Jarvis needs Node.js 20 or newer (Debian 12's nodejs is 18: take Node 20 from nodejs.org or NodeSource)"
+  command -v npm >/dev/null 2>&1 || jarvis_die "npm is not installed; Jarvis needs Node.js 20 or newer with npm (Debian 12's nodejs is 18: take Node 20 from nodejs.org or NodeSource)"
   local marker="$JARVIS_ROOT/node_modules/.package-lock.json"
   if [ ! -d "$JARVIS_ROOT/node_modules" ] || [ ! -f "$marker" ] \
     || [ "$JARVIS_ROOT/package-lock.json" -nt "$marker" ]; then
     local major
     major=$(node -p 'process.versions.node.split(".")[0]')
-    ((major >= 20)) || jarvis_die "Node.js $(node --version) is too old; Jarvis needs Node.js 20 or newer"
+    ((major >= 20)) || jarvis_die "Node.js $(node --version) is too old; Jarvis needs Node.js 20 or newer (Debian 12's nodejs is 18: take Node 20 from nodejs.org or NodeSource)"
     jarvis_log "installing npm dependencies (npm ci)…"
     local out rc
     out=$(mktemp)

@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 JARVIS_LOG_PREFIX=jarvis-quickstart
 
 jarvis_lock
-jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static
+jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static curl
 jarvis_step "npm dependencies" ensure_node_modules
 jarvis_step "compiled JavaScript" node "$JARVIS_ROOT/bin/compile.js" --if-stale
 jarvis_step "Redis" ensure_redis

@@ -15,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 JARVIS_LOG_PREFIX=jarvis-test
 
 jarvis_lock
-jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl prometheus chromium python3 python3-venv
+jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl procps prometheus chromium python3 python3-venv
 jarvis_step "npm dependencies" ensure_node_modules
 jarvis_step "Redis" ensure_redis
 jarvis_step "PostgreSQL" ensure_postgres

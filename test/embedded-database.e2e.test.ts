@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { embeddedChoice, openDatabase } from '../src/state/db.ts';
 import { findPostgresBin } from '../src/state/local-postgres.ts';
 import { TEST_IMAGE } from './support/env.ts';
-import { api, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
+import { api, runCli, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -109,6 +109,30 @@ describe('jarvis up on its private PostgreSQL server', () => {
     await second.stop('SIGTERM');
     expect(alive(own)).toBe(false);
     expect(existsSync(join(pgDir, 'postmaster.pid'))).toBe(false);
+  });
+});
+
+describe('jarvis keys create beside a running jarvis up', () => {
+  it("joins the running private server as a client, and the new key ends open mode", async () => {
+    const root = tempDir();
+    const dataDir = join(root, '.jarvis', 'pglite');
+    const up = await startJarvis({ databaseUrl: null, dataDir });
+    cleanups.push(() => up.stop());
+    const http = api(up.url);
+    expect((await http.get('/tasks')).status).toBe(200); // open mode
+    const made = await runCli(['keys', 'create', '--name', 'first', '--role', 'admin'], { JARVIS_DATA_DIR: dataDir, DATABASE_URL: '' });
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr).not.toMatch(/in use/);
+    const key = /jvk_\S+/.exec(made.stdout)?.[0];
+    expect(key).toBeDefined();
+    // The running control plane sees the key within a second: open mode is over.
+    let status = 200;
+    for (let i = 0; i < 30 && status === 200; i++) {
+      status = (await http.get('/tasks')).status;
+      if (status === 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(401);
+    expect((await http.call('GET', '/tasks', undefined, { authorization: `Bearer ${key}` })).status).toBe(200);
   });
 });
 

@@ -78,8 +78,8 @@ describe('npm run quickstart on a machine that reports nothing installed', () =>
 
     const asked = readFileSync(calls, 'utf8');
     expect(asked).toMatch(/update/);
-    expect(asked).toMatch(/install -y -qq redis-server postgresql docker\.io busybox-static/);
-    expect(out).toContain('installing redis-server postgresql docker.io busybox-static');
+    expect(asked).toMatch(/install -y -qq redis-server postgresql docker\.io busybox-static curl/);
+    expect(out).toContain('installing redis-server postgresql docker.io busybox-static curl');
 
     const client = api(`http://127.0.0.1:${port}`);
     const sub = await client.post('/tasks', { image: 'jarvis/busybox:latest', command: 'echo quickstart-ok' });

@@ -1,5 +1,6 @@
 // `jarvis keys create|list|revoke`: manage API keys on the database directly (DATABASE_URL or
-// the embedded one), so the first admin key can be made before any key exists. A running
+// the embedded one, joining the private server of a running `jarvis up`), so the first admin key
+// can be made before any key exists. A running
 // control plane sees a new or revoked key within a second.
 import type { Command } from 'commander';
 import { ROLES, TENANT_PATTERN, type Role } from '../auth/keys.ts';
@@ -12,9 +13,16 @@ import { CliError } from './client.ts';
 async function withKeys<T>(cfg: Config, fn: (keys: KeyStore) => Promise<T>): Promise<T> {
   let db;
   try {
-    db = await openDatabase({ url: cfg.database.url, dataDir: cfg.database.data_dir });
+    // Beside a running `jarvis up`, its private PostgreSQL server is joined as one more client.
+    db = await openDatabase({ url: cfg.database.url, dataDir: cfg.database.data_dir, joinRunning: true });
   } catch (err) {
-    throw new CliError(`${(err as Error).message}`);
+    const inUse = /in use by another Jarvis process/.test((err as Error).message);
+    throw new CliError(
+      inUse
+        ? `${(err as Error).message} While it runs in open mode (no key yet), the API makes the first key: ` +
+            `curl -X POST http://127.0.0.1:8000/auth/keys -H 'content-type: application/json' -d '{"name": "admin", "role": "admin"}'`
+        : (err as Error).message,
+    );
   }
   try {
     return await fn(new KeyStore(db.db));

@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { findPostgresBin, startLocalPostgres, type LocalPostgres } from './local-postgres.ts';
+import { findPostgresBin, runningLocalPostgres, startLocalPostgres, type LocalPostgres } from './local-postgres.ts';
 import * as schema from './schema.ts';
 import { redactUrl } from '../config/log-redaction.ts';
 import { withAfterCommit } from './tx.ts';
@@ -59,11 +59,18 @@ export function localPostgresLabel(dir: string, bin: string): string {
   return `embedded PostgreSQL in ${dir} (${bin})`;
 }
 
-export async function openDatabase(options: { url: string | null; dataDir: string }): Promise<Database> {
+/**
+ * `joinRunning`: when another Jarvis process runs the embedded PostgreSQL server, connect to it
+ * as a client instead of refusing (for short commands such as `jarvis keys create` beside a
+ * running `jarvis up`; PGlite cannot be shared).
+ */
+export async function openDatabase(options: { url: string | null; dataDir: string; joinRunning?: boolean }): Promise<Database> {
   if (options.url) return openPostgres(options.url, redact(options.url), null);
   const dataDir = resolve(options.dataDir);
   const choice = embeddedChoice(dataDir);
   if (choice.kind === 'pglite') return openPglite(dataDir);
+  const running = options.joinRunning ? runningLocalPostgres(choice.dir) : null;
+  if (running) return openPostgres(running.url, `${localPostgresLabel(choice.dir, choice.bin)}, run by Jarvis pid ${running.owner}`, null);
   let local: LocalPostgres;
   try {
     local = await startLocalPostgres(choice.dir, choice.bin);

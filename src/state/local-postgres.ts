@@ -107,6 +107,21 @@ async function clearLeftover(dataDir: string): Promise<void> {
   if (alive(pid)) throw new Error(`a PostgreSQL server (pid ${pid}) left running on ${dataDir} does not stop; stop it, then start Jarvis again`);
 }
 
+/**
+ * The URL of the private server a running Jarvis (another process) keeps in `dataDir`, or null
+ * when none runs: a short command (`jarvis keys create`) joins it as one more client instead of
+ * being refused. Its socket is where startLocalPostgres put it.
+ */
+export function runningLocalPostgres(dataDir: string): { url: string; owner: number } | null {
+  const owner = join(dataDir, 'jarvis.pid');
+  const pidFile = join(dataDir, 'postmaster.pid');
+  if (!existsSync(owner) || !existsSync(pidFile)) return null;
+  const jarvis = Number(readFileSync(owner, 'utf8').trim());
+  const server = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!jarvis || jarvis === process.pid || !alive(jarvis) || !server || !alive(server)) return null;
+  return { url: `postgres://jarvis@localhost/postgres?host=${encodeURIComponent(socketDir(dataDir))}`, owner: jarvis };
+}
+
 function tail(file: string): string {
   try {
     return readFileSync(file, 'utf8').trim().split('\n').slice(-8).join('\n');
@@ -142,7 +157,7 @@ export async function startLocalPostgres(dataDir: string, bin: string): Promise<
   child.once('exit', () => (exited = true));
   child.once('error', () => (exited = true));
   writeFileSync(join(dataDir, 'jarvis.pid'), `${process.pid}\n`);
-  const url = `postgres://jarvis@localhost/postgres?host=${encodeURIComponent(sockets)}`;
+  const url = `postgres://jarvis@localhost/postgres?host=${encodeURIComponent(sockets)}`; // as runningLocalPostgres
   const stop = async () => {
     if (!exited) {
       child.kill('SIGINT');
