@@ -1,7 +1,7 @@
 // `jarvis up` without DATABASE_URL: which embedded database it picks, and that the private
 // PostgreSQL server it runs (src/state/local-postgres.ts) lives and dies with it, even when
 // Jarvis is killed (SIGKILL) and started again.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -109,6 +109,26 @@ describe('jarvis up on its private PostgreSQL server', () => {
     await second.stop('SIGTERM');
     expect(alive(own)).toBe(false);
     expect(existsSync(join(pgDir, 'postmaster.pid'))).toBe(false);
+  });
+});
+
+describe('stale pid files after a reboot', () => {
+  it('never signals the unrelated process that now has a pid file\'s number, and starts', async () => {
+    const root = tempDir();
+    const dataDir = join(root, '.jarvis', 'pglite');
+    const pgDir = join(root, '.jarvis', 'postgres');
+    const first = await startJarvis({ databaseUrl: null, dataDir });
+    await first.stop('SIGTERM');
+    // Another program got the numbers the pid files hold.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    cleanups.push(async () => other.kill('SIGKILL'));
+    writeFileSync(join(pgDir, 'postmaster.pid'), `${other.pid}\n${pgDir}\n`);
+    writeFileSync(join(pgDir, 'jarvis.pid'), `${other.pid}\n`);
+    const second = await startJarvis({ databaseUrl: null, dataDir });
+    cleanups.push(() => second.stop());
+    expect(alive(other.pid!)).toBe(true);
+    expect(other.exitCode).toBeNull();
+    expect((await api(second.url).get('/health')).status).toBe(200);
   });
 });
 

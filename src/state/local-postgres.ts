@@ -83,6 +83,20 @@ const alive = (pid: number) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Whether `pid` is alive and still the program a pid file named (its command line holds `word`):
+ * after a reboot a stale pid file's number may belong to any process, which must never be sent a
+ * signal or taken for a running Jarvis. Where /proc cannot tell, the pid's being alive decides.
+ */
+function aliveAs(pid: number, word: string): boolean {
+  if (!alive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(word);
+  } catch {
+    return true;
+  }
+}
+
+/**
  * A server left running by a Jarvis that was killed (SIGKILL) holds the data directory: it is
  * asked to shut down (fast: rolls back what was in flight, keeps everything committed). One that
  * belongs to a Jarvis still running is another process's database: refused.
@@ -91,7 +105,7 @@ async function clearLeftover(dataDir: string): Promise<void> {
   const owner = join(dataDir, 'jarvis.pid');
   if (existsSync(owner)) {
     const pid = Number(readFileSync(owner, 'utf8').trim());
-    if (pid && pid !== process.pid && alive(pid)) {
+    if (pid && pid !== process.pid && aliveAs(pid, 'jarvis')) {
       throw new Error(
         `the embedded database in ${dataDir} is in use by another Jarvis process (pid ${pid}). Only one process can use it; ` +
           'stop that one, or set DATABASE_URL to share a PostgreSQL server between processes.',
@@ -101,7 +115,13 @@ async function clearLeftover(dataDir: string): Promise<void> {
   const pidFile = join(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!pid || !alive(pid)) return;
+  if (!pid) return;
+  if (!aliveAs(pid, 'postgres')) {
+    // Stale (a reboot, a killed container): PostgreSQL itself would take the live process that
+    // now has that number for another server and refuse to start.
+    if (alive(pid)) rmSync(pidFile, { force: true });
+    return;
+  }
   process.kill(pid, 'SIGINT');
   for (let i = 0; i < 150 && alive(pid); i++) await sleep(100);
   if (alive(pid)) throw new Error(`a PostgreSQL server (pid ${pid}) left running on ${dataDir} does not stop; stop it, then start Jarvis again`);
@@ -118,7 +138,7 @@ export function runningLocalPostgres(dataDir: string): { url: string; owner: num
   if (!existsSync(owner) || !existsSync(pidFile)) return null;
   const jarvis = Number(readFileSync(owner, 'utf8').trim());
   const server = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!jarvis || jarvis === process.pid || !alive(jarvis) || !server || !alive(server)) return null;
+  if (!jarvis || jarvis === process.pid || !aliveAs(jarvis, 'jarvis') || !server || !aliveAs(server, 'postgres')) return null;
   return { url: `postgres://jarvis@localhost/postgres?host=${encodeURIComponent(socketDir(dataDir))}`, owner: jarvis };
 }
 
