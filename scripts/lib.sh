@@ -190,7 +190,10 @@ Install them first (as root), then run this again:
       printf '#!/bin/sh\n# Temporary, written by jarvis scripts/lib.sh during apt-get install; removed right after.\nexit 101\n' >"$policy"
       chmod 755 "$policy"
     fi
-    NEEDRESTART_SUSPEND=1 apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >>"$aptlog" 2>&1 9>&-
+    # No question can wait on a terminal nobody sees (the output goes to apt.log): a changed
+    # config file of a package installed again keeps the local version.
+    NEEDRESTART_SUSPEND=1 apt-get -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+      install -y -qq "${missing[@]}" </dev/null >>"$aptlog" 2>&1 9>&-
   ) || rc=$?
   if ((rc != 0)); then
     jarvis_die "apt-get install failed (exit $rc); these packages are still missing: ${missing[*]}$(jarvis_log_tail "$aptlog" 15)
