@@ -1,5 +1,6 @@
 // API keys, roles, rate limits and the audit log, through HTTP and the CLI against a real
 // `jarvis server` on PostgreSQL started with JARVIS_ADMIN_KEY.
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { api, runCli, spawnJarvis, startJarvis, uniquePrefix, type JarvisProcess } from './support/jarvis.ts';
@@ -376,6 +377,24 @@ describe('open mode and the first key', () => {
     running.push(p);
     const url = (await p.waitFor(/Jarvis is up at (http:\/\/\S+)/, 60_000))[1];
     expect((await api(url).get('/tasks')).status).toBe(200); // open mode on loopback
+    // A web page re-pointed at 127.0.0.1 (DNS rebinding) sends its own name: open mode refuses it,
+    // on the API and the dashboard; loopback names are served.
+    const port = Number(new URL(url).port);
+    const withHost = (path: string, host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const rebound = await withHost('/tasks', `attacker.example:${port}`);
+    expect(rebound.status).toBe(403);
+    expect(JSON.parse(rebound.body).detail).toMatch(/^Open mode \(no API key exists\) answers only requests addressed to a loopback name/);
+    expect((await withHost('/ui/tasks', `attacker.example:${port}`)).status).toBe(403);
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) expect((await withHost('/tasks', host)).status, host).toBe(200);
     const made = await runCli(['keys', 'create', '--name', 'first', '--role', 'admin'], { DATABASE_URL: db.url });
     expect(made.code, made.stderr).toBe(0);
     const key = made.stdout.trim();

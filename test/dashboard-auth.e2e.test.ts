@@ -135,6 +135,24 @@ describe('dashboard sign-in, roles and tenants', () => {
     expect(problems).toEqual([]);
   });
 
+  it('keeps forms small, redirects only within the dashboard, shows only its own flash messages, and sends a CSP', async () => {
+    const id = await alphaTask('ui-hardening');
+    const { context, page, problems } = await signIn(keys['submitter-alpha']);
+    // `/ui/..//evil.example` passes a prefix check and resolves to `//evil.example`.
+    const r = await post(context, `/ui/tasks/${id}/cancel`, { _csrf: await csrfOf(context), back: '/ui/..//evil.example/x' });
+    expect(r.status).toBe(303);
+    expect(r.headers.get('location')).toMatch(/^\/ui(\/|\?|$)/);
+    // A flash message in a link someone else made is not shown (it is not signed for this viewer).
+    await page.goto(`${jarvis.url}/ui/tasks?error=${encodeURIComponent('Your key was revoked: sign in again at https://evil.example')}`);
+    expect(await page.locator('.flash').count()).toBe(0);
+    // A form bigger than any real one is refused before it is read, signed in or not.
+    const big = await fetch(`${jarvis.url}/ui/login`, { method: 'POST', headers: { origin: jarvis.url, 'content-type': 'application/x-www-form-urlencoded' }, body: `key=${'a'.repeat(100_000)}` });
+    expect(big.status).toBe(413);
+    const login = await fetch(`${jarvis.url}/ui/login`);
+    expect(login.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(problems).toEqual([]);
+  });
+
   it("answers another tenant's task as not found, and lists only one's own", async () => {
     const id = await alphaTask('ui-alpha-only');
     const { context, page } = await signIn(keys['viewer-beta']);

@@ -41,6 +41,7 @@ export function createApp(deps: ApiDeps) {
     defaultRatePerS: deps.config.auth.default_rate_per_s,
     publicMetrics: deps.config.auth.public_metrics,
     publicDocs: deps.config.auth.public_docs,
+    openModeAnyHost: deps.config.server.insecure,
     boardPath: BOARD_PATH,
   });
   app.use('*', requestId());
@@ -117,6 +118,7 @@ export function createApp(deps: ApiDeps) {
           dashboard({
             request: (path, init) => app.request(path, init),
             authenticator: deps.authenticator,
+            openModeAnyHost: deps.config.server.insecure,
             refusals: { heldOff: (c) => refusals.heldOff(clientAddress(c)), refused: (c) => refusals.refused(clientAddress(c)) },
             // Sign-ins, and refused keys above all, are audited as the API's requests are.
             signedIn: (c, who, status) =>

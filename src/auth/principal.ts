@@ -25,3 +25,20 @@ export function tenantScope(p: Principal, asked?: string | null): string | null 
   if (!reachesEveryTenant(p.role)) return p.tenant;
   return asked ?? null;
 }
+
+/**
+ * Whether a request's Host header names this machine's loopback (127.0.0.0/8, ::1, localhost or a
+ * name under .localhost), or is absent (the dashboard's in-process calls). Open mode answers only
+ * such requests: a web page whose name an attacker re-points at 127.0.0.1 (DNS rebinding) sends
+ * its own name, and would otherwise drive an open-mode Jarvis as an admin from the browser.
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined || host === '') return true;
+  const name = (host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '')).toLowerCase();
+  return name === 'localhost' || name.endsWith('.localhost') || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+/** The 403's words when open mode refuses a request addressed to another name. */
+export const OPEN_MODE_HOST_REFUSED =
+  'Open mode (no API key exists) answers only requests addressed to a loopback name (127.0.0.1 or localhost), so a web page cannot drive it through DNS rebinding. ' +
+  'Use http://127.0.0.1:PORT, or make an API key (jarvis keys create) to serve other names';

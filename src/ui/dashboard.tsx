@@ -2,6 +2,7 @@
 // in-process with the viewer's key, plus one small script for live updates. Pages and actions
 // live one per file in pages/; this file wires sign-in, CSRF and the routes.
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { SignedIn } from './pages/login.tsx';
 import type { ApiRequest } from './api-client.ts';
@@ -25,6 +26,8 @@ export interface DashboardDeps {
   signedIn?: SignedIn;
   /** Refused keys per client address (auth.refusals_per_s), as the API counts them. */
   refusals?: Refusals;
+  /** server.insecure: open mode answers any Host name (else only loopback names, as the API). */
+  openModeAnyHost?: boolean;
 }
 
 export interface Refusals {
@@ -34,6 +37,9 @@ export interface Refusals {
   refused(c: Context): Promise<void>;
 }
 
+/** The most bytes a dashboard form (sign-in, an action's button) may send. */
+export const FORM_LIMIT_BYTES = 16 * 1024;
+
 export function dashboard(deps: DashboardDeps) {
   const ui = new Hono();
   ui.get('/static/live.js', (c) => c.body(LIVE_SCRIPT, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }));
@@ -42,11 +48,15 @@ export function dashboard(deps: DashboardDeps) {
     c.header('x-frame-options', 'DENY');
     c.header('referrer-policy', 'same-origin');
     c.header('x-content-type-options', 'nosniff');
+    // The only script is /ui/static/live.js; styles are inline (the page's own sheet and style attributes).
+    c.header('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'");
   });
+  // A form is a few fields: anything bigger is refused before it is read (and before sign-in).
+  ui.post('*', bodyLimit({ maxSize: FORM_LIMIT_BYTES, onError: (c) => c.text(`Form too large: a dashboard form is at most ${FORM_LIMIT_BYTES} bytes`, 413) }));
   ui.use('*', csrfToken);
   ui.use('*', csrfGuard(forbidden));
   ui.route('/', loginRoutes(deps.authenticator, deps.signedIn, deps.refusals));
-  ui.use('*', requireViewer(deps.authenticator, deps.request, deps.refusals));
+  ui.use('*', requireViewer(deps.authenticator, deps.request, deps.refusals, deps.openModeAnyHost));
   ui.route('/', actionRoutes());
   ui.get('/', overviewPage);
   ui.get('/tasks', tasksPage);

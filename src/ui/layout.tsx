@@ -3,8 +3,9 @@
 import type { Child } from 'hono/jsx';
 import { raw } from 'hono/html';
 import { allows } from '../auth/policy.ts';
+import type { Context } from 'hono';
 import type { Viewer } from './session.ts';
-import { CSRF_FIELD } from './session.ts';
+import { CSRF_FIELD, flashSignature } from './session.ts';
 import { STYLE } from './style.ts';
 
 export interface PageProps {
@@ -112,9 +113,13 @@ export function duration(t: { started_at: string | null; finished_at: string | n
   return span((t.finished_at ? Date.parse(t.finished_at) : now) - Date.parse(t.started_at));
 }
 
-/** The message of the last action, carried in the redirect's query. */
-export function flashOf(q: { ok?: string; error?: string }): PageProps['flash'] {
-  if (q.error) return { text: q.error.slice(0, 300), error: true };
-  if (q.ok) return { text: q.ok.slice(0, 300), error: false };
+/** The message of the last action, carried in the redirect's query, shown only when its signature is this viewer's. */
+export function flashOf(c: Context): PageProps['flash'] {
+  const q = c.req.query();
+  const token = c.get('csrfToken');
+  for (const [key, error] of [['error', true], ['ok', false]] as const) {
+    const text = q[key];
+    if (text && q.sig && token && q.sig === flashSignature(token, key, text)) return { text: text.slice(0, 300), error };
+  }
   return null;
 }

@@ -2,7 +2,7 @@
 // (Secure over HTTPS) and is checked on every request; in open mode (no key exists, loopback)
 // nobody signs in. Every POST must pass two CSRF checks: hono/csrf (Origin / Sec-Fetch-Site is
 // this server) and a double-submit token (the form's `_csrf` equals the CSRF cookie).
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { sameSecret } from '../auth/keys.ts';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
@@ -12,7 +12,8 @@ import type { Principal } from '../auth/principal.ts';
 import { ApiClient, type ApiRequest } from './api-client.ts';
 import { heldOffDetail } from '../auth/refusal-guard.ts';
 import type { Refusals } from './dashboard.tsx';
-import { heldOffPage } from './error-page.tsx';
+import { forbidden as forbiddenPage, heldOffPage } from './error-page.tsx';
+import { isLoopbackHost, OPEN_MODE_HOST_REFUSED } from '../auth/principal.ts';
 
 export const KEY_COOKIE = 'jarvis_ui_key';
 export const CSRF_COOKIE = 'jarvis_ui_csrf';
@@ -90,9 +91,10 @@ export function csrfGuard(forbidden: (c: Context, why: string) => Response | Pro
  * Finds the viewer: open mode, or the key in the cookie. Without a valid key, a page goes to the
  * sign-in form (and comes back afterwards).
  */
-export function requireViewer(authenticator: Authenticator, request: ApiRequest, refusals?: Refusals): MiddlewareHandler {
+export function requireViewer(authenticator: Authenticator, request: ApiRequest, refusals?: Refusals, openModeAnyHost = false): MiddlewareHandler {
   return async (c, next) => {
     const open = await authenticator.isOpen();
+    if (open && !openModeAnyHost && !isLoopbackHost(c.req.header('host'))) return forbiddenPage(c, OPEN_MODE_HOST_REFUSED);
     const key = open ? null : (getCookie(c, KEY_COOKIE) ?? null);
     // A key in the cookie is a key shown: held off and counted as a sign-in's is.
     const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
@@ -112,4 +114,12 @@ export function requireViewer(authenticator: Authenticator, request: ApiRequest,
 /** A `next` target that stays on the dashboard (no open redirect). */
 export function safeNext(next: string | undefined): string {
   return next && /^\/ui(\/|$|\?)/.test(next) && !next.startsWith('//') ? next : '/ui';
+}
+
+/**
+ * The signature of an action's flash message, bound to the viewer's CSRF cookie: a link someone
+ * else made (`/ui/tasks?error=Your key was revoked, sign in at evil.example`) shows nothing.
+ */
+export function flashSignature(csrfToken: string, key: 'ok' | 'error', text: string): string {
+  return createHmac('sha256', csrfToken).update(`${key}\n${text}`).digest('base64url').slice(0, 22);
 }

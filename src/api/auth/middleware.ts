@@ -9,7 +9,7 @@ import type { AuditTrail } from '../../auth/audit-trail.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import { bearerToken } from '../../auth/keys.ts';
 import { allows, roleNeeded } from '../../auth/policy.ts';
-import { OPEN_MODE, type Principal } from '../../auth/principal.ts';
+import { isLoopbackHost, OPEN_MODE, OPEN_MODE_HOST_REFUSED, type Principal } from '../../auth/principal.ts';
 import { rateLimitHeaders, type RateLimiter } from '../../auth/rate-limit.ts';
 import { heldOffDetail, type RefusalGuard } from '../../auth/refusal-guard.ts';
 import { ForbiddenError, HttpError, UnauthorizedError } from '../fastapi/index.ts';
@@ -35,6 +35,8 @@ export interface AuthMiddlewareDeps {
   publicMetrics: boolean;
   /** auth.public_docs: false puts the API's description behind a key. */
   publicDocs?: boolean;
+  /** server.insecure: open mode was allowed on any address, and answers any Host name. */
+  openModeAnyHost?: boolean;
   boardPath: string;
 }
 
@@ -114,6 +116,10 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
       throw new UnauthorizedError('Not authenticated');
     }
     const p = auth.principal;
+    if (p === OPEN_MODE && !deps.openModeAnyHost && !isLoopbackHost(c.req.header('host'))) {
+      record(null, 403);
+      throw new ForbiddenError(OPEN_MODE_HOST_REFUSED);
+    }
     const permission = rule?.kind === 'key' ? rule.permission : null;
     if (!permission || !allows(p.role, permission)) {
       record(p, 403);

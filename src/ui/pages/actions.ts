@@ -3,7 +3,7 @@
 // comes back as the flash message of the page the form was on.
 import { Hono, type Context } from 'hono';
 import { detailOf } from '../api-client.ts';
-import { safeNext } from '../session.ts';
+import { flashSignature, safeNext } from '../session.ts';
 
 interface Action {
   /** The dashboard's path (Hono syntax), the API path it calls, and what success is called. */
@@ -21,12 +21,15 @@ const ACTIONS: Action[] = [
   { path: '/nodes/:id/resume', api: (id) => `/nodes/${id}/resume`, done: 'Node resumed: it takes tasks again' },
 ];
 
-function withFlash(back: string, key: 'ok' | 'error', text: string): string {
+/** Back to the form's page with the answer as a signed flash; never off the dashboard (`/ui/..//x` resolves to `//x`). */
+function withFlash(c: Context, back: string, key: 'ok' | 'error', text: string): string {
   const url = new URL(back, 'http://x');
   url.searchParams.delete('ok');
   url.searchParams.delete('error');
+  url.searchParams.delete('sig');
   url.searchParams.set(key, text);
-  return url.pathname + url.search;
+  url.searchParams.set('sig', flashSignature(c.get('csrfToken'), key, text));
+  return safeNext(url.pathname + url.search);
 }
 
 export function actionRoutes() {
@@ -36,8 +39,8 @@ export function actionRoutes() {
       const form = await c.req.parseBody();
       const back = safeNext(typeof form.back === 'string' ? form.back : undefined);
       const r = await c.get('viewer').api.post(a.api(encodeURIComponent(c.req.param('id') ?? '')));
-      if (r.status >= 200 && r.status < 300) return c.redirect(withFlash(back, 'ok', a.done), 303);
-      return c.redirect(withFlash(back, 'error', `Refused (${r.status}): ${detailOf(r.body)}`), 303);
+      if (r.status >= 200 && r.status < 300) return c.redirect(withFlash(c, back, 'ok', a.done), 303);
+      return c.redirect(withFlash(c, back, 'error', `Refused (${r.status}): ${detailOf(r.body)}`), 303);
     });
   }
   return app;

@@ -32,7 +32,7 @@ export async function nodesPage(c: Context) {
   const manage = allows(viewer.principal.role, 'nodes:manage');
   const now = Date.now();
   return c.html(
-    <Layout title="Nodes" viewer={viewer} section="nodes" flash={flashOf(c.req.query())}>
+    <Layout title="Nodes" viewer={viewer} section="nodes" flash={flashOf(c)}>
       <h1>Nodes</h1>
       <section id="node-list" data-live="5000">
         <p>{nodes.length} nodes</p>

@@ -180,7 +180,7 @@ export async function overviewPage(c: Context) {
   const o = overview.status === 200 ? overview.body : null;
   const nodeList = nodes?.status === 200 ? nodes.body.items : null;
   return c.html(
-    <Layout title="Overview" viewer={viewer} section="overview" flash={flashOf(c.req.query())}>
+    <Layout title="Overview" viewer={viewer} section="overview" flash={flashOf(c)}>
       <h1>Overview{scope ? ` of tenant ${tenant}` : ''}</h1>
       {reachesEveryTenant(role) && (
         <form class="filters" method="get" action="/ui" aria-label="Whose figures">

@@ -87,7 +87,7 @@ export async function taskPage(c: Context) {
   const role = viewer.principal.role;
   const now = Date.now();
   return c.html(
-    <Layout title={`Task ${taskName(t)}`} viewer={viewer} section="tasks" flash={flashOf(c.req.query())}>
+    <Layout title={`Task ${taskName(t)}`} viewer={viewer} section="tasks" flash={flashOf(c)}>
       <section id="task-live" data-live={ended ? undefined : '3000'}>
         <h1>
           Task {taskName(t)} <Status value={t.status} />

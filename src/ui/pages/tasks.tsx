@@ -82,7 +82,7 @@ export async function tasksPage(c: Context) {
   const now = Date.now();
   const described = [...filters.entries()].map(([k, v]) => `${k === 'q' ? 'name starts with' : k.replace('_', ' ')} "${v}"`).join(', ');
   return c.html(
-    <Layout title="Tasks" viewer={viewer} section="tasks" flash={flashOf(q)}>
+    <Layout title="Tasks" viewer={viewer} section="tasks" flash={flashOf(c)}>
       <h1>Tasks</h1>
       <form class="filters" method="get" action="/ui/tasks" role="search" aria-label="Filter tasks">
         <label>

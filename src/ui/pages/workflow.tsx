@@ -24,7 +24,7 @@ export async function workflowPage(c: Context) {
   const now = Date.now();
   const back = `/ui/workflows/${w.id}`;
   return c.html(
-    <Layout title={`Workflow ${w.name}`} viewer={viewer} section="workflows" flash={flashOf(c.req.query())}>
+    <Layout title={`Workflow ${w.name}`} viewer={viewer} section="workflows" flash={flashOf(c)}>
       <section id="workflow-live" data-live={w.status === 'running' ? '4000' : undefined}>
         <h1>
           Workflow {w.name} <Status value={w.status} />

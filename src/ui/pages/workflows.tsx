@@ -15,7 +15,7 @@ export async function workflowsPage(c: Context) {
   const page = r.body;
   const now = Date.now();
   return c.html(
-    <Layout title="Workflows" viewer={viewer} section="workflows" flash={flashOf(c.req.query())}>
+    <Layout title="Workflows" viewer={viewer} section="workflows" flash={flashOf(c)}>
       <h1>Workflows</h1>
       <section id="workflow-list" data-live="5000">
         <p>{page.total === 0 ? 'No workflows' : `Workflows ${offset + 1}–${offset + page.items.length} of ${page.total}`}</p>
