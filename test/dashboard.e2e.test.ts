@@ -72,6 +72,14 @@ describe('dashboard at /ui (open mode)', () => {
     await expect.poll(() => page.locator('h1').innerText(), { timeout: 10_000 }).toContain('succeeded');
     await expect.poll(() => page.locator('#task-live').innerText(), { timeout: 10_000 }).toMatch(/Events[\s\S]*succeeded/);
     await expect.poll(() => page.locator('#task-fields').innerText(), { timeout: 10_000 }).toMatch(/status\s+succeeded[\s\S]*finished_at\s+20\d\d-/);
+    // Ended: the live parts stop, and so do the page's refreshes.
+    await expect.poll(() => page.locator('[data-live]').count(), { timeout: 10_000 }).toBe(0);
+    let refreshes = 0;
+    const count = (r: { headers(): Record<string, string> }) => void (r.headers()['x-jarvis-live'] && refreshes++);
+    page.on('request', count);
+    await page.waitForTimeout(3_500);
+    page.off('request', count);
+    expect(refreshes).toBe(0);
     expect((await log.innerText()).match(/line-\d/g)).toEqual(['line-1', 'line-2', 'line-3', 'line-4', 'line-5', 'line-6']);
     // What it produced: its result (the last line of its output) and the output file it declared.
     await page.reload();

@@ -1,30 +1,38 @@
 // The one client script (no build step): live parts of a page re-render from the server, and a
 // running task's log streams in over Server-Sent Events.
 //  - <section data-live="5000" id="x">: every 5 s, fetch this page again (once for all live parts)
-//    and swap in the new #x (skipped while focus is inside it, so a keyboard user is not moved).
+//    and swap in the new #x (skipped while focus is inside it, so a keyboard user is not moved);
+//    once the fresh #x has no data-live (what it shows has ended), it stops, and so do the ticks
+//    when no live part is left. A refresh sent to the sign-in form (key revoked) goes there.
 //  - <pre data-follow="/ui/tasks/ID/logs/stream">: the stream replays the log from its start, so
 //    the stored text is replaced line by line with no gap; on its end event the page reloads the
 //    live parts once more.
 export const LIVE_SCRIPT = `(() => {
   'use strict';
   const live = () => [...document.querySelectorAll('[data-live][id]')];
-  // One fetch of the page per tick, every live part swapped from it.
+  let timer = null;
+  // One fetch of the page per tick, every live part swapped from it. A part the server no longer
+  // marks live (its task or workflow ended) stops updating, and with none left the ticks stop.
   const refresh = async () => {
     const parts = live().filter((el) => !el.contains(document.activeElement));
     if (document.hidden || parts.length === 0) return;
     try {
       const res = await fetch(location.href, { headers: { 'x-jarvis-live': '1' }, credentials: 'same-origin' });
+      // The key was revoked meanwhile: the page went to the sign-in form; go there, saying so.
+      if (res.redirected && new URL(res.url).pathname === '/ui/login') { location.assign(res.url); return; }
       if (!res.ok) return;
       const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
       for (const el of parts) {
         const fresh = doc.getElementById(el.id);
         if (fresh && fresh.innerHTML !== el.innerHTML) el.innerHTML = fresh.innerHTML;
+        if (fresh && !fresh.hasAttribute('data-live')) el.removeAttribute('data-live');
       }
+      if (live().length === 0 && timer !== null) { clearInterval(timer); timer = null; }
     } catch (e) { /* the next tick tries again */ }
   };
   const start = () => {
     const every = live().map((el) => Math.max(1000, Number(el.getAttribute('data-live')) || 5000));
-    if (every.length) setInterval(refresh, Math.min(...every));
+    if (every.length) timer = setInterval(refresh, Math.min(...every));
     for (const pre of document.querySelectorAll('pre[data-follow]')) {
       const state = document.getElementById(pre.id + '-state');
       const source = new EventSource(pre.getAttribute('data-follow'));
