@@ -24,7 +24,7 @@ describe('buildCreateOptions', () => {
     const o = buildCreateOptions(s);
     expect(o.name).toBe('jarvis-a_b_c-2');
     expect(o.Image).toBe('img');
-    expect(o.Cmd).toEqual(['sh', '-c', 'echo hi']);
+    expect([o.Entrypoint, o.Cmd]).toEqual([['sh', '-c'], ['echo hi']]);
     expect(o.Env).toEqual(['A=1']);
     expect(o.Labels).toEqual({ 'jarvis.task_id': 'a/b c', 'jarvis.attempt': '2' });
     expect(o.HostConfig).toEqual({

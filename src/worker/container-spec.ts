@@ -12,9 +12,15 @@ export function containerName(taskId: string, attempt: number): string {
   return `jarvis-${taskId}-${attempt}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
 }
 
-function commandOf(spec: RunSpec): string[] | undefined {
-  if (spec.command === null) return undefined;
-  return typeof spec.command === 'string' ? ['sh', '-c', spec.command] : spec.command;
+/**
+ * The container's entrypoint and command. A string runs under `sh -c` (api.md), whatever
+ * ENTRYPOINT the image has: `sh -c` is the entrypoint (with the image's, `git sh -c "…"` would
+ * run). A list is the command, given to the image's entrypoint as `docker run IMAGE ARGS…` does.
+ */
+function commandOf(spec: RunSpec): Pick<Dockerode.ContainerCreateOptions, 'Entrypoint' | 'Cmd'> {
+  if (spec.command === null) return {};
+  if (typeof spec.command === 'string') return { Entrypoint: ['sh', '-c'], Cmd: [spec.command] };
+  return { Cmd: spec.command };
 }
 
 /** The restricted profile, and what the tenant's policy adds to it (host mounts). */
@@ -60,11 +66,10 @@ function resourceConfig(spec: RunSpec): Dockerode.HostConfig {
 }
 
 export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT_HARDENING): Dockerode.ContainerCreateOptions {
-  const cmd = commandOf(spec);
   return {
     name: containerName(spec.taskId, spec.attempt),
     Image: spec.image,
-    ...(cmd ? { Cmd: cmd } : {}),
+    ...commandOf(spec),
     ...(hardening.user ? { User: hardening.user } : {}),
     Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
     // Our labels last: a task cannot spoof the ones the worker uses to find its containers.

@@ -159,6 +159,21 @@ describe('DockerExecutor', () => {
     expect(await leftovers(s.taskId)).toEqual([]);
   });
 
+  it("runs a string command under sh -c over the image's ENTRYPOINT; a list goes to the ENTRYPOINT", async () => {
+    const image = 'jarvis-test/with-entrypoint:latest';
+    const base = await docker.createContainer({ Image: IMAGE, Cmd: ['true'] });
+    await base.commit({ repo: 'jarvis-test/with-entrypoint', tag: 'latest', changes: ['ENTRYPOINT ["echo","from-entrypoint"]'] });
+    await base.remove();
+    const asString = collector();
+    const s = spec({ image, command: 'echo "$((2 + 3))"' });
+    expect((await executor.run(s, { onOutput: asString.onOutput })).status).toBe('succeeded');
+    expect(asString.text('stdout')).toBe('5\n'); // before: `echo from-entrypoint sh -c …`
+    const asList = collector();
+    expect((await executor.run(spec({ image, command: ['a', 'b'] }), { onOutput: asList.onOutput })).status).toBe('succeeded');
+    expect(asList.text('stdout')).toBe('from-entrypoint a b\n');
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
   it('applies cpu, memory, network and labels to the container', async () => {
     const s = spec({
       attempt: 3,
