@@ -3,7 +3,9 @@ import { execFileSync } from 'node:child_process';
 import nodeHttp from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
-import { REMOTE_IMAGE, TEST_IMAGE } from './support/env.ts';
+import { Redis } from 'ioredis';
+import { redisNames } from '../src/scheduler/queues.ts';
+import { REDIS_URL, REMOTE_IMAGE, TEST_IMAGE } from './support/env.ts';
 import { api, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 
 let jarvis: JarvisProcess & { prefix: string };
@@ -109,6 +111,24 @@ describe('a task end to end', () => {
     expect(again.body.detail).toMatch(/already ended/);
     const t = (await http.get(`/tasks/${r.body.id}`)).body;
     expect(t.status).toBe('cancelled');
+  });
+
+  it('applies a cancel whose message the node missed: it reads the cancel keys each heartbeat', async () => {
+    const r = await submit({ command: 'echo started; sleep 60' });
+    await http.waitForTask(r.body.id, (t) => t.status === 'running');
+    // What a cancel leaves in Redis when its published message is lost (the node's subscriber
+    // was reconnecting): the key alone.
+    const redis = new Redis(REDIS_URL);
+    try {
+      await redis.set(redisNames(jarvis.prefix).cancelKey(r.body.id), '1', 'EX', 600);
+    } finally {
+      redis.disconnect();
+    }
+    const done = await http.waitForTask(r.body.id, isFinal, 15_000);
+    expect(done.status).toBe('cancelled');
+    const deadline = Date.now() + 10_000;
+    while (containersOf(r.body.id) !== '' && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    expect(containersOf(r.body.id)).toBe('');
   });
 
   it('runs a task retried right after it was cancelled (the cancel was about the old attempt)', async () => {

@@ -306,7 +306,31 @@ export class NodeAgent implements Part {
   private heartbeat(): Promise<void> {
     const beat = this.beat();
     this.beating = beat;
+    void this.sweepCancels();
     return beat;
+  }
+
+  /**
+   * Cancels whose message this node missed (its subscriber was reconnecting, or Redis was away
+   * when the control plane published): the key the control plane sets with each cancel is read
+   * for the attempts running here, once a heartbeat, so a missed cancel is applied within a
+   * period instead of never (until the timeout, or for ever without one).
+   */
+  private async sweepCancels(): Promise<void> {
+    const ids = [...this.running.keys()];
+    if (ids.length === 0) return;
+    try {
+      const flags = await this.connection.mget(...ids.map((id) => this.names.cancelKey(id)));
+      ids.forEach((id, i) => {
+        if (flags[i] === null) return;
+        const run = this.running.get(id);
+        if (!run || run.abort.signal.aborted) return;
+        this.opts.logger.warn({ task_id: id }, 'worker: a cancel this node had not heard of (its message was lost); stopping the task');
+        run.abort.abort();
+      });
+    } catch {
+      // Redis away: the next heartbeat reads them again.
+    }
   }
 
   /**
