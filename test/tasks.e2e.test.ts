@@ -85,7 +85,7 @@ describe('a task end to end', () => {
     const done = await http.waitForTask(r.body.id, isFinal, 60_000);
     expect(done.status).toBe('failed');
     expect(done.exit_code).toBeNull();
-    expect(done.error).toContain('jarvis-test/no-such-image:1.0');
+    expect(done.error).toMatch(/^image "jarvis-test\/no-such-image:1\.0" could not be pulled: /);
   });
 
   it('kills a container that exceeds timeout_seconds', async () => {

@@ -105,7 +105,8 @@ function pullOutcome(ref: string, pull: PullResult, o: EnsureImageOptions): RunO
     const s = Math.round(o.timeoutMs / 1000);
     return { status: 'error', exitCode: null, error: `image "${ref}" could not be pulled within ${s} s` };
   }
-  if (pull.failure) return { status: 'error', exitCode: null, error: `image "${ref}" not found: ${pull.failure}` };
+  // The engine's words say why (not found, unauthorized, a TLS or network failure): not all are "not found".
+  if (pull.failure) return { status: 'error', exitCode: null, error: `image "${ref}" could not be pulled: ${pull.failure}` };
   return null;
 }
 
