@@ -21,6 +21,7 @@ import { HEARTBEAT_PERIOD_HEADER } from '../domain/heartbeats.ts';
 import { NodeInbox, type InboxEntry } from './node-inbox.ts';
 import { takeAttempt } from './attempt-commands.ts';
 import { Utf8Text } from './utf8-text.ts';
+import { GpuSlots } from './gpu-slots.ts';
 
 /** The fields naming an attempt on its log lines. */
 interface AttemptFields {
@@ -89,6 +90,8 @@ export class NodeAgent implements Part {
   private heartbeatPeriodMs: number;
   /** What this node offers, read once (os.cpus() reads /proc/cpuinfo each time). */
   private readonly capacity: { cpu: number; memory_mb: number; gpu: number; max_tasks: number };
+  /** Which of the node's GPUs each running attempt holds. */
+  private readonly gpus: GpuSlots;
   private readonly onCancelMessage = (_channel: string, taskId: string) => this.running.get(taskId)?.abort.abort();
 
   constructor(private readonly opts: NodeAgentOptions) {
@@ -97,6 +100,7 @@ export class NodeAgent implements Part {
     const c = opts.config.worker.capacity;
     const cores = cpus().length;
     this.capacity = { cpu: c.cpu ?? cores, memory_mb: c.memory_mb ?? Math.floor(totalmem() / 1024 / 1024), gpu: c.gpu, max_tasks: c.max_tasks ?? cores * 4 };
+    this.gpus = new GpuSlots(this.capacity.gpu);
     this.connection = opts.shared?.connection ?? consumerConnection(opts.config.redis.url, {}, { pipelined: opts.config.redis.auto_pipeline });
     this.subscriber = opts.shared?.subscriber ?? consumerConnection(opts.config.redis.url);
     this.inbox = opts.shared?.inbox ?? new NodeInbox({ connection: this.connection, names: this.names, logger: opts.logger });
@@ -264,6 +268,7 @@ export class NodeAgent implements Part {
           this.opts.logger.warn({ task_id: c.taskId, attempt: c.attempt }, 'worker: killed the container of an attempt this node no longer owns');
         } else {
           this.opts.logger.info({ task_id: c.taskId, attempt: c.attempt }, 'worker: found the container of an attempt it still owns; its inbox entry will adopt it');
+          this.gpus.reserve(c.taskId, c.gpus ?? []);
           // Listed as running in heartbeats until its entry is taken again (at once, unless the
           // attempt was reported and only its container was left), so the control plane does
           // not think it lost.
@@ -491,6 +496,10 @@ export class NodeAgent implements Part {
       } else if (cancelled || abort.signal.aborted) {
         outcome = { status: 'cancelled', exitCode: null, error: 'cancelled before it started', startedAt: null, finishedAt: new Date() };
       } else {
+        const gpuDevices = spec.gpu > 0 ? this.gpus.take(spec.taskId, spec.gpu) : null;
+        if (spec.gpu > 0 && !gpuDevices) {
+          this.opts.logger.warn({ ...at, gpu: spec.gpu, gpus: this.capacity.gpu }, 'worker: not enough free GPUs for this attempt (more were placed here than the node has?); Docker picks the first ones, shared');
+        }
         outcome = await this.opts.executor.run(
           {
             taskId: spec.taskId,
@@ -501,6 +510,7 @@ export class NodeAgent implements Part {
             cpu: spec.cpu,
             memoryMb: spec.memoryMb,
             gpu: spec.gpu,
+            ...(gpuDevices ? { gpuDevices } : {}),
             network: spec.network,
             timeoutSeconds: spec.timeoutSeconds,
             labels: { 'jarvis.node_id': node.id },
@@ -526,7 +536,10 @@ export class NodeAgent implements Part {
       this.opts.logger.error({ ...at, err }, 'worker: the attempt could not run');
       outcome = { status: 'error', exitCode: null, error: (err as Error).message, startedAt: null, finishedAt: new Date() };
     } finally {
-      if (this.running.get(spec.taskId)?.abort === abort) this.running.delete(spec.taskId);
+      if (this.running.get(spec.taskId)?.abort === abort) {
+        this.running.delete(spec.taskId);
+        this.gpus.release(spec.taskId);
+      }
     }
     await finish(outcome);
   }

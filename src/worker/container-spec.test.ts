@@ -45,6 +45,10 @@ describe('buildCreateOptions', () => {
     expect(buildCreateOptions(spec({ command: ['a', 'b c'] })).Cmd).toEqual(['a', 'b c']);
     expect('Cmd' in buildCreateOptions(spec({ command: null }))).toBe(false);
     expect(buildCreateOptions(spec({ gpu: 0 })).HostConfig?.DeviceRequests).toBeUndefined();
+    // The node's choice of cards, named in a label read back after a restart.
+    const chosen = buildCreateOptions(spec({ gpu: 2, gpuDevices: ['1', '3'] }));
+    expect(chosen.HostConfig?.DeviceRequests).toEqual([{ Driver: 'nvidia', DeviceIDs: ['1', '3'], Capabilities: [['gpu']] }]);
+    expect(chosen.Labels?.['jarvis.gpus']).toBe('1,3');
   });
 
   it('keeps the worker labels out of reach of the task', () => {

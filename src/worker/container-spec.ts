@@ -3,6 +3,7 @@
 import type Dockerode from 'dockerode';
 import { DEFAULT_HARDENING, RESTRICTED, type Hardening } from './container-security.ts';
 import type { RunSpec } from './executor.ts';
+import { LABEL_GPUS } from './gpu-slots.ts';
 
 export const LABEL_TASK_ID = 'jarvis.task_id';
 export const LABEL_ATTEMPT = 'jarvis.attempt';
@@ -60,7 +61,9 @@ function resourceConfig(spec: RunSpec): Dockerode.HostConfig {
     config.MemorySwap = config.Memory;
   }
   if (spec.gpu > 0) {
-    config.DeviceRequests = [{ Driver: 'nvidia', Count: spec.gpu, Capabilities: [['gpu']] }];
+    // The node's own choice of cards (GpuSlots): `Count` alone means cards 0..N-1 for everyone.
+    const which = spec.gpuDevices?.length === spec.gpu ? { DeviceIDs: spec.gpuDevices } : { Count: spec.gpu };
+    config.DeviceRequests = [{ Driver: 'nvidia', ...which, Capabilities: [['gpu']] }];
   }
   return config;
 }
@@ -73,7 +76,13 @@ export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT
     ...(hardening.user ? { User: hardening.user } : {}),
     Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
     // Our labels last: a task cannot spoof the ones the worker uses to find its containers.
-    Labels: { ...(spec.labels ?? {}), [LABEL_TASK_ID]: spec.taskId, [LABEL_ATTEMPT]: String(spec.attempt) },
+    Labels: {
+      ...(spec.labels ?? {}),
+      [LABEL_TASK_ID]: spec.taskId,
+      [LABEL_ATTEMPT]: String(spec.attempt),
+      // Read back after a restart, so an adopted container keeps its cards (GpuSlots.reserve).
+      ...(spec.gpuDevices?.length ? { [LABEL_GPUS]: spec.gpuDevices.join(',') } : {}),
+    },
     Tty: false,
     OpenStdin: false,
     AttachStdin: false,

@@ -8,6 +8,7 @@
 // The pieces: container-spec.ts (what the container is), image-pull.ts, container-output.ts,
 // container-kill.ts and container-exit.ts (one step of a run each), docker-errors.ts.
 import Dockerode from 'dockerode';
+import { gpusOfLabel, LABEL_GPUS } from './gpu-slots.ts';
 import { attachOutput, type AttachedOutput } from './container-output.ts';
 import { readOutputs } from './container-files.ts';
 import { exitOutcome, parseDockerDate, readExitRecord, waitForExit } from './container-exit.ts';
@@ -177,10 +178,12 @@ export class DockerExecutor implements Executor {
     }
   }
 
-  async leftovers(nodeId: string): Promise<Array<{ taskId: string; attempt: number }>> {
+  async leftovers(nodeId: string): Promise<Array<{ taskId: string; attempt: number; gpus: string[] }>> {
     try {
       const mine = await this.docker.listContainers({ all: true, filters: { label: [`jarvis.node_id=${nodeId}`] } });
-      return mine.map((c) => ({ taskId: c.Labels?.[LABEL_TASK_ID] ?? '', attempt: Number(c.Labels?.[LABEL_ATTEMPT]) })).filter((c) => c.taskId && c.attempt > 0);
+      return mine
+        .map((c) => ({ taskId: c.Labels?.[LABEL_TASK_ID] ?? '', attempt: Number(c.Labels?.[LABEL_ATTEMPT]), gpus: gpusOfLabel(c.Labels?.[LABEL_GPUS]) }))
+        .filter((c) => c.taskId && c.attempt > 0);
     } catch (err) {
       if (isEngineUnreachable(err)) throw await engineUnavailable(this.docker, err);
       throw err;

@@ -14,6 +14,8 @@ export interface RunSpec {
   cpu: number; // cores, e.g. 0.5
   memoryMb: number;
   gpu: number;
+  /** Which of the node's cards the attempt gets (GpuSlots); absent: Docker picks `gpu` of them (the first ones). */
+  gpuDevices?: string[];
   network: NetworkMode;
   timeoutSeconds: number | null;
   /** Extra labels put on the container (the executor adds task id and attempt itself). */
@@ -59,7 +61,7 @@ export interface Executor {
    */
   readonly alwaysAnswers?: boolean;
   /** Containers this node left behind (after a restart), by task and attempt. */
-  leftovers?(nodeId: string): Promise<Array<{ taskId: string; attempt: number }>>;
+  leftovers?(nodeId: string): Promise<Array<{ taskId: string; attempt: number; gpus?: string[] }>>;
   /** Kills and removes the container of an attempt; false when there was none. */
   discard?(taskId: string, attempt: number): Promise<boolean>;
 }
