@@ -182,7 +182,9 @@ export class DockerExecutor implements Executor {
     try {
       const mine = await this.docker.listContainers({ all: true, filters: { label: [`jarvis.node_id=${nodeId}`] } });
       return mine
-        .map((c) => ({ taskId: c.Labels?.[LABEL_TASK_ID] ?? '', attempt: Number(c.Labels?.[LABEL_ATTEMPT]), gpus: gpusOfLabel(c.Labels?.[LABEL_GPUS]) }))
+        // A stopped container holds no card (its attempt may even have been reported already, so
+        // no entry would come to give them back): only a running one keeps its cards.
+        .map((c) => ({ taskId: c.Labels?.[LABEL_TASK_ID] ?? '', attempt: Number(c.Labels?.[LABEL_ATTEMPT]), gpus: c.State === 'running' ? gpusOfLabel(c.Labels?.[LABEL_GPUS]) : [] }))
         .filter((c) => c.taskId && c.attempt > 0);
     } catch (err) {
       if (isEngineUnreachable(err)) throw await engineUnavailable(this.docker, err);

@@ -61,6 +61,7 @@ export interface Executor {
    */
   readonly alwaysAnswers?: boolean;
   /** Containers this node left behind (after a restart), by task and attempt. */
+  /** `gpus`: the cards a still-running container holds (its jarvis.gpus label). */
   leftovers?(nodeId: string): Promise<Array<{ taskId: string; attempt: number; gpus?: string[] }>>;
   /** Kills and removes the container of an attempt; false when there was none. */
   discard?(taskId: string, attempt: number): Promise<boolean>;
