@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL } from './support/env.ts';
-import { api, spawnJarvis, startJarvis, uniquePrefix } from './support/jarvis.ts';
+import { api, spawnJarvis, spawnSimulatedWorker, startJarvis, uniquePrefix } from './support/jarvis.ts';
 import { freePort } from './support/services.ts';
 import { redisNames } from '../src/scheduler/queues.ts';
 
@@ -196,12 +196,7 @@ it('does not spend a retry on an attempt lost with its node', async () => {
   await start(id);
   // Silent from here: offline after 5 s (offline_seconds 3, never before five 1 s periods).
   await http.waitForTask(id, (t) => t.status === 'queued', 15_000);
-  const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
-    ...(process.env as Record<string, string>),
-    JARVIS_REDIS_PREFIX: server.prefix,
-    JARVIS_API_URL: server.url,
-    JARVIS_WORKER_NAME: `sim-${server.prefix}`,
-  });
+  const worker = spawnSimulatedWorker(server, `sim-${server.prefix}`);
   cleanups.push(() => worker.stop());
   const done = await http.waitForTask(id, (t) => t.status === 'failed', 30_000);
   expect(done.attempts).toBe(3);

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
-import { api, runCli, spawnJarvis, startJarvis, tempDir, uniquePrefix, withOutputs } from './support/jarvis.ts';
+import { api, runCli, spawnJarvis, spawnSimulatedWorker, startJarvis, tempDir, uniquePrefix, withOutputs } from './support/jarvis.ts';
 import { cuttableTestDatabase, Forwarder, PrivateRedis } from './support/services.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -144,12 +144,7 @@ describe('a pending job that ended while its task is still queued', () => {
 
     const server = await startJarvis({ command: 'server', databaseUrl: null, prefix: first.prefix, dataDir: first.dataDir });
     cleanups.push(() => server.stop());
-    const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
-      ...(process.env as Record<string, string>),
-      JARVIS_REDIS_PREFIX: server.prefix,
-      JARVIS_API_URL: server.url,
-      JARVIS_WORKER_NAME: `w-${server.prefix}`,
-    });
+    const worker = spawnSimulatedWorker(server, `w-${server.prefix}`);
     cleanups.push(() => worker.stop());
     expect((await withOutputs(api(server.url).waitForTask(id, isFinal, 30_000), { server, worker })).status).toBe('succeeded');
     expect(server.output()).toContain('reconciler: re-enqueued queued or placed tasks whose jobs Redis had lost');

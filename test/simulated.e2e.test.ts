@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REDIS_URL } from './support/env.ts';
-import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, type JarvisProcess } from './support/jarvis.ts';
+import { api, spawnJarvis, spawnSimulatedNodes, spawnSimulatedWorker, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { redisNames } from '../src/scheduler/queues.ts';
 
 let server: JarvisProcess & { prefix: string };
@@ -230,13 +230,7 @@ it('does not start a task whose cancel the node finds already recorded when it t
     const http = api(own.url);
     const id = (await http.post('/tasks', { image: 'not/pulled', labels: { 'jarvis.sim/duration_ms': '60000' } })).body.id;
     await redis.set(redisNames(own.prefix).cancelKey(id), '1', 'EX', 600);
-    node = spawnJarvis(['worker', '--executor', 'simulated'], {
-      ...(process.env as Record<string, string>),
-      JARVIS_REDIS_PREFIX: own.prefix,
-      JARVIS_API_URL: own.url,
-      JARVIS_WORKER_NAME: `sim-cancel-${own.prefix}`,
-      DOCKER_HOST: 'unix:///nonexistent/docker.sock',
-    });
+    node = spawnSimulatedWorker(own, `sim-cancel-${own.prefix}`, { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
     const t = await http.waitForTask(id, (x) => !['queued', 'scheduled', 'running'].includes(x.status), 30_000);
     expect(t).toMatchObject({ status: 'cancelled', error: 'cancelled before it started', started_at: null });
   } finally {

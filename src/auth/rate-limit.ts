@@ -81,9 +81,14 @@ export class RateLimiter {
   }
 }
 
+/** Whole seconds a client waits for `ms` (a Retry-After value): at least 1. */
+export function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
 /** IETF RateLimit / RateLimit-Policy header values (draft-ietf-httpapi-ratelimit-headers-09). */
 export function rateLimitHeaders(d: RateDecision): Record<string, string> {
-  const reset = d.allowed ? 1 : Math.max(1, Math.ceil(d.retryAfterMs / 1000));
+  const reset = d.allowed ? 1 : retryAfterSeconds(d.retryAfterMs);
   return {
     'RateLimit-Policy': `"per-key";q=${d.limit};w=1`,
     RateLimit: `"per-key";r=${d.remaining};t=${reset}`,

@@ -5,7 +5,7 @@
 // speed. What an address is held off for is known locally (no Redis call on the way in); each API
 // process learns it from its own refusals, the bucket being shared. Redis down: no limit (as for
 // keys' rates).
-import type { RateLimiter } from './rate-limit.ts';
+import { retryAfterSeconds, type RateLimiter } from './rate-limit.ts';
 
 export interface RefusalLimits {
   /** Refusals per second an address may go on making once its burst is spent (0: no limit). */
@@ -23,6 +23,11 @@ export class RefusalGuard {
     private readonly limiter: RateLimiter,
     private readonly limits: RefusalLimits,
   ) {}
+
+  /** True when some address is held off (else heldOff is 0 for all, and no address need be read). */
+  get anyHeld(): boolean {
+    return this.heldUntil.size > 0;
+  }
 
   /** Milliseconds this address must wait before it may show a credential again; 0 when it may. */
   heldOff(client: string | null): number {
@@ -47,5 +52,5 @@ export class RefusalGuard {
 
 /** The 429's words: what happened and when to try again. */
 export function heldOffDetail(ms: number): string {
-  return `Too many refused credentials from your address; retry in ${Math.max(1, Math.ceil(ms / 1000))} s`;
+  return `Too many refused credentials from your address; retry in ${retryAfterSeconds(ms)} s`;
 }

@@ -65,7 +65,7 @@ export function localPostgresLabel(dir: string, bin: string): string {
  * running `jarvis up`; PGlite cannot be shared).
  */
 export async function openDatabase(options: { url: string | null; dataDir: string; joinRunning?: boolean }): Promise<Database> {
-  if (options.url) return openPostgres(options.url, redact(options.url), null);
+  if (options.url) return openPostgres(options.url, redactUrl(options.url), null);
   const dataDir = resolve(options.dataDir);
   const choice = embeddedChoice(dataDir);
   if (choice.kind === 'pglite') return openPglite(dataDir);
@@ -164,5 +164,3 @@ async function openPglite(dataDir: string): Promise<Database> {
   };
 }
 
-/** A database URL fit for a log line: its password (in the user part or the query) replaced. */
-export const redact = redactUrl;

@@ -2,6 +2,8 @@
 // 403, 422) in words; anything else is a 502 naming the API's reason.
 import type { Context } from 'hono';
 import { Layout } from './layout.tsx';
+import { retryAfterSeconds } from '../auth/rate-limit.ts';
+import { heldOffDetail } from '../auth/refusal-guard.ts';
 
 export function forbidden(c: Context, why: string) {
   c.status(403);
@@ -16,14 +18,14 @@ export function forbidden(c: Context, why: string) {
   );
 }
 
-/** 429: the address has had too many keys refused (auth.refusals_per_s); `why` says when to retry. */
-export function heldOffPage(c: Context, why: string, retryAfterS: number) {
+/** 429: the address has had too many keys refused (auth.refusals_per_s) and waits `ms` more. */
+export function heldOffPage(c: Context, ms: number) {
   c.status(429);
-  c.header('Retry-After', String(retryAfterS));
+  c.header('Retry-After', String(retryAfterSeconds(ms)));
   return c.html(
     <Layout title="Too many refused keys" viewer={null}>
       <h1>429 — too many refused keys</h1>
-      <p role="alert">{why}</p>
+      <p role="alert">{heldOffDetail(ms)}</p>
     </Layout>,
   );
 }

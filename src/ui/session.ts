@@ -10,7 +10,6 @@ import { csrf } from 'hono/csrf';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Principal } from '../auth/principal.ts';
 import { ApiClient, type ApiRequest } from './api-client.ts';
-import { heldOffDetail } from '../auth/refusal-guard.ts';
 import type { Refusals } from './dashboard.tsx';
 import { forbidden as forbiddenPage, heldOffPage } from './error-page.tsx';
 import { isLoopbackHost, OPEN_MODE_HOST_REFUSED } from '../auth/principal.ts';
@@ -98,7 +97,7 @@ export function requireViewer(authenticator: Authenticator, request: ApiRequest,
     const key = open ? null : (getCookie(c, KEY_COOKIE) ?? null);
     // A key in the cookie is a key shown: held off and counted as a sign-in's is.
     const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
-    if (wait) return heldOffPage(c, heldOffDetail(wait), Math.max(1, Math.ceil(wait / 1000)));
+    if (wait) return heldOffPage(c, wait);
     const auth = await authenticator.authenticate(key);
     if (!auth.ok) {
       if (key) await refusals?.refused(c);

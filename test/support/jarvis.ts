@@ -115,6 +115,17 @@ export function spawnSimulatedNodes(server: { prefix: string; url: string }, nam
   return spawnJarvis(args, { ...(process.env as Record<string, string>), JARVIS_REDIS_PREFIX: server.prefix, JARVIS_API_URL: server.url });
 }
 
+/** `jarvis worker --executor simulated` for a server: one node named `name`, the worker's default size. */
+export function spawnSimulatedWorker(server: { prefix: string; url: string }, name: string, env: Record<string, string> = {}) {
+  return spawnJarvis(['worker', '--executor', 'simulated'], {
+    ...(process.env as Record<string, string>),
+    JARVIS_REDIS_PREFIX: server.prefix,
+    JARVIS_API_URL: server.url,
+    JARVIS_WORKER_NAME: name,
+    ...env,
+  });
+}
+
 /** Runs the CLI to completion. */
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {

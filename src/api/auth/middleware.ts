@@ -10,7 +10,7 @@ import type { Authenticator } from '../../auth/authenticator.ts';
 import { bearerToken } from '../../auth/keys.ts';
 import { allows, roleNeeded } from '../../auth/policy.ts';
 import { isLoopbackHost, OPEN_MODE, OPEN_MODE_HOST_REFUSED, type Principal } from '../../auth/principal.ts';
-import { rateLimitHeaders, type RateLimiter } from '../../auth/rate-limit.ts';
+import { rateLimitHeaders, retryAfterSeconds, type RateLimiter } from '../../auth/rate-limit.ts';
 import { heldOffDetail, type RefusalGuard } from '../../auth/refusal-guard.ts';
 import { ForbiddenError, HttpError, UnauthorizedError } from '../fastapi/index.ts';
 import { BOARD_RULE, DOCS_PATHS, DOCS_RULE, METRICS_RULE, ROUTE_RULES, UI_PATH, UI_RULE, type RouteRule } from './route-policy.ts';
@@ -75,11 +75,13 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
       else return next();
     }
     if (rule?.kind === 'node' && !rule.audit) return next();
-    const client = clientAddress(c);
+    // The client's address, read when a record or a refusal needs it (most requests need neither).
+    let client: string | null | undefined;
+    const clientOf = () => (client === undefined ? (client = clientAddress(c)) : client);
     // A credential shown where it could be guessed (a key, the registration token): refusals
     // count per address, and an address that has had too many is held off, whatever it shows.
     const credential = rule?.kind === 'node' && !rule.guessable ? undefined : c.req.header('authorization');
-    const heldOff = credential ? deps.refusals.heldOff(client) : 0;
+    const heldOff = credential && deps.refusals.anyHeld ? deps.refusals.heldOff(clientOf()) : 0;
     const action = rule?.kind === 'key' ? rule.action : rule?.kind === 'node' && rule.audit ? rule.audit : `${c.req.method} ${c.req.path}`;
 
     const record = (p: Principal | null, status: number, created?: string | null) =>
@@ -92,7 +94,7 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
         action,
         target: c.req.param('id') ?? c.req.param('name') ?? created ?? null,
         status,
-        client,
+        client: clientOf(),
         requestId: c.get('requestId') ?? null,
       });
 
@@ -105,14 +107,14 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
       // secret values, and every refusal, is recorded (no key: a node is not a key's holder).
       await next();
       record(null, c.res.status);
-      if (c.res.status === 401 && credential) await deps.refusals.refused(client);
+      if (c.res.status === 401 && credential) await deps.refusals.refused(clientOf());
       return;
     }
     const auth = await deps.authenticator.authenticate(bearerToken(credential));
     if (!auth.ok) {
       record(null, 401);
       // A key was shown and refused (no key at all is no guess).
-      if (credential) await deps.refusals.refused(client);
+      if (credential) await deps.refusals.refused(clientOf());
       throw new UnauthorizedError('Not authenticated');
     }
     const p = auth.principal;
@@ -145,7 +147,7 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
         const headers = rateLimitHeaders(decision);
         if (!decision.allowed) {
           record(p, 429);
-          const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+          const seconds = retryAfterSeconds(decision.retryAfterMs);
           throw new HttpError(429, `Rate limit exceeded: this key may make ${rate} requests per second; retry in ${seconds} s`, {
             headers: { ...headers, 'Retry-After': String(seconds) },
           });
@@ -163,5 +165,5 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
 }
 
 function heldOffError(ms: number): HttpError {
-  return new HttpError(429, heldOffDetail(ms), { headers: { 'Retry-After': String(Math.max(1, Math.ceil(ms / 1000))) } });
+  return new HttpError(429, heldOffDetail(ms), { headers: { 'Retry-After': String(retryAfterSeconds(ms)) } });
 }

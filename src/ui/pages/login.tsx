@@ -6,7 +6,6 @@ import type { Principal } from '../../auth/principal.ts';
 import { bearerToken } from '../../auth/keys.ts';
 import { Layout } from '../layout.tsx';
 import { clearKeyCookie, CSRF_FIELD, safeNext, setKeyCookie } from '../session.ts';
-import { heldOffDetail } from '../../auth/refusal-guard.ts';
 import type { Refusals } from '../dashboard.tsx';
 import { heldOffPage } from '../error-page.tsx';
 
@@ -56,7 +55,7 @@ export function loginRoutes(authenticator: Authenticator, signedIn: SignedIn = (
     const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
     if (wait) {
       signedIn(c, null, 429);
-      return heldOffPage(c, heldOffDetail(wait), Math.max(1, Math.ceil(wait / 1000)));
+      return heldOffPage(c, wait);
     }
     const auth = valid && !(await authenticator.isOpen()) ? await authenticator.authenticate(key) : { ok: false as const };
     signedIn(c, auth.ok ? auth.principal : null, auth.ok ? 303 : 401);
