@@ -16,6 +16,8 @@ export default defineConfig({
     // Test files start real processes and containers; two cores run two files at once comfortably.
     fileParallelism: true,
     maxWorkers: 2,
+    // One temporary folder per run, removed at its end (test/support/run-tmp.ts).
+    globalSetup: ['test/support/run-tmp.ts'],
     projects: [
       {
         extends: true,

@@ -74,6 +74,20 @@ jarvis_die() {
   exit 1
 }
 
+# ensure_free_space MB PATH... : stop, naming the folder and what to do, when the file system of a
+# PATH has less than MB megabytes free. A full disk otherwise shows up far from its cause (the test
+# suite failed at collection with nothing said about space).
+ensure_free_space() {
+  local need=$1 path free mount; shift
+  for path in "$@"; do
+    [ -e "$path" ] || continue
+    read -r free mount < <(df -Pk -- "$path" | awk 'NR == 2 { print int($4 / 1024), $6 }')
+    if [ -n "${free:-}" ] && ((free < need)); then
+      jarvis_die "only ${free} MB free on ${mount} (for ${path}); this needs about ${need} MB. Free some space there (earlier test runs' folders: ${TMPDIR:-/tmp}/jarvis-tests-*; stopped containers and images: docker system prune) and run again."
+    fi
+  done
+}
+
 jarvis_is_root() { [ "${EUID:-$(id -u)}" -eq 0 ]; }
 
 # Directory for daemon logs: /var/log/jarvis when we may write there, else .jarvis/logs.

@@ -182,3 +182,35 @@ describe('every setup script runs under the trap', () => {
     });
   }
 });
+
+describe('free disk space', () => {
+  function withDf(freeKb: number): Machine {
+    const m = fakeMachine();
+    writeFileSync(
+      join(m.dir, 'bin', 'df'),
+      `#!/bin/bash
+echo "Filesystem     1024-blocks      Used Available Capacity Mounted on"
+echo "/dev/vda         264241152 107374182 ${freeKb} 100% /"
+`,
+    );
+    chmodSync(join(m.dir, 'bin', 'df'), 0o755);
+    return m;
+  }
+
+  it('stops before the first install, naming the file system, what is free and what to clear', () => {
+    const m = withDf(60 * 1024);
+    const r = runSetup(m, `jarvis_step "free disk space" ensure_free_space 2048 '${m.dir}'\necho NEXT-STEP-RAN`);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).not.toContain('NEXT-STEP-RAN');
+    expect(r.stderr).toContain(`ERROR: free disk space: only 60 MB free on / (for ${m.dir}); this needs about 2048 MB.`);
+    expect(r.stderr).toContain('jarvis-tests-*');
+  });
+
+  it('goes on when there is room', () => {
+    const m = withDf(80 * 1024 * 1024);
+    const r = runSetup(m, `ensure_free_space 2048 '${m.dir}' /no/such/path\necho NEXT-STEP-RAN`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('NEXT-STEP-RAN');
+  });
+});

@@ -15,6 +15,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 JARVIS_LOG_PREFIX=jarvis-test
 
 jarvis_lock
+# A run's own folders (databases, logs, browsers) take up to about 1 GB at a time, under TMPDIR.
+jarvis_step "free disk space" ensure_free_space "${JARVIS_MIN_FREE_MB:-2048}" "${TMPDIR:-/tmp}" "$JARVIS_ROOT"
 jarvis_step "Debian packages" ensure_apt redis-server postgresql docker.io busybox-static docker-registry curl procps prometheus chromium python3 python3-venv
 jarvis_step "npm dependencies" ensure_node_modules
 jarvis_step "Redis" ensure_redis
