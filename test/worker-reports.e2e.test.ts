@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, expect, it } from 'vitest';
 import { REDIS_URL } from './support/env.ts';
-import { api, spawnJarvis, spawnSimulatedNodes, startJarvis } from './support/jarvis.ts';
+import { api, spawnJarvis, spawnSimulatedNodes, spawnSimulatedWorker, startJarvis } from './support/jarvis.ts';
 import { consumerConnection, redisNames } from '../src/scheduler/queues.ts';
 import { Reports } from '../src/worker/reports.ts';
 
@@ -265,3 +265,37 @@ it('gives up on a heartbeat the control plane never answers, and heartbeats on',
   expect(beats.length).toBeGreaterThanOrEqual(4);
   expect(beats[2] - beats[1]).toBeGreaterThanOrEqual(9_000); // the unanswered one was given ~10 s
 }, 60_000);
+
+it('holds on to a report Redis refuses for a while, and records it once Redis takes it, without running the task again', async () => {
+  // Redis refusing a write (out of memory under maxmemory, a replica turned read-only) made the
+  // worker give up the attempt's inbox entry with the report unsent: its node stopped listing the
+  // attempt, the control plane took it for lost, and a task that had succeeded ran a second time.
+  const server = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_HEARTBEAT_SECONDS: '1' } });
+  cleanups.push(() => server.stop());
+  const worker = spawnSimulatedWorker(server, `refused-${server.prefix}`, { JARVIS_HEARTBEAT_SECONDS: '1' });
+  cleanups.push(() => worker.stop());
+  await worker.waitFor(/"msg":"worker: registered"/, 30_000);
+  const redis = new Redis(REDIS_URL);
+  cleanups.push(() => redis.quit());
+  const http = api(server.url);
+  const id = (await http.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '1500' } })).body.id as string;
+  await http.waitForTask(id, (t) => t.status === 'running');
+
+  // Every job added to the events queue is refused: its id counter is no integer.
+  const names = redisNames(server.prefix);
+  const counter = `${names.bullPrefix}:${names.eventsQueue}:id`;
+  const was = await redis.get(counter);
+  await redis.set(counter, 'not-a-number');
+  try {
+    await worker.waitFor(/Redis refused 1 finished report/, 20_000);
+    // Refused for well over two heartbeat periods, in which a lost result is placed again.
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect((await http.get(`/tasks/${id}`)).body).toMatchObject({ status: 'running', attempts: 1 });
+  } finally {
+    await redis.set(counter, was ?? '0');
+  }
+  expect(await http.waitForTask(id, (t) => t.status === 'succeeded')).toMatchObject({ attempts: 1, exit_code: 0 });
+  await worker.waitFor(/Redis took 1 finished report/, 15_000);
+  const events = (await http.get(`/tasks/${id}/events`)).body.items as Array<{ status: string }>;
+  expect(events.filter((e) => e.status === 'scheduled')).toHaveLength(1);
+}, 90_000);

@@ -43,7 +43,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   // One events queue for every agent, and so one batch of "started" reports for the process; one
   // reader of all the nodes' inboxes.
   const inbox = new NodeInbox({ connection, names, logger });
-  const shared = { connection, subscriber: consumerConnection(config.redis.url), events, reports: new Reports(events, { connection, names }), inbox };
+  const shared = { connection, subscriber: consumerConnection(config.redis.url), events, reports: new Reports(events, { connection, names }, logger), inbox };
   shared.connection.on('error', (err) => logger.debug({ err }, 'worker: redis connection error'));
   shared.subscriber.on('error', (err) => logger.debug({ err }, 'worker: redis subscriber error'));
   // Every agent listens for cancel messages on the one shared subscriber.
@@ -60,6 +60,7 @@ export async function startWorker(config: Config, logger: Logger, nodes = 1): Pr
   return {
     agents,
     close: closeOnce(async ({ force }) => {
+      if (force) shared.reports.stop();
       await Promise.allSettled(agents.map((a) => a.close({ force })));
       await inbox.close().catch(() => undefined);
       await events.close().catch(() => undefined);

@@ -117,7 +117,7 @@ export class NodeAgent implements Part {
     this.node = await this.register();
     logger.info({ node_id: this.node.id, node: this.node.name, capacity: this.capacity }, 'worker: registered');
     this.events = this.opts.shared?.events ?? new Queue(this.names.eventsQueue, { connection: this.openEventsConnection(), prefix: this.names.bullPrefix });
-    this.reports = this.opts.shared?.reports ?? new Reports(this.events, { connection: this.connection, names: this.names });
+    this.reports = this.opts.shared?.reports ?? new Reports(this.events, { connection: this.connection, names: this.names }, logger);
     await this.subscriber.subscribe(this.names.cancelChannel);
     this.subscriber.on('message', this.onCancelMessage);
     if (engineOk) {
@@ -410,10 +410,18 @@ export class NodeAgent implements Part {
     const node = this.node;
     while (node && this.state === 'running' && this.inFlight.size < this.capacity.max_tasks && this.backlog.length > 0) {
       const entry = this.backlog.shift() as InboxEntry;
+      // The entry is done only once the attempt's report is queued. One whose report could not
+      // be (Redis refused it for minutes, or the worker was stopped meanwhile) stays pending:
+      // this node stops listing the attempt, so the control plane takes it for lost and places
+      // it again, and the next start of this worker finds the entry and drops it.
       const run: Promise<void> = this.process(entry)
-        .catch((err) => this.opts.logger.error({ err }, 'worker: an attempt failed unexpectedly'))
-        .then(() => this.inbox.done(node.id, entry.id, attemptOf(entry.job)))
-        .catch((err) => this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: could not mark an attempt done in Redis; it is taken again at the next start'))
+        .then(
+          () =>
+            this.inbox
+              .done(node.id, entry.id, attemptOf(entry.job))
+              .catch((err) => this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: could not mark an attempt done in Redis; it is taken again at the next start')),
+          (err) => this.opts.logger.error({ task_id: attemptOf(entry.job)?.taskId, attempt: attemptOf(entry.job)?.attempt, err }, 'worker: an attempt ended without its report reaching Redis; the control plane will take it for lost and run it again'),
+        )
         .finally(() => {
           this.inFlight.delete(run);
           this.pump();
@@ -581,6 +589,8 @@ export class NodeAgent implements Part {
   close(options?: CloseOptions): Promise<void> {
     this.closer ??= closeOnce(async ({ force }) => {
       this.state = 'stopping';
+      // Forced: a report Redis refuses is not tried again (the process would not wait for it).
+      if (force && !this.opts.shared) this.reports?.stop();
       if (this.engineTimer) clearTimeout(this.engineTimer);
       if (this.node) this.inbox.leave(this.node.id);
       this.backlog.length = 0;

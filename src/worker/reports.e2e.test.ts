@@ -78,16 +78,62 @@ it('sends reports given together in few jobs, large ones split near 256 KiB, eac
   }
 });
 
-it('fails a report whose job could not be queued', async () => {
+it('fails a report whose job could not be queued within the retry policy', async () => {
   const down = consumerConnection('redis://127.0.0.1:1', { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
   down.on('error', () => undefined);
   const broken = new Queue(names.eventsQueue, { connection: down, prefix: names.bullPrefix });
   broken.on('error', () => undefined);
-  const reports = new Reports(broken, { connection: redis, names });
+  const reports = new Reports(broken, { connection: redis, names }, undefined, { forMs: 300, delayMs: 50, maxDelayMs: 100 });
   const report = finished('x');
   await expect(reports.finished(report)).rejects.toThrow();
   // No mark without its report: the node health check must see this result as lost.
   expect(await redis.exists(names.attemptKey(report.taskId, report.attempt))).toBe(0);
   await broken.close().catch(() => undefined);
   down.disconnect();
+});
+
+/** Makes Redis refuse every job added to the events queue (its id counter is no integer) until undone. */
+async function refuseJobs(): Promise<() => Promise<void>> {
+  const key = `${names.bullPrefix}:${names.eventsQueue}:id`;
+  const was = await redis.get(key);
+  await redis.set(key, 'not-a-number');
+  return async () => {
+    await redis.set(key, was ?? '0');
+  };
+}
+
+it('tries a job Redis refuses again, so its reports are queued and marked once Redis takes it', async () => {
+  const reports = new Reports(events, { connection: redis, names }, undefined, { forMs: 30_000, delayMs: 50, maxDelayMs: 200 });
+  const undo = await refuseJobs();
+  const report = finished('later');
+  const start = { type: 'started' as const, taskId: randomUUID(), attempt: 1, nodeId: randomUUID(), at: new Date().toISOString() };
+  let settled = false;
+  const sent = Promise.all([reports.finished(report), reports.started(start)]).finally(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 600));
+  expect(settled).toBe(false);
+  expect(await redis.exists(names.attemptKey(report.taskId, report.attempt))).toBe(0);
+  await undo();
+  await sent;
+  const jobs = await queued();
+  const ids = jobs.flatMap((j) => (j.data.type === 'finished-many' || j.data.type === 'started-many' ? j.data.reports.map((r) => r.taskId) : []));
+  expect(ids).toContain(report.taskId);
+  expect(ids).toContain(start.taskId);
+  expect(await redis.hexists(names.attemptKey(report.taskId, report.attempt), 'reported')).toBe(1);
+});
+
+it('fails the reports it is still trying at once when stopped', async () => {
+  const reports = new Reports(events, { connection: redis, names }, undefined, { forMs: 60_000, delayMs: 50, maxDelayMs: 200 });
+  const undo = await refuseJobs();
+  try {
+    const report = finished('never');
+    const sent = reports.finished(report);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    reports.stop();
+    await expect(sent).rejects.toThrow(/not an integer/);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(await redis.exists(names.attemptKey(report.taskId, report.attempt))).toBe(0);
+  } finally {
+    await undo();
+  }
 });

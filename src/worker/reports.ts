@@ -10,8 +10,16 @@
 // queued: the control plane's node health check (monitor/node-health.ts) takes a running task
 // its node stopped listing for one whose result was lost, unless the report is waiting in the
 // events queue, and a job of many reports has no id to look for.
+//
+// A job Redis refuses (out of memory under maxmemory, a replica that became read-only, a script
+// error) is tried again, 250 ms then doubling to 5 s apart, for up to five minutes: the attempt
+// stays listed as running by its node meanwhile, so its result is recorded once Redis takes it,
+// rather than the task taken for lost and run again. Only after that, or once the worker is
+// stopping, does the report fail; its inbox entry then stays pending (worker/agent.ts).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { Batcher } from '../scheduler/batcher.ts';
 import { RECORD_AFTER_DONE_S, type FinishedReports, type RedisNames, type StartedReports, type TaskEventJob } from '../scheduler/queues.ts';
 
@@ -31,11 +39,21 @@ const MAX_FINISHED_BYTES = 256 * 1024;
 
 const JOB_OPTIONS = { attempts: 20, backoff: { type: 'exponential', delay: 250 }, removeOnComplete: true, removeOnFail: { count: 1000 } } as const;
 
+export interface RetryPolicy {
+  /** How long a refused job is tried again before its reports fail (ms). */
+  forMs: number;
+  /** The first wait (ms); each next one doubles, up to maxDelayMs. */
+  delayMs: number;
+  maxDelayMs: number;
+}
+
+const RETRY: RetryPolicy = { forMs: 5 * 60_000, delayMs: 250, maxDelayMs: 5_000 };
+
 export class Reports {
   private readonly starts = new Batcher<Started>(MAX_STARTED, async (batch) => {
     const job: StartedReports = { type: 'started-many', reports: batch.map((b) => b.value) };
     // Retried by BullMQ if recording fails; a report applied twice changes nothing (fenced by attempt).
-    await this.events.add(job.type, job, JOB_OPTIONS);
+    await this.retried(() => this.events.add(job.type, job, JOB_OPTIONS), `${batch.length} started report(s)`);
     for (const b of batch) b.settle();
   });
 
@@ -54,22 +72,57 @@ export class Reports {
       }
     }
     // As above: applied at least once, fenced by attempt in the task store.
-    await this.events.addBulk(jobs.map((data) => ({ name: data.type, data, opts: JOB_OPTIONS })));
+    await this.retried(() => this.events.addBulk(jobs.map((data) => ({ name: data.type, data, opts: JOB_OPTIONS }))), `${batch.length} finished report(s)`);
     // Only after the jobs are queued: a mark without its report would keep a lost result lost.
-    const pipe = this.records.connection.pipeline();
-    for (const { value: r } of batch) {
-      const key = this.records.names.attemptKey(r.taskId, r.attempt);
-      pipe.hset(key, 'reported', Date.now()).expire(key, RECORD_AFTER_DONE_S);
-    }
-    await pipe.exec();
+    // The reports are queued whatever becomes of the marks: they settle either way (a report
+    // failed here would leave its inbox entry pending, and the attempt run again at the next start).
+    await this.retried(async () => {
+      const pipe = this.records.connection.pipeline();
+      for (const { value: r } of batch) {
+        const key = this.records.names.attemptKey(r.taskId, r.attempt);
+        pipe.hset(key, 'reported', Date.now()).expire(key, RECORD_AFTER_DONE_S);
+      }
+      for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
+    }, 'the marks of reported attempts').catch((err) =>
+      this.logger?.warn({ err }, 'worker: reports were queued but their attempts could not be marked reported; the node health check may take one for lost and run it again'),
+    );
     for (const b of batch) b.settle();
   });
+
+  private stopping = false;
+  private readonly stopped = new AbortController();
 
   /** records: where the attempts' records are (the nodes' connection, not the events queue's). */
   constructor(
     private readonly events: Queue,
     private readonly records: { connection: Redis; names: RedisNames },
+    private readonly logger?: Logger,
+    private readonly retry: RetryPolicy = RETRY,
   ) {}
+
+  /** The worker is stopping: a refused job is not tried again, its reports fail at once. */
+  stop(): void {
+    this.stopping = true;
+    this.stopped.abort();
+  }
+
+  /** Runs fn, again after a wait while Redis refuses it, within the retry policy. */
+  private async retried<T>(fn: () => Promise<T>, what: string): Promise<T> {
+    const since = Date.now();
+    let delay = this.retry.delayMs;
+    for (let refused = 0; ; refused++) {
+      try {
+        const out = await fn();
+        if (refused > 0) this.logger?.info({ refused, seconds: Math.round((Date.now() - since) / 1000) }, `worker: Redis took ${what} after refusing them`);
+        return out;
+      } catch (err) {
+        if (this.stopping || Date.now() + delay > since + this.retry.forMs) throw err;
+        if (refused === 0) this.logger?.warn({ err }, `worker: Redis refused ${what}; trying again for up to ${Math.round(this.retry.forMs / 1000)} s`);
+        await sleep(delay, undefined, { signal: this.stopped.signal }).catch(() => undefined);
+        delay = Math.min(delay * 2, this.retry.maxDelayMs);
+      }
+    }
+  }
 
   /** Resolves once the report is in the events queue (with the others of its batch). */
   started(event: Started): Promise<void> {
