@@ -38,8 +38,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function ticker() {
-  const schedules = new ScheduleStore(database.db);
+function ticker(schedules = new ScheduleStore(database.db)) {
   const tasks = new TaskStore(database.db);
   const workflows = new WorkflowStore(database.db, tasks);
   return new ScheduleTicker({
@@ -94,3 +93,31 @@ it('two tickers passing at the same instants start each tick of each schedule on
   const s0 = await store.get(ids[0]);
   expect(s0).toMatchObject({ lastTick: new Date(t0.getTime() + 15_000), missedTicks: 9 });
 }, 60_000);
+
+it('starts no run for a schedule paused after the pass read it due, and leaves it without a next tick', async () => {
+  // A PATCH {"paused": true} answered between the ticker's read of the due schedules and its
+  // claim: the claim must not go through (the batch claim of plain task schedules did).
+  const t0 = new Date('2031-01-01T00:00:00Z');
+  const ids: string[] = [];
+  const plain = new ScheduleStore(database.db);
+  for (const concurrency of ['allow', 'forbid'] as const) {
+    const s = await plain.create({
+      id: randomUUID(), name: `paused-${concurrency}`, tenant: 'default', cron: '* * * * * *', timezone: 'UTC',
+      task: { image: 'sim' }, workflow: null, concurrency, startingDeadlineSeconds: null, paused: false,
+      lastTick: t0, nextTick: new Date(t0.getTime() + 1000), createdAt: t0, updatedAt: t0,
+    });
+    ids.push(s.id);
+  }
+  class PausedOnRead extends ScheduleStore {
+    override async due(now: Date, limit: number) {
+      const rows = await super.due(now, limit);
+      // As the PATCH does (control/schedules.ts): paused, no next tick, last_tick left as it was.
+      for (const r of rows) if (ids.includes(r.id)) await this.update(r.id, { paused: true, nextTick: null });
+      return rows;
+    }
+  }
+  await ticker(new PausedOnRead(database.db)).pass(new Date(t0.getTime() + 1005));
+  const runs = (await database.db.execute(sql`select count(*)::int as n from tasks where schedule_id in (${sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `)})`)) as unknown as { rows: Array<{ n: number }> };
+  expect(runs.rows[0].n).toBe(0);
+  for (const id of ids) expect(await plain.get(id)).toMatchObject({ paused: true, nextTick: null, lastTick: t0 });
+});

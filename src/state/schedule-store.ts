@@ -129,7 +129,7 @@ export class ScheduleStore {
    * claimTick for many schedules at once, each with one task as its run (the common case: 1,000
    * schedules on the same minute). One transaction: one compare-and-set UPDATE over all of them,
    * one INSERT of the tasks of those it claimed, one UPDATE of their last run. Returns the tasks
-   * inserted (a schedule another control plane claimed first gets none).
+   * inserted (a schedule another control plane claimed first, or one paused meanwhile, gets none).
    */
   async claimTicksWithTasks(claims: Array<{ id: string; claim: TickClaim; task: NewTaskRow }>): Promise<TaskRow[]> {
     if (claims.length === 0) return [];
@@ -141,7 +141,7 @@ export class ScheduleStore {
         update schedules s set last_tick = v."to", next_tick = v."next",
           missed_ticks = least(s.missed_ticks + v.missed, 2147483647), updated_at = now()
         from jsonb_to_recordset(${values}::jsonb) as v(id uuid, "from" timestamptz, "to" timestamptz, "next" timestamptz, missed int)
-        where s.id = v.id and s.last_tick = v."from"
+        where s.id = v.id and s.last_tick = v."from" and not s.paused
         returning s.id`)) as unknown as { rows: Array<{ id: string }> };
       const won = new Set(moved.rows.map((r) => r.id));
       const rows = claims.filter((c) => won.has(c.id)).map((c) => c.task);
