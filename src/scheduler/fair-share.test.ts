@@ -100,6 +100,15 @@ describe('weighted dominant-resource fairness', () => {
     expect(new FairShareOrder(cands, tenants, capacity).next()?.tenant).toBe('poor');
     expect(new FairShareOrder(cands, tenants, capacity, { criticalJumpsTenants: true }).next()?.tenant).toBe('rich');
   });
+
+  it('lets critical work jump tenants but not their quotas', () => {
+    const capacity = { cpu: 10, memoryMb: 1e6, gpu: 0 };
+    const tenants = new Map([['capped', tenant(1, { cpu: 1, running: 1 }, { maxRunning: 2 })]]);
+    const cands = [task('capped', { cpu: 1 }, 'critical'), task('capped', { cpu: 1 }, 'critical'), task('capped', { cpu: 1 }, 'critical')];
+    const order = new FairShareOrder(cands, tenants, capacity, { criticalJumpsTenants: true });
+    expect(fill(order, capacity)).toHaveLength(1);
+    expect(order.quotaHeld().map((h) => h.reason)).toEqual(['tenant capped at quota: running 2/2', 'tenant capped at quota: running 2/2']);
+  });
 });
 
 describe('quotas', () => {

@@ -152,7 +152,13 @@ export class FairShareOrder<C extends Candidate> {
   }
 
   next(): C | null {
-    if (this.critical.length > 0) return this.critical[0];
+    // Critical work jumps the tenants' order (when switched on), never their quotas.
+    while (this.critical.length > 0) {
+      const c = this.critical[0];
+      const reason = quotaRefusal(c.tenant, this.state.get(c.tenant)!, c.demand);
+      if (!reason) return c;
+      this.held.push({ candidate: this.critical.shift()!, reason });
+    }
     let best: string | null = null;
     let bestKey: [number, number, number] = [Infinity, Infinity, Infinity];
     for (const [name, q] of this.queues) {
