@@ -129,6 +129,23 @@ describe('outputs, templates and when', () => {
     expect(alone.body.detail).toBe(`This task failed before it ran, when its templates were filled from its workflow; retry the workflow instead (POST /workflows/${r.body.id}/retry)`);
   });
 
+  it('fills the escaped braces of a first task, as of every other: the container gets {{ as written out', async () => {
+    // A root's templates were never filled: its container ran {{ '{{' }} as it stood in the request.
+    const r = await http.post('/workflows', {
+      tasks: [
+        task('root', `echo "{{ '{{' }}.State.Running}}"`, [], { name: `inspect-{{ '{{' }}x}}`, env: { FORMAT: `{{ '{{' }}json .}}` } }),
+        task('child', `echo "$FORMAT"`, ['root'], { env: { FORMAT: `{{ '{{' }}json .}}` } }),
+      ],
+    });
+    expect(r.status).toBe(201);
+    const done = await waitForWorkflow(r.body.id);
+    const t = byKey(done.tasks);
+    expect(done.status).toBe('succeeded');
+    expect(t.root).toMatchObject({ name: 'inspect-{{x}}', command: 'echo "{{.State.Running}}"', env: { FORMAT: '{{json .}}' } });
+    expect(await logsOf(t.root)).toBe('{{.State.Running}}\n');
+    expect(await logsOf(t.child)).toBe('{{json .}}\n');
+  });
+
   it('fails a task whose output is over 64 KiB, missing, or not a file, saying which', async () => {
     const big = await http.post('/tasks', {
       image: TEST_IMAGE,

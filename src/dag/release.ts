@@ -41,12 +41,16 @@ export class WorkflowReleaser {
     return released;
   };
 
-  /** At creation: roots are already marked ready (a root's `when` is decided here); queue as many as max_parallel allows. */
+  /**
+   * At creation: roots are already marked ready; a root's `when` is decided and its templates
+   * filled here (a root's can only be escapes, `{{ '{{' }}`: no task comes before it); queue as
+   * many as max_parallel allows.
+   */
   async start(tx: Tx, wf: WorkflowRow): Promise<ReleasedTask[]> {
-    const conditional = await this.workflows.readyConditional(tx, wf.id);
+    const special = await this.workflows.readyToAdmit(tx, wf.id);
     const ready: string[] = [];
-    if (conditional.length > 0) {
-      await this.settle(tx, wf, await this.admit(tx, wf, conditional, ready), ready);
+    if (special.length > 0) {
+      await this.settle(tx, wf, await this.admit(tx, wf, special, ready), ready);
       await this.finishIfDone(tx, wf);
     }
     return this.fillSlots(tx, wf, ready);

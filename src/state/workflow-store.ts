@@ -203,12 +203,12 @@ export class WorkflowStore {
       .where(and(eq(tasks.workflowId, workflowId), inArray(tasks.workflowKey, keys)));
   }
 
-  /** Pending tasks of the workflow marked ready that have a `when` (roots, at creation). */
-  async readyConditional(tx: Tx, workflowId: string): Promise<TaskRow[]> {
+  /** Pending tasks of the workflow marked ready that have a `when` or templates (roots, at creation: escaped braces are templates too). */
+  async readyToAdmit(tx: Tx, workflowId: string): Promise<TaskRow[]> {
     return tx
       .select()
       .from(tasks)
-      .where(and(eq(tasks.workflowId, workflowId), eq(tasks.status, 'pending'), eq(tasks.dagReady, true), sql`${tasks.whenCondition} is not null`));
+      .where(and(eq(tasks.workflowId, workflowId), eq(tasks.status, 'pending'), eq(tasks.dagReady, true), sql`(${tasks.whenCondition} is not null or ${tasks.templates} is not null)`));
   }
 
   /** POST /workflows/{id}/retry in one transaction: the reset (resetForRetry), then `restart` releases what can run. */
