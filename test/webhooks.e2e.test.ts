@@ -10,6 +10,11 @@ import { verifySignature } from '../src/webhook/signature.ts';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, uniquePrefix } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -307,16 +312,32 @@ describe('tenants', () => {
   }, 90_000);
 });
 
-it('a control plane told to refuse private addresses refuses a loopback webhook', async () => {
+it('a control plane told to refuse private addresses refuses a loopback webhook, and does not send to one made before', async () => {
   const db = await createTestDatabase();
   cleanups.push(() => db.drop());
-  const server = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_SECRET_KEY: SECRET_KEY, JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false' } });
+  // Made while private addresses were allowed; the server is then restarted refusing them.
+  const rx = await receiver();
+  const before = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_SECRET_KEY: SECRET_KEY, JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' } });
+  const old = await api(before.url).post('/webhooks', { url: rx.url, events: ['task.queued'], secret: SECRET });
+  expect(old.status).toBe(201);
+  await before.stop();
+  const server = await startJarvis({ command: 'server', databaseUrl: db.url, prefix: before.prefix, env: { JARVIS_SECRET_KEY: SECRET_KEY, JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false' } });
   cleanups.push(() => server.stop());
   const http = api(server.url);
-  for (const url of ['http://127.0.0.1:9000/hook', 'http://[::1]:9000/', 'http://169.254.169.254/latest/meta-data', 'http://localhost:9000/']) {
+  expect((await http.post('/tasks', { image: 'sim' })).status).toBe(201);
+  // The address is written in the URL (no DNS lookup, where the check of names runs).
+  const refused = await until('the delivery refused', async () => {
+    const d = (await http.get(`/webhooks/${old.body.id}/deliveries`)).body.items?.[0];
+    return d?.last_error ? d : null;
+  });
+  expect(refused.last_error).toMatch(/^could not reach the receiver: address 127\.0\.0\.1 is not a public address/);
+  expect(rx.got).toEqual([]);
+
+  // The last: the metadata address through NAT64, which a NAT64 gateway would carry to it.
+  for (const url of ['http://127.0.0.1:9000/hook', 'http://[::1]:9000/', 'http://169.254.169.254/latest/meta-data', 'http://localhost:9000/', 'http://[64:ff9b::a9fe:a9fe]/latest/meta-data']) {
     const r = await http.post('/webhooks', { url, events: ['*'], secret: SECRET });
     expect(r.status, url).toBe(422);
-    expect(r.body.detail[0].msg).toMatch(/private, loopback or link-local.*JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true/);
+    expect(r.body.detail[0].msg).toMatch(/not a public address \(private, loopback, link-local or another special-purpose range\).*JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true/);
   }
   expect((await http.post('/webhooks', { url: 'https://hooks.example.com/jarvis', events: ['*'], secret: SECRET })).status).toBe(201);
 }, 60_000);

@@ -1,45 +1,31 @@
 // Where a webhook may post (docs/security.md, "Webhooks"): the control plane sends requests to
 // URLs its users give, so a URL must be http(s) with no credentials in it, its host on the
-// allow-list when there is one, and — unless allowed — the addresses it resolves to must not be
-// private, loopback, link-local or unique-local (the cluster's own services, cloud metadata).
+// allow-list when there is one, and — unless allowed — the addresses it resolves to must be
+// public unicast ones: not private, loopback, link-local, unique-local or any other special-purpose
+// range (the cluster's own services, cloud metadata).
 //   urlProblem(url, rules)            at POST /webhooks: null, or what is wrong;
 //   addressProblem(host, rules)       before each attempt, on the resolved addresses.
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 export interface DestinationRules {
   allowedHosts: string[];
   allowPrivate: boolean;
 }
 
-const PRIVATE = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-] as const) {
-  PRIVATE.addSubnet(net, bits, 'ipv4');
-}
-for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-] as const) {
-  // (IPv4-mapped addresses are checked as the IPv4 address they carry, below: a ::ffff:0:0/96
-  // rule would make BlockList match every IPv4 address.)
-  PRIVATE.addSubnet(net, bits, 'ipv6');
-}
-
+/**
+ * Whether an address is anything but a public unicast one: private, loopback, link-local,
+ * unique-local, carrier-grade NAT, multicast, broadcast, reserved or documentation ranges, and the
+ * IPv6 forms that carry an IPv4 address elsewhere (NAT64 64:ff9b::/96, 6to4, Teredo), which could
+ * reach a private one. ipaddr.js keeps the IANA special-purpose registries; an IPv4-mapped
+ * address (::ffff:a.b.c.d) is judged as the IPv4 address it carries.
+ */
 export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 0) return false;
-  if (family === 6 && address.toLowerCase().startsWith('::ffff:') && isIP(address.slice(7)) === 4) return PRIVATE.check(address.slice(7), 'ipv4');
-  return PRIVATE.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (isIP(address) === 0) return false;
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6 = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  return parsed.range() !== 'unicast';
 }
 
 const bare = (host: string) => host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
@@ -70,7 +56,7 @@ export function urlProblem(raw: string, rules: DestinationRules): string | null 
 }
 
 const privateMessage = (addr: string) =>
-  `address ${addr} is private, loopback or link-local, which webhooks may not reach on this server: set webhooks.allow_private_addresses (JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true) if it should`;
+  `address ${addr} is not a public address (private, loopback, link-local or another special-purpose range), which webhooks may not reach on this server: set webhooks.allow_private_addresses (JARVIS_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true) if it should`;
 
 /** Resolves the host as the request will and refuses a private address unless allowed. */
 export async function addressProblem(url: URL, rules: DestinationRules): Promise<string | null> {

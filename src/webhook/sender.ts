@@ -186,13 +186,19 @@ export class WebhookSender implements Part {
       }
       const secure = url.protocol === 'https:';
       let refused: string | null = null;
+      const privateMessage = (address: string) =>
+        `address ${address} is not a public address (private, loopback, link-local or another special-purpose range), which webhooks may not reach on this server (webhooks.allow_private_addresses)`;
+      // Node does not call lookup for an address written in the URL: that one is checked here
+      // (a webhook made while private addresses were allowed, sent after they no longer are).
+      const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      if (!rules.allowPrivate && isPrivateAddress(literal)) return resolve({ error: privateMessage(literal) });
       const lookup = (host: string, options: object, cb: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
         dnsLookup(host, { ...options, all: true }, (err, addresses) => {
           if (err) return cb(err, '');
           const list = addresses as LookupAddress[];
           const bad = rules.allowPrivate ? undefined : list.find((a) => isPrivateAddress(a.address));
           if (bad) {
-            refused = `address ${bad.address} is private, loopback or link-local, which webhooks may not reach on this server (webhooks.allow_private_addresses)`;
+            refused = privateMessage(bad.address);
             return cb(Object.assign(new Error(refused), { code: 'EJARVISPRIVATE' }), '');
           }
           if ((options as { all?: boolean }).all) return cb(null, list);
