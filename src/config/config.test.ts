@@ -109,6 +109,12 @@ describe('loadConfig', () => {
     expect(failure(() => loadConfig({ env: {}, overrides: { server: { port: 70000 } } })).message).toContain('"server.port"');
   });
 
+  it('refuses a leader that would renew its lock less often than half its lifetime', () => {
+    const err = failure(() => loadConfig({ env: { JARVIS_LEADER_TTL_SECONDS: '2', JARVIS_LEADER_RENEW_SECONDS: '5' } }));
+    expect(err.message).toContain('"leader.renew_seconds": must be at most half of leader.ttl_seconds');
+    expect(loadConfig({ env: { JARVIS_LEADER_TTL_SECONDS: '3', JARVIS_LEADER_RENEW_SECONDS: '0.5' } }).leader).toEqual({ ttl_seconds: 3, renew_seconds: 0.5 });
+  });
+
   it('refuses an environment variable that is not a number or a boolean, naming it', () => {
     expect(failure(() => loadConfig({ env: { PORT: 'eighty' } })).message).toBe('environment variable PORT="eighty" must be a number');
     expect(failure(() => loadConfig({ env: { JARVIS_METRICS_ENABLED: 'maybe' } })).message).toBe(

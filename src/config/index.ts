@@ -102,10 +102,17 @@ export const ConfigSchema = z.strictObject({
     /** How long a placement batch may reuse the nodes' view the last one left, ms (0: read the nodes for every batch). */
     view_reuse_ms: z.number().int().min(0).max(60_000),
   }),
-  leader: z.strictObject({
-    ttl_seconds: z.number().positive(),
-    renew_seconds: z.number().positive(),
-  }),
+  leader: z
+    .strictObject({
+      ttl_seconds: z.number().positive(),
+      renew_seconds: z.number().positive(),
+    })
+    // A leader steps down when 0.8 ttl pass without a renewal: renewing less often than half the
+    // ttl would make it step down and be elected again over and over.
+    .refine((l) => l.renew_seconds <= l.ttl_seconds / 2, {
+      path: ['renew_seconds'],
+      message: 'must be at most half of leader.ttl_seconds (JARVIS_LEADER_TTL_SECONDS): the leader renews its lock several times before it could expire',
+    }),
   webhooks: z.strictObject({
     // Host names (or *.suffix) webhook URLs may name; empty: any host.
     allowed_hosts: z.array(z.string().min(1)),

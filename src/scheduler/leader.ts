@@ -48,8 +48,12 @@ export class LeaderLock implements Part {
     const { redis, key, ttlMs } = this.deps;
     if (this.leader) {
       // Unable to renew before the key could have expired: someone else may lead now.
-      if (Date.now() - this.lastRenewed > ttlMs * 0.8) return this.depose('could not renew the leader lock in time');
-      const ok = await redis.eval(EXTEND, 1, key, this.id, String(ttlMs));
+      const left = this.lastRenewed + ttlMs * 0.8 - Date.now();
+      if (left <= 0) return this.depose('could not renew the leader lock in time');
+      // A Redis that stops answering (cut off, stalled) holds the command, it does not fail it:
+      // the answer is waited for only until the lock could have expired.
+      const ok = await answeredWithin(redis.eval(EXTEND, 1, key, this.id, String(ttlMs)), left);
+      if (ok === LATE) return this.depose('Redis did not answer the renewal of the leader lock in time');
       if (ok === 1) {
         this.lastRenewed = Date.now();
         return;
@@ -101,6 +105,19 @@ export class LeaderLock implements Part {
       }
     });
     return this.closer(options);
+  }
+}
+
+const LATE = Symbol('late');
+
+/** p's value, or LATE once ms have passed first (a later failure of p is dropped). */
+async function answeredWithin<T>(p: Promise<T>, ms: number): Promise<T | typeof LATE> {
+  let timer: NodeJS.Timeout | undefined;
+  p.catch(() => undefined);
+  try {
+    return await Promise.race([p, new Promise<typeof LATE>((resolve) => (timer = setTimeout(() => resolve(LATE), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
