@@ -28,6 +28,7 @@ import { EVERYONE } from '../control/actor.ts';
 import { WorkflowReleaser } from '../dag/release.ts';
 import { AuditTrail } from '../auth/audit-trail.ts';
 import { Authenticator } from '../auth/authenticator.ts';
+import { LOOPBACK } from './advice.ts';
 import { RateLimiter } from '../auth/rate-limit.ts';
 import { parseSecretKey, SecretBox } from '../auth/secret-box.ts';
 import { AuditStore } from '../state/audit-store.ts';
@@ -308,8 +309,6 @@ export async function startControlPlane(
 
   return { url, port, deps, database: database.label, close };
 }
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
 
 /**
  * Checks the security settings before anything listens: open mode (no key) only on loopback

@@ -8,7 +8,9 @@ import type { Config } from '../config/index.ts';
 import { createApiKey, describeKey } from '../control/keys.ts';
 import { openDatabase } from '../state/db.ts';
 import { KeyStore } from '../state/key-store.ts';
+import { noKeysMessage } from './advice.ts';
 import { CliError } from './client.ts';
+import { numberFlag } from './flags.ts';
 
 async function withKeys<T>(cfg: Config, fn: (keys: KeyStore) => Promise<T>): Promise<T> {
   let db;
@@ -47,11 +49,7 @@ export function registerKeyCommands(program: Command, config: () => Config) {
       if (!TENANT_PATTERN.test(opts.tenant)) throw new CliError(`--tenant "${opts.tenant}" is not a tenant name: 1-63 lowercase letters, digits, "_" or "-"`);
       const name = String(opts.name);
       if (name.length === 0 || name.length > 128 || name.includes('\u0000')) throw new CliError('--name must be 1-128 characters');
-      let rate: number | null = null;
-      if (opts.rateLimit !== undefined) {
-        rate = Number(opts.rateLimit);
-        if (!Number.isFinite(rate) || rate <= 0) throw new CliError(`--rate-limit must be a positive number, got "${opts.rateLimit}"`);
-      }
+      const rate = opts.rateLimit === undefined ? null : numberFlag('--rate-limit', opts.rateLimit, { above: 0, unit: 'requests per second', example: '20' });
       const { row, key } = await withKeys(config(), (k) => createApiKey(k, { name, role: opts.role as Role, tenant: opts.tenant, rateLimitPerS: rate }));
       if (opts.json) process.stdout.write(JSON.stringify({ ...describeKey(row), key }, null, 2) + '\n');
       else {
@@ -65,10 +63,11 @@ export function registerKeyCommands(program: Command, config: () => Config) {
     .description('List the keys that are not revoked (never the keys themselves)')
     .option('--json', 'print JSON')
     .action(async (opts) => {
-      const rows = await withKeys(config(), (k) => k.list());
+      const cfg = config();
+      const rows = await withKeys(cfg, (k) => k.list());
       if (opts.json) return void process.stdout.write(JSON.stringify(rows.map(describeKey), null, 2) + '\n');
       for (const r of rows) process.stdout.write(`${r.id}  ${r.role.padEnd(9)}  ${r.tenant.padEnd(12)}  ${r.name}\n`);
-      if (rows.length === 0) process.stderr.write('no keys: the API is in open mode on loopback (create one with `jarvis keys create`)\n');
+      if (rows.length === 0) process.stderr.write(noKeysMessage(cfg.server, process.env.JARVIS_ADMIN_KEY?.trim() || null) + '\n');
     });
 
   keys

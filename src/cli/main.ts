@@ -8,10 +8,14 @@ import { errSerializer } from '../config/log-redaction.ts';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { loadCa, trustingFetch } from '../tls/trusted-fetch.ts';
 import { ApiClient, CliError } from './client.ts';
+import { apiKeyUnusedWarning } from './advice.ts';
+import { INT32_MAX, numberFlag } from './flags.ts';
+import { followExitCode, followLogs } from './follow.ts';
 import { registerKeyCommands } from './keys.ts';
 import { registerScheduleCommands } from './schedules.ts';
 import { registerTenantCommands } from './tenants.ts';
 import { isFinal } from '../domain/task.ts';
+import { parseCpuQuantity, parseMemoryQuantity } from '../domain/resources.ts';
 import type { CloseOptions } from '../lifecycle/part.ts';
 import { startIdleCollector } from '../lifecycle/idle-collector.ts';
 import { closeInOrder, type Closable } from '../lifecycle/shutdown.ts';
@@ -102,7 +106,8 @@ function serverOverrides(opts: { host?: string; port?: string; insecure?: boolea
   const server: Record<string, unknown> = {};
   if (opts.host) server.host = opts.host;
   if (opts.insecure) server.insecure = true;
-  if (opts.port) server.port = Number(opts.port);
+  // Checked here, as the flag: loadConfig would name it "server.port" from the config files.
+  if (opts.port !== undefined) server.port = numberFlag('--port', opts.port, { integer: true, min: 0, max: 65535, example: '8000' });
   return Object.keys(server).length ? { server } : {};
 }
 
@@ -136,8 +141,7 @@ type ServerOpts = { host?: string; port?: string; insecure?: boolean; processes?
 function serverConfig(opts: ServerOpts): Config {
   const overrides = serverOverrides(opts) as { server?: Record<string, unknown> };
   if (opts.processes !== undefined) {
-    const n = Number(opts.processes);
-    if (!Number.isInteger(n) || n < 1 || n > 64) throw new CliError(`--processes must be a whole number from 1 to 64, got "${opts.processes}"`);
+    const n = numberFlag('--processes', opts.processes, { integer: true, min: 1, max: 64, example: '4' });
     overrides.server = { ...overrides.server, processes: n };
   }
   return config(overrides);
@@ -284,21 +288,23 @@ program
   .addOption(new Option('--executor <kind>', 'docker, or simulated (waits instead of running; for benchmarks)').choices(['docker', 'simulated']))
   .option('--nodes <n>', 'with --executor simulated: how many nodes this process hosts', '1')
   .action(async (opts) => {
+    const nodes = numberFlag('--nodes', opts.nodes, { integer: true, min: 1, example: '100' });
     const capacity: Record<string, number> = {};
-    if (opts.cpu) capacity.cpu = Number(opts.cpu);
-    if (opts.memoryMb) capacity.memory_mb = Number(opts.memoryMb);
-    if (opts.gpu) capacity.gpu = Number(opts.gpu);
-    if (opts.maxTasks) capacity.max_tasks = Number(opts.maxTasks);
+    if (opts.cpu !== undefined) capacity.cpu = numberFlag('--cpu', opts.cpu, { above: 0, unit: 'cores', example: '4' });
+    if (opts.memoryMb !== undefined) capacity.memory_mb = numberFlag('--memory-mb', opts.memoryMb, { integer: true, min: 1, max: INT32_MAX, unit: 'MiB', example: '4096' });
+    if (opts.gpu !== undefined) capacity.gpu = numberFlag('--gpu', opts.gpu, { integer: true, min: 0, max: INT32_MAX, example: '1' });
+    if (opts.maxTasks !== undefined) capacity.max_tasks = numberFlag('--max-tasks', opts.maxTasks, { integer: true, min: 1, max: INT32_MAX, example: '8' });
     const worker: Record<string, unknown> = { capacity };
     if (opts.name) worker.name = opts.name;
     if (opts.apiUrl) worker.api_url = opts.apiUrl;
     if (opts.label) worker.labels = keyValues(opts.label, '--label');
     if (opts.executor) worker.executor = opts.executor;
     const cfg = config({ worker });
+    if (nodes > 1 && cfg.worker.executor !== 'simulated') throw new CliError(`--nodes ${nodes} needs --executor simulated: real nodes are one per process`);
     const logger = makeLogger(cfg, 'worker');
+    const unused = apiKeyUnusedWarning(process.env, cfg);
+    if (unused) logger.warn(unused);
     const { startWorker } = await import('./worker.ts');
-    const nodes = Number(opts.nodes);
-    if (!Number.isInteger(nodes) || nodes < 1) throw new CliError(`--nodes must be a whole number ≥ 1, got "${opts.nodes}"`);
     const workers = await startWorker(cfg, logger, nodes);
     onSignals(logger, [{ name: 'worker', close: (o?: CloseOptions) => workers.close(o) }]);
     // From here a SIGTERM stops it cleanly (its heartbeats say so until its tasks end); before, it just ends.
@@ -322,13 +328,6 @@ interface TaskView {
   status_reason: string | null;
 }
 
-async function followLogs(api: ApiClient, id: string): Promise<void> {
-  for await (const ev of api.events(`/tasks/${id}/logs?follow=true`)) {
-    if (ev.event === 'end') return;
-    process.stdout.write(ev.data + '\n');
-  }
-}
-
 program
   .command('submit')
   .description('Submit a task: IMAGE [CMD...]. Put options before IMAGE, or use -- before CMD')
@@ -343,15 +342,22 @@ program
   .option('--label <KEY=VALUE>', 'label (repeatable)', collect)
   .option('--timeout <seconds>', 'kill the container after this many seconds')
   .option('--network <mode>', 'none, bridge or host')
-  .option('-f, --follow', 'stream the output and exit with the task\'s exit code')
+  .option('-f, --follow', 'stream the output; exit 0 if the task succeeded, else with its exit code (1 if it has none or it is 0); 2 if the stream is lost')
   .addOption(apiUrlOption())
   .passThroughOptions()
   .action(async (image: string, command: string[], opts) => {
     const api = client(opts);
     const resources: Record<string, unknown> = {};
-    if (opts.cpu) resources.cpu = /^[\d.]+$/.test(opts.cpu) ? Number(opts.cpu) : opts.cpu;
-    if (opts.memory) resources.memory = opts.memory;
-    if (opts.gpu) resources.gpu = Number(opts.gpu);
+    if (opts.cpu !== undefined) {
+      // Cores ("0.5") or a quantity ("500m"), as the API takes them.
+      if (parseCpuQuantity(String(opts.cpu)) === null) throw new CliError(`--cpu must be a number of cores > 0 or a quantity such as "500m", got "${opts.cpu}" (e.g. --cpu 0.5 or --cpu 500m)`);
+      resources.cpu = /^\s*[\d.]+\s*$/.test(opts.cpu) ? Number(opts.cpu) : opts.cpu;
+    }
+    if (opts.memory !== undefined) {
+      if (parseMemoryQuantity(String(opts.memory)) === null) throw new CliError(`--memory must be a quantity such as "256Mi" or "1Gi", got "${opts.memory}" (e.g. --memory 512Mi)`);
+      resources.memory = opts.memory;
+    }
+    if (opts.gpu !== undefined) resources.gpu = numberFlag('--gpu', opts.gpu, { integer: true, min: 0, max: INT32_MAX, example: '1' });
     const body: Record<string, unknown> = { image };
     if (command.length) body.command = command;
     if (opts.name) body.name = opts.name;
@@ -359,7 +365,7 @@ program
     if (Object.keys(resources).length) body.resources = resources;
     if (opts.env) body.env = keyValues(opts.env, '--env');
     if (opts.label) body.labels = keyValues(opts.label, '--label');
-    if (opts.timeout) body.timeout_seconds = Number(opts.timeout);
+    if (opts.timeout !== undefined) body.timeout_seconds = numberFlag('--timeout', opts.timeout, { integer: true, min: 1, max: INT32_MAX, unit: 'seconds', example: '600' });
     if (opts.network) body.network = opts.network;
     const task = await api.request<TaskView>('POST', '/tasks', body);
     if (!opts.follow) {
@@ -370,7 +376,7 @@ program
     await followLogs(api, task.id);
     const end = await api.request<TaskView>('GET', `/tasks/${task.id}`);
     process.stderr.write(`task ${end.id} ${end.status}${end.exit_code !== null ? ` (exit code ${end.exit_code})` : ''}${end.error && end.status !== 'succeeded' ? `: ${end.error}` : ''}\n`);
-    process.exitCode = end.exit_code ?? (end.status === 'succeeded' ? 0 : 1);
+    process.exitCode = followExitCode(end);
   });
 
 program
@@ -381,7 +387,7 @@ program
   .option('--json', 'print the API\'s JSON')
   .addOption(apiUrlOption())
   .action(async (opts) => {
-    const q = new URLSearchParams({ limit: opts.limit });
+    const q = new URLSearchParams({ limit: String(numberFlag('--limit', opts.limit, { integer: true, min: 1, max: 500, example: '50' })) });
     if (opts.status) q.set('status', opts.status);
     const page = await client(opts).request<{ items: TaskView[]; total: number }>('GET', `/tasks?${q}`);
     if (opts.json) {

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command, Option } from 'commander';
 import { CliError, type ApiClient } from './client.ts';
+import { INT32_MAX, numberFlag } from './flags.ts';
 
 interface ScheduleView {
   id: string;
@@ -50,7 +51,8 @@ export function registerScheduleCommands(program: Command, client: (opts: { apiU
     .option('--json', "print the API's JSON")
     .addOption(apiUrlOption())
     .action(async (opts) => {
-      const page = await client(opts).request<{ items: ScheduleView[]; total: number }>('GET', `/schedules?limit=${encodeURIComponent(opts.limit)}`);
+      const limit = numberFlag('--limit', opts.limit, { integer: true, min: 1, max: 500, example: '50' });
+      const page = await client(opts).request<{ items: ScheduleView[]; total: number }>('GET', `/schedules?limit=${limit}`);
       if (opts.json) return void process.stdout.write(JSON.stringify(page, null, 2) + '\n');
       table(
         page.items.map((s) => [s.id, s.name, s.cron, s.timezone, s.concurrency, s.paused ? 'paused' : 'active', s.next_run_at ?? '-']),
@@ -79,7 +81,9 @@ export function registerScheduleCommands(program: Command, client: (opts: { apiU
       if (opts.cron) body.cron = opts.cron;
       if (opts.timezone) body.timezone = opts.timezone;
       if (opts.concurrency) body.concurrency = opts.concurrency;
-      if (opts.startingDeadlineSeconds) body.starting_deadline_seconds = Number(opts.startingDeadlineSeconds);
+      if (opts.startingDeadlineSeconds !== undefined) {
+        body.starting_deadline_seconds = numberFlag('--starting-deadline-seconds', opts.startingDeadlineSeconds, { integer: true, min: 1, max: INT32_MAX, unit: 'seconds', example: '300' });
+      }
       if (opts.paused) body.paused = true;
       if (opts.image) body.task = { ...(body.task as object), image: opts.image, ...(opts.command ? { command: opts.command } : {}) };
       if (!file && !opts.image) throw new CliError('give a schedule file, or --name, --cron and --image');

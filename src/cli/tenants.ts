@@ -1,7 +1,8 @@
 // `jarvis tenants [NAME]` and `jarvis tenants set NAME --weight W --cpu C ...`: fair-share
 // settings through the API (GET /tenants, PUT /tenants/{name}), as any client would.
 import { Option, type Command } from 'commander';
-import { CliError, type ApiClient } from './client.ts';
+import type { ApiClient } from './client.ts';
+import { INT32_MAX, numberFlag, type NumberRule } from './flags.ts';
 
 interface TenantView {
   name: string;
@@ -35,13 +36,11 @@ function table(items: TenantView[]): string {
   return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-/** "none" or "" clears a quota field (no limit); otherwise a number ≥ 0. */
-function quotaValue(name: string, v: string | undefined, int: boolean): number | null | undefined {
+/** "none" or "" clears a quota field (no limit); otherwise a number in the API's range for it. */
+function quotaValue(name: string, v: string | undefined, rule: NumberRule): number | null | undefined {
   if (v === undefined) return undefined;
   if (v === 'none' || v === '') return null;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || (int && !Number.isInteger(n))) throw new CliError(`--${name} must be ${int ? 'a whole number' : 'a number'} ≥ 0, or "none" for no limit; got "${v}"`);
-  return n;
+  return numberFlag(`--${name}`, v, { ...rule, example: `${rule.example}, or --${name} none for no limit` });
 }
 
 export function registerTenantCommands(program: Command, client: (opts: { apiUrl?: string }) => ApiClient, apiUrlOption: () => Option) {
@@ -68,18 +67,25 @@ export function registerTenantCommands(program: Command, client: (opts: { apiUrl
     .option('--max-running <n>', 'tasks scheduled or running at once')
     .addOption(apiUrlOption())
     .action(async (name: string, opts) => {
+      // The flags are checked before anything is asked of the API.
+      const weight = opts.weight === undefined ? undefined : numberFlag('--weight', opts.weight, { above: 0, max: 1_000_000, example: '2' });
+      const given = {
+        cpu: quotaValue('cpu', opts.cpu, { above: 0, max: 1_000_000, example: '16' }),
+        memory_mb: quotaValue('memory-mb', opts.memoryMb, { integer: true, min: 1, max: INT32_MAX, example: '65536' }),
+        gpu: quotaValue('gpu', opts.gpu, { integer: true, min: 0, max: INT32_MAX, example: '4' }),
+        max_running: quotaValue('max-running', opts.maxRunning, { integer: true, min: 0, max: INT32_MAX, example: '8' }),
+      };
       const api = client(opts);
       const now = await api.request<TenantView>('GET', `/tenants/${encodeURIComponent(name)}`);
-      const weight = opts.weight === undefined ? now.weight : Number(opts.weight);
-      if (!Number.isFinite(weight) || weight <= 0) throw new CliError(`--weight must be a number > 0, got "${opts.weight}"`);
-      const pick = <T>(given: T | undefined, was: T) => (given === undefined ? was : given);
+      const pick = <T>(v: T | undefined, was: T) => (v === undefined ? was : v);
       const quota = {
-        cpu: pick(quotaValue('cpu', opts.cpu, false), now.quota.cpu),
-        memory_mb: pick(quotaValue('memory-mb', opts.memoryMb, true), now.quota.memory_mb),
-        gpu: pick(quotaValue('gpu', opts.gpu, true), now.quota.gpu),
-        max_running: pick(quotaValue('max-running', opts.maxRunning, true), now.quota.max_running),
+        cpu: pick(given.cpu, now.quota.cpu),
+        memory_mb: pick(given.memory_mb, now.quota.memory_mb),
+        gpu: pick(given.gpu, now.quota.gpu),
+        max_running: pick(given.max_running, now.quota.max_running),
       };
-      const t = await api.request<TenantView>('PUT', `/tenants/${encodeURIComponent(name)}`, { weight, quota });
+      const body = { weight: pick(weight, now.weight), quota };
+      const t = await api.request<TenantView>('PUT', `/tenants/${encodeURIComponent(name)}`, body);
       process.stdout.write(table([t]));
     });
 }
