@@ -8,6 +8,7 @@ import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
 import { isSecretRef } from '../domain/task.ts';
 import { heartbeatPeriodSeconds } from '../domain/heartbeats.ts';
+import type { UntakenReason } from '../domain/status-reasons.ts';
 import { withdrawUntaken } from '../scheduler/hand-over.ts';
 
 
@@ -75,27 +76,32 @@ export class NodeControl {
     if (n === 'unauthorized') {
       throw new Unauthorized("This node's token is required: pass the token POST /nodes/register answered with as \"Authorization: Bearer TOKEN\"");
     }
-    if (hb.stopping) await this.giveBackUntaken(n);
+    if (hb.stopping) await this.giveBackUntaken(n, 'stopping');
+    else if (hb.engine === 'unreachable') await this.giveBackUntaken(n, 'engine_unreachable');
     return n;
   }
 
   /**
-   * A stopping node's attempts it has not taken are placed again now, not when the node goes
-   * offline: its worker reads no more entries. Each is withdrawn in Redis first, in one script
-   * with the worker's take, so the node never runs one that is placed again (a worker restarted
-   * under its name would otherwise find the entry). Its next heartbeat tries again on failure.
+   * The attempts a node has not taken are placed again now, not when the node goes offline,
+   * when it is stopping (its worker reads no more entries) or its container engine is
+   * unreachable (its worker takes nothing until the engine is back, which may be never, while
+   * other nodes have room). Each is withdrawn in Redis first, in one script with the worker's
+   * take, so the node never runs one that is placed again (a worker restarted under its name, or
+   * whose engine came back, would otherwise find the entry). Its next heartbeat tries again on
+   * failure.
    */
-  private async giveBackUntaken(n: NodeRow): Promise<void> {
+  private async giveBackUntaken(n: NodeRow, why: UntakenReason): Promise<void> {
     const { tasks, redis, names, pending, logger } = this.deps;
+    const state = why === 'stopping' ? 'is stopping' : 'cannot reach its container engine';
     try {
       const withdrawn = await withdrawUntaken(redis, names, await tasks.scheduledOn(n.id));
-      const again = await tasks.requeueUntaken(n.id, n.name, withdrawn);
+      const again = await tasks.requeueUntaken(n.id, n.name, withdrawn, why);
       if (again.length === 0) return;
       await pending.add(again);
-      this.deps.metrics.lostAttempts.inc({ reason: 'node_stopped' }, again.length);
-      logger.info({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} is stopping: the tasks it had not taken are placed again`);
+      this.deps.metrics.lostAttempts.inc({ reason: why === 'stopping' ? 'node_stopped' : 'engine_unreachable' }, again.length);
+      logger.info({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} ${state}: the tasks it had not taken are placed again`);
     } catch (err) {
-      logger.warn({ err, node_id: n.id, node: n.name }, `node ${n.name} is stopping: could not give back the tasks it had not taken; its next heartbeat tries again`);
+      logger.warn({ err, node_id: n.id, node: n.name }, `node ${n.name} ${state}: could not give back the tasks it had not taken; its next heartbeat tries again`);
     }
   }
 

@@ -8,6 +8,11 @@ export const placedWaitingForStart = (node: string) => `${placedOn(node)}; waiti
 export const CONTAINER_STARTED = 'container started';
 export const nodeWentOffline = (node: string, attempt: number) => `node ${node} went offline during attempt ${attempt}; placing it again`;
 export const nodeStoppedBeforeTaking = (node: string, attempt: number) => `node ${node} stopped before it took attempt ${attempt}; placing it again`;
+export const nodeEngineLostBeforeTaking = (node: string, attempt: number) =>
+  `node ${node} lost its container engine before it took attempt ${attempt}; placing it again`;
+
+/** Why a node gives back the attempts it was handed and has not taken. */
+export type UntakenReason = 'stopping' | 'engine_unreachable';
 export const retryRequested = (after: string) => `retry requested after ${after}; ${WAITING_FOR_SCHEDULER}`;
 
 /** A reason a tenant's fair share or quota gives (scheduler/fair-share.ts composes them). */

@@ -65,7 +65,7 @@ describe('ControlPlaneMetrics', () => {
     expect(line(text, 'jarvis_task_retries_total{priority="critical"}')).toMatch(/ 0$/);
     expect(line(text, 'jarvis_tasks_restored_total{kind="queued"}')).toMatch(/ 0$/);
     expect(line(text, 'jarvis_tasks_restored_total{kind="placed"}')).toMatch(/ 0$/);
-    for (const reason of ['node_offline', 'node_stopped', 'result_lost']) expect(line(text, `jarvis_task_attempts_lost_total{reason="${reason}"}`)).toMatch(/ 0$/);
+    for (const reason of ['node_offline', 'node_stopped', 'engine_unreachable', 'result_lost']) expect(line(text, `jarvis_task_attempts_lost_total{reason="${reason}"}`)).toMatch(/ 0$/);
   });
 
   it('leaves out what a failing source would give and says so, without failing the scrape', async () => {

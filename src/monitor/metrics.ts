@@ -73,7 +73,7 @@ const noop = { inc() {}, observe() {} };
 const MIB = 1024 * 1024;
 
 /** Why an attempt was taken back from its node (jarvis_task_attempts_lost_total's reason). */
-export const LOST_REASONS = ['node_offline', 'node_stopped', 'result_lost'] as const;
+export const LOST_REASONS = ['node_offline', 'node_stopped', 'engine_unreachable', 'result_lost'] as const;
 export type LostReason = (typeof LOST_REASONS)[number];
 
 export class ControlPlaneMetrics {
@@ -135,7 +135,7 @@ export class ControlPlaneMetrics {
     });
     const lostAttempts = new Counter({
       name: 'jarvis_task_attempts_lost_total',
-      help: 'Attempts taken back from their node and placed again (not counted against max_retries), by why: the node went offline (node_offline), stopped before taking it (node_stopped), or lost its result (result_lost).',
+      help: 'Attempts taken back from their node and placed again (not counted against max_retries), by why: the node went offline (node_offline), stopped before taking it (node_stopped), could not reach its container engine before taking it (engine_unreachable), or lost its result (result_lost).',
       labelNames: ['reason'],
       registers,
     });

@@ -5,7 +5,7 @@ import { and, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { taskEvents, taskLogs, tasks, workflows, type NewTaskRow, type NodeRow, type TaskRow } from './schema.ts';
 import { isFinal, isOnNode, isRetryable, ON_NODE_STATUSES, type TaskStatus } from '../domain/task.ts';
-import { nodeStoppedBeforeTaking, nodeWentOffline, retryRequested } from '../domain/status-reasons.ts';
+import { nodeEngineLostBeforeTaking, nodeStoppedBeforeTaking, nodeWentOffline, retryRequested, type UntakenReason } from '../domain/status-reasons.ts';
 import { finishAttempts, type FinishReport, type FinishResult, type OnTaskFinal, type ReleasedTask } from './finish-attempts.ts';
 import { release } from './node-reservations.ts';
 import { markStarted, placeAttempts } from './place-attempts.ts';
@@ -330,7 +330,7 @@ export class TaskStore {
    * Takes back attempts a stopping node never took (withdrawn first, so it never will), as
    * requeueFromNode does; each only while it is still that attempt, scheduled on that node.
    */
-  async requeueUntaken(nodeId: string, nodeName: string, attempts: Array<{ id: string; attempts: number }>): Promise<TaskRow[]> {
+  async requeueUntaken(nodeId: string, nodeName: string, attempts: Array<{ id: string; attempts: number }>, why: UntakenReason = 'stopping'): Promise<TaskRow[]> {
     if (attempts.length === 0) return [];
     const attemptOf = new Map(attempts.map((a) => [a.id, a.attempts]));
     return this.db.transaction(async (tx) => {
@@ -339,7 +339,7 @@ export class TaskStore {
         .from(tasks)
         .where(and(sql`${tasks.id} = any(${uuidArray([...attemptOf.keys()])}::uuid[])`, eq(tasks.nodeId, nodeId), eq(tasks.status, 'scheduled')))
         .for('update');
-      return putBack(tx, rows.filter((t) => attemptOf.get(t.id) === t.attempts), (t) => nodeStoppedBeforeTaking(nodeName, t.attempts));
+      return putBack(tx, rows.filter((t) => attemptOf.get(t.id) === t.attempts), (t) => (why === 'stopping' ? nodeStoppedBeforeTaking : nodeEngineLostBeforeTaking)(nodeName, t.attempts));
     });
   }
 
