@@ -298,12 +298,26 @@ export class NodeAgent implements Part {
     }, wait);
   }
 
-  /** The period the control plane asked for (HEARTBEAT_PERIOD_HEADER), never below worker.heartbeat_seconds. */
+  /**
+   * The period the control plane asked for (HEARTBEAT_PERIOD_HEADER): it judges this node's
+   * silence by it. The worker's own worker.heartbeat_seconds holds only until the first answer;
+   * a longer one kept afterwards had the node taken for offline, and its tasks run again, by a
+   * control plane on the default period.
+   */
   private takePeriod(res: Response): void {
     const asked = Number(res.headers.get(HEARTBEAT_PERIOD_HEADER));
     if (!Number.isFinite(asked) || asked <= 0) return;
-    this.heartbeatPeriodMs = Math.min(600_000, Math.max(this.opts.config.worker.heartbeat_seconds * 1000, asked * 1000));
+    const own = this.opts.config.worker.heartbeat_seconds;
+    if (own > asked && !this.saidPeriod) {
+      this.saidPeriod = true;
+      this.opts.logger.warn(
+        { heartbeat_seconds: own, control_plane_seconds: asked },
+        `worker: heartbeating every ${asked} s as the control plane asks, not every ${own} s (worker.heartbeat_seconds): it takes a node silent for longer for offline; set the period on the control plane`,
+      );
+    }
+    this.heartbeatPeriodMs = Math.min(600_000, asked * 1000);
   }
+  private saidPeriod = false;
 
   /** The heartbeat under way, if any: a clean stop's last one goes after it (else it could land second). */
   private beating: Promise<void> | null = null;
