@@ -186,6 +186,39 @@ describe('webhooks', () => {
     await call('DELETE', `/webhooks/${hook.id}`);
   });
 
+  it("gives each event its own end: none to a queued or running event, none to an end a retry replaced, though the outbox reads them late", async () => {
+    // The body's exit code, result and outputs were read from the task row as it was when the
+    // outbox got to the event: a late read gave task.queued and task.running the final exit code,
+    // and an attempt's task.failed the values of the attempt that replaced it.
+    const rx = await receiver();
+    const hook = (await call('POST', '/webhooks', { url: rx.url, events: ['task.*'], secret: SECRET })).body;
+    const pg = (await import('pg')).default;
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    cleanups.push(() => holder.end());
+    // The outbox reads the webhooks before each page of events: while they are locked, it reads
+    // nothing, and reads these events only after both attempts have ended.
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE');
+    const t = (await call('POST', '/tasks', { image: 'sim', max_retries: 0, labels: { 'jarvis.sim/duration_ms': '10', 'jarvis.sim/exit_code': '3' } })).body;
+    await http.waitForTask(t.id, (x) => x.status === 'failed' && x.attempts === 1);
+    expect((await call('POST', `/tasks/${t.id}/retry`)).status).toBe(200);
+    await http.waitForTask(t.id, (x) => x.status === 'failed' && x.attempts === 2);
+    await holder.query('COMMIT');
+    const mine = () => rx.got.filter((g) => g.event.data.task?.id === t.id);
+    await until('both ends delivered', () => mine().filter((g) => g.event.type === 'task.failed').length === 2);
+    const sent = mine().map((g) => [g.event.type, (g.event.data.task as { exit_code?: number | null }).exit_code]);
+    expect(sent).toEqual([
+      ['task.queued', null],
+      ['task.running', null],
+      ['task.failed', null], // attempt 1's end, read after attempt 2 replaced it
+      ['task.queued', null],
+      ['task.running', null],
+      ['task.failed', 3],
+    ]);
+    await call('DELETE', `/webhooks/${hook.id}`);
+  });
+
   it('hears only events from after it was made, even those the outbox reads late', async () => {
     // An open transaction holds the outbox back: events after it are not final until it ends,
     // so they are read after the webhook below exists.

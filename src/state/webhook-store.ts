@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from './db.ts';
 import { webhookCursors, webhookDeliveries, webhooks, type DeliveryRow, type WebhookRow } from './schema.ts';
 import { isForeignKeyViolation } from './tx.ts';
+import { FINAL_STATUSES } from '../domain/task.ts';
 
 export type NewDeliveryRow = typeof webhookDeliveries.$inferInsert;
 export type EventSource = 'task_events' | 'workflow_events';
@@ -50,6 +51,9 @@ export interface SendableDelivery {
 }
 
 const rows = <T>(r: unknown): T[] => ((r as { rows?: T[] }).rows ?? (r as T[]));
+
+/** The event is the end its task row still shows: its values are the event's own. */
+const OWN_END = sql.raw(`(e.status = t.status and e.attempt = t.attempts and e.status in (${FINAL_STATUSES.map((x) => `'${x}'`).join(', ')}))`);
 
 export class WebhookStore {
   constructor(private readonly db: Db) {}
@@ -157,8 +161,13 @@ export class WebhookStore {
   async eventsAfter(source: EventSource, c: Cursor, limit: number): Promise<{ page: SourceEvent[]; extra: SourceEvent[] }> {
     const q =
       source === 'task_events'
-        ? sql`select e.id, e.xid, e.at, e.status, e.reason, t.tenant, t.id as subject, t.name, t.workflow_id as "workflowId",
-                     t.workflow_key as "workflowKey", t.exit_code as "exitCode", t.schedule_id as "scheduleId", t.result, t.outputs
+        ? // The row is read as it is now, maybe long after the event (the outbox runs behind, or
+          // waited out an open transaction): its exit code, result and outputs belong to an event
+          // only when that event is the end the row still shows (same status, same attempt). A
+          // queued or running event, or an end a retry has since replaced, carries none of them.
+          sql`select e.id, e.xid, e.at, e.status, e.reason, t.tenant, t.id as subject, t.name, t.workflow_id as "workflowId",
+                     t.workflow_key as "workflowKey", case when ${OWN_END} then t.exit_code end as "exitCode", t.schedule_id as "scheduleId",
+                     case when ${OWN_END} then t.result end as result, case when ${OWN_END} then t.outputs end as outputs
               from task_events e join tasks t on t.id = e.task_id`
         : sql`select e.id, e.xid, e.at, e.status, null as reason, w.tenant, w.id as subject, w.name, null as "workflowId",
                      null as "workflowKey", null as "exitCode", w.schedule_id as "scheduleId", null as result, null as outputs
