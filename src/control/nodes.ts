@@ -169,5 +169,11 @@ export class NodeControl {
     if (r !== 'deleted') {
       throw new Conflict(`Node ${r.busy.name} has ${r.busy.allocatedTasks} task(s) placed on it: drain it (POST /nodes/${r.busy.id}/drain) and wait for them to end`);
     }
+    // Its inbox (what is left there was withdrawn or is of ended attempts) and its reader's name:
+    // nodes come and go (autoscaled workers with names of their own), their keys must not stay.
+    const { redis, names, logger } = this.deps;
+    await redis.unlink(names.nodeInbox(id), names.nodeReader(id)).catch((err) =>
+      logger.warn({ err, node_id: id }, 'node deleted, but its inbox could not be removed from Redis (unavailable); it holds nothing that runs'),
+    );
   }
 }
