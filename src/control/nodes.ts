@@ -167,7 +167,11 @@ export class NodeControl {
     const r = await this.deps.nodes.delete(id);
     if (r === 'not_found') throw new NotFound('Node not found');
     if (r !== 'deleted') {
-      throw new Conflict(`Node ${r.busy.name} has ${r.busy.allocatedTasks} task(s) placed on it: drain it (POST /nodes/${r.busy.id}/drain) and wait for them to end`);
+      throw new Conflict(
+        r.busy.status === 'offline'
+          ? `Node ${r.busy.name} is offline with ${r.held} task(s) still placed on it, which are being placed on other nodes; try again in a few seconds`
+          : `Node ${r.busy.name} has ${r.held} task(s) placed on it: drain it (POST /nodes/${r.busy.id}/drain) and wait for them to end`,
+      );
     }
     // Its inbox (what is left there was withdrawn or is of ended attempts) and its reader's name:
     // nodes come and go (autoscaled workers with names of their own), their keys must not stay.

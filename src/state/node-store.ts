@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { and, asc, eq, getTableColumns, inArray, lt, or, isNull, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { nodes, type NodeRow } from './schema.ts';
+import { nodes, tasks, type NodeRow } from './schema.ts';
 import type { PlacementNode } from '../domain/fit.ts';
 import { fieldsOf } from './row-mapping.ts';
 
@@ -183,11 +183,21 @@ export class NodeStore {
     return n ?? (await this.get(id));
   }
 
-  async delete(id: string): Promise<'deleted' | 'not_found' | { busy: NodeRow }> {
+  /**
+   * Deletes a node that holds no task: none scheduled or running on it, whatever its status (an
+   * offline node's tasks are placed again by the node health check, which finds them through the
+   * node: deleted first, they stayed running or scheduled for ever). Its reservation counter is
+   * not what decides (`held` counts the tasks themselves).
+   */
+  async delete(id: string): Promise<'deleted' | 'not_found' | { busy: NodeRow; held: number }> {
     return this.db.transaction(async (tx) => {
       const [n] = await tx.select().from(nodes).where(eq(nodes.id, id)).for('update');
       if (!n) return 'not_found';
-      if (n.allocatedTasks > 0 && n.status !== 'offline') return { busy: n };
+      const [{ held }] = await tx
+        .select({ held: sql<number>`count(*)::int` })
+        .from(tasks)
+        .where(and(eq(tasks.nodeId, id), inArray(tasks.status, ['scheduled', 'running'])));
+      if (held > 0) return { busy: n, held };
       await tx.delete(nodes).where(eq(nodes.id, id));
       return 'deleted';
     });
