@@ -5,6 +5,7 @@ import type { Config } from '../config/index.ts';
 import { Unavailable } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
 import { hostOf } from '../config/log-redaction.ts';
+import { cancelMessage, cancelValue } from '../scheduler/queues.ts';
 
 export const ENQUEUE_TIMEOUT_MS = 3_000;
 
@@ -30,16 +31,45 @@ export function queueUnavailable(config: Config, what: string): Unavailable {
 }
 
 /**
- * Tells the nodes to kill these tasks' containers. The key covers a worker that picks a job up
- * after this moment; the message reaches one running it now.
+ * Tells the nodes to kill these attempts' containers. The key covers a worker that picks the job
+ * up after this moment, or missed the message (workers read the keys of what they run once a
+ * heartbeat); the message reaches one running it now. The key names the attempt it cancels
+ * (`cancelValue`): a retry's later attempt is never stopped by it, however late it is written.
+ * When Redis refuses, the cancel (already recorded) is told again in the background, 1 s then
+ * doubling to 30 s apart, for up to ten minutes: the container would otherwise run to its
+ * timeout, or for ever, on capacity the control plane counts as free.
  */
-export async function tellNodesToCancel(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, ids: string[]): Promise<void> {
-  if (ids.length === 0) return;
+export async function tellNodesToCancel(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, attempts: Array<{ id: string; attempt: number }>): Promise<void> {
+  if (attempts.length === 0) return;
+  if (await tell(deps, attempts)) return;
+  deps.logger.error(
+    { task_ids: attempts.map((a) => a.id) },
+    'cancel: recorded, but could not tell the nodes (Redis unavailable); telling them again in the background for up to 10 minutes',
+  );
+  void tellLater(deps, attempts);
+}
+
+async function tell(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, attempts: Array<{ id: string; attempt: number }>): Promise<boolean> {
   try {
     const m = deps.redis.multi();
-    for (const id of ids) m.set(deps.names.cancelKey(id), '1', 'EX', 86_400).publish(deps.names.cancelChannel, id);
+    for (const a of attempts) m.set(deps.names.cancelKey(a.id), cancelValue(a.attempt), 'EX', 86_400).publish(deps.names.cancelChannel, cancelMessage(a.id, a.attempt));
     await m.exec();
-  } catch (err) {
-    deps.logger.error({ err, task_ids: ids }, 'cancel: recorded, but could not tell the nodes (Redis unavailable); their results will be ignored');
+    return true;
+  } catch {
+    return false;
   }
+}
+
+const TELL_AGAIN_FOR_MS = 10 * 60_000;
+
+async function tellLater(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, attempts: Array<{ id: string; attempt: number }>): Promise<void> {
+  const until = Date.now() + TELL_AGAIN_FOR_MS;
+  for (let delay = 1_000; Date.now() + delay < until; delay = Math.min(delay * 2, 30_000)) {
+    await new Promise((r) => setTimeout(r, delay).unref());
+    if (await tell(deps, attempts)) {
+      deps.logger.info({ task_ids: attempts.map((a) => a.id) }, 'cancel: the nodes are told now');
+      return;
+    }
+  }
+  deps.logger.error({ task_ids: attempts.map((a) => a.id) }, 'cancel: could not tell the nodes within 10 minutes; their containers run to their timeouts (their results are ignored)');
 }

@@ -113,7 +113,7 @@ export class TaskControl {
     const r = await deps.tasks.cancel(id);
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('ended' in r) throw new Conflict(`Task already ended (status ${r.ended.status}); only queued, scheduled or running tasks can be cancelled`);
-    await tellNodesToCancel(deps, [id]);
+    await tellNodesToCancel(deps, [{ id, attempt: r.task.attempts }]);
     await deps.pending.remove(id, r.task.tenant).catch(() => undefined);
     if (r.wasOnNode) await deps.pending.wake().catch(() => undefined);
     await deps.pending.add(r.released).catch((err) =>
@@ -140,7 +140,8 @@ export class TaskControl {
         `This task's workflow ${r.workflowRunning.workflowId} is still running: retried alone, the tasks its failure skipped would not run. Retry the workflow once it has ended (POST /workflows/${r.workflowRunning.workflowId}/retry): it runs this task again and what it skipped`,
       );
     }
-    // A cancel told the nodes about this task; it was about the attempt that ended, not the new one.
+    // A cancel told the nodes about this task's attempt that ended; its key names that attempt
+    // (control/queueing.ts), so it never stops the new one, and can go.
     await this.deps.redis.del(this.deps.names.cancelKey(id)).catch(() => undefined);
     try {
       await enqueueWithin(this.deps, [r]);

@@ -57,6 +57,28 @@ export function redisNames(prefix: string): RedisNames {
 }
 
 /**
+ * A cancel key's value: the attempt it cancels, `a<N>` (the task's attempts when it was
+ * cancelled; 0 before it was first placed). It stops that attempt and earlier ones, never a later
+ * one a retry made, whenever it is written or read. A value without the form (`1`, from a control
+ * plane before session 30) cancels any attempt.
+ */
+export const cancelValue = (attempt: number) => `a${attempt}`;
+
+/** The cancel channel's message: the task and its cancel value (a bare task id, from before session 30, cancels any attempt). */
+export const cancelMessage = (taskId: string, attempt: number) => `${taskId} ${cancelValue(attempt)}`;
+export function parseCancelMessage(message: string): { taskId: string; value: string } {
+  const [taskId, value] = message.split(' ');
+  return { taskId, value: value ?? '1' };
+}
+
+/** Whether a cancel key's value (null: no key) stops this attempt. */
+export function cancelCovers(value: string | null, attempt: number): boolean {
+  if (value === null) return false;
+  const m = /^a(\d+)$/.exec(value);
+  return !m || attempt <= Number(m[1]);
+}
+
+/**
  * `pipelined` (config redis.auto_pipeline): the commands a connection is given in one turn of the
  * event loop reach Redis in one write (ioredis's auto-pipelining) instead of one write each. On
  * the shared connections of the control plane and the worker that is what placing a batch does:

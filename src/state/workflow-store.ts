@@ -339,7 +339,7 @@ export class WorkflowStore {
    * cancelled (their reservations freed). Returns the ids of tasks that were on a node, whose
    * containers the caller must have killed.
    */
-  async cancel(id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; onNode: string[] }> {
+  async cancel(id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; onNode: Array<{ id: string; attempt: number }> }> {
     return this.db.transaction(async (tx) => {
       const wf = await this.lock(tx, id);
       if (!wf) return 'not_found';
@@ -350,11 +350,11 @@ export class WorkflowStore {
         unfinished.filter((t) => t.status === 'pending').map((t) => t.id),
         'skipped: workflow cancelled',
       );
-      const onNode: string[] = [];
+      const onNode: Array<{ id: string; attempt: number }> = [];
       const cancelled: TaskRow[] = [];
       for (const t of unfinished.filter((t) => t.status !== 'pending')) {
         const r = await this.taskStore.cancelLocked(tx, t, 'workflow cancelled');
-        if (r.wasOnNode) onNode.push(t.id);
+        if (r.wasOnNode) onNode.push({ id: t.id, attempt: r.task.attempts });
         cancelled.push(r.task);
       }
       this.ended(tx, cancelled);

@@ -7,7 +7,7 @@ import { hostname, cpus, totalmem } from 'node:os';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { consumerConnection, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
+import { cancelCovers, consumerConnection, parseCancelMessage, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
 import type { Config } from '../config/index.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { hostLoad } from './host-load.ts';
@@ -92,7 +92,12 @@ export class NodeAgent implements Part {
   private readonly capacity: { cpu: number; memory_mb: number; gpu: number; max_tasks: number };
   /** Which of the node's GPUs each running attempt holds. */
   private readonly gpus: GpuSlots;
-  private readonly onCancelMessage = (_channel: string, taskId: string) => this.running.get(taskId)?.abort.abort();
+  private readonly onCancelMessage = (_channel: string, message: string) => {
+    const { taskId, value } = parseCancelMessage(message);
+    const run = this.running.get(taskId);
+    // A cancel told late (Redis was away) must not stop a retry's later attempt.
+    if (run && cancelCovers(value, run.attempt)) run.abort.abort();
+  };
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.names = redisNames(opts.config.redis.prefix);
@@ -341,9 +346,8 @@ export class NodeAgent implements Part {
     try {
       const flags = await this.connection.mget(...ids.map((id) => this.names.cancelKey(id)));
       ids.forEach((id, i) => {
-        if (flags[i] === null) return;
         const run = this.running.get(id);
-        if (!run || run.abort.signal.aborted) return;
+        if (!run || run.abort.signal.aborted || !cancelCovers(flags[i], run.attempt)) return;
         this.opts.logger.warn({ task_id: id }, 'worker: a cancel this node had not heard of (its message was lost); stopping the task');
         run.abort.abort();
       });
@@ -493,11 +497,15 @@ export class NodeAgent implements Part {
     const node = this.node as NodeIdentity;
     // A fresh live log for this attempt, whether the task was cancelled before it started, and
     // when the node took it (the attempt's record, beside when it was handed over): one script.
-    const taken = await takeAttempt(this.connection, {
-      logStream: this.names.logStream(spec.taskId),
-      cancelKey: this.names.cancelKey(spec.taskId),
-      attemptKey: this.names.attemptKey(spec.taskId, spec.attempt),
-    });
+    const taken = await takeAttempt(
+      this.connection,
+      {
+        logStream: this.names.logStream(spec.taskId),
+        cancelKey: this.names.cancelKey(spec.taskId),
+        attemptKey: this.names.attemptKey(spec.taskId, spec.attempt),
+      },
+      spec.attempt,
+    );
     if (taken === 'withdrawn') {
       // Given back while this node was stopping (control/nodes.ts): placed again elsewhere.
       this.opts.logger.info(at, 'worker: skipping an attempt the control plane withdrew when this node stopped');

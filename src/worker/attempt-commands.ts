@@ -10,13 +10,19 @@ import type { Redis } from 'ioredis';
  * Taking an attempt: a fresh live log (a job handed back after a restart replays the adopted
  * container's output from its start), whether the task was cancelled before it started, and
  * when the node took it (the attempt's record). An attempt the control plane withdrew (its node
- * was stopping and had not taken it: scheduler/hand-over.ts) is not taken: it answers 2.
- * KEYS: log stream, cancel key, attempt record.
+ * was stopping and had not taken it: scheduler/hand-over.ts) is not taken: it answers 2. A
+ * cancel key cancels the attempt it names and earlier ones (scheduler/queues.ts, cancelCovers).
+ * KEYS: log stream, cancel key, attempt record. ARGV: now, the attempt.
  */
 const TAKE = `
 if redis.call('hexists', KEYS[3], 'withdrawn') == 1 then return 2 end
 redis.call('del', KEYS[1])
-local cancelled = redis.call('exists', KEYS[2])
+local cancelled = 0
+local v = redis.call('get', KEYS[2])
+if v then
+  local n = string.match(v, '^a(%d+)$')
+  if (not n) or tonumber(ARGV[2]) <= tonumber(n) then cancelled = 1 end
+end
 redis.call('hset', KEYS[3], 'taken', ARGV[1])
 return cancelled`;
 
@@ -31,7 +37,7 @@ redis.call('expire', KEYS[2], ARGV[3])
 return 1`;
 
 interface Scripts {
-  jarvisTakeAttempt(logStream: string, cancelKey: string, attemptKey: string, now: number): Promise<number>;
+  jarvisTakeAttempt(logStream: string, cancelKey: string, attemptKey: string, now: number, attempt: number): Promise<number>;
   jarvisAttemptDone(inbox: string, attemptKey: string, group: string, entryId: string, ttlSeconds: number): Promise<number>;
 }
 
@@ -49,8 +55,8 @@ function scripts(redis: Redis): Scripts {
  * Takes the attempt: 'cancelled' when the task was cancelled before it started, 'withdrawn'
  * when it is not this node's to run any more (nothing to run or report).
  */
-export async function takeAttempt(redis: Redis, keys: { logStream: string; cancelKey: string; attemptKey: string }): Promise<'taken' | 'cancelled' | 'withdrawn'> {
-  const r = await scripts(redis).jarvisTakeAttempt(keys.logStream, keys.cancelKey, keys.attemptKey, Date.now());
+export async function takeAttempt(redis: Redis, keys: { logStream: string; cancelKey: string; attemptKey: string }, attempt: number): Promise<'taken' | 'cancelled' | 'withdrawn'> {
+  const r = await scripts(redis).jarvisTakeAttempt(keys.logStream, keys.cancelKey, keys.attemptKey, Date.now(), attempt);
   return r === 2 ? 'withdrawn' : r === 1 ? 'cancelled' : 'taken';
 }
 
