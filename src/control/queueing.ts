@@ -73,3 +73,22 @@ async function tellLater(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, 
   }
   deps.logger.error({ task_ids: attempts.map((a) => a.id) }, 'cancel: could not tell the nodes within 10 minutes; their containers run to their timeouts (their results are ignored)');
 }
+
+/** Deletes the keys among these that an older control plane wrote (`1`: any attempt); keys that name their attempt stay. */
+const FORGET_LEGACY = `
+for _, k in ipairs(KEYS) do
+  local v = redis.call('get', k)
+  if v and not string.match(v, '^a%d+$') then redis.call('del', k) end
+end
+return 1`;
+
+/**
+ * A retry's new attempt must not be stopped by the cancel of an earlier one. A key that names its
+ * attempt never stops a later one, and it stays: a node that takes the cancelled attempt late
+ * (its inbox was paused while its engine was away) still finds it cancelled. Only a key from an
+ * older control plane, which stops any attempt, is deleted.
+ */
+export async function forgetOldCancels(deps: Pick<ControlDeps, 'redis' | 'names'>, taskIds: string[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  await deps.redis.eval(FORGET_LEGACY, taskIds.length, ...taskIds.map((id) => deps.names.cancelKey(id)));
+}
