@@ -1,46 +1,20 @@
 // The BullMQ board as a person sees it: headless Chromium (Debian's, driven by playwright-core)
 // opens /admin/queues of a running jarvis, finds Jarvis's queues, opens the pending queue and
 // sees the jobs of tasks waiting there. A screenshot is kept in test-output/board.png.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TEST_IMAGE } from './support/env.ts';
-import { api, ROOT, startJarvis } from './support/jarvis.ts';
+import { openBrowser, screenshot } from './support/browser.ts';
+import { api, startJarvis } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
 
-const CHROMIUM = process.env.JARVIS_CHROMIUM ?? '/usr/bin/chromium';
-const OUTPUT = join(ROOT, 'test-output');
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-async function openBrowser(): Promise<BrowserContext> {
-  const profile = mkdtempSync(join(tmpdir(), 'jarvis-chromium-'));
-  cleanups.push(async () => rmSync(profile, { recursive: true, force: true }));
-  // A persistent context is how playwright gives Chromium its own, new, empty --user-data-dir.
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1400, height: 900 },
-  });
-  cleanups.push(() => context.close());
-  // The page asks for web fonts; nothing leaves this machine.
-  await context.route(/^(?!https?:\/\/(127\.0\.0\.1|localhost)[:/])/, (route) => route.abort());
-  return context;
-}
 
 describe('queue board at /admin/queues', () => {
   it("lists Jarvis's queues and shows the jobs waiting in one", async () => {
@@ -56,7 +30,7 @@ describe('queue board at /admin/queues', () => {
     }
     for (const id of waiting) await http.waitForTask(id, (t) => /no node fits/.test(t.status_reason ?? ''));
 
-    const context = await openBrowser();
+    const context = await openBrowser(cleanups);
     const page = context.pages()[0] ?? (await context.newPage());
     const problems: string[] = [];
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
@@ -77,8 +51,7 @@ describe('queue board at /admin/queues', () => {
     for (const id of waiting) await expect.poll(() => page.getByText(id, { exact: true }).count(), { timeout: 15_000 }).toBeGreaterThan(0);
     expect(await page.locator('main').innerText()).toContain('place');
 
-    mkdirSync(OUTPUT, { recursive: true });
-    await page.screenshot({ path: join(OUTPUT, 'board.png'), fullPage: true });
+    await screenshot(page, 'board');
     expect(problems).toEqual([]);
 
     // It only shows: a job added by hand (to task-events, a forged result) is refused and none

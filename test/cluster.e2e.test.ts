@@ -4,10 +4,15 @@
 // the API processes, and its local worker runs a container.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { TEST_IMAGE } from './support/env.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -41,7 +46,7 @@ it('serves one port from two processes, places each task once, and stops them al
   const db = await createTestDatabase();
   cleanups.push(() => db.drop());
   const server = await startJarvis({ command: 'server', databaseUrl: db.url, args: ['--processes', '2'] });
-  cleanups.push(() => server.stop('SIGKILL'));
+  cleanups.push(() => server.shutdown()); // SIGTERM first: a SIGKILL of the primary alone may leave its processes
   const ready = lines(server.output()).find((l) => l.msg === 'API processes ready');
   expect(ready?.pids).toHaveLength(2);
   const [p1, p2] = ready!.pids!;
@@ -103,7 +108,7 @@ it('serves one port from two processes, places each task once, and stops them al
 
 it('jarvis up --processes 2 shares its embedded PostgreSQL between the API processes and runs a container', async () => {
   const up = await startJarvis({ command: 'up', databaseUrl: null, args: ['--processes', '2'] });
-  cleanups.push(() => up.stop('SIGKILL'));
+  cleanups.push(() => up.shutdown()); // SIGTERM first: a SIGKILL would leave its private PostgreSQL running
   const ready = lines(up.output()).find((l) => l.msg === 'API processes ready');
   expect(ready?.pids).toHaveLength(2);
   const http = api(up.url);

@@ -3,12 +3,17 @@
 // without persistence would): every task ends exactly once, in a final state.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL } from './support/env.ts';
 import { api, spawnJarvis, spawnSimulatedWorker, startJarvis, uniquePrefix } from './support/jarvis.ts';
 import { freePort } from './support/services.ts';
 import { redisNames } from '../src/scheduler/queues.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -97,7 +102,12 @@ it('puts queued and placed work back when Redis loses everything', async () => {
   expect((await http.post('/nodes/register', { name, hostname: 'h', capacity })).status).toBe(201);
   const ids = (await http.post('/tasks/batch', batch(50, 0))).body.items.map((t: { id: string }) => t.id);
   const placed = async () => (await http.get('/tasks?status=scheduled&limit=500')).body.total;
-  while ((await placed()) < 20) await new Promise((r) => setTimeout(r, 100));
+  for (const until = Date.now() + 30_000; ; ) {
+    const n = await placed();
+    if (n >= 20) break;
+    if (Date.now() > until) throw new Error(`waited 30 s for 20 of the 50 tasks to be placed on node ${name} (status scheduled); ${n} are\n--- server:\n${server.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   expect((await http.get('/tasks?status=queued&limit=500')).body.total).toBe(30);
 
   // Everything of this deployment in Redis, gone: queues, jobs, locks.

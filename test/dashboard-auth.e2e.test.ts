@@ -7,6 +7,11 @@ import { openBrowser, screenshot, watchedPage } from './support/browser.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { createTestDatabase } from './support/database.ts';
 import { api, startJarvis } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const ADMIN = 'test-admin-key-ui-0123456789abcdef';
 const cleanups: Array<() => Promise<unknown>> = [];

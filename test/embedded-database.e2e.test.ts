@@ -4,11 +4,16 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { embeddedChoice, openDatabase } from '../src/state/db.ts';
 import { findPostgresBin } from '../src/state/local-postgres.ts';
 import { TEST_IMAGE } from './support/env.ts';
-import { api, runCli, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
+import { api, runCli, startJarvis, stopPostgresPid, tempDir, uniquePrefix } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -86,7 +91,7 @@ describe('jarvis up on its private PostgreSQL server', () => {
     const dataDir = join(root, '.jarvis', 'pglite');
     const pgDir = join(root, '.jarvis', 'postgres');
     const first = await startJarvis({ databaseUrl: null, prefix, dataDir });
-    cleanups.push(() => first.stop());
+    cleanups.push(() => first.shutdown());
     expect(first.output()).toContain(`"database":"embedded PostgreSQL in ${pgDir}`);
     // The banner names the database it opened (it said "kept in .jarvis/pglite" for this one).
     expect(first.output()).toMatch(new RegExp(`^  Database +embedded PostgreSQL in ${pgDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(`, 'm'));
@@ -96,11 +101,14 @@ describe('jarvis up on its private PostgreSQL server', () => {
     expect(before).toMatchObject({ status: 'failed', exit_code: 3 });
     const kept = (await http.get(`/tasks/${done.body.id}`)).body;
     const leftover = serverPid(pgDir);
+    // Killed on purpose below, `first` leaves its server running: if the test fails before the
+    // next start takes it over, stop it here.
+    cleanups.push(() => stopPostgresPid(leftover));
     await first.stop('SIGKILL');
     expect(alive(leftover)).toBe(true); // PostgreSQL outlives a killed parent…
 
     const second = await startJarvis({ databaseUrl: null, prefix, dataDir });
-    cleanups.push(() => second.stop());
+    cleanups.push(() => second.shutdown());
     expect(alive(leftover)).toBe(false); // …until the next start stops it and starts its own.
     http = api(second.url);
     expect((await http.get(`/tasks/${done.body.id}`)).body).toEqual(kept);
@@ -118,6 +126,7 @@ describe('stale pid files after a reboot', () => {
     const dataDir = join(root, '.jarvis', 'pglite');
     const pgDir = join(root, '.jarvis', 'postgres');
     const first = await startJarvis({ databaseUrl: null, dataDir });
+    cleanups.push(() => first.shutdown());
     await first.stop('SIGTERM');
     // Another program got the numbers the pid files hold.
     const other = spawn('sleep', ['60'], { stdio: 'ignore' });
@@ -125,7 +134,7 @@ describe('stale pid files after a reboot', () => {
     writeFileSync(join(pgDir, 'postmaster.pid'), `${other.pid}\n${pgDir}\n`);
     writeFileSync(join(pgDir, 'jarvis.pid'), `${other.pid}\n`);
     const second = await startJarvis({ databaseUrl: null, dataDir });
-    cleanups.push(() => second.stop());
+    cleanups.push(() => second.shutdown());
     expect(alive(other.pid!)).toBe(true);
     expect(other.exitCode).toBeNull();
     expect((await api(second.url).get('/health')).status).toBe(200);
@@ -137,7 +146,7 @@ describe('jarvis keys create beside a running jarvis up', () => {
     const root = tempDir();
     const dataDir = join(root, '.jarvis', 'pglite');
     const up = await startJarvis({ databaseUrl: null, dataDir });
-    cleanups.push(() => up.stop());
+    cleanups.push(() => up.shutdown());
     const http = api(up.url);
     expect((await http.get('/tasks')).status).toBe(200); // open mode
     const made = await runCli(['keys', 'create', '--name', 'first', '--role', 'admin'], { JARVIS_DATA_DIR: dataDir, DATABASE_URL: '' });
@@ -162,7 +171,7 @@ describe('jarvis up at rest', () => {
     const root = tempDir();
     const pgDir = join(root, '.jarvis', 'postgres');
     const up = await startJarvis({ databaseUrl: null, prefix: uniquePrefix(), dataDir: join(root, '.jarvis', 'pglite') });
-    cleanups.push(() => up.stop());
+    cleanups.push(() => up.shutdown());
     const http = api(up.url);
     // Connections to the server over its unix socket ("[local]" in their process titles).
     const backends = () =>
@@ -190,7 +199,7 @@ describe('jarvis up on PGlite (the fallback without PostgreSQL binaries)', () =>
     const dataDir = join(tempDir(), '.jarvis', 'pglite');
     const env = { JARVIS_EMBEDDED_DB: 'pglite' };
     const first = await startJarvis({ databaseUrl: null, prefix, dataDir, env });
-    cleanups.push(() => first.stop());
+    cleanups.push(() => first.shutdown());
     expect(first.output()).toContain(`"database":"embedded PGlite in ${dataDir}"`);
     let http = api(first.url);
     const done = await http.post('/tasks', { image: TEST_IMAGE, command: ['echo', 'on pglite'] });
@@ -198,7 +207,7 @@ describe('jarvis up on PGlite (the fallback without PostgreSQL binaries)', () =>
     const kept = (await http.get(`/tasks/${done.body.id}`)).body;
     await first.stop('SIGTERM');
     const second = await startJarvis({ databaseUrl: null, prefix, dataDir, env });
-    cleanups.push(() => second.stop());
+    cleanups.push(() => second.shutdown());
     http = api(second.url);
     expect((await http.get(`/tasks/${done.body.id}`)).body).toEqual(kept);
     expect(existsSync(join(dataDir, '..', 'postgres'))).toBe(false);

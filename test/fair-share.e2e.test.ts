@@ -5,6 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, runCli, spawnJarvis, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { TEST_IMAGE } from './support/env.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const ADMIN = 'fair-share-admin-key-0123456789abcdef';
 const TOKEN = 'fair-share-registration-token';
@@ -42,7 +47,14 @@ async function cluster(worker: string[]): Promise<{ server: JarvisProcess & { pr
     JARVIS_REGISTRATION_TOKEN: TOKEN,
     JARVIS_WORKER_NAME: `fair-${server.prefix}`,
   });
-  await w.waitFor(/worker: registered/, 30_000);
+  try {
+    await w.waitFor(/worker: registered/, 30_000);
+  } catch (err) {
+    // Not returned, so the caller's afterAll cannot stop them.
+    await w.shutdown(3_000);
+    await server.shutdown(3_000);
+    throw err;
+  }
   return {
     server,
     as: (key: string) => client(server.url, key),

@@ -18,6 +18,11 @@ import { FAMILIES, familyOf } from './support/parity/families.ts';
 import { crossFieldCases, routeCases } from './support/parity/http-cases.ts';
 import type { Case, OpenApi } from './support/parity/types.ts';
 import { ensureReferenceApp, startReferenceApp, type ReferenceApp } from './support/reference-app.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const SEED = 12_2026;
 

@@ -7,6 +7,11 @@ import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { checkRow, overHttp, runTable, type HttpTableRow, type RequestableApp } from './support/http-table.ts';
 import { startJarvis, type JarvisProcess } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 let jarvis: JarvisProcess & { prefix: string };
 let db: Awaited<ReturnType<typeof createTestDatabase>>;

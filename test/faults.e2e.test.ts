@@ -3,10 +3,15 @@
 // forwarder in front of the shared service), so the other tests keep running.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
 import { api, runCli, spawnJarvis, spawnSimulatedWorker, startJarvis, tempDir, uniquePrefix, withOutputs } from './support/jarvis.ts';
 import { cuttableTestDatabase, Forwarder, PrivateRedis } from './support/services.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -131,6 +136,7 @@ describe('Redis going away while the cluster has room', () => {
 describe('a pending job that ended while its task is still queued', () => {
   it('is found by the reconciler and the task runs', async () => {
     const first = await startJarvis({ command: 'server', databaseUrl: null });
+    cleanups.push(() => first.shutdown());
     const http = api(first.url);
     const id = (await http.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '10' } })).body.id;
     await http.waitForTask(id, (t) => /no worker node/.test(t.status_reason ?? ''));
@@ -157,6 +163,7 @@ describe('a pending job that ended while its task is still queued', () => {
 describe('a Redis that lost every pending job of a backlog', () => {
   it('gets all of them back in one reconciler pass (read 100 tasks at a time), and they all run', async () => {
     const first = await startJarvis({ command: 'server', databaseUrl: null });
+    cleanups.push(() => first.shutdown());
     const http = api(first.url);
     const body = { tasks: Array.from({ length: 250 }, () => ({ image: 'sim', labels: { 'jarvis.sim/duration_ms': '1' } })) };
     const ids: string[] = (await http.post('/tasks/batch', body)).body.items.map((t: { id: string }) => t.id);
@@ -232,6 +239,36 @@ describe('PostgreSQL going away', () => {
     }
     expect(status, JSON.stringify((await http.get('/health')).body)).toBe(200);
     expect((await http.post('/tasks', { image: TEST_IMAGE, command: ['true'] })).status).toBe(201);
+  });
+});
+
+describe('a cancel while Redis refuses the control plane', () => {
+  it('reaches the node once Redis is back, and stops the container', async () => {
+    // The cancel was recorded and answered 200, but the nodes were never told: the container ran
+    // to its timeout, or for ever, on capacity the control plane counted as free.
+    const redisPort = Number(new URL(REDIS_URL).port || 6379);
+    const toRedis = await Forwarder.tcp(redisPort);
+    cleanups.push(() => toRedis.cut());
+    const server = await startJarvis({ command: 'server', databaseUrl: null, env: { REDIS_URL: `redis://127.0.0.1:${toRedis.port}` } });
+    cleanups.push(() => server.stop());
+    // The worker's own way to Redis stays open.
+    const worker = spawnSimulatedWorker(server, `w-${server.prefix}`, { JARVIS_HEARTBEAT_SECONDS: '1' });
+    cleanups.push(() => worker.stop());
+    const http = api(server.url);
+    const id = (await http.post('/tasks', { image: 'sim', labels: { 'jarvis.sim/duration_ms': '300000' } })).body.id as string;
+    await http.waitForTask(id, (t) => t.status === 'running', 30_000);
+
+    await toRedis.cut();
+    const cancelled = await http.post(`/tasks/${id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.status).toBe('cancelled');
+    await server.waitFor(/could not tell the nodes \(Redis unavailable\); telling them again/, 10_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(worker.output()).not.toMatch(/"status":"cancelled"[^\n]*worker: attempt finished/);
+
+    await toRedis.open();
+    await withOutputs(worker.waitFor(/"status":"cancelled"[^\n]*worker: attempt finished/, 30_000), { server, worker });
+    expect(server.output()).toContain('cancel: the nodes are told now');
   });
 });
 

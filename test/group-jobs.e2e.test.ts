@@ -3,9 +3,14 @@
 // from outside: the pending queue holds a few jobs for hundreds of tasks, the queue depth still
 // counts tasks, and when room comes every task runs exactly once, in priority order; a task
 // cancelled while it waits in a group never runs.
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { api, spawnSimulatedNodes, startJarvis } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

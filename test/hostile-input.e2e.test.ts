@@ -7,6 +7,11 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { api, startJarvis } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const ADMIN = 'hostile-admin-key-0123456789abcdef';
 const SEED = Number(process.env.JARVIS_FUZZ_SEED ?? 20261202);

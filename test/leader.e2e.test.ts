@@ -1,8 +1,13 @@
 // Two control planes on one Redis and database: both serve the API, only the leader schedules.
 // Killing the leader hands scheduling to the other within 15 s, and nothing is placed twice.
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { api, spawnJarvis, startJarvis, uniquePrefix } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

@@ -2,10 +2,15 @@
 // across a restart, streamed line by line (Server-Sent Events) while the container runs; and a
 // task printing far more than the cap does not make the control plane's memory grow with it.
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, FINAL, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -142,14 +147,19 @@ describe('task logs', () => {
     cleanups.push(() => jarvis.stop());
     const http = api(jarvis.url);
     // Each attempt prints its own number, then fails after a while.
-    const task = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo "run $RANDOM$RANDOM"; sleep 2; exit 3', max_retries: 1, retry_backoff_seconds: 0 });
+    // It runs 5 s, time enough for its output to show while it runs on a loaded machine.
+    const task = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo "run $RANDOM$RANDOM"; sleep 5; exit 3', max_retries: 1, retry_backoff_seconds: 0 });
     const id = task.body.id as string;
     await http.waitForTask(id, (t) => t.attempts === 2 && t.status === 'running', 30_000);
     let now = '';
-    for (let i = 0; i < 40 && !now; i++) {
+    let then: { status: string; attempts: number } | undefined;
+    for (const until = Date.now() + 10_000; !now && Date.now() < until; ) {
       now = (await http.get(`/tasks/${id}/logs`)).body.logs as string;
       if (!now) await new Promise((r) => setTimeout(r, 50));
+      else then = (await http.get(`/tasks/${id}`)).body;
     }
+    // Read while attempt 2 still ran (the task is read after its output).
+    expect(then, `output of attempt 2 within 10 s: ${JSON.stringify(now)}`).toMatchObject({ status: 'running', attempts: 2 });
     const done = await http.waitForTask(id, isFinal, 30_000);
     expect(done).toMatchObject({ status: 'failed', attempts: 2 });
     const last = (await http.get(`/tasks/${id}/logs`)).body.logs as string;

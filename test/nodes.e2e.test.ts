@@ -1,8 +1,16 @@
 // Nodes through the API: registration with a token, drain/resume/delete, and batch submission,
 // with simulated workers (same queues and reports as real ones, no containers).
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisNames } from '../src/scheduler/queues.ts';
+import { REDIS_URL } from './support/env.ts';
 import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, type JarvisProcess } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const TOKEN = 'let-me-in';
 let server: JarvisProcess & { prefix: string };
@@ -93,8 +101,16 @@ describe('nodes', () => {
     expect(new Date(placed.scheduled_at).getTime() - backAt).toBeLessThan(5_000);
     expect((await http.post(`/tasks/${t.body.id}/cancel`)).status).toBe(200);
     await http.waitForTask(t.body.id, (x) => x.status === 'cancelled');
-    // Out of the way of the other tests' tasks.
-    expect((await http.call('DELETE', `/nodes/${reg.body.id}`)).status).toBe(204);
+    // Out of the way of the other tests' tasks. Its inbox in Redis goes with it.
+    const redis = new Redis(REDIS_URL);
+    try {
+      const inbox = redisNames(server.prefix).nodeInbox(reg.body.id);
+      expect(await redis.exists(inbox)).toBe(1);
+      expect((await http.call('DELETE', `/nodes/${reg.body.id}`)).status).toBe(204);
+      expect(await redis.exists(inbox)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('refuses to delete a node that has tasks placed on it', async () => {
@@ -254,7 +270,9 @@ describe('a worker that stops cleanly', () => {
     try {
       await worker.waitFor(/"msg":"worker: running"/, 30_000);
       const http = api(own.url);
-      const long = await http.post('/tasks', sim(7_000));
+      // 15 s: still running after the wait for "unhealthy" (up to 5 s) and offline_seconds (5 s)
+      // below, with room for a slow machine (7 s was not).
+      const long = await http.post('/tasks', sim(15_000));
       await http.waitForTask(long.body.id, (x) => x.status === 'running', 10_000);
       const stopped = worker.stop();
       await waitUntil(async () => (await http.get('/nodes')).body.items[0]?.status === 'unhealthy', 5_000);
@@ -302,6 +320,55 @@ describe('a worker that stops cleanly', () => {
       expect(worker.output().match(/"msg":"worker: attempt finished"/g)).toHaveLength(1);
     } finally {
       await worker?.stop();
+      await own.stop();
+    }
+  }, 60_000);
+
+  it('gives back what a node that lost its container engine had not taken, and another node runs it', async () => {
+    // Before, such attempts waited on the node for as long as its engine stayed away.
+    const own = await startJarvis({ command: 'server', databaseUrl: null });
+    const http = api(own.url);
+    const node = (await http.post('/nodes/register', { name: 'no-engine', hostname: 'h', capacity: { cpu: 2, memory_mb: 1024, max_tasks: 4 } })).body;
+    const beat = (engine: string) => http.post(`/nodes/${node.id}/heartbeat`, { running_task_ids: [], engine }, { authorization: `Bearer ${node.token}` });
+    let worker: ReturnType<typeof spawnJarvis> | undefined;
+    try {
+      const t = await http.post('/tasks', sim(1));
+      await http.waitForTask(t.body.id, (x) => x.status === 'scheduled' && x.node_id === node.id, 10_000);
+      expect((await beat('unreachable')).body.status).toBe('unhealthy');
+      const history = JSON.stringify((await http.get(`/tasks/${t.body.id}/events`)).body);
+      expect(history).toContain('node no-engine lost its container engine before it took attempt 1; placing it again');
+      expect(await (await fetch(`${own.url}/metrics`)).text()).toMatch(/^jarvis_task_attempts_lost_total\{reason="engine_unreachable"\} 1$/m);
+      worker = spawnJarvis(['worker', '--executor', 'simulated', '--name', 'has-engine'], { ...(process.env as Record<string, string>), JARVIS_REDIS_PREFIX: own.prefix, JARVIS_API_URL: own.url });
+      const done = await http.waitForTask(t.body.id, (x) => x.status === 'succeeded', 20_000);
+      expect(done).toMatchObject({ attempts: 2 });
+      expect(done.node_id).not.toBe(node.id);
+    } finally {
+      await worker?.stop();
+      await own.stop();
+    }
+  }, 60_000);
+
+  it("heartbeats at the control plane's period even when the worker is set to a longer one", async () => {
+    // worker.heartbeat_seconds set on a worker alone (it is a worker.* key) is longer than the
+    // period the control plane judges by: the node went offline between heartbeats.
+    const own = await startJarvis({ command: 'server', databaseUrl: null, env: { JARVIS_OFFLINE_SECONDS: '3', JARVIS_HEARTBEAT_SECONDS: '1' } });
+    const http = api(own.url);
+    const worker = spawnJarvis(['worker', '--executor', 'simulated', '--name', 'slow-beat'], {
+      ...(process.env as Record<string, string>),
+      JARVIS_REDIS_PREFIX: own.prefix,
+      JARVIS_API_URL: own.url,
+      JARVIS_HEARTBEAT_SECONDS: '10',
+    });
+    try {
+      await worker.waitFor(/heartbeating every 1 s as the control plane asks, not every 10 s/, 15_000);
+      const statuses: string[] = [];
+      for (let i = 0; i < 14; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        statuses.push((await http.get('/nodes')).body.items[0]?.status);
+      }
+      expect(new Set(statuses)).toEqual(new Set(['available']));
+    } finally {
+      await worker.stop();
       await own.stop();
     }
   }, 60_000);

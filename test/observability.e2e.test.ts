@@ -12,6 +12,11 @@ import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, FINAL, ROOT, startJarvis } from './support/jarvis.ts';
 import { cuttableTestDatabase, freePort, PrivateRedis } from './support/services.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const RULES = join(ROOT, 'config/prometheus/jarvis.rules.yml');
 const RULE_TESTS = join(ROOT, 'config/prometheus/jarvis.rules.test.yml');
@@ -99,7 +104,13 @@ class Prometheus {
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const p = new Prometheus(`http://127.0.0.1:${port}`, child, dir);
-    await p.until('ready', async () => (await fetch(`${p.url}/-/ready`).catch(() => null))?.ok === true, 30_000);
+    try {
+      await p.until('ready', async () => (await fetch(`${p.url}/-/ready`).catch(() => null))?.ok === true, 30_000);
+    } catch (err) {
+      // Never ready: nobody else holds it to stop it.
+      await p.stop(3_000).catch(() => undefined);
+      throw err;
+    }
     return p;
   }
 
@@ -134,11 +145,13 @@ class Prometheus {
     throw new Error(`Prometheus: timed out waiting for ${what}\n${this.output.slice(-3000)}`);
   }
 
-  async stop(): Promise<void> {
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((r) => this.child.once('exit', r));
       this.child.kill('SIGTERM');
-      await exited;
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      await exited.finally(() => clearTimeout(timer));
     }
     rmSync(this.dir, { recursive: true, force: true });
   }

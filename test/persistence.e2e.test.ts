@@ -1,10 +1,15 @@
 // Restarting Jarvis keeps every task and its logs, on the embedded database (the default) and
 // on PostgreSQL; migrations are applied at start on a fresh database and again harmlessly.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
 import { join } from 'node:path';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

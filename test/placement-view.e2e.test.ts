@@ -2,10 +2,15 @@
 // (scheduler/kept-view.ts), but never fails a task, or makes it wait, on such a view: a node that
 // registered through another process (`--processes 2`: the scheduler's process hears nothing of
 // it) is found by a fresh read before a task only it fits is failed as fitting no node.
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { api, spawnSimulatedNodes, startJarvis } from './support/jarvis.ts';
 import { TEST_IMAGE } from './support/env.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

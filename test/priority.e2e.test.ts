@@ -1,8 +1,13 @@
 // Priority classes on a full node: higher classes first, FIFO within one, and aging so a low
 // task that has waited long enough is not starved by newer high-priority work.
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

@@ -10,12 +10,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { api, ROOT, spawnJarvis, uniquePrefix } from './support/jarvis.ts';
 import { freePort } from './support/services.ts';
 import { REDIS_URL } from './support/env.ts';
+import { removeLeftovers, watchNodeIds } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 describe('npm run quickstart on a machine that reports nothing installed', () => {
   const dir = mkdtempSync(join(tmpdir(), 'jarvis-quickstart-'));
   let proc: ReturnType<typeof spawnJarvis> | undefined;
   afterAll(async () => {
-    await proc?.stop();
+    await proc?.shutdown();
   });
 
   it('asks apt-get for the packages, goes on, and ends with Jarvis answering', async () => {
@@ -62,7 +67,21 @@ describe('npm run quickstart on a machine that reports nothing installed', () =>
         if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
         return exited;
       },
+      // The whole process group (npm, its shell, jarvis and its PostgreSQL): SIGTERM, then SIGKILL.
+      async shutdown(graceMs = 10_000) {
+        if (child.exitCode !== null || child.signalCode !== null) return exited;
+        process.kill(-child.pid!, 'SIGTERM');
+        const timer = setTimeout(() => {
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }, graceMs);
+        return exited.finally(() => clearTimeout(timer));
+      },
     };
+    watchNodeIds(() => out, exited);
 
     const until = Date.now() + 90_000;
     let healthy = false;

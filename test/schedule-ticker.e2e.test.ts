@@ -19,6 +19,11 @@ import { WorkflowStore } from '../src/state/workflow-store.ts';
 import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL } from './support/env.ts';
 import { uniquePrefix } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let database: Database;

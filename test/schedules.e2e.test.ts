@@ -6,6 +6,11 @@ import { createTestDatabase } from './support/database.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, runCli, spawnSimulatedNodes, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const TICK = 'jarvis.schedule/tick';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -213,13 +218,23 @@ describe('exactly once', () => {
     cleanups.push(() => db.drop());
     const prefix = uniquePrefix();
     let server = await startJarvis({ command: 'server', databaseUrl: db.url, prefix });
+    cleanups.push(() => server.stop());
     let http = api(server.url);
-    const within = (await http.post('/schedules', { name: 'within', cron: '*/3 * * * * *', starting_deadline_seconds: 60, task: { image: 'sim', labels: { sched: 'within' } } })).body;
-    const past = (await http.post('/schedules', { name: 'past', cron: '*/3 * * * * *', starting_deadline_seconds: 1, task: { image: 'sim', labels: { sched: 'past' } } })).body;
-    await sleep(3_500);
+    // Four ticks 3 s apart, then none for the rest of the minute: the one before the stop, three
+    // while down; the restarted control plane then has ~50 s to lead before the next tick, so its
+    // first pass always meets the missed ones (with "every 3 s", a tick usually came between the
+    // restart and that pass, and the catch-up went unchecked).
+    const t0 = (Math.ceil(Date.now() / 1000) + 4) * 1000;
+    const ticks = [0, 3, 6, 9].map((s) => t0 + s * 1000);
+    const cron = `${[...new Set(ticks.map((t) => new Date(t).getUTCSeconds()))].sort((a, b) => a - b).join(',')} * * * * *`;
+    const within = (await http.post('/schedules', { name: 'within', cron, starting_deadline_seconds: 60, task: { image: 'sim', labels: { sched: 'within' } } })).body;
+    const past = (await http.post('/schedules', { name: 'past', cron, starting_deadline_seconds: 1, task: { image: 'sim', labels: { sched: 'past' } } })).body;
+    expect(within.id && past.id, JSON.stringify({ within, past })).toBeTruthy();
+    await sleep(ticks[0] + 500 - Date.now());
     await server.stop('SIGKILL');
     const downAt = Date.now();
-    await sleep(9_000); // three ticks pass while no control plane runs
+    expect(downAt, 'stopped before the second tick').toBeLessThan(ticks[1]);
+    await sleep(ticks[3] + 500 - Date.now()); // three ticks pass while no control plane runs
     const restartAt = Date.now();
     server = await startJarvis({ command: 'server', databaseUrl: db.url, prefix });
     cleanups.push(() => server.stop());
@@ -232,16 +247,15 @@ describe('exactly once', () => {
       w = (await runsOf(http, 'within')).filter((r) => Date.parse(r.created_at) > downAt);
       if (w.length === 0) await sleep(100);
     }
-    const firstSeenAt = Date.now();
     expect(w.length, 'a run after the restart').toBeGreaterThanOrEqual(1);
+    expect(Date.now(), 'the check ran before the schedule\'s next tick (a minute after the first)').toBeLessThan(ticks[0] + 60_000);
     const p = (await runsOf(http, 'past')).filter((r) => Date.parse(r.created_at) > downAt);
     const wAll = await runsOf(http, 'within');
     expect(new Set(wAll.map((r) => r.labels[TICK])).size).toBe(wAll.length);
-    // The first pass runs the latest tick due: one missed while down (the catch-up), unless a
-    // new tick came between the restart and that pass, which then runs on its own.
+    // The first pass runs the latest tick due: the last one missed while down (the catch-up).
     const firstTick = Math.min(...w.map((r) => Date.parse(r.labels[TICK])));
-    const tickSinceRestart = Math.floor(firstSeenAt / 3_000) * 3_000 > restartAt;
-    if (!tickSinceRestart) expect(firstTick, 'the first run is the catch-up of a tick missed while down').toBeLessThan(restartAt);
+    expect(firstTick, 'the first run is the catch-up of a tick missed while down').toBeLessThan(restartAt);
+    expect(new Date(firstTick).toISOString(), 'the catch-up is of the latest tick missed').toBe(new Date(ticks[3]).toISOString());
     // At most one catch-up for the three ticks missed while down.
     expect(w.filter((r) => Date.parse(r.labels[TICK]) < restartAt).length).toBeLessThanOrEqual(1);
     const sw = (await http.get(`/schedules/${within.id}`)).body;

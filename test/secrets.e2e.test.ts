@@ -3,10 +3,15 @@
 // the task's output (a value printed in two pieces included); never in an answer, the
 // database's clear text, an event, the audit log or the control plane's own log.
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { api, startJarvis } from './support/jarvis.ts';
 import { TEST_IMAGE } from './support/env.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const ADMIN = 'secrets-admin-key-0123456789abcdef';
 const SECRET_KEY = Buffer.alloc(32, 42).toString('base64');
@@ -130,6 +135,7 @@ describe('secrets', () => {
   it('refuses to start once secrets exist and JARVIS_SECRET_KEY is gone', async () => {
     const { spawnJarvis } = await import('./support/jarvis.ts');
     const p = spawnJarvis(['server'], { ...(process.env as Record<string, string>), DATABASE_URL: db.url, PORT: '0', JARVIS_SECRET_KEY: '', JARVIS_ADMIN_KEY: ADMIN });
+    onTestFinished(async () => void (await p.shutdown(3_000))); // if it started after all
     expect(await p.exited).toBe(2);
     expect(p.output()).toContain('secrets are stored but JARVIS_SECRET_KEY is not set');
   });

@@ -5,6 +5,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REDIS_URL } from './support/env.ts';
 import { api, spawnJarvis, spawnSimulatedNodes, spawnSimulatedWorker, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { redisNames } from '../src/scheduler/queues.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 let server: JarvisProcess & { prefix: string };
 let worker: ReturnType<typeof spawnJarvis>;

@@ -4,9 +4,14 @@ import nodeHttp from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { Redis } from 'ioredis';
-import { redisNames } from '../src/scheduler/queues.ts';
+import { cancelCovers, redisNames } from '../src/scheduler/queues.ts';
 import { REDIS_URL, REMOTE_IMAGE, TEST_IMAGE } from './support/env.ts';
 import { api, startJarvis, type JarvisProcess } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 let jarvis: JarvisProcess & { prefix: string };
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -139,6 +144,15 @@ describe('a task end to end', () => {
     expect(again.status).toBe(200);
     const running = await http.waitForTask(r.body.id, (t) => t.attempts === 2 && (t.status === 'running' || isFinal(t)));
     expect(running.status).toBe('running');
+    // The cancel still stands for attempt 1 (a node that took it only now, its inbox paused while
+    // its engine was away, would find it cancelled), and not for attempt 2.
+    const redis = new Redis(REDIS_URL);
+    try {
+      const key = await redis.get(redisNames(jarvis.prefix).cancelKey(r.body.id));
+      expect([cancelCovers(key, 1), cancelCovers(key, 2)]).toEqual([true, false]);
+    } finally {
+      redis.disconnect();
+    }
     // The new attempt is the node's to stop: cancelling it kills its container (the first
     // attempt's clean-up, still under way when the second started, must not make the worker
     // forget the second one), and the node stops listing the task as running.
@@ -243,7 +257,8 @@ describe('a task end to end', () => {
   it('logs JSON lines with a request id', async () => {
     const r = await fetch(`${jarvis.url}/tasks?limit=1`, { headers: { 'x-request-id': 'trace-me-123' } });
     expect(r.headers.get('x-request-id')).toBe('trace-me-123');
-    await new Promise((res) => setTimeout(res, 200));
+    // Request log lines are written within 50 ms (buffered): wait for it rather than a fixed time.
+    await jarvis.waitFor(/trace-me-123[^\n]*\n/, 5_000);
     const line = jarvis
       .output()
       .split('\n')

@@ -6,6 +6,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { api, startJarvis, tempDir } from './support/jarvis.ts';
 import { TEST_IMAGE } from './support/env.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 describe('tenant policy: host network', () => {
   const running: Array<{ stop(): Promise<unknown> }> = [];

@@ -3,10 +3,15 @@
 // lost; a worker back before that adopts its container instead — even one that exited while
 // no worker watched it, whose exit code is still recorded.
 import { execFileSync } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -29,6 +34,19 @@ async function containersAfterRemoval(taskId: string, ms = 15_000): Promise<stri
     left = containers(taskId);
   }
   return left;
+}
+
+/** Resolves once the task's container has exited (docker inspect: State.Status "exited"). */
+async function containerExited(taskId: string, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  let seen = '';
+  for (;;) {
+    const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim().split('\n').filter(Boolean);
+    seen = ids.length ? execFileSync('docker', ['inspect', '--format', '{{.State.Status}}', ...ids]).toString().trim() : '(no container)';
+    if (ids.length && seen.split('\n').every((s) => s === 'exited')) return;
+    if (Date.now() > until) throw new Error(`the container of task ${taskId} did not exit within ${ms} ms; docker inspect says: ${seen}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** The test's containers go with it, whatever state its workers were killed in. */
@@ -115,7 +133,7 @@ describe('a worker killed mid-task', () => {
     cleanups.push(async () => removeContainersOf(t.body.id));
     await http.waitForTask(t.body.id, (x) => x.status === 'running');
     await a.stop('SIGKILL');
-    await new Promise((r) => setTimeout(r, 2500)); // the container exits meanwhile
+    await containerExited(t.body.id); // the container exits while no worker watches it
     worker('node-a');
     const done = await http.waitForTask(t.body.id, (x) => x.status === 'failed', 60_000);
     expect(done).toMatchObject({ attempts: 1, exit_code: 3 });

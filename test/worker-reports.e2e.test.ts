@@ -11,6 +11,11 @@ import { REDIS_URL } from './support/env.ts';
 import { api, spawnJarvis, spawnSimulatedNodes, spawnSimulatedWorker, startJarvis } from './support/jarvis.ts';
 import { consumerConnection, redisNames } from '../src/scheduler/queues.ts';
 import { Reports } from '../src/worker/reports.ts';
+import { removeLeftovers, usePrefix } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -206,7 +211,7 @@ it('heartbeats without listed_at or stopping to a control plane older than the w
   const port = (old.address() as { port: number }).port;
   const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
     ...(process.env as Record<string, string>),
-    JARVIS_REDIS_PREFIX: `old-cp-${id.slice(0, 8)}`,
+    JARVIS_REDIS_PREFIX: usePrefix(`old-cp-${id.slice(0, 8)}`),
     JARVIS_API_URL: `http://127.0.0.1:${port}`,
     JARVIS_HEARTBEAT_SECONDS: '1',
   });
@@ -254,7 +259,7 @@ it('gives up on a heartbeat the control plane never answers, and heartbeats on',
   cleanups.push(() => new Promise((r) => { stalled.closeAllConnections(); stalled.close(r); }));
   const worker = spawnJarvis(['worker', '--executor', 'simulated'], {
     ...(process.env as Record<string, string>),
-    JARVIS_REDIS_PREFIX: `stalled-${id.slice(0, 8)}`,
+    JARVIS_REDIS_PREFIX: usePrefix(`stalled-${id.slice(0, 8)}`),
     JARVIS_API_URL: `http://127.0.0.1:${(stalled.address() as { port: number }).port}`,
     JARVIS_HEARTBEAT_SECONDS: '1',
   });

@@ -1,11 +1,16 @@
 // The control plane killed with SIGKILL in the middle of a workflow and restarted: the worker
 // keeps running and reporting through Redis, the new control plane picks up where the old one
 // stopped, and every task runs to success exactly once — no child released twice, none forgotten.
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis, uniquePrefix } from './support/jarvis.ts';
 import { freePort } from './support/services.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -50,10 +55,14 @@ it('finishes a workflow exactly once across a control-plane SIGKILL', async () =
   const id = r.body.id;
 
   // Kill the control plane once a few tasks are done and others are running.
-  for (;;) {
+  for (const until = Date.now() + 60_000; ; ) {
     const wf = (await http.get(`/workflows/${id}`)).body;
     const succeeded = wf.tasks.filter((t: { status: string }) => t.status === 'succeeded').length;
     if (succeeded >= 3) break;
+    if (Date.now() > until) {
+      const statuses = wf.tasks.map((t: { workflow_key: string; status: string }) => `${t.workflow_key}:${t.status}`).join(' ');
+      throw new Error(`waited 60 s for 3 of the workflow's tasks to succeed; they are ${statuses}\n--- server:\n${first.output().slice(-3000)}`);
+    }
     await new Promise((res) => setTimeout(res, 50));
   }
   await first.stop('SIGKILL');

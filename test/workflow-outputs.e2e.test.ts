@@ -8,6 +8,11 @@ import { TEST_IMAGE } from './support/env.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, runCli, startJarvis, tempDir, type JarvisProcess } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+// Redis keys and task containers of this file's processes; first, so that it runs after the
+// other after-hooks, once those processes are stopped.
+afterAll(removeLeftovers);
 
 let jarvis: JarvisProcess & { prefix: string; dataDir: string };
 let db: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import * as net from 'node:net';
 import Dockerode from 'dockerode';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunHooks, RunSpec } from './executor.ts';
 import {
   buildCreateOptions,
@@ -21,9 +21,14 @@ const REGISTRY = process.env.JARVIS_TEST_REGISTRY || '127.0.0.1:5000';
 const docker = new Dockerode();
 const executor = new DockerExecutor({ docker });
 
+/** Every task id a spec of this file got: its containers are removed at the end, whatever failed. */
+const taskIds = new Set<string>();
+
 function spec(overrides: Partial<RunSpec> = {}): RunSpec {
+  const taskId = overrides.taskId ?? randomUUID();
+  taskIds.add(taskId);
   return {
-    taskId: randomUUID(),
+    taskId,
     attempt: 1,
     image: IMAGE,
     command: 'true',
@@ -72,11 +77,49 @@ async function registryUp(): Promise<boolean> {
   }
 }
 
-/** Push a local image to the test registry under `ref` (tagging it first). */
-async function pushTo(ref: string): Promise<void> {
+/**
+ * A local image of its own under `ref`: IMAGE with a label that makes its digest unique, so that
+ * deleting its manifest from the registry (deleteFromRegistry) removes no other tag.
+ */
+async function commitUnique(ref: string): Promise<void> {
   const at = ref.lastIndexOf(':');
   const [repo, tag] = [ref.slice(0, at), ref.slice(at + 1)];
-  await docker.getImage(IMAGE).tag({ repo, tag });
+  const base = await docker.createContainer({ Image: IMAGE, Cmd: ['true'] });
+  try {
+    await base.commit({ repo, tag, changes: [`LABEL jarvis.test-image=${randomUUID()}`] });
+  } finally {
+    await base.remove({ force: true });
+  }
+}
+
+/** Whether the registry deletes manifests (storage.delete.enabled): 405 when it refuses. */
+async function registryDeletes(): Promise<boolean> {
+  const none = `sha256:${'0'.repeat(64)}`;
+  const res = await fetch(`http://${REGISTRY}/v2/jarvis-test/remote-busybox/manifests/${none}`, { method: 'DELETE' });
+  return res.status !== 405;
+}
+
+/** Deletes the manifest `ref` names (and its config blob, its own) from the test registry. */
+async function deleteFromRegistry(ref: string): Promise<void> {
+  const at = ref.lastIndexOf(':');
+  const [name, tag] = [ref.slice(REGISTRY.length + 1, at), ref.slice(at + 1)];
+  const accept = 'application/vnd.docker.distribution.manifest.v2+json';
+  const got = await fetch(`http://${REGISTRY}/v2/${name}/manifests/${tag}`, { headers: { accept } });
+  if (got.status === 404) return;
+  const digest = got.headers.get('docker-content-digest');
+  const manifest = (await got.json()) as { config?: { digest?: string } };
+  if (!got.ok || !digest) throw new Error(`registry: GET manifest ${ref} answered ${got.status}`);
+  const del = await fetch(`http://${REGISTRY}/v2/${name}/manifests/${digest}`, { method: 'DELETE' });
+  if (del.status !== 202) throw new Error(`registry: DELETE manifest ${name}@${digest} answered ${del.status}: ${await del.text()}`);
+  // The config blob is this image's alone (the label); its layers are shared with IMAGE: kept.
+  if (manifest.config?.digest) await fetch(`http://${REGISTRY}/v2/${name}/blobs/${manifest.config.digest}`, { method: 'DELETE' });
+}
+
+/** Push a local image to the test registry under `ref` (tagging `source` as `ref` first, if given). */
+async function pushTo(ref: string, source?: string): Promise<void> {
+  const at = ref.lastIndexOf(':');
+  const [repo, tag] = [ref.slice(0, at), ref.slice(at + 1)];
+  if (source) await docker.getImage(source).tag({ repo, tag });
   // The engine insists on an X-Registry-Auth header even for a registry without auth.
   const stream = await docker.getImage(repo).push({ tag, authconfig: {} });
   await new Promise<void>((resolve, reject) =>
@@ -96,6 +139,12 @@ beforeAll(async () => {
   haveRegistry = await registryUp();
   // `npm test` starts the registry (scripts/test.sh); without it the pull test cannot prove anything.
   if (!haveRegistry) throw new Error(`test registry ${REGISTRY} is not reachable: run the tests with \`npm test\`, which starts it`);
+});
+
+afterAll(async () => {
+  // Containers of this file's tasks that a failed test left (the executor removes the others).
+  const left = (await findJarvisContainers(docker)).filter((c) => taskIds.has(c.taskId));
+  for (const c of left) await docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
 });
 
 describe('DockerExecutor', () => {
@@ -160,18 +209,31 @@ describe('DockerExecutor', () => {
   });
 
   it("runs a string command under sh -c over the image's ENTRYPOINT; a list goes to the ENTRYPOINT", async () => {
-    const image = 'jarvis-test/with-entrypoint:latest';
+    // A tag of this run's own, removed at the end (re-committing one fixed tag left the image
+    // before it dangling on every run).
+    const tag = `run-${randomUUID().slice(0, 8)}`;
+    const image = `jarvis-test/with-entrypoint:${tag}`;
     const base = await docker.createContainer({ Image: IMAGE, Cmd: ['true'] });
-    await base.commit({ repo: 'jarvis-test/with-entrypoint', tag: 'latest', changes: ['ENTRYPOINT ["echo","from-entrypoint"]'] });
-    await base.remove();
-    const asString = collector();
+    try {
+      await base.commit({ repo: 'jarvis-test/with-entrypoint', tag, changes: ['ENTRYPOINT ["echo","from-entrypoint"]'] });
+    } finally {
+      await base.remove({ force: true });
+    }
     const s = spec({ image, command: 'echo "$((2 + 3))"' });
-    expect((await executor.run(s, { onOutput: asString.onOutput })).status).toBe('succeeded');
-    expect(asString.text('stdout')).toBe('5\n'); // before: `echo from-entrypoint sh -c …`
-    const asList = collector();
-    expect((await executor.run(spec({ image, command: ['a', 'b'] }), { onOutput: asList.onOutput })).status).toBe('succeeded');
-    expect(asList.text('stdout')).toBe('from-entrypoint a b\n');
-    expect(await leftovers(s.taskId)).toEqual([]);
+    const l = spec({ image, command: ['a', 'b'] });
+    try {
+      const asString = collector();
+      expect((await executor.run(s, { onOutput: asString.onOutput })).status).toBe('succeeded');
+      expect(asString.text('stdout')).toBe('5\n'); // before: `echo from-entrypoint sh -c …`
+      const asList = collector();
+      expect((await executor.run(l, { onOutput: asList.onOutput })).status).toBe('succeeded');
+      expect(asList.text('stdout')).toBe('from-entrypoint a b\n');
+      expect(await leftovers(s.taskId)).toEqual([]);
+    } finally {
+      // Its containers first (none unless a run failed: an image in use would stay, dangling).
+      for (const c of [...(await leftovers(s.taskId)), ...(await leftovers(l.taskId))]) await docker.getContainer(c.id).remove({ force: true });
+      await docker.getImage(image).remove();
+    }
   });
 
   it('applies cpu, memory, network and labels to the container', async () => {
@@ -411,8 +473,12 @@ describe('DockerExecutor', () => {
 
   it('pulls an image that is not present locally from the registry', async () => {
     // A tag of our own, so that parallel runs (and other suites using remote-busybox:latest)
-    // cannot pull it, or need it, between our rmi and our run.
-    const ref = `${REGISTRY}/jarvis-test/remote-busybox:executor-${randomUUID().slice(0, 8)}`;
+    // cannot pull it, or need it, between our rmi and our run; and an image of our own behind it
+    // (its digest unique), whose manifest is deleted from the registry at the end: deleting a
+    // manifest deletes every tag on its digest, and `latest` has IMAGE's. A registry that does not
+    // delete gets one fixed tag instead, pushed again each run, so tags do not pile up there.
+    const deletes = await registryDeletes();
+    const ref = `${REGISTRY}/jarvis-test/remote-busybox:${deletes ? `executor-${randomUUID().slice(0, 8)}` : 'executor'}`;
     const messages: string[] = [];
     const logger: ExecutorLogger = {
       info: (_o, m) => void messages.push(m ?? ''),
@@ -423,8 +489,11 @@ describe('DockerExecutor', () => {
     const s = spec({ image: ref, command: 'echo pulled and ran' });
     const out = collector();
     try {
-      await pushTo(ref);
-      await docker.getImage(ref).remove(); // untags; the layers stay, shared with IMAGE
+      if (deletes) {
+        await commitUnique(ref);
+        await pushTo(ref);
+      } else await pushTo(ref, IMAGE);
+      await docker.getImage(ref).remove(); // the layers stay, shared with IMAGE
       expect(await imageExists(ref)).toBe(false);
       const res = await pulling.run(s, { onOutput: out.onOutput });
       expect(res.status).toBe('succeeded');
@@ -436,8 +505,9 @@ describe('DockerExecutor', () => {
     } finally {
       await docker
         .getImage(ref)
-        .remove()
+        .remove({ force: true })
         .catch(() => undefined);
+      if (deletes) await deleteFromRegistry(ref);
     }
   });
 

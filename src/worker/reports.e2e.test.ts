@@ -7,10 +7,12 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REDIS_URL } from '../../test/support/env.ts';
+import { forgetPrefix } from '../../test/support/leftovers.ts';
 import { consumerConnection, EventsQueueJob, redisNames, type TaskEventJob } from '../scheduler/queues.ts';
 import { Reports } from './reports.ts';
 
-const names = redisNames(`rep-${randomUUID().slice(0, 8)}`);
+const prefix = `rep-${randomUUID().slice(0, 8)}`;
+const names = redisNames(prefix);
 let redis: Redis;
 let events: Queue;
 
@@ -20,6 +22,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await events?.obliterate({ force: true }).catch(() => undefined);
+  await forgetPrefix(prefix).catch(() => undefined); // the attempts' records
   await events?.close();
   await redis?.quit();
 });

@@ -2,10 +2,11 @@
 // own Redis prefix and database, and stops them afterwards. Output is kept for failure reports.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { REDIS_URL } from './env.ts';
+import { usePrefix, watchNodeIds } from './leftovers.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/jarvis.js');
@@ -17,12 +18,18 @@ export interface JarvisProcess {
   /** Resolves with the exit code once the process ends. */
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /**
+   * For clean-ups: SIGTERM, then SIGKILL after `graceMs` if it is still running. For a process of
+   * startJarvis on the embedded database, also stops a private PostgreSQL server it left behind.
+   */
+  shutdown(graceMs?: number): Promise<number | null>;
   /** Resolves when the output matches (rejects on timeout or exit). */
   waitFor(re: RegExp, ms: number): Promise<RegExpMatchArray>;
 }
 
+/** A fresh Redis prefix, registered for removeLeftovers (test/support/leftovers.ts). */
 export function uniquePrefix(): string {
-  return `jt-${randomBytes(5).toString('hex')}`;
+  return usePrefix(`jt-${randomBytes(5).toString('hex')}`);
 }
 
 export function tempDir(): string {
@@ -40,7 +47,7 @@ export interface StartOptions {
 }
 
 export async function startJarvis(opts: StartOptions): Promise<JarvisProcess & { prefix: string; dataDir: string }> {
-  const prefix = opts.prefix ?? uniquePrefix();
+  const prefix = usePrefix(opts.prefix ?? uniquePrefix());
   const dataDir = opts.dataDir ?? join(tempDir(), 'pglite');
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
@@ -59,9 +66,67 @@ export async function startJarvis(opts: StartOptions): Promise<JarvisProcess & {
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   else delete env.DATABASE_URL;
   const p = spawnJarvis([opts.command ?? 'up', ...(opts.args ?? [])], env);
-  const url = await p.waitFor(/Jarvis is up at (https?:\/\/\S+)/, 60_000);
-  if (opts.command !== 'server') await p.waitFor(/"msg":"worker: registered"/, 30_000);
-  return { ...p, url: url[1], prefix, dataDir };
+  const shutdown = async (graceMs?: number) => {
+    const code = await p.shutdown(graceMs);
+    // On the embedded database it runs a private PostgreSQL server, which outlives a SIGKILL.
+    if (!opts.databaseUrl) await stopPrivatePostgres(privatePostgresDir(dataDir), p.child.pid);
+    return code;
+  };
+  try {
+    const url = await p.waitFor(/Jarvis is up at (https?:\/\/\S+)/, 60_000);
+    if (opts.command !== 'server') await p.waitFor(/"msg":"worker: registered"/, 30_000);
+    return { ...p, shutdown, url: url[1], prefix, dataDir };
+  } catch (err) {
+    // Not started: nobody else holds the process to stop it.
+    await shutdown(3_000).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Where `jarvis up` keeps its private PostgreSQL server for a data directory (embeddedChoice). */
+export function privatePostgresDir(dataDir: string): string {
+  return basename(dataDir) === 'pglite' ? join(dirname(dataDir), 'postgres') : `${dataDir}-postgres`;
+}
+
+function postgresAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('postgres');
+  } catch {
+    return false;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops the PostgreSQL server running on `pgDir` (its postmaster.pid), as a killed Jarvis leaves
+ * it: fast shutdown (SIGINT), then SIGKILL. Leaves it alone while a Jarvis other than `owner`
+ * (a pid) still runs it.
+ */
+export async function stopPrivatePostgres(pgDir: string, owner?: number): Promise<void> {
+  const ownerFile = join(pgDir, 'jarvis.pid');
+  if (existsSync(ownerFile)) {
+    const running = Number(readFileSync(ownerFile, 'utf8').trim());
+    if (running && running !== owner && running !== process.pid && processAlive(running)) return;
+  }
+  const pidFile = join(pgDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  await stopPostgresPid(Number(readFileSync(pidFile, 'utf8').split('\n')[0]));
+}
+
+/** Stops the PostgreSQL server (postmaster) with this pid if one still runs: SIGINT, then SIGKILL. */
+export async function stopPostgresPid(pid: number): Promise<void> {
+  if (!pid || !postgresAlive(pid)) return;
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && postgresAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (postgresAlive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 export function spawnJarvis(args: string[], env: Record<string, string>) {
@@ -75,6 +140,7 @@ export function spawnJarvis(args: string[], env: Record<string, string>) {
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   const exited = new Promise<number | null>((r) => child.once('exit', (code, sig) => r(code ?? (sig ? 128 : null))));
+  watchNodeIds(() => out, exited);
   let ended = false;
   void exited.then(() => {
     ended = true;
@@ -104,6 +170,16 @@ export function spawnJarvis(args: string[], env: Record<string, string>) {
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
+    },
+    async shutdown(graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

@@ -27,13 +27,21 @@ export class PrivateRedis {
     return r;
   }
 
+  /** The redis-server's output, for a failure report. */
+  private output = '';
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   /** Starts it (empty: no persistence, as if Redis had lost everything). */
   async start(): Promise<void> {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    this.output = '';
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout.on('data', (d) => (this.output += d));
+    proc.stderr.on('data', (d) => (this.output += d));
+    proc.on('error', (err) => (this.output += `\n${err.message}`));
+    this.proc = proc;
     const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => undefined);
     for (let i = 0; i < 100; i++) {
@@ -47,13 +55,15 @@ export class PrivateRedis {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    throw new Error(`private redis on ${this.port} did not start`);
+    // Not answering: stop it here, or nobody will (the caller has no handle when start() throws).
+    await this.stop();
+    throw new Error(`private redis on ${this.port} did not start:\n${this.output.slice(-2000)}`);
   }
 
   async stop(): Promise<void> {
     const p = this.proc;
     this.proc = null;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill('SIGKILL');
