@@ -230,7 +230,7 @@ export async function startControlPlane(
   };
   const app = createApp(deps);
   // Schedules and webhooks: the leader's ticker, outbox and sender (cli/leader-parts.ts).
-  const eventParts = leaderParts(deps);
+  const eventParts = leaderParts(deps, database.db);
 
   // Serve once Redis answers (or after a few seconds, if it is down: the API then says so).
   await waitUntilReady(redis, 5_000).catch(() =>

@@ -1,15 +1,18 @@
-// The leader's parts for schedules and webhooks, built from the API's dependencies: the
-// schedule ticker, the webhook outbox and the webhook sender. They start and stop together with
+// The leader's parts for schedules, webhooks and retention, built from the API's dependencies:
+// the schedule ticker, the webhook outbox, the webhook sender and, with tasks.retention_days set,
+// the deletion of what ended long ago (monitor/retention.ts). They start and stop together with
 // leadership (cli/control-plane.ts), beside the dispatcher.
 import { EVERYONE } from '../control/actor.ts';
 import { createControl, type ControlDeps } from '../control/index.ts';
 import { ScheduleTicker } from '../control/schedule-ticker.ts';
 import { destinationRules, webhookSecretContext } from '../control/webhooks.ts';
-import { closeOnce, type CloseOptions } from '../lifecycle/part.ts';
+import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
+import { Retention } from '../monitor/retention.ts';
+import type { Db } from '../state/db.ts';
 import { WebhookOutbox } from '../webhook/outbox.ts';
 import { WebhookSender } from '../webhook/sender.ts';
 
-export function leaderParts(deps: ControlDeps) {
+export function leaderParts(deps: ControlDeps, db: Db) {
   const control = createControl(deps);
   const ticker = new ScheduleTicker({
     ...deps,
@@ -33,7 +36,8 @@ export function leaderParts(deps: ControlDeps) {
     timeoutMs: deps.config.webhooks.timeout_seconds * 1000,
     secretContext: (d) => webhookSecretContext({ id: d.webhookId, tenant: d.tenant }),
   });
-  const parts = [ticker, outbox, sender];
+  const days = deps.config.tasks.retention_days;
+  const parts: Array<Part & { stop(force?: boolean): Promise<void> }> = [ticker, outbox, sender, ...(days === null ? [] : [new Retention({ db, days, logger: deps.logger })])];
   return {
     start() {
       for (const p of parts) p.start();

@@ -32,7 +32,7 @@ describe('loadConfig', () => {
     expect(c.server).toMatchObject({ host: '127.0.0.1', port: 8000 });
     expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'jarvis', auto_pipeline: true });
     expect(c.database).toEqual({ url: null, data_dir: '.jarvis/pglite' });
-    expect(c.tasks).toEqual({ default_network: 'none', log_cap_bytes: 10_485_760, reconcile_seconds: 5 });
+    expect(c.tasks).toEqual({ default_network: 'none', log_cap_bytes: 10_485_760, reconcile_seconds: 5, retention_days: null });
     expect(c.worker.capacity).toEqual({ cpu: null, memory_mb: null, gpu: 0, max_tasks: null });
     expect(c.worker).toMatchObject({ name: null, executor: 'docker', heartbeat_seconds: 5, labels: {} });
     expect(c.worker.job_lock_seconds).toBeUndefined();

@@ -55,6 +55,8 @@ export const ConfigSchema = z.strictObject({
     default_network: z.enum(NETWORKS),
     log_cap_bytes: z.number().int().positive(),
     reconcile_seconds: z.number().positive(),
+    /** Ended workflows and standalone tasks are deleted this many days after they ended (null: kept for ever). */
+    retention_days: z.number().positive().nullable(),
   }),
   worker: z.strictObject({
     name: z.string().min(1).nullable(),
@@ -218,6 +220,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_AGING_SECONDS', ['scheduler', 'aging_seconds']],
     ['JARVIS_IDLE_TENANT_SECONDS', ['scheduler', 'idle_tenant_seconds']],
     ['JARVIS_VIEW_REUSE_MS', ['scheduler', 'view_reuse_ms']],
+    ['JARVIS_TASK_RETENTION_DAYS', ['tasks', 'retention_days']],
     ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],
     ['JARVIS_RATE_LIMIT_PER_S', ['auth', 'default_rate_per_s']],

@@ -1,0 +1,73 @@
+// Keeps the database from growing for ever (config tasks.retention_days, null: keep everything):
+// on the leader, at its election and then hourly, deletes the workflows and standalone tasks that
+// ended more than that many days ago, with their stored logs and history, in batches of BATCH
+// rows, one transaction each. A task inside a workflow goes with its workflow. What goes is gone
+// from the API (404), the dashboard and the metrics read from the database; webhook deliveries
+// already made keep their bodies (their own log is pruned after 30 days).
+import type { Logger } from 'pino';
+import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
+import { PassLoop } from '../lifecycle/pass-loop.ts';
+import type { Db } from '../state/db.ts';
+import { deleteEndedTasks, deleteEndedWorkflows } from '../state/retention.ts';
+
+const BATCH = 500;
+/** Batches per pass: a backlog of old rows is deleted over several passes, a second apart. */
+const BATCHES_PER_PASS = 40;
+const EVERY_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+export class Retention implements Part {
+  private readonly loop: PassLoop;
+  private closer?: (options?: CloseOptions) => Promise<void>;
+
+  constructor(private readonly deps: { db: Db; days: number; logger: Logger; onDeleted?(kind: 'tasks' | 'workflows', n: number): void }) {
+    this.loop = new PassLoop(
+      async () => ((await this.pass()) ? 1_000 : EVERY_MS),
+      (err) => deps.logger.warn({ err }, 'retention: could not delete old tasks and workflows; will try again'),
+      60_000,
+    );
+  }
+
+  /** Deletes what ended before the cutoff, up to BATCHES_PER_PASS batches; true when more is left. */
+  async pass(now = Date.now()): Promise<boolean> {
+    const { db, days, logger } = this.deps;
+    const before = new Date(now - days * DAY_MS);
+    const deleted = { workflows: 0, tasks: 0 };
+    for (let i = 0; i < BATCHES_PER_PASS; i++) {
+      const w = await deleteEndedWorkflows(db, before, BATCH);
+      const t = await deleteEndedTasks(db, before, BATCH);
+      deleted.workflows += w;
+      deleted.tasks += t;
+      if (w < BATCH && t < BATCH) {
+        this.said(deleted, before);
+        return false;
+      }
+    }
+    this.said(deleted, before);
+    logger.debug('retention: more to delete; going on in a second');
+    return true;
+  }
+
+  private said(deleted: { workflows: number; tasks: number }, before: Date): void {
+    if (deleted.workflows + deleted.tasks === 0) return;
+    this.deps.onDeleted?.('workflows', deleted.workflows);
+    this.deps.onDeleted?.('tasks', deleted.tasks);
+    this.deps.logger.info(
+      { workflows: deleted.workflows, tasks: deleted.tasks, ended_before: before.toISOString(), retention_days: this.deps.days },
+      `retention: deleted ${deleted.workflows} workflow(s) and ${deleted.tasks} task(s) that ended more than ${this.deps.days} days ago, with their logs and history`,
+    );
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(force = false): Promise<void> {
+    return this.loop.stop(force);
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    this.closer ??= closeOnce(({ force }) => this.stop(force));
+    return this.closer(options);
+  }
+}
