@@ -5,7 +5,7 @@ import type { Config } from '../config/index.ts';
 import { Unavailable } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
 import { hostOf } from '../config/log-redaction.ts';
-import { cancelMessage, cancelValue } from '../scheduler/queues.ts';
+import { cancelMessage } from '../scheduler/queues.ts';
 
 export const ENQUEUE_TIMEOUT_MS = 3_000;
 
@@ -31,17 +31,20 @@ export function queueUnavailable(config: Config, what: string): Unavailable {
 }
 
 /**
- * Tells the nodes to kill these attempts' containers. The key covers a worker that picks the job
- * up after this moment, or missed the message (workers read the keys of what they run once a
- * heartbeat); the message reaches one running it now. The key names the attempt it cancels
- * (`cancelValue`): a retry's later attempt is never stopped by it, however late it is written.
- * When Redis refuses, the cancel (already recorded) is told again in the background, 1 s then
- * doubling to 30 s apart, for up to ten minutes: the container would otherwise run to its
- * timeout, or for ever, on capacity the control plane counts as free.
+ * Tells the nodes to kill these attempts' containers. The keys cover a worker that picks the job
+ * up after this moment, or missed the message (workers read them for what they run once a
+ * heartbeat); the messages reach one running it now. Two of each (scheduler/queues.ts): the
+ * attempt's (`a<N>`, which never stops a retry's later attempt, however late it is written, and
+ * is only ever raised, never lowered), and the task's (any attempt) for workers before session 30.
+ * When Redis refuses or stalls, the cancel (already recorded) is told again in the background, 1 s
+ * then doubling to 30 s apart, for up to ten minutes, with the attempt's key and message only (the
+ * task's, told late, would stop a retry on an older worker): the container would otherwise run to
+ * its timeout, or for ever, on capacity the control plane counts as free. A control plane that
+ * stops meanwhile loses those retries.
  */
 export async function tellNodesToCancel(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, attempts: Array<{ id: string; attempt: number }>): Promise<void> {
   if (attempts.length === 0) return;
-  if (await tell(deps, attempts)) return;
+  if (await tell(deps, attempts, true)) return;
   deps.logger.error(
     { task_ids: attempts.map((a) => a.id) },
     'cancel: recorded, but could not tell the nodes (Redis unavailable); telling them again in the background for up to 10 minutes',
@@ -49,11 +52,23 @@ export async function tellNodesToCancel(deps: Pick<ControlDeps, 'redis' | 'names
   void tellLater(deps, attempts);
 }
 
-async function tell(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, attempts: Array<{ id: string; attempt: number }>): Promise<boolean> {
+/** Sets an attempt's cancel key to a<N> unless it already names N or a later attempt. KEYS: the key. ARGV: N, seconds. */
+const RAISE = `
+local v = redis.call('get', KEYS[1])
+local n = v and tonumber(string.match(v, '^a(%d+)$'))
+if n and n >= tonumber(ARGV[1]) then return 0 end
+redis.call('set', KEYS[1], 'a' .. ARGV[1], 'EX', ARGV[2])
+return 1`;
+
+async function tell(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, attempts: Array<{ id: string; attempt: number }>, now: boolean): Promise<boolean> {
+  const { redis, names } = deps;
   try {
-    const m = deps.redis.multi();
-    for (const a of attempts) m.set(deps.names.cancelKey(a.id), cancelValue(a.attempt), 'EX', 86_400).publish(deps.names.cancelChannel, cancelMessage(a.id, a.attempt));
-    await m.exec();
+    const m = redis.multi();
+    for (const a of attempts) {
+      m.eval(RAISE, 1, names.attemptCancelKey(a.id), a.attempt, 86_400).publish(names.attemptCancelChannel, cancelMessage(a.id, a.attempt));
+      if (now) m.set(names.cancelKey(a.id), '1', 'EX', 86_400).publish(names.cancelChannel, a.id);
+    }
+    await withTimeout(m.exec(), ENQUEUE_TIMEOUT_MS, 'Redis');
     return true;
   } catch {
     return false;
@@ -66,7 +81,7 @@ async function tellLater(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, 
   const until = Date.now() + TELL_AGAIN_FOR_MS;
   for (let delay = 1_000; Date.now() + delay < until; delay = Math.min(delay * 2, 30_000)) {
     await new Promise((r) => setTimeout(r, delay).unref());
-    if (await tell(deps, attempts)) {
+    if (await tell(deps, attempts, false)) {
       deps.logger.info({ task_ids: attempts.map((a) => a.id) }, 'cancel: the nodes are told now');
       return;
     }
@@ -74,21 +89,13 @@ async function tellLater(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, 
   deps.logger.error({ task_ids: attempts.map((a) => a.id) }, 'cancel: could not tell the nodes within 10 minutes; their containers run to their timeouts (their results are ignored)');
 }
 
-/** Deletes the keys among these that an older control plane wrote (`1`: any attempt); keys that name their attempt stay. */
-const FORGET_LEGACY = `
-for _, k in ipairs(KEYS) do
-  local v = redis.call('get', k)
-  if v and not string.match(v, '^a%d+$') then redis.call('del', k) end
-end
-return 1`;
-
 /**
- * A retry's new attempt must not be stopped by the cancel of an earlier one. A key that names its
- * attempt never stops a later one, and it stays: a node that takes the cancelled attempt late
- * (its inbox was paused while its engine was away) still finds it cancelled. Only a key from an
- * older control plane, which stops any attempt, is deleted.
+ * A retry's new attempts must not be stopped by the cancel of earlier ones. The tasks' "any
+ * attempt" keys go (as before session 30: older workers read them); their attempts' keys stay, as
+ * they never stop a later attempt, and a node that takes a cancelled attempt late (its inbox was
+ * paused while its engine was away) still finds it cancelled.
  */
-export async function forgetOldCancels(deps: Pick<ControlDeps, 'redis' | 'names'>, taskIds: string[]): Promise<void> {
+export async function forgetTaskCancels(deps: Pick<ControlDeps, 'redis' | 'names'>, taskIds: string[]): Promise<void> {
   if (taskIds.length === 0) return;
-  await deps.redis.eval(FORGET_LEGACY, taskIds.length, ...taskIds.map((id) => deps.names.cancelKey(id)));
+  await deps.redis.del(...taskIds.map((id) => deps.names.cancelKey(id)));
 }

@@ -10,7 +10,7 @@ import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
 import { canSee, type Actor } from './actor.ts';
 import type { TaskSpec } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
-import { enqueueWithin, forgetOldCancels, queueUnavailable, tellNodesToCancel } from './queueing.ts';
+import { enqueueWithin, forgetTaskCancels, queueUnavailable, tellNodesToCancel } from './queueing.ts';
 import { isFillFailure, WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { taskRowFrom } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
@@ -140,8 +140,8 @@ export class TaskControl {
         `This task's workflow ${r.workflowRunning.workflowId} is still running: retried alone, the tasks its failure skipped would not run. Retry the workflow once it has ended (POST /workflows/${r.workflowRunning.workflowId}/retry): it runs this task again and what it skipped`,
       );
     }
-    // A cancel's key names the attempt it stopped, so it never stops the new one (control/queueing.ts).
-    await forgetOldCancels(this.deps, [id]).catch(() => undefined);
+    // The cancel was about the attempt that ended, not the new one (control/queueing.ts).
+    await forgetTaskCancels(this.deps, [id]).catch(() => undefined);
     try {
       await enqueueWithin(this.deps, [r]);
     } catch (err) {

@@ -6,7 +6,7 @@ import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import { Conflict, InvalidInput, NotFound } from '../domain/errors.ts';
 import type { WorkflowSpec, WorkflowStatus } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
-import { forgetOldCancels, queueUnavailable, tellNodesToCancel } from './queueing.ts';
+import { forgetTaskCancels, queueUnavailable, tellNodesToCancel } from './queueing.ts';
 import { workflowRows } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
 import { checkWorkflowSpecTemplates } from './template-checks.ts';
@@ -69,8 +69,8 @@ export class WorkflowControl {
     if (r === 'not_found') throw new NotFound('Workflow not found');
     if ('running' in r) throw new Conflict('Workflow is still running; retry it once it has ended (or cancel it first)');
     if ('allSucceeded' in r) throw new Conflict('Every task of this workflow succeeded; there is nothing to retry (submit it again to run it all again)');
-    // A cancel's key names the attempt it stopped, so it never stops the new ones (control/queueing.ts).
-    await forgetOldCancels(this.deps, r.reset.map((t) => t.id)).catch(() => undefined);
+    // The cancels were about attempts that ended, not the new ones (control/queueing.ts).
+    await forgetTaskCancels(this.deps, r.reset.map((t) => t.id)).catch(() => undefined);
     await this.deps.pending.add(r.queued).catch((err) =>
       this.deps.logger.warn({ err, workflow_id: id }, 'workflow retry: queued in the database, Redis unavailable; the reconciler will enqueue them'),
     );

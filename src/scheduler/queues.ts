@@ -30,8 +30,14 @@ export interface RedisNames {
   /** Set once the reconciler has checked every queued task against Redis; gone when Redis lost its data. */
   reconciledKey: string;
   logStream(taskId: string): string;
+  /** "Cancel this task", any attempt (`1`): read by workers before session 30; deleted by a retry. */
   cancelKey(taskId: string): string;
+  /** The attempt a cancel stopped (`a<N>`, cancelValue): read by current workers; only ever raised. */
+  attemptCancelKey(taskId: string): string;
+  /** A bare task id per cancel, for workers before session 30. */
   cancelChannel: string;
+  /** `<task id> a<N>` per cancel (cancelMessage), for current workers. */
+  attemptCancelChannel: string;
   leaderKey: string;
 }
 
@@ -51,32 +57,38 @@ export function redisNames(prefix: string): RedisNames {
     reconciledKey: `${tag}:reconciled`,
     logStream: (taskId) => `${tag}:logs:${taskId}`,
     cancelKey: (taskId) => `${tag}:cancel:${taskId}`,
+    attemptCancelKey: (taskId) => `${tag}:cancel-attempt:${taskId}`,
     cancelChannel: `${tag}:cancel`,
+    attemptCancelChannel: `${tag}:cancel-attempt`,
     leaderKey: `${tag}:leader`,
   };
 }
 
 /**
- * A cancel key's value: the attempt it cancels, `a<N>` (the task's attempts when it was
- * cancelled; 0 before it was first placed). It stops that attempt and earlier ones, never a later
- * one a retry made, whenever it is written or read. A value without the form (`1`, from a control
- * plane before session 30) cancels any attempt.
+ * The value of a task's attemptCancelKey: the attempt a cancel stopped, `a<N>` (the task's attempts
+ * when it was cancelled; 0 before it was first placed). It stops that attempt and earlier ones,
+ * never a later one a retry made, whenever it is written or read. Workers from before session 30
+ * read cancelKey instead ("any attempt"), which a retry deletes; a current worker reads it only
+ * when a task has no attemptCancelKey (a cancel by an older control plane).
  */
 export const cancelValue = (attempt: number) => `a${attempt}`;
 
-/** The cancel channel's message: the task and its cancel value (a bare task id, from before session 30, cancels any attempt). */
+/** The message on attemptCancelChannel. */
 export const cancelMessage = (taskId: string, attempt: number) => `${taskId} ${cancelValue(attempt)}`;
 export function parseCancelMessage(message: string): { taskId: string; value: string } {
   const [taskId, value] = message.split(' ');
   return { taskId, value: value ?? '1' };
 }
 
-/** Whether a cancel key's value (null: no key) stops this attempt. */
+/** Whether a cancel value (null: none) stops this attempt; a value without the a<N> form stops any. */
 export function cancelCovers(value: string | null, attempt: number): boolean {
   if (value === null) return false;
   const m = /^a(\d+)$/.exec(value);
   return !m || attempt <= Number(m[1]);
 }
+
+/** What stops an attempt: the task's attemptCancelKey when it has one, else its cancelKey (any attempt). */
+export const cancelOf = (attemptValue: string | null, anyValue: string | null): string | null => attemptValue ?? (anyValue === null ? null : '1');
 
 /**
  * `pipelined` (config redis.auto_pipeline): the commands a connection is given in one turn of the

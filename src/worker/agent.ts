@@ -7,7 +7,7 @@ import { hostname, cpus, totalmem } from 'node:os';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { cancelCovers, consumerConnection, parseCancelMessage, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
+import { cancelCovers, cancelOf, consumerConnection, parseCancelMessage, NodeJob, redisNames, type RedisNames, type TaskEventJob } from '../scheduler/queues.ts';
 import type { Config } from '../config/index.ts';
 import type { Executor, RunOutcome } from './executor.ts';
 import { hostLoad } from './host-load.ts';
@@ -92,7 +92,8 @@ export class NodeAgent implements Part {
   private readonly capacity: { cpu: number; memory_mb: number; gpu: number; max_tasks: number };
   /** Which of the node's GPUs each running attempt holds. */
   private readonly gpus: GpuSlots;
-  private readonly onCancelMessage = (_channel: string, message: string) => {
+  private readonly onCancelMessage = (channel: string, message: string) => {
+    if (channel !== this.names.attemptCancelChannel) return;
     const { taskId, value } = parseCancelMessage(message);
     const run = this.running.get(taskId);
     // A cancel told late (Redis was away) must not stop a retry's later attempt.
@@ -123,7 +124,7 @@ export class NodeAgent implements Part {
     logger.info({ node_id: this.node.id, node: this.node.name, capacity: this.capacity }, 'worker: registered');
     this.events = this.opts.shared?.events ?? new Queue(this.names.eventsQueue, { connection: this.openEventsConnection(), prefix: this.names.bullPrefix });
     this.reports = this.opts.shared?.reports ?? new Reports(this.events, { connection: this.connection, names: this.names }, logger);
-    await this.subscriber.subscribe(this.names.cancelChannel);
+    await this.subscriber.subscribe(this.names.attemptCancelChannel);
     this.subscriber.on('message', this.onCancelMessage);
     if (engineOk) {
       await this.sweepLeftovers();
@@ -344,10 +345,10 @@ export class NodeAgent implements Part {
     const ids = [...this.running.keys()];
     if (ids.length === 0) return;
     try {
-      const flags = await this.connection.mget(...ids.map((id) => this.names.cancelKey(id)));
+      const flags = await this.connection.mget(...ids.flatMap((id) => [this.names.attemptCancelKey(id), this.names.cancelKey(id)]));
       ids.forEach((id, i) => {
         const run = this.running.get(id);
-        if (!run || run.abort.signal.aborted || !cancelCovers(flags[i], run.attempt)) return;
+        if (!run || run.abort.signal.aborted || !cancelCovers(cancelOf(flags[2 * i], flags[2 * i + 1]), run.attempt)) return;
         this.opts.logger.warn({ task_id: id }, 'worker: a cancel this node had not heard of (its message was lost); stopping the task');
         run.abort.abort();
       });
@@ -503,6 +504,7 @@ export class NodeAgent implements Part {
         logStream: this.names.logStream(spec.taskId),
         cancelKey: this.names.cancelKey(spec.taskId),
         attemptKey: this.names.attemptKey(spec.taskId, spec.attempt),
+        attemptCancelKey: this.names.attemptCancelKey(spec.taskId),
       },
       spec.attempt,
     );

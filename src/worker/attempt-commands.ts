@@ -10,18 +10,21 @@ import type { Redis } from 'ioredis';
  * Taking an attempt: a fresh live log (a job handed back after a restart replays the adopted
  * container's output from its start), whether the task was cancelled before it started, and
  * when the node took it (the attempt's record). An attempt the control plane withdrew (its node
- * was stopping and had not taken it: scheduler/hand-over.ts) is not taken: it answers 2. A
- * cancel key cancels the attempt it names and earlier ones (scheduler/queues.ts, cancelCovers).
- * KEYS: log stream, cancel key, attempt record. ARGV: now, the attempt.
+ * was stopping and had not taken it: scheduler/hand-over.ts) is not taken: it answers 2. The
+ * attempt's cancel key stops the attempt it names and earlier ones; without one, the task's
+ * cancel key (an older control plane's) stops any (scheduler/queues.ts, cancelOf).
+ * KEYS: log stream, the task's cancel key, attempt record, the attempt's cancel key. ARGV: now, the attempt.
  */
 const TAKE = `
 if redis.call('hexists', KEYS[3], 'withdrawn') == 1 then return 2 end
 redis.call('del', KEYS[1])
 local cancelled = 0
-local v = redis.call('get', KEYS[2])
+local v = redis.call('get', KEYS[4])
 if v then
   local n = string.match(v, '^a(%d+)$')
   if (not n) or tonumber(ARGV[2]) <= tonumber(n) then cancelled = 1 end
+elseif redis.call('exists', KEYS[2]) == 1 then
+  cancelled = 1
 end
 redis.call('hset', KEYS[3], 'taken', ARGV[1])
 return cancelled`;
@@ -37,7 +40,7 @@ redis.call('expire', KEYS[2], ARGV[3])
 return 1`;
 
 interface Scripts {
-  jarvisTakeAttempt(logStream: string, cancelKey: string, attemptKey: string, now: number, attempt: number): Promise<number>;
+  jarvisTakeAttempt(logStream: string, cancelKey: string, attemptKey: string, attemptCancelKey: string, now: number, attempt: number): Promise<number>;
   jarvisAttemptDone(inbox: string, attemptKey: string, group: string, entryId: string, ttlSeconds: number): Promise<number>;
 }
 
@@ -45,7 +48,7 @@ interface Scripts {
 function scripts(redis: Redis): Scripts {
   const r = redis as Redis & Partial<Scripts>;
   if (!r.jarvisTakeAttempt) {
-    redis.defineCommand('jarvisTakeAttempt', { numberOfKeys: 3, lua: TAKE });
+    redis.defineCommand('jarvisTakeAttempt', { numberOfKeys: 4, lua: TAKE });
     redis.defineCommand('jarvisAttemptDone', { numberOfKeys: 2, lua: DONE });
   }
   return r as Redis & Scripts;
@@ -55,8 +58,12 @@ function scripts(redis: Redis): Scripts {
  * Takes the attempt: 'cancelled' when the task was cancelled before it started, 'withdrawn'
  * when it is not this node's to run any more (nothing to run or report).
  */
-export async function takeAttempt(redis: Redis, keys: { logStream: string; cancelKey: string; attemptKey: string }, attempt: number): Promise<'taken' | 'cancelled' | 'withdrawn'> {
-  const r = await scripts(redis).jarvisTakeAttempt(keys.logStream, keys.cancelKey, keys.attemptKey, Date.now(), attempt);
+export async function takeAttempt(
+  redis: Redis,
+  keys: { logStream: string; cancelKey: string; attemptKey: string; attemptCancelKey: string },
+  attempt: number,
+): Promise<'taken' | 'cancelled' | 'withdrawn'> {
+  const r = await scripts(redis).jarvisTakeAttempt(keys.logStream, keys.cancelKey, keys.attemptKey, keys.attemptCancelKey, Date.now(), attempt);
   return r === 2 ? 'withdrawn' : r === 1 ? 'cancelled' : 'taken';
 }
 

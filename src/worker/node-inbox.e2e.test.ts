@@ -10,7 +10,7 @@ import pino from 'pino';
 import { afterAll, expect, it } from 'vitest';
 import { REDIS_URL } from '../../test/support/env.ts';
 import { NodeHandOver, withdrawUntaken } from '../scheduler/hand-over.ts';
-import { cancelCovers, cancelMessage, cancelValue, consumerConnection, parseCancelMessage, RECORD_AFTER_DONE_S, redisNames } from '../scheduler/queues.ts';
+import { cancelCovers, cancelMessage, cancelOf, cancelValue, consumerConnection, parseCancelMessage, RECORD_AFTER_DONE_S, redisNames } from '../scheduler/queues.ts';
 import type { TaskRow } from '../state/schema.ts';
 import { NodeInbox, type InboxEntry } from './node-inbox.ts';
 import { takeAttempt } from './attempt-commands.ts';
@@ -135,7 +135,7 @@ it('an attempt withdrawn before its node took it is not taken; one taken first i
   const nodeId = randomUUID();
   const [untaken, taken, never] = [placed(nodeId), placed(nodeId), placed(nodeId)];
   await handOver.handOver([untaken, taken]);
-  const keys = (t: TaskRow) => ({ logStream: names.logStream(t.id), cancelKey: names.cancelKey(t.id), attemptKey: names.attemptKey(t.id, t.attempts) });
+  const keys = (t: TaskRow) => ({ logStream: names.logStream(t.id), cancelKey: names.cancelKey(t.id), attemptKey: names.attemptKey(t.id, t.attempts), attemptCancelKey: names.attemptCancelKey(t.id) });
   expect(await takeAttempt(redis, keys(taken), taken.attempts)).toBe('taken');
   // `never` was placed and not handed over yet: withdrawn, it is never handed over either.
   expect((await withdrawUntaken(redis, names, [untaken, taken, never])).map((t) => t.id)).toEqual([untaken.id, never.id]);
@@ -152,15 +152,26 @@ it("a cancel stops the attempt it names and earlier ones, never a retry's later 
   // Written late (Redis was away when the task was cancelled, or a cancel raced a retry), a key
   // that meant "cancel this task" stopped the retry's new attempt before it started.
   const taskId = randomUUID();
-  const keysOf = (attempt: number) => ({ logStream: names.logStream(taskId), cancelKey: names.cancelKey(taskId), attemptKey: names.attemptKey(taskId, attempt) });
-  await redis.set(names.cancelKey(taskId), cancelValue(1), 'EX', 60);
+  const keysOf = (attempt: number) => ({
+    logStream: names.logStream(taskId),
+    cancelKey: names.cancelKey(taskId),
+    attemptKey: names.attemptKey(taskId, attempt),
+    attemptCancelKey: names.attemptCancelKey(taskId),
+  });
+  // A current control plane's cancel of attempt 1: both keys. A retry deletes the task's key
+  // (older workers read it); the attempt's key alone stops attempt 1 and not attempt 2.
+  await redis.set(names.attemptCancelKey(taskId), cancelValue(1), 'EX', 60);
+  await redis.set(names.cancelKey(taskId), '1', 'EX', 60);
+  expect(await takeAttempt(redis, keysOf(1), 1)).toBe('cancelled');
+  expect(await takeAttempt(redis, keysOf(2), 2)).toBe('taken'); // the attempt's key decides, even beside the task's
+  await redis.del(names.cancelKey(taskId));
   expect(await takeAttempt(redis, keysOf(1), 1)).toBe('cancelled');
   expect(await takeAttempt(redis, keysOf(2), 2)).toBe('taken');
-  // A control plane from before attempts were named wrote "1": it cancels whatever attempt.
-  await redis.set(names.cancelKey(taskId), '1', 'EX', 60);
-  expect(await takeAttempt(redis, keysOf(3), 3)).toBe('cancelled');
+  // An older control plane's cancel sets the task's key alone: it stops any attempt.
+  const other = randomUUID();
+  await redis.set(names.cancelKey(other), '1', 'EX', 60);
+  expect(await takeAttempt(redis, { ...keysOf(3), cancelKey: names.cancelKey(other), attemptCancelKey: names.attemptCancelKey(other) }, 3)).toBe('cancelled');
   expect([cancelCovers(null, 1), cancelCovers('a2', 2), cancelCovers('a2', 3), cancelCovers('a0', 1), cancelCovers('1', 9)]).toEqual([false, true, false, false, true]);
-  // The message on the cancel channel says the same; a bare task id (older control plane) cancels any attempt.
+  expect([cancelOf('a2', '1'), cancelOf(null, '1'), cancelOf(null, null)]).toEqual(['a2', '1', null]);
   expect(parseCancelMessage(cancelMessage(taskId, 2))).toEqual({ taskId, value: 'a2' });
-  expect(parseCancelMessage(taskId)).toEqual({ taskId, value: '1' });
 });
