@@ -1,6 +1,7 @@
 // The CLI's HTTP client: talks to the API like any other client and turns its errors into
 // messages a person can act on.
 import { fetchErrorText, isCertificateError } from '../tls/trusted-fetch.ts';
+import { redactUrl } from '../config/log-redaction.ts';
 
 export class ApiClient {
   /**
@@ -99,13 +100,13 @@ export class CliError extends Error {}
 function unreachable(baseUrl: string, err: unknown): CliError {
   // A certificate error already says what to do (JARVIS_CA_FILE).
   const what = isCertificateError(err) ? '' : ' Is it running? Start it with `npx jarvis up`, or point --api-url / JARVIS_API_URL at it.';
-  return new CliError(`cannot reach Jarvis at ${baseUrl} (${fetchErrorText(err)}).${what}`);
+  return new CliError(`cannot reach Jarvis at ${redactUrl(baseUrl)} (${fetchErrorText(err)}).${what}`);
 }
 
 /** An answer that is not Jarvis's: which request, its status, and the start of what came back. */
 function notJarvis(method: string, url: URL, status: number, what: string, text: string): CliError {
   const start = text.replace(/\s+/g, ' ').trim().slice(0, 200);
-  return new CliError(`${method} ${url.href}: HTTP ${status}, ${what} (is --api-url / JARVIS_API_URL pointing at Jarvis?): ${start || '(an empty answer)'}`);
+  return new CliError(`${method} ${redactUrl(url.href)}: HTTP ${status}, ${what} (is --api-url / JARVIS_API_URL pointing at Jarvis?): ${start || '(an empty answer)'}`);
 }
 
 function formatDetail(detail: unknown): string {

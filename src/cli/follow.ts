@@ -1,6 +1,7 @@
 // `jarvis submit --follow` and `jarvis logs -f`: a task's output streamed to its `end` event, and
 // the exit code that follows from how the task ended.
 import { CliError, type ApiClient } from './client.ts';
+import { redactUrl } from '../config/log-redaction.ts';
 
 /**
  * Streams a task's output until the stream's `end` event. A stream that stops before it (the
@@ -22,7 +23,7 @@ export async function followLogs(api: ApiClient, id: string): Promise<void> {
   }
   throw new CliError(
     `the log stream of task ${id} stopped before the task ended (${why}); the task may still be running. ` +
-      `Follow it again with \`jarvis logs -f ${id}\`, or see its state with GET ${new URL(path, api.baseUrl).href} (or \`jarvis tasks\`)`,
+      `Follow it again with \`jarvis logs -f ${id}\`, or see its state with GET ${redactUrl(new URL(path, api.baseUrl).href)} (or \`jarvis tasks\`)`,
   );
 }
 

@@ -162,7 +162,7 @@ export class NodeControl {
     return n;
   }
 
-  /** Forgets a node; one with tasks placed on it must be drained and empty, or offline. */
+  /** Forgets a node with no task scheduled or running on it (an offline one's are placed again first, by the node health check). */
   async delete(id: string): Promise<void> {
     const r = await this.deps.nodes.delete(id);
     if (r === 'not_found') throw new NotFound('Node not found');

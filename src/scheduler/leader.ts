@@ -53,13 +53,20 @@ export class LeaderLock implements Part {
       // A Redis that stops answering (cut off, stalled) holds the command, it does not fail it:
       // the answer is waited for only until the lock could have expired.
       const ok = await answeredWithin(redis.eval(EXTEND, 1, key, this.id, String(ttlMs)), left);
-      if (ok === LATE) return this.depose('Redis did not answer the renewal of the leader lock in time');
+      if (ok === LATE) {
+        // The renewal may still reach Redis: the release queued behind it lets another replica
+        // take the lock at once rather than a ttl later.
+        redis.eval(RELEASE, 1, key, this.id).catch(() => undefined);
+        return this.depose('Redis did not answer the renewal of the leader lock in time');
+      }
       if (ok === 1) {
         this.lastRenewed = Date.now();
         return;
       }
       // The key is gone (Redis flushed or restarted) rather than taken: take it back and go on.
-      if ((await redis.set(key, this.id, 'PX', ttlMs, 'NX')) === 'OK') {
+      const again = await answeredWithin(redis.set(key, this.id, 'PX', ttlMs, 'NX'), this.lastRenewed + ttlMs * 0.8 - Date.now());
+      if (again === LATE) return this.depose('Redis did not answer in time while the leader lock was taken again');
+      if (again === 'OK') {
         this.lastRenewed = Date.now();
         this.deps.logger.warn({ replica: this.id }, 'leader: the leader lock had vanished from Redis; took it again');
         return;

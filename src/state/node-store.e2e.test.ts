@@ -34,11 +34,14 @@ it('keeps an offline node that still has a running task, and deletes it once the
   // Offline, its reservation already given back (or never counted): the task still names it.
   await database.db.update(nodes).set({ status: 'offline', allocatedTasks: 0 }).where(eq(nodes.id, n.id));
 
+  // The node health check finds it by its task, to place that again, though its counter says 0.
+  expect((await store.offlineHoldingTasks()).map((x) => x.id)).toEqual([n.id]);
   const refused = await store.delete(n.id);
   expect(refused).toMatchObject({ busy: { id: n.id, status: 'offline' }, held: 1 });
   expect(await store.get(n.id)).not.toBeNull();
 
   await database.db.update(tasks).set({ status: 'succeeded' }).where(eq(tasks.id, t.id));
+  expect(await store.offlineHoldingTasks()).toEqual([]);
   expect(await store.delete(n.id)).toBe('deleted');
   expect(await store.get(n.id)).toBeNull();
 });

@@ -167,7 +167,17 @@ export class NodeStore {
   }
 
   async offlineHoldingTasks(): Promise<NodeRow[]> {
-    return this.db.select().from(nodes).where(and(eq(nodes.status, 'offline'), sql`${nodes.allocatedTasks} > 0`));
+    // By the tasks on them, as delete() counts them, not by the reservation counter: a node whose
+    // counter drifted to 0 with tasks still on it would keep them for ever (and refuse deletion).
+    return this.db
+      .select()
+      .from(nodes)
+      .where(
+        and(
+          eq(nodes.status, 'offline'),
+          or(sql`${nodes.allocatedTasks} > 0`, sql`exists (select 1 from ${tasks} t where t.node_id = ${nodes.id} and t.status in ('scheduled', 'running'))`),
+        ),
+      );
   }
 
   /**

@@ -291,8 +291,9 @@ export class NodeAgent implements Part {
 
   /**
    * The next heartbeat, one period from now. The period is worker.heartbeat_seconds until the
-   * control plane answers with a longer one (a large cluster: domain/heartbeats.ts); then each
-   * wait is varied by up to a tenth, so nodes that started together do not beat together.
+   * control plane answers with its own (takePeriod); a longer one than worker.heartbeat_seconds
+   * (a large cluster: domain/heartbeats.ts) is varied by up to a tenth, so nodes that started
+   * together do not beat together.
    */
   private scheduleHeartbeat(): void {
     const base = this.opts.config.worker.heartbeat_seconds * 1000;
@@ -321,7 +322,7 @@ export class NodeAgent implements Part {
         `worker: heartbeating every ${asked} s as the control plane asks, not every ${own} s (worker.heartbeat_seconds): it takes a node silent for longer for offline; set the period on the control plane`,
       );
     }
-    this.heartbeatPeriodMs = Math.min(600_000, asked * 1000);
+    this.heartbeatPeriodMs = Math.min(600_000, Math.max(100, asked * 1000));
   }
   private saidPeriod = false;
 
@@ -404,6 +405,8 @@ export class NodeAgent implements Part {
         if (wasAway) void this.stopLostAttempts();
       } else this.heartbeatFailedAt = Date.now();
       if (res.status === 404) {
+        // Deleted: its inbox is gone from Redis, and reading on would make it again, for ever.
+        this.inbox.leave(this.node.id);
         this.opts.logger.error({ node_id: this.node.id }, 'worker: the control plane no longer knows this node (deleted?); restart the worker to register it again');
       } else if (!res.ok) this.opts.logger.warn({ status: res.status }, 'worker: heartbeat refused');
       if (!res.bodyUsed) await res.body?.cancel(); // a 422 read for its fields was consumed
@@ -429,17 +432,19 @@ export class NodeAgent implements Part {
     const node = this.node;
     while (node && this.state === 'running' && this.inFlight.size < this.capacity.max_tasks && this.backlog.length > 0) {
       const entry = this.backlog.shift() as InboxEntry;
-      // The entry is done only once the attempt's report is queued. One whose report could not
-      // be (Redis refused it for minutes, or the worker was stopped meanwhile) stays pending:
-      // this node stops listing the attempt, so the control plane takes it for lost and places
-      // it again, and the next start of this worker finds the entry and drops it.
+      // The entry is done only once the attempt's report is queued. One whose attempt failed
+      // unexpectedly or whose report could not be queued (Redis refused it for minutes, or the
+      // worker was forced to stop) stays pending: this node stops listing the attempt, so the
+      // control plane takes it for lost and places it again; the next start of this worker finds
+      // the entry and asks whether the attempt is still its own (owns): dropped if not, run again if
+      // the control plane has not taken it back yet or cannot be asked.
       const run: Promise<void> = this.process(entry)
         .then(
           () =>
             this.inbox
               .done(node.id, entry.id, attemptOf(entry.job))
               .catch((err) => this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: could not mark an attempt done in Redis; it is taken again at the next start')),
-          (err) => this.opts.logger.error({ task_id: attemptOf(entry.job)?.taskId, attempt: attemptOf(entry.job)?.attempt, err }, 'worker: an attempt ended without its report reaching Redis; the control plane will take it for lost and run it again'),
+          (err) => this.opts.logger.error({ task_id: attemptOf(entry.job)?.taskId, attempt: attemptOf(entry.job)?.attempt, err }, 'worker: an attempt failed unexpectedly or its report could not reach Redis; its inbox entry stays pending, and the control plane will take it for lost and run it again'),
         )
         .finally(() => {
           this.inFlight.delete(run);

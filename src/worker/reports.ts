@@ -15,7 +15,8 @@
 // error) is tried again, 250 ms then doubling to 5 s apart, for up to five minutes: the attempt
 // stays listed as running by its node meanwhile, so its result is recorded once Redis takes it,
 // rather than the task taken for lost and run again. Only after that, or once the worker is
-// stopping, does the report fail; its inbox entry then stays pending (worker/agent.ts).
+// forced to stop (a graceful stop waits for the tries, up to its grace), does the report fail;
+// its inbox entry then stays pending (worker/agent.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -100,7 +101,7 @@ export class Reports {
     private readonly retry: RetryPolicy = RETRY,
   ) {}
 
-  /** The worker is stopping: a refused job is not tried again, its reports fail at once. */
+  /** The worker is forced to stop: a refused job is not tried again, its reports fail at once. */
   stop(): void {
     this.stopping = true;
     this.stopped.abort();

@@ -140,7 +140,7 @@ export function nodeRoutes(control: Control, authenticator: Authenticator) {
     method: 'delete',
     path: '/nodes/{id}',
     tags: ['nodes'],
-    summary: 'Forget a node (one with tasks placed on it must be drained and empty, or offline)',
+    summary: 'Forget a node (one with tasks scheduled or running on it is refused: drain it and wait for them to end)',
     request: { params: NodeIdParam },
     responses: { 204: { description: 'Deleted' }, 404: json(ErrorDetail, 'No node with this id'), 409: json(ErrorDetail, 'Tasks are placed on the node') },
   });
