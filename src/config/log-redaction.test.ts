@@ -37,5 +37,7 @@ describe('log redaction', () => {
     expect(redactUrl('redis://:pw@h:6379/0')).toBe('redis://:***@h:6379/0');
     expect(redactUrl('postgres://u@h/db?password=pw&sslmode=require')).toBe('postgres://u@h/db?password=***&sslmode=require');
     expect(redactUrl('not a url pw')).toBe('(unparseable URL)');
+    // Nothing to hide: as given (the CLI's messages name the --api-url the user wrote).
+    expect(redactUrl('https://127.0.0.1:8000')).toBe('https://127.0.0.1:8000');
   });
 });

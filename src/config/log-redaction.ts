@@ -6,13 +6,22 @@ import { stdSerializers } from 'pino';
 /** Query-string names that carry a credential in a PostgreSQL or Redis URL. */
 const SECRET_PARAMS = /^(password|pass|sslpassword|sslkey|sslcert|token|secret)$/i;
 
-/** A URL fit for a log line: its password, and any credential in its query, replaced by ***. */
+/** A URL fit for a log line: its password, and any credential in its query, replaced by ***; as given when it has none. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password) u.password = '***';
-    for (const key of [...u.searchParams.keys()]) if (SECRET_PARAMS.test(key)) u.searchParams.set(key, '***');
-    return u.toString();
+    let hidden = false;
+    if (u.password) {
+      u.password = '***';
+      hidden = true;
+    }
+    for (const key of [...u.searchParams.keys()]) {
+      if (SECRET_PARAMS.test(key)) {
+        u.searchParams.set(key, '***');
+        hidden = true;
+      }
+    }
+    return hidden ? u.toString() : url;
   } catch {
     return '(unparseable URL)';
   }
