@@ -9,6 +9,7 @@ import Dockerode from 'dockerode';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { round } from './stats.ts';
+import { unlinkMatching } from '../../test/support/leftovers.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const ADMIN_DATABASE_URL =
@@ -195,15 +196,8 @@ export function commandStatsDelta(a: Map<string, number>, b: Map<string, number>
 }
 
 /** Deletes every key whose name starts with one of the prefixes' hash tags. */
-export async function deleteKeysWithPrefix(r: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let n = 0;
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) n += await r.unlink(...keys);
-  } while (cursor !== '0');
-  return n;
+export function deleteKeysWithPrefix(r: Redis, prefix: string): Promise<number> {
+  return unlinkMatching(r, `{${prefix}*`);
 }
 
 // ---------------------------------------------------------------------------------------------

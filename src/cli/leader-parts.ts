@@ -7,7 +7,7 @@ import { createControl, type ControlDeps } from '../control/index.ts';
 import { ScheduleTicker } from '../control/schedule-ticker.ts';
 import { destinationRules, webhookSecretContext } from '../control/webhooks.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
-import { Retention } from '../monitor/retention.ts';
+import { retention } from '../monitor/retention.ts';
 import type { Db } from '../state/db.ts';
 import { WebhookOutbox } from '../webhook/outbox.ts';
 import { WebhookSender } from '../webhook/sender.ts';
@@ -37,7 +37,7 @@ export function leaderParts(deps: ControlDeps, db: Db) {
     secretContext: (d) => webhookSecretContext({ id: d.webhookId, tenant: d.tenant }),
   });
   const days = deps.config.tasks.retention_days;
-  const parts: Array<Part & { stop(force?: boolean): Promise<void> }> = [ticker, outbox, sender, ...(days === null ? [] : [new Retention({ db, days, logger: deps.logger })])];
+  const parts: Array<Part & { stop(force?: boolean): Promise<void> }> = [ticker, outbox, sender, ...(days === null ? [] : [retention({ db, days, logger: deps.logger })])];
   return {
     start() {
       for (const p of parts) p.start();

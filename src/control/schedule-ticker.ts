@@ -7,7 +7,7 @@
 // within a few milliseconds of it.
 import { PassLoop } from '../lifecycle/pass-loop.ts';
 import type { Logger } from 'pino';
-import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
+import type { CloseOptions, Part } from '../lifecycle/part.ts';
 import { compileCron } from '../schedule/cron.ts';
 import { admitRun, planTicks, type TickPlan } from '../schedule/tick-planner.ts';
 import type { ScheduleStore } from '../state/schedule-store.ts';
@@ -30,7 +30,6 @@ export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workfl
 
 export class ScheduleTicker implements Part {
   private readonly loop: PassLoop;
-  private closer?: (options?: CloseOptions) => Promise<void>;
   /** Compiled crons by expression and time zone: compiling costs more than planning. */
   private readonly crons = new Map<string, ReturnType<typeof compileCron>>();
 
@@ -70,8 +69,7 @@ export class ScheduleTicker implements Part {
   }
 
   close(options?: CloseOptions): Promise<void> {
-    this.closer ??= closeOnce(({ force }) => this.stop(force));
-    return this.closer(options);
+    return this.loop.close(options);
   }
 
   /** One pass over the due schedules. */

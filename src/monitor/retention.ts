@@ -5,7 +5,6 @@
 // from the API (404), the dashboard and the metrics read from the database; webhook deliveries
 // already made keep their bodies (their own log is pruned after 30 days).
 import type { Logger } from 'pino';
-import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
 import { PassLoop } from '../lifecycle/pass-loop.ts';
 import type { Db } from '../state/db.ts';
 import { deleteEndedTasks, deleteEndedWorkflows } from '../state/retention.ts';
@@ -16,58 +15,38 @@ const BATCHES_PER_PASS = 40;
 const EVERY_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
-export class Retention implements Part {
-  private readonly loop: PassLoop;
-  private closer?: (options?: CloseOptions) => Promise<void>;
+interface RetentionDeps {
+  db: Db;
+  days: number;
+  logger: Logger;
+}
 
-  constructor(private readonly deps: { db: Db; days: number; logger: Logger; onDeleted?(kind: 'tasks' | 'workflows', n: number): void }) {
-    this.loop = new PassLoop(
-      async () => ((await this.pass()) ? 1_000 : EVERY_MS),
-      (err) => deps.logger.warn({ err }, 'retention: could not delete old tasks and workflows; will try again'),
-      60_000,
+/** The leader's retention part: a pass at once, then hourly (a second later while more is left). */
+export function retention(deps: RetentionDeps): PassLoop {
+  return new PassLoop(
+    async () => ((await retentionPass(deps)) ? 1_000 : EVERY_MS),
+    (err) => deps.logger.warn({ err }, 'retention: could not delete old tasks and workflows; will try again'),
+    60_000,
+  );
+}
+
+/** Deletes what ended before the cutoff, up to BATCHES_PER_PASS batches; true when more is left. */
+export async function retentionPass({ db, days, logger }: RetentionDeps, now = Date.now()): Promise<boolean> {
+  const before = new Date(now - days * DAY_MS);
+  const deleted = { workflows: 0, tasks: 0 };
+  let more = true;
+  for (let i = 0; i < BATCHES_PER_PASS && more; i++) {
+    const w = await deleteEndedWorkflows(db, before, BATCH);
+    const t = await deleteEndedTasks(db, before, BATCH);
+    deleted.workflows += w;
+    deleted.tasks += t;
+    more = w === BATCH || t === BATCH;
+  }
+  if (deleted.workflows + deleted.tasks > 0) {
+    logger.info(
+      { workflows: deleted.workflows, tasks: deleted.tasks, ended_before: before.toISOString(), retention_days: days },
+      `retention: deleted ${deleted.workflows} workflow(s) and ${deleted.tasks} task(s) that ended more than ${days} days ago, with their logs and history`,
     );
   }
-
-  /** Deletes what ended before the cutoff, up to BATCHES_PER_PASS batches; true when more is left. */
-  async pass(now = Date.now()): Promise<boolean> {
-    const { db, days, logger } = this.deps;
-    const before = new Date(now - days * DAY_MS);
-    const deleted = { workflows: 0, tasks: 0 };
-    for (let i = 0; i < BATCHES_PER_PASS; i++) {
-      const w = await deleteEndedWorkflows(db, before, BATCH);
-      const t = await deleteEndedTasks(db, before, BATCH);
-      deleted.workflows += w;
-      deleted.tasks += t;
-      if (w < BATCH && t < BATCH) {
-        this.said(deleted, before);
-        return false;
-      }
-    }
-    this.said(deleted, before);
-    logger.debug('retention: more to delete; going on in a second');
-    return true;
-  }
-
-  private said(deleted: { workflows: number; tasks: number }, before: Date): void {
-    if (deleted.workflows + deleted.tasks === 0) return;
-    this.deps.onDeleted?.('workflows', deleted.workflows);
-    this.deps.onDeleted?.('tasks', deleted.tasks);
-    this.deps.logger.info(
-      { workflows: deleted.workflows, tasks: deleted.tasks, ended_before: before.toISOString(), retention_days: this.deps.days },
-      `retention: deleted ${deleted.workflows} workflow(s) and ${deleted.tasks} task(s) that ended more than ${this.deps.days} days ago, with their logs and history`,
-    );
-  }
-
-  start(): void {
-    this.loop.start();
-  }
-
-  stop(force = false): Promise<void> {
-    return this.loop.stop(force);
-  }
-
-  close(options?: CloseOptions): Promise<void> {
-    this.closer ??= closeOnce(({ force }) => this.stop(force));
-    return this.closer(options);
-  }
+  return more;
 }

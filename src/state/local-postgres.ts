@@ -87,7 +87,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * after a reboot a stale pid file's number may belong to any process, which must never be sent a
  * signal or taken for a running Jarvis. Where /proc cannot tell, the pid's being alive decides.
  */
-function aliveAs(pid: number, word: string): boolean {
+export function aliveAs(pid: number, word: string): boolean {
   if (!alive(pid)) return false;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(word);

@@ -11,7 +11,7 @@
 import { PassLoop } from '../lifecycle/pass-loop.ts';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
+import type { CloseOptions, Part } from '../lifecycle/part.ts';
 import type { Cursor, EventSource, NewDeliveryRow, SourceEvent, WebhookStore } from '../state/webhook-store.ts';
 import { eventBody, matchesEvent, taskEvent, TASK_EVENTS, workflowEvent, WORKFLOW_EVENTS } from './events.ts';
 
@@ -31,7 +31,6 @@ const IDLE_MS = 1_000;
 
 export class WebhookOutbox implements Part {
   private readonly loop: PassLoop;
-  private closer?: (options?: CloseOptions) => Promise<void>;
   /** Per source: where the last page ended when it went past the final region (read ahead). */
   private ahead = new Map<EventSource, Cursor>();
   private prunedAt = 0;
@@ -61,8 +60,7 @@ export class WebhookOutbox implements Part {
   }
 
   close(options?: CloseOptions): Promise<void> {
-    this.closer ??= closeOnce(({ force }) => this.stop(force));
-    return this.closer(options);
+    return this.loop.close(options);
   }
 
   /** One page per source; returns how many events it read (0: caught up). */

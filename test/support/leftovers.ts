@@ -26,20 +26,25 @@ export function usePrefix(prefix: string): string {
 
 const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&');
 
+/** Removes every key whose name matches a SCAN pattern, 1,000 at a time. Returns how many. */
+export async function unlinkMatching(redis: Redis, pattern: string): Promise<number> {
+  let removed = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) removed += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return removed;
+}
+
 /** Removes every key of one prefix (SCAN MATCH "{prefix}*", then UNLINK). Returns how many. */
 export async function forgetPrefix(prefix: string, url = REDIS_URL): Promise<number> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
-    let removed = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${globEscape(`{${prefix}}`)}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) removed += await redis.unlink(...keys);
-    } while (cursor !== '0');
-    return removed;
+    return await unlinkMatching(redis, `${globEscape(`{${prefix}}`)}*`);
   } finally {
     redis.disconnect();
   }

@@ -7,28 +7,21 @@
 //
 // A run that is killed cannot clean up after itself: the next run removes the folders of runs whose
 // process is gone (the folder's name carries the pid of the vitest that made it).
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { aliveAs } from '../../src/state/local-postgres.ts';
 
 const PREFIX = 'jarvis-tests-';
 const OWNER_ENV = 'JARVIS_TEST_RUN_TMP';
-
-function alive(pid: number): boolean {
-  // A pid counts only while /proc says it is still a node process (pids are reused).
-  try {
-    return /\bnode\b/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
-  } catch {
-    return false;
-  }
-}
 
 /** Removes the folders of earlier runs whose vitest is gone. Returns how many it removed. */
 export function sweepDeadRuns(base: string): number {
   let removed = 0;
   for (const name of readdirSync(base)) {
     const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(name);
-    if (!m || alive(Number(m[1]))) continue;
+    // A pid counts only while it is still a node process (pids are reused).
+    if (!m || aliveAs(Number(m[1]), 'node')) continue;
     rmSync(join(base, name), { recursive: true, force: true, maxRetries: 3 });
     removed++;
   }
