@@ -193,14 +193,23 @@ export class WebhookStore {
     return r[0] ? { xid: Number(r[0].xid), lastId: Number(r[0].id) } : null;
   }
 
-  /** Stores deliveries; one already stored for its (webhook, event) is left as it is. */
+  /**
+   * Stores deliveries; one already stored for its (webhook, event) is left as it is. All of them
+   * in one transaction: the sender sends a line's head (no pending delivery with a lower event
+   * position), so a line's later event must not become visible before its earlier one. A page's
+   * events and the extra ones it pulls in are not in event order, and 500-row inserts committed
+   * one by one let the sender take a later event while an earlier one waited for the next chunk.
+   */
   async addDeliveries(list: NewDeliveryRow[]): Promise<number> {
-    let added = 0;
-    for (let i = 0; i < list.length; i += 500) {
-      const r = await this.db.insert(webhookDeliveries).values(list.slice(i, i + 500)).onConflictDoNothing().returning({ id: webhookDeliveries.id });
-      added += r.length;
-    }
-    return added;
+    if (list.length === 0) return 0;
+    return this.db.transaction(async (tx) => {
+      let added = 0;
+      for (let i = 0; i < list.length; i += 500) {
+        const r = await tx.insert(webhookDeliveries).values(list.slice(i, i + 500)).onConflictDoNothing().returning({ id: webhookDeliveries.id });
+        added += r.length;
+      }
+      return added;
+    });
   }
 
   /** Deletes delivered and given-up deliveries older than `days` (the log's retention). */
