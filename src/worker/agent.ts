@@ -558,7 +558,7 @@ export class NodeAgent implements Part {
           {
             signal: abort.signal,
             onOutput: (chunk, stream) => {
-              writer.write(chunk);
+              writer.write(chunk, stream);
               if (stream === 'stdout') stdout.push(chunk);
             },
             onOutcome: (o) => finish(o),

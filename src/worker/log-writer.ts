@@ -6,14 +6,29 @@
 // of the log as it reads masked, never a value cut by the cap before the masker saw it whole. A
 // mask that does not fit is left out whole (a lone `*` or `**` would read as output), and text is
 // cut at a character boundary.
+//
+// stdout and stderr are decoded and masked apart (a decoder and a masker each), then appended in
+// the order their text comes out: the engine cuts each stream into frames on its own (~32 KiB),
+// so a frame of one stream may end inside a character or a secret value whose rest comes in the
+// stream's next frame, with frames of the other stream in between. One decoder and masker for both
+// gave U+FFFD for the character and left the value unmasked (the other stream's text settled what
+// the masker held back).
 import type { Redis } from 'ioredis';
 import type { SecretMasker } from './secret-mask.ts';
 import { Utf8Text } from './utf8-text.ts';
 
 const utf8 = new TextEncoder();
 
+export type OutputStream = 'stdout' | 'stderr';
+
+/** One stream's text on its way to the log: its own decoder and masker. */
+interface StreamText {
+  decoder: Utf8Text;
+  masker: SecretMasker | null;
+}
+
 export class LogWriter {
-  private readonly decoder = new Utf8Text();
+  private readonly streams: Record<OutputStream, StreamText>;
   private written = 0;
   private pending: Promise<unknown> = Promise.resolve();
   private failed: Error | null = null;
@@ -25,13 +40,18 @@ export class LogWriter {
     private readonly attempt: number,
     private readonly capBytes: number,
     /** Masks the task's secret values (`***`) before anything leaves the node. */
-    private readonly masker: SecretMasker | null = null,
-  ) {}
+    masker: SecretMasker | null = null,
+  ) {
+    // Forks: what each holds back is its own stream's, and the caller's masker stays untouched.
+    const of = (): StreamText => ({ decoder: new Utf8Text(), masker: masker?.active ? masker.fork() : null });
+    this.streams = { stdout: of(), stderr: of() };
+  }
 
-  write(chunk: Buffer): void {
+  write(chunk: Buffer, stream: OutputStream = 'stdout'): void {
     if (this.truncated) return;
-    const text = this.decoder.write(chunk);
-    this.store(this.masker ? this.masker.pushParts(text) : [text]);
+    const { decoder, masker } = this.streams[stream];
+    const text = decoder.write(chunk);
+    this.store(masker ? masker.pushParts(text) : [text]);
   }
 
   /** Appends what fits under the cap of `parts` (text, mask, text, …: see SecretMasker.pushParts). */
@@ -70,12 +90,14 @@ export class LogWriter {
   /** Flushes and writes the end marker. Rejects if any write was lost. */
   async close(): Promise<void> {
     if (!this.truncated) {
-      // Past the cap what the masker held back is dropped with the rest; here it goes out, masked.
-      const tail = this.decoder.end();
-      if (this.masker) {
-        this.store(this.masker.pushParts(tail));
-        this.store(this.masker.endParts());
-      } else this.store([tail]);
+      // Past the cap what the maskers held back is dropped with the rest; here it goes out, masked.
+      for (const { decoder, masker } of Object.values(this.streams)) {
+        const tail = decoder.end();
+        if (masker) {
+          this.store(masker.pushParts(tail));
+          this.store(masker.endParts());
+        } else this.store([tail]);
+      }
     }
     this.append(['end', '1']);
     await this.pending;
