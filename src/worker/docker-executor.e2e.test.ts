@@ -144,7 +144,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Containers of this file's tasks that a failed test left (the executor removes the others).
   const left = (await findJarvisContainers(docker)).filter((c) => taskIds.has(c.taskId));
-  for (const c of left) await docker.getContainer(c.id).remove({ force: true }).catch(() => undefined);
+  for (const c of left) await docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined);
 });
 
 describe('DockerExecutor', () => {
@@ -421,6 +421,22 @@ describe('DockerExecutor', () => {
     expect(await executor.discard(s.taskId, 1)).toBe(true);
     expect(await leftovers(s.taskId)).toEqual([]);
     expect(await executor.discard(s.taskId, 1)).toBe(false);
+  });
+
+  it('discards the anonymous /tmp volume of a task with outputs with its container', async () => {
+    const s = spec({ attempt: 1, command: 'echo data > /tmp/out; sleep 60', outputs: { out: '/tmp/out' } });
+    const leftover = await docker.createContainer(buildCreateOptions(s));
+    const volumes = ((await leftover.inspect()).Mounts ?? []).filter((m) => m.Type === 'volume' && m.Destination === '/tmp').map((m) => m.Name as string);
+    expect(volumes).toHaveLength(1);
+    try {
+      await leftover.start();
+      expect(await executor.discard(s.taskId, 1)).toBe(true);
+      expect(await leftovers(s.taskId)).toEqual([]);
+      const left = await docker.listVolumes({ filters: { name: volumes } });
+      expect((left.Volumes ?? []).map((v) => v.Name).filter((n) => volumes.includes(n))).toEqual([]);
+    } finally {
+      for (const v of volumes) await docker.getVolume(v).remove().catch(() => undefined);
+    }
   });
 
   it('reports a command that cannot be executed as an error', async () => {

@@ -192,13 +192,22 @@ export class DockerExecutor implements Executor {
     }
   }
 
-  /** Kills and removes a container of an attempt this node no longer owns. */
+  /**
+   * Kills and removes a container of an attempt this node no longer owns, with its anonymous
+   * volumes (a task with outputs has /tmp on one, holding the task's data). False when there was
+   * none; a removal the engine refuses otherwise is logged.
+   */
   async discard(taskId: string, attempt: number): Promise<boolean> {
+    const name = containerName(taskId, attempt);
     try {
-      await this.docker.getContainer(containerName(taskId, attempt)).remove({ force: true });
+      await this.docker.getContainer(name).remove({ force: true, v: true });
       return true;
     } catch (err) {
       if (isEngineUnreachable(err)) throw await engineUnavailable(this.docker, err);
+      const code = statusOf(err);
+      if (code === 404) return false;
+      if (code === 409 && /already in progress/i.test(engineMessage(err))) return true;
+      this.log.warn({ taskId, attempt, container: name, err }, 'could not remove the container of an attempt');
       return false;
     }
   }
