@@ -520,7 +520,8 @@ export class NodeAgent implements Part {
     }
     const cancelled = taken === 'cancelled';
     const { env, masker, problem: secretsProblem } = await resolveTaskEnv(spec, node, (path, body, token) => this.api(path, body, token));
-    const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, spec.logCapBytes || config.tasks.log_cap_bytes, masker);
+    const logCapBytes = spec.logCapBytes || config.tasks.log_cap_bytes;
+    const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, logCapBytes, masker);
     const stdout = new StdoutLastLine(masker?.fork() ?? null);
     let outcome: RunOutcome & { startedAt: Date | null; finishedAt: Date };
     // Reported once: as soon as the executor knows the outcome (before it removes the
@@ -554,6 +555,7 @@ export class NodeAgent implements Part {
             taskLabels: spec.labels,
             security: spec.security,
             outputs: spec.outputs,
+            logCapBytes,
           },
           {
             signal: abort.signal,

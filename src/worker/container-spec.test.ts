@@ -19,6 +19,14 @@ describe('buildCreateOptions', () => {
     expect(h?.ReadonlyRootfs).toBe(true);
   });
 
+  it("bounds the engine's own log by the attempt's log cap, 1 MiB a file at least", () => {
+    const log = (logCapBytes?: number) => buildCreateOptions(spec({ logCapBytes })).HostConfig?.LogConfig;
+    expect(log(64 * 1024 * 1024)).toEqual({ Type: 'json-file', Config: { 'max-size': '65536k', 'max-file': '3' } });
+    expect(log(5_000_001)).toEqual({ Type: 'json-file', Config: { 'max-size': '4883k', 'max-file': '3' } });
+    expect(log(1000)).toEqual({ Type: 'json-file', Config: { 'max-size': '1024k', 'max-file': '3' } });
+    expect(log()).toEqual({ Type: 'json-file', Config: { 'max-size': '10240k', 'max-file': '3' } });
+  });
+
   it('maps a spec to the create body (GPU requests included; no GPU on this machine to run them)', () => {
     const s = spec({ taskId: 'a/b c', attempt: 2, command: 'echo hi', env: { A: '1' }, cpu: 1.5, memoryMb: 256, gpu: 2 });
     const o = buildCreateOptions(s);
@@ -32,6 +40,7 @@ describe('buildCreateOptions', () => {
       Memory: 256 * 1024 * 1024,
       MemorySwap: 256 * 1024 * 1024,
       NetworkMode: 'none',
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10240k', 'max-file': '3' } },
       DeviceRequests: [{ Driver: 'nvidia', Count: 2, Capabilities: [['gpu']] }],
       // The restricted profile (worker.security defaults).
       Privileged: false,

@@ -68,6 +68,29 @@ function resourceConfig(spec: RunSpec): Dockerode.HostConfig {
   return config;
 }
 
+/** The log cap assumed when a spec does not give one (tasks.log_cap_bytes' default). */
+const DEFAULT_LOG_CAP_BYTES = 10 * 1024 * 1024;
+/** The least a rotated engine log file holds, whatever the cap (each line costs ~70 bytes more there). */
+const MIN_ENGINE_LOG_FILE_BYTES = 1024 * 1024;
+/** How many files the engine keeps of a container's log: the head of the output survives ~2 rotations. */
+export const ENGINE_LOG_FILES = 3;
+
+/**
+ * What the engine keeps of the output. The worker reads it through attach, live, and stores at
+ * most the log cap; the engine's own log serves `docker logs` and the replay of an adopted
+ * container's output after a restart (attach with logs: true, which reads the rotated files too).
+ * Docker's default json-file driver kept all of it, without limit, on the node's disk for as long
+ * as the container lived. It is now json-file (explicitly: the replay needs a driver it can read
+ * back, and options of one driver are refused by another) rotated at the cap, ENGINE_LOG_FILES files:
+ * at most ~3 × the cap per container, and the head of the output, which is what the log holds,
+ * is there to replay until the task printed some 2–3 times the cap (its JSON encoding) before
+ * the restart. Past that an adopted attempt's log starts where the engine's oldest file does.
+ */
+function engineLogConfig(spec: RunSpec): NonNullable<Dockerode.HostConfig['LogConfig']> {
+  const fileBytes = Math.max(spec.logCapBytes ?? DEFAULT_LOG_CAP_BYTES, MIN_ENGINE_LOG_FILE_BYTES);
+  return { Type: 'json-file', Config: { 'max-size': `${Math.ceil(fileBytes / 1024)}k`, 'max-file': String(ENGINE_LOG_FILES) } };
+}
+
 export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT_HARDENING): Dockerode.ContainerCreateOptions {
   return {
     name: containerName(spec.taskId, spec.attempt),
@@ -88,6 +111,6 @@ export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT
     AttachStdin: false,
     AttachStdout: true,
     AttachStderr: true,
-    HostConfig: { NetworkMode: spec.network, ...securityConfig(spec, hardening), ...resourceConfig(spec) },
+    HostConfig: { NetworkMode: spec.network, LogConfig: engineLogConfig(spec), ...securityConfig(spec, hardening), ...resourceConfig(spec) },
   };
 }

@@ -414,6 +414,46 @@ describe('DockerExecutor', () => {
     expect(await leftovers(s.taskId)).toEqual([]);
   });
 
+  it("keeps the engine's own log of a chatty task to a few files of the log cap, while the attempt still gets every byte", async () => {
+    // 8 MiB in lines of 1,000: the engine rotates its log at 1 MiB (the cap), keeping 3 files.
+    const s = spec({ logCapBytes: 1024 * 1024, command: "yes $(printf '%0999d' 0) | head -c 8388608" });
+    let containerId = '';
+    let engineLog = -1;
+    let logConfig: unknown = null;
+    let delivered = 0;
+    const res = await executor.run(s, {
+      onOutput: (chunk) => void (delivered += chunk.length),
+      onStarted: ({ containerId: id }) => void (containerId = id),
+      // Before the container is removed: what `docker logs` still has of it.
+      onOutcome: async () => {
+        const c = docker.getContainer(containerId);
+        logConfig = (await c.inspect()).HostConfig.LogConfig;
+        engineLog = ((await c.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer).length;
+      },
+    });
+    expect(res.status).toBe('succeeded');
+    expect(delivered).toBe(8 * 1024 * 1024);
+    expect(engineLog).toBeGreaterThan(0);
+    expect(engineLog).toBeLessThan(3.5 * 1024 * 1024);
+    expect(logConfig).toEqual({ Type: 'json-file', Config: { 'max-size': '1024k', 'max-file': '3' } });
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
+  it('adopts a container whose engine log was rotated, replaying what the engine kept', async () => {
+    const s = spec({ attempt: 2, logCapBytes: 1024 * 1024, command: "yes $(printf '%0999d' 0) | head -c 4194304; echo; echo the-end; sleep 1" });
+    const leftover = await docker.createContainer(buildCreateOptions(s));
+    await leftover.start();
+    await new Promise((r) => setTimeout(r, 500));
+    const out: Buffer[] = [];
+    const res = await executor.run(s, { onOutput: (c) => out.push(c) });
+    expect(res).toMatchObject({ status: 'succeeded', exitCode: 0 });
+    const text = Buffer.concat(out).toString();
+    expect(text.endsWith('\nthe-end\n')).toBe(true);
+    expect(text.length).toBeGreaterThan(1024 * 1024);
+    expect(text.length).toBeLessThan(3.5 * 1024 * 1024);
+    expect(await leftovers(s.taskId)).toEqual([]);
+  });
+
   it('discards the container of an attempt it no longer owns', async () => {
     const s = spec({ attempt: 1, command: 'sleep 60' });
     const leftover = await docker.createContainer(buildCreateOptions(s));

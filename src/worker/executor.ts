@@ -26,6 +26,8 @@ export interface RunSpec {
   security?: ContainerSecurity;
   /** Declared outputs, name → path: files read from the container after it exits. */
   outputs?: Record<string, string>;
+  /** The attempt's log cap (tasks.log_cap_bytes or the job's own): bounds what the engine keeps of its output. */
+  logCapBytes?: number;
 }
 
 export type RunOutcome =
