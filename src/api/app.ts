@@ -3,6 +3,7 @@
 import { documentedAnswers } from './auth/documented-answers.ts';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
+import { matchedRoutes } from 'hono/route';
 import { Hono, type Context } from 'hono';
 import { createControl } from '../control/index.ts';
 import type { ApiDeps } from './deps.ts';
@@ -49,7 +50,7 @@ export function createApp(deps: ApiDeps) {
     const start = process.hrtime.bigint();
     await next();
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    const route = c.req.routePath && c.req.routePath !== '*' && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched';
+    const route = routeLabel(c);
     metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
     if (!c.req.path.startsWith(BOARD_PATH) && c.req.path !== '/metrics' && c.req.path !== '/health') {
       // Heartbeats that went well are routine (a thousand nodes send 200 a second), and so are
@@ -141,4 +142,17 @@ export function createApp(deps: ApiDeps) {
   const answer = fastApiErrorHandler(logger);
   app.onError((err, c) => answer(toHttpError(err), c));
   return app;
+}
+
+/**
+ * The route template a request reached, for the metrics' route label. Hono's routePath is the
+ * handler that ran last: for an answer thrown by a middleware (401, 403, 429 of the key check,
+ * 413 of the body reader) that is the middleware's `*`, so the route is taken from what the path
+ * matched instead. `unmatched`: no route has this path.
+ */
+function routeLabel(c: Context): string {
+  const path = c.req.routePath;
+  if (path && path !== '*' && path !== '/*') return path;
+  const routes = matchedRoutes(c).filter((r) => r.method !== 'ALL');
+  return routes[routes.length - 1]?.path ?? 'unmatched';
 }

@@ -10,6 +10,10 @@ import { OutputDeclaration, OutputDeclarations } from '../workflow/outputs.ts';
 const Text = () => z.string().refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' });
 /** Integers are stored as PostgreSQL `integer`. */
 const INT32_MAX = 2_147_483_647;
+/** The most CPUs a task may ask for or a node may offer (as a tenant's quota): sums of them stay finite. */
+const MAX_CPU = 1_000_000;
+/** The longest base of a retry's backoff: a day (the backoff doubles up to a day, domain/attempt-end.ts). */
+const MAX_BACKOFF_SECONDS = 86_400;
 
 const StringMap = z.record(Text(), Text());
 
@@ -23,10 +27,13 @@ export const ResourcesInput = z
   .strictObject({
     cpu: z
       .union([
-        laxFloat(z.number().gt(0)),
-        z.string().refine((s) => parseCpuQuantity(s) !== null, {
-          message: 'cpu must be a number of cores > 0 or a quantity such as "500m" or "2"',
-        }),
+        laxFloat(z.number().gt(0).lte(MAX_CPU)),
+        z
+          .string()
+          .refine((s) => parseCpuQuantity(s) !== null, {
+            message: 'cpu must be a number of cores > 0 or a quantity such as "500m" or "2"',
+          })
+          .refine((s) => (parseCpuQuantity(s) ?? 0) <= MAX_CPU, { message: `cpu must be at most ${MAX_CPU} cores` }),
       ])
       .optional(),
     // Either may be null, as `int | None = None` / `str | None = None` take it: a client sends
@@ -37,6 +44,7 @@ export const ResourcesInput = z
       .refine((s) => parseMemoryQuantity(s) !== null, {
         message: 'memory must be a quantity such as "512Mi", "1Gi" or "1G"',
       })
+      .refine((s) => (parseMemoryQuantity(s) ?? 0) <= INT32_MAX, { message: `memory must be at most ${INT32_MAX} MiB (about 2 PiB)` })
       .nullable()
       .optional(),
     gpu: laxInt(z.number().int().gte(0).lte(INT32_MAX)).optional(),
@@ -66,7 +74,7 @@ export const TaskCreate = z
     // Numbers in pydantic's lax mode: "60", 60.0 and true are read as a pydantic int field reads them.
     timeout_seconds: laxInt(z.number().int().gte(1).lte(INT32_MAX)).nullable().optional(),
     max_retries: laxInt(z.number().int().gte(0).lte(20)).optional(),
-    retry_backoff_seconds: laxFloat(z.number().gte(0)).optional(),
+    retry_backoff_seconds: laxFloat(z.number().gte(0).lte(MAX_BACKOFF_SECONDS)).optional(),
     node_selector: StringMap.optional(),
     labels: StringMap.optional(),
     idempotency_key: Text().min(1).max(256).nullable().optional(),
@@ -200,7 +208,7 @@ export const ErrorDetail = z.object({ detail: z.string() }).openapi('ErrorDetail
 
 export const NodeCapacity = z
   .strictObject({
-    cpu: laxFloat(z.number().gt(0)),
+    cpu: laxFloat(z.number().gt(0).lte(MAX_CPU)),
     memory_mb: laxInt(z.number().int().gt(0).lte(INT32_MAX)),
     gpu: laxInt(z.number().int().gte(0).lte(INT32_MAX)).default(0),
     max_tasks: laxInt(z.number().int().gte(1).lte(INT32_MAX)),
@@ -218,12 +226,13 @@ export const NodeRegister = z
 
 export const NodeHeartbeat = z
   .strictObject({
-    cpu_percent: laxFloat(z.number().gte(0)).nullable().optional(),
-    memory_used_mb: laxFloat(z.number().gte(0)).nullable().optional(),
-    running_task_ids: z.array(z.string()).optional(),
+    cpu_percent: laxFloat(z.number().gte(0).lte(1e9)).nullable().optional(),
+    memory_used_mb: laxFloat(z.number().gte(0).lte(INT32_MAX)).nullable().optional(),
+    running_task_ids: z.array(z.string().max(64)).max(100_000).optional(),
     listed_at: z.iso
       .datetime({ offset: true })
       .refine((s) => Date.parse(s) >= Date.UTC(2000, 0, 1), { message: 'Input should be a time after 2000-01-01' })
+      .refine((s) => !(Date.parse(s) >= Date.UTC(9999, 0, 1)), { message: 'Input should be a time before 9999-01-01' })
       .optional()
       .openapi({
         description:

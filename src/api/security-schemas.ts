@@ -20,7 +20,10 @@ export const KeyCreate = z
     name: NoNul(128),
     role: z.enum(ROLES),
     tenant: Tenant.default('default'),
-    rate_limit_per_s: laxFloat(z.number().gt(0).lte(1_000_000)).nullable().default(null).openapi({ description: 'Requests per second; null = the configured default' }),
+    rate_limit_per_s: laxFloat(z.number().gte(0.001).lte(1_000_000))
+      .nullable()
+      .default(null)
+      .openapi({ description: 'Requests per second, at least 0.001 (one request in about 17 minutes); null = the configured default' }),
   })
   .openapi('KeyCreate');
 
@@ -38,11 +41,22 @@ export const KeyInfo = z
 export const KeyCreated = KeyInfo.extend({ key: z.string().openapi({ description: 'The key: shown this once, never again' }) }).openapi('KeyCreated');
 export const KeyList = z.object({ items: z.array(KeyInfo) }).openapi('KeyList');
 
+/** Date.UTC reads years below 100 as 19xx. */
+const YEAR_1 = Date.parse('0001-01-01T00:00:00Z');
+const YEAR_10000 = Date.UTC(10_000, 0, 1);
+/** NaN (not a time at all) is left to the datetime check's own error. */
+const inYears1To9999 = (t: number) => Number.isNaN(t) || (t >= YEAR_1 && t < YEAR_10000);
+
 export const AuditQuery = z.object({
   action: NoNul(128).optional(),
   key_id: z.guid().optional(),
   tenant: Tenant.optional(),
-  since: z.iso.datetime({ offset: true }).optional().openapi({ description: 'ISO 8601 time; only records at or after it' }),
+  since: z.iso
+    .datetime({ offset: true })
+    // PostgreSQL's timestamps run from 4713 BC; a year 0000 or one past 9999 in UTC is refused there.
+    .refine((s) => inYears1To9999(Date.parse(s)), { message: 'Input should be a time between the years 0001 and 9999 (UTC)' })
+    .optional()
+    .openapi({ description: 'ISO 8601 time; only records at or after it' }),
   limit: queryInt(z.int().gte(1).lte(500)).default(50),
   offset: queryInt(z.int().gte(0)).default(0),
 });

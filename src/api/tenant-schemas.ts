@@ -19,7 +19,7 @@ const QuotaIn = z
 
 export const TenantPut = z
   .strictObject({
-    weight: laxFloat(z.number().gt(0).lte(1_000_000)).default(1).openapi({ description: 'Share of a busy cluster relative to other tenants with work (default 1)' }),
+    weight: laxFloat(z.number().gte(0.001).lte(1_000_000)).default(1).openapi({ description: 'Share of a busy cluster relative to other tenants with work (default 1)' }),
     quota: QuotaIn.default({ cpu: null, memory_mb: null, gpu: null, max_running: null }),
   })
   .openapi('TenantSettings');

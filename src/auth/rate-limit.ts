@@ -23,7 +23,7 @@ tokens = math.min(burst, tokens + (now - at) * rate / 1000)
 local allowed = math.min(want, math.floor(tokens))
 tokens = tokens - allowed
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+redis.call('PEXPIRE', KEYS[1], math.min(math.ceil(burst / rate * 1000) + 1000, 86400000))
 local wait = 0
 if allowed == 0 then wait = math.ceil((1 - tokens) * 1000 / rate) end
 return {allowed, math.floor(tokens), wait}

@@ -25,7 +25,7 @@ export const ConfigSchema = z.strictObject({
     }),
   }),
   auth: z.strictObject({
-    default_rate_per_s: z.number().positive(),
+    default_rate_per_s: z.number().min(0.001),
     /** Refused credentials per second per client address, after a burst of refusals_burst (0: no limit). */
     refusals_per_s: z.number().min(0),
     refusals_burst: z.number().int().min(1),

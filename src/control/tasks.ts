@@ -5,6 +5,7 @@
 import { GroupCommit } from '../state/group-commit.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskFilter } from '../state/task-store.ts';
+import { isUniqueViolation } from '../state/tx.ts';
 import { Conflict, Forbidden, NotFound } from '../domain/errors.ts';
 import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
 import { canSee, type Actor } from './actor.ts';
@@ -74,7 +75,11 @@ export class TaskControl {
     const rows = specs.map((t) => taskRowFrom(t, config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: actor.tenant }));
     for (const r of rows) this.checkPolicy(r, actor.tenant);
     await checkSecretRefs(this.deps, actor.tenant, specs.map((t, i) => ({ loc: ['body', 'tasks', i], env: t.env })));
-    const created = await tasks.createMany(rows, (all) => this.enqueueOrRefuse(all, 'the batch'));
+    const created = await tasks.createMany(rows, (all) => this.enqueueOrRefuse(all, 'the batch')).catch((err: unknown) => {
+      // A key taken between the look-up above and the insert (another request with it at once).
+      if (keys.length > 0 && isUniqueViolation(err)) throw new Conflict('An idempotency_key of the batch was used by another task meanwhile; nothing was stored');
+      throw err;
+    });
     for (const t of created) this.deps.metrics.submitted.inc({ priority: t.priority });
     return created;
   }

@@ -16,9 +16,12 @@ export interface AttemptOf {
 
 export type AttemptEnd = { kind: 'ignore' } | { kind: 'retry'; retryInMs: number; reason: string } | { kind: 'final' };
 
-/** Exponential backoff: the configured delay, doubled for each attempt already made. */
+/** The longest wait before a retry. */
+export const MAX_RETRY_DELAY_MS = 86_400_000;
+
+/** Exponential backoff: the configured delay, doubled for each attempt already made, at most a day. */
 export function retryDelayMs(backoffSeconds: number, attempt: number): number {
-  return Math.round(backoffSeconds * 1000 * 2 ** (attempt - 1));
+  return Math.min(MAX_RETRY_DELAY_MS, Math.round(backoffSeconds * 1000 * 2 ** (attempt - 1)));
 }
 
 /**

@@ -44,7 +44,7 @@ export async function taskOverview(db: Db, tenant: string | undefined, now = new
     rows<{ cpu: number; memory_mb: number; gpu: number; n: string; cpu_total: number; memory_total: string; gpu_total: string }>(db, sql`
       select s.cpu, s.memory_mb, s.gpu, count(*) as n, sum(s.cpu_asked) as cpu_total, sum(s.memory_asked) as memory_total, sum(s.gpu) as gpu_total
       from (select case when t.cpu <= 0.25 then 0.25 else power(2, ceil(log(2, t.cpu::numeric)))::float8 end as cpu,
-                   case when t.memory_mb <= 128 then 128 else power(2, ceil(log(2, t.memory_mb::numeric)))::int end as memory_mb,
+                   case when t.memory_mb <= 128 then 128 else power(2, ceil(log(2, t.memory_mb::numeric)))::float8 end as memory_mb,
                    t.gpu, t.cpu as cpu_asked, t.memory_mb as memory_asked
             from tasks t where t.status = 'queued' and ${onTenant}) s
       group by s.cpu, s.memory_mb, s.gpu order by n desc, s.cpu, s.memory_mb, s.gpu limit ${SHAPES}`),

@@ -7,13 +7,17 @@
 // model accepts, so the hook runs and answers from what was read); a repeated scalar query key
 // keeps only its last value, as Starlette does. Nothing runs twice, so the app's own middleware
 // (the key check above all) may come before this one: a request without a key is refused before
-// a byte of its body is read.
+// a byte of its body is read. A string PostgreSQL cannot store (NUL, an unpaired surrogate)
+// anywhere in a request the schemas accept is answered 422 here (unstorable-text.ts).
 import type { OpenAPIHono, RouteConfig } from '@hono/zod-openapi';
 import type { Context, Env, MiddlewareHandler, Schema } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { readBodyLimited } from './body-limit.ts';
 import { readRequestBody, type RequestBody } from './request-body.ts';
-import { FASTAPI_REQUEST, jsonBodySchema, type FastApiRequest, type FastApiVariables } from './request-validation.ts';
+import { FASTAPI_REQUEST, jsonBodySchema, validateRequest, type FastApiRequest, type FastApiVariables } from './request-validation.ts';
+import { RequestValidationError } from './errors.ts';
+import { hideSecrets, secretKeys } from './secret-fields.ts';
+import { mayHoldUnstorable, unstorableInBody, unstorableInParams } from './unstorable-text.ts';
 import { def, unwrap, isZodSchema } from './zod-schema.ts';
 
 /** Content types both Hono's JSON validator and @hono/zod-openapi's media-type gate accept. */
@@ -57,6 +61,15 @@ export function fastApiRequests<E extends Env, S extends Schema, B extends strin
       c.req.json = <T>() => Promise.resolve(value as T);
     }
     const request: FastApiRequest = { route, params: pathParams(known, c.req.path), query, body };
+    const unstorable = [
+      ...unstorableInParams('path', request.params),
+      ...unstorableInParams('query', query),
+      ...(body?.kind === 'json' && mayHoldUnstorable(body.text) ? unstorableInBody(body.value) : []),
+    ];
+    // Only for a request the schemas accept: one they refuse gets their answer, as from FastAPI.
+    if (unstorable.length > 0 && (await validateRequest(request)).length === 0) {
+      throw new RequestValidationError(hideSecrets(unstorable, secretKeys(jsonBodySchema(route))));
+    }
     (c as Context<{ Variables: FastApiVariables }>).set(FASTAPI_REQUEST, request);
     await next();
   };

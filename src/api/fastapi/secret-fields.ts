@@ -28,8 +28,10 @@ export function hideSecrets(items: PydanticErrorItem[], keys: Set<string>): Pyda
   return items.map((item) => {
     const [root, field] = item.loc;
     if (root !== 'body') return item;
-    // The field itself, or the raw (non-JSON) body, which may hold it anywhere.
-    if ((typeof field === 'string' && keys.has(field)) || (item.loc.length === 1 && typeof item.input === 'string')) return { ...item, input: HIDDEN };
+    // The field itself, or a body that is not an object (raw text, an array of objects, ...),
+    // which may hold it anywhere.
+    const wholeBodyNotObject = item.loc.length === 1 && item.input !== null && (typeof item.input !== 'object' || Array.isArray(item.input));
+    if ((typeof field === 'string' && keys.has(field)) || wholeBodyNotObject) return { ...item, input: HIDDEN };
     if (item.loc.length <= 2 && item.input && typeof item.input === 'object' && !Array.isArray(item.input)) {
       const input = { ...(item.input as Record<string, unknown>) };
       for (const k of keys) if (Object.hasOwn(input, k)) input[k] = HIDDEN;
