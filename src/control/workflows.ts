@@ -1,6 +1,7 @@
 // Use cases for workflows: the graph is checked (keys, dependencies, cycles) before anything is
 // stored; the whole graph is stored in one transaction, then its first tasks are enqueued. If
-// Redis refuses them the workflow is removed again and the caller gets Unavailable.
+// Redis refuses them the workflow is removed again and the caller gets Unavailable (unless one
+// was placed meanwhile: then it is accepted, as stored; see takeBack).
 import { validateGraph } from '../dag/validate.ts';
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import { Conflict, InvalidInput, NotFound } from '../domain/errors.ts';
@@ -13,6 +14,7 @@ import { checkWorkflowSpecTemplates } from './template-checks.ts';
 import { canSee, type Actor } from './actor.ts';
 import { Forbidden } from '../domain/errors.ts';
 import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
+import { NotTakenBack } from '../state/group-commit.ts';
 
 export class WorkflowControl {
   constructor(private readonly deps: ControlDeps) {}
@@ -29,16 +31,37 @@ export class WorkflowControl {
       if (refusal) throw new Forbidden(`task "${r.workflowKey}": ${refusal}`);
     }
     await checkSecretRefs(this.deps, actor.tenant, spec.tasks.map((t, i) => ({ loc: ['body', 'tasks', i], env: t.env })));
-    const { workflow, queued } = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
+    const created = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
+    let workflow = created.workflow;
     try {
-      await this.deps.pending.add(queued);
+      await this.deps.pending.add(created.queued);
     } catch (err) {
-      this.deps.logger.warn({ err, workflow_id: id }, 'POST /workflows: could not enqueue; the workflow was not stored');
-      await workflows.delete(id);
-      throw queueUnavailable(config, 'the workflow');
+      if (!(await this.takeBack(id, created.queued.map((t) => t.id), err))) throw queueUnavailable(config, 'the workflow');
+      workflow = (await workflows.get(id)) ?? workflow;
     }
     for (const t of rows) this.deps.metrics.submitted.inc({ priority: t.priority });
     return { workflow, tasks: await workflows.tasksOf(id) };
+  }
+
+  /**
+   * The first tasks of a workflow just stored could not be enqueued: the workflow is deleted
+   * (false), unless one of them was placed meanwhile (the enqueue landed after all, or the
+   * reconciler queued it): then it is on a node and may run, so the workflow is kept and
+   * accepted, as stored (true); the reconciler queues those still queued. When taking it back
+   * fails, the client is not told "nothing was stored": NotTakenBack (500, logged with the ids).
+   */
+  private async takeBack(id: string, queuedIds: string[], err: unknown): Promise<boolean> {
+    const { logger, workflows } = this.deps;
+    let deleted: boolean;
+    try {
+      deleted = await workflows.delete(id, queuedIds);
+    } catch (undoErr) {
+      logger.warn({ err, workflow_id: id }, 'POST /workflows: could not enqueue, nor take the workflow back');
+      throw new NotTakenBack(queuedIds, undoErr, id);
+    }
+    if (deleted) logger.warn({ err, workflow_id: id }, 'POST /workflows: could not enqueue; the workflow was not stored');
+    else logger.warn({ err, workflow_id: id }, 'POST /workflows: could not enqueue, but a task of the workflow was placed meanwhile; the workflow is accepted as stored');
+    return !deleted;
   }
 
   /** A page of workflows, each with how many of its tasks are in each status. */

@@ -1,14 +1,42 @@
 // Group commit for task submissions: requests that arrive while a write is in flight are
 // written together by the next one — one multi-row INSERT and one enqueue for the lot — so
 // under load each task costs a fraction of a round trip, and at low load nothing waits (a lone
-// request is written at once). All or nothing per group: if the enqueue fails, the group's rows
-// are deleted again and every request in it gets the error.
+// request is written at once). If the enqueue fails, the group's rows are taken back and every
+// request in it gets the error — except a request whose task was placed meanwhile (the enqueue
+// landed after its deadline, or the reconciler queued the row): that task runs, so its request
+// is answered with the task as stored (TaskStore.deleteMany keeps it). If taking back fails,
+// nobody is told "nothing was stored": each request gets a NotTakenBack naming its task.
 import type { TaskRow, NewTaskRow } from './schema.ts';
 
 interface Waiting {
   row: NewTaskRow;
   resolve(task: TaskRow): void;
   reject(err: unknown): void;
+}
+
+/**
+ * Tasks (or a workflow) were stored, the task queue did not take them, and taking them back
+ * failed too (the database refused or went away): they may still be stored, queued, and then
+ * the reconciler queues them and they run. Not a domain error: the API answers 500 (not 503
+ * "nothing was stored", which tells the client to submit the work again) and logs it at error
+ * level, with this message, which names what was stored, and `taskIds` (and `workflowId`).
+ */
+export class NotTakenBack extends Error {
+  constructor(
+    readonly taskIds: string[],
+    cause: unknown,
+    readonly workflowId?: string,
+  ) {
+    const one = workflowId !== undefined || taskIds.length === 1;
+    const named =
+      workflowId !== undefined ? `workflow ${workflowId} was` : one ? `task ${taskIds[0]} was` : `${taskIds.length} tasks (${taskIds.slice(0, 5).join(', ')}${taskIds.length > 5 ? ', …' : ''}) were`;
+    const [them, they] = one ? ['it', 'it'] : ['them', 'they'];
+    super(
+      `${named} stored, but the task queue did not take ${workflowId !== undefined ? 'its first tasks' : them} and taking ${them} back failed too (see cause): ${they} may still run (the reconciler queues stored tasks); look ${them} up before submitting ${them} again`,
+      { cause },
+    );
+    this.name = 'NotTakenBack';
+  }
 }
 
 export class GroupCommit {
@@ -18,7 +46,8 @@ export class GroupCommit {
   constructor(
     private readonly store: {
       insertMany(rows: NewTaskRow[]): Promise<TaskRow[]>;
-      deleteMany(ids: string[]): Promise<void>;
+      /** Deletes those of the tasks nothing has touched yet; returns the others, as stored. */
+      deleteMany(ids: string[]): Promise<TaskRow[]>;
     },
     private readonly enqueue: (tasks: TaskRow[]) => Promise<void>,
     private readonly maxGroup = 500,
@@ -46,8 +75,7 @@ export class GroupCommit {
         try {
           await this.enqueue(created);
         } catch (err) {
-          await this.store.deleteMany(created.map((t) => t.id)).catch(() => undefined);
-          for (const w of group) w.reject(err);
+          await this.takeBack(group, created, err);
           continue;
         }
         const byId = new Map(created.map((t) => [t.id, t]));
@@ -55,6 +83,22 @@ export class GroupCommit {
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  /** The enqueue failed: the tasks still untouched are deleted and refused; those placed meanwhile are accepted. */
+  private async takeBack(group: Waiting[], created: TaskRow[], err: unknown): Promise<void> {
+    let kept: Map<string, TaskRow>;
+    try {
+      kept = new Map((await this.store.deleteMany(created.map((t) => t.id))).map((t) => [t.id, t]));
+    } catch (undoErr) {
+      for (const w of group) w.reject(new NotTakenBack([w.row.id as string], undoErr));
+      return;
+    }
+    for (const w of group) {
+      const t = kept.get(w.row.id as string);
+      if (t) w.resolve(t);
+      else w.reject(err);
     }
   }
 }

@@ -14,6 +14,7 @@ import { taskOverview, type TaskOverview } from './task-overview.ts';
 import { isUniqueViolation, uuidArray, type Tx } from './tx.ts';
 import { fieldsOf, rowFromJson, rowsOf } from './row-mapping.ts';
 import { insertAsJson } from './json-insert.ts';
+import { NotTakenBack } from './group-commit.ts';
 
 export interface TaskFilter {
   /** Only this tenant's tasks (undefined: every tenant's). */
@@ -103,7 +104,9 @@ export class TaskStore {
     try {
       await enqueue(task);
     } catch (err) {
-      await this.deleteMany([task.id]);
+      // Placed meanwhile (the enqueue landed after its deadline): accepted after all, as stored.
+      const [kept] = await this.takeBack([task.id], false);
+      if (kept) return { task: kept, created: true };
       throw err;
     }
     return { task, created: true };
@@ -111,7 +114,9 @@ export class TaskStore {
 
   /**
    * Inserts many tasks in one transaction, then enqueues them; all or nothing: if enqueueing
-   * fails every row is deleted again.
+   * fails every row is deleted again, unless one of them was placed meanwhile (the enqueue landed
+   * after its deadline): then none is, and the batch is accepted, as stored (the reconciler
+   * queues those still queued that have no job).
    */
   async createMany(rows: NewTaskRow[], enqueue: (tasks: TaskRow[]) => Promise<void>): Promise<TaskRow[]> {
     const created = await this.db.transaction(async (tx) => {
@@ -125,8 +130,9 @@ export class TaskStore {
     try {
       await enqueue(created);
     } catch (err) {
-      await this.deleteMany(created.map((t) => t.id));
-      throw err;
+      const kept = new Map((await this.takeBack(created.map((t) => t.id), true)).map((t) => [t.id, t]));
+      if (kept.size === 0) throw err;
+      return created.map((t) => kept.get(t.id) ?? t);
     }
     return created;
   }
@@ -137,13 +143,40 @@ export class TaskStore {
   }
 
   /**
-   * Takes back tasks just inserted (their enqueue failed), with the history events their insert
-   * wrote: task_events has no foreign key to cascade a delete (migration 0015).
+   * Takes back tasks just inserted whose enqueue failed, with the history events their insert
+   * wrote (task_events has no foreign key to cascade a delete, migration 0015) — only those
+   * nothing has touched: still `queued`, no attempt. An enqueue that failed by its deadline may
+   * still have landed, and the dispatcher placed the task (or the reconciler queued the row):
+   * such a task is on a node with its reservation, and may run already; deleting it would drop
+   * its reports and never give the reservation back. The rows are locked (in id order, as
+   * placement locks them) before they are judged. `allOrNone` (a batch): if one cannot be
+   * deleted, none is. Returns the tasks kept (all of them when `allOrNone` kept any), as stored.
    */
-  async deleteMany(ids: string[]): Promise<void> {
-    await this.db.execute(sql`
-      with gone as (delete from tasks where id = any(${uuidArray(ids)}::uuid[]) returning id)
-      delete from task_events e using gone where e.task_id = gone.id`);
+  async deleteMany(ids: string[], allOrNone = false): Promise<TaskRow[]> {
+    if (ids.length === 0) return [];
+    return this.db.transaction(async (tx) => {
+      const res = (await tx.execute(sql`select * from tasks where id = any(${uuidArray(ids)}::uuid[]) order by id for update`)) as unknown as { rows: Array<Record<string, unknown>> };
+      const rows = rowsOf(tasks, res.rows);
+      const untouched = (t: TaskRow) => t.status === 'queued' && t.attempts === 0;
+      const kept = rows.filter((t) => !untouched(t));
+      if (allOrNone && kept.length > 0) return rows;
+      const gone = rows.filter(untouched).map((t) => t.id);
+      if (gone.length > 0) {
+        await tx.execute(sql`
+          with gone as (delete from tasks where id = any(${uuidArray(gone)}::uuid[]) returning id)
+          delete from task_events e using gone where e.task_id = gone.id`);
+      }
+      return kept;
+    });
+  }
+
+  /** deleteMany after a failed enqueue; a failure to take back is a NotTakenBack (never "nothing was stored"). */
+  private async takeBack(ids: string[], allOrNone: boolean): Promise<TaskRow[]> {
+    try {
+      return await this.deleteMany(ids, allOrNone);
+    } catch (undoErr) {
+      throw new NotTakenBack(ids, undoErr);
+    }
   }
 
   async findByIdempotencyKey(key: string): Promise<TaskRow | null> {

@@ -67,12 +67,31 @@ export class WorkflowStore {
 
   /**
    * Takes back a workflow just stored (its enqueue failed): its tasks and its events go with it
-   * (foreign keys), and its tasks' events here, as task_events has no key to cascade (migration 0015).
+   * (foreign keys), and its tasks' events here, as task_events has no key to cascade (migration
+   * 0015) — only while the tasks its creation queued (`queuedIds`) are all still queued with no
+   * attempt. An enqueue that failed may still have landed, and the dispatcher placed one (or the
+   * reconciler queued it): it is on a node with its reservation and may run, and deleting the
+   * workflow would drop its reports and never give the reservation back. Its other tasks change
+   * only once one of those has (a release follows a parent's end; a cancel cancels them too).
+   * The workflow is locked first, then those tasks in id order, as every other transaction on a
+   * workflow's tasks takes them. Returns false, deleting nothing, when the workflow is kept.
    */
-  async delete(id: string): Promise<void> {
-    await this.db.execute(sql`
-      with events as (delete from task_events e using tasks t where t.workflow_id = ${id} and e.task_id = t.id)
-      delete from workflows where id = ${id}`);
+  async delete(id: string, queuedIds: string[]): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      if (!(await this.lock(tx, id))) return true;
+      // All of them locked, not only those that moved: one placed after the look would be deleted.
+      const queued = await tx
+        .select({ status: tasks.status, attempts: tasks.attempts })
+        .from(tasks)
+        .where(sql`${tasks.id} = any(${uuidArray(queuedIds)}::uuid[])`)
+        .orderBy(tasks.id)
+        .for('update');
+      if (queued.some((t) => t.status !== 'queued' || t.attempts !== 0)) return false;
+      await tx.execute(sql`
+        with events as (delete from task_events e using tasks t where t.workflow_id = ${id} and e.task_id = t.id)
+        delete from workflows where id = ${id}`);
+      return true;
+    });
   }
 
   async get(id: string): Promise<WorkflowRow | null> {
