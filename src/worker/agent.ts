@@ -492,13 +492,19 @@ export class NodeAgent implements Part {
     this.running.set(spec.taskId, { attempt: spec.attempt, abort });
     this.unreported.set(spec.taskId, spec.attempt);
     try {
-      await this.runAndReport(spec, abort, at);
+      await this.runAndReport(spec, abort, at, entry.redelivered);
     } finally {
       if (this.unreported.get(spec.taskId) === spec.attempt) this.unreported.delete(spec.taskId);
     }
   }
 
-  private async runAndReport(spec: NodeJob, abort: AbortController, at: AttemptFields): Promise<void> {
+  /**
+   * `redelivered`: the entry came back after a restart, and the attempt's container may still be
+   * running here (sweepLeftovers kept it for this entry to adopt). An attempt that ends without
+   * the executor running it must then remove that container: nothing else would wait for it,
+   * enforce its timeout or remove it, and its GPUs go to other attempts once this one reports.
+   */
+  private async runAndReport(spec: NodeJob, abort: AbortController, at: AttemptFields, redelivered: boolean): Promise<void> {
     const { config } = this.opts;
     const node = this.node as NodeIdentity;
     // A fresh live log for this attempt, whether the task was cancelled before it started, and
@@ -515,6 +521,7 @@ export class NodeAgent implements Part {
     );
     if (taken === 'withdrawn') {
       // Given back while this node was stopping (control/nodes.ts): placed again elsewhere.
+      if (redelivered) await this.discardLeftover(spec, at, 'withdrawn');
       this.opts.logger.info(at, 'worker: skipping an attempt the control plane withdrew when this node stopped');
       return;
     }
@@ -531,8 +538,10 @@ export class NodeAgent implements Part {
     try {
       if (secretsProblem) {
         outcome = { status: 'error', exitCode: null, error: secretsProblem, startedAt: null, finishedAt: new Date() };
+        if (redelivered) await this.discardLeftover(spec, at, 'its secrets could not be had');
       } else if (cancelled || abort.signal.aborted) {
         outcome = { status: 'cancelled', exitCode: null, error: 'cancelled before it started', startedAt: null, finishedAt: new Date() };
+        if (redelivered) await this.discardLeftover(spec, at, 'cancelled');
       } else {
         const gpuDevices = spec.gpu > 0 ? this.gpus.take(spec.taskId, spec.gpu) : null;
         if (spec.gpu > 0 && !gpuDevices) {
@@ -556,6 +565,8 @@ export class NodeAgent implements Part {
             security: spec.security,
             outputs: spec.outputs,
             logCapBytes,
+            // The executor removes the container left here if it ends the attempt without adopting it.
+            redelivered,
           },
           {
             signal: abort.signal,
@@ -581,6 +592,22 @@ export class NodeAgent implements Part {
       }
     }
     await finish(outcome);
+  }
+
+  /**
+   * Removes the container this attempt may have left running before a restart, when the attempt
+   * ends without running (see runAndReport). Its outcome is reported whatever happens here: an
+   * engine that cannot be reached is said, and the container is then killed as a leftover at the
+   * next start (the control plane no longer gives this node the attempt).
+   */
+  private async discardLeftover(spec: NodeJob, at: AttemptFields, why: string): Promise<void> {
+    try {
+      if (await this.opts.executor.discard?.(spec.taskId, spec.attempt)) {
+        this.opts.logger.info({ ...at, why }, 'worker: removed the container this attempt left before the restart: the attempt ended without running it');
+      }
+    } catch (err) {
+      this.opts.logger.error({ ...at, why, err: { message: (err as Error).message } }, 'worker: could not remove the container this attempt left before the restart');
+    }
   }
 
   /** Flushes the attempt's output and reports how it ended. */

@@ -454,6 +454,21 @@ describe('DockerExecutor', () => {
     expect(await leftovers(s.taskId)).toEqual([]);
   });
 
+  it('removes the container a redelivered attempt left running when the attempt ends before adopting it (refused, cancelled)', async () => {
+    for (const end of ['refused', 'cancelled'] as const) {
+      const s = spec({ attempt: 2, command: 'sleep 60' });
+      const leftover = await docker.createContainer(buildCreateOptions(s));
+      await leftover.start();
+      const aborted = new AbortController();
+      aborted.abort();
+      const res = end === 'refused'
+        ? await executor.run({ ...s, network: 'host', redelivered: true })
+        : await executor.run({ ...s, redelivered: true }, { signal: aborted.signal });
+      expect(res.status).toBe(end === 'refused' ? 'error' : 'cancelled');
+      expect(await leftovers(s.taskId), end).toEqual([]);
+    }
+  });
+
   it('discards the container of an attempt it no longer owns', async () => {
     const s = spec({ attempt: 1, command: 'sleep 60' });
     const leftover = await docker.createContainer(buildCreateOptions(s));

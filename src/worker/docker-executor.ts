@@ -94,7 +94,10 @@ export class DockerExecutor implements Executor {
   async run(spec: RunSpec, hooks: RunHooks = {}): Promise<RunResult> {
     const clock: RunClock = { startedAt: null, finishedAt: null };
     const refused = refusal(spec, hooks.signal);
-    if (refused) return result(refused, clock);
+    if (refused) {
+      await this.discardLeftover(spec);
+      return result(refused, clock);
+    }
     return result(await this.runAttempt(spec, hooks, clock), clock);
   }
 
@@ -109,7 +112,10 @@ export class DockerExecutor implements Executor {
     let container: Dockerode.Container | null = null;
     try {
       const created = await this.create(spec, hooks.signal);
-      if ('outcome' in created) return created.outcome;
+      if ('outcome' in created) {
+        await this.discardLeftover(spec);
+        return created.outcome;
+      }
       container = created.container;
       if (created.adopted) {
         const info = created.adopted;
@@ -209,6 +215,17 @@ export class DockerExecutor implements Executor {
       if (code === 409 && /already in progress/i.test(engineMessage(err))) return true;
       this.log.warn({ taskId, attempt, container: name, err }, 'could not remove the container of an attempt');
       return false;
+    }
+  }
+
+  /**
+   * A redelivered attempt that ends without adopting its container (see RunSpec.redelivered):
+   * the container it may have left running goes, or nothing would wait for it or remove it.
+   */
+  private async discardLeftover(spec: RunSpec): Promise<void> {
+    if (!spec.redelivered) return;
+    if (await this.discard(spec.taskId, spec.attempt)) {
+      this.log.info({ taskId: spec.taskId, attempt: spec.attempt }, 'removed the container this attempt left before a restart: the attempt ended without adopting it');
     }
   }
 

@@ -28,6 +28,12 @@ export interface RunSpec {
   outputs?: Record<string, string>;
   /** The attempt's log cap (tasks.log_cap_bytes or the job's own): bounds what the engine keeps of its output. */
   logCapBytes?: number;
+  /**
+   * The attempt's inbox entry came back after a worker restart: a container of this attempt may
+   * be there, left running. run() adopts it; if the attempt ends before that (refused, cancelled,
+   * its image gone), the container is removed.
+   */
+  redelivered?: boolean;
 }
 
 export type RunOutcome =
