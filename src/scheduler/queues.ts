@@ -134,6 +134,13 @@ export function producerConnection(url: string, extra: RedisOptions = {}, option
  * is `scheduled`, and a repeated hand-over adds nothing while it exists.
  */
 export const RECORD_TTL_S = 86_400;
+/**
+ * A reported attempt's record, with its `reported` mark, lives this long after its report is
+ * queued: node health does not take the attempt for lost while it does. A report job's tries all
+ * end within it (worker/reports.ts derives their number from it), so a longer outage of
+ * PostgreSQL than it allows fails the report. Kept short: there is one record per attempt
+ * ended in this time, in Redis.
+ */
 export const RECORD_AFTER_DONE_S = 3_600;
 
 /** A pending job: one task (its id is the task's), or a group of a tenant's tasks of one priority added together (pending.ts). */

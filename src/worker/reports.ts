@@ -38,7 +38,30 @@ const MAX_FINISHED = 200;
  */
 const MAX_FINISHED_BYTES = 256 * 1024;
 
-const JOB_OPTIONS = { attempts: 20, backoff: { type: 'exponential', delay: 250 }, removeOnComplete: true, removeOnFail: { count: 1000 } } as const;
+/**
+ * How often the control plane tries again a job of reports it could not record (PostgreSQL
+ * away): a fixed wait, so a report is applied within about this long once PostgreSQL is back.
+ * The jobs backed off exponentially before (250 ms doubling, 20 attempts): after 34 minutes of
+ * failures the next try came 34 minutes later, past the attempt's `reported` mark (below), and
+ * node health then took the attempt for lost and ran the task again, its own report ignored as
+ * stale when it came. Every wait is counted in Redis and every failed try logged by the control
+ * plane, so not much shorter.
+ */
+const RETRY_EVERY_MS = 15_000;
+/** What one failed try may take (the control plane's pool gives up connecting after 5 s). */
+const TRY_MS = 5_000;
+/** How long a job may wait in the queue before its first try (a control plane restarting, or behind). */
+const FIRST_TRY_WITHIN_MS = 10 * 60_000;
+/**
+ * As many tries as end, with their waits, within the life of the attempt's `reported` mark
+ * (RECORD_AFTER_DONE_S from when the job is queued): 150, over about 50 minutes. The mark is not
+ * kept longer instead: there is one per attempt ended in its lifetime, in the nodes' Redis, and
+ * the 20 exponential tries would have needed it for 36 hours. A job whose tries are all refused
+ * fails (the control plane logs it); its mark then expires, and node health runs the task again.
+ */
+export const REPORT_ATTEMPTS = Math.floor((RECORD_AFTER_DONE_S * 1000 - FIRST_TRY_WITHIN_MS + RETRY_EVERY_MS) / (RETRY_EVERY_MS + TRY_MS));
+
+const JOB_OPTIONS = { attempts: REPORT_ATTEMPTS, backoff: { type: 'fixed', delay: RETRY_EVERY_MS }, removeOnComplete: true, removeOnFail: { count: 1000 } } as const;
 
 export interface RetryPolicy {
   /** How long a refused job is tried again before its reports fail (ms). */
