@@ -32,7 +32,9 @@ export class TaskControl {
     try {
       await enqueueWithin(this.deps, ts);
     } catch (err) {
-      const where = what === 'the task' ? 'POST /tasks: could not enqueue; the tasks were not stored' : 'POST /tasks/batch: could not enqueue; nothing was stored';
+      // Taken back next (state/group-commit.ts, TaskStore.createMany): deleted unless placed
+      // meanwhile (then accepted); a take-back that fails is logged at error level on its own.
+      const where = what === 'the task' ? 'POST /tasks: could not enqueue; taking the tasks back' : 'POST /tasks/batch: could not enqueue; taking the batch back';
       this.deps.logger.warn({ err, tasks: ts.length }, where);
       throw queueUnavailable(this.deps.config, what);
     }

@@ -1,12 +1,14 @@
 // Group commit for task submissions: requests that arrive while a write is in flight are
 // written together by the next one — one multi-row INSERT and one enqueue for the lot — so
 // under load each task costs a fraction of a round trip, and at low load nothing waits (a lone
-// request is written at once). If the enqueue fails, the group's rows are taken back and every
+// request is written at once). A row the database refuses fails only its own request (the group
+// is then written one by one). If the enqueue fails, the group's rows are taken back and every
 // request in it gets the error — except a request whose task was placed meanwhile (the enqueue
 // landed after its deadline, or the reconciler queued the row): that task runs, so its request
 // is answered with the task as stored (TaskStore.deleteMany keeps it). If taking back fails,
 // nobody is told "nothing was stored": each request gets a NotTakenBack naming its task.
 import type { TaskRow, NewTaskRow } from './schema.ts';
+import { isDataError } from './tx.ts';
 
 interface Waiting {
   row: NewTaskRow;
@@ -63,27 +65,35 @@ export class GroupCommit {
   private async flush(): Promise<void> {
     this.flushing = true;
     try {
-      while (this.waiting.length > 0) {
-        const group = this.waiting.splice(0, this.maxGroup);
-        let created: TaskRow[];
-        try {
-          created = await this.store.insertMany(group.map((w) => w.row));
-        } catch (err) {
-          for (const w of group) w.reject(err);
-          continue;
-        }
-        try {
-          await this.enqueue(created);
-        } catch (err) {
-          await this.takeBack(group, created, err);
-          continue;
-        }
-        const byId = new Map(created.map((t) => [t.id, t]));
-        for (const w of group) w.resolve(byId.get(w.row.id as string) as TaskRow);
-      }
+      while (this.waiting.length > 0) await this.write(this.waiting.splice(0, this.maxGroup));
     } finally {
       this.flushing = false;
     }
+  }
+
+  private async write(group: Waiting[]): Promise<void> {
+    let created: TaskRow[];
+    try {
+      created = await this.store.insertMany(group.map((w) => w.row));
+    } catch (err) {
+      // One request's row the database refused (a value it cannot hold) must not fail the
+      // others written with it: each is written alone, and only its own fails. A database that
+      // is away fails them all at once, as before.
+      if (group.length > 1 && isDataError(err)) {
+        for (const w of group) await this.write([w]);
+        return;
+      }
+      for (const w of group) w.reject(err);
+      return;
+    }
+    try {
+      await this.enqueue(created);
+    } catch (err) {
+      await this.takeBack(group, created, err);
+      return;
+    }
+    const byId = new Map(created.map((t) => [t.id, t]));
+    for (const w of group) w.resolve(byId.get(w.row.id as string) as TaskRow);
   }
 
   /** The enqueue failed: the tasks still untouched are deleted and refused; those placed meanwhile are accepted. */

@@ -19,6 +19,19 @@ function hasCode(err: unknown, code: string): boolean {
 
 export const isUniqueViolation = (err: unknown): boolean => hasCode(err, '23505');
 
+/**
+ * The statement's own data was refused (SQLSTATE class 22 data exception, 23 integrity
+ * constraint, 54 program limit: a value out of range, a text PostgreSQL cannot hold, a row too
+ * big), as opposed to a database that could not be reached or gave up.
+ */
+export function isDataError(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return true;
+  }
+  return false;
+}
+
 /** A row refers to one that is gone (deleted meanwhile). */
 export const isForeignKeyViolation = (err: unknown): boolean => hasCode(err, '23503');
 
