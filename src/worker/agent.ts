@@ -526,7 +526,17 @@ export class NodeAgent implements Part {
       return;
     }
     const cancelled = taken === 'cancelled';
-    const { env, masker, problem: secretsProblem } = await resolveTaskEnv(spec, node, (path, body, token) => this.api(path, body, token));
+    // A control plane that cannot answer is asked again until it does, or the attempt is stopped
+    // (cancelled, lost): its heartbeats list the attempt meanwhile. A cancelled one needs nothing.
+    const { env, masker, problem: secretsProblem } = cancelled
+      ? { env: {}, masker: null, problem: null }
+      : await resolveTaskEnv(spec, node, (path, body, token, signal) => this.api(path, body, token, signal), {
+          signal: abort.signal,
+          onRetry: ({ tries, waitMs, error }) => {
+            const level = tries === 1 || tries % 10 === 0 ? 'warn' : 'debug';
+            this.opts.logger[level]({ ...at, tries, wait_ms: waitMs, error }, "worker: cannot get the task's secrets from the control plane yet; asking again");
+          },
+        });
     const logCapBytes = spec.logCapBytes || config.tasks.log_cap_bytes;
     const writer = new LogWriter(this.connection, this.names.logStream(spec.taskId), spec.attempt, logCapBytes, masker);
     const stdout = new StdoutLastLine(masker?.fork() ?? null);
@@ -536,12 +546,12 @@ export class NodeAgent implements Part {
     let reported: Promise<void> | null = null;
     const finish = (o: RunOutcome & { startedAt: Date | null; finishedAt: Date }) => (reported ??= this.reportFinished(spec, o, writer, stdout, at, masker));
     try {
-      if (secretsProblem) {
-        outcome = { status: 'error', exitCode: null, error: secretsProblem, startedAt: null, finishedAt: new Date() };
-        if (redelivered) await this.discardLeftover(spec, at, 'its secrets could not be had');
-      } else if (cancelled || abort.signal.aborted) {
+      if (cancelled || abort.signal.aborted) {
         outcome = { status: 'cancelled', exitCode: null, error: 'cancelled before it started', startedAt: null, finishedAt: new Date() };
         if (redelivered) await this.discardLeftover(spec, at, 'cancelled');
+      } else if (secretsProblem) {
+        outcome = { status: 'error', exitCode: null, error: secretsProblem, startedAt: null, finishedAt: new Date() };
+        if (redelivered) await this.discardLeftover(spec, at, 'its secrets could not be had');
       } else {
         const gpuDevices = spec.gpu > 0 ? this.gpus.take(spec.taskId, spec.gpu) : null;
         if (spec.gpu > 0 && !gpuDevices) {

@@ -2,19 +2,49 @@
 // the control plane for this attempt with the node's own token (POST /nodes/{id}/secrets), held
 // in memory for the run only. With them comes the masker that replaces those values with `***`
 // in the task's output before it leaves the node.
+//
+// A control plane that cannot answer (restarting: connection refused, a 5xx from it or a proxy
+// in front, no answer within the request's deadline, 429) is asked again, 0.5 s then doubling to
+// 30 s apart, for as long as the attempt is not stopped: the node's heartbeats list the attempt
+// meanwhile, so the control plane does not take it for lost. Only an answer refusing the request
+// (404: a secret deleted; 409: the attempt no longer this node's; any other 4xx) ends the attempt.
 import type { NodeJob } from '../scheduler/queues.ts';
 import { SecretMasker } from './secret-mask.ts';
 
-type Post = (path: string, body: unknown, token: string) => Promise<Response>;
+type Post = (path: string, body: unknown, token: string, signal: AbortSignal) => Promise<Response>;
 
 export interface TaskEnv {
   env: Record<string, string>;
   masker: SecretMasker | null;
   /** Set when the secrets could not be had: the attempt ends in error with this, unrun. */
   problem: string | null;
+  /** True when `signal` stopped the attempt before the secrets came (env then lacks them). */
+  stopped?: boolean;
 }
 
-export async function resolveTaskEnv(spec: Pick<NodeJob, 'env' | 'taskId' | 'attempt'>, node: { id: string; token: string }, post: Post): Promise<TaskEnv> {
+export interface TaskEnvOptions {
+  /** Stops the retries (the attempt was cancelled or lost). */
+  signal?: AbortSignal;
+  /** How long one request may take, ms. Default 30 s. */
+  requestMs?: number;
+  /** The first wait between tries and the longest, ms. Default 500 and 30,000. */
+  firstWaitMs?: number;
+  maxWaitMs?: number;
+  /** Told of each failed try that will be tried again. */
+  onRetry?: (info: { tries: number; waitMs: number; error: string }) => void;
+}
+
+/** Whether an HTTP status from the secrets route may be worth asking again. */
+export function retryableStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+export async function resolveTaskEnv(
+  spec: Pick<NodeJob, 'env' | 'taskId' | 'attempt'>,
+  node: { id: string; token: string },
+  post: Post,
+  options: TaskEnvOptions = {},
+): Promise<TaskEnv> {
   const env: Record<string, string> = {};
   const secretKeys: string[] = [];
   for (const [k, v] of Object.entries(spec.env)) {
@@ -22,13 +52,42 @@ export async function resolveTaskEnv(spec: Pick<NodeJob, 'env' | 'taskId' | 'att
     else secretKeys.push(k);
   }
   if (secretKeys.length === 0) return { env, masker: null, problem: null };
-  try {
-    const res = await post(`/nodes/${node.id}/secrets`, { task_id: spec.taskId, attempt: spec.attempt }, node.token);
-    const body = (await res.json().catch(() => null)) as { env?: Record<string, string>; detail?: unknown } | null;
-    if (res.status !== 200 || !body?.env) throw new Error(`${res.status}: ${typeof body?.detail === 'string' ? body.detail : 'no answer'}`);
-    Object.assign(env, body.env);
-    return { env, masker: new SecretMasker(secretKeys.map((k) => body.env![k] ?? '')), problem: null };
-  } catch (err) {
-    return { env, masker: null, problem: `could not get the task's secrets from the control plane: ${(err as Error).message}` };
+  const { signal, requestMs = 30_000, firstWaitMs = 500, maxWaitMs = 30_000 } = options;
+  const problem = (why: string) => `could not get the task's secrets from the control plane: ${why}`;
+  for (let tries = 1; ; tries++) {
+    if (signal?.aborted) return { env, masker: null, problem: null, stopped: true };
+    let why: string;
+    try {
+      const deadline = AbortSignal.timeout(requestMs);
+      const res = await post(`/nodes/${node.id}/secrets`, { task_id: spec.taskId, attempt: spec.attempt }, node.token, signal ? AbortSignal.any([signal, deadline]) : deadline);
+      const body = (await res.json().catch(() => null)) as { env?: Record<string, string>; detail?: unknown } | null;
+      if (res.status === 200 && body?.env) {
+        Object.assign(env, body.env);
+        return { env, masker: new SecretMasker(secretKeys.map((k) => body.env![k] ?? '')), problem: null };
+      }
+      why = `${res.status}: ${typeof body?.detail === 'string' ? body.detail : 'no answer'}`;
+      if (!retryableStatus(res.status)) return { env, masker: null, problem: problem(why) };
+    } catch (err) {
+      if (signal?.aborted) return { env, masker: null, problem: null, stopped: true };
+      // Not reached, or no answer in time: fetch's "fetch failed" names its cause.
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      why = e.cause?.code ?? e.cause?.message ?? e.message;
+    }
+    const waitMs = Math.min(maxWaitMs, firstWaitMs * 2 ** Math.min(tries - 1, 20));
+    options.onRetry?.({ tries, waitMs, error: why });
+    await pause(waitMs, signal);
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
