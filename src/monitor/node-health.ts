@@ -1,6 +1,8 @@
 // Marks nodes whose heartbeats stopped: unhealthy after a few missed beats, offline after
 // offline_seconds, when its tasks are put back in the pending queue to be placed again
 // (attempt + 1). A crash between the two leaves queued tasks the reconciler enqueues.
+// Silence the control plane could not hear is no node's fault: it is counted only while the
+// database answers this check and some node is heard.
 import type { Redis } from 'ioredis';
 import type { RedisNames } from '../scheduler/queues.ts';
 import type { Logger } from 'pino';
@@ -14,6 +16,10 @@ import type { LostReason } from './metrics.ts';
 export class NodeHealthMonitor implements Part {
   private timer: NodeJS.Timeout | null = null;
   private lostCheckedAt = 0;
+  /** Since when this check has not been able to read the nodes (the database away); null: it can. */
+  private unansweredSince: number | null = null;
+  /** Whether the last check heard none of several live nodes (see check()). */
+  private hearsNone = false;
 
   constructor(
     private readonly deps: {
@@ -55,11 +61,43 @@ export class NodeHealthMonitor implements Part {
     const { nodes, logger, heartbeatSeconds, unhealthyAfterMissed, offlineSeconds, maxHeartbeatsPerSecond } = this.deps;
     const now = Date.now();
     try {
-      this.periodSeconds = heartbeatPeriodSeconds(await nodes.countLive(), heartbeatSeconds, maxHeartbeatsPerSecond);
+      let hearing: Awaited<ReturnType<NodeStore['hearing']>>;
+      try {
+        hearing = await nodes.hearing();
+      } catch (err) {
+        this.unansweredSince ??= now;
+        throw err;
+      }
+      if (this.unansweredSince !== null) {
+        // The database was away: heartbeats could not be recorded meanwhile (nor, maybe, for a
+        // while after: a node's next one comes up to a period later). As after an election,
+        // silence counts from now, or every node whose next heartbeat had not landed yet went
+        // offline and what it ran was placed again while it still ran.
+        logger.warn({ unanswered_ms: now - this.unansweredSince }, 'node health: the database answers again; silence is counted from now');
+        this.unansweredSince = null;
+        this.watchingSince = Math.max(this.watchingSince, now);
+      }
+      this.periodSeconds = heartbeatPeriodSeconds(hearing.live, heartbeatSeconds, maxHeartbeatsPerSecond);
       const silence = silenceSeconds(this.periodSeconds, unhealthyAfterMissed, offlineSeconds);
+      // Several live nodes and none heard for `unhealthy` periods: more likely the control plane
+      // cannot hear (every API process down, or unable to write heartbeats) than all of them
+      // dead at once. None is taken for offline until one is heard again, and silence then counts
+      // from that moment. At the last check that heard one, every node still heartbeating had
+      // been heard within `unhealthy` plus about a period, short of `offline` (two periods more),
+      // so none went offline for this silence before it was seen. A lone node's silence is its
+      // own (nothing tells the two apart): it goes offline as before.
+      const hearsNone = hearing.live >= 2 && (hearing.lastHeardAt === null || now - hearing.lastHeardAt.getTime() > silence.unhealthy * 1000);
+      if (hearsNone !== this.hearsNone) {
+        if (hearsNone) logger.warn({ live: hearing.live, last_heard_at: hearing.lastHeardAt }, 'node health: no node heard lately; none is taken for offline until one is');
+        else {
+          logger.warn('node health: a node is heard again; silence is counted from now');
+          this.watchingSince = Math.max(this.watchingSince, now);
+        }
+        this.hearsNone = hearsNone;
+      }
       // A node is silent for `seconds` when neither it nor this process's watch began since.
       const silentFor = (seconds: number) => (now - seconds * 1000 > this.watchingSince ? new Date(now - seconds * 1000) : null);
-      const changed = await nodes.markSilent(silentFor(silence.unhealthy), silentFor(silence.offline));
+      const changed = await nodes.markSilent(silentFor(silence.unhealthy), hearsNone ? null : silentFor(silence.offline));
       for (const n of changed) logger.warn({ node_id: n.id, node: n.name, status: n.status }, `node ${n.name} is ${n.status}: no heartbeat`);
       // Every offline node still holding tasks, not only those that just went offline: a crash
       // between marking a node offline and taking its tasks back must not strand them.

@@ -146,6 +146,19 @@ export class NodeStore {
     return r?.n ?? 0;
   }
 
+  /**
+   * How many nodes are not offline, and when the control plane last heard any of them (its
+   * latest heartbeat or registration): the health check counts silence only while it can hear
+   * (monitor/node-health.ts). One pass over the nodes, as countLive.
+   */
+  async hearing(): Promise<{ live: number; lastHeardAt: Date | null }> {
+    const res = (await this.db.execute(
+      sql`select count(*)::int as live, max(last_heartbeat_at) as last_heard_at from nodes where status <> 'offline'`,
+    )) as unknown as { rows: Array<{ live: number; last_heard_at: string | Date | null }> };
+    const r = res.rows[0];
+    return { live: Number(r?.live ?? 0), lastHeardAt: r?.last_heard_at ? new Date(r.last_heard_at) : null };
+  }
+
   /** Marks nodes whose heartbeats stopped; returns those that changed. */
   /** Nodes last heard from before these times become offline, or unhealthy; null: none yet. */
   async markSilent(unhealthyBefore: Date | null, offlineBefore: Date | null): Promise<NodeRow[]> {
