@@ -29,11 +29,13 @@ let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let database: Database;
 let redis: Redis;
 let pending: PendingQueues;
+let prefix: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   database = await openDatabase({ url: db.url, dataDir: '/nonexistent' });
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  pending = new PendingQueues(redis, redisNames(uniquePrefix()));
+  prefix = uniquePrefix();
+  pending = new PendingQueues(redis, redisNames(prefix));
 });
 afterAll(async () => {
   await pending?.queue('default').obliterate({ force: true }).catch(() => undefined);
@@ -51,9 +53,11 @@ function ticker(schedules = new ScheduleStore(database.db)) {
     schedules,
     workflows,
     releaser: new WorkflowReleaser(workflows),
+    tasks,
     pending,
+    redis,
+    names: redisNames(prefix),
     logger: pino({ level: 'silent' }),
-    cancelRuns: async () => undefined,
   });
 }
 
@@ -125,4 +129,41 @@ it('starts no run for a schedule paused after the pass read it due, and leaves i
   const runs = (await database.db.execute(sql`select count(*)::int as n from tasks where schedule_id in (${sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `)})`)) as unknown as { rows: Array<{ n: number }> };
   expect(runs.rows[0].n).toBe(0);
   for (const id of ids) expect(await plain.get(id)).toMatchObject({ paused: true, nextTick: null, lastTick: t0 });
+});
+
+it('replace: the tick that starts a run cancels the earlier one in the same transaction, so no crash leaves both running', async () => {
+  // Cancelled after the claim committed, a crash between the two left the earlier run going
+  // until the next tick (for a daily cron, a day).
+  const t0 = new Date('2032-01-01T00:00:00Z');
+  const store = new ScheduleStore(database.db);
+  const made = [];
+  for (const k of [{ task: { image: 'sim' }, workflow: null }, { task: null, workflow: { tasks: [{ key: 'a', image: 'sim' }] } }]) {
+    made.push(
+      await store.create({
+        id: randomUUID(), name: `replace-${k.task ? 'task' : 'workflow'}`, tenant: 'default', cron: '* * * * * *', timezone: 'UTC',
+        ...k, concurrency: 'replace', startingDeadlineSeconds: null, paused: false,
+        lastTick: t0, nextTick: new Date(t0.getTime() + 1000), createdAt: t0, updatedAt: t0,
+      }),
+    );
+  }
+  const t = ticker();
+  await t.pass(new Date(t0.getTime() + 1005));
+  await t.pass(new Date(t0.getTime() + 2005));
+  const [task, workflow] = made;
+  // The task schedule: the first run cancelled by the transaction that inserted the second.
+  const runs = (await database.db.execute(sql`
+    select t.id, t.status, t.labels->>'jarvis.schedule/tick' as tick,
+           (select e.xid from task_events e where e.task_id = t.id and e.status = 'cancelled') as cancelled_xid,
+           (select min(e.xid) from task_events e where e.task_id = t.id) as first_xid
+    from tasks t where t.schedule_id = ${task.id}::uuid order by t.seq`)) as unknown as { rows: Array<{ status: string; cancelled_xid: string | null; first_xid: string }> };
+  expect(runs.rows.map((r) => r.status)).toEqual(['cancelled', 'queued']);
+  expect(runs.rows[0].cancelled_xid).toBe(runs.rows[1].first_xid);
+  // The workflow schedule: the first workflow cancelled in the transaction that made the second.
+  const wfs = (await database.db.execute(sql`
+    select w.id, w.status,
+           (select e.xid from workflow_events e where e.workflow_id = w.id and e.status = 'cancelled') as cancelled_xid,
+           (select min(e.xid) from task_events e join tasks x on x.id = e.task_id where x.workflow_id = w.id) as first_xid
+    from workflows w where w.schedule_id = ${workflow.id}::uuid order by w.seq`)) as unknown as { rows: Array<{ status: string; cancelled_xid: string | null; first_xid: string }> };
+  expect(wfs.rows.map((r) => r.status)).toEqual(['cancelled', 'running']);
+  expect(wfs.rows[0].cancelled_xid).toBe(wfs.rows[1].first_xid);
 });

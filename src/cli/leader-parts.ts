@@ -2,8 +2,7 @@
 // the schedule ticker, the webhook outbox, the webhook sender and, with tasks.retention_days set,
 // the deletion of what ended long ago (monitor/retention.ts). They start and stop together with
 // leadership (cli/control-plane.ts), beside the dispatcher.
-import { EVERYONE } from '../control/actor.ts';
-import { createControl, type ControlDeps } from '../control/index.ts';
+import type { ControlDeps } from '../control/index.ts';
 import { ScheduleTicker } from '../control/schedule-ticker.ts';
 import { destinationRules, webhookSecretContext } from '../control/webhooks.ts';
 import { closeOnce, type CloseOptions, type Part } from '../lifecycle/part.ts';
@@ -13,16 +12,8 @@ import { WebhookOutbox } from '../webhook/outbox.ts';
 import { WebhookSender } from '../webhook/sender.ts';
 
 export function leaderParts(deps: ControlDeps, db: Db) {
-  const control = createControl(deps);
   const ticker = new ScheduleTicker({
     ...deps,
-    cancelRuns: async (s, ids) => {
-      for (const id of ids) {
-        const cancel = s.workflow ? control.workflows.cancel(id, EVERYONE) : control.tasks.cancel(id, EVERYONE);
-        // A run that ended meanwhile is a 409 (Conflict): nothing to cancel.
-        await cancel.catch((err) => deps.logger.info({ err: { message: (err as Error).message }, run: id }, 'schedules: previous run not cancelled'));
-      }
-    },
     onRun: (s, runId, lagMs) => deps.logger.debug({ schedule_id: s.id, run: runId, lag_ms: lagMs }, 'schedules: run started'),
   });
   // The outbox wakes the sender when it writes deliveries (the sender looks only each second while none is pending).

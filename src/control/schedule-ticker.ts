@@ -14,15 +14,15 @@ import type { ScheduleStore } from '../state/schedule-store.ts';
 import type { ScheduleRow } from '../state/schema.ts';
 import type { ControlDeps } from './deps.ts';
 import { createScheduleRun, scheduledTaskRow } from './schedule-runs.ts';
+import { tellNodesToCancel } from './queueing.ts';
+import type { Tx } from '../state/tx.ts';
 
 const BATCH = 1_000;
 const CRON_CACHE = 10_000;
 
-export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workflows' | 'releaser' | 'pending'> {
+export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workflows' | 'tasks' | 'releaser' | 'pending' | 'redis' | 'names'> {
   schedules: ScheduleStore;
   logger: Logger;
-  /** Cancels runs of a schedule whose policy is replace (the cancel use cases). */
-  cancelRuns(s: ScheduleRow, ids: string[]): Promise<void>;
   /** Called with each run started and how late it was (ms after its tick), for metrics and the bench. */
   onRun?(s: ScheduleRow, runId: string, lagMs: number): void;
   maxSleepMs?: number;
@@ -129,6 +129,22 @@ export class ScheduleTicker implements Part {
     await this.deps.schedules.noteError(s.id, msg).catch(() => undefined);
   }
 
+  /** Cancels a schedule's earlier runs (replace); returns the attempts whose nodes must be told. */
+  private async cancelIn(tx: Tx, s: ScheduleRow, runIds: string[]): Promise<Array<{ id: string; attempt: number }>> {
+    const onNode: Array<{ id: string; attempt: number }> = [];
+    for (const id of runIds) {
+      if (s.workflow) {
+        const r = await this.deps.workflows.cancelIn(tx, id);
+        if (typeof r === 'object' && 'onNode' in r) onNode.push(...r.onNode);
+      } else {
+        // A run that ended meanwhile is left as it ended. A standalone run has no dependents to release.
+        const r = await this.deps.tasks.cancelIn(tx, id, 'replaced by the next run of its schedule (concurrency replace)');
+        if (typeof r === 'object' && 'wasOnNode' in r && r.wasOnNode) onNode.push({ id, attempt: r.task.attempts });
+      }
+    }
+    return onNode;
+  }
+
   private async tick(s: ScheduleRow, now: Date): Promise<void> {
     const { schedules, logger } = this.deps;
     const cron = this.compiled(s.cron, s.timezone);
@@ -155,12 +171,18 @@ export class ScheduleTicker implements Part {
       return;
     }
     const claimed = await schedules.claimTick(s.id, claim, async (tx) => {
+      // replace: the runs it replaces are cancelled in the transaction that claims the tick and
+      // makes the new run, so no crash leaves both running (cancelled after the commit, a crash
+      // between the two left the old run going until the next tick, for a daily cron a day).
+      const onNode = admission.action === 'replace' ? await this.cancelIn(tx, s, admission.cancel) : [];
       const run = await createScheduleRun(this.deps, tx, s, tickAt);
-      return { result: run, runId: run.runId };
+      return { result: { run, onNode }, runId: run.runId };
     });
     if (!claimed?.result) return; // another control plane took this tick
-    const run = claimed.result;
-    if (admission.action === 'replace') await this.deps.cancelRuns(s, admission.cancel).catch((err) => logger.warn({ err, schedule_id: s.id }, 'schedules: could not cancel the previous run'));
+    const { run, onNode } = claimed.result;
+    // Told after the commit; a crash before it is covered by the node health check, which tells
+    // again the nodes that still list a cancelled attempt.
+    if (onNode.length > 0) await tellNodesToCancel(this.deps, onNode);
     await this.deps.pending.add(run.queued).catch((err) =>
       logger.warn({ err, schedule_id: s.id }, 'schedules: run stored, Redis unavailable; the reconciler will enqueue it'),
     );

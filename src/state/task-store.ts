@@ -313,13 +313,20 @@ export class TaskStore {
     taskId: string,
     reason = 'cancelled by request',
   ): Promise<{ task: TaskRow; wasOnNode: boolean; released: ReleasedTask[] } | 'not_found' | { ended: TaskRow }> {
-    return this.db.transaction(async (tx) => {
-      const t = await this.lockTask(tx, taskId);
-      if (!t) return 'not_found';
-      if (isFinal(t.status)) return { ended: t };
-      const r = await this.cancelLocked(tx, t, reason);
-      return { ...r, released: await this.onFinal(tx, [r.task]) };
-    });
+    return this.db.transaction((tx) => this.cancelIn(tx, taskId, reason));
+  }
+
+  /** cancel() inside the caller's transaction. */
+  async cancelIn(
+    tx: Tx,
+    taskId: string,
+    reason: string,
+  ): Promise<{ task: TaskRow; wasOnNode: boolean; released: ReleasedTask[] } | 'not_found' | { ended: TaskRow }> {
+    const t = await this.lockTask(tx, taskId);
+    if (!t) return 'not_found';
+    if (isFinal(t.status)) return { ended: t };
+    const r = await this.cancelLocked(tx, t, reason);
+    return { ...r, released: await this.onFinal(tx, [r.task]) };
   }
 
   /** Cancels a task whose row the caller has locked; runs no hook (the caller decides). */

@@ -359,29 +359,32 @@ export class WorkflowStore {
    * containers the caller must have killed.
    */
   async cancel(id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; onNode: Array<{ id: string; attempt: number }> }> {
-    return this.db.transaction(async (tx) => {
-      const wf = await this.lock(tx, id);
-      if (!wf) return 'not_found';
-      if (wf.status !== 'running') return { ended: wf };
-      const unfinished = await this.lockUnfinished(tx, id);
-      await this.skip(
-        tx,
-        unfinished.filter((t) => t.status === 'pending').map((t) => t.id),
-        'skipped: workflow cancelled',
-      );
-      const onNode: Array<{ id: string; attempt: number }> = [];
-      const cancelled: TaskRow[] = [];
-      for (const t of unfinished.filter((t) => t.status !== 'pending')) {
-        const r = await this.taskStore.cancelLocked(tx, t, 'workflow cancelled');
-        if (r.wasOnNode) onNode.push({ id: t.id, attempt: r.task.attempts });
-        cancelled.push(r.task);
-      }
-      this.ended(tx, cancelled);
-      await tx.update(workflows).set({ status: 'cancelled', finishedAt: new Date() }).where(eq(workflows.id, id));
-      await recordWorkflowEvent(tx, id, 'cancelled');
-      const [updated] = await tx.select().from(workflows).where(eq(workflows.id, id));
-      return { workflow: updated, onNode };
-    });
+    return this.db.transaction((tx) => this.cancelIn(tx, id));
+  }
+
+  /** cancel() inside the caller's transaction. */
+  async cancelIn(tx: Tx, id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; onNode: Array<{ id: string; attempt: number }> }> {
+    const wf = await this.lock(tx, id);
+    if (!wf) return 'not_found';
+    if (wf.status !== 'running') return { ended: wf };
+    const unfinished = await this.lockUnfinished(tx, id);
+    await this.skip(
+      tx,
+      unfinished.filter((t) => t.status === 'pending').map((t) => t.id),
+      'skipped: workflow cancelled',
+    );
+    const onNode: Array<{ id: string; attempt: number }> = [];
+    const cancelled: TaskRow[] = [];
+    for (const t of unfinished.filter((t) => t.status !== 'pending')) {
+      const r = await this.taskStore.cancelLocked(tx, t, 'workflow cancelled');
+      if (r.wasOnNode) onNode.push({ id: t.id, attempt: r.task.attempts });
+      cancelled.push(r.task);
+    }
+    this.ended(tx, cancelled);
+    await tx.update(workflows).set({ status: 'cancelled', finishedAt: new Date() }).where(eq(workflows.id, id));
+    await recordWorkflowEvent(tx, id, 'cancelled');
+    const [updated] = await tx.select().from(workflows).where(eq(workflows.id, id));
+    return { workflow: updated, onNode };
   }
 
   async countsByStatus(ids: string[]): Promise<Map<string, Record<string, number>>> {
