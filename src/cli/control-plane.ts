@@ -25,6 +25,7 @@ import { WorkflowStore } from '../state/workflow-store.ts';
 import { TenantStore } from '../state/tenant-store.ts';
 import { TenantControl } from '../control/tenants.ts';
 import { EVERYONE } from '../control/actor.ts';
+import { tellNodesAgain } from '../control/queueing.ts';
 import { WorkflowReleaser } from '../dag/release.ts';
 import { AuditTrail } from '../auth/audit-trail.ts';
 import { Authenticator } from '../auth/authenticator.ts';
@@ -184,6 +185,7 @@ export async function startControlPlane(
     maxHeartbeatsPerSecond: config.nodes.max_heartbeats_per_second,
     offlineSeconds: config.nodes.offline_seconds,
     onLost: (reason, count) => metrics.lostAttempts.inc({ reason }, count),
+    tellCancels: (attempts) => tellNodesAgain({ redis, names, logger }, attempts),
   });
   redis.on('ready', () => {
     if (redisDown) logger.info('Redis is back; re-enqueueing queued work it may have lost');

@@ -52,6 +52,15 @@ export async function tellNodesToCancel(deps: Pick<ControlDeps, 'redis' | 'names
   void tellLater(deps, attempts);
 }
 
+/**
+ * Tells the nodes again about cancels recorded earlier (the node health check, for a cancel a
+ * node still runs: monitor/node-health.ts): as the background tries, the attempts' keys and
+ * messages only. False when Redis refused or did not answer within the deadline.
+ */
+export function tellNodesAgain(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, attempts: Array<{ id: string; attempt: number }>): Promise<boolean> {
+  return attempts.length === 0 ? Promise.resolve(true) : tell(deps, attempts, false);
+}
+
 /** Sets an attempt's cancel key to a<N> unless it already names N or a later attempt. KEYS: the key. ARGV: N, seconds. */
 const RAISE = `
 local v = redis.call('get', KEYS[1])

@@ -2,7 +2,8 @@
 // offline_seconds, when its tasks are put back in the pending queue to be placed again
 // (attempt + 1). A crash between the two leaves queued tasks the reconciler enqueues.
 // Silence the control plane could not hear is no node's fault: it is counted only while the
-// database answers this check and some node is heard.
+// database answers this check and some node is heard. And a cancel a node still runs (its
+// telling lost with the control plane that recorded it) is told again.
 import type { Redis } from 'ioredis';
 import type { RedisNames } from '../scheduler/queues.ts';
 import type { Logger } from 'pino';
@@ -16,6 +17,9 @@ import type { LostReason } from './metrics.ts';
 export class NodeHealthMonitor implements Part {
   private timer: NodeJS.Timeout | null = null;
   private lostCheckedAt = 0;
+  private cancelsCheckedAt = 0;
+  /** Cancelled attempts told again, and still listed at the last look (each is logged once). */
+  private toldAgain = new Map<string, number>();
   /** Since when this check has not been able to read the nodes (the database away); null: it can. */
   private unansweredSince: number | null = null;
   /** Whether the last check heard none of several live nodes (see check()). */
@@ -35,6 +39,11 @@ export class NodeHealthMonitor implements Part {
       maxHeartbeatsPerSecond: number;
       /** Attempts taken back from their node (counted by jarvis_task_attempts_lost_total). */
       onLost?: (reason: LostReason, count: number) => void;
+      /**
+       * Tells the nodes again to stop these cancelled attempts (control/queueing.ts,
+       * tellNodesAgain: the attempt's key, only ever raised, and message); false when Redis refused.
+       */
+      tellCancels?: (attempts: Array<{ id: string; attempt: number }>) => Promise<boolean>;
     },
   ) {
     this.periodSeconds = deps.heartbeatSeconds;
@@ -109,6 +118,7 @@ export class NodeHealthMonitor implements Part {
         logger.warn({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} is offline: its tasks are placed again`);
       }
       await this.requeueLostAttempts();
+      await this.tellCancelsAgain();
     } catch (err) {
       logger.warn({ err }, 'node health: check failed; will try again');
     }
@@ -138,6 +148,33 @@ export class NodeHealthMonitor implements Part {
       await this.deps.pending.add([again]);
       this.deps.onLost?.('result_lost', 1);
       logger.warn({ task_id: t.id, attempt: t.attempts, node: t.nodeName }, 'node health: an attempt lost its result; placing the task again');
+    }
+  }
+
+  /**
+   * A task cancelled more than two heartbeat periods ago that a live node still lists as running
+   * may never have been told (the control plane stopped between recording the cancel and telling
+   * the nodes; it tells in memory only): the nodes are told again, once a period while it stays
+   * listed. Telling is idempotent (the attempt's key is only ever raised) and names the attempt
+   * the task had when cancelled, so it never stops a retry's later one. A node that took the cancel
+   * and stops the container lists it for a moment more: told again, it changes nothing.
+   */
+  private async tellCancelsAgain(): Promise<void> {
+    const { nodes, logger, tellCancels } = this.deps;
+    if (!tellCancels || Date.now() - this.cancelsCheckedAt < this.periodSeconds * 1000) return;
+    this.cancelsCheckedAt = Date.now();
+    const found = new Map<string, { attempt: number; node: string }>();
+    for (const t of await nodes.listedCancelled(new Date(Date.now() - 2 * this.periodSeconds * 1000))) found.set(t.id, { attempt: t.attempts, node: t.nodeName });
+    for (const id of this.toldAgain.keys()) if (!found.has(id)) this.toldAgain.delete(id);
+    if (found.size === 0) return;
+    if (!(await tellCancels([...found].map(([id, t]) => ({ id, attempt: t.attempt }))))) {
+      logger.warn({ task_ids: [...found.keys()] }, 'node health: nodes still run cancelled tasks and Redis refused the cancel; telling them again in a heartbeat period');
+      return;
+    }
+    for (const [id, t] of found) {
+      if (this.toldAgain.get(id) === t.attempt) continue;
+      this.toldAgain.set(id, t.attempt);
+      logger.warn({ task_id: id, attempt: t.attempt, node: t.node }, `node health: node ${t.node} still runs a task cancelled earlier; telling it again to stop attempt ${t.attempt}`);
     }
   }
 

@@ -159,6 +159,38 @@ export class NodeStore {
     return { live: Number(r?.live ?? 0), lastHeardAt: r?.last_heard_at ? new Date(r.last_heard_at) : null };
   }
 
+  /**
+   * Tasks that a live node's latest heartbeat lists as running but whose row is `cancelled`, the
+   * cancel recorded before `finishedBefore`: a cancel whose telling never reached Redis (the
+   * control plane stopped between committing it and telling the nodes). `attempts` is the
+   * task's when it was cancelled: a cancel naming it stops that attempt and earlier ones, never
+   * a retry's later one. Only `cancelled`: the other final statuses come from the node's own
+   * report, and the node lists an attempt until that report is queued.
+   *
+   * The lists are spread into rows and anti-joined by hash with the tasks scheduled or running
+   * (tasks_status_idx), as TaskStore.unlistedRunning does the other way round; only the few ids
+   * left (a task that just ended, a cancel not heard) are looked up by primary key, once they
+   * read as a UUID (heartbeats do not check them). So the cost grows with the tasks running, not
+   * with the ended ones kept: ~250 ms with 1,000 nodes listing 100 each among 1.1 million tasks
+   * (docs/decisions.md, "Silence the control plane could not hear, and a cancel never told").
+   */
+  async listedCancelled(finishedBefore: Date): Promise<Array<{ id: string; attempts: number; nodeName: string }>> {
+    const r = (await this.db.execute(sql`
+      with stray as materialized (
+        select n.name as node_name, e.task_id
+        from nodes n cross join lateral jsonb_array_elements_text(n.running_task_ids) as e(task_id)
+        where n.status <> 'offline' and jsonb_typeof(n.running_task_ids) = 'array'
+          and not exists (select 1 from tasks a where a.status in ('scheduled', 'running') and a.id::text = e.task_id)
+      )
+      select t.id, t.attempts, s.node_name
+      from stray s
+      join tasks t on t.id = case when s.task_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then s.task_id::uuid end
+      where t.status = 'cancelled' and t.finished_at < ${finishedBefore.toISOString()}::timestamptz`)) as unknown as {
+      rows: Array<{ id: string; attempts: number; node_name: string }>;
+    };
+    return r.rows.map((x) => ({ id: x.id, attempts: Number(x.attempts), nodeName: x.node_name }));
+  }
+
   /** Marks nodes whose heartbeats stopped; returns those that changed. */
   /** Nodes last heard from before these times become offline, or unhealthy; null: none yet. */
   async markSilent(unhealthyBefore: Date | null, offlineBefore: Date | null): Promise<NodeRow[]> {
