@@ -434,17 +434,21 @@ export class NodeAgent implements Part {
       const entry = this.backlog.shift() as InboxEntry;
       // The entry is done only once the attempt's report is queued. One whose attempt failed
       // unexpectedly or whose report could not be queued (Redis refused it for minutes, or the
-      // worker was forced to stop) stays pending: this node stops listing the attempt, so the
-      // control plane takes it for lost and places it again; the next start of this worker finds
-      // the entry and asks whether the attempt is still its own (owns): dropped if not, run again if
-      // the control plane has not taken it back yet or cannot be asked.
+      // worker was forced to stop) stays pending and this node stops listing the attempt; the
+      // next start of this worker finds the entry and asks whether the attempt is still its own
+      // (owns): dropped if not, run again if the control plane has not taken it back yet or cannot
+      // be asked. (Taking the attempt is tried again in place: untilTaken.)
       const run: Promise<void> = this.process(entry)
         .then(
           () =>
             this.inbox
               .done(node.id, entry.id, attemptOf(entry.job))
               .catch((err) => this.opts.logger.warn({ err: { message: (err as Error).message } }, 'worker: could not mark an attempt done in Redis; it is taken again at the next start')),
-          (err) => this.opts.logger.error({ task_id: attemptOf(entry.job)?.taskId, attempt: attemptOf(entry.job)?.attempt, err }, 'worker: an attempt failed unexpectedly or its report could not reach Redis; its inbox entry stays pending, and the control plane will take it for lost and run it again'),
+          (err) =>
+            this.opts.logger.error(
+              { task_id: attemptOf(entry.job)?.taskId, attempt: attemptOf(entry.job)?.attempt, err },
+              'worker: an attempt failed unexpectedly or its report could not reach Redis; its inbox entry stays pending until this worker starts again, which asks the control plane whether the attempt is still its own and runs it again if so',
+            ),
         )
         .finally(() => {
           this.inFlight.delete(run);
@@ -509,16 +513,13 @@ export class NodeAgent implements Part {
     const node = this.node as NodeIdentity;
     // A fresh live log for this attempt, whether the task was cancelled before it started, and
     // when the node took it (the attempt's record, beside when it was handed over): one script.
-    const taken = await takeAttempt(
-      this.connection,
-      {
-        logStream: this.names.logStream(spec.taskId),
-        cancelKey: this.names.cancelKey(spec.taskId),
-        attemptKey: this.names.attemptKey(spec.taskId, spec.attempt),
-        attemptCancelKey: this.names.attemptCancelKey(spec.taskId),
-      },
-      spec.attempt,
-    );
+    const keys = {
+      logStream: this.names.logStream(spec.taskId),
+      cancelKey: this.names.cancelKey(spec.taskId),
+      attemptKey: this.names.attemptKey(spec.taskId, spec.attempt),
+      attemptCancelKey: this.names.attemptCancelKey(spec.taskId),
+    };
+    const taken = await this.untilTaken(() => takeAttempt(this.connection, keys, spec.attempt), abort.signal, at);
     if (taken === 'withdrawn') {
       // Given back while this node was stopping (control/nodes.ts): placed again elsewhere.
       if (redelivered) await this.discardLeftover(spec, at, 'withdrawn');
@@ -602,6 +603,38 @@ export class NodeAgent implements Part {
       }
     }
     await finish(outcome);
+  }
+
+  /**
+   * Takes the attempt, asking Redis again while it refuses (an error reply: OOM, READONLY during
+   * a failover, LOADING; or the connection away), 250 ms doubling to 10 s apart: the heartbeats
+   * list the attempt meanwhile. A take that gave up left the entry pending until the worker's next
+   * start, unlisted, and the task waited in `scheduled` until then. Stopped (cancelled, lost): the
+   * attempt is taken for cancelled. While the worker stops, the error is thrown: the entry stays
+   * pending for the next start (a graceful stop would otherwise wait for Redis for ever).
+   */
+  private async untilTaken(take: () => Promise<'taken' | 'cancelled' | 'withdrawn'>, signal: AbortSignal, at: AttemptFields): Promise<'taken' | 'cancelled' | 'withdrawn'> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await take();
+      } catch (err) {
+        if (signal.aborted) return 'cancelled';
+        if (this.state === 'stopping' || this.state === 'stopped') throw err;
+        const waitMs = Math.min(10_000, 250 * 2 ** Math.min(tries - 1, 10));
+        const level = tries === 1 || tries % 10 === 0 ? 'warn' : 'debug';
+        this.opts.logger[level]({ ...at, tries, wait_ms: waitMs, err: { message: (err as Error).message } }, 'worker: Redis refused to take an attempt; trying again');
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            resolve();
+          };
+          const timer = setTimeout(done, waitMs);
+          signal.addEventListener('abort', done, { once: true });
+        });
+        if (signal.aborted) return 'cancelled';
+      }
+    }
   }
 
   /**
