@@ -19,7 +19,7 @@ import type { SecretMasker } from './secret-mask.ts';
 import { Reports } from './reports.ts';
 import { HEARTBEAT_PERIOD_HEADER } from '../domain/heartbeats.ts';
 import { NodeInbox, type InboxEntry } from './node-inbox.ts';
-import { takeAttempt } from './attempt-commands.ts';
+import { takeAttempt, type Taken } from './attempt-commands.ts';
 import { Utf8Text } from './utf8-text.ts';
 import { GpuSlots } from './gpu-slots.ts';
 
@@ -526,6 +526,17 @@ export class NodeAgent implements Part {
       this.opts.logger.info(at, 'worker: skipping an attempt the control plane withdrew when this node stopped');
       return;
     }
+    if (taken === 'reported') {
+      // Its report was queued, and this worker stopped before the entry was done: the entry is
+      // done now (by the caller), and the task is not run a second time.
+      if (this.running.get(spec.taskId)?.abort === abort) {
+        this.running.delete(spec.taskId);
+        this.gpus.release(spec.taskId);
+      }
+      if (redelivered) await this.discardLeftover(spec, at, 'reported');
+      this.opts.logger.info(at, 'worker: skipping an attempt already reported (this worker stopped before marking its inbox entry done)');
+      return;
+    }
     const cancelled = taken === 'cancelled';
     // A control plane that cannot answer is asked again until it does, or the attempt is stopped
     // (cancelled, lost): its heartbeats list the attempt meanwhile. A cancelled one needs nothing.
@@ -613,7 +624,7 @@ export class NodeAgent implements Part {
    * attempt is taken for cancelled. While the worker stops, the error is thrown: the entry stays
    * pending for the next start (a graceful stop would otherwise wait for Redis for ever).
    */
-  private async untilTaken(take: () => Promise<'taken' | 'cancelled' | 'withdrawn'>, signal: AbortSignal, at: AttemptFields): Promise<'taken' | 'cancelled' | 'withdrawn'> {
+  private async untilTaken(take: () => Promise<Taken>, signal: AbortSignal, at: AttemptFields): Promise<Taken> {
     for (let tries = 1; ; tries++) {
       try {
         return await take();

@@ -10,13 +10,17 @@ import type { Redis } from 'ioredis';
  * Taking an attempt: a fresh live log (a job handed back after a restart replays the adopted
  * container's output from its start), whether the task was cancelled before it started, and
  * when the node took it (the attempt's record). An attempt the control plane withdrew (its node
- * was stopping and had not taken it: scheduler/hand-over.ts) is not taken: it answers 2. The
+ * was stopping and had not taken it: scheduler/hand-over.ts) is not taken: it answers 2. Nor is
+ * one already reported (worker/reports.ts marks its record once the report is queued): the
+ * worker stopped between its report and the entry's done, and running it again would run the
+ * task twice and wipe its log; it answers 3. The
  * attempt's cancel key stops the attempt it names and earlier ones; without one, the task's
  * cancel key (an older control plane's) stops any (scheduler/queues.ts, cancelOf).
  * KEYS: log stream, the task's cancel key, attempt record, the attempt's cancel key. ARGV: now, the attempt.
  */
 const TAKE = `
 if redis.call('hexists', KEYS[3], 'withdrawn') == 1 then return 2 end
+if redis.call('hexists', KEYS[3], 'reported') == 1 then return 3 end
 redis.call('del', KEYS[1])
 local cancelled = 0
 local v = redis.call('get', KEYS[4])
@@ -54,17 +58,20 @@ function scripts(redis: Redis): Scripts {
   return r as Redis & Scripts;
 }
 
+export type Taken = 'taken' | 'cancelled' | 'withdrawn' | 'reported';
+
 /**
  * Takes the attempt: 'cancelled' when the task was cancelled before it started, 'withdrawn'
- * when it is not this node's to run any more (nothing to run or report).
+ * when it is not this node's to run any more, 'reported' when its report is queued already
+ * (nothing to run or report, for either).
  */
 export async function takeAttempt(
   redis: Redis,
   keys: { logStream: string; cancelKey: string; attemptKey: string; attemptCancelKey: string },
   attempt: number,
-): Promise<'taken' | 'cancelled' | 'withdrawn'> {
+): Promise<Taken> {
   const r = await scripts(redis).jarvisTakeAttempt(keys.logStream, keys.cancelKey, keys.attemptKey, keys.attemptCancelKey, Date.now(), attempt);
-  return r === 2 ? 'withdrawn' : r === 1 ? 'cancelled' : 'taken';
+  return r === 3 ? 'reported' : r === 2 ? 'withdrawn' : r === 1 ? 'cancelled' : 'taken';
 }
 
 export async function attemptDone(redis: Redis, o: { inbox: string; group: string; entryId: string; attemptKey: string; ttlSeconds: number }): Promise<void> {
