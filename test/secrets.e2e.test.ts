@@ -110,6 +110,24 @@ describe('secrets', () => {
     expect(other.status).toBe(422);
   });
 
+  it('ends the attempt, saying why, when the control plane holds another JARVIS_SECRET_KEY', async () => {
+    // Its secrets cannot be opened: a 500 the worker asked again about for ever (the task stayed
+    // scheduled, its slot held); now a 409 that ends the attempt with the reason.
+    expect((await as(submitter)('POST', '/secrets', { name: 'rotated', value: 'old-key-value' })).status).toBe(201);
+    await jarvis.stop();
+    jarvis = await startJarvis({ databaseUrl: db.url, prefix: jarvis.prefix, env: { JARVIS_ADMIN_KEY: ADMIN, JARVIS_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') } });
+    const t = await as(submitter)('POST', '/tasks', { image: TEST_IMAGE, command: 'echo "$R"', env: { R: { secret: 'rotated' } } });
+    expect(t.status).toBe(201);
+    let task = t.body;
+    for (let i = 0; i < 300 && !['succeeded', 'failed', 'cancelled', 'timed_out'].includes(task.status); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      task = (await as(submitter)('GET', `/tasks/${t.body.id}`)).body;
+    }
+    expect(task.status, JSON.stringify(task)).toBe('failed');
+    expect(task.error).toMatch(/JARVIS_SECRET_KEY/);
+    expect(JSON.stringify(task)).not.toContain('old-key-value');
+  });
+
   it("keeps a node's token out of the log when its heartbeat's query fails", async () => {
     const node = await as(ADMIN)('POST', '/nodes/register', { name: 'token-probe', hostname: 'h', capacity: { cpu: 1, memory_mb: 256, max_tasks: 1 } });
     expect(node.status).toBe(201);

@@ -2,6 +2,7 @@
 // configured), heartbeats (only from the node itself), drain and resume, forgetting a node.
 // Capacity that appears (a node registers or resumes) wakes the tasks waiting for room.
 import { sameSecret } from '../auth/keys.ts';
+import { SecretKeyError } from '../auth/secret-box.ts';
 import type { NodeRegistration } from '../state/node-store.ts';
 import type { NodeRow, TaskRow } from '../state/schema.ts';
 import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
@@ -136,7 +137,14 @@ export class NodeControl {
     for (const [key, ref] of refs) {
       const s = sealed.get(ref.secret);
       if (s === undefined) throw new NotFound(`secret "${ref.secret}" (env ${key}) no longer exists in tenant ${t.tenant}`);
-      out[key] = box.open(s, `${t.tenant}/${ref.secret}`);
+      try {
+        out[key] = box.open(s, `${t.tenant}/${ref.secret}`);
+      } catch (err) {
+        // A changed JARVIS_SECRET_KEY (or another control plane's): the node must not wait for
+        // this to pass (a 500 it would ask again about); the attempt ends, saying why.
+        if (err instanceof SecretKeyError) throw new Conflict(err.message);
+        throw err;
+      }
     }
     return out;
   }

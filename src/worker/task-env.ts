@@ -3,11 +3,12 @@
 // in memory for the run only. With them comes the masker that replaces those values with `***`
 // in the task's output before it leaves the node.
 //
-// A control plane that cannot answer (restarting: connection refused, a 5xx from it or a proxy
-// in front, no answer within the request's deadline, 429) is asked again, 0.5 s then doubling to
-// 30 s apart, for as long as the attempt is not stopped: the node's heartbeats list the attempt
-// meanwhile, so the control plane does not take it for lost. Only an answer refusing the request
-// (404: a secret deleted; 409: the attempt no longer this node's; any other 4xx) ends the attempt.
+// A control plane that cannot answer (restarting: connection refused, a 502/503/504 from it or a
+// proxy in front, no answer within the request's deadline, 408, 429) is asked again, 0.5 s then
+// doubling to 30 s apart, for up to 15 minutes while the attempt is not stopped: the node's heartbeats list the attempt
+// meanwhile, so the control plane does not take it for lost. Any other answer (404: a secret
+// deleted; 409: the attempt no longer this node's, or a JARVIS_SECRET_KEY that cannot open the
+// secret; a 500) ends the attempt in error, saying why.
 import type { NodeJob } from '../scheduler/queues.ts';
 import { SecretMasker } from './secret-mask.ts';
 
@@ -30,14 +31,22 @@ export interface TaskEnvOptions {
   /** The first wait between tries and the longest, ms. Default 500 and 30,000. */
   firstWaitMs?: number;
   maxWaitMs?: number;
+  /** How long to keep asking before the attempt ends in error, ms. Default SECRETS_GIVE_UP_MS (15 min). */
+  giveUpMs?: number;
   /** Told of each failed try that will be tried again. */
   onRetry?: (info: { tries: number; waitMs: number; error: string }) => void;
 }
 
-/** Whether an HTTP status from the secrets route may be worth asking again. */
+/**
+ * Whether an HTTP status from the secrets route may be worth asking again: a control plane or a
+ * proxy in front of it that is away or busy. A 500 is not: it does not pass by waiting.
+ */
 export function retryableStatus(status: number): boolean {
-  return status >= 500 || status === 408 || status === 429;
+  return status === 502 || status === 503 || status === 504 || status === 408 || status === 429;
 }
+
+/** How long the secrets are asked for at most before the attempt ends in error. */
+export const SECRETS_GIVE_UP_MS = 15 * 60_000;
 
 export async function resolveTaskEnv(
   spec: Pick<NodeJob, 'env' | 'taskId' | 'attempt'>,
@@ -52,7 +61,8 @@ export async function resolveTaskEnv(
     else secretKeys.push(k);
   }
   if (secretKeys.length === 0) return { env, masker: null, problem: null };
-  const { signal, requestMs = 30_000, firstWaitMs = 500, maxWaitMs = 30_000 } = options;
+  const { signal, requestMs = 30_000, firstWaitMs = 500, maxWaitMs = 30_000, giveUpMs = SECRETS_GIVE_UP_MS } = options;
+  const since = Date.now();
   const problem = (why: string) => `could not get the task's secrets from the control plane: ${why}`;
   for (let tries = 1; ; tries++) {
     if (signal?.aborted) return { env, masker: null, problem: null, stopped: true };
@@ -73,6 +83,7 @@ export async function resolveTaskEnv(
       const e = err as Error & { cause?: { code?: string; message?: string } };
       why = e.cause?.code ?? e.cause?.message ?? e.message;
     }
+    if (Date.now() - since >= giveUpMs) return { env, masker: null, problem: problem(`${why} (asked for ${Math.round((Date.now() - since) / 1000)} s)`) };
     const waitMs = Math.min(maxWaitMs, firstWaitMs * 2 ** Math.min(tries - 1, 20));
     options.onRetry?.({ tries, waitMs, error: why });
     await pause(waitMs, signal);
