@@ -76,15 +76,12 @@ export class GroupCommit {
     try {
       created = await this.store.insertMany(group.map((w) => w.row));
     } catch (err) {
-      // One request's row the database refused (a value it cannot hold) must not fail the
-      // others written with it: each is written alone, and only its own fails. A database that
-      // is away fails them all at once, as before.
-      if (group.length > 1 && isDataError(err)) {
-        for (const w of group) await this.write([w]);
+      if (group.length > 1 && isDataError(err)) [group, created] = await this.insertOneByOne(group);
+      else {
+        for (const w of group) w.reject(err);
         return;
       }
-      for (const w of group) w.reject(err);
-      return;
+      if (group.length === 0) return;
     }
     try {
       await this.enqueue(created);
@@ -94,6 +91,32 @@ export class GroupCommit {
     }
     const byId = new Map(created.map((t) => [t.id, t]));
     for (const w of group) w.resolve(byId.get(w.row.id as string) as TaskRow);
+  }
+
+  /**
+   * One request's row the database refused (a value it cannot hold) must not fail the others
+   * written with it: the rows are inserted one by one to find the refused ones, which alone are
+   * refused; the rest go on together (one enqueue). An error that is not the row's own (the
+   * database went away meanwhile) fails that row and every one after it at once.
+   */
+  private async insertOneByOne(group: Waiting[]): Promise<[Waiting[], TaskRow[]]> {
+    const kept: Waiting[] = [];
+    const created: TaskRow[] = [];
+    for (let i = 0; i < group.length; i++) {
+      const w = group[i];
+      try {
+        created.push(...(await this.store.insertMany([w.row])));
+        kept.push(w);
+      } catch (err) {
+        if (isDataError(err)) {
+          w.reject(err);
+          continue;
+        }
+        for (const rest of group.slice(i)) rest.reject(err);
+        break;
+      }
+    }
+    return [kept, created];
   }
 
   /** The enqueue failed: the tasks still untouched are deleted and refused; those placed meanwhile are accepted. */

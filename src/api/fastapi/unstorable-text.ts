@@ -20,11 +20,13 @@ function problem(s: string): string | null {
 }
 
 /**
- * JSON can carry NUL or a surrogate only as a \u escape, so a body text without `\u` (or
- * `__proto__`) has neither and is not walked (the common case: the check costs two searches).
+ * JSON can carry NUL or a surrogate only as an escape, `\u0000` or `\ud800`-`\udfff`, so a body
+ * text without one (or `__proto__`) has neither and is not walked: the common case, and the
+ * escaped non-ASCII text of Python's json.dumps (`\u00e9`) too.
  */
+const MAY_HOLD = /\\u(?:0000|[dD][89a-fA-F])|__proto__/;
 export function mayHoldUnstorable(jsonText: string): boolean {
-  return jsonText.includes('\\u') || jsonText.includes('__proto__');
+  return MAY_HOLD.test(jsonText);
 }
 
 /**
