@@ -11,11 +11,23 @@ export interface KillLogger {
   warn(obj: object, msg?: string): void;
 }
 
+/** The first wait before a refused kill is sent again (ms); each next one doubles, up to KILL_RETRY_MAX_MS. */
+const KILL_RETRY_MS = 250;
+const KILL_RETRY_MAX_MS = 5_000;
+
 export class ContainerKiller {
   private why: KillReason | null = null;
-  /** Resolves false when the container had already stopped by itself (the kill came too late). */
+  /**
+   * Resolves true once a kill reached the container, false when it had already stopped by itself
+   * (the kill came too late) or the container ended while every kill was refused.
+   */
   private killed: Promise<boolean> | null = null;
+  private settleKilled: ((delivered: boolean) => void) | null = null;
   private timer: { clear(): void } | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  /** A kill request is on its way: its answer settles `killed`, even after stop(). */
+  private sending = false;
   private signal: AbortSignal | undefined;
   private readonly onAbort = () => this.kill('abort');
 
@@ -36,23 +48,56 @@ export class ContainerKiller {
     if (signal?.aborted) this.onAbort();
   }
 
-  /** No more kills: the container has exited. */
+  /** No more kills: the container has exited. A kill still being tried again is given up. */
   stop(): void {
+    this.stopped = true;
     this.timer?.clear();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.signal?.removeEventListener('abort', this.onAbort);
+    // Waiting to try again: no kill reached the container. One on its way may have (the exit
+    // can be seen before the kill's answer): its answer decides.
+    if (!this.sending) this.settleKilled?.(false);
   }
 
+  /**
+   * Sends SIGKILL; one the engine refuses (an error other than "not running" or "gone": the
+   * engine busy, containerd timing out) is sent again, 250 ms doubling to 5 s apart, until it is
+   * delivered or the container has exited (stop()). A refused kill taken for done left the
+   * container running to its end, however long, with the attempt waiting for it.
+   */
   kill(why: KillReason): void {
-    if (this.why) return;
+    if (this.why || this.stopped) return;
     this.why = why;
     this.log.info({ ...this.logCtx, why }, 'killing container');
-    this.killed = this.container.kill({ signal: 'SIGKILL' }).then(
-      () => true,
+    this.killed = new Promise<boolean>((resolve) => {
+      this.settleKilled = (delivered) => {
+        this.settleKilled = null;
+        resolve(delivered);
+      };
+    });
+    this.send(1);
+  }
+
+  private send(tries: number): void {
+    if (this.stopped || !this.settleKilled) return;
+    this.sending = true;
+    this.container.kill({ signal: 'SIGKILL' }).then(
+      () => {
+        this.sending = false;
+        this.settleKilled?.(true);
+      },
       (err: unknown) => {
+        this.sending = false;
         const code = statusOf(err);
-        if (code === 409 || code === 404) return false; // not running any more / gone
-        this.log.warn({ ...this.logCtx, err }, 'kill failed');
-        return true;
+        if (code === 409 || code === 404) return this.settleKilled?.(false); // not running any more / gone
+        if (this.stopped) {
+          this.log.warn({ ...this.logCtx, err }, 'kill failed; the container has exited meanwhile');
+          return this.settleKilled?.(false);
+        }
+        const waitMs = Math.min(KILL_RETRY_MAX_MS, KILL_RETRY_MS * 2 ** Math.min(tries - 1, 10));
+        this.log.warn({ ...this.logCtx, err, tries, wait_ms: waitMs }, 'kill failed; trying again');
+        this.retryTimer = setTimeout(() => this.send(tries + 1), waitMs);
       },
     );
   }
@@ -62,7 +107,7 @@ export class ContainerKiller {
     return this.why !== null;
   }
 
-  /** Why the container ended, if we ended it: null when it stopped by itself. */
+  /** Why the container ended, if we ended it: null when it stopped by itself (no kill reached it). */
   async reason(): Promise<KillReason | null> {
     if (!this.why || !this.killed) return null;
     return (await this.killed) ? this.why : null;
