@@ -10,6 +10,7 @@ import { sql } from 'drizzle-orm';
 import { loadConfig } from '../src/config/index.ts';
 import { ScheduleTicker } from '../src/control/schedule-ticker.ts';
 import { WorkflowReleaser } from '../src/dag/release.ts';
+import { ControlPlaneMetrics } from '../src/monitor/metrics.ts';
 import { PendingQueues } from '../src/scheduler/pending.ts';
 import { redisNames } from '../src/scheduler/queues.ts';
 import { openDatabase, type Database } from '../src/state/db.ts';
@@ -57,6 +58,7 @@ function ticker(schedules = new ScheduleStore(database.db)) {
     pending,
     redis,
     names: redisNames(prefix),
+    metrics: new ControlPlaneMetrics({ enabled: false } as never),
     logger: pino({ level: 'silent' }),
   });
 }

@@ -6,6 +6,8 @@ import { Unavailable } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
 import { hostOf } from '../config/log-redaction.ts';
 import { cancelMessage } from '../scheduler/queues.ts';
+import type { TaskRow } from '../state/schema.ts';
+import type { ReleasedTask } from '../state/task-store.ts';
 
 export const ENQUEUE_TIMEOUT_MS = 3_000;
 
@@ -107,4 +109,24 @@ async function tellLater(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger'>, 
 export async function forgetTaskCancels(deps: Pick<ControlDeps, 'redis' | 'names'>, taskIds: string[]): Promise<void> {
   if (taskIds.length === 0) return;
   await deps.redis.del(...taskIds.map((id) => deps.names.cancelKey(id)));
+}
+
+/**
+ * What follows a task's cancel once it has committed: its node told, its pending job removed,
+ * waiting tasks woken when it freed room on a node, the workflow tasks its end released queued,
+ * and the count of ended tasks. The cancel use case and a schedule's replace (schedule-ticker.ts)
+ * both run it.
+ */
+export async function afterTaskCancel(
+  deps: Pick<ControlDeps, 'redis' | 'names' | 'logger' | 'pending' | 'metrics'>,
+  r: { task: TaskRow; wasOnNode: boolean; released: ReleasedTask[] },
+): Promise<void> {
+  const { task } = r;
+  await tellNodesToCancel(deps, [{ id: task.id, attempt: task.attempts }]);
+  await deps.pending.remove(task.id, task.tenant).catch(() => undefined);
+  if (r.wasOnNode) await deps.pending.wake().catch(() => undefined);
+  if (r.released.length > 0) {
+    await deps.pending.add(r.released).catch((err) => deps.logger.warn({ err, task_id: task.id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'));
+  }
+  deps.metrics.finished.inc({ status: 'cancelled', priority: task.priority });
 }

@@ -11,16 +11,23 @@ import type { CloseOptions, Part } from '../lifecycle/part.ts';
 import { compileCron } from '../schedule/cron.ts';
 import { admitRun, planTicks, type TickPlan } from '../schedule/tick-planner.ts';
 import type { ScheduleStore } from '../state/schedule-store.ts';
-import type { ScheduleRow } from '../state/schema.ts';
+import type { ScheduleRow, TaskRow } from '../state/schema.ts';
 import type { ControlDeps } from './deps.ts';
 import { createScheduleRun, scheduledTaskRow } from './schedule-runs.ts';
-import { tellNodesToCancel } from './queueing.ts';
+import { afterTaskCancel, tellNodesToCancel } from './queueing.ts';
+import type { ReleasedTask } from '../state/task-store.ts';
 import type { Tx } from '../state/tx.ts';
 
 const BATCH = 1_000;
+
+/** What a replace cancelled, for the steps after its commit. */
+interface Replaced {
+  onNode: Array<{ id: string; attempt: number }>;
+  tasks: Array<{ task: TaskRow; wasOnNode: boolean; released: ReleasedTask[] }>;
+}
 const CRON_CACHE = 10_000;
 
-export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workflows' | 'tasks' | 'releaser' | 'pending' | 'redis' | 'names'> {
+export interface ScheduleTickerDeps extends Pick<ControlDeps, 'config' | 'workflows' | 'tasks' | 'releaser' | 'pending' | 'redis' | 'names' | 'metrics'> {
   schedules: ScheduleStore;
   logger: Logger;
   /** Called with each run started and how late it was (ms after its tick), for metrics and the bench. */
@@ -129,20 +136,24 @@ export class ScheduleTicker implements Part {
     await this.deps.schedules.noteError(s.id, msg).catch(() => undefined);
   }
 
-  /** Cancels a schedule's earlier runs (replace); returns the attempts whose nodes must be told. */
-  private async cancelIn(tx: Tx, s: ScheduleRow, runIds: string[]): Promise<Array<{ id: string; attempt: number }>> {
-    const onNode: Array<{ id: string; attempt: number }> = [];
+  /**
+   * Cancels a schedule's earlier runs (replace) in the caller's transaction; returns what must
+   * follow once it has committed: the workflow runs' attempts whose nodes to tell, and the task
+   * runs cancelled (for afterTaskCancel, as the cancel use case does).
+   */
+  private async cancelIn(tx: Tx, s: ScheduleRow, runIds: string[]): Promise<Replaced> {
+    const out: Replaced = { onNode: [], tasks: [] };
     for (const id of runIds) {
+      // A run that ended meanwhile is left as it ended.
       if (s.workflow) {
         const r = await this.deps.workflows.cancelIn(tx, id);
-        if (typeof r === 'object' && 'onNode' in r) onNode.push(...r.onNode);
+        if (typeof r === 'object' && 'onNode' in r) out.onNode.push(...r.onNode);
       } else {
-        // A run that ended meanwhile is left as it ended. A standalone run has no dependents to release.
         const r = await this.deps.tasks.cancelIn(tx, id, 'replaced by the next run of its schedule (concurrency replace)');
-        if (typeof r === 'object' && 'wasOnNode' in r && r.wasOnNode) onNode.push({ id, attempt: r.task.attempts });
+        if (typeof r === 'object' && 'wasOnNode' in r) out.tasks.push(r);
       }
     }
-    return onNode;
+    return out;
   }
 
   private async tick(s: ScheduleRow, now: Date): Promise<void> {
@@ -174,15 +185,18 @@ export class ScheduleTicker implements Part {
       // replace: the runs it replaces are cancelled in the transaction that claims the tick and
       // makes the new run, so no crash leaves both running (cancelled after the commit, a crash
       // between the two left the old run going until the next tick, for a daily cron a day).
-      const onNode = admission.action === 'replace' ? await this.cancelIn(tx, s, admission.cancel) : [];
+      const replaced = admission.action === 'replace' ? await this.cancelIn(tx, s, admission.cancel) : null;
       const run = await createScheduleRun(this.deps, tx, s, tickAt);
-      return { result: { run, onNode }, runId: run.runId };
+      return { result: { run, replaced }, runId: run.runId };
     });
     if (!claimed?.result) return; // another control plane took this tick
-    const { run, onNode } = claimed.result;
+    const { run, replaced } = claimed.result;
     // Told after the commit; a crash before it is covered by the node health check, which tells
     // again the nodes that still list a cancelled attempt.
-    if (onNode.length > 0) await tellNodesToCancel(this.deps, onNode);
+    if (replaced) {
+      if (replaced.onNode.length > 0) await tellNodesToCancel(this.deps, replaced.onNode);
+      for (const r of replaced.tasks) await afterTaskCancel(this.deps, r);
+    }
     await this.deps.pending.add(run.queued).catch((err) =>
       logger.warn({ err, schedule_id: s.id }, 'schedules: run stored, Redis unavailable; the reconciler will enqueue it'),
     );

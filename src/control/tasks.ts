@@ -11,7 +11,7 @@ import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
 import { canSee, type Actor } from './actor.ts';
 import type { TaskSpec } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
-import { enqueueWithin, forgetTaskCancels, queueUnavailable, tellNodesToCancel } from './queueing.ts';
+import { afterTaskCancel, enqueueWithin, forgetTaskCancels, queueUnavailable } from './queueing.ts';
 import { isFillFailure, WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { taskRowFrom } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
@@ -120,13 +120,7 @@ export class TaskControl {
     const r = await deps.tasks.cancel(id);
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('ended' in r) throw new Conflict(`Task already ended (status ${r.ended.status}); only queued, scheduled or running tasks can be cancelled`);
-    await tellNodesToCancel(deps, [{ id, attempt: r.task.attempts }]);
-    await deps.pending.remove(id, r.task.tenant).catch(() => undefined);
-    if (r.wasOnNode) await deps.pending.wake().catch(() => undefined);
-    await deps.pending.add(r.released).catch((err) =>
-      deps.logger.warn({ err, task_id: id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'),
-    );
-    deps.metrics.finished.inc({ status: 'cancelled', priority: r.task.priority });
+    await afterTaskCancel(deps, r);
     return r.task;
   }
 
