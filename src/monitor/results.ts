@@ -69,9 +69,13 @@ export class ResultRecorder implements Part {
     const { names, connection } = this.deps;
     const worker = new Worker(names.eventsQueue, (job) => this.process(job), { ...controlPlaneWorkerOptions(connection, names), concurrency: JOBS_PER_READER });
     worker.on('error', (err) => logQueueError(this.deps.logger, 'results', err));
-    worker.on('failed', (job, err) =>
-      this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'results: could not record a worker report; BullMQ keeps it in the failed set'),
-    );
+    worker.on('failed', (job, err) => {
+      // BullMQ says so after every try: a try that will be tried again is routine while the
+      // database is away (every 15 s per job, worker/reports.ts), the last one is not.
+      const last = !job || job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (last) this.deps.logger.error({ err, task_id: job?.data?.taskId }, 'results: could not record a worker report; its tries are used up, BullMQ keeps it in the failed set');
+      else this.deps.logger.debug({ err: { message: err.message }, task_id: job.data?.taskId, tries: job.attemptsMade }, 'results: could not record a worker report yet; will try again');
+    });
     return worker;
   }
 
