@@ -64,6 +64,8 @@ export const ConfigSchema = z.strictObject({
     executor: z.enum(['docker', 'simulated']),
     ca_file: z.string().min(1).nullable(),
     heartbeat_seconds: z.number().positive(),
+    /** Between SIGTERM and SIGKILL when a task is cancelled or times out (worker/container-kill.ts); 0: SIGKILL at once. */
+    kill_grace_seconds: z.number().min(0),
     /** No longer used (node inboxes hold no locks: worker/node-inbox.ts); accepted so old files still load. */
     job_lock_seconds: z.number().positive().optional(),
     capacity: z.strictObject({
@@ -214,6 +216,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_LOG_CAP_BYTES', ['tasks', 'log_cap_bytes']],
     ['JARVIS_RECONCILE_SECONDS', ['tasks', 'reconcile_seconds']],
     ['JARVIS_HEARTBEAT_SECONDS', ['worker', 'heartbeat_seconds']],
+    ['JARVIS_KILL_GRACE_SECONDS', ['worker', 'kill_grace_seconds']],
     ['JARVIS_JOB_LOCK_SECONDS', ['worker', 'job_lock_seconds']],
     ['JARVIS_OFFLINE_SECONDS', ['nodes', 'offline_seconds']],
     ['JARVIS_MAX_HEARTBEATS_PER_SECOND', ['nodes', 'max_heartbeats_per_second']],

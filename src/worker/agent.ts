@@ -582,6 +582,7 @@ export class NodeAgent implements Part {
             ...(gpuDevices ? { gpuDevices } : {}),
             network: spec.network,
             timeoutSeconds: spec.timeoutSeconds,
+            killGraceSeconds: config.worker.kill_grace_seconds,
             labels: { 'jarvis.node_id': node.id },
             taskLabels: spec.labels,
             security: spec.security,

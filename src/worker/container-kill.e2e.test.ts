@@ -59,10 +59,10 @@ async function refusingEngine(refuse: number): Promise<{ docker: Dockerode; kill
   return { docker: new Dockerode({ socketPath: path }), kills: () => kills, server };
 }
 
-function spec(command: string): RunSpec {
+function spec(command: string, killGraceSeconds?: number): RunSpec {
   const taskId = randomUUID();
   taskIds.add(taskId);
-  return { taskId, attempt: 1, image: 'jarvis-test/busybox:latest', command, env: {}, cpu: 0.5, memoryMb: 64, gpu: 0, network: 'none', timeoutSeconds: 120 };
+  return { taskId, attempt: 1, image: 'jarvis-test/busybox:latest', command, env: {}, cpu: 0.5, memoryMb: 64, gpu: 0, network: 'none', timeoutSeconds: 120, killGraceSeconds };
 }
 
 const within = <T>(p: Promise<T>, ms: number, what: string) =>
@@ -105,5 +105,57 @@ describe('a kill the engine refuses', () => {
     } finally {
       engine.server.close();
     }
+  });
+});
+
+describe('a grace between SIGTERM and SIGKILL', () => {
+  const executor = new DockerExecutor({ docker });
+
+  /** Runs the command, cancels it once it printed "ready"; the outcome, its output, how long the stop took. */
+  async function cancelled(command: string, graceSeconds: number, timeoutSeconds: number | null = 120) {
+    const ac = new AbortController();
+    let out = '';
+    let cancelledAt = 0;
+    const outcome = await within(
+      executor.run({ ...spec(command, graceSeconds), timeoutSeconds }, {
+        signal: ac.signal,
+        onOutput: (chunk) => {
+          out += chunk.toString();
+          if (out.includes('ready') && !cancelledAt) {
+            cancelledAt = Date.now();
+            ac.abort();
+          }
+        },
+      }),
+      40_000,
+      command,
+    );
+    return { outcome, out, stopMs: Date.now() - cancelledAt };
+  }
+
+  it('lets a task that handles SIGTERM finish its work, and names the outcome cancelled', async () => {
+    const r = await cancelled(`trap 'echo flushed; exit 0' TERM; echo ready; while true; do sleep 0.1; done`, 20);
+    expect(r.outcome.status).toBe('cancelled');
+    expect(r.out).toContain('flushed');
+    expect(r.stopMs).toBeLessThan(10_000);
+  });
+
+  it("reaches a plain `sh -c` (init passes SIGTERM on): it ends at once, not after the grace", async () => {
+    const r = await cancelled('echo ready; sleep 300', 30);
+    expect(r.outcome).toMatchObject({ status: 'cancelled', exitCode: 143 });
+    expect(r.stopMs).toBeLessThan(10_000);
+  });
+
+  it('sends SIGKILL after the grace to a task that ignores SIGTERM', async () => {
+    const r = await cancelled(`trap '' TERM; echo ready; sleep 300`, 1);
+    expect(r.outcome.status).toBe('cancelled');
+    expect(r.stopMs).toBeGreaterThanOrEqual(1_000);
+    expect(r.stopMs).toBeLessThan(10_000);
+  });
+
+  it('names a timed-out task that exits on SIGTERM timed_out', async () => {
+    const ac = new AbortController();
+    const outcome = await within(executor.run({ ...spec(`trap 'exit 0' TERM; while true; do sleep 0.1; done`, 20), timeoutSeconds: 1 }, { signal: ac.signal }), 30_000, 'timeout');
+    expect(outcome).toMatchObject({ status: 'timed_out', exitCode: 0 });
   });
 });

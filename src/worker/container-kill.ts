@@ -11,23 +11,36 @@ export interface KillLogger {
   warn(obj: object, msg?: string): void;
 }
 
-/** The first wait before a refused kill is sent again (ms); each next one doubles, up to KILL_RETRY_MAX_MS. */
-const KILL_RETRY_MS = 250;
-const KILL_RETRY_MAX_MS = 5_000;
+/** The first wait before a refused signal is sent again (ms); each next one doubles, up to SIGNAL_RETRY_MAX_MS. */
+const SIGNAL_RETRY_MS = 250;
+const SIGNAL_RETRY_MAX_MS = 5_000;
 
+type StopSignal = 'SIGTERM' | 'SIGKILL';
+
+/**
+ * Stops a container: SIGTERM, then SIGKILL once `graceMs` have passed (at once without a grace).
+ * A signal the engine refuses (an error other than "not running" or "gone": the engine busy,
+ * containerd timing out) is sent again, 250 ms doubling to 5 s apart, until it lands or the
+ * container has exited (stop()). A refused kill taken for done left the container running to its
+ * end, however long, with the attempt waiting for it.
+ */
 export class ContainerKiller {
   private why: KillReason | null = null;
   /**
-   * Resolves true once a kill reached the container, false when it had already stopped by itself
-   * (the kill came too late) or the container ended while every kill was refused.
+   * Resolves true once a signal reached the container, false when it had already stopped by
+   * itself (the kill came too late) or it ended while every signal was refused.
    */
   private killed: Promise<boolean> | null = null;
   private settleKilled: ((delivered: boolean) => void) | null = null;
+  private delivered = false;
+  /** The signal being sent now: SIGTERM until the grace is over, then SIGKILL. */
+  private phase: StopSignal = 'SIGKILL';
   private timer: { clear(): void } | null = null;
+  private graceTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  /** A kill request is on its way: its answer settles `killed`, even after stop(). */
-  private sending = false;
+  /** Signal requests on their way: their answers settle `killed`, even after stop(). */
+  private sending = 0;
   private signal: AbortSignal | undefined;
   private readonly onAbort = () => this.kill('abort');
 
@@ -35,6 +48,7 @@ export class ContainerKiller {
     private readonly container: Dockerode.Container,
     private readonly log: KillLogger,
     private readonly logCtx: object,
+    private readonly graceMs = 0,
   ) {}
 
   /** Kills at the deadline (timeoutSeconds after startedAt) or when the signal aborts. */
@@ -48,56 +62,67 @@ export class ContainerKiller {
     if (signal?.aborted) this.onAbort();
   }
 
-  /** No more kills: the container has exited. A kill still being tried again is given up. */
+  /** No more signals: the container has exited. One still being tried again is given up. */
   stop(): void {
     this.stopped = true;
     this.timer?.clear();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    for (const t of [this.graceTimer, this.retryTimer]) if (t) clearTimeout(t);
+    this.graceTimer = this.retryTimer = null;
     this.signal?.removeEventListener('abort', this.onAbort);
-    // Waiting to try again: no kill reached the container. One on its way may have (the exit
-    // can be seen before the kill's answer): its answer decides.
-    if (!this.sending) this.settleKilled?.(false);
+    // A signal on its way may have landed (the exit can be seen before its answer): it decides.
+    if (this.sending === 0) this.settle(this.delivered);
   }
 
-  /**
-   * Sends SIGKILL; one the engine refuses (an error other than "not running" or "gone": the
-   * engine busy, containerd timing out) is sent again, 250 ms doubling to 5 s apart, until it is
-   * delivered or the container has exited (stop()). A refused kill taken for done left the
-   * container running to its end, however long, with the attempt waiting for it.
-   */
   kill(why: KillReason): void {
     if (this.why || this.stopped) return;
     this.why = why;
-    this.log.info({ ...this.logCtx, why }, 'killing container');
-    this.killed = new Promise<boolean>((resolve) => {
-      this.settleKilled = (delivered) => {
-        this.settleKilled = null;
-        resolve(delivered);
-      };
-    });
-    this.send(1);
+    this.killed = new Promise<boolean>((resolve) => (this.settleKilled = resolve));
+    if (this.graceMs > 0) {
+      this.log.info({ ...this.logCtx, why, grace_ms: this.graceMs }, 'stopping container: SIGTERM, SIGKILL after the grace');
+      this.phase = 'SIGTERM';
+      this.graceTimer = setTimeout(() => this.escalate(), this.graceMs);
+    } else this.log.info({ ...this.logCtx, why }, 'killing container');
+    this.send(this.phase, 1);
   }
 
-  private send(tries: number): void {
-    if (this.stopped || !this.settleKilled) return;
-    this.sending = true;
-    this.container.kill({ signal: 'SIGKILL' }).then(
+  /** The grace is over: SIGKILL, whether or not SIGTERM landed. */
+  private escalate(): void {
+    this.graceTimer = null;
+    if (this.stopped) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.phase = 'SIGKILL';
+    this.log.info({ ...this.logCtx, why: this.why }, 'killing container: still running after the grace');
+    this.send('SIGKILL', 1);
+  }
+
+  private settle(delivered: boolean): void {
+    const settle = this.settleKilled;
+    this.settleKilled = null;
+    settle?.(delivered);
+  }
+
+  private send(signal: StopSignal, tries: number): void {
+    if (this.stopped) return;
+    this.sending++;
+    this.container.kill({ signal }).then(
       () => {
-        this.sending = false;
-        this.settleKilled?.(true);
+        this.sending--;
+        this.delivered = true;
+        this.settle(true);
       },
       (err: unknown) => {
-        this.sending = false;
+        this.sending--;
         const code = statusOf(err);
-        if (code === 409 || code === 404) return this.settleKilled?.(false); // not running any more / gone
+        if (code === 409 || code === 404) return this.settle(this.delivered); // not running any more / gone
         if (this.stopped) {
-          this.log.warn({ ...this.logCtx, err }, 'kill failed; the container has exited meanwhile');
-          return this.settleKilled?.(false);
+          this.log.warn({ ...this.logCtx, err, signal }, 'kill failed; the container has exited meanwhile');
+          return this.settle(this.delivered);
         }
-        const waitMs = Math.min(KILL_RETRY_MAX_MS, KILL_RETRY_MS * 2 ** Math.min(tries - 1, 10));
-        this.log.warn({ ...this.logCtx, err, tries, wait_ms: waitMs }, 'kill failed; trying again');
-        this.retryTimer = setTimeout(() => this.send(tries + 1), waitMs);
+        if (signal !== this.phase) return; // a SIGTERM answered after the grace: SIGKILL is under way
+        const waitMs = Math.min(SIGNAL_RETRY_MAX_MS, SIGNAL_RETRY_MS * 2 ** Math.min(tries - 1, 10));
+        this.log.warn({ ...this.logCtx, err, signal, tries, wait_ms: waitMs }, 'kill failed; trying again');
+        this.retryTimer = setTimeout(() => this.send(signal, tries + 1), waitMs);
       },
     );
   }
@@ -107,7 +132,7 @@ export class ContainerKiller {
     return this.why !== null;
   }
 
-  /** Why the container ended, if we ended it: null when it stopped by itself (no kill reached it). */
+  /** Why the container ended, if we ended it: null when it stopped by itself (no signal reached it). */
   async reason(): Promise<KillReason | null> {
     if (!this.why || !this.killed) return null;
     return (await this.killed) ? this.why : null;

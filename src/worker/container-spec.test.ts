@@ -36,6 +36,7 @@ describe('buildCreateOptions', () => {
     expect(o.Env).toEqual(['A=1']);
     expect(o.Labels).toEqual({ 'jarvis.task_id': 'a/b c', 'jarvis.attempt': '2' });
     expect(o.HostConfig).toEqual({
+      Init: true,
       NanoCpus: 1_500_000_000,
       Memory: 256 * 1024 * 1024,
       MemorySwap: 256 * 1024 * 1024,

@@ -111,6 +111,8 @@ export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT
     AttachStdin: false,
     AttachStdout: true,
     AttachStderr: true,
-    HostConfig: { NetworkMode: spec.network, LogConfig: engineLogConfig(spec), ...securityConfig(spec, hardening), ...resourceConfig(spec) },
+    // Init: the engine's init (tini) is PID 1 and passes SIGTERM on (container-kill.ts): a task's
+    // `sh -c` as PID 1 would ignore it, having no handler, and wait out the grace.
+    HostConfig: { Init: true, NetworkMode: spec.network, LogConfig: engineLogConfig(spec), ...securityConfig(spec, hardening), ...resourceConfig(spec) },
   };
 }

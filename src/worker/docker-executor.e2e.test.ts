@@ -494,12 +494,14 @@ describe('DockerExecutor', () => {
     }
   });
 
-  it('reports a command that cannot be executed as an error', async () => {
+  it('reports a command that cannot be executed as failed, exit 127, the reason in its log', async () => {
+    // The engine's init (HostConfig.Init, for SIGTERM: container-kill.ts) starts, then cannot run
+    // the command: as a shell's "command not found", not a start the engine refused.
     const s = spec({ command: ['/no/such/binary', 'x'] });
-    const res = await executor.run(s);
-    expect(res.status).toBe('error');
-    expect(res.exitCode).toBeNull();
-    expect(res.error).toMatch(/cannot start container: .*\/no\/such\/binary/);
+    const out = collector();
+    const res = await executor.run(s, { onOutput: out.onOutput });
+    expect(res).toMatchObject({ status: 'failed', exitCode: 127, error: 'exited with code 127' });
+    expect(out.text('stderr')).toMatch(/\/no\/such\/binary/);
     expect(await leftovers(s.taskId)).toEqual([]);
   });
 

@@ -248,7 +248,7 @@ export class DockerExecutor implements Executor {
     // The time start() returned (or, adopted, the engine's StartedAt): an inspect here would
     // cost an engine round trip (tens of ms on a busy engine) on every task's path.
     clock.startedAt = (alreadyStarted && parseDockerDate(adopted?.State?.StartedAt)) || new Date();
-    const killer = new ContainerKiller(container, this.log, logCtx);
+    const killer = new ContainerKiller(container, this.log, logCtx, (spec.killGraceSeconds ?? 0) * 1000);
     killer.watch(spec.timeoutSeconds, clock.startedAt, hooks.signal);
     try {
       await this.notifyStarted(hooks, container.id, clock.startedAt, logCtx);

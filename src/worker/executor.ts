@@ -18,6 +18,11 @@ export interface RunSpec {
   gpuDevices?: string[];
   network: NetworkMode;
   timeoutSeconds: number | null;
+  /**
+   * How long a cancelled or timed-out container has between SIGTERM and SIGKILL (worker.kill_grace_seconds);
+   * absent or 0: SIGKILL at once.
+   */
+  killGraceSeconds?: number;
   /** Extra labels put on the container (the executor adds task id and attempt itself). */
   labels?: Record<string, string>;
   /** The task's own labels (free metadata; the simulated executor reads its settings there). */
