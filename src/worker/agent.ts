@@ -499,6 +499,13 @@ export class NodeAgent implements Part {
       await this.runAndReport(spec, abort, at, entry.redelivered);
     } finally {
       if (this.unreported.get(spec.taskId) === spec.attempt) this.unreported.delete(spec.taskId);
+      // An attempt that ended without running (withdrawn, reported) leaves the running ones here,
+      // and gives back the GPUs a container it left before a restart held (sweepLeftovers): kept,
+      // they went to no later attempt, and each heartbeat read the task's cancel keys for ever.
+      if (this.running.get(spec.taskId)?.abort === abort) {
+        this.running.delete(spec.taskId);
+        this.gpus.release(spec.taskId);
+      }
     }
   }
 
@@ -529,10 +536,6 @@ export class NodeAgent implements Part {
     if (taken === 'reported') {
       // Its report was queued, and this worker stopped before the entry was done: the entry is
       // done now (by the caller), and the task is not run a second time.
-      if (this.running.get(spec.taskId)?.abort === abort) {
-        this.running.delete(spec.taskId);
-        this.gpus.release(spec.taskId);
-      }
       if (redelivered) await this.discardLeftover(spec, at, 'reported');
       this.opts.logger.info(at, 'worker: skipping an attempt already reported (this worker stopped before marking its inbox entry done)');
       return;
