@@ -81,7 +81,8 @@ export async function removeTaskContainers(): Promise<void> {
     .filter(([id, node]) => id && nodeIds.has(node))
     .map(([id]) => id);
   nodeIds.clear();
-  if (ids.length) await run('docker', ['rm', '-f', ...ids]);
+  // -v: a task with outputs has an anonymous /tmp volume, with its data, which would outlive the container.
+  if (ids.length) await run('docker', ['rm', '-f', '-v', ...ids]);
 }
 
 /** Both of the above: for `afterAll(removeLeftovers)` at the top of a file. */
