@@ -138,7 +138,7 @@ it('takes none of several nodes for offline while it hears none of them, and cou
   // offline_seconds from then, and goes offline if it stays silent.
   const db = await createTestDatabase();
   cleanups.push(() => db.drop());
-  const server = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_OFFLINE_SECONDS: '3', JARVIS_HEARTBEAT_SECONDS: '1' } });
+  const server = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_OFFLINE_SECONDS: '3', JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_UNHEARD_HOLD_SECONDS: '120' } });
   cleanups.push(() => server.stop());
   const http = api(server.url);
   const register = async (name: string) => {
@@ -186,3 +186,26 @@ it('takes none of several nodes for offline while it hears none of them, and cou
   expect(Date.now() - heardAt).toBeGreaterThanOrEqual(4_000); // offline 5 s after a was heard, checked every second
   expect(await a.status()).toBe('available');
 }, 90_000);
+
+it('still takes them for offline once none has been heard for nodes.unheard_hold_seconds (the whole cluster died)', async () => {
+  // Held for ever, such nodes never went offline: no alert, no delete, their tasks never placed again.
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const server = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_OFFLINE_SECONDS: '3', JARVIS_HEARTBEAT_SECONDS: '1', JARVIS_UNHEARD_HOLD_SECONDS: '4' } });
+  cleanups.push(() => server.stop());
+  const http = api(server.url);
+  const ids: string[] = [];
+  for (const name of ['x', 'y']) {
+    const r = await http.post('/nodes/register', { name: `${name}-${server.prefix}`, hostname: 'h', capacity: { cpu: 1, memory_mb: 512, max_tasks: 1 } });
+    const node = r.body as { id: string; token: string };
+    await http.post(`/nodes/${node.id}/heartbeat`, { running_task_ids: [], engine: 'ok' }, { authorization: `Bearer ${node.token}` });
+    ids.push(node.id);
+  }
+  await server.waitFor(/node health: no node heard lately; none is taken for offline until one is, or for 4 s/, 15_000);
+  const heldAt = Date.now();
+  const status = async (id: string) => (await http.get(`/nodes/${id}`)).body.status as string;
+  const until = Date.now() + 20_000;
+  while ((await status(ids[0])) !== 'offline' && Date.now() < until) await sleep(200);
+  expect([await status(ids[0]), await status(ids[1])]).toEqual(['offline', 'offline']);
+  expect(Date.now() - heldAt).toBeGreaterThanOrEqual(3_500);
+}, 60_000);

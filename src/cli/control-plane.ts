@@ -184,6 +184,7 @@ export async function startControlPlane(
     unhealthyAfterMissed: config.nodes.unhealthy_after_missed,
     maxHeartbeatsPerSecond: config.nodes.max_heartbeats_per_second,
     offlineSeconds: config.nodes.offline_seconds,
+    unheardHoldSeconds: config.nodes.unheard_hold_seconds,
     onLost: (reason, count) => metrics.lostAttempts.inc({ reason }, count),
     tellCancels: (attempts) => tellNodesAgain({ redis, names, logger }, attempts),
   });

@@ -89,6 +89,8 @@ export const ConfigSchema = z.strictObject({
   nodes: z.strictObject({
     unhealthy_after_missed: z.number().int().positive(),
     offline_seconds: z.number().positive(),
+    /** While none of several nodes is heard, they go offline only after this long (0: at offline_seconds, as any node). */
+    unheard_hold_seconds: z.number().min(0),
     /** Heartbeat periods grow with the cluster so that all nodes together send at most this many a second. */
     max_heartbeats_per_second: z.number().positive(),
     registration_token: z.string().min(1).nullable(),
@@ -219,6 +221,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_KILL_GRACE_SECONDS', ['worker', 'kill_grace_seconds']],
     ['JARVIS_JOB_LOCK_SECONDS', ['worker', 'job_lock_seconds']],
     ['JARVIS_OFFLINE_SECONDS', ['nodes', 'offline_seconds']],
+    ['JARVIS_UNHEARD_HOLD_SECONDS', ['nodes', 'unheard_hold_seconds']],
     ['JARVIS_MAX_HEARTBEATS_PER_SECOND', ['nodes', 'max_heartbeats_per_second']],
     ['JARVIS_AGING_SECONDS', ['scheduler', 'aging_seconds']],
     ['JARVIS_IDLE_TENANT_SECONDS', ['scheduler', 'idle_tenant_seconds']],

@@ -24,6 +24,8 @@ export class NodeHealthMonitor implements Part {
   private unansweredSince: number | null = null;
   /** Whether the last check heard none of several live nodes (see check()). */
   private hearsNone = false;
+  /** Since when no node has been heard (while hearsNone). */
+  private hearsNoneSince = 0;
 
   constructor(
     private readonly deps: {
@@ -36,6 +38,8 @@ export class NodeHealthMonitor implements Part {
       heartbeatSeconds: number;
       unhealthyAfterMissed: number;
       offlineSeconds: number;
+      /** nodes.unheard_hold_seconds: while no node at all is heard, how long none goes offline. */
+      unheardHoldSeconds: number;
       maxHeartbeatsPerSecond: number;
       /** Attempts taken back from their node (counted by jarvis_task_attempts_lost_total). */
       onLost?: (reason: LostReason, count: number) => void;
@@ -97,8 +101,13 @@ export class NodeHealthMonitor implements Part {
       // own (nothing tells the two apart): it goes offline as before.
       const hearsNone = hearing.live >= 2 && (hearing.lastHeardAt === null || now - hearing.lastHeardAt.getTime() > silence.unhealthy * 1000);
       if (hearsNone !== this.hearsNone) {
-        if (hearsNone) logger.warn({ live: hearing.live, last_heard_at: hearing.lastHeardAt }, 'node health: no node heard lately; none is taken for offline until one is');
-        else {
+        if (hearsNone) {
+          this.hearsNoneSince = now;
+          logger.warn(
+            { live: hearing.live, last_heard_at: hearing.lastHeardAt },
+            `node health: no node heard lately; none is taken for offline until one is, or for ${this.deps.unheardHoldSeconds} s (nodes.unheard_hold_seconds)`,
+          );
+        } else {
           logger.warn('node health: a node is heard again; silence is counted from now');
           this.watchingSince = Math.max(this.watchingSince, now);
         }
@@ -106,7 +115,11 @@ export class NodeHealthMonitor implements Part {
       }
       // A node is silent for `seconds` when neither it nor this process's watch began since.
       const silentFor = (seconds: number) => (now - seconds * 1000 > this.watchingSince ? new Date(now - seconds * 1000) : null);
-      const changed = await nodes.markSilent(silentFor(silence.unhealthy), hearsNone ? null : silentFor(silence.offline));
+      // Held for at most nodes.unheard_hold_seconds: the whole cluster may really have died (a
+      // host running every worker), and then its nodes must still go offline (the alert, the
+      // delete, the tasks placed again once a node is back).
+      const hold = hearsNone && now - this.hearsNoneSince < this.deps.unheardHoldSeconds * 1000;
+      const changed = await nodes.markSilent(silentFor(silence.unhealthy), hold ? null : silentFor(silence.offline));
       for (const n of changed) logger.warn({ node_id: n.id, node: n.name, status: n.status }, `node ${n.name} is ${n.status}: no heartbeat`);
       // Every offline node still holding tasks, not only those that just went offline: a crash
       // between marking a node offline and taking its tasks back must not strand them.
