@@ -61,6 +61,12 @@ describe('buildCreateOptions', () => {
     expect(chosen.Labels?.['jarvis.gpus']).toBe('1,3');
   });
 
+  it("rotates the engine's log under its own json-file or local driver, and leaves any other driver the operator chose", () => {
+    expect(buildCreateOptions(spec(), undefined, 'json-file').HostConfig?.LogConfig).toMatchObject({ Type: 'json-file', Config: { 'max-file': '3' } });
+    expect(buildCreateOptions(spec(), undefined, 'local').HostConfig?.LogConfig).toMatchObject({ Type: 'local', Config: { 'max-file': '3' } });
+    for (const driver of ['journald', 'fluentd', null]) expect(buildCreateOptions(spec(), undefined, driver).HostConfig).not.toHaveProperty('LogConfig');
+  });
+
   it('keeps the worker labels out of reach of the task', () => {
     const o = buildCreateOptions(spec({ labels: { 'jarvis.task_id': 'spoofed', 'jarvis.workflow': 'w' } }));
     expect(o.Labels).toEqual({ 'jarvis.task_id': 't1', 'jarvis.attempt': '1', 'jarvis.workflow': 'w' });

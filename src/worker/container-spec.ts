@@ -80,18 +80,22 @@ export const ENGINE_LOG_FILES = 3;
  * most the log cap; the engine's own log serves `docker logs` and the replay of an adopted
  * container's output after a restart (attach with logs: true, which reads the rotated files too).
  * Docker's default json-file driver kept all of it, without limit, on the node's disk for as long
- * as the container lived. It is now json-file (explicitly: the replay needs a driver it can read
- * back, and options of one driver are refused by another) rotated at the cap, ENGINE_LOG_FILES files:
+ * as the container lived. With the engine's default driver json-file or local (both rotate, both
+ * read back) the container's log is rotated at the cap, ENGINE_LOG_FILES files (options of one
+ * driver are refused by another); with any other default (journald, fluentd, …: the operator's
+ * choice, which a forced json-file silently overrode) the engine's default is left as it is:
  * at most ~3 × the cap per container, and the head of the output, which is what the log holds,
  * is there to replay until the task printed some 2–3 times the cap (its JSON encoding) before
  * the restart. Past that an adopted attempt's log starts where the engine's oldest file does.
  */
-function engineLogConfig(spec: RunSpec): NonNullable<Dockerode.HostConfig['LogConfig']> {
+function engineLogConfig(spec: RunSpec, engineLogDriver: string | null): Pick<Dockerode.HostConfig, 'LogConfig'> {
+  if (engineLogDriver !== 'json-file' && engineLogDriver !== 'local') return {};
   const fileBytes = Math.max(spec.logCapBytes ?? DEFAULT_LOG_CAP_BYTES, MIN_ENGINE_LOG_FILE_BYTES);
-  return { Type: 'json-file', Config: { 'max-size': `${Math.ceil(fileBytes / 1024)}k`, 'max-file': String(ENGINE_LOG_FILES) } };
+  return { LogConfig: { Type: engineLogDriver, Config: { 'max-size': `${Math.ceil(fileBytes / 1024)}k`, 'max-file': String(ENGINE_LOG_FILES) } } };
 }
 
-export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT_HARDENING): Dockerode.ContainerCreateOptions {
+/** `engineLogDriver`: the engine's default log driver (`docker info`), json-file when not given. */
+export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT_HARDENING, engineLogDriver: string | null = 'json-file'): Dockerode.ContainerCreateOptions {
   return {
     name: containerName(spec.taskId, spec.attempt),
     Image: spec.image,
@@ -113,6 +117,6 @@ export function buildCreateOptions(spec: RunSpec, hardening: Hardening = DEFAULT
     AttachStderr: true,
     // Init: the engine's init (tini) is PID 1 and passes SIGTERM on (container-kill.ts): a task's
     // `sh -c` as PID 1 would ignore it, having no handler, and wait out the grace.
-    HostConfig: { Init: true, NetworkMode: spec.network, LogConfig: engineLogConfig(spec), ...securityConfig(spec, hardening), ...resourceConfig(spec) },
+    HostConfig: { Init: true, NetworkMode: spec.network, ...engineLogConfig(spec, engineLogDriver), ...securityConfig(spec, hardening), ...resourceConfig(spec) },
   };
 }

@@ -74,6 +74,8 @@ export class DockerExecutor implements Executor {
   private readonly pullTimeoutMs: number;
   private readonly outputDrainMs: number;
   private readonly hardening: Hardening;
+  /** The engine's default log driver, asked once (null: it did not say). */
+  private logDriver: Promise<string | null> | null = null;
 
   constructor(options: DockerExecutorOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
@@ -147,7 +149,14 @@ export class DockerExecutor implements Executor {
    * engine had none; or adopted, when one of this name is there already.
    */
   private async create(spec: RunSpec, signal: AbortSignal | undefined): Promise<{ container: Dockerode.Container; adopted?: Dockerode.ContainerInspectInfo } | { outcome: RunOutcome }> {
-    const options = buildCreateOptions(spec, this.hardening);
+    this.logDriver ??= this.docker
+      .info()
+      .then((i: { LoggingDriver?: string }) => i.LoggingDriver ?? null)
+      .catch(() => {
+        this.logDriver = null; // asked again next time
+        return null;
+      });
+    const options = buildCreateOptions(spec, this.hardening, await this.logDriver);
     let pulled = false;
     for (;;) {
       try {
