@@ -102,6 +102,21 @@ describe('input limits', () => {
     expect((await call('GET', '/tasks', undefined, as)).status).toBe(429);
   });
 
+  it("keeps the audit trail whole when a refused request's path holds a NUL", async () => {
+    // Its record's target kept the NUL, and the batch insert of the audit log failed: other
+    // requests' records written with it were lost (found by the fuzz test).
+    expect((await call('POST', '/tasks/a%00b/cancel')).status).toBe(422);
+    const made = await call('POST', '/auth/keys', { name: 'audited-beside-a-nul', role: 'viewer' });
+    expect(made.status).toBe(201);
+    let records: Array<{ action: string; target: string | null }> = [];
+    for (let i = 0; i < 50 && !records.some((r) => r.target === made.body.id); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      records = (await call('GET', '/audit?limit=500')).body.items;
+    }
+    expect(records.map((r) => r.target)).toContain(made.body.id);
+    expect(records.map((r) => r.target)).toContain('a\uFFFDb');
+  });
+
   it('never echoes a secret in a 422, whatever shape the body has', async () => {
     for (const [path, body] of [
       ['/secrets', [{ name: 'ab', value: 'hunter2-very-secret' }]],

@@ -11,6 +11,7 @@
 // second before joining a batch; GET /audit and close() release them at once.
 import type { Logger } from 'pino';
 import type { AuditEntry, AuditStore } from '../state/audit-store.ts';
+import { storableText } from '../domain/storable-text.ts';
 
 const FLUSH_MS = 200;
 const FLUSH_AT = 500;
@@ -52,6 +53,9 @@ export class AuditTrail {
 
   record(entry: AuditEntry): void {
     if (this.closed) return;
+    // A target taken from a refused request's path may hold what PostgreSQL cannot store (a
+    // NUL): one such record failed its whole batch, other requests' records with it.
+    if (entry.target !== null && entry.target !== undefined) entry = { ...entry, target: storableText(entry.target) };
     if (REFUSED.has(entry.status)) {
       this.fold(entry);
       return;
@@ -102,7 +106,10 @@ export class AuditTrail {
     if (batch.length === 0) return this.flushing;
     this.flushing = this.flushing.then(() =>
       this.store.insertMany(batch).catch((err) => {
-        this.logger.error({ err: { message: (err as Error).message }, records: batch.length }, 'audit: could not store records');
+        // The query's text and parameters stay out of the log (they hold the records); the
+        // database's own reason, drizzle's cause, goes in.
+        const cause = (err as { cause?: { message?: string } }).cause?.message;
+        this.logger.error({ err: { message: (err as Error).message.split('\n')[0].slice(0, 120), cause }, records: batch.length }, 'audit: could not store records');
       }),
     );
     return this.flushing;

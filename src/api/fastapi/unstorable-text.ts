@@ -7,16 +7,14 @@
 // every field, including those added later. So is a `__proto__` key, which the schemas' copies
 // would drop without a word.
 import type { LocItem, PydanticErrorItem } from './errors.ts';
+import { UNPAIRED_SURROGATE } from '../../domain/storable-text.ts';
 
 const NUL = 'Value error, must not contain the NUL character (\\u0000)';
 const SURROGATE = 'Value error, must not contain an unpaired UTF-16 surrogate (\\ud800-\\udfff), which cannot be stored';
 
-/** A high surrogate not followed by a low one, or a low one not after a high one. */
-const UNPAIRED = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 function problem(s: string): string | null {
   if (s.includes('\u0000')) return NUL;
-  return UNPAIRED.test(s) ? SURROGATE : null;
+  return UNPAIRED_SURROGATE.test(s) ? SURROGATE : null;
 }
 
 /**
