@@ -107,9 +107,12 @@ export class NodeHealthMonitor implements Part {
             { live: hearing.live, last_heard_at: hearing.lastHeardAt },
             `node health: no node heard lately; none is taken for offline until one is, or for ${this.deps.unheardHoldSeconds} s (nodes.unheard_hold_seconds)`,
           );
-        } else {
+        } else if (hearing.live >= 2) {
           logger.warn('node health: a node is heard again; silence is counted from now');
           this.watchingSince = Math.max(this.watchingSince, now);
+        } else {
+          // Not heard: the hold ended and the silent nodes went offline (fewer than two live).
+          logger.warn({ live: hearing.live }, 'node health: no node was heard for nodes.unheard_hold_seconds; the silent nodes are offline');
         }
         this.hearsNone = hearsNone;
       }

@@ -481,7 +481,10 @@ export class NodeAgent implements Part {
     const at: AttemptFields = { task_id: spec.taskId, attempt: spec.attempt };
     if (this.mayHaveLost(entry) && (await this.owns(spec.taskId, spec.attempt)) === false) {
       // Placed elsewhere since (this node was offline), or cancelled: nothing to run or report.
+      // The cards sweepLeftovers reserved for its container (while ownership was unknown) go back,
+      // unless another attempt of the task runs here (the cards are then that one's).
       await this.opts.executor.discard?.(spec.taskId, spec.attempt).catch(() => false);
+      if (!this.running.has(spec.taskId)) this.gpus.release(spec.taskId);
       this.opts.logger.info(at, 'worker: skipping a job for an attempt this node no longer owns');
       return;
     }

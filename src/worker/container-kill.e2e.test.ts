@@ -27,19 +27,32 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A proxy to the engine that answers 500 to the first `refuse` kills (Infinity: all); counts them. */
-async function refusingEngine(refuse: number): Promise<{ docker: Dockerode; kills: () => number; server: Server }> {
+/**
+ * A proxy to the engine that answers 500 to the first `refuse` kills (Infinity: all); counts them.
+ * `slow`: per signal, answer a kill this many ms late (a 500 instead of passing it on, when `refuse` is true).
+ */
+async function refusingEngine(
+  refuse: number,
+  slow: Record<string, { ms: number; refuse: boolean }> = {},
+): Promise<{ docker: Dockerode; kills: () => number; server: Server }> {
   const path = join(dir, `${randomUUID()}.sock`);
   let kills = 0;
   const server = createServer((req, res) => {
-    if (req.method === 'POST' && /\/containers\/[^/]+\/kill/.test(req.url ?? '') && kills++ < refuse) {
+    const isKill = req.method === 'POST' && /\/containers\/[^/]+\/kill/.test(req.url ?? '');
+    const late = isKill ? slow[new URL(req.url ?? '', 'http://x').searchParams.get('signal') ?? ''] : undefined;
+    if ((isKill && kills++ < refuse) || late?.refuse) {
       res.writeHead(500, { 'content-type': 'application/json' });
-      return void res.end(JSON.stringify({ message: 'injected: cannot kill container: context deadline exceeded' }));
+      const refused = () => res.end(JSON.stringify({ message: 'injected: cannot kill container: context deadline exceeded' }));
+      return void (late ? setTimeout(refused, late.ms) : refused());
     }
     const out = request({ socketPath: ENGINE, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      res.flushHeaders(); // an attach answers before any output: the client waits for the headers
-      answer.pipe(res);
+      const pass = () => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        res.flushHeaders(); // an attach answers before any output: the client waits for the headers
+        answer.pipe(res);
+      };
+      if (late) setTimeout(pass, late.ms);
+      else pass();
     });
     out.on('error', () => res.destroy());
     req.pipe(out);
@@ -83,6 +96,27 @@ describe('a kill the engine refuses', () => {
       const outcome = await within(run, 20_000, 'the cancelled attempt');
       expect(outcome.status).toBe('cancelled');
       expect(engine.kills()).toBe(3);
+    } finally {
+      engine.server.close();
+    }
+  });
+
+  it('lets a SIGKILL that landed name the outcome though a refused SIGTERM is answered after the exit', async () => {
+    // SIGTERM unanswered through the grace, then refused; SIGKILL passed on at once (the
+    // container exits) but answered after that refusal. The refusal, coming first, settled the
+    // kill as never delivered: the cancelled task was reported failed, exit 137.
+    const engine = await refusingEngine(0, { SIGTERM: { ms: 2_500, refuse: true }, SIGKILL: { ms: 3_500, refuse: false } });
+    try {
+      const executor = new DockerExecutor({ docker: engine.docker });
+      const ac = new AbortController();
+      const run = executor.run(spec('trap "" TERM; echo ready; sleep 300', 1), {
+        signal: ac.signal,
+        onOutput: (chunk) => {
+          if (chunk.toString().includes('ready')) ac.abort();
+        },
+      });
+      const outcome = await within(run, 20_000, 'the cancelled attempt');
+      expect(outcome.status).toBe('cancelled');
     } finally {
       engine.server.close();
     }

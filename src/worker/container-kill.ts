@@ -114,10 +114,12 @@ export class ContainerKiller {
       (err: unknown) => {
         this.sending--;
         const code = statusOf(err);
-        if (code === 409 || code === 404) return this.settle(this.delivered); // not running any more / gone
+        // Not running any more / gone, or exited meanwhile: settled only once no other signal's
+        // answer is on its way (a SIGKILL that landed, answered after a refused SIGTERM, decides).
+        if (code === 409 || code === 404) return void (this.sending === 0 && this.settle(this.delivered));
         if (this.stopped) {
           this.log.warn({ ...this.logCtx, err, signal }, 'kill failed; the container has exited meanwhile');
-          return this.settle(this.delivered);
+          return void (this.sending === 0 && this.settle(this.delivered));
         }
         if (signal !== this.phase) return; // a SIGTERM answered after the grace: SIGKILL is under way
         const waitMs = Math.min(SIGNAL_RETRY_MAX_MS, SIGNAL_RETRY_MS * 2 ** Math.min(tries - 1, 10));

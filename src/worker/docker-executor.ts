@@ -74,7 +74,7 @@ export class DockerExecutor implements Executor {
   private readonly pullTimeoutMs: number;
   private readonly outputDrainMs: number;
   private readonly hardening: Hardening;
-  /** The engine's default log driver, asked once (null: it did not say). */
+  /** The engine's default log driver, asked once (json-file when it does not say). */
   private logDriver: Promise<string | null> | null = null;
 
   constructor(options: DockerExecutorOptions = {}) {
@@ -149,13 +149,12 @@ export class DockerExecutor implements Executor {
    * engine had none; or adopted, when one of this name is there already.
    */
   private async create(spec: RunSpec, signal: AbortSignal | undefined): Promise<{ container: Dockerode.Container; adopted?: Dockerode.ContainerInspectInfo } | { outcome: RunOutcome }> {
+    // Not told (docker info refused, e.g. behind a socket proxy): json-file, Docker's default,
+    // rotated, rather than no rotation at all; asked once either way.
     this.logDriver ??= this.docker
       .info()
-      .then((i: { LoggingDriver?: string }) => i.LoggingDriver ?? null)
-      .catch(() => {
-        this.logDriver = null; // asked again next time
-        return null;
-      });
+      .then((i: { LoggingDriver?: string }) => i.LoggingDriver ?? 'json-file')
+      .catch(() => 'json-file');
     const options = buildCreateOptions(spec, this.hardening, await this.logDriver);
     let pulled = false;
     for (;;) {

@@ -3,12 +3,12 @@
 // in memory for the run only. With them comes the masker that replaces those values with `***`
 // in the task's output before it leaves the node.
 //
-// A control plane that cannot answer (restarting: connection refused, a 502/503/504 from it or a
-// proxy in front, no answer within the request's deadline, 408, 429) is asked again, 0.5 s then
-// doubling to 30 s apart, for up to 15 minutes while the attempt is not stopped: the node's heartbeats list the attempt
-// meanwhile, so the control plane does not take it for lost. Any other answer (404: a secret
-// deleted; 409: the attempt no longer this node's, or a JARVIS_SECRET_KEY that cannot open the
-// secret; a 500) ends the attempt in error, saying why.
+// A control plane that cannot answer (restarting: connection refused, a 5xx from it, its database
+// or a proxy in front, no answer within the request's deadline, 408, 429) is asked again, 0.5 s
+// then doubling to 30 s apart, for up to 15 minutes while the attempt is not stopped: the node's
+// heartbeats list the attempt meanwhile, so the control plane does not take it for lost. Any
+// other answer (404: a secret deleted; 409: the attempt no longer this node's, or a
+// JARVIS_SECRET_KEY that cannot open the secret) ends the attempt in error, saying why.
 import type { NodeJob } from '../scheduler/queues.ts';
 import { SecretMasker } from './secret-mask.ts';
 
@@ -38,11 +38,12 @@ export interface TaskEnvOptions {
 }
 
 /**
- * Whether an HTTP status from the secrets route may be worth asking again: a control plane or a
- * proxy in front of it that is away or busy. A 500 is not: it does not pass by waiting.
+ * Whether an HTTP status from the secrets route may be worth asking again: a control plane, its
+ * database or a proxy in front of it that is away or busy (a 500 is what a database that
+ * failed over or a full connection pool gives). A key that cannot open the secret is a 409.
  */
 export function retryableStatus(status: number): boolean {
-  return status === 502 || status === 503 || status === 504 || status === 408 || status === 429;
+  return status >= 500 || status === 408 || status === 429;
 }
 
 /** How long the secrets are asked for at most before the attempt ends in error. */
