@@ -38,6 +38,23 @@ describe('TarFirstFile', () => {
     expect(read(tar, 100)).toEqual({ ok: false, why: 'too_big', size: 5000 });
   });
 
+  it('reads the size of a file of 8 GiB or more from its pax header, or a GNU base-256 size, not as empty', () => {
+    // Go's tar writer (the engine's archive endpoint) puts such a size in a pax record and 0 in
+    // the header: it was read as an empty file, and the output's value as "".
+    const record = 'size=8589934592\n';
+    const pax = Buffer.from(`${record.length + 3} ${record}`);
+    const tar = Buffer.concat([entry('PaxHeader/big', pax, 'x'), header('big', 0, '0')]);
+    expect(read(tar)).toEqual({ ok: false, why: 'too_big', size: 8589934592 });
+    const gnu = header('big', 0, '0');
+    gnu.fill(0, 124, 136);
+    gnu[124] = 0x80;
+    gnu.writeUIntBE(2 ** 33, 130, 6);
+    expect(read(gnu)).toEqual({ ok: false, why: 'too_big', size: 2 ** 33 });
+    // A pax size applies to its entry only.
+    const small = Buffer.from(`${'size=2\n'.length + 2} size=2\n`);
+    expect(read(Buffer.concat([entry('PaxHeader/x', small, 'x'), entry('x', Buffer.from('ab')), END]))).toEqual({ ok: true, bytes: Buffer.from('ab') });
+  });
+
   it('refuses a directory or a link, and says when the stream ends early', () => {
     expect(read(Buffer.concat([header('d/', 0, '5'), END]))).toEqual({ ok: false, why: 'not_a_file', message: 'is a directory' });
     expect(read(Buffer.concat([header('l', 0, '2'), END]))).toEqual({ ok: false, why: 'not_a_file', message: 'is a symbolic link' });

@@ -37,9 +37,28 @@ export async function readContainerFile(container: Dockerode.Container, path: st
 }
 
 /** The first regular file of a tar stream, past any pax or GNU long-name headers before it (exported for its test). */
+/** A tar header's size field: octal digits, or GNU's base-256 (high bit set) for large sizes. */
+function headerSize(field: Buffer): number {
+  if (field[0] & 0x80) {
+    let n = field[0] & 0x7f;
+    for (const b of field.subarray(1)) n = n * 256 + b;
+    return n;
+  }
+  const digits = field.toString('latin1').replace(/\0.*$/s, '').trim();
+  return digits === '' ? 0 : /^[0-7]+$/.test(digits) ? parseInt(digits, 8) : NaN;
+}
+
+/** The `size` record of a pax extended header (`<len> size=<n>\n` records), or null. */
+function paxRecordSize(records: Buffer): number | null {
+  const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(records.toString('utf8'));
+  return m ? Number(m[1]) : null;
+}
+
 export class TarFirstFile {
   private buf = Buffer.alloc(0);
   private done: FileRead | null = null;
+  /** The next entry's size from a pax header (`size=`), which overrides its own header's. */
+  private paxSize: number | null = null;
   constructor(private readonly limit: number) {}
 
   /** True once the answer is known (the rest of the stream is not needed). */
@@ -53,14 +72,21 @@ export class TarFirstFile {
         this.done = { ok: false, why: 'missing' };
         return true;
       }
-      const size = parseInt(header.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+      let size = headerSize(header.subarray(124, 136));
       const type = String.fromCharCode(header[156] || 0x30);
       const body = Math.ceil(size / BLOCK) * BLOCK;
       if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
-        // Metadata about the next entry: skipped whole.
+        // Metadata about the next entry: skipped whole, but for a pax header's size (a file of
+        // 8 GiB or more: the tar header's 11 octal digits cannot hold it, Go's writer puts 0 there).
         if (this.buf.length < BLOCK + body) return false;
+        if (type === 'x') this.paxSize = paxRecordSize(this.buf.subarray(BLOCK, BLOCK + size));
         this.buf = this.buf.subarray(BLOCK + body);
         continue;
+      }
+      if (this.paxSize !== null) [size, this.paxSize] = [this.paxSize, null];
+      if (!Number.isFinite(size)) {
+        this.done = { ok: false, why: 'error', message: 'the archive the engine sent has a size it cannot read' };
+        return true;
       }
       if (type !== '0' && type !== '7') {
         const what = type === '5' ? 'a directory' : type === '2' ? 'a symbolic link' : 'not a regular file';
