@@ -2,7 +2,8 @@
 // UTF-16 surrogate (jsonb refuses its \ud800 escape; a text column would get U+FFFD instead of
 // what was sent). Pydantic accepts both, and FastAPI in front of PostgreSQL answers 500; here every
 // string of a request — path, query, a body's keys and values at any depth — is checked once, as
-// the request is read, and such a request is answered 422 before any schema or store sees it.
+// the request is read, and a request the schemas accept that holds one is answered 422 before
+// any store sees it (one they refuse gets their own errors, as FastAPI gives them).
 // Field schemas still say so for their own fields (Text() in schemas.ts); this is the net under
 // every field, including those added later. So is a `__proto__` key, which the schemas' copies
 // would drop without a word.
