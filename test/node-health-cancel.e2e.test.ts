@@ -3,13 +3,13 @@
 // between the two left the container running to its timeout, or for ever, on capacity handed out
 // again. The leader's node health check tells again the nodes whose heartbeats still list a
 // cancelled task.
-import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { removeTaskContainers, runningTaskContainers } from './support/containers.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
 // other after-hooks, once those processes are stopped.
@@ -22,12 +22,6 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const runningContainers = (taskId: string) => execFileSync('docker', ['ps', '-q', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim();
-
-function removeContainersOf(taskId: string): void {
-  const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim().split('\n').filter(Boolean);
-  if (ids.length) execFileSync('docker', ['rm', '-f', ...ids]);
-}
 
 it('stops a running task whose cancel was recorded but never told to its node', async () => {
   const db = await createTestDatabase();
@@ -46,12 +40,12 @@ it('stops a running task whose cancel was recorded but never told to its node', 
   const t = await http.post('/tasks', { image: TEST_IMAGE, command: 'sleep 120', resources: { cpu: 0.1, memory_mb: 32 } });
   expect(t.status).toBe(201);
   const id = t.body.id as string;
-  cleanups.push(async () => removeContainersOf(id));
+  cleanups.push(async () => removeTaskContainers(id));
   const started = await http.waitForTask(id, (x) => x.status === 'running', 30_000);
   const until = Date.now() + 10_000;
   while (!(await http.get(`/nodes/${started.node_id}`)).body.running_tasks?.includes(id) && Date.now() < until) await sleep(200);
   expect((await http.get(`/nodes/${started.node_id}`)).body.running_tasks).toContain(id);
-  expect(runningContainers(id)).not.toBe('');
+  expect(runningTaskContainers(id)).not.toBe('');
 
   // The cancel as TaskStore.cancelLocked records it, with its reservation released, and then
   // nothing: the control plane that recorded it stopped before telling any node.
@@ -80,8 +74,8 @@ it('stops a running task whose cancel was recorded but never told to its node', 
   // Told again after two heartbeat periods of grace, within one more; the worker then kills the
   // container (before, it slept on for its 120 s).
   const gone = Date.now() + 15_000;
-  while (runningContainers(id) !== '' && Date.now() < gone) await sleep(200);
-  expect(runningContainers(id), 'the container of the cancelled task still runs').toBe('');
+  while (runningTaskContainers(id) !== '' && Date.now() < gone) await sleep(200);
+  expect(runningTaskContainers(id), 'the container of the cancelled task still runs').toBe('');
   expect(Date.now() - cancelledAt).toBeLessThan(15_000);
   await server.waitFor(/still runs a task cancelled earlier; telling it again to stop attempt 1/, 5_000);
   await worker.waitFor(/"attempt":1,"status":"cancelled"[^\n]*"msg":"worker: attempt finished"/, 10_000);

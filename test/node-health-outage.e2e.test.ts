@@ -4,14 +4,14 @@
 // landed yet for offline, placing its running tasks again (attempt 2) while the workers killed
 // attempt 1. And with several nodes none of which is heard (every API process down), none is
 // taken for offline until one is heard again.
-import { execFileSync } from 'node:child_process';
-import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_DATABASE_URL, TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { removeTaskContainers, runningTaskContainers } from './support/containers.ts';
+import { cuttableProxy } from './support/proxies.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
 // other after-hooks, once those processes are stopped.
@@ -42,38 +42,7 @@ async function takeAway(dbName: string): Promise<{ open(): Promise<void> }> {
   return { open: () => admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`) };
 }
 
-/** A TCP proxy to `url` this test can cut: `cut(true)` drops every connection and refuses new ones. */
-async function cuttableProxy(url: string) {
-  const target = new URL(url);
-  let isCut = false;
-  const sockets = new Set<Socket>();
-  const proxy = createNetServer((c) => {
-    if (isCut) return c.destroy();
-    const u = connect(Number(target.port), target.hostname);
-    for (const s of [c, u]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    c.pipe(u).pipe(c);
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`,
-    cut(on: boolean) {
-      isCut = on;
-      if (on) for (const s of sockets) s.destroy();
-    },
-    close: () => new Promise((r) => proxy.close(r)),
-  };
-}
 
-const running = (taskId: string) => execFileSync('docker', ['ps', '-q', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim();
-
-function removeContainersOf(taskId: string): void {
-  const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim().split('\n').filter(Boolean);
-  if (ids.length) execFileSync('docker', ['rm', '-f', ...ids]);
-}
 
 it('takes no node for offline for the silence of a database outage longer than nodes.offline_seconds', async () => {
   const db = await createTestDatabase();
@@ -99,7 +68,7 @@ it('takes no node for offline for the silence of a database outage longer than n
   const t = await http.post('/tasks', { image: TEST_IMAGE, command: 'sleep 120', resources: { cpu: 0.1, memory_mb: 32 } });
   expect(t.status).toBe(201);
   const id = t.body.id as string;
-  cleanups.push(async () => removeContainersOf(id));
+  cleanups.push(async () => removeTaskContainers(id));
   const started = await http.waitForTask(id, (x) => x.status === 'running', 30_000);
   const nodeId = started.node_id as string;
 
@@ -126,7 +95,7 @@ it('takes no node for offline for the silence of a database outage longer than n
   expect((await http.get(`/tasks/${id}`)).body).toMatchObject({ status: 'running', attempts: 1, node_id: nodeId });
   const history = ((await http.get(`/tasks/${id}/events`)).body.items as Array<{ status: string; attempt: number }>).map((e) => `${e.status}@${e.attempt}`);
   expect(history).toEqual(['queued@0', 'scheduled@1', 'running@1']);
-  expect(running(id)).not.toBe('');
+  expect(runningTaskContainers(id)).not.toBe('');
   expect(worker.output()).not.toMatch(/stopped an attempt this node no longer owns/);
   await server.waitFor(/node health: the database answers again; silence is counted from now/, 5_000);
 }, 120_000);

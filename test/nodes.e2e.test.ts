@@ -1,12 +1,12 @@
 // Nodes through the API: registration with a token, drain/resume/delete, and batch submission,
 // with simulated workers (same queues and reports as real ones, no containers).
-import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisNames } from '../src/scheduler/queues.ts';
 import { REDIS_URL } from './support/env.ts';
 import { api, spawnJarvis, spawnSimulatedNodes, startJarvis, type JarvisProcess } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { cuttableProxy } from './support/proxies.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
 // other after-hooks, once those processes are stopped.
@@ -481,28 +481,3 @@ describe('a worker cut off from the control plane', () => {
   }, 90_000);
 });
 
-/** A TCP proxy to `url` this test can cut: `cut(true)` drops every connection and refuses new ones. */
-async function cuttableProxy(url: string) {
-  const target = new URL(url);
-  let isCut = false;
-  const sockets = new Set<Socket>();
-  const proxy = createNetServer((c) => {
-    if (isCut) return c.destroy();
-    const u = connect(Number(target.port), target.hostname);
-    for (const s of [c, u]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    c.pipe(u).pipe(c);
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`,
-    cut(on: boolean) {
-      isCut = on;
-      if (on) for (const s of sockets) s.destroy();
-    },
-    close: () => new Promise((r) => proxy.close(r)),
-  };
-}

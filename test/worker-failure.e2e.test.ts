@@ -8,6 +8,7 @@ import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { removeTaskContainers, taskContainers, taskContainersAfter } from './support/containers.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
 // other after-hooks, once those processes are stopped.
@@ -17,24 +18,6 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
-
-const containers = (taskId: string) =>
-  execFileSync('docker', ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim();
-
-/**
- * The task's containers, once the worker has had time to remove them: it reports the outcome
- * first, then removes the container (docker-executor.ts, beforeRemoval), which on the vfs storage
- * driver of a busy machine can take a few seconds.
- */
-async function containersAfterRemoval(taskId: string, ms = 15_000): Promise<string> {
-  const until = Date.now() + ms;
-  let left = containers(taskId);
-  while (left !== '' && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 200));
-    left = containers(taskId);
-  }
-  return left;
-}
 
 /** Resolves once the task's container has exited (docker inspect: State.Status "exited"). */
 async function containerExited(taskId: string, ms = 20_000): Promise<void> {
@@ -49,11 +32,6 @@ async function containerExited(taskId: string, ms = 20_000): Promise<void> {
   }
 }
 
-/** The test's containers go with it, whatever state its workers were killed in. */
-function removeContainersOf(taskId: string): void {
-  const names = containers(taskId).split('\n').filter(Boolean);
-  if (names.length) execFileSync('docker', ['rm', '-f', ...names]);
-}
 
 async function cluster(offlineSeconds: number) {
   const db = await createTestDatabase();
@@ -83,7 +61,7 @@ describe('a worker killed mid-task', () => {
     const a = worker('node-a');
     await a.waitFor(/worker: registered/, 30_000);
     const t = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo start; sleep 6; echo end', resources: { cpu: 0.1, memory_mb: 32 } });
-    cleanups.push(async () => removeContainersOf(t.body.id));
+    cleanups.push(async () => removeTaskContainers(t.body.id));
     const running = await http.waitForTask(t.body.id, (x) => x.status === 'running');
     const nodeA = running.node_id;
     await a.stop('SIGKILL');
@@ -103,8 +81,8 @@ describe('a worker killed mid-task', () => {
     const a2 = worker('node-a');
     await a2.waitFor(/worker: registered/, 30_000);
     const deadline = Date.now() + 20_000;
-    while (containers(t.body.id) !== '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    expect(await containersAfterRemoval(t.body.id)).toBe('');
+    while (taskContainers(t.body.id) !== '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await taskContainersAfter(t.body.id)).toBe('');
     expect((await http.get(`/nodes/${nodeA}`)).body.status).toBe('available');
     expect((await http.get(`/tasks/${t.body.id}`)).body).toMatchObject({ status: 'succeeded', attempts: 2 });
   });
@@ -114,7 +92,7 @@ describe('a worker killed mid-task', () => {
     const a = worker('node-a');
     await a.waitFor(/worker: registered/, 30_000);
     const t = await http.post('/tasks', { image: TEST_IMAGE, command: 'echo start; sleep 4; echo end', resources: { cpu: 0.1, memory_mb: 32 } });
-    cleanups.push(async () => removeContainersOf(t.body.id));
+    cleanups.push(async () => removeTaskContainers(t.body.id));
     await http.waitForTask(t.body.id, (x) => x.status === 'running');
     await a.stop('SIGKILL');
     const back = worker('node-a');
@@ -122,7 +100,7 @@ describe('a worker killed mid-task', () => {
     const done = await http.waitForTask(t.body.id, (x) => x.status === 'succeeded', 60_000);
     expect(done.attempts).toBe(1);
     expect((await http.get(`/tasks/${t.body.id}/logs`)).body.logs).toBe('start\nend\n');
-    expect(await containersAfterRemoval(t.body.id)).toBe('');
+    expect(await taskContainersAfter(t.body.id)).toBe('');
   });
 
   it('records the exit code of a container that ended while its worker was down', async () => {
@@ -130,7 +108,7 @@ describe('a worker killed mid-task', () => {
     const a = worker('node-a');
     await a.waitFor(/worker: registered/, 30_000);
     const t = await http.post('/tasks', { image: TEST_IMAGE, command: 'sleep 1; echo finished alone; exit 3', resources: { cpu: 0.1, memory_mb: 32 } });
-    cleanups.push(async () => removeContainersOf(t.body.id));
+    cleanups.push(async () => removeTaskContainers(t.body.id));
     await http.waitForTask(t.body.id, (x) => x.status === 'running');
     await a.stop('SIGKILL');
     await containerExited(t.body.id); // the container exits while no worker watches it
@@ -138,6 +116,6 @@ describe('a worker killed mid-task', () => {
     const done = await http.waitForTask(t.body.id, (x) => x.status === 'failed', 60_000);
     expect(done).toMatchObject({ attempts: 1, exit_code: 3 });
     expect((await http.get(`/tasks/${t.body.id}/logs`)).body.logs).toBe('finished alone\n');
-    expect(await containersAfterRemoval(t.body.id)).toBe('');
+    expect(await taskContainersAfter(t.body.id)).toBe('');
   });
 });

@@ -10,6 +10,10 @@ import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { taskContainers, taskContainersAfter } from './support/containers.ts';
+
+/** Each container as `name state`. */
+const STATE = '{{.Names}} {{.State}}';
 
 // Redis keys and task containers of this file's processes; first, so that it runs last.
 afterAll(removeLeftovers);
@@ -19,18 +23,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-const containers = (taskId: string) => execFileSync('docker', ['ps', '-a', '--format', '{{.Names}} {{.State}}', '--filter', `label=jarvis.task_id=${taskId}`]).toString().trim();
-
-/** The task's containers, once they had time to go (removal on the vfs driver can take seconds). */
-async function containersAfter(taskId: string, ms = 15_000): Promise<string> {
-  const until = Date.now() + ms;
-  let left = containers(taskId);
-  while (left !== '' && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 200));
-    left = containers(taskId);
-  }
-  return left;
-}
 
 async function cluster() {
   const db = await createTestDatabase();
@@ -64,12 +56,12 @@ async function runThenKill(c: Awaited<ReturnType<typeof cluster>>, body: Record<
   expect(t.status, JSON.stringify(t.body)).toBe(201);
   const id = t.body.id as string;
   cleanups.push(async () => {
-    const names = containers(id).split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+    const names = taskContainers(id, STATE).split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
     if (names.length) execFileSync('docker', ['rm', '-f', '-v', ...names]);
   });
   await c.http.waitForTask(id, (x) => x.status === 'running');
   await a.stop('SIGKILL');
-  expect(containers(id)).toMatch(/ running$/);
+  expect(taskContainers(id, STATE)).toMatch(/ running$/);
   return id;
 }
 
@@ -88,7 +80,7 @@ describe('a restarted worker whose adopted attempt ends before it runs', () => {
     await back.waitFor(/its inbox entry will adopt it/, 30_000);
     const done = await c.http.waitForTask(id, (x) => x.status === 'cancelled', 30_000);
     expect(done.attempts).toBe(1);
-    expect(await containersAfter(id)).toBe('');
+    expect(await taskContainersAfter(id, 15_000, STATE)).toBe('');
   });
 
   it('removes the container of an attempt whose secret was deleted while it was down', async () => {
@@ -100,6 +92,6 @@ describe('a restarted worker whose adopted attempt ends before it runs', () => {
     await back.waitFor(/its inbox entry will adopt it/, 30_000);
     const done = await c.http.waitForTask(id, (x) => x.status === 'failed', 30_000);
     expect(done.error).toMatch(/secret "pw" .*no longer exists/);
-    expect(await containersAfter(id)).toBe('');
+    expect(await taskContainersAfter(id, 15_000, STATE)).toBe('');
   });
 });

@@ -2,13 +2,13 @@
 // connection refused or cut, a 503 from it or a proxy in front) asks again until it answers,
 // instead of ending the attempt in error, which is final. The worker reaches the control plane
 // through a forwarder here that fails the first secrets requests and passes everything else.
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { httpForwarder, restarting } from './support/proxies.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs last.
 afterAll(removeLeftovers);
@@ -20,27 +20,14 @@ afterEach(async () => {
 
 /** Forwards to `target`; the first secrets requests fail: `failures` says how, in turn. */
 async function flakyForwarder(target: string, failures: Array<'cut' | 503>): Promise<{ url: string; secretsAsked: () => number; server: Server }> {
-  const to = new URL(target);
   let asked = 0;
-  const server = createServer((req, res) => {
-    if (/^\/nodes\/[^/]+\/secrets$/.test(req.url ?? '')) {
-      const failure = failures[asked++];
-      if (failure === 'cut') return void req.socket.destroy();
-      if (failure === 503) {
-        res.writeHead(503, { 'content-type': 'application/json' });
-        return void res.end(JSON.stringify({ detail: 'the control plane is restarting' }));
-      }
-    }
-    const out = request({ host: to.hostname, port: to.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    out.on('error', () => res.destroy());
-    req.pipe(out);
+  const { url, server } = await httpForwarder(target, (req, res) => {
+    if (!/^\/nodes\/[^/]+\/secrets$/.test(req.url ?? '')) return false;
+    const failure = failures[asked++];
+    if (failure === 'cut') return void req.socket.destroy(), true;
+    return failure === 503 && restarting(res);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, secretsAsked: () => asked, server };
+  return { url, secretsAsked: () => asked, server };
 }
 
 describe('secrets while the control plane restarts', () => {

@@ -4,8 +4,7 @@
 // task that needs the GPU.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { httpForwarder, restarting } from './support/proxies.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs last.
 afterAll(removeLeftovers);
@@ -25,23 +25,9 @@ afterEach(async () => {
 
 /** Forwards to `target`; while `refuseOwns` is set, a node's question whether it owns an attempt gets a 503. */
 async function forwarder(target: string): Promise<{ url: string; server: Server; refuseOwns: boolean }> {
-  const to = new URL(target);
-  const f = { url: '', server: null as unknown as Server, refuseOwns: false };
-  f.server = createServer((req, res) => {
-    if (f.refuseOwns && /^\/nodes\/[^/]+\/attempts\//.test(req.url ?? '')) {
-      res.writeHead(503, { 'content-type': 'application/json' });
-      return void res.end(JSON.stringify({ detail: 'the control plane is restarting' }));
-    }
-    const out = request({ host: to.hostname, port: to.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    out.on('error', () => res.destroy());
-    req.pipe(out);
-  });
-  await new Promise<void>((r) => f.server.listen(0, '127.0.0.1', r));
-  f.url = `http://127.0.0.1:${(f.server.address() as AddressInfo).port}`;
-  return f;
+  const f = { refuseOwns: false };
+  const { url, server } = await httpForwarder(target, (req, res) => f.refuseOwns && /^\/nodes\/[^/]+\/attempts\//.test(req.url ?? '') && restarting(res));
+  return Object.assign(f, { url, server });
 }
 
 describe('a withdrawn attempt', () => {

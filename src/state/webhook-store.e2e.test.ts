@@ -5,24 +5,14 @@
 // later event as the head of its line and send it before the earlier one.
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase } from '../../test/support/database.ts';
-import { openDatabase, type Database } from './db.ts';
+import { expect, it } from 'vitest';
+import { useTestDatabase } from '../../test/support/database.ts';
 import { WebhookStore, type NewDeliveryRow } from './webhook-store.ts';
 
-let db: { url: string; drop(): Promise<void> };
-let database: Database;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  database = await openDatabase({ url: db.url, dataDir: '/nonexistent' });
-}, 60_000);
-afterAll(async () => {
-  await database?.close();
-  await db?.drop();
-});
+const database = useTestDatabase();
 
 it("shows a pass's deliveries to the sender all at once, so a line's later event never goes before its earlier one", async () => {
-  const store = new WebhookStore(database.db);
+  const store = new WebhookStore(database().db);
   const hook = await store.create({ id: randomUUID(), tenant: 'default', url: 'https://example.com/h', events: ['task.*'], sealedSecret: 'x', createdAt: new Date() });
   const now = new Date(Date.now() - 1_000);
   const row = (eventSeq: number, line: string): NewDeliveryRow => ({
@@ -43,7 +33,7 @@ it("shows a pass's deliveries to the sender all at once, so a line's later event
 
   // Another transaction holds the unique key of the last row, so its insert waits until that
   // one ends: the moment between the first rows and the last.
-  const blocker = new pg.Client({ connectionString: db.url });
+  const blocker = new pg.Client({ connectionString: database().url });
   await blocker.connect();
   try {
     await blocker.query('begin');

@@ -26,9 +26,10 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 
 /**
  * A fresh database opened through Jarvis (migrated) for the tests of one file: created before
- * them, closed and dropped after. Call at the top of a file or describe; the getter gives it.
+ * them, closed and dropped after. Call at the top of a file or describe; the getter gives it,
+ * with its URL (for a second connection of the test's own).
  */
-export function useTestDatabase(): () => Database {
+export function useTestDatabase(): () => Database & { url: string } {
   let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
   let database: Database | undefined;
   beforeAll(async () => {
@@ -40,7 +41,7 @@ export function useTestDatabase(): () => Database {
     await db?.drop();
   });
   return () => {
-    if (!database) throw new Error('useTestDatabase: the database is opened in beforeAll; read it inside a test');
-    return database;
+    if (!database || !db) throw new Error('useTestDatabase: the database is opened in beforeAll; read it inside a test');
+    return Object.assign(database, { url: db.url });
   };
 }
