@@ -29,6 +29,14 @@ export interface NodeRegistration {
   labels: Record<string, string>;
 }
 
+/**
+ * Each live node's last listed running tasks, spread one row per task id (`n` the node,
+ * `e.task_id` the id as text), for the checks that compare the lists with the tasks table:
+ * `from ${LISTED_ON_LIVE_NODES}` (its `where` open for more conditions).
+ */
+export const LISTED_ON_LIVE_NODES = sql.raw(`nodes n cross join lateral jsonb_array_elements_text(n.running_task_ids) as e(task_id)
+        where n.status <> 'offline' and jsonb_typeof(n.running_task_ids) = 'array'`);
+
 export class NodeStore {
   constructor(private readonly db: Db) {}
 
@@ -178,8 +186,7 @@ export class NodeStore {
     const r = (await this.db.execute(sql`
       with stray as materialized (
         select n.name as node_name, e.task_id
-        from nodes n cross join lateral jsonb_array_elements_text(n.running_task_ids) as e(task_id)
-        where n.status <> 'offline' and jsonb_typeof(n.running_task_ids) = 'array'
+        from ${LISTED_ON_LIVE_NODES}
           and not exists (select 1 from tasks a where a.status in ('scheduled', 'running') and a.id::text = e.task_id)
       )
       select t.id, t.attempts, s.node_name

@@ -15,6 +15,7 @@ import { isUniqueViolation, uuidArray, type Tx } from './tx.ts';
 import { fieldsOf, rowFromJson, rowsOf } from './row-mapping.ts';
 import { insertAsJson } from './json-insert.ts';
 import { NotTakenBack } from './group-commit.ts';
+import { LISTED_ON_LIVE_NODES } from './node-store.ts';
 
 export interface TaskFilter {
   /** Only this tenant's tasks (undefined: every tenant's). */
@@ -400,8 +401,7 @@ export class TaskStore {
     const r = (await this.db.execute(sql`
       with listed as materialized (
         select n.id as node_id, e.task_id
-        from nodes n cross join lateral jsonb_array_elements_text(n.running_task_ids) as e(task_id)
-        where n.status <> 'offline' and jsonb_typeof(n.running_task_ids) = 'array'
+        from ${LISTED_ON_LIVE_NODES}
       )
       select t.id, t.attempts, n.name as node_name
       from tasks t

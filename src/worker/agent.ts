@@ -22,6 +22,8 @@ import { NodeInbox, type InboxEntry } from './node-inbox.ts';
 import { takeAttempt, type Taken } from './attempt-commands.ts';
 import { Utf8Text } from './utf8-text.ts';
 import { GpuSlots } from './gpu-slots.ts';
+import { doublingWaitMs } from '../lifecycle/backoff.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The fields naming an attempt on its log lines. */
 interface AttemptFields {
@@ -638,18 +640,10 @@ export class NodeAgent implements Part {
       } catch (err) {
         if (signal.aborted) return 'cancelled';
         if (this.state === 'stopping' || this.state === 'stopped') throw err;
-        const waitMs = Math.min(10_000, 250 * 2 ** Math.min(tries - 1, 10));
+        const waitMs = doublingWaitMs(tries, 250, 10_000);
         const level = tries === 1 || tries % 10 === 0 ? 'warn' : 'debug';
         this.opts.logger[level]({ ...at, tries, wait_ms: waitMs, err: { message: (err as Error).message } }, 'worker: Redis refused to take an attempt; trying again');
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer);
-            signal.removeEventListener('abort', done);
-            resolve();
-          };
-          const timer = setTimeout(done, waitMs);
-          signal.addEventListener('abort', done, { once: true });
-        });
+        await sleep(waitMs, undefined, { signal }).catch(() => undefined);
         if (signal.aborted) return 'cancelled';
       }
     }

@@ -3,6 +3,7 @@
 import type Dockerode from 'dockerode';
 import { statusOf } from './docker-errors.ts';
 import { longTimeout } from './timers.ts';
+import { doublingWaitMs } from '../lifecycle/backoff.ts';
 
 export type KillReason = 'timeout' | 'abort';
 
@@ -122,7 +123,7 @@ export class ContainerKiller {
           return void (this.sending === 0 && this.settle(this.delivered));
         }
         if (signal !== this.phase) return; // a SIGTERM answered after the grace: SIGKILL is under way
-        const waitMs = Math.min(SIGNAL_RETRY_MAX_MS, SIGNAL_RETRY_MS * 2 ** Math.min(tries - 1, 10));
+        const waitMs = doublingWaitMs(tries, SIGNAL_RETRY_MS, SIGNAL_RETRY_MAX_MS);
         this.log.warn({ ...this.logCtx, err, signal, tries, wait_ms: waitMs }, 'kill failed; trying again');
         this.retryTimer = setTimeout(() => this.send(signal, tries + 1), waitMs);
       },

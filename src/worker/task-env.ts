@@ -11,6 +11,8 @@
 // JARVIS_SECRET_KEY that cannot open the secret) ends the attempt in error, saying why.
 import type { NodeJob } from '../scheduler/queues.ts';
 import { SecretMasker } from './secret-mask.ts';
+import { doublingWaitMs } from '../lifecycle/backoff.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 type Post = (path: string, body: unknown, token: string, signal: AbortSignal) => Promise<Response>;
 
@@ -85,21 +87,8 @@ export async function resolveTaskEnv(
       why = e.cause?.code ?? e.cause?.message ?? e.message;
     }
     if (Date.now() - since >= giveUpMs) return { env, masker: null, problem: problem(`${why} (asked for ${Math.round((Date.now() - since) / 1000)} s)`) };
-    const waitMs = Math.min(maxWaitMs, firstWaitMs * 2 ** Math.min(tries - 1, 20));
+    const waitMs = doublingWaitMs(tries, firstWaitMs, maxWaitMs);
     options.onRetry?.({ tries, waitMs, error: why });
-    await pause(waitMs, signal);
+    await sleep(waitMs, undefined, { signal }).catch(() => undefined);
   }
-}
-
-/** Waits `ms`, or less if `signal` aborts. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
