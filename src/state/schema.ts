@@ -120,6 +120,11 @@ export const tasks = pgTable(
     // autoanalyze) PostgreSQL read every queued row and sorted them for each step, 16.5 ms
     // instead of 0.06 (bench (e): 80 % of a core during the enqueue probe with 100,000 queued).
     index('tasks_waiting_seq_idx').on(t.seq).where(sql`status in ('queued', 'scheduled')`),
+    // The reconciler's steady pass reads the tasks queued again since the pass before last (a
+    // retry, a release, a lost attempt, a workflow's ready task: each sets waiting_since); their
+    // seq is old, so the window of new seqs misses them. A task's first queueing leaves
+    // waiting_since null and adds no entry.
+    index('tasks_requeued_idx').on(t.waitingSince).where(sql`status = 'queued' and waiting_since is not null`),
     // GET /tasks?name= (a prefix): LIKE 'x%' and range compares use it whatever the collation.
     index('tasks_name_idx').on(t.name.op('text_pattern_ops')).where(sql`name is not null`),
     // GET /tasks?label=k:v (labels @> '{"k":"v"}' and labels <> '{}').

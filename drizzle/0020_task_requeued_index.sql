@@ -1,0 +1,1 @@
+CREATE INDEX "tasks_requeued_idx" ON "tasks" USING btree ("waiting_since") WHERE status = 'queued' and waiting_since is not null;
