@@ -84,7 +84,9 @@ it('leaves a task whose job arrives just after the first look alone, and reports
 it('checks every task once, then new tasks and a slice of the backlog each pass, and everything again once Redis lost its data', async () => {
   // A backlog longer than two steady slices (1,000 tasks each), every task with its job. Critical
   // (and the tests' earlier tasks aged at once): a backlog that can still age is checked at full
-  // pace, for its aging.
+  // pace, for its aging. One task ahead of it, to be queued again later.
+  const early = (await store.insertMany([taskRowFrom({ image: 'sim', priority: 'critical' } as never, config, { status: 'queued', statusReason: 'waiting', tenant: 'default' })]))[0];
+  await pending.add([early]);
   const backlog = await store.insertMany(
     Array.from({ length: 2_500 }, () => taskRowFrom({ image: 'sim', priority: 'critical' } as never, config, { status: 'queued', statusReason: 'waiting', tenant: 'default' })),
   );
@@ -100,6 +102,12 @@ it('checks every task once, then new tasks and a slice of the backlog each pass,
   const orphan = await queuedTask();
   expect(await r.reconcile()).toBe(1);
   expect(await jobExists(orphan.id)).toBe(true);
+  // Queued again (a retry, or its node lost) and its enqueue refused: its seq is old, and the
+  // next slice of the backlog (its last third) does not reach it; the next pass finds it all the same.
+  await pending.remove((await jobOf(early.id))!, 'default');
+  await database.db.execute(sql`update tasks set waiting_since = now() where id = ${early.id}`);
+  expect(await r.reconcile(), 'the task queued again').toBe(1);
+  expect(await jobExists(early.id)).toBe(true);
   // Redis lost its data (the mark with it); one job is enough to show the whole backlog is read
   // again. The backlog was added together, so it is in group jobs of 100: the late task's goes,
   // and its 100 tasks are given jobs again.

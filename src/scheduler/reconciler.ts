@@ -11,7 +11,8 @@
 // Two paces. A pass checks up to PAGE tasks from where the last one stopped while catching up
 // (at start, after a reconnect, and when Redis lost its data: until every queued task was
 // checked once, when Redis gets a mark, reconciledKey). Otherwise it checks the tasks that
-// arrived since the pass before last, STEADY_PAGE more of the backlog, and the tasks that moved
+// arrived since the pass before last, those queued again since the last pass (a retry, a release:
+// their seq is old), STEADY_PAGE more of the backlog, and the tasks that moved
 // up an aging class since the last pass (the database finds them: the rest of the backlog has
 // nothing to re-rank); and if the mark is gone, Redis lost its data, so it catches up again.
 // Checking 10,000 tasks every 5 s whatever happened was what an idle control plane kept doing
@@ -34,6 +35,12 @@ const STEP = 100;
 const STEADY_PAGE = 1_000;
 /** The most aging classes a task moves up: from low to critical. */
 const MAX_AGING_CLASSES = PRIORITY_RANK.low - PRIORITY_RANK.critical;
+/**
+ * How far before the last pass's start a steady pass looks for tasks queued again: a transaction
+ * stamps waiting_since when it begins and may commit later, and the two clocks (this process's,
+ * the database's) are compared only through durations.
+ */
+const AGAIN_SLACK_SECONDS = 30;
 /** How long after a task was first seen without its job it is looked at again before its job is restored. */
 const SECOND_LOOK_MS = 500;
 
@@ -75,6 +82,8 @@ export class Reconciler implements Part {
   private catchUpFrom: number | null = null;
   /** Aging is applied up to this time (ms, this clock); null while catching up. */
   private agedUpTo: number | null = null;
+  /** Steady passes read the tasks queued again since this time (ms, this clock): the last pass's start. */
+  private againSince: number | null = null;
 
   constructor(
     private readonly deps: {
@@ -128,6 +137,7 @@ export class Reconciler implements Part {
     this.catchUps++;
     this.catchUpFrom = null;
     this.agedUpTo = null;
+    this.againSince = null;
   }
 
   /** One pass; returns how many jobs it had to put back. */
@@ -181,6 +191,19 @@ export class Reconciler implements Part {
         from = queued[queued.length - 1].seq;
         await sleep(pause);
       }
+      // The tasks queued again since the last pass (a retry, a release, a lost attempt, a
+      // workflow's ready task): their seq is old, so only the backlog's slice would reach them,
+      // ~100 passes later with 100,000 queued.
+      const againFor = (passStart - (this.againSince ?? passStart)) / 1000 + AGAIN_SLACK_SECONDS;
+      this.againSince = passStart;
+      let againAfter = 0;
+      for (let seen = 0; seen < PAGE && !this.halted; seen += STEP) {
+        const again = await this.deps.tasks.queuedAgain(againFor, againAfter, STEP);
+        await checkStep(again);
+        if (again.length < STEP) break;
+        againAfter = again[again.length - 1].seq;
+        await sleep(pause);
+      }
       // The tasks that moved up an aging class since the last pass (all of them: a burst of
       // tasks crosses together), then the slice of the backlog below.
       const agedFrom = this.agedUpTo ?? passStart;
@@ -214,6 +237,7 @@ export class Reconciler implements Part {
           this.catchingUp = false;
           this.newFrom = this.newest;
           this.agedUpTo = this.catchUpFrom ?? passStart;
+          this.againSince = this.catchUpFrom ?? passStart;
         }
         break;
       }

@@ -470,6 +470,27 @@ export class TaskStore {
   }
 
   /**
+   * Queued tasks queued again (a retry, a release, a lost attempt, a workflow's ready task: each
+   * sets waiting_since) in the last `seconds` by the database's clock, after `afterSeq` in seq
+   * order: their seq is old, so the reconciler's window of new seqs does not find them. Read
+   * through tasks_requeued_idx, which holds only such tasks.
+   */
+  async queuedAgain(seconds: number, afterSeq: number, limit: number): Promise<WaitingTask[]> {
+    return this.db
+      .select(WAITING_FIELDS)
+      .from(tasks)
+      .where(
+        and(
+          eq(tasks.status, 'queued'),
+          sql`${tasks.waitingSince} > now() - make_interval(secs => ${seconds})`,
+          sql`${tasks.seq} > ${afterSeq}`,
+        ),
+      )
+      .orderBy(tasks.seq)
+      .limit(limit);
+  }
+
+  /**
    * Queued tasks that moved up an aging class (one per `agingSeconds` waited, up to `maxClasses`)
    * between `from` and `to` (ms, this process's clock, as agedPriority reads it), after `afterSeq`
    * in seq order: what the reconciler must re-rank, without reading the rest of the backlog.
