@@ -102,6 +102,22 @@ it('serves one port from two processes, places each task once, and stops them al
     expect(text).toMatch(/^jarvis_tasks\{status="succeeded"\} 200$/m);
   }
 
+  // An API process that dies is started again, and the cluster's counters do not go down with
+  // it (Prometheus would read a reset, and take the whole count for one interval's increase).
+  process.kill(p1, 'SIGKILL');
+  await server.waitFor(/API process \d ended unexpectedly; starting another/, 10_000);
+  const listening = () => lines(server.output()).filter((l) => l.msg === 'API process listening').length;
+  for (let i = 0; i < 100 && listening() < 3; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(listening(), 'a new API process listens').toBe(3);
+  for (let i = 0; i < 4; i++) {
+    const text = (await http.get('/metrics')).body as string;
+    const submitted = [...text.matchAll(/^jarvis_tasks_submitted_total\{priority="normal"\} (\d+)/gm)].map((m) => Number(m[1]));
+    expect(submitted, 'after a restart').toEqual([200]);
+  }
+  expect((await http.post('/tasks', task(999))).status).toBe(201);
+  const after = (await http.get('/metrics')).body as string;
+  expect(after).toMatch(/^jarvis_tasks_submitted_total\{priority="normal"\} 201$/m);
+
   expect(await server.stop('SIGTERM')).toBe(0);
   expect(alive(p1) || alive(p2) || alive(scheduler)).toBe(false);
 }, 180_000);

@@ -11,6 +11,7 @@
 // is gone.
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import { ClusterMetrics, RESPONSE as METRICS_ANSWER } from './cluster-metrics.ts';
 
 const LISTENING = 'jarvis:listening';
 const STOP = 'jarvis:stop';
@@ -82,15 +83,13 @@ export interface Children {
   close(options?: { force?: boolean }): Promise<void>;
 }
 
-let aggregator: Promise<{ clusterMetrics(): Promise<string> }> | null = null;
-/** In the primary: every child's metrics, merged, sent to the child that asked. */
-async function mergeMetrics(worker: Worker, id: number | undefined): Promise<void> {
+/** In the primary: every child's metrics, merged (cluster-metrics.ts), sent to the child that asked. */
+async function sendMetrics(merger: ClusterMetrics, workers: Worker[], to: Worker, id: number | undefined): Promise<void> {
   try {
-    aggregator ??= import('prom-client').then(({ AggregatorRegistry }) => new AggregatorRegistry());
-    const merged = await (await aggregator).clusterMetrics();
-    if (worker.isConnected()) worker.send({ type: METRICS, id, text: merged });
+    const merged = await merger.merge(workers);
+    if (to.isConnected()) to.send({ type: METRICS, id, text: merged });
   } catch (err) {
-    if (worker.isConnected()) worker.send({ type: METRICS, id, error: (err as Error).message });
+    if (to.isConnected()) to.send({ type: METRICS, id, error: (err as Error).message });
   }
 }
 
@@ -102,6 +101,7 @@ export function startChildren(n: number, env: Record<string, string>, logger: Lo
   let stopping = false;
   let url: string | null = null;
   const live = new Map<number, { worker: Worker; listening: boolean; role: 'api' | 'scheduler' }>();
+  const merger = new ClusterMetrics();
   return new Promise<Children>((resolve, reject) => {
     let failed = false;
     const fail = (err: Error) => {
@@ -116,8 +116,9 @@ export function startChildren(n: number, env: Record<string, string>, logger: Lo
       const worker = cluster.fork({ ...env, JARVIS_CLUSTER_INDEX: String(index), JARVIS_CLUSTER_ROLE: role });
       const entry = { worker, listening: false, role };
       live.set(worker.id, entry);
-      worker.on('message', (m: { type?: string; url?: string; pid?: number; id?: number }) => {
-        if (m?.type === METRICS_ASK) return void mergeMetrics(worker, m.id);
+      worker.on('message', (m: { type?: string; url?: string; pid?: number; id?: number; requestId?: number }) => {
+        if (m?.type === METRICS_ASK) return void sendMetrics(merger, [...live.values()].map((e) => e.worker), worker, m.id);
+        if (m?.type === METRICS_ANSWER) return merger.answer(worker, m as Parameters<ClusterMetrics['answer']>[1]);
         if (m?.type !== LISTENING) return;
         entry.listening = true;
         if (role === 'api') url ??= m.url ?? null;
@@ -126,6 +127,7 @@ export function startChildren(n: number, env: Record<string, string>, logger: Lo
       });
       worker.on('exit', (code, signal) => {
         live.delete(worker.id);
+        void merger.ended(worker);
         // Exit code 0: it stopped on purpose (a signal sent to the whole process group, say).
         if (stopping || (code === 0 && entry.listening)) return;
         const what = role === 'api' ? `API process ${index}` : 'the scheduler process';
