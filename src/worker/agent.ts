@@ -25,6 +25,12 @@ import { GpuSlots } from './gpu-slots.ts';
 import { doublingWaitMs } from '../lifecycle/backoff.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/**
+ * How long past worker.kill_grace_seconds an attempt waits for GPUs a stopping container holds
+ * (the SIGKILL landing, the container removed) before it shares them.
+ */
+const GPU_WAIT_MARGIN_MS = 15_000;
+
 /** The fields naming an attempt on its log lines. */
 interface AttemptFields {
   task_id: string;
@@ -573,10 +579,13 @@ export class NodeAgent implements Part {
         outcome = { status: 'error', exitCode: null, error: secretsProblem, startedAt: null, finishedAt: new Date() };
         if (redelivered) await this.discardLeftover(spec, at, 'its secrets could not be had');
       } else {
-        const gpuDevices = spec.gpu > 0 ? this.gpus.take(spec.taskId, spec.gpu) : null;
-        if (spec.gpu > 0 && !gpuDevices) {
-          this.opts.logger.warn({ ...at, gpu: spec.gpu, gpus: this.capacity.gpu }, 'worker: not enough free GPUs for this attempt (more were placed here than the node has?); Docker picks the first ones, shared');
-        }
+        const gpuDevices = spec.gpu > 0 ? await this.takeGpus(spec, abort.signal, at) : null;
+        // Cancelled in its grace, or its outcome known and its container being removed: an
+        // attempt placed meanwhile waits for its cards (takeGpus).
+        const ending = () => {
+          if (this.running.get(spec.taskId)?.abort === abort) this.gpus.ending(spec.taskId);
+        };
+        abort.signal.addEventListener('abort', ending, { once: true });
         outcome = await this.opts.executor.run(
           {
             taskId: spec.taskId,
@@ -605,7 +614,10 @@ export class NodeAgent implements Part {
               writer.write(chunk, stream);
               if (stream === 'stdout') stdout.push(chunk);
             },
-            onOutcome: (o) => finish(o),
+            onOutcome: (o) => {
+              ending();
+              return finish(o);
+            },
             onStarted: async ({ startedAt }) => {
               await this.reports!.started({ type: 'started', taskId: spec.taskId, attempt: spec.attempt, nodeId: node.id, at: startedAt.toISOString() });
             },
@@ -623,6 +635,32 @@ export class NodeAgent implements Part {
       }
     }
     await finish(outcome);
+  }
+
+  /**
+   * The cards this attempt gets (null: none, Docker picks the first ones, shared). The control
+   * plane frees a task's GPUs when it cancels it, while its container still runs its kill grace,
+   * and may place this attempt here meanwhile: cards held by such an ending attempt (cancelled,
+   * lost, or its outcome known and its container being removed) are waited for, up to the grace
+   * and GPU_WAIT_MARGIN_MS (a kill the engine refuses may take longer), then shared.
+   */
+  private async takeGpus(spec: NodeJob, signal: AbortSignal, at: AttemptFields): Promise<string[] | null> {
+    const { logger, config } = this.opts;
+    const maxWaitMs = config.worker.kill_grace_seconds * 1000 + GPU_WAIT_MARGIN_MS;
+    const since = Date.now();
+    const cards = await this.gpus.takeWhenFree(spec.taskId, spec.gpu, {
+      signal,
+      maxWaitMs,
+      onWait: (held) =>
+        logger.info({ ...at, gpu: spec.gpu, waits_for: held, max_wait_ms: maxWaitMs }, 'worker: waiting for GPUs a stopping container holds (its task was cancelled or has ended); this attempt starts once they are free'),
+    });
+    if (!cards && !signal.aborted) {
+      logger.warn(
+        { ...at, gpu: spec.gpu, gpus: this.capacity.gpu, waited_ms: Date.now() - since },
+        'worker: not enough free GPUs for this attempt (more were placed here than the node has, or a stopping container holds them still); Docker picks the first ones, shared',
+      );
+    }
+    return cards;
   }
 
   /**

@@ -1,8 +1,11 @@
 // Stand-ins for a network between two real processes, for tests that need to cut it or bend
-// one kind of request: a TCP proxy that can be cut, and an HTTP forwarder that can answer some
-// requests itself.
+// one kind of request: a TCP proxy that can be cut, an HTTP forwarder that can answer some
+// requests itself, and a Docker engine proxy that can change a container's create.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 
 /** A TCP proxy to `url` this test can cut: `cut(true)` drops every connection and refuses new ones. */
@@ -55,4 +58,65 @@ export function restarting(res: ServerResponse): true {
   res.writeHead(503, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ detail: 'the control plane is restarting' }));
   return true;
+}
+
+/**
+ * A Docker engine on a unix socket in front of the real one, for a worker given
+ * `DOCKER_HOST: proxy.dockerHost`: requests and attach streams (upgraded connections) pass
+ * through; `createBody` may change the JSON body of each container create (POST /containers/create).
+ */
+export async function engineProxy(createBody: (body: Record<string, unknown>) => void, engine = '/var/run/docker.sock'): Promise<{ dockerHost: string; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'jarvis-engine-'));
+  const path = join(dir, 'docker.sock');
+  const upgraded = new Set<Socket>();
+  const server = createServer((req, res) => {
+    const pass = (body?: Buffer) => {
+      const headers = { ...req.headers };
+      if (body) {
+        delete headers['transfer-encoding'];
+        headers['content-length'] = String(body.length);
+      }
+      const out = request({ socketPath: engine, path: req.url, method: req.method, headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        res.flushHeaders(); // an attach answers before any output: the client waits for the headers
+        answer.pipe(res);
+      });
+      out.on('error', () => res.destroy());
+      if (body) out.end(body);
+      else req.pipe(out);
+    };
+    if (req.method !== 'POST' || !/^(\/v[\d.]+)?\/containers\/create(\?|$)/.test(req.url ?? '')) return pass();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown>;
+      createBody(body);
+      pass(Buffer.from(JSON.stringify(body)));
+    });
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const up = connect(engine, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(`${lines.join('\r\n')}\r\n\r\n`);
+      up.write(head);
+      socket.pipe(up).pipe(socket);
+    });
+    for (const s of [up, socket as Socket]) {
+      upgraded.add(s);
+      s.on('close', () => upgraded.delete(s));
+    }
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return {
+    dockerHost: `unix://${path}`,
+    async close() {
+      for (const s of upgraded) s.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
