@@ -122,10 +122,12 @@ describe('a kill the engine refuses', () => {
     }
   });
 
-  it('does not name the outcome when it never lands: the container ended by itself', async () => {
+  it('does not name the outcome when it never lands: the container ended by itself; says so once at warn', async () => {
     const engine = await refusingEngine(Infinity);
+    const said: Record<string, number> = {};
+    const count = (level: string) => (_: object, msg?: string) => void (msg === 'kill failed; trying again' && (said[level] = (said[level] ?? 0) + 1));
     try {
-      const executor = new DockerExecutor({ docker: engine.docker });
+      const executor = new DockerExecutor({ docker: engine.docker, logger: { info() {}, warn: count('warn'), error: count('error'), debug: count('debug') } });
       const ac = new AbortController();
       const run = executor.run(spec('echo ready; sleep 2; echo done'), {
         signal: ac.signal,
@@ -135,7 +137,11 @@ describe('a kill the engine refuses', () => {
       });
       const outcome = await within(run, 20_000, 'the attempt');
       expect(outcome).toMatchObject({ status: 'succeeded', exitCode: 0 });
-      expect(engine.kills()).toBeGreaterThan(1);
+      expect(engine.kills()).toBeGreaterThan(2);
+      // The first refusal at warn, the next ones (250 ms doubling apart) at debug; one refused
+      // after the exit is said otherwise.
+      expect(said.warn).toBe(1);
+      expect(said.debug).toBeGreaterThanOrEqual(1);
     } finally {
       engine.server.close();
     }

@@ -10,6 +10,7 @@ export type KillReason = 'timeout' | 'abort';
 export interface KillLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
 }
 
 /** The first wait before a refused signal is sent again (ms); each next one doubles, up to SIGNAL_RETRY_MAX_MS. */
@@ -124,7 +125,10 @@ export class ContainerKiller {
         }
         if (signal !== this.phase) return; // a SIGTERM answered after the grace: SIGKILL is under way
         const waitMs = doublingWaitMs(tries, SIGNAL_RETRY_MS, SIGNAL_RETRY_MAX_MS);
-        this.log.warn({ ...this.logCtx, err, signal, tries, wait_ms: waitMs }, 'kill failed; trying again');
+        // Said at the first refusal of each signal and every tenth after: refused until the
+        // container exits, it would be a line every 5 s, for as long as the task runs.
+        const level = tries === 1 || tries % 10 === 0 ? 'warn' : 'debug';
+        this.log[level]?.({ ...this.logCtx, err, signal, tries, wait_ms: waitMs }, 'kill failed; trying again');
         this.retryTimer = setTimeout(() => this.send(signal, tries + 1), waitMs);
       },
     );

@@ -27,6 +27,7 @@ export interface ExecutorLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
 }
 
 export interface DockerExecutorOptions {
