@@ -4,6 +4,7 @@
 import type Dockerode from 'dockerode';
 import { engineMessage, engineUnavailable, isEngineUnreachable } from './docker-errors.ts';
 import type { RunOutcome } from './executor.ts';
+import { credentialsFor, dockerConfigPath, registryOf, type Credentials } from './registry-auth.ts';
 import { abortReason } from './timers.ts';
 
 export interface ImageLogger {
@@ -17,12 +18,15 @@ export interface EnsureImageOptions {
   timeoutMs: number;
   /** The attempt's: aborting stops the pull. */
   signal?: AbortSignal;
+  /** Docker's client configuration, where the node's registry credentials are (registry-auth.ts). */
+  dockerConfig?: string;
 }
 
 /** How a pull ended: stopped (time limit or caller), failed (the registry's words), or neither. */
 interface PullResult {
   stopped: 'timeout' | 'aborted' | null;
   failure: string | null;
+  credentials: Credentials;
 }
 
 /** Inspect, pull when missing. Returns an outcome when the attempt must stop here, else null. */
@@ -30,7 +34,7 @@ export async function ensureImage(ref: string, o: EnsureImageOptions): Promise<R
   if (await imagePresent(o.docker, ref)) return null;
   const t0 = Date.now();
   o.log.info({ image: ref }, 'pulling image');
-  const stop = pullOutcome(ref, await pullImage(ref, o), o);
+  const stop = pullOutcome(ref, await pullImage(ref, o, await credentialsFor(ref, o.dockerConfig ?? dockerConfigPath())), o);
   if (stop) return stop;
   const missing = await checkPulled(o.docker, ref);
   if (missing) return missing;
@@ -50,7 +54,8 @@ async function imagePresent(docker: Dockerode, ref: string): Promise<boolean> {
 }
 
 /** One abort for the whole pull (request and progress stream): the time limit or the caller. */
-async function pullImage(ref: string, o: EnsureImageOptions): Promise<PullResult> {
+async function pullImage(ref: string, o: EnsureImageOptions, credentials: Credentials): Promise<PullResult> {
+  if (credentials.auth) o.log.info({ image: ref, registry: registryOf(ref), credentials: credentials.from }, 'pulling with this node\'s credentials for the registry');
   const pullAbort = new AbortController();
   let stopped: PullResult['stopped'] = null;
   const timer = setTimeout(() => {
@@ -64,12 +69,12 @@ async function pullImage(ref: string, o: EnsureImageOptions): Promise<PullResult
   o.signal?.addEventListener('abort', onAbort, { once: true });
   if (o.signal?.aborted) onAbort();
   try {
-    const stream: NodeJS.ReadableStream = await o.docker.pull(ref, { abortSignal: pullAbort.signal });
+    const stream: NodeJS.ReadableStream = await o.docker.pull(ref, { abortSignal: pullAbort.signal, ...(credentials.auth ? { authconfig: credentials.auth } : {}) });
     const failure = await followPull(o.docker, stream, pullAbort.signal);
-    return { stopped, failure };
+    return { stopped, failure, credentials };
   } catch (err) {
     if (!stopped && isEngineUnreachable(err)) throw await engineUnavailable(o.docker, err);
-    return { stopped, failure: engineMessage(err) };
+    return { stopped, failure: engineMessage(err), credentials };
   } finally {
     clearTimeout(timer);
     o.signal?.removeEventListener('abort', onAbort);
@@ -106,8 +111,18 @@ function pullOutcome(ref: string, pull: PullResult, o: EnsureImageOptions): RunO
     return { status: 'error', exitCode: null, error: `image "${ref}" could not be pulled within ${s} s` };
   }
   // The engine's words say why (not found, unauthorized, a TLS or network failure): not all are "not found".
-  if (pull.failure) return { status: 'error', exitCode: null, error: `image "${ref}" could not be pulled: ${pull.failure}` };
+  if (pull.failure) return { status: 'error', exitCode: null, error: `image "${ref}" could not be pulled: ${pull.failure}${credentialsHint(ref, pull)}` };
   return null;
+}
+
+/** What to do about a registry that wants credentials (the engine says "no basic auth credentials", "unauthorized", "authentication required", "denied"). */
+function credentialsHint(ref: string, pull: PullResult): string {
+  if (!/unauthori[sz]ed|authentication required|no basic auth credentials|denied/i.test(pull.failure ?? '')) return '';
+  const registry = registryOf(ref);
+  const c = pull.credentials;
+  if (c.auth) return ` (the credentials for ${registry} from ${c.from} were refused, or do not give access to this image)`;
+  const why = c.problem ? `: ${c.problem}` : '';
+  return ` (the node has no credentials for ${registry}${why}; run \`docker login ${registry}\` as the worker's user on the node, or point DOCKER_CONFIG at a directory whose config.json has them)`;
 }
 
 /** The pull ended without an error event; make sure the image is really here. */
