@@ -1,7 +1,7 @@
 // Every route's access rule, in one table: the permission it needs (src/auth/policy.ts says
 // which roles have it) and the action name its audit records carry. A route missing here is
-// refused to everyone (secure by default); test/auth-roles.e2e.test.ts checks that every route
-// in /openapi.json has a rule.
+// refused to everyone (secure by default); test/auth.e2e.test.ts checks every route of
+// /openapi.json against its table of who may call what.
 import type { Permission } from '../../auth/policy.ts';
 
 export type RouteRule =
