@@ -170,7 +170,9 @@ describe('Grafana dashboards and alert rules on a real Prometheus scraping jarvi
   beforeAll(async () => {
     const db = await createTestDatabase();
     dropDb = db.drop;
-    jarvis = await startJarvis({ databaseUrl: db.url });
+    // Prometheus scrapes from the start, so the finished tasks' figures would stay those of the
+    // first scrape for metrics.final_counts_seconds (60 s): counted again every second here.
+    jarvis = await startJarvis({ databaseUrl: db.url, env: { JARVIS_METRICS_FINAL_COUNTS_SECONDS: '1' } });
     prometheus = await Prometheus.start(new URL(jarvis.url).host);
     await prometheus.until('the first scrape of jarvis', async () => (await prometheus.value('up{job="jarvis"}')) === 1);
 
@@ -366,6 +368,65 @@ describe('Grafana provisioning', () => {
       }
     }
   });
+});
+
+describe('jarvis_tasks as a scrape shows it', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+  });
+
+  it('counts the unfinished tasks on every scrape, and the finished ones within metrics.final_counts_seconds', async () => {
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const jarvis = await startJarvis({ databaseUrl: db.url, env: { JARVIS_METRICS_FINAL_COUNTS_SECONDS: '3' } });
+    cleanups.push(() => jarvis.stop());
+    const http = api(jarvis.url);
+    const tasks = async () => {
+      const text = (await http.get('/metrics')).body as string;
+      return Object.fromEntries([...text.matchAll(/^jarvis_tasks\{status="(\w+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+    };
+    const none = { pending: 0, queued: 0, scheduled: 0, running: 0, succeeded: 0, failed: 0, timed_out: 0, cancelled: 0, skipped: 0 };
+    expect(await tasks()).toEqual(none);
+
+    const submit = async (body: Record<string, unknown>) => {
+      const r = await http.post('/tasks', { image: TEST_IMAGE, ...body });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      return r.body.id as string;
+    };
+    const long = await submit({ command: ['sleep', '60'] });
+    const ok = await submit({ command: ['true'] });
+    const fails = await submit({ command: 'exit 3' });
+    // Waits for a node selector no node has: queued for good.
+    await submit({ command: ['true'], node_selector: { zone: 'nowhere' } });
+    await http.waitForTask(ok, (t) => t.status === 'succeeded');
+    await http.waitForTask(fails, (t) => t.status === 'failed');
+    await http.waitForTask(long, (t) => t.status === 'running');
+
+    // The unfinished figures are right at once; the finished ones within 3 s (and one scrape).
+    const ended = Date.now();
+    let seen = await tasks();
+    expect(seen).toMatchObject({ queued: 1, scheduled: 0, running: 1 });
+    while (seen.succeeded !== 1 || seen.failed !== 1) {
+      // Old figures meanwhile, never more than there are.
+      expect(seen.succeeded + seen.failed).toBeLessThanOrEqual(2);
+      expect(Date.now() - ended, JSON.stringify(seen)).toBeLessThan(3_000 + 2_000);
+      await new Promise((r) => setTimeout(r, 250));
+      seen = await tasks();
+      expect(seen).toMatchObject({ queued: 1, running: 1 });
+    }
+    expect(seen).toEqual({ ...none, queued: 1, running: 1, succeeded: 1, failed: 1 });
+
+    // A cancel ends a running task in the database at once: it leaves `running` in the next scrape.
+    expect((await http.post(`/tasks/${long}/cancel`)).status).toBe(200);
+    expect(await tasks()).toMatchObject({ queued: 1, running: 0 });
+    const cancelled = Date.now();
+    while ((seen = await tasks()).cancelled !== 1) {
+      expect(Date.now() - cancelled, JSON.stringify(seen)).toBeLessThan(3_000 + 2_000);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(seen).toEqual({ ...none, queued: 1, succeeded: 1, failed: 1, cancelled: 1 });
+  }, 120_000);
 });
 
 describe('/metrics while a dependency is away', () => {

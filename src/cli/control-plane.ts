@@ -13,6 +13,7 @@ import { ControlPlaneMetrics, jobCountsByQueue, pendingByPriority } from '../mon
 import { waitingSince } from '../scheduler/aging.ts';
 import { NodeHealthMonitor } from '../monitor/node-health.ts';
 import { ResultRecorder } from '../monitor/results.ts';
+import { TaskCounts } from '../monitor/task-counts.ts';
 import { Dispatcher } from '../scheduler/dispatcher.ts';
 import { PendingQueues } from '../scheduler/pending.ts';
 import { consumerConnection, producerConnection, redisNames } from '../scheduler/queues.ts';
@@ -103,10 +104,12 @@ export async function startControlPlane(
   const eventsQueue = new Queue(names.eventsQueue, { connection: redis, prefix: names.bullPrefix });
   eventsQueue.on('error', (err) => logger.debug({ err }, 'events queue error'));
 
+  // The finished tasks' figures are counted at most every metrics.final_counts_seconds (task-counts.ts).
+  const taskCounts = new TaskCounts({ count: (statuses) => tasks.countByStatus(statuses), finalMaxAgeMs: config.metrics.final_counts_seconds * 1000 });
   const metrics = new ControlPlaneMetrics({
     enabled: config.metrics.enabled,
     logger,
-    countByStatus: () => tasks.countByStatus(),
+    countByStatus: () => taskCounts.read(),
     queueJobs: async () => jobCountsByQueue([...(await pending.all()), eventsQueue]),
     queueDepthByPriority: () => pendingByPriority(pending),
     nodes: () => nodes.snapshots(),

@@ -37,7 +37,7 @@ describe('loadConfig', () => {
     expect(c.worker).toMatchObject({ name: null, executor: 'docker', heartbeat_seconds: 5, labels: {} });
     expect(c.worker.job_lock_seconds).toBeUndefined();
     expect(c.scheduler).toEqual({ strategy: 'binpack', aging_seconds: 60, idle_tenant_seconds: 300, critical_jumps_tenants: false, view_reuse_ms: 200 });
-    expect(c.metrics.enabled).toBe(true);
+    expect(c.metrics).toEqual({ enabled: true, final_counts_seconds: 60 });
     expect(c.log_level).toBe('info');
   });
 
@@ -65,6 +65,7 @@ describe('loadConfig', () => {
         REDIS_URL: 'redis://cache:6380',
         DATABASE_URL: 'postgres://db/jarvis',
         JARVIS_METRICS_ENABLED: 'off',
+        JARVIS_METRICS_FINAL_COUNTS_SECONDS: '0',
         JARVIS_SCHEDULER_STRATEGY: 'spread',
         JARVIS_AGING_SECONDS: '2.5',
         JARVIS_CRITICAL_JUMPS_TENANTS: 'true',
@@ -76,7 +77,7 @@ describe('loadConfig', () => {
     expect(c.server).toMatchObject({ host: '0.0.0.0', port: 9100 });
     expect(c.redis).toEqual({ url: 'redis://cache:6380', prefix: 'fromfile', auto_pipeline: false });
     expect(c.database.url).toBe('postgres://db/jarvis');
-    expect(c.metrics.enabled).toBe(false);
+    expect(c.metrics).toEqual({ enabled: false, final_counts_seconds: 0 });
     expect(c.scheduler).toEqual({ strategy: 'spread', aging_seconds: 2.5, idle_tenant_seconds: 300, critical_jumps_tenants: true, view_reuse_ms: 0 });
     expect(c.tasks.default_network).toBe('bridge');
   });

@@ -97,6 +97,8 @@ export const ConfigSchema = z.strictObject({
   }),
   metrics: z.strictObject({
     enabled: z.boolean(),
+    /** How old jarvis_tasks' final statuses (succeeded, failed, …) may be before a scrape counts them again (0: every scrape). */
+    final_counts_seconds: z.number().min(0),
   }),
   scheduler: z.strictObject({
     strategy: z.enum(['binpack', 'spread']),
@@ -237,6 +239,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_CONTAINER_TMP_SIZE_MB', ['worker', 'security', 'tmp_size_mb']],
     ['JARVIS_WEBHOOK_RETRY_BASE_SECONDS', ['webhooks', 'retry_base_seconds']],
     ['JARVIS_WEBHOOK_TIMEOUT_SECONDS', ['webhooks', 'timeout_seconds']],
+    ['JARVIS_METRICS_FINAL_COUNTS_SECONDS', ['metrics', 'final_counts_seconds']],
   ];
   for (const [name, path] of num) {
     const v = env[name];

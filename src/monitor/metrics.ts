@@ -38,8 +38,8 @@ export type NodeSnapshot = { runningTasks: number } & Pick<
 >;
 
 export interface MetricsSources {
-  /** Tasks in the database by status (TaskStore.countByStatus). */
-  countByStatus(): Promise<Record<string, number>>;
+  /** Tasks in the database by status (monitor/task-counts.ts: the final statuses as of their last count). */
+  countByStatus(): Promise<Partial<Record<string, number>>>;
   /** Jobs per BullMQ state, by queue name (e.g. `{ pending: { waiting: 1, … } }`). */
   queueJobs(): Promise<Record<string, Record<string, number>>>;
   /** Jobs in the pending queue waiting to be taken by the dispatcher, by priority name. */
