@@ -31,6 +31,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
  */
 const GPU_WAIT_MARGIN_MS = 15_000;
 
+/** How often a worker says at warn that Redis refuses to take its attempts (untilTaken). */
+const TAKE_REFUSAL_SAID_EVERY_MS = 60_000;
+
 /** The fields naming an attempt on its log lines. */
 interface AttemptFields {
   task_id: string;
@@ -665,27 +668,53 @@ export class NodeAgent implements Part {
 
   /**
    * Takes the attempt, asking Redis again while it refuses (an error reply: OOM, READONLY during
-   * a failover, LOADING; or the connection away), 250 ms doubling to 10 s apart: the heartbeats
-   * list the attempt meanwhile. A take that gave up left the entry pending until the worker's next
-   * start, unlisted, and the task waited in `scheduled` until then. Stopped (cancelled, lost): the
-   * attempt is taken for cancelled. While the worker stops, the error is thrown: the entry stays
-   * pending for the next start (a graceful stop would otherwise wait for Redis for ever).
+   * a failover, LOADING; or the connection away), 250 ms doubling to 10 s apart, for as long as it
+   * refuses: the heartbeats list the attempt meanwhile, so nothing takes it for lost, and it runs
+   * once Redis accepts. A take that gave up left the entry pending until the worker's next start,
+   * unlisted, and the task waited in `scheduled` until then; ending the attempt instead would need
+   * a report through the same Redis. Stopped (cancelled, lost): the attempt is taken for
+   * cancelled. While the worker stops, the error is thrown: the entry stays pending for the next
+   * start (a graceful stop would otherwise wait for Redis for ever). Redis refuses every attempt
+   * of the node at once: the refusal is said at warn once a minute for the node (how many
+   * attempts wait, since when), each try at debug, and at info when Redis takes the last one.
    */
   private async untilTaken(take: () => Promise<Taken>, signal: AbortSignal, at: AttemptFields): Promise<Taken> {
-    for (let tries = 1; ; tries++) {
-      try {
-        return await take();
-      } catch (err) {
-        if (signal.aborted) return 'cancelled';
-        if (this.state === 'stopping' || this.state === 'stopped') throw err;
-        const waitMs = doublingWaitMs(tries, 250, 10_000);
-        const level = tries === 1 || tries % 10 === 0 ? 'warn' : 'debug';
-        this.opts.logger[level]({ ...at, tries, wait_ms: waitMs, err: { message: (err as Error).message } }, 'worker: Redis refused to take an attempt; trying again');
-        await sleep(waitMs, undefined, { signal }).catch(() => undefined);
-        if (signal.aborted) return 'cancelled';
+    const { logger } = this.opts;
+    let refusedAt = 0;
+    try {
+      for (let tries = 1; ; tries++) {
+        try {
+          const taken = await take();
+          if (refusedAt) {
+            const level = this.takesRefused === 1 ? 'info' : 'debug';
+            logger[level]({ ...at, tries, refused_for_ms: Date.now() - refusedAt }, 'worker: Redis took the attempt it had refused; it goes on');
+          }
+          return taken;
+        } catch (err) {
+          if (signal.aborted) return 'cancelled';
+          if (this.state === 'stopping' || this.state === 'stopped') throw err;
+          if (!refusedAt) {
+            refusedAt = Date.now();
+            this.takesRefused++;
+          }
+          const waitMs = doublingWaitMs(tries, 250, 10_000);
+          const say = Date.now() - this.takeRefusalSaidAt >= TAKE_REFUSAL_SAID_EVERY_MS;
+          if (say) this.takeRefusalSaidAt = Date.now();
+          logger[say ? 'warn' : 'debug'](
+            { ...at, tries, wait_ms: waitMs, refused_for_ms: Date.now() - refusedAt, attempts_waiting: this.takesRefused, err: { message: (err as Error).message } },
+            'worker: Redis refused to take an attempt; trying again (the attempts it refuses wait, listed as running on this node)',
+          );
+          await sleep(waitMs, undefined, { signal }).catch(() => undefined);
+          if (signal.aborted) return 'cancelled';
+        }
       }
+    } finally {
+      if (refusedAt) this.takesRefused--;
     }
   }
+  /** Attempts whose take Redis refuses now, and when that was last said at warn (untilTaken). */
+  private takesRefused = 0;
+  private takeRefusalSaidAt = 0;
 
   /**
    * Removes the container this attempt may have left running before a restart, when the attempt
