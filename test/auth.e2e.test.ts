@@ -335,7 +335,9 @@ describe('refused credentials per address', () => {
     expect((await register('guess-2')).status).toBe(401);
     expect((await page('jvk_guess-3')).status).toBe(303);
     expect((await call('jvk_guess-4')).status).toBe(401); // the burst of 3 is spent by this one
-    const held = await call(ADMIN); // the right key now waits too: a guess cannot tell
+    // ADMIN (31 characters) and REG are short enough to be guessed: the right one now waits too,
+    // so a guess cannot tell (a long one, or a generated key, is let through: next describe).
+    const held = await call(ADMIN);
     expect(held.status).toBe(429);
     expect(held.body.detail).toMatch(/^Too many refused credentials from your address; retry in 1 s$/);
     expect(held.headers.get('retry-after')).toBe('1');
@@ -349,6 +351,59 @@ describe('refused credentials per address', () => {
     // The audit log has the held-off attempts.
     const audit = (await call(ADMIN, 'GET', '/audit?limit=100')).body.items as Array<{ status: number }>;
     expect(audit.some((r) => r.status === 429)).toBe(true);
+  });
+});
+
+describe("others' refused credentials from one address (a NAT, a proxy)", () => {
+  let jarvis: Awaited<ReturnType<typeof startJarvis>>;
+  // Long enough that no guess finds them (32 characters or more): let through while held off.
+  const LONG_ADMIN = 'long-admin-key-0123456789abcdef-0123456789';
+  const LONG_REG = 'long-registration-token-0123456789abcdef';
+  beforeAll(async () => {
+    // The default burst (30); a slow refill, so no token comes back during the test.
+    jarvis = await startJarvis({
+      command: 'server',
+      databaseUrl: null,
+      env: { JARVIS_ADMIN_KEY: LONG_ADMIN, JARVIS_REGISTRATION_TOKEN: LONG_REG, JARVIS_REFUSALS_BURST: '30', JARVIS_REFUSALS_PER_S: '0.05' },
+    });
+  });
+  afterAll(async () => {
+    await jarvis?.stop();
+  });
+
+  it('holds off only the keys that turn out unknown: a right key from the same address is served', async () => {
+    const call = (key: string | null, method = 'GET', path = '/tasks', body?: unknown) =>
+      api(jarvis.url).call(method, path, body, key ? { authorization: `Bearer ${key}` } : {});
+    const register = (token: string, name: string) => call(token, 'POST', '/nodes/register', { name, hostname: 'h', capacity: { cpu: 1, memory_mb: 128, max_tasks: 1 } });
+    const made = await call(LONG_ADMIN, 'POST', '/auth/keys', { name: 'alice', role: 'submitter', tenant: 'alice' });
+    expect(made.status).toBe(201);
+    const alice = made.body.key as string;
+    const admin = (await call(LONG_ADMIN, 'POST', '/auth/keys', { name: 'ops', role: 'admin', tenant: 'default' })).body.key as string;
+    // Someone behind the same address guesses: 40 bad keys, some shaped as generated ones.
+    const guesses = Array.from({ length: 40 }, (_, i) => (i % 2 ? `jvk_${'x'.repeat(39)}${String(i).padStart(4, '0')}` : `guess-${i}`));
+    const answers: number[] = [];
+    for (const g of guesses) answers.push((await call(g)).status);
+    // The burst of 30, and the one that found the bucket empty, are checked; the rest held off.
+    expect(answers.slice(0, 31)).toEqual(Array(31).fill(401));
+    expect(answers.slice(31)).toEqual(Array(9).fill(429));
+    // Before: 429 for each of these too, right or wrong, as long as one bad key a second came.
+    expect((await call(alice)).status).toBe(200);
+    expect((await call(alice, 'POST', '/tasks', { image: 'alpine:3.19', command: ['true'] })).status).toBe(201);
+    expect((await call(LONG_ADMIN)).status).toBe(200);
+    expect((await register(admin, 'by-key')).status).toBe(201);
+    expect((await register(LONG_REG, 'by-token')).status).toBe(201);
+    const page = await fetch(`${jarvis.url}/ui/tasks`, { headers: { cookie: `jarvis_ui_key=${alice}` }, redirect: 'manual' });
+    expect(page.status).toBe(200);
+    // The guesses are still held off, each kind, without being checked.
+    expect((await call(guesses[1])).status).toBe(429);
+    expect((await call('guess-again')).status).toBe(429);
+    expect((await call(`jvk_${'y'.repeat(43)}`)).status).toBe(429);
+    expect((await register('long-registration-token-0123456789abcdeX', 'nope')).status).toBe(429);
+    expect((await register('short', 'nope')).status).toBe(429);
+    // A revoked key is refused as any unknown key is (the cache forgets it in this process at once).
+    const keys = (await call(admin, 'GET', '/auth/keys')).body.items as Array<{ id: string; name: string }>;
+    expect((await call(admin, 'DELETE', `/auth/keys/${keys.find((k) => k.name === 'alice')!.id}`)).status).toBe(204);
+    expect((await call(alice)).status).toBe(429);
   });
 });
 

@@ -38,3 +38,39 @@ describe('open mode and the first key', () => {
     expect(await auth.authenticate(key)).toEqual({ ok: false });
   });
 });
+
+describe('a key shown from a held-off address', () => {
+  it('is looked up only when no guess finds it, and a flood of guesses is read one statement at a time', async () => {
+    const store = new KeyStore(database().db);
+    let reads = 0;
+    let single = 0;
+    const counted = Object.assign(Object.create(store) as KeyStore, {
+      findActiveByHashes: (hashes: string[]) => {
+        reads++;
+        return store.findActiveByHashes(hashes);
+      },
+      findActiveByHash: (hash: string) => {
+        single++;
+        return store.findActiveByHash(hash);
+      },
+    });
+    const weak = new Authenticator(counted, { adminKey: 'short-admin-key', openModeAllowed: false });
+    const { key } = await createApiKey(store, { name: 'real', role: 'submitter', tenant: 't1', rateLimitPerS: null });
+    // A short JARVIS_ADMIN_KEY could be guessed: held off right or wrong, as before.
+    expect(await weak.authenticateHeldOff('short-admin-key')).toEqual({ ok: false });
+    expect((await weak.authenticate('short-admin-key')).ok).toBe(true);
+    const strong = new Authenticator(counted, { adminKey: 'a-long-admin-key-of-forty-characters-xyz', openModeAllowed: false });
+    expect(await strong.authenticateHeldOff('a-long-admin-key-of-forty-characters-xyz')).toMatchObject({ ok: true, principal: { name: 'JARVIS_ADMIN_KEY' } });
+    // Anything not shaped as a generated key is refused unread.
+    expect(await strong.authenticateHeldOff('a-long-guess-that-is-not-a-generated-key')).toEqual({ ok: false });
+    expect(await strong.authenticateHeldOff('jvk_short')).toEqual({ ok: false });
+    expect(reads + single).toBe(0);
+    // 2,000 guesses shaped as keys, all at once, with the real key among them: a few reads.
+    const guesses = Array.from({ length: 2_000 }, (_, i) => `jvk_${String(i).padStart(43, 'g')}`);
+    const answers = await Promise.all([...guesses, key].map((k) => strong.authenticateHeldOff(k)));
+    expect(answers.slice(0, -1).every((a) => !a.ok)).toBe(true);
+    expect(answers[answers.length - 1]).toMatchObject({ ok: true, principal: { name: 'real', tenant: 't1' } });
+    expect(single).toBe(0);
+    expect(reads).toBeLessThanOrEqual(6); // 2,001 keys, 500 a statement, one statement at a time
+  });
+});

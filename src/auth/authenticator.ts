@@ -2,7 +2,8 @@
 // (500 ms), so a revoked key is refused on every control plane within a second while a busy
 // key costs one database read per half second, not one per request.
 import type { KeyStore } from '../state/key-store.ts';
-import { hashKey, type Role } from './keys.ts';
+import type { ApiKeyRow } from '../state/schema.ts';
+import { GENERATED_KEY, hashKey, unguessable, type Role } from './keys.ts';
 import { ENV_ADMIN, OPEN_MODE, type Principal } from './principal.ts';
 
 export interface AuthenticatorOptions {
@@ -16,12 +17,21 @@ export interface AuthenticatorOptions {
 export type AuthOutcome = { ok: true; principal: Principal } | { ok: false };
 
 const MAX_CACHED = 10_000;
+/** Keys from held-off addresses read together at most, in one statement. */
+const HELD_OFF_BATCH = 500;
+/** Keys from held-off addresses waiting at most for that read; beyond, one is refused unread. */
+const HELD_OFF_WAITING = 5_000;
+
+type Waiter = { resolve: (p: Principal | null) => void; reject: (err: unknown) => void };
 
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal | null; at: number }>();
   private openCheck: { open: boolean; at: number } | null = null;
   private readonly adminHash: string | null;
   private readonly cacheMs: number;
+  /** Keys shown from held-off addresses that missed the cache, by hash, until the next read. */
+  private readonly heldOffWaiting = new Map<string, Waiter[]>();
+  private heldOffReading = false;
 
   constructor(
     private readonly keys: KeyStore,
@@ -63,6 +73,26 @@ export class Authenticator {
     return principal ? { ok: true, principal } : { ok: false };
   }
 
+  /**
+   * The principal for a request carrying `key` from an address held off for its refused
+   * credentials (refusal-guard.ts): only a credential no guess can find is looked at, so a
+   * right guess at a short JARVIS_ADMIN_KEY still learns nothing, and a refusal stays cheap.
+   * JARVIS_ADMIN_KEY of 32 characters or more is compared in memory; a generated key
+   * (`jvk_` and 43 characters) is looked up, and one that misses the cache is read together
+   * with the others waiting, one statement at a time, so a flood of guesses costs the database
+   * one read at a time whatever its pace. Anything else is refused unread.
+   */
+  async authenticateHeldOff(key: string | null): Promise<AuthOutcome> {
+    if (await this.isOpen()) return this.authenticate(key);
+    if (!key || !unguessable(key)) return { ok: false };
+    const hash = hashKey(key);
+    if (this.adminHash && hash === this.adminHash) return { ok: true, principal: ENV_ADMIN };
+    if (!GENERATED_KEY.test(key)) return { ok: false };
+    const hit = this.cache.get(hash);
+    const principal = hit && Date.now() - hit.at < this.cacheMs ? hit.principal : await this.readHeldOff(hash);
+    return principal ? { ok: true, principal } : { ok: false };
+  }
+
   /** The principal of a key, or null for an unknown or revoked one (cached for cacheMs). */
   private async lookUp(key: string): Promise<Principal | null> {
     const hash = hashKey(key);
@@ -71,11 +101,58 @@ export class Authenticator {
     const hit = this.cache.get(hash);
     if (hit && now - hit.at < this.cacheMs) return hit.principal;
     const row = await this.keys.findActiveByHash(hash);
-    const principal: Principal | null = row
-      ? { keyId: row.id, name: row.name, role: row.role as Role, tenant: row.tenant, rateLimitPerS: row.rateLimitPerS }
-      : null;
-    if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(hash, { principal, at: now });
+    const principal = row ? principalOf(row) : null;
+    this.remember(hash, principal, now);
     return principal;
   }
+
+  private remember(hash: string, principal: Principal | null, at: number): void {
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(hash, { principal, at });
+  }
+
+  /** Waits for the next batched read of held-off addresses' keys (null: refused unread, too many wait). */
+  private readHeldOff(hash: string): Promise<Principal | null> {
+    const waiting = this.heldOffWaiting.get(hash);
+    if (!waiting && this.heldOffWaiting.size >= HELD_OFF_WAITING) return Promise.resolve(null);
+    return new Promise<Principal | null>((resolve, reject) => {
+      if (waiting) waiting.push({ resolve, reject });
+      else this.heldOffWaiting.set(hash, [{ resolve, reject }]);
+      if (!this.heldOffReading) void this.readHeldOffBatches();
+    });
+  }
+
+  private async readHeldOffBatches(): Promise<void> {
+    this.heldOffReading = true;
+    try {
+      while (this.heldOffWaiting.size > 0) {
+        const batch: Array<[string, Waiter[]]> = [];
+        for (const entry of this.heldOffWaiting) {
+          batch.push(entry);
+          this.heldOffWaiting.delete(entry[0]);
+          if (batch.length >= HELD_OFF_BATCH) break;
+        }
+        let rows: ApiKeyRow[];
+        try {
+          rows = await this.keys.findActiveByHashes(batch.map(([hash]) => hash));
+        } catch (err) {
+          for (const [, waiters] of batch) for (const w of waiters) w.reject(err);
+          continue;
+        }
+        const now = Date.now();
+        const found = new Map(rows.map((r) => [r.hash, principalOf(r)]));
+        for (const [hash, waiters] of batch) {
+          const principal = found.get(hash) ?? null;
+          this.remember(hash, principal, now);
+          for (const w of waiters) w.resolve(principal);
+        }
+      }
+    } finally {
+      this.heldOffReading = false;
+    }
+  }
+}
+
+function principalOf(row: ApiKeyRow): Principal {
+  return { keyId: row.id, name: row.name, role: row.role as Role, tenant: row.tenant, rateLimitPerS: row.rateLimitPerS };
 }

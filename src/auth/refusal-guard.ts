@@ -1,8 +1,10 @@
 // Refused credentials per client address: a token bucket in Redis (rate-limit.ts) takes one token
 // per refusal (an unknown key, a wrong registration token, a key refused at the dashboard); once
-// the address's bucket is empty, every credential it shows is answered 429 without being checked,
+// the address's bucket is empty, a credential it shows is answered 429 without being checked,
 // right or wrong, until a token is due, so a short token or key cannot be guessed at network
-// speed. What an address is held off for is known locally (no Redis call on the way in); each API
+// speed — unless it is one no guess finds (a generated key, a secret of 32 characters or more:
+// Authenticator.authenticateHeldOff), which is checked and served if right, so others' guesses
+// from a shared address (a NAT, a proxy) lock no real key out. What an address is held off for is known locally (no Redis call on the way in); each API
 // process learns it from its own refusals, the bucket being shared. Redis down: no limit (as for
 // keys' rates).
 import { retryAfterSeconds, type RateLimiter } from './rate-limit.ts';

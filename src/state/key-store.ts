@@ -1,6 +1,6 @@
 // API keys: create, list, revoke, and find one by the hash of the key a request presents.
 import { randomUUID } from 'node:crypto';
-import { and, asc, count, eq, isNull } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { apiKeys, type ApiKeyRow } from './schema.ts';
 
@@ -40,6 +40,15 @@ export class KeyStore {
       .from(apiKeys)
       .where(and(eq(apiKeys.hash, hash), isNull(apiKeys.revokedAt)));
     return row ?? null;
+  }
+
+  /** The live keys among these hashes, in one statement (those not found are unknown or revoked). */
+  findActiveByHashes(hashes: string[]): Promise<ApiKeyRow[]> {
+    if (hashes.length === 0) return Promise.resolve([]);
+    return this.db
+      .select()
+      .from(apiKeys)
+      .where(and(inArray(apiKeys.hash, hashes), isNull(apiKeys.revokedAt)));
   }
 
   /** Marks it revoked; false when there was no live key with this id. */

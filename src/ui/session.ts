@@ -96,9 +96,10 @@ export function requireViewer(authenticator: Authenticator, request: ApiRequest,
     if (open && !openModeAnyHost && !isLoopbackHost(c.req.header('host'))) return forbiddenPage(c, OPEN_MODE_HOST_REFUSED);
     const key = open ? null : (getCookie(c, KEY_COOKIE) ?? null);
     // A key in the cookie is a key shown: held off and counted as a sign-in's is.
+    // A held-off address's key is let through only when it is one no guess finds and is right.
     const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
-    if (wait) return heldOffPage(c, wait);
-    const auth = await authenticator.authenticate(key);
+    const auth = wait ? await authenticator.authenticateHeldOff(key) : await authenticator.authenticate(key);
+    if (wait && !auth.ok) return heldOffPage(c, wait);
     if (!auth.ok) {
       if (key) await refusals?.refused(c);
       if (key) clearKeyCookie(c);

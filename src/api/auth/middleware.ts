@@ -7,7 +7,7 @@ import { matchedRoutes } from 'hono/route';
 import type { Logger } from 'pino';
 import type { AuditTrail } from '../../auth/audit-trail.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
-import { bearerToken } from '../../auth/keys.ts';
+import { bearerToken, sameSecret } from '../../auth/keys.ts';
 import { allows, roleNeeded } from '../../auth/policy.ts';
 import { isLoopbackHost, OPEN_MODE, OPEN_MODE_HOST_REFUSED, type Principal } from '../../auth/principal.ts';
 import { rateLimitHeaders, retryAfterSeconds, type RateLimiter } from '../../auth/rate-limit.ts';
@@ -38,6 +38,12 @@ export interface AuthMiddlewareDeps {
   /** server.insecure: open mode was allowed on any address, and answers any Host name. */
   openModeAnyHost?: boolean;
   boardPath: string;
+  /**
+   * The registration tokens (nodes.registration_token, `jarvis up`'s own) long enough that no
+   * guess finds them (keys.ts, unguessable): shown from a held-off address, they are still let
+   * through to POST /nodes/register.
+   */
+  unguessableNodeTokens?: readonly string[];
 }
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -79,9 +85,20 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
     let client: string | null | undefined;
     const clientOf = () => (client === undefined ? (client = clientAddress(c)) : client);
     // A credential shown where it could be guessed (a key, the registration token): refusals
-    // count per address, and an address that has had too many is held off, whatever it shows.
+    // count per address, and an address that has had too many is held off: what it shows is
+    // refused unchecked (429), unless it is a credential no guess can find that turns out right
+    // (heldOffPasses), so others' guesses from the same address (a NAT, a proxy) lock out no
+    // one who holds a real key, and a guess at a short token still learns nothing.
     const credential = rule?.kind === 'node' && !rule.guessable ? undefined : c.req.header('authorization');
     const heldOff = credential && deps.refusals.anyHeld ? deps.refusals.heldOff(clientOf()) : 0;
+    /** The key's check, made already when a held-off address showed it (undefined: not yet). */
+    let checked: Awaited<ReturnType<Authenticator['authenticate']>> | undefined;
+    const heldOffPasses = async (): Promise<boolean> => {
+      const token = bearerToken(credential);
+      if (rule?.kind === 'node' && token && deps.unguessableNodeTokens?.some((t) => sameSecret(t, token))) return true;
+      checked = await deps.authenticator.authenticateHeldOff(token);
+      return checked.ok;
+    };
     const action = rule?.kind === 'key' ? rule.action : rule?.kind === 'node' && rule.audit ? rule.audit : `${c.req.method} ${c.req.path}`;
 
     const record = (p: Principal | null, status: number, created?: string | null) =>
@@ -98,7 +115,7 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
         requestId: c.get('requestId') ?? null,
       });
 
-    if (heldOff) {
+    if (heldOff && !(await heldOffPasses())) {
       record(null, 429);
       throw heldOffError(heldOff);
     }
@@ -110,7 +127,7 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
       if (c.res.status === 401 && credential) await deps.refusals.refused(clientOf());
       return;
     }
-    const auth = await deps.authenticator.authenticate(bearerToken(credential));
+    const auth = checked ?? (await deps.authenticator.authenticate(bearerToken(credential)));
     if (!auth.ok) {
       record(null, 401);
       // A key was shown and refused (no key at all is no guess).

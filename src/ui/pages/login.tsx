@@ -52,12 +52,14 @@ export function loginRoutes(authenticator: Authenticator, signedIn: SignedIn = (
     const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
     const key = typeof form.key === 'string' ? form.key.trim() : '';
     const valid = bearerToken(`Bearer ${key}`) !== null;
+    // A held-off address's key is let through only when it is one no guess finds and is right.
     const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
-    if (wait) {
+    const open = await authenticator.isOpen();
+    const auth = !valid || open ? { ok: false as const } : wait ? await authenticator.authenticateHeldOff(key) : await authenticator.authenticate(key);
+    if (wait && !auth.ok) {
       signedIn(c, null, 429);
       return heldOffPage(c, wait);
     }
-    const auth = valid && !(await authenticator.isOpen()) ? await authenticator.authenticate(key) : { ok: false as const };
     signedIn(c, auth.ok ? auth.principal : null, auth.ok ? 303 : 401);
     if (!auth.ok) {
       if (key) await refusals?.refused(c);
