@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { RedisNames } from '../scheduler/queues.ts';
 import type { Logger } from 'pino';
 import type { PendingQueues } from '../scheduler/pending.ts';
-import type { NodeStore } from '../state/node-store.ts';
+import type { ListedAttempt, NodeStore } from '../state/node-store.ts';
 import type { TaskStore } from '../state/task-store.ts';
 import type { CloseOptions, Part } from '../lifecycle/part.ts';
 import { heartbeatPeriodSeconds, silenceSeconds } from '../domain/heartbeats.ts';
@@ -16,8 +16,8 @@ import type { LostReason } from './metrics.ts';
 
 export class NodeHealthMonitor implements Part {
   private timer: NodeJS.Timeout | null = null;
-  private lostCheckedAt = 0;
-  private cancelsCheckedAt = 0;
+  /** When the nodes' lists were last compared with the tasks (compareLists). */
+  private listsCheckedAt = 0;
   /** Cancelled attempts told again, and still listed at the last look (each is logged once). */
   private toldAgain = new Map<string, number>();
   /** Since when this check has not been able to read the nodes (the database away); null: it can. */
@@ -133,11 +133,30 @@ export class NodeHealthMonitor implements Part {
         this.deps.onLost?.('node_offline', again.length);
         logger.warn({ node_id: n.id, node: n.name, tasks: again.length }, `node ${n.name} is offline: its tasks are placed again`);
       }
-      await this.requeueLostAttempts();
-      await this.tellCancelsAgain();
+      await this.compareLists();
     } catch (err) {
       logger.warn({ err }, 'node health: check failed; will try again');
     }
+  }
+
+  /**
+   * The nodes' latest lists against the tasks, once per heartbeat period (heartbeats are what
+   * they are compared with): one read (NodeStore.compareLists) serves both checks below.
+   */
+  private async compareLists(): Promise<void> {
+    if (Date.now() - this.listsCheckedAt < this.periodSeconds * 1000) return;
+    this.listsCheckedAt = Date.now();
+    const graceSeconds = 2 * this.periodSeconds;
+    const { unlistedRunning, listedCancelled } = await this.deps.nodes.compareLists(graceSeconds, new Date(Date.now() - graceSeconds * 1000));
+    // The cancels are told again even when Redis fails the first check.
+    let failed: { err: unknown } | null = null;
+    try {
+      await this.requeueLostAttempts(unlistedRunning);
+    } catch (err) {
+      failed = { err };
+    }
+    await this.tellCancelsAgain(listedCancelled);
+    if (failed) throw failed.err;
   }
 
   /**
@@ -148,12 +167,9 @@ export class NodeHealthMonitor implements Part {
    * job is queued (worker/reports.ts: a job carries many reports), or, from an older worker, by
    * the report's own job id.
    */
-  private async requeueLostAttempts(): Promise<void> {
+  private async requeueLostAttempts(unlisted: ListedAttempt[]): Promise<void> {
     const { tasks, redis, names, logger } = this.deps;
-    // Once per heartbeat period is often enough (heartbeats are what it compares against).
-    if (Date.now() - this.lostCheckedAt < this.periodSeconds * 1000) return;
-    this.lostCheckedAt = Date.now();
-    for (const t of await tasks.unlistedRunning(2 * this.periodSeconds)) {
+    for (const t of unlisted) {
       const [reported, ownJob] = await Promise.all([
         redis.hexists(names.attemptKey(t.id, t.attempts), 'reported'),
         redis.exists(`${names.bullPrefix}:${names.eventsQueue}:finished-${t.id}-a${t.attempts}`),
@@ -175,12 +191,11 @@ export class NodeHealthMonitor implements Part {
    * the task had when cancelled, so it never stops a retry's later one. A node that took the cancel
    * and stops the container lists it for a moment more: told again, it changes nothing.
    */
-  private async tellCancelsAgain(): Promise<void> {
-    const { nodes, logger, tellCancels } = this.deps;
-    if (!tellCancels || Date.now() - this.cancelsCheckedAt < this.periodSeconds * 1000) return;
-    this.cancelsCheckedAt = Date.now();
+  private async tellCancelsAgain(listed: ListedAttempt[]): Promise<void> {
+    const { logger, tellCancels } = this.deps;
+    if (!tellCancels) return;
     const found = new Map<string, { attempt: number; node: string }>();
-    for (const t of await nodes.listedCancelled(new Date(Date.now() - 2 * this.periodSeconds * 1000))) found.set(t.id, { attempt: t.attempts, node: t.nodeName });
+    for (const t of listed) found.set(t.id, { attempt: t.attempts, node: t.nodeName });
     for (const id of this.toldAgain.keys()) if (!found.has(id)) this.toldAgain.delete(id);
     if (found.size === 0) return;
     if (!(await tellCancels([...found].map(([id, t]) => ({ id, attempt: t.attempt }))))) {

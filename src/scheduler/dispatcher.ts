@@ -17,8 +17,9 @@ import { Batcher, type BatchHandled } from './batcher.ts';
 import type { PendingQueues, PendingRow } from './pending.ts';
 import { PRIORITY_RANK, type Priority } from '../domain/task.ts';
 import { GroupGate, movedError, TaskGroup, type GroupReturn } from './task-group.ts';
-import { chooseNode, reserve, roomForAny, type PlacementChoice, type PlacementStrategy, type ScanCursor } from './placement.ts';
-import { clusterCapacity, FairShareOrder, type Candidate } from './fair-share.ts';
+import { roomForAny, type PlacementStrategy } from './placement.ts';
+import { decidePlacements } from './batch-placement.ts';
+import type { Candidate } from './fair-share.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
 import { TenantUsage } from './tenant-usage.ts';
 import { isTenantHold, reasonKind } from '../domain/status-reasons.ts';
@@ -436,28 +437,15 @@ export class Dispatcher implements Part {
         c.p.value.shape = { cpu: c.task.cpu, memoryMb: c.task.memoryMb, gpu: c.task.gpu, nodeSelector: c.task.nodeSelector };
       }
       candidates.sort((a, b) => byRank(a.p, b.p));
-      // Fair share across tenants: the candidate of the tenant with the least weighted dominant
-      // share goes first; its tenant's quota is checked, and its usage grows as it is placed.
-      const order = new FairShareOrder(candidates, tenants, clusterCapacity(view), { criticalJumpsTenants: this.deps.criticalJumpsTenants });
-      // Within a batch nodes only fill up: a shape that fitted nowhere fits nowhere for the rest
-      // of it, so the many waiting tasks of a full cluster cost one scan of the nodes per shape.
-      const noRoom = new Map<string, PlacementChoice>();
-      const cursor: ScanCursor = { next: Math.floor(Math.random() * view.length) };
-      for (let c = order.next(); c !== null; c = order.next()) {
-        const shape = `${c.task.cpu}|${c.task.memoryMb}|${c.task.gpu}|${JSON.stringify(c.task.nodeSelector)}`;
-        const choice = noRoom.get(shape) ?? chooseNode(c.task, view, this.deps.strategy, cursor);
-        if (choice.kind === 'wait') noRoom.set(shape, choice);
-        if (choice.kind === 'node') {
-          reserve(choice.node, c.task);
-          plans.push({ taskId: c.task.id, nodeId: choice.node.id });
-          byTask.set(c.task.id, c.p);
-          order.placed(c);
-        } else {
-          order.unplaced(c);
-          if (choice.kind === 'wait') waits.push({ p: c.p, task: c.task, reason: choice.reason });
-          else never.push({ p: c.p, task: c.task, reason: choice.reason });
-        }
+      // Fair share across tenants, then a node for each (batch-placement.ts).
+      const decided = decidePlacements(candidates, tenants, view, { strategy: this.deps.strategy, criticalJumpsTenants: this.deps.criticalJumpsTenants });
+      const { order } = decided;
+      for (const { c, node } of decided.placed) {
+        plans.push({ taskId: c.task.id, nodeId: node.id });
+        byTask.set(c.task.id, c.p);
       }
+      for (const { c, reason } of decided.waits) waits.push({ p: c.p, task: c.task, reason });
+      for (const { c, reason } of decided.never) never.push({ p: c.p, task: c.task, reason });
       // A task waits, or fails as fitting no node, only on a fresh read: a kept view may not show
       // room freed or a node that came meanwhile. Nothing was written yet; the tasks taken as
       // candidates are decided again (the others were settled or set aside above).

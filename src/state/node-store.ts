@@ -29,13 +29,14 @@ export interface NodeRegistration {
   labels: Record<string, string>;
 }
 
-/**
- * Each live node's last listed running tasks, spread one row per task id (`n` the node,
- * `e.task_id` the id as text), for the checks that compare the lists with the tasks table:
- * `from ${LISTED_ON_LIVE_NODES}` (its `where` open for more conditions).
- */
-export const LISTED_ON_LIVE_NODES = sql.raw(`nodes n cross join lateral jsonb_array_elements_text(n.running_task_ids) as e(task_id)
-        where n.status <> 'offline' and jsonb_typeof(n.running_task_ids) = 'array'`);
+/** An attempt the nodes' lists and the tasks table disagree about (NodeStore.compareLists). */
+export interface ListedAttempt {
+  id: string;
+  attempts: number;
+  nodeName: string;
+}
+
+const UUID_TEXT = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 export class NodeStore {
   constructor(private readonly db: Db) {}
@@ -168,34 +169,59 @@ export class NodeStore {
   }
 
   /**
-   * Tasks that a live node's latest heartbeat lists as running but whose row is `cancelled`, the
-   * cancel recorded before `finishedBefore`: a cancel whose telling never reached Redis (the
-   * control plane stopped between committing it and telling the nodes). `attempts` is the
-   * task's when it was cancelled: a cancel naming it stops that attempt and earlier ones, never
-   * a retry's later one. Only `cancelled`: the other final statuses come from the node's own
-   * report, and the node lists an attempt until that report is queued.
+   * The live nodes' latest heartbeats against the tasks table, for the leader's node health check
+   * (monitor/node-health.ts), once a heartbeat period:
    *
-   * The lists are spread into rows and anti-joined by hash with the tasks scheduled or running
-   * (tasks_status_idx), as TaskStore.unlistedRunning does the other way round; only the few ids
-   * left (a task that just ended, a cancel not heard) are looked up by primary key, once they
-   * read as a UUID (heartbeats do not check them). So the cost grows with the tasks running, not
-   * with the ended ones kept: ~250 ms with 1,000 nodes listing 100 each among 1.1 million tasks
-   * (docs/decisions.md, "Silence the control plane could not hear, and a cancel never told").
+   * - `unlistedRunning`: tasks running on a live node whose latest list, drawn up more than
+   *   `graceSeconds` after the attempt started, no longer names them (their result may be lost).
+   *   Both times are the node's clock (its list's listed_at, its report's started_at), so a
+   *   heartbeat delivered late (a control plane that stalled for longer than the grace) or a node
+   *   clock behind the control plane's is not taken for a lost attempt; from a worker that sends
+   *   no listed_at, the time its heartbeat arrived stands in.
+   * - `listedCancelled`: tasks a live node still lists whose row is `cancelled`, the cancel
+   *   recorded before `cancelledBefore`: a cancel whose telling never reached Redis (the control
+   *   plane stopped between committing it and telling the nodes). `attempts` is the task's when it
+   *   was cancelled: a cancel naming it stops that attempt and earlier ones, never a retry's later
+   *   one. Only `cancelled`: the other final statuses come from the node's own report, and the
+   *   node lists an attempt until that report is queued.
+   *
+   * One statement: the lists are spread into rows once and full-joined by hash with the running
+   * tasks (tasks_status_idx) on node and id. What matches is the normal case and is dropped; the
+   * running tasks left over are checked against their node, and the listed ids left over (a task
+   * that just ended, one placed elsewhere, a cancel not heard) are looked up by primary key once
+   * they read as a UUID (heartbeats do not check them). So the cost grows with the tasks running,
+   * not with the ended ones kept. Two statements did this until session 32, each spreading the
+   * lists: 290–330 ms together with 1,000 nodes listing 100 each among 1.1 million tasks; this
+   * one 120–130 ms (docs/decisions.md, "Two costs that grew with the tables"). Testing each running task
+   * against its node's jsonb array (`running_task_ids ? id`) instead searched the array linearly:
+   * seconds of PostgreSQL's CPU at 100,000 running tasks.
    */
-  async listedCancelled(finishedBefore: Date): Promise<Array<{ id: string; attempts: number; nodeName: string }>> {
+  async compareLists(graceSeconds: number, cancelledBefore: Date): Promise<{ unlistedRunning: ListedAttempt[]; listedCancelled: ListedAttempt[] }> {
     const r = (await this.db.execute(sql`
-      with stray as materialized (
-        select n.name as node_name, e.task_id
-        from ${LISTED_ON_LIVE_NODES}
-          and not exists (select 1 from tasks a where a.status in ('scheduled', 'running') and a.id::text = e.task_id)
+      with odd as materialized (
+        select r.id, r.attempts, r.node_id, r.started_at, l.node_name as listed_by, l.task_id
+        from (select t.id, t.attempts, t.node_id, t.started_at from tasks t where t.status = 'running') r
+        full join (
+          select n.id as node_id, n.name as node_name, e.task_id
+          from nodes n cross join lateral jsonb_array_elements_text(n.running_task_ids) as e(task_id)
+          where n.status <> 'offline' and jsonb_typeof(n.running_task_ids) = 'array'
+        ) l on l.node_id = r.node_id and l.task_id = r.id::text
+        where l.task_id is null or r.id is null
       )
-      select t.id, t.attempts, s.node_name
-      from stray s
-      join tasks t on t.id = case when s.task_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then s.task_id::uuid end
-      where t.status = 'cancelled' and t.finished_at < ${finishedBefore.toISOString()}::timestamptz`)) as unknown as {
-      rows: Array<{ id: string; attempts: number; node_name: string }>;
+      select 'unlisted' as kind, o.id, o.attempts, n.name as node_name
+      from odd o
+      join nodes n on n.id = o.node_id
+      where o.id is not null and n.status <> 'offline' and n.last_heartbeat_at is not null
+        and o.started_at < coalesce(n.running_listed_at, n.last_heartbeat_at) - make_interval(secs => ${graceSeconds})
+      union all
+      select 'cancelled' as kind, t.id, t.attempts, o.listed_by
+      from odd o
+      join tasks t on t.id = case when o.task_id ~* ${UUID_TEXT} then o.task_id::uuid end
+      where o.id is null and t.status = 'cancelled' and t.finished_at < ${cancelledBefore.toISOString()}::timestamptz`)) as unknown as {
+      rows: Array<{ kind: 'unlisted' | 'cancelled'; id: string; attempts: number; node_name: string }>;
     };
-    return r.rows.map((x) => ({ id: x.id, attempts: Number(x.attempts), nodeName: x.node_name }));
+    const of = (kind: 'unlisted' | 'cancelled') => r.rows.filter((x) => x.kind === kind).map((x) => ({ id: x.id, attempts: Number(x.attempts), nodeName: x.node_name }));
+    return { unlistedRunning: of('unlisted'), listedCancelled: of('cancelled') };
   }
 
   /** Marks nodes whose heartbeats stopped; returns those that changed. */

@@ -314,7 +314,7 @@ export const nodes = pgTable('nodes', {
   runningTaskIds: jsonb('running_task_ids').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
   /**
    * When the node drew up that list, by its own clock (the clock of its tasks' started_at); null
-   * from a worker that does not say. What a lost attempt is judged by (TaskStore.unlistedRunning).
+   * from a worker that does not say. What a lost attempt is judged by (NodeStore.compareLists).
    */
   runningListedAt: ts('running_listed_at'),
   engineStatus: text('engine_status'),

@@ -15,7 +15,6 @@ import { isUniqueViolation, uuidArray, type Tx } from './tx.ts';
 import { fieldsOf, rowFromJson, rowsOf } from './row-mapping.ts';
 import { insertAsJson } from './json-insert.ts';
 import { NotTakenBack } from './group-commit.ts';
-import { LISTED_ON_LIVE_NODES } from './node-store.ts';
 
 export interface TaskFilter {
   /** Only this tenant's tasks (undefined: every tenant's). */
@@ -391,35 +390,6 @@ export class TaskStore {
         .for('update');
       return putBack(tx, rows.filter((t) => attemptOf.get(t.id) === t.attempts), (t) => (why === 'stopping' ? nodeStoppedBeforeTaking : nodeEngineLostBeforeTaking)(nodeName, t.attempts));
     });
-  }
-
-  /**
-   * Tasks running on a live node whose latest heartbeat, its list drawn up more than
-   * `graceSeconds` after the attempt started, no longer lists them: one query for the whole
-   * cluster. Both times are the node's clock (its list's listed_at, its report's started_at), so
-   * a heartbeat delivered late — a control plane that stalled for longer than the grace — or a
-   * node clock behind the control plane's is not taken for a lost attempt; from a worker that
-   * sends no listed_at, the time its heartbeat arrived stands in.
-   */
-  async unlistedRunning(graceSeconds: number): Promise<Array<{ id: string; attempts: number; nodeName: string }>> {
-    // The nodes' lists are spread into rows once and anti-joined by hash. Testing each running
-    // task against its node's jsonb array (`running_task_ids ? id`) searched the array linearly:
-    // with 100,000 tasks running on 100 nodes (1,000 listed each) that was ~50 million string
-    // comparisons every heartbeat period, seconds of PostgreSQL's CPU that held up placement
-    // (bench (e), submit→placed once the backlog is placed: p99 1,570 ms).
-    const r = (await this.db.execute(sql`
-      with listed as materialized (
-        select n.id as node_id, e.task_id
-        from ${LISTED_ON_LIVE_NODES}
-      )
-      select t.id, t.attempts, n.name as node_name
-      from tasks t
-      join nodes n on n.id = t.node_id
-      left join listed l on l.node_id = t.node_id and l.task_id = t.id::text
-      where t.status = 'running' and n.status <> 'offline' and n.last_heartbeat_at is not null
-        and t.started_at < coalesce(n.running_listed_at, n.last_heartbeat_at) - make_interval(secs => ${graceSeconds})
-        and l.task_id is null`)) as unknown as { rows: Array<{ id: string; attempts: number; node_name: string }> };
-    return r.rows.map((x) => ({ id: x.id, attempts: x.attempts, nodeName: x.node_name }));
   }
 
   /**
