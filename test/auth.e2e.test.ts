@@ -270,6 +270,35 @@ describe('API keys and roles', () => {
     expect((await as(keys['operator-beta'])('POST', `/tasks/${id}/cancel`)).status).not.toBe(404);
   });
 
+  it("keeps idempotency keys per tenant: another tenant's use of a key neither blocks it nor shows", async () => {
+    const task = (key: string) => ({ image: 'jarvis-test/busybox:latest', command: 'true', idempotency_key: key });
+    const a = await as(keys['submitter-alpha'])('POST', '/tasks', task('nightly-report'));
+    expect(a.status).toBe(201);
+    // Before: 409 "This idempotency_key is already used", which told beta alpha had used it.
+    const b = await as(keys['submitter-beta'])('POST', '/tasks', task('nightly-report'));
+    expect(b.status).toBe(201);
+    expect(b.body.id).not.toBe(a.body.id);
+    expect(b.body.tenant).toBe('beta');
+    // Each tenant again gets its own task back.
+    const a2 = await as(keys['submitter-alpha'])('POST', '/tasks', task('nightly-report'));
+    expect(a2.status).toBe(200);
+    expect(a2.body.id).toBe(a.body.id);
+    const b2 = await as(keys['submitter-beta'])('POST', '/tasks', task('nightly-report'));
+    expect(b2.status).toBe(200);
+    expect(b2.body.id).toBe(b.body.id);
+    // A batch too: alpha's key is free for beta; beta's own is a 409 naming beta's task.
+    const batch = await as(keys['submitter-beta'])('POST', '/tasks/batch', { tasks: [task('weekly-report')] });
+    const alphaBatch = await as(keys['submitter-alpha'])('POST', '/tasks/batch', { tasks: [task('weekly-report')] });
+    expect([batch.status, alphaBatch.status]).toEqual([201, 201]);
+    const again = await as(keys['submitter-alpha'])('POST', '/tasks/batch', { tasks: [task('weekly-report')] });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toBe(`idempotency_key "weekly-report" is already used by task ${alphaBatch.body.items[0].id}; nothing was stored`);
+    const crossed = await as(keys['submitter-beta'])('POST', '/tasks/batch', { tasks: [task('nightly-report')] });
+    expect(crossed.status).toBe(409);
+    expect(crossed.body.detail).toContain(b.body.id);
+    expect(crossed.body.detail).not.toContain(a.body.id);
+  });
+
   it("refuses with 403 naming the rule what a task asks beyond its tenant's policy", async () => {
     const r = await as(keys['submitter-alpha'])('POST', '/tasks', { image: 'jarvis-test/busybox:latest', command: 'true', network: 'host' });
     expect(r.status).toBe(403);

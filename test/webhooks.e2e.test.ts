@@ -324,6 +324,16 @@ describe('tenants', () => {
     expect((await beta('DELETE', `/webhooks/${hook.id}`)).status).toBe(404);
     expect((await beta('GET', '/webhooks')).body.total).toBe(0);
     expect((await alphaViewer('POST', '/webhooks', { url: rx.url, events: ['*'], secret: SECRET })).status).toBe(403);
+    // A URL whose path is its credential (a Slack-style hook): whole to who manages webhooks, its origin to a viewer.
+    const origin = new URL(rx.url).origin;
+    const slack = (await alpha('POST', '/webhooks', { url: `${origin}/services/T000/B000/XXXXSECRETXXXX?k=v`, events: ['workflow.succeeded'], secret: SECRET })).body;
+    expect(slack.url).toBe(`${origin}/services/T000/B000/XXXXSECRETXXXX?k=v`);
+    expect((await alpha('GET', `/webhooks/${slack.id}`)).body.url).toBe(slack.url);
+    expect((await alphaViewer('GET', `/webhooks/${slack.id}`)).body.url).toBe(`${origin}/*****`);
+    const seen = await alphaViewer('GET', '/webhooks');
+    expect(seen.body.total).toBe(2);
+    expect(JSON.stringify(seen.body)).not.toContain('XXXXSECRETXXXX');
+    expect((await alpha('DELETE', `/webhooks/${slack.id}`)).status).toBe(204);
 
     const sched = (await alpha('POST', '/schedules', { name: 'a', cron: '0 0 1 1 *', task: { image: 'sim' } })).body;
     expect(sched.tenant).toBe('alpha');

@@ -54,9 +54,9 @@ export class TaskControl {
     await checkSecretRefs(this.deps, actor.tenant, [{ loc: ['body'], env: spec.env }]);
     if (row.idempotencyKey) {
       // Rare, and needs a look-up first: the one-by-one path.
+      // Keys are per tenant: the tenant's own task with it, or a new one (another tenant's use
+      // of the same key neither blocks it nor shows).
       const r = await this.deps.tasks.create(row, (t) => this.enqueueOrRefuse([t], 'the task'));
-      // Another tenant's key is not theirs to learn about: a clash is a conflict, not the task.
-      if (!r.created && r.task.tenant !== actor.tenant) throw new Conflict('This idempotency_key is already used; choose another');
       if (r.created) this.deps.metrics.submitted.inc({ priority: r.task.priority });
       return r;
     }
@@ -72,7 +72,8 @@ export class TaskControl {
     const keys = specs.map((t) => t.idempotency_key).filter((k): k is string => !!k);
     if (new Set(keys).size !== keys.length) throw new Conflict('Two tasks in the batch share an idempotency_key; nothing was stored');
     for (const k of keys) {
-      if (await tasks.findByIdempotencyKey(k)) throw new Conflict(`idempotency_key "${k}" is already used by another task; nothing was stored`);
+      const used = await tasks.findByIdempotencyKey(actor.tenant, k);
+      if (used) throw new Conflict(`idempotency_key "${k}" is already used by task ${used.id}; nothing was stored`);
     }
     const rows = specs.map((t) => taskRowFrom(t, config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: actor.tenant }));
     for (const r of rows) this.checkPolicy(r, actor.tenant);

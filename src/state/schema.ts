@@ -96,8 +96,10 @@ export const tasks = pgTable(
     finishedAt: ts('finished_at'),
   },
   (t) => [
-    // Unique where set: NULLs never clash, and most tasks have none, so they add no entry.
-    uniqueIndex('tasks_idempotency_key_uq').on(t.idempotencyKey).where(sql`idempotency_key is not null`),
+    // Unique per tenant where set: NULLs never clash, and most tasks have none, so they add no
+    // entry. Per tenant (since migration 0021): one tenant's key neither blocks another's nor
+    // tells it that the key is in use.
+    uniqueIndex('tasks_tenant_idempotency_key_uq').on(t.tenant, t.idempotencyKey).where(sql`idempotency_key is not null`),
     index('tasks_status_idx').on(t.status),
     index('tasks_seq_idx').on(t.seq),
     // Partial where the column is often empty: a standalone task (no workflow, node, name or

@@ -85,8 +85,10 @@ export class TaskStore {
    * a crash between the two leaves a queued row that the reconciler enqueues.)
    */
   async create(row: NewTaskRow, enqueue: (task: TaskRow) => Promise<void>): Promise<{ task: TaskRow; created: boolean }> {
+    // An idempotency key is the tenant's own: another tenant's task with it is no match.
+    const tenant = row.tenant ?? 'default';
     if (row.idempotencyKey) {
-      const existing = await this.findByIdempotencyKey(row.idempotencyKey);
+      const existing = await this.findByIdempotencyKey(tenant, row.idempotencyKey);
       if (existing) return { task: existing, created: false };
     }
     let task: TaskRow;
@@ -96,7 +98,7 @@ export class TaskStore {
     } catch (err) {
       // Two requests with one idempotency key at once: the loser returns the winner's task.
       if (row.idempotencyKey && isUniqueViolation(err)) {
-        const existing = await this.findByIdempotencyKey(row.idempotencyKey);
+        const existing = await this.findByIdempotencyKey(tenant, row.idempotencyKey);
         if (existing) return { task: existing, created: false };
       }
       throw err;
@@ -179,8 +181,12 @@ export class TaskStore {
     }
   }
 
-  async findByIdempotencyKey(key: string): Promise<TaskRow | null> {
-    const [t] = await this.db.select().from(tasks).where(eq(tasks.idempotencyKey, key));
+  /** The tenant's task with this idempotency key (keys are per tenant), or null. */
+  async findByIdempotencyKey(tenant: string, key: string): Promise<TaskRow | null> {
+    const [t] = await this.db
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.tenant, tenant), eq(tasks.idempotencyKey, key)));
     return t ?? null;
   }
 

@@ -1,6 +1,9 @@
 // /webhooks: a tenant's event subscriptions and their delivery log (docs/workflows.md,
-// "Webhooks"). A webhook's secret goes in and never comes out.
+// "Webhooks"). A webhook's secret goes in and never comes out; a viewer sees its URL's origin only.
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { allows } from '../../auth/policy.ts';
+import { OPEN_MODE } from '../../auth/principal.ts';
 import type { Control } from '../../control/index.ts';
 import type { DeliveryRow, WebhookRow } from '../../state/schema.ts';
 import { actorOf } from '../auth/actor.ts';
@@ -10,7 +13,24 @@ import { json } from './responses.ts';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-const presentWebhook = (w: WebhookRow) => ({ id: w.id, tenant: w.tenant, url: w.url, events: w.events, created_at: w.createdAt.toISOString() });
+const presentWebhook = (w: WebhookRow, full: boolean) => ({ id: w.id, tenant: w.tenant, url: full ? w.url : originOnly(w.url), events: w.events, created_at: w.createdAt.toISOString() });
+
+/**
+ * A webhook's URL as a key that cannot manage webhooks (a viewer) sees it: its origin only. Many
+ * receivers (Slack, Teams, Discord, Zapier) take the URL's path or query as their credential:
+ * whoever has it can post to the channel.
+ */
+function originOnly(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname === '/' && !u.search ? `${u.origin}/` : `${u.origin}/*****`;
+  } catch {
+    return '*****';
+  }
+}
+
+/** Whether the request's key may manage webhooks (and so sees their URLs whole). */
+const managesWebhooks = (c: Context) => allows((c.get('principal') ?? OPEN_MODE).role, 'webhooks:manage');
 
 const presentDelivery = (d: DeliveryRow) => ({
   id: d.id,
@@ -45,7 +65,7 @@ export function webhookRoutes(control: Control) {
   app.openapi(create, async (c) => {
     const w = await webhooks.create(c.req.valid('json'), actorOf(c));
     c.set('auditTarget', w.id);
-    return c.json(presentWebhook(w), 201);
+    return c.json(presentWebhook(w, true), 201);
   });
 
   const list = createRoute({
@@ -59,7 +79,7 @@ export function webhookRoutes(control: Control) {
   app.openapi(list, async (c) => {
     const { tenant, ...q } = c.req.valid('query');
     const page = await webhooks.list(q, actorOf(c, tenant));
-    return c.json({ items: page.items.map(presentWebhook), total: page.total, limit: q.limit, offset: q.offset }, 200);
+    return c.json({ items: page.items.map((w) => presentWebhook(w, managesWebhooks(c))), total: page.total, limit: q.limit, offset: q.offset }, 200);
   });
 
   const get = createRoute({
@@ -70,7 +90,7 @@ export function webhookRoutes(control: Control) {
     request: { params: WebhookIdParam },
     responses: { 200: json(Webhook, 'The webhook'), 404: notFound },
   });
-  app.openapi(get, async (c) => c.json(presentWebhook(await webhooks.get(c.req.valid('param').id, actorOf(c))), 200));
+  app.openapi(get, async (c) => c.json(presentWebhook(await webhooks.get(c.req.valid('param').id, actorOf(c)), managesWebhooks(c)), 200));
 
   const remove = createRoute({
     method: 'delete',

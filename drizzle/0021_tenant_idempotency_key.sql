@@ -1,0 +1,2 @@
+DROP INDEX "tasks_idempotency_key_uq";--> statement-breakpoint
+CREATE UNIQUE INDEX "tasks_tenant_idempotency_key_uq" ON "tasks" USING btree ("tenant","idempotency_key") WHERE idempotency_key is not null;
