@@ -2,21 +2,41 @@
 // leader): ended workflows with their tasks, and standalone tasks that ended, each with their
 // stored logs and history. A batch locks its rows with SKIP LOCKED, so a retry or a cancel that
 // holds one of them first keeps it (it is taken by a later pass if it is still old and ended).
+// A workflow goes only once every task of it has ended before the cutoff too: a task of an ended
+// workflow may be retried alone (POST /tasks/{id}/retry), and deleting it while queued or on a
+// node lost the user's retry and, once placed, the node's reservation for good (session 32).
 import { sql } from 'drizzle-orm';
-import { FINAL_STATUSES } from '../domain/task.ts';
+import { FINAL_STATUSES, UNFINISHED_STATUSES } from '../domain/task.ts';
 import type { Db } from './db.ts';
 import { uuidArray } from './tx.ts';
 
 const rows = <T>(r: unknown): T[] => ((r as { rows?: T[] }).rows ?? (r as T[]));
 const FINAL = sql.raw(FINAL_STATUSES.map((s) => `'${s}'`).join(', '));
+const UNFINISHED = sql.raw(UNFINISHED_STATUSES.map((s) => `'${s}'`).join(', '));
 
-/** Deletes up to `batch` workflows that ended before `before`, with their tasks, logs and history. Returns how many. */
+/** The workflow `w` has a task not ended, or one that ended at or after `before`. */
+const taskStillYoung = (before: Date) => sql`exists (
+  select 1 from tasks t where t.workflow_id = w.id and (t.status in (${UNFINISHED}) or coalesce(t.finished_at, t.created_at) >= ${before}))`;
+
+/**
+ * Deletes up to `batch` workflows that ended before `before` and whose tasks have all ended
+ * before it too, with their tasks, logs and history. Returns how many (a workflow found to have
+ * a task unfinished once locked is left, and not counted).
+ */
 export async function deleteEndedWorkflows(db: Db, before: Date, batch: number): Promise<number> {
   return db.transaction(async (tx) => {
-    const ids = rows<{ id: string }>(
+    const locked = rows<{ id: string }>(
       await tx.execute(sql`
-        select id from workflows where status <> 'running' and coalesce(finished_at, created_at) < ${before}
-        order by coalesce(finished_at, created_at) limit ${batch} for update skip locked`),
+        select w.id from workflows w where w.status <> 'running' and coalesce(w.finished_at, w.created_at) < ${before}
+          and not ${taskStillYoung(before)}
+        order by coalesce(w.finished_at, w.created_at) limit ${batch} for update of w skip locked`),
+    ).map((r) => r.id);
+    if (locked.length === 0) return 0;
+    // Looked at again now that they are locked, in a statement of its own (a snapshot taken
+    // after the locks): a task's retry locks its workflow's row (TaskStore.retry), so one that
+    // committed between the look above and the lock is seen here, and one not yet begun waits.
+    const ids = rows<{ id: string }>(
+      await tx.execute(sql`select w.id from workflows w where w.id = any(${uuidArray(locked)}::uuid[]) and not ${taskStillYoung(before)}`),
     ).map((r) => r.id);
     if (ids.length === 0) return 0;
     const list = uuidArray(ids);
