@@ -241,6 +241,22 @@ describe('webhooks', () => {
     await call('DELETE', `/webhooks/${hook.id}`);
   });
 
+  it('sends one task.queued per wait: a held task whose reason changes (a quota) is not queued again', async () => {
+    const rx = await receiver();
+    const hook = (await call('POST', '/webhooks', { url: rx.url, events: ['task.queued', 'task.succeeded'], secret: SECRET })).body;
+    expect((await call('PUT', '/tenants/default', { quota: { max_running: 1 } })).status).toBe(200);
+    cleanups.push(() => http.call('PUT', '/tenants/default', { quota: { max_running: null } }));
+    const tasks = (await call('POST', '/tasks/batch', { tasks: Array.from({ length: 3 }, (_, i) => ({ image: 'sim', name: `q${i}`, labels: { 'jarvis.sim/duration_ms': '800' } })) })).body.items;
+    const byTask = (id: string) => rx.got.filter((g) => g.event.data.task?.id === id).map((g) => g.event.type);
+    for (const t of tasks) await until(`${t.id} succeeded`, () => byTask(t.id).includes('task.succeeded'));
+    // The history shows why each waited (held by the quota: more than one queued entry for some) …
+    const queuedEntries = await Promise.all(tasks.map(async (t: { id: string }) => (await call('GET', `/tasks/${t.id}/events`)).body.items.filter((e: { status: string }) => e.status === 'queued').length));
+    expect(Math.max(...queuedEntries), 'a reason recorded while held').toBeGreaterThan(1);
+    // … and the webhook heard one task.queued each.
+    for (const t of tasks) expect(byTask(t.id)).toEqual(['task.queued', 'task.succeeded']);
+    await call('DELETE', `/webhooks/${hook.id}`);
+  });
+
   it('refuses a URL that is not http(s) and a weak secret', async () => {
     for (const url of ['file:///etc/passwd', 'gopher://x', 'ftp://example.com/', 'not a url', 'http://user:pw@example.com/']) {
       const r = await call('POST', '/webhooks', { url, events: ['*'], secret: SECRET });

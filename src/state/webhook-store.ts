@@ -30,6 +30,11 @@ export interface SourceEvent {
   /** A task's result and outputs as stored now (set with its end, so a task.succeeded event carries its own). */
   result: string | null;
   outputs: Record<string, string> | null;
+  /**
+   * A task's queued event: the status of its event before (null: none). `queued` means only its
+   * reason changed (the scheduler says why it waits: a quota, no room), not its state.
+   */
+  before: string | null;
 }
 
 export interface Cursor {
@@ -167,10 +172,11 @@ export class WebhookStore {
           // queued or running event, or an end a retry has since replaced, carries none of them.
           sql`select e.id, e.xid, e.at, e.status, e.reason, t.tenant, t.id as subject, t.name, t.workflow_id as "workflowId",
                      t.workflow_key as "workflowKey", case when ${OWN_END} then t.exit_code end as "exitCode", t.schedule_id as "scheduleId",
-                     case when ${OWN_END} then t.result end as result, case when ${OWN_END} then t.outputs end as outputs
+                     case when ${OWN_END} then t.result end as result, case when ${OWN_END} then t.outputs end as outputs,
+                     case when e.status = 'queued' then (select p.status from task_events p where p.task_id = e.task_id and p.id < e.id order by p.id desc limit 1) end as before
               from task_events e join tasks t on t.id = e.task_id`
         : sql`select e.id, e.xid, e.at, e.status, null as reason, w.tenant, w.id as subject, w.name, null as "workflowId",
-                     null as "workflowKey", null as "exitCode", w.schedule_id as "scheduleId", null as result, null as outputs
+                     null as "workflowKey", null as "exitCode", w.schedule_id as "scheduleId", null as result, null as outputs, null as before
               from workflow_events e join workflows w on w.id = e.workflow_id`;
     const subjectCol = source === 'task_events' ? sql.raw('e.task_id') : sql.raw('e.workflow_id');
     const page = rows<SourceEvent>(await this.db.execute(sql`${q} where (e.xid, e.id) > (${c.xid}, ${c.lastId}) order by e.xid, e.id limit ${limit}`)).map(norm);

@@ -129,6 +129,9 @@ function deliveriesFor(source: EventSource, e: SourceEvent, subs: Array<{ id: st
   const type = `${source === 'task_events' ? 'task' : 'workflow'}.${e.status}`;
   const known = source === 'task_events' ? (TASK_EVENTS as readonly string[]) : (WORKFLOW_EVENTS as readonly string[]);
   if (!known.includes(type)) return []; // pending, scheduled: not events a webhook hears
+  // The history also records a waiting task's new reason (a quota, no room) as a queued event: a
+  // webhook hears changes of state, so a queued task stays one task.queued.
+  if (type === 'task.queued' && e.before === 'queued') return [];
   // A webhook hears its tenant's events from the time it was made: an event read late (the
   // outbox waits for older transactions to end) is not sent to a webhook made after it.
   const wanted = subs.filter((s) => s.tenant === e.tenant && e.at.getTime() >= s.createdAt.getTime() && matchesEvent(s.events, type));
