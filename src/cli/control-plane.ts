@@ -13,6 +13,7 @@ import { ControlPlaneMetrics, jobCountsByQueue, pendingByPriority } from '../mon
 import { waitingSince } from '../scheduler/aging.ts';
 import { NodeHealthMonitor } from '../monitor/node-health.ts';
 import { ResultRecorder } from '../monitor/results.ts';
+import { LogStreamReader } from '../monitor/log-streams.ts';
 import { TaskCounts } from '../monitor/task-counts.ts';
 import { Dispatcher } from '../scheduler/dispatcher.ts';
 import { PendingQueues } from '../scheduler/pending.ts';
@@ -200,6 +201,16 @@ export async function startControlPlane(
     }
   });
 
+  // Every log follower of this process reads through one blocking connection (monitor/log-streams.ts).
+  const logStreams = new LogStreamReader({
+    connect: () => {
+      const c = consumerConnection(config.redis.url, { lazyConnect: false, connectionName: 'jarvis-log-reader' });
+      c.on('error', () => undefined);
+      return c;
+    },
+    redis,
+    logger,
+  });
   const auditStore = new AuditStore(database.db);
   const audit = new AuditTrail(auditStore, logger, config.auth.audit_retention_days);
   audit.start();
@@ -218,11 +229,7 @@ export async function startControlPlane(
     offerSubmitted: (rows) => dispatcher.offerSubmitted(rows),
     tenantStore,
     metrics,
-    newBlockingConnection: () => {
-      const c = consumerConnection(config.redis.url, { lazyConnect: false });
-      c.on('error', () => undefined);
-      return c;
-    },
+    logStreams,
     queues: async () => [...(await pending.all()), eventsQueue],
     keys,
     authenticator: security.authenticator,
@@ -275,7 +282,7 @@ export async function startControlPlane(
   const closeParts = async (force: boolean | undefined, http: Promise<void>) => {
     clearInterval(watchdog);
     await leader?.close({ force }).catch((err) => logger.warn({ err }, 'control plane: error giving up leadership'));
-    const steps = [force ? Promise.resolve() : http, nodeHealth.close({ force }), dispatcher.close({ force }), results.close({ force }), reconciler.close({ force }), eventParts.close({ force }), pending.close(), eventsQueue.close(), audit.close()];
+    const steps = [force ? Promise.resolve() : http, nodeHealth.close({ force }), dispatcher.close({ force }), results.close({ force }), reconciler.close({ force }), eventParts.close({ force }), logStreams.close(), pending.close(), eventsQueue.close(), audit.close()];
     for (const r of await Promise.allSettled(steps)) {
       if (r.status === 'rejected') logger.warn({ err: r.reason }, 'control plane: error while closing');
     }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { WorkflowReleaser } from '../dag/release.ts';
 import type { ControlPlaneMetrics } from '../monitor/metrics.ts';
+import type { LogStreams } from '../monitor/log-streams.ts';
 import type { PendingQueues } from '../scheduler/pending.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { RedisNames } from '../scheduler/queues.ts';
@@ -38,8 +39,8 @@ export interface ControlDeps {
    */
   offerSubmitted?: (rows: TaskRow[]) => boolean;
   metrics: ControlPlaneMetrics;
-  /** A new connection for one blocking reader (a log follower); the caller quits it. */
-  newBlockingConnection(): Redis;
+  /** The live log streams, read for every follower of this process on one connection. */
+  logStreams: LogStreams;
   secrets: SecretStore;
   tenantStore: TenantStore;
   /** null when JARVIS_SECRET_KEY is not set: secrets cannot be stored or used. */

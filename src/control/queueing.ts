@@ -111,20 +111,62 @@ export async function forgetTaskCancels(deps: Pick<ControlDeps, 'redis' | 'names
   await deps.redis.del(...taskIds.map((id) => deps.names.cancelKey(id)));
 }
 
+/** A task a cancel ended, as the steps after the cancel's commit need it. */
+export interface CancelledTask {
+  task: Pick<TaskRow, 'id' | 'tenant' | 'attempts'>;
+  /** It was scheduled or running: its node had an attempt, and its reservation was freed. */
+  wasOnNode: boolean;
+}
+
 /**
- * What follows a task's cancel once it has committed: its node told, its pending job removed,
- * waiting tasks woken when it freed room on a node, the workflow tasks its end released queued,
- * and the count of ended tasks. The cancel use case and a schedule's replace (schedule-ticker.ts)
- * both run it.
+ * What follows cancels once they have committed, the same for a task's cancel, a workflow's and a
+ * schedule's replace: the nodes told to kill the attempts they had (`tellEvery`: every task's
+ * attempt, on a node or not, as a task's own cancel always did), each task's own pending job
+ * removed, and waiting tasks woken when one freed room on a node. The job matters: a failed task
+ * waiting out its retry's backoff is queued with a delayed job whose id is the task's, and an add
+ * of that id is a no-op while it is there, so a later retry of the task (or of its workflow)
+ * waited out the old backoff, up to a day, on an idle cluster (until session 32 a workflow's
+ * cancel and a replace removed none). The three go at once, each waiting for Redis at most
+ * ENQUEUE_TIMEOUT_MS, so a stalled Redis does not hold the answer: the nodes are then told in the
+ * background, a job left behind is removed by the retry that would meet it (removeStaleJobs), and
+ * waiting tasks are woken by the next change of capacity or their own delay.
+ */
+export async function afterCancels(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger' | 'pending'>, cancelled: CancelledTask[], tellEvery = false): Promise<void> {
+  if (cancelled.length === 0) return;
+  const told = tellEvery ? cancelled : cancelled.filter((c) => c.wasOnNode);
+  await Promise.all([
+    tellNodesToCancel(deps, told.map((c) => ({ id: c.task.id, attempt: c.task.attempts }))),
+    withTimeout(deps.pending.removeMany(cancelled.map((c) => c.task)), ENQUEUE_TIMEOUT_MS, 'Redis').catch((err) =>
+      deps.logger.warn({ err, task_ids: cancelled.map((c) => c.task.id) }, 'cancel: could not remove the pending jobs of the cancelled tasks; a retry removes them'),
+    ),
+    cancelled.some((c) => c.wasOnNode) ? withTimeout(deps.pending.wake(), ENQUEUE_TIMEOUT_MS, 'Redis').catch(() => undefined) : undefined,
+  ]);
+}
+
+/**
+ * Before tasks that a cancel ended are queued again (a retry of the task or of its workflow): the
+ * pending jobs of their own ids go, in case the cancel could not remove them (Redis refused or
+ * stalled then, or a control plane before session 32 cancelled their workflow). Within
+ * ENQUEUE_TIMEOUT_MS; a job left is then only waited out, as before.
+ */
+export async function removeStaleJobs(deps: Pick<ControlDeps, 'pending' | 'logger'>, tasks: Array<Pick<TaskRow, 'id' | 'tenant'>>): Promise<void> {
+  if (tasks.length === 0) return;
+  await withTimeout(deps.pending.removeMany(tasks), ENQUEUE_TIMEOUT_MS, 'Redis').catch((err) =>
+    deps.logger.warn({ err, task_ids: tasks.map((t) => t.id) }, 'retry: could not remove the pending jobs a cancel may have left; a task that has one waits for it'),
+  );
+}
+
+/**
+ * What follows a task's cancel once it has committed: afterCancels (its node told whatever its
+ * status), the workflow tasks its end released queued, and the count of ended tasks. The cancel
+ * use case and a schedule's replace of a task run (schedule-ticker.ts) both run it.
  */
 export async function afterTaskCancel(
   deps: Pick<ControlDeps, 'redis' | 'names' | 'logger' | 'pending' | 'metrics'>,
   r: { task: TaskRow; wasOnNode: boolean; released: ReleasedTask[] },
 ): Promise<void> {
   const { task } = r;
-  await tellNodesToCancel(deps, [{ id: task.id, attempt: task.attempts }]);
-  await deps.pending.remove(task.id, task.tenant).catch(() => undefined);
-  if (r.wasOnNode) await deps.pending.wake().catch(() => undefined);
+  await afterCancels(deps, [r], true);
   if (r.released.length > 0) {
     await deps.pending.add(r.released).catch((err) => deps.logger.warn({ err, task_id: task.id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'));
   }

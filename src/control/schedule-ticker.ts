@@ -14,7 +14,7 @@ import type { ScheduleStore } from '../state/schedule-store.ts';
 import type { ScheduleRow, TaskRow } from '../state/schema.ts';
 import type { ControlDeps } from './deps.ts';
 import { createScheduleRun, scheduledTaskRow } from './schedule-runs.ts';
-import { afterTaskCancel, tellNodesToCancel } from './queueing.ts';
+import { afterCancels, afterTaskCancel, type CancelledTask } from './queueing.ts';
 import type { ReleasedTask } from '../state/task-store.ts';
 import type { Tx } from '../state/tx.ts';
 
@@ -22,7 +22,8 @@ const BATCH = 1_000;
 
 /** What a replace cancelled, for the steps after its commit. */
 interface Replaced {
-  onNode: Array<{ id: string; attempt: number }>;
+  /** The tasks of the workflow runs it cancelled. */
+  workflowTasks: CancelledTask[];
   tasks: Array<{ task: TaskRow; wasOnNode: boolean; released: ReleasedTask[] }>;
 }
 const CRON_CACHE = 10_000;
@@ -138,16 +139,16 @@ export class ScheduleTicker implements Part {
 
   /**
    * Cancels a schedule's earlier runs (replace) in the caller's transaction; returns what must
-   * follow once it has committed: the workflow runs' attempts whose nodes to tell, and the task
-   * runs cancelled (for afterTaskCancel, as the cancel use case does).
+   * follow once it has committed, as the cancel use cases do: the workflow runs' tasks (for
+   * afterCancels) and the task runs (for afterTaskCancel).
    */
   private async cancelIn(tx: Tx, s: ScheduleRow, runIds: string[]): Promise<Replaced> {
-    const out: Replaced = { onNode: [], tasks: [] };
+    const out: Replaced = { workflowTasks: [], tasks: [] };
     for (const id of runIds) {
       // A run that ended meanwhile is left as it ended.
       if (s.workflow) {
         const r = await this.deps.workflows.cancelIn(tx, id);
-        if (typeof r === 'object' && 'onNode' in r) out.onNode.push(...r.onNode);
+        if (typeof r === 'object' && 'cancelled' in r) out.workflowTasks.push(...r.cancelled);
       } else {
         const r = await this.deps.tasks.cancelIn(tx, id, 'replaced by the next run of its schedule (concurrency replace)');
         if (typeof r === 'object' && 'wasOnNode' in r) out.tasks.push(r);
@@ -194,7 +195,7 @@ export class ScheduleTicker implements Part {
     // Told after the commit; a crash before it is covered by the node health check, which tells
     // again the nodes that still list a cancelled attempt.
     if (replaced) {
-      if (replaced.onNode.length > 0) await tellNodesToCancel(this.deps, replaced.onNode);
+      await afterCancels(this.deps, replaced.workflowTasks);
       for (const r of replaced.tasks) await afterTaskCancel(this.deps, r);
     }
     await this.deps.pending.add(run.queued).catch((err) =>

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisNames } from '../scheduler/queues.ts';
 import type { ControlDeps } from './deps.ts';
 import { TaskLogs, type EndWait } from './task-logs.ts';
+import { LogStreamReader } from '../monitor/log-streams.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -37,16 +38,15 @@ describe('following a task to its end', () => {
       },
       logs: async () => null,
     };
-    const deps = {
-      tasks,
-      redis,
-      names,
-      newBlockingConnection: () => {
+    const logStreams = new LogStreamReader({
+      connect: () => {
         const r = new Redis(REDIS_URL);
         readers.push(r);
         return r;
       },
-    } as unknown as Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'newBlockingConnection'>;
+      redis,
+    });
+    const deps = { tasks, redis, names, logStreams } as unknown as Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'logStreams'>;
     return { id, row, logs: new TaskLogs(deps, endWait), reads: () => reads };
   }
 

@@ -1,6 +1,5 @@
 // Reading a task's output: the stored log of a finished attempt, the live Redis stream of a
 // running one, and following that stream line by line until the worker's end marker.
-import type { Redis } from 'ioredis';
 import { fieldsOf } from '../monitor/results.ts';
 import { isFinal, isOnNode } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
@@ -27,9 +26,14 @@ export interface EndWait {
 
 const END_WAIT: EndWait = { quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 5_000 };
 
+export interface FollowOptions {
+  /** Aborted when the reader leaves: the wait for the next line ends at once. */
+  signal?: AbortSignal;
+}
+
 export class TaskLogs {
   constructor(
-    private readonly deps: Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'newBlockingConnection'>,
+    private readonly deps: Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'logStreams'>,
     private readonly endWait: EndWait = END_WAIT,
   ) {}
 
@@ -57,20 +61,14 @@ export class TaskLogs {
    * answers how it ended. An attempt that ends in a retry does not end the stream: the next
    * attempt's output follows on it, until an attempt's end is the task's.
    */
-  async follow(id: string, isClosed: () => boolean, emit: (line: string) => Promise<void>, onReader: (reader: Redis) => void = () => undefined) {
-    const reader = this.deps.newBlockingConnection();
-    onReader(reader);
-    try {
-      const at: StreamPosition = { lastId: '0', partial: '', sentAny: false };
-      for (;;) {
-        const attempt = await this.followStream(id, reader, isClosed, emit, at);
-        const { task, recorded } = await this.recordedEnd(id, attempt, isClosed);
-        // Another attempt comes (a retry was recorded): its worker starts the stream afresh.
-        const again = recorded && attempt !== null && task !== null && !isFinal(task.status) && !isClosed();
-        if (!again) return { status: task?.status, exit_code: task?.exitCode ?? null };
-      }
-    } finally {
-      reader.disconnect();
+  async follow(id: string, isClosed: () => boolean, emit: (line: string) => Promise<void>, options: FollowOptions = {}) {
+    const at: StreamPosition = { lastId: '0', partial: '', sentAny: false };
+    for (;;) {
+      const attempt = await this.followStream(id, isClosed, emit, at, options);
+      const { task, recorded } = await this.recordedEnd(id, attempt, isClosed);
+      // Another attempt comes (a retry was recorded): its worker starts the stream afresh.
+      const again = recorded && attempt !== null && task !== null && !isFinal(task.status) && !isClosed();
+      if (!again) return { status: task?.status, exit_code: task?.exitCode ?? null };
     }
   }
 
@@ -113,7 +111,7 @@ export class TaskLogs {
    * attempt's end marker, and answers that attempt; for a task that ended with no live stream (it
    * ended long ago) it sends the stored log once and answers null, as it does when the reader left.
    */
-  private async followStream(id: string, reader: Redis, isClosed: () => boolean, emit: (line: string) => Promise<void>, at: StreamPosition): Promise<number | null> {
+  private async followStream(id: string, isClosed: () => boolean, emit: (line: string) => Promise<void>, at: StreamPosition, options: FollowOptions): Promise<number | null> {
     const key = this.deps.names.logStream(id);
     const flushLines = async (text: string) => {
       at.partial += text;
@@ -125,22 +123,22 @@ export class TaskLogs {
       }
     };
     while (!isClosed()) {
-      const res = (await reader.xread('COUNT', 500, 'BLOCK', 1000, 'STREAMS', key, at.lastId).catch((err) => {
+      // One reader for every follower of this process (monitor/log-streams.ts).
+      const entries = await this.deps.logStreams.read(key, at.lastId, options.signal).catch((err) => {
         if (isClosed()) return null;
         throw err;
-      })) as Array<[string, Array<[string, string[]]>]> | null;
-      if (res) {
-        for (const [, entries] of res) {
-          for (const [entryId, raw] of entries) {
-            at.lastId = entryId;
-            const f = fieldsOf(raw);
-            if (f.d !== undefined) await flushLines(f.d);
-            if (f.end === '1') {
-              if (at.partial) await emit(at.partial);
-              at.partial = '';
-              const attempt = Number(f.a);
-              return Number.isInteger(attempt) && attempt > 0 ? attempt : null;
-            }
+      });
+      if (isClosed()) return null;
+      if (entries) {
+        for (const [entryId, raw] of entries) {
+          at.lastId = entryId;
+          const f = fieldsOf(raw);
+          if (f.d !== undefined) await flushLines(f.d);
+          if (f.end === '1') {
+            if (at.partial) await emit(at.partial);
+            at.partial = '';
+            const attempt = Number(f.a);
+            return Number.isInteger(attempt) && attempt > 0 ? attempt : null;
           }
         }
         continue;

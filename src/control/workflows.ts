@@ -7,7 +7,7 @@ import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import { Conflict, InvalidInput, NotFound } from '../domain/errors.ts';
 import type { WorkflowSpec, WorkflowStatus } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
-import { forgetTaskCancels, queueUnavailable, tellNodesToCancel } from './queueing.ts';
+import { afterCancels, forgetTaskCancels, queueUnavailable, removeStaleJobs } from './queueing.ts';
 import { workflowRows } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
 import { checkWorkflowSpecTemplates } from './template-checks.ts';
@@ -92,8 +92,9 @@ export class WorkflowControl {
     if (r === 'not_found') throw new NotFound('Workflow not found');
     if ('running' in r) throw new Conflict('Workflow is still running; retry it once it has ended (or cancel it first)');
     if ('allSucceeded' in r) throw new Conflict('Every task of this workflow succeeded; there is nothing to retry (submit it again to run it all again)');
-    // The cancels were about attempts that ended, not the new ones (control/queueing.ts).
-    await forgetTaskCancels(this.deps, r.reset.map((t) => t.id)).catch(() => undefined);
+    // The cancels were about attempts that ended, not the new ones (control/queueing.ts); and a
+    // pending job a cancel left would hold back the new one of the same id (removeStaleJobs).
+    await Promise.all([forgetTaskCancels(this.deps, r.reset.map((t) => t.id)).catch(() => undefined), removeStaleJobs(this.deps, r.wereCancelled)]);
     await this.deps.pending.add(r.queued).catch((err) =>
       this.deps.logger.warn({ err, workflow_id: id }, 'workflow retry: queued in the database, Redis unavailable; the reconciler will enqueue them'),
     );
@@ -101,7 +102,10 @@ export class WorkflowControl {
     return { workflow, tasks: await workflows.tasksOf(id) };
   }
 
-  /** Queued and running tasks are cancelled (their containers killed), the rest skipped. */
+  /**
+   * Queued and running tasks are cancelled (their containers killed, their pending jobs removed),
+   * the rest skipped.
+   */
   async cancel(id: string, actor: Actor): Promise<{ workflow: WorkflowRow; tasks: TaskRow[] }> {
     if (actor.sees !== null) {
       const seen = await this.deps.workflows.get(id);
@@ -110,7 +114,7 @@ export class WorkflowControl {
     const r = await this.deps.workflows.cancel(id);
     if (r === 'not_found') throw new NotFound('Workflow not found');
     if ('ended' in r) throw new Conflict(`Workflow already ended (status ${(r.ended as WorkflowRow).status}); only running workflows can be cancelled`);
-    await tellNodesToCancel(this.deps, r.onNode);
+    await afterCancels(this.deps, r.cancelled);
     return { workflow: r.workflow, tasks: await this.deps.workflows.tasksOf(id) };
   }
 }

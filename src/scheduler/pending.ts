@@ -34,6 +34,8 @@ const WAKE_COUNT = 1_000;
 const WAKE_MIN_PER_TENANT = 50;
 /** How long a tenant's listing (SADD to the set of tenants) stands before an add sends it again. */
 const LIST_EVERY_MS = 1_000;
+/** Job removals in flight at once (removeMany). */
+const REMOVE_AT_ONCE = 500;
 
 /**
  * Events in this process: `tenant` the first time a tenant's queue is used, `wake` when capacity
@@ -200,6 +202,16 @@ export class PendingQueues extends EventEmitter<{ tenant: [string]; wake: []; ad
   /** Takes a task's job out of its tenant's queue (a cancelled task), if it is not being decided now. */
   async remove(taskId: string, tenant: string): Promise<void> {
     await this.queue(tenant).remove(taskId);
+  }
+
+  /**
+   * remove() for many tasks (a workflow's cancelled ones): at most REMOVE_AT_ONCE in flight, so
+   * a wide workflow's thousands go out in pipelines rather than as one burst of commands.
+   */
+  async removeMany(rows: Array<Pick<PendingRow, 'id' | 'tenant'>>): Promise<void> {
+    for (let i = 0; i < rows.length; i += REMOVE_AT_ONCE) {
+      await Promise.all(rows.slice(i, i + REMOVE_AT_ONCE).map((r) => this.queue(r.tenant).remove(r.id)));
+    }
   }
 
   /**

@@ -18,6 +18,9 @@ const RELEASED = 'parents succeeded; released';
 
 const CHILD_FIELDS = fieldsOf(tasks, ['id', 'dependsOn', 'templates', 'whenCondition'] as const);
 
+/** A task a workflow's cancel ended: as it is now, and whether it was on a node. */
+export type WorkflowCancelled = { task: TaskRow; wasOnNode: boolean };
+
 /** A pending child read for its release (WorkflowStore.pendingChildrenToRelease). */
 export type ChildToRelease = ReturnType<typeof CHILD_FIELDS.read>[number] & { openParents: number; someOpen: string[] };
 
@@ -234,11 +237,11 @@ export class WorkflowStore {
   async retry(
     id: string,
     restart: (tx: Tx, wf: WorkflowRow, reset: TaskRow[]) => Promise<ReleasedTask[]>,
-  ): Promise<'not_found' | { running: WorkflowRow } | { allSucceeded: WorkflowRow } | { reset: TaskRow[]; queued: ReleasedTask[] }> {
+  ): Promise<'not_found' | { running: WorkflowRow } | { allSucceeded: WorkflowRow } | { reset: TaskRow[]; queued: ReleasedTask[]; wereCancelled: TaskRow[] }> {
     return this.db.transaction(async (tx) => {
       const r = await this.resetForRetry(tx, id);
       if (r === 'not_found' || 'running' in r || 'allSucceeded' in r) return r;
-      return { reset: r.reset, queued: await restart(tx, r.workflow, r.reset) };
+      return { reset: r.reset, queued: await restart(tx, r.workflow, r.reset), wereCancelled: r.wereCancelled };
     });
   }
 
@@ -246,9 +249,13 @@ export class WorkflowStore {
    * POST /workflows/{id}/retry, first step: the workflow runs again and its failed, timed-out,
    * cancelled and skipped tasks are pending again (same ids; their next placement is a new
    * attempt), their submitted templates restored to be filled again at release. Succeeded tasks,
-   * and what they left, are kept. Returns the reset tasks, or why nothing was done.
+   * and what they left, are kept. Returns the reset tasks (`wereCancelled`: those of them that
+   * had been cancelled, as they are now), or why nothing was done.
    */
-  async resetForRetry(tx: Tx, id: string): Promise<'not_found' | { running: WorkflowRow } | { allSucceeded: WorkflowRow } | { workflow: WorkflowRow; reset: TaskRow[] }> {
+  async resetForRetry(
+    tx: Tx,
+    id: string,
+  ): Promise<'not_found' | { running: WorkflowRow } | { allSucceeded: WorkflowRow } | { workflow: WorkflowRow; reset: TaskRow[]; wereCancelled: TaskRow[] }> {
     const wf = await this.lock(tx, id);
     if (!wf) return 'not_found';
     if (wf.status === 'running') return { running: wf };
@@ -287,7 +294,8 @@ export class WorkflowStore {
     await this.taskStore.recordEvents(tx, reset, (t) => t.statusReason as string);
     const [workflow] = await tx.update(workflows).set({ status: 'running', finishedAt: null }).where(eq(workflows.id, id)).returning();
     await recordWorkflowEvent(tx, id, 'running');
-    return { workflow, reset };
+    const cancelled = new Set(again.filter((t) => t.status === 'cancelled').map((t) => t.id));
+    return { workflow, reset, wereCancelled: reset.filter((t) => cancelled.has(t.id)) };
   }
 
   async activeCount(tx: Tx, workflowId: string): Promise<number> {
@@ -355,15 +363,16 @@ export class WorkflowStore {
 
   /**
    * Cancels a running workflow: pending tasks are skipped, queued/scheduled/running ones
-   * cancelled (their reservations freed). Returns the ids of tasks that were on a node, whose
-   * containers the caller must have killed.
+   * cancelled (their reservations freed). Returns the tasks cancelled, each saying whether it was
+   * on a node (whose container the caller must have killed); the caller also removes their
+   * pending jobs (control/queueing.ts, afterCancels).
    */
-  async cancel(id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; onNode: Array<{ id: string; attempt: number }> }> {
+  async cancel(id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; cancelled: WorkflowCancelled[] }> {
     return this.db.transaction((tx) => this.cancelIn(tx, id));
   }
 
   /** cancel() inside the caller's transaction. */
-  async cancelIn(tx: Tx, id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; onNode: Array<{ id: string; attempt: number }> }> {
+  async cancelIn(tx: Tx, id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; cancelled: WorkflowCancelled[] }> {
     const wf = await this.lock(tx, id);
     if (!wf) return 'not_found';
     if (wf.status !== 'running') return { ended: wf };
@@ -373,18 +382,13 @@ export class WorkflowStore {
       unfinished.filter((t) => t.status === 'pending').map((t) => t.id),
       'skipped: workflow cancelled',
     );
-    const onNode: Array<{ id: string; attempt: number }> = [];
-    const cancelled: TaskRow[] = [];
-    for (const t of unfinished.filter((t) => t.status !== 'pending')) {
-      const r = await this.taskStore.cancelLocked(tx, t, 'workflow cancelled');
-      if (r.wasOnNode) onNode.push({ id: t.id, attempt: r.task.attempts });
-      cancelled.push(r.task);
-    }
-    this.ended(tx, cancelled);
+    const cancelled: WorkflowCancelled[] = [];
+    for (const t of unfinished.filter((t) => t.status !== 'pending')) cancelled.push(await this.taskStore.cancelLocked(tx, t, 'workflow cancelled'));
+    this.ended(tx, cancelled.map((c) => c.task));
     await tx.update(workflows).set({ status: 'cancelled', finishedAt: new Date() }).where(eq(workflows.id, id));
     await recordWorkflowEvent(tx, id, 'cancelled');
     const [updated] = await tx.select().from(workflows).where(eq(workflows.id, id));
-    return { workflow: updated, onNode };
+    return { workflow: updated, cancelled };
   }
 
   async countsByStatus(ids: string[]): Promise<Map<string, Record<string, number>>> {

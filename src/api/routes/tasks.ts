@@ -136,23 +136,18 @@ export function taskRoutes(control: Control) {
     }
     await logs.mustExist(id, actorOf(c));
     return streamSSE(c, async (stream) => {
-      let closed = false;
-      let disconnect = () => undefined as void;
-      stream.onAbort(() => {
-        closed = true;
-        disconnect();
-      });
+      const left = new AbortController();
+      // The reader left: its follower stops waiting for the next line at once.
+      stream.onAbort(() => left.abort());
       const end = await logs.follow(
         id,
-        () => closed,
+        () => left.signal.aborted,
         async (line) => {
           await stream.writeSSE({ data: line });
         },
-        (reader) => {
-          disconnect = () => reader.disconnect();
-        },
+        { signal: left.signal },
       );
-      if (!closed) await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
+      if (!left.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
     }) as never;
   });
 
