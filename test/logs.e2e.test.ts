@@ -1,10 +1,14 @@
 // A task's output as its user meets it: cut at the configured cap and marked truncated, kept
 // across a restart, streamed line by line (Server-Sent Events) while the container runs; and a
 // task printing far more than the cap does not make the control plane's memory grow with it.
+// Follows are limited per key and per process (429), through the API and the dashboard's relay,
+// and share one Redis connection.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
-import { TEST_IMAGE } from './support/env.ts';
+import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
 import { api, FINAL, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
 
@@ -217,4 +221,185 @@ describe('task logs', () => {
     expect(peak - before).toBeLessThan(bound);
     expect(after - before).toBeLessThan(bound);
   }, 180_000);
+});
+
+/** An event stream opened with headers, read as it comes; `close()` leaves it. */
+function openSse(url: string, headers: Record<string, string> = {}) {
+  const left = new AbortController();
+  const t0 = Date.now();
+  const events: SseEvent[] = [];
+  const opened = fetch(url, { headers, signal: left.signal });
+  const ended = (async () => {
+    const res = await opened;
+    if (res.status !== 200 || !res.body) return;
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const e: SseEvent = { event: 'message', data: '', at: Date.now() - t0 };
+          const data: string[] = [];
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event:')) e.event = line.slice(6).trim();
+            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+          }
+          e.data = data.join('\n');
+          events.push(e);
+        }
+      }
+    } catch {
+      // closed by us
+    }
+    return Date.now();
+  })();
+  return { opened, events, ended, close: () => left.abort() };
+}
+
+/** Established TCP connections from process `pid` to Redis (its sockets, found in /proc/net/tcp*). */
+function redisConnectionsOf(pid: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const port = `:${Number(new URL(REDIS_URL).port || 6379).toString(16).toUpperCase().padStart(4, '0')}`;
+  let n = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[2].endsWith(port) && f[3] === '01' && inodes.has(f[9])) n++;
+    }
+  }
+  return n;
+}
+
+describe('log follows: limits, one Redis reader', () => {
+  const ADMIN = 'test-admin-key-follows-0123456789abcdef';
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let jarvis: Awaited<ReturnType<typeof startJarvis>>;
+  let redis: Redis;
+  let taskId: string;
+  const as = (key: string) => (method: string, path: string, body?: unknown) => api(jarvis.url).call(method, path, body, { authorization: `Bearer ${key}` });
+  const newKey = async (name: string) => {
+    const r = await as(ADMIN)('POST', '/auth/keys', { name, role: 'viewer', tenant: 'default' });
+    expect(r.status).toBe(201);
+    return { key: r.body.key as string, id: r.body.id as string };
+  };
+  const follow = (key: string) => openSse(`${jarvis.url}/tasks/${taskId}/logs?follow=true`, { authorization: `Bearer ${key}` });
+  /** Writes a line to the task's live stream, as its worker would. */
+  const print = (line: string) => redis.xadd(`{${jarvis.prefix}}:logs:${taskId}`, '*', 'a', '1', 'd', `${line}\n`);
+  const metric = async (series: string) => {
+    const text = await (await fetch(`${jarvis.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    redis = new Redis(REDIS_URL);
+    // No worker: the task stays queued, so a follow of it stays open until it is left.
+    jarvis = await startJarvis({
+      command: 'server',
+      databaseUrl: db.url,
+      env: { JARVIS_ADMIN_KEY: ADMIN, JARVIS_MAX_LOG_FOLLOWS_PER_KEY: '3', JARVIS_MAX_LOG_FOLLOWS: '5' },
+    });
+    const t = await as(ADMIN)('POST', '/tasks', { image: TEST_IMAGE, command: ['true'] });
+    expect(t.status).toBe(201);
+    taskId = t.body.id;
+  });
+  afterAll(async () => {
+    await jarvis?.stop();
+    await db?.drop();
+    await redis?.quit();
+  });
+
+  it('refuses a key its 4th follow and the process its 6th with 429 in FastAPI\'s shape, and takes one again once one closes', async () => {
+    const a = await newKey('follower-a');
+    const b = await newKey('follower-b');
+    const open: Array<ReturnType<typeof follow>> = [];
+    for (let i = 0; i < 3; i++) {
+      const f = follow(a.key);
+      expect((await f.opened).status).toBe(200);
+      open.push(f);
+    }
+    const refusedA = await (await follow(a.key).opened);
+    expect(refusedA.status).toBe(429);
+    expect(refusedA.headers.get('retry-after')).toBe('5');
+    const bodyA = (await refusedA.json()) as { detail: string };
+    expect(Object.keys(bodyA)).toEqual(['detail']);
+    expect(bodyA.detail).toMatch(/^Too many log streams: this key has 3 open on this server process/);
+    expect(bodyA.detail).toContain('server.max_log_follows_per_key, env JARVIS_MAX_LOG_FOLLOWS_PER_KEY');
+
+    // Another key is not held back by the first's streams, until the process has 5.
+    for (let i = 0; i < 2; i++) {
+      const f = follow(b.key);
+      expect((await f.opened).status).toBe(200);
+      open.push(f);
+    }
+    const refusedB = await (await follow(b.key).opened);
+    expect(refusedB.status).toBe(429);
+    expect(refusedB.headers.get('retry-after')).toBe('5');
+    expect(((await refusedB.json()) as { detail: string }).detail).toMatch(/^Too many log streams: this server process has 5 open, the most it serves \(server\.max_log_follows, env JARVIS_MAX_LOG_FOLLOWS\)/);
+
+    // The dashboard's live log calls the same route with the signed-in key: refused alike, with its words.
+    const relay = await fetch(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { headers: { cookie: `jarvis_ui_key=${a.key}` } });
+    expect(relay.status).toBe(429);
+    expect(relay.headers.get('retry-after')).toBe('5');
+    expect(await relay.text()).toMatch(/^The log stream could not be opened: Too many log streams: this (key|server process) has/);
+
+    // Refusals are audited, as the key check's are (folded within a second).
+    const audit = await as(ADMIN)('GET', `/audit?action=task.logs&key_id=${a.id}`);
+    expect(audit.body.items).toEqual(expect.arrayContaining([expect.objectContaining({ status: 429, key_name: 'follower-a', target: taskId })]));
+    expect(await metric('jarvis_log_follows')).toBe(5);
+    expect(await metric('jarvis_log_follows_refused_total{limit="key"}')).toBeGreaterThanOrEqual(1);
+    expect(await metric('jarvis_log_follows_refused_total{limit="process"}')).toBeGreaterThanOrEqual(1);
+
+    // One of a's streams closes: a may open one again (its place is given back when it leaves).
+    open.shift()!.close();
+    let again: Response | undefined;
+    for (const until = Date.now() + 5_000; Date.now() < until; ) {
+      const f = follow(a.key);
+      again = await f.opened;
+      if (again.status === 200) {
+        open.push(f);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(again?.status).toBe(200);
+    for (const f of open) f.close();
+    await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
+  });
+
+  it('serves many follows on one Redis connection, not one each', async () => {
+    const pid = jarvis.child.pid!;
+    const keys = await Promise.all([1, 2].map((i) => newKey(`sharing-${i}`)));
+    // One follow first, so that the reader's connection exists; then four more.
+    const first = follow(keys[0].key);
+    expect((await first.opened).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    const before = redisConnectionsOf(pid);
+    const more = [follow(keys[0].key), follow(keys[0].key), follow(keys[1].key), follow(keys[1].key)];
+    for (const f of more) expect((await f.opened).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(redisConnectionsOf(pid)).toBe(before);
+    // And each of them gets the lines.
+    await print('shared line');
+    for (const f of [first, ...more]) await expect.poll(() => f.events.map((e) => e.data), { timeout: 5_000 }).toContain('shared line');
+    for (const f of [first, ...more]) f.close();
+  });
 });

@@ -23,6 +23,7 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { authMiddleware, clientAddress } from './auth/middleware.ts';
 import { RefusalGuard } from '../auth/refusal-guard.ts';
+import { LogFollows } from './auth/log-follows.ts';
 import { unguessable } from '../auth/keys.ts';
 
 export const BOARD_PATH = '/admin/queues';
@@ -72,7 +73,13 @@ export function createApp(deps: ApiDeps) {
   installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0', bodyLimit, extraResponses: documentedAnswers(deps.config.auth.public_metrics) });
 
   const control = createControl(deps);
-  const routes = [taskRoutes(control), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];
+  // Log streams open at once, per key and in this process.
+  const follows = new LogFollows({
+    perKey: deps.config.server.max_log_follows_per_key,
+    inAll: deps.config.server.max_log_follows,
+    metrics,
+  });
+  const routes = [taskRoutes(control, follows), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];
   for (const r of routes) app.route('/', r);
 
   // The queue board (and its UI's modules, ~10 MB) is loaded on its first request, not at start.

@@ -19,6 +19,9 @@ export const ConfigSchema = z.strictObject({
     processes: z.number().int().min(1).max(64),
     max_body_bytes: z.number().int().positive(),
     max_workflow_body_bytes: z.number().int().positive(),
+    /** Log streams (GET /tasks/{id}/logs?follow=true) one API process serves at once, in all and per key. */
+    max_log_follows: z.number().int().positive(),
+    max_log_follows_per_key: z.number().int().positive(),
     tls: z.strictObject({
       cert: z.string().min(1).nullable(),
       key: z.string().min(1).nullable(),
@@ -217,6 +220,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
   const num: Array<[string, string[]]> = [
     ['PORT', ['server', 'port']],
     ['JARVIS_API_PROCESSES', ['server', 'processes']],
+    ['JARVIS_MAX_LOG_FOLLOWS', ['server', 'max_log_follows']],
+    ['JARVIS_MAX_LOG_FOLLOWS_PER_KEY', ['server', 'max_log_follows_per_key']],
     ['JARVIS_LOG_CAP_BYTES', ['tasks', 'log_cap_bytes']],
     ['JARVIS_RECONCILE_SECONDS', ['tasks', 'reconcile_seconds']],
     ['JARVIS_HEARTBEAT_SECONDS', ['worker', 'heartbeat_seconds']],

@@ -63,12 +63,17 @@ export interface MetricsOptions extends MetricsSources {
 export interface CounterLike<L extends string> {
   inc(labels: LabelValues<L>, value?: number): void;
 }
+/** The part of a gauge the rest of Jarvis uses. */
+export interface GaugeLike {
+  inc(value?: number): void;
+  dec(value?: number): void;
+}
 /** The part of a histogram the rest of Jarvis uses. */
 export interface HistogramLike<L extends string> {
   observe(labels: LabelValues<L>, value: number): void;
 }
 
-const noop = { inc() {}, observe() {} };
+const noop = { inc() {}, dec() {}, observe() {} };
 
 const MIB = 1024 * 1024;
 
@@ -95,6 +100,10 @@ export class ControlPlaneMetrics {
   /** Attempts taken back from their node and placed again, by why (LOST_REASONS). */
   readonly lostAttempts: CounterLike<'reason'>;
   readonly httpDuration: HistogramLike<'method' | 'route' | 'status'>;
+  /** Log streams (follow=true, and the dashboard's) open in this process. */
+  readonly logFollows: GaugeLike;
+  /** Log streams refused for a limit: `key` (server.max_log_follows_per_key) or `process` (server.max_log_follows). */
+  readonly logFollowsRefused: CounterLike<'limit'>;
   /** Placement latency: acceptance to placement on a node (see docs/metrics.md). */
   readonly queueWait: HistogramLike<'priority'>;
   readonly runDuration: HistogramLike<'status'>;
@@ -104,6 +113,7 @@ export class ControlPlaneMetrics {
     if (!this.enabled) {
       this.submitted = this.finished = this.retries = this.restored = this.lostAttempts = noop;
       this.httpDuration = this.queueWait = this.runDuration = noop;
+      this.logFollows = this.logFollowsRefused = noop;
       return;
     }
     const registers = [this.registry];
@@ -160,6 +170,19 @@ export class ControlPlaneMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
+    this.logFollows = new Gauge({
+      name: 'jarvis_log_follows',
+      help: 'Log streams (GET /tasks/{id}/logs?follow=true, and the dashboard live logs) open now.',
+      registers,
+    });
+    const logFollowsRefused = new Counter({
+      name: 'jarvis_log_follows_refused_total',
+      help: 'Log streams refused with 429 for a limit: one key has server.max_log_follows_per_key open (limit=key), or the process server.max_log_follows (limit=process).',
+      labelNames: ['limit'],
+      registers,
+    });
+    for (const limit of ['key', 'process']) logFollowsRefused.inc({ limit }, 0);
+    this.logFollowsRefused = logFollowsRefused;
     // Known label values start at zero, so rate() and increase() see the first event and a
     // dashboard shows 0 rather than "no data" before anything happened.
     for (const priority of PRIORITIES) {

@@ -177,7 +177,8 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
     }
     c.set('principal', p);
     await next();
-    if (!READS.has(c.req.method)) record(p, c.res.status, c.get('auditTarget') ?? null);
+    // Changes, and the route's own refusals of a read (429: too many log streams open).
+    if (!READS.has(c.req.method) || c.res.status === 429) record(p, c.res.status, c.get('auditTarget') ?? null);
   };
 }
 

@@ -4,6 +4,7 @@ import { actorOf } from '../auth/actor.ts';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import type { Control } from '../../control/index.ts';
+import type { LogFollows } from '../auth/log-follows.ts';
 import { json } from './responses.ts';
 import { presentTask } from '../present.ts';
 import {
@@ -22,7 +23,7 @@ import {
 
 const notFound = json(ErrorDetail, 'No task with this id');
 
-export function taskRoutes(control: Control) {
+export function taskRoutes(control: Control, follows: LogFollows) {
   const app = new OpenAPIHono();
   const { tasks, logs } = control;
 
@@ -118,6 +119,9 @@ export function taskRoutes(control: Control) {
     path: '/tasks/{id}/logs',
     tags: ['tasks'],
     summary: "A task's output; with follow=true, a Server-Sent Events stream of lines until it ends",
+    description:
+      'With follow=true: one `message` event per line, then an `end` event `{"status", "exit_code"}` when the task ends. ' +
+      'A key may hold server.max_log_follows_per_key streams at once, a server process server.max_log_follows (429 beyond).',
     request: { params: TaskIdParam, query: LogsQuery },
     responses: {
       200: {
@@ -125,6 +129,10 @@ export function taskRoutes(control: Control) {
         content: { 'application/json': { schema: TaskLogs }, 'text/event-stream': { schema: z.string() } },
       },
       404: notFound,
+      429: json(
+        ErrorDetail,
+        "Too many log streams open: this key's (server.max_log_follows_per_key) or this process's (server.max_log_follows), Retry-After; or over the key's rate limit, or too many refused keys from this address",
+      ),
     },
   });
   app.openapi(getLogs, async (c) => {
@@ -135,19 +143,27 @@ export function taskRoutes(control: Control) {
       return c.json({ task_id: id, logs: out.logs, truncated: out.truncated }, 200);
     }
     await logs.mustExist(id, actorOf(c));
+    // A place under the follow limits (429 when none is left), held until the stream ends.
+    const pass = follows.open(c);
     return streamSSE(c, async (stream) => {
       const left = new AbortController();
-      // The reader left: its follower stops waiting for the next line at once.
-      stream.onAbort(() => left.abort());
-      const end = await logs.follow(
-        id,
-        () => left.signal.aborted,
-        async (line) => {
-          await stream.writeSSE({ data: line });
-        },
-        { signal: left.signal },
-      );
-      if (!left.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
+      stream.onAbort(() => {
+        left.abort();
+        pass.close();
+      });
+      try {
+        const end = await logs.follow(
+          id,
+          () => left.signal.aborted,
+          async (line) => {
+            await stream.writeSSE({ data: line });
+          },
+          { signal: left.signal },
+        );
+        if (!left.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
+      } finally {
+        pass.close();
+      }
     }) as never;
   });
 

@@ -136,7 +136,18 @@ export async function taskLogStream(c: Context) {
   const abort = new AbortController();
   const res = await viewer.api.stream(`/tasks/${id}/logs?follow=true`, abort.signal);
   if (res.status !== 200 || !res.body) {
+    const text = await res.text().catch(() => '');
     abort.abort();
+    // Too many streams open (the key's or the process's limit): the API's words and its wait.
+    if (res.status === 429) {
+      let body: unknown = null;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON: the detail says so
+      }
+      return c.text(`The log stream could not be opened: ${detailOf(body)}`, 429, { 'retry-after': res.headers.get('retry-after') ?? '5' });
+    }
     return c.text(`The log stream could not be opened (${res.status})`, res.status === 404 ? 404 : 502);
   }
   c.header('content-type', 'text/event-stream');
