@@ -254,3 +254,42 @@ describe('weights, quotas and reasons on simulated nodes', () => {
     await allDone(light, ids);
   }, 120_000);
 });
+
+describe('a task bigger than any slot that frees, against a tenant with a backlog of small ones', () => {
+  let c: Awaited<ReturnType<typeof cluster>>;
+  beforeAll(async () => {
+    c = await cluster(['--executor', 'simulated', '--cpu', '4', '--memory-mb', '4096', '--max-tasks', '4']);
+  }, 90_000);
+  afterAll(async () => c?.stop());
+
+  it("starts beta's 4-CPU task once alpha's running tasks end, while alpha still has a backlog, and says room is kept for it", async () => {
+    const admin = c.as(ADMIN);
+    const alpha = c.as(await keyFor(admin, 'alpha'));
+    const beta = c.as(await keyFor(admin, 'beta'));
+    // 60 one-CPU tasks of 0.4–0.9 s, staggered so that the four slots free one at a time:
+    // about 10 s of backlog on four CPUs.
+    const a = await submitMany(alpha, 60, (i) => sim(400 + ((i * 137) % 500)));
+    for (const until = Date.now() + 15_000; ; ) {
+      if ((await admin.get('/tenants/alpha')).body.usage?.running === 4) break;
+      if (Date.now() > until) throw new Error('alpha never held the four CPUs');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const [big] = await submitMany(beta, 1, () => sim(200, { cpu: 4 }));
+    // Before: each freed CPU went to alpha's next task (beta's did not fit in one), so beta
+    // started only once alpha's backlog was gone, ~10 s later. Now the node is kept for it.
+    const done = await beta.waitForTask(big, (t) => t.status === 'succeeded', 30_000);
+    const waited = Date.parse(done.started_at) - Date.parse(done.created_at);
+    const alphaTasks = await Promise.all(a.map(async (id) => (await alpha.get(`/tasks/${id}`)).body as Json));
+    const startedAfter = alphaTasks.filter((t) => t.status === 'queued' || (t.started_at && Date.parse(t.started_at) >= Date.parse(done.finished_at))).length;
+    expect(startedAfter, `alpha's tasks still waiting when beta's ended (beta waited ${waited} ms)`).toBeGreaterThanOrEqual(20);
+    // At most the four running tasks' time (0.9 s), plus reports and batches.
+    expect(waited).toBeLessThan(5_000);
+    const events = (await beta.get(`/tasks/${big}/events`)).body.items as Json[];
+    const reasons = events.map((e) => String(e.reason));
+    expect(
+      reasons.some((r) => /^waiting for room kept for it on node fair-\S+: it lacks [\d.]+ CPU there until (the task|enough of the \d tasks) placed on it end; no other task is placed in that room meanwhile$/.test(r)),
+      reasons.join('\n'),
+    ).toBe(true);
+    await allDone(alpha, a);
+  }, 120_000);
+});

@@ -18,6 +18,10 @@ export const retryRequested = (after: string) => `retry requested after ${after}
 /** A reason a tenant's fair share or quota gives (scheduler/fair-share.ts composes them). */
 export const FAIR_SHARE_HOLD = 'held back by fair share';
 export const isTenantHold = (reason: string | null | undefined) => !!reason && (reason.startsWith(FAIR_SHARE_HOLD) || /^tenant \S+ at quota:/.test(reason));
+/** A task the scheduler keeps room for on a node while that node's tasks end (scheduler/room-keeper.ts composes it). */
+export const ROOM_KEPT = 'waiting for room kept for it';
+/** A reason the task's history records when it begins: a tenant's hold, or room kept for it. */
+export const isRecordedHold = (reason: string | null | undefined) => isTenantHold(reason) || (!!reason && reason.startsWith(ROOM_KEPT));
 /** The kind of a reason: its words before the first colon ("no node fits", "tenant ml at quota"). */
 export const reasonKind = (reason: string | null | undefined) => (reason ?? '').split(':', 1)[0];
 

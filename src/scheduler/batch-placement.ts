@@ -3,6 +3,8 @@
 // dispatcher reads the view and the candidates, calls this, and stores what it decided.
 import { clusterCapacity, FairShareOrder, type Candidate, type FairShareOptions, type TenantState } from './fair-share.ts';
 import { chooseNode, reserve, type PlacementChoice, type PlacementNode, type PlacementStrategy, type ScanCursor } from './placement.ts';
+import { hasRoom } from '../domain/fit.ts';
+import { couldHost, type Kept, type RoomKeeper } from './room-keeper.ts';
 
 /** What placing a task needs to know of it. */
 export interface TaskAsk {
@@ -18,8 +20,8 @@ export type BatchCandidate = Candidate & { task: TaskAsk };
 export interface BatchDecisions<C extends BatchCandidate, N extends PlacementNode> {
   /** In the order decided; each is reserved in the view already. */
   placed: Array<{ c: C; node: N }>;
-  /** Fit nowhere now, with the reason in words. */
-  waits: Array<{ c: C; reason: string }>;
+  /** Fit nowhere now, with the reason in words; `kept`: room is kept for it (room-keeper.ts), which the reason says. */
+  waits: Array<{ c: C; reason: string; kept?: true }>;
   /** Can never fit (bigger than every matching node). */
   never: Array<{ c: C; reason: string }>;
   /** The batch's fair-share order, for its reasons (fairnessReason) and the tasks its quotas held (quotaHeld). */
@@ -30,7 +32,14 @@ export interface BatchOptions extends FairShareOptions {
   strategy: PlacementStrategy;
   /** Where the search of a large cluster starts (placement.ts); default: a random node. */
   cursor?: ScanCursor;
+  /**
+   * Keeps room on a node for the first task of the order that must wait (room-keeper.ts), from
+   * batch to batch; the view then counts the kept room until keeper.end(). None: no room is kept.
+   */
+  keeper?: RoomKeeper;
 }
+
+const shapeOf = (t: TaskAsk) => `${t.cpu}|${t.memoryMb}|${t.gpu}|${JSON.stringify(t.nodeSelector)}`;
 
 /**
  * Decides a batch: `candidates` in each tenant's own order (priority, aged, then age), the
@@ -47,13 +56,76 @@ export function decidePlacements<C extends BatchCandidate, N extends PlacementNo
   const order = new FairShareOrder(candidates, tenants, clusterCapacity(view), { criticalJumpsTenants: options.criticalJumpsTenants });
   const out: BatchDecisions<C, N> = { placed: [], waits: [], never: [], order };
   // Within a batch nodes only fill up: a shape that fitted nowhere fits nowhere for the rest
-  // of it, so the many waiting tasks of a full cluster cost one scan of the nodes per shape.
-  const noRoom = new Map<string, PlacementChoice>();
+  // of it, so the many waiting tasks of a full cluster cost one scan of the nodes per shape
+  // (unless kept room is let go: then it is forgotten).
+  const noRoom = new Map<string, PlacementChoice<N>>();
   const cursor: ScanCursor = options.cursor ?? { next: Math.floor(Math.random() * view.length) };
+  const { keeper } = options;
+  keeper?.begin(view, candidates);
+  // Room kept (room-keeper.ts): the first candidate that must wait is the batch's head. Room is
+  // kept for it only once room is about to go to a candidate behind it (so a batch where all
+  // wait, a full cluster's, costs nothing more), and only if a node could ever take it.
+  let head: C | null = null;
+  let headDone = keeper === undefined;
+  /** The task room is kept for whose turn came in this batch. */
+  let turned: string | null = null;
+  /** Shapes no node could take even emptied (a node_selector no node matches): they get no room kept. */
+  let unhostable: Set<string> | null = null;
+  const choose = (c: C) => chooseNode(c.task, view, options.strategy, cursor);
   for (let c = order.next(); c !== null; c = order.next()) {
-    const shape = `${c.task.cpu}|${c.task.memoryMb}|${c.task.gpu}|${JSON.stringify(c.task.nodeSelector)}`;
-    const choice = (noRoom.get(shape) as PlacementChoice<N> | undefined) ?? chooseNode(c.task, view, options.strategy, cursor);
-    if (choice.kind === 'wait') noRoom.set(shape, choice);
+    const shape = shapeOf(c.task);
+    let choice: PlacementChoice<N>;
+    if (keeper?.isFor(c.task.id)) {
+      // Its turn: the room kept for it is its own (or, fitting elsewhere now, let go).
+      turned = c.task.id;
+      keeper.lift();
+      noRoom.clear();
+      choice = choose(c);
+      if (choice.kind === 'wait') {
+        keeper.keepFor(c, view);
+        headDone = true;
+      } else keeper.drop();
+    } else {
+      choice = noRoom.get(shape) ?? choose(c);
+      if (choice.kind === 'wait') {
+        noRoom.set(shape, choice);
+        if (!headDone && !unhostable?.has(shape)) {
+          if (keeper!.inBatch && goesBefore(c, keeper!.current!, order, options)) {
+            // It goes before the task room is kept for, which is in this batch: its tenant holds
+            // less (or it is of a higher class), so room is kept for it instead, if it can use some.
+            if (view.some((n) => couldHost(n, c!.task))) {
+              keeper!.drop();
+              noRoom.clear();
+              choice = choose(c);
+              if (choice.kind === 'wait') {
+                noRoom.set(shape, choice);
+                head = c;
+                headDone = true;
+              }
+            } else (unhostable ??= new Set()).add(shape);
+          } else if (keeper!.current) headDone = true; // kept for a task that is out of this batch a moment: one room at a time
+          else {
+            head = c;
+            headDone = true;
+          }
+        }
+      } else if (choice.kind === 'node' && head !== null) {
+        // Room is about to go to a task behind the head, which must wait: room is kept for the
+        // head first, and this one goes there only if it fits beside it (else elsewhere, or waits).
+        const h = head;
+        head = null;
+        if (keeper!.keepFor(h, view)) {
+          turned = h.task.id;
+          if (!hasRoom(choice.node, c.task)) {
+            choice = choose(c);
+            if (choice.kind === 'wait') noRoom.set(shape, choice);
+          }
+        } else {
+          (unhostable ??= new Set()).add(shapeOf(h.task));
+          headDone = false;
+        }
+      }
+    }
     if (choice.kind === 'node') {
       reserve(choice.node, c.task);
       out.placed.push({ c, node: choice.node });
@@ -63,5 +135,39 @@ export function decidePlacements<C extends BatchCandidate, N extends PlacementNo
       (choice.kind === 'wait' ? out.waits : out.never).push({ c, reason: choice.reason });
     }
   }
+  if (keeper?.current) {
+    // Its task was in this batch but had no turn: its quota holds it. The room is let go.
+    if (keeper.inBatch && keeper.current.task.id !== turned) keeper.drop();
+    else explainKept(keeper, out.waits, view);
+  }
   return out;
+}
+
+/**
+ * Whether a candidate the order gave before the task room is kept for takes the room from it:
+ * one of its own tenant's (ahead of it in the tenant's order: a higher class), a critical task
+ * that jumps tenants, or one whose tenant holds strictly less by weight. Not on a tie: with both
+ * tenants holding nothing, the order's tie rule (the least share after the task) puts a small
+ * task first every time, and the big one would never keep its room.
+ */
+function goesBefore(c: BatchCandidate, kept: Kept, order: FairShareOrder<BatchCandidate>, options: BatchOptions): boolean {
+  if (c.tenant === kept.tenant) return true;
+  if (options.criticalJumpsTenants && c.priority === 'critical' && kept.priority !== 'critical') return true;
+  return order.weightedShare(c.tenant) < order.weightedShare(kept.tenant) - 1e-12;
+}
+
+/** The reasons of tasks that wait while room is kept: the kept task's names the node; one that fits there but for it says so. */
+function explainKept<C extends BatchCandidate>(keeper: RoomKeeper, waits: Array<{ c: C; reason: string; kept?: true }>, view: PlacementNode[]): void {
+  for (const w of waits) {
+    if (keeper.isFor(w.c.task.id)) {
+      const reason = keeper.reason(view);
+      if (reason) {
+        w.reason = reason;
+        w.kept = true;
+      }
+      continue;
+    }
+    const n = keeper.keptFrom(w.c.task);
+    if (n) w.reason += `; room on node ${n.name} is kept for a task that goes before this one, until tasks there end`;
+  }
 }

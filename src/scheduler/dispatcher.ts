@@ -22,7 +22,8 @@ import { decidePlacements } from './batch-placement.ts';
 import type { Candidate } from './fair-share.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
 import { TenantUsage } from './tenant-usage.ts';
-import { isTenantHold, reasonKind } from '../domain/status-reasons.ts';
+import { isRecordedHold, reasonKind } from '../domain/status-reasons.ts';
+import { RoomKeeper } from './room-keeper.ts';
 import { PendingJob, type RedisNames } from './queues.ts';
 import { agedPriority, waitingSince } from './aging.ts';
 import { TenantReaders } from './tenant-readers.ts';
@@ -82,6 +83,8 @@ export class Dispatcher implements Part {
   private readonly room: WaitingRoom;
   /** The nodes' view the last batch left (kept-view.ts). */
   private readonly view: KeptView;
+  /** Room kept on a node for the task that goes first but fits nowhere now (room-keeper.ts). */
+  private readonly keeper = new RoomKeeper();
   private readonly onWake = () => {
     this.view.drop(); // room freed, or a node came: the next batch reads the nodes again
     this.room.wake();
@@ -171,6 +174,7 @@ export class Dispatcher implements Part {
     // Held jobs go back to their queues (delayed briefly), so closing the workers does not wait on
     // them; group jobs waiting at the gate see the dispatcher stopped and go back too.
     await this.room.stop();
+    this.keeper.restore(null); // a new leader keeps room again once its own batches find a task that needs it
     this.gate.openAll();
     await this.readers.close(force);
   }
@@ -417,11 +421,13 @@ export class Dispatcher implements Part {
       for (const { p, data } of undecided) {
         const task = rows.get(data.taskId);
         if (!task || (task.status === 'scheduled' && !task.nodeId) || (task.status !== 'queued' && task.status !== 'scheduled')) {
+          this.keeper.forget(data.taskId);
           p.settle(); // the create was rolled back after the enqueue, or the task moved on
           continue;
         }
         if (task.status === 'scheduled') {
           placedBefore.push(task.id); // placed before a crash: hand it over again (deduplicated)
+          this.keeper.forget(task.id);
           byTask.set(task.id, p);
           continue;
         }
@@ -437,26 +443,34 @@ export class Dispatcher implements Part {
         c.p.value.shape = { cpu: c.task.cpu, memoryMb: c.task.memoryMb, gpu: c.task.gpu, nodeSelector: c.task.nodeSelector };
       }
       candidates.sort((a, b) => byRank(a.p, b.p));
-      // Fair share across tenants, then a node for each (batch-placement.ts).
-      const decided = decidePlacements(candidates, tenants, view, { strategy: this.deps.strategy, criticalJumpsTenants: this.deps.criticalJumpsTenants });
+      // Fair share across tenants, then a node for each, with room kept for the task that goes
+      // first but fits nowhere now (batch-placement.ts, room-keeper.ts).
+      const keptBefore = this.keeper.snapshot();
+      const decided = decidePlacements(candidates, tenants, view, { strategy: this.deps.strategy, criticalJumpsTenants: this.deps.criticalJumpsTenants, keeper: this.keeper });
       const { order } = decided;
       for (const { c, node } of decided.placed) {
         plans.push({ taskId: c.task.id, nodeId: node.id });
         byTask.set(c.task.id, c.p);
       }
-      for (const { c, reason } of decided.waits) waits.push({ p: c.p, task: c.task, reason });
+      // The task room is kept for: its reason names the node, and fairness (below) leaves it.
+      let keptFor: Waiting | null = null;
+      for (const { c, reason, kept } of decided.waits) {
+        waits.push({ p: c.p, task: c.task, reason });
+        if (kept) keptFor = waits[waits.length - 1];
+      }
       for (const { c, reason } of decided.never) never.push({ p: c.p, task: c.task, reason });
       // A task waits, or fails as fitting no node, only on a fresh read: a kept view may not show
       // room freed or a node that came meanwhile. Nothing was written yet; the tasks taken as
       // candidates are decided again (the others were settled or set aside above).
       if (current.kept && (waits.length > 0 || never.length > 0)) {
+        this.keeper.restore(keptBefore);
         const again = new Set(candidates.map((c) => c.task.id));
         undecided = undecided.filter((e) => again.has(e.data.taskId));
         tries--;
         continue;
       }
       // Waiting for room while its tenant holds more than its share: fairness is the reason.
-      for (const w of waits) w.reason = order.fairnessReason(w.task.tenant) ?? w.reason;
+      for (const w of waits) if (w !== keptFor) w.reason = order.fairnessReason(w.task.tenant) ?? w.reason;
       for (const { candidate, reason } of order.quotaHeld()) waits.push({ p: candidate.p, task: candidate.task, reason });
       for (const n of never) await this.failNever(n.p, n.task, n.reason);
       // Room left for a task of some shape after this batch's choices (the view holds them).
@@ -470,10 +484,16 @@ export class Dispatcher implements Part {
         this.usage.placed(tenants, t);
         this.room.placedFor(t.tenant);
       }
-      for (const id of gone) byTask.get(id)!.settle();
+      for (const id of gone) {
+        this.keeper.forget(id);
+        byTask.get(id)!.settle();
+      }
       // Room is left after this batch (a node that came up frees room for many more than one
       // wake brings back), or room for the shape of a task waiting outside the held front.
       this.room.afterBatch(view, placed.length > 0 && waits.length === 0, roomForSome);
+      // Kept room was counted against its node until here (none of the above saw it as room);
+      // a view kept for the next batch does not count it (that batch counts it again).
+      this.keeper.end();
       // The view holds this try's reservations; the next batch may start from it if the database
       // made them all (a task gone or refused left room reserved in it that is not).
       if (refused.length === 0 && gone.length === 0) this.view.keep(current);
@@ -518,11 +538,11 @@ export class Dispatcher implements Part {
    */
   private async wait(waits: Waiting[], heldHere: Pending[], roomForSome: boolean): Promise<void> {
     if (waits.length === 0) return;
-    // A hold by fair share or quota also goes into the task's history when it begins.
+    // A hold by fair share or quota, or room kept for it, also goes into the task's history when it begins.
     await this.deps.tasks.setStatusReasons(
       waits
         .filter((w) => w.task.statusReason !== w.reason)
-        .map((w) => ({ taskId: w.task.id, reason: w.reason, event: isTenantHold(w.reason) && reasonKind(w.reason) !== reasonKind(w.task.statusReason) })),
+        .map((w) => ({ taskId: w.task.id, reason: w.reason, event: isRecordedHold(w.reason) && reasonKind(w.reason) !== reasonKind(w.task.statusReason) })),
       'queued',
     );
     await this.room.park(waits, heldHere, roomForSome);

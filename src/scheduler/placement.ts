@@ -20,7 +20,8 @@ interface Request {
 const plural = (n: number, one: string, many = one + 's') => `${n} ${n === 1 ? one : many}`;
 const fmt = (n: number) => String(Math.round(n * 1000) / 1000);
 
-function selectorMatches(sel: Record<string, string>, labels: Record<string, string>): boolean {
+/** Whether the node's labels have every label the selector asks for. */
+export function selectorMatches(sel: Record<string, string>, labels: Record<string, string>): boolean {
   for (const k in sel) if (labels[k] !== sel[k]) return false;
   return true;
 }

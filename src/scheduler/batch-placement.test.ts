@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { decidePlacements, type BatchCandidate } from './batch-placement.ts';
+import type { TenantState } from './fair-share.ts';
+import type { PlacementNode } from './placement.ts';
+import { RoomKeeper } from './room-keeper.ts';
+
+type Res = 'cpu' | 'gpu';
+let seq = 0;
+
+function node(name: string, over: Partial<PlacementNode> = {}): PlacementNode {
+  return { id: name, name, status: 'available', labels: {}, cpu: 32, memoryMb: 65536, gpu: 4, maxTasks: 16, allocatedCpu: 0, allocatedMemoryMb: 0, allocatedGpu: 0, allocatedTasks: 0, ...over };
+}
+
+function task(tenant: string, ask: { cpu?: number; gpu?: number; memoryMb?: number; nodeSelector?: Record<string, string> }, priority: BatchCandidate['priority'] = 'normal'): BatchCandidate {
+  const id = `${tenant}-${seq++}`;
+  const t = { id, cpu: ask.cpu ?? 0, memoryMb: ask.memoryMb ?? 0, gpu: ask.gpu ?? 0, nodeSelector: ask.nodeSelector ?? {} };
+  return { tenant, priority, demand: t, order: seq, task: t };
+}
+
+function tenants(running: Array<{ c: BatchCandidate }>): Map<string, TenantState> {
+  const m = new Map<string, TenantState>();
+  for (const { c } of running) {
+    const t = m.get(c.tenant) ?? { weight: 1, quota: { cpu: null, memoryMb: null, gpu: null, maxRunning: null }, usage: { cpu: 0, memoryMb: 0, gpu: 0, running: 0 } };
+    t.usage.cpu += c.demand.cpu;
+    t.usage.memoryMb += c.demand.memoryMb;
+    t.usage.gpu += c.demand.gpu;
+    t.usage.running += 1;
+    m.set(c.tenant, t);
+  }
+  return m;
+}
+
+/**
+ * The dispatcher's loop over time, one batch per tick: tasks end (their room freed), alpha's
+ * backlog is topped up to 8 tasks of 1 unit, and beta submits one task of 4 units at tick 10.
+ * Each alpha task runs 4–6 ticks, staggered, so room frees one unit at a time.
+ */
+function starve(res: Res, view: PlacementNode[], keeper?: RoomKeeper, staggered = true) {
+  const one = res === 'gpu' ? { cpu: 1, gpu: 1, memoryMb: 256 } : { cpu: 1, memoryMb: 256 };
+  const running: Array<{ c: BatchCandidate; n: PlacementNode; ends: number }> = [];
+  const pending: BatchCandidate[] = [];
+  let beta: BatchCandidate | null = null;
+  let boundAtArrival = -1;
+  let betaStarted = -1;
+  let alphaQueuedWhenBetaStarted = 0;
+  for (let t = 0; t < 300 && betaStarted < 0; t++) {
+    for (let i = running.length - 1; i >= 0; i--) {
+      if (running[i].ends > t) continue;
+      const { c, n } = running.splice(i, 1)[0];
+      n.allocatedCpu -= c.demand.cpu;
+      n.allocatedMemoryMb -= c.demand.memoryMb;
+      n.allocatedGpu -= c.demand.gpu;
+      n.allocatedTasks -= 1;
+    }
+    while (pending.filter((p) => p.tenant === 'alpha').length < 8) pending.push(task('alpha', one));
+    if (t === 10) {
+      beta = task('beta', { ...one, [res]: 4 });
+      pending.push(beta);
+      boundAtArrival = Math.max(...running.map((r) => r.ends));
+    }
+    const decided = decidePlacements([...pending], tenants(running), view, { strategy: 'binpack', keeper });
+    keeper?.end();
+    for (const { c, node: n } of decided.placed) {
+      pending.splice(pending.indexOf(c), 1);
+      running.push({ c, n, ends: t + 4 + (staggered ? Number(c.task.id.split('-')[1]) % 3 : 0) });
+      if (c === beta) {
+        betaStarted = t;
+        alphaQueuedWhenBetaStarted = pending.filter((p) => p.tenant === 'alpha').length;
+      }
+    }
+  }
+  return { betaStarted, boundAtArrival, alphaQueuedWhenBetaStarted };
+}
+
+describe('room kept for a task bigger than any room that frees', () => {
+  for (const res of ['gpu', 'cpu'] as const) {
+    it(`starts beta's 4-${res.toUpperCase()} task once the tasks running when it came have ended, while alpha keeps a backlog of 1-${res.toUpperCase()} tasks`, () => {
+      const view = [node('n1', res === 'cpu' ? { cpu: 4, gpu: 0 } : {})];
+      const r = starve(res, view, new RoomKeeper());
+      // Without room kept, every slot that freed went to alpha's next task: beta never started.
+      expect(r.betaStarted, JSON.stringify(r)).toBeGreaterThanOrEqual(0);
+      expect(r.betaStarted).toBeLessThanOrEqual(r.boundAtArrival);
+      expect(r.alphaQueuedWhenBetaStarted).toBeGreaterThan(0);
+    });
+  }
+
+  it('keeps the room when both tenants hold nothing (the tie rule puts the small task first)', () => {
+    // Alpha's tasks start and end together: when they end, alpha and beta both hold nothing, and
+    // the order's tie rule gives alpha's small task the first turn. It must not take the room.
+    const r = starve('gpu', [node('n1')], new RoomKeeper(), false);
+    expect(r.betaStarted, JSON.stringify(r)).toBeGreaterThanOrEqual(0);
+    expect(r.betaStarted).toBeLessThanOrEqual(Math.max(r.boundAtArrival, 10) + 4);
+  });
+
+  it('keeps room on the node with the least to free, and lets tasks that fit beside it run there', () => {
+    const busy = node('busy', { allocatedGpu: 4, allocatedCpu: 4, allocatedTasks: 4 });
+    const near = node('near', { allocatedGpu: 3, allocatedCpu: 9, allocatedTasks: 3 });
+    const view = [busy, near];
+    const alpha = tenants([...Array.from({ length: 7 }, () => ({ c: task('alpha', { cpu: 1, gpu: 1 }) }))]);
+    const big = task('beta', { cpu: 1, gpu: 4 });
+    const gpuTask = task('alpha', { cpu: 1, gpu: 1 });
+    const cpuTask = task('alpha', { cpu: 2 });
+    near.allocatedGpu -= 1; // a GPU task ended on `near`
+    near.allocatedCpu -= 3;
+    near.allocatedTasks -= 1;
+    const keeper = new RoomKeeper();
+    const d = decidePlacements([big, gpuTask, cpuTask], alpha, view, { strategy: 'binpack', keeper });
+    expect(keeper.current?.nodeId).toBe('near');
+    // The freed GPU is kept for beta; alpha's CPU-only task still runs beside it.
+    expect(d.placed.map((p) => [p.c.task.id, p.node.name])).toEqual([[cpuTask.task.id, 'near']]);
+    const reasons = Object.fromEntries(d.waits.map((w) => [w.c.task.id, w.reason]));
+    expect(reasons[big.task.id]).toBe('waiting for room kept for it on node near: it lacks 2 GPU there until enough of the 3 tasks placed on it end; no other task is placed in that room meanwhile');
+    expect(reasons[gpuTask.task.id]).toMatch(/^no node fits: .*; room on node near is kept for a task that goes before this one, until tasks there end$/);
+    keeper.end();
+    // The view keeps only what was placed (a kept view must not count the kept room).
+    expect([near.allocatedGpu, near.allocatedCpu, near.allocatedTasks]).toEqual([2, 8, 3]);
+  });
+
+  it('keeps it in later batches until the task is placed, and lets it go when the task is gone', () => {
+    const n = node('n1', { allocatedGpu: 3, allocatedCpu: 3, allocatedTasks: 3 });
+    const usage = tenants(Array.from({ length: 3 }, () => ({ c: task('alpha', { cpu: 1, gpu: 1 }) })));
+    const big = task('beta', { cpu: 1, gpu: 4 });
+    const keeper = new RoomKeeper();
+    decidePlacements([big, task('alpha', { cpu: 1, gpu: 1 })], usage, [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(keeper.current?.task.id).toBe(big.task.id);
+    // A later batch without beta's task in it (out of the dispatcher's hands a moment): still kept.
+    const later = decidePlacements([task('alpha', { cpu: 1, gpu: 1 })], usage, [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(later.placed).toHaveLength(0);
+    // Cancelled: the dispatcher forgets it, and the room goes to alpha.
+    keeper.forget(big.task.id);
+    const after = decidePlacements([task('alpha', { cpu: 1, gpu: 1 })], usage, [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(after.placed).toHaveLength(1);
+    expect(keeper.current).toBeNull();
+  });
+
+  it('moves the room to a task that goes before the kept one (a tenant holding less)', () => {
+    const n = node('n1', { allocatedGpu: 3, allocatedCpu: 3, allocatedTasks: 3 });
+    const running = Array.from({ length: 3 }, () => ({ c: task('alpha', { cpu: 1, gpu: 1 }) }));
+    const big = task('beta', { cpu: 1, gpu: 4 });
+    const keeper = new RoomKeeper();
+    decidePlacements([big, task('alpha', { cpu: 1, gpu: 1 })], tenants(running), [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(keeper.current?.task.id).toBe(big.task.id);
+    // beta now holds a GPU elsewhere-equivalent share (1 of 4), gamma holds nothing: gamma goes first.
+    const gammaTask = task('gamma', { cpu: 1, gpu: 1 });
+    const usage = tenants([...running, { c: task('beta', { cpu: 1, gpu: 0.5 }) }]);
+    const d = decidePlacements([big, gammaTask], usage, [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(d.placed.map((p) => p.c.tenant)).toEqual(['gamma']);
+    // beta is most under-served again among those waiting: room is kept for it again once room would go past it.
+    expect(keeper.current).toBeNull();
+  });
+
+  it('lets the room go when its task is held by its quota', () => {
+    const n = node('n1', { allocatedGpu: 3, allocatedCpu: 3, allocatedTasks: 3 });
+    const usage = tenants(Array.from({ length: 3 }, () => ({ c: task('alpha', { cpu: 1, gpu: 1 }) })));
+    const big = task('beta', { cpu: 1, gpu: 4 });
+    const keeper = new RoomKeeper();
+    decidePlacements([big, task('alpha', { cpu: 1, gpu: 1 })], usage, [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    usage.set('beta', { weight: 1, quota: { cpu: null, memoryMb: null, gpu: 2, maxRunning: null }, usage: { cpu: 0, memoryMb: 0, gpu: 0, running: 0 } });
+    decidePlacements([big], usage, [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(keeper.current).toBeNull();
+    const d = decidePlacements([big, task('alpha', { cpu: 1, gpu: 1 })], usage, [n], { strategy: 'binpack', keeper });
+    expect(d.placed.map((p) => p.c.tenant)).toEqual(['alpha']);
+  });
+
+  it('keeps no room for a task no node could ever take, nor while nothing would be placed past it', () => {
+    const n = node('n1', { allocatedGpu: 3, allocatedCpu: 3, allocatedTasks: 3 });
+    const keeper = new RoomKeeper();
+    const usage = tenants([{ c: task('alpha', { cpu: 3, gpu: 3 }) }]);
+    const stuck = task('beta', { cpu: 1, gpu: 1, nodeSelector: { pool: 'none' } });
+    const d = decidePlacements([stuck, task('alpha', { cpu: 1, gpu: 1 })], usage, [n], { strategy: 'binpack', keeper });
+    expect(d.placed.map((p) => p.c.tenant)).toEqual(['alpha']);
+    expect(keeper.current).toBeNull();
+    keeper.end();
+    // Full: the big task waits and so does everything behind it: nothing is kept (nothing to keep it from).
+    const full = node('n2', { allocatedGpu: 4, allocatedCpu: 4, allocatedTasks: 4 });
+    decidePlacements([task('beta', { cpu: 1, gpu: 4 }), task('alpha', { cpu: 1, gpu: 1 })], usage, [full], { strategy: 'binpack', keeper });
+    expect(keeper.current).toBeNull();
+  });
+
+  it('moves the room only to a node with strictly less to free', () => {
+    const a = node('a', { allocatedGpu: 3, allocatedCpu: 3, allocatedTasks: 3 });
+    const b = node('b', { allocatedGpu: 4, allocatedCpu: 4, allocatedTasks: 4 });
+    const usage = tenants(Array.from({ length: 7 }, () => ({ c: task('alpha', { cpu: 1, gpu: 1 }) })));
+    const big = task('beta', { cpu: 1, gpu: 4 });
+    const keeper = new RoomKeeper();
+    decidePlacements([big, task('alpha', { cpu: 1, gpu: 1 })], usage, [a, b], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(keeper.current?.nodeId).toBe('a');
+    // Three tasks end on b (one left), none on a: b has less to free.
+    b.allocatedGpu = b.allocatedCpu = b.allocatedTasks = 1;
+    decidePlacements([big], usage, [a, b], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(keeper.current?.nodeId).toBe('b');
+    // As much to free on both: it stays.
+    a.allocatedGpu = a.allocatedCpu = a.allocatedTasks = 1;
+    decidePlacements([big], usage, [a, b], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(keeper.current?.nodeId).toBe('b');
+  });
+});
