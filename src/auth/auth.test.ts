@@ -106,6 +106,25 @@ describe('tenant policy', () => {
     expect(policyRefusal({ image: 'anything', network: 'bridge' }, 'etl', policyFor(policies, 'etl'))).toBeNull();
   });
 
+  it('matches an image prefix on a boundary: "/", ":" or "@", or the end', () => {
+    const under = (prefixes: string[], image: string) => policyRefusal({ image, network: 'none' }, 'ml', { allow_host_network: false, image_prefixes: prefixes }) === null;
+    expect(under(['registry.local'], 'registry.local/x')).toBe(true);
+    expect(under(['registry.local'], 'registry.local:5000/x')).toBe(true);
+    expect(under(['registry.local'], 'registry.local')).toBe(true);
+    expect(under(['registry.local'], 'registry.local.evil.io/x')).toBe(false);
+    expect(under(['registry.local'], 'registry.localhost/x')).toBe(false);
+    expect(under(['docker.io/library/busybox'], 'docker.io/library/busybox:1.36')).toBe(true);
+    expect(under(['docker.io/library/busybox'], 'docker.io/library/busybox@sha256:abc')).toBe(true);
+    expect(under(['docker.io/library/busybox'], 'docker.io/library/busybox-evil')).toBe(false);
+    // A prefix that ends on a boundary is matched as it is.
+    expect(under(['registry.local/ml/'], 'registry.local/ml/train')).toBe(true);
+    expect(under(['registry.local/ml/'], 'registry.local/ml')).toBe(false);
+    expect(under(['busybox:'], 'busybox:1.36')).toBe(true);
+    expect(policyRefusal({ image: 'registry.local.evil.io/x', network: 'none' }, 'ml', { allow_host_network: false, image_prefixes: ['registry.local'] })).toBe(
+      'image "registry.local.evil.io/x" is not allowed for tenant ml: images must start with "registry.local", a prefix not ending in "/", ":" or "@" followed by one of them or by nothing (tenants.policies.ml.image_prefixes)',
+    );
+  });
+
   it('is restricted when no policy is set at all', () => {
     expect(policyFor({}, 'x')).toEqual(RESTRICTED);
   });

@@ -9,6 +9,8 @@ import type { TaskSpec, WorkflowSpec } from '../domain/task.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import type { ControlDeps } from './deps.ts';
 import { taskRowFrom, workflowRows } from './task-rows.ts';
+import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
+import { Forbidden } from '../domain/errors.ts';
 
 export interface ScheduleRun {
   kind: 'task' | 'workflow';
@@ -27,11 +29,30 @@ export function scheduledTaskRow(deps: Pick<ControlDeps, 'config'>, s: ScheduleR
   return taskRowFrom({ ...spec, labels }, deps.config, { status: 'queued', statusReason: WAITING_FOR_SCHEDULER, tenant: s.tenant, scheduleId: s.id });
 }
 
-/** `tick`: the scheduled time it runs for; null for a run started by hand. */
+/**
+ * Why the tenant's policy, as configured now, refuses a run's rows (null: it allows them). A
+ * schedule was checked when it was made, but an admin may have narrowed the policy since: its
+ * runs are held to the policy of the day, as a submit is.
+ */
+export function runRefusal(deps: Pick<ControlDeps, 'config'>, tenant: string, rows: Array<Pick<NewTaskRow, 'image' | 'network' | 'workflowKey'>>, workflow: boolean): string | null {
+  const policy = policyFor(deps.config.tenants.policies, tenant);
+  for (const r of rows) {
+    const refusal = policyRefusal(r, tenant, policy);
+    if (refusal) return workflow ? `task "${r.workflowKey}": ${refusal}` : refusal;
+  }
+  return null;
+}
+
+/**
+ * `tick`: the scheduled time it runs for; null for a run started by hand. Forbidden when the
+ * tenant's policy refuses it now (nothing is made).
+ */
 export async function createScheduleRun(deps: Pick<ControlDeps, 'config' | 'workflows' | 'releaser'>, tx: Tx, s: ScheduleRow, tick: Date | null): Promise<ScheduleRun> {
   const tickLabel = (labels: Record<string, string> | undefined) => (tick ? { ...labels, [TICK_LABEL]: tick.toISOString() } : (labels ?? {}));
   if (s.workflow) {
     const { wf, rows } = workflowRows(s.workflow as unknown as WorkflowSpec, deps.config, s.tenant);
+    const refusal = runRefusal(deps, s.tenant, rows, true);
+    if (refusal) throw new Forbidden(refusal);
     for (const r of rows) {
       r.scheduleId = s.id;
       r.labels = tickLabel(r.labels);
@@ -40,6 +61,8 @@ export async function createScheduleRun(deps: Pick<ControlDeps, 'config' | 'work
     return { kind: 'workflow', runId: workflow.id, queued };
   }
   const row = scheduledTaskRow(deps, s, tick);
+  const refusal = runRefusal(deps, s.tenant, [row], false);
+  if (refusal) throw new Forbidden(refusal);
   // One statement: the task's first history event comes from the insert trigger.
   const [task] = await tx.insert(taskTable).values(row).returning();
   return { kind: 'task', runId: task.id, queued: [task] };

@@ -10,10 +10,11 @@ import type { Logger } from 'pino';
 import type { CloseOptions, Part } from '../lifecycle/part.ts';
 import { compileCron } from '../schedule/cron.ts';
 import { admitRun, planTicks, type TickPlan } from '../schedule/tick-planner.ts';
-import type { ScheduleStore } from '../state/schedule-store.ts';
+import type { ScheduleStore, TickClaim } from '../state/schedule-store.ts';
 import type { ScheduleRow, TaskRow } from '../state/schema.ts';
 import type { ControlDeps } from './deps.ts';
-import { createScheduleRun, scheduledTaskRow } from './schedule-runs.ts';
+import { createScheduleRun, runRefusal, scheduledTaskRow } from './schedule-runs.ts';
+import { Forbidden } from '../domain/errors.ts';
 import { afterCancels, afterTaskCancel, type CancelledTask } from './queueing.ts';
 import type { ReleasedTask } from '../state/task-store.ts';
 import type { Tx } from '../state/tx.ts';
@@ -113,13 +114,20 @@ export class ScheduleTicker implements Part {
     }
   }
 
-  private async tickTogether(batch: Array<{ s: ScheduleRow; plan: TickPlan }>): Promise<void> {
-    if (batch.length === 0) return;
-    const claims = batch.map(({ s, plan }) => ({
-      id: s.id,
-      claim: { from: s.lastTick, handledThrough: plan.handledThrough, next: plan.next, missed: plan.missed },
-      task: scheduledTaskRow(this.deps, s, plan.run),
-    }));
+  private async tickTogether(all: Array<{ s: ScheduleRow; plan: TickPlan }>): Promise<void> {
+    if (all.length === 0) return;
+    const batch: typeof all = [];
+    const claims = [];
+    for (const { s, plan } of all) {
+      const claim = { from: s.lastTick, handledThrough: plan.handledThrough, next: plan.next, missed: plan.missed };
+      const task = scheduledTaskRow(this.deps, s, plan.run);
+      const refusal = runRefusal(this.deps, s.tenant, [task], false);
+      if (refusal) await this.refused(s, claim, plan.run!, refusal);
+      else {
+        batch.push({ s, plan });
+        claims.push({ id: s.id, claim, task });
+      }
+    }
     const started = await this.deps.schedules.claimTicksWithTasks(claims);
     await this.deps.pending.add(started).catch((err) =>
       this.deps.logger.warn({ err, runs: started.length }, 'schedules: runs stored, Redis unavailable; the reconciler will enqueue them'),
@@ -129,6 +137,17 @@ export class ScheduleTicker implements Part {
       const b = bySchedule.get(t.scheduleId!);
       if (b?.plan.run) this.deps.onRun?.(b.s, t.id, Date.now() - b.plan.run.getTime());
     }
+  }
+
+  /**
+   * A run the tenant's policy refuses now (narrowed since the schedule was made): the tick is
+   * handled without a run, since trying again would be refused again, and last_error says why,
+   * as for a run that could not start.
+   */
+  private async refused(s: ScheduleRow, claim: TickClaim, tick: Date, reason: string): Promise<void> {
+    if (!(await this.deps.schedules.claimTick(s.id, claim))) return; // another control plane took this tick
+    this.deps.logger.warn({ schedule_id: s.id, tenant: s.tenant, tick: tick.toISOString(), reason }, "schedules: a run refused by its tenant's policy; the tick is skipped");
+    await this.deps.schedules.noteError(s.id, `the run of ${tick.toISOString()} was refused: ${reason}`);
   }
 
   private async failed(s: ScheduleRow, err: unknown): Promise<void> {
@@ -183,12 +202,17 @@ export class ScheduleTicker implements Part {
       return;
     }
     const claimed = await schedules.claimTick(s.id, claim, async (tx) => {
+      // Refused by the tenant's policy (Forbidden): nothing is made, nor cancelled (refused below).
       // replace: the runs it replaces are cancelled in the transaction that claims the tick and
       // makes the new run, so no crash leaves both running (cancelled after the commit, a crash
       // between the two left the old run going until the next tick, for a daily cron a day).
       const replaced = admission.action === 'replace' ? await this.cancelIn(tx, s, admission.cancel) : null;
       const run = await createScheduleRun(this.deps, tx, s, tickAt);
       return { result: { run, replaced }, runId: run.runId };
+    }).catch(async (err: unknown) => {
+      if (!(err instanceof Forbidden)) throw err;
+      await this.refused(s, claim, tickAt, err.message);
+      return null;
     });
     if (!claimed?.result) return; // another control plane took this tick
     const { run, replaced } = claimed.result;

@@ -133,7 +133,8 @@ export class ScheduleControl {
 
   /**
    * Starts a run now, whatever the cron, the concurrency policy or paused say (as
-   * `kubectl create job --from=cronjob/…` does); the tick bookkeeping is left alone.
+   * `kubectl create job --from=cronjob/…` does); the tick bookkeeping is left alone. Forbidden
+   * when the tenant's policy refuses the run now.
    */
   async trigger(id: string, actor: Actor): Promise<{ schedule: ScheduleRow; run: ScheduleRun }> {
     const s = await this.get(id, actor);
@@ -143,9 +144,12 @@ export class ScheduleControl {
         await this.deps.schedules.noteRun(tx, s.id, r.runId);
         return r;
       })
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
         // Deleted between the read above and the run's insert (which refers to it).
         if (isForeignKeyViolation(err)) throw new NotFound('Schedule not found');
+        // Refused by the tenant's policy as configured now: a 403 naming the rule, as a submit
+        // gets, and last_error says it too, as for a tick's run.
+        if (err instanceof Forbidden) await this.deps.schedules.noteError(s.id, `a run triggered by hand was refused: ${err.message}`).catch(() => undefined);
         throw err;
       });
     await this.deps.pending.add(run.queued).catch((err) =>

@@ -134,6 +134,9 @@ export class TaskControl {
     if (before?.workflowId && before.templates && before.attempts === 0 && before.status === 'failed' && isFillFailure(before.error)) {
       throw new Conflict(`This task failed before it ran, when its templates were filled from its workflow; retry the workflow instead (POST /workflows/${before.workflowId}/retry)`);
     }
+    // A new attempt is held to its tenant's policy as configured now, as a submit is (an admin
+    // may have narrowed it since the task was accepted): 403 naming the rule.
+    if (before) this.checkPolicy(before, before.tenant);
     const r = await this.deps.tasks.retry(id);
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('notRetryable' in r) throw new Conflict(`Task is ${r.notRetryable.status}; only failed, timed_out or cancelled tasks can be retried`);
