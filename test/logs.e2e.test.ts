@@ -1,15 +1,15 @@
 // A task's output as its user meets it: cut at the configured cap and marked truncated, kept
 // across a restart, streamed line by line (Server-Sent Events) while the container runs; and a
 // task printing far more than the cap does not make the control plane's memory grow with it.
-// Follows are limited per key and per process (429), through the API and the dashboard's relay,
-// and share one Redis connection.
+// Follows are limited per key and per process (429), share one Redis connection, and end when
+// their key is revoked, through the API and the dashboard's relay.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
-import { api, FINAL, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
+import { api, FINAL, runCli, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
@@ -259,6 +259,11 @@ function openSse(url: string, headers: Record<string, string> = {}) {
   return { opened, events, ended, close: () => left.abort() };
 }
 
+/** Resolves with when `p` settled, or null if it had not after `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  return Promise.race([p, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+}
+
 /** Established TCP connections from process `pid` to Redis (its sockets, found in /proc/net/tcp*). */
 function redisConnectionsOf(pid: number): number {
   const inodes = new Set<string>();
@@ -287,7 +292,7 @@ function redisConnectionsOf(pid: number): number {
   return n;
 }
 
-describe('log follows: limits, one Redis reader', () => {
+describe('log follows: limits, one Redis reader, revoked keys', () => {
   const ADMIN = 'test-admin-key-follows-0123456789abcdef';
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let jarvis: Awaited<ReturnType<typeof startJarvis>>;
@@ -401,5 +406,85 @@ describe('log follows: limits, one Redis reader', () => {
     await print('shared line');
     for (const f of [first, ...more]) await expect.poll(() => f.events.map((e) => e.data), { timeout: 5_000 }).toContain('shared line');
     for (const f of [first, ...more]) f.close();
+  });
+
+  it('ends a follow within 2 s of its key being revoked, sending no line written after the revocation', async () => {
+    const k = await newKey('revoked-follower');
+    const f = follow(k.key);
+    expect((await f.opened).status).toBe(200);
+    await print('before revocation');
+    await expect.poll(() => f.events.map((e) => e.data), { timeout: 5_000 }).toContain('before revocation');
+
+    expect((await as(ADMIN)('DELETE', `/auth/keys/${k.id}`)).status).toBe(204);
+    const revokedAt = Date.now();
+    // The task goes on printing.
+    let n = 0;
+    const printing = setInterval(() => void print(`after revocation ${++n}`), 50);
+    try {
+      const endedAt = await within(f.ended, 4_000);
+      expect(endedAt, 'the stream was still open 4 s after the revocation').not.toBeNull();
+      console.log(`a follow ended ${endedAt! - revokedAt} ms after its key was revoked`);
+      expect(endedAt! - revokedAt).toBeLessThan(2_000);
+    } finally {
+      clearInterval(printing);
+      f.close();
+    }
+    expect(n).toBeGreaterThan(0);
+    expect(f.events.filter((e) => e.data.startsWith('after revocation'))).toEqual([]);
+    const last = f.events.at(-1)!;
+    expect(last.event).toBe('refused');
+    expect(JSON.parse(last.data)).toEqual({ detail: expect.stringMatching(/API key is no longer accepted \(revoked\)/) });
+    // Its place is given back.
+    await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
+  });
+
+  it('ends a quiet follow within 2 s of its key being revoked behind the server (jarvis keys revoke, on the database)', async () => {
+    const k = await newKey('revoked-elsewhere');
+    const f = follow(k.key);
+    expect((await f.opened).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_500)); // past the key's cached lookup
+    const revoked = await runCli(['keys', 'revoke', k.id], { DATABASE_URL: db.url });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const revokedAt = Date.now();
+    // Nothing is printed: the stream finds out at a quiet second, once the lookup's cache is over.
+    const endedAt = await within(f.ended, 4_000);
+    f.close();
+    expect(endedAt, 'the stream was still open 4 s after the revocation').not.toBeNull();
+    console.log(`a quiet follow ended ${endedAt! - revokedAt} ms after its key was revoked by the CLI`);
+    expect(endedAt! - revokedAt).toBeLessThan(2_000);
+    expect(f.events.at(-1)?.event).toBe('refused');
+  });
+
+  it("ends the dashboard's live log within 2 s of its session's key being revoked", async () => {
+    const k = await newKey('revoked-dashboard');
+    const f = openSse(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { cookie: `jarvis_ui_key=${k.key}` });
+    expect((await f.opened).status).toBe(200);
+    await print('dashboard before');
+    await expect.poll(() => f.events.map((e) => e.data), { timeout: 5_000 }).toContain('dashboard before');
+
+    expect((await as(ADMIN)('DELETE', `/auth/keys/${k.id}`)).status).toBe(204);
+    const revokedAt = Date.now();
+    let n = 0;
+    const printing = setInterval(() => void print(`dashboard after ${++n}`), 50);
+    try {
+      const endedAt = await within(f.ended, 4_000);
+      expect(endedAt, 'the relayed stream was still open 4 s after the revocation').not.toBeNull();
+      console.log(`the dashboard's live log ended ${endedAt! - revokedAt} ms after its key was revoked`);
+      expect(endedAt! - revokedAt).toBeLessThan(2_000);
+    } finally {
+      clearInterval(printing);
+      f.close();
+    }
+    expect(f.events.filter((e) => e.data.startsWith('dashboard after'))).toEqual([]);
+    expect(f.events.at(-1)?.event).toBe('refused');
+    await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
+
+    // A page that goes away gives its place back too.
+    const other = await newKey('dashboard-leaves');
+    const gone = openSse(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { cookie: `jarvis_ui_key=${other.key}` });
+    expect((await gone.opened).status).toBe(200);
+    await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(1);
+    gone.close();
+    await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
   });
 });

@@ -73,11 +73,13 @@ export function createApp(deps: ApiDeps) {
   installFastApi(app, { logger, title: 'Jarvis', version: '0.1.0', bodyLimit, extraResponses: documentedAnswers(deps.config.auth.public_metrics) });
 
   const control = createControl(deps);
-  // Log streams open at once, per key and in this process.
+  // Log streams open at once, per key and in this process, and their keys looked at while open.
   const follows = new LogFollows({
+    authenticator: deps.authenticator,
     perKey: deps.config.server.max_log_follows_per_key,
     inAll: deps.config.server.max_log_follows,
     metrics,
+    logger,
   });
   const routes = [taskRoutes(control, follows), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(deps), auditRoutes(deps), secretRoutes(deps), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];
   for (const r of routes) app.route('/', r);

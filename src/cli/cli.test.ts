@@ -170,6 +170,14 @@ describe('followLogs', () => {
     const broken = new ApiClient('http://127.0.0.1:8000', null, streaming(['data: one\n\n'], new TypeError('terminated')));
     expect((await refusalOf(followLogs(broken, 'T2'))).message).toMatch(/^the log stream of task T2 stopped before the task ended \(terminated\)/);
   });
+  it("stops with the server's words at a refused event (a revoked key), printing them as no line of output", async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const detail = 'This log stream was ended: its API key is no longer accepted (revoked). Follow the task again with a valid key';
+    const api = new ApiClient('http://127.0.0.1:8000', null, streaming(['data: one\n\n', `event: refused\ndata: ${JSON.stringify({ detail })}\n\n`]));
+    const err = await refusalOf(followLogs(api, 'T3'));
+    expect(err.message).toBe(`the log stream of task T3 was ended by the server: ${detail}`);
+    expect(out.mock.calls.map((c) => c[0])).toEqual(['one\n']);
+  });
 });
 
 describe('advice', () => {

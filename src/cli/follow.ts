@@ -14,6 +14,9 @@ export async function followLogs(api: ApiClient, id: string): Promise<void> {
   try {
     for await (const ev of api.events(`${path}/logs?follow=true`)) {
       if (ev.event === 'end') return;
+      // The server ended the stream (the key was revoked): its words, not a line of output.
+      if (ev.event === 'refused') throw new CliError(`the log stream of task ${id} was ended by the server: ${refusedDetail(ev.data)}`);
+      if (ev.event !== 'message') continue;
       process.stdout.write(ev.data + '\n');
     }
   } catch (err) {
@@ -25,6 +28,16 @@ export async function followLogs(api: ApiClient, id: string): Promise<void> {
     `the log stream of task ${id} stopped before the task ended (${why}); the task may still be running. ` +
       `Follow it again with \`jarvis logs -f ${id}\`, or see its state with GET ${redactUrl(new URL(path, api.baseUrl).href)} (or \`jarvis tasks\`)`,
   );
+}
+
+function refusedDetail(data: string): string {
+  try {
+    const d = (JSON.parse(data) as { detail?: unknown } | null)?.detail;
+    if (typeof d === 'string') return d;
+  } catch {
+    // not JSON: the text as it is
+  }
+  return data || 'no reason given';
 }
 
 /**

@@ -103,6 +103,42 @@ describe('following a task to its end', () => {
     await redis.del(names.logStream(id));
   });
 
+  it('ends with Unauthorized once its key is refused, sending nothing read after that', async () => {
+    const { id, logs } = setup({ quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 5_000 });
+    const lines: string[] = [];
+    let allowed = true;
+    let asked = 0;
+    const following = logs
+      .follow(id, () => false, async (line) => void lines.push(line), {
+        allowed: async () => {
+          asked++;
+          return allowed;
+        },
+      })
+      .catch((err: Error) => err);
+    const stream = names.logStream(id);
+    await redis.xadd(stream, '*', 'a', '1', 'd', 'before\n');
+    await expect.poll(() => lines).toEqual(['before']);
+    allowed = false;
+    await redis.xadd(stream, '*', 'a', '1', 'd', 'after\n');
+    expect(await following).toMatchObject({ name: 'Unauthorized', message: expect.stringMatching(/no longer accepted/) });
+    expect(lines).toEqual(['before']);
+    expect(asked).toBeGreaterThanOrEqual(2);
+    await redis.del(stream);
+  });
+
+  it('asks about its key at each quiet second too', async () => {
+    const { id, logs } = setup({ quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 5_000 });
+    let asked = 0;
+    const t0 = Date.now();
+    const following = logs.follow(id, () => false, async () => undefined, { allowed: async () => ++asked < 2 });
+    await expect(following).rejects.toThrow(/no longer accepted/);
+    // Nothing printed: the first quiet second allows it, the second ends it.
+    expect(asked).toBe(2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_900);
+    expect(Date.now() - t0).toBeLessThan(3_500);
+  });
+
   it('stops waiting when the reader has left', async () => {
     const { id, logs, reads } = setup({ quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 60_000 });
     let closed = false;

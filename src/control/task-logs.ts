@@ -3,7 +3,7 @@
 import { fieldsOf } from '../monitor/results.ts';
 import { isFinal, isOnNode } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
-import { NotFound } from '../domain/errors.ts';
+import { NotFound, Unauthorized } from '../domain/errors.ts';
 import { canSee, type Actor } from './actor.ts';
 import type { TaskRow } from '../state/schema.ts';
 
@@ -29,7 +29,17 @@ const END_WAIT: EndWait = { quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 5
 export interface FollowOptions {
   /** Aborted when the reader leaves: the wait for the next line ends at once. */
   signal?: AbortSignal;
+  /**
+   * Whether the follower may still read (its key not revoked): asked after each read of the
+   * stream, before its lines are sent, and at each quiet second. false ends the follow with
+   * Unauthorized (FOLLOWER_REFUSED).
+   */
+  allowed?: () => Promise<boolean>;
 }
+
+/** Why a follow ended early: its key was refused while it ran. */
+export const FOLLOWER_REFUSED =
+  'This log stream was ended: its API key is no longer accepted (revoked). Follow the task again with a valid key';
 
 export class TaskLogs {
   constructor(
@@ -59,7 +69,8 @@ export class TaskLogs {
   /**
    * Emits the task's output line by line until it ends (or `isClosed` says the reader left), then
    * answers how it ended. An attempt that ends in a retry does not end the stream: the next
-   * attempt's output follows on it, until an attempt's end is the task's.
+   * attempt's output follows on it, until an attempt's end is the task's. Throws Unauthorized
+   * when `options.allowed` says the follower may no longer read.
    */
   async follow(id: string, isClosed: () => boolean, emit: (line: string) => Promise<void>, options: FollowOptions = {}) {
     const at: StreamPosition = { lastId: '0', partial: '', sentAny: false };
@@ -122,6 +133,9 @@ export class TaskLogs {
         at.sentAny = true;
       }
     };
+    const mayRead = async () => {
+      if (options.allowed && !(await options.allowed())) throw new Unauthorized(FOLLOWER_REFUSED);
+    };
     while (!isClosed()) {
       // One reader for every follower of this process (monitor/log-streams.ts).
       const entries = await this.deps.logStreams.read(key, at.lastId, options.signal).catch((err) => {
@@ -129,6 +143,8 @@ export class TaskLogs {
         throw err;
       });
       if (isClosed()) return null;
+      // Checked after the read, before its lines go out: none read after a revocation is sent.
+      await mayRead();
       if (entries) {
         for (const [entryId, raw] of entries) {
           at.lastId = entryId;

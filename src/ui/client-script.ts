@@ -6,7 +6,7 @@
 //    when no live part is left. A refresh sent to the sign-in form (key revoked) goes there.
 //  - <pre data-follow="/ui/tasks/ID/logs/stream">: the stream replays the log from its start, so
 //    the stored text is replaced line by line with no gap; on its end event the page reloads the
-//    live parts once more.
+//    live parts once more; on a refused event (the key was revoked) it stops and says so.
 export const LIVE_SCRIPT = `(() => {
   'use strict';
   const live = () => [...document.querySelectorAll('[data-live][id]')];
@@ -49,6 +49,15 @@ export const LIVE_SCRIPT = `(() => {
         let info = {};
         try { info = JSON.parse(ev.data); } catch (e) { /* keep {} */ }
         if (state) state.textContent = 'Log complete (task ' + (info.status || 'ended') + ').';
+        refresh();
+      });
+      // The signed-in key was revoked while the log streamed: stop (no reconnect), say so, and let
+      // the live parts' refresh go to the sign-in form.
+      source.addEventListener('refused', (ev) => {
+        source.close();
+        let info = {};
+        try { info = JSON.parse(ev.data); } catch (e) { /* keep {} */ }
+        if (state) state.textContent = 'Live log stopped: ' + (info.detail || 'the key is no longer accepted') + '.';
         refresh();
       });
       source.onerror = () => { if (state && source.readyState === 2) state.textContent = 'Live log disconnected; reload to see the rest.'; };

@@ -4,6 +4,7 @@ import { actorOf } from '../auth/actor.ts';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import type { Control } from '../../control/index.ts';
+import { Unauthorized } from '../../domain/errors.ts';
 import type { LogFollows } from '../auth/log-follows.ts';
 import { json } from './responses.ts';
 import { presentTask } from '../present.ts';
@@ -121,6 +122,7 @@ export function taskRoutes(control: Control, follows: LogFollows) {
     summary: "A task's output; with follow=true, a Server-Sent Events stream of lines until it ends",
     description:
       'With follow=true: one `message` event per line, then an `end` event `{"status", "exit_code"}` when the task ends. ' +
+      'A stream whose key is revoked meanwhile ends with a `refused` event `{"detail": "…"}` instead. ' +
       'A key may hold server.max_log_follows_per_key streams at once, a server process server.max_log_follows (429 beyond).',
     request: { params: TaskIdParam, query: LogsQuery },
     responses: {
@@ -158,9 +160,13 @@ export function taskRoutes(control: Control, follows: LogFollows) {
           async (line) => {
             await stream.writeSSE({ data: line });
           },
-          { signal: left.signal },
+          { signal: left.signal, allowed: pass.allowed },
         );
         if (!left.signal.aborted) await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
+      } catch (err) {
+        if (!(err instanceof Unauthorized)) throw err;
+        // The key was revoked while the stream ran: say so, and end it.
+        if (!left.signal.aborted) await stream.writeSSE({ event: 'refused', data: JSON.stringify({ detail: err.message }) });
       } finally {
         pass.close();
       }
