@@ -128,7 +128,7 @@ export interface CancelledTask {
  * waited out the old backoff, up to a day, on an idle cluster (until session 32 a workflow's
  * cancel and a replace removed none). The three go at once, each waiting for Redis at most
  * ENQUEUE_TIMEOUT_MS, so a stalled Redis does not hold the answer: the nodes are then told in the
- * background, a job left behind is removed by the retry that would meet it (removeStaleJobs), and
+ * background, a job left behind is removed by the retry that would meet it (requeueWithin), and
  * waiting tasks are woken by the next change of capacity or their own delay.
  */
 export async function afterCancels(deps: Pick<ControlDeps, 'redis' | 'names' | 'logger' | 'pending'>, cancelled: CancelledTask[], tellEvery = false): Promise<void> {
@@ -144,16 +144,30 @@ export async function afterCancels(deps: Pick<ControlDeps, 'redis' | 'names' | '
 }
 
 /**
- * Before tasks that a cancel ended are queued again (a retry of the task or of its workflow): the
- * pending jobs of their own ids go, in case the cancel could not remove them (Redis refused or
- * stalled then, or a control plane before session 32 cancelled their workflow). Within
- * ENQUEUE_TIMEOUT_MS; a job left is then only waited out, as before.
+ * The Redis side of a retry (a task's own, or its workflow's), within one ENQUEUE_TIMEOUT_MS: the
+ * cancels of the tasks' earlier attempts forgotten (forgetTaskCancels), the pending jobs of those
+ * that had been cancelled removed, then the tasks queued now added. The removal is for a job a
+ * cancel could not remove (Redis refused or stalled then, or a control plane before session 32
+ * cancelled their workflow): an add of the same id would be a no-op beside it. Throws when Redis
+ * refused the add or did not answer in time: the tasks are queued in the database, and the
+ * reconciler enqueues them (a stalled Redis also runs what was sent, in order, once it answers).
  */
-export async function removeStaleJobs(deps: Pick<ControlDeps, 'pending' | 'logger'>, tasks: Array<Pick<TaskRow, 'id' | 'tenant'>>): Promise<void> {
-  if (tasks.length === 0) return;
-  await withTimeout(deps.pending.removeMany(tasks), ENQUEUE_TIMEOUT_MS, 'Redis').catch((err) =>
-    deps.logger.warn({ err, task_ids: tasks.map((t) => t.id) }, 'retry: could not remove the pending jobs a cancel may have left; a task that has one waits for it'),
-  );
+export function requeueWithin(
+  deps: Pick<ControlDeps, 'pending' | 'redis' | 'names' | 'logger'>,
+  again: { retried: string[]; wereCancelled: Array<Pick<TaskRow, 'id' | 'tenant'>>; queued: PendingRow[] },
+): Promise<void> {
+  const steps = async () => {
+    await Promise.all([
+      forgetTaskCancels(deps, again.retried).catch(() => undefined),
+      again.wereCancelled.length === 0
+        ? undefined
+        : deps.pending.removeMany(again.wereCancelled).catch((err) =>
+            deps.logger.warn({ err, task_ids: again.wereCancelled.map((t) => t.id) }, 'retry: could not remove the pending jobs a cancel may have left; a task that has one waits for it'),
+          ),
+    ]);
+    await deps.pending.add(again.queued);
+  };
+  return withTimeout(steps(), ENQUEUE_TIMEOUT_MS, 'Redis');
 }
 
 /**
@@ -168,7 +182,7 @@ export async function afterTaskCancel(
   const { task } = r;
   await afterCancels(deps, [r], true);
   if (r.released.length > 0) {
-    await deps.pending.add(r.released).catch((err) => deps.logger.warn({ err, task_id: task.id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'));
+    await enqueueWithin(deps, r.released).catch((err) => deps.logger.warn({ err, task_id: task.id }, 'cancel: could not enqueue released workflow tasks; the reconciler will'));
   }
   deps.metrics.finished.inc({ status: 'cancelled', priority: task.priority });
 }

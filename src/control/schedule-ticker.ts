@@ -15,7 +15,7 @@ import type { ScheduleRow, TaskRow } from '../state/schema.ts';
 import type { ControlDeps } from './deps.ts';
 import { createScheduleRun, runRefusal, scheduledTaskRow } from './schedule-runs.ts';
 import { Forbidden } from '../domain/errors.ts';
-import { afterCancels, afterTaskCancel, type CancelledTask } from './queueing.ts';
+import { afterCancels, afterTaskCancel, enqueueWithin, type CancelledTask } from './queueing.ts';
 import type { ReleasedTask } from '../state/task-store.ts';
 import type { Tx } from '../state/tx.ts';
 
@@ -129,7 +129,7 @@ export class ScheduleTicker implements Part {
       }
     }
     const started = await this.deps.schedules.claimTicksWithTasks(claims);
-    await this.deps.pending.add(started).catch((err) =>
+    await enqueueWithin(this.deps, started).catch((err) =>
       this.deps.logger.warn({ err, runs: started.length }, 'schedules: runs stored, Redis unavailable; the reconciler will enqueue them'),
     );
     const bySchedule = new Map(batch.map((b) => [b.s.id, b]));
@@ -222,7 +222,7 @@ export class ScheduleTicker implements Part {
       await afterCancels(this.deps, replaced.workflowTasks);
       for (const r of replaced.tasks) await afterTaskCancel(this.deps, r);
     }
-    await this.deps.pending.add(run.queued).catch((err) =>
+    await enqueueWithin(this.deps, run.queued).catch((err) =>
       logger.warn({ err, schedule_id: s.id }, 'schedules: run stored, Redis unavailable; the reconciler will enqueue it'),
     );
     this.deps.onRun?.(s, run.runId, Date.now() - tickAt.getTime());

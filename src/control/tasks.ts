@@ -11,7 +11,7 @@ import { policyFor, policyRefusal } from '../auth/tenant-policy.ts';
 import { canSee, type Actor } from './actor.ts';
 import type { TaskSpec } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
-import { afterTaskCancel, enqueueWithin, forgetTaskCancels, queueUnavailable, removeStaleJobs } from './queueing.ts';
+import { afterTaskCancel, enqueueWithin, queueUnavailable, requeueWithin } from './queueing.ts';
 import { isFillFailure, WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { taskRowFrom } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
@@ -145,11 +145,10 @@ export class TaskControl {
         `This task's workflow ${r.workflowRunning.workflowId} is still running: retried alone, the tasks its failure skipped would not run. Retry the workflow once it has ended (POST /workflows/${r.workflowRunning.workflowId}/retry): it runs this task again and what it skipped`,
       );
     }
-    // The cancel was about the attempt that ended, not the new one (control/queueing.ts); and a
-    // pending job its cancel left would hold back the new one of the same id (removeStaleJobs).
-    await Promise.all([forgetTaskCancels(this.deps, [id]).catch(() => undefined), before?.status === 'cancelled' ? removeStaleJobs(this.deps, [r]) : undefined]);
+    // The cancel was about the attempt that ended, not the new one; a pending job its cancel left
+    // would hold back the new one of the same id (control/queueing.ts).
     try {
-      await enqueueWithin(this.deps, [r]);
+      await requeueWithin(this.deps, { retried: [id], wereCancelled: before?.status === 'cancelled' ? [r] : [], queued: [r] });
     } catch (err) {
       // The task is queued in the database; the reconciler enqueues it once Redis is back.
       this.deps.logger.warn({ err, task_id: id }, 'retry: queued in the database, Redis unavailable; the reconciler will enqueue it');

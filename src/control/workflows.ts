@@ -1,13 +1,14 @@
 // Use cases for workflows: the graph is checked (keys, dependencies, cycles) before anything is
-// stored; the whole graph is stored in one transaction, then its first tasks are enqueued. If
-// Redis refuses them the workflow is removed again and the caller gets Unavailable (unless one
-// was placed meanwhile: then it is accepted, as stored; see takeBack).
+// stored; the whole graph is stored in one transaction, then its first tasks are enqueued, within
+// the deadline POST /tasks has (enqueueWithin). If Redis refuses them or does not answer in time
+// the workflow is removed again and the caller gets Unavailable (unless one was placed meanwhile:
+// then it is accepted, as stored; see takeBack).
 import { validateGraph } from '../dag/validate.ts';
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import { Conflict, InvalidInput, NotFound } from '../domain/errors.ts';
 import type { WorkflowSpec, WorkflowStatus } from '../domain/task.ts';
 import type { ControlDeps } from './deps.ts';
-import { afterCancels, forgetTaskCancels, queueUnavailable, removeStaleJobs } from './queueing.ts';
+import { afterCancels, enqueueWithin, queueUnavailable, requeueWithin } from './queueing.ts';
 import { workflowRows } from './task-rows.ts';
 import { checkSecretRefs } from './secret-refs.ts';
 import { checkWorkflowSpecTemplates } from './template-checks.ts';
@@ -34,7 +35,7 @@ export class WorkflowControl {
     const created = await workflows.create(wf, rows, (tx, w) => releaser.start(tx, w));
     let workflow = created.workflow;
     try {
-      await this.deps.pending.add(created.queued);
+      await enqueueWithin(this.deps, created.queued);
     } catch (err) {
       if (!(await this.takeBack(id, created.queued.map((t) => t.id), err))) throw queueUnavailable(config, 'the workflow');
       workflow = (await workflows.get(id)) ?? workflow;
@@ -100,10 +101,9 @@ export class WorkflowControl {
     if (r === 'not_found') throw new NotFound('Workflow not found');
     if ('running' in r) throw new Conflict('Workflow is still running; retry it once it has ended (or cancel it first)');
     if ('allSucceeded' in r) throw new Conflict('Every task of this workflow succeeded; there is nothing to retry (submit it again to run it all again)');
-    // The cancels were about attempts that ended, not the new ones (control/queueing.ts); and a
-    // pending job a cancel left would hold back the new one of the same id (removeStaleJobs).
-    await Promise.all([forgetTaskCancels(this.deps, r.reset.map((t) => t.id)).catch(() => undefined), removeStaleJobs(this.deps, r.wereCancelled)]);
-    await this.deps.pending.add(r.queued).catch((err) =>
+    // The cancels were about attempts that ended, not the new ones; a pending job a cancel left
+    // would hold back the new one of the same id (control/queueing.ts).
+    await requeueWithin(this.deps, { retried: r.reset.map((t) => t.id), wereCancelled: r.wereCancelled, queued: r.queued }).catch((err) =>
       this.deps.logger.warn({ err, workflow_id: id }, 'workflow retry: queued in the database, Redis unavailable; the reconciler will enqueue them'),
     );
     const workflow = (await workflows.get(id)) as WorkflowRow;
