@@ -15,6 +15,7 @@ import { isUniqueViolation, uuidArray, type Tx } from './tx.ts';
 import { fieldsOf, rowFromJson, rowsOf } from './row-mapping.ts';
 import { insertAsJson } from './json-insert.ts';
 import { NotTakenBack } from './group-commit.ts';
+import { deletePendingDeliveries, deliveryLine } from './webhook-store.ts';
 
 export interface TaskFilter {
   /** Only this tenant's tasks (undefined: every tenant's). */
@@ -164,9 +165,12 @@ export class TaskStore {
       if (allOrNone && kept.length > 0) return rows;
       const gone = rows.filter(untouched).map((t) => t.id);
       if (gone.length > 0) {
+        // Their events go with them, and the webhook deliveries the outbox may have made of those
+        // events already (they would be sent for tasks that answer 404).
         await tx.execute(sql`
-          with gone as (delete from tasks where id = any(${uuidArray(gone)}::uuid[]) returning id)
-          delete from task_events e using gone where e.task_id = gone.id`);
+          with gone as (delete from tasks where id = any(${uuidArray(gone)}::uuid[]) returning id),
+            events as (delete from task_events e using gone where e.task_id = gone.id)
+          ${deletePendingDeliveries(sql`${`{${gone.map((id) => deliveryLine('task', id)).join(',')}}`}::text[]`)}`);
       }
       return kept;
     });

@@ -12,6 +12,20 @@ import { FINAL_STATUSES } from '../domain/task.ts';
 export type NewDeliveryRow = typeof webhookDeliveries.$inferInsert;
 export type EventSource = 'task_events' | 'workflow_events';
 
+/** A delivery's line (its events are sent in order within it): `task:<id>` or `workflow:<id>`. */
+export const deliveryLine = (kind: 'task' | 'workflow', id: string): string => `${kind}:${id}`;
+
+/**
+ * The statement that deletes the pending deliveries of these lines (an SQL text[]), for a
+ * submission taken back after its enqueue failed (TaskStore.deleteMany, WorkflowStore.delete):
+ * its first events were committed with it, and the outbox may have fanned them out already, so
+ * they would be sent, and retried, for ids that answer 404. Run in the take-back's transaction.
+ * By webhook, so each look is a range of webhook_deliveries_pending_idx.
+ */
+export function deletePendingDeliveries(lines: SQL): SQL {
+  return sql`delete from webhook_deliveries d using webhooks w where d.webhook_id = w.id and d.status = 'pending' and d.line = any(${lines})`;
+}
+
 /** An event of a history table, with what its webhook payload needs from its task or workflow. */
 export interface SourceEvent {
   id: number;

@@ -11,6 +11,7 @@ import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { fieldsOf } from './row-mapping.ts';
 import { updateWithEvents } from './task-history.ts';
 import { afterCommit, uuidArray } from './tx.ts';
+import { deletePendingDeliveries, deliveryLine } from './webhook-store.ts';
 import { ACTIVE_STATUSES as ACTIVE, UNFINISHED_STATUSES as UNFINISHED, type WorkflowStatus } from '../domain/task.ts';
 
 /** The history's reason for a task its workflow released. */
@@ -90,8 +91,12 @@ export class WorkflowStore {
         .orderBy(tasks.id)
         .for('update');
       if (queued.some((t) => t.status !== 'queued' || t.attempts !== 0)) return false;
+      // The webhook deliveries the outbox may have made of its first events go too (they would be
+      // sent for a workflow and tasks that answer 404).
+      const lines = sql`array[${deliveryLine('workflow', id)}::text] || array(select ${deliveryLine('task', '')}::text || t.id::text from tasks t where t.workflow_id = ${id})`;
       await tx.execute(sql`
-        with events as (delete from task_events e using tasks t where t.workflow_id = ${id} and e.task_id = t.id)
+        with events as (delete from task_events e using tasks t where t.workflow_id = ${id} and e.task_id = t.id),
+          deliveries as (${deletePendingDeliveries(lines)})
         delete from workflows where id = ${id}`);
       return true;
     });

@@ -12,7 +12,7 @@ import { PassLoop } from '../lifecycle/pass-loop.ts';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CloseOptions, Part } from '../lifecycle/part.ts';
-import type { Cursor, EventSource, NewDeliveryRow, SourceEvent, WebhookStore } from '../state/webhook-store.ts';
+import { deliveryLine, type Cursor, type EventSource, type NewDeliveryRow, type SourceEvent, type WebhookStore } from '../state/webhook-store.ts';
 import { eventBody, matchesEvent, taskEvent, TASK_EVENTS, workflowEvent, WORKFLOW_EVENTS } from './events.ts';
 
 const PAGE = 2_000;
@@ -159,7 +159,7 @@ function deliveriesFor(source: EventSource, e: SourceEvent, subs: Array<{ id: st
     tenant: e.tenant,
     eventId,
     eventType: type,
-    line: `${source === 'task_events' ? 'task' : 'workflow'}:${e.subject}`,
+    line: deliveryLine(source === 'task_events' ? 'task' : 'workflow', e.subject),
     eventSeq: e.id,
     body,
     status: 'pending' as const,
