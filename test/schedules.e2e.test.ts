@@ -26,6 +26,11 @@ async function runsOf(http: Http, tag: string) {
   expect(r.status).toBe(200);
   return r.body.items as Array<{ id: string; status: string; schedule_id: string | null; labels: Record<string, string>; created_at: string }>;
 }
+/** jarvis_tasks_submitted_total, summed over priorities, as /metrics shows it. */
+async function submittedTotal(http: Http): Promise<number> {
+  const text = (await http.get('/metrics')).body as string;
+  return [...text.matchAll(/^jarvis_tasks_submitted_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
 const simTask = (tag: string, ms = 50) => ({ image: 'sim', labels: { sched: tag, 'jarvis.sim/duration_ms': String(ms) } });
 
 describe('schedules on one control plane', () => {
@@ -156,9 +161,11 @@ describe('schedules on one control plane', () => {
   it('runs a workflow per tick, linked to the schedule', async () => {
     const wf = { name: 'wf', tasks: [{ key: 'a', ...simTask('wf') }, { key: 'b', ...simTask('wf'), depends_on: ['a'] }] };
     const s = (await http.post('/schedules', { name: 'wf', cron: '0 0 1 1 *', workflow: wf })).body;
+    const before = await submittedTotal(http);
     const trig = await http.post(`/schedules/${s.id}/trigger`);
     expect(trig.status).toBe(201);
     expect(trig.body.run.kind).toBe('workflow');
+    expect(await submittedTotal(http), "the run's two tasks are counted as submitted").toBe(before + 2);
     let w;
     for (let i = 0; i < 100; i++) {
       w = (await http.get(`/workflows/${trig.body.run.id}`)).body;
@@ -173,11 +180,13 @@ describe('schedules on one control plane', () => {
   });
 
   it('forbid skips a tick while the last run is active; replace cancels it', async () => {
+    const before = await submittedTotal(http);
     const f = (await http.post('/schedules', { name: 'f', cron: '* * * * * *', concurrency: 'forbid', task: simTask('forbid', 3_500) })).body;
     const r = (await http.post('/schedules', { name: 'r', cron: '*/2 * * * * *', concurrency: 'replace', task: simTask('replace', 60_000) })).body;
     await sleep(5_200);
     await http.call('PATCH', `/schedules/${f.id}`, { paused: true });
     await http.call('PATCH', `/schedules/${r.id}`, { paused: true });
+    await sleep(500); // a tick claimed as the pause landed has committed
     // forbid: runs never overlap, so in ~5 s of 3.5 s runs there are at most two.
     const forbid = await runsOf(http, 'forbid');
     expect(forbid.length).toBeGreaterThanOrEqual(1);
@@ -187,6 +196,7 @@ describe('schedules on one control plane', () => {
     expect(replace.length).toBeGreaterThanOrEqual(2);
     for (const t of replace.slice(0, -1)) expect((await http.waitForTask(t.id, (x) => x.status === 'cancelled', 10_000)).status).toBe('cancelled');
     expect((await http.get(`/tasks/${replace.at(-1)!.id}`)).body.status).not.toBe('cancelled');
+    expect(await submittedTotal(http), 'every run a tick made is counted as submitted').toBe(before + forbid.length + replace.length);
   }, 30_000);
 });
 

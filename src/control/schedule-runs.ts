@@ -1,7 +1,8 @@
 // One run of a schedule, made inside the caller's transaction (the ticker's tick claim, or a
 // trigger by hand): a task or a workflow of the schedule's tenant, linked by schedule_id. The
-// caller enqueues the returned queued tasks after the commit; if Redis refuses, the reconciler
-// enqueues them (they are queued rows in the database).
+// caller enqueues the returned queued tasks after the commit, and counts them as submitted
+// (countSubmitted); if Redis refuses, the reconciler enqueues them (they are queued rows in the
+// database).
 import { tasks as taskTable, type NewTaskRow, type ScheduleRow } from '../state/schema.ts';
 import type { ReleasedTask } from '../state/task-store.ts';
 import type { Tx } from '../state/tx.ts';
@@ -17,6 +18,8 @@ export interface ScheduleRun {
   runId: string;
   /** Tasks to enqueue once the transaction has committed. */
   queued: ReleasedTask[];
+  /** The priority of every task the run made (a workflow's pending ones too): counted as submitted once committed. */
+  made: Array<Pick<NewTaskRow, 'priority'>>;
 }
 
 /** The label a tick's run carries: the tick it was started for (as Kubernetes' cronjob-scheduled-timestamp). */
@@ -58,12 +61,17 @@ export async function createScheduleRun(deps: Pick<ControlDeps, 'config' | 'work
       r.labels = tickLabel(r.labels);
     }
     const { workflow, queued } = await deps.workflows.createIn(tx, { ...wf, scheduleId: s.id }, rows, (t, w) => deps.releaser.start(t, w));
-    return { kind: 'workflow', runId: workflow.id, queued };
+    return { kind: 'workflow', runId: workflow.id, queued, made: rows };
   }
   const row = scheduledTaskRow(deps, s, tick);
   const refusal = runRefusal(deps, s.tenant, [row], false);
   if (refusal) throw new Forbidden(refusal);
   // One statement: the task's first history event comes from the insert trigger.
   const [task] = await tx.insert(taskTable).values(row).returning();
-  return { kind: 'task', runId: task.id, queued: [task] };
+  return { kind: 'task', runId: task.id, queued: [task], made: [task] };
+}
+
+/** After the commit: a run's tasks are counted in jarvis_tasks_submitted_total, as a submit's are. */
+export function countSubmitted(deps: Pick<ControlDeps, 'metrics'>, run: ScheduleRun): void {
+  for (const t of run.made) deps.metrics.submitted.inc({ priority: t.priority ?? 'normal' });
 }

@@ -13,7 +13,7 @@ import { admitRun, planTicks, type TickPlan } from '../schedule/tick-planner.ts'
 import type { ScheduleStore, TickClaim } from '../state/schedule-store.ts';
 import type { ScheduleRow, TaskRow } from '../state/schema.ts';
 import type { ControlDeps } from './deps.ts';
-import { createScheduleRun, runRefusal, scheduledTaskRow } from './schedule-runs.ts';
+import { countSubmitted, createScheduleRun, runRefusal, scheduledTaskRow } from './schedule-runs.ts';
 import { Forbidden } from '../domain/errors.ts';
 import { afterCancels, afterTaskCancel, enqueueWithin, type CancelledTask } from './queueing.ts';
 import type { ReleasedTask } from '../state/task-store.ts';
@@ -216,6 +216,7 @@ export class ScheduleTicker implements Part {
     });
     if (!claimed?.result) return; // another control plane took this tick
     const { run, replaced } = claimed.result;
+    countSubmitted(this.deps, run);
     // Told after the commit; a crash before it is covered by the node health check, which tells
     // again the nodes that still list a cancelled attempt.
     if (replaced) {

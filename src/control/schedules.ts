@@ -13,7 +13,7 @@ import type { ScheduleRow } from '../state/schema.ts';
 import type { ScheduleChange, ScheduleStore } from '../state/schedule-store.ts';
 import { canSee, type Actor } from './actor.ts';
 import type { ControlDeps } from './deps.ts';
-import { createScheduleRun, type ScheduleRun } from './schedule-runs.ts';
+import { countSubmitted, createScheduleRun, type ScheduleRun } from './schedule-runs.ts';
 import { enqueueWithin } from './queueing.ts';
 import { checkSecretRefs } from './secret-refs.ts';
 import { checkStandaloneSpecs, checkWorkflowSpecTemplates } from './template-checks.ts';
@@ -153,6 +153,7 @@ export class ScheduleControl {
         if (err instanceof Forbidden) await this.deps.schedules.noteError(s.id, `a run triggered by hand was refused: ${err.message}`).catch(() => undefined);
         throw err;
       });
+    countSubmitted(this.deps, run);
     await enqueueWithin(this.deps, run.queued).catch((err) =>
       this.deps.logger.warn({ err, schedule_id: id }, 'trigger: run stored, Redis unavailable; the reconciler will enqueue it'),
     );
