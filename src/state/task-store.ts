@@ -7,7 +7,7 @@ import { taskEvents, taskLogs, tasks, workflows, type NewTaskRow, type NodeRow, 
 import { isFinal, isOnNode, isRetryable, ON_NODE_STATUSES, type TaskStatus } from '../domain/task.ts';
 import { nodeEngineLostBeforeTaking, nodeStoppedBeforeTaking, nodeWentOffline, retryRequested, type UntakenReason } from '../domain/status-reasons.ts';
 import { finishAttempts, type FinishReport, type FinishResult, type OnTaskFinal, type ReleasedTask } from './finish-attempts.ts';
-import { release } from './node-reservations.ts';
+import { release, releaseMany } from './node-reservations.ts';
 import { markStarted, placeAttempts } from './place-attempts.ts';
 import { addEvent, recordEvents } from './task-history.ts';
 import { taskOverview, type TaskOverview } from './task-overview.ts';
@@ -346,6 +346,28 @@ export class TaskStore {
     if (isFinal(t.status)) return { ended: t };
     const r = await this.cancelLocked(tx, t, reason);
     return { ...r, released: await this.onFinal(tx, [r.task]) };
+  }
+
+  /**
+   * Cancels tasks whose rows the caller has locked (in id order, as placement locks them): one
+   * update of the tasks, then their nodes' reservations freed in one statement, node rows in id
+   * order (releaseMany), and their events. Freed one task at a time, a workflow's cancel locked
+   * node rows in its tasks' order, and deadlocked with a transaction locking them in id order
+   * (another cancel, a placement, a finish): PostgreSQL failed one of them (40P01), a 500 for a
+   * cancel. Runs no hook (the caller decides). Returns each as it is now, in the order given.
+   */
+  async cancelLockedMany(tx: Tx, ts: TaskRow[], reason: string): Promise<Array<{ task: TaskRow; wasOnNode: boolean }>> {
+    if (ts.length === 0) return [];
+    const done = await tx
+      .update(tasks)
+      .set({ status: 'cancelled', statusReason: null, finishedAt: new Date(), error: reason, dagReady: false })
+      .where(sql`${tasks.id} = any(${uuidArray(ts.map((t) => t.id))}::uuid[])`)
+      .returning();
+    await releaseMany(tx, ts.filter((t) => isOnNode(t.status)));
+    const byId = new Map(done.map((d) => [d.id, d]));
+    const out = ts.map((t) => ({ task: byId.get(t.id) as TaskRow, wasOnNode: isOnNode(t.status) }));
+    await recordEvents(tx, out.map((o) => o.task), reason);
+    return out;
   }
 
   /** Cancels a task whose row the caller has locked; runs no hook (the caller decides). */

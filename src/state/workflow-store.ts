@@ -361,9 +361,13 @@ export class WorkflowStore {
     if (ended.length > 0) await recordWorkflowEvent(tx, workflowId, status);
   }
 
-  /** Locked unfinished tasks of a workflow, for cancelling it. */
+  /**
+   * Locked unfinished tasks of a workflow, for cancelling it: in id order, as placement locks
+   * queued tasks (place-attempts.ts). In no order, a cancel of a wide fan-out being placed could
+   * hold a task the placement wanted next while waiting for one it held (40P01, a 500).
+   */
   async lockUnfinished(tx: Tx, workflowId: string): Promise<TaskRow[]> {
-    return tx.select().from(tasks).where(and(eq(tasks.workflowId, workflowId), inArray(tasks.status, UNFINISHED))).for('update');
+    return tx.select().from(tasks).where(and(eq(tasks.workflowId, workflowId), inArray(tasks.status, UNFINISHED))).orderBy(tasks.id).for('update');
   }
 
   /**
@@ -387,8 +391,7 @@ export class WorkflowStore {
       unfinished.filter((t) => t.status === 'pending').map((t) => t.id),
       'skipped: workflow cancelled',
     );
-    const cancelled: WorkflowCancelled[] = [];
-    for (const t of unfinished.filter((t) => t.status !== 'pending')) cancelled.push(await this.taskStore.cancelLocked(tx, t, 'workflow cancelled'));
+    const cancelled = await this.taskStore.cancelLockedMany(tx, unfinished.filter((t) => t.status !== 'pending'), 'workflow cancelled');
     this.ended(tx, cancelled.map((c) => c.task));
     await tx.update(workflows).set({ status: 'cancelled', finishedAt: new Date() }).where(eq(workflows.id, id));
     await recordWorkflowEvent(tx, id, 'cancelled');
