@@ -183,9 +183,12 @@ describe('schedules on one control plane', () => {
     const before = await submittedTotal(http);
     const f = (await http.post('/schedules', { name: 'f', cron: '* * * * * *', concurrency: 'forbid', task: simTask('forbid', 3_500) })).body;
     const r = (await http.post('/schedules', { name: 'r', cron: '*/2 * * * * *', concurrency: 'replace', task: simTask('replace', 60_000) })).body;
+    // The default (allow): its ticks are started together with other schedules' (one statement).
+    const a = (await http.post('/schedules', { name: 'a', cron: '*/2 * * * * *', task: simTask('allow') })).body;
     await sleep(5_200);
     await http.call('PATCH', `/schedules/${f.id}`, { paused: true });
     await http.call('PATCH', `/schedules/${r.id}`, { paused: true });
+    await http.call('PATCH', `/schedules/${a.id}`, { paused: true });
     await sleep(500); // a tick claimed as the pause landed has committed
     // forbid: runs never overlap, so in ~5 s of 3.5 s runs there are at most two.
     const forbid = await runsOf(http, 'forbid');
@@ -196,7 +199,9 @@ describe('schedules on one control plane', () => {
     expect(replace.length).toBeGreaterThanOrEqual(2);
     for (const t of replace.slice(0, -1)) expect((await http.waitForTask(t.id, (x) => x.status === 'cancelled', 10_000)).status).toBe('cancelled');
     expect((await http.get(`/tasks/${replace.at(-1)!.id}`)).body.status).not.toBe('cancelled');
-    expect(await submittedTotal(http), 'every run a tick made is counted as submitted').toBe(before + forbid.length + replace.length);
+    const allow = await runsOf(http, 'allow');
+    expect(allow.length).toBeGreaterThanOrEqual(2);
+    expect(await submittedTotal(http), 'every run a tick made is counted as submitted').toBe(before + forbid.length + replace.length + allow.length);
   }, 30_000);
 });
 

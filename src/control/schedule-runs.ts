@@ -71,7 +71,7 @@ export async function createScheduleRun(deps: Pick<ControlDeps, 'config' | 'work
   return { kind: 'task', runId: task.id, queued: [task], made: [task] };
 }
 
-/** After the commit: a run's tasks are counted in jarvis_tasks_submitted_total, as a submit's are. */
-export function countSubmitted(deps: Pick<ControlDeps, 'metrics'>, run: ScheduleRun): void {
-  for (const t of run.made) deps.metrics.submitted.inc({ priority: t.priority ?? 'normal' });
+/** After the commit: a run's tasks (ScheduleRun.made) are counted in jarvis_tasks_submitted_total, as a submit's are. */
+export function countSubmitted(deps: Pick<ControlDeps, 'metrics'>, made: Array<Pick<NewTaskRow, 'priority'>>): void {
+  for (const t of made) deps.metrics.submitted.inc({ priority: t.priority ?? 'normal' });
 }

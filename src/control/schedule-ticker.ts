@@ -129,6 +129,7 @@ export class ScheduleTicker implements Part {
       }
     }
     const started = await this.deps.schedules.claimTicksWithTasks(claims);
+    countSubmitted(this.deps, started);
     await enqueueWithin(this.deps, started).catch((err) =>
       this.deps.logger.warn({ err, runs: started.length }, 'schedules: runs stored, Redis unavailable; the reconciler will enqueue them'),
     );
@@ -216,7 +217,7 @@ export class ScheduleTicker implements Part {
     });
     if (!claimed?.result) return; // another control plane took this tick
     const { run, replaced } = claimed.result;
-    countSubmitted(this.deps, run);
+    countSubmitted(this.deps, run.made);
     // Told after the commit; a crash before it is covered by the node health check, which tells
     // again the nodes that still list a cancelled attempt.
     if (replaced) {

@@ -153,7 +153,7 @@ export class ScheduleControl {
         if (err instanceof Forbidden) await this.deps.schedules.noteError(s.id, `a run triggered by hand was refused: ${err.message}`).catch(() => undefined);
         throw err;
       });
-    countSubmitted(this.deps, run);
+    countSubmitted(this.deps, run.made);
     await enqueueWithin(this.deps, run.queued).catch((err) =>
       this.deps.logger.warn({ err, schedule_id: id }, 'trigger: run stored, Redis unavailable; the reconciler will enqueue it'),
     );
