@@ -34,7 +34,7 @@ export async function ensureImage(ref: string, o: EnsureImageOptions): Promise<R
   if (await imagePresent(o.docker, ref)) return null;
   const t0 = Date.now();
   o.log.info({ image: ref }, 'pulling image');
-  const stop = pullOutcome(ref, await pullImage(ref, o, await credentialsFor(ref, o.dockerConfig ?? dockerConfigPath())), o);
+  const stop = pullOutcome(ref, await pullImage(ref, o, await credentialsFor(ref, o.dockerConfig ?? dockerConfigPath(), o.signal)), o);
   if (stop) return stop;
   const missing = await checkPulled(o.docker, ref);
   if (missing) return missing;

@@ -31,6 +31,11 @@ describe('credentialsFor', () => {
     const helper = join(dir, 'docker-credential-standin');
     await writeFile(helper, '#!/bin/sh\nread server\nif [ "$server" = "ecr.example.com" ]; then echo \'{"ServerURL":"ecr.example.com","Username":"AWS","Secret":"s3cret"}\'; exit 0; fi\nif [ "$server" = "token.example.com" ]; then echo \'{"Username":"<token>","Secret":"idt"}\'; exit 0; fi\necho "credentials not found in native keychain"; exit 1\n');
     await chmod(helper, 0o755);
+    // One that prints its answer and then fails, and one that hangs, deaf to SIGTERM.
+    await writeFile(join(dir, 'docker-credential-noisy'), '#!/bin/sh\nread server\necho \'{"ServerURL":"x","Username":"u","Secret":"glpat-REALTOKEN-123456"}\'\nexit 1\n');
+    await writeFile(join(dir, 'docker-credential-stuck'), '#!/bin/sh\ntrap "" TERM\nsleep 60\n');
+    await chmod(join(dir, 'docker-credential-noisy'), 0o755);
+    await chmod(join(dir, 'docker-credential-stuck'), 0o755);
     process.env.PATH = `${dir}:${process.env.PATH}`;
   });
   afterAll(async () => {
@@ -58,6 +63,24 @@ describe('credentialsFor', () => {
     expect(await credentialsFor('ghcr.io/x', path())).toEqual({ auth: { username: 'a', password: 'b', serveraddress: 'ghcr.io' }, from: path() });
     const none = await credentialsFor('quay.io/x', path());
     expect(none).toEqual({ auth: null, problem: expect.stringMatching(/^credential helper docker-credential-standin failed \(credentials not found/) });
+  });
+
+  it("never tells a helper's stdout (where its secret is) nor the configuration's text", async () => {
+    await write({ credsStore: 'noisy' });
+    const noisy = await credentialsFor('ghcr.io/x', path());
+    expect(noisy).toEqual({ auth: null, problem: 'credential helper docker-credential-noisy failed (exit code 1)' });
+    await write(`{"auths": {"ghcr.io": {"auth": '${b64('deploy:hunter2')}'}}}`);
+    const broken = await credentialsFor('ghcr.io/x', path());
+    expect(broken).toEqual({ auth: null, problem: `${path()} cannot be read as Docker's client configuration (not valid JSON)` });
+  });
+
+  it('stops a helper that hangs when the attempt ends', async () => {
+    await write({ credsStore: 'stuck' });
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 300);
+    const t0 = Date.now();
+    expect(await credentialsFor('ghcr.io/x', path(), abort.signal)).toEqual({ auth: null, problem: 'credential helper docker-credential-stuck was stopped (the attempt ended)' });
+    expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
   it('says why when the configuration or a helper cannot be used, and nothing when there is no configuration', async () => {

@@ -50,8 +50,11 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json');
 }
 
-/** The node's credentials for the registry of `ref`. */
-export async function credentialsFor(ref: string, path = dockerConfigPath()): Promise<Credentials> {
+/**
+ * The node's credentials for the registry of `ref`. `signal`: the attempt's (a cancel stops a
+ * credential helper that hangs).
+ */
+export async function credentialsFor(ref: string, path = dockerConfigPath(), signal?: AbortSignal): Promise<Credentials> {
   const registry = registryOf(ref);
   const serveraddress = registry === DOCKER_HUB ? DOCKER_HUB_KEY : registry;
   let config: DockerConfig;
@@ -59,13 +62,15 @@ export async function credentialsFor(ref: string, path = dockerConfigPath()): Pr
     config = JSON.parse(await readFile(path, 'utf8')) as DockerConfig;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { auth: null, problem: null };
-    return { auth: null, problem: `${path} cannot be read as Docker's client configuration (${(err as Error).message.split('\n')[0]})` };
+    // Not the parser's words: they quote the file, credentials and all.
+    const why = err instanceof SyntaxError ? 'not valid JSON' : ((err as NodeJS.ErrnoException).code ?? 'unreadable');
+    return { auth: null, problem: `${path} cannot be read as Docker's client configuration (${why})` };
   }
   if (typeof config !== 'object' || config === null) return { auth: null, problem: `${path} is not a JSON object` };
   const helper = Object.entries(config.credHelpers ?? {}).find(([k]) => hostOf(k) === registry)?.[1] ?? config.credsStore;
   const entry = Object.entries(config.auths ?? {}).find(([k]) => hostOf(k) === registry)?.[1];
   if (helper && typeof helper === 'string') {
-    const got = await fromHelper(helper, serveraddress);
+    const got = await fromHelper(helper, serveraddress, signal);
     if ('auth' in got) return { auth: got.auth, from: `docker-credential-${helper}` };
     if (!entry) return { auth: null, problem: got.problem };
   }
@@ -82,14 +87,31 @@ export async function credentialsFor(ref: string, path = dockerConfigPath()): Pr
   return { auth: null, problem: null };
 }
 
-/** Asks `docker-credential-<name>` for a registry's credentials (its protocol: the server on stdin, JSON out). */
-function fromHelper(name: string, server: string): Promise<{ auth: RegistryAuth } | { problem: string }> {
+/**
+ * Asks `docker-credential-<name>` for a registry's credentials (its protocol: the server on
+ * stdin, JSON out). Killed (SIGKILL: a helper may ignore SIGTERM) after HELPER_TIMEOUT_MS or when
+ * `signal` aborts. Its failure is told in its stderr's first line, never its stdout, which is
+ * where a helper prints the secret (one that prints it and then fails, say), but for the helpers'
+ * own "credentials not found".
+ */
+function fromHelper(name: string, server: string, signal?: AbortSignal): Promise<{ auth: RegistryAuth } | { problem: string }> {
   if (!/^[A-Za-z0-9._-]+$/.test(name)) return Promise.resolve({ problem: `credential helper name "${name}" is not a plain name` });
   const bin = `docker-credential-${name}`;
   return new Promise((resolve) => {
-    const child = execFile(bin, ['get'], { timeout: HELPER_TIMEOUT_MS, maxBuffer: 1 << 20 }, (err, stdout) => {
+    const child = execFile(bin, ['get'], { timeout: HELPER_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20, ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
       if (err) {
-        const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is not installed' : `failed (${String(stdout || err.message).trim().split('\n')[0].slice(0, 200)})`;
+        const e = err as NodeJS.ErrnoException & { killed?: boolean };
+        // The helpers print "credentials not found in native keychain" on stdout: that phrase is
+        // told; any other stdout is not (it may hold the secret).
+        const said = String(stderr).trim().split('\n')[0].slice(0, 200) || (/^credentials not found\b[^{}"]*$/i.exec(String(stdout).trim().split('\n')[0])?.[0] ?? `exit code ${e.code ?? '?'}`);
+        const why =
+          e.code === 'ENOENT'
+            ? 'is not installed'
+            : e.name === 'AbortError'
+              ? 'was stopped (the attempt ended)'
+              : e.killed
+                ? `did not answer within ${HELPER_TIMEOUT_MS / 1000} s`
+                : `failed${said ? ` (${said})` : ''}`;
         return resolve({ problem: `credential helper ${bin} ${why}` });
       }
       try {
