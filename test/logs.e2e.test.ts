@@ -390,6 +390,36 @@ describe('log follows: limits, one Redis reader, revoked keys', () => {
     await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
   });
 
+  it('takes no place for a HEAD of a follow, through the API or the dashboard', async () => {
+    // Hono answers HEAD by running the GET handler and dropping its body: the stream was never
+    // read nor cancelled, so each HEAD held its place for good (a GET then got 429).
+    const k = await newKey('header-reader');
+    const head = (path: string, headers: Record<string, string>) => fetch(`${jarvis.url}${path}`, { method: 'HEAD', headers, signal: AbortSignal.timeout(10_000) });
+    for (let i = 0; i < 3; i++) {
+      const r = await head(`/tasks/${taskId}/logs?follow=true`, { authorization: `Bearer ${k.key}` });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toBe('text/event-stream');
+    }
+    expect((await head(`/tasks/00000000-0000-4000-8000-000000000000/logs?follow=true`, { authorization: `Bearer ${k.key}` })).status).toBe(404);
+    expect(await metric('jarvis_log_follows')).toBe(0);
+    const f = follow(k.key);
+    expect((await f.opened).status).toBe(200);
+    f.close();
+    await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
+
+    // The dashboard's relay: five HEADs filled the whole process (max 5).
+    for (let i = 0; i < 5; i++) {
+      const r = await head(`/ui/tasks/${taskId}/logs/stream`, { cookie: `jarvis_ui_key=${k.key}` });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toBe('text/event-stream');
+    }
+    expect(await metric('jarvis_log_follows')).toBe(0);
+    const relayed = openSse(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { cookie: `jarvis_ui_key=${k.key}` });
+    expect((await relayed.opened).status).toBe(200);
+    relayed.close();
+    await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
+  });
+
   it('serves many follows on one Redis connection, not one each', async () => {
     const pid = jarvis.child.pid!;
     const keys = await Promise.all([1, 2].map((i) => newKey(`sharing-${i}`)));

@@ -145,6 +145,9 @@ export function taskRoutes(control: Control, follows: LogFollows) {
       return c.json({ task_id: id, logs: out.logs, truncated: out.truncated }, 200);
     }
     await logs.mustExist(id, actorOf(c));
+    // A HEAD (Hono runs this handler for it and drops the body, so the stream would never be read
+    // nor cancelled, and its place never given back): the headers only, no follow.
+    if (c.req.method !== 'GET') return c.body(null, 200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' }) as never;
     // A place under the follow limits (429 when none is left), held until the stream ends.
     const pass = follows.open(c);
     return streamSSE(c, async (stream) => {
@@ -153,6 +156,12 @@ export function taskRoutes(control: Control, follows: LogFollows) {
         left.abort();
         pass.close();
       });
+      // And when the request itself is aborted (its client gone), should the body never be
+      // cancelled: the stream is aborted, which gives the place back and ends a write waiting.
+      const signal = c.req.raw.signal;
+      const gone = () => stream.abort();
+      if (signal.aborted) gone();
+      else signal.addEventListener('abort', gone, { once: true });
       try {
         const end = await logs.follow(
           id,
@@ -168,6 +177,7 @@ export function taskRoutes(control: Control, follows: LogFollows) {
         // The key was revoked while the stream ran: say so, and end it.
         if (!left.signal.aborted) await stream.writeSSE({ event: 'refused', data: JSON.stringify({ detail: err.message }) });
       } finally {
+        signal.removeEventListener('abort', gone);
         pass.close();
       }
     }) as never;

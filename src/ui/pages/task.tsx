@@ -133,6 +133,14 @@ export async function taskPage(c: Context) {
 export async function taskLogStream(c: Context) {
   const viewer = c.get('viewer');
   const id = encodeURIComponent(c.req.param('id') ?? '');
+  // A HEAD (Hono runs this handler for it and drops the body, so a relayed stream would never be
+  // read nor cancelled, and its place under the follow limits never given back): the API's HEAD,
+  // which opens no follow, and the headers only.
+  if (c.req.method !== 'GET') {
+    const head = await viewer.api.call('HEAD', `/tasks/${id}/logs?follow=true`);
+    if (head.status !== 200) return c.body(null, head.status === 404 ? 404 : head.status === 429 ? 429 : 502);
+    return c.body(null, 200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  }
   const abort = new AbortController();
   const res = await viewer.api.stream(`/tasks/${id}/logs?follow=true`, abort.signal);
   if (res.status !== 200 || !res.body) {
@@ -160,6 +168,11 @@ export async function taskLogStream(c: Context) {
       void reader.cancel().catch(() => undefined);
       abort.abort();
     });
+    // And when the page's request itself is aborted, should the body never be cancelled.
+    const signal = c.req.raw.signal;
+    const gone = () => out.abort();
+    if (signal.aborted) gone();
+    else signal.addEventListener('abort', gone, { once: true });
     try {
       for (;;) {
         const { done, value } = await reader.read();
@@ -169,6 +182,7 @@ export async function taskLogStream(c: Context) {
     } catch {
       // The page went away (abort) or the API ended the stream: nothing more to relay.
     } finally {
+      signal.removeEventListener('abort', gone);
       // Cancelling the API's stream is what stops its follower (and its Redis reader).
       await reader.cancel().catch(() => undefined);
       abort.abort();
