@@ -39,6 +39,51 @@ describe('open mode and the first key', () => {
   });
 });
 
+describe('lookups of one key at once', () => {
+  it('share one read of the database, and a revocation here is not undone by a read begun before it', async () => {
+    const store = new KeyStore(database().db);
+    let reads = 0;
+    const counted = Object.assign(Object.create(store) as KeyStore, {
+      findActiveByHash: (hash: string) => {
+        reads++;
+        return store.findActiveByHash(hash);
+      },
+    });
+    const auth = new Authenticator(counted, { adminKey: null, openModeAllowed: false });
+    const { row, key } = await createApiKey(store, { name: 'busy', role: 'viewer', tenant: 'default', rateLimitPerS: null });
+    // The open log streams of one key ask together at each pass (log-follows.ts): 50 reads before.
+    const answers = await Promise.all(Array.from({ length: 50 }, () => auth.authenticate(key)));
+    expect(answers.every((a) => a.ok && a.principal.name === 'busy')).toBe(true);
+    expect(reads).toBe(1);
+    // Unknown keys alike, each its own read.
+    const misses = await Promise.all(Array.from({ length: 20 }, (_, i) => auth.authenticate(`jvk_${String(i % 2).padStart(43, 'm')}`)));
+    expect(misses.every((a) => !a.ok)).toBe(true);
+    expect(reads).toBe(3);
+
+    // Revoked here while a read of the key is under way: the read's answer is not kept for later.
+    let read!: () => void;
+    const wasRead = new Promise<void>((r) => (read = r));
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    const slow = Object.assign(Object.create(store) as KeyStore, {
+      findActiveByHash: async (hash: string) => {
+        const found = await store.findActiveByHash(hash);
+        read();
+        await answered;
+        return found;
+      },
+    });
+    const gone = new Authenticator(slow, { adminKey: null, openModeAllowed: false, cacheMs: 60_000 });
+    const before = gone.authenticate(key);
+    await wasRead;
+    expect(await store.revoke(row.id)).toBe(true);
+    gone.keysChanged();
+    answer();
+    expect((await before).ok).toBe(true); // asked before the revocation
+    expect(await gone.authenticate(key)).toEqual({ ok: false });
+  });
+});
+
 describe('a key shown from a held-off address', () => {
   it('is looked up only when no guess finds it, and a flood of guesses is read one statement at a time', async () => {
     const store = new KeyStore(database().db);

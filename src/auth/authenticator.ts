@@ -32,6 +32,10 @@ export class Authenticator {
   /** Keys shown from held-off addresses that missed the cache, by hash, until the next read. */
   private readonly heldOffWaiting = new Map<string, Waiter[]>();
   private heldOffReading = false;
+  /** Reads of keys under way, by hash: callers that miss the cache meanwhile wait for the same read. */
+  private readonly reading = new Map<string, Promise<Principal | null>>();
+  /** Bumped when keys change here: a read begun before is not cached nor shared after. */
+  private generation = 0;
 
   constructor(
     private readonly keys: KeyStore,
@@ -55,6 +59,8 @@ export class Authenticator {
   keysChanged(): void {
     this.openCheck = null;
     this.cache.clear();
+    this.reading.clear();
+    this.generation++;
   }
 
   /** The principal for a request carrying `key` (null: no Authorization header). */
@@ -93,17 +99,33 @@ export class Authenticator {
     return principal ? { ok: true, principal } : { ok: false };
   }
 
-  /** The principal of a key, or null for an unknown or revoked one (cached for cacheMs). */
-  private async lookUp(key: string): Promise<Principal | null> {
+  /**
+   * The principal of a key, or null for an unknown or revoked one (cached for cacheMs). Lookups of
+   * a key that miss the cache while its read is under way wait for that read: the open log
+   * streams of one key ask together (log-follows.ts), and so do a key's concurrent requests.
+   */
+  private lookUp(key: string): Promise<Principal | null> {
     const hash = hashKey(key);
-    if (this.adminHash && hash === this.adminHash) return ENV_ADMIN;
+    if (this.adminHash && hash === this.adminHash) return Promise.resolve(ENV_ADMIN);
     const now = Date.now();
     const hit = this.cache.get(hash);
-    if (hit && now - hit.at < this.cacheMs) return hit.principal;
-    const row = await this.keys.findActiveByHash(hash);
-    const principal = row ? principalOf(row) : null;
-    this.remember(hash, principal, now);
-    return principal;
+    if (hit && now - hit.at < this.cacheMs) return Promise.resolve(hit.principal);
+    const under = this.reading.get(hash);
+    if (under) return under;
+    const generation = this.generation;
+    const read = this.keys
+      .findActiveByHash(hash)
+      .then((row) => {
+        const principal = row ? principalOf(row) : null;
+        // A key revoked here while it was read: the answer may be from before; not kept.
+        if (generation === this.generation) this.remember(hash, principal, now);
+        return principal;
+      })
+      .finally(() => {
+        if (this.reading.get(hash) === read) this.reading.delete(hash);
+      });
+    this.reading.set(hash, read);
+    return read;
   }
 
   private remember(hash: string, principal: Principal | null, at: number): void {
