@@ -24,7 +24,6 @@ import { tenantRoutes } from './routes/tenants.ts';
 import { authMiddleware, clientAddress } from './auth/middleware.ts';
 import { RefusalGuard } from '../auth/refusal-guard.ts';
 import { LogFollows } from './auth/log-follows.ts';
-import { unguessable } from '../auth/keys.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -46,7 +45,7 @@ export function createApp(deps: ApiDeps) {
     publicDocs: deps.config.auth.public_docs,
     openModeAnyHost: deps.config.server.insecure,
     boardPath: BOARD_PATH,
-    unguessableNodeTokens: [deps.config.nodes.registration_token, deps.localRegistrationToken].filter((t): t is string => !!t && unguessable(t)),
+    localNodeToken: deps.localRegistrationToken ?? null,
   });
   app.use('*', requestId());
   app.use('*', async (c, next) => {

@@ -101,11 +101,13 @@ describe('a key shown from a held-off address', () => {
     });
     const weak = new Authenticator(counted, { adminKey: 'short-admin-key', openModeAllowed: false });
     const { key } = await createApiKey(store, { name: 'real', role: 'submitter', tenant: 't1', rateLimitPerS: null });
-    // A short JARVIS_ADMIN_KEY could be guessed: held off right or wrong, as before.
+    // JARVIS_ADMIN_KEY could be guessed, short or long (its length says nothing of how it was
+    // made): held off right or wrong.
     expect(await weak.authenticateHeldOff('short-admin-key')).toEqual({ ok: false });
     expect((await weak.authenticate('short-admin-key')).ok).toBe(true);
-    const strong = new Authenticator(counted, { adminKey: 'a-long-admin-key-of-forty-characters-xyz', openModeAllowed: false });
-    expect(await strong.authenticateHeldOff('a-long-admin-key-of-forty-characters-xyz')).toMatchObject({ ok: true, principal: { name: 'JARVIS_ADMIN_KEY' } });
+    const strong = new Authenticator(counted, { adminKey: 'a-long-admin-key-of-forty-characters-xyz', openModeAllowed: false, cacheMs: 60_000 });
+    expect(await strong.authenticateHeldOff('a-long-admin-key-of-forty-characters-xyz')).toEqual({ ok: false });
+    expect((await strong.authenticate('a-long-admin-key-of-forty-characters-xyz')).ok).toBe(true);
     // Anything not shaped as a generated key is refused unread.
     expect(await strong.authenticateHeldOff('a-long-guess-that-is-not-a-generated-key')).toEqual({ ok: false });
     expect(await strong.authenticateHeldOff('jvk_short')).toEqual({ ok: false });
@@ -117,5 +119,12 @@ describe('a key shown from a held-off address', () => {
     expect(answers[answers.length - 1]).toMatchObject({ ok: true, principal: { name: 'real', tenant: 't1' } });
     expect(single).toBe(0);
     expect(reads).toBeLessThanOrEqual(6); // 2,001 keys, 500 a statement, one statement at a time
+    // The guesses' misses were not cached (its 10,000 entries: a flood of guesses would push the
+    // real keys out): a guess asked again is read again; the real key was, and is not.
+    const before = reads;
+    expect(await strong.authenticateHeldOff(guesses[0])).toEqual({ ok: false });
+    expect(reads).toBe(before + 1);
+    expect(await strong.authenticateHeldOff(key)).toMatchObject({ ok: true });
+    expect(reads).toBe(before + 1);
   });
 });

@@ -3,7 +3,7 @@
 // key costs one database read per half second, not one per request.
 import type { KeyStore } from '../state/key-store.ts';
 import type { ApiKeyRow } from '../state/schema.ts';
-import { GENERATED_KEY, hashKey, unguessable, type Role } from './keys.ts';
+import { GENERATED_KEY, hashKey, type Role } from './keys.ts';
 import { ENV_ADMIN, OPEN_MODE, type Principal } from './principal.ts';
 
 export interface AuthenticatorOptions {
@@ -81,19 +81,20 @@ export class Authenticator {
 
   /**
    * The principal for a request carrying `key` from an address held off for its refused
-   * credentials (refusal-guard.ts): only a credential no guess can find is looked at, so a
-   * right guess at a short JARVIS_ADMIN_KEY still learns nothing, and a refusal stays cheap.
-   * JARVIS_ADMIN_KEY of 32 characters or more is compared in memory; a generated key
-   * (`jvk_` and 43 characters) is looked up, and one that misses the cache is read together
-   * with the others waiting, one statement at a time, so a flood of guesses costs the database
-   * one read at a time whatever its pace. Anything else is refused unread.
+   * credentials (refusal-guard.ts): only a generated key (`jvk_` and 43 characters, 256 random
+   * bits by construction, so no guess finds one) is looked at. JARVIS_ADMIN_KEY, however long,
+   * is refused unread with its address's guessers: its length says nothing of how it was made,
+   * and letting the right one through would tell a guesser at network speed which guess was
+   * right. A key that misses the cache is read together with the others waiting, one statement
+   * at a time, so a flood of guesses costs the database one read at a time whatever its pace,
+   * and what such a read does not find is not cached (a flood of guesses would evict real keys).
    */
   async authenticateHeldOff(key: string | null): Promise<AuthOutcome> {
     if (await this.isOpen()) return this.authenticate(key);
-    if (!key || !unguessable(key)) return { ok: false };
+    if (!key || !GENERATED_KEY.test(key)) return { ok: false };
     const hash = hashKey(key);
-    if (this.adminHash && hash === this.adminHash) return { ok: true, principal: ENV_ADMIN };
-    if (!GENERATED_KEY.test(key)) return { ok: false };
+    // A JARVIS_ADMIN_KEY shaped as a generated key is still the environment's, not a generated one.
+    if (this.adminHash && hash === this.adminHash) return { ok: false };
     const hit = this.cache.get(hash);
     const principal = hit && Date.now() - hit.at < this.cacheMs ? hit.principal : await this.readHeldOff(hash);
     return principal ? { ok: true, principal } : { ok: false };
@@ -154,6 +155,7 @@ export class Authenticator {
           this.heldOffWaiting.delete(entry[0]);
           if (batch.length >= HELD_OFF_BATCH) break;
         }
+        const generation = this.generation;
         let rows: ApiKeyRow[];
         try {
           rows = await this.keys.findActiveByHashes(batch.map(([hash]) => hash));
@@ -165,7 +167,8 @@ export class Authenticator {
         const found = new Map(rows.map((r) => [r.hash, principalOf(r)]));
         for (const [hash, waiters] of batch) {
           const principal = found.get(hash) ?? null;
-          this.remember(hash, principal, now);
+          // Misses are not kept: guesses from held-off addresses, unlimited, would push real keys out.
+          if (principal && generation === this.generation) this.remember(hash, principal, now);
           for (const w of waiters) w.resolve(principal);
         }
       }

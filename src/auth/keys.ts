@@ -16,19 +16,6 @@ export function generateKey(): string {
 /** The shape of a key generateKey made (the only keys the database holds). */
 export const GENERATED_KEY = /^jvk_[A-Za-z0-9_-]{43}$/;
 
-/**
- * Characters a credential needs before no guess can find it: a generated key (47), the token
- * `jarvis up` makes for its own worker (24 random bytes, 32), `openssl rand -hex 16` (128 bits).
- * A shorter JARVIS_ADMIN_KEY or registration token (a few words, typed in) could be guessed at
- * network speed, so it stays held off with its address's guessers (refusal-guard.ts).
- */
-export const UNGUESSABLE_LENGTH = 32;
-
-/** Whether a credential is long enough to be let through while its address is held off. */
-export function unguessable(secret: string): boolean {
-  return secret.length >= UNGUESSABLE_LENGTH;
-}
-
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }

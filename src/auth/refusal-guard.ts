@@ -2,9 +2,10 @@
 // per refusal (an unknown key, a wrong registration token, a key refused at the dashboard); once
 // the address's bucket is empty, a credential it shows is answered 429 without being checked,
 // right or wrong, until a token is due, so a short token or key cannot be guessed at network
-// speed — unless it is one no guess finds (a generated key, a secret of 32 characters or more:
+// speed — unless it is a generated key (random by construction, so no guess finds one:
 // Authenticator.authenticateHeldOff), which is checked and served if right, so others' guesses
-// from a shared address (a NAT, a proxy) lock no real key out. What an address is held off for is known locally (no Redis call on the way in); each API
+// from a shared address (a NAT, a proxy) lock no generated key out. JARVIS_ADMIN_KEY and the
+// registration token are held off with the address, however long. What an address is held off for is known locally (no Redis call on the way in); each API
 // process learns it from its own refusals, the bucket being shared. Redis down: no limit (as for
 // keys' rates).
 import { retryAfterSeconds, type RateLimiter } from './rate-limit.ts';

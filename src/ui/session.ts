@@ -96,7 +96,7 @@ export function requireViewer(authenticator: Authenticator, request: ApiRequest,
     if (open && !openModeAnyHost && !isLoopbackHost(c.req.header('host'))) return forbiddenPage(c, OPEN_MODE_HOST_REFUSED);
     const key = open ? null : (getCookie(c, KEY_COOKIE) ?? null);
     // A key in the cookie is a key shown: held off and counted as a sign-in's is.
-    // A held-off address's key is let through only when it is one no guess finds and is right.
+    // A held-off address's key is let through only when it is a generated key and is right.
     const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
     const auth = wait ? await authenticator.authenticateHeldOff(key) : await authenticator.authenticate(key);
     if (wait && !auth.ok) return heldOffPage(c, wait);

@@ -39,11 +39,12 @@ export interface AuthMiddlewareDeps {
   openModeAnyHost?: boolean;
   boardPath: string;
   /**
-   * The registration tokens (nodes.registration_token, `jarvis up`'s own) long enough that no
-   * guess finds them (keys.ts, unguessable): shown from a held-off address, they are still let
-   * through to POST /nodes/register.
+   * `jarvis up`'s own worker's registration token (24 random bytes, made by this run, as a
+   * generated key is made): shown from a held-off address, it is still let through to POST
+   * /nodes/register. nodes.registration_token is not: an operator chose it, and its length says
+   * nothing of how it was made.
    */
-  unguessableNodeTokens?: readonly string[];
+  localNodeToken?: string | null;
 }
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -86,16 +87,17 @@ export function authMiddleware(deps: AuthMiddlewareDeps): MiddlewareHandler {
     const clientOf = () => (client === undefined ? (client = clientAddress(c)) : client);
     // A credential shown where it could be guessed (a key, the registration token): refusals
     // count per address, and an address that has had too many is held off: what it shows is
-    // refused unchecked (429), unless it is a credential no guess can find that turns out right
-    // (heldOffPasses), so others' guesses from the same address (a NAT, a proxy) lock out no
-    // one who holds a real key, and a guess at a short token still learns nothing.
+    // refused unchecked (429), unless it is a generated key (random by construction, so no guess
+    // finds one) that turns out right (heldOffPasses), so others' guesses from the same address
+    // (a NAT, a proxy) lock out no one who holds a generated key, and a guess at any chosen
+    // secret (JARVIS_ADMIN_KEY, the registration token), however long, still learns nothing.
     const credential = rule?.kind === 'node' && !rule.guessable ? undefined : c.req.header('authorization');
     const heldOff = credential && deps.refusals.anyHeld ? deps.refusals.heldOff(clientOf()) : 0;
     /** The key's check, made already when a held-off address showed it (undefined: not yet). */
     let checked: Awaited<ReturnType<Authenticator['authenticate']>> | undefined;
     const heldOffPasses = async (): Promise<boolean> => {
       const token = bearerToken(credential);
-      if (rule?.kind === 'node' && token && deps.unguessableNodeTokens?.some((t) => sameSecret(t, token))) return true;
+      if (rule?.kind === 'node' && token && deps.localNodeToken && sameSecret(deps.localNodeToken, token)) return true;
       checked = await deps.authenticator.authenticateHeldOff(token);
       return checked.ok;
     };

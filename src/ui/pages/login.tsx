@@ -52,7 +52,7 @@ export function loginRoutes(authenticator: Authenticator, signedIn: SignedIn = (
     const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
     const key = typeof form.key === 'string' ? form.key.trim() : '';
     const valid = bearerToken(`Bearer ${key}`) !== null;
-    // A held-off address's key is let through only when it is one no guess finds and is right.
+    // A held-off address's key is let through only when it is a generated key and is right.
     const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
     const open = await authenticator.isOpen();
     const auth = !valid || open ? { ok: false as const } : wait ? await authenticator.authenticateHeldOff(key) : await authenticator.authenticate(key);
