@@ -103,6 +103,42 @@ describe('LogStreamReader', () => {
     await waiting;
   });
 
+  it('reads briefly where Redis refuses CLIENT as a whole (an ACL without @connection), and says so once', async () => {
+    // Before, CLIENT ID failed silently every round: no id, so no unblocking, and no fallback
+    // either: a follower joining a blocked read waited for its end (~600 ms and more).
+    const user = `logstreams-${randomUUID().slice(0, 8)}`;
+    await redis.call('ACL', 'SETUSER', user, 'on', '>logstreams-pw', '~*', '&*', '+@all', '-@connection');
+    try {
+      const url = new URL(REDIS_URL);
+      url.username = user;
+      url.password = 'logstreams-pw';
+      const limited = new Redis(url.toString());
+      const warnings: string[] = [];
+      const r = new LogStreamReader({ connect: () => new Redis(url.toString()), redis: limited, logger: { warn: (_o: unknown, msg?: string) => void warnings.push(msg ?? '') } });
+      readers.push(r);
+      try {
+        await expect(limited.client('ID')).rejects.toThrow(/NOPERM/);
+        const quiet = key();
+        const busy = key();
+        const waiting = r.read(quiet, '0');
+        await new Promise((res) => setTimeout(res, 150)); // the read of `quiet` blocks now
+        await redis.xadd(busy, '*', 'a', '1', 'd', 'joined\n');
+        const t0 = Date.now();
+        expect(lines(await r.read(busy, '0'))).toEqual(['joined\n']);
+        const took = Date.now() - t0;
+        console.log(`a follower joining a blocked read, CLIENT refused: served in ${took} ms`);
+        expect(took).toBeLessThan(300);
+        expect(await waiting).toBeNull(); // a second of short reads
+        expect(warnings).toEqual([expect.stringContaining('Redis refuses CLIENT ID')]);
+      } finally {
+        await r.close();
+        limited.disconnect();
+      }
+    } finally {
+      await redis.call('ACL', 'DELUSER', user);
+    }
+  });
+
   it('gives followers at different places in one stream what comes after their own', async () => {
     const { r } = reader();
     const k = key();

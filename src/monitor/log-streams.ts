@@ -6,8 +6,9 @@
 //
 // A follower that asks while the read is blocked is added to it at once: the reader unblocks its
 // own read (CLIENT UNBLOCK from the shared connection), which answers as a timeout, and reads
-// again with the new stream. Where CLIENT UNBLOCK is refused (an ACL, a managed Redis), reads block
-// at most 100 ms instead, so a new follower waits that long for its first lines.
+// again with the new stream. Where CLIENT UNBLOCK or CLIENT ID is refused (an ACL, a managed Redis,
+// a renamed command), reads block at most 100 ms instead, so a new follower waits that long for its
+// first lines (a warning says so, once).
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Part } from '../lifecycle/part.ts';
@@ -132,11 +133,15 @@ export class LogStreamReader implements LogStreams, Part {
     round.unblocked = true;
     this.opts.redis.client('UNBLOCK', this.clientId).catch((err: Error) => {
       // Refused by an ACL, or a Redis without it: block briefly from now on instead.
-      if (err.name === 'ReplyError' && /^(NOPERM|ERR)/.test(err.message)) {
-        this.canUnblock = false;
-        this.opts.logger?.warn({ err: { message: err.message } }, `log follows: Redis refuses CLIENT UNBLOCK; a new follower may wait up to ${SHORT_BLOCK_MS} ms for its first lines`);
-      }
+      if (refused(err)) this.cannotUnblock('CLIENT UNBLOCK', err);
     });
+  }
+
+  /** Redis refuses a command the unblocking needs: reads block briefly from now on (said once). */
+  private cannotUnblock(command: string, err: Error): void {
+    if (!this.canUnblock) return;
+    this.canUnblock = false;
+    this.opts.logger?.warn({ err: { message: err.message } }, `log follows: Redis refuses ${command}; a new follower may wait up to ${SHORT_BLOCK_MS} ms for its first lines`);
   }
 
   private connection(): Redis {
@@ -156,7 +161,12 @@ export class LogStreamReader implements LogStreams, Part {
       while (this.waiting.size > 0 && !this.closed) {
         const conn = this.connection();
         if (this.clientId === null && this.canUnblock) {
-          this.clientId = await conn.client('ID').catch(() => null);
+          this.clientId = await conn.client('ID').catch((err: Error) => {
+            // CLIENT refused as a whole (renamed away, an ACL without @connection): no id, so no
+            // unblocking; otherwise (the connection) asked again next round.
+            if (refused(err)) this.cannotUnblock('CLIENT ID', err);
+            return null;
+          });
           if (this.closed) return;
         }
         // One position per stream: the earliest any of its followers asks for.
@@ -227,4 +237,9 @@ export function compareIds(a: string, b: string): number {
   const [am, as = '0'] = a.split('-');
   const [bm, bs = '0'] = b.split('-');
   return Number(am) - Number(bm) || Number(as) - Number(bs);
+}
+
+/** Whether Redis refused a command itself (an ACL, a renamed or unknown command), not the connection. */
+function refused(err: Error): boolean {
+  return err.name === 'ReplyError' && /^(NOPERM|ERR)/.test(err.message);
 }
