@@ -34,6 +34,13 @@ const GPU_WAIT_MARGIN_MS = 15_000;
 /** How often a worker says at warn that Redis refuses to take its attempts (untilTaken). */
 const TAKE_REFUSAL_SAID_EVERY_MS = 60_000;
 
+/**
+ * Whose GPUs (gpu-slots.ts): an attempt's, not a task's. A newer attempt of a task handed to
+ * this node while the older one's container still stops (the older was lost) waits for the
+ * older's cards like any other attempt: keyed by task, it was given them at once, shared.
+ */
+const cardsKey = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
+
 /** The fields naming an attempt on its log lines. */
 interface AttemptFields {
   task_id: string;
@@ -285,7 +292,7 @@ export class NodeAgent implements Part {
           this.opts.logger.warn({ task_id: c.taskId, attempt: c.attempt }, 'worker: killed the container of an attempt this node no longer owns');
         } else {
           this.opts.logger.info({ task_id: c.taskId, attempt: c.attempt }, 'worker: found the container of an attempt it still owns; its inbox entry will adopt it');
-          this.gpus.reserve(c.taskId, c.gpus ?? []);
+          this.gpus.reserve(cardsKey(c.taskId, c.attempt), c.gpus ?? []);
           // Listed as running in heartbeats until its entry is taken again (at once, unless the
           // attempt was reported and only its container was left), so the control plane does
           // not think it lost.
@@ -492,10 +499,9 @@ export class NodeAgent implements Part {
     const at: AttemptFields = { task_id: spec.taskId, attempt: spec.attempt };
     if (this.mayHaveLost(entry) && (await this.owns(spec.taskId, spec.attempt)) === false) {
       // Placed elsewhere since (this node was offline), or cancelled: nothing to run or report.
-      // The cards sweepLeftovers reserved for its container (while ownership was unknown) go back,
-      // unless another attempt of the task runs here (the cards are then that one's).
+      // The cards sweepLeftovers reserved for its container (while ownership was unknown) go back.
       await this.opts.executor.discard?.(spec.taskId, spec.attempt).catch(() => false);
-      if (!this.running.has(spec.taskId)) this.gpus.release(spec.taskId);
+      this.gpus.release(cardsKey(spec.taskId, spec.attempt));
       this.opts.logger.info(at, 'worker: skipping a job for an attempt this node no longer owns');
       return;
     }
@@ -516,10 +522,8 @@ export class NodeAgent implements Part {
       // An attempt that ended without running (withdrawn, reported) leaves the running ones here,
       // and gives back the GPUs a container it left before a restart held (sweepLeftovers): kept,
       // they went to no later attempt, and each heartbeat read the task's cancel keys for ever.
-      if (this.running.get(spec.taskId)?.abort === abort) {
-        this.running.delete(spec.taskId);
-        this.gpus.release(spec.taskId);
-      }
+      if (this.running.get(spec.taskId)?.abort === abort) this.running.delete(spec.taskId);
+      this.gpus.release(cardsKey(spec.taskId, spec.attempt));
     }
   }
 
@@ -586,7 +590,7 @@ export class NodeAgent implements Part {
         // Cancelled in its grace, or its outcome known and its container being removed: an
         // attempt placed meanwhile waits for its cards (takeGpus).
         const ending = () => {
-          if (this.running.get(spec.taskId)?.abort === abort) this.gpus.ending(spec.taskId);
+          this.gpus.ending(cardsKey(spec.taskId, spec.attempt));
         };
         abort.signal.addEventListener('abort', ending, { once: true });
         outcome = await this.opts.executor.run(
@@ -632,10 +636,10 @@ export class NodeAgent implements Part {
       this.opts.logger.error({ ...at, err }, 'worker: the attempt could not run');
       outcome = { status: 'error', exitCode: null, error: (err as Error).message, startedAt: null, finishedAt: new Date() };
     } finally {
-      if (this.running.get(spec.taskId)?.abort === abort) {
-        this.running.delete(spec.taskId);
-        this.gpus.release(spec.taskId);
-      }
+      if (this.running.get(spec.taskId)?.abort === abort) this.running.delete(spec.taskId);
+      // Its container is gone (removed, or never made): its cards go back, and an attempt
+      // waiting for them (takeGpus) starts.
+      this.gpus.release(cardsKey(spec.taskId, spec.attempt));
     }
     await finish(outcome);
   }
@@ -651,7 +655,7 @@ export class NodeAgent implements Part {
     const { logger, config } = this.opts;
     const maxWaitMs = config.worker.kill_grace_seconds * 1000 + GPU_WAIT_MARGIN_MS;
     const since = Date.now();
-    const cards = await this.gpus.takeWhenFree(spec.taskId, spec.gpu, {
+    const cards = await this.gpus.takeWhenFree(cardsKey(spec.taskId, spec.attempt), spec.gpu, {
       signal,
       maxWaitMs,
       onWait: (held) =>
