@@ -106,6 +106,11 @@ it('serves one port from two processes, places each task once, and stops them al
   // it (Prometheus would read a reset, and take the whole count for one interval's increase).
   process.kill(p1, 'SIGKILL');
   await server.waitFor(/API process \d ended unexpectedly; starting another/, 10_000);
+  // A scrape while the new process starts (forked 1 s after the death) is answered by those ready.
+  await new Promise((r) => setTimeout(r, 1_300));
+  const during = await http.get('/metrics');
+  expect(during.status, 'a scrape while a process starts').toBe(200);
+  expect(during.body as string).toMatch(/^jarvis_tasks_submitted_total\{priority="normal"\} 200$/m);
   const listening = () => lines(server.output()).filter((l) => l.msg === 'API process listening').length;
   for (let i = 0; i < 100 && listening() < 3; i++) await new Promise((r) => setTimeout(r, 100));
   expect(listening(), 'a new API process listens').toBe(3);

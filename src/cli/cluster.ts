@@ -117,7 +117,9 @@ export function startChildren(n: number, env: Record<string, string>, logger: Lo
       const entry = { worker, listening: false, role };
       live.set(worker.id, entry);
       worker.on('message', (m: { type?: string; url?: string; pid?: number; id?: number; requestId?: number }) => {
-        if (m?.type === METRICS_ASK) return void sendMetrics(merger, [...live.values()].map((e) => e.worker), worker, m.id);
+        // Only children that are ready: one forked and still starting has no answer to give yet,
+        // and waiting for it failed every scrape while a child was started again.
+        if (m?.type === METRICS_ASK) return void sendMetrics(merger, [...live.values()].filter((e) => e.listening).map((e) => e.worker), worker, m.id);
         if (m?.type === METRICS_ANSWER) return merger.answer(worker, m as Parameters<ClusterMetrics['answer']>[1]);
         if (m?.type !== LISTENING) return;
         entry.listening = true;

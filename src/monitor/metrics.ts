@@ -240,7 +240,10 @@ export class ControlPlaneMetrics {
       help: 'Tasks in the database, by status (read at scrape time).',
       labelNames: ['status'],
       registers,
-      aggregator: 'first',
+      // Each process counts the final statuses at its own times (task-counts.ts): under
+      // `--processes N` 'first' showed whichever answered first, so a count could go back and
+      // forth between scrapes; the largest is the freshest (they only grow between retention passes).
+      aggregator: 'max',
       async collect() {
         const counts = await taskCounts.get();
         this.reset();
