@@ -125,8 +125,10 @@ export const tasks = pgTable(
     // The reconciler's steady pass reads the tasks queued again since the pass before last (a
     // retry, a release, a lost attempt, a workflow's ready task: each sets waiting_since); their
     // seq is old, so the window of new seqs misses them. A task's first queueing leaves
-    // waiting_since null and adds no entry.
-    index('tasks_requeued_idx').on(t.waitingSince).where(sql`status = 'queued' and waiting_since is not null`),
+    // waiting_since null and adds no entry. In (waiting_since, seq) order, so a page of the
+    // window starts where the last ended (0020's index on waiting_since alone read the whole
+    // window again for every page: 29 ms a page with 50,000 queued again).
+    index('tasks_requeued_page_idx').on(t.waitingSince, t.seq).where(sql`status = 'queued' and waiting_since is not null`),
     // GET /tasks?name= (a prefix): LIKE 'x%' and range compares use it whatever the collation.
     index('tasks_name_idx').on(t.name.op('text_pattern_ops')).where(sql`name is not null`),
     // GET /tasks?label=k:v (labels @> '{"k":"v"}' and labels <> '{}').
