@@ -141,6 +141,7 @@ export async function startControlPlane(
     strategy: config.scheduler.strategy,
     tenantPolicies: config.tenants.policies,
     agingSeconds: config.scheduler.aging_seconds,
+    keepRoomAfterSeconds: config.scheduler.keep_room_after_seconds,
     idleTenantMs: config.scheduler.idle_tenant_seconds * 1000,
     viewReuseMs: config.scheduler.view_reuse_ms,
     onPlaced: (t) => {

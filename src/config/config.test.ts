@@ -36,7 +36,7 @@ describe('loadConfig', () => {
     expect(c.worker.capacity).toEqual({ cpu: null, memory_mb: null, gpu: 0, max_tasks: null });
     expect(c.worker).toMatchObject({ name: null, executor: 'docker', heartbeat_seconds: 5, labels: {} });
     expect(c.worker.job_lock_seconds).toBeUndefined();
-    expect(c.scheduler).toEqual({ strategy: 'binpack', aging_seconds: 60, idle_tenant_seconds: 300, critical_jumps_tenants: false, view_reuse_ms: 200 });
+    expect(c.scheduler).toEqual({ strategy: 'binpack', aging_seconds: 60, idle_tenant_seconds: 300, critical_jumps_tenants: false, keep_room_after_seconds: 30, view_reuse_ms: 200 });
     expect(c.metrics).toEqual({ enabled: true, final_counts_seconds: 60 });
     expect(c.log_level).toBe('info');
   });
@@ -70,6 +70,7 @@ describe('loadConfig', () => {
         JARVIS_AGING_SECONDS: '2.5',
         JARVIS_CRITICAL_JUMPS_TENANTS: 'true',
         JARVIS_VIEW_REUSE_MS: '0',
+        JARVIS_KEEP_ROOM_AFTER_SECONDS: '0',
         JARVIS_DEFAULT_NETWORK: 'bridge',
         JARVIS_REDIS_AUTO_PIPELINE: 'false',
       },
@@ -78,7 +79,7 @@ describe('loadConfig', () => {
     expect(c.redis).toEqual({ url: 'redis://cache:6380', prefix: 'fromfile', auto_pipeline: false });
     expect(c.database.url).toBe('postgres://db/jarvis');
     expect(c.metrics).toEqual({ enabled: false, final_counts_seconds: 0 });
-    expect(c.scheduler).toEqual({ strategy: 'spread', aging_seconds: 2.5, idle_tenant_seconds: 300, critical_jumps_tenants: true, view_reuse_ms: 0 });
+    expect(c.scheduler).toEqual({ strategy: 'spread', aging_seconds: 2.5, idle_tenant_seconds: 300, critical_jumps_tenants: true, keep_room_after_seconds: 0, view_reuse_ms: 0 });
     expect(c.tasks.default_network).toBe('bridge');
   });
 

@@ -110,6 +110,8 @@ export const ConfigSchema = z.strictObject({
     idle_tenant_seconds: z.number().positive(),
     /** Critical tasks go first whatever their tenant's fair share (off: fair share orders tenants, priority orders within one). */
     critical_jumps_tenants: z.boolean(),
+    /** Room is kept on a node for the task that goes first but fits nowhere now only once it has waited this long (0: at once). */
+    keep_room_after_seconds: z.number().min(0),
     /** How long a placement batch may reuse the nodes' view the last one left, ms (0: read the nodes for every batch). */
     view_reuse_ms: z.number().int().min(0).max(60_000),
   }),
@@ -233,6 +235,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_AGING_SECONDS', ['scheduler', 'aging_seconds']],
     ['JARVIS_IDLE_TENANT_SECONDS', ['scheduler', 'idle_tenant_seconds']],
     ['JARVIS_VIEW_REUSE_MS', ['scheduler', 'view_reuse_ms']],
+    ['JARVIS_KEEP_ROOM_AFTER_SECONDS', ['scheduler', 'keep_room_after_seconds']],
     ['JARVIS_TASK_RETENTION_DAYS', ['tasks', 'retention_days']],
     ['JARVIS_LEADER_TTL_SECONDS', ['leader', 'ttl_seconds']],
     ['JARVIS_LEADER_RENEW_SECONDS', ['leader', 'renew_seconds']],

@@ -11,9 +11,13 @@ function node(name: string, over: Partial<PlacementNode> = {}): PlacementNode {
   return { id: name, name, status: 'available', labels: {}, cpu: 32, memoryMb: 65536, gpu: 4, maxTasks: 16, allocatedCpu: 0, allocatedMemoryMb: 0, allocatedGpu: 0, allocatedTasks: 0, ...over };
 }
 
-function task(tenant: string, ask: { cpu?: number; gpu?: number; memoryMb?: number; nodeSelector?: Record<string, string> }, priority: BatchCandidate['priority'] = 'normal'): BatchCandidate {
+function task(
+  tenant: string,
+  ask: { cpu?: number; gpu?: number; memoryMb?: number; nodeSelector?: Record<string, string>; since?: number },
+  priority: BatchCandidate['priority'] = 'normal',
+): BatchCandidate {
   const id = `${tenant}-${seq++}`;
-  const t = { id, cpu: ask.cpu ?? 0, memoryMb: ask.memoryMb ?? 0, gpu: ask.gpu ?? 0, nodeSelector: ask.nodeSelector ?? {} };
+  const t = { id, cpu: ask.cpu ?? 0, memoryMb: ask.memoryMb ?? 0, gpu: ask.gpu ?? 0, nodeSelector: ask.nodeSelector ?? {}, createdAt: new Date(ask.since ?? 0), waitingSince: null };
   return { tenant, priority, demand: t, order: seq, task: t };
 }
 
@@ -30,10 +34,15 @@ function tenants(running: Array<{ c: BatchCandidate }>): Map<string, TenantState
   return m;
 }
 
+/** The simulated time, in ticks of a second (starve); a keeper's clock reads it. */
+let tick = 0;
+const clock = () => tick * 1000;
+
 /**
- * The dispatcher's loop over time, one batch per tick: tasks end (their room freed), alpha's
- * backlog is topped up to 8 tasks of 1 unit, and beta submits one task of 4 units at tick 10.
- * Each alpha task runs 4–6 ticks, staggered, so room frees one unit at a time.
+ * The dispatcher's loop over time, one batch per tick (a second): tasks end (their room freed),
+ * alpha's backlog is topped up to 8 tasks of 1 unit, and beta submits one task of 4 units at
+ * tick 10. Each alpha task runs 4–6 ticks, staggered, so room frees one unit at a time. With a
+ * keeper's keepAfterMs, `boundAtDue` is when the tasks running once beta has waited that long end.
  */
 function starve(res: Res, view: PlacementNode[], keeper?: RoomKeeper, staggered = true) {
   const one = res === 'gpu' ? { cpu: 1, gpu: 1, memoryMb: 256 } : { cpu: 1, memoryMb: 256 };
@@ -41,9 +50,14 @@ function starve(res: Res, view: PlacementNode[], keeper?: RoomKeeper, staggered 
   const pending: BatchCandidate[] = [];
   let beta: BatchCandidate | null = null;
   let boundAtArrival = -1;
+  let boundAtDue = -1;
   let betaStarted = -1;
   let alphaQueuedWhenBetaStarted = 0;
+  /** Alpha's tasks placed while beta's waited. */
+  let alphaPlacedPastBeta = 0;
+  const dueTick = 10 + Math.ceil((keeper?.keepAfterMs ?? 0) / 1000);
   for (let t = 0; t < 300 && betaStarted < 0; t++) {
+    tick = t;
     for (let i = running.length - 1; i >= 0; i--) {
       if (running[i].ends > t) continue;
       const { c, n } = running.splice(i, 1)[0];
@@ -52,12 +66,13 @@ function starve(res: Res, view: PlacementNode[], keeper?: RoomKeeper, staggered 
       n.allocatedGpu -= c.demand.gpu;
       n.allocatedTasks -= 1;
     }
-    while (pending.filter((p) => p.tenant === 'alpha').length < 8) pending.push(task('alpha', one));
+    while (pending.filter((p) => p.tenant === 'alpha').length < 8) pending.push(task('alpha', { ...one, since: clock() }));
     if (t === 10) {
-      beta = task('beta', { ...one, [res]: 4 });
+      beta = task('beta', { ...one, [res]: 4, since: clock() });
       pending.push(beta);
       boundAtArrival = Math.max(...running.map((r) => r.ends));
     }
+    if (t === dueTick) boundAtDue = Math.max(t, ...running.map((r) => r.ends));
     const decided = decidePlacements([...pending], tenants(running), view, { strategy: 'binpack', keeper });
     keeper?.end();
     for (const { c, node: n } of decided.placed) {
@@ -66,17 +81,17 @@ function starve(res: Res, view: PlacementNode[], keeper?: RoomKeeper, staggered 
       if (c === beta) {
         betaStarted = t;
         alphaQueuedWhenBetaStarted = pending.filter((p) => p.tenant === 'alpha').length;
-      }
+      } else if (beta && betaStarted < 0) alphaPlacedPastBeta++;
     }
   }
-  return { betaStarted, boundAtArrival, alphaQueuedWhenBetaStarted };
+  return { betaStarted, boundAtArrival, boundAtDue, alphaQueuedWhenBetaStarted, alphaPlacedPastBeta };
 }
 
-describe('room kept for a task bigger than any room that frees', () => {
+describe('room kept for a task bigger than any room that frees (keep_room_after_seconds 0: at once)', () => {
   for (const res of ['gpu', 'cpu'] as const) {
     it(`starts beta's 4-${res.toUpperCase()} task once the tasks running when it came have ended, while alpha keeps a backlog of 1-${res.toUpperCase()} tasks`, () => {
       const view = [node('n1', res === 'cpu' ? { cpu: 4, gpu: 0 } : {})];
-      const r = starve(res, view, new RoomKeeper());
+      const r = starve(res, view, new RoomKeeper({ keepAfterMs: 0, now: clock }));
       // Without room kept, every slot that freed went to alpha's next task: beta never started.
       expect(r.betaStarted, JSON.stringify(r)).toBeGreaterThanOrEqual(0);
       expect(r.betaStarted).toBeLessThanOrEqual(r.boundAtArrival);
@@ -87,7 +102,7 @@ describe('room kept for a task bigger than any room that frees', () => {
   it('keeps the room when both tenants hold nothing (the tie rule puts the small task first)', () => {
     // Alpha's tasks start and end together: when they end, alpha and beta both hold nothing, and
     // the order's tie rule gives alpha's small task the first turn. It must not take the room.
-    const r = starve('gpu', [node('n1')], new RoomKeeper(), false);
+    const r = starve('gpu', [node('n1')], new RoomKeeper({ keepAfterMs: 0, now: clock }), false);
     expect(r.betaStarted, JSON.stringify(r)).toBeGreaterThanOrEqual(0);
     expect(r.betaStarted).toBeLessThanOrEqual(Math.max(r.boundAtArrival, 10) + 4);
   });
@@ -203,5 +218,72 @@ describe('room kept for a task bigger than any room that frees', () => {
     decidePlacements([big], usage, [a, b], { strategy: 'binpack', keeper });
     keeper.end();
     expect(keeper.current?.nodeId).toBe('b');
+  });
+});
+
+describe('room kept only once the task has waited keep_room_after_seconds', () => {
+  it("lets alpha's small tasks take the room until beta's big one has waited long enough, then keeps it", () => {
+    const keeper = new RoomKeeper({ keepAfterMs: 20_000, now: clock });
+    const r = starve('cpu', [node('n1', { cpu: 4, gpu: 0 })], keeper);
+    // For its first 20 s beta keeps no room: every CPU that frees goes to alpha, as before room was kept.
+    expect(r.betaStarted, JSON.stringify(r)).toBeGreaterThanOrEqual(30);
+    expect(r.alphaPlacedPastBeta).toBeGreaterThanOrEqual(10);
+    // From then on room is kept: it starts once the tasks running at 20 s have ended, alpha's backlog still there.
+    expect(r.betaStarted).toBeLessThanOrEqual(r.boundAtDue);
+    expect(r.alphaQueuedWhenBetaStarted).toBeGreaterThan(0);
+  });
+
+  it('keeps no room for a task that has not waited long enough, and keeps it once it has; the reasons say which', () => {
+    const n = node('n1', { cpu: 4, gpu: 0, allocatedCpu: 3, allocatedTasks: 3 });
+    const usage = tenants(Array.from({ length: 3 }, () => ({ c: task('alpha', { cpu: 1 }) })));
+    let now = 100_000;
+    const keeper = new RoomKeeper({ keepAfterMs: 30_000, now: () => now });
+    const big = task('beta', { cpu: 4, since: 90_000 }); // waiting for 10 s
+    const small = () => task('alpha', { cpu: 1, since: 95_000 });
+    const first = small();
+    const d = decidePlacements([big, first], usage, [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(keeper.current).toBeNull();
+    expect(d.placed.map((p) => p.c.task.id)).toEqual([first.task.id]);
+    expect(d.waits.map((w) => [w.c.task.id, w.reason])).toEqual([
+      [
+        big.task.id,
+        expect.stringMatching(
+          /^no node fits: .*; tasks that fit take the room it cannot use until it has waited 30 s \(scheduler\.keep_room_after_seconds\), then room is kept for it if it still goes first$/,
+        ),
+      ],
+    ]);
+    // The small task ends; 20 s later beta's has waited 30 s: the freed CPU is kept for it.
+    n.allocatedCpu = n.allocatedTasks = 3;
+    now = 120_000;
+    const second = small();
+    const e = decidePlacements([big, second], usage, [n], { strategy: 'binpack', keeper });
+    expect(keeper.current?.task.id).toBe(big.task.id);
+    expect(e.placed).toHaveLength(0);
+    const reasons = Object.fromEntries(e.waits.map((w) => [w.c.task.id, w.reason]));
+    expect(reasons[big.task.id]).toBe('waiting for room kept for it on node n1: it lacks 3 CPU there until enough of the 3 tasks placed on it end; no other task is placed in that room meanwhile');
+    expect(reasons[second.task.id]).toMatch(/^no node fits: .*; room on node n1 is kept for a task that goes first of those that have waited 30 s or more, until tasks there end$/);
+    keeper.end();
+  });
+
+  it('keeps room for the first task that has waited long enough, past a younger one that goes before it', () => {
+    // gamma holds nothing and goes first, but its big task came a second ago; beta's has waited a minute.
+    const n = node('n1', { cpu: 4, gpu: 0, allocatedCpu: 3, allocatedTasks: 3 });
+    const usage = tenants([...Array.from({ length: 2 }, () => ({ c: task('alpha', { cpu: 1 }) })), { c: task('beta', { cpu: 1 }) }]);
+    let now = 100_000;
+    const keeper = new RoomKeeper({ keepAfterMs: 30_000, now: () => now });
+    const young = task('gamma', { cpu: 4, since: 99_000 });
+    const old = task('beta', { cpu: 4, since: 40_000 });
+    n.allocatedCpu = n.allocatedTasks = 2; // a CPU freed
+    const d = decidePlacements([young, old, task('alpha', { cpu: 1, since: 0 })], usage, [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(keeper.current?.task.id).toBe(old.task.id);
+    expect(d.placed).toHaveLength(0);
+    // gamma's task, once it has waited 30 s, goes before beta's (its tenant holds less): the room is then its.
+    now = 130_000;
+    const e = decidePlacements([young, old, task('alpha', { cpu: 1, since: 0 })], usage, [n], { strategy: 'binpack', keeper });
+    keeper.end();
+    expect(keeper.current?.task.id).toBe(young.task.id);
+    expect(e.placed).toHaveLength(0);
   });
 });

@@ -6,13 +6,15 @@ import { chooseNode, reserve, type PlacementChoice, type PlacementNode, type Pla
 import { hasRoom } from '../domain/fit.ts';
 import { couldHost, type Kept, type RoomKeeper } from './room-keeper.ts';
 
-/** What placing a task needs to know of it. */
+/** What placing a task needs to know of it (and since when it waits: room is kept only for a task that has waited long enough). */
 export interface TaskAsk {
   id: string;
   cpu: number;
   memoryMb: number;
   gpu: number;
   nodeSelector: Record<string, string>;
+  createdAt: Date;
+  waitingSince: Date | null;
 }
 
 export type BatchCandidate = Candidate & { task: TaskAsk };
@@ -33,8 +35,9 @@ export interface BatchOptions extends FairShareOptions {
   /** Where the search of a large cluster starts (placement.ts); default: a random node. */
   cursor?: ScanCursor;
   /**
-   * Keeps room on a node for the first task of the order that must wait (room-keeper.ts), from
-   * batch to batch; the view then counts the kept room until keeper.end(). None: no room is kept.
+   * Keeps room on a node for the first task of the order that must wait and has waited its
+   * keepAfterMs (room-keeper.ts), from batch to batch; the view then counts the kept room until
+   * keeper.end(). None: no room is kept.
    */
   keeper?: RoomKeeper;
 }
@@ -62,11 +65,15 @@ export function decidePlacements<C extends BatchCandidate, N extends PlacementNo
   const cursor: ScanCursor = options.cursor ?? { next: Math.floor(Math.random() * view.length) };
   const { keeper } = options;
   keeper?.begin(view, candidates);
-  // Room kept (room-keeper.ts): the first candidate that must wait is the batch's head. Room is
-  // kept for it only once room is about to go to a candidate behind it (so a batch where all
-  // wait, a full cluster's, costs nothing more), and only if a node could ever take it.
+  // Room kept (room-keeper.ts): the first candidate that must wait and has waited the keeper's
+  // keepAfterMs is the batch's head. Room is kept for it only once room is about to go to a
+  // candidate behind it (so a batch where all wait, a full cluster's, costs nothing more), and
+  // only if a node could ever take it. One that must wait but has not waited that long keeps no
+  // room: the candidates behind it take what fits, and the first of them that waited long enough
+  // may be the head; the first such young one is told when room would be kept for it (young).
   let head: C | null = null;
   let headDone = keeper === undefined;
+  let young: C | null = null;
   /** The task room is kept for whose turn came in this batch. */
   let turned: string | null = null;
   /** Shapes no node could take even emptied (a node_selector no node matches): they get no room kept. */
@@ -90,7 +97,14 @@ export function decidePlacements<C extends BatchCandidate, N extends PlacementNo
       if (choice.kind === 'wait') {
         noRoom.set(shape, choice);
         if (!headDone && !unhostable?.has(shape)) {
-          if (keeper!.inBatch && goesBefore(c, keeper!.current!, order, options)) {
+          if (!keeper!.due(c.task)) {
+            // Not waited long enough: room goes past it as it did without a keeper. Told so if
+            // room would be kept for it now (none is kept, or it goes before the kept room's task).
+            if (young === null && (!keeper!.current || (keeper!.inBatch && goesBefore(c, keeper!.current, order, options)))) {
+              if (view.some((n) => couldHost(n, c!.task))) young = c;
+              else (unhostable ??= new Set()).add(shape);
+            }
+          } else if (keeper!.inBatch && goesBefore(c, keeper!.current!, order, options)) {
             // It goes before the task room is kept for, which is in this batch: its tenant holds
             // less (or it is of a higher class), so room is kept for it instead, if it can use some.
             if (view.some((n) => couldHost(n, c!.task))) {
@@ -132,7 +146,8 @@ export function decidePlacements<C extends BatchCandidate, N extends PlacementNo
       order.placed(c);
     } else {
       order.unplaced(c);
-      (choice.kind === 'wait' ? out.waits : out.never).push({ c, reason: choice.reason });
+      if (choice.kind === 'never') out.never.push({ c, reason: choice.reason });
+      else out.waits.push({ c, reason: c === young ? choice.reason + keptLater(keeper!) : choice.reason });
     }
   }
   if (keeper?.current) {
@@ -141,6 +156,13 @@ export function decidePlacements<C extends BatchCandidate, N extends PlacementNo
     else explainKept(keeper, out.waits, view);
   }
   return out;
+}
+
+const seconds = (ms: number) => `${Math.round(ms / 10) / 100} s`;
+
+/** The reason's words for the first task that must wait but has not waited long enough for room to be kept for it. */
+function keptLater(keeper: RoomKeeper): string {
+  return `; tasks that fit take the room it cannot use until it has waited ${seconds(keeper.keepAfterMs)} (scheduler.keep_room_after_seconds), then room is kept for it if it still goes first`;
 }
 
 /**
@@ -158,6 +180,8 @@ function goesBefore(c: BatchCandidate, kept: Kept, order: FairShareOrder<BatchCa
 
 /** The reasons of tasks that wait while room is kept: the kept task's names the node; one that fits there but for it says so. */
 function explainKept<C extends BatchCandidate>(keeper: RoomKeeper, waits: Array<{ c: C; reason: string; kept?: true }>, view: PlacementNode[]): void {
+  // With a keepAfterMs, the kept task may come after a younger one in the order: it goes first of the older ones.
+  const who = keeper.keepAfterMs > 0 ? `goes first of those that have waited ${seconds(keeper.keepAfterMs)} or more` : 'goes before this one';
   for (const w of waits) {
     if (keeper.isFor(w.c.task.id)) {
       const reason = keeper.reason(view);
@@ -168,6 +192,6 @@ function explainKept<C extends BatchCandidate>(keeper: RoomKeeper, waits: Array<
       continue;
     }
     const n = keeper.keptFrom(w.c.task);
-    if (n) w.reason += `; room on node ${n.name} is kept for a task that goes before this one, until tasks there end`;
+    if (n) w.reason += `; room on node ${n.name} is kept for a task that ${who}, until tasks there end`;
   }
 }

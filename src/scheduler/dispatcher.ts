@@ -48,6 +48,11 @@ export interface DispatcherDeps {
   strategy: PlacementStrategy;
   /** A waiting task gains one priority class per this many seconds. */
   agingSeconds: number;
+  /**
+   * scheduler.keep_room_after_seconds: room is kept on a node for the task that goes first but
+   * fits nowhere now only once it has waited this long (room-keeper.ts); 0: from its first wait.
+   */
+  keepRoomAfterSeconds: number;
   /** scheduler.idle_tenant_seconds, in ms: a tenant's queue readers close after this long idle. */
   idleTenantMs?: number;
   /** See KeptView (kept-view.ts); default VIEW_REUSE_MS. */
@@ -83,8 +88,8 @@ export class Dispatcher implements Part {
   private readonly room: WaitingRoom;
   /** The nodes' view the last batch left (kept-view.ts). */
   private readonly view: KeptView;
-  /** Room kept on a node for the task that goes first but fits nowhere now (room-keeper.ts). */
-  private readonly keeper = new RoomKeeper();
+  /** Room kept on a node for the task that goes first but fits nowhere now, once it has waited keepRoomAfterSeconds (room-keeper.ts). */
+  private readonly keeper: RoomKeeper;
   private readonly onWake = () => {
     this.view.drop(); // room freed, or a node came: the next batch reads the nodes again
     this.room.wake();
@@ -96,6 +101,7 @@ export class Dispatcher implements Part {
 
   constructor(private readonly deps: DispatcherDeps) {
     this.view = new KeptView(() => deps.nodes.placementView(), deps.viewReuseMs);
+    this.keeper = new RoomKeeper({ keepAfterMs: deps.keepRoomAfterSeconds * 1000 });
     this.nodes = new NodeHandOver(deps);
     this.usage = new TenantUsage(deps.tenants);
     this.room = new WaitingRoom({
@@ -444,7 +450,8 @@ export class Dispatcher implements Part {
       }
       candidates.sort((a, b) => byRank(a.p, b.p));
       // Fair share across tenants, then a node for each, with room kept for the task that goes
-      // first but fits nowhere now (batch-placement.ts, room-keeper.ts).
+      // first but fits nowhere now, once it has waited keepRoomAfterSeconds since waitingSince
+      // (batch-placement.ts, room-keeper.ts).
       const keptBefore = this.keeper.snapshot();
       const decided = decidePlacements(candidates, tenants, view, { strategy: this.deps.strategy, criticalJumpsTenants: this.deps.criticalJumpsTenants, keeper: this.keeper });
       const { order } = decided;

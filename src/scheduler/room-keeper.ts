@@ -21,17 +21,26 @@
 // Only the dispatcher of the leading control plane keeps room, in memory: a new leader keeps
 // none until its own batches find a task in this position again (the first batch in which room
 // would go past it).
+//
+// Room is kept only for a task that has waited at least keepAfterMs since it began to wait
+// (scheduler.keep_room_after_seconds; waitingSince, as aging uses), like Slurm's
+// bf_min_age_reserve: before that, tasks that fit take the room it cannot use (backfill in full,
+// which mixed sizes' throughput depends on), and the first task of the order that has waited that
+// long is the one room is kept for. 0: from its first wait.
 import { ACCEPTS_WORK, couldEverFit, FIT_TERMS, hasRoom, type FitTerm, type PlacementNode } from '../domain/fit.ts';
 import { ROOM_KEPT } from '../domain/status-reasons.ts';
 import { selectorMatches } from './placement.ts';
+import { waitingSince } from './aging.ts';
 
-/** What a task asks, and which task. */
+/** What a task asks, which task, and since when it waits (aging.ts, waitingSince). */
 export interface KeptAsk {
   id: string;
   cpu: number;
   memoryMb: number;
   gpu: number;
   nodeSelector: Record<string, string>;
+  createdAt: Date;
+  waitingSince: Date | null;
 }
 
 /** A task room may be kept for, as the batch has it. */
@@ -103,10 +112,18 @@ export class RoomKeeper {
   /** Where the kept node was in the last view (views list the nodes in the same order). */
   private hint = 0;
 
-  constructor(
-    private readonly unseenMs = KEPT_UNSEEN_MS,
-    private readonly now: () => number = Date.now,
-  ) {}
+  /** Room is kept only for a task that has waited this long (ms; scheduler.keep_room_after_seconds). */
+  readonly keepAfterMs: number;
+  private readonly unseenMs: number;
+  private readonly now: () => number;
+  /** The time of the batch being decided (begin), which tasks' waits are measured to. */
+  private at = 0;
+
+  constructor(options: { keepAfterMs?: number; unseenMs?: number; now?: () => number } = {}) {
+    this.keepAfterMs = options.keepAfterMs ?? 0;
+    this.unseenMs = options.unseenMs ?? KEPT_UNSEEN_MS;
+    this.now = options.now ?? Date.now;
+  }
 
   /** The room kept now, if any. */
   get current(): Readonly<Kept> | null {
@@ -129,10 +146,10 @@ export class RoomKeeper {
    */
   begin(view: PlacementNode[], candidates: ReadonlyArray<{ task: { id: string } }>): void {
     this.carrier = null;
+    const t = (this.at = this.now());
     const k = this.kept;
     if (!k) return;
     this.keptInBatch = candidates.some((c) => c.task.id === k.task.id);
-    const t = this.now();
     if (this.keptInBatch) k.seenAt = t;
     else if (t - k.seenAt > this.unseenMs) {
       this.kept = null;
@@ -142,6 +159,14 @@ export class RoomKeeper {
     if (n && couldHost(n, k.task)) this.apply(n);
     // Its node left (or changed): its task chooses again at its turn; not in this batch, let go.
     else if (!this.keptInBatch) this.kept = null;
+  }
+
+  /**
+   * Whether room may be kept for the task: it has waited keepAfterMs since it began to wait, by
+   * the time of the batch (begin). Asked only of tasks that must wait.
+   */
+  due(task: KeptAsk): boolean {
+    return this.keepAfterMs <= 0 || this.at - waitingSince(task).getTime() >= this.keepAfterMs;
   }
 
   /** The kept task's turn: its room is no longer counted against its node, so it can take it. */
