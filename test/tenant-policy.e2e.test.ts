@@ -95,6 +95,9 @@ describe('the image allow-list, narrowed after the work was accepted', () => {
     expect((await call('POST', `/tasks/${t.id}/cancel`)).status).toBe(200);
     const wf = (await call('POST', '/workflows', { tasks: [{ key: 'extract', ...task }] })).body;
     expect((await call('POST', `/workflows/${wf.id}/cancel`)).status).toBe(200);
+    // And a task and a workflow left unfinished (no worker: queued, running).
+    const waiting = (await call('POST', '/tasks', task)).body;
+    const going = (await call('POST', '/workflows', { tasks: [{ key: 'extract', ...task }] })).body;
     expect((await call('POST', `/schedules/${nightly.body.id}/trigger`)).status).toBe(201); // allowed today
 
     // The admin narrows alpha's images to its registry and restarts the server.
@@ -140,6 +143,13 @@ describe('the image allow-list, narrowed after the work was accepted', () => {
     expect(wfRetry.status).toBe(403);
     expect(wfRetry.body.detail).toBe(`task "extract": ${refusal}`);
     expect((await call('GET', `/workflows/${wf.id}`)).body.status).toBe('cancelled');
+    // Work that cannot be retried is a conflict whatever its image (before: 403 for the task).
+    const early = await call('POST', `/tasks/${waiting.id}/retry`);
+    expect(early.status).toBe(409);
+    expect(early.body.detail).toBe('Task is queued; only failed, timed_out or cancelled tasks can be retried');
+    const earlyFlow = await call('POST', `/workflows/${going.id}/retry`);
+    expect(earlyFlow.status).toBe(409);
+    expect(earlyFlow.body.detail).toMatch(/^Workflow is still running/);
 
     // The prefix "registry.local" admits its own images, on a boundary only.
     for (const image of ['registry.local/team/app:1', 'registry.local:5000/app', 'registry.local@sha256:' + 'a'.repeat(64)]) {

@@ -135,9 +135,9 @@ export class TaskControl {
       throw new Conflict(`This task failed before it ran, when its templates were filled from its workflow; retry the workflow instead (POST /workflows/${before.workflowId}/retry)`);
     }
     // A new attempt is held to its tenant's policy as configured now, as a submit is (an admin
-    // may have narrowed it since the task was accepted): 403 naming the rule.
-    if (before) this.checkPolicy(before, before.tenant);
-    const r = await this.deps.tasks.retry(id);
+    // may have narrowed it since the task was accepted): 403 naming the rule; asked once the task
+    // is known to be retryable (a running task is 409 whatever its image).
+    const r = await this.deps.tasks.retry(id, (t) => this.checkPolicy(t, t.tenant));
     if (r === 'not_found') throw new NotFound('Task not found');
     if ('notRetryable' in r) throw new Conflict(`Task is ${r.notRetryable.status}; only failed, timed_out or cancelled tasks can be retried`);
     if ('workflowRunning' in r) {

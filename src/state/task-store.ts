@@ -438,7 +438,12 @@ export class TaskStore {
   }
 
   /** A new attempt of a task that ended unsuccessfully: back to `queued`. */
-  async retry(taskId: string): Promise<TaskRow | 'not_found' | { notRetryable: TaskRow } | { workflowRunning: TaskRow }> {
+  /**
+   * A new attempt of an ended task. `admit` sees the locked row once it is known to be retryable
+   * and may refuse it by throwing (the tenant's image policy), so that a task that cannot be
+   * retried is a conflict whatever its image.
+   */
+  async retry(taskId: string, admit?: (t: TaskRow) => void): Promise<TaskRow | 'not_found' | { notRetryable: TaskRow } | { workflowRunning: TaskRow }> {
     return this.db.transaction(async (tx) => {
       // A task of a running workflow is refused: what its failure skipped would stay skipped,
       // and its success would let the workflow end `succeeded` with those tasks never run. The
@@ -451,6 +456,7 @@ export class TaskStore {
       if (!t) return 'not_found';
       if (!isRetryable(t.status)) return { notRetryable: t };
       if (wf?.status === 'running') return { workflowRunning: t };
+      admit?.(t);
       const [again] = await tx
         .update(tasks)
         .set({
@@ -482,22 +488,24 @@ export class TaskStore {
 
   /**
    * Queued tasks queued again (a retry, a release, a lost attempt, a workflow's ready task: each
-   * sets waiting_since) in the last `seconds` by the database's clock, after `afterSeq` in seq
-   * order: their seq is old, so the reconciler's window of new seqs does not find them. Read
-   * through tasks_requeued_idx, which holds only such tasks.
+   * sets waiting_since) in the last `seconds` by the database's clock, in (waiting_since, seq)
+   * order after `after` (the last row of the page before: its `page` cursor): their seq is old, so
+   * the reconciler's window of new seqs does not find them. Read through tasks_requeued_page_idx,
+   * which holds only such tasks, each page from where the last ended.
    */
-  async queuedAgain(seconds: number, afterSeq: number, limit: number): Promise<WaitingTask[]> {
+  async queuedAgain(seconds: number, after: string | null, limit: number): Promise<Array<WaitingTask & { page: string }>> {
+    const [since, seq] = after ? (JSON.parse(after) as [string, number]) : [null, 0];
     return this.db
-      .select(WAITING_FIELDS)
+      .select({ ...WAITING_FIELDS, page: sql<string>`json_build_array(${tasks.waitingSince}::text, ${tasks.seq})::text` })
       .from(tasks)
       .where(
         and(
           eq(tasks.status, 'queued'),
           sql`${tasks.waitingSince} > now() - make_interval(secs => ${seconds})`,
-          sql`${tasks.seq} > ${afterSeq}`,
+          since === null ? undefined : sql`(${tasks.waitingSince}, ${tasks.seq}) > (${since}::timestamptz, ${seq})`,
         ),
       )
-      .orderBy(tasks.seq)
+      .orderBy(tasks.waitingSince, tasks.seq)
       .limit(limit);
   }
 
