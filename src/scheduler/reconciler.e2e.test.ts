@@ -108,6 +108,17 @@ it('checks every task once, then new tasks and a slice of the backlog each pass,
   await database.db.execute(sql`update tasks set waiting_since = now() where id = ${early.id}`);
   expect(await r.reconcile(), 'the task queued again').toBe(1);
   expect(await jobExists(early.id)).toBe(true);
+  // Many queued again at once (a lost node, a workflow's retry), none in the next slice of the
+  // backlog: the window is read page after page (100 a page), each from where the last ended.
+  const groups = new Set<string>();
+  for (const t of backlog.slice(1_200, 1_450)) groups.add((await jobOf(t.id))!);
+  const again = new Set<string>();
+  for (const g of groups) for (const id of JSON.parse((await redis.hget(jobKey('default', g), 'data'))!).taskIds as string[]) again.add(id);
+  for (const g of groups) await pending.remove(g, 'default');
+  await database.db.execute(sql`update tasks set waiting_since = now() where id = any(${`{${[...again].join(',')}}`}::uuid[])`);
+  expect(again.size, 'three groups or more').toBeGreaterThanOrEqual(300);
+  expect(await r.reconcile(), 'every task queued again').toBe(again.size);
+  for (const id of again) expect(await jobExists(id)).toBe(true);
   // Redis lost its data (the mark with it); one job is enough to show the whole backlog is read
   // again. The backlog was added together, so it is in group jobs of 100: the late task's goes,
   // and its 100 tasks are given jobs again.

@@ -196,12 +196,12 @@ export class Reconciler implements Part {
       // ~100 passes later with 100,000 queued.
       const againFor = (passStart - (this.againSince ?? passStart)) / 1000 + AGAIN_SLACK_SECONDS;
       this.againSince = passStart;
-      let againAfter = 0;
+      let againAfter: string | null = null;
       for (let seen = 0; seen < PAGE && !this.halted; seen += STEP) {
         const again = await this.deps.tasks.queuedAgain(againFor, againAfter, STEP);
         await checkStep(again);
         if (again.length < STEP) break;
-        againAfter = again[again.length - 1].seq;
+        againAfter = again[again.length - 1].page;
         await sleep(pause);
       }
       // The tasks that moved up an aging class since the last pass (all of them: a burst of
