@@ -437,11 +437,10 @@ export class TaskStore {
     });
   }
 
-  /** A new attempt of a task that ended unsuccessfully: back to `queued`. */
   /**
-   * A new attempt of an ended task. `admit` sees the locked row once it is known to be retryable
-   * and may refuse it by throwing (the tenant's image policy), so that a task that cannot be
-   * retried is a conflict whatever its image.
+   * A new attempt of a task that ended unsuccessfully: back to `queued`. `admit` sees the locked
+   * row once it is known to be retryable and may refuse it by throwing (the tenant's image
+   * policy), so that a task that cannot be retried is a conflict whatever its image.
    */
   async retry(taskId: string, admit?: (t: TaskRow) => void): Promise<TaskRow | 'not_found' | { notRetryable: TaskRow } | { workflowRunning: TaskRow }> {
     return this.db.transaction(async (tx) => {
@@ -488,24 +487,22 @@ export class TaskStore {
 
   /**
    * Queued tasks queued again (a retry, a release, a lost attempt, a workflow's ready task: each
-   * sets waiting_since) in the last `seconds` by the database's clock, in (waiting_since, seq)
-   * order after `after` (the last row of the page before: its `page` cursor): their seq is old, so
-   * the reconciler's window of new seqs does not find them. Read through tasks_requeued_page_idx,
-   * which holds only such tasks, each page from where the last ended.
+   * sets waiting_since) in the last `seconds` by the database's clock, after `afterSeq` in seq
+   * order: their seq is old, so the reconciler's window of new seqs does not find them. Read
+   * through tasks_requeued_idx, which holds only such tasks.
    */
-  async queuedAgain(seconds: number, after: string | null, limit: number): Promise<Array<WaitingTask & { page: string }>> {
-    const [since, seq] = after ? (JSON.parse(after) as [string, number]) : [null, 0];
+  async queuedAgain(seconds: number, afterSeq: number, limit: number): Promise<WaitingTask[]> {
     return this.db
-      .select({ ...WAITING_FIELDS, page: sql<string>`json_build_array(${tasks.waitingSince}::text, ${tasks.seq})::text` })
+      .select(WAITING_FIELDS)
       .from(tasks)
       .where(
         and(
           eq(tasks.status, 'queued'),
           sql`${tasks.waitingSince} > now() - make_interval(secs => ${seconds})`,
-          since === null ? undefined : sql`(${tasks.waitingSince}, ${tasks.seq}) > (${since}::timestamptz, ${seq})`,
+          sql`${tasks.seq} > ${afterSeq}`,
         ),
       )
-      .orderBy(tasks.waitingSince, tasks.seq)
+      .orderBy(tasks.seq)
       .limit(limit);
   }
 
