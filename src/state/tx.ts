@@ -19,6 +19,34 @@ function hasCode(err: unknown, code: string): boolean {
 
 export const isUniqueViolation = (err: unknown): boolean => hasCode(err, '23505');
 
+/** PostgreSQL broke a deadlock by failing this transaction (40P01, deadlock_detected). */
+export const isDeadlock = (err: unknown): boolean => hasCode(err, '40P01');
+
+/**
+ * The transaction failed only for its timing against another one, and all it did was rolled
+ * back: a deadlock (40P01) or a serialization failure (40001). Run again, it may well succeed.
+ */
+export const isRetryable = (err: unknown): boolean => isDeadlock(err) || hasCode(err, '40001');
+
+/**
+ * Runs `transaction` again when it failed as isRetryable says, up to `tries` runs in all, after
+ * a short pause, jittered so that two transactions failed together do not meet again (10-50 ms,
+ * times the run's number). `transaction` must open the transaction itself and do nothing that
+ * outlives its rollback: every run starts from what is committed then (afterCommit's work runs
+ * for the run that commits only). A deadlock is found after deadlock_timeout (1 s by default),
+ * so each failed run has waited that long already.
+ */
+export async function retryTransaction<T>(transaction: () => Promise<T>, tries = 4): Promise<T> {
+  for (let run = 1; ; run++) {
+    try {
+      return await transaction();
+    } catch (err) {
+      if (run >= tries || !isRetryable(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, (10 + Math.random() * 40) * run));
+    }
+  }
+}
+
 /**
  * The statement's own data was refused (SQLSTATE class 22 data exception, 23 integrity
  * constraint, 54 program limit: a value out of range, a text PostgreSQL cannot hold, a row too

@@ -10,7 +10,7 @@ import { recordWorkflowEvent } from './workflow-history.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
 import { fieldsOf } from './row-mapping.ts';
 import { updateWithEvents } from './task-history.ts';
-import { afterCommit, uuidArray } from './tx.ts';
+import { afterCommit, retryTransaction, uuidArray } from './tx.ts';
 import { deletePendingDeliveries, deliveryLine } from './webhook-store.ts';
 import { ACTIVE_STATUSES as ACTIVE, UNFINISHED_STATUSES as UNFINISHED, type WorkflowStatus } from '../domain/task.ts';
 
@@ -375,9 +375,19 @@ export class WorkflowStore {
    * cancelled (their reservations freed). Returns the tasks cancelled, each saying whether it was
    * on a node (whose container the caller must have killed); the caller also removes their
    * pending jobs (control/queueing.ts, afterCancels).
+   *
+   * Run again when PostgreSQL fails it for a deadlock (retryTransaction): it frees the
+   * reservations of tasks spread over many nodes, and locks those node rows in id order
+   * (releaseMany), but a placement (place-attempts.ts, `took`) and the finish of tasks outside
+   * workflows (finish-attempts.ts) lock theirs in the order of their plan, the nodes' physical
+   * order once the table outgrows the planner's guess (~100 nodes): the two can each hold a node
+   * the other waits for. Those paths are not slowed to keep an order; a cancel that loses is run
+   * again, a second later (deadlock_timeout), instead of answering 500. A run that failed
+   * changed nothing (its afterCommit work is dropped), and the next reads the workflow afresh:
+   * cancelled meanwhile by someone else, it is `ended`.
    */
   async cancel(id: string): Promise<'not_found' | { ended: WorkflowRow } | { workflow: WorkflowRow; cancelled: WorkflowCancelled[] }> {
-    return this.db.transaction((tx) => this.cancelIn(tx, id));
+    return retryTransaction(() => this.db.transaction((tx) => this.cancelIn(tx, id)));
   }
 
   /** cancel() inside the caller's transaction. */
