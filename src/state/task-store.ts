@@ -487,22 +487,24 @@ export class TaskStore {
 
   /**
    * Queued tasks queued again (a retry, a release, a lost attempt, a workflow's ready task: each
-   * sets waiting_since) in the last `seconds` by the database's clock, after `afterSeq` in seq
-   * order: their seq is old, so the reconciler's window of new seqs does not find them. Read
-   * through tasks_requeued_idx, which holds only such tasks.
+   * sets waiting_since) in the last `seconds` by the database's clock, in (waiting_since, seq)
+   * order after `after` (the last row of the page before: its `page` cursor): their seq is old, so
+   * the reconciler's window of new seqs does not find them. Read through tasks_requeued_page_idx,
+   * which holds only such tasks, each page from where the last ended.
    */
-  async queuedAgain(seconds: number, afterSeq: number, limit: number): Promise<WaitingTask[]> {
+  async queuedAgain(seconds: number, after: string | null, limit: number): Promise<Array<WaitingTask & { page: string }>> {
+    const [since, seq] = after ? (JSON.parse(after) as [string, number]) : [null, 0];
     return this.db
-      .select(WAITING_FIELDS)
+      .select({ ...WAITING_FIELDS, page: sql<string>`json_build_array(${tasks.waitingSince}::text, ${tasks.seq})::text` })
       .from(tasks)
       .where(
         and(
           eq(tasks.status, 'queued'),
           sql`${tasks.waitingSince} > now() - make_interval(secs => ${seconds})`,
-          sql`${tasks.seq} > ${afterSeq}`,
+          since === null ? undefined : sql`(${tasks.waitingSince}, ${tasks.seq}) > (${since}::timestamptz, ${seq})`,
         ),
       )
-      .orderBy(tasks.seq)
+      .orderBy(tasks.waitingSince, tasks.seq)
       .limit(limit);
   }
 
