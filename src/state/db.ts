@@ -11,7 +11,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { findPostgresBin, runningLocalPostgres, startLocalPostgres, type LocalPostgres } from './local-postgres.ts';
 import * as schema from './schema.ts';
 import { redactUrl } from '../config/log-redaction.ts';
-import { withAfterCommit } from './tx.ts';
+import { retryTransaction, withAfterCommit } from './tx.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -110,7 +110,11 @@ async function openPostgres(url: string, label: string, local: LocalPostgres | n
   pool.on('connect', (client) => client.on('error', () => undefined));
   const db = withAfterCommit(drizzle(pool, { schema }));
   try {
-    await migrate(db, { migrationsFolder });
+    // All pending migrations run in one transaction, which a deadlock with the transactions of
+    // processes still running fails whole, changing nothing: run again. (0021 drops an index,
+    // which takes the strongest lock on tasks at its end: a transaction that read tasks and waits
+    // to write them holds what that lock waits for.)
+    await retryTransaction(() => migrate(db, { migrationsFolder }), 3);
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw new Error(`cannot prepare the database at ${label}: ${(err as Error).message}`, { cause: err });
