@@ -31,14 +31,11 @@ interface SseEvent {
   at: number;
 }
 
-/** Reads a Server-Sent Events response to its end; `onEvent` sees each event as it arrives. */
-async function readSse(url: string, onEvent: (e: SseEvent) => Promise<void> | void = () => undefined): Promise<{ status: number; contentType: string | null; events: SseEvent[] }> {
-  const t0 = Date.now();
-  const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-  const events: SseEvent[] = [];
+/** The events of a Server-Sent Events body as they arrive, each stamped with the ms since `t0`. */
+async function* sseEvents(body: unknown, t0: number): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   let buffer = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
     buffer += decoder.decode(chunk, { stream: true });
     let end: number;
     while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -51,9 +48,19 @@ async function readSse(url: string, onEvent: (e: SseEvent) => Promise<void> | vo
         else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
       }
       e.data = data.join('\n');
-      events.push(e);
-      await onEvent(e);
+      yield e;
     }
+  }
+}
+
+/** Reads a Server-Sent Events response to its end; `onEvent` sees each event as it arrives. */
+async function readSse(url: string, onEvent: (e: SseEvent) => Promise<void> | void = () => undefined): Promise<{ status: number; contentType: string | null; events: SseEvent[] }> {
+  const t0 = Date.now();
+  const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+  const events: SseEvent[] = [];
+  for await (const e of sseEvents(res.body, t0)) {
+    events.push(e);
+    await onEvent(e);
   }
   return { status: res.status, contentType: res.headers.get('content-type'), events };
 }
@@ -232,25 +239,8 @@ function openSse(url: string, headers: Record<string, string> = {}) {
   const ended = (async () => {
     const res = await opened;
     if (res.status !== 200 || !res.body) return;
-    const decoder = new TextDecoder();
-    let buffer = '';
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const e: SseEvent = { event: 'message', data: '', at: Date.now() - t0 };
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event:')) e.event = line.slice(6).trim();
-            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-          }
-          e.data = data.join('\n');
-          events.push(e);
-        }
-      }
+      for await (const e of sseEvents(res.body, t0)) events.push(e);
     } catch {
       // closed by us
     }

@@ -36,27 +36,35 @@ async function containerEvents(taskId: string, since: number, attempt?: number):
   return { start: at('start'), die: at('die') };
 }
 
+/**
+ * A control plane and a worker with one GPU, behind an engine proxy that drops the GPU request
+ * from each create (no GPU here), with a 4 s kill grace; `since`: for the engine's events.
+ */
+async function oneGpuWorker(name: string) {
+  const since = Math.floor(Date.now() / 1000) - 1;
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const server = await startJarvis({ command: 'server', databaseUrl: db.url });
+  cleanups.push(() => server.stop());
+  const engine = await engineProxy((body) => delete (body.HostConfig as { DeviceRequests?: unknown }).DeviceRequests);
+  cleanups.push(() => engine.close());
+  const worker = spawnJarvis(['worker', '--name', name, '--gpu', '1'], {
+    ...(process.env as Record<string, string>),
+    REDIS_URL,
+    JARVIS_REDIS_PREFIX: server.prefix,
+    JARVIS_API_URL: server.url,
+    DOCKER_HOST: engine.dockerHost,
+    JARVIS_KILL_GRACE_SECONDS: '4',
+    JARVIS_LOG_LEVEL: 'info',
+  });
+  cleanups.push(() => worker.stop('SIGKILL'));
+  await worker.waitFor(/worker: registered/, 30_000);
+  return { since, server, http: api(server.url), worker };
+}
+
 describe('a GPU task placed while a cancelled one runs its kill grace', () => {
   it('starts once the cancelled container has ended, on its own card', async () => {
-    const since = Math.floor(Date.now() / 1000) - 1;
-    const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const server = await startJarvis({ command: 'server', databaseUrl: db.url });
-    cleanups.push(() => server.stop());
-    const http = api(server.url);
-    const engine = await engineProxy((body) => delete (body.HostConfig as { DeviceRequests?: unknown }).DeviceRequests);
-    cleanups.push(() => engine.close());
-    const worker = spawnJarvis(['worker', '--name', 'node-gpu', '--gpu', '1'], {
-      ...(process.env as Record<string, string>),
-      REDIS_URL,
-      JARVIS_REDIS_PREFIX: server.prefix,
-      JARVIS_API_URL: server.url,
-      DOCKER_HOST: engine.dockerHost,
-      JARVIS_KILL_GRACE_SECONDS: '4',
-      JARVIS_LOG_LEVEL: 'info',
-    });
-    cleanups.push(() => worker.stop('SIGKILL'));
-    await worker.waitFor(/worker: registered/, 30_000);
+    const { since, http, worker } = await oneGpuWorker('node-gpu');
 
     const resources = { cpu: 0.1, memory_mb: 32, gpu: 1 };
     // Ignores SIGTERM: it runs the whole grace, until SIGKILL.
@@ -87,25 +95,7 @@ describe('a GPU task placed while a cancelled one runs its kill grace', () => {
   });
 
   it("a newer attempt of the same task waits for the cards the older one's stopping container holds", async () => {
-    const since = Math.floor(Date.now() / 1000) - 1;
-    const db = await createTestDatabase();
-    cleanups.push(() => db.drop());
-    const server = await startJarvis({ command: 'server', databaseUrl: db.url });
-    cleanups.push(() => server.stop());
-    const http = api(server.url);
-    const engine = await engineProxy((body) => delete (body.HostConfig as { DeviceRequests?: unknown }).DeviceRequests);
-    cleanups.push(() => engine.close());
-    const worker = spawnJarvis(['worker', '--name', 'node-gpu2', '--gpu', '1'], {
-      ...(process.env as Record<string, string>),
-      REDIS_URL,
-      JARVIS_REDIS_PREFIX: server.prefix,
-      JARVIS_API_URL: server.url,
-      DOCKER_HOST: engine.dockerHost,
-      JARVIS_KILL_GRACE_SECONDS: '4',
-      JARVIS_LOG_LEVEL: 'info',
-    });
-    cleanups.push(() => worker.stop('SIGKILL'));
-    await worker.waitFor(/worker: registered/, 30_000);
+    const { since, server, http, worker } = await oneGpuWorker('node-gpu2');
 
     const a = await http.post('/tasks', { image: TEST_IMAGE, command: `trap '' TERM; echo ready; sleep 300`, resources: { cpu: 0.1, memory_mb: 32, gpu: 1 } });
     expect(a.status, JSON.stringify(a.body)).toBe(201);

@@ -3,14 +3,13 @@
 // removed before the entry is done), and the control plane may not have recorded the report yet
 // or may not answer: the attempt is not run a second time (nor its log wiped), the entry is done.
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
-import { httpForwarder, restarting } from './support/proxies.ts';
+import { ownsRefusingForwarder } from './support/proxies.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs last.
 afterAll(removeLeftovers);
@@ -20,13 +19,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-/** Forwards to `target`; while `refuseOwns` is set, a node's question whether it owns an attempt gets a 503. */
-async function forwarder(target: string): Promise<{ url: string; server: Server; refuseOwns: boolean }> {
-  const f = { refuseOwns: false };
-  const { url, server } = await httpForwarder(target, (req, res) => f.refuseOwns && /^\/nodes\/[^/]+\/attempts\//.test(req.url ?? '') && restarting(res));
-  return Object.assign(f, { url, server });
-}
-
 describe('a worker killed between an attempt’s report and its inbox entry’s done', () => {
   it('does not run the attempt again at its next start', async () => {
     const db = await createTestDatabase();
@@ -34,7 +26,7 @@ describe('a worker killed between an attempt’s report and its inbox entry’s 
     const server = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_HEARTBEAT_SECONDS: '1' } });
     cleanups.push(() => server.stop());
     const http = api(server.url);
-    const front = await forwarder(server.url);
+    const front = await ownsRefusingForwarder(server.url);
     cleanups.push(() => new Promise((r) => front.server.close(r)));
     cleanups.push(async () => front.server.closeAllConnections());
 

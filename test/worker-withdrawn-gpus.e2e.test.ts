@@ -4,7 +4,6 @@
 // task that needs the GPU.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -12,7 +11,7 @@ import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
-import { httpForwarder, restarting } from './support/proxies.ts';
+import { ownsRefusingForwarder } from './support/proxies.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs last.
 afterAll(removeLeftovers);
@@ -23,13 +22,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-/** Forwards to `target`; while `refuseOwns` is set, a node's question whether it owns an attempt gets a 503. */
-async function forwarder(target: string): Promise<{ url: string; server: Server; refuseOwns: boolean }> {
-  const f = { refuseOwns: false };
-  const { url, server } = await httpForwarder(target, (req, res) => f.refuseOwns && /^\/nodes\/[^/]+\/attempts\//.test(req.url ?? '') && restarting(res));
-  return Object.assign(f, { url, server });
-}
-
 describe('a withdrawn attempt', () => {
   it('gives back the GPUs of the container it left before a restart', async () => {
     const db = await createTestDatabase();
@@ -37,7 +29,7 @@ describe('a withdrawn attempt', () => {
     const server = await startJarvis({ command: 'server', databaseUrl: db.url });
     cleanups.push(() => server.stop());
     const http = api(server.url);
-    const front = await forwarder(server.url);
+    const front = await ownsRefusingForwarder(server.url);
     cleanups.push(() => new Promise((r) => front.server.close(r)));
     cleanups.push(async () => front.server.closeAllConnections());
     const redis = new Redis(REDIS_URL);

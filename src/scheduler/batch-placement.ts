@@ -4,18 +4,10 @@
 import { clusterCapacity, FairShareOrder, type Candidate, type FairShareOptions, type TenantState } from './fair-share.ts';
 import { chooseNode, reserve, type PlacementChoice, type PlacementNode, type PlacementStrategy, type ScanCursor } from './placement.ts';
 import { hasRoom } from '../domain/fit.ts';
-import { couldHost, type Kept, type RoomKeeper } from './room-keeper.ts';
+import { couldHost, type Kept, type KeptAsk, type RoomKeeper } from './room-keeper.ts';
 
 /** What placing a task needs to know of it (and since when it waits: room is kept only for a task that has waited long enough). */
-export interface TaskAsk {
-  id: string;
-  cpu: number;
-  memoryMb: number;
-  gpu: number;
-  nodeSelector: Record<string, string>;
-  createdAt: Date;
-  waitingSince: Date | null;
-}
+export type TaskAsk = KeptAsk;
 
 export type BatchCandidate = Candidate & { task: TaskAsk };
 

@@ -61,6 +61,16 @@ export function restarting(res: ServerResponse): true {
 }
 
 /**
+ * An HTTP forwarder to a control plane (`target`) that, while `refuseOwns` is set, answers a
+ * node's question whether it still owns an attempt with a 503, as a restarting control plane does.
+ */
+export async function ownsRefusingForwarder(target: string): Promise<{ url: string; server: Server; refuseOwns: boolean }> {
+  const f = { refuseOwns: false };
+  const { url, server } = await httpForwarder(target, (req, res) => f.refuseOwns && /^\/nodes\/[^/]+\/attempts\//.test(req.url ?? '') && restarting(res));
+  return Object.assign(f, { url, server });
+}
+
+/**
  * A Docker engine on a unix socket in front of the real one, for a worker given
  * `DOCKER_HOST: proxy.dockerHost`: requests and attach streams (upgraded connections) pass
  * through; `createBody` may change the JSON body of each container create (POST /containers/create).
