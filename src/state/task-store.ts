@@ -370,17 +370,10 @@ export class TaskStore {
     return out;
   }
 
-  /** Cancels a task whose row the caller has locked; runs no hook (the caller decides). */
+  /** Cancels a task whose row the caller has locked (cancelLockedMany of one); runs no hook (the caller decides). */
   async cancelLocked(tx: Tx, t: TaskRow, reason: string): Promise<{ task: TaskRow; wasOnNode: boolean }> {
-    const wasOnNode = isOnNode(t.status);
-    const [done] = await tx
-      .update(tasks)
-      .set({ status: 'cancelled', statusReason: null, finishedAt: new Date(), error: reason, dagReady: false })
-      .where(eq(tasks.id, t.id))
-      .returning();
-    if (wasOnNode && t.nodeId) await release(tx, { ...t, nodeId: t.nodeId });
-    await addEvent(tx, done, reason);
-    return { task: done, wasOnNode };
+    const [r] = await this.cancelLockedMany(tx, [t], reason);
+    return r;
   }
 
   /**
