@@ -3,7 +3,8 @@
 // network "none"); without the policy the same task is refused at submit, naming the rule.
 // The image allow-list (image_prefixes) as configured now, wherever a run is made: an admin
 // narrows it and restarts the server, and a schedule made under the old policy, its ticks and
-// triggers, a task's retry and a workflow's retry are refused with the rule named; a prefix
+// triggers, a task's retry and a workflow's retry are refused with the rule named, and what was
+// accepted before but not yet placed fails, saying why, instead of running; a prefix
 // matches on a boundary ("registry.local" never admits "registry.local.evil.io/x").
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -112,7 +113,23 @@ describe('the image allow-list, narrowed after the work was accepted', () => {
     expect(trigFlow.status).toBe(403);
     expect(trigFlow.body.detail).toBe(`task "extract": ${refusal}`);
     expect((await call('GET', `/workflows?schedule_id=${flow.body.id}`)).body.total).toBe(0);
-    expect((await call('GET', `/tasks?schedule_id=${nightly.body.id}`)).body.total).toBe(1); // yesterday's only
+    expect((await call('GET', `/tasks?schedule_id=${nightly.body.id}`)).body.total).toBe(1); // yesterday's only, below
+
+    // What was accepted before and not yet placed fails instead of running the banned image
+    // (before: it ran once a node came): the task left queued, the workflow's task, and the
+    // scheduled run triggered yesterday.
+    const placedNot = `${refusal}; checked again before placing it, the policy having changed since the task was accepted`;
+    const yesterday = (await call('GET', `/tasks?schedule_id=${nightly.body.id}`)).body.items[0];
+    for (const id of [waiting.id, going.tasks[0].id, yesterday.id]) {
+      let x = (await call('GET', `/tasks/${id}`)).body;
+      for (const until = Date.now() + 15_000; x.status === 'queued' && Date.now() < until; ) {
+        await sleep(100);
+        x = (await call('GET', `/tasks/${id}`)).body;
+      }
+      expect(x.status, JSON.stringify(x)).toBe('failed');
+      expect(x.error).toBe(placedNot);
+    }
+    expect((await call('GET', `/workflows/${going.id}`)).body.status).toBe('failed');
 
     // The ticker: each tick is handled without a run, and last_error says why.
     for (const [sched, what] of [[often.body.id, ''], [oftenFlow.body.id, 'task "extract": ']]) {
@@ -144,10 +161,13 @@ describe('the image allow-list, narrowed after the work was accepted', () => {
     expect(wfRetry.body.detail).toBe(`task "extract": ${refusal}`);
     expect((await call('GET', `/workflows/${wf.id}`)).body.status).toBe('cancelled');
     // Work that cannot be retried is a conflict whatever its image (before: 403 for the task).
-    const early = await call('POST', `/tasks/${waiting.id}/retry`);
+    const allowed = { image: 'registry.local/team/app:1', command: 'true' };
+    const queued = (await call('POST', '/tasks', allowed)).body;
+    const early = await call('POST', `/tasks/${queued.id}/retry`);
     expect(early.status).toBe(409);
     expect(early.body.detail).toBe('Task is queued; only failed, timed_out or cancelled tasks can be retried');
-    const earlyFlow = await call('POST', `/workflows/${going.id}/retry`);
+    const runningFlow = (await call('POST', '/workflows', { tasks: [{ key: 'extract', ...allowed }] })).body;
+    const earlyFlow = await call('POST', `/workflows/${runningFlow.id}/retry`);
     expect(earlyFlow.status).toBe(409);
     expect(earlyFlow.body.detail).toMatch(/^Workflow is still running/);
 

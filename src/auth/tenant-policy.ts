@@ -1,9 +1,10 @@
 // What a tenant's tasks may ask of a node beyond the restricted default: the host's network,
 // and which images (allow-list by prefix). Set by an admin in the config file
 // (`tenants.policies`); checked, with the policy as configured now, wherever a run is made: at
-// submit (tasks, batches, workflows), at schedule create and at each schedule run, and at a
-// task's or workflow's retry; a task asking beyond its tenant's policy is a 403 naming the rule
-// (a schedule's tick records it in last_error). The host network rule is also carried to the
+// submit (tasks, batches, workflows), at schedule create and at each schedule run, at a task's
+// or workflow's retry, and by the scheduler before it places a task (scheduler/dispatcher.ts:
+// what was accepted under a looser policy fails there); a task asking beyond its tenant's policy
+// is a 403 naming the rule (a schedule's tick records it in last_error). The host network rule is also carried to the
 // worker in the node job (`security`), which enforces it again on the container.
 export interface TenantPolicy {
   allow_host_network: boolean;

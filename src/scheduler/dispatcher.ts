@@ -4,8 +4,9 @@
 // group job's tasks are decided one by one (task-group.ts). The database decides: a task no
 // longer queued is dropped, and a task already placed (we crashed after placing it) is handed
 // over again, which its attempt's record deduplicates (hand-over.ts). A task that fits nowhere
-// now waits (waiting-room.ts); one that can never fit fails at once with the reason.
-import type { TenantPolicy } from '../auth/tenant-policy.ts';
+// now waits (waiting-room.ts); one that can never fit fails at once with the reason, as does one
+// whose tenant's policy (tenants.policies, as configured now) no longer allows it.
+import { policyFor, policyRefusal, type TenantPolicy } from '../auth/tenant-policy.ts';
 import { NodeHandOver } from './hand-over.ts';
 import { DelayedError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -57,8 +58,11 @@ export interface DispatcherDeps {
   idleTenantMs?: number;
   /** See KeptView (kept-view.ts); default VIEW_REUSE_MS. */
   viewReuseMs?: number;
-  /** What each tenant's tasks may ask beyond the restricted container profile (tenants.policies). */
-  tenantPolicies?: Record<string, TenantPolicy>;
+  /**
+   * What each tenant's tasks may ask beyond the restricted container profile (tenants.policies):
+   * checked again before a task is placed (see refusedByPolicy).
+   */
+  tenantPolicies: Record<string, TenantPolicy>;
   /** Called when a task is placed, with the time it waited since it was accepted. */
   onPlaced?(task: TaskRow): void;
   onFailed?(task: TaskRow): void;
@@ -422,6 +426,7 @@ export class Dispatcher implements Part {
       const plans: Array<{ taskId: string; nodeId: string }> = [];
       const waits: Waiting[] = [];
       const never: Waiting[] = [];
+      const notAllowed: Waiting[] = [];
       const byTask = new Map<string, Pending>();
       const candidates: Array<Candidate & { p: Pending; task: PlacementRequest }> = [];
       for (const { p, data } of undecided) {
@@ -437,8 +442,15 @@ export class Dispatcher implements Part {
           byTask.set(task.id, p);
           continue;
         }
+        const refusal = this.refusedByPolicy(task);
+        if (refusal !== null) {
+          this.keeper.forget(task.id);
+          notAllowed.push({ p, task, reason: refusal });
+          continue;
+        }
         candidates.push({ tenant: task.tenant, priority: task.priority, demand: task, order: p.value.seq, p, task });
       }
+      for (const n of notAllowed) await this.failNever(n.p, n.task, n.reason);
       // Within a tenant: priority class, aged by the time waited (held tasks keep their jobs'
       // priority, so it is worked out here), then age (jobs sent back to their queue come back
       // in no particular order within their class), then arrival.
@@ -526,6 +538,17 @@ export class Dispatcher implements Part {
       }
     })();
     return { tail };
+  }
+
+  /**
+   * Why the task's tenant policy, as configured now, refuses the task, or null. The policy is
+   * checked at submit, at a schedule's run and at a retry; this covers what was accepted before
+   * an admin narrowed it (tasks queued then, a workflow's later tasks, automatic retries and
+   * attempts lost with their node): such a task fails instead of running its image.
+   */
+  private refusedByPolicy(task: PlacementRequest): string | null {
+    const refusal = policyRefusal(task, task.tenant, policyFor(this.deps.tenantPolicies, task.tenant));
+    return refusal === null ? null : `${refusal}; checked again before placing it, the policy having changed since the task was accepted`;
   }
 
   /** Fails a task that can never run here (it may release or skip workflow children). */

@@ -31,7 +31,7 @@ export interface TaskFilter {
   offset: number;
 }
 
-const REQUEST_FIELDS = fieldsOf(tasks, ['id', 'status', 'nodeId', 'priority', 'tenant', 'createdAt', 'waitingSince', 'statusReason', 'cpu', 'memoryMb', 'gpu', 'nodeSelector'] as const);
+const REQUEST_FIELDS = fieldsOf(tasks, ['id', 'status', 'nodeId', 'priority', 'tenant', 'createdAt', 'waitingSince', 'statusReason', 'cpu', 'memoryMb', 'gpu', 'nodeSelector', 'image', 'network'] as const);
 export type PlacementRequest = ReturnType<typeof REQUEST_FIELDS.read>[number];
 
 /** What the reconciler reads of a waiting task (idsInStatus, crossedAgingClass). */
