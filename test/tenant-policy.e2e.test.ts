@@ -172,10 +172,11 @@ describe('the image allow-list, narrowed after the work was accepted', () => {
     expect(earlyFlow.body.detail).toMatch(/^Workflow is still running/);
 
     // The prefix "registry.local" admits its own images, on a boundary only.
-    for (const image of ['registry.local/team/app:1', 'registry.local:5000/app', 'registry.local@sha256:' + 'a'.repeat(64)]) {
+    for (const image of ['registry.local/team/app:1', 'registry.local:5000/app']) {
       expect((await call('POST', '/tasks', { image, command: 'true' })).status, image).toBe(201);
     }
-    for (const image of ['registry.local.evil.io/x', 'registry.localhost/x']) {
+    // The last is Docker Hub's library/registry.local, as the engine reads a name with no "/".
+    for (const image of ['registry.local.evil.io/x', 'registry.localhost/x', 'registry.local@sha256:' + 'a'.repeat(64)]) {
       const r = await call('POST', '/tasks', { image, command: 'true' });
       expect(r.status, image).toBe(403);
       expect(r.body.detail).toMatch(new RegExp(`^image "${image.replace(/\./g, '\\.')}" is not allowed for tenant alpha`));

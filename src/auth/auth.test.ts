@@ -4,7 +4,7 @@ import { allows, reachesEveryTenant, roleNeeded } from './policy.ts';
 import { OPEN_MODE, tenantScope } from './principal.ts';
 import { rateLimitHeaders } from './rate-limit.ts';
 import { parseSecretKey, SecretBox, SecretKeyError } from './secret-box.ts';
-import { policyFor, policyRefusal, RESTRICTED } from './tenant-policy.ts';
+import { canonicalImage, policyFor, policyRefusal, RESTRICTED } from './tenant-policy.ts';
 
 describe('keys', () => {
   it('are 256 random bits, never the same twice, hashed to 64 hex characters', () => {
@@ -110,7 +110,11 @@ describe('tenant policy', () => {
     const under = (prefixes: string[], image: string) => policyRefusal({ image, network: 'none' }, 'ml', { allow_host_network: false, image_prefixes: prefixes }) === null;
     expect(under(['registry.local'], 'registry.local/x')).toBe(true);
     expect(under(['registry.local'], 'registry.local:5000/x')).toBe(true);
-    expect(under(['registry.local'], 'registry.local')).toBe(true);
+    // A reference with no "/" is Docker Hub's, whatever it looks like: library/registry.local.
+    expect(under(['registry.local'], 'registry.local')).toBe(false);
+    expect(under(['registry.local'], 'registry.local@sha256:abc')).toBe(false);
+    expect(under(['localhost:5000'], 'localhost:5000/x')).toBe(true);
+    expect(under(['localhost:5000'], 'localhost:50001/x')).toBe(false);
     expect(under(['registry.local'], 'registry.local.evil.io/x')).toBe(false);
     expect(under(['registry.local'], 'registry.localhost/x')).toBe(false);
     expect(under(['docker.io/library/busybox'], 'docker.io/library/busybox:1.36')).toBe(true);
@@ -120,6 +124,33 @@ describe('tenant policy', () => {
     expect(under(['registry.local/ml/'], 'registry.local/ml/train')).toBe(true);
     expect(under(['registry.local/ml/'], 'registry.local/ml')).toBe(false);
     expect(under(['busybox:'], 'busybox:1.36')).toBe(true);
+    expect(under(['busybox:'], 'busybox')).toBe(false);
+  });
+
+  it('reads images and prefixes as the engine does: a bare name is Docker Hub\'s library', () => {
+    const under = (prefixes: string[], image: string) => policyRefusal({ image, network: 'none' }, 'ml', { allow_host_network: false, image_prefixes: prefixes }) === null;
+    expect(canonicalImage('busybox:1.36')).toBe('docker.io/library/busybox:1.36');
+    expect(canonicalImage('team/app')).toBe('docker.io/team/app');
+    expect(canonicalImage('index.docker.io/team/app')).toBe('docker.io/team/app');
+    expect(canonicalImage('docker.io/busybox')).toBe('docker.io/library/busybox');
+    expect(canonicalImage('registry.local:5000/app')).toBe('registry.local:5000/app');
+    expect(canonicalImage('localhost/app')).toBe('localhost/app');
+    expect(canonicalImage('Registry/app')).toBe('Registry/app');
+    // "busybox" is the library image: its tags and digests, however written, never the account.
+    for (const image of ['busybox', 'busybox:1.36', 'busybox@sha256:abc', 'docker.io/library/busybox:1', 'index.docker.io/library/busybox', 'docker.io/busybox']) expect(under(['busybox'], image), image).toBe(true);
+    for (const image of ['busybox/x', 'docker.io/busybox/x', 'busybox-evil', 'registry.local/busybox']) expect(under(['busybox'], image), image).toBe(false);
+    // An account's prefix ends in "/"; Docker Hub as a whole is "docker.io".
+    expect(under(['team/'], 'team/app:1')).toBe(true);
+    expect(under(['team/'], 'docker.io/team/app')).toBe(true);
+    expect(under(['team/'], 'registry.local/team/app')).toBe(false);
+    expect(under(['docker.io'], 'busybox')).toBe(true);
+    expect(under(['docker.io'], 'registry.local/x')).toBe(false);
+    expect(under(['index.docker.io/'], 'team/app')).toBe(true);
+    expect(under(['docker.io/'], 'busybox')).toBe(true);
+    expect(under(['docker.io/'], 'registry.local/x')).toBe(false);
+    expect(policyRefusal({ image: 'busybox/x', network: 'none' }, 'ml', { allow_host_network: false, image_prefixes: ['busybox', 'registry.local/'] })).toBe(
+      'image "busybox/x" (read as "docker.io/busybox/x") is not allowed for tenant ml: images must start with "busybox" (read as "docker.io/library/busybox") or "registry.local/", a prefix not ending in "/", ":" or "@" followed by one of them or by nothing (tenants.policies.ml.image_prefixes)',
+    );
     expect(policyRefusal({ image: 'registry.local.evil.io/x', network: 'none' }, 'ml', { allow_host_network: false, image_prefixes: ['registry.local'] })).toBe(
       'image "registry.local.evil.io/x" is not allowed for tenant ml: images must start with "registry.local", a prefix not ending in "/", ":" or "@" followed by one of them or by nothing (tenants.policies.ml.image_prefixes)',
     );

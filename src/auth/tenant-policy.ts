@@ -15,17 +15,62 @@ export interface TenantPolicy {
 /** What may follow a prefix that does not end in one: a path, a tag or a digest. */
 const BOUNDARY = ['/', ':', '@'];
 
+/** Docker Hub's name, and its legacy one (github.com/distribution/reference, normalize.go). */
+const HUB = 'docker.io';
+const LEGACY_HUB = 'index.docker.io';
+
 /**
- * Whether an image reference is under a prefix of image_prefixes. A prefix ending in "/", ":" or
- * "@" is matched as it is; any other must be the whole reference or be followed by one of them,
- * so `registry.local` admits `registry.local/x`, `registry.local:5000/x` and `registry.local`,
- * never `registry.local.evil.io/x`; `docker.io/library/busybox` admits its tags and digests,
- * never `docker.io/library/busybox-evil`.
+ * Whether the first component of a reference that has a "/" names a registry rather than a
+ * Docker Hub account: it holds a "." or ":", is "localhost", or has an upper-case letter
+ * (distribution/reference's splitDockerDomain, which the engine uses to pull).
+ */
+function namesRegistry(component: string): boolean {
+  return /[.:]/.test(component) || component === 'localhost' || component !== component.toLowerCase();
+}
+
+/**
+ * An image reference as the engine reads it: `busybox:1.36` is `docker.io/library/busybox:1.36`,
+ * `team/app` is `docker.io/team/app`, `index.docker.io/x/y` is `docker.io/x/y`, and a reference
+ * whose first component names a registry (`registry.local:5000/app`) is as written.
+ */
+export function canonicalImage(ref: string): string {
+  const slash = ref.indexOf('/');
+  let domain = HUB;
+  let rest = ref;
+  if (slash !== -1 && namesRegistry(ref.slice(0, slash))) {
+    domain = ref.slice(0, slash);
+    rest = ref.slice(slash + 1);
+  }
+  if (domain === LEGACY_HUB) domain = HUB;
+  if (domain === HUB && rest !== '' && !rest.includes('/')) rest = `library/${rest}`; // not a prefix "docker.io/"
+  return `${domain}/${rest}`;
+}
+
+/**
+ * A prefix as the images it admits are read (canonicalImage), except a prefix with no "/" that
+ * is a registry's host, with or without a port (`registry.local`, `localhost:5000`): that one is
+ * the registry. So `busybox` is `docker.io/library/busybox` (its tags and digests, never the
+ * account `busybox/x`), `busybox:` its tags, `team/` the account's images.
+ */
+export function canonicalPrefix(prefix: string): string {
+  if (!prefix.includes('/') && /^(localhost|[^:@]*\.[^:@]*)(:\d*)?$/.test(prefix)) return prefix.startsWith(`${LEGACY_HUB}`) ? HUB + prefix.slice(LEGACY_HUB.length) : prefix;
+  return canonicalImage(prefix);
+}
+
+/**
+ * Whether an image reference is under a prefix of image_prefixes, both read as the engine reads
+ * them (canonicalImage, canonicalPrefix). A prefix ending in "/", ":" or "@" is matched as it
+ * is; any other must be the whole reference or be followed by one of them, so `registry.local`
+ * admits `registry.local/x` and `registry.local:5000/x`, never `registry.local.evil.io/x`;
+ * `busybox` admits `busybox:1.36` and `docker.io/library/busybox@sha256:…`, never
+ * `busybox-evil` or `busybox/x` (another Docker Hub account).
  */
 export function imageMatches(image: string, prefix: string): boolean {
-  if (!image.startsWith(prefix)) return false;
-  if (image.length === prefix.length || BOUNDARY.includes(prefix[prefix.length - 1])) return true;
-  return BOUNDARY.includes(image[prefix.length]);
+  const ref = canonicalImage(image);
+  const p = canonicalPrefix(prefix);
+  if (!ref.startsWith(p)) return false;
+  if (ref.length === p.length || BOUNDARY.includes(p[p.length - 1])) return true;
+  return BOUNDARY.includes(ref[p.length]);
 }
 
 export const RESTRICTED: TenantPolicy = Object.freeze({ allow_host_network: false, image_prefixes: [] }) as TenantPolicy;
@@ -42,7 +87,11 @@ export function policyRefusal(task: { image: string; network: string }, tenant: 
   if (policy.image_prefixes.length > 0 && !policy.image_prefixes.some((p) => imageMatches(task.image, p))) {
     const bare = policy.image_prefixes.some((p) => !BOUNDARY.includes(p[p.length - 1]));
     const how = bare ? ', a prefix not ending in "/", ":" or "@" followed by one of them or by nothing' : '';
-    return `image "${task.image}" is not allowed for tenant ${tenant}: images must start with ${policy.image_prefixes.map((p) => `"${p}"`).join(' or ')}${how} (tenants.policies.${tenant}.image_prefixes)`;
+    // A prefix the engine reads otherwise than written is shown as read too.
+    const shown = policy.image_prefixes.map((p) => (canonicalPrefix(p) === p ? `"${p}"` : `"${p}" (read as "${canonicalPrefix(p)}")`));
+    const reread = policy.image_prefixes.some((p) => canonicalPrefix(p) !== p) && canonicalImage(task.image) !== task.image;
+    const read = reread ? ` (read as "${canonicalImage(task.image)}")` : '';
+    return `image "${task.image}"${read} is not allowed for tenant ${tenant}: images must start with ${shown.join(' or ')}${how} (tenants.policies.${tenant}.image_prefixes)`;
   }
   return null;
 }
