@@ -1,5 +1,6 @@
-// Request and response schemas of the HTTP API (api.md). They are the one place input is
-// parsed: handlers receive normalised values (resources in cores and MiB) and trust them.
+// Request and response schemas of the HTTP API (api.md). They, with schedule-schemas.ts,
+// tenant-schemas.ts and security-schemas.ts, are where input is parsed: handlers receive
+// normalised values (resources in cores and MiB) and trust them.
 import { z } from '@hono/zod-openapi';
 import { laxFloat, laxInt, queryBool, queryInt, uuidError } from './fastapi/index.ts';
 import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
