@@ -1,13 +1,16 @@
 // Foundation benchmark: Jarvis against the raw tools it is built on, side by side in one run on
-// the same Redis, PostgreSQL and Docker engine. One file per section under bench/sections/:
+// the same Redis, PostgreSQL and Docker engine. The sections' files, under bench/sections/:
 //  (a) a-submit.ts     sustained POST /tasks per second against raw BullMQ Queue.add (and variants)
 //  (b) b-latency.ts    submit→succeeded of a trivial container against docker run / dockerode
-//  (c) c-workflows.ts  a 10,000-task DAG validated, stored and posted; release latency of fan-out/in
+//  (c) c-workflows.ts  a 10,000-task DAG validated, stored and posted (c-dag.ts); release latency
+//                      of fan-out/in (c-release.ts)
 //  (d) d-metrics.ts    what metrics cost on POST /tasks, on/off pairs
 //  (e) e-scale.ts      cluster-scale placement on simulated nodes
 //  (f) f-security.ts   what API keys cost on POST /tasks; a flooding key against another key's p99
 //  (g) g-dashboard.ts  the web dashboard in headless Chromium with 100,000 tasks and a 1,000-task workflow
-//  (h, i) h-schedules-webhooks.ts  1,000 schedules: each tick once, tick→submit lag; webhook fan-out
+//  (h) h-fair-share.ts  fair share between tenants: weights, DRF, a small tenant against a flood,
+//                      placements/s with 1 vs 10 tenants
+//  (i, j) i-schedules-webhooks.ts  1,000 schedules: each tick once, tick→submit lag; webhook fan-out
 // This driver reads the command line, runs the sections asked for, writes the JSON result and
 // prints each section's table. `--compare A B` prints the change per figure between two results.
 //
