@@ -89,7 +89,7 @@ export class ControlPlaneMetrics {
    */
   exposition: () => Promise<string> = () => this.registry.metrics();
   readonly enabled: boolean;
-  /** Tasks accepted by POST /tasks. */
+  /** Tasks accepted: by POST /tasks and /tasks/batch, a workflow's tasks, a schedule's runs. */
   readonly submitted: CounterLike<'priority'>;
   /** Tasks that reached a final state. */
   readonly finished: CounterLike<'status' | 'priority'>;
@@ -121,7 +121,7 @@ export class ControlPlaneMetrics {
 
     const submitted = new Counter({
       name: 'jarvis_tasks_submitted_total',
-      help: 'Tasks accepted by POST /tasks, by priority.',
+      help: 'Tasks accepted (POST /tasks and /tasks/batch, the tasks of workflows and of schedule runs), by priority.',
       labelNames: ['priority'],
       registers,
     });
