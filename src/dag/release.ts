@@ -27,7 +27,9 @@ export class WorkflowReleaser {
     const byWorkflow = new Map<string, TaskRow[]>();
     for (const t of ended) {
       if (!t.workflowId || !t.workflowKey) continue;
-      byWorkflow.set(t.workflowId, [...(byWorkflow.get(t.workflowId) ?? []), t]);
+      const list = byWorkflow.get(t.workflowId);
+      if (list) list.push(t);
+      else byWorkflow.set(t.workflowId, [t]);
     }
     const released: ReleasedTask[] = [];
     for (const id of [...byWorkflow.keys()].sort()) {

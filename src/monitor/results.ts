@@ -170,7 +170,10 @@ export class ResultRecorder implements Part {
         logger.info({ task_id: e.taskId, attempt: e.attempt }, 'results: ignored a report for an attempt the task no longer has');
         continue;
       }
-      if (result.retryInMs !== null) retries.set(result.retryInMs, [...(retries.get(result.retryInMs) ?? []), result.task]);
+      if (result.retryInMs === null) continue;
+      const list = retries.get(result.retryInMs);
+      if (list) list.push(result.task);
+      else retries.set(result.retryInMs, [result.task]);
     }
     for (const [delay, rows] of retries) await this.deps.pending.add(rows, delay);
     if (released.length > 0 && !this.deps.offer?.(released)) await this.deps.pending.add(released);

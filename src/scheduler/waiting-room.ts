@@ -199,7 +199,9 @@ export class WaitingRoom {
     const fresh = new Map<string, Pending[]>();
     for (const { p, task } of waits) {
       p.value.tenant = task.tenant;
-      fresh.set(task.tenant, [...(fresh.get(task.tenant) ?? []), p]);
+      const list = fresh.get(task.tenant);
+      if (list) list.push(p);
+      else fresh.set(task.tenant, [p]);
     }
     const back: Pending[] = [];
     const pausing: string[] = [];
