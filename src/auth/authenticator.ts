@@ -1,6 +1,9 @@
 // Turns the key a request presents into a Principal. Looks are cached for at most `cacheMs`
 // (500 ms), so a revoked key is refused on every control plane within a second while a busy
-// key costs one database read per half second, not one per request.
+// key costs one database read per half second, not one per request. Keys that miss the cache
+// are read together, one statement at a time, so many keys cost few statements too (the open
+// log streams of a process ask about their keys together each second, log-follows.ts).
+import { Batcher } from '../scheduler/batcher.ts';
 import type { KeyStore } from '../state/key-store.ts';
 import type { ApiKeyRow } from '../state/schema.ts';
 import { GENERATED_KEY, hashKey, type Role } from './keys.ts';
@@ -23,6 +26,10 @@ const HELD_OFF_BATCH = 500;
 const HELD_OFF_WAITING = 5_000;
 
 type Waiter = { resolve: (p: Principal | null) => void; reject: (err: unknown) => void };
+/** A key that missed the cache, waiting for the next read: its hash, and its row once read. */
+type KeyAsk = { hash: string; row: ApiKeyRow | null };
+/** Keys read together at most, in one statement. */
+const KEY_BATCH = 500;
 
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal | null; at: number }>();
@@ -36,6 +43,8 @@ export class Authenticator {
   private readonly reading = new Map<string, Promise<Principal | null>>();
   /** Bumped when keys change here: a read begun before is not cached nor shared after. */
   private generation = 0;
+  /** The keys that missed the cache: those asked while a read is under way go in the next one. */
+  private readonly keyReads: Batcher<KeyAsk>;
 
   constructor(
     private readonly keys: KeyStore,
@@ -43,6 +52,14 @@ export class Authenticator {
   ) {
     this.adminHash = opts.adminKey ? hashKey(opts.adminKey) : null;
     this.cacheMs = opts.cacheMs ?? 500;
+    this.keyReads = new Batcher<KeyAsk>(KEY_BATCH, async (batch) => {
+      const rows = await this.keys.findActiveByHashes([...new Set(batch.map((e) => e.value.hash))]);
+      const found = new Map(rows.map((r) => [r.hash, r]));
+      for (const e of batch) {
+        e.value.row = found.get(e.value.hash) ?? null;
+        e.settle();
+      }
+    });
   }
 
   /** Open mode: no key exists, none was given in the environment, and the bind allows it. */
@@ -103,7 +120,8 @@ export class Authenticator {
   /**
    * The principal of a key, or null for an unknown or revoked one (cached for cacheMs). Lookups of
    * a key that miss the cache while its read is under way wait for that read: the open log
-   * streams of one key ask together (log-follows.ts), and so do a key's concurrent requests.
+   * streams of one key ask together (log-follows.ts), and so do a key's concurrent requests. The
+   * other keys that miss meanwhile are read together by the next statement (keyReads).
    */
   private lookUp(key: string): Promise<Principal | null> {
     const hash = hashKey(key);
@@ -114,10 +132,11 @@ export class Authenticator {
     const under = this.reading.get(hash);
     if (under) return under;
     const generation = this.generation;
-    const read = this.keys
-      .findActiveByHash(hash)
-      .then((row) => {
-        const principal = row ? principalOf(row) : null;
+    const ask: KeyAsk = { hash, row: null };
+    const read = this.keyReads
+      .add(ask)
+      .then(() => {
+        const principal = ask.row ? principalOf(ask.row) : null;
         // A key revoked here while it was read: the answer may be from before; not kept.
         if (generation === this.generation) this.remember(hash, principal, now);
         return principal;

@@ -33,15 +33,6 @@ export class KeyStore {
     return row ?? null;
   }
 
-  /** The live key with this hash, or null (unknown or revoked). */
-  async findActiveByHash(hash: string): Promise<ApiKeyRow | null> {
-    const [row] = await this.db
-      .select()
-      .from(apiKeys)
-      .where(and(eq(apiKeys.hash, hash), isNull(apiKeys.revokedAt)));
-    return row ?? null;
-  }
-
   /** The live keys among these hashes, in one statement (those not found are unknown or revoked). */
   findActiveByHashes(hashes: string[]): Promise<ApiKeyRow[]> {
     if (hashes.length === 0) return Promise.resolve([]);
