@@ -2,13 +2,15 @@
 // across a restart, streamed line by line (Server-Sent Events) while the container runs; and a
 // task printing far more than the cap does not make the control plane's memory grow with it.
 // Follows are limited per key and per process (429), share one Redis connection, and end when
-// their key is revoked, through the API and the dashboard's relay.
+// their key is revoked, through the API and the dashboard's relay. Quiet follows cost the
+// database a few statements a second in all, not one or two each.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
-import { REDIS_URL, TEST_IMAGE } from './support/env.ts';
+import { REDIS_URL, TEST_DATABASE_URL, TEST_IMAGE } from './support/env.ts';
 import { api, FINAL, runCli, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
 
@@ -506,5 +508,92 @@ describe('log follows: limits, one Redis reader, revoked keys', () => {
     await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(1);
     gone.close();
     await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
+  });
+});
+
+describe('quiet log follows and the database', () => {
+  const ADMIN = 'test-admin-key-quiet-follows-0123456789ab';
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let jarvis: Awaited<ReturnType<typeof startJarvis>>;
+  let stats: pg.Client;
+  const as = (key: string) => (method: string, path: string, body?: unknown) => api(jarvis.url).call(method, path, body, { authorization: `Bearer ${key}` });
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    stats = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await stats.connect();
+    // No worker: the tasks stay queued and their follows quiet. The reconciler at its default
+    // pace, so that the server's own statements are few beside the follows'.
+    jarvis = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_ADMIN_KEY: ADMIN, JARVIS_RECONCILE_SECONDS: '30' } });
+  });
+  afterAll(async () => {
+    await jarvis?.stop();
+    await stats?.end();
+    await db?.drop();
+  });
+
+  /**
+   * Transactions the server's database committed in `ms` (each statement outside a transaction
+   * is one), as PostgreSQL counts them (pg_stat_database; a backend reports at most once a second).
+   */
+  async function statementsIn(ms: number): Promise<number> {
+    const read = async () => {
+      const r = await stats.query('select xact_commit + xact_rollback as n from pg_stat_database where datname = $1', [new URL(db.url).pathname.slice(1)]);
+      return Number(r.rows[0].n);
+    };
+    const before = await read();
+    await new Promise((r) => setTimeout(r, ms));
+    return (await read()) - before;
+  }
+
+  it('reads the tasks and keys of every quiet follow of the process together: a few statements a second, not one or two per follow', async () => {
+    const tasks: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = await as(ADMIN)('POST', '/tasks', { image: TEST_IMAGE, command: ['true'] });
+      expect(t.status).toBe(201);
+      tasks.push(t.body.id);
+    }
+    const keys: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const k = await as(ADMIN)('POST', '/auth/keys', { name: `quiet-${i}`, role: 'viewer', tenant: 'default' });
+      expect(k.status).toBe(201);
+      keys.push(k.body.key);
+    }
+    await new Promise((r) => setTimeout(r, 2_000));
+    const idle = await statementsIn(5_000);
+
+    // 120 follows: 10 per key, 40 per task.
+    const follows = [];
+    for (let i = 0; i < 120; i++) {
+      const f = openSse(`${jarvis.url}/tasks/${tasks[i % 3]}/logs?follow=true`, { authorization: `Bearer ${keys[i % 12]}` });
+      expect((await f.opened).status).toBe(200);
+      follows.push({ task: tasks[i % 3], ...f });
+    }
+    try {
+      await new Promise((r) => setTimeout(r, 2_000));
+      const quiet = await statementsIn(5_000);
+      console.log(`120 quiet follows: ${quiet} statements in 5 s (${idle} with none open)`);
+      // Before, each follow read its task's whole row at each quiet second (1 to 1.25 s), and
+      // each key was looked up about as often: ~650 more in 5 s. Now one statement reads the
+      // statuses of all the follows that are due, and one the keys whose lookup is due: a few a
+      // second, whatever the number of follows.
+      expect(quiet - idle).toBeLessThan(150);
+      expect(follows.every((f) => f.events.length === 0)).toBe(true);
+
+      // A task that ends still ends its follows at their next quiet second, with its status.
+      const cancelledAt = Date.now();
+      expect((await as(ADMIN)('POST', `/tasks/${tasks[0]}/cancel`)).status).toBe(200);
+      const ended = follows.filter((f) => f.task === tasks[0]);
+      const endedAt = await within(Promise.all(ended.map((f) => f.ended)), 4_000);
+      expect(endedAt, 'the follows of the cancelled task were still open 4 s after').not.toBeNull();
+      console.log(`the follows of a cancelled task ended ${Math.max(...(endedAt as number[])) - cancelledAt} ms after`);
+      for (const f of ended) {
+        expect(f.events.map((e) => e.event)).toEqual(['end']);
+        expect(JSON.parse(f.events[0].data)).toEqual({ status: 'cancelled', exit_code: null });
+      }
+      expect(follows.filter((f) => f.task !== tasks[0]).every((f) => f.events.length === 0)).toBe(true);
+    } finally {
+      for (const f of follows) f.close();
+    }
   });
 });

@@ -26,15 +26,26 @@ describe('following a task to its end', () => {
     await redis.quit();
   });
 
-  /** A TaskLogs over one task whose status the test sets; counts the reads of it. */
-  function setup(endWait: EndWait) {
-    const id = randomUUID();
+  /**
+   * A TaskLogs over one task whose status the test sets (`others` more, running), each of which
+   * `gone` deletes; counts the reads of them, and of statuses (statements).
+   */
+  function setup(endWait: EndWait, others = 0) {
+    const id: string = randomUUID();
     const row = { id, tenant: 'default', status: 'running', exitCode: null as number | null, attempts: 1 };
+    const rows = new Map([row, ...Array.from({ length: others }, () => ({ ...row, id: randomUUID() as string }))].map((r) => [r.id, r]));
     let reads = 0;
+    let statusReads = 0;
     const tasks = {
       get: async (taskId: string) => {
         reads++;
-        return taskId === id ? { ...row } : null;
+        const r = rows.get(taskId);
+        return r ? { ...r } : null;
+      },
+      statuses: async (ids: string[]) => {
+        reads++;
+        statusReads++;
+        return new Map(ids.filter((i) => rows.has(i)).map((i) => [i, rows.get(i)!.status]));
       },
       logs: async () => null,
     };
@@ -47,7 +58,7 @@ describe('following a task to its end', () => {
       redis,
     });
     const deps = { tasks, redis, names, logStreams } as unknown as Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'logStreams'>;
-    return { id, row, logs: new TaskLogs(deps, endWait), reads: () => reads };
+    return { id, row, ids: [...rows.keys()], logs: new TaskLogs(deps, endWait), reads: () => reads, statusReads: () => statusReads, gone: (taskId: string) => rows.delete(taskId) };
   }
 
   it('sends the lines, then waits for the recorded result and ends with it', async () => {
@@ -150,5 +161,31 @@ describe('following a task to its end', () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(reads()).toBe(after);
     await redis.del(names.logStream(id));
+  });
+
+  it('reads the statuses of its quiet followers together, and ends a follow whose task is gone', async () => {
+    const { ids, logs, reads, statusReads, gone } = setup({ quickMs: 5, quickForMs: 100, slowMs: 50, giveUpMs: 5_000 }, 9);
+    const left = Array.from({ length: 60 }, () => new AbortController());
+    // 60 quiet followers of 10 tasks, asking at different moments over a quarter second.
+    const follows: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 60; i++) {
+      const { signal } = left[i];
+      follows.push(logs.follow(ids[i % 10], () => signal.aborted, async () => undefined, { signal }));
+      if (i % 15 === 14) await new Promise((r) => setTimeout(r, 80));
+    }
+    try {
+      await new Promise((r) => setTimeout(r, 2_600));
+      // Each has had two quiet seconds: 120 reads of a row before, now a statement per group
+      // of followers the shared reader answered together (at most 4 a second).
+      expect(reads()).toBeLessThanOrEqual(12);
+      expect(statusReads()).toBeGreaterThan(0);
+      // A task deleted meanwhile (retention): its followers end at their next quiet second.
+      gone(ids[3]);
+      const ended = await Promise.race([Promise.all(follows.filter((_, i) => i % 10 === 3)), new Promise((r) => setTimeout(() => r(null), 3_000))]);
+      expect(ended).toEqual(Array.from({ length: 6 }, () => ({ status: undefined, exit_code: null })));
+    } finally {
+      for (const l of left) l.abort();
+      await Promise.all(follows);
+    }
   });
 });

@@ -6,6 +6,7 @@ import type { ControlDeps } from './deps.ts';
 import { NotFound, Unauthorized } from '../domain/errors.ts';
 import { canSee, type Actor } from './actor.ts';
 import type { TaskRow } from '../state/schema.ts';
+import { TaskStatusReads } from './task-status-reads.ts';
 
 export interface TaskOutput {
   logs: string;
@@ -42,10 +43,15 @@ export const FOLLOWER_REFUSED =
   'This log stream was ended: its API key is no longer accepted (revoked). Follow the task again with a valid key';
 
 export class TaskLogs {
+  /** What every quiet follower of this process asks each second, read for them all together. */
+  private readonly statuses: TaskStatusReads;
+
   constructor(
     private readonly deps: Pick<ControlDeps, 'tasks' | 'redis' | 'names' | 'logStreams'>,
     private readonly endWait: EndWait = END_WAIT,
-  ) {}
+  ) {
+    this.statuses = new TaskStatusReads(deps.tasks);
+  }
 
   /**
    * The output so far: stored when the attempt has ended, else what the live stream holds. A
@@ -159,8 +165,10 @@ export class TaskLogs {
         }
         continue;
       }
-      const t = await this.deps.tasks.get(id);
-      if (!t || isFinal(t.status)) {
+      // A quiet second: has the task ended (or gone)? Its status only, read with those of the
+      // other quiet followers (before, each read its whole row: a statement per follow a second).
+      const status = await this.statuses.status(id);
+      if (status === null || isFinal(status)) {
         // Ended with no (more) live stream: fall back to the stored log once.
         if (!at.sentAny && at.lastId === '0') {
           const stored = await this.deps.tasks.logs(id);

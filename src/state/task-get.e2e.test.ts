@@ -1,7 +1,7 @@
 // TaskStore.get reads a task as one JSON text through a named statement (row_to_json): the row
 // it gives must equal drizzle's own SELECT of the same task, for every column and for tasks in
 // every shape (fresh, placed and finished with outputs, all nullable columns set or null), on
-// PostgreSQL and on PGlite.
+// PostgreSQL and on PGlite. TaskStore.statuses reads many tasks' statuses alike.
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,10 @@ async function checkReads(database: Database) {
   }
   expect((await store.get(created[2].id))?.finishedAt).toBeInstanceOf(Date);
   expect(await store.get('0190a1b2-0000-7000-8000-0000000000ff')).toBeNull();
+  // A quiet log follower's read (control/task-status-reads.ts): an unknown task is left out.
+  const statuses = await store.statuses([...created.map((t) => t.id), '0190a1b2-0000-7000-8000-0000000000ff']);
+  expect(statuses).toEqual(new Map([[created[0].id, 'queued'], [created[1].id, 'queued'], [created[2].id, 'succeeded']]));
+  expect(await store.statuses([])).toEqual(new Map());
 }
 
 describe('TaskStore.get', () => {
