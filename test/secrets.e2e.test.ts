@@ -110,6 +110,33 @@ describe('secrets', () => {
     expect(other.status).toBe(422);
   });
 
+  it("keeps a key to its own tenant's secrets; only an admin names another tenant", async () => {
+    const refused = { detail: `Only an admin may manage another tenant's secrets; your key belongs to tenant "ml"` };
+    for (const [method, path, body] of [
+      ['POST', '/secrets', { name: 'elsewhere', value: 'v', tenant: 'other' }],
+      ['GET', '/secrets?tenant=other', undefined],
+      ['DELETE', '/secrets/elsewhere?tenant=other', undefined],
+    ] as const) {
+      const r = await as(submitter)(method, path, body);
+      expect([r.status, r.body]).toEqual([403, refused]);
+    }
+    // Its own tenant, named or not.
+    expect((await as(submitter)('POST', '/secrets', { name: 'named_own', value: 'v', tenant: 'ml' })).body).toEqual({ name: 'named_own', tenant: 'ml', created_at: expect.any(String) });
+    // An admin (tenant "default") manages ml's.
+    expect((await as(ADMIN)('POST', '/secrets', { name: 'from_admin', value: 'v', tenant: 'ml' })).status).toBe(201);
+    const names = async (key: string, path: string) => ((await as(key)('GET', path)).body.items as Array<{ name: string }>).map((s) => s.name);
+    expect(await names(submitter, '/secrets')).toEqual(expect.arrayContaining(['named_own', 'from_admin']));
+    expect(await names(ADMIN, '/secrets?tenant=ml')).toEqual(await names(submitter, '/secrets'));
+    expect(await names(ADMIN, '/secrets')).not.toContain('from_admin');
+    expect((await as(ADMIN)('DELETE', '/secrets/from_admin?tenant=ml')).status).toBe(204);
+    const again = await as(ADMIN)('DELETE', '/secrets/from_admin?tenant=ml');
+    expect([again.status, again.body]).toEqual([404, { detail: 'Secret not found' }]);
+    // The audit log names the secret stored, by tenant, and the refusal.
+    const audit = (await as(ADMIN)('GET', '/audit?action=secret.put&limit=50')).body.items;
+    expect(audit).toContainEqual(expect.objectContaining({ target: 'ml/from_admin', status: 201, role: 'admin' }));
+    expect(audit).toContainEqual(expect.objectContaining({ status: 403, tenant: 'ml', role: 'submitter' }));
+  });
+
   it('ends the attempt, saying why, when the control plane holds another JARVIS_SECRET_KEY', async () => {
     // Its secrets cannot be opened: a 500 the worker asked again about for ever (the task stayed
     // scheduled, its slot held); now a 409 that ends the attempt with the reason.

@@ -9,6 +9,7 @@ import { TenantControl } from './tenants.ts';
 import { WorkflowControl } from './workflows.ts';
 import { ScheduleControl } from './schedules.ts';
 import { WebhookControl } from './webhooks.ts';
+import { SecretControl } from './secrets.ts';
 
 export interface Control {
   tasks: TaskControl;
@@ -18,6 +19,7 @@ export interface Control {
   tenants: TenantControl;
   schedules: ScheduleControl;
   webhooks: WebhookControl;
+  secrets: SecretControl;
 }
 
 export function createControl(deps: ControlDeps): Control {
@@ -29,6 +31,7 @@ export function createControl(deps: ControlDeps): Control {
     tenants: new TenantControl(deps),
     schedules: new ScheduleControl(deps),
     webhooks: new WebhookControl(deps),
+    secrets: new SecretControl(deps),
   };
 }
 

@@ -7,6 +7,7 @@ import type { NodeRegistration } from '../state/node-store.ts';
 import type { NodeRow, TaskRow } from '../state/schema.ts';
 import { Conflict, NotFound, Unauthorized } from '../domain/errors.ts';
 import type { ControlDeps } from './deps.ts';
+import { secretContext } from './secrets.ts';
 import { isSecretRef } from '../domain/task.ts';
 import { heartbeatPeriodSeconds } from '../domain/heartbeats.ts';
 import type { UntakenReason } from '../domain/status-reasons.ts';
@@ -138,7 +139,7 @@ export class NodeControl {
       const s = sealed.get(ref.secret);
       if (s === undefined) throw new NotFound(`secret "${ref.secret}" (env ${key}) no longer exists in tenant ${t.tenant}`);
       try {
-        out[key] = box.open(s, `${t.tenant}/${ref.secret}`);
+        out[key] = box.open(s, secretContext(t.tenant, ref.secret));
       } catch (err) {
         // A changed JARVIS_SECRET_KEY (or another control plane's): the node must not wait for
         // this to pass (a 500 it would ask again about); the attempt ends, saying why.

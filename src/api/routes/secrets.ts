@@ -1,25 +1,16 @@
 // /secrets: a tenant's secrets. Values go in, never come out: answers carry names only.
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import type { ApiDeps } from '../deps.ts';
-import { ForbiddenError, HttpError, NotFoundError } from '../fastapi/index.ts';
+import type { Control } from '../../control/index.ts';
+import type { SecretInfo as StoredSecret } from '../../control/secrets.ts';
 import { ErrorDetail } from '../schemas.ts';
 import { SecretCreate, SecretInfo, SecretList, SecretNameParam, TenantQuery } from '../security-schemas.ts';
 import { json } from './responses.ts';
-import type { Principal } from '../../auth/principal.ts';
 
-/** The tenant a secrets request is about: the key's own; an admin may name another. */
-function secretTenant(p: Principal, asked: string | undefined): string {
-  if (!asked || asked === p.tenant) return p.tenant;
-  if (p.role !== 'admin') throw new ForbiddenError(`Only an admin may manage another tenant's secrets; your key belongs to tenant "${p.tenant}"`);
-  return asked;
-}
+const present = (s: StoredSecret) => ({ name: s.name, tenant: s.tenant, created_at: s.createdAt.toISOString() });
 
-export function secretRoutes(deps: ApiDeps) {
+export function secretRoutes(control: Control) {
   const app = new OpenAPIHono();
-  const box = () => {
-    if (!deps.secretBox) throw new HttpError(503, 'Secrets are not enabled: start the control plane with JARVIS_SECRET_KEY (32 random bytes, e.g. openssl rand -base64 32)');
-    return deps.secretBox;
-  };
+  const { secrets } = control;
 
   const put = createRoute({
     method: 'post',
@@ -30,12 +21,9 @@ export function secretRoutes(deps: ApiDeps) {
     responses: { 201: json(SecretInfo, 'Stored (encrypted)'), 403: json(ErrorDetail, "Another tenant's secret"), 503: json(ErrorDetail, 'Secrets are not enabled') },
   });
   app.openapi(put, async (c) => {
-    const b = c.req.valid('json');
-    const tenant = secretTenant(c.get('principal'), b.tenant);
-    const sealed = box().seal(b.value, `${tenant}/${b.name}`);
-    const { info } = await deps.secrets.put(tenant, b.name, sealed);
+    const info = await secrets.put(c.req.valid('json'), c.get('principal'));
     c.set('auditTarget', `${info.tenant}/${info.name}`);
-    return c.json({ name: info.name, tenant: info.tenant, created_at: info.createdAt.toISOString() }, 201);
+    return c.json(present(info), 201);
   });
 
   const list = createRoute({
@@ -47,9 +35,8 @@ export function secretRoutes(deps: ApiDeps) {
     responses: { 200: json(SecretList, 'The secrets') },
   });
   app.openapi(list, async (c) => {
-    const tenant = secretTenant(c.get('principal'), c.req.valid('query').tenant);
-    const items = (await deps.secrets.list(tenant)).map((s) => ({ name: s.name, tenant: s.tenant, created_at: s.createdAt.toISOString() }));
-    return c.json({ items }, 200);
+    const items = await secrets.list(c.req.valid('query').tenant, c.get('principal'));
+    return c.json({ items: items.map(present) }, 200);
   });
 
   const remove = createRoute({
@@ -61,8 +48,7 @@ export function secretRoutes(deps: ApiDeps) {
     responses: { 204: { description: 'Deleted' }, 404: json(ErrorDetail, 'No such secret') },
   });
   app.openapi(remove, async (c) => {
-    const tenant = secretTenant(c.get('principal'), c.req.valid('query').tenant);
-    if (!(await deps.secrets.remove(tenant, c.req.valid('param').name))) throw new NotFoundError('Secret not found');
+    await secrets.delete(c.req.valid('param').name, c.req.valid('query').tenant, c.get('principal'));
     return c.body(null, 204);
   });
 
