@@ -4,16 +4,12 @@ import type { Queue } from 'bullmq';
 import type { ControlDeps } from '../control/deps.ts';
 import type { Database } from '../state/db.ts';
 import type { AuditTrail } from '../auth/audit-trail.ts';
-import type { Authenticator } from '../auth/authenticator.ts';
 import type { RateLimiter } from '../auth/rate-limit.ts';
 import type { AuditStore } from '../state/audit-store.ts';
-import type { KeyStore } from '../state/key-store.ts';
 
 export interface ApiDeps extends ControlDeps {
   /** For /health. */
   database: Database;
-  keys: KeyStore;
-  authenticator: Authenticator;
   rateLimiter: RateLimiter;
   audit: AuditTrail;
   auditStore: AuditStore;

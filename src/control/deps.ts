@@ -16,6 +16,8 @@ import type { SecretStore } from '../state/secret-store.ts';
 import type { ScheduleStore } from '../state/schedule-store.ts';
 import type { WebhookStore } from '../state/webhook-store.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
+import type { KeyStore } from '../state/key-store.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
 
 export interface ControlDeps {
   config: Config;
@@ -47,4 +49,7 @@ export interface ControlDeps {
   secretBox: SecretBox | null;
   schedules: ScheduleStore;
   webhooks: WebhookStore;
+  keys: KeyStore;
+  /** Told when a key is created or revoked here, so this process looks at keys (and open mode) again at once. */
+  authenticator: Authenticator;
 }

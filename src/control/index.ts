@@ -10,6 +10,7 @@ import { WorkflowControl } from './workflows.ts';
 import { ScheduleControl } from './schedules.ts';
 import { WebhookControl } from './webhooks.ts';
 import { SecretControl } from './secrets.ts';
+import { KeyControl } from './keys.ts';
 
 export interface Control {
   tasks: TaskControl;
@@ -20,6 +21,7 @@ export interface Control {
   schedules: ScheduleControl;
   webhooks: WebhookControl;
   secrets: SecretControl;
+  keys: KeyControl;
 }
 
 export function createControl(deps: ControlDeps): Control {
@@ -32,6 +34,7 @@ export function createControl(deps: ControlDeps): Control {
     schedules: new ScheduleControl(deps),
     webhooks: new WebhookControl(deps),
     secrets: new SecretControl(deps),
+    keys: new KeyControl(deps),
   };
 }
 

@@ -1,14 +1,14 @@
 // /auth/keys (admin): create a key (shown once), list keys (never the key), revoke one.
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { createApiKey, describeKey } from '../../control/keys.ts';
-import type { ApiDeps } from '../deps.ts';
-import { NotFoundError } from '../fastapi/index.ts';
+import type { Control } from '../../control/index.ts';
+import { describeKey } from '../../control/keys.ts';
 import { ErrorDetail, TaskIdParam } from '../schemas.ts';
 import { KeyCreate, KeyCreated, KeyList } from '../security-schemas.ts';
 import { json } from './responses.ts';
 
-export function keyRoutes(deps: ApiDeps) {
+export function keyRoutes(control: Control) {
   const app = new OpenAPIHono();
+  const { keys } = control;
 
   const create = createRoute({
     method: 'post',
@@ -20,9 +20,7 @@ export function keyRoutes(deps: ApiDeps) {
   });
   app.openapi(create, async (c) => {
     const b = c.req.valid('json');
-    const { row, key } = await createApiKey(deps.keys, { name: b.name, role: b.role, tenant: b.tenant, rateLimitPerS: b.rate_limit_per_s });
-    // The first key ends open mode: not up to the open check's cache time later in this process.
-    deps.authenticator.keysChanged();
+    const { row, key } = await keys.create({ name: b.name, role: b.role, tenant: b.tenant, rateLimitPerS: b.rate_limit_per_s });
     c.set('auditTarget', row.id);
     return c.json({ ...describeKey(row), key }, 201);
   });
@@ -34,7 +32,7 @@ export function keyRoutes(deps: ApiDeps) {
     summary: 'List the keys that are not revoked (admin); never shows a key',
     responses: { 200: json(KeyList, 'The keys') },
   });
-  app.openapi(list, async (c) => c.json({ items: (await deps.keys.list()).map(describeKey) }, 200));
+  app.openapi(list, async (c) => c.json({ items: (await keys.list()).map(describeKey) }, 200));
 
   const revoke = createRoute({
     method: 'delete',
@@ -45,9 +43,7 @@ export function keyRoutes(deps: ApiDeps) {
     responses: { 204: { description: 'Revoked' }, 404: json(ErrorDetail, 'No live key with this id') },
   });
   app.openapi(revoke, async (c) => {
-    const { id } = c.req.valid('param');
-    if (!(await deps.keys.revoke(id))) throw new NotFoundError('Key not found');
-    deps.authenticator.keysChanged();
+    await keys.revoke(c.req.valid('param').id);
     return c.body(null, 204);
   });
 
