@@ -80,7 +80,7 @@ export function createApp(deps: ApiDeps) {
     metrics,
     logger,
   });
-  const routes = [taskRoutes(control, follows), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(control), auditRoutes(deps), secretRoutes(control), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];
+  const routes = [taskRoutes(control, follows), overviewRoutes(control), workflowRoutes(control), nodeRoutes(control, deps.authenticator), operationsRoutes(deps), keyRoutes(control), auditRoutes(control), secretRoutes(control), tenantRoutes(control), scheduleRoutes(control), webhookRoutes(control)];
   for (const r of routes) app.route('/', r);
 
   // The queue board (and its UI's modules, ~10 MB) is loaded on its first request, not at start.

@@ -3,16 +3,12 @@
 import type { Queue } from 'bullmq';
 import type { ControlDeps } from '../control/deps.ts';
 import type { Database } from '../state/db.ts';
-import type { AuditTrail } from '../auth/audit-trail.ts';
 import type { RateLimiter } from '../auth/rate-limit.ts';
-import type { AuditStore } from '../state/audit-store.ts';
 
 export interface ApiDeps extends ControlDeps {
   /** For /health. */
   database: Database;
   rateLimiter: RateLimiter;
-  audit: AuditTrail;
-  auditStore: AuditStore;
   /** The queues the board shows (tenants' pending queues come and go). */
   queues(): Promise<Queue[]>;
 }

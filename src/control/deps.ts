@@ -17,7 +17,9 @@ import type { ScheduleStore } from '../state/schedule-store.ts';
 import type { WebhookStore } from '../state/webhook-store.ts';
 import type { TenantStore } from '../state/tenant-store.ts';
 import type { KeyStore } from '../state/key-store.ts';
+import type { AuditStore } from '../state/audit-store.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
+import type { AuditTrail } from '../auth/audit-trail.ts';
 
 export interface ControlDeps {
   config: Config;
@@ -52,4 +54,7 @@ export interface ControlDeps {
   keys: KeyStore;
   /** Told when a key is created or revoked here, so this process looks at keys (and open mode) again at once. */
   authenticator: Authenticator;
+  /** The trail requests are recorded on; a read of the log first writes what it holds. */
+  audit: AuditTrail;
+  auditStore: AuditStore;
 }

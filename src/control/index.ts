@@ -11,6 +11,7 @@ import { ScheduleControl } from './schedules.ts';
 import { WebhookControl } from './webhooks.ts';
 import { SecretControl } from './secrets.ts';
 import { KeyControl } from './keys.ts';
+import { AuditLog } from './audit.ts';
 
 export interface Control {
   tasks: TaskControl;
@@ -22,6 +23,7 @@ export interface Control {
   webhooks: WebhookControl;
   secrets: SecretControl;
   keys: KeyControl;
+  audit: AuditLog;
 }
 
 export function createControl(deps: ControlDeps): Control {
@@ -35,6 +37,7 @@ export function createControl(deps: ControlDeps): Control {
     webhooks: new WebhookControl(deps),
     secrets: new SecretControl(deps),
     keys: new KeyControl(deps),
+    audit: new AuditLog(deps),
   };
 }
 

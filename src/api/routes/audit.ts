@@ -1,11 +1,12 @@
 // /audit (admin): the audit log, newest first, filterable and paged.
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import type { ApiDeps } from '../deps.ts';
+import type { Control } from '../../control/index.ts';
 import { AuditPage, AuditQuery } from '../security-schemas.ts';
 import { json } from './responses.ts';
 
-export function auditRoutes(deps: ApiDeps) {
+export function auditRoutes(control: Control) {
   const app = new OpenAPIHono();
+  const { audit } = control;
   const list = createRoute({
     method: 'get',
     path: '/audit',
@@ -16,8 +17,7 @@ export function auditRoutes(deps: ApiDeps) {
   });
   app.openapi(list, async (c) => {
     const q = c.req.valid('query');
-    await deps.audit.flush(); // what this admin just did is in the answer
-    const page = await deps.auditStore.list({
+    const page = await audit.list({
       action: q.action,
       keyId: q.key_id,
       tenant: q.tenant,
