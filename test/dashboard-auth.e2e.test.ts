@@ -8,6 +8,7 @@ import { TEST_IMAGE } from './support/env.ts';
 import { createTestDatabase } from './support/database.ts';
 import { api, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { setCookies } from './support/dashboard.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
 // other after-hooks, once those processes are stopped.
@@ -156,6 +157,30 @@ describe('dashboard sign-in, roles and tenants', () => {
     const login = await fetch(`${jarvis.url}/ui/login`);
     expect(login.headers.get('content-security-policy')).toContain("script-src 'self'");
     expect(problems).toEqual([]);
+  });
+
+  it('sends a `next` with a line break back to /ui: no 500, no header of its own', async () => {
+    // Before session 33 the prefix check let `/ui/\r\nX` through, and the sign-in's redirect threw
+    // in Headers.set: a 500, and Hono's stack trace on stderr.
+    const next = '/ui/\r\nX-Injected: yes';
+    const csrf = setCookies(await fetch(`${jarvis.url}/ui/login`)).jarvis_ui_csrf;
+    for (const sent of [next, '/ui/\nx', '/ui/\tx', '/ui/%0d%0ax']) {
+      const r = await fetch(`${jarvis.url}/ui/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { origin: jarvis.url, cookie: `jarvis_ui_csrf=${csrf}` },
+        body: new URLSearchParams({ key: keys['viewer-alpha'], _csrf: csrf, next: sent }),
+      });
+      expect(r.status, JSON.stringify(sent)).toBe(303);
+      // `%0d%0a` is text in a path, escaped as it came: it stays on the dashboard.
+      expect(r.headers.get('location'), JSON.stringify(sent)).toBe(sent === '/ui/%0d%0ax' ? '/ui/%0d%0ax' : '/ui');
+      expect(r.headers.get('x-injected')).toBeNull();
+    }
+    // The form does not carry it either.
+    const form = await fetch(`${jarvis.url}/ui/login?next=${encodeURIComponent(next)}`);
+    expect(form.status).toBe(200);
+    expect(await form.text()).toMatch(/name="next" value="\/ui"/);
+    expect(jarvis.output()).not.toMatch(/Headers\.set|Invalid header value/);
   });
 
   it("answers another tenant's task as not found, and lists only one's own", async () => {

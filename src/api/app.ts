@@ -130,6 +130,7 @@ export function createApp(deps: ApiDeps) {
             request: (path, init) => app.request(path, init),
             authenticator: deps.authenticator,
             openModeAnyHost: deps.config.server.insecure,
+            logger,
             refusals: { heldOff: (c) => refusals.heldOff(clientAddress(c)), refused: (c) => refusals.refused(clientAddress(c)) },
             // Sign-ins, and refused keys above all, are audited as the API's requests are.
             signedIn: (c, who, status) =>
@@ -144,7 +145,7 @@ export function createApp(deps: ApiDeps) {
         throw err;
       },
     ));
-  const toUi = async (c: Context) => (await loadUi()).fetch(c.req.raw, c.env);
+  const toUi = async (c: Context) => (await loadUi()).fetch(c.req.raw, { ...c.env, requestId: c.get('requestId') });
   app.all('/ui', toUi);
   app.all('/ui/*', toUi);
 

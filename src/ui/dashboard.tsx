@@ -3,10 +3,12 @@
 // live one per file in pages/; this file wires sign-in, CSRF and the routes.
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { SignedIn } from './pages/login.tsx';
 import type { ApiRequest } from './api-client.ts';
-import { forbidden } from './error-page.tsx';
+import { forbidden, unexpectedErrorPage } from './error-page.tsx';
 import { csrfGuard, csrfToken, requireViewer } from './session.ts';
 import { LIVE_SCRIPT } from './client-script.ts';
 import { loginRoutes } from './pages/login.tsx';
@@ -28,6 +30,13 @@ export interface DashboardDeps {
   refusals?: Refusals;
   /** server.insecure: open mode answers any Host name (else only loopback names, as the API). */
   openModeAnyHost?: boolean;
+  /** Where the dashboard's unexpected errors go (with the request id the page shows). */
+  logger: Logger;
+}
+
+/** What the API's fetch hands the dashboard's (c.env): its request id, for the log and audit records. */
+export interface DashboardBindings {
+  requestId?: string;
 }
 
 export interface Refusals {
@@ -42,6 +51,12 @@ export const FORM_LIMIT_BYTES = 16 * 1024;
 
 export function dashboard(deps: DashboardDeps) {
   const ui = new Hono();
+  // The API's request id, so that this request's log lines and audit records carry it.
+  ui.use('*', async (c, next) => {
+    const id = (c.env as DashboardBindings | undefined)?.requestId;
+    if (id) c.set('requestId', id);
+    await next();
+  });
   ui.get('/static/live.js', (c) => c.body(LIVE_SCRIPT, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }));
   ui.use('*', async (c, next) => {
     await next();
@@ -65,5 +80,12 @@ export function dashboard(deps: DashboardDeps) {
   ui.get('/nodes', nodesPage);
   ui.get('/workflows', workflowsPage);
   ui.get('/workflows/:id', workflowPage);
+  // Not Hono's default (a bare "Internal Server Error", the stack on stderr): the log line, then a page.
+  ui.onError((err, c) => {
+    if (err instanceof HTTPException) return err.getResponse();
+    const requestId = c.get('requestId') ?? null;
+    deps.logger.error({ err, request_id: requestId, method: c.req.method, path: c.req.path }, 'dashboard: unexpected error');
+    return unexpectedErrorPage(c, requestId);
+  });
   return ui;
 }

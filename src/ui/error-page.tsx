@@ -1,5 +1,6 @@
 // Pages for what went wrong: a refused form (403) and an API answer the viewer can meet (404,
-// 403, 422) in words; anything else is a 502 naming the API's reason.
+// 403, 422) in words; anything else is a 502 naming the API's reason; an error of the dashboard
+// itself is a 500 naming the request id its log line carries.
 import type { Context } from 'hono';
 import { Layout } from './layout.tsx';
 import { retryAfterSeconds } from '../auth/rate-limit.ts';
@@ -37,6 +38,23 @@ export function apiErrorPage(c: Context, status: number, text: string) {
     <Layout title={title} viewer={c.get('viewer')}>
       <h1>{title}</h1>
       <p role="alert">{text}</p>
+    </Layout>,
+  );
+}
+
+/** 500: something the dashboard did not expect (logged with the request id shown here). */
+export function unexpectedErrorPage(c: Context, requestId: string | null) {
+  c.status(500);
+  return c.html(
+    <Layout title="Something went wrong" viewer={null}>
+      <h1>500 — something went wrong</h1>
+      <p role="alert">
+        The dashboard could not answer this request. It is in the server's log{requestId ? ` (request ${requestId})` : ''}; try again, and if it
+        persists tell your operator.
+      </p>
+      <p>
+        <a href="/ui">Back to the dashboard</a>
+      </p>
     </Layout>,
   );
 }

@@ -111,9 +111,22 @@ export function requireViewer(authenticator: Authenticator, request: ApiRequest,
   };
 }
 
-/** A `next` target that stays on the dashboard (no open redirect). */
+/**
+ * A `next` target that stays on the dashboard (no open redirect): read as the browser would
+ * (`/ui/..//x` is `//x`, a backslash a slash), with no control character (a line break in a
+ * Location header is refused by Headers.set: a 500 before session 33); else /ui.
+ */
 export function safeNext(next: string | undefined): string {
-  return next && /^\/ui(\/|$|\?)/.test(next) && !next.startsWith('//') ? next : '/ui';
+  // eslint-disable-next-line no-control-regex
+  if (!next || /[\u0000-\u001f\u007f]/.test(next)) return '/ui';
+  let url: URL;
+  try {
+    url = new URL(next, 'http://x');
+  } catch {
+    return '/ui';
+  }
+  const path = url.pathname + url.search;
+  return url.origin === 'http://x' && /^\/ui(\/|$|\?)/.test(path) ? path : '/ui';
 }
 
 /**
