@@ -183,6 +183,27 @@ describe('dashboard sign-in, roles and tenants', () => {
     expect(jarvis.output()).not.toMatch(/Headers\.set|Invalid header value/);
   });
 
+  it('marks every dashboard answer Cache-Control: no-store, but its script', async () => {
+    // Before session 33 pages were cacheable: after Sign out, Back (or the back/forward cache)
+    // showed the tenant's tasks again.
+    const id = await alphaTask('ui-no-store');
+    const { context, page } = await signIn(keys['viewer-alpha']);
+    for (const path of ['/ui', '/ui/tasks', `/ui/tasks/${id}`, '/ui/workflows']) {
+      const res = await page.goto(jarvis.url + path);
+      expect(res?.status(), path).toBe(200);
+      expect(res?.headers()['cache-control'], path).toBe('no-store');
+    }
+    const cookie = (await context.cookies(`${jarvis.url}/ui/`)).map((c) => `${c.name}=${c.value}`).join('; ');
+    const plain = (path: string, headers: Record<string, string> = {}, method = 'GET') => fetch(jarvis.url + path, { method, headers, redirect: 'manual' });
+    const stream = await plain(`/ui/tasks/${id}/logs/stream`, { cookie }, 'HEAD');
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('cache-control')).toBe('no-store');
+    expect((await plain('/ui/login')).headers.get('cache-control')).toBe('no-store');
+    expect((await plain('/ui/tasks')).headers.get('cache-control')).toBe('no-store'); // the redirect to the sign-in
+    expect((await plain('/ui/static/live.js')).headers.get('cache-control')).toBe('no-cache');
+    await context.close();
+  });
+
   it("answers another tenant's task as not found, and lists only one's own", async () => {
     const id = await alphaTask('ui-alpha-only');
     const { context, page } = await signIn(keys['viewer-beta']);

@@ -60,6 +60,9 @@ export function dashboard(deps: DashboardDeps) {
   ui.get('/static/live.js', (c) => c.body(LIVE_SCRIPT, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }));
   ui.use('*', async (c, next) => {
     await next();
+    // Pages show a tenant's data: none is kept by the browser or a proxy, so after Sign out the
+    // Back button (or the back/forward cache) cannot show it again. Only the script may be cached.
+    if (!c.req.path.startsWith('/ui/static/')) c.header('cache-control', 'no-store');
     c.header('x-frame-options', 'DENY');
     c.header('referrer-policy', 'same-origin');
     c.header('x-content-type-options', 'nosniff');
