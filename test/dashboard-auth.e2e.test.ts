@@ -141,6 +141,22 @@ describe('dashboard sign-in, roles and tenants', () => {
     expect(problems).toEqual([]);
   });
 
+  it("audits an action taken in the dashboard with the browser's address", async () => {
+    // Before session 33 the dashboard's in-process API call had no connection, so its audit
+    // record said client: null.
+    const id = await alphaTask('ui-audited');
+    const { page } = await signIn(keys['submitter-alpha']);
+    await page.goto(`${jarvis.url}/ui/tasks/${id}`);
+    await page.getByRole('button', { name: 'Cancel task' }).click();
+    await page.waitForURL(/ok=/);
+    let records: Array<{ target: string; status: number; key_name: string; client: string | null }> = [];
+    for (let i = 0; i < 50 && records.length === 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      records = (await as(ADMIN)('GET', '/audit?action=task.cancel&limit=100')).body.items.filter((r: { target: string }) => r.target === id);
+    }
+    expect(records).toEqual([expect.objectContaining({ status: 200, key_name: 'submitter-alpha', client: expect.stringMatching(/^(::ffff:)?127\.0\.0\.1$|^::1$/) })]);
+  });
+
   it('keeps forms small, redirects only within the dashboard, shows only its own flash messages, and sends a CSP', async () => {
     const id = await alphaTask('ui-hardening');
     const { context, page, problems } = await signIn(keys['submitter-alpha']);

@@ -21,7 +21,7 @@ import { secretRoutes } from './routes/secrets.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { tenantRoutes } from './routes/tenants.ts';
-import { authMiddleware, clientAddress } from './auth/middleware.ts';
+import { authMiddleware, clientAddress, dashboardCall } from './auth/middleware.ts';
 import { RefusalGuard } from '../auth/refusal-guard.ts';
 import { LogFollows } from './auth/log-follows.ts';
 
@@ -127,7 +127,9 @@ export function createApp(deps: ApiDeps) {
         new Hono().route(
           '/ui',
           dashboard({
-            request: (path, init) => app.request(path, init),
+            // The browser's address goes with each call as a binding (never a header a client could send).
+            request: (path, init, client) => app.request(path, init, dashboardCall(client)),
+            clientAddress,
             authenticator: deps.authenticator,
             openModeAnyHost: deps.config.server.insecure,
             logger,

@@ -1,8 +1,12 @@
 // The dashboard's only way to the data: Jarvis's own JSON API, called in-process with the signed-in
-// key. Every tenant rule and role check of the API therefore holds in the UI unchanged.
+// key. Every tenant rule and role check of the API therefore holds in the UI unchanged, and its
+// audit records name the browser's address (handed over with the call, not in a header).
 
-/** `app.request` of the API, or anything that answers a Request the same way. */
-export type ApiRequest = (path: string, init: RequestInit) => Response | Promise<Response>;
+/**
+ * `app.request` of the API, or anything that answers a Request the same way; `client` is the
+ * address of the browser the call is made for, which the API's audit records name.
+ */
+export type ApiRequest = (path: string, init: RequestInit, client: string | null) => Response | Promise<Response>;
 
 export interface ApiAnswer<T> {
   status: number;
@@ -21,6 +25,8 @@ export class ApiClient {
   constructor(
     private readonly request: ApiRequest,
     private readonly key: string | null,
+    /** The browser's address (null when the server cannot tell). */
+    private readonly client: string | null,
   ) {}
 
   private headers(): Record<string, string> {
@@ -28,7 +34,7 @@ export class ApiClient {
   }
 
   async call<T = unknown>(method: string, path: string): Promise<ApiAnswer<T>> {
-    const res = await this.request(path, { method, headers: this.headers() });
+    const res = await this.request(path, { method, headers: this.headers() }, this.client);
     const text = await res.text();
     let body: unknown = text;
     try {
@@ -49,6 +55,6 @@ export class ApiClient {
 
   /** The raw answer, for relaying a stream (the log follower). */
   stream(path: string, signal: AbortSignal): Promise<Response> {
-    return Promise.resolve(this.request(path, { method: 'GET', headers: this.headers(), signal }));
+    return Promise.resolve(this.request(path, { method: 'GET', headers: this.headers(), signal }, this.client));
   }
 }

@@ -19,6 +19,7 @@ describe('dashboard errors', () => {
         throw new Error('the API is not there');
       },
       authenticator: openMode,
+      clientAddress: () => null,
       logger,
     });
     const app = new Hono().route('/ui', ui);

@@ -21,8 +21,10 @@ import { workflowsPage } from './pages/workflows.tsx';
 import { workflowPage } from './pages/workflow.tsx';
 
 export interface DashboardDeps {
-  /** Answers API requests in-process: `(path, init) => app.request(path, init)`. */
+  /** Answers API requests in-process: `app.request`, with the browser's address as the call's binding. */
   request: ApiRequest;
+  /** The browser's address, as the API's audit records name it. */
+  clientAddress: (c: Context) => string | null;
   authenticator: Authenticator;
   /** Records a sign-in (its key, or null when refused) in the audit log. */
   signedIn?: SignedIn;
@@ -74,7 +76,7 @@ export function dashboard(deps: DashboardDeps) {
   ui.use('*', csrfToken);
   ui.use('*', csrfGuard(forbidden));
   ui.route('/', loginRoutes(deps.authenticator, deps.signedIn, deps.refusals));
-  ui.use('*', requireViewer(deps.authenticator, deps.request, deps.refusals, deps.openModeAnyHost));
+  ui.use('*', requireViewer(deps));
   ui.route('/', actionRoutes());
   ui.get('/', overviewPage);
   ui.get('/tasks', tasksPage);

@@ -86,14 +86,25 @@ export function csrfGuard(forbidden: (c: Context, why: string) => Response | Pro
   };
 }
 
+export interface ViewerDeps {
+  authenticator: Authenticator;
+  request: ApiRequest;
+  /** The browser's address, handed to the API's in-process calls for their audit records. */
+  clientAddress: (c: Context) => string | null;
+  refusals?: Refusals;
+  /** server.insecure: open mode answers any Host name (else only loopback names, as the API). */
+  openModeAnyHost?: boolean;
+}
+
 /**
  * Finds the viewer: open mode, or the key in the cookie. Without a valid key, a page goes to the
  * sign-in form (and comes back afterwards).
  */
-export function requireViewer(authenticator: Authenticator, request: ApiRequest, refusals?: Refusals, openModeAnyHost = false): MiddlewareHandler {
+export function requireViewer(deps: ViewerDeps): MiddlewareHandler {
+  const { authenticator, refusals } = deps;
   return async (c, next) => {
     const open = await authenticator.isOpen();
-    if (open && !openModeAnyHost && !isLoopbackHost(c.req.header('host'))) return forbiddenPage(c, OPEN_MODE_HOST_REFUSED);
+    if (open && !deps.openModeAnyHost && !isLoopbackHost(c.req.header('host'))) return forbiddenPage(c, OPEN_MODE_HOST_REFUSED);
     const key = open ? null : (getCookie(c, KEY_COOKIE) ?? null);
     // A key in the cookie is a key shown: held off and counted as a sign-in's is.
     // A held-off address's key is let through only when it is a generated key and is right.
@@ -106,7 +117,8 @@ export function requireViewer(authenticator: Authenticator, request: ApiRequest,
       const back = c.req.method === 'GET' ? new URL(c.req.url).pathname + new URL(c.req.url).search : '/ui';
       return c.redirect(`/ui/login?next=${encodeURIComponent(back)}${key ? '&expired=1' : ''}`, 303);
     }
-    c.set('viewer', { principal: auth.principal, open, api: new ApiClient(request, key), csrfToken: c.get('csrfToken') });
+    const api = new ApiClient(deps.request, key, deps.clientAddress(c));
+    c.set('viewer', { principal: auth.principal, open, api, csrfToken: c.get('csrfToken') });
     await next();
   };
 }

@@ -60,8 +60,23 @@ export function ruleFor(c: Context, boardPath: string): { rule: RouteRule | unde
   return { rule: ROUTE_RULES[`${method} ${last.path}`], matched: true };
 }
 
-/** The client's address, as audit records name it (null when the server cannot tell). */
+/**
+ * Where the dashboard's in-process API calls (src/ui/api-client.ts) carry the address of the
+ * browser they are made for: a binding of the call (`app.request`'s env), which only code in this
+ * process can set — never a header, which any client could send.
+ */
+export const DASHBOARD_CLIENT = Symbol('jarvis.dashboardClient');
+
+/** The bindings of a dashboard's in-process call made for the browser at `client`. */
+export const dashboardCall = (client: string | null): Record<symbol, string | null> => ({ [DASHBOARD_CLIENT]: client });
+
+/**
+ * The client's address, as audit records name it (null when the server cannot tell): the
+ * browser's for a call the dashboard made for it, else the connection's.
+ */
 export function clientAddress(c: Context): string | null {
+  const env = c.env as Record<symbol, unknown> | undefined;
+  if (env && DASHBOARD_CLIENT in env) return typeof env[DASHBOARD_CLIENT] === 'string' ? env[DASHBOARD_CLIENT] : null;
   try {
     return getConnInfo(c).remote.address ?? null;
   } catch {
