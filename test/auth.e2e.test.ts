@@ -6,6 +6,7 @@ import { createTestDatabase } from './support/database.ts';
 import { api, runCli, spawnJarvis, startJarvis, uniquePrefix, type JarvisProcess } from './support/jarvis.ts';
 import { REDIS_URL } from './support/env.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { signInWithFetch } from './support/dashboard.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
 // other after-hooks, once those processes are stopped.
@@ -352,17 +353,19 @@ describe('refused credentials per address', () => {
     const call = (key: string | null, method = 'GET', path = '/tasks', body?: unknown) =>
       api(jarvis.url).call(method, path, body, key ? { authorization: `Bearer ${key}` } : {});
     const register = (token: string) => call(token, 'POST', '/nodes/register', { name: 'guess', hostname: 'h', capacity: { cpu: 1, memory_mb: 128, max_tasks: 1 } });
-    const page = (cookie: string) => fetch(`${jarvis.url}/ui/`, { headers: { cookie: `jarvis_ui_key=${cookie}` }, redirect: 'manual' });
+    const csrf = 'c'.repeat(43);
+    const signIn = (key: string) =>
+      fetch(`${jarvis.url}/ui/login`, { method: 'POST', headers: { origin: jarvis.url, cookie: `jarvis_ui_csrf=${csrf}` }, body: new URLSearchParams({ key, _csrf: csrf }), redirect: 'manual' });
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const node = (await register(REG)).body as { id: string; token: string };
     const beat = () => call(node.token, 'POST', `/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 1, running_task_ids: [], engine: 'ok' });
     for (let i = 0; i < 10; i++) expect((await call(null)).status).toBe(401); // no key: not counted
-    // A wrong key, a wrong registration token and a wrong key in the dashboard's cookie count alike.
+    // A wrong key, a wrong registration token and a wrong key at the dashboard's sign-in count alike.
     // (A wrong node token does not count: it is no guess at anything a person chose.)
     expect((await call('wrong-node-token', 'POST', `/nodes/${node.id}/heartbeat`, { cpu_percent: 1, memory_used_mb: 1, running_task_ids: [], engine: 'ok' })).status).toBe(401);
     expect((await call('jvk_guess-1')).status).toBe(401);
     expect((await register('guess-2')).status).toBe(401);
-    expect((await page('jvk_guess-3')).status).toBe(303);
+    expect((await signIn('jvk_guess-3')).status).toBe(401);
     expect((await call('jvk_guess-4')).status).toBe(401); // the burst of 3 is spent by this one
     // ADMIN (31 characters) and REG are short enough to be guessed: the right one now waits too,
     // so a guess cannot tell (a long one, or a generated key, is let through: next describe).
@@ -371,7 +374,7 @@ describe('refused credentials per address', () => {
     expect(held.body.detail).toMatch(/^Too many refused credentials from your address; retry in 1 s$/);
     expect(held.headers.get('retry-after')).toBe('1');
     expect((await register(REG)).status).toBe(429);
-    expect((await page(ADMIN)).status).toBe(429);
+    expect((await signIn(ADMIN)).status).toBe(429);
     expect((await call(null)).status).toBe(401);
     // A node's own token is random, and its heartbeats are never held off (its node would go offline).
     expect((await beat()).status).toBe(200);
@@ -420,7 +423,9 @@ describe("others' refused credentials from one address (a NAT, a proxy)", () => 
     expect((await call(alice)).status).toBe(200);
     expect((await call(alice, 'POST', '/tasks', { image: 'alpine:3.19', command: ['true'] })).status).toBe(201);
     expect((await register(admin, 'by-key')).status).toBe(201);
-    const page = await fetch(`${jarvis.url}/ui/tasks`, { headers: { cookie: `jarvis_ui_key=${alice}` }, redirect: 'manual' });
+    // The dashboard alike: alice signs in, and her session's pages are served.
+    const session = await signInWithFetch(jarvis.url, alice);
+    const page = await fetch(`${jarvis.url}/ui/tasks`, { headers: { cookie: session.cookie }, redirect: 'manual' });
     expect(page.status).toBe(200);
     // Chosen secrets are held off however long (a0b5df6 let these through unlimited and uncounted,
     // so they could be guessed at full speed from a held-off address): right, and still 429.

@@ -3,12 +3,14 @@
 // once, /metrics answers for all of them, and SIGTERM to the primary stops every process. `jarvis up --processes 2` runs on its embedded PostgreSQL, shared by
 // the API processes, and its local worker runs a container.
 import { existsSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.ts';
 import { api, spawnJarvis, startJarvis } from './support/jarvis.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { signInWithFetch } from './support/dashboard.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
 // other after-hooks, once those processes are stopped.
@@ -126,6 +128,32 @@ it('serves one port from two processes, places each task once, and stops them al
   expect(await server.stop('SIGTERM')).toBe(0);
   expect(alive(p1) || alive(p2) || alive(scheduler)).toBe(false);
 }, 180_000);
+
+it("keeps a dashboard session made by one API process on the other (sessions are in Redis)", async () => {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const ADMIN = 'test-admin-key-cluster-0123456789abcdef';
+  const server = await startJarvis({ command: 'server', databaseUrl: db.url, args: ['--processes', '2'], env: { JARVIS_ADMIN_KEY: ADMIN } });
+  cleanups.push(() => server.shutdown());
+  const [p1, p2] = lines(server.output()).find((l) => l.msg === 'API processes ready')!.pids!;
+  const signedIn = await signInWithFetch(server.url, ADMIN);
+  // Each page on a connection of its own: the primary hands connections to the processes in turn.
+  const onNewConnection = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpGet(server.url + path, { agent: false, headers: { cookie: signedIn.cookie } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+    });
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) statuses.push(await onNewConnection(`/ui/tasks?n=${i}`));
+  expect(statuses).toEqual(Array(8).fill(200));
+  const servedBy = () => new Set(lines(server.output()).filter((l) => l.msg === 'request' && l.path === '/ui/tasks').map((l) => l.pid));
+  for (let i = 0; i < 20 && servedBy().size < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  expect([...servedBy()].sort()).toEqual([p1, p2].sort());
+  expect(await server.stop('SIGTERM')).toBe(0);
+}, 120_000);
 
 it('jarvis up --processes 2 shares its embedded PostgreSQL between the API processes and runs a container', async () => {
   const up = await startJarvis({ command: 'up', databaseUrl: null, args: ['--processes', '2'] });

@@ -1,6 +1,7 @@
 // Signing in to the dashboard with API keys of different roles and tenants, against a real
-// `jarvis server` on PostgreSQL started with JARVIS_ADMIN_KEY (so not in open mode): the cookie, what each role
-// sees, forged POSTs refused with 403, and signing out.
+// `jarvis server` on PostgreSQL started with JARVIS_ADMIN_KEY (so not in open mode): the session
+// cookie, what each role sees, forged POSTs refused with 403, and signing out (the sessions
+// themselves: dashboard-session.e2e.test.ts).
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBrowser, screenshot, watchedPage } from './support/browser.ts';
@@ -82,8 +83,10 @@ describe('dashboard sign-in, roles and tenants', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(/\/ui$/);
     expect(await page.getByTestId('who').innerText()).toBe('viewer-alpha · viewer · tenant alpha');
-    const cookie = (await context.cookies(`${jarvis.url}/ui/`)).find((c) => c.name === 'jarvis_ui_key')!;
-    expect(cookie).toMatchObject({ value: keys['viewer-alpha'], httpOnly: true, sameSite: 'Strict', secure: false, path: '/ui' });
+    // The cookie holds a session id, never the key (test/dashboard-session.e2e.test.ts).
+    const cookie = (await context.cookies(`${jarvis.url}/ui/`)).find((c) => c.name === 'jarvis_ui_session')!;
+    expect(cookie).toMatchObject({ value: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), httpOnly: true, sameSite: 'Strict', secure: false, path: '/ui' });
+    expect(cookie.expires * 1000).toBeGreaterThan(Date.now() + 6 * 86_400_000); // Max-Age: 7 days
     // A viewer reads tasks but not nodes: no Nodes section; the figures are its tenant's.
     expect(await page.locator('header nav').innerText()).not.toContain('Nodes');
     expect(await page.locator('main').innerText()).not.toMatch(/\d+ nodes:/);
@@ -98,7 +101,7 @@ describe('dashboard sign-in, roles and tenants', () => {
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(/\/ui\/login$/);
-    expect((await context.cookies(`${jarvis.url}/ui/`)).find((c) => c.name === 'jarvis_ui_key')).toBeUndefined();
+    expect((await context.cookies(`${jarvis.url}/ui/`)).find((c) => c.name === 'jarvis_ui_session')).toBeUndefined();
     await page.goto(`${jarvis.url}/ui/tasks`);
     await page.waitForURL(/\/ui\/login/);
     expect(problems).toEqual([]);

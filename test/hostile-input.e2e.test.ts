@@ -764,7 +764,7 @@ describe('hostile input', () => {
         ['x-request-id', 'r'.repeat(10_000), '10,000 chars'],
         ['x-request-id', 'ÿþ../x'],
         ['accept', 'text/html;q=1, application/json;q=0'],
-        ['cookie', `jarvis_ui_key=%ZZ; jarvis_ui_csrf=${'c'.repeat(4_000)}`, 'cookies with %ZZ and 4,000 chars'],
+        ['cookie', `jarvis_ui_session=%ZZ; jarvis_ui_csrf=${'c'.repeat(4_000)}`, 'cookies with %ZZ and 4,000 chars'],
         ['x-forwarded-for', `not-an-address, ::1, ${'9'.repeat(500)}`],
       ];
       const forBodies: Array<[string, string, string?]> = [

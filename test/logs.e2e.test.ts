@@ -13,6 +13,7 @@ import { createTestDatabase } from './support/database.ts';
 import { REDIS_URL, TEST_DATABASE_URL, TEST_IMAGE } from './support/env.ts';
 import { api, FINAL, runCli, startJarvis, tempDir, uniquePrefix } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
+import { signInWithFetch } from './support/dashboard.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
 // other after-hooks, once those processes are stopped.
@@ -297,6 +298,8 @@ describe('log follows: limits, one Redis reader, revoked keys', () => {
     return { key: r.body.key as string, id: r.body.id as string };
   };
   const follow = (key: string) => openSse(`${jarvis.url}/tasks/${taskId}/logs?follow=true`, { authorization: `Bearer ${key}` });
+  /** The cookies of a dashboard signed in with this key (its session's). */
+  const dashboardCookie = async (key: string) => (await signInWithFetch(jarvis.url, key)).cookie;
   /** Writes a line to the task's live stream, as its worker would. */
   const print = (line: string) => redis.xadd(`{${jarvis.prefix}}:logs:${taskId}`, '*', 'a', '1', 'd', `${line}\n`);
   const metric = async (series: string) => {
@@ -353,7 +356,7 @@ describe('log follows: limits, one Redis reader, revoked keys', () => {
     expect(((await refusedB.json()) as { detail: string }).detail).toMatch(/^Too many log streams: this server process has 5 open, the most it serves \(server\.max_log_follows, env JARVIS_MAX_LOG_FOLLOWS\)/);
 
     // The dashboard's live log calls the same route with the signed-in key: refused alike, with its words.
-    const relay = await fetch(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { headers: { cookie: `jarvis_ui_key=${a.key}` } });
+    const relay = await fetch(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { headers: { cookie: await dashboardCookie(a.key) } });
     expect(relay.status).toBe(429);
     expect(relay.headers.get('retry-after')).toBe('5');
     expect(await relay.text()).toMatch(/^The log stream could not be opened: Too many log streams: this (key|server process) has/);
@@ -400,13 +403,14 @@ describe('log follows: limits, one Redis reader, revoked keys', () => {
     await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
 
     // The dashboard's relay: five HEADs filled the whole process (max 5).
+    const cookie = await dashboardCookie(k.key);
     for (let i = 0; i < 5; i++) {
-      const r = await head(`/ui/tasks/${taskId}/logs/stream`, { cookie: `jarvis_ui_key=${k.key}` });
+      const r = await head(`/ui/tasks/${taskId}/logs/stream`, { cookie });
       expect(r.status).toBe(200);
       expect(r.headers.get('content-type')).toBe('text/event-stream');
     }
     expect(await metric('jarvis_log_follows')).toBe(0);
-    const relayed = openSse(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { cookie: `jarvis_ui_key=${k.key}` });
+    const relayed = openSse(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { cookie });
     expect((await relayed.opened).status).toBe(200);
     relayed.close();
     await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(0);
@@ -479,7 +483,7 @@ describe('log follows: limits, one Redis reader, revoked keys', () => {
 
   it("ends the dashboard's live log within 2 s of its session's key being revoked", async () => {
     const k = await newKey('revoked-dashboard');
-    const f = openSse(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { cookie: `jarvis_ui_key=${k.key}` });
+    const f = openSse(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { cookie: await dashboardCookie(k.key) });
     expect((await f.opened).status).toBe(200);
     await print('dashboard before');
     await expect.poll(() => f.events.map((e) => e.data), { timeout: 5_000 }).toContain('dashboard before');
@@ -503,7 +507,7 @@ describe('log follows: limits, one Redis reader, revoked keys', () => {
 
     // A page that goes away gives its place back too.
     const other = await newKey('dashboard-leaves');
-    const gone = openSse(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { cookie: `jarvis_ui_key=${other.key}` });
+    const gone = openSse(`${jarvis.url}/ui/tasks/${taskId}/logs/stream`, { cookie: await dashboardCookie(other.key) });
     expect((await gone.opened).status).toBe(200);
     await expect.poll(() => metric('jarvis_log_follows'), { timeout: 5_000 }).toBe(1);
     gone.close();

@@ -24,6 +24,7 @@ import { tenantRoutes } from './routes/tenants.ts';
 import { authMiddleware, clientAddress, dashboardCall } from './auth/middleware.ts';
 import { RefusalGuard } from '../auth/refusal-guard.ts';
 import { LogFollows } from './auth/log-follows.ts';
+import type { Role } from '../auth/keys.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -122,26 +123,40 @@ export function createApp(deps: ApiDeps) {
   // The web dashboard too: its pages and JSX runtime load on its first request.
   let uiApp: Promise<Hono> | null = null;
   const loadUi = () =>
-    (uiApp ??= import('../ui/dashboard.tsx').then(
-      ({ dashboard }) =>
-        new Hono().route(
+    (uiApp ??= Promise.all([import('../ui/dashboard.tsx'), import('../ui/session-store.ts')]).then(
+      ([{ dashboard }, { DashboardSessions }]) => {
+        const { session_idle_seconds, session_max_seconds } = deps.config.dashboard;
+        // In this control plane's Redis, so that every API process (--processes N) knows every session.
+        const sessions = new DashboardSessions(deps.redis, deps.names.uiSession, { idleMs: session_idle_seconds * 1000, maxMs: session_max_seconds * 1000 });
+        /** Sign-ins (refused keys above all) and sign-outs are audited as the API's requests are, and logged (never a key or session id). */
+        const signs = (c: Context, action: 'ui.sign_in' | 'ui.sign_out', who: { keyId: string | null; name: string; tenant: string; role: Role } | null, status: number) => {
+          const client = clientAddress(c);
+          const requestId = c.get('requestId') ?? null;
+          deps.audit.record({
+            at: new Date(), keyId: who?.keyId ?? null, keyName: who?.name ?? null, tenant: who?.tenant ?? null, role: who?.role ?? null,
+            action, target: null, status, client, requestId,
+          });
+          logger.info(
+            { action, status, key_id: who?.keyId ?? null, key_name: who?.name ?? null, tenant: who?.tenant ?? null, role: who?.role ?? null, client, request_id: requestId },
+            action === 'ui.sign_in' ? (who ? 'dashboard: signed in' : 'dashboard: sign-in refused') : 'dashboard: signed out',
+          );
+        };
+        return new Hono().route(
           '/ui',
           dashboard({
             // The browser's address goes with each call as a binding (never a header a client could send).
             request: (path, init, client) => app.request(path, init, dashboardCall(client)),
             clientAddress,
             authenticator: deps.authenticator,
+            sessions,
             openModeAnyHost: deps.config.server.insecure,
             logger,
             refusals: { heldOff: (c) => refusals.heldOff(clientAddress(c)), refused: (c) => refusals.refused(clientAddress(c)) },
-            // Sign-ins, and refused keys above all, are audited as the API's requests are.
-            signedIn: (c, who, status) =>
-              deps.audit.record({
-                at: new Date(), keyId: who?.keyId ?? null, keyName: who?.name ?? null, tenant: who?.tenant ?? null, role: who?.role ?? null,
-                action: 'ui.sign_in', target: null, status, client: clientAddress(c), requestId: c.get('requestId') ?? null,
-              }),
+            signedIn: (c, who, status) => signs(c, 'ui.sign_in', who, status),
+            signedOut: (c, who) => signs(c, 'ui.sign_out', who, 303),
           }),
-        ),
+        );
+      },
       (err) => {
         uiApp = null;
         throw err;

@@ -73,6 +73,8 @@ describe('loadConfig', () => {
         JARVIS_KEEP_ROOM_AFTER_SECONDS: '0',
         JARVIS_DEFAULT_NETWORK: 'bridge',
         JARVIS_REDIS_AUTO_PIPELINE: 'false',
+        JARVIS_UI_SESSION_IDLE_SECONDS: '60',
+        JARVIS_UI_SESSION_MAX_SECONDS: '3600',
       },
     });
     expect(c.server).toMatchObject({ host: '0.0.0.0', port: 9100 });
@@ -81,6 +83,7 @@ describe('loadConfig', () => {
     expect(c.metrics).toEqual({ enabled: false, final_counts_seconds: 0 });
     expect(c.scheduler).toEqual({ strategy: 'spread', aging_seconds: 2.5, idle_tenant_seconds: 300, critical_jumps_tenants: true, keep_room_after_seconds: 0, view_reuse_ms: 0 });
     expect(c.tasks.default_network).toBe('bridge');
+    expect(c.dashboard).toEqual({ session_idle_seconds: 60, session_max_seconds: 3600 });
   });
 
   it('ignores empty environment variables', () => {
@@ -123,6 +126,7 @@ describe('loadConfig', () => {
       'environment variable JARVIS_METRICS_ENABLED="maybe" must be true or false',
     );
     expect(failure(() => loadConfig({ env: { JARVIS_LOG_LEVEL: 'loud' } })).message).toContain('"log_level"');
+    expect(failure(() => loadConfig({ env: { JARVIS_UI_SESSION_MAX_SECONDS: '40000000' } })).message).toContain('"dashboard.session_max_seconds": at most 34560000 (400 days)');
   });
 
   it('says when the file is missing, is not YAML, or is not a mapping', () => {

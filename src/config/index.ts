@@ -134,6 +134,12 @@ export const ConfigSchema = z.strictObject({
     retry_base_seconds: z.number().positive(),
     timeout_seconds: z.number().positive(),
   }),
+  dashboard: z.strictObject({
+    /** A sign-in's session ends after this long unused (its record's TTL in Redis, pushed on by use). */
+    session_idle_seconds: z.number().int().positive(),
+    /** A session ends this long after its sign-in however much it is used (and its cookie's Max-Age). */
+    session_max_seconds: z.number().int().positive().max(34_560_000, 'at most 34560000 (400 days): browsers keep a cookie no longer, and it is the cookie\'s Max-Age'),
+  }),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
@@ -248,6 +254,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_WEBHOOK_RETRY_BASE_SECONDS', ['webhooks', 'retry_base_seconds']],
     ['JARVIS_WEBHOOK_TIMEOUT_SECONDS', ['webhooks', 'timeout_seconds']],
     ['JARVIS_METRICS_FINAL_COUNTS_SECONDS', ['metrics', 'final_counts_seconds']],
+    ['JARVIS_UI_SESSION_IDLE_SECONDS', ['dashboard', 'session_idle_seconds']],
+    ['JARVIS_UI_SESSION_MAX_SECONDS', ['dashboard', 'session_max_seconds']],
   ];
   for (const [name, path] of num) {
     const v = env[name];

@@ -39,6 +39,8 @@ export interface RedisNames {
   /** `<task id> a<N>` per cancel (cancelMessage), for current workers. */
   attemptCancelChannel: string;
   leaderKey: string;
+  /** A dashboard sign-in's session record, by the SHA-256 of its session id (ui/session-store.ts). */
+  uiSession(idHash: string): string;
 }
 
 export function redisNames(prefix: string): RedisNames {
@@ -61,6 +63,7 @@ export function redisNames(prefix: string): RedisNames {
     cancelChannel: `${tag}:cancel`,
     attemptCancelChannel: `${tag}:cancel-attempt`,
     leaderKey: `${tag}:leader`,
+    uiSession: (idHash) => `${tag}:ui-session:${idHash}`,
   };
 }
 

@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { OPEN_MODE } from '../auth/principal.ts';
 import { dashboard } from './dashboard.tsx';
+import type { DashboardSessions } from './session-store.ts';
 
 /** An open-mode authenticator: every page is served without a sign-in. */
 const openMode = { isOpen: async () => true, authenticate: async () => ({ ok: true, principal: OPEN_MODE }) } as unknown as Authenticator;
@@ -20,6 +21,8 @@ describe('dashboard errors', () => {
       },
       authenticator: openMode,
       clientAddress: () => null,
+      // Open mode: no session is read.
+      sessions: {} as DashboardSessions,
       logger,
     });
     const app = new Hono().route('/ui', ui);

@@ -1,15 +1,16 @@
 // The web dashboard at /ui: server-rendered pages (Hono JSX) over Jarvis's own JSON API, called
-// in-process with the viewer's key, plus one small script for live updates. Pages and actions
+// in-process with the signed-in session's key, plus one small script for live updates. Pages and actions
 // live one per file in pages/; this file wires sign-in, CSRF and the routes.
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.ts';
-import type { SignedIn } from './pages/login.tsx';
+import type { SignedIn, SignedOut } from './pages/login.tsx';
+import type { DashboardSessions } from './session-store.ts';
 import type { ApiRequest } from './api-client.ts';
 import { forbidden, unexpectedErrorPage } from './error-page.tsx';
-import { csrfGuard, csrfToken, requireViewer } from './session.ts';
+import { csrfGuard, csrfToken, forgetOldKeyCookie, requireViewer } from './session.ts';
 import { LIVE_SCRIPT } from './client-script.ts';
 import { loginRoutes } from './pages/login.tsx';
 import { actionRoutes } from './pages/actions.ts';
@@ -26,8 +27,12 @@ export interface DashboardDeps {
   /** The browser's address, as the API's audit records name it. */
   clientAddress: (c: Context) => string | null;
   authenticator: Authenticator;
+  /** The sign-ins' sessions (in Redis, shared by every API process). */
+  sessions: DashboardSessions;
   /** Records a sign-in (its key, or null when refused) in the audit log. */
   signedIn?: SignedIn;
+  /** Records a sign-out (who held the session it ended). */
+  signedOut?: SignedOut;
   /** Refused keys per client address (auth.refusals_per_s), as the API counts them. */
   refusals?: Refusals;
   /** server.insecure: open mode answers any Host name (else only loopback names, as the API). */
@@ -73,9 +78,10 @@ export function dashboard(deps: DashboardDeps) {
   });
   // A form is a few fields: anything bigger is refused before it is read (and before sign-in).
   ui.post('*', bodyLimit({ maxSize: FORM_LIMIT_BYTES, onError: (c) => c.text(`Form too large: a dashboard form is at most ${FORM_LIMIT_BYTES} bytes`, 413) }));
+  ui.use('*', forgetOldKeyCookie);
   ui.use('*', csrfToken);
   ui.use('*', csrfGuard(forbidden));
-  ui.route('/', loginRoutes(deps.authenticator, deps.signedIn, deps.refusals));
+  ui.route('/', loginRoutes(deps));
   ui.use('*', requireViewer(deps));
   ui.route('/', actionRoutes());
   ui.get('/', overviewPage);

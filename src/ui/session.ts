@@ -1,7 +1,9 @@
-// Who is looking at the dashboard. The API key lives in an HttpOnly, SameSite=Strict cookie
-// (Secure over HTTPS) and is checked on every request; in open mode (no key exists, loopback)
-// nobody signs in. Every POST must pass two CSRF checks: hono/csrf (Origin / Sec-Fetch-Site is
-// this server) and a double-submit token (the form's `_csrf` equals the CSRF cookie).
+// Who is looking at the dashboard. A sign-in is a session (session-store.ts): the browser holds
+// only its random id, in an HttpOnly, SameSite=Strict cookie (Secure over HTTPS) that lives as
+// long as the session may; the API key stays on the server, encrypted, and is checked on every
+// request. In open mode (no key exists, loopback) nobody signs in. Every POST must pass two CSRF
+// checks: hono/csrf (Origin / Sec-Fetch-Site is this server) and a double-submit token (the
+// form's `_csrf` equals the CSRF cookie).
 import { createHmac, randomBytes } from 'node:crypto';
 import { sameSecret } from '../auth/keys.ts';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -13,8 +15,11 @@ import { ApiClient, type ApiRequest } from './api-client.ts';
 import type { Refusals } from './dashboard.tsx';
 import { forbidden as forbiddenPage, heldOffPage } from './error-page.tsx';
 import { isLoopbackHost, OPEN_MODE_HOST_REFUSED } from '../auth/principal.ts';
+import type { DashboardSessions } from './session-store.ts';
 
-export const KEY_COOKIE = 'jarvis_ui_key';
+export const SESSION_COOKIE = 'jarvis_ui_session';
+/** Where the API key itself was kept before session 33: deleted from any browser that still has it. */
+export const OLD_KEY_COOKIE = 'jarvis_ui_key';
 export const CSRF_COOKIE = 'jarvis_ui_csrf';
 export const CSRF_FIELD = '_csrf';
 const COOKIE_PATH = '/ui';
@@ -42,13 +47,19 @@ function cookieOptions(c: Context) {
   return { path: COOKIE_PATH, httpOnly: true, sameSite: 'Strict' as const, secure: isHttps(c) };
 }
 
-export function setKeyCookie(c: Context, key: string): void {
-  setCookie(c, KEY_COOKIE, key, cookieOptions(c));
+export function setSessionCookie(c: Context, sessionId: string, maxAgeSeconds: number): void {
+  setCookie(c, SESSION_COOKIE, sessionId, { ...cookieOptions(c), maxAge: maxAgeSeconds });
 }
 
-export function clearKeyCookie(c: Context): void {
-  deleteCookie(c, KEY_COOKIE, cookieOptions(c));
+export function clearSessionCookie(c: Context): void {
+  deleteCookie(c, SESSION_COOKIE, cookieOptions(c));
 }
+
+/** Deletes a pre-session-33 cookie that holds an API key itself; nothing reads it any more. */
+export const forgetOldKeyCookie: MiddlewareHandler = async (c, next) => {
+  if (getCookie(c, OLD_KEY_COOKIE) !== undefined) deleteCookie(c, OLD_KEY_COOKIE, cookieOptions(c));
+  await next();
+};
 
 /** Gives every visitor a CSRF token (cookie) to echo in its forms. */
 export const csrfToken: MiddlewareHandler = async (c, next) => {
@@ -89,6 +100,7 @@ export function csrfGuard(forbidden: (c: Context, why: string) => Response | Pro
 export interface ViewerDeps {
   authenticator: Authenticator;
   request: ApiRequest;
+  sessions: DashboardSessions;
   /** The browser's address, handed to the API's in-process calls for their audit records. */
   clientAddress: (c: Context) => string | null;
   refusals?: Refusals;
@@ -97,25 +109,39 @@ export interface ViewerDeps {
 }
 
 /**
- * Finds the viewer: open mode, or the key in the cookie. Without a valid key, a page goes to the
- * sign-in form (and comes back afterwards).
+ * Finds the viewer: open mode, or the session in the cookie and its key. Without a session, a
+ * page goes to the sign-in form (and comes back afterwards); a session whose key is no longer
+ * accepted (revoked) ends.
  */
 export function requireViewer(deps: ViewerDeps): MiddlewareHandler {
-  const { authenticator, refusals } = deps;
+  const { authenticator, sessions, refusals } = deps;
   return async (c, next) => {
     const open = await authenticator.isOpen();
     if (open && !deps.openModeAnyHost && !isLoopbackHost(c.req.header('host'))) return forbiddenPage(c, OPEN_MODE_HOST_REFUSED);
-    const key = open ? null : (getCookie(c, KEY_COOKIE) ?? null);
-    // A key in the cookie is a key shown: held off and counted as a sign-in's is.
-    // A held-off address's key is let through only when it is a generated key and is right.
+    const toSignIn = (why: 'ended' | 'expired' | null) => {
+      const back = c.req.method === 'GET' ? new URL(c.req.url).pathname + new URL(c.req.url).search : '/ui';
+      return c.redirect(`/ui/login?next=${encodeURIComponent(back)}${why ? `&${why}=1` : ''}`, 303);
+    };
+    const sessionId = open ? undefined : getCookie(c, SESSION_COOKIE);
+    const session = sessionId ? await sessions.read(sessionId) : null;
+    if (!open && !session) {
+      // Signed out, unused too long, past its maximum age, or never made: a session id is no
+      // guess at a secret anyone chose (32 random bytes), so it is not counted as a refusal.
+      if (sessionId === undefined) return toSignIn(null);
+      clearSessionCookie(c);
+      return toSignIn('ended');
+    }
+    const key = session?.apiKey ?? null;
+    // A held-off address's session goes on only when its key is a generated key and is right,
+    // as the API calls the page makes for that address would be held off otherwise.
     const wait = key ? (refusals?.heldOff(c) ?? 0) : 0;
     const auth = wait ? await authenticator.authenticateHeldOff(key) : await authenticator.authenticate(key);
     if (wait && !auth.ok) return heldOffPage(c, wait);
     if (!auth.ok) {
-      if (key) await refusals?.refused(c);
-      if (key) clearKeyCookie(c);
-      const back = c.req.method === 'GET' ? new URL(c.req.url).pathname + new URL(c.req.url).search : '/ui';
-      return c.redirect(`/ui/login?next=${encodeURIComponent(back)}${key ? '&expired=1' : ''}`, 303);
+      // Its key was revoked since the sign-in: the session ends with it.
+      if (sessionId) await sessions.end(sessionId);
+      clearSessionCookie(c);
+      return toSignIn('expired');
     }
     const api = new ApiClient(deps.request, key, deps.clientAddress(c));
     c.set('viewer', { principal: auth.principal, open, api, csrfToken: c.get('csrfToken') });

@@ -85,8 +85,8 @@ export const ROUTE_RULES: Record<string, RouteRule> = {
 
 /**
  * The web dashboard (src/ui): public to this middleware because its pages sign the viewer in
- * themselves (cookie) and reach the data only through these API routes, in-process, with the
- * viewer's key — so every rule above applies to them.
+ * themselves (a session) and reach the data only through these API routes, in-process, with the
+ * session's key — so every rule above applies to them.
  */
 export const UI_PATH = '/ui';
 export const UI_RULE: RouteRule = { kind: 'public' };
