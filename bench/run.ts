@@ -7,7 +7,8 @@
 //  (d) d-metrics.ts    what metrics cost on POST /tasks, on/off pairs
 //  (e) e-scale.ts      cluster-scale placement on simulated nodes
 //  (f) f-security.ts   what API keys cost on POST /tasks; a flooding key against another key's p99
-//  (g) g-dashboard.ts  the web dashboard in headless Chromium with 100,000 tasks and a 1,000-task workflow
+//  (g) g-dashboard.ts  the web dashboard in headless Chromium with 100,000 tasks, 1,000-task workflows and a
+//                      10,000-deep chain (and how long /health waits while its page is rendered)
 //  (h) h-fair-share.ts  fair share between tenants: weights, DRF, a small tenant against a flood,
 //                      placements/s with 1 vs 10 tenants
 //  (i, j) i-schedules-webhooks.ts  1,000 schedules: each tick once, tick→submit lag; webhook fan-out

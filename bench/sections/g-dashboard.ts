@@ -1,11 +1,14 @@
 // (g) The web dashboard in headless Chromium with 100,000 tasks in PostgreSQL: time to first paint
 // and to a complete page (the HTML parsed, every row in the DOM: pages are rendered on the server,
 // nothing is drawn later by a script) for the task list, a name search, filters, the overview,
-// and a workflow page of 1,000 tasks (a 998-wide fan-out, and a mesh drawn in depth bands). Rows
+// and a workflow page of 1,000 tasks (a 998-wide fan-out, and a mesh drawn in depth bands) and of
+// a 10,000-deep chain (the API's most tasks: a hostile workflow, the audit of session 33). Rows
 // are written straight into a fresh database of this section (no queue to churn through), then
 // ANALYZE; `jarvis server` runs in open mode on it. Each page: one warm-up load, then `uiRuns`
-// loads in a new tab each, median and slowest. The plans of the task list's queries are kept too,
-// and screenshots of the two workflow pages go to test-output/.
+// loads in a new tab each, median and slowest. Then the chain's page is fetched `uiRuns` times
+// more while GET /health is sent again and again until it is served: how long the page holds up
+// the API's process. The plans of the task list's queries are kept too, and screenshots of the workflow
+// pages go to test-output/.
 import pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { BrowserContext } from 'playwright-core';
@@ -14,7 +17,7 @@ import { freshDatabase, pausePendingQueue } from '../support/fixtures.ts';
 import { log, onCleanup, RUN_ID } from '../support/harness.ts';
 import { startJarvis } from '../support/jarvis.ts';
 import { S } from '../support/settings.ts';
-import { round } from '../support/stats.ts';
+import { round, sleep } from '../support/stats.ts';
 import { pad } from '../support/table.ts';
 
 interface PageTiming {
@@ -37,6 +40,19 @@ export interface DashboardResult {
   seed_seconds: number;
   browser: string;
   pages: PageTiming[];
+  /**
+   * The 10,000-deep chain's page fetched (no browser) while GET /health is sent one after the
+   * other until the page is served: the page's time, the slowest /health of each fetch, and how
+   * many /health answers were not 200 (its checks of Redis and the database give up after 1.5 s,
+   * so a blocked event loop reads as a dependency down).
+   */
+  chain_page: {
+    tasks: number;
+    runs: number;
+    server_ms: { median: number; max: number };
+    slowest_health_during_ms: { median: number; max: number };
+    health_not_ok: number;
+  };
   plans: Record<string, { plan: string; execution_ms: number }>;
   note: string;
 }
@@ -46,7 +62,10 @@ const medianMax = (xs: number[]) => {
   return { median: round(s[Math.floor((s.length - 1) / 2)], 1), max: round(s[s.length - 1], 1) };
 };
 
-async function seed(url: string, tasks: number, wfTasks: number): Promise<{ fan: string; mesh: string }> {
+/** The API's most tasks in a workflow: the chain c0 <- c1 <- … is as deep as a workflow can be. */
+const CHAIN_TASKS = 10_000;
+
+async function seed(url: string, tasks: number, wfTasks: number): Promise<{ fan: string; mesh: string; chain: string }> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -95,8 +114,14 @@ async function seed(url: string, tasks: number, wfTasks: number): Promise<{ fan:
          (i / 10) * 4 AS s, 3 + (i % 5) AS d
        FROM generate_series(0, ${n - 1}) AS i`,
     );
+    // c_i depends on c_(i-1), run one after the other
+    const chain = await wf(
+      'bench-chain',
+      `SELECT i, 'c' || i AS key, CASE WHEN i = 0 THEN '[]'::jsonb ELSE jsonb_build_array('c' || (i - 1)) END AS deps, i * 0.17 AS s, 0.15 AS d
+       FROM generate_series(0, ${CHAIN_TASKS - 1}) AS i`,
+    );
     await client.query('ANALYZE');
-    return { fan, mesh };
+    return { fan, mesh, chain };
   } finally {
     await client.end();
   }
@@ -166,7 +191,7 @@ export async function dashboardPhase(redis: Redis): Promise<DashboardResult> {
   const jarvis = await startJarvis({ command: 'server', prefix, databaseUrl: db.url, dataDir: `${tmp}/pglite`, env: { JARVIS_RECONCILE_SECONDS: '3600' } });
   onCleanup(`stop jarvis server ${prefix}`, () => jarvis.stop());
   const seedStart = performance.now();
-  log(`(g) seeding ${S.uiTasks} tasks and two ${S.uiWorkflowTasks}-task workflows into ${db.name}…`);
+  log(`(g) seeding ${S.uiTasks} tasks, two ${S.uiWorkflowTasks}-task workflows and a ${CHAIN_TASKS}-deep chain into ${db.name}…`);
   const wf = await seed(db.url, S.uiTasks, S.uiWorkflowTasks);
   const seedSeconds = round((performance.now() - seedStart) / 1000, 1);
   const plans = await explain(db.url);
@@ -185,7 +210,9 @@ export async function dashboardPhase(redis: Redis): Promise<DashboardResult> {
     ['overview', '/ui', '[data-testid=last-hour]'],
     [`workflow, ${S.uiWorkflowTasks} tasks, fan-out`, `/ui/workflows/${wf.fan}`, 'svg.dag a[data-box=group] >> nth=0'],
     [`workflow, ${S.uiWorkflowTasks} tasks, mesh in depth bands`, `/ui/workflows/${wf.mesh}`, 'svg.gantt'],
+    [`workflow, ${CHAIN_TASKS.toLocaleString('en')}-deep chain in bands`, `/ui/workflows/${wf.chain}`, 'svg.gantt'],
   ];
+  const shotName: Record<string, string> = { [wf.fan]: `${S.uiWorkflowTasks}-fan`, [wf.mesh]: `${S.uiWorkflowTasks}-mesh`, [wf.chain]: `chain-${CHAIN_TASKS}` };
   const out: PageTiming[] = [];
   for (const [name, path, complete] of pages) {
     const cold = await timePage(context, jarvis.url + path, complete);
@@ -204,20 +231,47 @@ export async function dashboardPhase(redis: Redis): Promise<DashboardResult> {
       cold_complete_ms: round(cold.complete, 1),
     });
     if (path.startsWith('/ui/workflows/')) {
-      // What a 1,000-task workflow looks like (test-output/, shown in docs/dashboard.md).
+      // What a big workflow looks like (test-output/, shown in docs/dashboard.md).
       const shot = await context.newPage();
       await shot.goto(jarvis.url + path);
-      await screenshot(shot, `dashboard-workflow-${S.uiWorkflowTasks}-${path === `/ui/workflows/${wf.fan}` ? 'fan' : 'mesh'}`);
+      await screenshot(shot, `dashboard-workflow-${shotName[path.slice('/ui/workflows/'.length)]}`);
       await shot.close();
     }
     log(`(g) ${name}: complete in ${out.at(-1)!.complete_ms.median} ms (median of ${runs.length})`);
   }
+
+  const timed = async (path: string) => {
+    const start = performance.now();
+    const res = await fetch(jarvis.url + path);
+    await res.arrayBuffer();
+    return { ms: performance.now() - start, status: res.status };
+  };
+  const server: number[] = [];
+  const health: number[] = [];
+  let healthNotOk = 0;
+  for (let i = 0; i < S.uiRuns; i++) {
+    let served = false;
+    const page = timed(`/ui/workflows/${wf.chain}`).finally(() => (served = true));
+    let slowest = 0;
+    while (!served) {
+      const h = await timed('/health');
+      slowest = Math.max(slowest, h.ms);
+      if (h.status !== 200) healthNotOk++;
+    }
+    const p = await page;
+    if (p.status !== 200) throw new Error(`the chain's page: ${p.status}`);
+    server.push(p.ms);
+    health.push(slowest);
+    await sleep(200);
+  }
+  log(`(g) chain page ${medianMax(server).median} ms, slowest /health during it ${medianMax(health).median} ms (medians of ${S.uiRuns}), ${healthNotOk} not 200`);
   return {
     tasks: S.uiTasks,
     workflow_tasks: S.uiWorkflowTasks,
     seed_seconds: seedSeconds,
     browser: `headless ${version}`,
     pages: out,
+    chain_page: { tasks: CHAIN_TASKS, runs: S.uiRuns, server_ms: medianMax(server), slowest_health_during_ms: medianMax(health), health_not_ok: healthNotOk },
     plans,
     note: 'times from the navigation start in the page (performance API); one warm-up load per page first (its complete time is cold_complete_ms)',
   };
@@ -233,6 +287,10 @@ export function printDashboard(r: DashboardResult): string[] {
       `${pad(p.page, 48)} ${pad(`${p.first_paint_ms.median} / ${p.first_paint_ms.max}`, 16, true)} ${pad(`${p.complete_ms.median} / ${p.complete_ms.max}`, 16, true)} ${pad(p.cold_complete_ms, 8, true)} ${pad(Math.round(p.bytes / 1024), 6, true)}`,
     );
   }
+  const c = r.chain_page;
+  lines.push(
+    `${c.tasks.toLocaleString('en')}-deep chain's page, no browser: ${c.server_ms.median} / ${c.server_ms.max} ms; slowest GET /health while it was served: ${c.slowest_health_during_ms.median} / ${c.slowest_health_during_ms.max} ms (${c.health_not_ok} answers not 200)`,
+  );
   lines.push('plans:');
   for (const [name, p] of Object.entries(r.plans)) lines.push(`  ${pad(name, 36)} ${pad(p.execution_ms, 8, true)} ms  ${p.plan}`);
   return lines;
