@@ -1,6 +1,7 @@
 // /ui/workflows/:id: the workflow's graph (laid out on the server, or listed in bands when too big),
 // a timeline of when each task ran, and cancel (running) or retry (failed, cancelled: POST
-// /workflows/{id}/retry) for roles that may. Reads GET /workflows/{id} once (up to ~1,000 tasks).
+// /workflows/{id}/retry) for roles that may. Reads GET /workflows/{id} once (up to 10,000 tasks;
+// the graph model is linear in them, graph/dag-model.ts).
 import type { Context } from 'hono';
 import { allows } from '../../auth/policy.ts';
 import { detailOf } from '../api-client.ts';
@@ -44,7 +45,7 @@ export async function workflowPage(c: Context) {
         <h2>Graph</h2>
         <p>
           {graph.banded
-            ? `Too many tasks to draw one by one: the graph is listed as bands of consecutive depths, in order, each with its counts by status.`
+            ? `Too many tasks or dependencies to draw as a graph: the graph is listed as bands of consecutive depths, in order, each with its counts by status.`
             : graph.groups > 0
               ? `Fan-outs of more than ${FAN_OUT_LIMIT} tasks with the same parents are drawn as one box with counts by status.`
               : 'Each box is a task; open it to see its log.'}
