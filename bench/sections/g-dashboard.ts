@@ -170,9 +170,16 @@ async function timePage(context: BrowserContext, url: string, complete: string):
     const n = await page.locator(complete).count();
     if (n === 0) throw new Error(`${url}: nothing matches ${complete}`);
     // In the page (strings: this file is type-checked against Node's globals, not the DOM's). The
-    // paint entries can land just after the load event: wait for them. Chromium reports no
-    // separate first-paint when the first paint already has content; it is then the FCP.
-    await page.waitForFunction(`performance.getEntriesByType('paint').some((p) => p.name === 'first-contentful-paint')`, undefined, { timeout: 10_000 });
+    // paint entries can land just after the load event: wait for them, polling from here:
+    // page.waitForFunction re-evaluates its predicate with eval when it is not true at once, which
+    // the dashboard's CSP (script-src 'self') refuses (microsoft/playwright#7395), so a loaded
+    // machine failed the run. Chromium reports no separate first-paint when the first paint
+    // already has content; it is then the FCP.
+    const deadline = Date.now() + 10_000;
+    while (!(await page.evaluate(`performance.getEntriesByType('paint').some((p) => p.name === 'first-contentful-paint')`))) {
+      if (Date.now() > deadline) throw new Error(`${url}: no first-contentful-paint within 10 s`);
+      await sleep(20);
+    }
     const t = (await page.evaluate(`(() => {
       const nav = performance.getEntriesByType('navigation')[0];
       const paint = Object.fromEntries(performance.getEntriesByType('paint').map((p) => [p.name, p.startTime]));
