@@ -7,7 +7,8 @@
 // ANALYZE; `jarvis server` runs in open mode on it. Each page: one warm-up load, then `uiRuns`
 // loads in a new tab each, median and slowest. Then the chain's page is fetched `uiRuns` times
 // more while GET /health is sent again and again until it is served: how long the page holds up
-// the API's process. The plans of the task list's queries are kept too, and screenshots of the workflow
+// the API's process; and GET /workflows/{id} of the chain alone, the API's read that the page
+// starts with. The plans of the task list's queries are kept too, and screenshots of the workflow
 // pages go to test-output/.
 import pg from 'pg';
 import type { Redis } from 'ioredis';
@@ -50,6 +51,9 @@ export interface DashboardResult {
     tasks: number;
     runs: number;
     server_ms: { median: number; max: number };
+    /** GET /workflows/{id} of the chain alone: the part of the page that is the API's read. */
+    api_read_ms: { median: number; max: number };
+    api_read_bytes: number;
     slowest_health_during_ms: { median: number; max: number };
     health_not_ok: number;
   };
@@ -271,6 +275,15 @@ export async function dashboardPhase(redis: Redis): Promise<DashboardResult> {
     health.push(slowest);
     await sleep(200);
   }
+  const apiRead: number[] = [];
+  let apiBytes = 0;
+  for (let i = 0; i < S.uiRuns; i++) {
+    const start = performance.now();
+    const res = await fetch(`${jarvis.url}/workflows/${wf.chain}`);
+    apiBytes = (await res.arrayBuffer()).byteLength;
+    if (res.status !== 200) throw new Error(`GET /workflows/{chain}: ${res.status}`);
+    apiRead.push(performance.now() - start);
+  }
   log(`(g) chain page ${medianMax(server).median} ms, slowest /health during it ${medianMax(health).median} ms (medians of ${S.uiRuns}), ${healthNotOk} not 200`);
   return {
     tasks: S.uiTasks,
@@ -278,7 +291,7 @@ export async function dashboardPhase(redis: Redis): Promise<DashboardResult> {
     seed_seconds: seedSeconds,
     browser: `headless ${version}`,
     pages: out,
-    chain_page: { tasks: CHAIN_TASKS, runs: S.uiRuns, server_ms: medianMax(server), slowest_health_during_ms: medianMax(health), health_not_ok: healthNotOk },
+    chain_page: { tasks: CHAIN_TASKS, runs: S.uiRuns, server_ms: medianMax(server), api_read_ms: medianMax(apiRead), api_read_bytes: apiBytes, slowest_health_during_ms: medianMax(health), health_not_ok: healthNotOk },
     plans,
     note: 'times from the navigation start in the page (performance API); one warm-up load per page first (its complete time is cold_complete_ms)',
   };
@@ -296,7 +309,7 @@ export function printDashboard(r: DashboardResult): string[] {
   }
   const c = r.chain_page;
   lines.push(
-    `${c.tasks.toLocaleString('en')}-deep chain's page, no browser: ${c.server_ms.median} / ${c.server_ms.max} ms; slowest GET /health while it was served: ${c.slowest_health_during_ms.median} / ${c.slowest_health_during_ms.max} ms (${c.health_not_ok} answers not 200)`,
+    `${c.tasks.toLocaleString('en')}-deep chain's page, no browser: ${c.server_ms.median} / ${c.server_ms.max} ms; slowest GET /health while it was served: ${c.slowest_health_during_ms.median} / ${c.slowest_health_during_ms.max} ms (${c.health_not_ok} answers not 200); GET /workflows/{id} alone: ${c.api_read_ms.median} / ${c.api_read_ms.max} ms, ${Math.round(c.api_read_bytes / 1024)} KiB`,
   );
   lines.push('plans:');
   for (const [name, p] of Object.entries(r.plans)) lines.push(`  ${pad(name, 36)} ${pad(p.execution_ms, 8, true)} ms  ${p.plan}`);
