@@ -128,4 +128,49 @@ describe('SecretMasker', () => {
       { numRuns: 1000 },
     );
   });
+  describe('a value of 60,000 characters', () => {
+    // Not periodic: two copies side by side are two occurrences that only touch.
+    const long = `${'a'.repeat(59_999)}b`;
+    const text = `x${long}${long}y${long.slice(0, 30_000)}z${long.slice(0, 40_000)}`;
+    const masked = 'x******y' + long.slice(0, 30_000) + 'z***';
+
+    it('is masked however the output is cut, side by side and cut off by the end', () => {
+      expect(stream(new SecretMasker([long]), [text])).toBe(masked);
+      for (const size of [1, 7, 4096, 16_384, 65_536]) {
+        const chunks = [];
+        for (let i = 0; i < text.length; i += size) chunks.push(text.slice(i, i + size));
+        expect(stream(new SecretMasker([long]), chunks)).toBe(masked);
+      }
+      expect(new SecretMasker([long]).mask(text)).toBe(`x******y${long.slice(0, 30_000)}z${long.slice(0, 40_000)}`);
+    });
+
+    it('masks overlapping occurrences as one, with a shorter value inside', () => {
+      const run = 'a'.repeat(60_000);
+      const m = new SecretMasker([run, 'aab']);
+      const out = stream(m, [`<${'a'.repeat(100_000)}`, `b>${'a'.repeat(59_999)}>`]);
+      expect(out).toBe(`<***>${'a'.repeat(59_999)}>`);
+    });
+
+    it('reads each character once: at most two moves of the automaton per character, whatever overlaps', () => {
+      // What made the old masker cost the output's length times the value's: every position
+      // matches the start of the value, and almost all of it.
+      const m = new SecretMasker([long]);
+      const chunk = 'a'.repeat(16_384);
+      let out = '';
+      for (let i = 0; i < 16; i++) out += m.push(chunk);
+      out += m.end();
+      expect(out).toBe('a'.repeat(16 * 16_384 - 59_999) + MASK);
+      expect(m.moves).toBeLessThanOrEqual(2 * 16 * 16_384);
+      const run = new SecretMasker(['a'.repeat(60_000)]);
+      expect(stream(run, Array.from({ length: 16 }, () => chunk))).toBe(MASK);
+      expect(run.moves).toBeLessThanOrEqual(2 * 16 * 16_384);
+    });
+  });
+
+  it('masks a whole text without disturbing the stream under way', () => {
+    const m = new SecretMasker(['hunter2']);
+    expect(m.push('pw=hun')).toBe('');
+    expect(m.mask('x hunter2 y')).toBe('x *** y');
+    expect(m.push('ter2 ok') + m.end()).toBe('pw=*** ok');
+  });
 });
