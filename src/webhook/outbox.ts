@@ -105,7 +105,7 @@ export class WebhookOutbox implements Part {
       this.ahead.delete(source);
       return 0;
     }
-    const subs = await webhooks.subscriptions();
+    const subs = new Subscribers(await webhooks.subscriptions());
     const rows = [...events, ...extra].flatMap((e) => deliveriesFor(source, e, subs));
     if (rows.length > 0) {
       const added = await webhooks.addDeliveries(rows);
@@ -125,7 +125,39 @@ export class WebhookOutbox implements Part {
   }
 }
 
-function deliveriesFor(source: EventSource, e: SourceEvent, subs: Array<{ id: string; tenant: string; events: string[]; createdAt: Date }>): NewDeliveryRow[] {
+type Subscription = { id: string; tenant: string; events: string[]; createdAt: Date };
+
+/**
+ * The webhooks of one page, by tenant and then by event type as the page asks: each event is
+ * matched against its tenant's webhooks that hear its type, not against every webhook there is
+ * (50,000 webhooks of one tenant made each page of 2,000 other tenants' events cost 0.7 s of the
+ * leader's event loop, which runs the dispatcher too).
+ */
+class Subscribers {
+  private readonly byTenant = new Map<string, Subscription[]>();
+  private readonly byType = new Map<string, Subscription[]>();
+
+  constructor(subs: Subscription[]) {
+    for (const s of subs) {
+      const of = this.byTenant.get(s.tenant);
+      if (of) of.push(s);
+      else this.byTenant.set(s.tenant, [s]);
+    }
+  }
+
+  /** The tenant's webhooks that hear `type`. */
+  hearing(tenant: string, type: string): Subscription[] {
+    const key = `${type}\n${tenant}`;
+    let subs = this.byType.get(key);
+    if (!subs) {
+      subs = (this.byTenant.get(tenant) ?? []).filter((s) => matchesEvent(s.events, type));
+      this.byType.set(key, subs);
+    }
+    return subs;
+  }
+}
+
+function deliveriesFor(source: EventSource, e: SourceEvent, subs: Subscribers): NewDeliveryRow[] {
   const type = `${source === 'task_events' ? 'task' : 'workflow'}.${e.status}`;
   const known = source === 'task_events' ? (TASK_EVENTS as readonly string[]) : (WORKFLOW_EVENTS as readonly string[]);
   if (!known.includes(type)) return []; // pending, scheduled: not events a webhook hears
@@ -134,7 +166,7 @@ function deliveriesFor(source: EventSource, e: SourceEvent, subs: Array<{ id: st
   if (type === 'task.queued' && e.before === 'queued') return [];
   // A webhook hears its tenant's events from the time it was made: an event read late (the
   // outbox waits for older transactions to end) is not sent to a webhook made after it.
-  const wanted = subs.filter((s) => s.tenant === e.tenant && e.at.getTime() >= s.createdAt.getTime() && matchesEvent(s.events, type));
+  const wanted = subs.hearing(e.tenant, type).filter((s) => e.at.getTime() >= s.createdAt.getTime());
   if (wanted.length === 0) return [];
   const eventId = `${source === 'task_events' ? 'evt_t' : 'evt_w'}${e.id}`;
   const body = eventBody(
