@@ -434,3 +434,38 @@ it('jarvis up (embedded database, Docker): the ETL example on a schedule, its ev
   const load = (await http.get(`/tasks/${byKey.load.data.task!.id}/logs`)).body.logs;
   expect(load).toBe('loading 3 rows\n');
 }, 150_000);
+
+describe('webhooks.max_per_tenant', () => {
+  it('refuses one more webhook than the cap in a tenant with a 409 naming the setting, for every role that may make one', async () => {
+    // The outbox matches each of a tenant's events against its webhooks: 50,000 of one tenant
+    // made each page of events cost 0.7 s of the leader's event loop. A cap bounds them.
+    const ADMIN = `admin-${randomBytes(12).toString('hex')}`;
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const server = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_SECRET_KEY: SECRET_KEY, JARVIS_ADMIN_KEY: ADMIN, JARVIS_WEBHOOK_MAX_PER_TENANT: '2' } });
+    cleanups.push(() => server.stop());
+    const as = (key: string) => (method: string, path: string, body?: unknown) => api(server.url).call(method, path, body, { authorization: `Bearer ${key}` });
+    const key = async (tenant: string, role: string) => (await as(ADMIN)('POST', '/auth/keys', { name: `${role}-${tenant}`, role, tenant })).body.key as string;
+    const make = (who: ReturnType<typeof as>) => who('POST', '/webhooks', { url: 'http://127.0.0.1:1/hook', events: ['*'], secret: SECRET });
+    const full = (tenant: string) => ({
+      detail: `Tenant "${tenant}" has 2 webhooks, the most webhooks.max_per_tenant (JARVIS_WEBHOOK_MAX_PER_TENANT) allows (2): delete one it no longer needs, or ask an operator of the control plane to raise the setting`,
+    });
+
+    const roles = [
+      ['submitter', as(await key('alpha', 'submitter')), 'alpha'],
+      ['operator', as(await key('beta', 'operator')), 'beta'],
+      ['admin', as(ADMIN), 'default'],
+    ] as const;
+    for (const [role, who, tenant] of roles) {
+      const made = [await make(who), await make(who)];
+      expect(made.map((r) => [r.status, r.body.tenant]), role).toEqual([[201, tenant], [201, tenant]]);
+      const refused = await make(who);
+      expect([refused.status, refused.body], role).toEqual([409, full(tenant)]);
+      // Deleting one makes room again.
+      expect((await who('DELETE', `/webhooks/${made[0].body.id}`)).status, role).toBe(204);
+      expect((await make(who)).status, role).toBe(201);
+    }
+    // The cap is the tenant's, whichever key asks: another key of a full tenant is refused too.
+    expect((await make(as(await key('alpha', 'operator')))).status).toBe(409);
+  });
+});

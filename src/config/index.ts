@@ -133,6 +133,8 @@ export const ConfigSchema = z.strictObject({
     allow_private_addresses: z.boolean().nullable(),
     retry_base_seconds: z.number().positive(),
     timeout_seconds: z.number().positive(),
+    // Webhooks one tenant may have: the outbox matches each of the tenant's events against them.
+    max_per_tenant: z.number().int().positive(),
   }),
   dashboard: z.strictObject({
     /** A sign-in's session ends after this long unused (its record's TTL in Redis, pushed on by use). */
@@ -253,6 +255,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Plain {
     ['JARVIS_CONTAINER_TMP_SIZE_MB', ['worker', 'security', 'tmp_size_mb']],
     ['JARVIS_WEBHOOK_RETRY_BASE_SECONDS', ['webhooks', 'retry_base_seconds']],
     ['JARVIS_WEBHOOK_TIMEOUT_SECONDS', ['webhooks', 'timeout_seconds']],
+    ['JARVIS_WEBHOOK_MAX_PER_TENANT', ['webhooks', 'max_per_tenant']],
     ['JARVIS_METRICS_FINAL_COUNTS_SECONDS', ['metrics', 'final_counts_seconds']],
     ['JARVIS_UI_SESSION_IDLE_SECONDS', ['dashboard', 'session_idle_seconds']],
     ['JARVIS_UI_SESSION_MAX_SECONDS', ['dashboard', 'session_max_seconds']],

@@ -96,6 +96,12 @@ export class WebhookStore {
     return { items, total: Number(n) };
   }
 
+  /** How many webhooks the tenant has. */
+  async countOf(tenant: string): Promise<number> {
+    const [{ n }] = await this.db.select({ n: count() }).from(webhooks).where(eq(webhooks.tenant, tenant));
+    return Number(n);
+  }
+
   /** Every webhook's tenant and events, for the outbox's fan-out. */
   async subscriptions(): Promise<Array<Pick<WebhookRow, 'id' | 'tenant' | 'events' | 'createdAt'>>> {
     return this.db.select({ id: webhooks.id, tenant: webhooks.tenant, events: webhooks.events, createdAt: webhooks.createdAt }).from(webhooks);
