@@ -85,7 +85,7 @@ export async function startControlPlane(
   const tasks = new TaskStore(database.db);
   const nodes = new NodeStore(database.db);
   const workflows = new WorkflowStore(database.db, tasks);
-  const releaser = new WorkflowReleaser(workflows);
+  const releaser = new WorkflowReleaser(workflows, logger);
   tasks.setOnFinal(releaser.onTasksFinal);
   const names = redisNames(config.redis.prefix);
   const pipelined = { pipelined: config.redis.auto_pipeline };

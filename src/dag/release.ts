@@ -8,19 +8,33 @@
 // right there, which is applied in the same transaction. Because a child moves pending ->
 // queued only in the one transaction that commits its last parent's end, it is released
 // exactly once, whatever crashes around it.
+//
+// That transaction records the ends of up to ~200 tasks of any tenants (monitor/results.ts), so
+// one workflow's release never fails it: a task whose `when` or templates cannot be worked out
+// fails by itself, and each workflow's release runs in a savepoint; when one throws all the same
+// (the database refused a statement), it is rolled back and that workflow's pending tasks fail,
+// saying why, so that none is left waiting on parents that have all ended.
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
+import type { Logger } from 'pino';
 import type { ReleasedTask, Tx } from '../state/task-store.ts';
+import { inSavepoint } from '../state/tx.ts';
 import type { WorkflowStore } from '../state/workflow-store.ts';
 import { compileCondition, decideWhen, type CompiledCondition } from '../workflow/condition.ts';
-import { renderTaskTemplates } from '../workflow/task-templates.ts';
-import { hasTemplate, parseTemplate, referencesOf, type AncestorValue } from '../workflow/template.ts';
-import { cannotFill } from '../domain/status-reasons.ts';
+import { renderTaskTemplates, type RenderedTask } from '../workflow/task-templates.ts';
+import { hasTemplate, parseTemplate, referencesOf, type AncestorValue, type AncestorValues } from '../workflow/template.ts';
+import { cannotFill, cannotRelease } from '../domain/status-reasons.ts';
 
 /** What a release decides a task on: its `when` and its templates. */
 type ToAdmit = Pick<TaskRow, 'id' | 'templates' | 'whenCondition'>;
 
+/** What the release of a task whose parents are all done decides (admission). */
+export type Admission = { run: true; fields: Extract<RenderedTask, { ok: true }>['fields'] | null } | { run: false; skip: string } | { run: false; fail: string };
+
 export class WorkflowReleaser {
-  constructor(private readonly workflows: WorkflowStore) {}
+  constructor(
+    private readonly workflows: WorkflowStore,
+    private readonly logger?: Pick<Logger, 'error'>,
+  ) {}
 
   /** TaskStore's onFinal hook: the tasks that just ended (of any workflows, or none). */
   readonly onTasksFinal = async (tx: Tx, ended: TaskRow[]): Promise<ReleasedTask[]> => {
@@ -33,15 +47,39 @@ export class WorkflowReleaser {
     }
     const released: ReleasedTask[] = [];
     for (const id of [...byWorkflow.keys()].sort()) {
-      const wf = await this.workflows.lock(tx, id);
-      if (!wf || wf.status !== 'running') continue;
-      const ready: string[] = [];
-      await this.settle(tx, wf, byWorkflow.get(id) as TaskRow[], ready);
-      released.push(...(await this.fillSlots(tx, wf, ready)));
-      await this.finishIfDone(tx, wf);
+      const ends = byWorkflow.get(id) as TaskRow[];
+      try {
+        released.push(...(await inSavepoint(tx, (sp) => this.releaseAfter(sp, id, ends))));
+      } catch (err) {
+        this.logger?.error({ err, workflowId: id, tasks: ends.map((t) => t.id) }, 'releasing a workflow\'s tasks failed; its pending tasks fail');
+        await this.failPending(tx, id, err);
+      }
     }
     return released;
   };
+
+  private async releaseAfter(tx: Tx, id: string, ends: TaskRow[]): Promise<ReleasedTask[]> {
+    // Locked already with the tasks (finish-attempts.ts); again here for the row as it is now.
+    const wf = await this.workflows.lock(tx, id);
+    if (!wf || wf.status !== 'running') return [];
+    const ready: string[] = [];
+    await this.settle(tx, wf, ends, ready);
+    const released = await this.fillSlots(tx, wf, ready);
+    await this.finishIfDone(tx, wf);
+    return released;
+  }
+
+  /**
+   * A workflow whose release failed (rolled back to its savepoint): its pending tasks fail, saying
+   * why (POST /workflows/{id}/retry runs them again); the workflow ends once its running tasks have.
+   * If this fails too, the error goes up and the whole transaction with it.
+   */
+  private async failPending(tx: Tx, id: string, err: unknown): Promise<void> {
+    const wf = await this.workflows.lock(tx, id);
+    if (!wf || wf.status !== 'running') return;
+    await this.workflows.failPending(tx, id, cannotRelease(innermostMessage(err)));
+    await this.finishIfDone(tx, wf);
+  }
 
   /**
    * At creation: roots are already marked ready; a root's `when` is decided and its templates
@@ -127,26 +165,13 @@ export class WorkflowReleaser {
         (await this.workflows.valuesOf(tx, wf.id, keys)).map((v) => [v.workflowKey as string, { status: v.status, result: v.result, outputs: v.outputs ?? {} }]),
       );
       for (const { task, condition, conditionError } of plans) {
-        if (conditionError !== null) {
-          ended.push(...(await this.workflows.skip(tx, [task.id], `when ${JSON.stringify(task.whenCondition)} could not be evaluated: ${conditionError}`)));
-          continue;
+        const a = admission(task, condition, conditionError, values);
+        if ('skip' in a) ended.push(...(await this.workflows.skip(tx, [task.id], a.skip)));
+        else if ('fail' in a) ended.push(...(await this.workflows.fail(tx, task.id, a.fail)));
+        else {
+          if (a.fields) await this.workflows.fillTemplates(tx, task.id, a.fields as Partial<TaskRow>);
+          ready.push(task.id);
         }
-        if (condition) {
-          const decision = decideWhen(condition, values);
-          if (!decision.run) {
-            ended.push(...(await this.workflows.skip(tx, [task.id], decision.reason)));
-            continue;
-          }
-        }
-        if (task.templates) {
-          const rendered = renderTaskTemplates(task.templates, values);
-          if (!rendered.ok) {
-            ended.push(...(await this.workflows.fail(tx, task.id, cannotFill(rendered.loc.join('.'), rendered.error))));
-            continue;
-          }
-          await this.workflows.fillTemplates(tx, task.id, rendered.fields as Partial<TaskRow>);
-        }
-        ready.push(task.id);
       }
     }
     return ended;
@@ -190,6 +215,34 @@ export class WorkflowReleaser {
     if ((await this.workflows.unfinishedCount(tx, wf.id)) > 0) return;
     await this.workflows.finish(tx, wf.id, (await this.workflows.noneFailed(tx, wf.id)) ? 'succeeded' : 'failed');
   }
+}
+
+/**
+ * Whether a task whose parents are all done runs (with its templates filled in), is skipped by
+ * its `when`, or fails (a template value missing or over its limit). Pure; whatever throws in it
+ * fails this task alone, not the transaction that ended its parent.
+ */
+export function admission(task: ToAdmit, condition: CompiledCondition | null, conditionError: string | null, values: AncestorValues): Admission {
+  try {
+    if (conditionError !== null) return { run: false, skip: `when ${JSON.stringify(task.whenCondition)} could not be evaluated: ${conditionError}` };
+    if (condition) {
+      const decision = decideWhen(condition, values);
+      if (!decision.run) return { run: false, skip: decision.reason };
+    }
+    if (!task.templates) return { run: true, fields: null };
+    const rendered = renderTaskTemplates(task.templates, values);
+    return rendered.ok ? { run: true, fields: rendered.fields } : { run: false, fail: cannotFill(rendered.loc.join('.'), rendered.error) };
+  } catch (err) {
+    return { run: false, fail: cannotRelease(innermostMessage(err)) };
+  }
+}
+
+/** The innermost cause's message (drizzle wraps the driver's error in one quoting the whole statement), cut to 300 characters. */
+function innermostMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  const message = e instanceof Error ? e.message : String(e);
+  return message.length > 300 ? `${message.slice(0, 300)}…` : message;
 }
 
 /** "waiting on a, b" — or, for a wide fan-in, "waiting on 998 of 1000 parents: m3, m7, m9, …". */

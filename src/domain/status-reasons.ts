@@ -27,4 +27,7 @@ export const reasonKind = (reason: string | null | undefined) => (reason ?? '').
 
 /** A workflow task whose templates could not be filled at release fails with this error. */
 export const cannotFill = (where: string, error: string) => `cannot fill ${where}: ${error}`;
-export const isFillFailure = (error: string | null | undefined) => !!error && error.startsWith('cannot fill ');
+/** Failed at release, before it ran: its templates were never filled in (cannotFill, cannotRelease). */
+export const isFillFailure = (error: string | null | undefined) => !!error && (error.startsWith('cannot fill ') || error.startsWith('cannot release: '));
+/** A workflow task whose release failed otherwise (an error, not a missing value) fails with this error. */
+export const cannotRelease = (error: string) => `cannot release: ${error}; retry the workflow (POST /workflows/{id}/retry) to run it again`;

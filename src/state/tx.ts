@@ -98,3 +98,19 @@ export function withAfterCommit<D extends { transaction: (...args: never[]) => P
   Object.defineProperty(db, 'transaction', { value: wrapped, configurable: true, writable: true });
   return db;
 }
+/**
+ * Runs `fn` in a savepoint of `tx`. If it throws, what it did is rolled back, its afterCommit work
+ * dropped, and the error rethrown, while `tx` can go on; else its afterCommit work waits for
+ * `tx`'s commit with the rest.
+ */
+export async function inSavepoint<T>(tx: Tx, fn: (sp: Tx) => Promise<T>): Promise<T> {
+  const hooks: Array<() => void> = [];
+  const result = await tx.transaction((sp) => {
+    AFTER_COMMIT.set(sp, hooks);
+    return fn(sp);
+  });
+  const outer = AFTER_COMMIT.get(tx);
+  if (outer) outer.push(...hooks);
+  else hooks.forEach((h) => h());
+  return result;
+}

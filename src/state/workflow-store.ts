@@ -216,6 +216,18 @@ export class WorkflowStore {
     return failed;
   }
 
+  /** A workflow whose release failed: every pending task fails, with `error` saying why. */
+  async failPending(tx: Tx, workflowId: string, error: string): Promise<TaskRow[]> {
+    const failed = await tx
+      .update(tasks)
+      .set({ status: 'failed', error, statusReason: null, finishedAt: new Date(), dagReady: false })
+      .where(and(eq(tasks.workflowId, workflowId), eq(tasks.status, 'pending')))
+      .returning();
+    await this.taskStore.recordEvents(tx, failed, error);
+    this.ended(tx, failed);
+    return failed;
+  }
+
   /** At release: a templated task's name, command and env, filled from its ancestors' values. */
   async fillTemplates(tx: Tx, id: string, fields: Partial<Pick<TaskRow, 'name' | 'command' | 'env'>>): Promise<void> {
     await tx.update(tasks).set(fields).where(eq(tasks.id, id));

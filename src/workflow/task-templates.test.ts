@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkStandaloneTemplates, checkWorkflowTemplates, renderTaskTemplates, type WorkflowTask } from './task-templates.ts';
+import { checkStandaloneTemplates, checkWorkflowTemplates, MAX_COMMAND_ENV_BYTES, MAX_NAME_CHARACTERS, renderTaskTemplates, type WorkflowTask } from './task-templates.ts';
 import type { AncestorValue } from './template.ts';
 
 // extract -> check -> load ; side is unrelated to load.
@@ -90,6 +90,36 @@ describe('renderTaskTemplates', () => {
       ok: false,
       loc: ['env', 'R'],
       error: 'tasks.check.result has no value (task "check" ended skipped)',
+    });
+  });
+
+  describe('limits', () => {
+    const big = new Map<string, AncestorValue>([['p', { status: 'succeeded', result: 'é', outputs: { x: 'x'.repeat(64 * 1024) } }]]);
+    const ref = '{{tasks.p.outputs.x}}';
+
+    it('stops a command past 1 MiB, naming the field and the limit, however many times the value is read', () => {
+      const r = renderTaskTemplates({ command: ref.repeat(8200) }, big);
+      expect(r).toEqual({ ok: false, loc: ['command'], error: expect.stringContaining(`over ${MAX_COMMAND_ENV_BYTES} bytes (1 MiB)`) });
+      expect(renderTaskTemplates({ command: ref.repeat(16) }, big).ok).toBe(true); // exactly 1 MiB
+      expect(renderTaskTemplates({ command: `${ref.repeat(16)}!` }, big).ok).toBe(false);
+    });
+
+    it('counts the command and env together, texts without templates too, and in UTF-8 bytes', () => {
+      const r = renderTaskTemplates({ command: ['sh', ref.repeat(8)], env: { A: ref.repeat(7), B: 'y'.repeat(64 * 1024 - 3), C: ref } }, big);
+      expect(r).toEqual({ ok: false, loc: ['env', 'C'], error: expect.stringContaining('the command and env would be over') });
+      // 'é' is two bytes: 16 × 64 Ki characters of x and one é is one byte too many.
+      expect(renderTaskTemplates({ command: `${ref.repeat(15)}${'x'.repeat(64 * 1024 - 1)}{{tasks.p.result}}` }, big).ok).toBe(false);
+      expect(renderTaskTemplates({ command: `${ref.repeat(15)}${'x'.repeat(64 * 1024 - 2)}{{tasks.p.result}}` }, big).ok).toBe(true);
+    });
+
+    it('keeps a filled-in name to the 128 characters a submit allows', () => {
+      const short = new Map<string, AncestorValue>([['p', { status: 'succeeded', result: 'a'.repeat(100), outputs: {} }]]);
+      expect(renderTaskTemplates({ name: 'n-{{ tasks.p.result }}' }, short)).toEqual({ ok: true, fields: { name: `n-${'a'.repeat(100)}` } });
+      expect(renderTaskTemplates({ name: 'name {{ tasks.p.result }} {{ tasks.p.result }}' }, short)).toEqual({
+        ok: false,
+        loc: ['name'],
+        error: `the filled-in name would be over ${MAX_NAME_CHARACTERS} characters, the most a task's name may hold`,
+      });
     });
   });
 });

@@ -4,11 +4,13 @@
 //                                   problem: each problem as {task: index, loc, msg}, the caller
 //                                   building ["body","tasks",task,...loc] for the 422;
 //   checkStandaloneTemplates(task)  at submit of a task outside any workflow;
-//   renderTaskTemplates(task, values) at release: the filled fields, or the failure to store.
+//   renderTaskTemplates(task, values) at release: the filled fields, or the failure to store;
+//                                   a filled-in field is no bigger than a submit could have given
+//                                   (MAX_NAME_CHARACTERS, MAX_COMMAND_ENV_BYTES).
 // A reference must name an ancestor (through depends_on) and, for outputs, a declared output:
 // then at release the value exists unless that ancestor did not succeed.
 import { compileCondition } from './condition.ts';
-import { hasTemplate, parseTemplate, referencesOf, renderTemplate, type AncestorValues, type Reference } from './template.ts';
+import { hasTemplate, parseTemplate, referencesOf, renderTemplate, sizeIn, type AncestorValues, type Reference, type RenderBudget } from './template.ts';
 
 /** An env value: text (which may hold templates) or a secret reference, left as it is. */
 export type EnvValue = string | { secret: string };
@@ -120,37 +122,58 @@ function ancestryOf(tasks: WorkflowTask[], index: Map<string, number>): (key: st
   };
 }
 
+/** The most a filled-in name may hold: what a submit accepts for a name (api/schemas.ts, `max(128)`). */
+export const MAX_NAME_CHARACTERS = 128;
+/**
+ * The most a filled-in task's command and env values may hold together, in UTF-8 bytes: what one
+ * POST /tasks body may carry at the default server.max_body_bytes (1 MiB). Without it a parent's
+ * 64 KiB output read 8,000 times made a 524 MB command, and a few more a RangeError.
+ */
+export const MAX_COMMAND_ENV_BYTES = 1_048_576;
+
 export type RenderedTask =
   | { ok: true; fields: { name?: string | null; command?: string | string[] | null; env?: Record<string, EnvValue> | null } }
   | { ok: false; loc: Loc; error: string };
 
 /**
  * The task's name, command and env with every reference filled in from its ancestors' values.
- * A failure (a value missing because an ancestor did not succeed) names the field; the caller
- * fails the task with `${loc.join('.')}: ${error}`.
+ * A failure (a value missing because an ancestor did not succeed, or a field that would be over
+ * its limit) names the field; the caller fails the task with `${loc.join('.')}: ${error}`.
  */
 export function renderTaskTemplates(task: TemplatedFields, values: AncestorValues): RenderedTask {
-  const fill = (loc: Loc, text: string): { ok: true; text: string } | { ok: false; loc: Loc; error: string } => {
-    if (!hasTemplate(text)) return { ok: true, text };
+  // What the command and env have left of MAX_COMMAND_ENV_BYTES: texts without templates count too.
+  let left = MAX_COMMAND_ENV_BYTES;
+  const commandEnvOver = `filled in, the command and env would be over ${MAX_COMMAND_ENV_BYTES} bytes (1 MiB), the most a task's command and env may hold together`;
+  const fill = (loc: Loc, text: string, budget: RenderBudget, over: string): { ok: true; text: string } | { ok: false; loc: Loc; error: string } => {
+    if (!hasTemplate(text)) return sizeIn(budget.unit, text) > budget.limit ? { ok: false, loc, error: over } : { ok: true, text };
     const parsed = parseTemplate(text);
     if (!parsed.ok) return { ok: false, loc, error: parsed.errors.join('; ') };
-    const r = renderTemplate(parsed.pieces, values);
-    return r.ok ? r : { ok: false, loc, error: r.error };
+    const r = renderTemplate(parsed.pieces, values, budget);
+    if (r.ok) return r;
+    return { ok: false, loc, error: r.overBudget ? over : r.error };
+  };
+  const commandOrEnv = (loc: Loc, text: string) => {
+    const r = fill(loc, text, { limit: left, unit: 'bytes' }, commandEnvOver);
+    if (r.ok) left -= sizeIn('bytes', r.text);
+    return r;
   };
   const fields: Extract<RenderedTask, { ok: true }>['fields'] = {};
   if (task.name !== undefined) {
-    const r = task.name === null ? { ok: true as const, text: null } : fill(['name'], task.name);
+    const r =
+      task.name === null
+        ? { ok: true as const, text: null }
+        : fill(['name'], task.name, { limit: MAX_NAME_CHARACTERS, unit: 'characters' }, `the filled-in name would be over ${MAX_NAME_CHARACTERS} characters, the most a task's name may hold`);
     if (!r.ok) return r;
     fields.name = r.text;
   }
   if (typeof task.command === 'string') {
-    const r = fill(['command'], task.command);
+    const r = commandOrEnv(['command'], task.command);
     if (!r.ok) return r;
     fields.command = r.text;
   } else if (task.command) {
     const list: string[] = [];
     for (const [i, item] of task.command.entries()) {
-      const r = fill(['command', i], item);
+      const r = commandOrEnv(['command', i], item);
       if (!r.ok) return r;
       list.push(r.text);
     }
@@ -163,7 +186,7 @@ export function renderTaskTemplates(task: TemplatedFields, values: AncestorValue
         env[k] = v;
         continue;
       }
-      const r = fill(['env', k], v);
+      const r = commandOrEnv(['env', k], v);
       if (!r.ok) return r;
       env[k] = r.text;
     }

@@ -1,8 +1,10 @@
 // Templates in a workflow task's `command`, `env` values and `name`: `{{ tasks.extract.outputs.rows }}`,
 // `{{ tasks.extract.result }}`, `{{ tasks.extract.status }}`. Pure string work, no I/O.
 //   parseTemplate(text)            at submit: the pieces, or messages naming what is wrong where;
-//   renderTemplate(pieces, values) at release: one pass, values pasted verbatim (a value that
-//                                  itself contains "{{" is never expanded again).
+//   renderTemplate(pieces, values, budget) at release: one pass, values pasted verbatim (a value
+//                                  that itself contains "{{" is never expanded again), stopping as
+//                                  soon as the text outgrows the budget (a 64 KiB output read 8,000
+//                                  times would otherwise be half a gigabyte, or a RangeError).
 // Whitespace inside the braces is optional. `{{ '{{' }}` (or any quoted text: `{{ "{{.Id}}" }}`)
 // writes its quoted text as is, for commands such as `docker inspect -f` that use braces.
 import type { TaskStatus } from '../domain/task.ts';
@@ -108,21 +110,39 @@ export function lookUp(ref: Reference, values: AncestorValues): Lookup {
   return out === undefined ? { ok: false, error: `${ref.text} has no value${why || `: task "${ref.task}" left no output "${ref.output}"`}` } : { ok: true, value: out };
 }
 
-export type Rendered = { ok: true; text: string } | { ok: false; error: string };
+/** How big a rendered text may grow: `limit` in UTF-8 bytes, or in characters (UTF-16 units, as zod's max counts). */
+export interface RenderBudget {
+  limit: number;
+  unit: 'bytes' | 'characters';
+}
 
-/** Fills the references in; the first missing value is the error. */
-export function renderTemplate(pieces: Piece[], values: AncestorValues): Rendered {
-  let text = '';
+export type Rendered = { ok: true; text: string } | { ok: false; error: string; overBudget?: true };
+
+/** A text's size in the budget's unit. */
+export function sizeIn(unit: RenderBudget['unit'], text: string): number {
+  return unit === 'bytes' ? Buffer.byteLength(text, 'utf8') : text.length;
+}
+
+/**
+ * Fills the references in; the first missing value is the error. Over the budget (when given),
+ * it stops there, with `overBudget` set: the caller says which field and which limit.
+ */
+export function renderTemplate(pieces: Piece[], values: AncestorValues, budget: RenderBudget = { limit: Infinity, unit: 'characters' }): Rendered {
+  const parts: string[] = [];
+  let size = 0;
   for (const p of pieces) {
-    if ('text' in p) {
-      text += p.text;
-      continue;
+    let value: string;
+    if ('text' in p) value = p.text;
+    else {
+      const v = lookUp(p.ref, values);
+      if (!v.ok) return v;
+      value = v.value;
     }
-    const v = lookUp(p.ref, values);
-    if (!v.ok) return v;
-    text += v.value;
+    size += sizeIn(budget.unit, value);
+    if (size > budget.limit) return { ok: false, error: `over ${budget.limit} ${budget.unit}`, overBudget: true };
+    parts.push(value);
   }
-  return { ok: true, text };
+  return { ok: true, text: parts.join('') };
 }
 
 /** Quick test for a field without any template, which needs neither parsing nor rendering. */
