@@ -102,7 +102,7 @@ export class WorkflowReleaser {
    * tasks' values, `when` decided again).
    */
   async restart(tx: Tx, wf: WorkflowRow, reset: TaskRow[]): Promise<ReleasedTask[]> {
-    const waiting = await this.workflows.unsucceededParents(tx, wf.id, reset.map((t) => t.id), this.satisfying(wf));
+    const waiting = await this.workflows.unsucceededParents(tx, wf.id, reset, this.satisfying(wf));
     const ready: string[] = [];
     const done = reset.filter((t) => (waiting.get(t.id)?.count ?? 0) === 0);
     await this.settle(tx, wf, await this.admit(tx, wf, done, ready), ready);
@@ -212,7 +212,7 @@ export class WorkflowReleaser {
   }
 
   private async finishIfDone(tx: Tx, wf: WorkflowRow): Promise<void> {
-    if ((await this.workflows.unfinishedCount(tx, wf.id)) > 0) return;
+    if (await this.workflows.anyUnfinished(tx, wf.id)) return;
     await this.workflows.finish(tx, wf.id, (await this.workflows.noneFailed(tx, wf.id)) ? 'succeeded' : 'failed');
   }
 }

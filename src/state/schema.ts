@@ -108,6 +108,12 @@ export const tasks = pgTable(
     // '{}'` itself). Measured in docs/decisions.md ("Cheaper rows").
     index('tasks_node_idx').on(t.nodeId).where(sql`node_id is not null`),
     index('tasks_workflow_idx').on(t.workflowId, t.status).where(sql`workflow_id is not null`),
+    // A workflow's task by key (a release looks up the parents of the children it decides, and
+    // the values their templates read): unique, as validate.ts has always kept keys. Without it
+    // each release hash-joined every task of the workflow (14.5 ms at 10,000). Migration 0023.
+    uniqueIndex('tasks_workflow_key_uq').on(t.workflowId, t.workflowKey).where(sql`workflow_id is not null`),
+    // The tasks waiting for a max_parallel slot, oldest first (WorkflowStore.queueReady's pick).
+    index('tasks_workflow_ready_idx').on(t.workflowId, t.seq).where(sql`status = 'pending' and dag_ready`),
     index('tasks_depends_on_idx').using('gin', t.dependsOn).where(sql`workflow_id is not null`),
     index('tasks_tenant_seq_idx').on(t.tenant, t.seq),
     index('tasks_schedule_idx').on(t.scheduleId, t.status).where(sql`schedule_id is not null`),
