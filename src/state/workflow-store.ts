@@ -301,14 +301,12 @@ export class WorkflowStore {
     if (again.length === 0) return { allSucceeded: wf };
     // One statement (one per task took 8.7-12 s for 10,000): the SET expressions read the row as it
     // was (its status for the reason, its attempts), as the loop read `again`.
-    const reset: TaskRow[] = [];
-    for (const t of again) {
-      const reason = `workflow retry requested after ${t.status.replace('_', ' ')}; waiting for its parents`;
-      const [row] = await tx
+    const reset = (
+      await tx
         .update(tasks)
         .set({
           status: 'pending',
-          statusReason: reason,
+          statusReason: sql`'workflow retry requested after ' || replace(${tasks.status}, '_', ' ') || '; waiting for its parents'`,
           dagReady: false,
           nodeId: null,
           exitCode: null,
@@ -317,13 +315,14 @@ export class WorkflowStore {
           outputs: null,
           result: null,
           // Its max_retries afresh: the attempts that counted so far no longer do.
-          retriedAttempts: t.attempts - t.lostAttempts,
-          ...(t.templates ? { name: t.templates.name, command: t.templates.command, env: t.templates.env } : {}),
+          retriedAttempts: sql`${tasks.attempts} - ${tasks.lostAttempts}`,
+          name: sql`case when ${tasks.templates} is null then ${tasks.name} else ${tasks.templates} ->> 'name' end`,
+          command: sql`case when ${tasks.templates} is null then ${tasks.command} else nullif(${tasks.templates} -> 'command', 'null'::jsonb)::text end`,
+          env: sql`case when ${tasks.templates} is null then ${tasks.env} else ${tasks.templates} -> 'env' end`,
         })
-        .where(eq(tasks.id, t.id))
-        .returning();
-      reset.push(row);
-    }
+        .where(sql`${tasks.id} = any(${uuidArray(again.map((t) => t.id))}::uuid[])`)
+        .returning()
+    ).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     await this.taskStore.recordEvents(tx, reset, (t) => t.statusReason as string);
     const [workflow] = await tx.update(workflows).set({ status: 'running', finishedAt: null }).where(eq(workflows.id, id)).returning();
     await recordWorkflowEvent(tx, id, 'running');
