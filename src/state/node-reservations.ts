@@ -2,7 +2,9 @@
 // on it. They change only with those tasks, in the same statement (placing: place-attempts.ts,
 // with RESERVE_SET and FIT_GUARD) or transaction (releasing, here), so they always add up to the
 // tasks placed on the node. The guard of a reservation is the domain's fit rule
-// (src/domain/fit.ts) written as SQL from the same terms.
+// (src/domain/fit.ts) written as SQL from the same terms. A statement here or in place-attempts.ts
+// that changes several nodes locks their rows in id order first, so two never wait on each
+// other's node rows.
 import { eq, getTableColumns, sql, type SQL } from 'drizzle-orm';
 import { FIT_TERMS, type Ask } from '../domain/fit.ts';
 import { nodes } from './schema.ts';
@@ -34,10 +36,7 @@ export const RESERVE_SET: SQL = sql.raw(
 
 const RECORDSET = sql.raw(`r(id uuid, cpu float8, "memoryMb" int, gpu int, tasks int)`);
 
-/**
- * What tasks ask of each node, summed: JSON rows for jsonb_to_recordset, in node id order (so two
- * transactions never wait on each other's node rows), or null for none.
- */
+/** What tasks ask of each node, summed: JSON rows for jsonb_to_recordset, or null for none. */
 function nodeSums(items: Array<{ nodeId: string; cpu: number; memoryMb: number; gpu: number }>): string | null {
   const sums = new Map<string, NodeSum>();
   for (const t of items) {
@@ -48,7 +47,7 @@ function nodeSums(items: Array<{ nodeId: string; cpu: number; memoryMb: number; 
     s.tasks += 1;
     sums.set(t.nodeId, s);
   }
-  return sums.size === 0 ? null : JSON.stringify([...sums.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
+  return sums.size === 0 ? null : JSON.stringify([...sums.values()]);
 }
 
 type Placed = { nodeId: string; cpu: number; memoryMb: number; gpu: number };
@@ -68,32 +67,33 @@ export async function release(tx: Tx, t: Placed): Promise<void> {
 
 /**
  * The UPDATE that releases the reservations of many tasks (one update of each node's sums, by
- * id), or null for none: run alone (releaseMany) or as a CTE of a larger statement.
+ * id), or null for none: run alone (releaseMany) or as a CTE of a larger statement (the finish of
+ * tasks outside workflows). Its own CTE locks the node rows in id order before the update reaches
+ * them, as placement does (place-attempts.ts says why that holds whatever the update's plan). The
+ * update alone did not keep that order: once the nodes table is larger than the planner's guess
+ * for the recordset (100 rows), it hashes the recordset and scans nodes in their physical order
+ * (EXPLAIN with 1,000 nodes), and two transactions taking node rows in different orders can
+ * deadlock (40P01).
  */
 export function releaseStatement(ts: Array<Omit<Placed, 'nodeId'> & { nodeId: string | null }>): SQL | null {
   const rows = nodeSums(ts.filter((t): t is Placed => t.nodeId !== null));
   if (rows === null) return null;
   return sql`
+    with locked as (
+      select r.* from jsonb_to_recordset(${rows}::jsonb) as ${RECORDSET} join nodes on nodes.id = r.id order by nodes.id for update of nodes
+    )
     update nodes set
       allocated_cpu = greatest(nodes.allocated_cpu - r.cpu, 0),
       allocated_memory_mb = greatest(nodes.allocated_memory_mb - r."memoryMb", 0),
       allocated_gpu = greatest(nodes.allocated_gpu - r.gpu, 0),
       allocated_tasks = greatest(nodes.allocated_tasks - r.tasks, 0)
-    from jsonb_to_recordset(${rows}::jsonb) as ${RECORDSET}
+    from locked as r
     where nodes.id = r.id`;
 }
 
-/**
- * Releases the reservations of many tasks: one update of each node's sums, by id, the node rows
- * locked in id order first. The update alone does not keep that order: once the nodes table is
- * larger than the planner's guess for the recordset (100 rows), it hashes the recordset and scans
- * nodes in their physical order (EXPLAIN with 1,000 nodes), and two transactions taking node
- * rows in different orders can deadlock (40P01).
- */
+/** Releases the reservations of many tasks: releaseStatement, node rows locked in id order. */
 export async function releaseMany(tx: Tx, ts: Array<Omit<Placed, 'nodeId'> & { nodeId: string | null }>): Promise<void> {
   const statement = releaseStatement(ts);
   if (!statement) return;
-  const ids = [...new Set(ts.flatMap((t) => (t.nodeId === null ? [] : [t.nodeId])))];
-  if (ids.length > 1) await tx.execute(sql`select id from nodes where id = any(${`{${ids.join(',')}}`}::uuid[]) order by id for update`);
   await tx.execute(statement);
 }

@@ -30,6 +30,18 @@ const PLACED = around(placedOn);
  * updated row (a task placed or cancelled meanwhile is no longer queued; a node's room taken
  * meanwhile is checked against its latest row).
  *
+ * The node rows are locked in id order (`r`: the sums joined to their nodes, `order by nodes.id
+ * for update`) before the update reaches them, as the finish and a workflow's cancel lock theirs
+ * (releaseStatement). The update alone took them in its plan's order: with a batch large against
+ * the tasks table's statistics (a quiet cluster given a burst) it hashed the sums and scanned
+ * nodes in their physical order, and two such statements, or one and a finish, could each hold a
+ * node the other waited for (40P01). A CTE that locks rows is never folded into the query, and it
+ * runs only as far as the update reads it, in its own order: a node reaches the update after it
+ * and every node of lower id in the batch are locked, whatever the update's plan. The update then
+ * sees the node's latest row (READ COMMITTED's recheck of a row changed since the statement
+ * began), so FIT_GUARD judges current room. Cost: an index probe and a row lock per node, ~1.5 %
+ * of the statement's PostgreSQL CPU (docs/decisions.md, "Node rows locked in id order").
+ *
  * The tasks are found by `id = any(array)` as well as by the join: the planner then reads them
  * by primary key whatever its statistics say. Right after a burst of submissions (before
  * autovacuum's analyze, up to a minute) it took `status = 'queued'` for a few dozen rows and
@@ -47,9 +59,11 @@ export async function placeAttempts(db: Tx | Db, plans: Array<{ taskId: string; 
       select t.id, t.cpu, t.memory_mb, t.gpu, p.node_id from tasks t join plan p on p.id = t.id
       where t.id = any(${uuidArray(plans.map((p) => p.taskId))}::uuid[]) and t.status = 'queued'
       order by t.id for update of t
-    ), r as (
+    ), sums as (
       select node_id as id, sum(cpu)::float8 as cpu, sum(memory_mb)::int as "memoryMb", sum(gpu)::int as gpu, count(*)::int as tasks
-      from live group by node_id order by node_id
+      from live group by node_id
+    ), r as (
+      select sums.* from sums join nodes on nodes.id = sums.id order by nodes.id for update of nodes
     ), took as (
       update nodes set ${RESERVE_SET}
       from r where nodes.id = r.id and nodes.status = ${ACCEPTS_WORK} and ${FIT_GUARD}

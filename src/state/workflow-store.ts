@@ -422,10 +422,9 @@ export class WorkflowStore {
    *
    * Run again when PostgreSQL fails it for a deadlock (retryTransaction): it frees the
    * reservations of tasks spread over many nodes, and locks those node rows in id order
-   * (releaseMany), but a placement (place-attempts.ts, `took`) and the finish of tasks outside
-   * workflows (finish-attempts.ts) lock theirs in the order of their plan, the nodes' physical
-   * order once the table outgrows the planner's guess (~100 nodes): the two can each hold a node
-   * the other waits for. Those paths are not slowed to keep an order; a cancel that loses is run
+   * (releaseMany), as placements and finishes do, but not every transaction that locks several
+   * node rows keeps that order (the schedule ticker's replace across runs, markSilent's
+   * updates): the two can each hold a node the other waits for. A cancel that loses is run
    * again, a second later (deadlock_timeout), instead of answering 500. A run that failed
    * changed nothing (its afterCommit work is dropped), and the next reads the workflow afresh:
    * cancelled meanwhile by someone else, it is `ended`.
