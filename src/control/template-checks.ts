@@ -4,7 +4,20 @@ import { InvalidInput, type InputProblem } from '../domain/errors.ts';
 import type { TaskSpec, WorkflowSpec } from '../domain/task.ts';
 import { checkStandaloneTemplates, checkWorkflowTemplates, type Loc } from '../workflow/task-templates.ts';
 
-const item = (loc: Loc, msg: string, input: unknown): InputProblem => ({ type: 'value_error', loc, msg: `Value error, ${msg}`, input, ctx: { error: {} } });
+const item = (loc: Loc, msg: string, input: unknown): InputProblem => ({ type: 'value_error', loc, msg: `Value error, ${msg}`, input: excerpt(input), ctx: { error: {} } });
+
+/**
+ * Characters of a field echoed as an item's `input`. Pydantic echoes the whole value, as we do up
+ * to this length; a longer field (up to the body limit) is cut, as every one of its items (up to
+ * MAX_TEMPLATE_ERRORS + 1) would echo it again. The message gives the position of the problem.
+ */
+export const MAX_INPUT_ECHO = 1024;
+
+function excerpt(input: unknown): unknown {
+  if (typeof input !== 'string' || input.length <= MAX_INPUT_ECHO) return input;
+  const end = /[\uD800-\uDBFF]/.test(input[MAX_INPUT_ECHO - 1]) ? MAX_INPUT_ECHO - 1 : MAX_INPUT_ECHO; // never half a surrogate pair
+  return `${input.slice(0, end)}… (${input.length} characters, cut)`;
+}
 
 /** The value at `loc` inside a task (for the item's `input`). */
 function at(task: object, loc: Loc): unknown {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseReference, parseTemplate, renderTemplate, type AncestorValue, type Piece } from './template.ts';
+import { MAX_TEMPLATE_ERRORS, parseReference, parseTemplate, renderTemplate, type AncestorValue, type Piece } from './template.ts';
 
 const values = new Map<string, AncestorValue>([
   ['extract', { status: 'succeeded', result: 'done', outputs: { rows: '42' } }],
@@ -52,6 +52,19 @@ describe('parseTemplate and renderTemplate', () => {
     const quote = parseTemplate("echo {{ '{{ }}");
     expect(quote.ok || quote.errors[0]).toMatch(/^at character 6: a quoted text inside \{\{ \}\} must be closed/);
     expect(parseTemplate('{{}}').ok).toBe(false);
+  });
+
+  it('lists the first MAX_TEMPLATE_ERRORS problems of a text, then says more were left out', () => {
+    const exactly = parseTemplate('{{}}'.repeat(MAX_TEMPLATE_ERRORS));
+    expect(exactly.ok || exactly.errors).toHaveLength(MAX_TEMPLATE_ERRORS);
+    const many = parseTemplate('{{}}'.repeat(100_000));
+    expect(many.ok).toBe(false);
+    if (!many.ok) {
+      expect(many.errors).toHaveLength(MAX_TEMPLATE_ERRORS + 1);
+      expect(many.errors.at(-1)).toBe(`at character ${4 * MAX_TEMPLATE_ERRORS + 1}: more problems follow; only the first ${MAX_TEMPLATE_ERRORS} are listed, fix them and submit again`);
+    }
+    const unclosed = parseTemplate(`${'{{}}'.repeat(MAX_TEMPLATE_ERRORS)} {{ x`);
+    expect(unclosed.ok || unclosed.errors.at(-1)).toMatch(/more problems follow/);
   });
 
   it('says why a value is missing at render', () => {

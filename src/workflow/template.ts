@@ -42,10 +42,23 @@ export function parseReference(inner: string): Reference | null {
 
 export type ParsedTemplate = { ok: true; pieces: Piece[] } | { ok: false; errors: string[] };
 
-/** Splits `text` into literal text and references; every problem is reported, with its position. */
+/**
+ * Problems listed per text: each becomes a 422 item echoing the field, so a field of k bad
+ * "{{}}" would otherwise answer k items of the whole field (quadratic: 16 KB gave 65 MB).
+ */
+export const MAX_TEMPLATE_ERRORS = 10;
+
+/**
+ * Splits `text` into literal text and references; each problem is reported with its position,
+ * the first MAX_TEMPLATE_ERRORS of them, then one message saying that more were left out.
+ */
 export function parseTemplate(text: string): ParsedTemplate {
   const pieces: Piece[] = [];
   const errors: string[] = [];
+  const tooMany = (at: string) => {
+    errors.push(`${at}: more problems follow; only the first ${MAX_TEMPLATE_ERRORS} are listed, fix them and submit again`);
+    return { ok: false as const, errors };
+  };
   let literal = '';
   let i = 0;
   while (i < text.length) {
@@ -59,6 +72,7 @@ export function parseTemplate(text: string): ParsedTemplate {
       const end = text.indexOf(quote, j + 1);
       const close = end < 0 ? -1 : skipSpaces(text, end + 1);
       if (end < 0 || !text.startsWith('}}', close)) {
+        if (errors.length === MAX_TEMPLATE_ERRORS) return tooMany(at);
         errors.push(`${at}: a quoted text inside {{ }} must be closed by ${quote} and then }}, as in {{ '{{' }}`);
         return { ok: false, errors };
       }
@@ -68,12 +82,14 @@ export function parseTemplate(text: string): ParsedTemplate {
     }
     const close = text.indexOf('}}', j);
     if (close < 0) {
+      if (errors.length === MAX_TEMPLATE_ERRORS) return tooMany(at);
       errors.push(`${at}: "{{" is never closed by "}}"; a reference looks like ${REFERENCE_FORMS}, and {{ '{{' }} writes "{{" itself`);
       break;
     }
     const inner = text.slice(j, close).trim();
     const ref = parseReference(inner);
     if (!ref) {
+      if (errors.length === MAX_TEMPLATE_ERRORS) return tooMany(at);
       const shown = inner.length > 80 ? `${inner.slice(0, 80)}…` : inner;
       errors.push(`${at}: unknown syntax "{{ ${shown} }}": a reference looks like ${REFERENCE_FORMS}, and {{ '{{' }} writes "{{" itself`);
     } else {

@@ -1,0 +1,55 @@
+// Submit-path costs on hostile input (an algorithmic-complexity audit, docs/decisions.md
+// "Submit-path costs on hostile input (session 33)"): each input here once blocked the API's event
+// loop for seconds, answered a response of hundreds of MB, or a 500. What is asserted is the
+// shape of the answer (status, item count, size); the times are in the commit messages and bench/.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from './support/database.ts';
+import { api, startJarvis } from './support/jarvis.ts';
+import { removeLeftovers } from './support/leftovers.ts';
+
+afterAll(removeLeftovers);
+
+const ADMIN = 'submit-costs-admin-key-0123456789ab';
+const auth = { authorization: `Bearer ${ADMIN}` };
+
+describe('submit costs on hostile input', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let jarvis: Awaited<ReturnType<typeof startJarvis>>;
+  const call = (method: string, path: string, body?: unknown) => api(jarvis.url).call(method, path, body, auth);
+  /** The call, with the length of the answer as sent. */
+  const sized = async (path: string, body: unknown) => {
+    const res = await fetch(jarvis.url + path, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, length: text.length, body: JSON.parse(text) };
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    jarvis = await startJarvis({ command: 'server', databaseUrl: db.url, env: { JARVIS_ADMIN_KEY: ADMIN } });
+  });
+  afterAll(async () => {
+    await jarvis?.stop();
+    await db?.drop();
+  });
+
+  it('lists a few template errors per field, with an excerpt of it, however many the field holds', async () => {
+    // Was one item per "{{}}", each echoing the whole field: 16 KB → a 65 MB answer; 128 KB → 500.
+    for (const k of [4_000, 32_000]) {
+      const command = '{{}}'.repeat(k);
+      const r = await sized('/workflows', { tasks: [{ key: 'a', image: 'b', command }] });
+      expect(r.status).toBe(422);
+      expect(r.body.detail).toHaveLength(11);
+      expect(r.body.detail[0]).toMatchObject({ type: 'value_error', loc: ['body', 'tasks', 0, 'command'] });
+      expect(r.body.detail[0].msg).toMatch(/^Value error, at character 1: unknown syntax "\{\{  \}\}"/);
+      expect(r.body.detail[10].msg).toBe('Value error, at character 41: more problems follow; only the first 10 are listed, fix them and submit again');
+      expect(r.body.detail[0].input).toBe(`${command.slice(0, 1024)}… (${command.length} characters, cut)`);
+      expect(r.length).toBeLessThan(20_000);
+    }
+    // A short field is echoed whole, as pydantic does.
+    const short = await call('POST', '/workflows', { tasks: [{ key: 'a', image: 'b', command: 'echo {{ x }}' }] });
+    expect(short.status).toBe(422);
+    expect(short.body.detail).toHaveLength(1);
+    expect(short.body.detail[0].input).toBe('echo {{ x }}');
+    expect((await call('GET', '/workflows')).body.total).toBe(0);
+  });
+});
