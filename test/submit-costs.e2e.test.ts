@@ -52,4 +52,34 @@ describe('submit costs on hostile input', () => {
     expect(short.body.detail[0].input).toBe('echo {{ x }}');
     expect((await call('GET', '/workflows')).body.total).toBe(0);
   });
+
+  it('lists the first 100 problems of a body and counts the rest, and never answers 500 when zod gives up', async () => {
+    // 50,000 env values that are numbers: 100,000 items (5-8 s to convert) before, now 101.
+    const many = await sized('/workflows', { tasks: [{ key: 'a', image: 'b', env: Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`k${i}`, 1])) }] });
+    expect(many.status).toBe(422);
+    expect(many.body.detail).toHaveLength(101);
+    expect(many.body.detail[0]).toMatchObject({ loc: ['body', 'tasks', 0, 'env', 'k0', 'str'], type: 'string_type' });
+    const last = many.body.detail[100];
+    expect(last).toMatchObject({ type: 'too_many_errors', loc: ['body'], input: null });
+    expect(last.ctx.left_out).toBeGreaterThan(49_000);
+    expect(last.msg).toBe(`${last.ctx.left_out} more problems were found and not listed (only the first 100 are); fix these and send the request again`);
+    // 150,000 of them, spread over tasks: zod overflows its stack (RangeError), which was a 500.
+    const over = await sized('/workflows', { tasks: Array.from({ length: 100 }, (_, t) => ({ key: `t${t}`, image: 'b', env: Object.fromEntries(Array.from({ length: 1_500 }, (_, i) => [`k${i}`, 1])) })) });
+    expect(over.status).toBe(422);
+    expect(over.body.detail).toEqual([expect.objectContaining({ type: 'too_many_errors', loc: ['body'] })]);
+    expect(over.body.detail[0].msg).toMatch(/too many invalid values to check them all/);
+    // 400,000 unknown dependencies: 400,000 items, a 76 MB answer, before.
+    const unknown = await sized('/workflows', { tasks: Array.from({ length: 100 }, (_, t) => ({ key: `t${t}`, image: 'b', depends_on: Array.from({ length: 4_000 }, (_, j) => `u${j}`) })) });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.detail).toHaveLength(101);
+    expect(unknown.body.detail[0]).toMatchObject({ loc: ['body', 'tasks', 0, 'depends_on', 0], msg: 'Value error, unknown dependency "u0": no task in this workflow has that key' });
+    expect(unknown.body.detail[100]).toMatchObject({ type: 'too_many_errors', ctx: { left_out: 400_000 - 100 } });
+    expect(unknown.length).toBeLessThan(40_000);
+    // A batch the same way.
+    const batch = await sized('/tasks/batch', { tasks: Array.from({ length: 1000 }, () => ({ image: 1, command: 2 })) });
+    expect(batch.status).toBe(422);
+    expect(batch.body.detail).toHaveLength(101);
+    expect((await call('GET', '/workflows')).body.total).toBe(0);
+    expect((await call('GET', '/tasks')).body.total).toBe(0);
+  });
 });

@@ -89,4 +89,12 @@ describe('validateGraph', () => {
     expect(problems[0].msg.startsWith('Value error, cycle: t0 -> t9999 -> t9998')).toBe(true);
     expect(problems[0].msg.split(' -> ')).toHaveLength(n + 1);
   });
+
+  it('lists the first 100 problems and counts the rest', () => {
+    const entries = Array.from({ length: 10 }, (_, t) => ({ key: `t${t}`, depends_on: Array.from({ length: 1000 }, (_, j) => `u${j}`) }));
+    const problems = validateGraph(entries);
+    expect(problems).toHaveLength(101);
+    expect(problems[99].loc).toEqual(['body', 'tasks', 0, 'depends_on', 99]);
+    expect(problems[100]).toMatchObject({ type: 'too_many_errors', loc: ['body'], ctx: { left_out: 10_000 - 100 } });
+  });
 });

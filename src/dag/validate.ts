@@ -2,7 +2,7 @@
 // cycle. Problems come back as FastAPI-shaped items whose `loc` points at the offending place
 // (`["body","tasks",3,"depends_on",0]`), a cycle named in its message (`cycle: a -> b -> a`).
 // Linear in tasks + edges, iterative (no recursion), so 10,000-task graphs are cheap.
-import type { InputProblem as PydanticErrorItem } from '../domain/errors.ts';
+import { leftOutProblem, MAX_LISTED_PROBLEMS, type InputProblem as PydanticErrorItem } from '../domain/errors.ts';
 
 export interface GraphEntry {
   key: string;
@@ -17,24 +17,34 @@ const item = (loc: Array<string | number>, message: string, input: unknown): Pyd
   ctx: { error: {} },
 });
 
-/** Returns the problems found; an empty list means the graph is a valid DAG. */
+/**
+ * Returns the problems found, the first MAX_LISTED_PROBLEMS of them and then one item counting
+ * the rest (only counted: 1.6 M unknown dependencies took 3.5 s to list); an empty list means the
+ * graph is a valid DAG.
+ */
 export function validateGraph(entries: GraphEntry[]): PydanticErrorItem[] {
   const problems: PydanticErrorItem[] = [];
+  let leftOut = 0;
+  const report = (make: () => PydanticErrorItem) => {
+    if (problems.length < MAX_LISTED_PROBLEMS) problems.push(make());
+    else leftOut++;
+  };
   const index = new Map<string, number>();
   entries.forEach((e, i) => {
     const first = index.get(e.key);
-    if (first !== undefined) problems.push(item(['body', 'tasks', i, 'key'], `duplicate key "${e.key}" (also tasks[${first}])`, e.key));
+    if (first !== undefined) report(() => item(['body', 'tasks', i, 'key'], `duplicate key "${e.key}" (also tasks[${first}])`, e.key));
     else index.set(e.key, i);
   });
   entries.forEach((e, i) => {
     const seen = new Set<string>();
     e.depends_on.forEach((dep, j) => {
-      const loc = ['body', 'tasks', i, 'depends_on', j];
-      if (!index.has(dep)) problems.push(item(loc, `unknown dependency "${dep}": no task in this workflow has that key`, dep));
-      else if (seen.has(dep)) problems.push(item(loc, `"${dep}" is listed twice`, dep));
+      const loc = () => ['body', 'tasks', i, 'depends_on', j];
+      if (!index.has(dep)) report(() => item(loc(), `unknown dependency "${dep}": no task in this workflow has that key`, dep));
+      else if (seen.has(dep)) report(() => item(loc(), `"${dep}" is listed twice`, dep));
       seen.add(dep);
     });
   });
+  if (leftOut > 0) problems.push(leftOutProblem(['body'], leftOut));
   if (problems.length > 0) return problems;
   const cycle = findCycle(entries, index);
   if (cycle) problems.push(item(['body', 'tasks', cycle.at, 'depends_on', cycle.dep], `cycle: ${cycle.path.join(' -> ')}`, entries[cycle.at].depends_on[cycle.dep]));

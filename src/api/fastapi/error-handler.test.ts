@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
 import { runTable, type HttpTableRow } from '../../../test/support/http-table.ts';
 import { fastApiErrorHandler } from './error-handler.ts';
+import { FASTAPI_REQUEST } from './request-validation.ts';
 import { ConflictError, ForbiddenError, NotFoundError, RequestValidationError, ServiceUnavailableError, TooManyRequestsError, UnauthorizedError } from './errors.ts';
 
 function appThrowing() {
@@ -51,6 +52,27 @@ describe('the error handler', () => {
     expect(logged[0]?.obj).toMatchObject({ request_id: 'req-123', method: 'GET', path: '/crash' });
     expect((logged[0]?.obj.err as Error).stack).toContain('database exploded');
     expect(logged[0]?.msg).toBe('unhandled error on GET /crash: database exploded at /var/lib/secret');
+  });
+
+  it('answers 422, not 500, to a RangeError while a JSON body is being checked, and 500 once it was accepted', async () => {
+    const logged: string[] = [];
+    const app = new Hono();
+    app.onError(fastApiErrorHandler({ error: (_o, m) => logged.push(m) }));
+    const request = (accepted: boolean) => ({ route: {} as never, params: {}, query: {}, body: { kind: 'json' as const, value: {}, text: '{}' }, bodyAccepted: accepted });
+    app.get('/checking', (c) => {
+      c.set(FASTAPI_REQUEST as never, request(false) as never);
+      throw new RangeError('Maximum call stack size exceeded');
+    });
+    app.get('/handler', (c) => {
+      c.set(FASTAPI_REQUEST as never, request(true) as never);
+      throw new RangeError('Invalid array length');
+    });
+    const checking = await app.request('/checking');
+    expect(checking.status).toBe(422);
+    expect(((await checking.json()) as { detail: unknown }).detail).toEqual([expect.objectContaining({ type: 'too_many_errors', loc: ['body'] })]);
+    expect(logged).toEqual([]);
+    expect((await app.request('/handler')).status).toBe(500);
+    expect(logged).toHaveLength(1);
   });
 
   it('logs nothing for errors meant for the client', async () => {

@@ -7,6 +7,7 @@ import type { Context, ErrorHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HttpError, RequestValidationError } from './errors.ts';
+import { FASTAPI_REQUEST, isOverflowCheckingBody, tooManyProblems, type FastApiVariables } from './request-validation.ts';
 import { withoutQueryParams } from '../../config/log-redaction.ts';
 
 /** The part of a pino logger the handler needs. */
@@ -17,6 +18,7 @@ export interface ErrorLogger {
 /** The `app.onError` handler. */
 export function fastApiErrorHandler(logger: ErrorLogger): ErrorHandler {
   return (err, c) => {
+    if (isOverflowCheckingBody(err, (c as Context<{ Variables: FastApiVariables }>).get(FASTAPI_REQUEST))) err = tooManyProblems();
     if (err instanceof RequestValidationError) return c.json({ detail: err.errors }, 422);
     if (err instanceof HttpError) return c.json({ detail: err.detail }, err.status, err.headers);
     if (err instanceof HTTPException) return fromHttpException(err, c);

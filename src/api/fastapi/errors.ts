@@ -2,6 +2,7 @@
 // answered `{"detail": "..."}` with its status, a RequestValidationError 422 with the pydantic
 // items (error-handler.ts does the answering).
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { listedProblems } from '../../domain/errors.ts';
 
 /** One step of a pydantic error location: a field name or a list index. */
 export type LocItem = string | number;
@@ -87,15 +88,19 @@ export class ServiceUnavailableError extends HttpError {
 /**
  * Input that failed validation: answered 422 `{"detail": errors}`. Thrown by the validation hook,
  * and by route code for checks a schema cannot express (a workflow cycle, an unknown dependency);
- * build items with `valueErrorItem` from pydantic-errors.ts or by hand.
+ * build items with `valueErrorItem` from pydantic-errors.ts or by hand. Unlike FastAPI, a list
+ * of over 101 items is cut to the first 100 and one `too_many_errors` item counting the rest
+ * (listedProblems, docs/fastapi-parity.md).
  */
 export class RequestValidationError extends Error {
   readonly status = 422;
   readonly errors: PydanticErrorItem[];
 
   constructor(errors: PydanticErrorItem[]) {
-    super(`${errors.length} validation error${errors.length === 1 ? '' : 's'}: ${errors.map((e) => `${e.loc.join('.')}: ${e.msg}`).join('; ')}`);
+    const listed = listedProblems(errors);
+    const shown = listed.slice(0, 10).map((e) => `${e.loc.join('.')}: ${e.msg}`).join('; ');
+    super(`${listed.length} validation error${listed.length === 1 ? '' : 's'}: ${shown}${listed.length > 10 ? '; …' : ''}`);
     this.name = 'RequestValidationError';
-    this.errors = errors;
+    this.errors = listed;
   }
 }

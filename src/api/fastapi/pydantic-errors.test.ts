@@ -25,6 +25,17 @@ const Model = z.strictObject({
 });
 
 describe('zodIssuesToPydantic', () => {
+  it('stops converting past the limit and counts the issues left', () => {
+    const schema = z.object({ xs: z.array(z.string()) });
+    const data = { xs: Array(1000).fill(1) };
+    const result = schema.safeParse(data);
+    if (result.success) throw new Error('expected issues');
+    const items = zodIssuesToPydantic(result.error.issues, { loc: ['body'], schema, data, paramTarget: false }, 10);
+    expect(items).toHaveLength(12);
+    expect(items[10]).toMatchObject({ type: 'string_type', loc: ['body', 'xs', 10] });
+    expect(items[11]).toMatchObject({ type: 'too_many_errors', loc: ['body'], ctx: { left_out: 1000 - 11 } });
+  });
+
   const cases: [string, unknown, unknown[]][] = [
     ['string_too_long', { name: 'abcd' }, [{ type: 'string_too_long', loc: ['body', 'name'], msg: 'String should have at most 3 characters', input: 'abcd', ctx: { max_length: 3 } }]],
     ['int_parsing before any bound', { count: '0x1' }, [{ type: 'int_parsing', loc: ['body', 'count'], msg: 'Input should be a valid integer, unable to parse string as an integer', input: '0x1' }]],

@@ -9,6 +9,7 @@ import { HttpError, RequestValidationError, type LocItem, type PydanticErrorItem
 import { zodIssuesToPydantic } from './pydantic-errors.ts';
 import { refuseDeepNesting, type RequestBody } from './request-body.ts';
 import { isZodSchema, type ZodSchema } from './zod-schema.ts';
+import { MAX_LISTED_PROBLEMS } from '../../domain/errors.ts';
 import { hideSecrets, secretKeys } from './secret-fields.ts';
 
 /** A request as FastAPI reads it, for the route it reached. */
@@ -20,6 +21,8 @@ export interface FastApiRequest {
   query: Record<string, string | string[]>;
   /** Present when the route takes a JSON body. */
   body?: RequestBody;
+  /** Set once the body's schema accepted it: a RangeError before that came from checking it (error-handler.ts). */
+  bodyAccepted?: boolean;
 }
 
 /** The context variable the request middleware leaves for the hook. */
@@ -40,7 +43,7 @@ export async function validateRequest(request: FastApiRequest): Promise<Pydantic
   const check = async (schema: unknown, data: unknown, loc: LocItem, paramTarget: boolean) => {
     if (!isZodSchema(schema)) return;
     const result = await z.safeParseAsync(schema, data);
-    if (!result.success) items.push(...zodIssuesToPydantic(result.error.issues, { loc: [loc], schema, data, paramTarget }));
+    if (!result.success) for (const item of zodIssuesToPydantic(result.error.issues, { loc: [loc], schema, data, paramTarget }, MAX_LISTED_PROBLEMS)) items.push(item);
   };
   await check(request.route.request?.params, request.params, 'path', true);
   await check(request.route.request?.query, request.query, 'query', true);
@@ -54,6 +57,21 @@ export async function validateRequest(request: FastApiRequest): Promise<Pydantic
   return items;
 }
 
+/**
+ * The answer when zod itself gave up on a body: with ~120k issues it overflows the stack
+ * (`issues.push(...)` of them all) and throws RangeError, which was a 500.
+ */
+export function tooManyProblems(): RequestValidationError {
+  return new RequestValidationError([
+    { type: 'too_many_errors', loc: ['body'], msg: 'The body has too many invalid values to check them all (over 100,000); fix the values and send fewer per request', input: null },
+  ]);
+}
+
+/** True when `err` is zod overflowing on the body of `request`, before the body was accepted. */
+export function isOverflowCheckingBody(err: unknown, request: FastApiRequest | undefined): boolean {
+  return err instanceof RangeError && request?.body?.kind === 'json' && !request.bodyAccepted;
+}
+
 /** What @hono/zod-openapi passes to a hook (`data` is the raw input, present at run time). */
 export type ValidationHookResult = { target: keyof ValidationTargets } & (
   | { success: true; data: unknown }
@@ -64,8 +82,11 @@ const LOC_ROOT: Partial<Record<keyof ValidationTargets, LocItem>> = { json: 'bod
 
 /** `new OpenAPIHono({ defaultHook: validationHook })`: one 422 listing every problem of the request. */
 export async function validationHook(result: ValidationHookResult, c: Context): Promise<void> {
-  if (result.success) return;
   const request = (c as Context<{ Variables: FastApiVariables }>).get(FASTAPI_REQUEST);
+  if (result.success) {
+    if (request && result.target === 'json') request.bodyAccepted = true;
+    return;
+  }
   if (!request) throw new Error('validationHook needs the FastAPI request middleware ahead of the routes: set the app up with installFastApi(app)');
   if (request.body?.kind === 'invalid') throw request.body.error;
   refuseDeepNesting(request.body);
@@ -78,6 +99,6 @@ export async function validationHook(result: ValidationHookResult, c: Context): 
   const schema = target === 'json' ? jsonBodySchema(request.route) : target === 'query' ? request.route.request?.query : request.route.request?.params;
   if (!isZodSchema(schema)) throw new Error(`no ${target} schema on ${request.route.method.toUpperCase()} ${request.route.path}`);
   throw new RequestValidationError(
-    hideSecrets(zodIssuesToPydantic(result.error.issues, { loc: [LOC_ROOT[target] ?? target], schema, data: result.data, paramTarget: target !== 'json' }), hidden),
+    hideSecrets(zodIssuesToPydantic(result.error.issues, { loc: [LOC_ROOT[target] ?? target], schema, data: result.data, paramTarget: target !== 'json' }, MAX_LISTED_PROBLEMS), hidden),
   );
 }
