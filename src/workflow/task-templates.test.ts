@@ -63,6 +63,26 @@ describe('checkWorkflowTemplates', () => {
     chain[n - 1].command = 'echo {{ tasks.t0.result }}';
     expect(checkWorkflowTemplates(chain)).toEqual([]);
   });
+
+  it('answers ancestry exactly whatever the listing order, for every task of a 10,000 chain reading its parent', () => {
+    const n = 10_000;
+    const chain: WorkflowTask[] = Array.from({ length: n }, (_, i) => ({ key: `t${i}`, depends_on: i ? [`t${i - 1}`] : [], name: i ? `{{ tasks.t${i - 1}.status }}` : 'x' }));
+    expect(checkWorkflowTemplates(chain)).toEqual([]);
+    expect(checkWorkflowTemplates([...chain].reverse())).toEqual([]);
+    // A descendant, and a task in another branch, are no ancestors; nor is one past the 32nd bit.
+    const tasks: WorkflowTask[] = [
+      ...Array.from({ length: 40 }, (_, i) => ({ key: `a${i}`, depends_on: i ? [`a${i - 1}`] : [] })),
+      { key: 'b', depends_on: ['a5'], command: '{{ tasks.a39.result }} {{ tasks.a5.result }} {{ tasks.a0.status }}' },
+      { key: 'c', depends_on: ['a39'], command: '{{ tasks.b.result }} {{ tasks.a33.status }}' },
+      { key: 'a40', depends_on: ['b'], name: '{{ tasks.c.status }}' },
+    ].reverse();
+    const notAncestor = (ref: string, of: string) => `{{ tasks.${ref} }}: task "${ref.split('.')[0]}" is not an ancestor of "${of}"; add "${ref.split('.')[0]}" to depends_on (directly or through a task that depends on it) so it has finished before "${of}" starts`;
+    expect(checkWorkflowTemplates(tasks)).toEqual([
+      { task: 0, loc: ['name'], msg: notAncestor('c.status', 'a40') },
+      { task: 1, loc: ['command'], msg: notAncestor('b.result', 'c') },
+      { task: 2, loc: ['command'], msg: notAncestor('a39.result', 'b') },
+    ]);
+  });
 });
 
 describe('checkStandaloneTemplates', () => {
