@@ -48,6 +48,16 @@ describe('compileCondition', () => {
     expect(error('x'.repeat(5000))).toMatch(/at most 4096/);
   });
 
+  it('reads a run of word characters as one word: keywords only stand alone, and a long run is one step', () => {
+    const ok = (source: string) => compileCondition(source).ok;
+    expect(ok("{{ tasks.a.result }} == 'x' and not ({{ tasks.a.status }} == 'failed') or 1 == 1")).toBe(true);
+    // "0and", "1or" and "x_not" hold no keyword.
+    for (const source of ['1 == 0and 1', '1 == 1or 1', 'x_not']) expect(ok(source), source).toBe(false);
+    // A word behind a digit, as long as a condition may be (was matched again at each of its characters: quadratic).
+    const long = compileCondition(`0${'a'.repeat(4095)}`);
+    expect(long.ok || long.error).toBe(compileCondition('0aaaa').ok || "invalid condition: Unexpected character: 'a'");
+  });
+
   it('names the references it uses, once each', () => {
     expect(compile('{{ tasks.a.result }} == {{ tasks.a.result }} && {{ tasks.b.outputs.n }} > 1').refs.map((r) => r.text)).toEqual([
       'tasks.a.result',
