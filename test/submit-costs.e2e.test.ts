@@ -96,4 +96,18 @@ describe('submit costs on hostile input', () => {
       expect.objectContaining({ loc: ['body', 'tasks', 3, 'command'], msg: 'Value error, {{ tasks.t2.result }}: task "t2" is not an ancestor of "x"; add "t2" to depends_on (directly or through a task that depends on it) so it has finished before "x" starts' }),
     ]);
   });
+
+  it("looks a batch's idempotency keys up together and names the first one already used, in batch order", async () => {
+    const first = await call('POST', '/tasks/batch', { tasks: ['k999', 'k10', 'k500'].map((k) => ({ image: 'b', idempotency_key: k })) });
+    expect(first.status).toBe(201);
+    const k10 = first.body.items[1].id;
+    const before = (await call('GET', '/tasks')).body.total;
+    const again = await call('POST', '/tasks/batch', { tasks: Array.from({ length: 1000 }, (_, i) => ({ image: 'b', idempotency_key: `k${i}` })) });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toBe(`idempotency_key "k10" is already used by task ${k10}; nothing was stored`);
+    expect((await call('GET', '/tasks')).body.total).toBe(before);
+    const fresh = await call('POST', '/tasks/batch', { tasks: Array.from({ length: 1000 }, (_, i) => ({ image: 'b', idempotency_key: `fresh-${i}` })) });
+    expect(fresh.status).toBe(201);
+    expect(fresh.body.items).toHaveLength(1000);
+  });
 });

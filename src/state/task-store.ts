@@ -194,6 +194,16 @@ export class TaskStore {
     return t ?? null;
   }
 
+  /** Which of these keys the tenant's tasks already use, each with its task's id: one statement for a batch's keys. */
+  async usedIdempotencyKeys(tenant: string, keys: string[]): Promise<Map<string, string>> {
+    if (keys.length === 0) return new Map();
+    const rows = await this.db
+      .select({ id: tasks.id, key: tasks.idempotencyKey })
+      .from(tasks)
+      .where(and(eq(tasks.tenant, tenant), inArray(tasks.idempotencyKey, keys)));
+    return new Map(rows.map((r) => [r.key as string, r.id]));
+  }
+
   /**
    * GET /tasks/{id} is what clients poll. A named statement (parsed and planned once per
    * connection) that returns the row as one JSON text: the driver then builds one field's
