@@ -83,7 +83,7 @@ describe.each(['postgres', 'embedded'] as const)('placing and starting attempts 
     expect(many.sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual(await Promise.all([a, b, c].sort().map((id) => store.get(id))));
     const [request] = await store.placementRequests([c]);
     const row = (await store.get(c))!;
-    expect(request).toEqual({ id: c, status: 'queued', nodeId: null, priority: row.priority, tenant: 't1', createdAt: row.createdAt, waitingSince: null, statusReason: 'waiting', cpu: 2, memoryMb: row.memoryMb, gpu: 0, nodeSelector: {} });
+    expect(request).toEqual({ id: c, status: 'queued', nodeId: null, priority: row.priority, tenant: 't1', createdAt: row.createdAt, waitingSince: null, statusReason: 'waiting', cpu: 2, memoryMb: row.memoryMb, gpu: 0, nodeSelector: {}, image: row.image, network: row.network });
     const view = await nodeStore.placementView();
     const roomyNow = (await nodeStore.get(roomy.id))!;
     expect(view.find((n) => n.id === roomy.id)).toEqual({
