@@ -12,12 +12,13 @@
 // That transaction records the ends of up to ~200 tasks of any tenants (monitor/results.ts), so
 // one workflow's release never fails it: a task whose `when` or templates cannot be worked out
 // fails by itself, and each workflow's release runs in a savepoint; when one throws all the same
-// (the database refused a statement), it is rolled back and that workflow's pending tasks fail,
-// saying why, so that none is left waiting on parents that have all ended.
+// (the database refused a statement's data), it is rolled back and that workflow's pending tasks
+// fail, saying why, so that none is left waiting on parents that have all ended. A deadlock, a
+// timeout or a database gone still fails the batch, which is tried again.
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import type { Logger } from 'pino';
 import type { ReleasedTask, Tx } from '../state/task-store.ts';
-import { inSavepoint } from '../state/tx.ts';
+import { inSavepoint, isDatabaseError, isDataError } from '../state/tx.ts';
 import type { WorkflowStore } from '../state/workflow-store.ts';
 import { compileCondition, decideWhen, type CompiledCondition } from '../workflow/condition.ts';
 import { renderTaskTemplates, type RenderedTask } from '../workflow/task-templates.ts';
@@ -51,6 +52,10 @@ export class WorkflowReleaser {
       try {
         released.push(...(await inSavepoint(tx, (sp) => this.releaseAfter(sp, id, ends))));
       } catch (err) {
+        // Only what this workflow's own data or our code refused ends it: a deadlock, a lock or
+        // statement timeout, a database going away fail the whole batch as before, which is tried
+        // again (its reports are kept), instead of failing the user's tasks for a moment's trouble.
+        if (isDatabaseError(err) && !isDataError(err)) throw err;
         this.logger?.error({ err, workflowId: id, tasks: ends.map((t) => t.id) }, 'releasing a workflow\'s tasks failed; its pending tasks fail');
         await this.failPending(tx, id, err);
       }

@@ -126,3 +126,32 @@ it('rolls back a workflow whose release the database refuses and fails its pendi
   const events = await s.db.execute(sql`select status, reason from task_events where task_id = ${failed.id} order by at, id`);
   expect((events as unknown as { rows: Array<{ status: string }> }).rows.map((e) => e.status)).toEqual(['pending', 'failed']);
 });
+
+it('fails the whole batch, to be tried again, when a release meets a deadlock rather than bad data: the user\'s tasks are not failed for it', async () => {
+  // A deadlock (or a lock or statement timeout, a database going away) is a moment's trouble:
+  // the batch is tried again, as before the savepoints; failing the workflow's pending tasks
+  // for it would end work that runs fine a second later.
+  let doomed = '';
+  class DeadlockingStore extends WorkflowStore {
+    override async fillTemplates(tx: Tx, id: string, fields: Partial<Pick<TaskRow, 'name' | 'command' | 'env'>>): Promise<void> {
+      const [row] = await tx.execute(sql`select workflow_id from tasks where id = ${id}`).then((r) => (r as unknown as { rows: Array<{ workflow_id: string }> }).rows);
+      if (row.workflow_id === doomed) await tx.execute(sql.raw(`do $$ begin raise exception 'deadlock detected' using errcode = '40P01'; end $$`));
+      return super.fillTemplates(tx, id, fields);
+    }
+  }
+  const s = setUp((tasks) => new DeadlockingStore(database().db, tasks));
+  const nodeId = await node(s);
+  const bad = await parentAndChild(s, nodeId, 'a', ['echo', '{{ tasks.p.outputs.x }}']);
+  doomed = bad.workflowId;
+  const other = await standalone(s, nodeId);
+
+  await expect(s.tasks.finishMany([succeeded(bad.parentId, { x: '1' }), succeeded(other)])).rejects.toThrow(/deadlock/);
+  expect((await childOf(s, bad.workflowId)).status).toBe('pending');
+  expect((await s.workflows.get(bad.workflowId))?.status).toBe('running');
+  expect(s.errors).toHaveLength(0);
+  // Tried again once the trouble has passed, the batch is recorded and the child released.
+  doomed = '';
+  const { results, released } = await s.tasks.finishMany([succeeded(bad.parentId, { x: '1' }), succeeded(other)]);
+  expect(results.map((r) => r?.task.status)).toEqual(['succeeded', 'succeeded']);
+  expect(released.map((r) => r.id)).toEqual([(await childOf(s, bad.workflowId)).id]);
+});

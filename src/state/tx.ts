@@ -60,6 +60,15 @@ export function isDataError(err: unknown): boolean {
   return false;
 }
 
+/** The error is PostgreSQL's: a five-character SQLSTATE anywhere in its causes. */
+export function isDatabaseError(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return true;
+  }
+  return false;
+}
+
 /** A row refers to one that is gone (deleted meanwhile). */
 export const isForeignKeyViolation = (err: unknown): boolean => hasCode(err, '23503');
 
