@@ -148,4 +148,43 @@ describe('input limits', () => {
     const listed = (await call('GET', '/tasks?limit=500')).body.items.filter((t: { idempotency_key: string }) => t.idempotency_key === 'race-key');
     expect(listed).toHaveLength(1);
   });
+  it('bounds env, labels, node_selector, outputs and command lists, refusing one over before it is walked and storing nothing', async () => {
+    const entries = (n: number, value: unknown = 'v') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`K${i}`, value]));
+    const dictTooLong = (loc: unknown[], max: number, actual: number) =>
+      expect.objectContaining({ type: 'too_long', loc, msg: `Dictionary should have at most ${max} items after validation, not ${actual}`, ctx: { field_type: 'Dictionary', max_length: max, actual_length: actual } });
+    const workflows = async () => (await call('GET', '/workflows')).body.total as number;
+    const [tasksBefore, workflowsBefore] = [await taskCount(), await workflows()];
+
+    const env = await call('POST', '/workflows', { name: 'w', tasks: [{ key: 'a', image: 'b', env: entries(1001) }] });
+    expect(env.status).toBe(422);
+    expect(env.body.detail).toEqual([dictTooLong(['body', 'tasks', 0, 'env'], 1000, 1001)]);
+    const cases: Array<[string, unknown, unknown[], number, number]> = [
+      ['/workflows', { name: 'w', tasks: [{ key: 'a', image: 'b' }, { key: 'b', image: 'b', labels: entries(101) }] }, ['body', 'tasks', 1, 'labels'], 100, 101],
+      ['/tasks', { image: 'b', node_selector: entries(150) }, ['body', 'node_selector'], 100, 150],
+      ['/tasks/batch', { tasks: [{ image: 'b', outputs: entries(33, { path: '/tmp/x' }) }] }, ['body', 'tasks', 0, 'outputs'], 32, 33],
+      // Bad values too: the count is all that is looked at.
+      ['/tasks', { image: 'b', env: entries(5000, 1) }, ['body', 'env'], 1000, 5000],
+      ['/nodes/register', { name: 'n', hostname: 'h', capacity: { cpu: 1, memory_mb: 1, max_tasks: 1 }, labels: entries(101) }, ['body', 'labels'], 100, 101],
+    ];
+    for (const [path, body, loc, max, actual] of cases) {
+      const r = await call('POST', path, body);
+      expect(r.status, `${path} ${loc.join('.')}`).toBe(422);
+      expect(r.body.detail).toEqual([dictTooLong(loc, max, actual)]);
+    }
+    const command = await call('POST', '/tasks', { image: 'b', command: Array.from({ length: 10_001 }, () => 'x') });
+    expect(command.status).toBe(422);
+    expect(command.body.detail).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'too_long', loc: ['body', 'command', 'list[str]'], ctx: expect.objectContaining({ max_length: 10_000, actual_length: 10_001 }) })]));
+    expect(await taskCount()).toBe(tasksBefore);
+    expect(await workflows()).toBe(workflowsBefore);
+
+    // At the bounds: accepted.
+    const ok = await call('POST', '/workflows', { name: 'w', tasks: [{ key: 'a', image: 'b', env: entries(1000), labels: entries(100), node_selector: entries(100), command: Array.from({ length: 10_000 }, () => 'x') }] });
+    expect(ok.status).toBe(201);
+    expect(Object.keys(ok.body.tasks[0].env)).toHaveLength(1000);
+    expect(Object.keys(ok.body.tasks[0].labels)).toHaveLength(100);
+    await call('POST', `/workflows/${ok.body.id}/cancel`);
+    const one = await call('POST', '/tasks', { image: 'b', labels: entries(100), outputs: entries(32, { path: '/tmp/x' }) });
+    expect(one.status).toBe(201);
+    await call('POST', `/tasks/${one.body.id}/cancel`);
+  });
 });

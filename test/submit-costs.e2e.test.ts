@@ -54,8 +54,13 @@ describe('submit costs on hostile input', () => {
   });
 
   it('lists the first 100 problems of a body and counts the rest, and never answers 500 when zod gives up', async () => {
-    // 50,000 env values that are numbers: 100,000 items (5-8 s to convert) before, now 101.
-    const many = await sized('/workflows', { tasks: [{ key: 'a', image: 'b', env: Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`k${i}`, 1])) }] });
+    // 50,000 env values in one task: over env's bound (1,000 entries), refused before zod walks them.
+    const envOf = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1]));
+    const oneTask = await sized('/workflows', { tasks: [{ key: 'a', image: 'b', env: envOf(50_000) }] });
+    expect(oneTask.status).toBe(422);
+    expect(oneTask.body.detail).toEqual([expect.objectContaining({ type: 'too_long', loc: ['body', 'tasks', 0, 'env'], ctx: { field_type: 'Dictionary', max_length: 1000, actual_length: 50_000 } })]);
+    // 50,000 env values that are numbers, 1,000 a task: 100,000 items (5-8 s to convert) before, now 101.
+    const many = await sized('/workflows', { tasks: Array.from({ length: 50 }, (_, t) => ({ key: `t${t}`, image: 'b', env: envOf(1000) })) });
     expect(many.status).toBe(422);
     expect(many.body.detail).toHaveLength(101);
     expect(many.body.detail[0]).toMatchObject({ loc: ['body', 'tasks', 0, 'env', 'k0', 'str'], type: 'string_type' });
@@ -64,7 +69,7 @@ describe('submit costs on hostile input', () => {
     expect(last.ctx.left_out).toBeGreaterThan(49_000);
     expect(last.msg).toBe(`${last.ctx.left_out} more problems were found and not listed (only the first 100 are); fix these and send the request again`);
     // 150,000 of them, spread over tasks: zod overflows its stack (RangeError), which was a 500.
-    const over = await sized('/workflows', { tasks: Array.from({ length: 100 }, (_, t) => ({ key: `t${t}`, image: 'b', env: Object.fromEntries(Array.from({ length: 1_500 }, (_, i) => [`k${i}`, 1])) })) });
+    const over = await sized('/workflows', { tasks: Array.from({ length: 150 }, (_, t) => ({ key: `t${t}`, image: 'b', env: envOf(1000) })) });
     expect(over.status).toBe(422);
     expect(over.body.detail).toEqual([expect.objectContaining({ type: 'too_many_errors', loc: ['body'] })]);
     expect(over.body.detail[0].msg).toMatch(/too many invalid values to check them all/);

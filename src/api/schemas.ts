@@ -2,10 +2,10 @@
 // tenant-schemas.ts and security-schemas.ts, are where input is parsed: handlers receive
 // normalised values (resources in cores and MiB) and trust them.
 import { z } from '@hono/zod-openapi';
-import { laxFloat, laxInt, queryBool, queryInt, uuidError } from './fastapi/index.ts';
+import { laxFloat, laxInt, maxEntries, queryBool, queryInt, uuidError } from './fastapi/index.ts';
 import { NETWORKS, NODE_STATUSES, ON_FAILURE, PRIORITIES, TASK_STATUSES, WORKFLOW_STATUSES } from '../domain/task.ts';
 import { parseCpuQuantity, parseMemoryQuantity } from '../domain/resources.ts';
-import { OutputDeclaration, OutputDeclarations } from '../workflow/outputs.ts';
+import { MAX_OUTPUTS, OutputDeclaration, OutputDeclarations } from '../workflow/outputs.ts';
 
 /** PostgreSQL text cannot hold NUL; say so as a 422 rather than fail at the insert. */
 const Text = () => z.string().refine((v) => !v.includes('\u0000'), { message: 'must not contain the NUL character (\\u0000)' });
@@ -16,13 +16,26 @@ const MAX_CPU = 1_000_000;
 /** The longest base of a retry's backoff: a day (the backoff doubles up to a day, domain/attempt-end.ts). */
 const MAX_BACKOFF_SECONDS = 86_400;
 
+// Bounds on the records and lists of a request that no real task comes near; they stop a hostile
+// body early (docs/api-beyond-the-design.md): a record over its bound is refused before zod walks
+// it (fastapi/entry-limits.ts), a list by zod's own max.
+/** env entries of a task. */
+export const MAX_ENV_ENTRIES = 1000;
+/** labels or node_selector entries of a task, labels of a node. */
+export const MAX_LABELS = 100;
+/** Items of a command given as a list. */
+export const MAX_COMMAND_ITEMS = 10_000;
+
 const StringMap = z.record(Text(), Text());
+const Labels = maxEntries(StringMap.openapi({ maxProperties: MAX_LABELS }), MAX_LABELS);
 
 /** env: a value is a string, or `{"secret": NAME}`, taken from the tenant's secret NAME at run time. */
 const SecretRefSchema = z
   .strictObject({ secret: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, 'a secret name is 1-128 letters, digits, "_", "." or "-", starting with a letter or "_"') })
   .openapi('SecretRef', { description: "The value of one of the tenant's secrets (POST /secrets), given to the container only for the run" });
 const EnvMap = z.record(Text(), z.union([Text(), SecretRefSchema]));
+const BoundedEnv = maxEntries(EnvMap.openapi({ maxProperties: MAX_ENV_ENTRIES }), MAX_ENV_ENTRIES);
+const BoundedOutputs = maxEntries(OutputDeclarations.openapi({ maxProperties: MAX_OUTPUTS }), MAX_OUTPUTS);
 
 export const ResourcesInput = z
   .strictObject({
@@ -64,23 +77,23 @@ export const TaskCreate = z
   .strictObject({
     image: Text().min(1).openapi({ example: 'jarvis/busybox:latest', description: 'A Docker image reference' }),
     command: z
-      .union([z.array(Text()), Text()])
+      .union([z.array(Text()).max(MAX_COMMAND_ITEMS), Text()])
       .nullable()
       .optional()
       .openapi({ example: ['echo', 'hello'], description: 'A string runs under `sh -c`' }),
     name: Text().max(128).nullable().optional(),
-    env: EnvMap.optional(),
+    env: BoundedEnv.optional(),
     priority: z.enum(PRIORITIES).optional(),
     resources: ResourcesInput.optional(),
     // Numbers in pydantic's lax mode: "60", 60.0 and true are read as a pydantic int field reads them.
     timeout_seconds: laxInt(z.number().int().gte(1).lte(INT32_MAX)).nullable().optional(),
     max_retries: laxInt(z.number().int().gte(0).lte(20)).optional(),
     retry_backoff_seconds: laxFloat(z.number().gte(0).lte(MAX_BACKOFF_SECONDS)).optional(),
-    node_selector: StringMap.optional(),
-    labels: StringMap.optional(),
+    node_selector: Labels.optional(),
+    labels: Labels.optional(),
     idempotency_key: Text().min(1).max(256).nullable().optional(),
     network: z.enum(NETWORKS).optional(),
-    outputs: OutputDeclarations.optional(),
+    outputs: BoundedOutputs.optional(),
   })
   .openapi('TaskCreate');
 export type TaskCreate = z.infer<typeof TaskCreate>;
@@ -221,7 +234,7 @@ export const NodeRegister = z
     name: Text().min(1).max(128),
     hostname: Text().min(1).max(255),
     capacity: NodeCapacity,
-    labels: StringMap.optional(),
+    labels: Labels.optional(),
   })
   .openapi('NodeRegister');
 

@@ -18,6 +18,7 @@ export { queryBool, queryInt } from './query-params.ts';
 export { laxFloat, laxInt } from './lax.ts';
 export { uuidError } from './uuid.ts';
 export { secretField } from './secret-fields.ts';
+export { maxEntries } from './entry-limits.ts';
 
 export interface FastApiOptions extends DocsOptions {
   logger: ErrorLogger;

@@ -8,7 +8,8 @@
 // keeps only its last value, as Starlette does. Nothing runs twice, so the app's own middleware
 // (the key check above all) may come before this one: a request without a key is refused before
 // a byte of its body is read. A string PostgreSQL cannot store (NUL, an unpaired surrogate)
-// anywhere in a request the schemas accept is answered 422 here (unstorable-text.ts).
+// anywhere in a request the schemas accept is answered 422 here (unstorable-text.ts), and a body
+// record over its bound of entries before zod walks it (entry-limits.ts).
 import type { OpenAPIHono, RouteConfig } from '@hono/zod-openapi';
 import type { Context, Env, MiddlewareHandler, Schema } from 'hono';
 import { matchedRoutes } from 'hono/route';
@@ -19,6 +20,8 @@ import { RequestValidationError } from './errors.ts';
 import { hideSecrets, secretKeys } from './secret-fields.ts';
 import { mayHoldUnstorable, unstorableInBody, unstorableInParams } from './unstorable-text.ts';
 import { def, unwrap, isZodSchema } from './zod-schema.ts';
+import { oversizedRecords } from './entry-limits.ts';
+import { MAX_LISTED_PROBLEMS } from '../../domain/errors.ts';
 
 /** Content types both Hono's JSON validator and @hono/zod-openapi's media-type gate accept. */
 const CANONICAL_JSON = /^application\/json(?:;\s*charset=[\w-]+)?$/i;
@@ -61,6 +64,12 @@ export function fastApiRequests<E extends Env, S extends Schema, B extends strin
       c.req.json = <T>() => Promise.resolve(value as T);
     }
     const request: FastApiRequest = { route, params: pathParams(known, c.req.path), query, body };
+    // A record over its bound (env, labels, ...) is refused before zod walks it (entry-limits.ts).
+    const bodySchema = body?.kind === 'json' ? jsonBodySchema(route) : undefined;
+    if (bodySchema && body?.kind === 'json') {
+      const oversized = oversizedRecords(bodySchema, body.value, ['body'], MAX_LISTED_PROBLEMS + 1);
+      if (oversized.length > 0) throw new RequestValidationError(hideSecrets(oversized, secretKeys(bodySchema)));
+    }
     const unstorable = [
       ...unstorableInParams('path', request.params),
       ...unstorableInParams('query', query),
