@@ -467,5 +467,12 @@ describe('webhooks.max_per_tenant', () => {
     }
     // The cap is the tenant's, whichever key asks: another key of a full tenant is refused too.
     expect((await make(as(await key('alpha', 'operator')))).status).toBe(409);
+    // Twenty creates at the same moment in an empty tenant: exactly two are stored (each counted
+    // before its insert, all of them passed the count together).
+    const gamma = as(await key('gamma', 'submitter'));
+    const burst = await Promise.all(Array.from({ length: 20 }, () => make(gamma)));
+    expect(burst.filter((r) => r.status === 201)).toHaveLength(2);
+    expect(burst.filter((r) => r.status === 409)).toHaveLength(18);
+    expect((await gamma('GET', '/webhooks')).body.total).toBe(2);
   });
 });

@@ -28,17 +28,16 @@ export class WebhookControl {
     if (problem) throw new InvalidInput([{ type: 'value_error', loc: ['body', 'url'], msg: `Value error, the URL ${problem}`, input: withoutPassword(spec.url), ctx: { error: {} } }]);
     const box = this.deps.secretBox;
     if (!box) throw new Unavailable('Webhooks need JARVIS_SECRET_KEY to keep their secrets encrypted: start the control plane with it (32 random bytes, e.g. openssl rand -base64 32)');
-    // Counted before the insert: requests at the same moment may pass the cap by a few, which
-    // still bounds what the outbox matches each event against.
+    // At most webhooks.max_per_tenant, counted and stored in one turn of the tenant's creates.
     const max = this.deps.config.webhooks.max_per_tenant;
-    const has = await this.deps.webhooks.countOf(actor.tenant);
-    if (has >= max) {
+    const row = { id: randomUUID(), tenant: actor.tenant, url: spec.url, events: [...new Set(spec.events)], createdAt: new Date() };
+    const made = await this.deps.webhooks.createWithin({ ...row, sealedSecret: box.seal(spec.secret, webhookSecretContext(row)) }, max);
+    if ('has' in made) {
       throw new Conflict(
-        `Tenant "${actor.tenant}" has ${has} webhooks, the most webhooks.max_per_tenant (JARVIS_WEBHOOK_MAX_PER_TENANT) allows (${max}): delete one it no longer needs, or ask an operator of the control plane to raise the setting`,
+        `Tenant "${actor.tenant}" has ${made.has} webhooks, the most webhooks.max_per_tenant (JARVIS_WEBHOOK_MAX_PER_TENANT) allows (${max}): delete one it no longer needs, or ask an operator of the control plane to raise the setting`,
       );
     }
-    const row = { id: randomUUID(), tenant: actor.tenant, url: spec.url, events: [...new Set(spec.events)], createdAt: new Date() };
-    return this.deps.webhooks.create({ ...row, sealedSecret: box.seal(spec.secret, webhookSecretContext(row)) });
+    return made.created;
   }
 
   async get(id: string, actor: Actor): Promise<WebhookRow> {

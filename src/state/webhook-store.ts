@@ -96,10 +96,19 @@ export class WebhookStore {
     return { items, total: Number(n) };
   }
 
-  /** How many webhooks the tenant has. */
-  async countOf(tenant: string): Promise<number> {
-    const [{ n }] = await this.db.select({ n: count() }).from(webhooks).where(eq(webhooks.tenant, tenant));
-    return Number(n);
+  /**
+   * Stores the webhook unless its tenant has `max` already; then answers how many it has. The
+   * tenant's creates take turns (a transaction-scoped advisory lock on the tenant), so requests at
+   * the same moment cannot pass the cap together.
+   */
+  async createWithin(row: Omit<WebhookRow, 'seq'>, max: number): Promise<{ created: WebhookRow } | { has: number }> {
+    return this.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`jarvis.webhooks.${row.tenant}`}, 0))`);
+      const [{ n }] = await tx.select({ n: count() }).from(webhooks).where(eq(webhooks.tenant, row.tenant));
+      if (Number(n) >= max) return { has: Number(n) };
+      const [w] = await tx.insert(webhooks).values(row).returning();
+      return { created: w };
+    });
   }
 
   /** Every webhook's tenant and events, for the outbox's fan-out. */
