@@ -20,7 +20,7 @@ import { layOut, type LaidOutGraph } from '../src/ui/graph/dag-model.ts';
 import type { Task } from '../src/ui/wire.ts';
 import { RESULTS_DIR } from './support/harness.ts';
 import { ROOT } from './support/jarvis.ts';
-import { round } from './support/stats.ts';
+import { medianMax, round } from './support/stats.ts';
 import { pad } from './support/table.ts';
 
 const { values: argv } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
@@ -65,11 +65,6 @@ interface ShapeResult {
   cpu_ms: { median: number; max: number };
   wall_ms: { median: number; max: number };
 }
-
-const medianMax = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: round(s[Math.floor((s.length - 1) / 2)], 1), max: round(s[s.length - 1], 1) };
-};
 
 const results: ShapeResult[] = [];
 process.stdout.write(`${pad('layOut on', 40)} ${pad('CPU ms', 18, true)} ${pad('wall ms', 18, true)}  (median / slowest)\n`);

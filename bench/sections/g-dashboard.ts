@@ -18,7 +18,7 @@ import { freshDatabase, pausePendingQueue } from '../support/fixtures.ts';
 import { log, onCleanup, RUN_ID } from '../support/harness.ts';
 import { startJarvis } from '../support/jarvis.ts';
 import { S } from '../support/settings.ts';
-import { round, sleep } from '../support/stats.ts';
+import { medianMax, round, sleep } from '../support/stats.ts';
 import { pad } from '../support/table.ts';
 
 interface PageTiming {
@@ -60,11 +60,6 @@ export interface DashboardResult {
   plans: Record<string, { plan: string; execution_ms: number }>;
   note: string;
 }
-
-const medianMax = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: round(s[Math.floor((s.length - 1) / 2)], 1), max: round(s[s.length - 1], 1) };
-};
 
 /** The API's most tasks in a workflow: the chain c0 <- c1 <- … is as deep as a workflow can be. */
 const CHAIN_TASKS = 10_000;

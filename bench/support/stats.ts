@@ -37,3 +37,9 @@ export function round(x: number, digits = 2): number {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The median and the largest of some timings, each rounded to 0.1 (a few runs of one thing). */
+export function medianMax(xs: number[]): { median: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: round(s[Math.floor((s.length - 1) / 2)], 1), max: round(s[s.length - 1], 1) };
+}

@@ -53,6 +53,19 @@ export function canonicalImage(ref: string): string {
  * account `busybox/x`), `busybox:` its tags, `team/` the account's images.
  */
 export function canonicalPrefix(prefix: string): string {
+  // A policy's few prefixes are read again for every task the scheduler places: read once.
+  let read = READ_PREFIXES.get(prefix);
+  if (read === undefined) {
+    read = readPrefix(prefix);
+    if (READ_PREFIXES.size < 1_000) READ_PREFIXES.set(prefix, read);
+  }
+  return read;
+}
+
+/** canonicalPrefix's answers, by prefix (the config's, so a handful; bounded all the same). */
+const READ_PREFIXES = new Map<string, string>();
+
+function readPrefix(prefix: string): string {
   if (!prefix.includes('/') && /^(localhost|[^:@]*\.[^:@]*)(:\d*)?$/.test(prefix)) return prefix.startsWith(`${LEGACY_HUB}`) ? HUB + prefix.slice(LEGACY_HUB.length) : prefix;
   return canonicalImage(prefix);
 }
