@@ -204,28 +204,39 @@ describe('the use cases, with Redis stalling', () => {
     return { tasks: new TaskControl(deps), workflows: new WorkflowControl(deps) };
   }
 
-  /** Waits for a row of the given name to be stored, as the dispatcher would find its job. */
-  async function stored(db: pg.Client | Database['db'], name: string): Promise<string> {
-    for (let i = 0; i < 200; i++) {
+  /**
+   * Waits for a row of the given name to be stored, as the dispatcher would find its job. The
+   * wait is a deadline, not a count of polls (on a loaded CI machine 200 polls of 10 ms were
+   * once too few), and a submission that ends before its row shows is reported as it ended.
+   */
+  async function stored(db: pg.Client | Database['db'], name: string, submission?: Promise<unknown>): Promise<string> {
+    let settled: { value: unknown } | null = null;
+    void submission?.then(
+      (value) => (settled = { value }),
+      (err: unknown) => (settled = { value: err }),
+    );
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
       const r =
         db instanceof pg.Client
           ? await db.query<{ id: string }>('select id from tasks where name = $1', [name])
           : ((await db.execute(sql`select id from tasks where name = ${name}`)) as unknown as { rows: Array<{ id: string }> });
       if (r.rows[0]) return r.rows[0].id;
+      if (settled) throw new Error(`the submission of ${name} ended before its row was stored: ${String((settled as { value: unknown }).value)}`);
       await new Promise((res) => setTimeout(res, 10));
     }
-    throw new Error(`no task named ${name} was stored`);
+    throw new Error(`no task named ${name} was stored within 30 s`);
   }
 
   it('POST /tasks: Redis answers after the deadline, the task was placed meanwhile: it is accepted as stored, not refused', async () => {
     const s = stores();
     const n = await node(s);
     const c = control(s);
-    // Writes wait (the add lands when the pause ends, after the 3 s deadline).
-    await admin.call('CLIENT', 'PAUSE', '5000', 'WRITE');
+    // Writes wait (the add lands when the pause ends, after the 3 s deadline has passed).
+    await admin.call('CLIENT', 'PAUSE', '30000', 'WRITE'); // ended by the UNPAUSE below
     try {
       const submitted = c.tasks.submit({ image: 'busybox', name: 'late-enqueue', resources: { cpu: 1, memory: '256Mi' } } as never, EVERYONE);
-      const id = await stored(database().db, 'late-enqueue');
+      const id = await stored(database().db, 'late-enqueue', submitted);
       await place(s, [id], n.id);
       const { task, created } = await submitted;
       expect(created).toBe(true);
@@ -241,12 +252,12 @@ describe('the use cases, with Redis stalling', () => {
     const s = stores();
     const n = await node(s);
     const c = control(s);
-    await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+    await admin.call('CLIENT', 'PAUSE', '30000', 'WRITE'); // ended by the stop below
     const submitted = c.workflows.submit(
       { name: 'wf-late', tasks: [{ key: 'first', name: 'wf-late-first', image: 'busybox', resources: { cpu: 1, memory: '256Mi' } }, { key: 'then', image: 'busybox', depends_on: ['first'] }] } as never,
       EVERYONE,
     );
-    const id = await stored(database().db, 'wf-late-first');
+    const id = await stored(database().db, 'wf-late-first', submitted);
     await place(s, [id], n.id);
     await redis.stop(); // the add waiting in it fails
     try {
@@ -275,14 +286,14 @@ describe('the use cases, with Redis stalling', () => {
       await direct.connect();
       cleanups.push(() => direct.end());
       const c = control(stores(cut.db));
-      await admin.call('CLIENT', 'PAUSE', '5000', 'WRITE');
+      await admin.call('CLIENT', 'PAUSE', '30000', 'WRITE'); // ended by the UNPAUSE below
       let err: unknown;
       try {
         const submitted = c.tasks.submit({ image: 'busybox', name: 'not-taken-back' } as never, EVERYONE).then(
           () => null,
           (e: unknown) => e,
         );
-        const id = await stored(direct, 'not-taken-back');
+        const id = await stored(direct, 'not-taken-back', submitted);
         await forwarder.cut(); // PostgreSQL goes away before the take-back
         err = await submitted;
         expect((err as Error).message).not.toMatch(/nothing was stored/);
