@@ -133,6 +133,36 @@ describe('dashboard sessions', () => {
     expect(jarvis.output()).not.toContain(s.cookies.jarvis_ui_session);
   });
 
+  it('ends a live log stream within seconds of Sign out in another tab, with a refused event', async () => {
+    const task = await as(keys.alice.key)('POST', '/tasks', { image: TEST_IMAGE, command: ['true'], name: 'session-stream' });
+    expect(task.status).toBe(201); // no worker here: it stays queued, and its log follow stays open
+    const s = await signInWithFetch(jarvis.url, keys.alice.key);
+    const abort = new AbortController();
+    cleanups.push(async () => abort.abort());
+    const res = await fetch(`${jarvis.url}/ui/tasks/${task.body.id}/logs/stream`, { headers: { cookie: s.cookie }, signal: abort.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const ended = (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return true;
+        text += decoder.decode(value, { stream: true });
+      }
+    })().catch(() => false);
+    await sleep(1_500); // open, and still open after its first session checks
+    expect(await Promise.race([ended, sleep(0).then(() => 'open')])).toBe('open');
+    const out = await fetch(`${jarvis.url}/ui/logout`, { method: 'POST', redirect: 'manual', headers: { origin: jarvis.url, cookie: s.cookie }, body: new URLSearchParams({ _csrf: s.csrf }) });
+    expect(out.status).toBe(303);
+    // Before: the stream went on relaying the log until the page was closed.
+    expect(await Promise.race([ended, sleep(10_000).then(() => 'still open 10 s after Sign out')])).toBe(true);
+    const events = text.split('\n\n').filter((e) => e.startsWith('event: refused'));
+    expect(events).toHaveLength(1);
+    expect(JSON.parse(events[0].split('\n').find((l) => l.startsWith('data: '))!.slice(6))).toEqual({ detail: 'signed out: the dashboard session has ended' });
+  });
+
   it('keeps a record of each session in Redis that holds neither the key nor the session id', async () => {
     const s = await signInWithFetch(jarvis.url, keys.alice.key);
     const admin = await signInWithFetch(jarvis.url, ADMIN);

@@ -113,6 +113,15 @@ export class DashboardSessions {
     return { apiKey, owner: ownerOf(record) };
   }
 
+  /**
+   * Whether the session is still open, without pushing its idle end on: what a live log stream
+   * checks every second (a stream alone does not keep a session alive; its page's refreshes do).
+   */
+  async isOpen(sessionId: string): Promise<boolean> {
+    if (!SESSION_ID.test(sessionId)) return false;
+    return (await this.redis.exists(this.recordKey(hashOf(Buffer.from(sessionId, 'base64url'))))) === 1;
+  }
+
   /** Ends a session (Sign out, or its key refused); returns who held it, or null if it had ended. */
   async end(sessionId: string): Promise<SessionOwner | null> {
     if (!SESSION_ID.test(sessionId)) return null;

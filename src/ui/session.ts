@@ -30,6 +30,8 @@ export interface Viewer {
   open: boolean;
   api: ApiClient;
   csrfToken: string;
+  /** Whether the viewer's session has ended since this request began (Sign out elsewhere, or it ran out); false in open mode. */
+  sessionEnded: () => Promise<boolean>;
 }
 
 declare module 'hono' {
@@ -144,7 +146,8 @@ export function requireViewer(deps: ViewerDeps): MiddlewareHandler {
       return toSignIn('expired');
     }
     const api = new ApiClient(deps.request, key, deps.clientAddress(c));
-    c.set('viewer', { principal: auth.principal, open, api, csrfToken: c.get('csrfToken') });
+    const sessionEnded = sessionId ? async () => !(await sessions.isOpen(sessionId)) : async () => false;
+    c.set('viewer', { principal: auth.principal, open, api, csrfToken: c.get('csrfToken'), sessionEnded });
     await next();
   };
 }

@@ -129,7 +129,14 @@ export async function taskPage(c: Context) {
   );
 }
 
-/** Relays GET /tasks/{id}/logs?follow=true (SSE) from the API to the page, as it is. */
+/** How often a relayed log stream checks that its session is still open. */
+const SESSION_CHECK_MS = 1_000;
+const SIGNED_OUT_EVENT = `event: refused\ndata: ${JSON.stringify({ detail: 'signed out: the dashboard session has ended' })}\n\n`;
+
+/**
+ * Relays GET /tasks/{id}/logs?follow=true (SSE) from the API to the page, as it is, while the
+ * viewer's session is open.
+ */
 export async function taskLogStream(c: Context) {
   const viewer = c.get('viewer');
   const id = encodeURIComponent(c.req.param('id') ?? '');
@@ -162,6 +169,19 @@ export async function taskLogStream(c: Context) {
   c.header('cache-control', 'no-cache');
   const reader = res.body.getReader();
   return stream(c, async (out) => {
+    // Signed out in another tab (or the session ran out): the stream ends within a second with a
+    // `refused` event, as the API's does for a revoked key, instead of running until the page closes.
+    let signedOut = false;
+    const check = setInterval(() => {
+      viewer.sessionEnded().then(
+        (ended) => {
+          if (!ended || signedOut) return;
+          signedOut = true;
+          void reader.cancel().catch(() => undefined);
+        },
+        () => undefined, // Redis did not answer: the next check asks again
+      );
+    }, SESSION_CHECK_MS);
     // The page went away: cancel the API's stream now, which stops its follower and Redis reader
     // (waiting for the next log line to notice could take as long as the task runs).
     out.onAbort(() => {
@@ -182,7 +202,10 @@ export async function taskLogStream(c: Context) {
     } catch {
       // The page went away (abort) or the API ended the stream: nothing more to relay.
     } finally {
+      clearInterval(check);
       signal.removeEventListener('abort', gone);
+      // Written after the relay stopped, so that it never lands inside a relayed event.
+      if (signedOut && !out.aborted) await out.write(SIGNED_OUT_EVENT).catch(() => undefined);
       // Cancelling the API's stream is what stops its follower (and its Redis reader).
       await reader.cancel().catch(() => undefined);
       abort.abort();
