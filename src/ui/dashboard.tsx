@@ -10,7 +10,8 @@ import type { SignedIn, SignedOut } from './pages/login.tsx';
 import type { DashboardSessions } from './session-store.ts';
 import type { ApiRequest } from './api-client.ts';
 import { forbidden, unexpectedErrorPage } from './error-page.tsx';
-import { csrfGuard, csrfToken, forgetOldKeyCookie, requireViewer } from './session.ts';
+import { csrfGuard, csrfToken, forgetOldKeyCookie } from './session.ts';
+import { requireViewer, type Refusals } from './require-viewer.ts';
 import { LIVE_SCRIPT } from './client-script.ts';
 import { loginRoutes } from './pages/login.tsx';
 import { actionRoutes } from './pages/actions.ts';
@@ -46,12 +47,6 @@ export interface DashboardBindings {
   requestId?: string;
 }
 
-export interface Refusals {
-  /** Milliseconds this request's address is held off from showing a key (0: it may). */
-  heldOff(c: Context): number;
-  /** Counts a key refused from this request's address. */
-  refused(c: Context): Promise<void>;
-}
 
 /** The most bytes a dashboard form (sign-in, an action's button) may send. */
 export const FORM_LIMIT_BYTES = 16 * 1024;

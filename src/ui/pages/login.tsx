@@ -10,7 +10,7 @@ import { bearerToken } from '../../auth/keys.ts';
 import { Layout } from '../layout.tsx';
 import { clearSessionCookie, CSRF_FIELD, safeNext, SESSION_COOKIE, setSessionCookie } from '../session.ts';
 import type { DashboardSessions, SessionOwner } from '../session-store.ts';
-import type { Refusals } from '../dashboard.tsx';
+import type { Refusals } from '../require-viewer.ts';
 import { heldOffPage } from '../error-page.tsx';
 
 function LoginForm(p: { csrf: string; next: string; error?: string; open: boolean }) {
