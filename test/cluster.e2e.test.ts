@@ -56,7 +56,7 @@ it('serves one port from two processes, places each task once, and stops them al
   expect(new Set([p1, p2, scheduler, server.child.pid]).size).toBe(4);
   // Exactly one process leads: the scheduler process, which serves no request.
   const leads = () => lines(server.output()).filter((l) => l.msg === 'leader: this control plane now schedules and monitors');
-  for (let i = 0; i < 50 && leads().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 300 && leads().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
   expect(leads().map((l) => l.pid)).toEqual([scheduler]);
 
   const worker = spawnJarvis(['worker', '--executor', 'simulated', '--cpu', '64', '--memory-mb', '65536', '--max-tasks', '50'], {
@@ -77,7 +77,7 @@ it('serves one port from two processes, places each task once, and stops them al
   expect(batch.status).toBe(201);
   // Log lines are written within 50 ms (buffered).
   const servedBy = () => new Set(lines(server.output()).filter((l) => l.msg === 'request' && l.method === 'POST' && l.path === '/tasks').map((l) => l.pid));
-  for (let i = 0; i < 20 && servedBy().size < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 300 && servedBy().size < 2; i++) await new Promise((r) => setTimeout(r, 100));
   expect([...servedBy()].sort()).toEqual([p1, p2].sort());
   expect(leads().map((l) => l.pid)).toEqual([scheduler]);
 
@@ -150,7 +150,7 @@ it("keeps a dashboard session made by one API process on the other (sessions are
   for (let i = 0; i < 8; i++) statuses.push(await onNewConnection(`/ui/tasks?n=${i}`));
   expect(statuses).toEqual(Array(8).fill(200));
   const servedBy = () => new Set(lines(server.output()).filter((l) => l.msg === 'request' && l.path === '/ui/tasks').map((l) => l.pid));
-  for (let i = 0; i < 20 && servedBy().size < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 300 && servedBy().size < 2; i++) await new Promise((r) => setTimeout(r, 100));
   expect([...servedBy()].sort()).toEqual([p1, p2].sort());
   expect(await server.stop('SIGTERM')).toBe(0);
 }, 120_000);

@@ -93,7 +93,7 @@ describe('dashboard sign-in, roles and tenants', () => {
 
     // Both sign-ins are in the audit log: the refused key with no name, the good one with its key's.
     let signIns: Array<{ status: number; key_name: string | null }> = [];
-    for (let i = 0; i < 50 && signIns.length < 2; i++) {
+    for (let i = 0; i < 300 && signIns.length < 2; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, 100));
       signIns = (await as(ADMIN)('GET', '/audit?action=ui.sign_in&limit=50')).body.items;
     }
@@ -153,7 +153,7 @@ describe('dashboard sign-in, roles and tenants', () => {
     await page.getByRole('button', { name: 'Cancel task' }).click();
     await page.waitForURL(/ok=/);
     let records: Array<{ target: string; status: number; key_name: string; client: string | null }> = [];
-    for (let i = 0; i < 50 && records.length === 0; i++) {
+    for (let i = 0; i < 300 && records.length === 0; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, 100));
       records = (await as(ADMIN)('GET', '/audit?action=task.cancel&limit=100')).body.items.filter((r: { target: string }) => r.target === id);
     }

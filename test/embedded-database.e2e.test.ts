@@ -156,7 +156,7 @@ describe('jarvis keys create beside a running jarvis up', () => {
     expect(key).toBeDefined();
     // The running control plane sees the key within a second: open mode is over.
     let status = 200;
-    for (let i = 0; i < 30 && status === 200; i++) {
+    for (let i = 0; i < 100 && status === 200; i++) {
       status = (await http.get('/tasks')).status;
       if (status === 200) await new Promise((r) => setTimeout(r, 100));
     }

@@ -224,7 +224,7 @@ describe('PostgreSQL going away', () => {
     expect(post.body).toEqual({ detail: 'Internal Server Error' });
     // The stack goes to the log, with the request id; never to the client.
     let line: string | undefined;
-    for (let i = 0; i < 50 && !line; i++) {
+    for (let i = 0; i < 300 && !line; i++) {
       line = server.output().split('\n').find((l) => l.includes(requestId) && l.includes('"level":50'));
       if (!line) await new Promise((r) => setTimeout(r, 100));
     }

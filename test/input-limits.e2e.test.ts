@@ -109,7 +109,7 @@ describe('input limits', () => {
     const made = await call('POST', '/auth/keys', { name: 'audited-beside-a-nul', role: 'viewer' });
     expect(made.status).toBe(201);
     let records: Array<{ action: string; target: string | null }> = [];
-    for (let i = 0; i < 50 && !records.some((r) => r.target === made.body.id); i++) {
+    for (let i = 0; i < 300 && !records.some((r) => r.target === made.body.id); i++) {
       await new Promise((r) => setTimeout(r, 100));
       records = (await call('GET', '/audit?limit=500')).body.items;
     }

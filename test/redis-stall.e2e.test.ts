@@ -77,7 +77,7 @@ describe('Redis stalling', () => {
     const manual = (await leader.post('/schedules', { name: 'by-hand', cron: '0 0 1 1 *', paused: true, workflow: { tasks: [{ key: 'a', ...sim() }] } })).body;
     const ticking = (await leader.post('/schedules', { name: 'every-second', cron: '* * * * * *', task: sim() })).body;
     const runs = async () => (await leader.get(`/tasks?schedule_id=${ticking.id}&limit=500`)).body.items as Array<{ created_at: string }>;
-    for (let i = 0; i < 50 && (await runs()).length === 0; i++) await sleep(100);
+    for (let i = 0; i < 300 && (await runs()).length === 0; i++) await sleep(100);
 
     await admin.call('CLIENT', 'PAUSE', '12000', 'WRITE');
     const paused = Date.now();

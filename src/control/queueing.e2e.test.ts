@@ -33,7 +33,7 @@ it('sets both keys and sends both messages; an attempt key is raised, never lowe
   expect(await redis.get(names.attemptCancelKey(id))).toBe('a2');
   await tellNodesToCancel(deps, [{ id, attempt: 3 }]);
   expect(await redis.get(names.attemptCancelKey(id))).toBe('a3');
-  for (let i = 0; i < 20 && heard.length < 6; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 600 && heard.length < 6; i++) await new Promise((r) => setTimeout(r, 50));
   expect(heard).toEqual([
     [names.attemptCancelChannel, `${id} a2`],
     [names.cancelChannel, id],

@@ -46,7 +46,7 @@ it("shows a pass's deliveries to the sender all at once, so a line's later event
     // Until the last insert waits for the blocker's row (the first has finished by then).
     const waiting = async () =>
       Number((await blocker.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)).rows[0].n);
-    for (let i = 0; i < 200 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 1200 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 25));
     expect(await waiting()).toBe(1);
     const seen = await store.sendable(1_000, []);
     expect(seen.filter((d) => d.eventId === 'evt_t1000')).toEqual([]);
