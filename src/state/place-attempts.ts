@@ -48,6 +48,16 @@ const PLACED = around(placedOn);
  * scanned every queued task for the join: 5 ms per lone placement with 20,000 waiting, 0.1 ms
  * by key (docs/decisions.md, "Statistics after a burst"). setStatusReasons and markStarted do
  * the same.
+ *
+ * No step joins two CTEs: the planner guesses a CTE's rows from its query (`live` ~1 whatever
+ * the batch, the join to the JSON's 100-row guess; `took` ~1, FIT_GUARD's terms each a third), so
+ * such a join was a nested loop reading one side once per row of the other: `changed` read `took`
+ * once per task and the refusal's `not exists` half of it, 1 M and 0.5 M rows compared for 1,000
+ * plans on 1,000 nodes, 84-86 % of the statement (bench/place-batch.ts; docs/decisions.md,
+ * "Placement statement at batch scale"). So each node's task ids ride with its sums
+ * (`task_ids`) into `took`'s RETURNING; `changed` unnests them and reaches each task by its key,
+ * and the tasks refused are `live`'s ids EXCEPT ALL those taken (sorted or hashed, never
+ * compared pairwise; the same multiset as the `not exists`, a task planned twice included).
  */
 export async function placeAttempts(db: Tx | Db, plans: Array<{ taskId: string; nodeId: string }>): Promise<{ placed: TaskRow[]; refused: string[]; gone: string[] }> {
   const at = new Date().toISOString();
@@ -60,27 +70,28 @@ export async function placeAttempts(db: Tx | Db, plans: Array<{ taskId: string; 
       where t.id = any(${uuidArray(plans.map((p) => p.taskId))}::uuid[]) and t.status = 'queued'
       order by t.id for update of t
     ), sums as (
-      select node_id as id, sum(cpu)::float8 as cpu, sum(memory_mb)::int as "memoryMb", sum(gpu)::int as gpu, count(*)::int as tasks
+      select node_id as id, sum(cpu)::float8 as cpu, sum(memory_mb)::int as "memoryMb", sum(gpu)::int as gpu, count(*)::int as tasks,
+        array_agg(id) as task_ids
       from live group by node_id
     ), r as (
       select sums.* from sums join nodes on nodes.id = sums.id order by nodes.id for update of nodes
     ), took as (
       update nodes set ${RESERVE_SET}
       from r where nodes.id = r.id and nodes.status = ${ACCEPTS_WORK} and ${FIT_GUARD}
-      returning nodes.id, nodes.name
+      returning nodes.id, nodes.name, r.task_ids
     ), changed as (
       update tasks set
         status = 'scheduled',
-        node_id = took.id,
+        node_id = p.node_id,
         attempts = tasks.attempts + 1,
         scheduled_at = ${at}::timestamptz,
-        status_reason = ${WAITING[0]} || took.name || ${WAITING[1]}
-      from live join took on took.id = live.node_id
-      where tasks.id = live.id
-      returning tasks.*, ${PLACED[0]} || took.name || ${PLACED[1]} as event_reason
+        status_reason = ${WAITING[0]} || p.name || ${WAITING[1]}
+      from (select t.id, took.id as node_id, took.name from took cross join unnest(took.task_ids) as t(id)) p
+      where tasks.id = p.id
+      returning tasks.*, ${PLACED[0]} || p.name || ${PLACED[1]} as event_reason
     ), history as (${eventsOf(sql`changed`, at)})
     select case when row_number() over () = 1 then n.refused end as refused, c.*
-    from (select coalesce(json_agg(live.id), '[]') as refused from live where not exists (select 1 from took where took.id = live.node_id)) n
+    from (select coalesce(json_agg(id), '[]') as refused from (select id from live except all select unnest(task_ids) from took) x) n
     left join changed c on true`)) as unknown as {
     rows: Array<Record<string, unknown> & { refused: string[] | string | null }>;
   };
