@@ -59,8 +59,8 @@ export interface LaidOutGraph {
 const BOX_W = 180;
 const BOX_H = 44;
 const GROUP_H = 62;
-/** Which status a group shows first: the one that needs a look. */
-const SEVERITY = ['failed', 'timed_out', 'running', 'scheduled', 'queued', 'pending', 'cancelled', 'skipped', 'succeeded'];
+/** Which status a group shows first: the one that needs a look (the timeline's dense marks too). */
+export const SEVERITY = ['failed', 'timed_out', 'running', 'scheduled', 'queued', 'pending', 'cancelled', 'skipped', 'succeeded'];
 
 function groupStatus(counts: Record<string, number>): string {
   return SEVERITY.find((s) => counts[s]) ?? Object.keys(counts)[0] ?? 'pending';

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Task } from '../wire.ts';
-import { Gantt, packLanes, ROW_LIMIT } from './gantt.tsx';
+import { BAR_LIMIT, denseMarks, Gantt, packLanes, ROW_LIMIT } from './gantt.tsx';
 
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1) + s * 1000).toISOString();
 const ran = (key: string, start: number, end: number | null, status = 'succeeded') =>
@@ -32,5 +32,36 @@ describe('workflow timeline', () => {
     expect(big).toContain('Timeline of 1000 tasks over 6.6 min, packed into 25 lanes (at most 25 ran at once)');
     expect(big.match(/<rect /g)).toHaveLength(1000);
     expect(big).not.toContain('>m999</text>');
+  });
+
+  it(`draws more than ${BAR_LIMIT} tasks as marks of the chart's pixels: as many as the chart has room for, not one per task`, () => {
+    // 10,000 tasks 25 at a time, one after the other in each lane; every 97th failed.
+    const tasks = Array.from({ length: 10_000 }, (_, i) => ran(`m${i}`, Math.floor(i / 25) * 3, Math.floor(i / 25) * 3 + 3, i % 97 === 50 ? 'failed' : 'succeeded'));
+    const svg = String(Gantt({ tasks, now: Date.parse(at(40_000)) }));
+    expect(svg).toContain('Timeline of 10000 tasks over 20 min, packed into 25 lanes (at most 25 ran at once), drawn pixel by pixel');
+    expect(svg).toContain('9897 succeeded, 103 failed.');
+    const marks = svg.match(/<rect /g)!.length;
+    // A run of succeeded tasks per lane, split by each failed one: 25 + 2 × 103 at most (231).
+    expect(marks).toBeLessThanOrEqual(25 + 2 * 103);
+    expect(svg.length).toBeLessThan(30_000); // a rect per task: 1.2 MB
+    expect(svg).toContain('<title>failed</title>');
+  });
+
+  it('gives each pixel of a lane its most telling status, and shares rows past 300 lanes', () => {
+    const px = (ms: number) => ms / 1000; // 1 px a second
+    const bar = (lane: number, start: number, end: number, status: string) => ({ task: { status } as Task, start: start * 1000, end: end * 1000, lane });
+    const { marks, rows } = denseMarks([bar(0, 0, 10, 'succeeded'), bar(0, 4, 5, 'failed'), bar(1, 2, 3, 'running')], 2, px, 20);
+    expect(rows).toBe(2);
+    expect(marks).toEqual([
+      { row: 0, from: 0, to: 4, status: 'succeeded' },
+      { row: 0, from: 4, to: 5, status: 'failed' },
+      { row: 0, from: 5, to: 10, status: 'succeeded' },
+      { row: 1, from: 2, to: 3, status: 'running' },
+    ]);
+    const many = Array.from({ length: 900 }, (_, lane) => bar(lane, 0, 1, lane === 899 ? 'failed' : 'succeeded'));
+    const shared = denseMarks(many, 900, px, 20);
+    expect(shared.rows).toBe(300);
+    expect(shared.marks).toHaveLength(300);
+    expect(shared.marks.at(-1)).toEqual({ row: 299, from: 0, to: 1, status: 'failed' });
   });
 });
