@@ -115,10 +115,11 @@ try {
   const redis = await connectRedis();
   onCleanup('close redis', () => redis.quit());
   await pausePendingQueue(redis, prefix);
-  log(`seeding a running ${TASKS}-task workflow into ${db.name}…`);
-  const wf = await seed(db.url);
+  // Started first: it makes the tables.
   const jarvis = await startJarvis({ command: 'server', prefix, databaseUrl: db.url, dataDir: `${tmp}/pglite`, env: { JARVIS_RECONCILE_SECONDS: '3600' } });
   onCleanup(`stop jarvis server ${prefix}`, () => jarvis.stop());
+  log(`seeding a running ${TASKS}-task workflow into ${db.name}…`);
+  const wf = await seed(db.url);
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   onCleanup('close the seeding client', () => client.end());
