@@ -242,6 +242,35 @@ describe('workflows', () => {
     expect(grew(counted, await finishedCounts())).toEqual({ cancelled: 1, skipped: 1 });
   });
 
+  it('answers If-None-Match with 304 and no body while nothing changed; a task that ends gives a new ETag', async () => {
+    const r = await http.post('/workflows', { tasks: [task('ran', 'true'), task('held', 'true', [], { node_selector: { zone: 'nowhere' } })] });
+    expect(r.status).toBe(201);
+    const id = r.body.id;
+    await http.waitForTask(byKey(r.body.tasks).ran.id, (x) => x.status === 'succeeded');
+    const ask = (tag: string) => http.call('GET', `/workflows/${id}`, undefined, { 'if-none-match': tag });
+    let read = await http.get(`/workflows/${id}`);
+    expect(read.status).toBe(200);
+    let tag = read.headers.get('etag')!;
+    expect(tag).toMatch(/^W\/"[^"]+"$/);
+    // The scheduler may still write the held task's waiting reason once: then the body (and tag) differ.
+    let again = await ask(tag);
+    for (let i = 0; again.status === 200 && i < 5; i++) [tag, again] = [again.headers.get('etag')!, await ask(again.headers.get('etag')!)];
+    expect(again.status).toBe(304);
+    expect(again.body).toBeNull();
+    expect(again.headers.get('etag')).toBe(tag);
+    // Compared weakly, among others, and * for any.
+    for (const sent of [tag.slice(2), `W/"other", ${tag}`, '*']) expect((await ask(sent)).status).toBe(304);
+    expect((await ask('W/"other"')).status).toBe(200);
+    expect((await http.call('GET', '/workflows/0190a4b2-0000-7000-8000-000000000009', undefined, { 'if-none-match': '*' })).status).toBe(404);
+
+    expect((await http.post(`/tasks/${byKey(r.body.tasks).held.id}/cancel`)).status).toBe(200);
+    read = await ask(tag);
+    expect(read.status).toBe(200);
+    expect(byKey(read.body.tasks).held.status).toBe('cancelled');
+    expect(read.headers.get('etag')).not.toBe(tag);
+    expect((await ask(read.headers.get('etag')!)).status).toBe(304);
+  });
+
   it.each([
     [
       'a cycle, named',

@@ -3,6 +3,7 @@
 // the deadline POST /tasks has (enqueueWithin). If Redis refuses them or does not answer in time
 // the workflow is removed again and the caller gets Unavailable (unless one was placed meanwhile:
 // then it is accepted, as stored; see takeBack).
+import { createHash } from 'node:crypto';
 import { validateGraph } from '../dag/validate.ts';
 import type { TaskRow, WorkflowRow } from '../state/schema.ts';
 import { Conflict, InvalidInput, NotFound } from '../domain/errors.ts';
@@ -77,6 +78,22 @@ export class WorkflowControl {
     const workflow = await this.deps.workflows.get(id);
     if (!workflow || !canSee(actor, workflow.tenant)) throw new NotFound('Workflow not found');
     return { workflow, tasks: await this.deps.workflows.tasksOf(id) };
+  }
+
+  /**
+   * The workflow as GET /workflows/{id} gives it, with its tag (the ETag): a digest of
+   * WorkflowStore.version, so it changes whenever the workflow or any of its tasks is written and
+   * tells nothing else. When the tag is among `known` (the If-None-Match of a client that read it
+   * before), the tasks are not read: `unchanged`. The tag is taken before the rows are read, so a
+   * body may be newer than its tag, never older: a client holding it reads the next change.
+   */
+  async read(id: string, actor: Actor, known: readonly string[] = []): Promise<{ tag: string; unchanged: true } | { tag: string; unchanged: false; workflow: WorkflowRow; tasks: TaskRow[] }> {
+    const v = await this.deps.workflows.version(id);
+    if (!v || !canSee(actor, v.tenant)) throw new NotFound('Workflow not found');
+    const tag = `W/"${createHash('sha256').update(`${id}\n${v.version}`).digest('base64url').slice(0, 22)}"`;
+    if (known.includes(tag) || known.includes('*')) return { tag, unchanged: true };
+    const { workflow, tasks } = await this.get(id, actor);
+    return { tag, unchanged: false, workflow, tasks };
   }
 
   /**

@@ -9,6 +9,16 @@ import { ErrorDetail, Workflow, WorkflowCreate, WorkflowIdParam, WorkflowListQue
 
 const notFound = json(ErrorDetail, 'No workflow with this id');
 
+/**
+ * The tags of an If-None-Match header, each as a weak tag (`W/"…"`: If-None-Match compares
+ * weakly), or `*`; none when there is no header.
+ */
+export function entityTags(header: string | undefined): string[] {
+  if (!header) return [];
+  if (header.trim() === '*') return ['*'];
+  return [...header.matchAll(/(?:W\/)?"([^"]*)"/g)].map((m) => `W/"${m[1]}"`);
+}
+
 export function workflowRoutes(control: Control) {
   const app = new OpenAPIHono();
   const { workflows } = control;
@@ -62,12 +72,20 @@ export function workflowRoutes(control: Control) {
     path: '/workflows/{id}',
     tags: ['workflows'],
     summary: 'Get a workflow with every task and its state',
+    description:
+      'Answers with an ETag that changes whenever the workflow or any of its tasks changes. Sent back in If-None-Match, it gets 304 with no body while nothing changed, without the tasks being read: a cheap poll of a big workflow.',
     request: { params: WorkflowIdParam },
-    responses: { 200: json(Workflow, 'The workflow'), 404: notFound },
+    responses: {
+      200: { ...json(Workflow, 'The workflow'), headers: { ETag: { schema: { type: 'string' }, description: 'The workflow\'s version (weak)' } } },
+      304: { description: 'Not modified: the workflow and its tasks are as the If-None-Match tag says', headers: { ETag: { schema: { type: 'string' } } } },
+      404: notFound,
+    },
   });
   app.openapi(get, async (c) => {
-    const { workflow, tasks } = await workflows.get(c.req.valid('param').id, actorOf(c));
-    return c.json(presentWorkflow(workflow, tasks), 200);
+    const read = await workflows.read(c.req.valid('param').id, actorOf(c), entityTags(c.req.header('if-none-match')));
+    c.header('etag', read.tag);
+    if (read.unchanged) return c.body(null, 304);
+    return c.json(presentWorkflow(read.workflow, read.tasks), 200);
   });
 
   const cancel = createRoute({
