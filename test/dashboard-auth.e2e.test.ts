@@ -9,7 +9,7 @@ import { TEST_IMAGE } from './support/env.ts';
 import { createTestDatabase } from './support/database.ts';
 import { api, startJarvis } from './support/jarvis.ts';
 import { removeLeftovers } from './support/leftovers.ts';
-import { setCookies } from './support/dashboard.ts';
+import { setCookies, signInWithFetch } from './support/dashboard.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
 // other after-hooks, once those processes are stopped.
@@ -305,5 +305,67 @@ describe('dashboard sign-in, roles and tenants', () => {
     const v = await signIn(keys['viewer-beta']);
     expect(await v.page.getByLabel('Tenant', { exact: true }).count()).toBe(0);
     await v.context.close();
+  });
+
+  it("answers a running workflow's unchanged live refresh with 304, checked with the viewer's key and tenant; a task's end draws it again", async () => {
+    const wf = await as(keys['submitter-alpha'])('POST', '/workflows', {
+      name: 'ui-wf-live',
+      tasks: [
+        { key: 'a', image: TEST_IMAGE, command: ['true'] },
+        { key: 'b', image: TEST_IMAGE, command: ['true'] },
+      ],
+    });
+    expect(wf.status).toBe(201);
+    const path = `/ui/workflows/${wf.body.id}`;
+    const made = await as(ADMIN)('POST', '/auth/keys', { name: 'viewer-alpha-live', role: 'viewer', tenant: 'alpha' });
+    expect(made.status).toBe(201);
+    const alpha = await signInWithFetch(jarvis.url, made.body.key, path);
+    const beta = await signInWithFetch(jarvis.url, keys['viewer-beta'], path);
+    /** The refresh the page's script sends, with the validator of the copy it has. */
+    const refresh = async (cookie: string, tag?: string) => {
+      const res = await fetch(jarvis.url + path, { redirect: 'manual', headers: { cookie, 'x-jarvis-live': '1', ...(tag ? { 'if-none-match': tag } : {}) } });
+      const body = await res.text();
+      return { res, body, tag: /data-etag="([^"]*)"/.exec(body)?.[1].replaceAll('&quot;', '"') };
+    };
+    let drawn = await refresh(alpha.cookie);
+    expect(drawn.res.status).toBe(200);
+    expect(drawn.body).toContain('2 queued');
+    expect(drawn.tag).toMatch(/^W\/"[^"]+"$/);
+    // Nothing changed: 304 with no body. (A write the scheduler makes meanwhile, such as a task's
+    // waiting reason, or a new minute, draws it once more, with a new validator.)
+    let again = await refresh(alpha.cookie, drawn.tag);
+    for (let i = 0; again.res.status === 200 && i < 5; i++) [drawn, again] = [again, await refresh(alpha.cookie, again.tag)];
+    expect(again.res.status).toBe(304);
+    expect(again.body).toBe('');
+    expect(again.res.headers.get('etag')).toBe(drawn.tag);
+
+    // The validator is no key: another tenant's viewer sending it gets "not found", as without it;
+    // and so does the API's ETag sent to the API.
+    const other = await refresh(beta.cookie, drawn.tag);
+    expect(other.res.status).toBe(404);
+    expect(other.body).toContain('No workflow with this id that your key can see.');
+    expect(other.res.headers.get('etag')).toBeNull();
+    const read = await as(made.body.key)('GET', `/workflows/${wf.body.id}`);
+    const apiTag = read.headers.get('etag')!;
+    expect(apiTag).toMatch(/^W\/"[^"]+"$/);
+    const ask = (key: string) => api(jarvis.url).call('GET', `/workflows/${wf.body.id}`, undefined, { authorization: `Bearer ${key}`, 'if-none-match': apiTag });
+    expect((await ask(made.body.key)).status).toBe(304);
+    expect((await ask(keys['viewer-beta'])).status).toBe(404);
+
+    // A task ends: the same validator now gets the page drawn again, showing it.
+    const a = wf.body.tasks.find((t: { workflow_key: string }) => t.workflow_key === 'a');
+    expect((await as(keys['submitter-alpha'])('POST', `/tasks/${a.id}/cancel`)).status).toBe(200);
+    const changed = await refresh(alpha.cookie, drawn.tag);
+    expect(changed.res.status).toBe(200);
+    expect(changed.body).toMatch(/1 cancelled/);
+    expect(changed.tag).not.toBe(drawn.tag);
+    expect((await ask(made.body.key)).status).toBe(200);
+
+    // The key is revoked: its refresh goes to the sign-in form, whatever validator it sends.
+    expect((await as(ADMIN)('DELETE', `/auth/keys/${made.body.id}`)).status).toBe(204);
+    const revoked = await refresh(alpha.cookie, changed.tag);
+    expect(revoked.res.status).toBe(303);
+    expect(revoked.res.headers.get('location')).toBe(`/ui/login?next=${encodeURIComponent(path)}&expired=1`);
+    expect((await as(keys['submitter-alpha'])('POST', `/workflows/${wf.body.id}/cancel`)).status).toBe(200);
   });
 });

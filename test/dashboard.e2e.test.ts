@@ -1,7 +1,7 @@
 // The web dashboard as a person sees it, in open mode (the quick start: no key, loopback), against
 // a real `jarvis up`: each page, live log and status updates, and each action (cancel, retry,
 // drain, resume, cancel a workflow). Screenshots of every page go to test-output/.
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBrowser, screenshot, watchedPage } from './support/browser.ts';
 import { TEST_IMAGE } from './support/env.ts';
@@ -256,6 +256,41 @@ describe('dashboard at /ui (open mode)', () => {
     await page.waitForURL(new RegExp(`/ui/tasks\\?workflow_id=${r.body.id}$`));
     expect(await page.getByTestId('list-summary').innerText()).toMatch(/^Tasks 1–50 of 1000 · workflow id/);
     expect((await http().post(`/workflows/${r.body.id}/cancel`)).status).toBe(200);
+    expect(problems).toEqual([]);
+  });
+
+  it("refreshes a running workflow's page only when it changed: 304 with no body while nothing did, then a task's end and the workflow's", async () => {
+    const held = (key: string) => ({ key, image: TEST_IMAGE, command: ['true'], node_selector: { zone: 'nowhere' } });
+    const r = await http().post('/workflows', { name: 'ui-live-wf', tasks: [held('first'), held('second')] });
+    expect(r.status).toBe(201);
+    const idOf = (key: string) => r.body.tasks.find((t: { workflow_key: string }) => t.workflow_key === key).id;
+    const live: Array<{ status: number; bytes: number }> = [];
+    const seen = async (res: Response) => {
+      if (res.request().headers()['x-jarvis-live']) live.push({ status: res.status(), bytes: (await res.request().sizes()).responseBodySize });
+    };
+    page.on('response', seen);
+    try {
+      await page.goto(`${jarvis.url}/ui/workflows/${r.body.id}`);
+      await page.evaluate('window.jarvisTestLoaded = true'); // gone if the page were loaded again
+      const counts = page.locator('#workflow-live > p').first();
+      expect(await counts.innerText()).toMatch(/^2 tasks: 2 queued/);
+      // Nothing changes: the refreshes (every 4 s) are answered 304, with no body. (One drawn
+      // again may come first: a task's waiting reason written meanwhile, or a new minute.)
+      await expect.poll(() => live.filter((l) => l.status === 304).length, { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+      expect(new Set(live.filter((l) => l.status === 304).map((l) => l.bytes))).toEqual(new Set([0]));
+
+      // A task ends: a refresh shows it, without a reload.
+      expect((await http().post(`/tasks/${idOf('first')}/cancel`)).status).toBe(200);
+      await expect.poll(() => counts.innerText(), { timeout: 15_000 }).toMatch(/^2 tasks: 1 cancelled, 1 queued/);
+      expect(await page.locator('svg.dag a[data-box=task]', { hasText: 'first' }).locator('text').allTextContents()).toEqual(['first', 'cancelled']);
+      // The workflow ends: shown, and the refreshes stop.
+      expect((await http().post(`/tasks/${idOf('second')}/cancel`)).status).toBe(200);
+      await expect.poll(() => page.locator('h1').innerText(), { timeout: 15_000 }).not.toContain('running');
+      expect(await page.locator('[data-live]').count()).toBe(0);
+      expect(await page.evaluate('window.jarvisTestLoaded')).toBe(true);
+    } finally {
+      page.off('response', seen);
+    }
     expect(problems).toEqual([]);
   });
 

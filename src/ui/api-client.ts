@@ -11,6 +11,8 @@ export type ApiRequest = (path: string, init: RequestInit, client: string | null
 export interface ApiAnswer<T> {
   status: number;
   body: T;
+  /** The answer's ETag header (GET /workflows/{id} has one), or null. */
+  etag: string | null;
 }
 
 /** The API's error body (`{"detail": ...}`) in words, whatever shape it had. */
@@ -33,8 +35,9 @@ export class ApiClient {
     return this.key ? { authorization: `Bearer ${this.key}` } : {};
   }
 
-  async call<T = unknown>(method: string, path: string): Promise<ApiAnswer<T>> {
-    const res = await this.request(path, { method, headers: this.headers() }, this.client);
+  /** `extra`: more request headers, e.g. If-None-Match (a 304 has the body null). */
+  async call<T = unknown>(method: string, path: string, extra: Record<string, string> = {}): Promise<ApiAnswer<T>> {
+    const res = await this.request(path, { method, headers: { ...extra, ...this.headers() } }, this.client);
     const text = await res.text();
     let body: unknown = text;
     try {
@@ -42,11 +45,11 @@ export class ApiClient {
     } catch {
       // Not JSON (/metrics): the text as it is.
     }
-    return { status: res.status, body: body as T };
+    return { status: res.status, body: body as T, etag: res.headers.get('etag') };
   }
 
-  get<T = unknown>(path: string): Promise<ApiAnswer<T>> {
-    return this.call<T>('GET', path);
+  get<T = unknown>(path: string, extra?: Record<string, string>): Promise<ApiAnswer<T>> {
+    return this.call<T>('GET', path, extra);
   }
 
   post<T = unknown>(path: string): Promise<ApiAnswer<T>> {

@@ -4,6 +4,8 @@
 //    and swap in the new #x (skipped while focus is inside it, so a keyboard user is not moved);
 //    once the fresh #x has no data-live (what it shows has ended), it stops, and so do the ticks
 //    when no live part is left. A refresh sent to the sign-in form (key revoked) goes there.
+//    A live part may carry its validator (data-etag, the workflow page's): it is sent back
+//    (If-None-Match) and a 304 means nothing changed since it was drawn, so nothing is swapped.
 //  - <pre data-follow="/ui/tasks/ID/logs/stream">: the stream replays the log from its start, so
 //    the stored text is replaced line by line with no gap; on its end event the page reloads the
 //    live parts once more; on a refused event (the key was revoked) it stops and says so.
@@ -16,16 +18,24 @@ export const LIVE_SCRIPT = `(() => {
   const refresh = async () => {
     const parts = live().filter((el) => !el.contains(document.activeElement));
     if (document.hidden || parts.length === 0) return;
+    // The parts' validator, when every part has the same one (the page drew them together).
+    const tag = parts[0].getAttribute('data-etag');
+    const headers = { 'x-jarvis-live': '1' };
+    if (tag && parts.every((el) => el.getAttribute('data-etag') === tag)) headers['if-none-match'] = tag;
     try {
-      const res = await fetch(location.href, { headers: { 'x-jarvis-live': '1' }, credentials: 'same-origin' });
+      const res = await fetch(location.href, { headers, credentials: 'same-origin' });
       // The key was revoked meanwhile: the page went to the sign-in form; go there, saying so.
       if (res.redirected && new URL(res.url).pathname === '/ui/login') { location.assign(res.url); return; }
+      // 304: nothing changed since the parts were drawn (and the key may still see them).
       if (!res.ok) return;
       const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
       for (const el of parts) {
         const fresh = doc.getElementById(el.id);
-        if (fresh && fresh.innerHTML !== el.innerHTML) el.innerHTML = fresh.innerHTML;
-        if (fresh && !fresh.hasAttribute('data-live')) el.removeAttribute('data-live');
+        if (!fresh) continue;
+        if (fresh.innerHTML !== el.innerHTML) el.innerHTML = fresh.innerHTML;
+        if (!fresh.hasAttribute('data-live')) el.removeAttribute('data-live');
+        if (fresh.hasAttribute('data-etag')) el.setAttribute('data-etag', fresh.getAttribute('data-etag'));
+        else el.removeAttribute('data-etag');
       }
       if (live().length === 0 && timer !== null) { clearInterval(timer); timer = null; }
     } catch (e) { /* the next tick tries again */ }
