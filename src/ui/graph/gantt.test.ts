@@ -17,6 +17,34 @@ describe('workflow timeline', () => {
     expect(Object.fromEntries(bars.map((b) => [b.task.workflow_key, b.lane]))).toEqual({ a: 0, b: 1, c: 1, d: 1, e: 0 });
   });
 
+  it('gives every task the lane the first-free scan over all lanes gives', () => {
+    // The scan packLanes replaced (O(tasks × lanes)), on random workflows with ties and running tasks.
+    const scan = (tasks: Task[], now: number) => {
+      const ends: number[] = [];
+      return [...tasks]
+        .filter((t) => t.started_at)
+        .sort((a, b) => Date.parse(a.started_at!) - Date.parse(b.started_at!))
+        .map((t) => {
+          const start = Date.parse(t.started_at!);
+          const end = Math.max(start, t.finished_at ? Date.parse(t.finished_at) : now);
+          let lane = ends.findIndex((e) => e <= start);
+          if (lane < 0) lane = ends.push(end) - 1;
+          else ends[lane] = end;
+          return [t.workflow_key, lane];
+        });
+    };
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 50; round++) {
+      const tasks = Array.from({ length: 1 + Math.floor(random() * 300) }, (_, i) => {
+        const start = Math.floor(random() * 100);
+        return ran(`t${i}`, start, random() < 0.1 ? null : start + Math.floor(random() * 30), 'succeeded');
+      });
+      const { bars } = packLanes(tasks, Date.parse(at(120)));
+      expect(bars.map((b) => [b.task.workflow_key, b.lane])).toEqual(scan(tasks, Date.parse(at(120))));
+    }
+  });
+
   it('runs a running task to now', () => {
     const { bars } = packLanes([ran('a', 0, null, 'running')], Date.parse(at(7)));
     expect(bars[0].end - bars[0].start).toBe(7000);

@@ -30,20 +30,70 @@ interface Bar {
   lane: number;
 }
 
-/** Greedy interval partitioning: each bar (by start) goes to the first lane that is free by then. */
-export function packLanes(tasks: Task[], now: number): { bars: Bar[]; lanes: number } {
-  const ends: number[] = [];
-  const bars: Bar[] = [];
-  const sorted = tasks.filter((t) => t.started_at).sort((a, b) => Date.parse(a.started_at!) - Date.parse(b.started_at!));
-  for (const t of sorted) {
-    const start = Date.parse(t.started_at!);
-    const end = Math.max(start, t.finished_at ? Date.parse(t.finished_at) : now);
-    let lane = ends.findIndex((e) => e <= start);
-    if (lane < 0) lane = ends.push(end) - 1;
-    else ends[lane] = end;
-    bars.push({ task: t, start, end, lane });
+/** A binary min-heap of numbers in an array (the timeline's lanes, by end time or by index). */
+class MinHeap {
+  private readonly a: number[] = [];
+  constructor(private readonly key: (v: number) => number) {}
+  get size() {
+    return this.a.length;
   }
-  return { bars, lanes: ends.length };
+  peek(): number {
+    return this.a[0];
+  }
+  push(v: number): void {
+    const a = this.a;
+    let i = a.push(v) - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (this.key(a[up]) <= this.key(v)) break;
+      a[i] = a[up];
+      i = up;
+    }
+    a[i] = v;
+  }
+  pop(): number {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= a.length) break;
+      if (c + 1 < a.length && this.key(a[c + 1]) < this.key(a[c])) c++;
+      if (this.key(a[c]) >= this.key(last)) break;
+      a[i] = a[c];
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+
+/**
+ * Greedy interval partitioning: each bar (by start) goes to the first lane that is free by then.
+ * Lanes still busy wait in a heap by end, lanes free in a heap by number, so a bar costs
+ * O(log lanes), not a look at every lane (10,000 tasks over 1,250 lanes: 80 ms of every render);
+ * each time is parsed once, not in the sort's comparisons.
+ */
+export function packLanes(tasks: Task[], now: number): { bars: Bar[]; lanes: number } {
+  const bars: Bar[] = [];
+  for (const t of tasks) {
+    if (!t.started_at) continue;
+    const start = Date.parse(t.started_at);
+    bars.push({ task: t, start, end: Math.max(start, t.finished_at ? Date.parse(t.finished_at) : now), lane: 0 });
+  }
+  bars.sort((a, b) => a.start - b.start);
+  const endOf: number[] = [];
+  const busy = new MinHeap((lane) => endOf[lane]);
+  const free = new MinHeap((lane) => lane);
+  for (const b of bars) {
+    while (busy.size > 0 && endOf[busy.peek()] <= b.start) free.push(busy.pop());
+    b.lane = free.size > 0 ? free.pop() : endOf.length;
+    endOf[b.lane] = b.end;
+    busy.push(b.lane);
+  }
+  return { bars, lanes: endOf.length };
 }
 
 export interface Mark {
