@@ -8,6 +8,7 @@
 // succeeded and 5 queued ones to running (rows and events, as the result recorder writes them)
 // before each refresh. Each: one warm-up, then `--runs` requests; wall time from this process and
 // CPU time of the server process (/proc), median and slowest, and bytes of the answer's body.
+// Then the plans and times of the statement an If-None-Match costs and of the read it saves.
 //
 //   npx tsx bench/workflow-refresh.ts [--runs 7]
 //
@@ -92,6 +93,14 @@ async function changeSome(client: pg.Client, workflowId: string): Promise<void> 
   await client.query('COMMIT');
 }
 
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+const describePlan = (n: PlanNode): string =>
+  `${n['Node Type']}${n['Index Name'] ? ` on ${n['Index Name']}` : ''}${n.Plans?.length ? ` <- ${n.Plans.map(describePlan).join(', ')}` : ''}`;
+
 /** User and system CPU time of a process so far, ms (Linux /proc; clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -109,6 +118,8 @@ interface Figure {
 
 cleanUpOnSignals();
 const results: Figure[] = [];
+/** EXPLAIN ANALYZE of the statement an If-None-Match costs (WorkflowStore.version) and of the tasks' read it saves. */
+const plans: Record<string, { plan: string; execution_ms: number }> = {};
 try {
   const prefix = `${RUN_ID}-refresh`;
   const { db, tmp } = await freshDatabase('refresh');
@@ -171,6 +182,21 @@ try {
     return r;
   });
   if (apiTag) await measure('GET /workflows/{id}, If-None-Match', nothing, () => request(`${jarvis.url}/workflows/${wf}`, { 'if-none-match': apiTag! }));
+  const statements: Record<string, string> = {
+    'version (If-None-Match)': `select w.tenant, w.xmin::text as wx, t.n::text as n, t.h::text as h from workflows w,
+      lateral (select count(*) as n, coalesce(sum(hashtextextended(id::text || xmin::text, 0)), 0) as h from tasks where workflow_id = w.id) t where w.id = $1`,
+    'every task (the read it saves)': 'select * from tasks where workflow_id = $1 order by seq',
+  };
+  for (const [name, q] of Object.entries(statements)) {
+    const runs: Array<{ plan: string; ms: number }> = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode; 'Execution Time': number }> }>(`explain (analyze, format json) ${q}`, [wf]);
+      const root = r.rows[0]['QUERY PLAN'][0];
+      runs.push({ plan: describePlan(root.Plan), ms: root['Execution Time'] });
+    }
+    plans[name] = { plan: runs[0].plan, execution_ms: medianMax(runs.map((r) => r.ms)).median };
+    process.stdout.write(`plan, ${name}: ${plans[name].execution_ms} ms (median of 3), ${plans[name].plan}\n`);
+  }
 } finally {
   await cleanup();
 }
@@ -185,6 +211,6 @@ mkdirSync(RESULTS_DIR, { recursive: true });
 const file = join(RESULTS_DIR, `workflow-refresh-${new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-${commit}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ commit, machine: { cpus: os.cpus().length, loadavg: os.loadavg().map((l) => round(l, 2)) }, runs: RUNS, tasks: TASKS, succeeded: SUCCEEDED, running: RUNNING, changed_per_refresh: CHANGED * 2, figures: results }, null, 2)}\n`,
+  `${JSON.stringify({ commit, machine: { cpus: os.cpus().length, loadavg: os.loadavg().map((l) => round(l, 2)) }, runs: RUNS, tasks: TASKS, succeeded: SUCCEEDED, running: RUNNING, changed_per_refresh: CHANGED * 2, figures: results, plans }, null, 2)}\n`,
 );
 process.stdout.write(`results: ${file}\n`);
