@@ -1,8 +1,9 @@
 // The live refresh of a big running workflow's page (/ui/workflows/:id, data-live="4000"): what one
 // refresh costs the API's process and the wire, when nothing changed and when a few tasks did. A
-// 10,000-task workflow (the API's most: root -> 9,998 shards -> reduce) is written straight into a
-// fresh database, 8,000 shards succeeded, 200 running, the rest queued; `jarvis server` runs in
-// open mode on it with the pending queue paused (nothing moves but what this script changes). A
+// 10,000-task workflow (the API's most: root -> 9,998 shards -> reduce; 8,000 shards succeeded,
+// 200 running, the rest queued) is written straight into a fresh database beside 50,000 ended
+// tasks; `jarvis server` runs in open mode on it with the pending queue paused (nothing moves but
+// what this script changes). A
 // refresh is the request the page's script sends (`x-jarvis-live: 1`, and `If-None-Match` with the
 // page's validator when the page carries one, `data-etag`); "changed" moves 5 running shards to
 // succeeded and 5 queued ones to running (rows and events, as the result recorder writes them)
@@ -37,6 +38,12 @@ async function seed(url: string): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
+    // Other work beside it (50,000 ended tasks), so that the plans are those of a database in use.
+    await client.query(`INSERT INTO tasks (id, name, image, env, priority, cpu, memory_mb, gpu, max_retries, retry_backoff_seconds,
+        node_selector, labels, network, status, attempts, exit_code, created_at, started_at, finished_at)
+      SELECT gen_random_uuid(), 'bulk-' || i, 'busybox', '{}'::jsonb, 'normal', 1, 256, 0, 0, 1, '{}'::jsonb, '{}'::jsonb, 'none', 'succeeded', 1, 0,
+        now() - interval '2 hours', now() - interval '2 hours', now() - interval '2 hours' + interval '3 seconds'
+      FROM generate_series(1, 50000) AS i`);
     const id = (
       await client.query<{ id: string }>(`INSERT INTO workflows (id, name, status, on_failure, created_at)
         VALUES (gen_random_uuid(), 'bench-live', 'running', 'continue', now() - interval '30 minutes') RETURNING id`)
@@ -184,7 +191,7 @@ try {
   if (apiTag) await measure('GET /workflows/{id}, If-None-Match', nothing, () => request(`${jarvis.url}/workflows/${wf}`, { 'if-none-match': apiTag! }));
   const statements: Record<string, string> = {
     'version (If-None-Match)': `select w.tenant, w.xmin::text as wx, t.n::text as n, t.h::text as h from workflows w,
-      lateral (select count(*) as n, coalesce(sum(hashtextextended(id::text || xmin::text, 0)), 0) as h from tasks where workflow_id = w.id) t where w.id = $1`,
+      lateral (select count(*) as n, coalesce(sum(hashtextextended(xmin::text, 0)), 0) as h from tasks where workflow_id = w.id) t where w.id = $1`,
     'every task (the read it saves)': 'select * from tasks where workflow_id = $1 order by seq',
   };
   for (const [name, q] of Object.entries(statements)) {
