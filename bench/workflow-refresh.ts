@@ -23,7 +23,7 @@ import pg from 'pg';
 import { freshDatabase, pausePendingQueue } from './support/fixtures.ts';
 import { cleanup, cleanUpOnSignals, log, onCleanup, RESULTS_DIR, RUN_ID } from './support/harness.ts';
 import { ROOT, startJarvis } from './support/jarvis.ts';
-import { connectRedis } from './support/services.ts';
+import { connectRedis, deleteKeysWithPrefix } from './support/services.ts';
 import { medianMax, round, sleep } from './support/stats.ts';
 import { pad } from './support/table.ts';
 
@@ -132,6 +132,8 @@ try {
   const { db, tmp } = await freshDatabase('refresh');
   const redis = await connectRedis();
   onCleanup('close redis', () => redis.quit());
+  // Last: the server's queues, once it has stopped (clean-ups run in reverse order).
+  onCleanup(`delete the Redis keys of ${prefix}`, () => deleteKeysWithPrefix(redis, prefix));
   await pausePendingQueue(redis, prefix);
   // Started first: it makes the tables.
   const jarvis = await startJarvis({ command: 'server', prefix, databaseUrl: db.url, dataDir: `${tmp}/pglite`, env: { JARVIS_RECONCILE_SECONDS: '3600' } });
