@@ -35,6 +35,7 @@ import {
   type Mutation,
 } from './support/hostile-values.ts';
 import { api, startJarvis } from './support/jarvis.ts';
+import { changedTables, storedRows } from './support/stored-rows.ts';
 import { removeLeftovers } from './support/leftovers.ts';
 
 // Redis keys and task containers of this file's processes; first, so that it runs after the
@@ -305,25 +306,7 @@ describe('hostile input', () => {
       return '(no log line)';
     };
 
-    /**
-     * The rows a request could store or change, table by table: each row's small columns, and
-     * the stored size of its big ones (cheap, where hashing a 10,000-label map every request is
-     * not); not the times the server moves by itself (heartbeats, ticks).
-     */
-    const PRINT = (() => {
-      const digest = (cols: string, table: string, order: string) => `(select count(*) || '/' || md5(coalesce(string_agg(concat_ws('|', ${cols}), ',' order by ${order}), '')) from ${table})`;
-      const size = (col: string) => `pg_column_size(${col})`;
-      return `select
-        (select count(*) || '/' || coalesce(max(seq), 0) from tasks) as tasks,
-        (select count(*) || '/' || coalesce(max(seq), 0) from workflows) as workflows,
-        ${digest(`id, name, cron, timezone, ${size('task')}, ${size('workflow')}, concurrency, starting_deadline_seconds, paused`, 'schedules', 'id')} as schedules,
-        ${digest(`id, tenant, ${size('url')}, events::text`, 'webhooks', 'id')} as webhooks,
-        ${digest(`tenant, name, ${size('sealed')}, created_at`, 'secrets', 'tenant, name')} as secrets,
-        ${digest('id, name, role, tenant, rate_limit_per_s, revoked_at', 'api_keys', 'id')} as api_keys,
-        ${digest('name, weight, quota_cpu, quota_memory_mb, quota_gpu, quota_max_running', 'tenants', 'name')} as tenants,
-        ${digest(`id, name, hostname, drained, ${size('labels')}, cpu, memory_mb, gpu, max_tasks, cpu_percent, memory_used_mb, ${size('running_task_ids')}, running_listed_at, engine_status`, 'nodes', 'id')} as nodes`;
-    })();
-    const printOf = async () => JSON.stringify((await sql.query({ name: 'hostile-print', text: PRINT })).rows[0]);
+    const printOf = () => storedRows(sql);
 
     const byName = (route: string) => ops.find((o) => `${o.method} ${o.path}` === route);
 
@@ -643,7 +626,7 @@ describe('hostile input', () => {
       if (op.method === 'GET') return checkLog(sent);
       const after = await printOf();
       lastPrint = after;
-      if (a.status >= 400 && after !== before) problems.add(a.status >= 500 ? 'stored by a 5xx' : 'stored after refusal', route, what, `${a.status} ${a.text.slice(0, 160)}; changed: ${changed(before, after)}`);
+      if (a.status >= 400 && after !== before) problems.add(a.status >= 500 ? 'stored by a 5xx' : 'stored after refusal', route, what, `${a.status} ${a.text.slice(0, 160)}; changed: ${changedTables(before, after)}`);
       if (a.status >= 200 && a.status < 300) {
         stats.accepted++;
         const acc = { ...req, answer: a };
@@ -743,7 +726,7 @@ describe('hostile input', () => {
           await fc.assert(fc.asyncProperty(randomParam, one), { seed: SEED, numRuns: values.length + RANDOM_PARAM_RUNS, examples: values.map((v) => [v] as [HostileParam]) });
           if (op.method === 'GET' && replays === replaysBefore) {
             const after = await printOf();
-            if (after !== before) problems.add('stored by a GET', route, `${p.in} ${p.name}`, `changed: ${changed(before, after)}`);
+            if (after !== before) problems.add('stored by a GET', route, `${p.in} ${p.name}`, `changed: ${changedTables(before, after)}`);
           }
         }
         await flushReads();
@@ -858,15 +841,6 @@ interface LoggedError {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The tables whose rows differ between two prints. */
-function changed(before: string, after: string): string {
-  const b = JSON.parse(before) as Record<string, string>;
-  const a = JSON.parse(after) as Record<string, string>;
-  return Object.keys(a)
-    .filter((k) => a[k] !== b[k])
-    .join(', ');
-}
 
 /** Rule breaks, each (kind, route, place and value) once. */
 class Problems {
