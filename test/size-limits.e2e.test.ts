@@ -394,7 +394,9 @@ describe('size limits', () => {
     let print = await storedRows(sql);
 
     const perRoute: Array<{ route: string; ms: number; requests: number }> = [];
-    for (const op of ops.filter((o) => o.route.includes(ONLY))) {
+    // The deletes last, so that the routes after them in the document still find their fixtures.
+    const order = ops.filter((o) => o.route.includes(ONLY)).sort((x, y) => Number(x.method === 'DELETE') - Number(y.method === 'DELETE'));
+    for (const op of order) {
       const routeStarted = performance.now();
       const printBefore = print;
       /** The ids in the operation's 2xx answers: the tasks and workflows taken back after its reads. */
@@ -446,6 +448,8 @@ describe('size limits', () => {
       }
       // Ten thousand tasks a workflow, queued: taken back, so that every later read does not
       // pay for them (GET /overview reads the queued tasks' shapes and the last hour's events).
+      // (Not the fixtures: a cancel answers with its task, and a retry comes after it.)
+      for (const f of [...Object.values(fixtures.live), ...Object.values(fixtures.doomed)]) stored.delete(f);
       if (stored.size) {
         const ids = [...stored];
         await sql.query('delete from task_events where task_id in (select id from tasks where id = any($1::uuid[]) or workflow_id = any($1::uuid[]))', [ids]);
