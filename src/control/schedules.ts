@@ -1,6 +1,7 @@
 // Use cases for schedules: create (the task or workflow checked as its submit would check it,
 // so a bad spec is a 422 now rather than a failed tick tonight), read, list, patch, delete,
 // trigger. Runs belong to the schedule's tenant. Another tenant's schedule is not found.
+import { checkPageBytes } from './page-bytes.ts';
 import { randomUUID } from 'node:crypto';
 import { compileCron } from '../schedule/cron.ts';
 import { checkScheduleCron, type SchedulePatch } from '../schedule/schedule-spec.ts';
@@ -96,8 +97,11 @@ export class ScheduleControl {
     return s;
   }
 
-  list(q: { limit: number; offset: number }, actor: Actor) {
-    return this.deps.schedules.list({ ...q, tenant: actor.sees ?? undefined });
+  /** A page of the schedules the actor sees; refused (422 on `limit`) when its rows weigh more than one answer may hold (page-bytes.ts). */
+  async list(q: { limit: number; offset: number }, actor: Actor) {
+    const f = { ...q, tenant: actor.sees ?? undefined };
+    checkPageBytes(await this.deps.schedules.pageSizes(f), q.limit, 'schedules');
+    return this.deps.schedules.list(f);
   }
 
   /**

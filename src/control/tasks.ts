@@ -2,6 +2,7 @@
 // batch, read, cancel and retry. Accepting a task means: the row is in the database and its job
 // is in the pending queue; if Redis refuses the job, the row is removed and the caller gets
 // Unavailable, so nothing is half-accepted.
+import { checkPageBytes } from './page-bytes.ts';
 import { GroupCommit } from '../state/group-commit.ts';
 import type { TaskRow } from '../state/schema.ts';
 import type { TaskFilter } from '../state/task-store.ts';
@@ -99,8 +100,9 @@ export class TaskControl {
     return t;
   }
 
-  list(filter: Omit<TaskFilter, 'tenant'>, actor: Actor) {
-    return this.deps.tasks.list({ ...filter, tenant: actor.sees ?? undefined });
+  /** A page of the tasks the actor sees, newest first; refused (422 on `limit`) when its rows weigh more than one answer may hold (page-bytes.ts). */
+  async list(filter: Omit<TaskFilter, 'tenant'>, actor: Actor) {
+    return this.deps.tasks.listWeighed({ ...filter, tenant: actor.sees ?? undefined }, (sizes) => checkPageBytes(sizes, filter.limit, 'tasks'));
   }
 
   /** Counts, queued demand and the last hour's status changes of the tasks the actor sees. */

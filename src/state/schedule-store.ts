@@ -34,6 +34,18 @@ export class ScheduleStore {
     return s ?? null;
   }
 
+  /** The size of each row of the page list(filter) reads, in its order, as text (see TaskStore.pageSizes). */
+  async pageSizes(filter: { tenant?: string; limit: number; offset: number }): Promise<number[]> {
+    const rows = await this.db
+      .select({ bytes: sql<number>`octet_length(${schedules}::text)` })
+      .from(schedules)
+      .where(filter.tenant ? eq(schedules.tenant, filter.tenant) : undefined)
+      .orderBy(desc(schedules.seq))
+      .limit(filter.limit)
+      .offset(filter.offset);
+    return rows.map((r) => Number(r.bytes));
+  }
+
   async list(filter: { tenant?: string; limit: number; offset: number }): Promise<{ items: ScheduleRow[]; total: number }> {
     const where = filter.tenant ? eq(schedules.tenant, filter.tenant) : undefined;
     const [items, [{ n }]] = await Promise.all([

@@ -216,6 +216,45 @@ export class TaskStore {
   }
 
   async list(filter: TaskFilter): Promise<{ items: TaskRow[]; total: number }> {
+    const cond = this.whereOf(filter);
+    const [items, [{ n }]] = await Promise.all([
+      this.db.select().from(tasks).where(cond).orderBy(desc(tasks.seq)).limit(filter.limit).offset(filter.offset),
+      this.db.select({ n: count() }).from(tasks).where(cond),
+    ]);
+    return { items, total: Number(n) };
+  }
+
+  /**
+   * list(filter), with the page weighed first: the size of each of its rows as text (about what
+   * reading it costs in memory and what its JSON weighs) is read in PostgreSQL and handed to
+   * `check` (control/page-bytes.ts), which throws for a page too big to bring over; then the rows
+   * are read by key. One scan of the page's range, however deep its offset.
+   */
+  async listWeighed(filter: TaskFilter, check: (sizes: number[]) => void): Promise<{ items: TaskRow[]; total: number }> {
+    const cond = this.whereOf(filter);
+    const [page, [{ n }]] = await Promise.all([
+      this.db
+        .select({ id: tasks.id, bytes: sql<number>`octet_length(${tasks}::text)` })
+        .from(tasks)
+        .where(cond)
+        .orderBy(desc(tasks.seq))
+        .limit(filter.limit)
+        .offset(filter.offset),
+      this.db.select({ n: count() }).from(tasks).where(cond),
+    ]);
+    check(page.map((r) => Number(r.bytes)));
+    const items =
+      page.length === 0
+        ? []
+        : await this.db
+            .select()
+            .from(tasks)
+            .where(sql`${tasks.id} = any(${uuidArray(page.map((r) => r.id))}::uuid[])`)
+            .orderBy(desc(tasks.seq));
+    return { items, total: Number(n) };
+  }
+
+  private whereOf(filter: TaskFilter): SQL | undefined {
     const where: SQL[] = [];
     if (filter.tenant) where.push(eq(tasks.tenant, filter.tenant));
     if (filter.status) where.push(eq(tasks.status, filter.status));
@@ -225,12 +264,7 @@ export class TaskStore {
     // `<> '{}'` is implied by the containment, but said so the planner may use tasks_labels_idx (partial).
     if (filter.label) where.push(sql`${tasks.labels} @> ${JSON.stringify({ [filter.label.key]: filter.label.value })}::jsonb and ${tasks.labels} <> '{}'::jsonb`);
     if (filter.namePrefix) where.push(sql`${tasks.name} like ${filter.namePrefix.replace(/[\\%_]/g, '\\$&') + '%'}`);
-    const cond = where.length ? and(...where) : undefined;
-    const [items, [{ n }]] = await Promise.all([
-      this.db.select().from(tasks).where(cond).orderBy(desc(tasks.seq)).limit(filter.limit).offset(filter.offset),
-      this.db.select({ n: count() }).from(tasks).where(cond),
-    ]);
-    return { items, total: Number(n) };
+    return where.length ? and(...where) : undefined;
   }
 
   /** The dashboard overview's figures, for one tenant or (undefined) all. */
