@@ -1,7 +1,7 @@
 // The rows a submission becomes: a task spec's defaults applied once (priority, resources,
 // retries, network), and a workflow's graph as one workflow row and its task rows.
 import type { Config } from '../config/index.ts';
-import { waitingOn } from '../dag/release.ts';
+import { waitingOn } from '../dag/admission.ts';
 import { normaliseResources } from '../domain/resources.ts';
 import { hasTemplate } from '../workflow/template.ts';
 import { DEFAULT_PRIORITY, type TaskSpec, type WorkflowSpec } from '../domain/task.ts';

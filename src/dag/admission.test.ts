@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AncestorValues } from '../workflow/template.ts';
-import { admission, waitingOn } from './release.ts';
+import { admission, waitingOn } from './admission.ts';
 
 describe('waitingOn', () => {
   it('names up to five parents, and counts a wide fan-in', () => {
