@@ -8,7 +8,7 @@ import type { ReleasedTask, TaskStore, Tx } from './task-store.ts';
 
 import { recordWorkflowEvent } from './workflow-history.ts';
 import { WAITING_FOR_SCHEDULER } from '../domain/status-reasons.ts';
-import { fieldsOf } from './row-mapping.ts';
+import { fieldsOf, rowsOf } from './row-mapping.ts';
 import { updateWithEvents } from './task-history.ts';
 import { afterCommit, retryTransaction, uuidArray } from './tx.ts';
 import { deletePendingDeliveries, deliveryLine } from './webhook-store.ts';
@@ -18,6 +18,10 @@ import { ACTIVE_STATUSES as ACTIVE, UNFINISHED_STATUSES as UNFINISHED, type Work
 const RELEASED = 'parents succeeded; released';
 
 const CHILD_FIELDS = fieldsOf(tasks, ['id', 'dependsOn', 'templates', 'whenCondition'] as const);
+const ADMIT_FIELDS = fieldsOf(tasks, ['id', 'templates', 'whenCondition'] as const);
+
+/** A task of a workflow as a release's cascade reads it (WorkflowStore.releaseGraph). */
+export type GraphTask = { id: string; key: string; status: TaskRow['status']; dependsOn: string[]; special: boolean };
 
 /** A task a workflow's cancel ended: as it is now, and whether it was on a node. */
 export type WorkflowCancelled = { task: TaskRow; wasOnNode: boolean };
@@ -216,7 +220,54 @@ export class WorkflowStore {
     return rows.map((r) => ({ id: r.id, key: r.key as string, dependsOn: r.dependsOn }));
   }
 
+  /**
+   * Every task of the workflow, in seq order, for a release's cascade (dag/cascade.ts): key and
+   * status, and a pending task's parents and whether it has a `when` or templates (not the texts:
+   * read for the tasks to admit only, toAdmit).
+   */
+  async releaseGraph(tx: Tx, workflowId: string): Promise<GraphTask[]> {
+    const r = (await tx.execute(sql`
+      select id, workflow_key as key, status,
+        case when status = 'pending' then depends_on else '[]'::jsonb end as depends_on,
+        status = 'pending' and (templates is not null or when_condition is not null) as special
+      from tasks where workflow_id = ${workflowId} order by seq`)) as unknown as {
+      rows: Array<{ id: string; key: string; status: GraphTask['status']; depends_on: string[]; special: boolean }>;
+    };
+    return r.rows.map((t) => ({ id: t.id, key: t.key, status: t.status, dependsOn: t.depends_on, special: t.special }));
+  }
 
+  /** The `when` and templates of these tasks, to release them. */
+  async toAdmit(tx: Tx, ids: string[]): Promise<Array<Pick<TaskRow, 'id' | 'templates' | 'whenCondition'>>> {
+    if (ids.length === 0) return [];
+    const r = (await tx.execute(sql`select ${ADMIT_FIELDS.list} from tasks where tasks.id = any(${uuidArray(ids)}::uuid[])`)) as unknown as {
+      rows: Array<Record<string, unknown>>;
+    };
+    return ADMIT_FIELDS.read(r.rows);
+  }
+
+  /**
+   * Ends pending tasks at release, each its own way: skipped (`reason`, its status_reason) or
+   * failed (`reason`, its error; status_reason none), as skip does, in one statement for all of them, and
+   * records their history events in the order given. Returns the rows in that order.
+   */
+  async endAtRelease(tx: Tx, ends: Array<{ id: string; status: 'skipped' | 'failed'; reason: string }>): Promise<TaskRow[]> {
+    if (ends.length === 0) return [];
+    const at = new Date();
+    const r = (await tx.execute(sql`
+      update tasks set status = r.status,
+        status_reason = case when r.status = 'skipped' then r.reason end,
+        error = case when r.status = 'failed' then r.reason else tasks.error end,
+        finished_at = ${at.toISOString()}::timestamptz, dag_ready = false
+      from jsonb_to_recordset(${JSON.stringify(ends)}::jsonb) as r(id uuid, status text, reason text)
+      where tasks.id = r.id and tasks.id = any(${uuidArray(ends.map((e) => e.id))}::uuid[]) and tasks.status = 'pending'
+      returning tasks.*`)) as unknown as { rows: Array<Record<string, unknown>> };
+    const order = new Map(ends.map((e, i) => [e.id, i]));
+    const rows = rowsOf(tasks, r.rows).sort((a, b) => (order.get(a.id) as number) - (order.get(b.id) as number));
+    const reasons = new Map(ends.map((e) => [e.id, e.reason]));
+    await this.taskStore.recordEvents(tx, rows, (t) => reasons.get(t.id) as string, at);
+    this.ended(tx, rows);
+    return rows;
+  }
 
   /** Says why pending tasks wait on their parents. */
   setWaitingReasons(tx: Tx, reasons: Array<{ taskId: string; reason: string }>): Promise<void> {
@@ -236,18 +287,6 @@ export class WorkflowStore {
     }
     this.ended(tx, out);
     return out;
-  }
-
-  /** A pending task that cannot be released (a template value is missing) fails, with `error` saying why. */
-  async fail(tx: Tx, id: string, error: string): Promise<TaskRow[]> {
-    const failed = await tx
-      .update(tasks)
-      .set({ status: 'failed', error, statusReason: null, finishedAt: new Date(), dagReady: false })
-      .where(and(eq(tasks.id, id), eq(tasks.status, 'pending')))
-      .returning();
-    await this.taskStore.recordEvents(tx, failed, error);
-    this.ended(tx, failed);
-    return failed;
   }
 
   /** A workflow whose release failed: every pending task fails, with `error` saying why. */
