@@ -2,7 +2,7 @@
 // which is skipped in turn, all inside the transaction that records its first task's end (the
 // results batch, holding the workflow's lock). Until session 34 every step was a wave of its own
 // through the database (a scan of the workflow's pending tasks and four to six statements: 1,000
-// tasks took 11.3 s); now the waves after the first are decided in memory (dag/cascade.ts) and
+// tasks took 11.3 s); now the waves after the first two are decided in memory (dag/cascade.ts) and
 // written in a few statements. What a user sees must not change: statuses, reasons, history
 // events, the tasks released, the workflow's end.
 import { drizzle } from 'drizzle-orm/node-postgres';
