@@ -5,6 +5,7 @@
 // `limit` that says how many of its items fit, and those answer; another tenant's lists are not
 // affected by what it cannot see.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signInWithFetch } from './support/dashboard.ts';
 import { createTestDatabase } from './support/database.ts';
 import { TEST_IMAGE } from './support/env.ts';
 import { api, startJarvis } from './support/jarvis.ts';
@@ -66,6 +67,16 @@ describe('list pages bounded by their bytes', () => {
       expect(rest.body.items.map((t: { name: string }) => t.name)).toEqual(['heavy-0']);
       expect(rest.body.items[0].labels.blob).toHaveLength(9 * MiB);
     }
+    // The dashboard's task list shows the page's items that fit, and pages on from there.
+    const s = await signInWithFetch(jarvis.url, keys['alpha-viewer']);
+    const first = await fetch(`${jarvis.url}/ui/tasks`, { headers: { cookie: s.cookie }, redirect: 'manual' });
+    expect(first.status).toBe(200);
+    const html = await first.text();
+    expect(html).toContain('Tasks 1–3 of 4');
+    expect(html).toContain('the next tasks are too large to show more than 3 at once');
+    expect(html).toContain('href="/ui/tasks?offset=3"');
+    const older = await fetch(`${jarvis.url}/ui/tasks?offset=3`, { headers: { cookie: s.cookie }, redirect: 'manual' });
+    expect(await older.text()).toContain('Tasks 4–4 of 4');
     // Beta sees none of alpha's tasks, and its page weighs nothing.
     const beta = await as(keys['beta-viewer'])('GET', '/tasks?limit=500');
     expect(beta.status).toBe(200);

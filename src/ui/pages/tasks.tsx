@@ -74,7 +74,15 @@ export async function tasksPage(c: Context) {
   if (search) apiQuery.set('name', search.slice(0, 200));
   apiQuery.set('limit', String(PAGE));
   apiQuery.set('offset', String(offset));
-  const r = await viewer.api.get<Page<Task>>(`/tasks?${apiQuery}`);
+  let r = await viewer.api.get<Page<Task>>(`/tasks?${apiQuery}`);
+  // A page of tasks too large to send at once (a tenant's batches of big tasks; control/page-bytes.ts):
+  // the ones that fit, and the pager goes on from after them.
+  const fits = tooLargeFits(r);
+  if (fits !== null && fits > 0) {
+    apiQuery.set('limit', String(fits));
+    r = await viewer.api.get<Page<Task>>(`/tasks?${apiQuery}`);
+  }
+  if (r.status === 422 && fits !== null) return apiErrorPage(c, 422, `The task list could not be shown: ${detailOf(r.body)}`);
   if (r.status === 422) return apiErrorPage(c, 422, `These filters cannot be used: ${detailOf(r.body)}`);
   if (r.status !== 200) return apiErrorPage(c, r.status, `The task list could not be read: ${detailOf(r.body)}`);
   const page = r.body;
@@ -121,13 +129,22 @@ export async function tasksPage(c: Context) {
         <p data-testid="list-summary">
           {page.total === 0 ? 'No tasks' : `Tasks ${offset + 1}–${offset + page.items.length} of ${page.total}`}
           {described && ` · ${described}`}
+          {fits !== null && page.items.length < PAGE && offset + page.items.length < page.total && ` · the next tasks are too large to show more than ${page.items.length} at once`}
         </p>
         <TaskTable tasks={page.items} now={now} />
         <nav class="pager" aria-label="Pages">
           {offset > 0 && <a href={link(Math.max(0, offset - PAGE))}>← Newer</a>}
-          {offset + PAGE < page.total && <a href={link(offset + PAGE)}>Older →</a>}
+          {offset + page.items.length < page.total && page.items.length > 0 && <a href={link(offset + page.items.length)}>Older →</a>}
         </nav>
       </section>
     </Layout>,
   );
+}
+
+/** How many of the page's tasks fit when the API refused it as too large (`page_too_large`), else null. */
+function tooLargeFits(r: { status: number; body: unknown }): number | null {
+  if (r.status !== 422) return null;
+  const detail = (r.body as { detail?: unknown } | null)?.detail;
+  const first = Array.isArray(detail) ? (detail[0] as { type?: unknown; ctx?: { fits?: unknown } } | undefined) : undefined;
+  return first?.type === 'page_too_large' && typeof first.ctx?.fits === 'number' ? first.ctx.fits : null;
 }
