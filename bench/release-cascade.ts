@@ -19,10 +19,6 @@
 //
 // Results: bench/results/release-cascade-<timestamp>-<commit>.json. Needs PostgreSQL only
 // (BENCH_DATABASE_URL or TEST_DATABASE_URL, as the other benches).
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/index.ts';
 import { workflowRows } from '../src/control/task-rows.ts';
@@ -31,11 +27,11 @@ import { openDatabase } from '../src/state/db.ts';
 import { NodeStore } from '../src/state/node-store.ts';
 import { TaskStore } from '../src/state/task-store.ts';
 import { WorkflowStore } from '../src/state/workflow-store.ts';
-import { cleanup, log, onCleanup, RESULTS_DIR } from './support/harness.ts';
-import { ROOT } from './support/jarvis.ts';
+import { cleanup, log, onCleanup } from './support/harness.ts';
 import { createDatabase } from './support/services.ts';
 import { medianMax, round } from './support/stats.ts';
 import { pad } from './support/table.ts';
+import { writeResultFile } from './support/result-file.ts';
 
 const { values: argv } = parseArgs({ options: { ends: { type: 'string', default: '40' }, only: { type: 'string' } } });
 const ENDS = Math.max(1, Number(argv.ends));
@@ -146,13 +142,5 @@ try {
   await cleanup();
 }
 
-let commit = 'unknown';
-try {
-  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-} catch {
-  // not a git checkout: the file says "unknown"
-}
-mkdirSync(RESULTS_DIR, { recursive: true });
-const file = join(RESULTS_DIR, `release-cascade-${new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-${commit}.json`);
-writeFileSync(file, `${JSON.stringify({ commit, machine: { cpus: os.cpus().length, loadavg: os.loadavg().map((l) => round(l, 2)) }, ends: ENDS, shapes: results }, null, 2)}\n`);
+const file = writeResultFile('release-cascade', { ends: ENDS, shapes: results });
 log(`results: ${file}`);

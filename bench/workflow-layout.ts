@@ -10,18 +10,13 @@
 //   npx tsx bench/workflow-layout.ts [--runs 5]
 //
 // Results: bench/results/workflow-layout-<timestamp>-<commit>.json.
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { layOut, type LaidOutGraph } from '../src/ui/graph/dag-model.ts';
 import type { Task } from '../src/ui/wire.ts';
-import { RESULTS_DIR } from './support/harness.ts';
-import { ROOT } from './support/jarvis.ts';
-import { medianMax, round } from './support/stats.ts';
+import { medianMax } from './support/stats.ts';
 import { pad } from './support/table.ts';
+import { writeResultFile } from './support/result-file.ts';
 
 const { values: argv } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const RUNS = Math.max(1, Number(argv.runs));
@@ -101,13 +96,5 @@ for (const [shape, spec] of SHAPES) {
   );
 }
 
-let commit = 'unknown';
-try {
-  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-} catch {
-  // not a git checkout: the file says "unknown"
-}
-mkdirSync(RESULTS_DIR, { recursive: true });
-const file = join(RESULTS_DIR, `workflow-layout-${new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-${commit}.json`);
-writeFileSync(file, `${JSON.stringify({ commit, machine: { cpus: os.cpus().length, loadavg: os.loadavg().map((l) => round(l, 2)) }, runs: RUNS, shapes: results }, null, 2)}\n`);
+const file = writeResultFile('workflow-layout', { runs: RUNS, shapes: results });
 process.stdout.write(`results: ${file}\n`);

@@ -14,18 +14,16 @@
 //   npx tsx bench/workflow-refresh.ts [--runs 7]
 //
 // Results: bench/results/workflow-refresh-<timestamp>-<commit>.json.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { freshDatabase, pausePendingQueue } from './support/fixtures.ts';
-import { cleanup, cleanUpOnSignals, log, onCleanup, RESULTS_DIR, RUN_ID } from './support/harness.ts';
-import { ROOT, startJarvis } from './support/jarvis.ts';
+import { cleanup, cleanUpOnSignals, log, onCleanup, RUN_ID } from './support/harness.ts';
+import { startJarvis } from './support/jarvis.ts';
 import { connectRedis, deleteKeysWithPrefix } from './support/services.ts';
-import { medianMax, round, sleep } from './support/stats.ts';
+import { medianMax, sleep } from './support/stats.ts';
 import { pad } from './support/table.ts';
+import { writeResultFile } from './support/result-file.ts';
 
 const { values: argv } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
 const RUNS = Math.max(1, Number(argv.runs));
@@ -210,16 +208,5 @@ try {
   await cleanup();
 }
 
-let commit = 'unknown';
-try {
-  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-} catch {
-  // not a git checkout: the file says "unknown"
-}
-mkdirSync(RESULTS_DIR, { recursive: true });
-const file = join(RESULTS_DIR, `workflow-refresh-${new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}-${commit}.json`);
-writeFileSync(
-  file,
-  `${JSON.stringify({ commit, machine: { cpus: os.cpus().length, loadavg: os.loadavg().map((l) => round(l, 2)) }, runs: RUNS, tasks: TASKS, succeeded: SUCCEEDED, running: RUNNING, changed_per_refresh: CHANGED * 2, figures: results, plans }, null, 2)}\n`,
-);
+const file = writeResultFile('workflow-refresh', { runs: RUNS, tasks: TASKS, succeeded: SUCCEEDED, running: RUNNING, changed_per_refresh: CHANGED * 2, figures: results, plans });
 process.stdout.write(`results: ${file}\n`);
