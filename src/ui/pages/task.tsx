@@ -172,7 +172,8 @@ export async function taskLogStream(c: Context) {
     // Signed out in another tab (or the session ran out): the stream ends within a second with a
     // `refused` event, as the API's does for a revoked key, instead of running until the page closes.
     let signedOut = false;
-    const check = setInterval(() => {
+    // In open mode there is no session to end: nothing to check.
+    const check = viewer.open ? undefined : setInterval(() => {
       viewer.sessionEnded().then(
         (ended) => {
           if (!ended || signedOut) return;
